@@ -1,0 +1,90 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#
+# greenhub build. `make help` lists the targets. Quiet by default; V=1 prints full commands.
+# Each part of the tree adds its rules in its own fragment (userspace/lib/lib.mk, tests/tests.mk,
+# bench/bench.mk, ...), included below.
+
+VERSION := 0.1.0
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
+
+# SAN=asan|tsan builds an instrumented copy of everything under its own build folder.
+SAN ?=
+ifeq ($(SAN),)
+BUILD ?= build
+else
+BUILD ?= build/$(SAN)
+endif
+
+CC ?= cc
+AR ?= ar
+CLANG ?= clang
+BPFTOOL ?= bpftool
+
+CFLAGS ?= -O2 -g
+GH_CFLAGS := -std=gnu11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	     -Wno-unused-parameter -fno-strict-aliasing -D_GNU_SOURCE -pthread \
+	     -Iinclude -Iuserspace/lib
+GH_LDFLAGS := -pthread
+
+ifeq ($(SAN),asan)
+GH_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+GH_LDFLAGS += -fsanitize=address,undefined
+else ifeq ($(SAN),tsan)
+GH_CFLAGS += -fsanitize=thread -fno-omit-frame-pointer
+GH_LDFLAGS += -fsanitize=thread
+else ifneq ($(SAN),)
+$(error SAN must be empty, asan or tsan, not '$(SAN)')
+endif
+
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+.DELETE_ON_ERROR:
+.SUFFIXES:
+.DEFAULT_GOAL := all
+
+.PHONY: all test check bench deps install uninstall clean help
+
+include userspace/lib/lib.mk
+include tests/tests.mk
+-include bench/bench.mk
+-include examples/examples.mk
+-include bpf/bpf.mk
+-include userspace/loader/loader.mk
+-include tests/vm/vm.mk
+
+all: $(ALL_TARGETS)
+
+check: test
+
+deps:
+	$(Q)scripts/install-deps
+
+clean:
+	$(call msg,CLEAN,build)
+	$(Q)rm -rf build
+
+help:
+	@echo 'greenhub $(VERSION) -- targets:'
+	@echo '  all (default)   build libgreenhub.a, libgreenhub.so, greenhub.pc$(if $(LOADER),, and the loader)'
+	@echo '  deps            install the Debian packages the build and tests need (needs root)'
+	@echo '  test            run every test suite this machine can run (SKIPs say why)'
+	@echo '  test-unit       the cmocka unit tests'
+	@echo '  test-stress     the exclusivity stress checker, bounded (STRESS_SECONDS=n for longer)'
+	@echo '  test-asan       unit tests under AddressSanitizer + UBSan'
+	@echo '  test-tsan       unit and stress tests under ThreadSanitizer'
+	@echo '  test-aarch64    unit tests cross-compiled for aarch64, run under qemu-user'
+	@echo '  test-bpf        trace-mode tests on this kernel (root)'
+	@echo '  test-vm         sched_ext tests in a qemu VM with a sched_ext kernel'
+	@echo '  bench           benchmarks; each prints ratios against a comparison run alongside'
+	@echo '  install         install library, headers, pkg-config file (PREFIX=$(PREFIX))'
+	@echo '  clean           remove build/'
+	@echo 'Variables: V=1 full commands, SAN=asan|tsan instrumented build, PREFIX, CC.'

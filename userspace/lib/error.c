@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Error names and the clock. */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+const char *gh_strerror(int err)
+{
+	const char *desc;
+
+	if (err < 0)
+		err = -err;
+	/* The codes greenhub gives its own meaning; the rest keep the C library's wording. */
+	switch (err) {
+	case 0:
+		return "success";
+	case EPERM:
+		return "not allowed here (called outside a green thread, or lacking privilege)";
+	case EINVAL:
+		return "invalid argument or misuse (e.g. joining a detached green thread)";
+	case EDEADLK:
+		return "would deadlock (joining oneself, nested hub, or every green thread waiting)";
+	case ECANCELED:
+		return "the green thread was cancelled";
+	case ETIMEDOUT:
+		return "deadline passed";
+	case EBUSY:
+		return "busy (the hub is running)";
+	case EBADF:
+		return "bad file descriptor, or closed while waited on";
+	case ENOMEM:
+		return "out of memory";
+	default:
+		break;
+	}
+	desc = strerrordesc_np(err);
+	return desc ? desc : "unknown error";
+}
+
+uint64_t gh_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}

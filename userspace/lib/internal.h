@@ -1,0 +1,351 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * libgreenhub internals shared between the library's own files. Nothing here is exported:
+ * the library builds with -fvisibility=hidden and only GH_EXPORT names leave it.
+ * Internal non-static names are gh__*.
+ */
+#ifndef GREENHUB_INTERNAL_H
+#define GREENHUB_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/types.h>
+
+#include "greenhub.h"
+#include "greenhub/slot.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define GH_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GH_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define GH_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GH_TSAN 1
+#endif
+#endif
+
+#define GH_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define GH_LIKELY(x) __builtin_expect(!!(x), 1)
+#define GH_CONTAINER_OF(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
+
+/* Print "greenhub: <msg>" to stderr and abort: only for a broken internal invariant. */
+_Noreturn void gh__panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---------------------------------------------------------------------------------------- */
+/* Intrusive circular doubly linked list. An unlinked node points to itself.                 */
+
+struct gh__list {
+	struct gh__list *next, *prev;
+};
+
+static inline void gh__list_init(struct gh__list *l)
+{
+	l->next = l->prev = l;
+}
+
+static inline bool gh__list_empty(const struct gh__list *l)
+{
+	return l->next == l;
+}
+
+static inline void gh__list_push_back(struct gh__list *l, struct gh__list *n)
+{
+	n->prev = l->prev;
+	n->next = l;
+	l->prev->next = n;
+	l->prev = n;
+}
+
+static inline void gh__list_remove(struct gh__list *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	n->next = n->prev = n;
+}
+
+static inline struct gh__list *gh__list_pop_front(struct gh__list *l)
+{
+	struct gh__list *n = l->next;
+
+	if (n == l)
+		return NULL;
+	gh__list_remove(n);
+	return n;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Contexts (context.c, arch/switch_<arch>.S)                                                */
+
+/*
+ * A suspended execution: the stack pointer of a stack whose top frame holds the callee-saved
+ * registers (see arch/switch_<arch>.S for the layout). Sanitizer builds also carry the
+ * bookkeeping their runtimes need to follow a switch.
+ */
+struct gh__ctx {
+	void *sp;
+#ifdef GH_ASAN
+	const void *stack_lo;
+	size_t stack_size;
+	void *fake_stack;
+#endif
+#ifdef GH_TSAN
+	void *tsan_fiber;
+	bool tsan_owned; /* created by us, destroyed with the context */
+#endif
+};
+
+void gh__ctx_switch(struct gh__ctx *from, const struct gh__ctx *to);
+void gh__ctx_trampoline(void);
+
+/* Prepare ctx to call entry(arg) on the stack [lo, lo + size) when first switched to. */
+void gh__ctx_init(struct gh__ctx *ctx, void *lo, size_t size, void (*entry)(void *), void *arg);
+/* Describe the running OS thread's own stack as a context to switch away from and back to. */
+void gh__ctx_init_native(struct gh__ctx *ctx);
+void gh__ctx_destroy(struct gh__ctx *ctx);
+/*
+ * Switch with the sanitizer annotations. from_ends is true when from will never run again
+ * (a finished green thread), so ASan may drop its fake stack.
+ */
+void gh__switch(struct gh__ctx *from, struct gh__ctx *to, bool from_ends);
+/* Must be the first call on a new context (it completes the sanitizers' view of the switch). */
+void gh__ctx_started(struct gh__ctx *ctx);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Timers (timer.c): a binary min-heap ordered by (deadline, arming order).                  */
+
+struct gh__timer {
+	uint64_t deadline;
+	uint64_t order; /* ties break by arming order, so equal deadlines fire FIFO */
+	size_t index;   /* position in the heap, GH__TIMER_IDLE when not armed */
+	void (*fire)(struct gh__timer *t);
+};
+
+#define GH__TIMER_IDLE SIZE_MAX
+
+struct gh__timer_heap {
+	struct gh__timer **v;
+	size_t n, cap;
+	uint64_t next_order;
+};
+
+void gh__timer_heap_init(struct gh__timer_heap *h);
+void gh__timer_heap_fini(struct gh__timer_heap *h);
+/* Make room for n timers so that arming never fails; -ENOMEM. */
+int gh__timer_heap_reserve(struct gh__timer_heap *h, size_t n);
+void gh__timer_arm(struct gh__timer_heap *h, struct gh__timer *t, uint64_t deadline);
+void gh__timer_disarm(struct gh__timer_heap *h, struct gh__timer *t);
+/* The earliest deadline, or GH_NEVER. */
+uint64_t gh__timer_next(const struct gh__timer_heap *h);
+/* Fire (disarm, then call ->fire) every timer due at now; returns how many fired. */
+size_t gh__timer_run(struct gh__timer_heap *h, uint64_t now);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Stacks (stack.c)                                                                          */
+
+/*
+ * A green stack mapping, lowest address first:
+ *
+ *   base                                                               base + map_size
+ *   | guard page (PROT_NONE) | usable stack, grows down <-- | struct gh_thread |
+ *                            ^ lo                          ^ lo + size
+ *
+ * The thread struct sits at the top of its own mapping, so spawning costs one pooled object.
+ */
+struct gh__stack {
+	void *base;
+	size_t map_size;
+	void *lo;
+	size_t size;
+};
+
+struct gh__stack_pool {
+	size_t stack_size;  /* usable bytes, page aligned */
+	size_t map_size;
+	unsigned cap;       /* most free stacks kept */
+	unsigned n;
+	void **free;        /* mapping bases, LIFO so the warmest stack is reused first */
+};
+
+int gh__stack_pool_init(struct gh__stack_pool *p, size_t stack_size, unsigned cap);
+void gh__stack_pool_fini(struct gh__stack_pool *p);
+/* A stack with room for extra bytes above it; -ENOMEM or the mmap errno. */
+int gh__stack_get(struct gh__stack_pool *p, struct gh__stack *s, size_t extra);
+void gh__stack_put(struct gh__stack_pool *p, struct gh__stack *s);
+/* Install the guard-page overflow reporter (once per process) and an alternate signal stack
+ * for the calling thread (released with gh__altstack_release). */
+int gh__overflow_reporter_install(void);
+int gh__altstack_acquire(void **mem);
+void gh__altstack_release(void *mem);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Wait queues: FIFO lists of waiting green threads.                                          */
+
+struct gh__waitq {
+	struct gh__list waiters;
+};
+
+static inline void gh__waitq_init(struct gh__waitq *q)
+{
+	gh__list_init(&q->waiters);
+}
+
+static inline bool gh__waitq_empty(const struct gh__waitq *q)
+{
+	return gh__list_empty(&q->waiters);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Green threads                                                                             */
+
+enum gh__thread_state {
+	/* In the hub's run queue (node linked there), waiting for its turn. */
+	GH__READY,
+	/* Running: hub->current. node unlinked. */
+	GH__RUNNING,
+	/* Suspended at a switch point. node is on waitq if one was given, else unlinked; the
+	 * timer is armed if the wait has a deadline. */
+	GH__WAITING,
+	/* Returned from its function; holds its result until joined. Off every queue. */
+	GH__DONE,
+};
+
+struct gh_thread {
+	struct gh__ctx ctx;
+	struct gh_hub *hub;
+	gh_fn fn;
+	void *arg;
+	void *result;
+	struct gh__stack stack;
+	enum gh__thread_state state;
+	bool detached;
+	bool joining;    /* a gh_join() waits for it */
+	bool cancelled;  /* sticky: every wait from now on returns -ECANCELED */
+	bool uncancellable_wait; /* its current wait must not be cut short (remote completion) */
+	/* Link in hub->runq (READY) or in waitq->waiters (WAITING). */
+	struct gh__list node;
+	struct gh__waitq *waitq;
+	int wake_result;        /* what the current or last wait returns */
+	unsigned wait_events;   /* GH_IN/GH_OUT wanted, while in gh_wait_fd */
+	struct gh__timer timer; /* deadline of the current wait */
+	struct gh__waitq joiner;
+	/* Link in hub->threads from spawn until freed. */
+	struct gh__list all;
+	uint64_t id;
+	char name[32];
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* The poller's per-fd state (poller.c)                                                      */
+
+struct gh__fd {
+	/* EPOLLIN/EPOLLOUT registered for the fd; 0 = not in the epoll set. Bits stay armed after
+	 * their waiter leaves and are dropped only when epoll reports them with nobody waiting
+	 * (lazy disarm), so a thread that reads, waits, reads again costs no epoll_ctl. */
+	uint32_t armed;
+	struct gh__waitq waiters; /* each waiter's wanted GH_IN/GH_OUT is in its wait_events */
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* Carriers and hubs                                                                         */
+
+/* An OS thread running a hub. */
+struct gh__carrier {
+	struct gh__ctx sched_ctx; /* the carrier's own stack, where the hub loop runs */
+	struct gh_hub *hub;
+	pid_t tid;
+	void *altstack;
+};
+
+/* The carrier the calling OS thread is, or NULL. Never cached across a switch point: a green
+ * thread may continue on another carrier. */
+struct gh__carrier *gh__carrier_self(void);
+void gh__carrier_set(struct gh__carrier *c);
+
+struct gh_hub {
+	struct gh_hub_opts opts;
+	atomic_bool running; /* claimed by exchange: two OS threads cannot both run the hub */
+
+	/* Green threads. Touched only by the baton holder. */
+	struct gh_thread *current;  /* the running green thread, NULL in the hub loop */
+	struct gh__list runq;       /* READY threads, FIFO */
+	size_t runq_len;
+	unsigned batch;             /* direct switches left in this round before housekeeping */
+	size_t live;                /* spawned and not yet DONE */
+	struct gh__list threads;    /* every thread not yet freed */
+	struct gh_thread *dying;    /* a thread that just finished, to release off its stack */
+	struct gh__stack_pool stacks;
+	struct gh__timer_heap timers;
+
+	/* Poller. */
+	int epfd;
+	int wake_fd;            /* eventfd: other OS threads wake the hub's poll with it */
+	struct gh__fd *fds;
+	size_t nfds;
+	size_t fd_waiters;      /* green threads inside gh_wait_fd */
+	struct epoll_event *events; /* epoll_wait's output buffer, GH__POLL_BATCH entries */
+
+	/* Completions posted by other OS threads (gh__hub_wake_remote). */
+	pthread_mutex_t remote_lock;
+	struct gh__list remote;     /* threads to make READY, linked by node */
+	atomic_size_t remote_waiters; /* threads waiting for a remote completion */
+
+	bool deadlocked;
+	struct gh__carrier *carrier;
+	struct gh_hub_slot slot_mem;
+	struct gh_hub_slot *slot;
+};
+
+/* The running green thread of the calling carrier, or NULL. */
+struct gh_thread *gh__thread_self(void);
+
+/*
+ * Suspend the running green thread. If q is given it waits there in FIFO order; if deadline is
+ * not GH_NEVER a timer wakes it with -ETIMEDOUT. Returns the wake result: what gh__wake() was
+ * given, -ETIMEDOUT, or -ECANCELED (at once, without suspending, if already cancelled).
+ */
+int gh__park(struct gh__waitq *q, uint64_t deadline);
+/* Make a WAITING thread READY with the given wait result (same hub, baton held). */
+void gh__wake(struct gh_thread *t, int result);
+/* Wake the first waiter of q with result; false if q was empty. */
+bool gh__waitq_wake_one(struct gh__waitq *q, int result);
+size_t gh__waitq_wake_all(struct gh__waitq *q, int result);
+
+/* Put the running thread at the back of the run queue and run the next one. */
+void gh__schedule(struct gh_hub *hub);
+/* Switch from the running thread to the next READY one, or to the hub loop. The caller has
+ * already put itself on a queue (or marked itself DONE). */
+void gh__switch_out(struct gh_hub *hub, struct gh_thread *self);
+
+/*
+ * Remote completions, for waits that end on another OS thread (the offload pool). The waiter
+ * calls gh__park_remote_begin() before handing the work out and gh__park_remote() to wait;
+ * the other thread calls gh__hub_wake_remote() exactly once. These waits cannot be cancelled
+ * or timed out: the other thread still holds a reference to the waiter.
+ */
+void gh__park_remote_begin(struct gh_hub *hub);
+int gh__park_remote(struct gh_hub *hub);
+void gh__hub_wake_remote(struct gh_hub *hub, struct gh_thread *t, int result);
+
+/* Poller internals (poller.c). */
+#define GH__POLL_BATCH 128
+int gh__poller_init(struct gh_hub *hub);
+void gh__poller_fini(struct gh_hub *hub);
+/* Wait for events up to deadline (GH_NEVER blocks, 0 only checks) and wake their waiters. */
+int gh__poller_poll(struct gh_hub *hub, uint64_t deadline);
+/* Wake every waiter of fd with result and drop it from the epoll set (gh_close). */
+void gh__poller_forget(struct gh_hub *hub, int fd, int result);
+
+/* Threads (thread.c). */
+void gh__thread_free(struct gh_thread *t);
+struct gh_thread *gh__thread_create(struct gh_hub *hub, gh_fn fn, void *arg);
+
+#endif /* GREENHUB_INTERNAL_H */

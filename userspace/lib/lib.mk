@@ -1,0 +1,65 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# libgreenhub: static and shared library, pkg-config file.
+
+LIB_ARCH := $(shell $(CC) -dumpmachine | cut -d- -f1)
+LIB_SRCS := $(wildcard userspace/lib/*.c)
+LIB_ASM := userspace/lib/arch/switch_$(LIB_ARCH).S
+ifeq ($(wildcard $(LIB_ASM)),)
+$(error no context switch for architecture '$(LIB_ARCH)' (have x86_64 and aarch64))
+endif
+LIB_OBJS := $(patsubst userspace/lib/%.c,$(BUILD)/lib/%.o,$(LIB_SRCS)) \
+	    $(BUILD)/lib/arch/switch_$(LIB_ARCH).o
+LIB_HDRS := include/greenhub.h $(wildcard include/greenhub/*.h) userspace/lib/internal.h
+
+LIBGH_A := $(BUILD)/libgreenhub.a
+LIBGH_SO := $(BUILD)/libgreenhub.so
+LIBGH_SONAME := libgreenhub.so.0
+LIBGH_PC := $(BUILD)/greenhub.pc
+LIB_CFLAGS = $(GH_CFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden $(LIB_EXTRA_CFLAGS)
+
+ALL_TARGETS += $(LIBGH_A) $(LIBGH_SO) $(LIBGH_PC)
+
+$(BUILD)/lib/%.o: userspace/lib/%.c $(LIB_HDRS) $(LIB_EXTRA_DEPS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LIB_CFLAGS) -c $< -o $@
+
+$(BUILD)/lib/arch/%.o: userspace/lib/arch/%.S
+	$(call msg,AS,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LIB_CFLAGS) -c $< -o $@
+
+$(LIBGH_A): $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@
+	$(Q)$(AR) rcs $@ $^
+
+$(LIBGH_SO): $(LIB_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) -shared -Wl,-soname,$(LIBGH_SONAME) -Wl,--no-undefined $(GH_LDFLAGS) $(LDFLAGS) \
+		-o $@.$(VERSION) $^ $(LIB_EXTRA_LIBS)
+	$(Q)ln -sf $(@F).$(VERSION) $(BUILD)/$(LIBGH_SONAME)
+	$(Q)ln -sf $(@F).$(VERSION) $@
+
+$(LIBGH_PC): userspace/lib/greenhub.pc.in Makefile
+	$(call msg,GEN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+		-e 's|@LIBS_PRIVATE@|$(strip -pthread $(LIB_EXTRA_LIBS))|' $< > $@
+
+install: $(LIBGH_A) $(LIBGH_SO) $(LIBGH_PC)
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/greenhub
+	$(Q)install -m 644 include/greenhub.h $(DESTDIR)$(INCLUDEDIR)/
+	$(Q)install -m 644 include/greenhub/*.h $(DESTDIR)$(INCLUDEDIR)/greenhub/
+	$(Q)install -m 644 $(LIBGH_A) $(DESTDIR)$(LIBDIR)/
+	$(Q)install -m 755 $(LIBGH_SO).$(VERSION) $(DESTDIR)$(LIBDIR)/
+	$(Q)ln -sf libgreenhub.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(LIBGH_SONAME)
+	$(Q)ln -sf libgreenhub.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libgreenhub.so
+	$(Q)install -m 644 $(LIBGH_PC) $(DESTDIR)$(LIBDIR)/pkgconfig/
+
+uninstall:
+	$(Q)rm -f $(DESTDIR)$(INCLUDEDIR)/greenhub.h $(DESTDIR)$(LIBDIR)/libgreenhub.* \
+		$(DESTDIR)$(LIBDIR)/pkgconfig/greenhub.pc
+	$(Q)rm -rf $(DESTDIR)$(INCLUDEDIR)/greenhub

@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Green stacks: mmap'ed with a PROT_NONE guard page below, pooled per hub for reuse, and a
+ * SIGSEGV reporter that names the green thread whose stack overflowed.
+ *
+ * The reporter runs on an alternate signal stack (the faulting stack has no room left). It
+ * checks whether the fault address lies in the guard page of the green thread running on
+ * this carrier; if so it writes one line with the thread's name, id and stack size, restores
+ * the default action and returns, so the faulting instruction re-faults and the process dies
+ * of SIGSEGV with a core as usual. Any other fault goes to the handler that was installed
+ * before ours, or to the default action.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static size_t page_size(void)
+{
+	static size_t size;
+
+	if (!size)
+		size = (size_t)sysconf(_SC_PAGESIZE);
+	return size;
+}
+
+static size_t round_up(size_t n, size_t to)
+{
+	return (n + to - 1) / to * to;
+}
+
+int gh__stack_pool_init(struct gh__stack_pool *p, size_t stack_size, unsigned cap)
+{
+	p->stack_size = round_up(stack_size, page_size());
+	p->map_size = 0;
+	p->cap = cap;
+	p->n = 0;
+	p->free = NULL;
+	if (cap) {
+		p->free = calloc(cap, sizeof(*p->free));
+		if (!p->free)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+void gh__stack_pool_fini(struct gh__stack_pool *p)
+{
+	for (unsigned i = 0; i < p->n; i++)
+		munmap(p->free[i], p->map_size);
+	free(p->free);
+	p->free = NULL;
+	p->n = 0;
+}
+
+static void describe(struct gh__stack_pool *p, struct gh__stack *s, void *base)
+{
+	s->base = base;
+	s->map_size = p->map_size;
+	s->lo = (char *)base + page_size();
+	s->size = p->stack_size;
+}
+
+int gh__stack_get(struct gh__stack_pool *p, struct gh__stack *s, size_t extra)
+{
+	size_t map_size = page_size() + p->stack_size + round_up(extra, page_size());
+	void *base;
+
+	/* All stacks of a pool carry the same extra (the thread struct). */
+	if (!p->map_size)
+		p->map_size = map_size;
+	if (p->n) {
+		describe(p, s, p->free[--p->n]);
+		return 0;
+	}
+	base = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+	if (base == MAP_FAILED)
+		return -errno;
+	if (mprotect(base, page_size(), PROT_NONE) < 0) {
+		int err = -errno;
+
+		munmap(base, map_size);
+		return err;
+	}
+	describe(p, s, base);
+	return 0;
+}
+
+void gh__stack_put(struct gh__stack_pool *p, struct gh__stack *s)
+{
+	if (p->n < p->cap) {
+		p->free[p->n++] = s->base;
+		return;
+	}
+	munmap(s->base, s->map_size);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+
+static struct sigaction previous_segv;
+static pthread_once_t reporter_once = PTHREAD_ONCE_INIT;
+static int reporter_err;
+
+/* Async-signal-safe formatting: append s, or the decimal digits of n. */
+static size_t put_str(char *buf, size_t at, size_t cap, const char *s)
+{
+	while (*s && at < cap)
+		buf[at++] = *s++;
+	return at;
+}
+
+static size_t put_u64(char *buf, size_t at, size_t cap, uint64_t n)
+{
+	char digits[24];
+	int i = 0;
+
+	do {
+		digits[i++] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n);
+	while (i && at < cap)
+		buf[at++] = digits[--i];
+	return at;
+}
+
+static void on_segv(int sig, siginfo_t *info, void *uctx)
+{
+	struct gh_thread *t = gh__thread_self();
+	char *addr = info->si_addr;
+
+	if (t && addr >= (char *)t->stack.base && addr < (char *)t->stack.lo) {
+		char line[256];
+		size_t n = 0;
+
+		n = put_str(line, n, sizeof(line), "greenhub: stack overflow in green thread '");
+		n = put_str(line, n, sizeof(line), t->name[0] ? t->name : "(unnamed)");
+		n = put_str(line, n, sizeof(line), "' (id ");
+		n = put_u64(line, n, sizeof(line), t->id);
+		n = put_str(line, n, sizeof(line), "): its stack is ");
+		n = put_u64(line, n, sizeof(line), t->stack.size);
+		n = put_str(line, n, sizeof(line),
+			    " bytes; raise gh_hub_opts.stack_size or use less stack\n");
+		(void)!write(STDERR_FILENO, line, n);
+		signal(SIGSEGV, SIG_DFL);
+		return;
+	}
+	if (previous_segv.sa_flags & SA_SIGINFO) {
+		if (previous_segv.sa_sigaction) {
+			previous_segv.sa_sigaction(sig, info, uctx);
+			return;
+		}
+	} else if (previous_segv.sa_handler != SIG_DFL && previous_segv.sa_handler != SIG_IGN) {
+		previous_segv.sa_handler(sig);
+		return;
+	}
+	signal(SIGSEGV, SIG_DFL);
+}
+
+static void install_reporter(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_segv;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSEGV, &sa, &previous_segv) < 0)
+		reporter_err = -errno;
+}
+
+int gh__overflow_reporter_install(void)
+{
+	pthread_once(&reporter_once, install_reporter);
+	return reporter_err;
+}
+
+int gh__altstack_acquire(void **mem)
+{
+	stack_t cur, ss;
+	size_t size = round_up(64 * 1024, page_size());
+
+	*mem = NULL;
+	if (sigaltstack(NULL, &cur) < 0)
+		return -errno;
+	/* A thread that already has one (the application's own) keeps it. */
+	if (!(cur.ss_flags & SS_DISABLE))
+		return 0;
+	ss.ss_sp = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ss.ss_sp == MAP_FAILED)
+		return -errno;
+	ss.ss_size = size;
+	ss.ss_flags = 0;
+	if (sigaltstack(&ss, NULL) < 0) {
+		int err = -errno;
+
+		munmap(ss.ss_sp, size);
+		return err;
+	}
+	*mem = ss.ss_sp;
+	return 0;
+}
+
+void gh__altstack_release(void *mem)
+{
+	stack_t ss = { .ss_flags = SS_DISABLE };
+
+	if (!mem)
+		return;
+	if (sigaltstack(&ss, NULL) < 0)
+		return; /* still in use: leave it mapped rather than pull it from under a handler */
+	munmap(mem, round_up(64 * 1024, page_size()));
+}

@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Green threads: spawn, join, detach, cancel, names, yield and sleep.
+ *
+ * A thread's struct lives at the top of its own stack mapping (see struct gh__stack), so a
+ * spawn with a warm stack pool allocates nothing. A finished thread keeps its mapping until it
+ * is joined (it holds the result) or, if detached, until the hub loop releases it right after
+ * it switched away for the last time.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "internal.h"
+
+static atomic_uint_fast64_t next_thread_id = 1;
+
+static void on_deadline(struct gh__timer *timer)
+{
+	gh__wake(GH_CONTAINER_OF(timer, struct gh_thread, timer), -ETIMEDOUT);
+}
+
+/* The bottom frame of every green thread. */
+static void thread_main(void *arg)
+{
+	struct gh_thread *t = arg;
+	struct gh_hub *hub;
+	struct gh__carrier *c;
+
+	gh__ctx_started(&t->ctx);
+	t->result = t->fn(t->arg);
+	/* Re-read after fn: the thread may have moved to another carrier meanwhile. */
+	c = gh__carrier_self();
+	hub = t->hub;
+	t->state = GH__DONE;
+	hub->live--;
+	gh__waitq_wake_one(&t->joiner, 0);
+	/* Leave this stack for good; the hub loop releases it. */
+	hub->dying = t;
+	hub->current = NULL;
+	gh__switch(&t->ctx, &c->sched_ctx, true);
+	gh__panic("finished green thread %llu was resumed", (unsigned long long)t->id);
+}
+
+struct gh_thread *gh__thread_create(struct gh_hub *hub, gh_fn fn, void *arg)
+{
+	struct gh__stack stack;
+	struct gh_thread *t;
+	int err;
+
+	/* One timer slot per live thread, so arming a deadline can never fail later. */
+	err = gh__timer_heap_reserve(&hub->timers, hub->live + 1);
+	if (err)
+		goto fail;
+	err = gh__stack_get(&hub->stacks, &stack, sizeof(struct gh_thread));
+	if (err)
+		goto fail;
+	t = (struct gh_thread *)((char *)stack.lo + stack.size);
+	memset(t, 0, sizeof(*t));
+	t->stack = stack;
+	t->hub = hub;
+	t->fn = fn;
+	t->arg = arg;
+	t->id = atomic_fetch_add_explicit(&next_thread_id, 1, memory_order_relaxed);
+	gh__list_init(&t->node);
+	t->timer.index = GH__TIMER_IDLE;
+	t->timer.fire = on_deadline;
+	gh__waitq_init(&t->joiner);
+	gh__list_push_back(&hub->threads, &t->all);
+	gh__ctx_init(&t->ctx, stack.lo, stack.size, thread_main, t);
+	t->state = GH__READY;
+	gh__list_push_back(&hub->runq, &t->node);
+	hub->runq_len++;
+	hub->live++;
+	return t;
+fail:
+	errno = -err;
+	return NULL;
+}
+
+void gh__thread_free(struct gh_thread *t)
+{
+	struct gh_hub *hub = t->hub;
+	struct gh__stack stack = t->stack; /* t lives inside the mapping it describes */
+
+	gh__list_remove(&t->all);
+	gh__ctx_destroy(&t->ctx);
+	gh__stack_put(&hub->stacks, &stack);
+}
+
+gh_thread *gh_spawn(gh_fn fn, void *arg)
+{
+	struct gh_thread *self = gh__thread_self();
+
+	if (!self) {
+		errno = EPERM;
+		return NULL;
+	}
+	if (!fn) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return gh__thread_create(self->hub, fn, arg);
+}
+
+gh_thread *gh_self(void)
+{
+	struct gh_thread *self = gh__thread_self();
+
+	if (!self)
+		errno = EPERM;
+	return self;
+}
+
+/* The calling thread, if t is a thread of its hub: 0, or -EPERM / -EINVAL. */
+static int check_same_hub(struct gh_thread **self, const struct gh_thread *t)
+{
+	*self = gh__thread_self();
+	if (!*self)
+		return -EPERM;
+	if (!t || t->hub != (*self)->hub)
+		return -EINVAL;
+	return 0;
+}
+
+int gh_join(gh_thread *t, void **result)
+{
+	struct gh_thread *self;
+	int err = check_same_hub(&self, t);
+
+	if (err)
+		return err;
+	if (t == self)
+		return -EDEADLK;
+	if (t->detached || t->joining)
+		return -EINVAL;
+	if (t->state != GH__DONE) {
+		t->joining = true;
+		err = gh__park(&t->joiner, GH_NEVER);
+		if (err < 0) {
+			t->joining = false;
+			return err;
+		}
+	}
+	if (result)
+		*result = t->result;
+	gh__thread_free(t);
+	return 0;
+}
+
+int gh_detach(gh_thread *t)
+{
+	struct gh_thread *self;
+	int err = check_same_hub(&self, t);
+
+	if (err)
+		return err;
+	if (t->detached || t->joining)
+		return -EINVAL;
+	if (t->state == GH__DONE && t != self) {
+		gh__thread_free(t);
+		return 0;
+	}
+	t->detached = true;
+	return 0;
+}
+
+int gh_cancel(gh_thread *t)
+{
+	struct gh_thread *self;
+	int err = check_same_hub(&self, t);
+
+	if (err)
+		return err;
+	if (t->state == GH__DONE)
+		return -EINVAL;
+	t->cancelled = true;
+	if (t->state == GH__WAITING && !t->uncancellable_wait)
+		gh__wake(t, -ECANCELED);
+	return 0;
+}
+
+int gh_cancelled(void)
+{
+	struct gh_thread *self = gh__thread_self();
+
+	if (!self)
+		return -EPERM;
+	return self->cancelled;
+}
+
+int gh_thread_set_name(gh_thread *t, const char *name)
+{
+	if (!t || !name)
+		return -EINVAL;
+	strncpy(t->name, name, sizeof(t->name) - 1);
+	t->name[sizeof(t->name) - 1] = '\0';
+	return 0;
+}
+
+const char *gh_thread_name(const gh_thread *t)
+{
+	if (!t) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return t->name;
+}
+
+uint64_t gh_thread_id(const gh_thread *t)
+{
+	return t ? t->id : 0;
+}
+
+int gh_yield(void)
+{
+	struct gh_thread *self = gh__thread_self();
+
+	if (!self)
+		return -EPERM;
+	gh__schedule(self->hub);
+	/* A cancelled thread still yields (a loop that ignores errors must not starve the hub),
+	 * but hears that it should unwind. */
+	return self->cancelled ? -ECANCELED : 0;
+}
+
+int gh_sleep_until(uint64_t deadline)
+{
+	struct gh_thread *self = gh__thread_self();
+	int err;
+
+	if (!self)
+		return -EPERM;
+	if (self->cancelled)
+		return -ECANCELED;
+	if (deadline <= gh_now())
+		return gh_yield();
+	err = gh__park(NULL, deadline);
+	return err == -ETIMEDOUT ? 0 : err;
+}
