@@ -55,13 +55,18 @@ endif
 
 include userspace/lib/lib.mk
 include tests/tests.mk
--include bench/bench.mk
--include examples/examples.mk
+# Every benchmark, example and extra test suite brings its own fragment.
+-include $(wildcard bench/*/bench.mk)
+-include $(wildcard examples/*/example.mk)
+-include $(wildcard tests/*/suite.mk)
 -include bpf/bpf.mk
 -include userspace/loader/loader.mk
 -include tests/vm/vm.mk
 
 all: $(ALL_TARGETS)
+
+# Each bench fragment appends a phony target that builds and runs its benchmark.
+bench: $(BENCH_TARGETS)
 
 check: test
 
