@@ -104,8 +104,7 @@ void gh__stack_put(struct gh__stack_pool *p, struct gh__stack *s)
 /* ---------------------------------------------------------------------------------------- */
 
 static struct sigaction previous_segv;
-static pthread_once_t reporter_once = PTHREAD_ONCE_INIT;
-static int reporter_err;
+static pthread_mutex_t reporter_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Async-signal-safe formatting: append s, or the decimal digits of n. */
 static size_t put_str(char *buf, size_t at, size_t cap, const char *s)
@@ -162,22 +161,32 @@ static void on_segv(int sig, siginfo_t *info, void *uctx)
 	signal(SIGSEGV, SIG_DFL);
 }
 
-static void install_reporter(void)
+/*
+ * Installed each time a hub starts unless it is already in place: an application (or a test
+ * framework) that set its own SIGSEGV handler since then gets it chained behind ours.
+ */
+int gh__overflow_reporter_install(void)
 {
-	struct sigaction sa;
+	struct sigaction sa, cur;
+	int err = 0;
 
+	pthread_mutex_lock(&reporter_lock);
+	if (sigaction(SIGSEGV, NULL, &cur) < 0) {
+		err = -errno;
+		goto out;
+	}
+	if ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_segv)
+		goto out;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_segv;
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
 	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGSEGV, &sa, &previous_segv) < 0)
-		reporter_err = -errno;
-}
-
-int gh__overflow_reporter_install(void)
-{
-	pthread_once(&reporter_once, install_reporter);
-	return reporter_err;
+	previous_segv = cur;
+	if (sigaction(SIGSEGV, &sa, NULL) < 0)
+		err = -errno;
+out:
+	pthread_mutex_unlock(&reporter_lock);
+	return err;
 }
 
 int gh__altstack_acquire(void **mem)
