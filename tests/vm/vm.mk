@@ -1,0 +1,37 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#
+# VM tests: programs run as root in a qemu VM on a Debian kernel with sched_ext (tests/vm/run-vm
+# boots it; tests/vm/fetch-kernel obtains and caches the kernel). `make test-vm` runs them.
+#
+# A suite plugs in by adding its binaries to VM_TESTS, with a rule that builds each, from a
+# fragment included before this one (or on the command line):
+#     VM_TESTS += $(BUILD)/tests/vm/test_vm_foo
+# Programs the tests call but that are not tests (the loader) go in VM_EXTRA; they land in the
+# VM's /bin. Each test follows the contract in tests/vm/vm_test.h.
+#
+# VM_TIMEOUT bounds the whole VM run (boot included), VM_TEST_TIMEOUT each test, in seconds.
+
+VM_BUILD := $(BUILD)/tests/vm
+VM_TIMEOUT ?= 300
+VM_TEST_TIMEOUT ?= 120
+VM_EXTRA ?=
+
+VM_TESTS += $(VM_BUILD)/test_vm_sched_ext_env
+
+VM_CFLAGS = $(GH_CFLAGS) $(CFLAGS) $(BPF_SKEL_CFLAGS) $(LIBBPF_CFLAGS) -Itests/vm
+VM_LIBS = $(LIBBPF_LIBS) $(GH_LDFLAGS) $(LDFLAGS)
+
+$(VM_BUILD)/test_vm_sched_ext_env: tests/vm/test_vm_sched_ext_env.c tests/vm/vm_test.h \
+				   $(BPF_BUILD)/vm_smoke.skel.h
+	$(call msg,CCLD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(VM_CFLAGS) $< -o $@ $(VM_LIBS)
+
+.PHONY: test-vm
+test-vm: $(VM_TESTS) $(VM_EXTRA)
+	$(Q)tests/vm/run-vm --out $(BUILD)/vm --timeout $(VM_TIMEOUT) \
+		--test-timeout $(VM_TEST_TIMEOUT) $(foreach x,$(VM_EXTRA),--extra $(x)) $(VM_TESTS)
+
+# `make test` runs every suite this machine can run; the VM suite skips by itself when qemu or
+# busybox is missing.
+test: test-vm
