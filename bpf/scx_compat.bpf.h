@@ -46,9 +46,12 @@
 
 #include <bpf/bpf_core_read.h>
 
-#ifndef GH_VMLINUX_HAS_SCX
-
+/* The scheduling policy of tasks sched_ext may schedule (a uapi macro, not in any BTF). */
+#ifndef SCHED_EXT
 #define SCHED_EXT 7
+#endif
+
+#ifndef GH_VMLINUX_HAS_SCX
 
 enum scx_public_consts {
 	SCX_OPS_NAME_LEN = 128,
@@ -246,6 +249,12 @@ void scx_bpf_error_bstr(char *fmt, unsigned long long *data, u32 data__sz) __ksy
 int bpf_iter_scx_dsq_new(struct bpf_iter_scx_dsq *it, u64 dsq_id, u64 flags) __ksym __weak;
 struct task_struct *bpf_iter_scx_dsq_next(struct bpf_iter_scx_dsq *it) __ksym __weak;
 void bpf_iter_scx_dsq_destroy(struct bpf_iter_scx_dsq *it) __ksym __weak;
+
+/*
+ * Inside bpf_for_each(scx_dsq, p, dsq_id, flags) { ... }, the iterator, for gh_scx_dsq_move()
+ * and scx_bpf_dsq_move_set_slice(). bpf_for_each names its iterator ___it.
+ */
+#define GH_SCX_DSQ_ITER (&___it)
 
 /* Insert p into a DSQ (6.13+ name, 6.12 fallback). */
 #define gh_scx_dsq_insert(p, dsq_id, slice, enq_flags)                                        \
