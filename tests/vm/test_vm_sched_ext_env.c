@@ -27,8 +27,6 @@
 
 #define SCHED_EXT_POLICY 7
 #define SCX_EXIT_UNREG 64
-#define SCX_STATE_PATH "/sys/kernel/sched_ext/state"
-#define SCX_ROOT_OPS_PATH "/sys/kernel/sched_ext/root/ops"
 
 /* struct sched_attr of sched_setattr(2); glibc 2.36 has neither the type nor the wrapper. */
 struct sched_attr_v1 {
@@ -41,34 +39,6 @@ struct sched_attr_v1 {
 	uint64_t sched_deadline;
 	uint64_t sched_period;
 };
-
-/* The first line of a sysfs file, without its newline; "" if it cannot be read. */
-static const char *read_line(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen(path, "r");
-
-	buf[0] = '\0';
-	if (!f)
-		return buf;
-	if (!fgets(buf, (int)len, f))
-		buf[0] = '\0';
-	fclose(f);
-	buf[strcspn(buf, "\n")] = '\0';
-	return buf;
-}
-
-/* Polls the sched_ext state until it reads want, for up to timeout_ms. */
-static int wait_state(const char *want, int timeout_ms)
-{
-	char buf[64];
-
-	for (int waited = 0; waited <= timeout_ms; waited += 10) {
-		if (strcmp(read_line(SCX_STATE_PATH, buf, sizeof(buf)), want) == 0)
-			return 0;
-		usleep(10000);
-	}
-	return -1;
-}
 
 /*
  * The SCHED_EXT thread. The main thread drives it through phases so that its sleeps and
@@ -131,9 +101,9 @@ int main(void)
 	int err;
 
 	/* 1. The kernel has sched_ext, idle. */
-	vm_test_require(access(SCX_STATE_PATH, R_OK) == 0,
-			"no %s: kernel built without CONFIG_SCHED_CLASS_EXT", SCX_STATE_PATH);
-	read_line(SCX_STATE_PATH, buf, sizeof(buf));
+	vm_test_require(access(VM_SCX_STATE_PATH, R_OK) == 0,
+			"no %s: kernel built without CONFIG_SCHED_CLASS_EXT", VM_SCX_STATE_PATH);
+	vm_read_line(VM_SCX_STATE_PATH, buf, sizeof(buf));
 	printf("sched_ext state before: %s\n", buf);
 	VM_CHECK(strcmp(buf, "disabled") == 0, "a scheduler is already loaded (state %s)", buf);
 	vm_test_require(access("/sys/kernel/btf/vmlinux", R_OK) == 0,
@@ -158,9 +128,9 @@ int main(void)
 		vm_test_fail("bpf_map__attach_struct_ops: %s", strerror(-err));
 	}
 	skel->links.greenhub_smoke_ops = link;
-	VM_CHECK(wait_state("enabled", 5000) == 0, "state is '%s' after attach",
-		 read_line(SCX_STATE_PATH, buf, sizeof(buf)));
-	read_line(SCX_ROOT_OPS_PATH, buf, sizeof(buf));
+	VM_CHECK(vm_scx_wait_state("enabled", 5000) == 0, "state is '%s' after attach",
+		 vm_read_line(VM_SCX_STATE_PATH, buf, sizeof(buf)));
+	vm_read_line(VM_SCX_ROOT_OPS_PATH, buf, sizeof(buf));
 	printf("root/ops: %s\n", buf);
 	VM_CHECK(strcmp(buf, "greenhub_smoke") == 0, "root/ops is '%s'", buf);
 
@@ -176,8 +146,8 @@ int main(void)
 	/* 5. Detach. */
 	bpf_link__destroy(link);
 	skel->links.greenhub_smoke_ops = NULL;
-	VM_CHECK(wait_state("disabled", 5000) == 0, "state is '%s' after detach",
-		 read_line(SCX_STATE_PATH, buf, sizeof(buf)));
+	VM_CHECK(vm_scx_wait_state("disabled", 5000) == 0, "state is '%s' after detach",
+		 vm_read_line(VM_SCX_STATE_PATH, buf, sizeof(buf)));
 	printf("exit kind: %u, reason: %s\n", skel->bss->exit_kind, skel->bss->exit_reason);
 	VM_CHECK(skel->bss->exit_kind == SCX_EXIT_UNREG, "exit kind %u (reason '%s')",
 		 skel->bss->exit_kind, skel->bss->exit_reason);

@@ -16,13 +16,16 @@ VM_TIMEOUT ?= 300
 VM_TEST_TIMEOUT ?= 120
 VM_EXTRA ?=
 
-VM_TESTS += $(VM_BUILD)/test_vm_sched_ext_env
+VM_TESTS += $(VM_BUILD)/test_vm_sched_ext_env $(VM_BUILD)/test_vm_scx_compat
 
 VM_CFLAGS = $(GH_CFLAGS) $(CFLAGS) $(BPF_SKEL_CFLAGS) $(LIBBPF_CFLAGS) -Itests/vm
 VM_LIBS = $(LIBBPF_LIBS) $(GH_LDFLAGS) $(LDFLAGS)
 
-$(VM_BUILD)/test_vm_sched_ext_env: tests/vm/test_vm_sched_ext_env.c tests/vm/vm_test.h \
-				   $(BPF_BUILD)/vm_smoke.skel.h
+# tests/vm/test_vm_<x>.c, each with the skeleton of the scheduler it loads.
+$(VM_BUILD)/test_vm_sched_ext_env: $(BPF_BUILD)/vm_smoke.skel.h
+$(VM_BUILD)/test_vm_scx_compat: $(BPF_BUILD)/vm_compat.skel.h
+
+$(VM_BUILD)/test_vm_%: tests/vm/test_vm_%.c tests/vm/vm_test.h
 	$(call msg,CCLD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(VM_CFLAGS) $< -o $@ $(VM_LIBS)

@@ -21,6 +21,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #define VM_EXIT_PASS 0
 #define VM_EXIT_FAIL 1
@@ -83,5 +85,36 @@ static inline __attribute__((format(printf, 2, 3))) void vm_test_require(int ok,
 			vm_test_fail("%s:%d: %s: " fmt, __FILE__, __LINE__, #cond,             \
 				     ##__VA_ARGS__);                                           \
 	} while (0)
+
+#define VM_SCX_STATE_PATH "/sys/kernel/sched_ext/state"
+#define VM_SCX_ROOT_OPS_PATH "/sys/kernel/sched_ext/root/ops"
+
+/* The first line of a (sysfs) file, without its newline; "" if it cannot be read. */
+static inline const char *vm_read_line(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+
+	buf[0] = '\0';
+	if (!f)
+		return buf;
+	if (!fgets(buf, (int)len, f))
+		buf[0] = '\0';
+	fclose(f);
+	buf[strcspn(buf, "\n")] = '\0';
+	return buf;
+}
+
+/* Polls /sys/kernel/sched_ext/state until it reads want, for up to timeout_ms; 0 if it did. */
+static inline int vm_scx_wait_state(const char *want, int timeout_ms)
+{
+	char buf[64];
+
+	for (int waited = 0; waited <= timeout_ms; waited += 10) {
+		if (strcmp(vm_read_line(VM_SCX_STATE_PATH, buf, sizeof(buf)), want) == 0)
+			return 0;
+		usleep(10000);
+	}
+	return -1;
+}
 
 #endif /* GREENHUB_VM_TEST_H */
