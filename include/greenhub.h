@@ -160,6 +160,351 @@ GH_EXPORT int gh_sleep_until(uint64_t deadline);
  */
 GH_EXPORT int gh_wait_fd(int fd, unsigned events, uint64_t deadline);
 
+/* ======================================================================================== */
+/* Green I/O, synchronization, pools, the offload pool and subprocesses (docs/io.md).        */
+/* Everything below that may wait suspends only the calling green thread.                     */
+/* ======================================================================================== */
+
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+/* ---------------------------------------------------------------------------------------- */
+/* Green file descriptors and sockets                                                         */
+/*
+ * The I/O calls try the system call first and wait for readiness only when the kernel says it
+ * would block, so the fd must be non-blocking: gh_socket(), gh_socketpair(), gh_pipe() and
+ * gh_accept() return such fds, and gh_fd_setup() converts any other. Socket calls also pass
+ * MSG_DONTWAIT. EINTR is retried. A write to a socket or pipe whose reader is gone returns
+ * -EPIPE (or -ECONNRESET); SIGPIPE is never raised. A cancelled green thread gets -ECANCELED
+ * from every call below that may wait, even when the fd is ready.
+ *
+ * An fd that green threads wait on must be closed with gh_close(), which wakes them with
+ * -EBADF; closing it with close(2) leaves them waiting for an fd that no longer exists.
+ */
+
+/* Make fd non-blocking and close-on-exec. Works outside a hub. 0 or -errno from fcntl(2). */
+GH_EXPORT int gh_fd_setup(int fd);
+
+/* socket(2) with SOCK_NONBLOCK | SOCK_CLOEXEC added to type: the new fd, or -errno. */
+GH_EXPORT int gh_socket(int domain, int type, int protocol);
+
+/* socketpair(2), both ends non-blocking and close-on-exec: 0 or -errno. */
+GH_EXPORT int gh_socketpair(int domain, int type, int protocol, int sv[2]);
+
+/* pipe2(2) with O_NONBLOCK | O_CLOEXEC: fds[0] reads, fds[1] writes. 0 or -errno. */
+GH_EXPORT int gh_pipe(int fds[2]);
+
+/*
+ * Close fd, first waking every green thread of the calling hub that waits on it with -EBADF.
+ * Outside a hub it is a plain close(2). 0, or -errno from close(2) (-EBADF for a bad fd);
+ * an interrupted close still releases the fd on Linux and counts as success.
+ */
+GH_EXPORT int gh_close(int fd);
+
+/*
+ * Read up to len bytes, waiting until at least one byte or end of file is there. Returns the
+ * count (0 at end of file), or -ETIMEDOUT, -ECANCELED, -EBADF (also when closed meanwhile with
+ * gh_close), -ECONNRESET or another -errno from read(2).
+ */
+GH_EXPORT ssize_t gh_read(int fd, void *buf, size_t len, uint64_t deadline);
+
+/*
+ * Write all len bytes, waiting for room as often as needed (partial writes are continued).
+ * Returns len, or a negative errno: -ETIMEDOUT, -ECANCELED, -EPIPE, -ECONNRESET, -EBADF, ...
+ * On failure some leading part of buf may already have been written: treat the stream as
+ * broken. -EINVAL if len exceeds SSIZE_MAX.
+ */
+GH_EXPORT ssize_t gh_write(int fd, const void *buf, size_t len, uint64_t deadline);
+
+/* readv(2): scatter up to the total length, waiting for at least one byte or end of file.
+ * Returns as gh_read; -EINVAL for iovcnt outside 0..IOV_MAX. */
+GH_EXPORT ssize_t gh_readv(int fd, const struct iovec *iov, int iovcnt, uint64_t deadline);
+
+/* writev(2): write every byte of every buffer, in order, as gh_write. iov is not modified.
+ * Returns the total, or a negative errno as gh_write (-ENOMEM if iovcnt needs a copy). */
+GH_EXPORT ssize_t gh_writev(int fd, const struct iovec *iov, int iovcnt, uint64_t deadline);
+
+/* recv(2): at least one byte (0 when a stream peer has shut down, or an empty datagram).
+ * flags are passed through (MSG_PEEK, MSG_TRUNC, ...). Returns as gh_read. */
+GH_EXPORT ssize_t gh_recv(int fd, void *buf, size_t len, int flags, uint64_t deadline);
+
+/* send(2) every byte on a stream socket, or the one datagram on a datagram socket; flags are
+ * passed through with MSG_NOSIGNAL added. Returns len or a negative errno as gh_write. */
+GH_EXPORT ssize_t gh_send(int fd, const void *buf, size_t len, int flags, uint64_t deadline);
+
+/* recvfrom(2): as gh_recv, and the sender's address in addr/addrlen if addr is not NULL. */
+GH_EXPORT ssize_t gh_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
+			      socklen_t *addrlen, uint64_t deadline);
+
+/* sendto(2): as gh_send, to addr (NULL for a connected socket). */
+GH_EXPORT ssize_t gh_sendto(int fd, const void *buf, size_t len, int flags,
+			    const struct sockaddr *addr, socklen_t addrlen, uint64_t deadline);
+
+/*
+ * Accept a connection on listening socket fd (which must be non-blocking). Returns the new fd,
+ * already non-blocking and close-on-exec, with the peer's address in addr/addrlen if addr is
+ * not NULL; or -ETIMEDOUT, -ECANCELED, -EBADF (listener closed with gh_close), -EMFILE, ...
+ */
+GH_EXPORT int gh_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, uint64_t deadline);
+
+/*
+ * Connect socket fd (non-blocking) to addr and wait for the connection to complete. 0, or
+ * -ECONNREFUSED, -ETIMEDOUT (the attempt is abandoned: close the socket), -ECANCELED,
+ * -ENETUNREACH, ... as connect(2) and SO_ERROR report them.
+ */
+GH_EXPORT int gh_connect(int fd, const struct sockaddr *addr, socklen_t addrlen,
+			 uint64_t deadline);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Synchronization                                                                           */
+/*
+ * Mutexes, semaphores, events, condition variables and channels coordinate the green threads
+ * of one hub; green threads of different hubs must not share one. Waiters are served in FIFO
+ * order and a release hands the resource directly to the first waiter, so a late arrival can
+ * never overtake a waiting green thread. The create calls work outside a hub too; the calls
+ * that wait or wake need one (-EPERM otherwise). destroy refuses (-EBUSY) while an object is
+ * held or waited on.
+ */
+typedef struct gh_mutex gh_mutex;
+typedef struct gh_sem gh_sem;
+typedef struct gh_event gh_event;
+typedef struct gh_cond gh_cond;
+typedef struct gh_chan gh_chan;
+
+/* A new unlocked mutex, or NULL (errno ENOMEM). Not recursive. */
+GH_EXPORT gh_mutex *gh_mutex_create(void);
+
+/* Free m. -EINVAL for NULL, -EBUSY if it is locked or waited on. */
+GH_EXPORT int gh_mutex_destroy(gh_mutex *m);
+
+/*
+ * Lock m, waiting up to deadline. 0, or -ETIMEDOUT, -ECANCELED, -EDEADLK if the caller already
+ * holds it, -EINVAL for NULL.
+ */
+GH_EXPORT int gh_mutex_lock(gh_mutex *m, uint64_t deadline);
+
+/* Lock m if it is free and nobody waits for it. 0, -EBUSY, -EINVAL for NULL. */
+GH_EXPORT int gh_mutex_trylock(gh_mutex *m);
+
+/* Unlock m, handing it to its first waiter if there is one. -EPERM if the caller does not
+ * hold it, -EINVAL for NULL. */
+GH_EXPORT int gh_mutex_unlock(gh_mutex *m);
+
+/*
+ * A counting semaphore with value units (at most max; max 0 means INT_MAX, an unbounded
+ * counting semaphore). A bounded one (max > 0) refuses a release that would exceed max, which
+ * catches a release without an acquire. NULL with errno EINVAL if value > max or either
+ * exceeds INT_MAX, ENOMEM.
+ */
+GH_EXPORT gh_sem *gh_sem_create(unsigned value, unsigned max);
+
+/* Free s. -EINVAL for NULL, -EBUSY while green threads wait on it. */
+GH_EXPORT int gh_sem_destroy(gh_sem *s);
+
+/* Take one unit, waiting up to deadline. 0, -ETIMEDOUT, -ECANCELED, -EINVAL for NULL. */
+GH_EXPORT int gh_sem_acquire(gh_sem *s, uint64_t deadline);
+
+/* Take one unit if one is free and nobody waits. 0, -EAGAIN, -EINVAL for NULL. */
+GH_EXPORT int gh_sem_tryacquire(gh_sem *s);
+
+/* Give one unit back (to the first waiter, if any). -EOVERFLOW if the value would exceed the
+ * maximum, -EINVAL for NULL. */
+GH_EXPORT int gh_sem_release(gh_sem *s);
+
+/* The free units (>= 0), or -EINVAL for NULL. */
+GH_EXPORT int gh_sem_value(const gh_sem *s);
+
+/* A new event, not set; or NULL (errno ENOMEM). */
+GH_EXPORT gh_event *gh_event_create(void);
+
+/* Free e. -EINVAL for NULL, -EBUSY while green threads wait on it. */
+GH_EXPORT int gh_event_destroy(gh_event *e);
+
+/* Set e and wake every green thread waiting for it; it stays set until cleared. -EINVAL. */
+GH_EXPORT int gh_event_set(gh_event *e);
+
+/* Clear e: later waits wait again. -EINVAL for NULL. */
+GH_EXPORT int gh_event_clear(gh_event *e);
+
+/* Wait until e is set (0 at once if it is). 0, -ETIMEDOUT, -ECANCELED, -EINVAL for NULL. */
+GH_EXPORT int gh_event_wait(gh_event *e, uint64_t deadline);
+
+/* 1 if e is set, 0 if not, -EINVAL for NULL. */
+GH_EXPORT int gh_event_is_set(const gh_event *e);
+
+/* A new condition variable, or NULL (errno ENOMEM). */
+GH_EXPORT gh_cond *gh_cond_create(void);
+
+/* Free c. -EINVAL for NULL, -EBUSY while green threads wait on it. */
+GH_EXPORT int gh_cond_destroy(gh_cond *c);
+
+/*
+ * Unlock m, wait for a signal on c, and lock m again before returning, whatever the outcome
+ * (like pthread_cond_timedwait, and unlike every other wait here, re-locking m is not cut
+ * short by a cancellation: the caller always returns holding m). 0 when signalled, or
+ * -ETIMEDOUT, -ECANCELED; -EPERM if the caller does not hold m (nothing is waited for then),
+ * -EINVAL for NULL. As with any condition variable, re-check the predicate in a loop.
+ */
+GH_EXPORT int gh_cond_wait(gh_cond *c, gh_mutex *m, uint64_t deadline);
+
+/* Wake the first waiter of c, if any. -EINVAL for NULL. */
+GH_EXPORT int gh_cond_signal(gh_cond *c);
+
+/* Wake every waiter of c. -EINVAL for NULL. */
+GH_EXPORT int gh_cond_broadcast(gh_cond *c);
+
+/* Channel capacity with no limit (sends never wait; the buffer grows). */
+#define GH_CHAN_UNBOUNDED SIZE_MAX
+
+/*
+ * A channel of elements of elem_size bytes (1 to 65536), copied in and out. capacity 0 makes
+ * every send wait for a receiver (a rendezvous, like an unbuffered Go channel); a positive
+ * capacity buffers that many elements; GH_CHAN_UNBOUNDED buffers without limit. NULL with
+ * errno EINVAL or ENOMEM.
+ */
+GH_EXPORT gh_chan *gh_chan_create(size_t elem_size, size_t capacity);
+
+/* Free c and any elements still buffered. -EINVAL for NULL, -EBUSY while waited on. */
+GH_EXPORT int gh_chan_destroy(gh_chan *c);
+
+/*
+ * Copy the element at elem into c, waiting for room (or, with capacity 0, for a receiver).
+ * 0, or -EPIPE if c is closed (also when closed while waiting: the element was not sent),
+ * -ETIMEDOUT, -ECANCELED, -ENOMEM (unbounded buffer growth), -EINVAL for NULL.
+ */
+GH_EXPORT int gh_chan_send(gh_chan *c, const void *elem, uint64_t deadline);
+
+/*
+ * Take the oldest element into elem, waiting for one. Elements buffered before a close are
+ * still received; after that -EPIPE. Also -ETIMEDOUT, -ECANCELED, -EINVAL for NULL.
+ */
+GH_EXPORT int gh_chan_recv(gh_chan *c, void *elem, uint64_t deadline);
+
+/* Close c: senders and receivers that wait are woken with -EPIPE, later sends fail with -EPIPE
+ * and receives drain the buffer, then fail with -EPIPE. -EPIPE if already closed, -EINVAL. */
+GH_EXPORT int gh_chan_close(gh_chan *c);
+
+/* Elements buffered in c (0 for NULL). */
+GH_EXPORT size_t gh_chan_len(const gh_chan *c);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Green pools: at most size green threads at a time (eventlet's GreenPool)                   */
+
+typedef struct gh_pool gh_pool;
+
+/* A pool that runs at most size (>= 1) green threads at once; NULL, errno EINVAL or ENOMEM. */
+GH_EXPORT gh_pool *gh_pool_create(size_t size);
+
+/* Free p. -EINVAL for NULL, -EBUSY while its threads run or green threads wait on it. */
+GH_EXPORT int gh_pool_destroy(gh_pool *p);
+
+/*
+ * Run fn(arg) as a green thread of the pool, waiting up to deadline while size of them run
+ * (spawners are served in FIFO order). The thread is owned by the pool: fn's return value is
+ * dropped, and it is not joinable; use gh_pool_waitall(). 0, or -ETIMEDOUT, -ECANCELED,
+ * -ENOMEM, -EINVAL for NULL. If it fails, fn never runs.
+ */
+GH_EXPORT int gh_pool_spawn(gh_pool *p, gh_fn fn, void *arg, uint64_t deadline);
+
+/* Wait until no thread of p runs. 0, -ETIMEDOUT, -ECANCELED, -EDEADLK when called from one of
+ * p's own threads, -EINVAL for NULL. */
+GH_EXPORT int gh_pool_waitall(gh_pool *p, uint64_t deadline);
+
+/* Cancel every running thread of p (see gh_cancel). Returns how many were asked to stop. */
+GH_EXPORT int gh_pool_cancel(gh_pool *p);
+
+/* How many threads p could start now without waiting (0 for NULL). */
+GH_EXPORT size_t gh_pool_available(const gh_pool *p);
+
+/* How many threads of p run (0 for NULL). */
+GH_EXPORT size_t gh_pool_running(const gh_pool *p);
+
+/* ---------------------------------------------------------------------------------------- */
+/* The offload pool: run a blocking function on a worker OS thread (eventlet's tpool)          */
+/*
+ * For C libraries that block in the kernel and cannot be made green (a database client,
+ * getaddrinfo, a slow disk): the call runs on one of a bounded set of worker OS threads while
+ * only the calling green thread waits; the hub keeps running the others. Workers are started
+ * on demand up to the pool's limit and have every signal blocked.
+ */
+typedef struct gh_offload_pool gh_offload_pool;
+
+/* Workers of the process-wide pool that gh_offload(NULL, ...) uses. */
+#define GH_OFFLOAD_DEFAULT_WORKERS 16
+
+/* A pool of at most workers (1 to 1024) OS threads; NULL, errno EINVAL, ENOMEM. */
+GH_EXPORT gh_offload_pool *gh_offload_pool_create(unsigned workers);
+
+/* Stop and join the workers and free pool. -EBUSY while calls are in flight, -EINVAL for
+ * NULL. Must not be called from one of its own workers. */
+GH_EXPORT int gh_offload_pool_destroy(gh_offload_pool *pool);
+
+/*
+ * Run fn(arg) on a worker of pool (NULL: the process-wide pool, created on first use) and wait
+ * for it; *result (if result is not NULL) gets its return value. 0, or -EPERM outside a hub,
+ * -EINVAL for a NULL fn, -ECANCELED if the caller was already cancelled (fn does not run),
+ * -EAGAIN if no worker could be started. Once handed to a worker the call waits for fn to
+ * return, even if cancelled meanwhile (fn may use the caller's memory): a cancellation shows
+ * at the caller's next wait. fn runs on another OS thread, so it must not call greenhub's
+ * green-thread functions.
+ */
+GH_EXPORT int gh_offload(gh_offload_pool *pool, gh_fn fn, void *arg, void **result);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Subprocesses                                                                               */
+
+typedef struct gh_proc gh_proc;
+
+/* Which of the child's standard streams get a pipe to the parent (gh_proc_create flags). */
+#define GH_PROC_STDIN 0x1        /* gh_proc_stdin() writes to the child's standard input */
+#define GH_PROC_STDOUT 0x2       /* gh_proc_stdout() reads the child's standard output */
+#define GH_PROC_STDERR 0x4       /* gh_proc_stderr() reads the child's standard error */
+#define GH_PROC_MERGE_STDERR 0x8 /* the child's standard error goes where its output goes */
+
+/*
+ * Start argv[0] (looked up in PATH) with argument vector argv (NULL-terminated) and
+ * environment envp (NULL: the caller's). Streams without a pipe are inherited. The pipes are
+ * green-ready, the child gets none of the parent's close-on-exec fds, and its exit is watched
+ * through a pidfd, so gh_proc_wait() never blocks the hub. Works outside a hub. NULL with
+ * errno EINVAL (bad flags, empty argv), ENOENT, EACCES, ENOMEM, ...
+ */
+GH_EXPORT gh_proc *gh_proc_create(char *const argv[], char *const envp[], unsigned flags);
+
+/*
+ * Close p's pipes and free it. -EBUSY if the child has not been waited for (gh_proc_kill() and
+ * gh_proc_wait() it first: a child is never left a zombie), -EINVAL for NULL.
+ */
+GH_EXPORT int gh_proc_destroy(gh_proc *p);
+
+/* The child's process id (-EINVAL for NULL). */
+GH_EXPORT pid_t gh_proc_pid(const gh_proc *p);
+
+/* The parent's end of the child's stdin, stdout, stderr pipe, or -EBADF when there is none
+ * (not requested, or closed with gh_proc_close_pipe). -EINVAL for NULL. */
+GH_EXPORT int gh_proc_stdin(const gh_proc *p);
+GH_EXPORT int gh_proc_stdout(const gh_proc *p);
+GH_EXPORT int gh_proc_stderr(const gh_proc *p);
+
+/* Close one of p's pipes (GH_PROC_STDIN, GH_PROC_STDOUT or GH_PROC_STDERR) with gh_close(),
+ * e.g. to give the child end of file on its input. -EBADF if it is not open, -EINVAL. */
+GH_EXPORT int gh_proc_close_pipe(gh_proc *p, unsigned which);
+
+/*
+ * Wait for the child to exit and reap it; *status (if not NULL) gets its wait status (test it
+ * with WIFEXITED, WEXITSTATUS, WIFSIGNALED, ...). Waiting again returns the same status at
+ * once. 0, -ETIMEDOUT, -ECANCELED, -EPERM outside a hub, -EINVAL for NULL.
+ */
+GH_EXPORT int gh_proc_wait(gh_proc *p, int *status, uint64_t deadline);
+
+/* Send signal sig to the child (through its pidfd, so never to a recycled pid). 0, -ESRCH if
+ * it has been reaped, -EINVAL. */
+GH_EXPORT int gh_proc_kill(gh_proc *p, int sig);
+
+/* ======================================================================================== */
+/* End of green I/O, synchronization, pools, offload and subprocesses.                        */
+/* ======================================================================================== */
+
 #ifdef __cplusplus
 }
 #endif
