@@ -81,6 +81,12 @@ struct gh_hub_opts {
 	size_t stack_size;          /* usable bytes per green stack; default 256 KiB */
 	unsigned stack_cache;       /* free stacks kept for reuse; default 1024 */
 	enum gh_mode mode;          /* default GH_MODE_AUTO */
+	unsigned min_spares;        /* spare carriers kept parked and ready; default 1 */
+	unsigned max_spares;        /* most spare carriers (1..4096); default 256 */
+	/* Mode none: a marked blocking region lasting about this long is handed off (the
+	 * sysmon's tick, 1 us .. 1 s); default 20 us. */
+	uint64_t sysmon_ns;
+	uint64_t spare_idle_ns;     /* spares beyond min_spares parked this long exit; 10 s */
 };
 
 GH_EXPORT void gh_hub_opts_init(struct gh_hub_opts *opts);
@@ -106,6 +112,68 @@ GH_EXPORT int gh_hub_run(gh_hub *hub, gh_fn fn, void *arg, void **result);
 
 /* The hub the calling green thread runs in, or NULL (errno EPERM) outside a hub. */
 GH_EXPORT gh_hub *gh_hub_current(void);
+
+/* The mode the hub runs in (its last run's, GH_MODE_NONE before the first), and its name. */
+GH_EXPORT enum gh_mode gh_hub_mode(const gh_hub *hub);
+GH_EXPORT const char *gh_mode_name(enum gh_mode mode);
+
+/*
+ * What the hub's carriers did, counted since the hub was created. Set sz to
+ * sizeof(struct gh_hub_stats) before the call; an older, shorter struct gets its prefix.
+ */
+struct gh_hub_stats {
+	size_t sz;
+	enum gh_mode mode;
+	uint64_t handoffs;       /* the owner blocked and the hub was offered to a spare */
+	uint64_t takeovers;      /* a spare (or a returning carrier) took a handed-off hub */
+	uint64_t cancels;        /* the blocked call returned before anyone took the hub */
+	uint64_t holds;          /* a call returned while another carrier ran the hub: it waited */
+	uint64_t handbacks;      /* the owner handed the hub back to such a carrier */
+	uint64_t idle_returns;   /* a call returned while the hub was idle: it took the hub */
+	uint64_t spares_started; /* spare carrier threads started */
+	uint64_t spares_retired; /* spare carrier threads that exited after idling */
+	/* Total time from a handoff until a carrier ran the hub again (green code stalled). */
+	uint64_t stalled_ns;
+};
+
+/* Fill *st with hub's statistics; safe to call from any thread while the hub runs. */
+GH_EXPORT int gh_hub_stats(const gh_hub *hub, struct gh_hub_stats *st);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Blocking regions                                                                           */
+
+/*
+ * Mark a call that may block in the kernel, so the hub keeps running meanwhile:
+ *
+ *     gh_blocking_begin();
+ *     n = mysql_query(conn, q);        // plain C only in here
+ *     gh_blocking_end();
+ *
+ * If the region lasts longer than opts.sysmon_ns, the sysmon hands the hub to a spare carrier
+ * and the other green threads go on running there. gh_blocking_end() returns once the calling
+ * green thread may run again: at once if nobody took the hub, or when the carrier that took it
+ * reaches a switch point and hands it back. Entering and leaving cost one compare-and-swap
+ * each and no system call when nothing blocks.
+ *
+ * Without kernel assist (mode none) this is the only way a blocking call avoids stalling the
+ * hub: an unmarked blocking call stalls every green thread of the hub until it returns, just
+ * as in eventlet or gevent. In the kernel-assisted modes regions are unnecessary but harmless.
+ *
+ * Inside a region the calling code may not use greenhub (every call returns -EPERM): it may
+ * not even own the hub any more. Regions nest. Both return 0, -EPERM outside a green thread,
+ * and gh_blocking_end() -EINVAL without a matching begin. Neither changes errno.
+ */
+GH_EXPORT int gh_blocking_begin(void);
+GH_EXPORT int gh_blocking_end(void);
+
+/* Evaluate call (an expression with a value) inside a blocking region and yield its value. */
+#define GH_BLOCKING(call)                                                                 \
+	__extension__({                                                                    \
+		(void)gh_blocking_begin();                                                 \
+		__typeof__(call) gh_blocking_result_ = (call);                             \
+		(void)gh_blocking_end();                                                   \
+		gh_blocking_result_;                                                       \
+	})
 
 /* ---------------------------------------------------------------------------------------- */
 /* Green threads                                                                              */

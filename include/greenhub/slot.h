@@ -95,31 +95,39 @@ struct gh_hub_slot {
 	/* The baton word above. Written by CAS only: by the owner carrier, spares, the sysmon and
 	 * the kernel side. Read by all of them. Reset to FREE by the runtime when the hub stops. */
 	__u64 baton;
-	/* The carrier that lost the baton while blocked (transition 2), 0 if none. Written by the
-	 * spare that takes over, before its CAS publishes RUN(s); read by the kernel side and by
-	 * the owner at switch points. Cleared by the owner that hands the baton back. */
+	/* The carrier that was last made the hub's runner, the one allowed to execute green code.
+	 * Written by whoever moves the baton to RUN(t) for t (the taker itself, the owner that
+	 * hands back, or the kernel side for a returning carrier); every carrier checks at each
+	 * switch point that it is still the runner. The exclusivity checker (invariant I1). */
+	__u32 runner_tid;
+	/* The carrier that most recently lost the baton while blocked (transition 2), for
+	 * statistics and tracing. Written by the carrier that takes over; never reset. */
 	__u32 displaced_tid;
-	/* Set (1) when the displaced carrier's call returned while another carrier owns the hub
-	 * (transition 4): the displaced carrier is held until the owner hands back. Written by the
-	 * kernel side (or the returning carrier itself in mode none); read and cleared by the
-	 * owner at its next switch point. */
+	/* Carriers whose blocking call returned while another carrier owns the hub (transition 4)
+	 * and that wait to be handed the baton back. Incremented by each such carrier (or by the
+	 * kernel side on its behalf) after it queued itself; decremented by the owner for each
+	 * one it hands back to. The owner checks it at every switch point. */
 	__u32 return_pending;
 	/* The tgid of the process that registered the hub. Written by the runtime when it claims
 	 * the slot; the kernel side acts on a carrier only if its tgid matches (invariant I5). */
 	__u32 tgid;
 	/* GH_SLOT_F_* bits. Written by the runtime (claim and release), read by the kernel. */
 	__u32 flags;
+	__u32 pad;
 
 	/* Counters. Each is bumped only by the party named, never reset while the hub lives. */
-	__u64 nr_handoffs;    /* RUN -> HANDOFF, by the kernel side or the sysmon */
-	__u64 nr_takeovers;   /* HANDOFF -> RUN(spare), by the runtime */
-	__u64 nr_cancels;     /* HANDOFF(t) -> RUN(t), the blocked call returned first */
-	__u64 nr_holds;       /* a returning carrier found another owner and was held */
-	__u64 nr_handbacks;   /* RUN(s) -> RUN(t) at a switch point, by the runtime */
+	__u64 nr_handoffs;     /* RUN -> HANDOFF, by the kernel side or the sysmon */
+	__u64 nr_takeovers;    /* HANDOFF(t) -> RUN(s), by the runtime */
+	__u64 nr_cancels;      /* HANDOFF(t) -> RUN(t), the blocked call returned first */
+	__u64 nr_holds;        /* a returning carrier found another owner and waited */
+	__u64 nr_handbacks;    /* RUN(s) -> RUN(t) at a switch point, by the runtime */
 	__u64 nr_idle_returns; /* IDLE(s) -> RUN(t) for a returning carrier */
 	/* Monotonic ns of the last RUN -> HANDOFF, for handoff latency. Written by whoever moved
-	 * the baton to HANDOFF; read by the spare that takes over. */
+	 * the baton to HANDOFF; read by the carrier that ends the handoff. */
 	__u64 handoff_ns;
+	/* Sum over handoffs of the ns from the handoff until a carrier ran the hub again. Written
+	 * by the carrier that ends the handoff (takeover or cancel). */
+	__u64 stalled_ns;
 };
 
 #endif /* GREENHUB_SLOT_H */

@@ -6,9 +6,10 @@
  * ----------
  * A green thread at a switch point puts itself on a queue (the run queue, a wait queue, or
  * none) and calls gh__switch_out(), which switches *directly* to the next READY thread: one
- * register swap per green switch. The hub loop, on the carrier's own stack, runs only when
- * nothing is ready (to sleep in the poller) and when a thread finishes (its stack cannot be
- * released while it is still in use).
+ * register swap per green switch. The hub loop (carrier.c), on the carrier's own stack, runs
+ * only when nothing is ready (to sleep in the poller), when a thread finishes (its stack cannot
+ * be released while it is still in use), and when the baton must be handed back to a carrier
+ * whose blocking call returned.
  *
  * Work is done in rounds: a round lets every thread that was READY when it began run once.
  * Between rounds the hub does its housekeeping on whatever stack it is on: fire due timers and,
@@ -16,8 +17,9 @@
  * hub still sees I/O and timers once per round, and a hub with no fds and no timers pays only a
  * counter per switch.
  *
- * Everything in struct gh_hub except the remote queue is touched only by the carrier that
- * holds the hub's baton; no locks are needed for it.
+ * Everything in struct gh_hub above the baton section is touched only by the carrier that
+ * holds the hub's baton, so it needs no locks; the baton's acquire/release CAS orders it
+ * between carriers (see carrier.c).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -50,11 +52,13 @@ void gh__carrier_set(struct gh__carrier *c)
 	tls_carrier = c;
 }
 
+/* Inside a blocking region the carrier may no longer hold the baton, so no runtime call that
+ * touches the hub is allowed: they all see no green thread and return -EPERM. */
 struct gh_thread *gh__thread_self(void)
 {
 	struct gh__carrier *c = gh__carrier_self();
 
-	return c && c->hub ? c->hub->current : NULL;
+	return c && !c->region_depth ? c->green : NULL;
 }
 
 void gh_hub_opts_init(struct gh_hub_opts *opts)
@@ -64,6 +68,10 @@ void gh_hub_opts_init(struct gh_hub_opts *opts)
 	opts->stack_size = 256 * 1024;
 	opts->stack_cache = 1024;
 	opts->mode = GH_MODE_AUTO;
+	opts->min_spares = 1;
+	opts->max_spares = 256;
+	opts->sysmon_ns = 20000;
+	opts->spare_idle_ns = 10ull * 1000000000u;
 }
 
 /* Copy user options, accepting an older (shorter) struct and a newer one whose extra fields
@@ -89,6 +97,10 @@ static int opts_copy(struct gh_hub_opts *dst, const struct gh_hub_opts *src)
 	if (dst->stack_size < GH_STACK_MIN || dst->stack_size > GH_STACK_MAX)
 		return -EINVAL;
 	if (dst->stack_cache > (1u << 20))
+		return -EINVAL;
+	if (dst->max_spares < 1 || dst->max_spares > 4096 || dst->min_spares > dst->max_spares)
+		return -EINVAL;
+	if (dst->sysmon_ns < 1000 || dst->sysmon_ns > 1000000000u)
 		return -EINVAL;
 	switch (dst->mode) {
 	case GH_MODE_AUTO:
@@ -119,15 +131,17 @@ gh_hub *gh_hub_create(const struct gh_hub_opts *opts)
 		goto fail_free;
 	gh__list_init(&hub->runq);
 	gh__list_init(&hub->threads);
-	gh__list_init(&hub->remote);
+	gh__list_init(&hub->carriers);
+	gh__list_init(&hub->parked);
+	gh__list_init(&hub->sysmon_link);
 	gh__timer_heap_init(&hub->timers);
-	atomic_init(&hub->remote_waiters, 0);
 	hub->slot = &hub->slot_mem;
 	hub->slot->baton = gh_baton_next(0, GH_BATON_FREE, 0);
+	hub->mode = GH_MODE_NONE;
 	err = gh__stack_pool_init(&hub->stacks, hub->opts.stack_size, hub->opts.stack_cache);
 	if (err)
 		goto fail_free;
-	err = -pthread_mutex_init(&hub->remote_lock, NULL);
+	err = -pthread_mutex_init(&hub->carrier_lock, NULL);
 	if (err)
 		goto fail_stacks;
 	err = gh__poller_init(hub);
@@ -136,7 +150,7 @@ gh_hub *gh_hub_create(const struct gh_hub_opts *opts)
 	return hub;
 
 fail_mutex:
-	pthread_mutex_destroy(&hub->remote_lock);
+	pthread_mutex_destroy(&hub->carrier_lock);
 fail_stacks:
 	gh__stack_pool_fini(&hub->stacks);
 fail_free:
@@ -154,20 +168,67 @@ int gh_hub_destroy(gh_hub *hub)
 	gh__poller_fini(hub);
 	gh__stack_pool_fini(&hub->stacks);
 	gh__timer_heap_fini(&hub->timers);
-	pthread_mutex_destroy(&hub->remote_lock);
+	pthread_mutex_destroy(&hub->carrier_lock);
 	free(hub);
 	return 0;
 }
 
 gh_hub *gh_hub_current(void)
 {
-	struct gh__carrier *c = gh__carrier_self();
+	struct gh_thread *self = gh__thread_self();
 
-	if (!c || !c->hub) {
+	if (!self) {
 		errno = EPERM;
 		return NULL;
 	}
-	return c->hub;
+	return self->hub;
+}
+
+enum gh_mode gh_hub_mode(const gh_hub *hub)
+{
+	return hub ? hub->mode : GH_MODE_NONE;
+}
+
+const char *gh_mode_name(enum gh_mode mode)
+{
+	switch (mode) {
+	case GH_MODE_AUTO:
+		return "auto";
+	case GH_MODE_NONE:
+		return "none";
+	case GH_MODE_TRACE:
+		return "trace";
+	case GH_MODE_SCHED_EXT:
+		return "sched_ext";
+	}
+	return "unknown";
+}
+
+int gh_hub_stats(const gh_hub *hub, struct gh_hub_stats *st)
+{
+	const struct gh_hub_slot *slot;
+	size_t sz;
+	struct gh_hub_stats s;
+
+	if (!hub || !st || st->sz < sizeof(st->sz))
+		return -EINVAL;
+	slot = hub->slot;
+	memset(&s, 0, sizeof(s));
+	s.sz = sizeof(s);
+	s.mode = hub->mode;
+	s.handoffs = __atomic_load_n(&slot->nr_handoffs, __ATOMIC_RELAXED);
+	s.takeovers = __atomic_load_n(&slot->nr_takeovers, __ATOMIC_RELAXED);
+	s.cancels = __atomic_load_n(&slot->nr_cancels, __ATOMIC_RELAXED);
+	s.holds = __atomic_load_n(&slot->nr_holds, __ATOMIC_RELAXED);
+	s.handbacks = __atomic_load_n(&slot->nr_handbacks, __ATOMIC_RELAXED);
+	s.idle_returns = __atomic_load_n(&slot->nr_idle_returns, __ATOMIC_RELAXED);
+	s.stalled_ns = __atomic_load_n(&slot->stalled_ns, __ATOMIC_RELAXED);
+	s.spares_started = atomic_load_explicit(&hub->spares_started, memory_order_relaxed);
+	s.spares_retired = atomic_load_explicit(&hub->spares_retired, memory_order_relaxed);
+	sz = st->sz < sizeof(s) ? st->sz : sizeof(s);
+	memcpy(st, &s, sz);
+	st->sz = sz;
+	return 0;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -180,7 +241,7 @@ static void runq_push(struct gh_hub *hub, struct gh_thread *t)
 	hub->runq_len++;
 }
 
-static struct gh_thread *runq_pop(struct gh_hub *hub)
+struct gh_thread *gh__runq_pop(struct gh_hub *hub)
 {
 	struct gh__list *n = gh__list_pop_front(&hub->runq);
 
@@ -190,12 +251,17 @@ static struct gh_thread *runq_pop(struct gh_hub *hub)
 	return GH_CONTAINER_OF(n, struct gh_thread, node);
 }
 
+void gh__runq_push(struct gh_hub *hub, struct gh_thread *t)
+{
+	runq_push(hub, t);
+}
+
 /* Between rounds: fire due timers, notice I/O and remote completions without blocking, and
  * size the next round. */
-static void housekeeping(struct gh_hub *hub)
+static void housekeeping(struct gh_hub *hub, struct gh__carrier *c)
 {
 	if (hub->fd_waiters || atomic_load_explicit(&hub->remote_waiters, memory_order_relaxed))
-		gh__poller_poll(hub, 0);
+		gh__poller_poll(hub, c, 0);
 	else if (hub->timers.n)
 		gh__timer_run(&hub->timers, gh_now());
 	hub->batch = (unsigned)hub->runq_len;
@@ -206,26 +272,31 @@ void gh__switch_out(struct gh_hub *hub, struct gh_thread *self)
 	struct gh__carrier *c = gh__carrier_self();
 	struct gh_thread *next;
 
+	gh__check_runner(hub, c);
+	/* A carrier waits to be handed the baton back: let the hub loop do it now. */
+	if (GH_UNLIKELY(gh__return_pending(hub)))
+		goto to_loop;
 	if (hub->batch == 0)
-		housekeeping(hub);
-	next = runq_pop(hub);
+		housekeeping(hub, c);
+	next = gh__runq_pop(hub);
 	if (next) {
 		if (hub->batch)
 			hub->batch--;
 		next->state = GH__RUNNING;
-		hub->current = next;
+		c->green = next;
 		if (next != self)
 			gh__switch(&self->ctx, &next->ctx, false);
 		return;
 	}
+to_loop:
 	/* Nothing ready: the hub loop sleeps in the poller. */
-	hub->current = NULL;
+	c->green = NULL;
 	gh__switch(&self->ctx, &c->sched_ctx, false);
 }
 
 void gh__schedule(struct gh_hub *hub)
 {
-	struct gh_thread *self = hub->current;
+	struct gh_thread *self = gh__carrier_self()->green;
 
 	runq_push(hub, self);
 	gh__switch_out(hub, self);
@@ -242,6 +313,7 @@ int gh__park(struct gh__waitq *q, uint64_t deadline)
 	if (self->cancelled)
 		return -ECANCELED;
 	self->state = GH__WAITING;
+	hub->nr_waiting++;
 	self->wake_result = 0;
 	self->waitq = q;
 	if (q)
@@ -265,6 +337,7 @@ void gh__wake(struct gh_thread *t, int result)
 	}
 	gh__timer_disarm(&hub->timers, &t->timer);
 	t->wake_result = result;
+	hub->nr_waiting--;
 	runq_push(hub, t);
 }
 
@@ -287,7 +360,7 @@ size_t gh__waitq_wake_all(struct gh__waitq *q, int result)
 
 void gh__park_remote_begin(struct gh_hub *hub)
 {
-	struct gh_thread *self = hub->current;
+	struct gh_thread *self = gh__thread_self();
 
 	self->wake_result = 0;
 	atomic_fetch_add_explicit(&hub->remote_waiters, 1, memory_order_relaxed);
@@ -295,12 +368,14 @@ void gh__park_remote_begin(struct gh_hub *hub)
 
 int gh__park_remote(struct gh_hub *hub)
 {
-	struct gh_thread *self = hub->current;
+	struct gh_thread *self = gh__thread_self();
 
-	/* The completion may already sit in hub->remote: it is drained only by this carrier's
-	 * poll, which cannot run before we switch out, so the thread is WAITING by then. */
+	/* The completion may already sit in hub->remote: it is drained only by the baton
+	 * holder's poll, which cannot run before we switch out, so the thread is WAITING by
+	 * then. */
 	self->uncancellable_wait = true;
 	self->state = GH__WAITING;
+	hub->nr_waiting++;
 	self->waitq = NULL;
 	gh__switch_out(hub, self);
 	self->uncancellable_wait = false;
@@ -309,112 +384,49 @@ int gh__park_remote(struct gh_hub *hub)
 
 void gh__hub_wake_remote(struct gh_hub *hub, struct gh_thread *t, int result)
 {
-	bool was_empty;
-	int err;
+	struct gh_thread *head = atomic_load_explicit(&hub->remote, memory_order_relaxed);
 
-	err = pthread_mutex_lock(&hub->remote_lock);
-	if (err)
-		gh__panic("pthread_mutex_lock(remote_lock): %s", gh_strerror(err));
 	t->wake_result = result;
-	was_empty = gh__list_empty(&hub->remote);
-	gh__list_push_back(&hub->remote, &t->node);
-	pthread_mutex_unlock(&hub->remote_lock);
-	/* One eventfd write per batch: the hub drains the whole list when it sees the fd. */
-	if (was_empty) {
-		uint64_t one = 1;
-
-		if (write(hub->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-			gh__panic("write(eventfd): %s", gh_strerror(errno));
-	}
+	do {
+		t->remote_next = head;
+	} while (!atomic_compare_exchange_weak_explicit(&hub->remote, &head, t,
+							memory_order_release,
+							memory_order_relaxed));
+	/* One eventfd write per batch: the hub drains the whole stack when it sees the fd. */
+	if (!head)
+		gh__poller_kick(hub);
 }
 
 /* Called by the poller when wake_fd is readable. */
-void gh__hub_drain_remote(struct gh_hub *hub);
 void gh__hub_drain_remote(struct gh_hub *hub)
 {
-	struct gh__list batch;
-	struct gh__list *n;
+	struct gh_thread *t, *fifo = NULL;
 	uint64_t count;
 
 	if (read(hub->wake_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 		gh__panic("read(eventfd): %s", gh_strerror(errno));
-	gh__list_init(&batch);
-	pthread_mutex_lock(&hub->remote_lock);
-	while ((n = gh__list_pop_front(&hub->remote)))
-		gh__list_push_back(&batch, n);
-	pthread_mutex_unlock(&hub->remote_lock);
-	while ((n = gh__list_pop_front(&batch))) {
+	t = atomic_exchange_explicit(&hub->remote, NULL, memory_order_acquire);
+	/* The stack is newest first; reverse it so completions run in the order they came. */
+	while (t) {
+		struct gh_thread *next = t->remote_next;
+
+		t->remote_next = fifo;
+		fifo = t;
+		t = next;
+	}
+	for (t = fifo; t; t = fifo) {
+		fifo = t->remote_next;
 		atomic_fetch_sub_explicit(&hub->remote_waiters, 1, memory_order_relaxed);
-		runq_push(hub, GH_CONTAINER_OF(n, struct gh_thread, node));
+		hub->nr_waiting--;
+		runq_push(hub, t);
 	}
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* The hub loop                                                                               */
-
-/* Nothing is ready and nothing outside the hub can make anything ready: every live green
- * thread waits on another. */
-static bool deadlocked(struct gh_hub *hub)
-{
-	return hub->live && !hub->runq_len && !hub->timers.n && !hub->fd_waiters &&
-	       !atomic_load_explicit(&hub->remote_waiters, memory_order_relaxed);
-}
-
-/* Break a deadlock by cancelling every waiting thread: their waits return -ECANCELED so they
- * can unwind, and gh_hub_run reports -EDEADLK. */
-static void cancel_all(struct gh_hub *hub)
-{
-	struct gh__list *n;
-
-	hub->deadlocked = true;
-	for (n = hub->threads.next; n != &hub->threads; n = n->next) {
-		struct gh_thread *t = GH_CONTAINER_OF(n, struct gh_thread, all);
-
-		t->cancelled = true;
-		if (t->state == GH__WAITING && !t->uncancellable_wait)
-			gh__wake(t, -ECANCELED);
-	}
-}
-
-static void release_dying(struct gh_hub *hub)
-{
-	struct gh_thread *t = hub->dying;
-
-	if (!t)
-		return;
-	hub->dying = NULL;
-	if (t->detached)
-		gh__thread_free(t);
-}
-
-static void hub_loop(struct gh_hub *hub, struct gh__carrier *c)
-{
-	for (;;) {
-		struct gh_thread *t;
-
-		release_dying(hub);
-		if (!hub->live)
-			break;
-		t = runq_pop(hub);
-		if (t) {
-			hub->batch = (unsigned)hub->runq_len;
-			t->state = GH__RUNNING;
-			hub->current = t;
-			gh__switch(&c->sched_ctx, &t->ctx, false);
-			hub->current = NULL;
-			continue;
-		}
-		if (deadlocked(hub)) {
-			cancel_all(hub);
-			continue;
-		}
-		gh__poller_poll(hub, gh__timer_next(&hub->timers));
-	}
-}
 
 int gh_hub_run(gh_hub *hub, gh_fn fn, void *arg, void **result)
 {
-	struct gh__carrier carrier;
+	struct gh__carrier *carrier;
 	struct gh_thread *main_thread;
 	struct gh__list *n;
 	void *main_result;
@@ -429,28 +441,41 @@ int gh_hub_run(gh_hub *hub, gh_fn fn, void *arg, void **result)
 	err = gh__overflow_reporter_install();
 	if (err)
 		goto out_unclaim;
-	memset(&carrier, 0, sizeof(carrier));
-	gh__ctx_init_native(&carrier.sched_ctx);
-	carrier.hub = hub;
-	carrier.tid = gettid();
-	err = gh__altstack_acquire(&carrier.altstack);
-	if (err)
+	/* The calling thread is the hub's first carrier. Its struct is large (the poll buffer),
+	 * so it is not on the caller's stack. */
+	carrier = calloc(1, sizeof(*carrier));
+	if (!carrier) {
+		err = -ENOMEM;
 		goto out_unclaim;
+	}
+	gh__list_init(&carrier->link);
+	gh__list_init(&carrier->park_link);
+	atomic_init(&carrier->wake_word, 0);
+	err = gh__carrier_init(hub, carrier);
+	if (err)
+		goto out_free;
 
 	hub->deadlocked = false;
-	hub->carrier = &carrier;
-	gh__carrier_set(&carrier);
+	atomic_store(&hub->stopping, false);
 	main_thread = gh__thread_create(hub, fn, arg);
 	if (!main_thread) {
 		err = -errno;
-		goto out;
+		goto out_carrier;
 	}
 	gh_thread_set_name(main_thread, "main");
 	/* gh_hub_run collects main's result itself: nobody may join or detach it. */
 	main_thread->joining = true;
+	/* The first carrier starts as the owner. */
+	hub->slot->baton = gh_baton_next(hub->slot->baton, GH_BATON_RUN, (__u32)carrier->tid);
+	hub->slot->runner_tid = (__u32)carrier->tid;
+	err = gh__sysmon_add(hub);
+	if (err)
+		goto out_main;
 
-	hub_loop(hub, &carrier);
+	gh__carrier_loop(hub, carrier);
 
+	gh__sysmon_remove(hub);
+	gh__carriers_stop(hub);
 	main_result = main_thread->result;
 	/* Everything has finished; unjoined threads are freed, as documented. */
 	while ((n = gh__list_pop_front(&hub->threads))) {
@@ -460,11 +485,20 @@ int gh_hub_run(gh_hub *hub, gh_fn fn, void *arg, void **result)
 	if (result)
 		*result = main_result;
 	err = hub->deadlocked ? -EDEADLK : 0;
-out:
-	gh__carrier_set(NULL);
-	hub->carrier = NULL;
-	gh__altstack_release(carrier.altstack);
-	gh__ctx_destroy(&carrier.sched_ctx);
+	goto out_carrier;
+
+out_main:
+	gh__list_remove(&main_thread->all);
+	gh__list_remove(&main_thread->node);
+	hub->runq_len--;
+	hub->live--;
+	gh__thread_free(main_thread);
+out_carrier:
+	hub->slot->baton = gh_baton_next(hub->slot->baton, GH_BATON_FREE, 0);
+	hub->slot->runner_tid = 0;
+	gh__carrier_fini(carrier);
+out_free:
+	free(carrier);
 out_unclaim:
 	atomic_store(&hub->running, false);
 	return err;

@@ -14,9 +14,12 @@
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "greenhub.h"
 #include "greenhub/slot.h"
+
+#define GH__POLL_BATCH 64
 
 #if defined(__SANITIZE_ADDRESS__)
 #define GH_ASAN 1
@@ -235,6 +238,7 @@ struct gh_thread {
 	struct gh__waitq *waitq;
 	int wake_result;        /* what the current or last wait returns */
 	unsigned wait_events;   /* GH_IN/GH_OUT wanted, while in gh_wait_fd */
+	struct gh_thread *remote_next; /* link in hub->remote */
 	struct gh__timer timer; /* deadline of the current wait */
 	struct gh__waitq joiner;
 	/* Link in hub->threads from spawn until freed. */
@@ -255,17 +259,48 @@ struct gh__fd {
 };
 
 /* ---------------------------------------------------------------------------------------- */
+/* Futexes                                                                                   */
+
+/* Sleep while *word == val (or until rel passes, if given). Returns 0 or -errno. */
+int gh__futex_wait(atomic_uint *word, unsigned val, const struct timespec *rel);
+void gh__futex_wake(atomic_uint *word, int n);
+
+/* ---------------------------------------------------------------------------------------- */
 /* Carriers and hubs                                                                         */
 
-/* An OS thread running a hub. */
+/*
+ * An OS thread that may run a hub. One carrier at a time holds the hub's baton (the owner);
+ * the others are parked spares, blocked carriers, or displaced carriers waiting to be handed
+ * the baton back. See carrier.c for the protocol.
+ */
 struct gh__carrier {
 	struct gh__ctx sched_ctx; /* the carrier's own stack, where the hub loop runs */
 	struct gh_hub *hub;
 	pid_t tid;
+	bool spare_thread;        /* a thread the runtime created (joined when the hub stops) */
+	pthread_t thread;
 	void *altstack;
+	/* The green thread this carrier executes, or holds while blocked in a call. Written only
+	 * by the carrier itself. */
+	struct gh_thread *green;
+	unsigned region_depth;    /* nested gh_blocking_begin() calls */
+	/* Futex word: 0 while the carrier sleeps parked or waits for a hand-back, 1 once it is
+	 * woken. Written by the waker (1) and the carrier (0). */
+	atomic_uint wake_word;
+	/* Carrier list membership and parking state, under hub->carrier_lock. */
+	struct gh__list link;      /* hub->carriers */
+	struct gh__list park_link; /* hub->parked while parked */
+	bool parked;
+	bool retire;               /* asked to exit by the sysmon */
+	uint64_t parked_since;
+	/* Link in hub->returned (a lock-free stack) or hub->returned_fifo. */
+	struct gh__carrier *returned_next;
+	/* epoll_wait output. Per carrier: a carrier that lost the baton while it polled must not
+	 * share a buffer with the one that took it. */
+	struct epoll_event events[GH__POLL_BATCH];
 };
 
-/* The carrier the calling OS thread is, or NULL. Never cached across a switch point: a green
+/* The carrier of the calling OS thread, or NULL. Never cached across a switch point: a green
  * thread may continue on another carrier. */
 struct gh__carrier *gh__carrier_self(void);
 void gh__carrier_set(struct gh__carrier *c);
@@ -275,33 +310,49 @@ struct gh_hub {
 	atomic_bool running; /* claimed by exchange: two OS threads cannot both run the hub */
 
 	/* Green threads. Touched only by the baton holder. */
-	struct gh_thread *current;  /* the running green thread, NULL in the hub loop */
 	struct gh__list runq;       /* READY threads, FIFO */
 	size_t runq_len;
 	unsigned batch;             /* direct switches left in this round before housekeeping */
 	size_t live;                /* spawned and not yet DONE */
+	size_t nr_waiting;          /* WAITING threads (in a wait queue, asleep, or remote) */
 	struct gh__list threads;    /* every thread not yet freed */
 	struct gh_thread *dying;    /* a thread that just finished, to release off its stack */
 	struct gh__stack_pool stacks;
 	struct gh__timer_heap timers;
 
-	/* Poller. */
+	/* Poller (baton holder only). */
 	int epfd;
 	int wake_fd;            /* eventfd: other OS threads wake the hub's poll with it */
 	struct gh__fd *fds;
 	size_t nfds;
 	size_t fd_waiters;      /* green threads inside gh_wait_fd */
-	struct epoll_event *events; /* epoll_wait's output buffer, GH__POLL_BATCH entries */
 
-	/* Completions posted by other OS threads (gh__hub_wake_remote). */
-	pthread_mutex_t remote_lock;
-	struct gh__list remote;     /* threads to make READY, linked by node */
+	/* Completions posted by other OS threads (gh__hub_wake_remote): a lock-free stack the
+	 * baton holder empties, so the owner never waits on a lock another thread holds. */
+	_Atomic(struct gh_thread *) remote;
 	atomic_size_t remote_waiters; /* threads waiting for a remote completion */
 
 	bool deadlocked;
-	struct gh__carrier *carrier;
-	struct gh_hub_slot slot_mem;
+
+	/* The baton (see include/greenhub/slot.h) and the carriers. */
+	struct gh_hub_slot slot_mem;  /* the slot when no kernel side provides one */
 	struct gh_hub_slot *slot;
+	enum gh_mode mode;            /* the mode this run uses */
+	atomic_bool stopping;         /* every green thread finished: carriers exit */
+	pthread_mutex_t carrier_lock; /* carriers, parked; never taken by an owner in RUN */
+	struct gh__list carriers;
+	struct gh__list parked;
+	unsigned nr_carriers;         /* spare threads alive, under carrier_lock */
+	unsigned nr_parked;
+	atomic_uint spares_started, spares_retired;
+	/* Carriers waiting for a hand-back: pushed lock-free by each returning carrier, moved in
+	 * order to the FIFO by the baton holder. */
+	_Atomic(struct gh__carrier *) returned;
+	struct gh__carrier *returned_fifo, *returned_fifo_tail;
+
+	/* Sysmon bookkeeping, under the sysmon's lock. */
+	struct gh__list sysmon_link;
+	uint64_t sysmon_seen;     /* the baton word seen in a region at the last tick */
 };
 
 /* The running green thread of the calling carrier, or NULL. */
@@ -318,6 +369,11 @@ void gh__wake(struct gh_thread *t, int result);
 /* Wake the first waiter of q with result; false if q was empty. */
 bool gh__waitq_wake_one(struct gh__waitq *q, int result);
 size_t gh__waitq_wake_all(struct gh__waitq *q, int result);
+
+struct gh_thread *gh__runq_pop(struct gh_hub *hub);
+void gh__runq_push(struct gh_hub *hub, struct gh_thread *t);
+/* The poller saw the eventfd: make every remotely completed thread READY. */
+void gh__hub_drain_remote(struct gh_hub *hub);
 
 /* Put the running thread at the back of the run queue and run the next one. */
 void gh__schedule(struct gh_hub *hub);
@@ -336,13 +392,52 @@ int gh__park_remote(struct gh_hub *hub);
 void gh__hub_wake_remote(struct gh_hub *hub, struct gh_thread *t, int result);
 
 /* Poller internals (poller.c). */
-#define GH__POLL_BATCH 128
 int gh__poller_init(struct gh_hub *hub);
 void gh__poller_fini(struct gh_hub *hub);
-/* Wait for events up to deadline (GH_NEVER blocks, 0 only checks) and wake their waiters. */
-int gh__poller_poll(struct gh_hub *hub, uint64_t deadline);
+/* Wait for events up to deadline (GH_NEVER blocks, 0 only checks) into ev, without touching
+ * hub state: the caller may not hold the baton while it waits. Returns the number of events. */
+int gh__poller_wait(struct gh_hub *hub, struct epoll_event *ev, uint64_t deadline);
+/* Wake the waiters of n events from gh__poller_wait and fire due timers (baton held). */
+void gh__poller_dispatch(struct gh_hub *hub, const struct epoll_event *ev, int n);
+/* Both, for the baton holder (housekeeping between rounds). */
+void gh__poller_poll(struct gh_hub *hub, struct gh__carrier *c, uint64_t deadline);
+/* Kick a carrier out of its poll (an eventfd write). */
+void gh__poller_kick(struct gh_hub *hub);
 /* Wake every waiter of fd with result and drop it from the epoll set (gh_close). */
 void gh__poller_forget(struct gh_hub *hub, int fd, int result);
+
+/* Carriers (carrier.c). */
+/* Run the hub on carrier c, parking whenever another carrier holds the baton, until every
+ * green thread has finished (0) or c is retired (1). */
+int gh__carrier_loop(struct gh_hub *hub, struct gh__carrier *c);
+int gh__carrier_init(struct gh_hub *hub, struct gh__carrier *c);
+void gh__carrier_fini(struct gh__carrier *c);
+/* Start a spare carrier thread for hub (sysmon); -errno. */
+int gh__spare_start(struct gh_hub *hub);
+/* Wake one parked spare; false if none is parked. */
+bool gh__spare_wake(struct gh_hub *hub);
+/* Ask idle spares to exit. */
+void gh__spares_retire_idle(struct gh_hub *hub, uint64_t now);
+/* Tell every carrier the hub has stopped and wait for the spare threads to exit. */
+void gh__carriers_stop(struct gh_hub *hub);
+/* A blocked carrier's call returned: get the baton back (transitions 3-5), waiting for a
+ * hand-back if another carrier owns the hub. */
+void gh__carrier_reacquire(struct gh_hub *hub, struct gh__carrier *c);
+/* Switch-point check: a carrier waits for a hand-back. Cheap; true means leave the green
+ * thread and let the hub loop hand the baton back. */
+static inline bool gh__return_pending(const struct gh_hub *hub)
+{
+	return __atomic_load_n(&hub->slot->return_pending, __ATOMIC_RELAXED) != 0;
+}
+/* Abort with both carriers named unless c is the hub's runner (invariant I1). */
+void gh__check_runner(struct gh_hub *hub, struct gh__carrier *c);
+
+/* The sysmon (sysmon.c): one thread per process watching every running hub. */
+int gh__sysmon_add(struct gh_hub *hub);
+void gh__sysmon_remove(struct gh_hub *hub);
+/* Set when the sysmon sleeps long (nothing to watch); a region then wakes it. */
+extern atomic_uint gh__sysmon_deep;
+void gh__sysmon_kick(void);
 
 /* Threads (thread.c). */
 void gh__thread_free(struct gh_thread *t);

@@ -28,20 +28,14 @@
 
 #define WAKE_TOKEN UINT64_MAX
 
-void gh__hub_drain_remote(struct gh_hub *hub);
-
 int gh__poller_init(struct gh_hub *hub)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = WAKE_TOKEN };
 	int err;
 
-	hub->events = calloc(GH__POLL_BATCH, sizeof(*hub->events));
-	if (!hub->events)
-		return -ENOMEM;
 	hub->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (hub->epfd < 0) {
-		err = -errno;
-		goto fail_events;
+		return -errno;
 	}
 	hub->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (hub->wake_fd < 0) {
@@ -58,8 +52,6 @@ fail_wake:
 	close(hub->wake_fd);
 fail_epoll:
 	close(hub->epfd);
-fail_events:
-	free(hub->events);
 	return err;
 }
 
@@ -68,7 +60,6 @@ void gh__poller_fini(struct gh_hub *hub)
 	close(hub->wake_fd);
 	close(hub->epfd);
 	free(hub->fds);
-	free(hub->events);
 	hub->fds = NULL;
 	hub->nfds = 0;
 }
@@ -223,29 +214,45 @@ static int timeout_of(uint64_t deadline, struct timespec *ts)
 	return 0;
 }
 
-int gh__poller_poll(struct gh_hub *hub, uint64_t deadline)
+int gh__poller_wait(struct gh_hub *hub, struct epoll_event *ev, uint64_t deadline)
 {
 	struct timespec ts;
-	int n, i;
+	int n;
 
-	n = epoll_pwait2(hub->epfd, hub->events, GH__POLL_BATCH,
+	n = epoll_pwait2(hub->epfd, ev, GH__POLL_BATCH,
 			 timeout_of(deadline, &ts) < 0 ? NULL : &ts, NULL);
 	if (n < 0) {
 		if (errno != EINTR)
 			gh__panic("epoll_pwait2: %s", gh_strerror(errno));
 		n = 0;
 	}
-	for (i = 0; i < n; i++) {
-		struct epoll_event *ev = &hub->events[i];
+	return n;
+}
 
-		if (ev->data.u64 == WAKE_TOKEN)
+void gh__poller_dispatch(struct gh_hub *hub, const struct epoll_event *ev, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (ev[i].data.u64 == WAKE_TOKEN)
 			gh__hub_drain_remote(hub);
 		else
-			dispatch(hub, (int)ev->data.u64, from_epoll(ev->events));
+			dispatch(hub, (int)ev[i].data.u64, from_epoll(ev[i].events));
 	}
 	if (hub->timers.n)
 		gh__timer_run(&hub->timers, gh_now());
-	return n;
+}
+
+void gh__poller_poll(struct gh_hub *hub, struct gh__carrier *c, uint64_t deadline)
+{
+	gh__poller_dispatch(hub, c->events, gh__poller_wait(hub, c->events, deadline));
+}
+
+void gh__poller_kick(struct gh_hub *hub)
+{
+	uint64_t one = 1;
+
+	/* EAGAIN: the counter is saturated, so the fd is readable anyway. */
+	if (write(hub->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		gh__panic("write(eventfd): %s", gh_strerror(errno));
 }
 
 void gh__poller_forget(struct gh_hub *hub, int fd, int result)

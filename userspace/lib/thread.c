@@ -28,16 +28,18 @@ static void thread_main(void *arg)
 	struct gh__carrier *c;
 
 	gh__ctx_started(&t->ctx);
+	gh__check_runner(t->hub, gh__carrier_self());
 	t->result = t->fn(t->arg);
 	/* Re-read after fn: the thread may have moved to another carrier meanwhile. */
 	c = gh__carrier_self();
 	hub = t->hub;
+	gh__check_runner(hub, c);
 	t->state = GH__DONE;
 	hub->live--;
 	gh__waitq_wake_one(&t->joiner, 0);
 	/* Leave this stack for good; the hub loop releases it. */
 	hub->dying = t;
-	hub->current = NULL;
+	c->green = NULL;
 	gh__switch(&t->ctx, &c->sched_ctx, true);
 	gh__panic("finished green thread %llu was resumed", (unsigned long long)t->id);
 }

@@ -1,0 +1,676 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Carriers and the baton protocol (DESIGN.md section 4).
+ *
+ * Glossary
+ *   carrier    an OS thread that may run the hub. The owner holds the baton; spares are
+ *              parked; a blocked carrier sits in a call that may block; a displaced carrier
+ *              lost the baton while blocked and still holds, on its stack, the green thread
+ *              that made the call.
+ *   baton      the right to run the hub's green code: the word slot->baton, RUN(t), IDLE(t),
+ *              HANDOFF(t) or FREE, changed only by compare-and-swap.
+ *   runner     slot->runner_tid, the carrier last made the runner. Checked at every switch
+ *              point (gh__check_runner): the exclusivity checker of invariant I1.
+ *
+ * The design
+ *   Only the owner touches the hub's green-thread state, so none of it needs locks; the baton
+ *   CAS is the lock. The transitions, and who performs them here:
+ *
+ *   1. RUN(t), t blocks          -> HANDOFF(t)   sysmon (mode none) or kernel; wakes a spare
+ *   2. HANDOFF(t)                -> RUN(s)       a woken spare (takeover) or a returning
+ *                                                carrier; t becomes displaced
+ *   3. HANDOFF(t), t returns     -> RUN(t)       t itself (cancel): the spare finds nothing
+ *   4. RUN(s), t returns         -> t queues on hub->returned, bumps return_pending and
+ *                                   waits; s, at its next switch point, RUN(s) -> RUN(t),
+ *                                   wakes t and parks (hand-back)
+ *   5. IDLE(s), t returns        -> RUN(t)       t itself; it kicks s out of its poll, and
+ *                                                s's own IDLE(s) -> RUN(s) then fails
+ *   6. no spare parked           -> the baton stays HANDOFF(t); the sysmon starts a spare, up
+ *                                   to opts.max_spares, and a carrier about to park takes a
+ *                                   HANDOFF it finds
+ *
+ * Alternatives rejected
+ *   - A mutex around the hub: a carrier blocked while holding it could never be replaced.
+ *   - Locks on the owner's paths (the returned queue, remote completions): under kernel
+ *     assist an owner that sleeps on a contended lock is handed off like any other sleep, and
+ *     if it then held a lock its successor needs to hand back, nobody could hand back. The
+ *     owner's paths are therefore lock-free; carrier_lock is taken only by carriers that do
+ *     not hold the baton (parking) and by the sysmon.
+ *   - Waking the returning carrier with a signal in mode none: the return path runs in the
+ *     carrier's own code (gh_blocking_end) and can simply wait on its futex word.
+ *
+ * Memory ordering
+ *   - Every baton CAS that gives the hub up (RUN -> IDLE, RUN -> RUN(other), and the region
+ *     flag set by gh_blocking_begin) is a release; every CAS that takes the hub (HANDOFF ->
+ *     RUN, IDLE -> RUN) is an acquire. So all hub state written by one owner happens-before
+ *     anything the next owner reads. Sequentially consistent CAS is used throughout; these
+ *     paths are not hot enough for weaker orders to matter.
+ *   - The returned-carrier handshake is a Dekker pair: the returner pushes itself, bumps
+ *     return_pending and then reads the baton; the owner going idle CASes RUN -> IDLE and then
+ *     reads return_pending. Both sides use seq_cst, so at least one sees the other: either
+ *     the returner finds IDLE and takes it, or the owner finds the pending return and hands
+ *     back instead of sleeping. A returner is never left waiting on an idle hub (I4).
+ *   - Parking: a spare publishes itself on hub->parked under carrier_lock, then re-reads the
+ *     baton; the sysmon sets HANDOFF and then takes carrier_lock to pop a spare. Either the
+ *     sysmon finds the spare or the spare finds the HANDOFF.
+ */
+#include <errno.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+int gh__futex_wait(atomic_uint *word, unsigned val, const struct timespec *rel)
+{
+	if (syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, rel, NULL, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+void gh__futex_wake(atomic_uint *word, int n)
+{
+	if (syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0) < 0)
+		gh__panic("futex(FUTEX_WAKE): %s", gh_strerror(errno));
+}
+
+/* Sleep until *word becomes non-zero, then reset it. */
+static void wait_woken(atomic_uint *word)
+{
+	while (!atomic_load(word)) {
+		int err = gh__futex_wait(word, 0, NULL);
+
+		if (err && err != -EAGAIN && err != -EINTR)
+			gh__panic("futex(FUTEX_WAIT): %s", gh_strerror(err));
+	}
+	atomic_store(word, 0);
+}
+
+static void wake(struct gh__carrier *c)
+{
+	atomic_store(&c->wake_word, 1);
+	gh__futex_wake(&c->wake_word, 1);
+}
+
+static __u64 baton_load(const struct gh_hub *hub)
+{
+	return __atomic_load_n(&hub->slot->baton, __ATOMIC_SEQ_CST);
+}
+
+static bool baton_cas(struct gh_hub *hub, __u64 old, __u64 new)
+{
+	return __atomic_compare_exchange_n(&hub->slot->baton, &old, new, false, __ATOMIC_SEQ_CST,
+					   __ATOMIC_SEQ_CST);
+}
+
+static bool is(__u64 baton, enum gh_baton_state state, pid_t tid)
+{
+	return gh_baton_state(baton) == state && gh_baton_tid(baton) == (__u32)tid;
+}
+
+static void set_runner(struct gh_hub *hub, pid_t tid)
+{
+	__atomic_store_n(&hub->slot->runner_tid, (__u32)tid, __ATOMIC_SEQ_CST);
+}
+
+static void count(__u64 *counter, __u64 n)
+{
+	__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
+}
+
+void gh__check_runner(struct gh_hub *hub, struct gh__carrier *c)
+{
+	__u32 runner = __atomic_load_n(&hub->slot->runner_tid, __ATOMIC_RELAXED);
+
+	if (GH_LIKELY(runner == (__u32)c->tid))
+		return;
+	gh__panic("exclusivity violated: carrier %d runs green thread '%s' (id %llu) of hub %p, "
+		  "but carrier %u is the hub's runner (baton %#llx)",
+		  (int)c->tid, c->green ? c->green->name : "?",
+		  c->green ? (unsigned long long)c->green->id : 0ull, (void *)hub, runner,
+		  (unsigned long long)baton_load(hub));
+}
+
+/* Account for a handoff that just ended (takeover or cancel). */
+static void handoff_ended(struct gh_hub *hub)
+{
+	__u64 since = __atomic_load_n(&hub->slot->handoff_ns, __ATOMIC_RELAXED);
+	uint64_t now = gh_now();
+
+	if (since && now > since)
+		count(&hub->slot->stalled_ns, now - since);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Carriers that wait for a hand-back (transition 4)                                          */
+
+static void returned_push(struct gh_hub *hub, struct gh__carrier *c)
+{
+	struct gh__carrier *head = atomic_load(&hub->returned);
+
+	do {
+		c->returned_next = head;
+	} while (!atomic_compare_exchange_weak(&hub->returned, &head, c));
+}
+
+/* Baton holder only: move the lock-free stack, oldest first, onto the FIFO. */
+static void returned_collect(struct gh_hub *hub)
+{
+	struct gh__carrier *c = atomic_exchange(&hub->returned, NULL), *rev = NULL;
+
+	while (c) {
+		struct gh__carrier *next = c->returned_next;
+
+		c->returned_next = rev;
+		rev = c;
+		c = next;
+	}
+	while (rev) {
+		struct gh__carrier *next = rev->returned_next;
+
+		rev->returned_next = NULL;
+		if (hub->returned_fifo_tail)
+			hub->returned_fifo_tail->returned_next = rev;
+		else
+			hub->returned_fifo = rev;
+		hub->returned_fifo_tail = rev;
+		rev = next;
+	}
+}
+
+/* Baton holder only: take c off the returned queue (c took the baton itself). */
+static void returned_remove(struct gh_hub *hub, struct gh__carrier *c)
+{
+	struct gh__carrier **p, *prev = NULL;
+
+	returned_collect(hub);
+	for (p = &hub->returned_fifo; *p; prev = *p, p = &(*p)->returned_next) {
+		if (*p != c)
+			continue;
+		*p = c->returned_next;
+		if (hub->returned_fifo_tail == c)
+			hub->returned_fifo_tail = prev;
+		c->returned_next = NULL;
+		__atomic_fetch_sub(&hub->slot->return_pending, 1, __ATOMIC_SEQ_CST);
+		return;
+	}
+	gh__panic("carrier %d took the baton but is not on the returned queue", (int)c->tid);
+}
+
+/*
+ * Owner c, in the hub loop: hand the baton to the oldest carrier waiting for it. False if
+ * there is none yet (return_pending is bumped just after the push, so a count may be seen
+ * before its carrier is visible; the next switch point looks again).
+ */
+static bool hand_back(struct gh_hub *hub, struct gh__carrier *c)
+{
+	struct gh__carrier *r;
+	__u64 b;
+
+	returned_collect(hub);
+	r = hub->returned_fifo;
+	if (!r)
+		return false;
+	hub->returned_fifo = r->returned_next;
+	if (!hub->returned_fifo)
+		hub->returned_fifo_tail = NULL;
+	r->returned_next = NULL;
+	__atomic_fetch_sub(&hub->slot->return_pending, 1, __ATOMIC_SEQ_CST);
+
+	/* RUN(c) changes only by c's own hand while c runs, so this cannot race. */
+	b = baton_load(hub);
+	if (!is(b, GH_BATON_RUN, c->tid) ||
+	    !baton_cas(hub, b, gh_baton_next(b, GH_BATON_RUN, (__u32)r->tid)))
+		gh__panic("hand-back by carrier %d found baton %#llx", (int)c->tid,
+			  (unsigned long long)b);
+	set_runner(hub, r->tid);
+	count(&hub->slot->nr_handbacks, 1);
+	wake(r);
+	return true;
+}
+
+void gh__carrier_reacquire(struct gh_hub *hub, struct gh__carrier *c)
+{
+	bool queued = false;
+
+	for (;;) {
+		__u64 b = baton_load(hub);
+		enum gh_baton_state st = gh_baton_state(b);
+		pid_t holder = (pid_t)gh_baton_tid(b);
+
+		if (st == GH_BATON_RUN && holder == c->tid) {
+			/* Handed back (transition 4); the owner made us the runner. */
+			if (gh_baton_in_region(b))
+				gh__panic("carrier %d re-acquiring inside its own region", (int)c->tid);
+			return;
+		}
+		if (st == GH_BATON_HANDOFF || st == GH_BATON_IDLE) {
+			if (!baton_cas(hub, b, gh_baton_next(b, GH_BATON_RUN, (__u32)c->tid)))
+				continue;
+			set_runner(hub, c->tid);
+			if (st == GH_BATON_HANDOFF) {
+				/* Transition 3 (our own handoff, cancelled), or a takeover of
+				 * another blocked carrier's handoff. */
+				handoff_ended(hub);
+				if (holder == c->tid) {
+					count(&hub->slot->nr_cancels, 1);
+				} else {
+					count(&hub->slot->nr_takeovers, 1);
+					__atomic_store_n(&hub->slot->displaced_tid, (__u32)holder,
+							 __ATOMIC_RELAXED);
+				}
+			} else {
+				/* Transition 5: the idle carrier's own CAS will fail once it
+				 * leaves its poll; make it leave now. */
+				count(&hub->slot->nr_idle_returns, 1);
+				gh__poller_kick(hub);
+			}
+			if (queued)
+				returned_remove(hub, c);
+			return;
+		}
+		if (st != GH_BATON_RUN)
+			gh__panic("carrier %d returned to a hub with baton %#llx", (int)c->tid,
+				  (unsigned long long)b);
+		/* Transition 4: RUN(other). Queue, then look at the baton once more before
+		 * sleeping (the Dekker pair with an owner going idle). */
+		if (!queued) {
+			atomic_store(&c->wake_word, 0);
+			returned_push(hub, c);
+			__atomic_fetch_add(&hub->slot->return_pending, 1, __ATOMIC_SEQ_CST);
+			count(&hub->slot->nr_holds, 1);
+			queued = true;
+			continue;
+		}
+		wait_woken(&c->wake_word);
+	}
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Parking                                                                                    */
+
+enum park_result { PARK_OWNER, PARK_STOP, PARK_RETIRE };
+
+/* Take a HANDOFF(t) found in b: transition 2. */
+static bool take_over(struct gh_hub *hub, struct gh__carrier *c, __u64 b)
+{
+	if (!baton_cas(hub, b, gh_baton_next(b, GH_BATON_RUN, (__u32)c->tid)))
+		return false;
+	set_runner(hub, c->tid);
+	handoff_ended(hub);
+	count(&hub->slot->nr_takeovers, 1);
+	__atomic_store_n(&hub->slot->displaced_tid, gh_baton_tid(b), __ATOMIC_RELAXED);
+	return true;
+}
+
+static void unpark(struct gh_hub *hub, struct gh__carrier *c)
+{
+	if (c->parked) {
+		gh__list_remove(&c->park_link);
+		c->parked = false;
+		hub->nr_parked--;
+	}
+}
+
+/* A stop or a retirement, read under carrier_lock (held by the caller). */
+static bool leaving(struct gh_hub *hub, struct gh__carrier *c, enum park_result *why)
+{
+	if (c->retire) {
+		*why = PARK_RETIRE;
+		return true;
+	}
+	if (atomic_load(&hub->stopping)) {
+		*why = PARK_STOP;
+		return true;
+	}
+	return false;
+}
+
+static enum park_result park(struct gh_hub *hub, struct gh__carrier *c)
+{
+	enum park_result why;
+
+	for (;;) {
+		__u64 b;
+
+		pthread_mutex_lock(&hub->carrier_lock);
+		if (leaving(hub, c, &why)) {
+			pthread_mutex_unlock(&hub->carrier_lock);
+			return why;
+		}
+		pthread_mutex_unlock(&hub->carrier_lock);
+		b = baton_load(hub);
+		if (gh_baton_state(b) == GH_BATON_HANDOFF) {
+			if (take_over(hub, c, b))
+				return PARK_OWNER;
+			continue;
+		}
+		pthread_mutex_lock(&hub->carrier_lock);
+		if (leaving(hub, c, &why)) {
+			pthread_mutex_unlock(&hub->carrier_lock);
+			return why;
+		}
+		atomic_store(&c->wake_word, 0);
+		c->parked = true;
+		c->parked_since = gh_now();
+		gh__list_push_back(&hub->parked, &c->park_link);
+		hub->nr_parked++;
+		pthread_mutex_unlock(&hub->carrier_lock);
+
+		if (gh_baton_state(baton_load(hub)) == GH_BATON_HANDOFF) {
+			pthread_mutex_lock(&hub->carrier_lock);
+			unpark(hub, c);
+			pthread_mutex_unlock(&hub->carrier_lock);
+			continue;
+		}
+		wait_woken(&c->wake_word);
+		/* Whoever woke us took us off the parked list. Look again: a handoff, a stop, a
+		 * retirement, or nothing (the handoff was cancelled: park again). */
+	}
+}
+
+bool gh__spare_wake(struct gh_hub *hub)
+{
+	struct gh__list *n;
+	struct gh__carrier *c = NULL;
+
+	pthread_mutex_lock(&hub->carrier_lock);
+	n = gh__list_pop_front(&hub->parked);
+	if (n) {
+		c = GH_CONTAINER_OF(n, struct gh__carrier, park_link);
+		c->parked = false;
+		hub->nr_parked--;
+	}
+	pthread_mutex_unlock(&hub->carrier_lock);
+	if (c)
+		wake(c);
+	return c != NULL;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The hub loop                                                                               */
+
+enum run_result { RUN_LOST, RUN_DONE };
+
+/* Nothing is ready and nothing outside the hub can make anything ready: every live green
+ * thread waits on another. A thread held by a blocked carrier still counts as running. */
+static bool deadlocked(struct gh_hub *hub)
+{
+	return hub->live && !hub->runq_len && hub->live == hub->nr_waiting && !hub->timers.n &&
+	       !hub->fd_waiters &&
+	       !atomic_load_explicit(&hub->remote_waiters, memory_order_relaxed);
+}
+
+/* Break a deadlock by cancelling every waiting thread: their waits return -ECANCELED so they
+ * can unwind, and gh_hub_run reports -EDEADLK. */
+static void cancel_all(struct gh_hub *hub)
+{
+	struct gh__list *n;
+
+	hub->deadlocked = true;
+	for (n = hub->threads.next; n != &hub->threads; n = n->next) {
+		struct gh_thread *t = GH_CONTAINER_OF(n, struct gh_thread, all);
+
+		t->cancelled = true;
+		if (t->state == GH__WAITING && !t->uncancellable_wait)
+			gh__wake(t, -ECANCELED);
+	}
+}
+
+static void release_dying(struct gh_hub *hub)
+{
+	struct gh_thread *t = hub->dying;
+
+	if (!t)
+		return;
+	hub->dying = NULL;
+	if (t->detached)
+		gh__thread_free(t);
+}
+
+/*
+ * Nothing is ready: sleep in the poller as IDLE(c), so that the sleep is not taken for a
+ * block and a returning carrier may take the hub. False if the baton was lost meanwhile.
+ */
+static bool idle(struct gh_hub *hub, struct gh__carrier *c)
+{
+	__u64 b = baton_load(hub), idle_word;
+	int n;
+
+	if (!is(b, GH_BATON_RUN, c->tid))
+		gh__panic("carrier %d going idle without the baton (%#llx)", (int)c->tid,
+			  (unsigned long long)b);
+	idle_word = gh_baton_next(b, GH_BATON_IDLE, (__u32)c->tid);
+	if (!baton_cas(hub, b, idle_word))
+		gh__panic("carrier %d lost a RUN baton it held (%#llx)", (int)c->tid,
+			  (unsigned long long)baton_load(hub));
+	if (gh__return_pending(hub)) {
+		/* The Dekker pair with a returning carrier: it may not have seen IDLE. Take the
+		 * hub back (or learn the returner already did) and let the loop hand back. */
+		return baton_cas(hub, idle_word, gh_baton_next(idle_word, GH_BATON_RUN,
+							      (__u32)c->tid));
+	}
+	n = gh__poller_wait(hub, c->events, gh__timer_next(&hub->timers));
+	/* Leaving the poll: events are only looked at once the hub is ours again. If a
+	 * returning carrier took it, the level-triggered poller reports them again to the
+	 * next poll. */
+	if (!baton_cas(hub, idle_word, gh_baton_next(idle_word, GH_BATON_RUN, (__u32)c->tid)))
+		return false;
+	gh__check_runner(hub, c);
+	gh__poller_dispatch(hub, c->events, n);
+	return true;
+}
+
+static enum run_result run_hub(struct gh_hub *hub, struct gh__carrier *c)
+{
+	for (;;) {
+		struct gh_thread *t;
+
+		release_dying(hub);
+		if (gh__return_pending(hub) && hand_back(hub, c))
+			return RUN_LOST;
+		if (!hub->live)
+			return RUN_DONE;
+		t = gh__runq_pop(hub);
+		if (t) {
+			hub->batch = (unsigned)hub->runq_len;
+			t->state = GH__RUNNING;
+			c->green = t;
+			gh__check_runner(hub, c);
+			gh__switch(&c->sched_ctx, &t->ctx, false);
+			c->green = NULL;
+			continue;
+		}
+		if (deadlocked(hub)) {
+			cancel_all(hub);
+			continue;
+		}
+		if (!idle(hub, c))
+			return RUN_LOST;
+	}
+}
+
+/* Every green thread has finished: free the baton and release every parked carrier. */
+static void stop(struct gh_hub *hub)
+{
+	struct gh__list *n;
+
+	pthread_mutex_lock(&hub->carrier_lock);
+	atomic_store(&hub->stopping, true);
+	while ((n = gh__list_pop_front(&hub->parked))) {
+		struct gh__carrier *c = GH_CONTAINER_OF(n, struct gh__carrier, park_link);
+
+		c->parked = false;
+		hub->nr_parked--;
+		wake(c);
+	}
+	pthread_mutex_unlock(&hub->carrier_lock);
+}
+
+int gh__carrier_loop(struct gh_hub *hub, struct gh__carrier *c)
+{
+	for (;;) {
+		if (is(baton_load(hub), GH_BATON_RUN, c->tid)) {
+			if (run_hub(hub, c) == RUN_DONE) {
+				stop(hub);
+				return 0;
+			}
+		}
+		switch (park(hub, c)) {
+		case PARK_OWNER:
+			/* Keep a spare ready for the next handoff (transition 6): the sysmon
+			 * starts one if none is parked; wake it if it sleeps long. */
+			if (atomic_load_explicit(&gh__sysmon_deep, memory_order_relaxed))
+				gh__sysmon_kick();
+			break;
+		case PARK_STOP:
+			return 0;
+		case PARK_RETIRE:
+			return 1;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Carrier threads                                                                            */
+
+int gh__carrier_init(struct gh_hub *hub, struct gh__carrier *c)
+{
+	int err;
+
+	gh__ctx_init_native(&c->sched_ctx);
+	c->hub = hub;
+	c->tid = gettid();
+	err = gh__altstack_acquire(&c->altstack);
+	if (err)
+		return err;
+	gh__carrier_set(c);
+	return 0;
+}
+
+void gh__carrier_fini(struct gh__carrier *c)
+{
+	gh__carrier_set(NULL);
+	gh__altstack_release(c->altstack);
+	gh__ctx_destroy(&c->sched_ctx);
+}
+
+static void *spare_main(void *arg)
+{
+	struct gh__carrier *c = arg;
+	struct gh_hub *hub = c->hub;
+	int err;
+
+	err = gh__carrier_init(hub, c);
+	if (err)
+		gh__panic("starting a spare carrier: sigaltstack: %s", gh_strerror(err));
+	if (gh__carrier_loop(hub, c) == 1)
+		atomic_fetch_add(&hub->spares_retired, 1);
+	gh__carrier_fini(c);
+	return NULL;
+}
+
+int gh__spare_start(struct gh_hub *hub)
+{
+	struct gh__carrier *c;
+	sigset_t all, old;
+	int err;
+
+	pthread_mutex_lock(&hub->carrier_lock);
+	if (hub->nr_carriers >= hub->opts.max_spares || atomic_load(&hub->stopping)) {
+		pthread_mutex_unlock(&hub->carrier_lock);
+		return -EAGAIN;
+	}
+	hub->nr_carriers++;
+	pthread_mutex_unlock(&hub->carrier_lock);
+
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	c->hub = hub;
+	c->spare_thread = true;
+	gh__list_init(&c->link);
+	gh__list_init(&c->park_link);
+	atomic_init(&c->wake_word, 0);
+	/* Spares run green code, but process-directed signals belong to the application's own
+	 * threads: start them with every signal blocked (green code may unblock its own). */
+	sigfillset(&all);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGILL);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = -pthread_create(&c->thread, NULL, spare_main, c);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		free(c);
+		goto fail;
+	}
+	pthread_mutex_lock(&hub->carrier_lock);
+	gh__list_push_back(&hub->carriers, &c->link);
+	pthread_mutex_unlock(&hub->carrier_lock);
+	atomic_fetch_add(&hub->spares_started, 1);
+	return 0;
+fail:
+	pthread_mutex_lock(&hub->carrier_lock);
+	hub->nr_carriers--;
+	pthread_mutex_unlock(&hub->carrier_lock);
+	return err;
+}
+
+static void join_and_free(struct gh__carrier *c)
+{
+	int err = pthread_join(c->thread, NULL);
+
+	if (err)
+		gh__panic("pthread_join(spare carrier): %s", gh_strerror(err));
+	free(c);
+}
+
+void gh__spares_retire_idle(struct gh_hub *hub, uint64_t now)
+{
+	struct gh__list retired, *n, *next;
+
+	gh__list_init(&retired);
+	pthread_mutex_lock(&hub->carrier_lock);
+	for (n = hub->parked.next; n != &hub->parked; n = next) {
+		struct gh__carrier *c = GH_CONTAINER_OF(n, struct gh__carrier, park_link);
+
+		next = n->next;
+		if (hub->nr_parked <= hub->opts.min_spares)
+			break;
+		if (now - c->parked_since < hub->opts.spare_idle_ns)
+			continue;
+		unpark(hub, c);
+		c->retire = true;
+		gh__list_remove(&c->link);
+		gh__list_push_back(&retired, &c->link);
+		hub->nr_carriers--;
+		wake(c);
+	}
+	pthread_mutex_unlock(&hub->carrier_lock);
+	while ((n = gh__list_pop_front(&retired)))
+		join_and_free(GH_CONTAINER_OF(n, struct gh__carrier, link));
+}
+
+void gh__carriers_stop(struct gh_hub *hub)
+{
+	struct gh__list *n;
+
+	/* The sysmon no longer starts spares for this hub; wake any that parked after the
+	 * stop broadcast and collect them all. */
+	stop(hub);
+	pthread_mutex_lock(&hub->carrier_lock);
+	while ((n = gh__list_pop_front(&hub->carriers))) {
+		hub->nr_carriers--;
+		pthread_mutex_unlock(&hub->carrier_lock);
+		join_and_free(GH_CONTAINER_OF(n, struct gh__carrier, link));
+		pthread_mutex_lock(&hub->carrier_lock);
+	}
+	pthread_mutex_unlock(&hub->carrier_lock);
+}

@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The sysmon: one monitor thread per process, watching every running hub.
+ *
+ * At each tick it
+ *   - hands off a hub whose owner has stayed in the same blocking region since the last tick
+ *     (transition 1 for mode none): RUN(t)+REGION -> HANDOFF(t), then wakes a parked spare;
+ *   - starts a spare when a hub has fewer parked than opts.min_spares, or a handoff waits
+ *     with none parked (transition 6), up to opts.max_spares;
+ *   - retires spares parked longer than opts.spare_idle_ns beyond the minimum.
+ *
+ * Ticks are the smallest sysmon_ns of the running hubs (default 20 us). As Go's sysmon does,
+ * it backs off when there is nothing to watch: after 50 quiet ticks the sleep doubles each
+ * tick up to 10 ms. While it sleeps long it sets gh__sysmon_deep, and the next region to
+ * begin wakes it, so the backoff never delays a handoff by more than a tick or two.
+ *
+ * A region is recognised across ticks by the whole baton word: gh_blocking_begin bumps its
+ * sequence, so a word seen at two ticks is one region that has lasted at least a tick.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <sys/prctl.h>
+
+#include "internal.h"
+
+#define QUIET_TICKS 50
+#define MAX_SLEEP_NS 10000000ull
+#define RETIRE_EVERY_NS 100000000ull
+
+atomic_uint gh__sysmon_deep;
+static atomic_uint sysmon_word;
+static pthread_mutex_t sysmon_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct gh__list hubs = { &hubs, &hubs };
+static bool started;
+
+void gh__sysmon_kick(void)
+{
+	atomic_store(&sysmon_word, 1);
+	gh__futex_wake(&sysmon_word, 1);
+}
+
+static unsigned parked(struct gh_hub *hub)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&hub->carrier_lock);
+	n = hub->nr_parked;
+	pthread_mutex_unlock(&hub->carrier_lock);
+	return n;
+}
+
+/* One hub at one tick; true if there was something to watch. */
+static bool watch(struct gh_hub *hub, uint64_t now, bool retire)
+{
+	struct gh_hub_slot *slot = hub->slot;
+	__u64 b = __atomic_load_n(&slot->baton, __ATOMIC_SEQ_CST);
+	bool active = false;
+	unsigned nparked = parked(hub);
+
+	if (gh_baton_state(b) == GH_BATON_RUN && gh_baton_in_region(b)) {
+		active = true;
+		if (b == hub->sysmon_seen) {
+			__u64 handoff = gh_baton_next(b, GH_BATON_HANDOFF, gh_baton_tid(b));
+
+			if (__atomic_compare_exchange_n(&slot->baton, &b, handoff, false,
+							__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+				__atomic_store_n(&slot->handoff_ns, now, __ATOMIC_RELAXED);
+				__atomic_fetch_add(&slot->nr_handoffs, 1, __ATOMIC_RELAXED);
+				if (gh__spare_wake(hub))
+					nparked--;
+				else
+					(void)gh__spare_start(hub);
+			}
+			hub->sysmon_seen = 0;
+		} else {
+			hub->sysmon_seen = b;
+		}
+	} else {
+		hub->sysmon_seen = 0;
+		if (gh_baton_state(b) == GH_BATON_HANDOFF) {
+			/* A handoff that no spare has taken yet. */
+			active = true;
+			if (!nparked)
+				(void)gh__spare_start(hub);
+		}
+	}
+	if (nparked < hub->opts.min_spares)
+		(void)gh__spare_start(hub);
+	if (retire)
+		gh__spares_retire_idle(hub, now);
+	return active;
+}
+
+static void *sysmon_main(void *arg)
+{
+	unsigned quiet = 0;
+	uint64_t last_retire = 0;
+
+	prctl(PR_SET_NAME, "gh-sysmon");
+	/* The default 50 us timer slack would stretch every 20 us tick. */
+	prctl(PR_SET_TIMERSLACK, 1UL);
+	for (;;) {
+		uint64_t now = gh_now(), tick = MAX_SLEEP_NS, sleep_ns;
+		bool active = false, retire = now - last_retire >= RETIRE_EVERY_NS;
+		struct gh__list *n;
+		struct timespec ts;
+
+		pthread_mutex_lock(&sysmon_lock);
+		for (n = hubs.next; n != &hubs; n = n->next) {
+			struct gh_hub *hub = GH_CONTAINER_OF(n, struct gh_hub, sysmon_link);
+
+			if (hub->opts.sysmon_ns < tick)
+				tick = hub->opts.sysmon_ns;
+			active |= watch(hub, now, retire);
+		}
+		pthread_mutex_unlock(&sysmon_lock);
+		if (retire)
+			last_retire = now;
+
+		quiet = active ? 0 : quiet + 1;
+		sleep_ns = tick;
+		if (quiet > QUIET_TICKS) {
+			unsigned shift = quiet - QUIET_TICKS;
+
+			sleep_ns = shift >= 20 || (tick << shift) > MAX_SLEEP_NS ? MAX_SLEEP_NS
+										  : tick << shift;
+		}
+		if (sleep_ns > tick)
+			atomic_store(&gh__sysmon_deep, 1);
+		ts.tv_sec = (time_t)(sleep_ns / 1000000000u);
+		ts.tv_nsec = (long)(sleep_ns % 1000000000u);
+		(void)gh__futex_wait(&sysmon_word, 0, &ts);
+		if (atomic_exchange(&sysmon_word, 0))
+			quiet = 0;
+		atomic_store(&gh__sysmon_deep, 0);
+	}
+	return NULL;
+}
+
+int gh__sysmon_add(struct gh_hub *hub)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&sysmon_lock);
+	if (!started) {
+		pthread_attr_t attr;
+		pthread_t thread;
+		sigset_t all, old;
+
+		/* A process-lifetime thread: detached, every signal blocked. */
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		err = -pthread_create(&thread, &attr, sysmon_main, NULL);
+		pthread_attr_destroy(&attr);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		started = !err;
+	}
+	if (!err) {
+		hub->sysmon_seen = 0;
+		gh__list_push_back(&hubs, &hub->sysmon_link);
+	}
+	pthread_mutex_unlock(&sysmon_lock);
+	if (!err)
+		gh__sysmon_kick();
+	return err;
+}
+
+void gh__sysmon_remove(struct gh_hub *hub)
+{
+	/* The sysmon scans under sysmon_lock: once removed, it never looks at hub again. */
+	pthread_mutex_lock(&sysmon_lock);
+	gh__list_remove(&hub->sysmon_link);
+	pthread_mutex_unlock(&sysmon_lock);
+}
