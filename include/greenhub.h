@@ -105,7 +105,10 @@ GH_EXPORT int gh_hub_destroy(gh_hub *hub);
  * Run fn(arg) as the hub's main green thread on the calling OS thread and return when it and
  * every green thread spawned in the hub have finished. *result (if result is not NULL) gets
  * fn's return value. -EBUSY if the hub already runs, -EDEADLK if the calling thread already
- * runs a hub. Green threads that finished without being joined or detached are freed here;
+ * runs a hub, -EOPNOTSUPP if opts.mode asked for a kernel-assisted mode that cannot run here
+ * (gh_hub_mode_reason() says why). If every green thread ends up waiting on another with
+ * nothing outside the hub able to wake any of them, they are all cancelled and, once they
+ * have finished, -EDEADLK is returned. Green threads that finished without being joined or detached are freed here;
  * their handles become invalid.
  */
 GH_EXPORT int gh_hub_run(gh_hub *hub, gh_fn fn, void *arg, void **result);
@@ -116,6 +119,12 @@ GH_EXPORT gh_hub *gh_hub_current(void);
 /* The mode the hub runs in (its last run's, GH_MODE_NONE before the first), and its name. */
 GH_EXPORT enum gh_mode gh_hub_mode(const gh_hub *hub);
 GH_EXPORT const char *gh_mode_name(enum gh_mode mode);
+/*
+ * Why the hub runs in the mode it does (its last run), e.g. "trace unavailable (scx_greenhub
+ * is not running); running without kernel assist". If gh_hub_run failed with -EOPNOTSUPP
+ * because the requested mode cannot run, this says why.
+ */
+GH_EXPORT const char *gh_hub_mode_reason(const gh_hub *hub);
 
 /*
  * What the hub's carriers did, counted since the hub was created. Set sz to

@@ -2,6 +2,7 @@
 /* Hubs: options, running, reuse, nesting, deadlock detection, one hub per OS thread. */
 #include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "helpers.h"
 
@@ -237,6 +238,31 @@ static void test_hub_one_per_os_thread(void **state)
 	assert_int_equal(counted, 400);
 }
 
+static void test_hub_unavailable_mode_refused_with_reason(void **state)
+{
+	struct gh_hub_opts o;
+	gh_hub *hub;
+
+	/* No scx_greenhub loader runs for the unit tests: asking for kernel assist by name
+	 * fails instead of silently running without it, and says why. */
+	gh_hub_opts_init(&o);
+	o.mode = GH_MODE_SCHED_EXT;
+	hub = gh_hub_create(&o);
+	assert_non_null(hub);
+	if (access("/sys/fs/bpf/greenhub", F_OK) == 0)
+		skip();
+	assert_int_equal(gh_hub_run(hub, return_arg, NULL, NULL), -EOPNOTSUPP);
+	assert_non_null(strstr(gh_hub_mode_reason(hub), "sched_ext"));
+	gh_hub_destroy(hub);
+
+	o.mode = GH_MODE_NONE;
+	hub = gh_hub_create(&o);
+	assert_int_equal(gh_hub_run(hub, return_arg, NULL, NULL), 0);
+	assert_int_equal(gh_hub_mode(hub), GH_MODE_NONE);
+	assert_string_equal(gh_mode_name(gh_hub_mode(hub)), "none");
+	gh_hub_destroy(hub);
+}
+
 static void test_hub_strerror_names_codes(void **state)
 {
 	assert_string_equal(gh_strerror(0), "success");
@@ -262,6 +288,7 @@ int main(void)
 		cmocka_unit_test(test_hub_deadlock_detected),
 		cmocka_unit_test(test_hub_frees_unjoined_threads),
 		cmocka_unit_test(test_hub_one_per_os_thread),
+		cmocka_unit_test(test_hub_unavailable_mode_refused_with_reason),
 		cmocka_unit_test(test_hub_strerror_names_codes),
 	};
 

@@ -306,12 +306,25 @@ static bool take_over(struct gh_hub *hub, struct gh__carrier *c, __u64 b)
 	return true;
 }
 
+/* Both under carrier_lock. */
+static void mark_parked(struct gh_hub *hub, struct gh__carrier *c)
+{
+	c->parked = true;
+	c->parked_since = gh_now();
+	gh__list_push_back(&hub->parked, &c->park_link);
+	hub->nr_parked++;
+	if (hub->backend->spare_parked)
+		hub->backend->spare_parked(hub, c, true);
+}
+
 static void unpark(struct gh_hub *hub, struct gh__carrier *c)
 {
 	if (c->parked) {
 		gh__list_remove(&c->park_link);
 		c->parked = false;
 		hub->nr_parked--;
+		if (hub->backend->spare_parked)
+			hub->backend->spare_parked(hub, c, false);
 	}
 }
 
@@ -354,10 +367,7 @@ static enum park_result park(struct gh_hub *hub, struct gh__carrier *c)
 			return why;
 		}
 		atomic_store(&c->wake_word, 0);
-		c->parked = true;
-		c->parked_since = gh_now();
-		gh__list_push_back(&hub->parked, &c->park_link);
-		hub->nr_parked++;
+		mark_parked(hub, c);
 		pthread_mutex_unlock(&hub->carrier_lock);
 
 		if (gh_baton_state(baton_load(hub)) == GH_BATON_HANDOFF) {
@@ -378,11 +388,10 @@ bool gh__spare_wake(struct gh_hub *hub)
 	struct gh__carrier *c = NULL;
 
 	pthread_mutex_lock(&hub->carrier_lock);
-	n = gh__list_pop_front(&hub->parked);
-	if (n) {
+	n = hub->parked.next;
+	if (n != &hub->parked) {
 		c = GH_CONTAINER_OF(n, struct gh__carrier, park_link);
-		c->parked = false;
-		hub->nr_parked--;
+		unpark(hub, c);
 	}
 	pthread_mutex_unlock(&hub->carrier_lock);
 	if (c)
@@ -500,11 +509,10 @@ static void stop(struct gh_hub *hub)
 
 	pthread_mutex_lock(&hub->carrier_lock);
 	atomic_store(&hub->stopping, true);
-	while ((n = gh__list_pop_front(&hub->parked))) {
+	while ((n = hub->parked.next) != &hub->parked) {
 		struct gh__carrier *c = GH_CONTAINER_OF(n, struct gh__carrier, park_link);
 
-		c->parked = false;
-		hub->nr_parked--;
+		unpark(hub, c);
 		wake(c);
 	}
 	pthread_mutex_unlock(&hub->carrier_lock);
@@ -548,11 +556,23 @@ int gh__carrier_init(struct gh_hub *hub, struct gh__carrier *c)
 	if (err)
 		return err;
 	gh__carrier_set(c);
+	if (hub->backend->carrier_attach) {
+		err = hub->backend->carrier_attach(hub, c);
+		if (err) {
+			gh__carrier_set(NULL);
+			gh__altstack_release(c->altstack);
+			return err;
+		}
+	}
 	return 0;
 }
 
 void gh__carrier_fini(struct gh__carrier *c)
 {
+	struct gh_hub *hub = c->hub;
+
+	if (hub->backend->carrier_detach)
+		hub->backend->carrier_detach(hub, c);
 	gh__carrier_set(NULL);
 	gh__altstack_release(c->altstack);
 	gh__ctx_destroy(&c->sched_ctx);
@@ -566,7 +586,7 @@ static void *spare_main(void *arg)
 
 	err = gh__carrier_init(hub, c);
 	if (err)
-		gh__panic("starting a spare carrier: sigaltstack: %s", gh_strerror(err));
+		gh__panic("starting a spare carrier: %s", gh_strerror(err));
 	if (gh__carrier_loop(hub, c) == 1)
 		atomic_fetch_add(&hub->spares_retired, 1);
 	gh__carrier_fini(c);

@@ -108,8 +108,8 @@ static int opts_copy(struct gh_hub_opts *dst, const struct gh_hub_opts *src)
 		break;
 	case GH_MODE_TRACE:
 	case GH_MODE_SCHED_EXT:
-		/* Not built into this version: refuse rather than silently run without. */
-		return -EOPNOTSUPP;
+		/* Whether it can run is decided by gh_hub_run (the loader may start later). */
+		break;
 	default:
 		return -EINVAL;
 	}
@@ -138,6 +138,7 @@ gh_hub *gh_hub_create(const struct gh_hub_opts *opts)
 	hub->slot = &hub->slot_mem;
 	hub->slot->baton = gh_baton_next(0, GH_BATON_FREE, 0);
 	hub->mode = GH_MODE_NONE;
+	hub->backend = &gh__backend_none;
 	err = gh__stack_pool_init(&hub->stacks, hub->opts.stack_size, hub->opts.stack_cache);
 	if (err)
 		goto fail_free;
@@ -441,12 +442,15 @@ int gh_hub_run(gh_hub *hub, gh_fn fn, void *arg, void **result)
 	err = gh__overflow_reporter_install();
 	if (err)
 		goto out_unclaim;
+	err = gh__backend_start(hub);
+	if (err)
+		goto out_unclaim;
 	/* The calling thread is the hub's first carrier. Its struct is large (the poll buffer),
 	 * so it is not on the caller's stack. */
 	carrier = calloc(1, sizeof(*carrier));
 	if (!carrier) {
 		err = -ENOMEM;
-		goto out_unclaim;
+		goto out_backend;
 	}
 	gh__list_init(&carrier->link);
 	gh__list_init(&carrier->park_link);
@@ -499,6 +503,8 @@ out_carrier:
 	gh__carrier_fini(carrier);
 out_free:
 	free(carrier);
+out_backend:
+	gh__backend_stop(hub);
 out_unclaim:
 	atomic_store(&hub->running, false);
 	return err;

@@ -338,6 +338,9 @@ struct gh_hub {
 	struct gh_hub_slot slot_mem;  /* the slot when no kernel side provides one */
 	struct gh_hub_slot *slot;
 	enum gh_mode mode;            /* the mode this run uses */
+	const struct gh__backend *backend;
+	void *backend_data;           /* the backend's own per-hub state */
+	char mode_reason[192];        /* why this mode, for gh_hub_mode_reason() */
 	atomic_bool stopping;         /* every green thread finished: carriers exit */
 	pthread_mutex_t carrier_lock; /* carriers, parked; never taken by an owner in RUN */
 	struct gh__list carriers;
@@ -354,6 +357,35 @@ struct gh_hub {
 	struct gh__list sysmon_link;
 	uint64_t sysmon_seen;     /* the baton word seen in a region at the last tick */
 };
+
+/* ---------------------------------------------------------------------------------------- */
+/* Kernel-assist backends (backend.c, backend_<mode>.c)                                      */
+
+/*
+ * What the kernel side of a mode needs from the runtime. Every hook may be NULL. The hub calls
+ * them at fixed points and never looks at the mode otherwise.
+ */
+struct gh__backend {
+	enum gh_mode mode;
+	/* Can this mode run now? 0, or -errno with a reason written to why (for the user). */
+	int (*probe)(char *why, size_t len);
+	/* Claim a slot for the hub and point hub->slot at it; release it when the run ends. */
+	int (*hub_attach)(struct gh_hub *hub);
+	void (*hub_detach)(struct gh_hub *hub);
+	/* c carries hub from now on / no longer; called on c's own thread. */
+	int (*carrier_attach)(struct gh_hub *hub, struct gh__carrier *c);
+	void (*carrier_detach)(struct gh_hub *hub, struct gh__carrier *c);
+	/* c has parked as a spare (true) or left the parked list (false), under carrier_lock:
+	 * a kernel side that wakes spares itself needs to know which ones it may wake. */
+	void (*spare_parked)(struct gh_hub *hub, struct gh__carrier *c, bool parked);
+};
+
+extern const struct gh__backend gh__backend_none;
+/* Pick the backend for a run of hub (opts.mode, or the best available for AUTO), attach it,
+ * and record the mode and the reason in the hub. -EOPNOTSUPP if an explicitly requested mode
+ * cannot run. */
+int gh__backend_start(struct gh_hub *hub);
+void gh__backend_stop(struct gh_hub *hub);
 
 /* The running green thread of the calling carrier, or NULL. */
 struct gh_thread *gh__thread_self(void);
