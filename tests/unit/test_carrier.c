@@ -7,11 +7,15 @@
  * tick, so what each test provokes does happen; assertions are on counts and order, never on
  * how long anything took.
  */
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "helpers.h"
+/* Only for the test that breaks the protocol on purpose. */
+#include "internal.h"
 
 static void block_ms(unsigned ms)
 {
@@ -224,6 +228,50 @@ static void test_carrier_hub_reruns_with_spares(void **state)
 	gh_hub_destroy(hub);
 }
 
+/* The runtime's own checker must fire when another carrier is made the runner behind the
+ * running one's back. */
+static void *steal_runner(void *arg)
+{
+	struct gh_hub *hub = gh_hub_current();
+
+	__atomic_store_n(&hub->slot->runner_tid, 1u, __ATOMIC_SEQ_CST);
+	gh_yield(); /* a switch point: must abort */
+	return NULL;
+}
+
+static void test_carrier_checker_catches_a_second_runner(void **state)
+{
+	int err_pipe[2], status;
+	char out[1024];
+	size_t got;
+	ssize_t n;
+	pid_t pid;
+
+	assert_int_equal(pipe(err_pipe), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		gh_hub *hub = gh_hub_create(NULL);
+
+		dup2(err_pipe[1], STDERR_FILENO);
+		signal(SIGABRT, SIG_DFL);
+		gh_hub_run(hub, steal_runner, NULL, NULL);
+		_exit(0);
+	}
+	close(err_pipe[1]);
+	got = 0;
+	while ((n = read(err_pipe[0], out + got, sizeof(out) - 1 - got)) > 0)
+		got += (size_t)n;
+	out[got] = '\0';
+	close(err_pipe[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGABRT);
+	assert_non_null(strstr(out, "exclusivity violated"));
+	assert_non_null(strstr(out, "'main'"));
+	assert_non_null(strstr(out, "carrier 1 is the hub's runner"));
+}
+
 static void test_carrier_bad_spare_options_rejected(void **state)
 {
 	struct gh_hub_opts o;
@@ -252,6 +300,7 @@ int main(void)
 		cmocka_unit_test(test_carrier_chosen_sleeps_never_hand_off),
 		cmocka_unit_test(test_carrier_many_concurrent_blockers),
 		cmocka_unit_test(test_carrier_hub_reruns_with_spares),
+		cmocka_unit_test(test_carrier_checker_catches_a_second_runner),
 		cmocka_unit_test(test_carrier_bad_spare_options_rejected),
 	};
 

@@ -599,24 +599,23 @@ int gh__spare_start(struct gh_hub *hub)
 	sigset_t all, old;
 	int err;
 
-	pthread_mutex_lock(&hub->carrier_lock);
-	if (hub->nr_carriers >= hub->opts.max_spares || atomic_load(&hub->stopping)) {
-		pthread_mutex_unlock(&hub->carrier_lock);
-		return -EAGAIN;
-	}
-	hub->nr_carriers++;
-	pthread_mutex_unlock(&hub->carrier_lock);
-
 	c = calloc(1, sizeof(*c));
-	if (!c) {
-		err = -ENOMEM;
-		goto fail;
-	}
+	if (!c)
+		return -ENOMEM;
 	c->hub = hub;
 	c->spare_thread = true;
 	gh__list_init(&c->link);
 	gh__list_init(&c->park_link);
 	atomic_init(&c->wake_word, 0);
+
+	/* On the carrier list before it runs, so that whoever stops or retires carriers
+	 * always finds it; the lock is held until pthread_create has filled c->thread. */
+	pthread_mutex_lock(&hub->carrier_lock);
+	if (hub->nr_carriers >= hub->opts.max_spares || atomic_load(&hub->stopping)) {
+		pthread_mutex_unlock(&hub->carrier_lock);
+		free(c);
+		return -EAGAIN;
+	}
 	/* Spares run green code, but process-directed signals belong to the application's own
 	 * threads: start them with every signal blocked (green code may unblock its own). */
 	sigfillset(&all);
@@ -627,20 +626,17 @@ int gh__spare_start(struct gh_hub *hub)
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	err = -pthread_create(&c->thread, NULL, spare_main, c);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!err) {
+		gh__list_push_back(&hub->carriers, &c->link);
+		hub->nr_carriers++;
+	}
+	pthread_mutex_unlock(&hub->carrier_lock);
 	if (err) {
 		free(c);
-		goto fail;
+		return err;
 	}
-	pthread_mutex_lock(&hub->carrier_lock);
-	gh__list_push_back(&hub->carriers, &c->link);
-	pthread_mutex_unlock(&hub->carrier_lock);
 	atomic_fetch_add(&hub->spares_started, 1);
 	return 0;
-fail:
-	pthread_mutex_lock(&hub->carrier_lock);
-	hub->nr_carriers--;
-	pthread_mutex_unlock(&hub->carrier_lock);
-	return err;
 }
 
 static void join_and_free(struct gh__carrier *c)
@@ -664,7 +660,8 @@ void gh__spares_retire_idle(struct gh_hub *hub, uint64_t now)
 		next = n->next;
 		if (hub->nr_parked <= hub->opts.min_spares)
 			break;
-		if (now - c->parked_since < hub->opts.spare_idle_ns)
+		/* parked_since may be later than the sysmon's now. */
+		if (now < c->parked_since || now - c->parked_since < hub->opts.spare_idle_ns)
 			continue;
 		unpark(hub, c);
 		c->retire = true;
