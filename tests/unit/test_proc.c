@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Subprocesses: output, input, exit status, signals, deadlines, cancellation, misuse. */
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+/* Read fd to end of file into buf (NUL-terminated); returns the length. */
+static size_t read_to_eof(int fd, char *buf, size_t cap)
+{
+	size_t len = 0;
+	ssize_t n;
+
+	while ((n = gh_read(fd, buf + len, cap - 1 - len, GH_NEVER)) > 0)
+		len += (size_t)n;
+	assert_int_equal(n, 0);
+	buf[len] = '\0';
+	return len;
+}
+
+static gh_proc *start(char *const argv[], unsigned flags)
+{
+	gh_proc *p = gh_proc_create(argv, NULL, flags);
+
+	assert_non_null(p);
+	assert_true(gh_proc_pid(p) > 0);
+	return p;
+}
+
+static int wait_status(gh_proc *p)
+{
+	int status = -1;
+
+	assert_int_equal(gh_proc_wait(p, &status, GH_NEVER), 0);
+	return status;
+}
+
+static int ticks;
+
+static void *ticker(void *arg)
+{
+	for (;;) {
+		if (gh_sleep_until(gh_now() + MS(1)) < 0)
+			return NULL;
+		ticks++;
+	}
+}
+
+static void *output_main(void *arg)
+{
+	char *argv[] = { "sh", "-c", "sleep 0.05; echo hello; echo oops >&2; exit 3", NULL };
+	char out[64], err[64];
+	gh_thread *tick;
+	gh_proc *p;
+	int status;
+
+	ticks = 0;
+	tick = gh_spawn(ticker, NULL);
+	p = start(argv, GH_PROC_STDOUT | GH_PROC_STDERR);
+	assert_int_equal(gh_proc_stdin(p), -EBADF);
+	read_to_eof(gh_proc_stdout(p), out, sizeof(out));
+	read_to_eof(gh_proc_stderr(p), err, sizeof(err));
+	assert_string_equal(out, "hello\n");
+	assert_string_equal(err, "oops\n");
+	status = wait_status(p);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 3);
+	/* Waiting again gives the same status at once. */
+	assert_int_equal(gh_proc_wait(p, &status, 0), 0);
+	assert_int_equal(WEXITSTATUS(status), 3);
+	/* The hub kept running while the child ran. */
+	assert_true(ticks > 0);
+	assert_int_equal(gh_cancel(tick), 0);
+	join_ok(tick);
+	assert_int_equal(gh_proc_destroy(p), 0);
+	return NULL;
+}
+
+static void test_proc_output_and_exit_status(void **state)
+{
+	run_in_hub(output_main, NULL);
+}
+
+static void *input_main(void *arg)
+{
+	char *argv[] = { "tr", "a-z", "A-Z", NULL };
+	char *merge_argv[] = { "sh", "-c", "echo out; echo err >&2", NULL };
+	char out[64];
+	gh_proc *p;
+
+	p = start(argv, GH_PROC_STDIN | GH_PROC_STDOUT);
+	assert_int_equal(gh_write(gh_proc_stdin(p), "green threads\n", 14, GH_NEVER), 14);
+	/* Closing its input gives the child end of file. */
+	assert_int_equal(gh_proc_close_pipe(p, GH_PROC_STDIN), 0);
+	assert_int_equal(gh_proc_close_pipe(p, GH_PROC_STDIN), -EBADF);
+	assert_int_equal(gh_proc_stdin(p), -EBADF);
+	read_to_eof(gh_proc_stdout(p), out, sizeof(out));
+	assert_string_equal(out, "GREEN THREADS\n");
+	assert_int_equal(wait_status(p), 0);
+	assert_int_equal(gh_proc_destroy(p), 0);
+
+	p = start(merge_argv, GH_PROC_STDOUT | GH_PROC_MERGE_STDERR);
+	read_to_eof(gh_proc_stdout(p), out, sizeof(out));
+	assert_string_equal(out, "out\nerr\n");
+	assert_int_equal(wait_status(p), 0);
+	assert_int_equal(gh_proc_destroy(p), 0);
+	return NULL;
+}
+
+static void test_proc_stdin_pipe_and_merged_stderr(void **state)
+{
+	run_in_hub(input_main, NULL);
+}
+
+static void *kill_main(void *arg)
+{
+	char *argv[] = { "sleep", "100", NULL };
+	gh_proc *p = start(argv, 0);
+	int status;
+
+	assert_int_equal(gh_proc_wait(p, &status, 0), -ETIMEDOUT);
+	assert_int_equal(gh_proc_wait(p, &status, gh_now() + MS(5)), -ETIMEDOUT);
+	/* A child not yet waited for cannot be destroyed: it would be left a zombie. */
+	assert_int_equal(gh_proc_destroy(p), -EBUSY);
+	assert_int_equal(gh_proc_kill(p, SIGTERM), 0);
+	status = wait_status(p);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGTERM);
+	assert_int_equal(gh_proc_kill(p, SIGTERM), -ESRCH);
+	assert_int_equal(gh_proc_destroy(p), 0);
+	return NULL;
+}
+
+static void test_proc_deadline_and_kill(void **state)
+{
+	run_in_hub(kill_main, NULL);
+}
+
+static gh_proc *cancel_proc;
+
+static void *wait_for_proc(void *arg)
+{
+	return (void *)(intptr_t)gh_proc_wait(cancel_proc, NULL, GH_NEVER);
+}
+
+static void *cancel_main(void *arg)
+{
+	char *argv[] = { "sleep", "100", NULL };
+	gh_thread *w;
+
+	cancel_proc = start(argv, 0);
+	w = gh_spawn(wait_for_proc, NULL);
+	assert_int_equal(gh_sleep_until(gh_now() + MS(1)), 0);
+	assert_int_equal(gh_cancel(w), 0);
+	assert_int_equal((intptr_t)join_ok(w), -ECANCELED);
+	assert_int_equal(gh_proc_kill(cancel_proc, SIGKILL), 0);
+	assert_true(WIFSIGNALED(wait_status(cancel_proc)));
+	assert_int_equal(gh_proc_destroy(cancel_proc), 0);
+	return NULL;
+}
+
+static void test_proc_cancel_waiter(void **state)
+{
+	run_in_hub(cancel_main, NULL);
+}
+
+static void *parallel_main(void *arg)
+{
+	gh_proc *p[10];
+
+	/* Ten children at once, waited for in the reverse order of their start. */
+	for (int i = 0; i < 10; i++) {
+		char *argv[] = { "sleep", "0.02", NULL };
+
+		p[i] = start(argv, 0);
+	}
+	for (int i = 9; i >= 0; i--) {
+		assert_int_equal(wait_status(p[i]), 0);
+		assert_int_equal(gh_proc_destroy(p[i]), 0);
+	}
+	return NULL;
+}
+
+static void test_proc_many_children(void **state)
+{
+	run_in_hub(parallel_main, NULL);
+}
+
+static void *misuse_main(void *arg)
+{
+	assert_int_equal(gh_proc_wait(NULL, NULL, GH_NEVER), -EINVAL);
+	return NULL;
+}
+
+static void test_proc_misuse_rejected(void **state)
+{
+	char *missing[] = { "/nonexistent/greenhub-test-program", NULL };
+	char *empty[] = { NULL };
+	char *ok[] = { "true", NULL };
+
+	errno = 0;
+	assert_null(gh_proc_create(missing, NULL, 0));
+	assert_int_equal(errno, ENOENT);
+	assert_null(gh_proc_create(empty, NULL, 0));
+	assert_int_equal(errno, EINVAL);
+	assert_null(gh_proc_create(NULL, NULL, 0));
+	assert_null(gh_proc_create(ok, NULL, 0x100));
+	assert_null(gh_proc_create(ok, NULL, GH_PROC_STDERR | GH_PROC_MERGE_STDERR));
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(gh_proc_destroy(NULL), -EINVAL);
+	assert_int_equal(gh_proc_pid(NULL), -EINVAL);
+	assert_int_equal(gh_proc_stdout(NULL), -EINVAL);
+	assert_int_equal(gh_proc_kill(NULL, SIGTERM), -EINVAL);
+	assert_int_equal(gh_proc_close_pipe(NULL, GH_PROC_STDIN), -EINVAL);
+	run_in_hub(misuse_main, NULL);
+}
+
+static void *outside_then_inside(void *arg)
+{
+	gh_proc *p = arg;
+
+	assert_int_equal(wait_status(p), 0);
+	assert_int_equal(gh_proc_close_pipe(p, 0x40), -EINVAL);
+	assert_int_equal(gh_proc_destroy(p), 0);
+	return NULL;
+}
+
+static void test_proc_create_outside_hub(void **state)
+{
+	char *argv[] = { "true", NULL };
+	gh_proc *p = gh_proc_create(argv, NULL, 0);
+
+	assert_non_null(p);
+	/* Waiting needs a hub. */
+	assert_int_equal(gh_proc_wait(p, NULL, GH_NEVER), -EPERM);
+	run_in_hub(outside_then_inside, p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_proc_output_and_exit_status),
+		cmocka_unit_test(test_proc_stdin_pipe_and_merged_stderr),
+		cmocka_unit_test(test_proc_deadline_and_kill),
+		cmocka_unit_test(test_proc_cancel_waiter),
+		cmocka_unit_test(test_proc_many_children),
+		cmocka_unit_test(test_proc_misuse_rejected),
+		cmocka_unit_test(test_proc_create_outside_hub),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
