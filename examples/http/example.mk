@@ -1,0 +1,10 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# examples/http: a small HTTP/1.1 server that wrk can load (docs/io.md).
+
+HTTP_SERVER := $(BUILD)/examples/http-server
+ALL_TARGETS += $(HTTP_SERVER)
+
+$(HTTP_SERVER): examples/http/http.c include/greenhub.h $(LIBGH_A)
+	$(call msg,CCLD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(LIBGH_A) $(LIB_EXTRA_LIBS) $(GH_LDFLAGS) $(LDFLAGS)
