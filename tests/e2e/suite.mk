@@ -1,0 +1,19 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# End-to-end tests of the examples: each starts an example server, talks to it over loopback
+# and stops it with a signal. `make test-e2e`; part of `make test`.
+
+E2E_SRCS := $(wildcard tests/e2e/test_*.c)
+E2E_BINS := $(patsubst tests/e2e/%.c,$(BUILD)/tests/e2e/%,$(E2E_SRCS))
+E2E_EXAMPLES := $(BUILD)/examples/echo-server $(BUILD)/examples/http-server
+
+$(BUILD)/tests/e2e/%: tests/e2e/%.c tests/e2e/e2e.h
+	$(call msg,CCLD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) -DEXAMPLES_DIR='"$(abspath $(BUILD)/examples)"' $< -o $@ \
+		$(TEST_LIBS) $(GH_LDFLAGS) $(LDFLAGS)
+
+.PHONY: test-e2e
+test-e2e: $(E2E_BINS) $(E2E_EXAMPLES)
+	$(Q)tests/run-suite e2e $(E2E_BINS)
+
+test: test-e2e
