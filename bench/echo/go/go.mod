@@ -1,0 +1,3 @@
+module greenhub.invalid/bench/echo
+
+go 1.19
