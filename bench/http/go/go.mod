@@ -1,0 +1,3 @@
+module greenhub.invalid/bench/http
+
+go 1.19
