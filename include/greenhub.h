@@ -253,8 +253,8 @@ GH_EXPORT int gh_wait_fd(int fd, unsigned events, uint64_t deadline);
  * would block, so the fd must be non-blocking: gh_socket(), gh_socketpair(), gh_pipe() and
  * gh_accept() return such fds, and gh_fd_setup() converts any other. Socket calls also pass
  * MSG_DONTWAIT. EINTR is retried. A write to a socket or pipe whose reader is gone returns
- * -EPIPE (or -ECONNRESET); SIGPIPE is never raised. A cancelled green thread gets -ECANCELED
- * from every call below that may wait, even when the fd is ready.
+ * -EPIPE (or -ECONNRESET); SIGPIPE is never raised. The calls that may wait return -EPERM
+ * outside a hub, and -ECANCELED in a cancelled green thread, even when the fd is ready.
  *
  * An fd that green threads wait on must be closed with gh_close(), which wakes them with
  * -EBADF; closing it with close(2) leaves them waiting for an fd that no longer exists.
@@ -339,9 +339,11 @@ GH_EXPORT int gh_connect(int fd, const struct sockaddr *addr, socklen_t addrlen,
  * Mutexes, semaphores, events, condition variables and channels coordinate the green threads
  * of one hub; green threads of different hubs must not share one. Waiters are served in FIFO
  * order and a release hands the resource directly to the first waiter, so a late arrival can
- * never overtake a waiting green thread. The create calls work outside a hub too; the calls
- * that wait or wake need one (-EPERM otherwise). destroy refuses (-EBUSY) while an object is
- * held or waited on.
+ * never overtake a waiting green thread. create, destroy and the getters (gh_sem_value,
+ * gh_event_is_set, gh_chan_len) work anywhere; every other call needs a hub (-EPERM
+ * otherwise). A call that may wait returns -ECANCELED at once in a cancelled green thread,
+ * even if it would not have had to wait. destroy refuses (-EBUSY) while an object is held or
+ * waited on.
  */
 typedef struct gh_mutex gh_mutex;
 typedef struct gh_sem gh_sem;
@@ -467,6 +469,7 @@ GH_EXPORT size_t gh_chan_len(const gh_chan *c);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Green pools: at most size green threads at a time (eventlet's GreenPool)                   */
+/* create, destroy and the getters work anywhere; the other calls need a hub (-EPERM).        */
 
 typedef struct gh_pool gh_pool;
 
@@ -488,7 +491,8 @@ GH_EXPORT int gh_pool_spawn(gh_pool *p, gh_fn fn, void *arg, uint64_t deadline);
  * p's own threads, -EINVAL for NULL. */
 GH_EXPORT int gh_pool_waitall(gh_pool *p, uint64_t deadline);
 
-/* Cancel every running thread of p (see gh_cancel). Returns how many were asked to stop. */
+/* Cancel every running thread of p (see gh_cancel). Returns how many were asked to stop, or
+ * -EINVAL for NULL. */
 GH_EXPORT int gh_pool_cancel(gh_pool *p);
 
 /* How many threads p could start now without waiting (0 for NULL). */
