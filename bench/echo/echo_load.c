@@ -127,7 +127,8 @@ int main(int argc, char **argv)
 	int ep, server_pid = 0, one = 1, measuring = 0;
 
 	if (argc < 5) {
-		fprintf(stderr, "usage: echo_load HOST PORT CONNS SECONDS [WARMUP] [MSG] [--pid PID]\n");
+		fprintf(stderr,
+			"usage: echo_load HOST PORT CONNS SECONDS [WARMUP] [MSG] [--pid PID]\n");
 		return 2;
 	}
 	if (inet_pton(AF_INET, argv[1], &addr.sin_addr) != 1) {

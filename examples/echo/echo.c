@@ -96,7 +96,8 @@ static void *acceptor(void *arg)
 		if (fd == -ECONNABORTED || fd == -EPROTO || fd == -EPERM)
 			continue; /* that connection is gone; the listener is fine */
 		if (fd < 0) {
-			fprintf(stderr, "echo-server: accept: %s; shutting down\n", gh_strerror(fd));
+			fprintf(stderr, "echo-server: accept: %s; shutting down\n",
+				gh_strerror(fd));
 			raise(SIGTERM); /* blocked: it goes to the main thread's signalfd */
 			break;
 		}
@@ -135,7 +136,8 @@ static int listen_on(const char *addr, int port)
 	    getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
 		int err = -errno;
 
-		fprintf(stderr, "echo-server: listening on %s:%d: %s\n", addr, port, strerror(-err));
+		fprintf(stderr, "echo-server: listening on %s:%d: %s\n", addr, port,
+			strerror(-err));
 		close(fd);
 		return err;
 	}

@@ -8,9 +8,10 @@
  *
  * Connections are kept alive (HTTP/1.1 by default, HTTP/1.0 when asked), pipelined requests
  * are answered in order with one write per batch, request bodies announced by Content-Length
- * are skipped, and a body sent with Transfer-Encoding (chunked) is refused (501). The structure is the echo
- * example's: a pool of handlers bounded by --max-conns, an acceptor, and a main green thread
- * that waits for SIGINT/SIGTERM on a signalfd and then shuts everything down.
+ * are skipped, and a body sent with Transfer-Encoding (chunked) is refused (501). The
+ * structure is the echo example's: a pool of handlers bounded by --max-conns, an acceptor,
+ * and a main green thread that waits for SIGINT/SIGTERM on a signalfd and then shuts
+ * everything down.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -374,7 +375,8 @@ static void *acceptor(void *arg)
 		if (fd == -ECONNABORTED || fd == -EPROTO || fd == -EPERM)
 			continue;
 		if (fd < 0) {
-			fprintf(stderr, "http-server: accept: %s; shutting down\n", gh_strerror(fd));
+			fprintf(stderr, "http-server: accept: %s; shutting down\n",
+				gh_strerror(fd));
 			raise(SIGTERM);
 			break;
 		}
@@ -413,7 +415,8 @@ static int listen_on(const char *addr, int port)
 	    getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
 		int err = -errno;
 
-		fprintf(stderr, "http-server: listening on %s:%d: %s\n", addr, port, strerror(-err));
+		fprintf(stderr, "http-server: listening on %s:%d: %s\n", addr, port,
+			strerror(-err));
 		close(fd);
 		return err;
 	}

@@ -316,7 +316,8 @@ static void *udp_main(void *arg)
 	assert_int_equal(getsockname(srv, (struct sockaddr *)&a, &len), 0);
 	rx = gh_spawn(udp_receiver, &srv);
 	assert_int_equal(gh_yield(), 0);
-	assert_int_equal(gh_sendto(cli, "ping", 4, 0, (struct sockaddr *)&a, sizeof(a), GH_NEVER), 4);
+	assert_int_equal(gh_sendto(cli, "ping", 4, 0, (struct sockaddr *)&a, sizeof(a), GH_NEVER),
+			 4);
 	assert_int_equal(gh_recv(cli, buf, sizeof(buf), 0, GH_NEVER), 4);
 	assert_memory_equal(buf, "pong", 4);
 	assert_int_equal(connect(cli, (struct sockaddr *)&a, sizeof(a)), 0);

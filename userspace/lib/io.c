@@ -143,7 +143,7 @@ static ssize_t write_blocking_sigpipe(int fd, const struct iovec *iov, int iovcn
 	if (n < 0)
 		n = -errno;
 	if (n == -EPIPE && !sigismember(&old, SIGPIPE)) {
-		/* Only this write can have made SIGPIPE pending: it was unblocked until just now. */
+		/* Only this write can have made SIGPIPE pending: it was unblocked until now. */
 		while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
 			;
 	}
