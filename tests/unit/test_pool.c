@@ -108,6 +108,11 @@ static void *waitall_in_pool(void *arg)
 	return NULL;
 }
 
+static void *waitall_outside(void *arg)
+{
+	return (void *)(intptr_t)gh_pool_waitall(pool, GH_NEVER);
+}
+
 static void *cancel_main(void *arg)
 {
 	gh_thread *s;
@@ -125,6 +130,11 @@ static void *cancel_main(void *arg)
 	/* A spawner waiting on the full pool can be cancelled too. */
 	assert_int_equal(gh_pool_spawn(pool, sleep_forever, NULL, GH_NEVER), 0);
 	s = gh_spawn(spawner, NULL);
+	assert_int_equal(gh_yield(), 0);
+	assert_int_equal(gh_cancel(s), 0);
+	assert_int_equal((intptr_t)join_ok(s), -ECANCELED);
+	/* So can a green thread waiting for the pool to empty. */
+	s = gh_spawn(waitall_outside, NULL);
 	assert_int_equal(gh_yield(), 0);
 	assert_int_equal(gh_cancel(s), 0);
 	assert_int_equal((intptr_t)join_ok(s), -ECANCELED);
