@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -617,8 +618,9 @@ static void cancel_blocked(gh_fn fn)
 	assert_int_equal((intptr_t)join_ok(t), -ECANCELED);
 }
 
-/* Connect to a listener whose accept queue is full until a connect stays in progress; the
- * kernel drops further SYNs. Returns the socket of that connect, or -1 if none stayed. */
+/* Connect to a listener whose accept queue is full until a connect stays in progress (the
+ * kernel drops further SYNs). Returns the socket of that connect, or -1 if the kernel refused
+ * or accepted every attempt instead (net.ipv4.tcp_abort_on_overflow, for one). */
 static int stalled_connect(const struct sockaddr_in *a, int *done, int *ndone)
 {
 	*ndone = 0;
@@ -630,8 +632,9 @@ static int stalled_connect(const struct sockaddr_in *a, int *done, int *ndone)
 		err = gh_connect(fd, (const struct sockaddr *)a, sizeof(*a), gh_now() + MS(50));
 		if (err == -ETIMEDOUT)
 			return fd;
-		assert_int_equal(err, 0);
 		done[(*ndone)++] = fd;
+		if (err)
+			break;
 	}
 	return -1;
 }
@@ -639,7 +642,8 @@ static int stalled_connect(const struct sockaddr_in *a, int *done, int *ndone)
 static void *cancel_io_main(void *arg)
 {
 	static char chunk[65536];
-	int p[2], sv[2], lfd, done[32], ndone, fd;
+	struct sockaddr_in a;
+	int p[2], sv[2], lfd;
 
 	pipe_ok(p);
 	cancel_fd = p[0];
@@ -657,19 +661,9 @@ static void *cancel_io_main(void *arg)
 	close_ok(sv[0]);
 	close_ok(sv[1]);
 
-	lfd = tcp_listener(&cancel_addr, 0);
+	lfd = tcp_listener(&a, 0);
 	cancel_fd = lfd;
 	cancel_blocked(blocked_accept);
-	/* Never accepting: the queue fills, and then a connect can neither finish nor fail. */
-	fd = stalled_connect(&cancel_addr, done, &ndone);
-	assert_true(fd >= 0);
-	close_ok(fd);
-	cancel_fd = gh_socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(cancel_fd >= 0);
-	cancel_blocked(blocked_connect);
-	close_ok(cancel_fd);
-	for (int i = 0; i < ndone; i++)
-		close_ok(done[i]);
 	close_ok(lfd);
 	return NULL;
 }
@@ -677,6 +671,36 @@ static void *cancel_io_main(void *arg)
 static void test_io_cancel_blocked_calls(void **state)
 {
 	run_in_hub(cancel_io_main, NULL);
+}
+
+static bool connect_stalls;
+
+static void *cancel_connect_main(void *arg)
+{
+	int lfd, done[32], ndone, fd;
+
+	/* Never accepting: the queue fills, and then a connect can neither finish nor fail. */
+	lfd = tcp_listener(&cancel_addr, 0);
+	fd = stalled_connect(&cancel_addr, done, &ndone);
+	connect_stalls = fd >= 0;
+	if (connect_stalls) {
+		close_ok(fd);
+		cancel_fd = gh_socket(AF_INET, SOCK_STREAM, 0);
+		assert_true(cancel_fd >= 0);
+		cancel_blocked(blocked_connect);
+		close_ok(cancel_fd);
+	}
+	for (int i = 0; i < ndone; i++)
+		close_ok(done[i]);
+	close_ok(lfd);
+	return NULL;
+}
+
+static void test_io_cancel_blocked_connect(void **state)
+{
+	run_in_hub(cancel_connect_main, NULL);
+	if (!connect_stalls)
+		skip(); /* this kernel answers a full accept queue at once: nothing to cancel */
 }
 
 static void *cancelled_self_main(void *arg)
@@ -744,6 +768,7 @@ int main(void)
 		cmocka_unit_test(test_io_broken_pipe_returns_epipe),
 		cmocka_unit_test(test_io_connect_refused),
 		cmocka_unit_test(test_io_cancel_blocked_calls),
+		cmocka_unit_test(test_io_cancel_blocked_connect),
 		cmocka_unit_test(test_io_cancelled_thread_gets_ecanceled),
 		cmocka_unit_test(test_io_outside_hub),
 	};
