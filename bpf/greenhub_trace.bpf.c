@@ -1,0 +1,640 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * greenhub trace mode: the kernel side of the baton protocol on kernels without sched_ext
+ * (DESIGN.md sections 4 and 5).
+ *
+ * Glossary
+ *   owner      the carrier named by RUN(t) in a hub's baton word (slot.h).
+ *   spare      a carrier parked in the runtime, waiting for a handoff. The runtime names the
+ *              one to wake in gh_trace_hub.spare_tid.
+ *   displaced  a carrier that this file handed off (gh_trace_carrier.displaced): it is blocked
+ *              in a system call and must pass the return gate before it runs user code again.
+ *   gate       what happens at a displaced carrier's system-call exit: the call's result is
+ *              fixed; the carrier either takes the hub back here, or is sent GH_TRACE_SIGNO,
+ *              whose handler (userspace/lib/backend_trace.c) waits for the hand-back before the
+ *              interrupted code runs on.
+ *   bound      a registration (task storage written by the runtime through a pidfd) that this
+ *              file has checked against the thread it is attached to.
+ *
+ * The design
+ *   greenhub_sched_switch (tp_btf/sched_switch), on an owner that goes to sleep (!preempt and
+ *   prev_state != 0) inside a system call: CAS RUN(t) -> HANDOFF(t) (transition 1), mark t
+ *   displaced, and signal the hub's parked spare, thread-directed, with GH_TRACE_SIG_WAKE. The
+ *   same program feeds the latency histogram when a signalled spare is switched in.
+ *   greenhub_sys_exit (tp_btf/sys_exit), on a displaced carrier t: HANDOFF(t) -> RUN(t) (cancel,
+ *   transition 3) or HANDOFF(u) -> RUN(t) (take a handoff another blocked carrier left), no
+ *   signal; IDLE(s) -> RUN(t) (transition 5) and GH_TRACE_SIG_KICK to t, whose handler kicks s
+ *   out of its epoll wait; RUN(s) -> GH_TRACE_SIG_GATE to t (transition 4: the handler queues t
+ *   for the hand-back and waits). runner_tid is set whenever this file moves the baton to RUN(t).
+ *   greenhub_exit (tp_btf/sched_process_exit) and greenhub_exec (tp_btf/sched_process_exec)
+ *   leave nothing behind (I6): a dying carrier's baton moves on and its process's slots are
+ *   released when the process exits or replaces its image.
+ *
+ *   Only sleeps inside a system call hand off: a page fault has no exit tracepoint, so nothing
+ *   could hold its return. The test reads the task's user-entry frame (task_pt_regs), which
+ *   costs nothing on the paths of other threads: with FRED, the frame's event type says
+ *   "syscall"; with IDT entry, entry_SYSCALL_64 leaves a frame where ax is still -ENOSYS (the
+ *   result is stored only when the call returns), cx equals ip and r11 equals flags (SYSCALL
+ *   saved RIP in RCX and RFLAGS in R11, and the entry code pushed both pairs). A fault frame
+ *   carries the user's own registers and the CPU's flags image; it matches only if the
+ *   faulting instruction directly follows a SYSCALL that returned -ENOSYS and user code kept
+ *   RCX and R11, and tests/bpf/test_bpf_uffd checks that even that case is not handed off on
+ *   the machine it runs on. Kernel-mode faults inside a system call (copy_to_user on a
+ *   userfaultfd page) do hand off: their return goes through the gate.
+ *
+ *   The spare is woken by a signal to that one thread (bpf_send_signal_task). Measured against
+ *   a ring buffer with BPF_RB_FORCE_WAKEUP read by the spare in epoll (bench/handoff, wake
+ *   experiment): the two take the same path (an irq_work after the switch, then one wakeup) and
+ *   their block-to-wake latencies are within a few percent; the signal wakes exactly the chosen
+ *   spare with no fd per hub, lets the spare keep waiting on its futex word like every other
+ *   parked spare, and needs no reader thread. See docs/trace-mode.md for the numbers.
+ *
+ * Alternatives rejected
+ *   - sys_enter + sys_exit tracking of "in a syscall": exact, but sys_enter costs every system
+ *     call of the machine (bench/watch-cost measures it); the entry frame says the same for
+ *     free.
+ *   - A hash map of carrier tids: a lookup on every system call of the machine. Task storage is
+ *     one pointer load for threads that have none.
+ *   - Signalling the idle carrier s directly on transition 5: a signal to another thread can
+ *     arrive after s has moved on into code whose system calls would see EINTR. t's own handler
+ *     writes the hub's eventfd instead, as the runtime does for the same transition.
+ *   - Sending the gate signal when the returning carrier is woken rather than at its exit:
+ *     a pending signal can interrupt a call that has not finished, and the caller sees EINTR.
+ *
+ * Memory ordering
+ *   - Every baton change is a CAS on the mapped slot (a full barrier on the architectures
+ *     supported), like the runtime's seq_cst CASes; runner_tid is written after the CAS that
+ *     made t the owner and before t can run green code (t is blocked, or is current here).
+ *   - Drain (the loader stopping): the handoff path adds 1 to nr_displaced with an atomic add
+ *     and only then reads state; the loader stores DRAINING and then reads nr_displaced. One of
+ *     the two sees the other, so a loader that reads 0 after DRAINING has no handoff in flight.
+ *   - Counters and histograms are updated with atomic adds; the histogram's max is a racy
+ *     store (two handoffs finishing at once may lose the larger max: statistics only).
+ */
+#include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "greenhub/trace.h"
+
+#if !defined(__TARGET_ARCH_x86)
+#error "greenhub_trace.bpf.c reads x86-64 entry frames; other architectures need their own test"
+#endif
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define ENOSYS 38
+#define ERESTARTNOHAND 514
+#define ERESTART_RESTARTBLOCK 516
+#define NR_RT_SIGRETURN 15 /* x86-64 */
+#define FRED_EVENT_TYPE_OTHER 7
+#define FRED_VECTOR_SYSCALL 1
+
+/* The gate signal; set by the loader through the skeleton's rodata. */
+const volatile int gate_signo = GH_TRACE_SIGNO;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct gh_trace_control);
+} control SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, GH_MAX_HUBS);
+	__type(key, __u32);
+	__type(value, struct gh_hub_slot);
+} slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, GH_MAX_HUBS);
+	__type(key, __u32);
+	__type(value, struct gh_trace_hub);
+} hubs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct gh_trace_carrier);
+} carriers SEC(".maps");
+
+/* Global tgid -> 1 for every process that owns (or owned) a hub: a process exit looks here
+ * before it scans the slots. Written by the BPF side only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4 * GH_MAX_HUBS);
+	__type(key, __u32);
+	__type(value, __u32);
+} owners SEC(".maps");
+
+/* ---------------------------------------------------------------------------------------- */
+/* Small helpers                                                                              */
+
+static __always_inline struct gh_trace_control *ctl(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&control, &zero);
+}
+
+static __always_inline void add(__u64 *counter)
+{
+	__sync_fetch_and_add(counter, 1);
+}
+
+static void hist_add(struct gh_trace_hist *h, __u64 ns)
+{
+	__u64 us = ns / 1000;
+	__u32 b = 0;
+
+	while (us && b < GH_TRACE_HIST_BUCKETS - 1) {
+		us >>= 1;
+		b++;
+	}
+	__sync_fetch_and_add(&h->bucket[b], 1);
+	__sync_fetch_and_add(&h->count, 1);
+	__sync_fetch_and_add(&h->sum_ns, ns);
+	if (ns > h->max_ns)
+		h->max_ns = ns; /* racy on purpose: see the header */
+}
+
+/* A pid's number in the namespace it was created in: what the thread itself gets from
+ * gettid()/getpid(). pid is a plain address (read with BPF_CORE_READ), so that the arithmetic
+ * below is on a scalar. */
+static __u32 pid_nr_own(struct pid *pid)
+{
+	struct upid up = {};
+	unsigned int level;
+
+	if (!pid)
+		return 0;
+	level = BPF_CORE_READ(pid, level);
+	if (bpf_probe_read_kernel(&up, sizeof(up),
+				  (void *)pid + bpf_core_field_offset(struct pid, numbers) +
+					  level * bpf_core_type_size(struct upid)))
+		return 0;
+	return (__u32)up.nr;
+}
+
+/*
+ * Check a registration against the thread it is attached to, once (I5): the tid and tgid the
+ * runtime wrote must be the thread's own, the slot must be active and its process's, and the
+ * first carrier bound makes the hub's owner_tgid this process's global tgid.
+ */
+static bool bind(struct task_struct *p, struct gh_trace_carrier *st)
+{
+	struct gh_trace_control *c;
+	struct gh_hub_slot *slot;
+	struct gh_trace_hub *hub;
+	__u32 idx = st->hub, tgid = p->tgid, one = 1;
+
+	if (st->bound == GH_TRACE_BOUND)
+		return true;
+	if (st->bound == GH_TRACE_REJECTED)
+		return false;
+	c = ctl();
+	slot = bpf_map_lookup_elem(&slots, &idx);
+	hub = bpf_map_lookup_elem(&hubs, &idx);
+	if (!c || !slot || !hub)
+		return false;
+	if (st->abi != GH_TRACE_ABI_VERSION || pid_nr_own(BPF_CORE_READ(p, thread_pid)) != st->tid ||
+	    pid_nr_own(BPF_CORE_READ(p, group_leader, thread_pid)) != st->tgid ||
+	    !(slot->flags & GH_SLOT_F_ACTIVE) || slot->tgid != st->tgid)
+		goto reject;
+	__sync_val_compare_and_swap(&hub->owner_tgid, 0, tgid);
+	if (hub->owner_tgid != tgid)
+		goto reject;
+	bpf_map_update_elem(&owners, &tgid, &one, BPF_ANY);
+	st->bound = GH_TRACE_BOUND;
+	add(&c->nr_bound);
+	return true;
+reject:
+	st->bound = GH_TRACE_REJECTED;
+	add(&c->nr_rejected);
+	return false;
+}
+
+/* The slot and trace state of a bound carrier's hub, if the hub is still its process's. */
+static bool owned(struct task_struct *p, struct gh_trace_carrier *st, struct gh_hub_slot **slotp,
+		  struct gh_trace_hub **hubp)
+{
+	__u32 idx = st->hub;
+	struct gh_hub_slot *slot = bpf_map_lookup_elem(&slots, &idx);
+	struct gh_trace_hub *hub = bpf_map_lookup_elem(&hubs, &idx);
+
+	if (!slot || !hub || !(slot->flags & GH_SLOT_F_ACTIVE) || slot->tgid != st->tgid ||
+	    hub->owner_tgid != p->tgid)
+		return false;
+	*slotp = slot;
+	*hubp = hub;
+	return true;
+}
+
+/*
+ * Is p asleep inside a system call, rather than in a fault taken from user mode? See the
+ * header for why the entry frame tells. *nr gets the system call number.
+ */
+static bool in_syscall(struct task_struct *p, long *nr)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(p);
+	__u64 ss;
+
+	if (!regs)
+		return false;
+	*nr = (long)regs->orig_ax;
+	ss = regs->ssx;
+	if (ss >> 32) {
+		/* A FRED frame: the event type and vector sit above the selector. */
+		return ((ss >> 48) & 0xf) == FRED_EVENT_TYPE_OTHER &&
+		       ((ss >> 32) & 0xff) == FRED_VECTOR_SYSCALL;
+	}
+	return *nr >= 0 && regs->ax == (unsigned long)-ENOSYS && regs->cx == regs->ip &&
+	       regs->r11 == regs->flags;
+}
+
+/* Would the gate signal be held back at p's return? The mask in force now, the one a
+ * sigtimedwait restores (real_blocked, empty otherwise) and the one a ppoll/pselect/epoll_pwait
+ * restores (saved_sigmask, when restore_sigmask is set). */
+static bool gate_masked(struct task_struct *p)
+{
+	__u64 bit = 1ULL << (gate_signo - 1);
+	__u64 blocked = p->blocked.sig[0] | p->real_blocked.sig[0];
+
+	if (bpf_core_field_exists(p->restore_sigmask) &&
+	    BPF_CORE_READ_BITFIELD_PROBED(p, restore_sigmask))
+		blocked |= p->saved_sigmask.sig[0];
+	return (blocked & bit) != 0;
+}
+
+/* A signal that will be delivered at p's return to user mode (other than by us). */
+static bool signal_due(struct task_struct *p)
+{
+	__u64 pending = p->pending.signal.sig[0] |
+			BPF_CORE_READ(p, signal, shared_pending.signal.sig[0]);
+
+	return (pending & ~p->blocked.sig[0]) != 0;
+}
+
+static void displaced_add(struct gh_trace_control *c, struct gh_trace_hub *hub, int n)
+{
+	__sync_fetch_and_add(&c->nr_displaced, n);
+	if (hub)
+		__sync_fetch_and_add(&hub->nr_displaced, n);
+}
+
+/* Signal the hub's parked spare, thread-directed (see the header for why a signal). */
+static void wake_spare(struct gh_trace_control *c, struct task_struct *owner, __u32 idx,
+		       struct gh_trace_hub *hub, __u64 now)
+{
+	struct gh_trace_carrier *sst;
+	struct task_struct *s;
+	__u32 tid = hub->spare_tid;
+
+	if (!tid)
+		goto miss;
+	/* Looked up in the owner's pid namespace, the one the runtime's tids are in. */
+	s = bpf_task_from_vpid((s32)tid);
+	if (!s)
+		goto miss;
+	sst = bpf_task_storage_get(&carriers, s, 0, 0);
+	if (s->tgid != owner->tgid || !sst || sst->bound != GH_TRACE_BOUND || sst->hub != idx ||
+	    sst->tid != tid) {
+		bpf_task_release(s);
+		goto miss;
+	}
+	if (!sst->woken_ns) {
+		sst->woken_ns = now;
+		__sync_fetch_and_add(&c->nr_woken_pending, 1);
+	}
+	if (bpf_send_signal_task(s, gate_signo, PIDTYPE_PID, GH_TRACE_SIG_WAKE)) {
+		bpf_task_release(s);
+		goto miss;
+	}
+	bpf_task_release(s);
+	add(&c->nr_wakes);
+	add(&hub->nr_wakes);
+	return;
+miss:
+	/* The baton stays HANDOFF: a spare that parks, or the sysmon's, takes it (transition
+	 * 6), or the blocked call's return cancels it. */
+	add(&c->nr_wake_misses);
+	add(&hub->nr_wake_misses);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Transition 1: an owner blocks                                                              */
+
+static void owner_sleeps(struct task_struct *p)
+{
+	struct gh_trace_carrier *st = bpf_task_storage_get(&carriers, p, 0, 0);
+	struct gh_trace_control *c;
+	struct gh_hub_slot *slot;
+	struct gh_trace_hub *hub;
+	__u64 b, now;
+	long nr;
+
+	if (!st || !bind(p, st))
+		return;
+	if (!owned(p, st, &slot, &hub))
+		return;
+	b = slot->baton;
+	/* IDLE, a parked spare, a displaced carrier: chosen sleeps never hand off (I3). */
+	if (gh_baton_state(b) != GH_BATON_RUN || gh_baton_tid(b) != st->tid)
+		return;
+	c = ctl();
+	if (!c)
+		return;
+	if (!in_syscall(p, &nr)) {
+		add(&c->nr_fault_sleeps);
+		add(&hub->nr_fault_sleeps);
+		return;
+	}
+	if (nr == NR_RT_SIGRETURN)
+		return; /* its exit must never be signalled, so it must never need the gate */
+	if (gate_masked(p)) {
+		add(&c->nr_masked);
+		add(&hub->nr_masked);
+		return;
+	}
+	/* Announce, then look at the loader's state (the drain's Dekker pair). */
+	displaced_add(c, hub, 1);
+	if (c->state != GH_TRACE_RUNNING) {
+		displaced_add(c, hub, -1);
+		add(&c->nr_refused);
+		return;
+	}
+	if (__sync_val_compare_and_swap(&slot->baton, b,
+					gh_baton_next(b, GH_BATON_HANDOFF, st->tid)) != b) {
+		displaced_add(c, hub, -1);
+		return;
+	}
+	now = bpf_ktime_get_ns();
+	slot->handoff_ns = now;
+	__sync_fetch_and_add(&slot->nr_handoffs, 1);
+	add(&c->nr_handoffs);
+	st->displaced = 1;
+	st->handoff_ns = now;
+	wake_spare(c, p, st->hub, hub, now);
+}
+
+/* A signalled spare is switched in: the kernel's view of the handoff latency. */
+static void spare_runs(struct task_struct *p)
+{
+	struct gh_trace_carrier *st = bpf_task_storage_get(&carriers, p, 0, 0);
+	struct gh_trace_control *c;
+	struct gh_trace_hub *hub;
+	__u64 since, now;
+	__u32 idx;
+
+	if (!st || !(since = st->woken_ns))
+		return;
+	st->woken_ns = 0;
+	c = ctl();
+	if (!c)
+		return;
+	__sync_fetch_and_add(&c->nr_woken_pending, -1);
+	now = bpf_ktime_get_ns();
+	if (now < since)
+		return;
+	hist_add(&c->wake_latency, now - since);
+	idx = st->hub;
+	hub = bpf_map_lookup_elem(&hubs, &idx);
+	if (hub)
+		hist_add(&hub->wake_latency, now - since);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Transitions 3-5: the return gate                                                           */
+
+static void send_self(int code)
+{
+	bpf_send_signal_task(bpf_get_current_task_btf(), gate_signo, PIDTYPE_PID, code);
+}
+
+static void gate(struct task_struct *p, struct gh_trace_carrier *st, struct pt_regs *regs,
+		 long ret)
+{
+	struct gh_trace_control *c = ctl();
+	struct gh_hub_slot *slot = NULL;
+	struct gh_trace_hub *hub = NULL;
+	__u64 b, now;
+	__u32 holder;
+
+	if (!c)
+		return;
+	/* Never signal the exit of rt_sigreturn: the handler's own return would come back here.
+	 * (Handoffs inside rt_sigreturn are refused, so this is only a guard.) */
+	if (regs->orig_ax == NR_RT_SIGRETURN)
+		return;
+	/* A call the kernel will restart by itself (a stop signal, the freezer) returns to the
+	 * SYSCALL instruction only; with a handler to run, it would report EINTR instead. Gate
+	 * the restarted call's exit. If another handler is due, the call reports EINTR anyway. */
+	if ((ret == -ERESTARTNOHAND || ret == -ERESTART_RESTARTBLOCK) && !signal_due(p)) {
+		add(&c->nr_deferred);
+		return;
+	}
+	st->displaced = 0;
+	if (!owned(p, st, &slot, &hub)) {
+		/* The hub was released (its process is dying): nothing to gate. */
+		displaced_add(c, NULL, -1);
+		return;
+	}
+	displaced_add(c, hub, -1);
+	if (gate_masked(p))
+		add(&c->nr_gate_blocked);
+
+	b = slot->baton;
+	holder = gh_baton_tid(b);
+	switch (gh_baton_state(b)) {
+	case GH_BATON_HANDOFF:
+		if (__sync_val_compare_and_swap(&slot->baton, b,
+						gh_baton_next(b, GH_BATON_RUN, st->tid)) != b)
+			break;
+		slot->runner_tid = st->tid;
+		now = bpf_ktime_get_ns();
+		if (slot->handoff_ns && now > slot->handoff_ns)
+			__sync_fetch_and_add(&slot->stalled_ns, now - slot->handoff_ns);
+		if (holder == st->tid) {
+			__sync_fetch_and_add(&slot->nr_cancels, 1);
+			add(&c->nr_cancels);
+		} else {
+			/* Another blocked carrier's handoff, still untaken: ours now. */
+			__sync_fetch_and_add(&slot->nr_takeovers, 1);
+			slot->displaced_tid = holder;
+			add(&c->nr_takeovers);
+		}
+		return;
+	case GH_BATON_IDLE:
+		if (__sync_val_compare_and_swap(&slot->baton, b,
+						gh_baton_next(b, GH_BATON_RUN, st->tid)) != b)
+			break;
+		slot->runner_tid = st->tid;
+		__sync_fetch_and_add(&slot->nr_idle_returns, 1);
+		add(&c->nr_idle_returns);
+		send_self(GH_TRACE_SIG_KICK);
+		return;
+	case GH_BATON_RUN:
+		if (holder == st->tid)
+			return; /* already handed back */
+		break;
+	default:
+		return; /* FREE: the hub stopped under us; nothing to hold */
+	}
+	/* RUN(s), or a CAS lost to a concurrent change: the handler's re-acquire handles every
+	 * state the baton can be in. */
+	add(&c->nr_gates);
+	add(&hub->nr_gates);
+	send_self(GH_TRACE_SIG_GATE);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* I6: exits and execs                                                                        */
+
+struct release_ctx {
+	__u32 tgid;
+	__u32 released;
+};
+
+static long release_one(__u32 i, struct release_ctx *rc)
+{
+	struct gh_hub_slot *slot = bpf_map_lookup_elem(&slots, &i);
+	struct gh_trace_hub *hub = bpf_map_lookup_elem(&hubs, &i);
+	__u64 b;
+
+	if (!slot || !hub || hub->owner_tgid != rc->tgid)
+		return 0;
+	b = slot->baton;
+	slot->baton = gh_baton_next(b, GH_BATON_FREE, 0);
+	slot->runner_tid = 0;
+	slot->return_pending = 0;
+	slot->flags = 0;
+	slot->tgid = 0;
+	hub->spare_tid = 0;
+	hub->owner_tgid = 0;
+	rc->released++;
+	return 0;
+}
+
+/* Release every slot the process tgid owns. */
+static void release_process(__u32 tgid)
+{
+	struct release_ctx rc = { .tgid = tgid };
+	struct gh_trace_control *c;
+
+	if (!bpf_map_lookup_elem(&owners, &tgid))
+		return;
+	bpf_loop(GH_MAX_HUBS, release_one, &rc, 0);
+	bpf_map_delete_elem(&owners, &tgid);
+	c = ctl();
+	if (c && rc.released)
+		__sync_fetch_and_add(&c->nr_exit_cleanups, rc.released);
+}
+
+/* A registered carrier leaves: settle its gauges and, if it held the hub, let a spare have it. */
+static void carrier_leaves(struct task_struct *p, struct gh_trace_carrier *st)
+{
+	struct gh_trace_control *c = ctl();
+	struct gh_hub_slot *slot;
+	struct gh_trace_hub *hub;
+	__u64 b;
+
+	if (!c)
+		return;
+	if (st->woken_ns) {
+		st->woken_ns = 0;
+		__sync_fetch_and_add(&c->nr_woken_pending, -1);
+	}
+	if (st->bound != GH_TRACE_BOUND || !owned(p, st, &slot, &hub)) {
+		if (st->displaced)
+			displaced_add(c, NULL, -1);
+		st->displaced = 0;
+		return;
+	}
+	if (st->displaced)
+		displaced_add(c, hub, -1);
+	st->displaced = 0;
+	if (hub->spare_tid == st->tid)
+		hub->spare_tid = 0;
+	/* A whole process going away releases its slots below; a lone carrier thread that ends
+	 * while it owns the hub (pthread_exit from green code) hands the hub on. */
+	if (BPF_CORE_READ(p, signal, flags) & 0x4 /* SIGNAL_GROUP_EXIT */)
+		return;
+	b = slot->baton;
+	if ((gh_baton_state(b) == GH_BATON_RUN || gh_baton_state(b) == GH_BATON_IDLE) &&
+	    gh_baton_tid(b) == st->tid &&
+	    __sync_val_compare_and_swap(&slot->baton, b,
+					gh_baton_next(b, GH_BATON_HANDOFF, st->tid)) == b) {
+		slot->handoff_ns = bpf_ktime_get_ns();
+		__sync_fetch_and_add(&slot->nr_handoffs, 1);
+		wake_spare(c, p, st->hub, hub, slot->handoff_ns);
+	}
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The programs                                                                               */
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(greenhub_sched_switch, bool preempt, struct task_struct *prev,
+	     struct task_struct *next, unsigned int prev_state)
+{
+	struct gh_trace_control *c;
+
+	if (!preempt && prev_state)
+		owner_sleeps(prev);
+	c = ctl();
+	if (c && c->nr_woken_pending > 0)
+		spare_runs(next);
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(greenhub_sys_exit, struct pt_regs *regs, long ret)
+{
+	struct task_struct *p = bpf_get_current_task_btf();
+	struct gh_trace_carrier *st = bpf_task_storage_get(&carriers, p, 0, 0);
+
+	if (!st)
+		return 0;
+	if (st->displaced)
+		gate(p, st, regs, ret);
+	else if (st->bound == GH_TRACE_UNBOUND)
+		bind(p, st);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(greenhub_exit, struct task_struct *p)
+{
+	struct gh_trace_carrier *st = bpf_task_storage_get(&carriers, p, 0, 0);
+
+	if (st) {
+		carrier_leaves(p, st);
+		bpf_task_storage_delete(&carriers, p);
+	}
+	/* The last thread of the process: release whatever slots it still owns. */
+	if (BPF_CORE_READ(p, signal, live.counter) == 0)
+		release_process(p->tgid);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(greenhub_exec, struct task_struct *p)
+{
+	struct gh_trace_carrier *st = bpf_task_storage_get(&carriers, p, 0, 0);
+
+	if (st) {
+		carrier_leaves(p, st);
+		bpf_task_storage_delete(&carriers, p);
+	}
+	/* The old image's runtime is gone with its hubs. */
+	release_process(p->tgid);
+	return 0;
+}
