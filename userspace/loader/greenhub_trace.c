@@ -1,0 +1,372 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * scx_greenhub's trace mode: loads bpf/greenhub_trace.bpf.c (its skeleton), pins it, and
+ * unloads it without ever leaving a displaced carrier ungated.
+ *
+ * Pinning
+ *   Maps first, then links, then the control map last, and only then state RUNNING: the
+ *   runtime attaches a hub only when it finds the control map pinned with state RUNNING, so a
+ *   loader killed half-way leaves objects that nobody uses, and `--stop` removes them. Once
+ *   the links are pinned, the loader's own fds do not matter: SIGKILL leaves the kernel side
+ *   running.
+ *
+ * Unloading (DESIGN.md section 5, invariant I1 across an unload)
+ *   A carrier that the kernel side handed off is blocked in a system call and will run user
+ *   code the moment it returns, unless the return gate (the sys_exit program) stops it. So the
+ *   programs may only go once no carrier is displaced: set state DRAINING (the handoff program
+ *   stops handing off), wait until control.nr_displaced is 0 (each gate takes one off), and
+ *   only then unpin and detach. The handoff program announces a handoff in nr_displaced before
+ *   it reads state, so the wait cannot miss one in flight (see the BPF file's header). If the
+ *   wait times out (a call that blocks for minutes), nothing is detached: handoffs stay off,
+ *   the gate stays, and a later `--stop` finishes. Hubs go on running meanwhile, as in mode
+ *   none; after the unload their mapped slots stay valid (a mapping holds its map).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "greenhub_trace.skel.h"
+#include "loader.h"
+
+#define PIN(name) GH_TRACE_PIN_DIR "/" name
+
+/* The pins, in the order they are made; the control map is last on purpose. */
+static const char *const map_pins[] = { "slots", "hubs", "carriers", "owners" };
+static const char *const link_pins[] = { "link_switch", "link_sys_exit", "link_exit",
+					 "link_exec" };
+
+struct trace_state {
+	struct greenhub_trace *skel;
+	struct gh_trace_control *ctl; /* the control map, mapped read-write */
+	struct gh_trace_hub *hubs;    /* the hubs map, mapped read-only */
+};
+
+static int pin_path(char *buf, size_t len, const char *name)
+{
+	int n = snprintf(buf, len, "%s/%s", GH_TRACE_PIN_DIR, name);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* Remove every pin of trace mode (links first: closing them detaches the programs). */
+static void unpin_all(void)
+{
+	char path[256];
+
+	for (size_t i = 0; i < sizeof(link_pins) / sizeof(link_pins[0]); i++)
+		if (!pin_path(path, sizeof(path), link_pins[i]))
+			unlink(path);
+	if (!pin_path(path, sizeof(path), "control"))
+		unlink(path);
+	for (size_t i = 0; i < sizeof(map_pins) / sizeof(map_pins[0]); i++)
+		if (!pin_path(path, sizeof(path), map_pins[i]))
+			unlink(path);
+	rmdir(GH_TRACE_PIN_DIR);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+
+static bool btf_has_func(const struct btf *btf, const char *name)
+{
+	return btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) >= 0;
+}
+
+static int trace_probe(const struct loader_opts *o, const struct loader_features *f, char *why,
+		       size_t len)
+{
+	if (!(f->bits & GH_TRACE_F_BTF)) {
+		snprintf(why, len, "no kernel BTF (%s): trace mode needs CONFIG_DEBUG_INFO_BTF",
+			 o->btf_path ? o->btf_path : "/sys/kernel/btf/vmlinux");
+		return EXIT_UNSUPPORTED;
+	}
+	if (!(f->bits & GH_TRACE_F_TASK_STORAGE)) {
+		snprintf(why, len, "this kernel has no task-local storage maps (Linux 5.11 or "
+				   "later, CONFIG_BPF_LSM is not needed)");
+		return EXIT_UNSUPPORTED;
+	}
+	if (!(f->bits & GH_TRACE_F_SEND_SIGNAL_TASK)) {
+		snprintf(why, len, "this kernel lacks the kfunc bpf_send_signal_task (Linux 6.13 "
+				   "or later)");
+		return EXIT_UNSUPPORTED;
+	}
+	if (!(f->bits & GH_TRACE_F_TASK_FROM_VPID)) {
+		snprintf(why, len, "this kernel lacks the kfunc bpf_task_from_vpid");
+		return EXIT_UNSUPPORTED;
+	}
+	return 0;
+}
+
+/* Called by scx_greenhub.c's feature scan with the kernel's BTF. */
+void loader_trace_features(const struct btf *vmlinux, uint64_t *bits);
+void loader_trace_features(const struct btf *vmlinux, uint64_t *bits)
+{
+	if (btf_has_func(vmlinux, "bpf_send_signal_task"))
+		*bits |= GH_TRACE_F_SEND_SIGNAL_TASK;
+	if (btf_has_func(vmlinux, "bpf_task_from_vpid"))
+		*bits |= GH_TRACE_F_TASK_FROM_VPID;
+	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, NULL) > 0)
+		*bits |= GH_TRACE_F_TASK_STORAGE;
+}
+
+static int pin_link(struct bpf_link *link, const char *name)
+{
+	char path[256];
+	int err = pin_path(path, sizeof(path), name);
+
+	if (!err)
+		err = bpf_link__pin(link, path);
+	if (err)
+		loader_err("pinning %s/%s: %s", GH_TRACE_PIN_DIR, name, strerror(-err));
+	return err;
+}
+
+static int pin_map(struct bpf_map *map, const char *name)
+{
+	char path[256];
+	int err = pin_path(path, sizeof(path), name);
+
+	if (!err)
+		err = bpf_map__pin(map, path);
+	if (err)
+		loader_err("pinning %s/%s: %s", GH_TRACE_PIN_DIR, name, strerror(-err));
+	return err;
+}
+
+static int trace_start(const struct loader_opts *o, const struct loader_features *f,
+		       void **statep)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = o->btf_path);
+	struct trace_state *st;
+	struct timespec rt;
+	int err, status = EXIT_FAIL;
+
+	st = calloc(1, sizeof(*st));
+	if (!st) {
+		loader_err("out of memory");
+		return EXIT_FAIL;
+	}
+
+	/* open */
+	st->skel = greenhub_trace__open_opts(&open_opts);
+	if (!st->skel) {
+		loader_err("opening the BPF object: %s", strerror(errno));
+		goto cleanup;
+	}
+	/* set rodata */
+	st->skel->rodata->gate_signo = GH_TRACE_SIGNO;
+	/* load */
+	err = greenhub_trace__load(st->skel);
+	if (err) {
+		loader_err("loading the trace programs failed: %s%s", strerror(-err),
+			   o->verbose ? "" : " (-v shows the verifier's log)");
+		goto cleanup;
+	}
+	st->ctl = loader_map_values(bpf_map__fd(st->skel->maps.control),
+				    sizeof(struct gh_trace_control), 1, true);
+	st->hubs = loader_map_values(bpf_map__fd(st->skel->maps.hubs),
+				     sizeof(struct gh_trace_hub), GH_MAX_HUBS, false);
+	if (!st->ctl || !st->hubs) {
+		loader_err("mapping the control and hub maps: %s", strerror(errno));
+		goto cleanup;
+	}
+	clock_gettime(CLOCK_REALTIME, &rt);
+	st->ctl->magic = GH_TRACE_MAGIC;
+	st->ctl->slot_abi = GH_SLOT_ABI_VERSION;
+	st->ctl->trace_abi = GH_TRACE_ABI_VERSION;
+	st->ctl->mode = GH_MODE_TRACE;
+	st->ctl->signo = GH_TRACE_SIGNO;
+	st->ctl->loader_pid = (__u32)getpid();
+	st->ctl->loaded_ns = (__u64)rt.tv_sec * 1000000000u + (__u64)rt.tv_nsec;
+	st->ctl->features = f->bits;
+	__atomic_store_n(&st->ctl->state, GH_TRACE_LOADING, __ATOMIC_SEQ_CST);
+
+	/* attach */
+	err = greenhub_trace__attach(st->skel);
+	if (err) {
+		loader_err("attaching the trace programs failed: %s", strerror(-err));
+		goto cleanup;
+	}
+
+	/* pin: maps, links, then the control map, then RUNNING */
+	if (mkdir(GH_TRACE_PIN_DIR, 0700) && errno != EEXIST) {
+		loader_err("creating %s: %s", GH_TRACE_PIN_DIR, strerror(errno));
+		goto cleanup;
+	}
+	if (pin_map(st->skel->maps.slots, "slots") || pin_map(st->skel->maps.hubs, "hubs") ||
+	    pin_map(st->skel->maps.carriers, "carriers") ||
+	    pin_map(st->skel->maps.owners, "owners") ||
+	    pin_link(st->skel->links.greenhub_sched_switch, "link_switch") ||
+	    pin_link(st->skel->links.greenhub_sys_exit, "link_sys_exit") ||
+	    pin_link(st->skel->links.greenhub_exit, "link_exit") ||
+	    pin_link(st->skel->links.greenhub_exec, "link_exec") ||
+	    pin_map(st->skel->maps.control, "control"))
+		goto cleanup_pins;
+	__atomic_store_n(&st->ctl->state, GH_TRACE_RUNNING, __ATOMIC_SEQ_CST);
+	*statep = st;
+	return 0;
+
+cleanup_pins:
+	unpin_all();
+cleanup:
+	if (st->ctl)
+		loader_unmap_values(st->ctl, sizeof(struct gh_trace_control), 1);
+	if (st->hubs)
+		loader_unmap_values(st->hubs, sizeof(struct gh_trace_hub), GH_MAX_HUBS);
+	greenhub_trace__destroy(st->skel);
+	free(st);
+	return status;
+}
+
+static int trace_stop(void *state, const struct loader_opts *o)
+{
+	struct trace_state *st = state;
+	int status;
+
+	status = loader_drain(st->ctl, st->hubs, o);
+	if (status) {
+		/* Leave everything pinned: the gate must stay. Our own fds close at exit. */
+		loader_err("the kernel side stays loaded with handoffs off; run `scx_greenhub "
+			   "--stop` once the blocked calls have returned");
+		return status;
+	}
+	unpin_all();
+	loader_unmap_values(st->ctl, sizeof(struct gh_trace_control), 1);
+	loader_unmap_values(st->hubs, sizeof(struct gh_trace_hub), GH_MAX_HUBS);
+	/* destroy: closes the links (detaching the programs) and the maps. */
+	greenhub_trace__destroy(st->skel);
+	free(st);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Stopping from the pins alone                                                               */
+
+/* The pid of a live scx_greenhub other than us, or 0. */
+static pid_t live_loader(__u32 pid)
+{
+	char path[64], comm[64] = "";
+	FILE *f;
+
+	if (!pid || (pid_t)pid == getpid())
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (!fgets(comm, sizeof(comm), f))
+		comm[0] = '\0';
+	fclose(f);
+	comm[strcspn(comm, "\n")] = '\0';
+	return strcmp(comm, "scx_greenhub") == 0 ? (pid_t)pid : 0;
+}
+
+/* Ask the loader that pinned the objects to unload them itself, and wait for it. */
+static int stop_through_loader(pid_t pid, const struct loader_opts *o)
+{
+	uint64_t deadline = o->timeout < 0 ? UINT64_MAX :
+			    loader_now() + (uint64_t)((o->timeout + 5) * 1e9);
+
+	loader_info("asking scx_greenhub (pid %d) to unload", (int)pid);
+	if (kill(pid, SIGTERM) < 0)
+		return -1;
+	while (loader_now() < deadline && !loader_interrupted) {
+		if (access(PIN("control"), F_OK) < 0 && errno == ENOENT)
+			return 0;
+		if (kill(pid, 0) < 0 && errno == ESRCH)
+			break;
+		loader_sleep(0.01);
+	}
+	if (access(PIN("control"), F_OK) < 0 && errno == ENOENT)
+		return 0;
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return -1; /* it died without unloading: do it ourselves */
+	loader_err("scx_greenhub (pid %d) has not unloaded yet", (int)pid);
+	return EXIT_BUSY;
+}
+
+static int trace_stop_pinned(const struct loader_opts *o)
+{
+	struct gh_trace_control *ctl = NULL;
+	struct gh_trace_hub *hubs = NULL;
+	int ctl_fd, hubs_fd = -1, status = 0;
+	pid_t pid;
+
+	ctl_fd = bpf_obj_get(PIN("control"));
+	if (ctl_fd < 0) {
+		/* Objects of an interrupted load: no runtime attached to them (it needs the
+		 * control map), so nothing can be displaced. */
+		unpin_all();
+		loader_info("removed objects left by an interrupted load");
+		return 0;
+	}
+	ctl = loader_map_values(ctl_fd, sizeof(*ctl), 1, true);
+	if (!ctl) {
+		loader_err("mapping %s: %s", PIN("control"), strerror(errno));
+		close(ctl_fd);
+		return EXIT_FAIL;
+	}
+	if (ctl->magic != GH_TRACE_MAGIC || ctl->trace_abi != GH_TRACE_ABI_VERSION ||
+	    ctl->slot_abi != GH_SLOT_ABI_VERSION) {
+		if (!o->force) {
+			loader_err("%s holds objects of another greenhub version (slot ABI %u, "
+				   "trace ABI %u; this loader: %u, %u): stop them with that "
+				   "version's scx_greenhub, or use --stop --force to remove them "
+				   "without waiting for blocked carriers",
+				   GH_TRACE_PIN_DIR, ctl->slot_abi, ctl->trace_abi,
+				   GH_SLOT_ABI_VERSION, GH_TRACE_ABI_VERSION);
+			status = EXIT_INCOMPATIBLE;
+			goto out;
+		}
+		unpin_all();
+		loader_info("removed the pins of another greenhub version (--force)");
+		goto out;
+	}
+	pid = live_loader(ctl->loader_pid);
+	if (pid) {
+		int r = stop_through_loader(pid, o);
+
+		if (r >= 0) {
+			status = r;
+			goto out;
+		}
+	}
+	hubs_fd = bpf_obj_get(PIN("hubs"));
+	if (hubs_fd >= 0)
+		hubs = loader_map_values(hubs_fd, sizeof(*hubs), GH_MAX_HUBS, false);
+	status = loader_drain(ctl, hubs, o);
+	if (status) {
+		loader_err("the kernel side stays loaded with handoffs off; run `scx_greenhub "
+			   "--stop` again once the blocked calls have returned");
+		goto out;
+	}
+	/* Unpinning the links drops their last reference: the programs detach. */
+	unpin_all();
+out:
+	if (hubs)
+		loader_unmap_values(hubs, sizeof(*hubs), GH_MAX_HUBS);
+	if (hubs_fd >= 0)
+		close(hubs_fd);
+	loader_unmap_values(ctl, sizeof(*ctl), 1);
+	close(ctl_fd);
+	return status;
+}
+
+const struct loader_mode loader_mode_trace = {
+	.name = "trace",
+	.mode = GH_MODE_TRACE,
+	.probe = trace_probe,
+	.start = trace_start,
+	.stop = trace_stop,
+	.stop_pinned = trace_stop_pinned,
+};

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * scx_greenhub's internals: the command line, the kernel-assist modes it can load, and the
+ * pinned objects every mode shares.
+ *
+ * A mode is a table entry (struct loader_mode). scx_greenhub.c picks one, checks the machine
+ * and drives it through the loader flow: start (open, set rodata, load, attach, pin), wait,
+ * stop (drain, unpin, detach, destroy). What is pinned outlives the loader, so stopping a
+ * kernel side that another (or a killed) loader started goes through stop_pinned, which works
+ * from the pins alone. Trace mode lives in greenhub_trace.c, beside its BPF program; sched_ext
+ * mode will be another entry.
+ */
+#ifndef GREENHUB_LOADER_H
+#define GREENHUB_LOADER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "greenhub.h"
+#include "greenhub/trace.h"
+
+/* Exit statuses, documented in docs/loader.md. */
+enum loader_exit {
+	EXIT_OK = 0,
+	EXIT_FAIL = 1,          /* anything else: a load that failed, an I/O error */
+	EXIT_USAGE = 2,         /* bad command line */
+	EXIT_NOPERM = 3,        /* not root (no CAP_BPF + CAP_PERFMON, nor CAP_SYS_ADMIN) */
+	EXIT_UNSUPPORTED = 4,   /* no BPF, no BTF, or a kernel without what the mode needs */
+	EXIT_RUNNING = 5,       /* a kernel side is already loaded (or half-loaded objects) */
+	EXIT_INCOMPATIBLE = 6,  /* pinned objects of another ABI version */
+	EXIT_NOT_RUNNING = 7,   /* --stop / --stats with nothing loaded */
+	EXIT_BUSY = 8,          /* --stop timed out: displaced carriers still need the gate */
+};
+
+struct loader_opts {
+	bool verbose;          /* -v: libbpf's own messages too */
+	bool detach;           /* -d: leave the kernel side loaded and exit */
+	bool force;            /* --stop --force: remove pins of an incompatible version */
+	bool stats;            /* print live statistics while running (or --stats alone) */
+	bool once;             /* --stats --once */
+	const char *btf_path;  /* --btf: the kernel's BTF from this file */
+	double interval;       /* seconds between statistics */
+	double timeout;        /* --stop: seconds to wait for displaced carriers; < 0: forever */
+};
+
+/* A machine report for the start banner and --stats. */
+struct loader_features {
+	char kernel[128];
+	uint64_t bits; /* GH_TRACE_F_* */
+};
+
+struct loader_mode {
+	const char *name;
+	enum gh_mode mode;
+	/* 0 if this machine can run the mode, else an exit status with a reason in why. */
+	int (*probe)(const struct loader_opts *o, const struct loader_features *f, char *why,
+		     size_t len);
+	/* open -> set rodata -> load -> attach -> pin. 0 or an exit status (message printed). */
+	int (*start)(const struct loader_opts *o, const struct loader_features *f, void **state);
+	/* drain -> unpin -> detach -> destroy. 0 or an exit status (message printed). */
+	int (*stop)(void *state, const struct loader_opts *o);
+	/* The same, from the pins alone (the loader that pinned them is gone). */
+	int (*stop_pinned)(const struct loader_opts *o);
+};
+
+extern const struct loader_mode loader_mode_trace;
+
+/* How many of SIGINT, SIGTERM, SIGHUP arrived: a wait in progress should end. */
+extern volatile int loader_interrupted;
+/* Sleep up to seconds, or until one of those signals arrives (it is counted). */
+void loader_sleep(double seconds);
+
+/* Messages: "scx_greenhub: ..." on stderr; info() only on stdout. */
+void loader_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void loader_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* CLOCK_MONOTONIC ns. */
+uint64_t loader_now(void);
+
+/*
+ * Drain a loaded kernel side through its control map (mapped read-write): stop new handoffs,
+ * then wait until no carrier is displaced, up to o->timeout seconds. 0 when drained, EXIT_BUSY
+ * on timeout or interruption (handoffs stay off; the gate stays attached).
+ */
+int loader_drain(struct gh_trace_control *ctl, const struct gh_trace_hub *hubs,
+		 const struct loader_opts *o);
+
+/* Map a pinned or loaded array map's values (read-only unless writable). NULL on error. */
+void *loader_map_values(int fd, size_t value_size, unsigned entries, bool writable);
+void loader_unmap_values(void *p, size_t value_size, unsigned entries);
+
+#endif /* GREENHUB_LOADER_H */

@@ -1,0 +1,32 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# scx_greenhub, the loader of greenhub's kernel side (docs/loader.md). Included by the top-level
+# Makefile after bpf/bpf.mk. Each mode's userspace partner opens the skeleton of the BPF object
+# with the same stem (greenhub_trace.c <-> bpf/greenhub_trace.bpf.c).
+
+LOADER := $(BUILD)/scx_greenhub
+LOADER_SRCS := $(wildcard userspace/loader/*.c)
+LOADER_OBJS := $(patsubst userspace/loader/%.c,$(BUILD)/loader/%.o,$(LOADER_SRCS))
+LOADER_SKELS := $(BPF_BUILD)/greenhub_trace.skel.h
+LOADER_CFLAGS = $(GH_CFLAGS) $(CFLAGS) -Iuserspace/loader $(BPF_SKEL_CFLAGS) $(LIBBPF_CFLAGS)
+
+ALL_TARGETS += $(LOADER)
+
+.PHONY: loader
+loader: $(LOADER)
+
+$(BUILD)/loader/%.o: userspace/loader/%.c userspace/loader/loader.h include/greenhub.h \
+		     $(wildcard include/greenhub/*.h) $(LOADER_SKELS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LOADER_CFLAGS) -c $< -o $@
+
+$(LOADER): $(LOADER_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(GH_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LIBBPF_LIBS) -lm
+
+install-loader: $(LOADER)
+	$(call msg,INSTALL,$(DESTDIR)$(BINDIR)/scx_greenhub)
+	$(Q)install -d $(DESTDIR)$(BINDIR)
+	$(Q)install -m 755 $(LOADER) $(DESTDIR)$(BINDIR)/
+
+install: install-loader

@@ -1,0 +1,772 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * scx_greenhub: loads greenhub's kernel side, pins it under /sys/fs/bpf/greenhub, reports
+ * statistics and unloads it cleanly. docs/loader.md is its manual.
+ *
+ * The flow (as the kernel's tools/sched_ext loaders): check the machine, pick the mode, then
+ * open -> set rodata -> load -> attach -> pin (the mode's start), wait for SIGINT/SIGTERM
+ * (printing statistics if asked), report why it stops, and drain -> unpin -> destroy (the
+ * mode's stop), with one cleanup path. Everything is pinned, so the loader itself may die:
+ * `--stop` unloads from the pins, and `--stats` reads them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <linux/capability.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "loader.h"
+
+#ifndef BPF_FS_MAGIC
+#define BPF_FS_MAGIC 0xcafe4a11
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+
+#define PIN(name) GH_TRACE_PIN_DIR "/" name
+
+volatile int loader_interrupted;
+/* SIGINT, SIGTERM and SIGHUP: blocked, and taken with sigtimedwait in loader_sleep. */
+static sigset_t exit_signals;
+
+/* Every mode this loader knows, best first (sched_ext will come before trace). */
+static const struct loader_mode *const modes[] = { &loader_mode_trace, NULL };
+
+void loader_trace_features(const struct btf *vmlinux, uint64_t *bits);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Messages, time, maps                                                                       */
+
+void loader_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs("scx_greenhub: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void loader_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("scx_greenhub: ", stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+}
+
+uint64_t loader_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static size_t map_bytes(size_t value_size, unsigned entries)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t bytes = ((value_size + 7) & ~(size_t)7) * entries;
+
+	return (bytes + page - 1) & ~(page - 1);
+}
+
+void *loader_map_values(int fd, size_t value_size, unsigned entries, bool writable)
+{
+	void *p = mmap(NULL, map_bytes(value_size, entries),
+		       writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void loader_unmap_values(void *p, size_t value_size, unsigned entries)
+{
+	munmap(p, map_bytes(value_size, entries));
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	return vfprintf(stderr, fmt, ap);
+}
+
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	return 0;
+}
+
+void loader_sleep(double seconds)
+{
+	struct timespec ts = { .tv_sec = (time_t)seconds,
+			       .tv_nsec = (long)((seconds - (double)(time_t)seconds) * 1e9) };
+
+	if (sigtimedwait(&exit_signals, NULL, &ts) > 0)
+		loader_interrupted++;
+}
+
+static const char *mode_name(unsigned mode)
+{
+	switch (mode) {
+	case GH_MODE_TRACE:
+		return "trace";
+	case GH_MODE_SCHED_EXT:
+		return "sched_ext";
+	}
+	return "unknown";
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The machine                                                                                */
+
+static bool has_cap(const struct __user_cap_data_struct d[2], int cap)
+{
+	return d[cap / 32].effective & (1u << (cap % 32));
+}
+
+/* Root enough to load tracing programs and pin them: CAP_BPF + CAP_PERFMON, or CAP_SYS_ADMIN. */
+static bool privileged(void)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2];
+
+	memset(d, 0, sizeof(d));
+	if (syscall(SYS_capget, &h, d) < 0)
+		return geteuid() == 0;
+	return has_cap(d, CAP_SYS_ADMIN) || (has_cap(d, CAP_BPF) && has_cap(d, CAP_PERFMON));
+}
+
+/* 0, or EXIT_UNSUPPORTED with the reason printed. */
+static int check_bpf(void)
+{
+	/* An invalid command: EINVAL if the system call exists, ENOSYS if BPF is compiled out
+	 * (or filtered away by seccomp). */
+	if (syscall(SYS_bpf, -1, NULL, 0) < 0 && errno == ENOSYS) {
+		loader_err("BPF is disabled: this kernel has no bpf() system call "
+			   "(CONFIG_BPF_SYSCALL), or a seccomp filter hides it");
+		return EXIT_UNSUPPORTED;
+	}
+	return 0;
+}
+
+static void scan_features(const struct loader_opts *o, struct loader_features *f)
+{
+	struct utsname u;
+	struct btf *btf;
+	FILE *cpu;
+	char line[4096];
+
+	memset(f, 0, sizeof(*f));
+	if (!uname(&u))
+		snprintf(f->kernel, sizeof(f->kernel), "Linux %s", u.release);
+	btf = o->btf_path ? btf__parse(o->btf_path, NULL) : btf__load_vmlinux_btf();
+	if (btf) {
+		f->bits |= GH_TRACE_F_BTF;
+		loader_trace_features(btf, &f->bits);
+		btf__free(btf);
+	}
+	if (!access("/sys/kernel/sched_ext", F_OK))
+		f->bits |= GH_TRACE_F_SCHED_EXT;
+	cpu = fopen("/proc/cpuinfo", "r");
+	while (cpu && fgets(line, sizeof(line), cpu)) {
+		if (strncmp(line, "flags", 5))
+			continue;
+		if (strstr(line, " fred ") || strstr(line, " fred\n"))
+			f->bits |= GH_TRACE_F_FRED;
+		break;
+	}
+	if (cpu)
+		fclose(cpu);
+}
+
+static void print_features(const struct loader_features *f)
+{
+	static const struct {
+		uint64_t bit;
+		const char *name;
+	} names[] = {
+		{ GH_TRACE_F_BTF, "BTF" },
+		{ GH_TRACE_F_TASK_STORAGE, "task storage" },
+		{ GH_TRACE_F_SEND_SIGNAL_TASK, "bpf_send_signal_task" },
+		{ GH_TRACE_F_TASK_FROM_VPID, "bpf_task_from_vpid" },
+		{ GH_TRACE_F_SCHED_EXT, "sched_ext" },
+		{ GH_TRACE_F_FRED, "FRED" },
+	};
+	char buf[256] = "";
+	size_t used = 0;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		int n = snprintf(buf + used, sizeof(buf) - used, "%s%s%s", used ? ", " : "",
+				 names[i].name, f->bits & names[i].bit ? "" : " (no)");
+
+		if (n > 0 && (size_t)n < sizeof(buf) - used)
+			used += (size_t)n;
+	}
+	loader_info("kernel %s; features: %s", f->kernel, buf);
+}
+
+/* Make sure a BPF filesystem is mounted where the pins go. */
+static int ensure_bpffs(void)
+{
+	struct statfs fs;
+
+	if (statfs(GH_TRACE_PIN_ROOT, &fs) == 0 && fs.f_type == BPF_FS_MAGIC)
+		return 0;
+	if (mount("bpf", GH_TRACE_PIN_ROOT, "bpf", 0, "mode=0700") < 0) {
+		loader_err("no BPF filesystem on %s, and mounting one failed: %s",
+			   GH_TRACE_PIN_ROOT, strerror(errno));
+		return EXIT_FAIL;
+	}
+	loader_info("mounted a BPF filesystem on %s", GH_TRACE_PIN_ROOT);
+	return 0;
+}
+
+/* What is pinned now: 0 nothing, else an exit status with the message printed. */
+static int check_pins(void)
+{
+	struct gh_trace_control *ctl;
+	int fd;
+
+	if (access(GH_TRACE_PIN_DIR, F_OK) < 0)
+		return 0;
+	fd = bpf_obj_get(PIN("control"));
+	if (fd < 0) {
+		loader_err("%s holds objects of an interrupted load: remove them with "
+			   "`scx_greenhub --stop`", GH_TRACE_PIN_DIR);
+		return EXIT_RUNNING;
+	}
+	ctl = loader_map_values(fd, sizeof(*ctl), 1, false);
+	close(fd);
+	if (!ctl) {
+		loader_err("%s: cannot read it: %s", PIN("control"), strerror(errno));
+		return EXIT_FAIL;
+	}
+	if (ctl->magic != GH_TRACE_MAGIC || ctl->slot_abi != GH_SLOT_ABI_VERSION ||
+	    ctl->trace_abi != GH_TRACE_ABI_VERSION) {
+		loader_err("%s holds objects of another greenhub version (slot ABI %u, trace ABI "
+			   "%u; this loader: %u, %u): stop them with that version's scx_greenhub, "
+			   "or `scx_greenhub --stop --force`",
+			   GH_TRACE_PIN_DIR, ctl->slot_abi, ctl->trace_abi, GH_SLOT_ABI_VERSION,
+			   GH_TRACE_ABI_VERSION);
+		loader_unmap_values(ctl, sizeof(*ctl), 1);
+		return EXIT_INCOMPATIBLE;
+	}
+	loader_err("already running: %s mode, loaded by pid %u%s; see `scx_greenhub --stats`, "
+		   "unload with `scx_greenhub --stop`",
+		   mode_name(ctl->mode), ctl->loader_pid,
+		   ctl->state == GH_TRACE_DRAINING ? " (stopping)" : "");
+	loader_unmap_values(ctl, sizeof(*ctl), 1);
+	return EXIT_RUNNING;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Draining (shared by every mode that uses the control map)                                  */
+
+int loader_drain(struct gh_trace_control *ctl, const struct gh_trace_hub *hubs,
+		 const struct loader_opts *o)
+{
+	uint64_t start = loader_now(), next_report = start + 1000000000u;
+	int interrupted_at = loader_interrupted;
+
+	/* The Dekker pair with the handoff program: store, then read (both seq_cst). */
+	__atomic_store_n(&ctl->state, GH_TRACE_DRAINING, __ATOMIC_SEQ_CST);
+	for (;;) {
+		__s64 n = __atomic_load_n(&ctl->nr_displaced, __ATOMIC_SEQ_CST);
+		uint64_t now = loader_now();
+
+		if (n <= 0)
+			return 0;
+		if ((o->timeout >= 0 && now - start >= (uint64_t)(o->timeout * 1e9)) ||
+		    loader_interrupted > interrupted_at) {
+			loader_err("%lld carrier(s) are still blocked in calls the kernel side "
+				   "handed off; their return gate must stay",
+				   (long long)n);
+			return EXIT_BUSY;
+		}
+		if (now >= next_report) {
+			char who[128] = "";
+			size_t used = 0;
+
+			for (unsigned i = 0; hubs && i < GH_MAX_HUBS && used < 100; i++) {
+				if (hubs[i].nr_displaced <= 0)
+					continue;
+				used += (size_t)snprintf(who + used, sizeof(who) - used,
+							 " hub %u (pid %u)", i,
+							 hubs[i].owner_tgid);
+			}
+			loader_info("handoffs are off; waiting for %lld blocked carrier(s) to "
+				    "return:%s%s",
+				    (long long)n, who[0] ? who : " (unknown hubs)",
+				    o->timeout < 0 ? "" : "");
+			next_report = now + 1000000000u;
+		}
+		loader_sleep(0.001);
+	}
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Statistics                                                                                 */
+
+/* Upper bound in us of the bucket where the q-quantile falls, or 0 if empty. */
+static uint64_t hist_quantile(const struct gh_trace_hist *h, double q)
+{
+	uint64_t total = 0, want, seen = 0;
+
+	for (int b = 0; b < GH_TRACE_HIST_BUCKETS; b++)
+		total += h->bucket[b];
+	if (!total)
+		return 0;
+	want = (uint64_t)ceil(q * (double)total);
+	for (int b = 0; b < GH_TRACE_HIST_BUCKETS; b++) {
+		seen += h->bucket[b];
+		if (seen >= want)
+			return 1ull << b;
+	}
+	return 1ull << (GH_TRACE_HIST_BUCKETS - 1);
+}
+
+static void print_hist(const struct gh_trace_hist *h)
+{
+	uint64_t most = 0;
+	int lo = GH_TRACE_HIST_BUCKETS, hi = -1;
+
+	for (int b = 0; b < GH_TRACE_HIST_BUCKETS; b++) {
+		if (!h->bucket[b])
+			continue;
+		if (b < lo)
+			lo = b;
+		hi = b;
+		if (h->bucket[b] > most)
+			most = h->bucket[b];
+	}
+	printf("handoff latency, an owner's block to its spare on a CPU (%llu handoffs, mean "
+	       "%.1f us, max %.1f us):\n",
+	       (unsigned long long)h->count,
+	       h->count ? (double)h->sum_ns / (double)h->count / 1000.0 : 0.0,
+	       (double)h->max_ns / 1000.0);
+	for (int b = lo; b <= hi; b++) {
+		char range[48];
+		int bar = most ? (int)(h->bucket[b] * 40 / most) : 0;
+
+		if (b == 0)
+			snprintf(range, sizeof(range), "< 1 us");
+		else if (b == GH_TRACE_HIST_BUCKETS - 1)
+			snprintf(range, sizeof(range), ">= %llu us", 1ull << (b - 1));
+		else
+			snprintf(range, sizeof(range), "%llu-%llu us", 1ull << (b - 1), 1ull << b);
+		printf("  %14s %10llu %.*s\n", range, (unsigned long long)h->bucket[b], bar,
+		       "########################################");
+	}
+}
+
+static void print_stats(const struct gh_trace_control *ctl, const struct gh_hub_slot *slots,
+			const struct gh_trace_hub *hubs)
+{
+	static const char *const states[] = { "loading", "running", "draining" };
+	unsigned active = 0;
+
+	printf("\n%s mode, %s, loaded by pid %u: handoffs %llu, cancels %llu, takeovers %llu, "
+	       "idle returns %llu, gates %llu, wakes %llu, wake misses %llu, displaced now %lld\n",
+	       mode_name(ctl->mode),
+	       ctl->state < 3 ? states[ctl->state] : "?", ctl->loader_pid,
+	       (unsigned long long)ctl->nr_handoffs, (unsigned long long)ctl->nr_cancels,
+	       (unsigned long long)ctl->nr_takeovers, (unsigned long long)ctl->nr_idle_returns,
+	       (unsigned long long)ctl->nr_gates, (unsigned long long)ctl->nr_wakes,
+	       (unsigned long long)ctl->nr_wake_misses, (long long)ctl->nr_displaced);
+	printf("not handed off: %llu sleeps outside a system call, %llu with the gate signal "
+	       "blocked, %llu while draining; registrations bound %llu, rejected %llu; hubs "
+	       "released at exit %llu\n",
+	       (unsigned long long)ctl->nr_fault_sleeps, (unsigned long long)ctl->nr_masked,
+	       (unsigned long long)ctl->nr_refused, (unsigned long long)ctl->nr_bound,
+	       (unsigned long long)ctl->nr_rejected, (unsigned long long)ctl->nr_exit_cleanups);
+	for (unsigned i = 0; i < GH_MAX_HUBS; i++) {
+		const struct gh_hub_slot *s = &slots[i];
+		const struct gh_trace_hub *h = &hubs[i];
+
+		if (!(s->flags & GH_SLOT_F_ACTIVE))
+			continue;
+		if (!active++)
+			printf("%5s %8s %9s %9s %8s %8s %9s %6s %8s %8s %7s %8s %8s\n", "hub",
+			       "pid", "handoffs", "takeovers", "cancels", "holds", "handbacks",
+			       "idle", "gates", "wakes", "misses", "p50(us)", "p99(us)");
+		printf("%5u %8u %9llu %9llu %8llu %8llu %9llu %6llu %8llu %8llu %7llu %8s%llu "
+		       "%8s%llu\n",
+		       i, s->tgid, (unsigned long long)s->nr_handoffs,
+		       (unsigned long long)s->nr_takeovers, (unsigned long long)s->nr_cancels,
+		       (unsigned long long)s->nr_holds, (unsigned long long)s->nr_handbacks,
+		       (unsigned long long)s->nr_idle_returns, (unsigned long long)h->nr_gates,
+		       (unsigned long long)h->nr_wakes, (unsigned long long)h->nr_wake_misses, "<",
+		       (unsigned long long)hist_quantile(&h->wake_latency, 0.5), "<",
+		       (unsigned long long)hist_quantile(&h->wake_latency, 0.99));
+	}
+	if (!active)
+		printf("no hub attached\n");
+	print_hist(&ctl->wake_latency);
+	fflush(stdout);
+}
+
+struct pinned_view {
+	int fds[3];
+	struct gh_trace_control *ctl;
+	struct gh_hub_slot *slots;
+	struct gh_trace_hub *hubs;
+};
+
+static void view_close(struct pinned_view *v)
+{
+	if (v->ctl)
+		loader_unmap_values(v->ctl, sizeof(*v->ctl), 1);
+	if (v->slots)
+		loader_unmap_values(v->slots, sizeof(*v->slots), GH_MAX_HUBS);
+	if (v->hubs)
+		loader_unmap_values(v->hubs, sizeof(*v->hubs), GH_MAX_HUBS);
+	for (int i = 0; i < 3; i++)
+		if (v->fds[i] >= 0)
+			close(v->fds[i]);
+}
+
+static int view_open(struct pinned_view *v)
+{
+	static const char *const names[] = { PIN("control"), PIN("slots"), PIN("hubs") };
+
+	memset(v, 0, sizeof(*v));
+	for (int i = 0; i < 3; i++) {
+		v->fds[i] = bpf_obj_get(names[i]);
+		if (v->fds[i] < 0) {
+			int err = errno;
+
+			for (int j = 0; j < i; j++)
+				close(v->fds[j]);
+			for (int j = 0; j < 3; j++)
+				v->fds[j] = -1;
+			if (err == ENOENT) {
+				loader_err("not running: nothing is pinned at %s", names[i]);
+				return EXIT_NOT_RUNNING;
+			}
+			if (err == EACCES || err == EPERM) {
+				loader_err("permission denied opening %s: run as root", names[i]);
+				return EXIT_NOPERM;
+			}
+			loader_err("opening %s: %s", names[i], strerror(err));
+			return EXIT_FAIL;
+		}
+	}
+	v->ctl = loader_map_values(v->fds[0], sizeof(*v->ctl), 1, false);
+	v->slots = loader_map_values(v->fds[1], sizeof(*v->slots), GH_MAX_HUBS, false);
+	v->hubs = loader_map_values(v->fds[2], sizeof(*v->hubs), GH_MAX_HUBS, false);
+	if (!v->ctl || !v->slots || !v->hubs) {
+		loader_err("mapping the pinned maps: %s", strerror(errno));
+		view_close(v);
+		return EXIT_FAIL;
+	}
+	if (v->ctl->magic != GH_TRACE_MAGIC || v->ctl->trace_abi != GH_TRACE_ABI_VERSION ||
+	    v->ctl->slot_abi != GH_SLOT_ABI_VERSION) {
+		loader_err("%s holds objects of another greenhub version (slot ABI %u, trace ABI "
+			   "%u; this loader: %u, %u)",
+			   GH_TRACE_PIN_DIR, v->ctl->slot_abi, v->ctl->trace_abi,
+			   GH_SLOT_ABI_VERSION, GH_TRACE_ABI_VERSION);
+		view_close(v);
+		return EXIT_INCOMPATIBLE;
+	}
+	return 0;
+}
+
+static int run_stats(const struct loader_opts *o)
+{
+	struct pinned_view v;
+	int status = view_open(&v);
+
+	if (status)
+		return status;
+	do {
+		print_stats(v.ctl, v.slots, v.hubs);
+		if (o->once)
+			break;
+		loader_sleep(o->interval);
+	} while (!loader_interrupted && access(PIN("control"), F_OK) == 0);
+	view_close(&v);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The command line                                                                           */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: scx_greenhub [OPTION]...\n"
+		"Load greenhub's kernel side and keep it loaded until SIGINT or SIGTERM: green\n"
+		"threads that block in unmarked system calls then no longer stall their hub.\n"
+		"\n"
+		"  -m, --mode MODE     auto (default: the best this kernel can run) or trace\n"
+		"  -d, --detach        load, pin and exit; `scx_greenhub --stop` unloads\n"
+		"  -s, --stats         print live statistics (alone: those of the loaded side)\n"
+		"  -i, --interval SEC  seconds between statistics (default 1)\n"
+		"      --once          with --stats: print once and exit\n"
+		"      --stop          unload the loaded kernel side, once no carrier it handed\n"
+		"                      off is still blocked\n"
+		"      --timeout SEC   how long --stop (or SIGINT) waits for such carriers\n"
+		"                      (default 30; -1: as long as it takes)\n"
+		"      --force         with --stop: remove the pins of another greenhub version\n"
+		"      --btf FILE      read the kernel's BTF from FILE\n"
+		"  -v, --verbose       show libbpf's messages (the verifier log on failure)\n"
+		"  -h, --help          show this help and exit\n"
+		"  -V, --version       show the version and exit\n"
+		"\n"
+		"Objects are pinned under %s (root only). Exit status: 0 ok, 1 failure,\n"
+		"2 usage, 3 not privileged, 4 kernel unsupported, 5 already running,\n"
+		"6 incompatible pinned version, 7 not running, 8 --stop timed out.\n",
+		GH_TRACE_PIN_DIR);
+}
+
+static int parse_seconds(const char *s, double *out, bool allow_negative)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || isnan(v) || (v < 0 && !(allow_negative && v == -1)) ||
+	    v > 86400.0 * 365)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+enum { OPT_STOP = 256, OPT_TIMEOUT, OPT_FORCE, OPT_ONCE, OPT_BTF };
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "mode", required_argument, NULL, 'm' },
+		{ "detach", no_argument, NULL, 'd' },
+		{ "stats", no_argument, NULL, 's' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "once", no_argument, NULL, OPT_ONCE },
+		{ "stop", no_argument, NULL, OPT_STOP },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "force", no_argument, NULL, OPT_FORCE },
+		{ "btf", required_argument, NULL, OPT_BTF },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct loader_opts o = { .interval = 1.0, .timeout = 30.0 };
+	const struct loader_mode *mode = NULL;
+	struct loader_features f;
+	const char *mode_name = "auto";
+	bool stop = false;
+	void *state = NULL;
+	char why[256] = "";
+	int c, status;
+
+	while ((c = getopt_long(argc, argv, "m:dsi:vhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			mode_name = optarg;
+			break;
+		case 'd':
+			o.detach = true;
+			break;
+		case 's':
+			o.stats = true;
+			break;
+		case 'i':
+			if (parse_seconds(optarg, &o.interval, false) || o.interval < 0.01) {
+				loader_err("--interval wants seconds (at least 0.01), not '%s'",
+					   optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_ONCE:
+			o.once = true;
+			break;
+		case OPT_STOP:
+			stop = true;
+			break;
+		case OPT_TIMEOUT:
+			if (parse_seconds(optarg, &o.timeout, true)) {
+				loader_err("--timeout wants seconds (or -1), not '%s'", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_FORCE:
+			o.force = true;
+			break;
+		case OPT_BTF:
+			o.btf_path = optarg;
+			break;
+		case 'v':
+			o.verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		case 'V':
+			printf("scx_greenhub %d.%d.%d (slot ABI %d, trace ABI %d)\n",
+			       GH_VERSION_MAJOR, GH_VERSION_MINOR, GH_VERSION_PATCH,
+			       GH_SLOT_ABI_VERSION, GH_TRACE_ABI_VERSION);
+			return EXIT_OK;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		loader_err("unexpected argument '%s' (see --help)", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (strcmp(mode_name, "auto") != 0) {
+		for (size_t i = 0; modes[i]; i++)
+			if (!strcmp(modes[i]->name, mode_name))
+				mode = modes[i];
+		if (!mode) {
+			loader_err("unknown mode '%s': this loader has auto and trace", mode_name);
+			return EXIT_USAGE;
+		}
+	}
+	if (stop && (o.detach || o.stats)) {
+		loader_err("--stop goes alone (with --timeout or --force)");
+		return EXIT_USAGE;
+	}
+	if ((o.force && !stop) || (o.once && !o.stats)) {
+		loader_err("--force goes with --stop, --once with --stats");
+		return EXIT_USAGE;
+	}
+	if (o.detach && o.stats) {
+		loader_err("--detach exits at once: it cannot print statistics");
+		return EXIT_USAGE;
+	}
+
+	libbpf_set_print(o.verbose ? libbpf_print : libbpf_quiet);
+	sigemptyset(&exit_signals);
+	sigaddset(&exit_signals, SIGINT);
+	sigaddset(&exit_signals, SIGTERM);
+	sigaddset(&exit_signals, SIGHUP);
+	sigprocmask(SIG_BLOCK, &exit_signals, NULL);
+
+	/* --stats and --stop work from the pins. */
+	if (stop) {
+		if (access(GH_TRACE_PIN_DIR, F_OK) < 0) {
+			if (errno == EACCES) {
+				loader_err("permission denied looking at %s: run as root",
+					   GH_TRACE_PIN_DIR);
+				return EXIT_NOPERM;
+			}
+			loader_err("not running: nothing is pinned at %s", GH_TRACE_PIN_DIR);
+			return EXIT_NOT_RUNNING;
+		}
+		if (!privileged()) {
+			loader_err("--stop needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN)");
+			return EXIT_NOPERM;
+		}
+		status = loader_mode_trace.stop_pinned(&o);
+		if (!status)
+			loader_info("unloaded");
+		return status;
+	}
+	if (o.stats && access(PIN("control"), F_OK) == 0)
+		return run_stats(&o);
+	if (o.stats && errno == EACCES) {
+		loader_err("permission denied looking at %s: run as root", GH_TRACE_PIN_DIR);
+		return EXIT_NOPERM;
+	}
+
+	/* Load. */
+	if (!privileged()) {
+		loader_err("needs root: loading tracing programs takes CAP_BPF and CAP_PERFMON "
+			   "(or CAP_SYS_ADMIN)");
+		return EXIT_NOPERM;
+	}
+	status = check_bpf();
+	if (status)
+		return status;
+	scan_features(&o, &f);
+	if (!(f.bits & GH_TRACE_F_BTF)) {
+		loader_err("no kernel BTF: %s %s (the kernel needs CONFIG_DEBUG_INFO_BTF)",
+			   o.btf_path ? o.btf_path : "/sys/kernel/btf/vmlinux",
+			   o.btf_path ? "is not a readable BTF file" : "is missing");
+		return EXIT_UNSUPPORTED;
+	}
+	if (mode) {
+		status = mode->probe(&o, &f, why, sizeof(why));
+		if (status) {
+			loader_err("%s mode cannot run here: %s", mode->name, why);
+			return status;
+		}
+	} else {
+		for (size_t i = 0; modes[i] && !mode; i++) {
+			status = modes[i]->probe(&o, &f, why, sizeof(why));
+			if (!status)
+				mode = modes[i];
+			else
+				loader_info("%s mode cannot run here: %s", modes[i]->name, why);
+		}
+		if (!mode) {
+			loader_err("no kernel-assist mode can run on this kernel");
+			return status;
+		}
+	}
+	status = ensure_bpffs();
+	if (status)
+		return status;
+	status = check_pins();
+	if (status)
+		return status;
+
+	status = mode->start(&o, &f, &state);
+	if (status)
+		return status;
+	loader_info("%s mode loaded, pinned at %s", mode->name, GH_TRACE_PIN_DIR);
+	print_features(&f);
+	if (o.detach) {
+		loader_info("detached: `scx_greenhub --stop` unloads");
+		return EXIT_OK;
+	}
+	loader_info("running; Ctrl-C, SIGTERM or `scx_greenhub --stop` unloads");
+
+	/* Wait for the exit. */
+	{
+		struct pinned_view v = { .fds = { -1, -1, -1 } };
+		bool have_view = o.stats && !view_open(&v);
+
+		while (!loader_interrupted) {
+			if (have_view)
+				print_stats(v.ctl, v.slots, v.hubs);
+			loader_sleep(o.stats ? o.interval : 3600);
+		}
+		if (have_view)
+			view_close(&v);
+	}
+	loader_info("unloading (signal received)");
+	status = mode->stop(state, &o);
+	if (!status)
+		loader_info("unloaded");
+	return status;
+}
