@@ -377,8 +377,13 @@ static enum park_result park(struct gh_hub *hub, struct gh__carrier *c)
 			continue;
 		}
 		wait_woken(&c->wake_word);
-		/* Whoever woke us took us off the parked list. Look again: a handoff, a stop, a
-		 * retirement, or nothing (the handoff was cancelled: park again). */
+		/* A waker in the runtime took us off the parked list; a kernel side that wakes
+		 * spares itself (trace mode's signal handler) cannot take the lock, so leave the
+		 * list here if still on it. Then look again: a handoff, a stop, a retirement, or
+		 * nothing (the handoff was cancelled: park again). */
+		pthread_mutex_lock(&hub->carrier_lock);
+		unpark(hub, c);
+		pthread_mutex_unlock(&hub->carrier_lock);
 	}
 }
 
