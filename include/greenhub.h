@@ -80,7 +80,9 @@ struct gh_hub_opts {
 	size_t sz;                  /* sizeof(struct gh_hub_opts), set by gh_hub_opts_init */
 	size_t stack_size;          /* usable bytes per green stack; default 256 KiB */
 	unsigned stack_cache;       /* free stacks kept for reuse; default 1024 */
-	enum gh_mode mode;          /* default GH_MODE_AUTO */
+	/* default GH_MODE_AUTO; with AUTO, the environment variable GREENHUB_MODE (auto, none,
+	 * trace or sched_ext) decides, so an operator can pin a service to one mode */
+	enum gh_mode mode;
 	unsigned min_spares;        /* spare carriers kept parked and ready; default 1 */
 	unsigned max_spares;        /* most spare carriers (1..4096); default 256 */
 	/* Mode none: a marked blocking region lasting about this long is handed off (the

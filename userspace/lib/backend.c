@@ -5,13 +5,15 @@
  * AUTO tries the modes from the most capable down (sched_ext, trace, none) and takes the
  * first whose probe succeeds, keeping every refusal in the hub's mode reason so that a user
  * can see why a better mode was not used. An explicitly requested mode that cannot run makes
- * gh_hub_run fail with -EOPNOTSUPP instead of silently running without kernel assist.
+ * gh_hub_run fail with -EOPNOTSUPP instead of silently running without kernel assist. The
+ * environment variable GREENHUB_MODE (auto, none, trace, sched_ext) overrides AUTO.
  *
  * Mode none has no kernel side: the slot is the hub's own memory, and only the sysmon hands
  * off (for marked blocking regions).
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -64,13 +66,38 @@ static int try(struct gh_hub *hub, const struct gh__backend *be)
 	return 0;
 }
 
+/* GREENHUB_MODE overrides AUTO: a way for an operator to pin a service to one mode. */
+static int mode_from_env(enum gh_mode *mode, struct gh_hub *hub)
+{
+	static const enum gh_mode modes[] = { GH_MODE_AUTO, GH_MODE_NONE, GH_MODE_TRACE,
+					      GH_MODE_SCHED_EXT };
+	const char *env = getenv("GREENHUB_MODE");
+
+	if (!env || !*env)
+		return 0;
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		if (!strcmp(env, gh_mode_name(modes[i]))) {
+			*mode = modes[i];
+			return 0;
+		}
+	}
+	append(hub, "GREENHUB_MODE='%s' is not one of auto, none, trace, sched_ext%s", env, "");
+	return -EINVAL;
+}
+
 int gh__backend_start(struct gh_hub *hub)
 {
 	enum gh_mode want = hub->opts.mode;
 	const struct gh__backend *be;
+	int err;
 
 	hub->mode_reason[0] = '\0';
 	hub->slot = &hub->slot_mem;
+	if (want == GH_MODE_AUTO) {
+		err = mode_from_env(&want, hub);
+		if (err)
+			return err;
+	}
 	if (want == GH_MODE_NONE) {
 		hub->backend = &gh__backend_none;
 		hub->mode = GH_MODE_NONE;

@@ -121,12 +121,10 @@ static void count(__u64 *counter, __u64 n)
 	__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
 }
 
-void gh__check_runner(struct gh_hub *hub, struct gh__carrier *c)
+void gh__runner_violated(struct gh_hub *hub, struct gh__carrier *c)
 {
 	__u32 runner = __atomic_load_n(&hub->slot->runner_tid, __ATOMIC_RELAXED);
 
-	if (GH_LIKELY(runner == (__u32)c->tid))
-		return;
 	gh__panic("exclusivity violated: carrier %d runs green thread '%s' (id %llu) of hub %p, "
 		  "but carrier %u is the hub's runner (baton %#llx)",
 		  (int)c->tid, c->green ? c->green->name : "?",
@@ -266,7 +264,7 @@ void gh__carrier_reacquire(struct gh_hub *hub, struct gh__carrier *c)
 				/* Transition 5: the idle carrier's own CAS will fail once it
 				 * leaves its poll; make it leave now. */
 				count(&hub->slot->nr_idle_returns, 1);
-				gh__poller_kick(hub);
+				gh__carrier_kick(holder);
 			}
 			if (queued)
 				returned_remove(hub, c);
@@ -467,7 +465,7 @@ static bool idle(struct gh_hub *hub, struct gh__carrier *c)
 		return baton_cas(hub, idle_word, gh_baton_next(idle_word, GH_BATON_RUN,
 							      (__u32)c->tid));
 	}
-	n = gh__poller_wait(hub, c->events, gh__timer_next(&hub->timers));
+	n = gh__poller_wait(hub, c->events, gh__timer_next(&hub->timers), &c->poll_mask);
 	/* Leaving the poll: events are only looked at once the hub is ours again. If a
 	 * returning carrier took it, the level-triggered poller reports them again to the
 	 * next poll. */
@@ -550,6 +548,60 @@ int gh__carrier_loop(struct gh_hub *hub, struct gh__carrier *c)
 /* ---------------------------------------------------------------------------------------- */
 /* Carrier threads                                                                            */
 
+static void on_kick(int sig)
+{
+	(void)sig; /* interrupting epoll_pwait2 is all a kick is for */
+}
+
+static pthread_once_t kick_once = PTHREAD_ONCE_INIT;
+static int kick_err;
+
+static void install_kick(void)
+{
+	struct sigaction sa, old;
+
+	if (sigaction(GH__SIG_KICK, NULL, &old) < 0) {
+		kick_err = -errno;
+		return;
+	}
+	if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler != SIG_DFL &&
+	    old.sa_handler != on_kick) {
+		/* The application uses the signal greenhub reserves. */
+		kick_err = -EBUSY;
+		return;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_kick;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(GH__SIG_KICK, &sa, NULL) < 0)
+		kick_err = -errno;
+}
+
+void gh__carrier_kick(pid_t tid)
+{
+	if (syscall(SYS_tgkill, getpid(), tid, GH__SIG_KICK) < 0 && errno != ESRCH)
+		gh__panic("tgkill(%d, GH__SIG_KICK): %s", (int)tid, gh_strerror(errno));
+}
+
+/* Block the kick signal except in the idle poll. */
+static int mask_kick(struct gh__carrier *c)
+{
+	sigset_t kick;
+	int err;
+
+	pthread_once(&kick_once, install_kick);
+	if (kick_err)
+		return kick_err;
+	sigemptyset(&kick);
+	sigaddset(&kick, GH__SIG_KICK);
+	err = pthread_sigmask(SIG_BLOCK, &kick, &c->saved_mask);
+	if (err)
+		return -err;
+	c->poll_mask = c->saved_mask;
+	sigdelset(&c->poll_mask, GH__SIG_KICK);
+	return 0;
+}
+
 int gh__carrier_init(struct gh_hub *hub, struct gh__carrier *c)
 {
 	int err;
@@ -557,15 +609,21 @@ int gh__carrier_init(struct gh_hub *hub, struct gh__carrier *c)
 	gh__ctx_init_native(&c->sched_ctx);
 	c->hub = hub;
 	c->tid = gettid();
-	err = gh__altstack_acquire(&c->altstack);
+	err = mask_kick(c);
 	if (err)
 		return err;
+	err = gh__altstack_acquire(&c->altstack);
+	if (err) {
+		pthread_sigmask(SIG_SETMASK, &c->saved_mask, NULL);
+		return err;
+	}
 	gh__carrier_set(c);
 	if (hub->backend->carrier_attach) {
 		err = hub->backend->carrier_attach(hub, c);
 		if (err) {
 			gh__carrier_set(NULL);
 			gh__altstack_release(c->altstack);
+			pthread_sigmask(SIG_SETMASK, &c->saved_mask, NULL);
 			return err;
 		}
 	}
@@ -581,6 +639,7 @@ void gh__carrier_fini(struct gh__carrier *c)
 	gh__carrier_set(NULL);
 	gh__altstack_release(c->altstack);
 	gh__ctx_destroy(&c->sched_ctx);
+	pthread_sigmask(SIG_SETMASK, &c->saved_mask, NULL);
 }
 
 static void *spare_main(void *arg)

@@ -8,6 +8,7 @@
 #define GREENHUB_INTERNAL_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -298,7 +299,20 @@ struct gh__carrier {
 	/* epoll_wait output. Per carrier: a carrier that lost the baton while it polled must not
 	 * share a buffer with the one that took it. */
 	struct epoll_event events[GH__POLL_BATCH];
+	/* The signal mask during the idle poll: the carrier's mask without GH__SIG_KICK, which
+	 * is blocked at every other moment (so a kick sent before the poll is not lost). */
+	sigset_t poll_mask;
+	sigset_t saved_mask;      /* the thread's mask before it became a carrier */
 };
+
+/*
+ * The runtime's reserved signal: it interrupts a carrier's idle poll when another carrier took
+ * the hub from it (transition 5). Carriers keep it blocked except inside epoll_pwait2, which
+ * unblocks it atomically, so a kick is never lost. Its handler does nothing.
+ */
+#define GH__SIG_KICK (SIGRTMAX - 1)
+/* Interrupt the idle poll of carrier tid of this process. */
+void gh__carrier_kick(pid_t tid);
 
 /* The carrier of the calling OS thread, or NULL. Never cached across a switch point: a green
  * thread may continue on another carrier. */
@@ -428,7 +442,8 @@ int gh__poller_init(struct gh_hub *hub);
 void gh__poller_fini(struct gh_hub *hub);
 /* Wait for events up to deadline (GH_NEVER blocks, 0 only checks) into ev, without touching
  * hub state: the caller may not hold the baton while it waits. Returns the number of events. */
-int gh__poller_wait(struct gh_hub *hub, struct epoll_event *ev, uint64_t deadline);
+int gh__poller_wait(struct gh_hub *hub, struct epoll_event *ev, uint64_t deadline,
+		    const sigset_t *mask);
 /* Wake the waiters of n events from gh__poller_wait and fire due timers (baton held). */
 void gh__poller_dispatch(struct gh_hub *hub, const struct epoll_event *ev, int n);
 /* Both, for the baton holder (housekeeping between rounds). */
@@ -461,8 +476,15 @@ static inline bool gh__return_pending(const struct gh_hub *hub)
 {
 	return __atomic_load_n(&hub->slot->return_pending, __ATOMIC_RELAXED) != 0;
 }
-/* Abort with both carriers named unless c is the hub's runner (invariant I1). */
-void gh__check_runner(struct gh_hub *hub, struct gh__carrier *c);
+/* Abort with both carriers named unless c is the hub's runner (invariant I1). Inline: it
+ * runs at every switch point and on the blocking-region fast path. */
+_Noreturn void gh__runner_violated(struct gh_hub *hub, struct gh__carrier *c);
+static inline void gh__check_runner(struct gh_hub *hub, struct gh__carrier *c)
+{
+	if (GH_UNLIKELY(__atomic_load_n(&hub->slot->runner_tid, __ATOMIC_RELAXED) !=
+			(__u32)c->tid))
+		gh__runner_violated(hub, c);
+}
 
 /* The sysmon (sysmon.c): one thread per process watching every running hub. */
 int gh__sysmon_add(struct gh_hub *hub);

@@ -214,13 +214,14 @@ static int timeout_of(uint64_t deadline, struct timespec *ts)
 	return 0;
 }
 
-int gh__poller_wait(struct gh_hub *hub, struct epoll_event *ev, uint64_t deadline)
+int gh__poller_wait(struct gh_hub *hub, struct epoll_event *ev, uint64_t deadline,
+		    const sigset_t *mask)
 {
 	struct timespec ts;
 	int n;
 
 	n = epoll_pwait2(hub->epfd, ev, GH__POLL_BATCH,
-			 timeout_of(deadline, &ts) < 0 ? NULL : &ts, NULL);
+			 timeout_of(deadline, &ts) < 0 ? NULL : &ts, mask);
 	if (n < 0) {
 		if (errno != EINTR)
 			gh__panic("epoll_pwait2: %s", gh_strerror(errno));
@@ -243,7 +244,7 @@ void gh__poller_dispatch(struct gh_hub *hub, const struct epoll_event *ev, int n
 
 void gh__poller_poll(struct gh_hub *hub, struct gh__carrier *c, uint64_t deadline)
 {
-	gh__poller_dispatch(hub, c->events, gh__poller_wait(hub, c->events, deadline));
+	gh__poller_dispatch(hub, c->events, gh__poller_wait(hub, c->events, deadline, NULL));
 }
 
 void gh__poller_kick(struct gh_hub *hub)

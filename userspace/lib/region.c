@@ -40,16 +40,25 @@ int gh_blocking_begin(void)
 					      gh_baton_next(b, GH_BATON_RUN, (__u32)c->tid) |
 						      GH_BATON_REGION,
 					      false, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
-	if (atomic_load_explicit(&gh__sysmon_deep, memory_order_relaxed))
+	if (GH_UNLIKELY(atomic_load_explicit(&gh__sysmon_deep, memory_order_relaxed)) &&
+	    atomic_exchange(&gh__sysmon_deep, 0))
 		gh__sysmon_kick();
 	return 0;
+}
+
+/* The slow path: somebody moved the baton while we were in the region. */
+static void __attribute__((noinline)) end_slow(struct gh_hub *hub, struct gh__carrier *c)
+{
+	int saved_errno = errno;
+
+	gh__carrier_reacquire(hub, c);
+	errno = saved_errno;
 }
 
 int gh_blocking_end(void)
 {
 	struct gh__carrier *c = gh__carrier_self();
 	struct gh_hub *hub;
-	int saved_errno = errno;
 	__u64 b;
 
 	if (!c || !c->green)
@@ -65,8 +74,7 @@ int gh_blocking_end(void)
 	      __atomic_compare_exchange_n(&hub->slot->baton, &b,
 					  gh_baton_next(b, GH_BATON_RUN, (__u32)c->tid), false,
 					  __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)))
-		gh__carrier_reacquire(hub, c);
+		end_slow(hub, c);
 	gh__check_runner(hub, c);
-	errno = saved_errno;
 	return 0;
 }

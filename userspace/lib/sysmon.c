@@ -10,9 +10,18 @@
  *   - retires spares parked longer than opts.spare_idle_ns beyond the minimum.
  *
  * Ticks are the smallest sysmon_ns of the running hubs (default 20 us). As Go's sysmon does,
- * it backs off when there is nothing to watch: after 50 quiet ticks the sleep doubles each
- * tick up to 10 ms. While it sleeps long it sets gh__sysmon_deep, and the next region to
- * begin wakes it, so the backoff never delays a handoff by more than a tick or two.
+ * it backs off when there is nothing to watch (no region outlived a tick, no handoff waits):
+ * after 50 quiet ticks the sleep doubles each tick up to 10 ms, so a block that starts after a
+ * quiet spell is noticed within 10 ms at worst.
+ *
+ * To do better than that worst case, a sleeping sysmon may invite a kick: it sets
+ * gh__sysmon_deep, and the next region to begin clears the flag and wakes it (one futex wake).
+ * But a program that makes many short regions would then keep the sysmon ticking, and its
+ * wakeups would cost every region far more than the region's own CAS. So kicks adapt: a kick
+ * after which nothing was handed off is useless, and each useless kick doubles the number of
+ * long sleeps (up to 64) during which no kick is invited; a useful kick resets it. Programs
+ * whose regions do block get a 20 us sysmon after idling; programs whose regions never block
+ * get Go's behaviour and pay nothing.
  *
  * A region is recognised across ticks by the whole baton word: gh_blocking_begin bumps its
  * sequence, so a word seen at two ticks is one region that has lasted at least a tick.
@@ -26,6 +35,7 @@
 #define QUIET_TICKS 50
 #define MAX_SLEEP_NS 10000000ull
 #define RETIRE_EVERY_NS 100000000ull
+#define MAX_HOLDOFF 64
 
 atomic_uint gh__sysmon_deep;
 static atomic_uint sysmon_word;
@@ -35,6 +45,8 @@ static bool started;
 
 void gh__sysmon_kick(void)
 {
+	/* Whoever clears the deep flag first sends the one wakeup; the rest see it clear. */
+	atomic_store(&gh__sysmon_deep, 0);
 	atomic_store(&sysmon_word, 1);
 	gh__futex_wake(&sysmon_word, 1);
 }
@@ -49,6 +61,9 @@ static unsigned parked(struct gh_hub *hub)
 	return n;
 }
 
+/* Handoffs made by the sysmon, to tell useful kicks from useless ones (sysmon thread only). */
+static uint64_t handoffs_made;
+
 /* One hub at one tick; true if there was something to watch. */
 static bool watch(struct gh_hub *hub, uint64_t now, bool retire)
 {
@@ -58,14 +73,17 @@ static bool watch(struct gh_hub *hub, uint64_t now, bool retire)
 	unsigned nparked = parked(hub);
 
 	if (gh_baton_state(b) == GH_BATON_RUN && gh_baton_in_region(b)) {
-		active = true;
+		/* Only a region that outlives a tick keeps the sysmon busy: short regions come
+		 * and go between ticks and need no watching. */
 		if (b == hub->sysmon_seen) {
+			active = true;
 			__u64 handoff = gh_baton_next(b, GH_BATON_HANDOFF, gh_baton_tid(b));
 
 			if (__atomic_compare_exchange_n(&slot->baton, &b, handoff, false,
 							__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
 				__atomic_store_n(&slot->handoff_ns, now, __ATOMIC_RELAXED);
 				__atomic_fetch_add(&slot->nr_handoffs, 1, __ATOMIC_RELAXED);
+				handoffs_made++;
 				if (gh__spare_wake(hub))
 					nparked--;
 				else
@@ -93,8 +111,9 @@ static bool watch(struct gh_hub *hub, uint64_t now, bool retire)
 
 static void *sysmon_main(void *arg)
 {
-	unsigned quiet = 0;
-	uint64_t last_retire = 0;
+	unsigned quiet = 0, holdoff = 0, next_holdoff = 1;
+	uint64_t last_retire = 0, handoffs_at_kick = 0;
+	bool judging_kick = false;
 
 	prctl(PR_SET_NAME, "gh-sysmon");
 	/* The default 50 us timer slack would stretch every 20 us tick. */
@@ -124,15 +143,33 @@ static void *sysmon_main(void *arg)
 
 			sleep_ns = shift >= 20 || (tick << shift) > MAX_SLEEP_NS ? MAX_SLEEP_NS
 										  : tick << shift;
+			if (judging_kick) {
+				/* The burst of ticks a kick started is over: was it worth it? */
+				judging_kick = false;
+				if (handoffs_made == handoffs_at_kick) {
+					holdoff = next_holdoff;
+					if (next_holdoff < MAX_HOLDOFF)
+						next_holdoff *= 2;
+				} else {
+					next_holdoff = 1;
+				}
+			}
 		}
-		if (sleep_ns > tick)
-			atomic_store(&gh__sysmon_deep, 1);
+		if (sleep_ns > tick) {
+			if (holdoff)
+				holdoff--;
+			else
+				atomic_store(&gh__sysmon_deep, 1);
+		}
 		ts.tv_sec = (time_t)(sleep_ns / 1000000000u);
 		ts.tv_nsec = (long)(sleep_ns % 1000000000u);
 		(void)gh__futex_wait(&sysmon_word, 0, &ts);
-		if (atomic_exchange(&sysmon_word, 0))
-			quiet = 0;
 		atomic_store(&gh__sysmon_deep, 0);
+		if (atomic_exchange(&sysmon_word, 0)) {
+			quiet = 0;
+			judging_kick = true;
+			handoffs_at_kick = handoffs_made;
+		}
 	}
 	return NULL;
 }

@@ -1,0 +1,3 @@
+module greenhub/bench/stall
+
+go 1.19
