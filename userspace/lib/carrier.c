@@ -518,6 +518,12 @@ static void stop(struct gh_hub *hub)
 		unpark(hub, c);
 		wake(c);
 	}
+	/* A carrier may still sit in an idle poll it lost to a kernel side that could not kick
+	 * it (or be about to enter one): a kick stays pending until its next poll, which it
+	 * then leaves at once, to find the hub stopped. */
+	for (n = hub->carriers.next; n != &hub->carriers; n = n->next)
+		pthread_kill(GH_CONTAINER_OF(n, struct gh__carrier, link)->thread, GH__SIG_KICK);
+	pthread_kill(hub->first_carrier, GH__SIG_KICK);
 	pthread_mutex_unlock(&hub->carrier_lock);
 }
 

@@ -454,6 +454,7 @@ int gh_hub_run(gh_hub *hub, gh_fn fn, void *arg, void **result)
 	}
 	gh__list_init(&carrier->link);
 	gh__list_init(&carrier->park_link);
+	hub->first_carrier = pthread_self();
 	atomic_init(&carrier->wake_word, 0);
 	err = gh__carrier_init(hub, carrier);
 	if (err)

@@ -357,7 +357,8 @@ struct gh_hub {
 	char mode_reason[192];        /* why this mode, for gh_hub_mode_reason() */
 	atomic_bool stopping;         /* every green thread finished: carriers exit */
 	pthread_mutex_t carrier_lock; /* carriers, parked; never taken by an owner in RUN */
-	struct gh__list carriers;
+	struct gh__list carriers;     /* spare carrier threads */
+	pthread_t first_carrier;      /* the thread in gh_hub_run */
 	struct gh__list parked;
 	unsigned nr_carriers;         /* spare threads alive, under carrier_lock */
 	unsigned nr_parked;
