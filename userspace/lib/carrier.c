@@ -305,8 +305,28 @@ static bool take_over(struct gh_hub *hub, struct gh__carrier *c, __u64 b)
 }
 
 /* Both under carrier_lock. */
+/* A new spare is counted as ready until it first parks, takes the hub, or exits. Only the
+ * spare itself clears the flag, so it may test it without the lock. */
+static void not_fresh_locked(struct gh_hub *hub, struct gh__carrier *c)
+{
+	if (c->fresh) {
+		c->fresh = false;
+		hub->nr_fresh--;
+	}
+}
+
+static void not_fresh(struct gh_hub *hub, struct gh__carrier *c)
+{
+	if (c->fresh) {
+		pthread_mutex_lock(&hub->carrier_lock);
+		not_fresh_locked(hub, c);
+		pthread_mutex_unlock(&hub->carrier_lock);
+	}
+}
+
 static void mark_parked(struct gh_hub *hub, struct gh__carrier *c)
 {
+	not_fresh_locked(hub, c);
 	c->parked = true;
 	c->parked_since = gh_now();
 	gh__list_push_back(&hub->parked, &c->park_link);
@@ -383,6 +403,16 @@ static enum park_result park(struct gh_hub *hub, struct gh__carrier *c)
 		unpark(hub, c);
 		pthread_mutex_unlock(&hub->carrier_lock);
 	}
+}
+
+unsigned gh__spares_ready(struct gh_hub *hub)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&hub->carrier_lock);
+	n = hub->nr_parked + hub->nr_fresh;
+	pthread_mutex_unlock(&hub->carrier_lock);
+	return n;
 }
 
 bool gh__spare_wake(struct gh_hub *hub)
@@ -536,7 +566,10 @@ int gh__carrier_loop(struct gh_hub *hub, struct gh__carrier *c)
 				return 0;
 			}
 		}
-		switch (park(hub, c)) {
+		enum park_result why = park(hub, c);
+
+		not_fresh(hub, c);
+		switch (why) {
 		case PARK_OWNER:
 			/* Keep a spare ready for the next handoff (transition 6): the sysmon
 			 * starts one if none is parked; wake it if it sleeps long. */
@@ -699,6 +732,8 @@ int gh__spare_start(struct gh_hub *hub)
 	if (!err) {
 		gh__list_push_back(&hub->carriers, &c->link);
 		hub->nr_carriers++;
+		c->fresh = true;
+		hub->nr_fresh++;
 	}
 	pthread_mutex_unlock(&hub->carrier_lock);
 	if (err) {

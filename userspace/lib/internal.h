@@ -292,6 +292,7 @@ struct gh__carrier {
 	struct gh__list link;      /* hub->carriers */
 	struct gh__list park_link; /* hub->parked while parked */
 	bool parked;
+	bool fresh;                /* started, not yet parked once (counted in nr_fresh) */
 	bool retire;               /* asked to exit by the sysmon */
 	uint64_t parked_since;
 	/* Link in hub->returned (a lock-free stack) or hub->returned_fifo. */
@@ -362,6 +363,7 @@ struct gh_hub {
 	struct gh__list parked;
 	unsigned nr_carriers;         /* spare threads alive, under carrier_lock */
 	unsigned nr_parked;
+	unsigned nr_fresh;            /* spares started that have not parked yet */
 	atomic_uint spares_started, spares_retired;
 	/* Carriers waiting for a hand-back: pushed lock-free by each returning carrier, moved in
 	 * order to the FIFO by the baton holder. */
@@ -462,6 +464,8 @@ int gh__carrier_init(struct gh_hub *hub, struct gh__carrier *c);
 void gh__carrier_fini(struct gh__carrier *c);
 /* Start a spare carrier thread for hub (sysmon); -errno. */
 int gh__spare_start(struct gh_hub *hub);
+/* Spares parked or about to park for the first time. */
+unsigned gh__spares_ready(struct gh_hub *hub);
 /* Wake one parked spare; false if none is parked. */
 bool gh__spare_wake(struct gh_hub *hub);
 /* Ask idle spares to exit. */

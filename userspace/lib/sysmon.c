@@ -51,16 +51,6 @@ void gh__sysmon_kick(void)
 	gh__futex_wake(&sysmon_word, 1);
 }
 
-static unsigned parked(struct gh_hub *hub)
-{
-	unsigned n;
-
-	pthread_mutex_lock(&hub->carrier_lock);
-	n = hub->nr_parked;
-	pthread_mutex_unlock(&hub->carrier_lock);
-	return n;
-}
-
 /* Handoffs made by the sysmon, to tell useful kicks from useless ones (sysmon thread only). */
 static uint64_t handoffs_made;
 
@@ -70,7 +60,7 @@ static bool watch(struct gh_hub *hub, uint64_t now, bool retire)
 	struct gh_hub_slot *slot = hub->slot;
 	__u64 b = __atomic_load_n(&slot->baton, __ATOMIC_SEQ_CST);
 	bool active = false;
-	unsigned nparked = parked(hub);
+	unsigned nparked = gh__spares_ready(hub);
 
 	if (gh_baton_state(b) == GH_BATON_RUN && gh_baton_in_region(b)) {
 		/* Only a region that outlives a tick keeps the sysmon busy: short regions come
