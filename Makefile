@@ -51,7 +51,7 @@ endif
 .SUFFIXES:
 .DEFAULT_GOAL := all
 
-.PHONY: all test check bench deps install uninstall clean help
+.PHONY: all test check bench demo deps install uninstall clean help
 
 include userspace/lib/lib.mk
 include tests/tests.mk
@@ -70,6 +70,10 @@ bench: $(BENCH_TARGETS)
 
 check: test
 
+# The main job: build everything and show a green service riding out blocking calls.
+demo: all
+	$(Q)examples/demo $(BUILD)
+
 deps:
 	$(Q)scripts/install-deps
 
@@ -81,6 +85,7 @@ help:
 	@echo 'greenhub $(VERSION) -- targets:'
 	@echo '  all (default)   build libgreenhub.a, libgreenhub.so, greenhub.pc$(if $(LOADER),, and the loader)'
 	@echo '  deps            install the Debian packages the build and tests need (needs root)'
+	@echo '  demo            build, then run examples/blocking without and with kernel assist'
 	@echo '  test            run every test suite this machine can run (SKIPs say why)'
 	@echo '  test-unit       the cmocka unit tests'
 	@echo '  test-stress     the exclusivity stress checker, bounded (STRESS_SECONDS=n for longer)'
