@@ -1,0 +1,3 @@
+module greenhub.invalid/bench/core
+
+go 1.19
