@@ -13,7 +13,8 @@
  *                          gh_sleep_until(now + a random 1 us .. 1 ms), counted over MS ms
  *
  * Every measurement is preceded by a warm-up of the same loop, so page faults on fresh stacks,
- * the timer heap's growth and cold caches stay out of the timed part.
+ * the timer heap's growth and cold caches stay out of the timed part. The hub runs with the
+ * default options, in the mode GREENHUB_MODE names; the mode it ran in goes to stderr.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -245,6 +246,8 @@ int main(int argc, char **argv)
 	err = gh_hub_run(hub, fn, &value, &res);
 	if (!err && res)
 		err = (int)(intptr_t)res;
+	/* bench/core/run shows the mode (set with GREENHUB_MODE) in its header. */
+	fprintf(stderr, "mode: %s\n", gh_mode_name(gh_hub_mode(hub)));
 	gh_hub_destroy(hub);
 	if (err) {
 		fprintf(stderr, "gh_core %s: %s\n", argv[1], gh_strerror(err));
