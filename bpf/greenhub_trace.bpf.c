@@ -260,6 +260,17 @@ static bool in_syscall(struct task_struct *p, long *nr)
 	       regs->r11 == regs->flags;
 }
 
+/* Does the sleeping carrier (current) run a green thread? See gh_trace_carrier.green_addr. A
+ * word that cannot be read without a fault counts as no. */
+static bool in_green_thread(struct gh_trace_carrier *st)
+{
+	__u64 green = 0;
+
+	if (bpf_probe_read_user(&green, sizeof(green), (void *)st->green_addr))
+		return false;
+	return green != 0;
+}
+
 /* Would the gate signal be held back at p's return? The mask in force now, the one a
  * sigtimedwait restores (real_blocked, empty otherwise) and the one a ppoll/pselect/epoll_pwait
  * restores (saved_sigmask, when restore_sigmask is set). */
@@ -359,6 +370,10 @@ static void owner_sleeps(struct task_struct *p)
 	}
 	if (nr == NR_RT_SIGRETURN)
 		return; /* its exit must never be signalled, so it must never need the gate */
+	if (!in_green_thread(st)) {
+		add(&c->nr_loop_sleeps);
+		return;
+	}
 	if (gate_masked(p)) {
 		add(&c->nr_masked);
 		add(&hub->nr_masked);

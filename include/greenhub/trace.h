@@ -137,6 +137,7 @@ struct gh_trace_control {
 	__u64 nr_wakes;         /* spares signalled */
 	__u64 nr_wake_misses;   /* handoffs with no spare to signal (or the signal failed) */
 	__u64 nr_fault_sleeps;  /* an owner slept outside a system call: not handed off */
+	__u64 nr_loop_sleeps;   /* an owner slept in the hub loop, outside green threads: idem */
 	__u64 nr_masked;        /* an owner slept with the gate signal blocked: not handed off */
 	__u64 nr_refused;       /* handoffs refused because the loader is draining */
 	__u64 nr_deferred;      /* gates deferred to a restarted system call's exit */
@@ -194,6 +195,13 @@ struct gh_trace_carrier {
 	__u32 tid;  /* gettid() of the carrier, as the baton word names it */
 	__u32 tgid; /* getpid(), as the slot's tgid */
 	__u32 abi;  /* GH_TRACE_ABI_VERSION */
+	/* The address, in the carrier's process, of a pointer that is non-NULL exactly while the
+	 * carrier runs a green thread (struct gh__carrier.green). Only blocks inside a green
+	 * thread hand off: the hub loop's own brief sleeps (a contended lock, munmap) do not, so
+	 * a carrier is never displaced where the runtime does not expect it to be, e.g. while it
+	 * stops a finished hub. Read by the BPF side with bpf_probe_read_user on the carrier
+	 * itself. */
+	__u64 green_addr;
 	/* enum gh_trace_bound: the BPF side checks tid and tgid against the thread's own
 	 * pid-namespace ids the first time it sees the thread, and records the result. */
 	__u32 bound;

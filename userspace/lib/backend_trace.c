@@ -500,6 +500,7 @@ static int trace_carrier_attach(struct gh_hub *hub, struct gh__carrier *c)
 	reg.tid = (__u32)c->tid;
 	reg.tgid = (__u32)getpid();
 	reg.abi = GH_TRACE_ABI_VERSION;
+	reg.green_addr = (__u64)(unsigned long)&c->green;
 	err = map_update(th->conn->carriers_fd, &pidfd, &reg, BPF_ANY);
 	/* This close is also the thread's first system call exit with the registration in
 	 * place: the kernel side checks and binds it there. */

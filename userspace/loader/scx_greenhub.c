@@ -398,10 +398,11 @@ static void print_stats(const struct gh_trace_control *ctl, const struct gh_hub_
 	       (unsigned long long)ctl->nr_takeovers, (unsigned long long)ctl->nr_idle_returns,
 	       (unsigned long long)ctl->nr_gates, (unsigned long long)ctl->nr_wakes,
 	       (unsigned long long)ctl->nr_wake_misses, (long long)ctl->nr_displaced);
-	printf("not handed off: %llu sleeps outside a system call, %llu with the gate signal "
-	       "blocked, %llu while draining; registrations bound %llu, rejected %llu; hubs "
-	       "released at exit %llu\n",
-	       (unsigned long long)ctl->nr_fault_sleeps, (unsigned long long)ctl->nr_masked,
+	printf("not handed off: %llu sleeps outside a system call, %llu in the hub loop, %llu "
+	       "with the gate signal blocked, %llu while draining; registrations bound %llu, "
+	       "rejected %llu; hubs released at exit %llu\n",
+	       (unsigned long long)ctl->nr_fault_sleeps, (unsigned long long)ctl->nr_loop_sleeps,
+	       (unsigned long long)ctl->nr_masked,
 	       (unsigned long long)ctl->nr_refused, (unsigned long long)ctl->nr_bound,
 	       (unsigned long long)ctl->nr_rejected, (unsigned long long)ctl->nr_exit_cleanups);
 	for (unsigned i = 0; i < GH_MAX_HUBS; i++) {
