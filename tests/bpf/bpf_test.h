@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Helpers for the trace-mode tests on the host kernel (tests/bpf/, `make test-bpf`).
+ *
+ * Each test binary is a cmocka group that needs root and a kernel that scx_greenhub can load
+ * trace mode on. bt_require() checks that first and exits 77 (SKIP) with the reason as the last
+ * line when it cannot run; in CI the machine meets every requirement, so the tests run.
+ *
+ * The tests use the public interfaces only: the greenhub API, the scx_greenhub command (run as
+ * a child process) and its pinned maps, read through bpf(2) as `bpftool` or `--stats` would.
+ * They own the machine's kernel side while they run: they stop a loaded one first, and leave
+ * none behind.
+ */
+#ifndef GREENHUB_BPF_TEST_H
+#define GREENHUB_BPF_TEST_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <cmocka.h>
+
+#include "greenhub.h"
+#include "greenhub/trace.h"
+
+#ifndef GH_BUILD_DIR
+#error "build with -DGH_BUILD_DIR=<the build folder, absolute>"
+#endif
+
+#define BT_LOADER GH_BUILD_DIR "/scx_greenhub"
+#define BT_STRESS GH_BUILD_DIR "/tests/stress"
+#define BT_EXIT_SKIP 77
+
+static inline __attribute__((noreturn, format(printf, 1, 2))) void bt_skip(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(BT_EXIT_SKIP);
+}
+
+static inline uint64_t bt_now(void)
+{
+	return gh_now();
+}
+
+static inline void bt_sleep_ms(unsigned ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Run argv as a child with stdout and stderr into out (NUL-terminated), as uid (if not -1),
+ * with at most timeout_ms; returns its exit status, 128 + signal if it was killed, or -1.
+ */
+static inline int bt_run_as(int uid, const char *const argv[], char *out, size_t len,
+			    unsigned timeout_ms)
+{
+	int pipefd[2], status = -1;
+	size_t used = 0;
+	uint64_t deadline = bt_now() + (uint64_t)timeout_ms * 1000000u;
+	pid_t pid;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		dup2(pipefd[1], 1);
+		dup2(pipefd[1], 2);
+		if (uid >= 0 && (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
+				 setresuid(uid, uid, uid) < 0))
+			_exit(126);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	if (out && len)
+		out[0] = '\0';
+	for (;;) {
+		struct pollfd p = { .fd = pipefd[0], .events = POLLIN };
+		int64_t left = (int64_t)(deadline - bt_now()) / 1000000;
+		char sink[512];
+		ssize_t n;
+
+		if (left <= 0) {
+			kill(pid, SIGKILL);
+			break;
+		}
+		if (poll(&p, 1, (int)left) <= 0)
+			continue;
+		if (out && used + 1 < len)
+			n = read(pipefd[0], out + used, len - used - 1);
+		else
+			n = read(pipefd[0], sink, sizeof(sink));
+		if (n <= 0)
+			break;
+		if (out && used + 1 < len) {
+			used += (size_t)n;
+			out[used] = '\0';
+		}
+	}
+	close(pipefd[0]);
+	if (waitpid(pid, &status, 0) < 0)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Run scx_greenhub with the arguments given (NULL-terminated) as root. */
+#define bt_loader(out, len, ...)                                                            \
+	bt_run_as(-1, (const char *const[]){ BT_LOADER, __VA_ARGS__, NULL }, out, len, 60000)
+
+/* ---------------------------------------------------------------------------------------- */
+/* The pinned maps                                                                            */
+
+struct bt_maps {
+	int fds[3];
+	struct gh_trace_control *ctl;
+	struct gh_hub_slot *slots;
+	struct gh_trace_hub *hubs;
+};
+
+static inline size_t bt_map_bytes(size_t value_size, unsigned entries)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	return (((value_size + 7) & ~(size_t)7) * entries + page - 1) & ~(page - 1);
+}
+
+/* Map the pinned control, slots and hubs read-only; 0 or -errno. */
+static inline int bt_maps_open(struct bt_maps *m)
+{
+	static const char *const names[] = { GH_TRACE_PIN_DIR "/control", GH_TRACE_PIN_DIR "/slots",
+					      GH_TRACE_PIN_DIR "/hubs" };
+	static const size_t sizes[] = { sizeof(struct gh_trace_control), sizeof(struct gh_hub_slot),
+					sizeof(struct gh_trace_hub) };
+	static const unsigned entries[] = { 1, GH_MAX_HUBS, GH_MAX_HUBS };
+	void *p[3];
+
+	for (int i = 0; i < 3; i++) {
+		m->fds[i] = bpf_obj_get(names[i]);
+		if (m->fds[i] < 0)
+			return -errno;
+		p[i] = mmap(NULL, bt_map_bytes(sizes[i], entries[i]), PROT_READ, MAP_SHARED,
+			    m->fds[i], 0);
+		if (p[i] == MAP_FAILED)
+			return -errno;
+	}
+	m->ctl = p[0];
+	m->slots = p[1];
+	m->hubs = p[2];
+	return 0;
+}
+
+static inline void bt_maps_close(struct bt_maps *m)
+{
+	munmap(m->ctl, bt_map_bytes(sizeof(*m->ctl), 1));
+	munmap(m->slots, bt_map_bytes(sizeof(*m->slots), GH_MAX_HUBS));
+	munmap(m->hubs, bt_map_bytes(sizeof(*m->hubs), GH_MAX_HUBS));
+	for (int i = 0; i < 3; i++)
+		close(m->fds[i]);
+}
+
+/* The active slots owned by this process: their indexes into idx, the count returned. */
+static inline unsigned bt_my_slots(const struct bt_maps *m, unsigned *idx, unsigned max)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < GH_MAX_HUBS && n < max; i++)
+		if ((__atomic_load_n(&m->slots[i].flags, __ATOMIC_ACQUIRE) & GH_SLOT_F_ACTIVE) &&
+		    m->slots[i].tgid == (__u32)getpid())
+			idx[n++] = i;
+	return n;
+}
+
+/* Do want hubs of this process have a parked spare the kernel side may wake? No system call:
+ * green threads may ask (an unmarked sleep there would be a block, and hand off). */
+static inline bool bt_spares_ready(const struct bt_maps *m, unsigned want)
+{
+	unsigned idx[GH_MAX_HUBS], n = bt_my_slots(m, idx, GH_MAX_HUBS), ready = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		ready += __atomic_load_n(&m->hubs[idx[i]].spare_tid, __ATOMIC_RELAXED) != 0;
+	return n >= want && ready >= want;
+}
+
+/* From a green thread: wait (up to 3 s, in green sleeps) for bt_spares_ready(). */
+static inline bool bt_green_wait_spares(const struct bt_maps *m, unsigned want)
+{
+	for (int tries = 0; tries < 3000; tries++) {
+		if (bt_spares_ready(m, want))
+			return true;
+		gh_sleep_until(gh_now() + 1000000);
+	}
+	return false;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The loader                                                                                 */
+
+/* Stop whatever kernel side is loaded; then load trace mode detached. */
+static inline void bt_loader_up(void)
+{
+	char out[4096];
+	int rc;
+
+	(void)bt_loader(out, sizeof(out), "--stop", "--timeout", "10");
+	rc = bt_loader(out, sizeof(out), "--detach", "--mode", "trace");
+	if (rc != 0)
+		fail_msg("scx_greenhub --detach exited %d:\n%s", rc, out);
+}
+
+static inline void bt_loader_down(void)
+{
+	char out[4096];
+	int rc = bt_loader(out, sizeof(out), "--stop", "--timeout", "10");
+
+	if (rc != 0 && rc != 7)
+		fail_msg("scx_greenhub --stop exited %d:\n%s", rc, out);
+}
+
+/*
+ * Root, BPF, BTF, and a kernel that can load trace mode: else exit 77 with the reason. Loads
+ * and unloads once to find out (the loader's own checks say what is missing).
+ */
+static inline void bt_require(void)
+{
+	char out[4096];
+	int rc;
+
+	if (geteuid() != 0)
+		bt_skip("needs root (loads BPF programs with scx_greenhub)");
+	if (access(BT_LOADER, X_OK) < 0)
+		bt_skip("%s is not built", BT_LOADER);
+	(void)bt_loader(out, sizeof(out), "--stop", "--timeout", "10");
+	rc = bt_loader(out, sizeof(out), "--detach", "--mode", "trace");
+	if (rc == 4 || rc == 3) {
+		out[strcspn(out, "\n")] = '\0';
+		bt_skip("this machine cannot run trace mode: %s", out);
+	}
+	if (rc != 0) {
+		fprintf(stderr, "scx_greenhub --detach exited %d:\n%s\n", rc, out);
+		exit(1);
+	}
+	rc = bt_loader(out, sizeof(out), "--stop");
+	if (rc != 0) {
+		fprintf(stderr, "scx_greenhub --stop exited %d:\n%s\n", rc, out);
+		exit(1);
+	}
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* A ticker: a green thread that counts while the hub runs                                    */
+
+struct bt_ticker {
+	atomic_long ticks;
+	atomic_bool stop;
+	uint64_t period_ns;
+};
+
+static inline void *bt_tick(void *arg)
+{
+	struct bt_ticker *t = arg;
+
+	while (!atomic_load(&t->stop)) {
+		atomic_fetch_add(&t->ticks, 1);
+		gh_sleep_until(gh_now() + t->period_ns);
+	}
+	return NULL;
+}
+
+static inline struct gh_hub *bt_hub_trace(void)
+{
+	struct gh_hub_opts o;
+	struct gh_hub *hub;
+
+	gh_hub_opts_init(&o);
+	o.mode = GH_MODE_TRACE;
+	hub = gh_hub_create(&o);
+	assert_non_null(hub);
+	return hub;
+}
+
+static inline struct gh_hub_stats bt_stats(const struct gh_hub *hub)
+{
+	struct gh_hub_stats st = { .sz = sizeof(st) };
+
+	assert_int_equal(gh_hub_stats(hub, &st), 0);
+	return st;
+}
+
+#endif /* GREENHUB_BPF_TEST_H */

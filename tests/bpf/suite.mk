@@ -1,0 +1,27 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# Trace-mode tests on this machine's own kernel (`make test-bpf`, part of `make test`). They
+# need root: elsewhere each binary reports SKIP with the reason. CI runs them as root on a
+# kernel that has what trace mode needs, so there they run. They load and unload scx_greenhub
+# themselves (stopping one that is already loaded) and run one at a time.
+
+BPF_TEST_SRCS := $(wildcard tests/bpf/test_bpf_*.c)
+BPF_TEST_BINS := $(patsubst tests/bpf/%.c,$(BUILD)/tests/bpf/%,$(BPF_TEST_SRCS))
+BPF_TEST_CFLAGS = $(GH_CFLAGS) $(CFLAGS) -Itests/bpf $(LIBBPF_CFLAGS) \
+		  -DGH_BUILD_DIR='"$(abspath $(BUILD))"'
+BPF_TEST_LIBS = $(LIBGH_A) $(LIB_EXTRA_LIBS) $(LIBBPF_LIBS) $(TEST_LIBS) $(GH_LDFLAGS) $(LDFLAGS)
+MARIADB_LIBS := $(or $(shell pkg-config --libs libmariadb 2>/dev/null),-lmariadb)
+MARIADB_CFLAGS := $(shell pkg-config --cflags libmariadb 2>/dev/null)
+
+$(BUILD)/tests/bpf/test_bpf_mariadb: BPF_TEST_CFLAGS += $(MARIADB_CFLAGS)
+$(BUILD)/tests/bpf/test_bpf_mariadb: BPF_TEST_LIBS += $(MARIADB_LIBS)
+
+$(BUILD)/tests/bpf/%: tests/bpf/%.c tests/bpf/bpf_test.h $(LIBGH_A) include/greenhub/trace.h
+	$(call msg,CCLD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(BPF_TEST_CFLAGS) $< -o $@ $(BPF_TEST_LIBS)
+
+.PHONY: test-bpf
+test-bpf: $(BPF_TEST_BINS) $(LOADER) $(STRESS_BIN)
+	$(Q)tests/run-suite bpf $(BPF_TEST_BINS)
+
+test: test-bpf
