@@ -18,7 +18,9 @@
  *
  * The design
  *   greenhub_sched_switch (tp_btf/sched_switch), on an owner that goes to sleep (!preempt and
- *   prev_state != 0) inside a system call: CAS RUN(t) -> HANDOFF(t) (transition 1), mark t
+ *   prev_state != 0) inside a system call made from a green thread (not from the hub loop's
+ *   own brief waits; see gh_trace_carrier.green_addr): CAS RUN(t) -> HANDOFF(t) (transition 1),
+ *   mark t
  *   displaced, and signal the hub's parked spare, thread-directed, with GH_TRACE_SIG_WAKE. The
  *   same program feeds the latency histogram when a signalled spare is switched in.
  *   greenhub_sys_exit (tp_btf/sys_exit), on a displaced carrier t: HANDOFF(t) -> RUN(t) (cancel,
@@ -32,15 +34,15 @@
  *
  *   Only sleeps inside a system call hand off: a page fault has no exit tracepoint, so nothing
  *   could hold its return. The test reads the task's user-entry frame (task_pt_regs), which
- *   costs nothing on the paths of other threads: with FRED, the frame's event type says
- *   "syscall"; with IDT entry, entry_SYSCALL_64 leaves a frame where ax is still -ENOSYS (the
- *   result is stored only when the call returns), cx equals ip and r11 equals flags (SYSCALL
- *   saved RIP in RCX and RFLAGS in R11, and the entry code pushed both pairs). A fault frame
- *   carries the user's own registers and the CPU's flags image; it matches only if the
- *   faulting instruction directly follows a SYSCALL that returned -ENOSYS and user code kept
- *   RCX and R11, and tests/bpf/test_bpf_uffd checks that even that case is not handed off on
- *   the machine it runs on. Kernel-mode faults inside a system call (copy_to_user on a
- *   userfaultfd page) do hand off: their return goes through the gate.
+ *   costs nothing on the paths of other threads. With FRED, the frame's event type says
+ *   "syscall". With IDT entry, the exception and interrupt entry code stores -1 in orig_ax
+ *   ("no syscall to restart"), so orig_ax >= 0 is a system call's frame; and entry_SYSCALL_64
+ *   also leaves ax at -ENOSYS until the call returns, cx equal to ip and r11 equal to flags
+ *   (SYSCALL saved RIP in RCX and RFLAGS in R11; a fault frame's flags carry RF as well), which
+ *   are checked too. tests/bpf/test_bpf_uffd makes the closest fault it can (a load right after
+ *   a SYSCALL that returned -ENOSYS) and checks that it is not handed off. Kernel-mode faults
+ *   inside a system call (copy_to_user on a userfaultfd page) do hand off: the call's return
+ *   goes through the gate.
  *
  *   The spare is woken by a signal to that one thread (bpf_send_signal_task). Measured against
  *   a ring buffer with BPF_RB_FORCE_WAKEUP read by the spare in epoll (bench/handoff, wake
@@ -256,6 +258,7 @@ static bool in_syscall(struct task_struct *p, long *nr)
 		return ((ss >> 48) & 0xf) == FRED_EVENT_TYPE_OTHER &&
 		       ((ss >> 32) & 0xff) == FRED_VECTOR_SYSCALL;
 	}
+	/* -1 for exceptions and interrupts; then what SYSCALL and entry_SYSCALL_64 leave. */
 	return *nr >= 0 && regs->ax == (unsigned long)-ENOSYS && regs->cx == regs->ip &&
 	       regs->r11 == regs->flags;
 }
