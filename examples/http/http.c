@@ -430,12 +430,16 @@ static void *serve(void *arg)
 	int sig_fd = *(int *)arg;
 	struct signalfd_siginfo si;
 	gh_thread *acc;
+	gh_hub *hub;
 	ssize_t n;
 	int err;
 
 	listen_fd = listen_on(cfg.addr, cfg.port);
 	if (listen_fd < 0)
 		return (void *)1;
+	hub = gh_hub_current();
+	fprintf(stderr, "http-server: mode %s: %s\n", gh_mode_name(gh_hub_mode(hub)),
+		gh_hub_mode_reason(hub));
 	handlers = gh_pool_create(cfg.max_conns);
 	if (!handlers) {
 		fprintf(stderr, "http-server: gh_pool_create: %s\n", strerror(errno));
