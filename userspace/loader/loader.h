@@ -37,7 +37,7 @@ struct loader_opts {
 	bool verbose;          /* -v: libbpf's own messages too */
 	bool detach;           /* -d: leave the kernel side loaded and exit */
 	bool force;            /* --stop --force: remove pins of an incompatible version */
-	bool stats;            /* print live statistics while running (or --stats alone) */
+	bool stats;            /* --stats: print the loaded side's statistics */
 	bool once;             /* --stats --once */
 	const char *btf_path;  /* --btf: the kernel's BTF from this file */
 	double interval;       /* seconds between statistics */

@@ -449,6 +449,8 @@ static void view_close(struct pinned_view *v)
 	for (int i = 0; i < 3; i++)
 		if (v->fds[i] >= 0)
 			close(v->fds[i]);
+	memset(v, 0, sizeof(*v));
+	v->fds[0] = v->fds[1] = v->fds[2] = -1;
 }
 
 static int view_open(struct pinned_view *v)
@@ -456,15 +458,27 @@ static int view_open(struct pinned_view *v)
 	static const char *const names[] = { PIN("control"), PIN("slots"), PIN("hubs") };
 
 	memset(v, 0, sizeof(*v));
+	v->fds[0] = v->fds[1] = v->fds[2] = -1;
 	for (int i = 0; i < 3; i++) {
 		v->fds[i] = bpf_obj_get(names[i]);
+		if (i == 0 && v->fds[0] >= 0) {
+			/* The version first: another version's maps may be named otherwise. */
+			v->ctl = loader_map_values(v->fds[0], sizeof(*v->ctl), 1, false);
+			if (v->ctl && (v->ctl->magic != GH_TRACE_MAGIC ||
+				       v->ctl->trace_abi != GH_TRACE_ABI_VERSION ||
+				       v->ctl->slot_abi != GH_SLOT_ABI_VERSION)) {
+				loader_err("%s holds objects of another greenhub version (slot ABI "
+					   "%u, trace ABI %u; this loader: %u, %u)",
+					   GH_TRACE_PIN_DIR, v->ctl->slot_abi, v->ctl->trace_abi,
+					   GH_SLOT_ABI_VERSION, GH_TRACE_ABI_VERSION);
+				view_close(v);
+				return EXIT_INCOMPATIBLE;
+			}
+		}
 		if (v->fds[i] < 0) {
 			int err = errno;
 
-			for (int j = 0; j < i; j++)
-				close(v->fds[j]);
-			for (int j = 0; j < 3; j++)
-				v->fds[j] = -1;
+			view_close(v);
 			if (err == ENOENT) {
 				loader_err("not running: nothing is pinned at %s", names[i]);
 				return EXIT_NOT_RUNNING;
@@ -477,22 +491,12 @@ static int view_open(struct pinned_view *v)
 			return EXIT_FAIL;
 		}
 	}
-	v->ctl = loader_map_values(v->fds[0], sizeof(*v->ctl), 1, false);
 	v->slots = loader_map_values(v->fds[1], sizeof(*v->slots), GH_MAX_HUBS, false);
 	v->hubs = loader_map_values(v->fds[2], sizeof(*v->hubs), GH_MAX_HUBS, false);
 	if (!v->ctl || !v->slots || !v->hubs) {
 		loader_err("mapping the pinned maps: %s", strerror(errno));
 		view_close(v);
 		return EXIT_FAIL;
-	}
-	if (v->ctl->magic != GH_TRACE_MAGIC || v->ctl->trace_abi != GH_TRACE_ABI_VERSION ||
-	    v->ctl->slot_abi != GH_SLOT_ABI_VERSION) {
-		loader_err("%s holds objects of another greenhub version (slot ABI %u, trace ABI "
-			   "%u; this loader: %u, %u)",
-			   GH_TRACE_PIN_DIR, v->ctl->slot_abi, v->ctl->trace_abi,
-			   GH_SLOT_ABI_VERSION, GH_TRACE_ABI_VERSION);
-		view_close(v);
-		return EXIT_INCOMPATIBLE;
 	}
 	return 0;
 }
@@ -526,7 +530,7 @@ static void usage(FILE *f)
 		"\n"
 		"  -m, --mode MODE     auto (default: the best this kernel can run) or trace\n"
 		"  -d, --detach        load, pin and exit; `scx_greenhub --stop` unloads\n"
-		"  -s, --stats         print live statistics (alone: those of the loaded side)\n"
+		"  -s, --stats         print the loaded side's live statistics until Ctrl-C\n"
 		"  -i, --interval SEC  seconds between statistics (default 1)\n"
 		"      --once          with --stats: print once and exit\n"
 		"      --stop          unload the loaded kernel side, once no carrier it handed\n"
@@ -660,8 +664,9 @@ int main(int argc, char **argv)
 		loader_err("--force goes with --stop, --once with --stats");
 		return EXIT_USAGE;
 	}
-	if (o.detach && o.stats) {
-		loader_err("--detach exits at once: it cannot print statistics");
+	if (o.stats && (o.detach || mode)) {
+		loader_err("--stats only reads what is loaded: it goes alone (with --interval, "
+			   "--once)");
 		return EXIT_USAGE;
 	}
 
@@ -692,11 +697,13 @@ int main(int argc, char **argv)
 			loader_info("unloaded");
 		return status;
 	}
-	if (o.stats && access(PIN("control"), F_OK) == 0)
+	if (o.stats) {
+		if (access(GH_TRACE_PIN_DIR, F_OK) < 0 && errno == EACCES) {
+			loader_err("permission denied looking at %s: run as root",
+				   GH_TRACE_PIN_DIR);
+			return EXIT_NOPERM;
+		}
 		return run_stats(&o);
-	if (o.stats && errno == EACCES) {
-		loader_err("permission denied looking at %s: run as root", GH_TRACE_PIN_DIR);
-		return EXIT_NOPERM;
 	}
 
 	/* Load. */
@@ -752,20 +759,11 @@ int main(int argc, char **argv)
 	}
 	loader_info("running; Ctrl-C, SIGTERM or `scx_greenhub --stop` unloads");
 
-	/* Wait for the exit. */
-	{
-		struct pinned_view v = { .fds = { -1, -1, -1 } };
-		bool have_view = o.stats && !view_open(&v);
-
-		while (!loader_interrupted) {
-			if (have_view)
-				print_stats(v.ctl, v.slots, v.hubs);
-			loader_sleep(o.stats ? o.interval : 3600);
-		}
-		if (have_view)
-			view_close(&v);
-	}
-	loader_info("unloading (signal received)");
+	/* Wait for the exit: a signal, or the pins gone (removed by hand). */
+	while (!loader_interrupted && access(PIN("control"), F_OK) == 0)
+		loader_sleep(1.0);
+	loader_info("unloading (%s)", loader_interrupted ? "signal received" :
+				      "the pinned control map was removed");
 	status = mode->stop(state, &o);
 	if (!status)
 		loader_info("unloaded");
