@@ -325,6 +325,28 @@ static int trace_probe(char *why, size_t len)
 		close(fd);
 		return err;
 	}
+	/* The version before anything else: another version's maps may be laid out otherwise. */
+	ctl = map_values(fd, sizeof(*ctl), 1, PROT_READ);
+	if (!ctl) {
+		err = -errno;
+		snprintf(why, len, "mapping scx_greenhub's control map failed (%s)",
+			 strerror(-err));
+		close(fd);
+		return err;
+	}
+	err = 0;
+	if (ctl->magic != GH_TRACE_MAGIC || ctl->slot_abi != GH_SLOT_ABI_VERSION ||
+	    ctl->trace_abi != GH_TRACE_ABI_VERSION) {
+		snprintf(why, len, "scx_greenhub is of another version (slot ABI %u, trace ABI %u; "
+				   "this library: %u, %u)",
+			 ctl->slot_abi, ctl->trace_abi, GH_SLOT_ABI_VERSION, GH_TRACE_ABI_VERSION);
+		err = -EOPNOTSUPP;
+	}
+	munmap((void *)ctl, map_bytes(sizeof(*ctl), 1));
+	if (err) {
+		close(fd);
+		return err;
+	}
 	pthread_mutex_lock(&conn_lock);
 	c = current_conn;
 	if (c && c->ctl_id == id) {
@@ -341,12 +363,7 @@ static int trace_probe(char *why, size_t len)
 	}
 	ctl = c->ctl;
 	err = -EOPNOTSUPP;
-	if (ctl->magic != GH_TRACE_MAGIC || ctl->slot_abi != GH_SLOT_ABI_VERSION ||
-	    ctl->trace_abi != GH_TRACE_ABI_VERSION)
-		snprintf(why, len, "scx_greenhub is of another version (slot ABI %u, trace ABI %u; "
-				   "this library: %u, %u)",
-			 ctl->slot_abi, ctl->trace_abi, GH_SLOT_ABI_VERSION, GH_TRACE_ABI_VERSION);
-	else if (ctl->mode != GH_MODE_TRACE)
+	if (ctl->mode != GH_MODE_TRACE)
 		snprintf(why, len, "scx_greenhub runs another mode (%s)",
 			 gh_mode_name((enum gh_mode)ctl->mode));
 	else if (__atomic_load_n(&ctl->state, __ATOMIC_ACQUIRE) == GH_TRACE_LOADING)
