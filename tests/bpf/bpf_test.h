@@ -76,15 +76,12 @@ static inline void bt_sleep_ms(unsigned ms)
 }
 
 /*
- * Run argv as a child with stdout and stderr into out (NUL-terminated), as uid (if not -1),
- * with at most timeout_ms; returns its exit status, 128 + signal if it was killed, or -1.
+ * Start argv as a child with stdout and stderr into a pipe (*out_fd, close-on-exec), as uid
+ * (if not -1), after setup() (if given) has run in the child. The child's pid, or -1.
  */
-static inline int bt_run_as(int uid, const char *const argv[], char *out, size_t len,
-			    unsigned timeout_ms)
+static inline pid_t bt_spawn(const char *const argv[], int uid, void (*setup)(void), int *out_fd)
 {
-	int pipefd[2], status = -1;
-	size_t used = 0;
-	uint64_t deadline = bt_now() + (uint64_t)timeout_ms * 1000000u;
+	int pipefd[2];
 	pid_t pid;
 
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
@@ -93,19 +90,43 @@ static inline int bt_run_as(int uid, const char *const argv[], char *out, size_t
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
 		dup2(pipefd[1], 1);
 		dup2(pipefd[1], 2);
 		if (uid >= 0 && (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
 				 setresuid(uid, uid, uid) < 0))
 			_exit(126);
+		if (setup)
+			setup();
 		execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}
 	close(pipefd[1]);
+	*out_fd = pipefd[0];
+	return pid;
+}
+
+/*
+ * Run argv as a child (as bt_spawn) with its output into out (NUL-terminated), for at most
+ * timeout_ms; returns its exit status, 128 + signal if it was killed, or -1.
+ */
+static inline int bt_run_ex(int uid, void (*setup)(void), const char *const argv[], char *out,
+			    size_t len, unsigned timeout_ms)
+{
+	int fd, status = -1;
+	size_t used = 0;
+	uint64_t deadline = bt_now() + (uint64_t)timeout_ms * 1000000u;
+	pid_t pid = bt_spawn(argv, uid, setup, &fd);
+
+	if (pid < 0)
+		return -1;
 	if (out && len)
 		out[0] = '\0';
 	for (;;) {
-		struct pollfd p = { .fd = pipefd[0], .events = POLLIN };
+		struct pollfd p = { .fd = fd, .events = POLLIN };
 		int64_t left = (int64_t)(deadline - bt_now()) / 1000000;
 		char sink[512];
 		ssize_t n;
@@ -117,9 +138,9 @@ static inline int bt_run_as(int uid, const char *const argv[], char *out, size_t
 		if (poll(&p, 1, (int)left) <= 0)
 			continue;
 		if (out && used + 1 < len)
-			n = read(pipefd[0], out + used, len - used - 1);
+			n = read(fd, out + used, len - used - 1);
 		else
-			n = read(pipefd[0], sink, sizeof(sink));
+			n = read(fd, sink, sizeof(sink));
 		if (n <= 0)
 			break;
 		if (out && used + 1 < len) {
@@ -127,15 +148,66 @@ static inline int bt_run_as(int uid, const char *const argv[], char *out, size_t
 			out[used] = '\0';
 		}
 	}
-	close(pipefd[0]);
+	close(fd);
 	if (waitpid(pid, &status, 0) < 0)
 		return -1;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-/* Run scx_greenhub with the arguments given (NULL-terminated) as root. */
+static inline int bt_run_as(int uid, const char *const argv[], char *out, size_t len,
+			    unsigned timeout_ms)
+{
+	return bt_run_ex(uid, NULL, argv, out, len, timeout_ms);
+}
+
+/* Run scx_greenhub with the arguments given as root; its exit status. */
 #define bt_loader(out, len, ...)                                                            \
 	bt_run_as(-1, (const char *const[]){ BT_LOADER, __VA_ARGS__, NULL }, out, len, 60000)
+
+/* Is the kernel side pinned and running (state RUNNING)? */
+static inline bool bt_loaded(void)
+{
+	int fd = bpf_obj_get(GH_TRACE_PIN_DIR "/control");
+	struct gh_trace_control *ctl;
+	bool running;
+
+	if (fd < 0)
+		return false;
+	ctl = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (ctl == MAP_FAILED)
+		return false;
+	running = __atomic_load_n(&ctl->state, __ATOMIC_ACQUIRE) == GH_TRACE_RUNNING;
+	munmap(ctl, (size_t)sysconf(_SC_PAGESIZE));
+	return running;
+}
+
+/* Start scx_greenhub in the foreground (extra arguments allowed) and wait (up to 10 s) until
+ * it runs; its pid, its output in *out_fd. */
+#define bt_loader_foreground(out_fd, ...)                                                    \
+	bt_loader_wait_up(bt_spawn((const char *const[]){ BT_LOADER, __VA_ARGS__, NULL }, -1,  \
+				   NULL, out_fd))
+
+static inline pid_t bt_loader_wait_up(pid_t pid)
+{
+	for (int i = 0; pid > 0 && i < 10000; i++) {
+		if (bt_loaded())
+			return pid;
+		bt_sleep_ms(1);
+	}
+	fail_msg("scx_greenhub did not come up");
+	return -1;
+}
+
+/* Wait for a child; its exit status, or 128 + signal. */
+static inline int bt_wait(pid_t pid)
+{
+	int status;
+
+	if (waitpid(pid, &status, 0) < 0)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
 
 /* ---------------------------------------------------------------------------------------- */
 /* The pinned maps                                                                            */
