@@ -84,6 +84,7 @@ static inline pid_t bt_spawn(const char *const argv[], int uid, void (*setup)(vo
 	int pipefd[2];
 	pid_t pid;
 
+	*out_fd = -1;
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return -1;
 	pid = fork();
@@ -236,6 +237,7 @@ static inline int bt_maps_open(struct bt_maps *m)
 	static const unsigned entries[] = { 1, GH_MAX_HUBS, GH_MAX_HUBS };
 	void *p[3];
 
+	memset(m, 0, sizeof(*m));
 	for (int i = 0; i < 3; i++) {
 		m->fds[i] = bpf_obj_get(names[i]);
 		if (m->fds[i] < 0)

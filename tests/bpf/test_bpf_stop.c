@@ -1,0 +1,372 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Unloading and exits never leave a hub unsafe.
+ *
+ *   - `scx_greenhub --stop` (or SIGTERM to a foreground loader) while a carrier is handed off
+ *     and still blocked: handoffs stop at once, but the programs stay until that carrier has
+ *     passed the return gate; with a short --timeout, --stop gives up (exit 8) and leaves the
+ *     gate in place, and new hubs run in mode none meanwhile ("stopping").
+ *   - Hubs that run while the kernel side is unloaded keep running, as in mode none: no more
+ *     handoffs, no exclusivity violation (the runtime aborts on one).
+ *   - A process killed while one of its carriers is handed off, and a process that replaces its
+ *     image with execve, leave no slot, registration or displaced count behind (I6).
+ */
+#include "bpf_test.h"
+
+#define BLOCK_MS 1500
+
+struct blocked {
+	struct bt_maps maps;
+	struct bt_ticker ticker;
+	int pipefd[2];
+	atomic_bool returned;
+	bool result_ok;
+};
+
+static void *blocked_main(void *arg)
+{
+	struct blocked *b = arg;
+	gh_thread *ticker;
+	char c = 0;
+
+	b->ticker.period_ns = 1000000;
+	ticker = gh_spawn(bt_tick, &b->ticker);
+	assert_true(bt_green_wait_spares(&b->maps, 1));
+	b->result_ok = read(b->pipefd[0], &c, 1) == 1 && c == 'w';
+	atomic_store(&b->returned, true);
+	atomic_store(&b->ticker.stop, true);
+	gh_join(ticker, NULL);
+	return NULL;
+}
+
+static void *run_blocked_hub(void *arg)
+{
+	struct blocked *b = arg;
+	struct gh_hub *hub = bt_hub_trace();
+
+	assert_int_equal(gh_hub_run(hub, blocked_main, b, NULL), 0);
+	gh_hub_destroy(hub);
+	return NULL;
+}
+
+static void wait_displaced(const struct bt_maps *m)
+{
+	for (int i = 0; i < 5000; i++) {
+		if (__atomic_load_n(&m->ctl->nr_displaced, __ATOMIC_SEQ_CST) > 0)
+			return;
+		bt_sleep_ms(1);
+	}
+	fail_msg("no carrier was handed off");
+}
+
+static void *mode_probe_main(void *arg)
+{
+	return NULL;
+}
+
+/* The mode an AUTO hub gets now, and why. */
+static enum gh_mode probe_mode(char *why, size_t len)
+{
+	struct gh_hub *hub = gh_hub_create(NULL);
+	enum gh_mode mode;
+
+	assert_non_null(hub);
+	assert_int_equal(gh_hub_run(hub, mode_probe_main, NULL, NULL), 0);
+	mode = gh_hub_mode(hub);
+	snprintf(why, len, "%s", gh_hub_mode_reason(hub));
+	gh_hub_destroy(hub);
+	return mode;
+}
+
+static void test_bpf_stop_waits_for_blocked_carrier(void **state)
+{
+	struct blocked *b = calloc(1, sizeof(*b));
+	char out[4096], why[256];
+	pthread_t hub_thread;
+	struct gh_trace_control before;
+
+	assert_non_null(b);
+	assert_int_equal(pipe(b->pipefd), 0);
+	bt_loader_up();
+	assert_int_equal(bt_maps_open(&b->maps), 0);
+	assert_int_equal(pthread_create(&hub_thread, NULL, run_blocked_hub, b), 0);
+	wait_displaced(&b->maps);
+
+	/* A carrier is displaced: a short --stop gives up and leaves the gate. */
+	assert_int_equal(bt_loader(out, sizeof(out), "--stop", "--timeout", "0.3"), 8);
+	if (!strstr(out, "still blocked"))
+		fail_msg("%s", out);
+	assert_int_equal(access(GH_TRACE_PIN_DIR "/link_sys_exit", F_OK), 0);
+	assert_int_equal(b->maps.ctl->state, GH_TRACE_DRAINING);
+	/* Meanwhile new hubs do not attach to a stopping kernel side. */
+	assert_int_equal(probe_mode(why, sizeof(why)), GH_MODE_NONE);
+	if (!strstr(why, "stopping"))
+		fail_msg("reason: %s", why);
+	before = *b->maps.ctl;
+
+	/* The call returns: the gate still works, then --stop completes. */
+	assert_int_equal(write(b->pipefd[1], "w", 1), 1);
+	pthread_join(hub_thread, NULL);
+	assert_true(b->result_ok);
+	assert_true(b->maps.ctl->nr_displaced == 0);
+	assert_true(b->maps.ctl->nr_idle_returns + b->maps.ctl->nr_gates +
+			    b->maps.ctl->nr_cancels + b->maps.ctl->nr_takeovers >
+		    before.nr_idle_returns + before.nr_gates + before.nr_cancels +
+			    before.nr_takeovers);
+	bt_maps_close(&b->maps);
+	assert_int_equal(bt_loader(out, sizeof(out), "--stop"), 0);
+	assert_int_equal(access(GH_TRACE_PIN_DIR, F_OK), -1);
+	close(b->pipefd[0]);
+	close(b->pipefd[1]);
+	free(b);
+}
+
+static void test_bpf_stop_sigterm_waits_for_blocked_carrier(void **state)
+{
+	struct blocked *b = calloc(1, sizeof(*b));
+	pthread_t hub_thread;
+	int fd, status;
+	pid_t pid;
+
+	assert_non_null(b);
+	assert_int_equal(pipe(b->pipefd), 0);
+	bt_loader_down();
+	pid = bt_loader_foreground(&fd, "--mode", "trace");
+	assert_int_equal(bt_maps_open(&b->maps), 0);
+	assert_int_equal(pthread_create(&hub_thread, NULL, run_blocked_hub, b), 0);
+	wait_displaced(&b->maps);
+	kill(pid, SIGTERM);
+	bt_sleep_ms(300);
+	/* Still there: a carrier needs the gate. */
+	assert_int_equal(waitpid(pid, &status, WNOHANG), 0);
+	assert_int_equal(b->maps.ctl->state, GH_TRACE_DRAINING);
+	assert_int_equal(write(b->pipefd[1], "w", 1), 1);
+	pthread_join(hub_thread, NULL);
+	assert_true(b->result_ok);
+	assert_int_equal(bt_wait(pid), 0);
+	close(fd);
+	assert_int_equal(access(GH_TRACE_PIN_DIR, F_OK), -1);
+	bt_maps_close(&b->maps);
+	close(b->pipefd[0]);
+	close(b->pipefd[1]);
+	free(b);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+
+struct busy {
+	struct bt_maps maps;
+	atomic_bool stop_requested, stopped;
+	atomic_ulong rounds;
+	uint64_t handoffs_at_stop;
+	gh_hub *hub;
+};
+
+static void *sleeper(void *arg)
+{
+	struct busy *b = arg;
+
+	/* Unmarked blocking sleeps, until well after the unload. */
+	while (!atomic_load(&b->stopped) || atomic_load(&b->rounds) < 400) {
+		struct timespec ts = { .tv_nsec = 1000000 };
+
+		nanosleep(&ts, NULL);
+		atomic_fetch_add(&b->rounds, 1);
+		gh_yield();
+	}
+	return NULL;
+}
+
+static void *busy_main(void *arg)
+{
+	struct busy *b = arg;
+	gh_thread *t[4];
+
+	for (int i = 0; i < 4; i++)
+		t[i] = gh_spawn(sleeper, b);
+	for (int i = 0; i < 4; i++)
+		gh_join(t[i], NULL);
+	return NULL;
+}
+
+static void *run_busy_hub(void *arg)
+{
+	struct busy *b = arg;
+
+	assert_int_equal(gh_hub_run(b->hub, busy_main, b, NULL), 0);
+	return NULL;
+}
+
+static void test_bpf_stop_hubs_keep_running_after_unload(void **state)
+{
+	struct busy *b = calloc(1, sizeof(*b));
+	struct gh_hub_stats st;
+	pthread_t thread;
+	char out[4096];
+
+	assert_non_null(b);
+	bt_loader_up();
+	b->hub = bt_hub_trace();
+	assert_int_equal(pthread_create(&thread, NULL, run_busy_hub, b), 0);
+	while (atomic_load(&b->rounds) < 200)
+		bt_sleep_ms(1);
+	assert_int_equal(bt_loader(out, sizeof(out), "--stop"), 0);
+	st = bt_stats(b->hub);
+	b->handoffs_at_stop = st.handoffs;
+	atomic_store(&b->stopped, true);
+	pthread_join(thread, NULL);
+	st = bt_stats(b->hub);
+	print_message("    %lu rounds; handoffs %llu at the unload, %llu at the end\n",
+		      atomic_load(&b->rounds), (unsigned long long)b->handoffs_at_stop,
+		      (unsigned long long)st.handoffs);
+	assert_int_equal(gh_hub_mode(b->hub), GH_MODE_TRACE);
+	assert_true(b->handoffs_at_stop > 0);
+	/* Nothing hands off without the kernel side (these calls are unmarked). */
+	assert_int_equal(st.handoffs, b->handoffs_at_stop);
+	gh_hub_destroy(b->hub);
+	free(b);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* I6: a process that dies or execs                                                           */
+
+/* The child process: this binary run again with --child block|exec (a fresh process, so
+ * that its runtime starts its own threads). */
+static void *child_main(void *arg)
+{
+	const char *what = arg;
+	char c;
+
+	/* Give the spare time to park (green sleeps: no system call of ours hands off). */
+	for (int i = 0; i < 100; i++)
+		gh_sleep_until(gh_now() + 1000000);
+	if (!strcmp(what, "exec")) {
+		/* Replace the image while the hub runs: the old image's hub is gone. */
+		execl("/bin/sleep", "sleep", "5", (char *)NULL);
+		_exit(3);
+	}
+	(void)read(0, &c, 1); /* stdin is a pipe nobody writes to */
+	return NULL;
+}
+
+static int child(const char *what)
+{
+	struct gh_hub_opts o;
+	gh_hub *hub;
+
+	gh_hub_opts_init(&o);
+	o.mode = GH_MODE_TRACE;
+	hub = gh_hub_create(&o);
+	return hub && gh_hub_run(hub, child_main, (void *)what, NULL) == 0 ? 0 : 2;
+}
+
+static int child_stdin[2];
+
+static void child_setup(void)
+{
+	dup2(child_stdin[0], 0);
+}
+
+static pid_t start_child(const char *what)
+{
+	int fd;
+	pid_t pid;
+
+	assert_int_equal(pipe2(child_stdin, O_CLOEXEC), 0);
+	pid = bt_spawn((const char *const[]){ "/proc/self/exe", "--child", what, NULL }, -1,
+		       child_setup, &fd);
+	assert_true(pid > 0);
+	close(fd);
+	return pid;
+}
+
+static bool has_slot(const struct bt_maps *m, pid_t pid)
+{
+	for (unsigned i = 0; i < GH_MAX_HUBS; i++)
+		if ((m->slots[i].flags & GH_SLOT_F_ACTIVE) && m->slots[i].tgid == (__u32)pid)
+			return true;
+	return false;
+}
+
+static void test_bpf_stop_killed_process_leaves_nothing(void **state)
+{
+	struct bt_maps m;
+	__u64 cleanups;
+	pid_t pid;
+
+	bt_loader_up();
+	assert_int_equal(bt_maps_open(&m), 0);
+	cleanups = m.ctl->nr_exit_cleanups;
+	pid = start_child("block");
+	for (int i = 0; i < 5000 && !(has_slot(&m, pid) && m.ctl->nr_displaced > 0); i++)
+		bt_sleep_ms(1);
+	assert_true(has_slot(&m, pid));
+	assert_true(m.ctl->nr_displaced > 0);
+	kill(pid, SIGKILL);
+	assert_int_equal(bt_wait(pid), 128 + SIGKILL);
+	assert_false(has_slot(&m, pid));
+	assert_int_equal(m.ctl->nr_displaced, 0);
+	assert_true(m.ctl->nr_exit_cleanups > cleanups);
+	close(child_stdin[0]);
+	close(child_stdin[1]);
+	bt_maps_close(&m);
+	bt_loader_down();
+}
+
+static void test_bpf_stop_exec_leaves_nothing(void **state)
+{
+	struct bt_maps m;
+	__u64 cleanups;
+	pid_t pid;
+	char comm[64] = "";
+
+	bt_loader_up();
+	assert_int_equal(bt_maps_open(&m), 0);
+	cleanups = m.ctl->nr_exit_cleanups;
+	pid = start_child("exec");
+	for (int i = 0; i < 5000 && !has_slot(&m, pid); i++)
+		bt_sleep_ms(1);
+	assert_true(has_slot(&m, pid));
+	/* Once it runs sleep(1), the same pid owns nothing any more. */
+	for (int i = 0; i < 5000; i++) {
+		char path[64];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+		f = fopen(path, "r");
+		if (f) {
+			if (!fgets(comm, sizeof(comm), f))
+				comm[0] = '\0';
+			fclose(f);
+		}
+		if (!strncmp(comm, "sleep", 5))
+			break;
+		bt_sleep_ms(1);
+	}
+	assert_string_equal(comm, "sleep\n");
+	assert_false(has_slot(&m, pid));
+	assert_int_equal(m.ctl->nr_displaced, 0);
+	assert_true(m.ctl->nr_exit_cleanups > cleanups);
+	kill(pid, SIGKILL);
+	bt_wait(pid);
+	close(child_stdin[0]);
+	close(child_stdin[1]);
+	bt_maps_close(&m);
+	bt_loader_down();
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bpf_stop_waits_for_blocked_carrier),
+		cmocka_unit_test(test_bpf_stop_sigterm_waits_for_blocked_carrier),
+		cmocka_unit_test(test_bpf_stop_hubs_keep_running_after_unload),
+		cmocka_unit_test(test_bpf_stop_killed_process_leaves_nothing),
+		cmocka_unit_test(test_bpf_stop_exec_leaves_nothing),
+	};
+
+	if (argc == 3 && !strcmp(argv[1], "--child"))
+		return child(argv[2]);
+	bt_require();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
