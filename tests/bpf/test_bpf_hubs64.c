@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * With 64 hubs in one process, each with a parked spare, a block in one hub wakes that hub's
+ * spare and no other: the kernel side signals the one spare its hub names.
+ *
+ * Checked twice: by the kernel side's per-hub counters (exactly the blocking hub's nr_wakes
+ * grows, by one), and by the kernel's own accounting of every other hub's parked spare
+ * (/proc/self/task/<tid>/status: not one voluntary context switch, so it never woke).
+ */
+#include "bpf_test.h"
+
+#define NR_HUBS 64
+#define BLOCKER 17
+#define BLOCK_MS 200
+
+struct hub_run {
+	int index;
+	gh_hub *hub;
+	pthread_t thread;
+};
+
+static struct bt_maps maps;
+static atomic_bool go, done;
+static atomic_bool blocked_returned;
+static int pipefd[2];
+
+static void *hub_main(void *arg)
+{
+	struct hub_run *h = arg;
+
+	/* Every hub's spare parks before anything blocks. */
+	assert_true(bt_green_wait_spares(&maps, NR_HUBS));
+	while (!atomic_load(&go))
+		gh_sleep_until(gh_now() + 5000000);
+	if (h->index == BLOCKER) {
+		char c;
+
+		assert_int_equal(read(pipefd[0], &c, 1), 1); /* unmarked, blocks BLOCK_MS */
+		atomic_store(&blocked_returned, true);
+	}
+	while (!atomic_load(&done))
+		gh_sleep_until(gh_now() + 5000000);
+	return NULL;
+}
+
+static void *run_hub(void *arg)
+{
+	struct hub_run *h = arg;
+
+	assert_int_equal(gh_hub_run(h->hub, hub_main, h, NULL), 0);
+	return NULL;
+}
+
+static long voluntary_switches(pid_t tid)
+{
+	char path[96], line[256];
+	long n = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)tid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+struct snapshot {
+	unsigned idx[NR_HUBS];
+	__u32 spare[NR_HUBS];
+	long switches[NR_HUBS];
+	__u64 wakes[NR_HUBS], handoffs[NR_HUBS];
+};
+
+static void snap(struct snapshot *s)
+{
+	assert_int_equal(bt_my_slots(&maps, s->idx, NR_HUBS), NR_HUBS);
+	for (int i = 0; i < NR_HUBS; i++) {
+		unsigned x = s->idx[i];
+
+		s->spare[i] = maps.hubs[x].spare_tid;
+		s->switches[i] = voluntary_switches((pid_t)s->spare[i]);
+		s->wakes[i] = maps.hubs[x].nr_wakes;
+		s->handoffs[i] = maps.slots[x].nr_handoffs;
+	}
+}
+
+static void test_bpf_hubs64_only_the_blocking_hubs_spare_wakes(void **state)
+{
+	static struct hub_run runs[NR_HUBS];
+	struct snapshot before, after;
+	int woken_hub = -1;
+
+	assert_int_equal(pipe(pipefd), 0);
+	bt_loader_up();
+	assert_int_equal(bt_maps_open(&maps), 0);
+	for (int i = 0; i < NR_HUBS; i++) {
+		runs[i].index = i;
+		runs[i].hub = bt_hub_trace();
+		assert_int_equal(pthread_create(&runs[i].thread, NULL, run_hub, &runs[i]), 0);
+	}
+	for (int i = 0; i < 5000 && !bt_spares_ready(&maps, NR_HUBS); i++)
+		bt_sleep_ms(1);
+	assert_true(bt_spares_ready(&maps, NR_HUBS));
+	bt_sleep_ms(50); /* let every spare settle in its wait */
+	snap(&before);
+
+	atomic_store(&go, true);
+	bt_sleep_ms(BLOCK_MS);
+	assert_int_equal(write(pipefd[1], "x", 1), 1);
+	while (!atomic_load(&blocked_returned))
+		bt_sleep_ms(1);
+	snap(&after);
+	atomic_store(&done, true);
+	for (int i = 0; i < NR_HUBS; i++) {
+		pthread_join(runs[i].thread, NULL);
+		gh_hub_destroy(runs[i].hub);
+	}
+
+	for (int i = 0; i < NR_HUBS; i++) {
+		assert_int_equal(before.idx[i], after.idx[i]);
+		if (after.handoffs[i] != before.handoffs[i]) {
+			/* The blocking hub: handed off and its spare signalled. */
+			assert_int_equal(woken_hub, -1);
+			woken_hub = i;
+			assert_int_equal(after.wakes[i], before.wakes[i] + 1);
+			continue;
+		}
+		/* Every other hub: no wake, and its spare slept through. */
+		assert_int_equal(after.wakes[i], before.wakes[i]);
+		assert_int_equal(after.spare[i], before.spare[i]);
+		if (after.switches[i] != before.switches[i])
+			fail_msg("hub in slot %u: spare %u switched %ld -> %ld", before.idx[i],
+				 before.spare[i], before.switches[i], after.switches[i]);
+	}
+	assert_true(woken_hub >= 0);
+	print_message("    one handoff in slot %u woke its spare %u; the other %d spares slept\n",
+		      before.idx[woken_hub], before.spare[woken_hub], NR_HUBS - 1);
+	bt_maps_close(&maps);
+	bt_loader_down();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bpf_hubs64_only_the_blocking_hubs_spare_wakes),
+	};
+
+	bt_require();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
