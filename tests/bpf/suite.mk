@@ -21,7 +21,7 @@ $(BUILD)/tests/bpf/%: tests/bpf/%.c tests/bpf/bpf_test.h $(LIBGH_A) include/gree
 	$(Q)$(CC) $(BPF_TEST_CFLAGS) $< -o $@ $(BPF_TEST_LIBS)
 
 .PHONY: test-bpf
-test-bpf: $(BPF_TEST_BINS) $(LOADER) $(STRESS_BIN)
+test-bpf: $(BPF_TEST_BINS) $(LOADER) $(BUILD)/tests/stress
 	$(Q)tests/run-suite bpf $(BPF_TEST_BINS)
 
 test: test-bpf

@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The exclusivity stress checker (tests/stress) in trace mode with unmarked blocking calls:
+ * zero violations of I1 to I4, also when the loader is killed with SIGKILL in the middle of the
+ * run (the pinned kernel side goes on handing off) and when it is unloaded in the middle of the
+ * run (the hubs go on as in mode none).
+ *
+ * GH_BPF_STRESS_SECONDS sets the length of each run (default 5).
+ */
+#include "bpf_test.h"
+
+static char out[65536];
+
+static unsigned seconds(void)
+{
+	const char *s = getenv("GH_BPF_STRESS_SECONDS");
+	unsigned v = s ? (unsigned)strtoul(s, NULL, 10) : 0;
+
+	return v ? v : 5;
+}
+
+static pid_t start_stress(unsigned secs, int *fd)
+{
+	char arg[16];
+	pid_t pid;
+
+	snprintf(arg, sizeof(arg), "%u", secs);
+	pid = bt_spawn((const char *const[]){ BT_STRESS, "--mode", "trace", "--unmarked",
+					      "--hubs", "4", "--threads", "200", "--seconds",
+					      arg, NULL },
+		       -1, NULL, fd);
+	assert_true(pid > 0);
+	return pid;
+}
+
+/* Collect the stress run's output and exit status. */
+static int finish_stress(pid_t pid, int fd)
+{
+	size_t used = 0;
+	ssize_t n;
+	int rc;
+
+	while (used + 1 < sizeof(out) && (n = read(fd, out + used, sizeof(out) - used - 1)) > 0)
+		used += (size_t)n;
+	out[used] = '\0';
+	close(fd);
+	rc = bt_wait(pid);
+	print_message("%s", out);
+	return rc;
+}
+
+static void assert_clean_run(int rc)
+{
+	assert_int_equal(rc, 0);
+	if (!strstr(out, "stress: 0 exclusivity violations"))
+		fail_msg("no clean verdict:\n%s", out);
+	if (!strstr(out, "mode trace"))
+		fail_msg("the hubs did not run in trace mode:\n%s", out);
+}
+
+static void test_bpf_stress_unmarked_calls(void **state)
+{
+	int fd;
+	pid_t pid;
+
+	bt_loader_up();
+	pid = start_stress(seconds(), &fd);
+	assert_clean_run(finish_stress(pid, fd));
+	bt_loader_down();
+}
+
+static void test_bpf_stress_loader_sigkill_mid_run(void **state)
+{
+	struct bt_maps m;
+	__u64 at_kill;
+	int fd, lfd;
+	pid_t pid, loader;
+
+	bt_loader_down();
+	loader = bt_loader_foreground(&lfd, "--mode", "trace");
+	assert_int_equal(bt_maps_open(&m), 0);
+	pid = start_stress(seconds() + 2, &fd);
+	bt_sleep_ms(1500);
+	kill(loader, SIGKILL);
+	assert_int_equal(bt_wait(loader), 128 + SIGKILL);
+	close(lfd);
+	at_kill = m.ctl->nr_handoffs;
+	bt_sleep_ms(1500);
+	/* The pinned programs outlive the loader: handoffs go on. */
+	assert_true(m.ctl->nr_handoffs > at_kill);
+	assert_clean_run(finish_stress(pid, fd));
+	bt_maps_close(&m);
+	bt_loader_down();
+}
+
+static void test_bpf_stress_unload_mid_run(void **state)
+{
+	char stop_out[4096];
+	int fd;
+	pid_t pid;
+
+	bt_loader_up();
+	pid = start_stress(seconds() + 2, &fd);
+	bt_sleep_ms(1500);
+	assert_int_equal(bt_loader(stop_out, sizeof(stop_out), "--stop"), 0);
+	assert_false(bt_loaded());
+	assert_clean_run(finish_stress(pid, fd));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bpf_stress_unmarked_calls),
+		cmocka_unit_test(test_bpf_stress_loader_sigkill_mid_run),
+		cmocka_unit_test(test_bpf_stress_unload_mid_run),
+	};
+
+	bt_require();
+	if (access(BT_STRESS, X_OK) < 0) {
+		fprintf(stderr, "%s is not built (make %s)\n", BT_STRESS, BT_STRESS);
+		return 1;
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
