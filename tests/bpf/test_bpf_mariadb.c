@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * A real C client library that blocks: libmariadb against a MariaDB server this test starts on
+ * 127.0.0.1 (Debian's mariadb-server: mariadb-install-db into a temporary data folder, then
+ * mariadbd as root with --skip-grant-tables). Unmodified client calls from green threads, in
+ * trace mode:
+ *   - `SELECT SLEEP(0.2)` hands off, a ticker green thread keeps ticking, and the query
+ *     returns its row;
+ *   - four such queries from four green threads of one hub overlap instead of running one
+ *     after another (each blocked client is handed off in turn).
+ */
+#include <arpa/inet.h>
+#include <mysql.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "bpf_test.h"
+
+#define MARIADBD "/usr/sbin/mariadbd"
+#define INSTALL_DB "/usr/bin/mariadb-install-db"
+#define QUERY_MS 200
+#define PARALLEL 4
+
+static char datadir[] = "/tmp/gh-bpf-mariadb-XXXXXX";
+static pid_t server = -1;
+static int server_out = -1;
+static unsigned port;
+
+static unsigned free_port(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len) < 0)
+		return 0;
+	close(fd);
+	return ntohs(sin.sin_port);
+}
+
+static MYSQL *connect_db(void)
+{
+	MYSQL *db = mysql_init(NULL);
+	unsigned timeout = 5;
+
+	if (!db)
+		return NULL;
+	mysql_options(db, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+	if (!mysql_real_connect(db, "127.0.0.1", "root", "", NULL, port, NULL, 0)) {
+		mysql_close(db);
+		return NULL;
+	}
+	return db;
+}
+
+static int start_server(void **state)
+{
+	char out[8192], dd[128], p[32], sock[160], pid[160];
+	int rc;
+
+	if (!mkdtemp(datadir))
+		return -1;
+	snprintf(dd, sizeof(dd), "--datadir=%s/data", datadir);
+	rc = bt_run_as(-1, (const char *const[]){ INSTALL_DB, "--no-defaults", dd, "--user=root",
+						  "--auth-root-authentication-method=normal",
+						  "--skip-test-db", NULL },
+		       out, sizeof(out), 120000);
+	if (rc != 0) {
+		fprintf(stderr, "mariadb-install-db exited %d:\n%s\n", rc, out);
+		return -1;
+	}
+	port = free_port();
+	snprintf(p, sizeof(p), "--port=%u", port);
+	snprintf(sock, sizeof(sock), "--socket=%s/sock", datadir);
+	snprintf(pid, sizeof(pid), "--pid-file=%s/pid", datadir);
+	server = bt_spawn((const char *const[]){ MARIADBD, "--no-defaults", dd, "--user=root", p,
+						 "--bind-address=127.0.0.1", sock, pid,
+						 "--skip-grant-tables", "--skip-log-bin",
+						 "--innodb-buffer-pool-size=16M", NULL },
+			  -1, NULL, &server_out);
+	if (server < 0)
+		return -1;
+	for (int i = 0; i < 300; i++) {
+		MYSQL *db = connect_db();
+
+		if (db) {
+			mysql_close(db);
+			return 0;
+		}
+		bt_sleep_ms(100);
+	}
+	fprintf(stderr, "mariadbd did not accept connections on port %u\n", port);
+	return -1;
+}
+
+static int stop_server(void **state)
+{
+	char cmd[256];
+
+	if (server > 0) {
+		kill(server, SIGTERM);
+		bt_wait(server);
+		close(server_out);
+	}
+	if (strcmp(datadir, "/tmp/gh-bpf-mariadb-XXXXXX")) {
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", datadir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", datadir);
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+
+struct query {
+	MYSQL *db;
+	bool ok;
+	char error[128];
+};
+
+/* The query, through the unmodified client library. */
+static void *run_query(void *arg)
+{
+	struct query *q = arg;
+	MYSQL_RES *res;
+	MYSQL_ROW row;
+
+	if (mysql_query(q->db, "SELECT SLEEP(0.2)")) {
+		snprintf(q->error, sizeof(q->error), "%s", mysql_error(q->db));
+		return NULL;
+	}
+	res = mysql_store_result(q->db);
+	if (!res) {
+		snprintf(q->error, sizeof(q->error), "%s", mysql_error(q->db));
+		return NULL;
+	}
+	row = mysql_fetch_row(res);
+	q->ok = row && row[0] && !strcmp(row[0], "0");
+	mysql_free_result(res);
+	return NULL;
+}
+
+struct run {
+	struct bt_maps maps;
+	struct bt_ticker ticker;
+	struct query q[PARALLEL];
+	long ticks_during;
+	uint64_t elapsed_ns;
+	int parallel;
+};
+
+static void *db_main(void *arg)
+{
+	struct run *r = arg;
+	gh_thread *ticker, *t[PARALLEL];
+	uint64_t start;
+	long t0;
+
+	r->ticker.period_ns = 1000000;
+	ticker = gh_spawn(bt_tick, &r->ticker);
+	for (int i = 0; i < r->parallel; i++) {
+		r->q[i].db = connect_db(); /* may block too: that is fine */
+		assert_non_null(r->q[i].db);
+	}
+	assert_true(bt_green_wait_spares(&r->maps, 1));
+	t0 = atomic_load(&r->ticker.ticks);
+	start = gh_now();
+	if (r->parallel == 1) {
+		run_query(&r->q[0]);
+	} else {
+		for (int i = 0; i < r->parallel; i++)
+			t[i] = gh_spawn(run_query, &r->q[i]);
+		for (int i = 0; i < r->parallel; i++)
+			gh_join(t[i], NULL);
+	}
+	r->elapsed_ns = gh_now() - start;
+	r->ticks_during = atomic_load(&r->ticker.ticks) - t0;
+	for (int i = 0; i < r->parallel; i++)
+		mysql_close(r->q[i].db);
+	atomic_store(&r->ticker.stop, true);
+	gh_join(ticker, NULL);
+	return NULL;
+}
+
+static void run_case(int parallel)
+{
+	struct run *r = calloc(1, sizeof(*r));
+	struct gh_hub_stats st;
+	gh_hub *hub;
+
+	if (server < 0) {
+		free(r);
+		skip();
+		return;
+	}
+	assert_non_null(r);
+	r->parallel = parallel;
+	bt_loader_up();
+	assert_int_equal(bt_maps_open(&r->maps), 0);
+	hub = bt_hub_trace();
+	assert_int_equal(gh_hub_run(hub, db_main, r, NULL), 0);
+	assert_int_equal(gh_hub_mode(hub), GH_MODE_TRACE);
+	st = bt_stats(hub);
+	print_message("    %d x SELECT SLEEP(0.2): %.1f ms, %ld ticks meanwhile; handoffs %llu, "
+		      "takeovers %llu, holds %llu, idle returns %llu\n",
+		      parallel, (double)r->elapsed_ns / 1e6, r->ticks_during,
+		      (unsigned long long)st.handoffs, (unsigned long long)st.takeovers,
+		      (unsigned long long)st.holds, (unsigned long long)st.idle_returns);
+	for (int i = 0; i < parallel; i++)
+		if (!r->q[i].ok)
+			fail_msg("query %d: %s", i, r->q[i].error[0] ? r->q[i].error : "wrong row");
+	assert_true(st.handoffs >= (unsigned)parallel);
+	assert_true(r->ticks_during >= QUERY_MS / 4);
+	if (parallel > 1) {
+		/* One after another they would take parallel * 200 ms. */
+		assert_true(r->elapsed_ns < (uint64_t)(parallel - 1) * QUERY_MS * 1000000u);
+	}
+	gh_hub_destroy(hub);
+	bt_maps_close(&r->maps);
+	bt_loader_down();
+	free(r);
+}
+
+static void test_bpf_mariadb_query_hands_off(void **state)
+{
+	run_case(1);
+}
+
+static void test_bpf_mariadb_queries_overlap(void **state)
+{
+	run_case(PARALLEL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bpf_mariadb_query_hands_off),
+		cmocka_unit_test(test_bpf_mariadb_queries_overlap),
+	};
+
+	bt_require();
+	if (access(MARIADBD, X_OK) < 0 || access(INSTALL_DB, X_OK) < 0)
+		bt_skip("no MariaDB server here (%s; Debian package mariadb-server)", MARIADBD);
+	if (mysql_library_init(0, NULL, NULL))
+		bt_skip("libmariadb does not initialise");
+	return cmocka_run_group_tests(tests, start_server, stop_server);
+}
