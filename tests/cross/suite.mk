@@ -51,7 +51,7 @@ aarch64_missing = $(strip \
 .PHONY: test-aarch64
 test-aarch64:
 ifeq ($(SAN),)
-	$(Q)$(if $(aarch64_missing),printf 'aarch64: SKIP (%s)\n' '$(aarch64_missing)'; exit 0;) \
+	$(Q)$(if $(aarch64_missing),why='$(aarch64_missing)'; printf 'aarch64: SKIP (%s)\n' "$${why%;}"; exit 0;) \
 	$(MAKE) --no-print-directory BUILD=$(AARCH64_BUILD) CC=$(AARCH64_CROSS)gcc \
 		AR=$(AARCH64_CROSS)ar $(AARCH64_COMPAT) && \
 	$(MAKE) --no-print-directory BUILD=$(AARCH64_BUILD) CC=$(AARCH64_CROSS)gcc \
