@@ -395,6 +395,17 @@ struct gh__backend {
 	/* c has parked as a spare (true) or left the parked list (false), under carrier_lock:
 	 * a kernel side that wakes spares itself needs to know which ones it may wake. */
 	void (*spare_parked)(struct gh_hub *hub, struct gh__carrier *c, bool parked);
+	/* How parked spare c waits, instead of sleeping on its wake word: return once the word
+	 * is set or a handoff may be waiting (park() looks again either way), with the word
+	 * reset to 0. A kernel side that keeps spares runnable in a queue of its own needs it. */
+	void (*spare_wait)(struct gh_hub *hub, struct gh__carrier *c);
+	/* Transition 4 for carriers the kernel side holds, which run no user code before their
+	 * hand-back and so are not on hub->returned: the owner, at a switch point with
+	 * return_pending set and hub->returned empty, takes the next one's tid (0: none is
+	 * visible yet, look again at the next switch point). Lock-free, owner only. */
+	pid_t (*held_next)(struct gh_hub *hub);
+	/* The owner has made tid the runner (RUN(tid)) after held_next: let it run. */
+	void (*held_release)(struct gh_hub *hub, pid_t tid);
 };
 
 extern const struct gh__backend gh__backend_none;
