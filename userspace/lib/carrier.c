@@ -206,27 +206,35 @@ static void returned_remove(struct gh_hub *hub, struct gh__carrier *c)
 static bool hand_back(struct gh_hub *hub, struct gh__carrier *c)
 {
 	struct gh__carrier *r;
+	pid_t tid;
 	__u64 b;
 
 	returned_collect(hub);
 	r = hub->returned_fifo;
-	if (!r)
+	if (r) {
+		hub->returned_fifo = r->returned_next;
+		if (!hub->returned_fifo)
+			hub->returned_fifo_tail = NULL;
+		r->returned_next = NULL;
+		tid = r->tid;
+	} else if (!hub->backend->held_next || !(tid = hub->backend->held_next(hub))) {
 		return false;
-	hub->returned_fifo = r->returned_next;
-	if (!hub->returned_fifo)
-		hub->returned_fifo_tail = NULL;
-	r->returned_next = NULL;
+	}
 	__atomic_fetch_sub(&hub->slot->return_pending, 1, __ATOMIC_SEQ_CST);
 
-	/* RUN(c) changes only by c's own hand while c runs, so this cannot race. */
-	b = baton_load(hub);
-	if (!is(b, GH_BATON_RUN, c->tid) ||
-	    !baton_cas(hub, b, gh_baton_next(b, GH_BATON_RUN, (__u32)r->tid)))
-		gh__panic("hand-back by carrier %d found baton %#llx", (int)c->tid,
-			  (unsigned long long)b);
-	set_runner(hub, r->tid);
+	/* RUN(c) changes only while c sleeps, and comes back as RUN(c) (see idle()): retry. */
+	do {
+		b = baton_load(hub);
+		if (!is(b, GH_BATON_RUN, c->tid))
+			gh__panic("hand-back by carrier %d found baton %#llx", (int)c->tid,
+				  (unsigned long long)b);
+	} while (!baton_cas(hub, b, gh_baton_next(b, GH_BATON_RUN, (__u32)tid)));
+	set_runner(hub, tid);
 	count(&hub->slot->nr_handbacks, 1);
-	wake(r);
+	if (r)
+		wake(r);
+	else
+		hub->backend->held_release(hub, tid);
 	return true;
 }
 
@@ -394,7 +402,10 @@ static enum park_result park(struct gh_hub *hub, struct gh__carrier *c)
 			pthread_mutex_unlock(&hub->carrier_lock);
 			continue;
 		}
-		wait_woken(&c->wake_word);
+		if (hub->backend->spare_wait)
+			hub->backend->spare_wait(hub, c);
+		else
+			wait_woken(&c->wake_word);
 		/* A waker in the runtime took us off the parked list; a kernel side that wakes
 		 * spares itself (trace mode's signal handler) cannot take the lock, so leave the
 		 * list here if still on it. Then look again: a handoff, a stop, a retirement, or
@@ -479,16 +490,19 @@ static void release_dying(struct gh_hub *hub)
  */
 static bool idle(struct gh_hub *hub, struct gh__carrier *c)
 {
-	__u64 b = baton_load(hub), idle_word;
+	__u64 b, idle_word;
 	int n;
 
-	if (!is(b, GH_BATON_RUN, c->tid))
-		gh__panic("carrier %d going idle without the baton (%#llx)", (int)c->tid,
-			  (unsigned long long)b);
-	idle_word = gh_baton_next(b, GH_BATON_IDLE, (__u32)c->tid);
-	if (!baton_cas(hub, b, idle_word))
-		gh__panic("carrier %d lost a RUN baton it held (%#llx)", (int)c->tid,
-			  (unsigned long long)baton_load(hub));
+	/* RUN(c) changes only while c sleeps, and then comes back as RUN(c) before c runs on
+	 * (sched_ext mode hands off a page fault and cancels the handoff at its return, with a
+	 * new sequence): so CAS, and retry. */
+	do {
+		b = baton_load(hub);
+		if (!is(b, GH_BATON_RUN, c->tid))
+			gh__panic("carrier %d going idle without the baton (%#llx)", (int)c->tid,
+				  (unsigned long long)b);
+		idle_word = gh_baton_next(b, GH_BATON_IDLE, (__u32)c->tid);
+	} while (!baton_cas(hub, b, idle_word));
 	if (gh__return_pending(hub)) {
 		/* The Dekker pair with a returning carrier: it may not have seen IDLE. Take the
 		 * hub back (or learn the returner already did) and let the loop hand back. */
