@@ -22,10 +22,12 @@ const struct gh__backend gh__backend_none = {
 	.mode = GH_MODE_NONE,
 };
 
+extern const struct gh__backend gh__backend_scx;
 extern const struct gh__backend gh__backend_trace;
 
 /* Kernel-assisted backends compiled into this library, best first. */
 static const struct gh__backend *const assisted[] = {
+	&gh__backend_scx,
 	&gh__backend_trace,
 	NULL,
 };
