@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * sched_ext mode: what the runtime (userspace/lib/backend_scx.c), the loader
+ * (userspace/loader/greenhub.c) and the scheduler (bpf/greenhub.bpf.c) share, besides the hub
+ * slots of greenhub/slot.h. docs/sched-ext.md explains the design; this header is the ABI.
+ *
+ * It compiles on both sides, like slot.h: BPF programs include it after vmlinux.h, user space
+ * gets the types from <linux/types.h>. Change any layout here only together with
+ * GH_SCX_ABI_VERSION: the loader and the runtime refuse pinned maps of another version.
+ *
+ * The pinned objects
+ * ------------------
+ * The loader pins everything under GH_SCX_PIN_DIR, so that the scheduler outlives it:
+ *
+ *   control   ARRAY[1] of struct gh_scx_control, BPF_F_MMAPABLE: versions, the loader's state,
+ *             global counters, the handoff-latency histogram and the exit record
+ *   slots     ARRAY[GH_MAX_HUBS] of struct gh_hub_slot (slot.h), BPF_F_MMAPABLE: the batons
+ *   hubs      ARRAY[GH_MAX_HUBS] of struct gh_scx_hub, BPF_F_MMAPABLE: per-hub scheduler state,
+ *             above all the ring of held carriers the owner hands back to
+ *   carriers  TASK_STORAGE of struct gh_scx_carrier: the registration of each carrier
+ *   gates     HASH global tid -> struct bpf_task_work: the return gate armed on each handoff
+ *   (and the scheduler's private maps), and link_ops (the struct_ops link: while it is pinned
+ *   the scheduler stays attached) and link_exit (process exits release their slots)
+ *
+ * Only root may open them (mode 0600), as in trace mode: processes sharing access to the pins
+ * trust each other with their slots' contents; the scheduler checks on every action that the
+ * thread it acts on is a registered carrier of that hub in the process owning it (I5).
+ */
+#ifndef GREENHUB_SCX_H
+#define GREENHUB_SCX_H
+
+#ifndef __bpf__
+#include <linux/types.h>
+#endif
+
+#include "greenhub/slot.h"
+
+#define GH_SCX_ABI_VERSION 1
+#define GH_SCX_MAGIC 0x47485358u /* "GHSX" */
+
+#define GH_SCX_PIN_ROOT "/sys/fs/bpf"
+#define GH_SCX_PIN_DIR GH_SCX_PIN_ROOT "/greenhub_scx"
+
+/* The scheduler's name, as /sys/kernel/sched_ext/root/ops shows it. */
+#define GH_SCX_OPS_NAME "greenhub"
+
+/* The policy carriers run with (uapi SCHED_EXT). */
+#define GH_SCX_POLICY 7
+
+/*
+ * The real-time signal the runtime reserves in sched_ext mode (kernel numbering; glibc's
+ * SIGRTMAX - 3). Trace mode reserves 62 and the runtime itself 63 (GH__SIG_KICK), so a process
+ * may run hubs in every mode at once. The scheduler sends it to carriers only, thread-directed,
+ * with one of the codes below and si_code SI_KERNEL; the runtime ignores it from anyone else.
+ * Carriers keep it unblocked; the scheduler never hands off a carrier that has it blocked.
+ */
+#define GH_SCX_SIGNO 61
+
+enum gh_scx_sigcode {
+	/* To a spare parked on its futex: a handoff is waiting for it (transition 2). */
+	GH_SCX_SIG_WAKE = 1,
+	/* From the return gate, to a displaced carrier that is about to run user code while
+	 * another carrier owns the hub and that no one counted yet: the handler queues it for
+	 * the hand-back (gh__carrier_reacquire) and waits. Seen only once the scheduler is gone
+	 * (ejected) while the carrier was blocked. */
+	GH_SCX_SIG_GATE = 2,
+	/* The same for a carrier already counted in return_pending and on the held ring: the
+	 * handler only waits until the owner makes it the runner. Seen when the kernel released
+	 * a held carrier (ejection) or the scheduler let a long hold go (the watchdog). */
+	GH_SCX_SIG_GATE_HELD = 3,
+	/* To a displaced carrier that the scheduler just gave an idle hub (transition 5): the
+	 * handler kicks the idle carrier out of its epoll wait, which then finds it lost the
+	 * hub and parks. */
+	GH_SCX_SIG_KICK = 4,
+};
+
+/* The loader's state (gh_scx_control.state). */
+enum gh_scx_state {
+	/* Maps pinned, scheduler being attached. The runtime does not attach hubs yet. */
+	GH_SCX_LOADING = 0,
+	/* Handoffs on. */
+	GH_SCX_RUNNING = 1,
+	/* Unloading: no new handoffs, held spares are let go; the loader waits until no carrier
+	 * is displaced before it detaches. Running hubs go on as in mode none. */
+	GH_SCX_DRAINING = 2,
+	/* The scheduler has exited (the exit record says why). Written by ops.exit. */
+	GH_SCX_EXITED = 3,
+};
+
+/*
+ * How spares wait (gh_scx_hub.spare_mode, chosen by the runtime per hub). Both are always
+ * served: on a handoff the scheduler takes a held spare if there is one, else signals a
+ * parked one.
+ */
+enum gh_scx_spare_mode {
+	/* Runnable in the hub's spare DSQ, never dispatched until a handoff moves it to the CPU
+	 * the owner just left (in the same schedule() call). A heartbeat lets each one run
+	 * briefly well within the watchdog's timeout. */
+	GH_SCX_SPARES_HELD = 0,
+	/* Asleep on a futex; the scheduler signals one (GH_SCX_SIG_WAKE) on a handoff. */
+	GH_SCX_SPARES_PARKED = 1,
+};
+
+/* Capacity of a hub's held ring: the most carriers of one hub displaced at once. The
+ * scheduler refuses a handoff that would exceed it (the owner's sleep then stalls the hub,
+ * as in mode none). A power of two. */
+#define GH_SCX_HELD_MAX 256
+
+/* Most carriers registered at once, over all processes (the gates map). */
+#define GH_SCX_MAX_CARRIERS 16384
+
+/* Handoff-latency histogram: bucket i counts latencies in [2^(i-1), 2^i) microseconds, bucket
+ * 0 those under 1 us, the last one everything longer. */
+#define GH_SCX_HIST_BUCKETS 24
+
+struct gh_scx_hist {
+	__u64 bucket[GH_SCX_HIST_BUCKETS];
+	__u64 count;
+	__u64 sum_ns;
+	__u64 max_ns;
+};
+
+/* Why the scheduler exited: written once by ops.exit, read by the loader and the runtime. */
+struct gh_scx_exit {
+	__u32 kind;      /* enum scx_exit_kind; 0 while the scheduler runs */
+	__u32 pad;
+	__s64 exit_code;
+	__u64 at_ns;     /* CLOCK_MONOTONIC ns of ops.exit */
+	char reason[128];
+	char msg[256];
+};
+
+/*
+ * The one entry of the control map.
+ *
+ * magic, the versions, mode, signo, loader_pid, loaded_ns, features and timeout_ms: written once
+ * by the loader before it sets state to RUNNING; read by the runtime and `scx_greenhub --stats`.
+ * state: written by the loader (LOADING -> RUNNING -> DRAINING) through its mapping and by
+ * ops.exit (EXITED); read by the scheduler on every handoff and by the runtime.
+ * test_eject: written by a test (`scx_greenhub --test-eject`); the scheduler's heartbeat reads
+ * it and ejects itself with scx_bpf_error(), to exercise the ejection path.
+ * exit: written by ops.exit. Counters: bumped by the scheduler only, never reset while it is
+ * loaded; read by the loader.
+ */
+struct gh_scx_control {
+	__u32 magic;
+	__u32 slot_abi; /* GH_SLOT_ABI_VERSION */
+	__u32 scx_abi;  /* GH_SCX_ABI_VERSION */
+	__u32 state;    /* enum gh_scx_state */
+	__u32 mode;     /* enum gh_mode of greenhub.h (3: sched_ext) */
+	__u32 signo;    /* GH_SCX_SIGNO */
+	__u32 loader_pid;
+	__u32 timeout_ms; /* the watchdog timeout the scheduler was loaded with */
+	__u64 loaded_ns;  /* CLOCK_REALTIME ns when the loader pinned the objects */
+	__u64 features;   /* reserved for the loader's feature report */
+	__u32 test_eject;
+	__u32 pad;
+
+	/* Carriers handed off that have not passed their return yet (a held carrier counts
+	 * until it is dispatched after its hand-back). The handoff path adds 1 *before* it
+	 * reads state and takes it back if it then does not hand off; the loader sets DRAINING
+	 * and then reads this: a Dekker pair, as in trace mode, so once the loader reads 0 after
+	 * DRAINING no carrier needs the scheduler and none will. */
+	__s64 nr_displaced;
+
+	__u64 nr_handoffs;       /* RUN -> HANDOFF by the scheduler */
+	__u64 nr_cancels;        /* HANDOFF(t) -> RUN(t): t's call returned first */
+	__u64 nr_takeovers;      /* HANDOFF(u) -> RUN(t) by the scheduler for a returning t */
+	__u64 nr_idle_returns;   /* IDLE(s) -> RUN(t) for a returning t */
+	__u64 nr_holds;          /* a returning carrier kept in its hub's held DSQ */
+	__u64 nr_releases;       /* a held carrier dispatched after its hand-back */
+	__u64 nr_spare_runs;     /* a held spare moved to the CPU its owner left */
+	__u64 nr_spare_wakes;    /* a parked spare signalled */
+	__u64 nr_spare_misses;   /* handoffs with no spare to give the CPU to */
+	__u64 nr_heartbeats;     /* held spares let run briefly for the watchdog */
+	__u64 nr_long_holds;     /* held carriers let go to the userspace gate (watchdog) */
+	__u64 nr_gate_arms;      /* return gates armed (one per handoff) */
+	__u64 nr_gate_failures;  /* handoffs refused because the gate could not be armed */
+	__u64 nr_gates;          /* gates that stopped a carrier (GATE or GATE_HELD sent) */
+	__u64 nr_kicks;          /* KICK sent for an idle return */
+	__u64 nr_masked;         /* owner slept with the signal blocked: not handed off */
+	__u64 nr_loop_sleeps;    /* owner slept in the hub loop, outside green threads: idem */
+	__u64 nr_refused;        /* handoffs refused: draining, ring full or no gate */
+	__u64 nr_bound;          /* registrations checked and taken */
+	__u64 nr_rejected;       /* registrations that did not match their thread */
+	__u64 nr_exit_cleanups;  /* hubs released because their process exited or exec'd */
+	/* Latency from an owner's sleep (ops.quiescent) to a spare running on a CPU. */
+	struct gh_scx_hist handoff_latency;
+	struct gh_scx_exit exit;
+};
+
+/*
+ * Per-hub scheduler state: entry i belongs to the hub in slot i. Zeroed by the runtime when it
+ * claims or releases the slot (while no carrier of the hub is registered).
+ *
+ * The held ring
+ *   When a displaced carrier t returns while RUN(s), the scheduler keeps t in the hub's held
+ *   DSQ, appends t's tid to held[] (it reserves the index with an atomic add on held_tail,
+ *   then stores the tid) and only then increments the slot's return_pending. The owner, at a
+ *   switch point that sees return_pending, takes held[held_head] (0 means "not stored yet":
+ *   look again at the next switch point), zeroes it, advances held_head, and moves the baton
+ *   RUN(s) -> RUN(t). The scheduler dispatches t once s parks or sleeps (it sees RUN(t) with t
+ *   in the held DSQ). One producer side (the scheduler, on any CPU) and one consumer (the
+ *   owner, whoever it is: only the baton holder pops). The scheduler refuses a handoff that
+ *   would let more than GH_SCX_HELD_MAX carriers be displaced, so the ring cannot overflow.
+ *
+ * spare_tid: a spare parked on its futex, the one to signal; written by the runtime under the
+ * hub's carrier_lock (the most recently parked), read by the scheduler, which checks it.
+ * spare_mode: enum gh_scx_spare_mode, written by the runtime at claim time.
+ * owner_tgid: the global tgid of the owning process; bound by the scheduler on the first
+ * carrier it checks (as in trace mode), zeroed by the runtime and by process exit.
+ * gate_waiters: carriers waiting in the signal handler (GATE_HELD) for the owner to make them
+ * the runner; incremented and decremented by them. The owner that hands back reads it after
+ * setting runner_tid and, if non-zero, wakes them (a futex on runner_tid): a Dekker pair.
+ * handoff_cpu: the CPU the owner left at the last handoff, where a signalled spare is sent.
+ * Counters are bumped by the scheduler.
+ */
+struct gh_scx_hub {
+	__u32 spare_tid;
+	__u32 spare_mode;
+	__u32 owner_tgid;
+	__u32 gate_waiters;
+	__u32 held_head;
+	__u32 held_tail;
+	__u32 handoff_cpu;
+	__u32 pad;
+	__s64 nr_displaced; /* gauge, as the control's */
+	__u64 nr_spare_runs;
+	__u64 nr_spare_wakes;
+	__u64 nr_spare_misses;
+	__u64 nr_long_holds;
+	__u64 nr_gates;
+	struct gh_scx_hist handoff_latency;
+	__u32 held[GH_SCX_HELD_MAX];
+};
+
+/* gh_scx_carrier.bound */
+enum gh_scx_bound {
+	GH_SCX_UNBOUND = 0, /* registered by user space, not yet checked by the scheduler */
+	GH_SCX_BOUND = 1,   /* checked: the scheduler acts on it */
+	GH_SCX_REJECTED = 2 /* did not match the thread it is attached to: ignored */
+};
+
+/*
+ * A carrier's registration: the task-local storage of the carrier's thread.
+ *
+ * The runtime creates it from the carrier's own thread (carrier_attach), through a pidfd of
+ * that thread, with hub, tid, tgid and abi set and every other field zero, before it switches
+ * the thread to SCHED_EXT; it deletes it when the carrier detaches. The kernel frees it when the
+ * thread exits. The other fields are the scheduler's.
+ */
+struct gh_scx_carrier {
+	__u32 hub;   /* slot index */
+	__u32 tid;   /* gettid() of the carrier, as the baton word names it */
+	__u32 tgid;  /* getpid(), as the slot's tgid */
+	__u32 abi;   /* GH_SCX_ABI_VERSION */
+	__u32 bound; /* enum gh_scx_bound */
+	/* The address, in the carrier's process, of a pointer that is non-NULL exactly while the
+	 * carrier runs a green thread (struct gh__carrier.green), as in trace mode: only sleeps
+	 * inside a green thread hand off, never the hub loop's own (a contended lock, munmap, a
+	 * fault in the loop), so a carrier is never displaced where the runtime does not expect
+	 * it. Read with bpf_probe_read_user() from the sleeping carrier itself. */
+	__u64 green_addr;
+	/* 1 from this carrier's handoff until its return is settled (cancel, takeover, idle
+	 * return, or dispatch after its hand-back). */
+	__u32 displaced;
+	/* 1 while kept in the hub's held DSQ, waiting for the hand-back. */
+	__u32 held;
+	/* ops.yield saw this carrier yield; its next enqueue decides whether to hold it as a
+	 * spare. */
+	__u32 yielded;
+	/* 1 while kept in the hub's spare DSQ. */
+	__u32 spare_held;
+	/* The return gate must send KICK (this carrier got an idle hub). */
+	__u32 kick;
+	/* A parked spare this scheduler signalled: place it on wake_cpu, time its wakeup. */
+	__u32 woken;
+	__s32 wake_cpu;
+	__u64 handoff_ns; /* when this carrier was last handed off */
+	__u64 since_ns;   /* when it was last held (as a carrier or as a spare) */
+	__u64 woken_ns;   /* when the scheduler last gave this spare a CPU for a handoff */
+};
+
+#endif /* GREENHUB_SCX_H */

@@ -1,0 +1,741 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * sched_ext mode, the runtime's side (DESIGN.md section 5; the scheduler is
+ * bpf/greenhub.bpf.c, loaded and pinned by scx_greenhub; docs/sched-ext.md).
+ *
+ * What this file does
+ *   probe          finds the pinned control map, checks its versions, that the loader runs and
+ *                  that the scheduler has not exited, and that the reserved signal is usable
+ *   hub_attach     maps the pinned slot and hub arrays (once per loaded scheduler), claims a
+ *                  free slot (a CAS of its tgid from 0) and points hub->slot at it
+ *   carrier_attach registers the calling carrier thread in the carriers task storage (through a
+ *                  pidfd of the thread), then switches it to SCHED_EXT; carrier_detach undoes
+ *                  both, restoring the thread's own policy
+ *   spare_parked   keeps gh_scx_hub.spare_tid naming a spare parked on its futex
+ *   spare_wait     how a spare waits: held (sched_yield(), which the scheduler turns into a
+ *                  wait in the hub's spare DSQ) or parked (its futex word, which the signal
+ *                  handler sets)
+ *   held_next      the owner pops the hub's held ring: whom to hand back to
+ *   held_release   wakes a carrier waiting for that hand-back in the signal handler
+ *   the handler    of GH_SCX_SIGNO: WAKE sets a parked spare's wake word; KICK writes the
+ *                  hub's eventfd so that the idle carrier that lost the hub leaves its poll;
+ *                  GATE and GATE_HELD (sent by the return gate only when the scheduler did not
+ *                  settle a displaced carrier's return: it was ejected, or a hold lasted too
+ *                  long) wait for the hand-back before the interrupted code runs on.
+ *
+ * The design
+ *   As in trace mode, the library talks to the pinned maps with raw bpf(2) calls and does not
+ *   depend on libbpf; a machine without sched_ext simply fails the probe. The maps of one
+ *   loaded scheduler are a connection shared by the process's hubs and recognised by the
+ *   control map's id.
+ *
+ *   Spares: held by default; GREENHUB_SCX_SPARES=parked chooses futex parking (for
+ *   comparison: docs/sched-ext.md has the numbers). A held spare whose sched_yield() keeps
+ *   returning without a handoff or a wake (a scheduler that no longer holds it: ejected, or
+ *   draining) falls back to its futex, rechecking every millisecond.
+ *
+ * Alternatives rejected
+ *   - Sharing trace mode's pins and control map: the two kernel sides have different maps and
+ *     counters; a separate pin folder lets a process use either and keeps each ABI small.
+ *   - Waking a carrier that waits for its hand-back in the handler through a table of
+ *     carriers: it waits on the slot's runner_tid word instead (a private futex on the mapped
+ *     slot), which the owner wakes after making it the runner, only when someone waits.
+ *
+ * Memory ordering
+ *   The slot and hub entries are shared with the scheduler through MAP_SHARED mappings; every
+ *   baton access is the protocol's seq_cst CAS (carrier.c). The held ring's consumer reads an
+ *   entry with acquire order and frees it before it publishes the new head (release). A waiter
+ *   in the handler increments gate_waiters and then reads runner_tid; the owner stores
+ *   runner_tid (seq_cst, carrier.c) and then reads gate_waiters: one of them sees the other.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/bpf.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "greenhub/scx.h"
+#include "internal.h"
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL /* pidfd_open(2) of a thread, not a process (Linux 6.9) */
+#endif
+
+/* A held spare whose sched_yield() returned this many times in a row with nothing to do is
+ * not held by the scheduler: it parks on its futex instead. */
+#define YIELD_SPINS 64
+
+extern const struct gh__backend gh__backend_scx;
+
+/* One loaded scheduler, as mapped by this process. */
+struct conn {
+	unsigned refs; /* hubs attached, under conn_lock */
+	__u32 ctl_id;  /* the control map's id: identifies the loaded scheduler */
+	int ctl_fd, slots_fd, hubs_fd, carriers_fd;
+	const struct gh_scx_control *ctl;
+	struct gh_hub_slot *slots;
+	struct gh_scx_hub *hubs;
+};
+
+/* The hub's backend_data. */
+struct scx_hub {
+	struct conn *conn;
+	__u32 idx;
+	struct gh_scx_hub *state;
+};
+
+static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct conn *current_conn;
+static bool handler_installed;
+
+/* The policy and nice value of the calling carrier thread before it became SCHED_EXT. */
+static __thread struct {
+	bool saved;
+	int policy;
+	int nice;
+} own_sched;
+
+/* ---------------------------------------------------------------------------------------- */
+/* bpf(2), sched_setattr(2), futexes                                                          */
+
+static int sys_bpf(enum bpf_cmd cmd, union bpf_attr *attr)
+{
+	return (int)syscall(SYS_bpf, cmd, attr, sizeof(*attr));
+}
+
+static int obj_get(const char *path)
+{
+	union bpf_attr attr;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.pathname = (__u64)(unsigned long)path;
+	return sys_bpf(BPF_OBJ_GET, &attr);
+}
+
+static int map_id(int fd, __u32 *id)
+{
+	struct bpf_map_info info;
+	union bpf_attr attr;
+
+	memset(&info, 0, sizeof(info));
+	memset(&attr, 0, sizeof(attr));
+	attr.info.bpf_fd = (__u32)fd;
+	attr.info.info_len = sizeof(info);
+	attr.info.info = (__u64)(unsigned long)&info;
+	if (sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &attr) < 0)
+		return -errno;
+	*id = info.id;
+	return 0;
+}
+
+static int map_update(int fd, const void *key, const void *value, __u64 flags)
+{
+	union bpf_attr attr;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.map_fd = (__u32)fd;
+	attr.key = (__u64)(unsigned long)key;
+	attr.value = (__u64)(unsigned long)value;
+	attr.flags = flags;
+	return sys_bpf(BPF_MAP_UPDATE_ELEM, &attr) < 0 ? -errno : 0;
+}
+
+static int map_delete(int fd, const void *key)
+{
+	union bpf_attr attr;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.map_fd = (__u32)fd;
+	attr.key = (__u64)(unsigned long)key;
+	return sys_bpf(BPF_MAP_DELETE_ELEM, &attr) < 0 ? -errno : 0;
+}
+
+static size_t map_bytes(size_t value_size, unsigned entries)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t bytes = ((value_size + 7) & ~(size_t)7) * entries;
+
+	return (bytes + page - 1) & ~(page - 1);
+}
+
+static void *map_values(int fd, size_t value_size, unsigned entries, int prot)
+{
+	void *p = mmap(NULL, map_bytes(value_size, entries), prot, MAP_SHARED, fd, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static int pidfd_of_thread(pid_t tid)
+{
+	return (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+}
+
+/* struct sched_attr of sched_setattr(2); glibc 2.36 has neither the type nor the wrapper. */
+struct sched_attr_v1 {
+	__u32 size;
+	__u32 sched_policy;
+	__u64 sched_flags;
+	__s32 sched_nice;
+	__u32 sched_priority;
+	__u64 sched_runtime;
+	__u64 sched_deadline;
+	__u64 sched_period;
+};
+
+static int set_policy(int policy, int nice)
+{
+	struct sched_attr_v1 attr;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.size = sizeof(attr);
+	attr.sched_policy = (__u32)policy;
+	attr.sched_nice = nice;
+	return syscall(SYS_sched_setattr, 0, &attr, 0) < 0 ? -errno : 0;
+}
+
+static void futex_wait_private(__u32 *word, __u32 val, const struct timespec *rel)
+{
+	syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, rel, NULL, 0);
+}
+
+static void futex_wake_private(__u32 *word)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Connections                                                                                */
+
+static void conn_free(struct conn *c)
+{
+	if (c->ctl)
+		munmap((void *)c->ctl, map_bytes(sizeof(*c->ctl), 1));
+	if (c->slots)
+		munmap(c->slots, map_bytes(sizeof(*c->slots), GH_MAX_HUBS));
+	if (c->hubs)
+		munmap(c->hubs, map_bytes(sizeof(*c->hubs), GH_MAX_HUBS));
+	if (c->ctl_fd >= 0)
+		close(c->ctl_fd);
+	if (c->slots_fd >= 0)
+		close(c->slots_fd);
+	if (c->hubs_fd >= 0)
+		close(c->hubs_fd);
+	if (c->carriers_fd >= 0)
+		close(c->carriers_fd);
+	free(c);
+}
+
+/* Open the pinned objects; NULL with a reason. ctl_fd is already open. */
+static struct conn *conn_open(int ctl_fd, __u32 id, char *why, size_t len)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (!c) {
+		close(ctl_fd);
+		snprintf(why, len, "out of memory");
+		return NULL;
+	}
+	c->ctl_fd = ctl_fd;
+	c->ctl_id = id;
+	c->slots_fd = obj_get(GH_SCX_PIN_DIR "/slots");
+	c->hubs_fd = obj_get(GH_SCX_PIN_DIR "/hubs");
+	c->carriers_fd = obj_get(GH_SCX_PIN_DIR "/carriers");
+	if (c->slots_fd < 0 || c->hubs_fd < 0 || c->carriers_fd < 0) {
+		snprintf(why, len, "scx_greenhub's pinned maps are incomplete (%s)",
+			 strerror(errno));
+		goto fail;
+	}
+	c->ctl = map_values(ctl_fd, sizeof(*c->ctl), 1, PROT_READ);
+	c->slots = map_values(c->slots_fd, sizeof(*c->slots), GH_MAX_HUBS,
+			      PROT_READ | PROT_WRITE);
+	c->hubs = map_values(c->hubs_fd, sizeof(*c->hubs), GH_MAX_HUBS, PROT_READ | PROT_WRITE);
+	if (!c->ctl || !c->slots || !c->hubs) {
+		snprintf(why, len, "mapping scx_greenhub's maps failed (%s)", strerror(errno));
+		goto fail;
+	}
+	return c;
+fail:
+	conn_free(c);
+	return NULL;
+}
+
+static void conn_put(struct conn *c)
+{
+	if (--c->refs == 0 && c != current_conn)
+		conn_free(c);
+}
+
+/* The scheduler is loaded, running and holding: it has not exited and is not draining. */
+static bool scheduler_holds(const struct conn *c)
+{
+	return __atomic_load_n(&c->ctl->state, __ATOMIC_ACQUIRE) == GH_SCX_RUNNING &&
+	       !__atomic_load_n(&c->ctl->exit.kind, __ATOMIC_RELAXED);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The signal handler                                                                         */
+
+/*
+ * GATE_HELD: the calling carrier is on the held ring and counted in return_pending; the owner
+ * will make it the runner. Wait for that on the slot's runner word (async-signal-safe: atomics
+ * and futex only).
+ */
+static void wait_handback(struct gh_hub *hub, struct gh__carrier *c)
+{
+	struct scx_hub *sh = hub->backend_data;
+	__u32 *runner = &hub->slot->runner_tid;
+	__u32 seen;
+
+	if (!sh)
+		return;
+	__atomic_fetch_add(&sh->state->gate_waiters, 1, __ATOMIC_SEQ_CST);
+	for (;;) {
+		__u64 b = __atomic_load_n(&hub->slot->baton, __ATOMIC_SEQ_CST);
+
+		seen = __atomic_load_n(runner, __ATOMIC_SEQ_CST);
+		if (seen == (__u32)c->tid || gh_baton_state(b) == GH_BATON_FREE)
+			break;
+		futex_wait_private(runner, seen, NULL);
+	}
+	__atomic_fetch_sub(&sh->state->gate_waiters, 1, __ATOMIC_SEQ_CST);
+}
+
+static void on_signal(int sig, siginfo_t *si, void *uc)
+{
+	int saved_errno = errno;
+	struct gh__carrier *c;
+
+	/* Only the kernel side sends SI_KERNEL with a value; kill(2) and sigqueue(3) cannot. */
+	if (si->si_code != SI_KERNEL)
+		goto out;
+	c = gh__carrier_self();
+	if (!c || c->hub->backend != &gh__backend_scx)
+		goto out;
+	switch (si->si_value.sival_int) {
+	case GH_SCX_SIG_WAKE:
+		/* The futex wait of spare_wait() returns (SA_RESTART restarts it, and it finds the
+		 * word changed). */
+		atomic_store(&c->wake_word, 1);
+		break;
+	case GH_SCX_SIG_GATE:
+		gh__carrier_reacquire(c->hub, c);
+		break;
+	case GH_SCX_SIG_GATE_HELD:
+		wait_handback(c->hub, c);
+		break;
+	case GH_SCX_SIG_KICK:
+		gh__poller_kick(c->hub);
+		break;
+	}
+out:
+	errno = saved_errno;
+}
+
+/* Under conn_lock. */
+static int install_handler(char *why, size_t len)
+{
+	struct sigaction sa, old;
+
+	if (handler_installed)
+		return 0;
+	if (sigaction(GH_SCX_SIGNO, NULL, &old) < 0) {
+		snprintf(why, len, "signal %d cannot be used (%s)", GH_SCX_SIGNO, strerror(errno));
+		return -EINVAL;
+	}
+	if (((old.sa_flags & SA_SIGINFO) && old.sa_sigaction && old.sa_sigaction != on_signal) ||
+	    (!(old.sa_flags & SA_SIGINFO) && old.sa_handler != SIG_DFL &&
+	     old.sa_handler != SIG_IGN)) {
+		snprintf(why, len, "signal %d, which sched_ext mode reserves, already has a handler "
+				   "in this process", GH_SCX_SIGNO);
+		return -EBUSY;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_signal;
+	/* SA_ONSTACK: a gate may interrupt a green thread deep in its stack. SA_RESTART: the
+	 * runtime's own waits that a wake interrupts simply go on. */
+	sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(GH_SCX_SIGNO, &sa, NULL) < 0) {
+		snprintf(why, len, "installing the handler of signal %d failed (%s)", GH_SCX_SIGNO,
+			 strerror(errno));
+		return -errno;
+	}
+	handler_installed = true;
+	return 0;
+}
+
+static bool signal_blocked(void)
+{
+	sigset_t cur;
+
+	return pthread_sigmask(SIG_BLOCK, NULL, &cur) == 0 &&
+	       sigismember(&cur, GH_SCX_SIGNO) == 1;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The backend                                                                                */
+
+static int scx_probe(char *why, size_t len)
+{
+	const struct gh_scx_control *ctl;
+	struct conn *c;
+	__u32 id = 0;
+	int fd, err;
+
+	if (access("/sys/kernel/sched_ext", F_OK) < 0) {
+		snprintf(why, len, "this kernel has no sched_ext (CONFIG_SCHED_CLASS_EXT)");
+		return -EOPNOTSUPP;
+	}
+	fd = obj_get(GH_SCX_PIN_DIR "/control");
+	if (fd < 0) {
+		err = -errno;
+		if (err == -ENOENT)
+			snprintf(why, len, "scx_greenhub is not running in sched_ext mode");
+		else if (err == -EACCES || err == -EPERM)
+			snprintf(why, len, "no permission to open %s: its pins are root-only",
+				 GH_SCX_PIN_DIR);
+		else
+			snprintf(why, len, "opening %s/control failed (%s)", GH_SCX_PIN_DIR,
+				 strerror(-err));
+		return err;
+	}
+	err = map_id(fd, &id);
+	if (err) {
+		snprintf(why, len, "reading scx_greenhub's control map failed (%s)",
+			 strerror(-err));
+		close(fd);
+		return err;
+	}
+	pthread_mutex_lock(&conn_lock);
+	c = current_conn;
+	if (c && c->ctl_id == id) {
+		close(fd);
+	} else {
+		c = conn_open(fd, id, why, len);
+		if (!c) {
+			pthread_mutex_unlock(&conn_lock);
+			return -ENOENT;
+		}
+		if (current_conn && !current_conn->refs)
+			conn_free(current_conn);
+		current_conn = c;
+	}
+	ctl = c->ctl;
+	err = -EOPNOTSUPP;
+	if (ctl->magic != GH_SCX_MAGIC || ctl->slot_abi != GH_SLOT_ABI_VERSION ||
+	    ctl->scx_abi != GH_SCX_ABI_VERSION)
+		snprintf(why, len, "scx_greenhub is of another version (slot ABI %u, sched_ext ABI "
+				   "%u; this library: %u, %u)",
+			 ctl->slot_abi, ctl->scx_abi, GH_SLOT_ABI_VERSION, GH_SCX_ABI_VERSION);
+	else if (__atomic_load_n(&ctl->exit.kind, __ATOMIC_ACQUIRE))
+		snprintf(why, len, "the greenhub scheduler has exited (%.60s%s%.60s)",
+			 ctl->exit.reason, ctl->exit.msg[0] ? ": " : "", ctl->exit.msg);
+	else if (__atomic_load_n(&ctl->state, __ATOMIC_ACQUIRE) == GH_SCX_LOADING)
+		snprintf(why, len, "scx_greenhub is still loading");
+	else if (__atomic_load_n(&ctl->state, __ATOMIC_ACQUIRE) != GH_SCX_RUNNING)
+		snprintf(why, len, "scx_greenhub is stopping");
+	else if (signal_blocked())
+		snprintf(why, len, "signal %d, which sched_ext mode reserves, is blocked on the "
+				   "thread running the hub", GH_SCX_SIGNO);
+	else
+		err = install_handler(why, len);
+	if (!err) {
+		fd = pidfd_of_thread(gettid());
+		if (fd < 0) {
+			err = -errno;
+			snprintf(why, len, "this kernel cannot open a pidfd of a thread "
+					   "(PIDFD_THREAD, Linux 6.9): %s",
+				 strerror(errno));
+		} else {
+			close(fd);
+		}
+	}
+	pthread_mutex_unlock(&conn_lock);
+	return err;
+}
+
+/* The statistics of a slot (what gh_hub_stats reads). */
+static void counters_copy(struct gh_hub_slot *to, const struct gh_hub_slot *from)
+{
+	to->displaced_tid = from->displaced_tid;
+	to->nr_handoffs = __atomic_load_n(&from->nr_handoffs, __ATOMIC_RELAXED);
+	to->nr_takeovers = __atomic_load_n(&from->nr_takeovers, __ATOMIC_RELAXED);
+	to->nr_cancels = __atomic_load_n(&from->nr_cancels, __ATOMIC_RELAXED);
+	to->nr_holds = __atomic_load_n(&from->nr_holds, __ATOMIC_RELAXED);
+	to->nr_handbacks = __atomic_load_n(&from->nr_handbacks, __ATOMIC_RELAXED);
+	to->nr_idle_returns = __atomic_load_n(&from->nr_idle_returns, __ATOMIC_RELAXED);
+	to->stalled_ns = __atomic_load_n(&from->stalled_ns, __ATOMIC_RELAXED);
+}
+
+static enum gh_scx_spare_mode spare_mode_from_env(void)
+{
+	const char *env = getenv("GREENHUB_SCX_SPARES");
+
+	return env && !strcmp(env, "parked") ? GH_SCX_SPARES_PARKED : GH_SCX_SPARES_HELD;
+}
+
+static int scx_hub_attach(struct gh_hub *hub)
+{
+	struct scx_hub *sh = calloc(1, sizeof(*sh));
+	__u32 tgid = (__u32)getpid();
+	struct conn *c;
+	unsigned i;
+
+	if (!sh)
+		return -ENOMEM;
+	pthread_mutex_lock(&conn_lock);
+	c = current_conn;
+	if (!c) {
+		pthread_mutex_unlock(&conn_lock);
+		free(sh);
+		return -ENOENT;
+	}
+	for (i = 0; i < GH_MAX_HUBS; i++) {
+		struct gh_hub_slot *s = &c->slots[i];
+		__u32 zero = 0;
+
+		if (__atomic_load_n(&s->flags, __ATOMIC_ACQUIRE) ||
+		    __atomic_load_n(&s->tgid, __ATOMIC_RELAXED))
+			continue;
+		if (__atomic_compare_exchange_n(&s->tgid, &zero, tgid, false, __ATOMIC_SEQ_CST,
+						__ATOMIC_RELAXED))
+			break;
+	}
+	if (i == GH_MAX_HUBS) {
+		pthread_mutex_unlock(&conn_lock);
+		free(sh);
+		return -EBUSY;
+	}
+	c->refs++;
+	pthread_mutex_unlock(&conn_lock);
+
+	/* The slot is ours: reset it, then publish it. */
+	{
+		struct gh_hub_slot *s = &c->slots[i];
+		struct gh_scx_hub *h = &c->hubs[i];
+		__u64 old = __atomic_load_n(&s->baton, __ATOMIC_RELAXED);
+
+		memset(h, 0, sizeof(*h));
+		h->spare_mode = spare_mode_from_env();
+		s->baton = gh_baton_next(old, GH_BATON_FREE, 0);
+		s->runner_tid = 0;
+		s->return_pending = 0;
+		s->handoff_ns = 0;
+		/* gh_hub_stats counts since the hub was created: carry the counters over. */
+		counters_copy(s, &hub->slot_mem);
+		__atomic_store_n(&s->flags, GH_SLOT_F_ACTIVE, __ATOMIC_SEQ_CST);
+		hub->slot = s;
+		sh->state = h;
+	}
+	sh->conn = c;
+	sh->idx = i;
+	hub->backend_data = sh;
+	{
+		size_t used = strlen(hub->mode_reason);
+
+		snprintf(hub->mode_reason + used, sizeof(hub->mode_reason) - used,
+			 "sched_ext mode: scx_greenhub (pid %u) schedules the hub's carriers (slot "
+			 "%u, spares %s)",
+			 c->ctl->loader_pid, i,
+			 sh->state->spare_mode == GH_SCX_SPARES_HELD ? "held" : "parked");
+	}
+	return 0;
+}
+
+static void scx_hub_detach(struct gh_hub *hub)
+{
+	struct scx_hub *sh = hub->backend_data;
+	struct gh_hub_slot *s;
+	struct gh_scx_hub *h;
+
+	if (!sh)
+		return;
+	s = &sh->conn->slots[sh->idx];
+	h = sh->state;
+	counters_copy(&hub->slot_mem, s);
+	__atomic_store_n(&h->spare_tid, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->flags, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&s->baton, gh_baton_next(s->baton, GH_BATON_FREE, 0), __ATOMIC_SEQ_CST);
+	s->runner_tid = 0;
+	__atomic_store_n(&h->owner_tgid, 0, __ATOMIC_RELAXED);
+	/* Last: the slot may now be claimed by anyone. */
+	__atomic_store_n(&s->tgid, 0, __ATOMIC_SEQ_CST);
+	pthread_mutex_lock(&conn_lock);
+	conn_put(sh->conn);
+	pthread_mutex_unlock(&conn_lock);
+	hub->backend_data = NULL;
+	free(sh);
+}
+
+static int scx_carrier_attach(struct gh_hub *hub, struct gh__carrier *c)
+{
+	struct scx_hub *sh = hub->backend_data;
+	struct gh_scx_carrier reg;
+	sigset_t gate;
+	int pidfd, err, policy;
+
+	sigemptyset(&gate);
+	sigaddset(&gate, GH_SCX_SIGNO);
+	/* The runtime's own spares start with every signal blocked: open the reserved one. A
+	 * thread of the application that blocks it cannot carry a hub in sched_ext mode. */
+	if (c->spare_thread)
+		pthread_sigmask(SIG_UNBLOCK, &gate, NULL);
+	else if (signal_blocked())
+		return -EPERM;
+	pidfd = pidfd_of_thread(c->tid);
+	if (pidfd < 0)
+		return -errno;
+	memset(&reg, 0, sizeof(reg));
+	reg.hub = sh->idx;
+	reg.tid = (__u32)c->tid;
+	reg.tgid = (__u32)getpid();
+	reg.abi = GH_SCX_ABI_VERSION;
+	reg.green_addr = (__u64)(unsigned long)&c->green;
+	err = map_update(sh->conn->carriers_fd, &pidfd, &reg, BPF_ANY);
+	close(pidfd);
+	if (err)
+		return err;
+	/* Registered first, so that the scheduler knows the thread from its first decision. */
+	policy = sched_getscheduler(0);
+	own_sched.policy = policy < 0 ? SCHED_OTHER : policy;
+	errno = 0;
+	own_sched.nice = getpriority(PRIO_PROCESS, 0);
+	if (errno)
+		own_sched.nice = 0;
+	own_sched.saved = true;
+	err = set_policy(GH_SCX_POLICY, own_sched.nice);
+	if (err) {
+		own_sched.saved = false;
+		pidfd = pidfd_of_thread(c->tid);
+		if (pidfd >= 0) {
+			(void)map_delete(sh->conn->carriers_fd, &pidfd);
+			close(pidfd);
+		}
+	}
+	return err;
+}
+
+static void scx_carrier_detach(struct gh_hub *hub, struct gh__carrier *c)
+{
+	struct scx_hub *sh = hub->backend_data;
+	int pidfd;
+
+	/* Back to the thread's own policy (the first carrier is the application's thread). A
+	 * real-time policy is not restored here: sched_setattr needs its priority, and a carrier
+	 * could not have been one (the runtime runs hubs on ordinary threads). */
+	if (own_sched.saved) {
+		(void)set_policy(own_sched.policy == SCHED_BATCH || own_sched.policy == SCHED_IDLE
+					 ? own_sched.policy
+					 : SCHED_OTHER,
+				 own_sched.nice);
+		own_sched.saved = false;
+	}
+	if (!sh)
+		return;
+	pidfd = pidfd_of_thread(c->tid);
+	if (pidfd < 0)
+		return; /* the kernel drops the registration when the thread exits */
+	(void)map_delete(sh->conn->carriers_fd, &pidfd);
+	close(pidfd);
+}
+
+/* Under hub->carrier_lock: name a parked spare for the scheduler to signal. */
+static void scx_spare_parked(struct gh_hub *hub, struct gh__carrier *c, bool parked)
+{
+	struct scx_hub *sh = hub->backend_data;
+	__u32 *spare = &sh->state->spare_tid;
+
+	if (parked) {
+		/* The most recently parked spare: the warmest one. */
+		__atomic_store_n(spare, (__u32)c->tid, __ATOMIC_RELAXED);
+	} else if (__atomic_load_n(spare, __ATOMIC_RELAXED) == (__u32)c->tid) {
+		__u32 next = 0;
+
+		if (!gh__list_empty(&hub->parked))
+			next = (__u32)GH_CONTAINER_OF(hub->parked.prev, struct gh__carrier,
+						      park_link)->tid;
+		__atomic_store_n(spare, next, __ATOMIC_RELAXED);
+	}
+}
+
+static bool handoff_waits(struct gh_hub *hub)
+{
+	return gh_baton_state(__atomic_load_n(&hub->slot->baton, __ATOMIC_SEQ_CST)) ==
+	       GH_BATON_HANDOFF;
+}
+
+static void scx_spare_wait(struct gh_hub *hub, struct gh__carrier *c)
+{
+	struct scx_hub *sh = hub->backend_data;
+	struct timespec ms = { 0, 1000000 };
+	unsigned spins = 0;
+
+	while (!atomic_load(&c->wake_word) && !handoff_waits(hub)) {
+		if (sh->state->spare_mode == GH_SCX_SPARES_HELD && scheduler_holds(sh->conn) &&
+		    spins < YIELD_SPINS) {
+			/* The scheduler keeps us in the hub's spare DSQ until a handoff gives us
+			 * the CPU its owner left (or its heartbeat lets us look once). */
+			sched_yield();
+			spins++;
+			continue;
+		}
+		/* Parked, or a scheduler that does not hold us: the futex, woken by the signal
+		 * handler (WAKE) or the runtime; a bounded wait while the scheduler runs, in case
+		 * it holds us again. */
+		gh__futex_wait(&c->wake_word, 0, scheduler_holds(sh->conn) ? &ms : NULL);
+		spins = 0;
+	}
+	atomic_store(&c->wake_word, 0);
+}
+
+static pid_t scx_held_next(struct gh_hub *hub)
+{
+	struct scx_hub *sh = hub->backend_data;
+	struct gh_scx_hub *h;
+	__u32 head, tid;
+
+	if (!sh)
+		return 0;
+	h = sh->state;
+	head = __atomic_load_n(&h->held_head, __ATOMIC_RELAXED);
+	if (head == __atomic_load_n(&h->held_tail, __ATOMIC_ACQUIRE))
+		return 0;
+	tid = __atomic_load_n(&h->held[head & (GH_SCX_HELD_MAX - 1)], __ATOMIC_ACQUIRE);
+	if (!tid)
+		return 0; /* reserved, not stored yet */
+	__atomic_store_n(&h->held[head & (GH_SCX_HELD_MAX - 1)], 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->held_head, head + 1, __ATOMIC_RELEASE);
+	return (pid_t)tid;
+}
+
+static void scx_held_release(struct gh_hub *hub, pid_t tid)
+{
+	struct scx_hub *sh = hub->backend_data;
+
+	/* The scheduler dispatches tid when this carrier parks; one that waits in the signal
+	 * handler instead (ejection, long hold) needs a futex wake. */
+	if (sh && __atomic_load_n(&sh->state->gate_waiters, __ATOMIC_SEQ_CST))
+		futex_wake_private(&hub->slot->runner_tid);
+}
+
+const struct gh__backend gh__backend_scx = {
+	.mode = GH_MODE_SCHED_EXT,
+	.probe = scx_probe,
+	.hub_attach = scx_hub_attach,
+	.hub_detach = scx_hub_detach,
+	.carrier_attach = scx_carrier_attach,
+	.carrier_detach = scx_carrier_detach,
+	.spare_parked = scx_spare_parked,
+	.spare_wait = scx_spare_wait,
+	.held_next = scx_held_next,
+	.held_release = scx_held_release,
+};
