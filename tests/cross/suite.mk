@@ -42,16 +42,21 @@ $(BUILD)/cross/qemu_compat.o: tests/cross/qemu_compat.c
 	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) -fPIC -c $< -o $@
 
 # Why the suite cannot run here, or nothing. Evaluated only when test-aarch64 runs.
+aarch64_no_gcc = $(AARCH64_CROSS)gcc not found: install gcc-aarch64-linux-gnu;
+aarch64_no_libc = no aarch64 C library to link with: install libc6-dev-arm64-cross;
+aarch64_no_qemu = $(AARCH64_QEMU) not found: install qemu-user-static;
+aarch64_no_cmocka = no arm64 cmocka: dpkg --add-architecture arm64, install libcmocka-dev:arm64;
 aarch64_missing = $(strip \
-	$(if $(shell command -v $(AARCH64_CROSS)gcc 2>/dev/null),,$(AARCH64_CROSS)gcc not found: install gcc-aarch64-linux-gnu;) \
-	$(if $(wildcard /usr/aarch64-linux-gnu/lib/libc.so),,no aarch64 C library to link with: install libc6-dev-arm64-cross;) \
-	$(if $(shell command -v $(AARCH64_QEMU) 2>/dev/null),,$(AARCH64_QEMU) not found: install qemu-user-static;) \
-	$(if $(wildcard $(AARCH64_CMOCKA)),,no arm64 cmocka: dpkg --add-architecture arm64 and install libcmocka-dev:arm64;))
+	$(if $(shell command -v $(AARCH64_CROSS)gcc 2>/dev/null),,$(aarch64_no_gcc)) \
+	$(if $(wildcard /usr/aarch64-linux-gnu/lib/libc.so),,$(aarch64_no_libc)) \
+	$(if $(shell command -v $(AARCH64_QEMU) 2>/dev/null),,$(aarch64_no_qemu)) \
+	$(if $(wildcard $(AARCH64_CMOCKA)),,$(aarch64_no_cmocka)))
 
 .PHONY: test-aarch64
 test-aarch64:
 ifeq ($(SAN),)
-	$(Q)$(if $(aarch64_missing),why='$(aarch64_missing)'; printf 'aarch64: SKIP (%s)\n' "$${why%;}"; exit 0;) \
+	$(Q)$(if $(aarch64_missing),why='$(aarch64_missing)'; \
+		printf 'aarch64: SKIP (%s)\n' "$${why%;}"; exit 0;) \
 	$(MAKE) --no-print-directory BUILD=$(AARCH64_BUILD) CC=$(AARCH64_CROSS)gcc \
 		AR=$(AARCH64_CROSS)ar $(AARCH64_COMPAT) && \
 	$(MAKE) --no-print-directory BUILD=$(AARCH64_BUILD) CC=$(AARCH64_CROSS)gcc \
