@@ -96,9 +96,12 @@ $(BPF_BUILD)/vmlinux.h: | $(BPF_BUILD)
 	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp
 	$(Q)mv $@.tmp $@
 
-# Expanded when the recipe runs, after vmlinux.h exists.
+# Expanded when the recipe runs, after vmlinux.h exists. The task-work field type (6.18) is
+# declared by bpf/scx_compat.bpf.h when the build machine's kernel predates it.
 BPF_SCX_CFLAGS = $(if $(shell grep -qs 'struct sched_ext_ops {' $(BPF_BUILD)/vmlinux.h && echo y),\
-	-DGH_VMLINUX_HAS_SCX)
+	-DGH_VMLINUX_HAS_SCX) \
+	$(if $(shell grep -qs 'struct bpf_task_work {' $(BPF_BUILD)/vmlinux.h && echo y),\
+	-DGH_VMLINUX_HAS_TASK_WORK)
 
 $(BPF_BUILD)/%.bpf.o: %.bpf.c $(BPF_BUILD)/vmlinux.h | $(BPF_BUILD)
 	$(call msg,BPF,$@)
