@@ -158,6 +158,9 @@ struct sched_ext_ops {
 	void (*disable)(struct task_struct *p);
 	s32 (*init)(void);
 	void (*exit)(struct scx_exit_info *info);
+	/* Without these, a CPU going on- or offline ejects the scheduler. */
+	void (*cpu_online)(s32 cpu);
+	void (*cpu_offline)(s32 cpu);
 	u32 dispatch_max_batch;
 	u64 flags;
 	/* Watchdog: most ms a runnable task may wait; 0 means the kernel's 30000 maximum. */
@@ -221,6 +224,8 @@ void scx_bpf_dispatch___gh612(struct task_struct *p, u64 dsq_id, u64 slice,
 			      u64 enq_flags) __ksym __weak;
 void scx_bpf_dsq_insert_vtime(struct task_struct *p, u64 dsq_id, u64 slice, u64 vtime,
 			      u64 enq_flags) __ksym __weak;
+void scx_bpf_dispatch_vtime___gh612(struct task_struct *p, u64 dsq_id, u64 slice, u64 vtime,
+				    u64 enq_flags) __ksym __weak;
 bool scx_bpf_dsq_move_to_local(u64 dsq_id) __ksym __weak;
 bool scx_bpf_consume___gh612(u64 dsq_id) __ksym __weak;
 bool scx_bpf_dsq_move(struct bpf_iter_scx_dsq *it__iter, struct task_struct *p, u64 dsq_id,
@@ -251,6 +256,40 @@ struct task_struct *bpf_iter_scx_dsq_next(struct bpf_iter_scx_dsq *it) __ksym __
 void bpf_iter_scx_dsq_destroy(struct bpf_iter_scx_dsq *it) __ksym __weak;
 
 /*
+ * Task work (6.18): run a callback in a task's own context on its next return to user mode,
+ * before any user code, whatever took it into the kernel (a system call, a fault, an
+ * interrupt). Three forms, told apart by libbpf's prototype check (a ___ flavour suffix is
+ * stripped when it looks the kfunc up, and a weak kfunc whose prototype does not match stays
+ * unresolved): 7.x has bpf_task_work_schedule_resume(task, tw, map, callback) with the program
+ * passed implicitly; 6.18 named it so with a fifth argument, void *aux__prog, that later
+ * stable releases and 6.19 renamed to bpf_task_work_schedule_resume_impl (NULL: the verifier
+ * fills it in). The map must hold struct bpf_task_work in its values (an array or a hash).
+ */
+#ifndef GH_VMLINUX_HAS_TASK_WORK
+struct bpf_task_work {
+	u64 __opaque;
+} __attribute__((aligned(8)));
+#endif
+typedef int (*gh_task_work_cb_t)(struct bpf_map *map, void *key, void *value);
+int bpf_task_work_schedule_resume___gh7(struct task_struct *task, struct bpf_task_work *tw,
+					void *map, gh_task_work_cb_t callback) __ksym __weak;
+int bpf_task_work_schedule_resume_impl___gh6(struct task_struct *task, struct bpf_task_work *tw,
+					     void *map, gh_task_work_cb_t callback,
+					     void *aux) __ksym __weak;
+int bpf_task_work_schedule_resume___gh618(struct task_struct *task, struct bpf_task_work *tw,
+					  void *map, gh_task_work_cb_t callback,
+					  void *aux) __ksym __weak;
+
+#define gh_task_work_resume(task, tw, map, cb)                                                \
+	(bpf_ksym_exists(bpf_task_work_schedule_resume___gh7) ?                                 \
+		 bpf_task_work_schedule_resume___gh7((task), (tw), (map), (cb)) :               \
+	 bpf_ksym_exists(bpf_task_work_schedule_resume_impl___gh6) ?                            \
+		 bpf_task_work_schedule_resume_impl___gh6((task), (tw), (map), (cb), NULL) :    \
+	 bpf_ksym_exists(bpf_task_work_schedule_resume___gh618) ?                               \
+		 bpf_task_work_schedule_resume___gh618((task), (tw), (map), (cb), NULL) :       \
+		 -95 /* -EOPNOTSUPP */)
+
+/*
  * Inside bpf_for_each(scx_dsq, p, dsq_id, flags) { ... }, the iterator, for gh_scx_dsq_move()
  * and scx_bpf_dsq_move_set_slice(). bpf_for_each names its iterator ___it.
  */
@@ -261,6 +300,12 @@ void bpf_iter_scx_dsq_destroy(struct bpf_iter_scx_dsq *it) __ksym __weak;
 	(bpf_ksym_exists(scx_bpf_dsq_insert) ?                                                  \
 		 scx_bpf_dsq_insert((p), (dsq_id), (slice), (enq_flags)) :                      \
 		 scx_bpf_dispatch___gh612((p), (dsq_id), (slice), (enq_flags)))
+
+/* Insert p into a vtime-ordered DSQ (6.13+ name, 6.12 fallback). */
+#define gh_scx_dsq_insert_vtime(p, dsq_id, slice, vtime, enq_flags)                           \
+	(bpf_ksym_exists(scx_bpf_dsq_insert_vtime) ?                                            \
+		 scx_bpf_dsq_insert_vtime((p), (dsq_id), (slice), (vtime), (enq_flags)) :       \
+		 scx_bpf_dispatch_vtime___gh612((p), (dsq_id), (slice), (vtime), (enq_flags)))
 
 /* From ops.dispatch(): move the first task of a user DSQ to this CPU's local DSQ. */
 #define gh_scx_dsq_move_to_local(dsq_id)                                                      \
