@@ -1,0 +1,1215 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * greenhub's sched_ext scheduler: the kernel side of the baton protocol (DESIGN.md sections 4
+ * and 5) for threads that set policy SCHED_EXT; every other thread stays on the fair class
+ * (SCX_OPS_SWITCH_PARTIAL). docs/sched-ext.md has the measurements behind the choices below.
+ *
+ * Glossary
+ *   carrier    a thread registered in the carriers task storage by the runtime
+ *              (userspace/lib/backend_scx.c) and checked here against its own ids (bound).
+ *   owner      the carrier named by RUN(t) in its hub's baton word (slot.h).
+ *   spare      a carrier waiting for a handoff: held (runnable in its hub's spare DSQ, after a
+ *              sched_yield()) or parked (asleep on its futex, named in gh_scx_hub.spare_tid).
+ *   displaced  a carrier this file handed off: it slept while RUN, and its return must not run
+ *              user code until it owns the hub again.
+ *   held       a displaced carrier that woke while another carrier owns the hub: kept in its
+ *              hub's held DSQ, undispatched, and on the hub's held ring (scx.h) until the owner
+ *              hands the baton back to it (RUN(s) -> RUN(t)).
+ *   gate       a task work armed on each handoff (bpf_task_work_schedule_resume): a callback
+ *              that runs in the displaced carrier's own context on its next return to user
+ *              mode, before any user code, whatever the carrier slept in (a system call or a
+ *              page fault). While this scheduler runs it finds the carrier's return settled and
+ *              does nothing; see "Ejection" for when it matters.
+ *
+ * The design
+ *   greenhub_quiescent, on an owner t that goes to sleep (SCX_DEQ_SLEEP) while RUN(t): arm t's
+ *   gate, CAS RUN(t) -> HANDOFF(t) (transition 1) and give the CPU t just left to a spare: a
+ *   held spare is moved from the hub's spare DSQ to this CPU's local DSQ by greenhub_dispatch,
+ *   which the kernel calls next in the same schedule() (quiescent records the hub in a per-CPU
+ *   word); failing that a parked spare is signalled (GH_SCX_SIG_WAKE) and placed on this CPU
+ *   when it wakes. Sleeps in any other state never hand off (I3): IDLE(t) is the runtime's own
+ *   poll, a spare's baton is not RUN(spare).
+ *   greenhub_enqueue, on a displaced carrier t becoming runnable (its call returned, or a fault
+ *   was resolved): HANDOFF(t) -> RUN(t) (cancel, transition 3) or HANDOFF(u) -> RUN(t) (take a
+ *   handoff another blocked carrier left); IDLE(s) -> RUN(t) (transition 5; the gate sends t
+ *   GH_SCX_SIG_KICK so that s leaves its poll); RUN(s) -> t is held (transition 4). runner_tid
+ *   is set whenever this file moves the baton to RUN(t), before t can run.
+ *   The hand-back: the owner s pops t off the held ring and moves the baton RUN(s) -> RUN(t)
+ *   at a switch point, then parks (yields or sleeps). greenhub_dispatch, with prev = s, sees
+ *   RUN(t) with t in the held DSQ and moves t to this CPU's local DSQ.
+ *   Other SCHED_EXT threads (and carriers between these events) share one vtime-ordered DSQ
+ *   (the weighted vtime of scx_simple): ordinary owners are scheduled fairly.
+ *   A heartbeat (a BPF timer, heartbeat_ns) keeps the watchdog happy: a held spare that has
+ *   waited hold_max_ns is let run once (it yields straight back); a held carrier that has
+ *   waited hold_max_ns for its hand-back (an owner running that long without a switch point)
+ *   is let go to its gate, which sends it GH_SCX_SIG_GATE_HELD: the runtime's handler then
+ *   waits on a futex, which no watchdog watches. The heartbeat also releases a held carrier
+ *   whose hand-back a race hid from greenhub_dispatch, and is where the test knob
+ *   (gh_scx_control.test_eject) ejects the scheduler on purpose.
+ *
+ * Ejection
+ *   When the kernel ejects a scheduler (watchdog, scx_bpf_error, sysrq-S, or an unload that did
+ *   not drain), it re-enqueues every runnable task in bypass mode and then moves all of them to
+ *   the fair class, without asking this file: held carriers run. ops.exit comes tens of ms
+ *   later. The gate is what keeps I1 then: it was armed when the carrier was handed off, so the
+ *   carrier's first return to user mode runs it. It finds the carrier still displaced and
+ *   resolves its return as trace mode's system-call gate does: takes a HANDOFF or IDLE baton
+ *   itself, and otherwise signals the carrier, whose handler waits in user space for the
+ *   hand-back (GATE_HELD if it is on the held ring, GATE if it must still queue itself). A
+ *   handoff whose gate cannot be armed is not made. The one window left is the interval
+ *   between arming (an irq_work that runs when the CPU the owner left re-enables interrupts,
+ *   right after the context switch) and the earliest moment the carrier could run again
+ *   elsewhere; an ejection would have to fall inside those few hundred ns.
+ *
+ * Alternatives rejected
+ *   - Signalling a held carrier when the kernel releases it (from ops.running in bypass mode):
+ *     bpf_send_signal_task() refuses whenever the interrupted task is a kernel thread or the
+ *     idle task (nmi_uaccess_okay), which is exactly when a released carrier gets an idle CPU.
+ *   - A sys_exit gate as in trace mode: it costs every system call of the machine and misses
+ *     page faults; the task work costs one callback per handoff and covers every return.
+ *   - Letting the owner learn whom to hand back to from the DSQ: user space cannot read a DSQ,
+ *     and a held carrier runs no user code before it is released; hence the held ring.
+ *   - scx_bpf_dsq_peek() + scx_bpf_dsq_move_to_local(): a check-then-act race (KERNEL-FACTS);
+ *     every move from a hub DSQ goes through the DSQ iterator and scx_bpf_dsq_move().
+ *
+ * Memory ordering
+ *   - Baton changes are CASes on the mapped slot (full barriers on x86-64 and arm64), like the
+ *     runtime's seq_cst CASes; runner_tid is stored after the CAS that made t the owner and
+ *     before t can run (it is queued here, or blocked).
+ *   - Holding is a Dekker pair with the owner going idle (carrier.c idle()): this file
+ *     increments return_pending, then reads the baton; the owner CASes RUN -> IDLE, then reads
+ *     return_pending. Either this file sees IDLE and takes the hub for t, or the owner sees the
+ *     pending return and takes the hub back to hand it over. The held ring entry is stored
+ *     after the increment; the owner that sees the count before the entry looks again at its
+ *     next switch point.
+ *   - Drain: a handoff adds 1 to nr_displaced before it reads the loader's state; the loader
+ *     stores DRAINING and then reads nr_displaced (both full barriers), as in trace mode.
+ *   - Counters and histograms use atomic adds; a histogram's max is a racy store (statistics).
+ */
+#include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "scx_compat.bpf.h"
+#include "greenhub/scx.h"
+
+char _license[] SEC("license") = "GPL";
+
+/* DSQs: one shared vtime DSQ, and two per hub. User DSQ ids have bit 63 clear. */
+#define FAIR_DSQ 0x10ULL
+#define HUB_DSQ_BASE 0x100000ULL
+#define SPARE_DSQ(h) (HUB_DSQ_BASE + 2ULL * (h))
+#define HELD_DSQ(h) (HUB_DSQ_BASE + 2ULL * (h) + 1)
+
+#define SIGNAL_GROUP_EXIT 0x4
+#define PF_EXITING 0x4
+#define CLOCK_MONOTONIC 1
+
+/* Load-time knobs, set by the loader through the skeleton's rodata. */
+const volatile __u32 timeout_ms = 5000;       /* the watchdog timeout (ops.timeout_ms) */
+const volatile __u64 slice_ns = 20000000;     /* SCX_SLICE_DFL */
+const volatile __u64 heartbeat_ns = 100000000; /* the heartbeat's period */
+const volatile __u64 hold_max_ns = 1250000000; /* longest hold, of a spare or a carrier */
+const volatile __u32 signo = GH_SCX_SIGNO;
+
+/* The fair DSQ's clock: the largest vtime seen running. Written by greenhub_running (a racy
+ * max, harmless: it only bounds how far behind a waking task may be placed), read by
+ * greenhub_enqueue. */
+__u64 vtime_now;
+/* CPUs that went on- or offline while loaded; bumped by the hotplug callbacks, read by tests. */
+__u64 nr_hotplug;
+
+/* ---------------------------------------------------------------------------------------- */
+/* Maps (scx.h describes the shared ones)                                                     */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct gh_scx_control);
+} control SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, GH_MAX_HUBS);
+	__type(key, u32);
+	__type(value, struct gh_hub_slot);
+} slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, GH_MAX_HUBS);
+	__type(key, u32);
+	__type(value, struct gh_scx_hub);
+} hubs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct gh_scx_carrier);
+} carriers SEC(".maps");
+
+/* The return gate of each carrier, keyed by its global tid. Created on its first handoff,
+ * deleted when the thread exits (which cancels a pending gate). */
+struct gate {
+	struct bpf_task_work tw;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, GH_SCX_MAX_CARRIERS);
+	__type(key, u32);
+	__type(value, struct gate);
+} gates SEC(".maps");
+
+/* Global tgid -> 1 for every process that owns (or owned) a hub: a process exit looks here
+ * before it scans the slots. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4 * GH_MAX_HUBS);
+	__type(key, u32);
+	__type(value, u32);
+} owners SEC(".maps");
+
+struct heartbeat {
+	struct bpf_timer timer;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct heartbeat);
+} heartbeat SEC(".maps");
+
+/* Per CPU: the hub (index + 1) whose held spare greenhub_dispatch must give this CPU, set by
+ * greenhub_quiescent in the same schedule() call. */
+struct cpu_ctx {
+	u32 spare_hub;
+	u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct cpu_ctx);
+} cpu_ctxs SEC(".maps");
+
+/* ---------------------------------------------------------------------------------------- */
+/* Small helpers                                                                              */
+
+static __always_inline struct gh_scx_control *ctl(void)
+{
+	u32 zero = 0;
+
+	return bpf_map_lookup_elem(&control, &zero);
+}
+
+static __always_inline void add(u64 *counter)
+{
+	__sync_fetch_and_add(counter, 1);
+}
+
+static void hist_add(struct gh_scx_hist *h, u64 ns)
+{
+	u64 us = ns / 1000;
+	u32 b = 0;
+
+	while (us && b < GH_SCX_HIST_BUCKETS - 1) {
+		us >>= 1;
+		b++;
+	}
+	__sync_fetch_and_add(&h->bucket[b], 1);
+	__sync_fetch_and_add(&h->count, 1);
+	__sync_fetch_and_add(&h->sum_ns, ns);
+	if (ns > h->max_ns)
+		h->max_ns = ns; /* racy on purpose: see the header */
+}
+
+static __always_inline bool vtime_before(u64 a, u64 b)
+{
+	return (s64)(a - b) < 0;
+}
+
+static __always_inline struct gh_scx_carrier *storage(struct task_struct *p)
+{
+	return bpf_task_storage_get(&carriers, p, 0, 0);
+}
+
+/* A pid's number in the namespace it was created in: what the thread itself gets from
+ * gettid()/getpid(). */
+static u32 pid_nr_own(struct pid *pid)
+{
+	struct upid up = {};
+	unsigned int level;
+
+	if (!pid)
+		return 0;
+	level = BPF_CORE_READ(pid, level);
+	if (bpf_probe_read_kernel(&up, sizeof(up),
+				  (void *)pid + bpf_core_field_offset(struct pid, numbers) +
+					  level * bpf_core_type_size(struct upid)))
+		return 0;
+	return (u32)up.nr;
+}
+
+/*
+ * Check a registration against the thread it is attached to, once (I5): the tid and tgid the
+ * runtime wrote must be the thread's own, the slot must be active and its process's, and the
+ * first carrier bound makes the hub's owner_tgid this process's global tgid.
+ */
+static bool bind(struct task_struct *p, struct gh_scx_carrier *st)
+{
+	struct gh_scx_control *c;
+	struct gh_hub_slot *slot;
+	struct gh_scx_hub *hub;
+	u32 idx = st->hub, tgid = p->tgid, one = 1;
+
+	if (st->bound == GH_SCX_BOUND)
+		return true;
+	if (st->bound == GH_SCX_REJECTED)
+		return false;
+	c = ctl();
+	slot = bpf_map_lookup_elem(&slots, &idx);
+	hub = bpf_map_lookup_elem(&hubs, &idx);
+	if (!c || !slot || !hub)
+		return false;
+	if (st->abi != GH_SCX_ABI_VERSION ||
+	    pid_nr_own(BPF_CORE_READ(p, thread_pid)) != st->tid ||
+	    pid_nr_own(BPF_CORE_READ(p, group_leader, thread_pid)) != st->tgid ||
+	    !(slot->flags & GH_SLOT_F_ACTIVE) || slot->tgid != st->tgid)
+		goto reject;
+	__sync_val_compare_and_swap(&hub->owner_tgid, 0, tgid);
+	if (hub->owner_tgid != tgid)
+		goto reject;
+	bpf_map_update_elem(&owners, &tgid, &one, BPF_ANY);
+	st->bound = GH_SCX_BOUND;
+	add(&c->nr_bound);
+	return true;
+reject:
+	st->bound = GH_SCX_REJECTED;
+	add(&c->nr_rejected);
+	return false;
+}
+
+/* The slot and scheduler state of a bound carrier's hub, if the hub is still its process's. */
+static bool owned(struct task_struct *p, struct gh_scx_carrier *st, struct gh_hub_slot **slotp,
+		  struct gh_scx_hub **hubp)
+{
+	u32 idx = st->hub;
+	struct gh_hub_slot *slot = bpf_map_lookup_elem(&slots, &idx);
+	struct gh_scx_hub *hub = bpf_map_lookup_elem(&hubs, &idx);
+
+	if (!slot || !hub || !(slot->flags & GH_SLOT_F_ACTIVE) || slot->tgid != st->tgid ||
+	    hub->owner_tgid != p->tgid)
+		return false;
+	*slotp = slot;
+	*hubp = hub;
+	return true;
+}
+
+/* The registration of p if it is a bound carrier whose hub is its process's. */
+static struct gh_scx_carrier *carrier(struct task_struct *p, struct gh_hub_slot **slotp,
+				      struct gh_scx_hub **hubp)
+{
+	struct gh_scx_carrier *st = storage(p);
+
+	if (!st || !bind(p, st) || !owned(p, st, slotp, hubp))
+		return NULL;
+	return st;
+}
+
+/* Would the gate signal be held back at p's return? The mask in force now, the one a
+ * sigtimedwait restores and the one a ppoll/pselect/epoll_pwait restores. */
+static bool gate_masked(struct task_struct *p)
+{
+	u64 bit = 1ULL << (signo - 1);
+	u64 blocked = p->blocked.sig[0] | p->real_blocked.sig[0];
+
+	if (bpf_core_field_exists(p->restore_sigmask) &&
+	    BPF_CORE_READ_BITFIELD_PROBED(p, restore_sigmask))
+		blocked |= p->saved_sigmask.sig[0];
+	return (blocked & bit) != 0;
+}
+
+/* Does the sleeping carrier (current) run a green thread? See gh_scx_carrier.green_addr. A
+ * word that cannot be read without a fault counts as no. */
+static bool in_green_thread(struct gh_scx_carrier *st)
+{
+	u64 green = 0;
+
+	if (!st->green_addr || bpf_probe_read_user(&green, sizeof(green), (void *)st->green_addr))
+		return false;
+	return green != 0;
+}
+
+static bool exiting(struct task_struct *p)
+{
+	return (p->flags & PF_EXITING) || (BPF_CORE_READ(p, signal, flags) & SIGNAL_GROUP_EXIT);
+}
+
+static void displaced_add(struct gh_scx_control *c, struct gh_scx_hub *hub, int n)
+{
+	if (c)
+		__sync_fetch_and_add(&c->nr_displaced, n);
+	if (hub)
+		__sync_fetch_and_add(&hub->nr_displaced, n);
+}
+
+/* t's return is settled: it may run (it owns the hub) or it waits in user space. */
+static void settle(struct gh_scx_carrier *st, struct gh_scx_hub *hub)
+{
+	if (!st->displaced)
+		return;
+	st->displaced = 0;
+	displaced_add(ctl(), hub, -1);
+}
+
+static void set_runner(struct gh_hub_slot *slot, u32 tid)
+{
+	slot->runner_tid = tid;
+}
+
+static void fair_insert(struct task_struct *p, u64 enq_flags)
+{
+	u64 vtime = gh_task_scx(p)->dsq_vtime;
+
+	/* A task that slept long gets at most one slice of credit. */
+	if (vtime_before(vtime, vtime_now - slice_ns))
+		vtime = vtime_now - slice_ns;
+	gh_scx_dsq_insert_vtime(p, FAIR_DSQ, slice_ns, vtime, enq_flags);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The return gate                                                                            */
+
+static void send_self(struct task_struct *p, int code)
+{
+	bpf_send_signal_task(p, signo, PIDTYPE_PID, code);
+}
+
+/*
+ * Runs in a displaced carrier's own context on its first return to user mode after its
+ * handoff, before any user code. While this scheduler runs, greenhub_enqueue has settled the
+ * return already (or greenhub_dispatch, after a hand-back): all that may be left is the kick
+ * of an idle carrier. Otherwise the carrier got here without this scheduler deciding (an
+ * ejection, or a long hold let go): resolve as trace mode's system-call gate does.
+ */
+static int gate_cb(struct bpf_map *map, void *key, void *value)
+{
+	struct task_struct *p = bpf_get_current_task_btf();
+	struct gh_scx_control *c = ctl();
+	struct gh_scx_carrier *st = storage(p);
+	struct gh_hub_slot *slot;
+	struct gh_scx_hub *hub;
+	u64 b, now;
+	u32 holder, kick;
+
+	if (!c || !st || st->bound != GH_SCX_BOUND)
+		return 0;
+	kick = st->kick;
+	st->kick = 0;
+	if (!owned(p, st, &slot, &hub)) {
+		if (st->displaced) {
+			st->displaced = 0;
+			displaced_add(c, NULL, -1);
+		}
+		return 0;
+	}
+	if (!st->displaced) {
+		if (kick) {
+			add(&c->nr_kicks);
+			send_self(p, GH_SCX_SIG_KICK);
+		}
+		return 0;
+	}
+	if (st->held) {
+		/* On the held ring and counted in return_pending: wait for the owner. */
+		st->held = 0;
+		settle(st, hub);
+		add(&c->nr_gates);
+		add(&hub->nr_gates);
+		send_self(p, GH_SCX_SIG_GATE_HELD);
+		return 0;
+	}
+	settle(st, hub);
+	b = slot->baton;
+	holder = gh_baton_tid(b);
+	switch (gh_baton_state(b)) {
+	case GH_BATON_HANDOFF:
+		if (__sync_val_compare_and_swap(&slot->baton, b,
+						gh_baton_next(b, GH_BATON_RUN, st->tid)) != b)
+			break;
+		set_runner(slot, st->tid);
+		now = bpf_ktime_get_ns();
+		if (slot->handoff_ns && now > slot->handoff_ns)
+			__sync_fetch_and_add(&slot->stalled_ns, now - slot->handoff_ns);
+		if (holder == st->tid) {
+			__sync_fetch_and_add(&slot->nr_cancels, 1);
+			add(&c->nr_cancels);
+		} else {
+			__sync_fetch_and_add(&slot->nr_takeovers, 1);
+			slot->displaced_tid = holder;
+			add(&c->nr_takeovers);
+		}
+		return 0;
+	case GH_BATON_IDLE:
+		if (__sync_val_compare_and_swap(&slot->baton, b,
+						gh_baton_next(b, GH_BATON_RUN, st->tid)) != b)
+			break;
+		set_runner(slot, st->tid);
+		__sync_fetch_and_add(&slot->nr_idle_returns, 1);
+		add(&c->nr_idle_returns);
+		add(&c->nr_kicks);
+		send_self(p, GH_SCX_SIG_KICK);
+		return 0;
+	case GH_BATON_RUN:
+		if (holder == st->tid)
+			return 0;
+		break;
+	default:
+		return 0; /* FREE: the hub stopped under us */
+	}
+	/* RUN(s), or a CAS lost to a concurrent change: the handler's re-acquire handles every
+	 * state the baton can be in. */
+	add(&c->nr_gates);
+	add(&hub->nr_gates);
+	send_self(p, GH_SCX_SIG_GATE);
+	return 0;
+}
+
+/* Arm p's gate. False if it cannot be armed (then p must not be handed off). */
+static bool arm_gate(struct task_struct *p)
+{
+	struct gate zero = {}, *g;
+	u32 key = p->pid;
+	int err;
+
+	g = bpf_map_lookup_elem(&gates, &key);
+	if (!g) {
+		bpf_map_update_elem(&gates, &key, &zero, BPF_NOEXIST);
+		g = bpf_map_lookup_elem(&gates, &key);
+		if (!g)
+			return false;
+	}
+	err = gh_task_work_resume(p, &g->tw, &gates, gate_cb);
+	/* -EBUSY: a gate armed by an earlier handoff in the same system call (a cancel, then
+	 * another sleep) is still pending, and will do. It also means the map lost its last user
+	 * reference, but the loader pins it for as long as the scheduler is attached. */
+	return err == 0 || err == -16;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Transition 1: an owner sleeps                                                              */
+
+/* Give the CPU the owner left to one of its hub's spares. */
+static void give_cpu(struct task_struct *owner, u32 h, struct gh_scx_hub *hub, s32 cpu, u64 now)
+{
+	struct gh_scx_control *c = ctl();
+	struct gh_scx_carrier *sst;
+	struct cpu_ctx *cc;
+	struct task_struct *s;
+	u32 zero = 0, tid;
+
+	if (scx_bpf_dsq_nr_queued(SPARE_DSQ(h)) > 0) {
+		cc = bpf_map_lookup_elem(&cpu_ctxs, &zero);
+		if (cc) {
+			cc->spare_hub = h + 1;
+			return;
+		}
+	}
+	if (!c)
+		return;
+	tid = hub->spare_tid;
+	if (!tid)
+		goto miss;
+	/* Looked up in the owner's pid namespace, the one the runtime's tids are in. */
+	s = bpf_task_from_vpid((s32)tid);
+	if (!s)
+		goto miss;
+	sst = storage(s);
+	if (s->tgid != owner->tgid || !sst || sst->bound != GH_SCX_BOUND || sst->hub != h ||
+	    sst->tid != tid) {
+		bpf_task_release(s);
+		goto miss;
+	}
+	sst->woken = 1;
+	sst->wake_cpu = cpu;
+	sst->woken_ns = now;
+	if (bpf_send_signal_task(s, signo, PIDTYPE_PID, GH_SCX_SIG_WAKE)) {
+		sst->woken = 0;
+		bpf_task_release(s);
+		goto miss;
+	}
+	bpf_task_release(s);
+	add(&c->nr_spare_wakes);
+	add(&hub->nr_spare_wakes);
+	return;
+miss:
+	/* The baton stays HANDOFF: a spare that parks takes it (transition 6), or the blocked
+	 * call's return cancels it. */
+	add(&c->nr_spare_misses);
+	add(&hub->nr_spare_misses);
+}
+
+static void owner_sleeps(struct task_struct *p, struct gh_scx_carrier *st,
+			 struct gh_hub_slot *slot, struct gh_scx_hub *hub, u64 b)
+{
+	struct gh_scx_control *c = ctl();
+	s32 cpu = bpf_get_smp_processor_id();
+	u64 now;
+
+	if (!c)
+		return;
+	if (!in_green_thread(st)) {
+		add(&c->nr_loop_sleeps);
+		return;
+	}
+	if (gate_masked(p)) {
+		add(&c->nr_masked);
+		return;
+	}
+	/* Announce, then look at the loader's state (the drain's Dekker pair). The held ring
+	 * has room for every displaced carrier of the hub. */
+	displaced_add(c, hub, 1);
+	if (c->state != GH_SCX_RUNNING || hub->nr_displaced >= GH_SCX_HELD_MAX) {
+		displaced_add(c, hub, -1);
+		add(&c->nr_refused);
+		return;
+	}
+	if (!arm_gate(p)) {
+		displaced_add(c, hub, -1);
+		add(&c->nr_gate_failures);
+		return;
+	}
+	add(&c->nr_gate_arms);
+	if (__sync_val_compare_and_swap(&slot->baton, b,
+					gh_baton_next(b, GH_BATON_HANDOFF, st->tid)) != b) {
+		/* The armed gate is harmless: it will find the return settled. */
+		displaced_add(c, hub, -1);
+		return;
+	}
+	now = bpf_ktime_get_ns();
+	slot->handoff_ns = now;
+	__sync_fetch_and_add(&slot->nr_handoffs, 1);
+	add(&c->nr_handoffs);
+	st->displaced = 1;
+	st->held = 0;
+	st->handoff_ns = now;
+	hub->handoff_cpu = cpu;
+	give_cpu(p, st->hub, hub, cpu, now);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Transitions 3-5: a displaced carrier becomes runnable                                      */
+
+/* Put p on its hub's held ring: the owner hands the baton back to it (scx.h). */
+static void ring_push(struct gh_scx_hub *hub, u32 tid)
+{
+	u32 idx = __sync_fetch_and_add(&hub->held_tail, 1);
+
+	hub->held[idx & (GH_SCX_HELD_MAX - 1)] = tid;
+}
+
+/* p's return while another carrier may own the hub; true if p may run now. */
+static bool returns(struct task_struct *p, struct gh_scx_carrier *st, struct gh_hub_slot *slot,
+		    struct gh_scx_hub *hub)
+{
+	struct gh_scx_control *c = ctl();
+	u64 b, now;
+	u32 holder;
+
+	if (!c)
+		return true;
+	/* Announce before reading the baton: the Dekker pair with an owner going idle. */
+	__sync_fetch_and_add(&slot->return_pending, 1);
+	for (int i = 0; i < 8; i++) {
+		b = slot->baton;
+		holder = gh_baton_tid(b);
+		switch (gh_baton_state(b)) {
+		case GH_BATON_HANDOFF:
+			if (__sync_val_compare_and_swap(&slot->baton, b,
+							gh_baton_next(b, GH_BATON_RUN, st->tid)) !=
+			    b)
+				continue;
+			__sync_fetch_and_add(&slot->return_pending, -1);
+			set_runner(slot, st->tid);
+			now = bpf_ktime_get_ns();
+			if (slot->handoff_ns && now > slot->handoff_ns)
+				__sync_fetch_and_add(&slot->stalled_ns, now - slot->handoff_ns);
+			if (holder == st->tid) {
+				__sync_fetch_and_add(&slot->nr_cancels, 1);
+				add(&c->nr_cancels);
+			} else {
+				__sync_fetch_and_add(&slot->nr_takeovers, 1);
+				slot->displaced_tid = holder;
+				add(&c->nr_takeovers);
+			}
+			settle(st, hub);
+			return true;
+		case GH_BATON_IDLE:
+			if (__sync_val_compare_and_swap(&slot->baton, b,
+							gh_baton_next(b, GH_BATON_RUN, st->tid)) !=
+			    b)
+				continue;
+			__sync_fetch_and_add(&slot->return_pending, -1);
+			set_runner(slot, st->tid);
+			__sync_fetch_and_add(&slot->nr_idle_returns, 1);
+			add(&c->nr_idle_returns);
+			/* The idle carrier sleeps in its poll: the gate kicks it out. */
+			st->kick = 1;
+			settle(st, hub);
+			return true;
+		case GH_BATON_RUN:
+			if (holder == st->tid) {
+				__sync_fetch_and_add(&slot->return_pending, -1);
+				settle(st, hub);
+				return true;
+			}
+			/* Transition 4: hold. */
+			ring_push(hub, st->tid);
+			st->held = 1;
+			st->since_ns = bpf_ktime_get_ns();
+			__sync_fetch_and_add(&slot->nr_holds, 1);
+			add(&c->nr_holds);
+			return false;
+		default:
+			/* FREE: the hub stopped; nothing to hold. */
+			__sync_fetch_and_add(&slot->return_pending, -1);
+			settle(st, hub);
+			return true;
+		}
+	}
+	/* The baton kept changing under us: let p go to its gate, which settles the return in
+	 * p's own context (and queues it in user space if it must wait). */
+	__sync_fetch_and_add(&slot->return_pending, -1);
+	return true;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Moves out of the hub DSQs (always through the iterator: KERNEL-FACTS)                      */
+
+/* From greenhub_dispatch: the first held spare of hub h gets this CPU. */
+static bool run_spare(u32 h)
+{
+	struct gh_scx_control *c = ctl();
+	struct gh_scx_carrier *sst;
+	struct task_struct *p;
+	struct gh_hub_slot *slot = bpf_map_lookup_elem(&slots, &h);
+	struct gh_scx_hub *hub = bpf_map_lookup_elem(&hubs, &h);
+
+	if (!c || !slot || !hub)
+		return false;
+	bpf_for_each(scx_dsq, p, SPARE_DSQ(h), 0) {
+		if (!gh_scx_dsq_move(GH_SCX_DSQ_ITER, p, SCX_DSQ_LOCAL, 0))
+			continue;
+		sst = storage(p);
+		if (sst) {
+			sst->spare_held = 0;
+			sst->woken = 1;
+			sst->woken_ns = slot->handoff_ns;
+		}
+		add(&c->nr_spare_runs);
+		add(&hub->nr_spare_runs);
+		return true;
+	}
+	/* Every spare left the DSQ meanwhile: the baton stays HANDOFF (transition 6). */
+	add(&c->nr_spare_misses);
+	add(&hub->nr_spare_misses);
+	return false;
+}
+
+/*
+ * From greenhub_dispatch with prev a carrier of hub h: if the owner handed the baton back to
+ * a held carrier (RUN(t) with t in the held DSQ), dispatch t here.
+ */
+static bool release_handed_back(struct task_struct *prev)
+{
+	struct gh_scx_carrier *st, *pst;
+	struct gh_hub_slot *slot;
+	struct gh_scx_hub *hub;
+	struct task_struct *p;
+	u64 b;
+	u32 h, tid;
+
+	st = carrier(prev, &slot, &hub);
+	if (!st)
+		return false;
+	h = st->hub;
+	b = slot->baton;
+	tid = gh_baton_tid(b);
+	if (gh_baton_state(b) != GH_BATON_RUN || tid == st->tid ||
+	    scx_bpf_dsq_nr_queued(HELD_DSQ(h)) <= 0)
+		return false;
+	bpf_for_each(scx_dsq, p, HELD_DSQ(h), 0) {
+		pst = storage(p);
+		if (!pst || pst->tid != tid)
+			continue;
+		if (!gh_scx_dsq_move(GH_SCX_DSQ_ITER, p, SCX_DSQ_LOCAL, 0))
+			return false;
+		pst->held = 0;
+		settle(pst, hub);
+		add(&ctl()->nr_releases);
+		return true;
+	}
+	return false;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The heartbeat                                                                              */
+
+struct beat {
+	u64 now;
+	bool draining;
+};
+
+/* Let held spares that waited long run once (or all of them while draining). */
+static void beat_spares(u32 h, struct gh_scx_control *c, struct beat *bt)
+{
+	struct gh_scx_carrier *sst;
+	struct task_struct *p;
+	s32 cpu;
+
+	bpf_for_each(scx_dsq, p, SPARE_DSQ(h), 0) {
+		sst = storage(p);
+		if (!bt->draining && sst && bt->now - sst->since_ns < hold_max_ns)
+			continue;
+		cpu = scx_bpf_task_cpu(p);
+		if (!gh_scx_dsq_move(GH_SCX_DSQ_ITER, p, SCX_DSQ_LOCAL_ON | cpu, 0))
+			continue;
+		if (sst)
+			sst->spare_held = 0;
+		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+		add(&c->nr_heartbeats);
+	}
+}
+
+/* Release held carriers whose hand-back happened; let go those held too long. */
+static void beat_held(u32 h, struct gh_scx_control *c, struct gh_hub_slot *slot,
+		      struct gh_scx_hub *hub, struct beat *bt)
+{
+	struct gh_scx_carrier *pst;
+	struct task_struct *p;
+	bool back, late;
+	s32 cpu;
+	u64 b;
+
+	bpf_for_each(scx_dsq, p, HELD_DSQ(h), 0) {
+		pst = storage(p);
+		if (!pst)
+			continue;
+		b = slot->baton;
+		back = gh_baton_state(b) == GH_BATON_RUN && gh_baton_tid(b) == pst->tid;
+		late = bt->now - pst->since_ns >= hold_max_ns || exiting(p);
+		if (!back && !late)
+			continue;
+		cpu = scx_bpf_task_cpu(p);
+		if (!gh_scx_dsq_move(GH_SCX_DSQ_ITER, p, SCX_DSQ_LOCAL_ON | cpu, 0))
+			continue;
+		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+		if (back) {
+			pst->held = 0;
+			settle(pst, hub);
+			add(&c->nr_releases);
+		} else {
+			/* Still held and displaced: its gate sends it GATE_HELD. */
+			add(&c->nr_long_holds);
+			add(&hub->nr_long_holds);
+		}
+	}
+}
+
+static long beat_hub(u32 i, struct beat *bt)
+{
+	struct gh_scx_control *c = ctl();
+	struct gh_hub_slot *slot = bpf_map_lookup_elem(&slots, &i);
+	struct gh_scx_hub *hub = bpf_map_lookup_elem(&hubs, &i);
+
+	if (!c || !slot || !hub)
+		return 1;
+	if (scx_bpf_dsq_nr_queued(SPARE_DSQ(i)) > 0)
+		beat_spares(i, c, bt);
+	if (scx_bpf_dsq_nr_queued(HELD_DSQ(i)) > 0)
+		beat_held(i, c, slot, hub, bt);
+	return 0;
+}
+
+static int heartbeat_fn(void *map, int *key, struct heartbeat *hb)
+{
+	struct gh_scx_control *c = ctl();
+	struct beat bt = {};
+
+	if (!c)
+		return 0;
+	if (c->test_eject) {
+		c->test_eject = 0;
+		gh_scx_error("ejected on request (test knob %s/control test_eject)",
+			     GH_SCX_PIN_DIR);
+	}
+	bt.now = bpf_ktime_get_ns();
+	bt.draining = c->state != GH_SCX_RUNNING;
+	bpf_loop(GH_MAX_HUBS, beat_hub, &bt, 0);
+	bpf_timer_start(&hb->timer, heartbeat_ns, 0);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* I6: exits and execs                                                                        */
+
+struct release_ctx {
+	u32 tgid;
+	u32 released;
+};
+
+static long release_one(u32 i, struct release_ctx *rc)
+{
+	struct gh_hub_slot *slot = bpf_map_lookup_elem(&slots, &i);
+	struct gh_scx_hub *hub = bpf_map_lookup_elem(&hubs, &i);
+	u64 b;
+
+	if (!slot || !hub || hub->owner_tgid != rc->tgid)
+		return 0;
+	b = slot->baton;
+	slot->baton = gh_baton_next(b, GH_BATON_FREE, 0);
+	slot->runner_tid = 0;
+	slot->return_pending = 0;
+	slot->flags = 0;
+	slot->tgid = 0;
+	hub->spare_tid = 0;
+	hub->owner_tgid = 0;
+	rc->released++;
+	return 0;
+}
+
+/* Release every slot the process tgid owns. */
+static void release_process(u32 tgid)
+{
+	struct release_ctx rc = { .tgid = tgid };
+	struct gh_scx_control *c;
+
+	if (!bpf_map_lookup_elem(&owners, &tgid))
+		return;
+	bpf_loop(GH_MAX_HUBS, release_one, &rc, 0);
+	bpf_map_delete_elem(&owners, &tgid);
+	c = ctl();
+	if (c && rc.released)
+		__sync_fetch_and_add(&c->nr_exit_cleanups, rc.released);
+}
+
+/* A registered carrier thread leaves: settle its gauges and, if it held the hub while its
+ * process lives on, offer the hub to a spare. */
+static void carrier_leaves(struct task_struct *p, struct gh_scx_carrier *st)
+{
+	struct gh_scx_control *c = ctl();
+	struct gh_hub_slot *slot;
+	struct gh_scx_hub *hub;
+	u32 key = p->pid;
+	u64 b;
+
+	bpf_map_delete_elem(&gates, &key);
+	if (!c)
+		return;
+	if (st->bound != GH_SCX_BOUND || !owned(p, st, &slot, &hub)) {
+		if (st->displaced)
+			displaced_add(c, NULL, -1);
+		st->displaced = 0;
+		return;
+	}
+	settle(st, hub);
+	if (hub->spare_tid == st->tid)
+		hub->spare_tid = 0;
+	if (BPF_CORE_READ(p, signal, flags) & SIGNAL_GROUP_EXIT)
+		return; /* the whole process goes: its slots are released below */
+	b = slot->baton;
+	if ((gh_baton_state(b) == GH_BATON_RUN || gh_baton_state(b) == GH_BATON_IDLE) &&
+	    gh_baton_tid(b) == st->tid &&
+	    __sync_val_compare_and_swap(&slot->baton, b,
+					gh_baton_next(b, GH_BATON_HANDOFF, st->tid)) == b) {
+		slot->handoff_ns = bpf_ktime_get_ns();
+		__sync_fetch_and_add(&slot->nr_handoffs, 1);
+		add(&c->nr_handoffs);
+	}
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The scheduler's callbacks                                                                  */
+
+s32 GH_SCX_OP(greenhub_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
+{
+	struct gh_scx_carrier *st = storage(p);
+	bool is_idle = false;
+	s32 cpu;
+
+	if (st && st->bound == GH_SCX_BOUND) {
+		/* A displaced carrier may be held: claim no idle CPU for it. */
+		if (st->displaced)
+			return prev_cpu;
+		/* A parked spare woken for a handoff goes where the owner was. */
+		if (st->woken && st->wake_cpu >= 0 &&
+		    bpf_cpumask_test_cpu(st->wake_cpu, p->cpus_ptr))
+			return st->wake_cpu;
+	}
+	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
+	if (is_idle && !st)
+		gh_scx_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, 0);
+	return cpu;
+}
+
+void GH_SCX_OP(greenhub_enqueue, struct task_struct *p, u64 enq_flags)
+{
+	struct gh_scx_control *c = ctl();
+	struct gh_scx_carrier *st;
+	struct gh_hub_slot *slot;
+	struct gh_scx_hub *hub;
+	bool yielded;
+	u64 b;
+	u32 h;
+
+	st = carrier(p, &slot, &hub);
+	if (!st || !c) {
+		fair_insert(p, enq_flags);
+		return;
+	}
+	h = st->hub;
+	yielded = st->yielded;
+	st->yielded = 0;
+	if (st->held) {
+		/* Back from a dequeue (an affinity or priority change): keep holding unless the
+		 * hand-back came meanwhile. */
+		b = slot->baton;
+		if (gh_baton_state(b) == GH_BATON_RUN && gh_baton_tid(b) == st->tid) {
+			st->held = 0;
+			settle(st, hub);
+			add(&c->nr_releases);
+			fair_insert(p, enq_flags);
+			return;
+		}
+		gh_scx_dsq_insert(p, HELD_DSQ(h), slice_ns, 0);
+		return;
+	}
+	if (st->displaced) {
+		if (returns(p, st, slot, hub)) {
+			fair_insert(p, enq_flags);
+			return;
+		}
+		gh_scx_dsq_insert(p, HELD_DSQ(h), slice_ns, 0);
+		return;
+	}
+	if (st->woken && (enq_flags & GH_SCX_ENUM(scx_enq_flags, SCX_ENQ_WAKEUP))) {
+		/* A parked spare woken for a handoff: on the CPU its owner left, at once. */
+		gh_scx_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, enq_flags);
+		return;
+	}
+	if (yielded || st->spare_held) {
+		/* A spare yielding in its park: hold it unless a handoff waits for it. */
+		b = slot->baton;
+		if (c->state == GH_SCX_RUNNING && hub->spare_mode == GH_SCX_SPARES_HELD &&
+		    gh_baton_state(b) != GH_BATON_HANDOFF && gh_baton_tid(b) != st->tid) {
+			if (!st->spare_held)
+				st->since_ns = bpf_ktime_get_ns();
+			st->spare_held = 1;
+			gh_scx_dsq_insert(p, SPARE_DSQ(h), slice_ns, 0);
+			return;
+		}
+		st->spare_held = 0;
+	}
+	fair_insert(p, enq_flags);
+}
+
+void GH_SCX_OP(greenhub_dispatch, s32 cpu, struct task_struct *prev)
+{
+	struct cpu_ctx *cc;
+	u32 zero = 0, h;
+	bool moved = false;
+
+	cc = bpf_map_lookup_elem(&cpu_ctxs, &zero);
+	if (cc && cc->spare_hub) {
+		h = cc->spare_hub - 1;
+		cc->spare_hub = 0;
+		if (h < GH_MAX_HUBS)
+			moved = run_spare(h);
+	}
+	if (prev && release_handed_back(prev))
+		moved = true;
+	if (!moved)
+		gh_scx_dsq_move_to_local(FAIR_DSQ);
+}
+
+void GH_SCX_OP(greenhub_running, struct task_struct *p)
+{
+	struct gh_scx_carrier *st = storage(p);
+	struct gh_scx_control *c;
+	struct gh_scx_hub *hub;
+	u64 vtime = gh_task_scx(p)->dsq_vtime, now;
+	u32 h;
+
+	if (vtime_before(vtime_now, vtime))
+		vtime_now = vtime;
+	if (!st || !st->woken)
+		return;
+	/* A spare given a CPU for a handoff runs: the kernel's view of the handoff latency. */
+	st->woken = 0;
+	c = ctl();
+	h = st->hub;
+	hub = bpf_map_lookup_elem(&hubs, &h);
+	now = bpf_ktime_get_ns();
+	if (!c || !hub || !st->woken_ns || now < st->woken_ns)
+		return;
+	hist_add(&c->handoff_latency, now - st->woken_ns);
+	hist_add(&hub->handoff_latency, now - st->woken_ns);
+}
+
+void GH_SCX_OP(greenhub_stopping, struct task_struct *p, bool runnable)
+{
+	struct sched_ext_entity___gh *scx = gh_task_scx(p);
+
+	/* Charge the slice used, scaled by the inverse of the weight (scx_simple). */
+	if (scx->weight)
+		scx->dsq_vtime += (slice_ns - scx->slice) * 100 / scx->weight;
+}
+
+void GH_SCX_OP(greenhub_quiescent, struct task_struct *p, u64 deq_flags)
+{
+	struct gh_scx_carrier *st;
+	struct gh_hub_slot *slot;
+	struct gh_scx_hub *hub;
+	u64 b;
+
+	if (!(deq_flags & GH_SCX_ENUM(scx_deq_flags, SCX_DEQ_SLEEP)))
+		return;
+	st = carrier(p, &slot, &hub);
+	if (!st)
+		return;
+	b = slot->baton;
+	/* IDLE, a parked spare, a displaced carrier: chosen sleeps never hand off (I3). */
+	if (gh_baton_state(b) != GH_BATON_RUN || gh_baton_tid(b) != st->tid || st->displaced)
+		return;
+	owner_sleeps(p, st, slot, hub, b);
+}
+
+bool GH_SCX_OP(greenhub_yield, struct task_struct *from, struct task_struct *to)
+{
+	struct gh_scx_carrier *st = storage(from);
+
+	if (st && st->bound == GH_SCX_BOUND)
+		st->yielded = 1;
+	/* With ops.yield defined the kernel leaves the slice alone: end it, so that the
+	 * yielding task goes through ops.enqueue (SCX_OPS_ENQ_LAST makes it do so even when it
+	 * is the CPU's last task). */
+	gh_task_scx(from)->slice = 0;
+	return false;
+}
+
+void GH_SCX_OP(greenhub_cpu_online, s32 cpu)
+{
+	__sync_fetch_and_add(&nr_hotplug, 1);
+}
+
+void GH_SCX_OP(greenhub_cpu_offline, s32 cpu)
+{
+	__sync_fetch_and_add(&nr_hotplug, 1);
+}
+
+s32 GH_SCX_OP_SLEEPABLE(greenhub_init)
+{
+	struct heartbeat *hb;
+	u32 zero = 0, i;
+	s32 err;
+
+	/* Without the task-work kfunc every gate fails to arm and nothing is handed off; the
+	 * loader refuses such kernels before it gets here (docs/sched-ext.md). */
+	err = scx_bpf_create_dsq(FAIR_DSQ, -1);
+	if (err) {
+		gh_scx_error("cannot create the fair DSQ: %d", err);
+		return err;
+	}
+	bpf_for(i, 0, GH_MAX_HUBS) {
+		err = scx_bpf_create_dsq(SPARE_DSQ(i), -1);
+		if (!err)
+			err = scx_bpf_create_dsq(HELD_DSQ(i), -1);
+		if (err) {
+			gh_scx_error("cannot create the DSQs of hub %u: %d", i, err);
+			return err;
+		}
+	}
+	hb = bpf_map_lookup_elem(&heartbeat, &zero);
+	if (!hb)
+		return -2;
+	err = bpf_timer_init(&hb->timer, &heartbeat, CLOCK_MONOTONIC);
+	if (!err)
+		err = bpf_timer_set_callback(&hb->timer, heartbeat_fn);
+	if (!err)
+		err = bpf_timer_start(&hb->timer, heartbeat_ns, 0);
+	if (err)
+		gh_scx_error("cannot start the heartbeat: %d", err);
+	return err;
+}
+
+void GH_SCX_OP(greenhub_exit, struct scx_exit_info *ei)
+{
+	struct gh_scx_control *c = ctl();
+
+	if (!c)
+		return;
+	bpf_probe_read_kernel_str(c->exit.reason, sizeof(c->exit.reason), ei->reason);
+	bpf_probe_read_kernel_str(c->exit.msg, sizeof(c->exit.msg), ei->msg);
+	c->exit.exit_code = ei->exit_code;
+	c->exit.at_ns = bpf_ktime_get_ns();
+	c->exit.kind = ei->kind;
+	__sync_lock_test_and_set(&c->state, GH_SCX_EXITED);
+}
+
+/* Process exits and execs: not scheduler callbacks, but part of the same object (I6). */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(greenhub_process_exit, struct task_struct *p)
+{
+	struct gh_scx_carrier *st = storage(p);
+
+	if (st) {
+		carrier_leaves(p, st);
+		bpf_task_storage_delete(&carriers, p);
+	}
+	/* The last thread of the process: release whatever slots it still owns. */
+	if (BPF_CORE_READ(p, signal, live.counter) == 0)
+		release_process(p->tgid);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(greenhub_process_exec, struct task_struct *p)
+{
+	struct gh_scx_carrier *st = storage(p);
+
+	if (st) {
+		carrier_leaves(p, st);
+		bpf_task_storage_delete(&carriers, p);
+	}
+	/* The old image's runtime is gone with its hubs. */
+	release_process(p->tgid);
+	return 0;
+}
+
+SEC(".struct_ops.link")
+struct sched_ext_ops greenhub_ops = {
+	.select_cpu = (void *)greenhub_select_cpu,
+	.enqueue = (void *)greenhub_enqueue,
+	.dispatch = (void *)greenhub_dispatch,
+	.running = (void *)greenhub_running,
+	.stopping = (void *)greenhub_stopping,
+	.quiescent = (void *)greenhub_quiescent,
+	.yield = (void *)greenhub_yield,
+	.cpu_online = (void *)greenhub_cpu_online,
+	.cpu_offline = (void *)greenhub_cpu_offline,
+	.init = (void *)greenhub_init,
+	.exit = (void *)greenhub_exit,
+	.flags = SCX_OPS_SWITCH_PARTIAL | SCX_OPS_ENQ_LAST,
+	.timeout_ms = 5000,
+	.name = GH_SCX_OPS_NAME,
+};
