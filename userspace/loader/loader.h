@@ -62,8 +62,17 @@ struct loader_mode {
 	int (*stop)(void *state, const struct loader_opts *o);
 	/* The same, from the pins alone (the loader that pinned them is gone). */
 	int (*stop_pinned)(const struct loader_opts *o);
+	/* Where the mode pins its objects (NULL: GH_TRACE_PIN_DIR). */
+	const char *pin_dir;
+	/* Optional: called while the loader waits. 0 while the kernel side runs; -1 when its pins
+	 * were removed (the loader then stops it); an exit status once the kernel side died on
+	 * its own, after the mode printed why and released everything. */
+	int (*poll)(void *state);
+	/* Optional: --stats from the pins (NULL: the trace-mode report). */
+	int (*stats)(const struct loader_opts *o);
 };
 
+extern const struct loader_mode loader_mode_scx;
 extern const struct loader_mode loader_mode_trace;
 
 /* How many of SIGINT, SIGTERM, SIGHUP arrived: a wait in progress should end. */

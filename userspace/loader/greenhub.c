@@ -1,0 +1,619 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * scx_greenhub's sched_ext mode: loads bpf/greenhub.bpf.c (its skeleton), attaches and pins the
+ * scheduler, reports why the kernel ejected it if it did, and unloads it without leaving a
+ * displaced carrier ungated. docs/sched-ext.md describes the mode.
+ *
+ * Pinning
+ *   Maps first, then the links (the struct_ops link and the two process-exit programs), then
+ *   the control map last, and only then state RUNNING: the runtime attaches a hub only when it
+ *   finds the control map pinned with state RUNNING, so a loader killed half-way leaves objects
+ *   nobody uses, and `--stop` removes them. Once the struct_ops link is pinned the loader's own
+ *   fds do not matter: SIGKILL leaves the scheduler attached.
+ *
+ * Unloading (I1 across an unload)
+ *   Detaching the scheduler makes the kernel run every task it held, displaced carriers
+ *   included. Their return gates (see the BPF file) would still stop them, but a clean unload
+ *   does not lean on that: set DRAINING (no new handoffs; held spares are let go), wait until
+ *   no carrier is displaced (the owners hand the held ones back at their next switch points),
+ *   then unpin, which drops the last reference to the link and detaches. If the wait times
+ *   out, nothing is detached and a later `--stop` finishes.
+ *
+ * Ejection
+ *   The kernel may eject the scheduler (its watchdog, an error, sysrq-S). ops.exit records why
+ *   in the control map; a running loader polls it every 100 ms, prints the reason and unloads
+ *   what is left; `--stats` and `--stop` print it when no loader runs.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "greenhub.skel.h"
+#include "greenhub/scx.h"
+#include "loader.h"
+
+#define PIN(name) GH_SCX_PIN_DIR "/" name
+
+/* The watchdog timeout: long enough for TCG and for a held carrier's hold (a quarter of it),
+ * short enough that a stuck task is noticed within seconds. */
+#define TIMEOUT_MS 5000u
+#define HEARTBEAT_NS 100000000ull
+
+static const char *const map_pins[] = { "slots", "hubs", "carriers", "gates", "owners" };
+static const char *const link_pins[] = { "link_ops", "link_exit", "link_exec" };
+
+struct scx_state {
+	struct greenhub *skel;
+	struct bpf_link *ops_link;
+	struct gh_scx_control *ctl; /* the control map, mapped read-write */
+};
+
+static int pin_path(char *buf, size_t len, const char *name)
+{
+	int n = snprintf(buf, len, "%s/%s", GH_SCX_PIN_DIR, name);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* Remove every pin of sched_ext mode (the struct_ops link first: its last reference going
+ * detaches the scheduler). */
+static void unpin_all(void)
+{
+	char path[256];
+
+	for (size_t i = 0; i < sizeof(link_pins) / sizeof(link_pins[0]); i++)
+		if (!pin_path(path, sizeof(path), link_pins[i]))
+			unlink(path);
+	if (!pin_path(path, sizeof(path), "control"))
+		unlink(path);
+	for (size_t i = 0; i < sizeof(map_pins) / sizeof(map_pins[0]); i++)
+		if (!pin_path(path, sizeof(path), map_pins[i]))
+			unlink(path);
+	rmdir(GH_SCX_PIN_DIR);
+}
+
+static const char *read_line(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+
+	buf[0] = '\0';
+	if (!f)
+		return buf;
+	if (!fgets(buf, (int)len, f))
+		buf[0] = '\0';
+	fclose(f);
+	buf[strcspn(buf, "\n")] = '\0';
+	return buf;
+}
+
+/* Print the exit record, if the scheduler exited. True if it did. */
+static bool report_exit(const struct gh_scx_control *ctl, const char *how)
+{
+	if (!__atomic_load_n(&ctl->exit.kind, __ATOMIC_ACQUIRE))
+		return false;
+	loader_err("%s: the greenhub scheduler exited: %s (kind %u)%s%s", how,
+		   ctl->exit.reason[0] ? ctl->exit.reason : "no reason recorded", ctl->exit.kind,
+		   ctl->exit.msg[0] ? ": " : "", ctl->exit.msg);
+	return true;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+
+static bool btf_has_func(const struct btf *btf, const char *name)
+{
+	return btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) >= 0;
+}
+
+static int scx_probe(const struct loader_opts *o, const struct loader_features *f, char *why,
+		     size_t len)
+{
+	struct btf *btf;
+	char state[64];
+	bool ops, gate;
+
+	if (access("/sys/kernel/sched_ext", F_OK) < 0) {
+		snprintf(why, len, "this kernel has no sched_ext (CONFIG_SCHED_CLASS_EXT, Linux "
+				   "6.12 or later)");
+		return EXIT_UNSUPPORTED;
+	}
+	btf = o->btf_path ? btf__parse(o->btf_path, NULL) : btf__load_vmlinux_btf();
+	if (!btf) {
+		snprintf(why, len, "no kernel BTF: sched_ext mode needs CONFIG_DEBUG_INFO_BTF");
+		return EXIT_UNSUPPORTED;
+	}
+	ops = btf__find_by_name_kind(btf, "sched_ext_ops", BTF_KIND_STRUCT) >= 0;
+	/* The return gate is a task work (bpf/scx_compat.bpf.h names its three forms). */
+	gate = btf_has_func(btf, "bpf_task_work_schedule_resume") ||
+	       btf_has_func(btf, "bpf_task_work_schedule_resume_impl");
+	btf__free(btf);
+	if (!ops) {
+		snprintf(why, len, "the kernel's BTF has no struct sched_ext_ops");
+		return EXIT_UNSUPPORTED;
+	}
+	if (!gate) {
+		snprintf(why, len, "this kernel lacks bpf_task_work_schedule_resume (Linux 6.18 or "
+				   "later), which the scheduler's return gate needs; trace mode runs "
+				   "here");
+		return EXIT_UNSUPPORTED;
+	}
+	read_line("/sys/kernel/sched_ext/state", state, sizeof(state));
+	if (strcmp(state, "disabled") != 0 && access(PIN("control"), F_OK) < 0) {
+		char name[128];
+
+		read_line("/sys/kernel/sched_ext/root/ops", name, sizeof(name));
+		snprintf(why, len, "another sched_ext scheduler is loaded (%s, state %s)",
+			 name[0] ? name : "?", state);
+		return EXIT_RUNNING;
+	}
+	return 0;
+}
+
+static int pin_link(struct bpf_link *link, const char *name)
+{
+	char path[256];
+	int err = pin_path(path, sizeof(path), name);
+
+	if (!err)
+		err = bpf_link__pin(link, path);
+	if (err)
+		loader_err("pinning %s/%s: %s", GH_SCX_PIN_DIR, name, strerror(-err));
+	return err;
+}
+
+static int pin_map(struct bpf_map *map, const char *name)
+{
+	char path[256];
+	int err = pin_path(path, sizeof(path), name);
+
+	if (!err)
+		err = bpf_map__pin(map, path);
+	if (err)
+		loader_err("pinning %s/%s: %s", GH_SCX_PIN_DIR, name, strerror(-err));
+	return err;
+}
+
+/* What is pinned now: 0 nothing, else an exit status with the message printed. */
+static int check_own_pins(void)
+{
+	struct gh_scx_control *ctl;
+	int fd;
+
+	if (access(GH_SCX_PIN_DIR, F_OK) < 0)
+		return 0;
+	fd = bpf_obj_get(PIN("control"));
+	if (fd < 0) {
+		loader_err("%s holds objects of an interrupted load: remove them with "
+			   "`scx_greenhub --stop`", GH_SCX_PIN_DIR);
+		return EXIT_RUNNING;
+	}
+	ctl = loader_map_values(fd, sizeof(*ctl), 1, false);
+	close(fd);
+	if (!ctl) {
+		loader_err("%s: cannot read it: %s", PIN("control"), strerror(errno));
+		return EXIT_FAIL;
+	}
+	if (ctl->magic != GH_SCX_MAGIC || ctl->scx_abi != GH_SCX_ABI_VERSION ||
+	    ctl->slot_abi != GH_SLOT_ABI_VERSION) {
+		loader_err("%s holds objects of another greenhub version: stop them with that "
+			   "version's scx_greenhub, or `scx_greenhub --stop --force`",
+			   GH_SCX_PIN_DIR);
+		loader_unmap_values(ctl, sizeof(*ctl), 1);
+		return EXIT_INCOMPATIBLE;
+	}
+	if (!report_exit(ctl, "a previous load"))
+		loader_err("already running: sched_ext mode, loaded by pid %u; see `scx_greenhub "
+			   "--stats`, unload with `scx_greenhub --stop`",
+			   ctl->loader_pid);
+	else
+		loader_err("its pins are still there: remove them with `scx_greenhub --stop`");
+	loader_unmap_values(ctl, sizeof(*ctl), 1);
+	return EXIT_RUNNING;
+}
+
+static int scx_start(const struct loader_opts *o, const struct loader_features *f,
+		     void **statep)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = o->btf_path);
+	struct bpf_link *exit_link = NULL, *exec_link = NULL;
+	struct scx_state *st;
+	struct timespec rt;
+	char state[64];
+	int err, status;
+
+	status = check_own_pins();
+	if (status)
+		return status;
+	status = EXIT_FAIL;
+	st = calloc(1, sizeof(*st));
+	if (!st) {
+		loader_err("out of memory");
+		return EXIT_FAIL;
+	}
+
+	/* open */
+	st->skel = greenhub__open_opts(&open_opts);
+	if (!st->skel) {
+		loader_err("opening the BPF object: %s", strerror(errno));
+		goto cleanup;
+	}
+	/* set rodata (and the struct_ops fields the kernel reads at attach) */
+	st->skel->rodata->timeout_ms = TIMEOUT_MS;
+	st->skel->rodata->heartbeat_ns = HEARTBEAT_NS;
+	st->skel->rodata->hold_max_ns = (__u64)TIMEOUT_MS * 1000000 / 4;
+	st->skel->rodata->signo = GH_SCX_SIGNO;
+	st->skel->struct_ops.greenhub_ops->timeout_ms = TIMEOUT_MS;
+	/* load */
+	err = greenhub__load(st->skel);
+	if (err) {
+		loader_err("loading the scheduler failed: %s%s", strerror(-err),
+			   o->verbose ? "" : " (-v shows the verifier's log)");
+		goto cleanup;
+	}
+	st->ctl = loader_map_values(bpf_map__fd(st->skel->maps.control),
+				    sizeof(struct gh_scx_control), 1, true);
+	if (!st->ctl) {
+		loader_err("mapping the control map: %s", strerror(errno));
+		goto cleanup;
+	}
+	clock_gettime(CLOCK_REALTIME, &rt);
+	st->ctl->magic = GH_SCX_MAGIC;
+	st->ctl->slot_abi = GH_SLOT_ABI_VERSION;
+	st->ctl->scx_abi = GH_SCX_ABI_VERSION;
+	st->ctl->mode = GH_MODE_SCHED_EXT;
+	st->ctl->signo = GH_SCX_SIGNO;
+	st->ctl->loader_pid = (__u32)getpid();
+	st->ctl->timeout_ms = TIMEOUT_MS;
+	st->ctl->loaded_ns = (__u64)rt.tv_sec * 1000000000u + (__u64)rt.tv_nsec;
+	st->ctl->features = f->bits;
+	__atomic_store_n(&st->ctl->state, GH_SCX_LOADING, __ATOMIC_SEQ_CST);
+
+	/* attach: the process-exit programs first, so that no hub can be lost to an exit */
+	exit_link = bpf_program__attach(st->skel->progs.greenhub_process_exit);
+	exec_link = bpf_program__attach(st->skel->progs.greenhub_process_exec);
+	if (!exit_link || !exec_link) {
+		loader_err("attaching the process-exit programs failed: %s", strerror(errno));
+		goto cleanup;
+	}
+	st->skel->links.greenhub_process_exit = exit_link;
+	st->skel->links.greenhub_process_exec = exec_link;
+	/* libbpf 1.4 does not attach struct_ops maps from the skeleton: bpf/bpf.mk */
+	st->ops_link = bpf_map__attach_struct_ops(st->skel->maps.greenhub_ops);
+	if (!st->ops_link) {
+		err = -errno;
+		if (report_exit(st->ctl, "attaching"))
+			goto cleanup;
+		loader_err("attaching the scheduler failed: %s (dmesg may say more)", strerror(-err));
+		goto cleanup;
+	}
+	read_line("/sys/kernel/sched_ext/state", state, sizeof(state));
+	if (report_exit(st->ctl, "attaching"))
+		goto cleanup;
+
+	/* pin: maps, links, then the control map, then RUNNING */
+	if (mkdir(GH_SCX_PIN_DIR, 0700) && errno != EEXIST) {
+		loader_err("creating %s: %s", GH_SCX_PIN_DIR, strerror(errno));
+		goto cleanup;
+	}
+	if (pin_map(st->skel->maps.slots, "slots") || pin_map(st->skel->maps.hubs, "hubs") ||
+	    pin_map(st->skel->maps.carriers, "carriers") ||
+	    pin_map(st->skel->maps.gates, "gates") || pin_map(st->skel->maps.owners, "owners") ||
+	    pin_link(st->ops_link, "link_ops") || pin_link(exit_link, "link_exit") ||
+	    pin_link(exec_link, "link_exec") || pin_map(st->skel->maps.control, "control"))
+		goto cleanup_pins;
+	__atomic_store_n(&st->ctl->state, GH_SCX_RUNNING, __ATOMIC_SEQ_CST);
+	loader_info("scheduler '%s' attached (sched_ext state %s), watchdog %u ms",
+		    GH_SCX_OPS_NAME, state, TIMEOUT_MS);
+	*statep = st;
+	return 0;
+
+cleanup_pins:
+	unpin_all();
+cleanup:
+	if (st->ops_link)
+		bpf_link__destroy(st->ops_link);
+	if (st->ctl)
+		loader_unmap_values(st->ctl, sizeof(struct gh_scx_control), 1);
+	greenhub__destroy(st->skel);
+	free(st);
+	return status;
+}
+
+/*
+ * Stop new handoffs, then wait until no carrier is displaced, up to o->timeout seconds. An
+ * exited scheduler settles nothing any more: nothing to wait for (the gates do the rest).
+ */
+static int drain(struct gh_scx_control *ctl, const struct loader_opts *o)
+{
+	uint64_t start = loader_now(), next_report = start + 1000000000u;
+	int interrupted_at = loader_interrupted;
+
+	/* The Dekker pair with the handoff path: store, then read (both seq_cst). */
+	if (__atomic_load_n(&ctl->state, __ATOMIC_SEQ_CST) != GH_SCX_EXITED)
+		__atomic_store_n(&ctl->state, GH_SCX_DRAINING, __ATOMIC_SEQ_CST);
+	for (;;) {
+		__s64 n = __atomic_load_n(&ctl->nr_displaced, __ATOMIC_SEQ_CST);
+		uint64_t now = loader_now();
+
+		if (n <= 0 || __atomic_load_n(&ctl->exit.kind, __ATOMIC_ACQUIRE))
+			return 0;
+		if ((o->timeout >= 0 && now - start >= (uint64_t)(o->timeout * 1e9)) ||
+		    loader_interrupted > interrupted_at) {
+			loader_err("%lld carrier(s) are still blocked in calls the scheduler handed "
+				   "off; it stays attached with handoffs off",
+				   (long long)n);
+			return EXIT_BUSY;
+		}
+		if (now >= next_report) {
+			loader_info("handoffs are off; waiting for %lld blocked carrier(s) to return",
+				    (long long)n);
+			next_report = now + 1000000000u;
+		}
+		loader_sleep(0.001);
+	}
+}
+
+static int scx_stop(void *state, const struct loader_opts *o)
+{
+	struct scx_state *st = state;
+	int status = drain(st->ctl, o);
+
+	if (status) {
+		loader_err("run `scx_greenhub --stop` once the blocked calls have returned");
+		return status;
+	}
+	unpin_all();
+	/* destroy: the struct_ops link first (detach), then the programs and maps */
+	bpf_link__destroy(st->ops_link);
+	report_exit(st->ctl, "unloaded");
+	loader_unmap_values(st->ctl, sizeof(struct gh_scx_control), 1);
+	greenhub__destroy(st->skel);
+	free(st);
+	return 0;
+}
+
+static int scx_poll(void *state)
+{
+	struct scx_state *st = state;
+
+	if (report_exit(st->ctl, "ejected by the kernel")) {
+		unpin_all();
+		bpf_link__destroy(st->ops_link);
+		loader_unmap_values(st->ctl, sizeof(struct gh_scx_control), 1);
+		greenhub__destroy(st->skel);
+		free(st);
+		loader_err("unloaded what was left; hubs run on without kernel assist");
+		return EXIT_FAIL;
+	}
+	if (access(PIN("control"), F_OK) < 0) {
+		loader_info("the pinned control map was removed");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* From the pins alone                                                                        */
+
+/* The pid of a live scx_greenhub other than us, or 0. */
+static pid_t live_loader(__u32 pid)
+{
+	char path[64], comm[64];
+
+	if (!pid || (pid_t)pid == getpid())
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
+	return strcmp(read_line(path, comm, sizeof(comm)), "scx_greenhub") == 0 ? (pid_t)pid : 0;
+}
+
+static int scx_stop_pinned(const struct loader_opts *o)
+{
+	struct gh_scx_control *ctl;
+	int fd, status = 0;
+	pid_t pid;
+
+	fd = bpf_obj_get(PIN("control"));
+	if (fd < 0) {
+		/* An interrupted load: no runtime attached to it (it needs the control map). */
+		unpin_all();
+		loader_info("removed objects left by an interrupted load");
+		return 0;
+	}
+	ctl = loader_map_values(fd, sizeof(*ctl), 1, true);
+	close(fd);
+	if (!ctl) {
+		loader_err("mapping %s: %s", PIN("control"), strerror(errno));
+		return EXIT_FAIL;
+	}
+	if (ctl->magic != GH_SCX_MAGIC || ctl->scx_abi != GH_SCX_ABI_VERSION ||
+	    ctl->slot_abi != GH_SLOT_ABI_VERSION) {
+		if (!o->force) {
+			loader_err("%s holds objects of another greenhub version: stop them with "
+				   "that version's scx_greenhub, or use --stop --force",
+				   GH_SCX_PIN_DIR);
+			status = EXIT_INCOMPATIBLE;
+		} else {
+			unpin_all();
+			loader_info("removed the pins of another greenhub version (--force)");
+		}
+		goto out;
+	}
+	pid = live_loader(ctl->loader_pid);
+	if (pid) {
+		uint64_t deadline = o->timeout < 0 ? UINT64_MAX :
+				    loader_now() + (uint64_t)((o->timeout + 5) * 1e9);
+
+		loader_info("asking scx_greenhub (pid %d) to unload", (int)pid);
+		if (kill(pid, SIGTERM) == 0) {
+			while (loader_now() < deadline && !loader_interrupted &&
+			       access(PIN("control"), F_OK) == 0 && kill(pid, 0) == 0)
+				loader_sleep(0.01);
+			if (access(PIN("control"), F_OK) < 0)
+				goto out;
+			if (kill(pid, 0) == 0) {
+				loader_err("scx_greenhub (pid %d) has not unloaded yet", (int)pid);
+				status = EXIT_BUSY;
+				goto out;
+			}
+		}
+		/* It died without unloading: do it ourselves. */
+	}
+	report_exit(ctl, "while no loader watched");
+	status = drain(ctl, o);
+	if (status) {
+		loader_err("run `scx_greenhub --stop` again once the blocked calls have returned");
+		goto out;
+	}
+	/* Unpinning the struct_ops link drops its last reference: the scheduler detaches. */
+	unpin_all();
+out:
+	loader_unmap_values(ctl, sizeof(*ctl), 1);
+	return status;
+}
+
+static uint64_t hist_quantile(const struct gh_scx_hist *h, double q)
+{
+	uint64_t total = 0, want, seen = 0;
+
+	for (int b = 0; b < GH_SCX_HIST_BUCKETS; b++)
+		total += h->bucket[b];
+	if (!total)
+		return 0;
+	want = (uint64_t)ceil(q * (double)total);
+	for (int b = 0; b < GH_SCX_HIST_BUCKETS; b++) {
+		seen += h->bucket[b];
+		if (seen >= want)
+			return 1ull << b;
+	}
+	return 1ull << (GH_SCX_HIST_BUCKETS - 1);
+}
+
+static void print_stats(const struct gh_scx_control *ctl, const struct gh_hub_slot *slots,
+			const struct gh_scx_hub *hubs)
+{
+	static const char *const states[] = { "loading", "running", "draining", "exited" };
+	const struct gh_scx_hist *h = &ctl->handoff_latency;
+	unsigned active = 0;
+
+	printf("\nsched_ext mode, %s, loaded by pid %u: handoffs %llu, cancels %llu, takeovers "
+	       "%llu, idle returns %llu, holds %llu, releases %llu, displaced now %lld\n",
+	       ctl->state < 4 ? states[ctl->state] : "?", ctl->loader_pid,
+	       (unsigned long long)ctl->nr_handoffs, (unsigned long long)ctl->nr_cancels,
+	       (unsigned long long)ctl->nr_takeovers, (unsigned long long)ctl->nr_idle_returns,
+	       (unsigned long long)ctl->nr_holds, (unsigned long long)ctl->nr_releases,
+	       (long long)ctl->nr_displaced);
+	printf("spares: %llu held spares run, %llu parked spares signalled, %llu misses, %llu "
+	       "heartbeats; gates armed %llu (failed %llu), stopped %llu, kicks %llu; long holds "
+	       "%llu; not handed off: %llu in the hub loop, %llu masked, %llu refused; bound "
+	       "%llu, rejected %llu, exit cleanups %llu\n",
+	       (unsigned long long)ctl->nr_spare_runs, (unsigned long long)ctl->nr_spare_wakes,
+	       (unsigned long long)ctl->nr_spare_misses, (unsigned long long)ctl->nr_heartbeats,
+	       (unsigned long long)ctl->nr_gate_arms, (unsigned long long)ctl->nr_gate_failures,
+	       (unsigned long long)ctl->nr_gates, (unsigned long long)ctl->nr_kicks,
+	       (unsigned long long)ctl->nr_long_holds, (unsigned long long)ctl->nr_loop_sleeps,
+	       (unsigned long long)ctl->nr_masked, (unsigned long long)ctl->nr_refused,
+	       (unsigned long long)ctl->nr_bound, (unsigned long long)ctl->nr_rejected,
+	       (unsigned long long)ctl->nr_exit_cleanups);
+	printf("handoff latency, an owner's sleep to a spare running (%llu): p50 < %llu us, p99 "
+	       "< %llu us, mean %.1f us, max %.1f us\n",
+	       (unsigned long long)h->count, (unsigned long long)hist_quantile(h, 0.5),
+	       (unsigned long long)hist_quantile(h, 0.99),
+	       h->count ? (double)h->sum_ns / (double)h->count / 1000.0 : 0.0,
+	       (double)h->max_ns / 1000.0);
+	for (unsigned i = 0; i < GH_MAX_HUBS; i++) {
+		const struct gh_hub_slot *s = &slots[i];
+		const struct gh_scx_hub *sh = &hubs[i];
+
+		if (!(s->flags & GH_SLOT_F_ACTIVE))
+			continue;
+		if (!active++)
+			printf("%5s %8s %9s %9s %8s %8s %9s %6s %7s %7s %8s\n", "hub", "pid",
+			       "handoffs", "takeovers", "cancels", "holds", "handbacks", "idle",
+			       "spares", "misses", "p50(us)");
+		printf("%5u %8u %9llu %9llu %8llu %8llu %9llu %6llu %7llu %7llu %7s%llu\n", i,
+		       s->tgid, (unsigned long long)s->nr_handoffs,
+		       (unsigned long long)s->nr_takeovers, (unsigned long long)s->nr_cancels,
+		       (unsigned long long)s->nr_holds, (unsigned long long)s->nr_handbacks,
+		       (unsigned long long)s->nr_idle_returns,
+		       (unsigned long long)(sh->nr_spare_runs + sh->nr_spare_wakes),
+		       (unsigned long long)sh->nr_spare_misses, "<",
+		       (unsigned long long)hist_quantile(&sh->handoff_latency, 0.5));
+	}
+	if (!active)
+		printf("no hub attached\n");
+	fflush(stdout);
+	report_exit(ctl, "stats");
+}
+
+static int scx_stats(const struct loader_opts *o)
+{
+	const char *names[] = { PIN("control"), PIN("slots"), PIN("hubs") };
+	struct gh_scx_control *ctl = NULL;
+	struct gh_hub_slot *slots = NULL;
+	struct gh_scx_hub *hubs = NULL;
+	int fds[3] = { -1, -1, -1 }, status = 0;
+
+	for (int i = 0; i < 3; i++) {
+		fds[i] = bpf_obj_get(names[i]);
+		if (fds[i] < 0) {
+			loader_err("opening %s: %s", names[i], strerror(errno));
+			status = errno == ENOENT ? EXIT_NOT_RUNNING :
+				 errno == EACCES || errno == EPERM ? EXIT_NOPERM : EXIT_FAIL;
+			goto out;
+		}
+	}
+	ctl = loader_map_values(fds[0], sizeof(*ctl), 1, false);
+	slots = loader_map_values(fds[1], sizeof(*slots), GH_MAX_HUBS, false);
+	hubs = loader_map_values(fds[2], sizeof(*hubs), GH_MAX_HUBS, false);
+	if (!ctl || !slots || !hubs) {
+		loader_err("mapping the pinned maps: %s", strerror(errno));
+		status = EXIT_FAIL;
+		goto out;
+	}
+	if (ctl->magic != GH_SCX_MAGIC || ctl->scx_abi != GH_SCX_ABI_VERSION ||
+	    ctl->slot_abi != GH_SLOT_ABI_VERSION) {
+		loader_err("%s holds objects of another greenhub version", GH_SCX_PIN_DIR);
+		status = EXIT_INCOMPATIBLE;
+		goto out;
+	}
+	do {
+		print_stats(ctl, slots, hubs);
+		if (o->once)
+			break;
+		loader_sleep(o->interval);
+	} while (!loader_interrupted && access(PIN("control"), F_OK) == 0);
+out:
+	if (ctl)
+		loader_unmap_values(ctl, sizeof(*ctl), 1);
+	if (slots)
+		loader_unmap_values(slots, sizeof(*slots), GH_MAX_HUBS);
+	if (hubs)
+		loader_unmap_values(hubs, sizeof(*hubs), GH_MAX_HUBS);
+	for (int i = 0; i < 3; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return status;
+}
+
+const struct loader_mode loader_mode_scx = {
+	.name = "sched_ext",
+	.mode = GH_MODE_SCHED_EXT,
+	.pin_dir = GH_SCX_PIN_DIR,
+	.probe = scx_probe,
+	.start = scx_start,
+	.stop = scx_stop,
+	.stop_pinned = scx_stop_pinned,
+	.poll = scx_poll,
+	.stats = scx_stats,
+};
