@@ -50,8 +50,22 @@ volatile int loader_interrupted;
 /* SIGINT, SIGTERM and SIGHUP: blocked, and taken with sigtimedwait in loader_sleep. */
 static sigset_t exit_signals;
 
-/* Every mode this loader knows, best first (sched_ext will come before trace). */
-static const struct loader_mode *const modes[] = { &loader_mode_trace, NULL };
+/* Every mode this loader knows, best first. */
+static const struct loader_mode *const modes[] = { &loader_mode_scx, &loader_mode_trace, NULL };
+
+static const char *pin_dir(const struct loader_mode *m)
+{
+	return m->pin_dir ? m->pin_dir : GH_TRACE_PIN_DIR;
+}
+
+/* The first mode whose pins exist (what --stop and --stats act on), or NULL. */
+static const struct loader_mode *pinned_mode(void)
+{
+	for (size_t i = 0; modes[i]; i++)
+		if (access(pin_dir(modes[i]), F_OK) == 0)
+			return modes[i];
+	return NULL;
+}
 
 void loader_trace_features(const struct btf *vmlinux, uint64_t *bits);
 
@@ -528,7 +542,8 @@ static void usage(FILE *f)
 		"Load greenhub's kernel side and keep it loaded until SIGINT or SIGTERM: green\n"
 		"threads that block in unmarked system calls then no longer stall their hub.\n"
 		"\n"
-		"  -m, --mode MODE     auto (default: the best this kernel can run) or trace\n"
+		"  -m, --mode MODE     auto (default: the best this kernel can run), sched_ext\n"
+		"                      or trace\n"
 		"  -d, --detach        load, pin and exit; `scx_greenhub --stop` unloads\n"
 		"  -s, --stats         print the loaded side's live statistics until Ctrl-C\n"
 		"  -i, --interval SEC  seconds between statistics (default 1)\n"
@@ -652,7 +667,8 @@ int main(int argc, char **argv)
 			if (!strcmp(modes[i]->name, mode_name))
 				mode = modes[i];
 		if (!mode) {
-			loader_err("unknown mode '%s': this loader has auto and trace", mode_name);
+			loader_err("unknown mode '%s': this loader has auto, sched_ext and trace",
+				   mode_name);
 			return EXIT_USAGE;
 		}
 	}
@@ -679,7 +695,9 @@ int main(int argc, char **argv)
 
 	/* --stats and --stop work from the pins. */
 	if (stop) {
-		if (access(GH_TRACE_PIN_DIR, F_OK) < 0) {
+		const struct loader_mode *pinned = pinned_mode();
+
+		if (!pinned && access(GH_TRACE_PIN_DIR, F_OK) < 0) {
 			if (errno == EACCES) {
 				loader_err("permission denied looking at %s: run as root",
 					   GH_TRACE_PIN_DIR);
@@ -692,11 +710,13 @@ int main(int argc, char **argv)
 			loader_err("--stop needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN)");
 			return EXIT_NOPERM;
 		}
-		status = loader_mode_trace.stop_pinned(&o);
+		status = (pinned ? pinned : &loader_mode_trace)->stop_pinned(&o);
 		if (!status)
 			loader_info("unloaded");
 		return status;
 	}
+	if (o.stats && pinned_mode() && pinned_mode()->stats)
+		return pinned_mode()->stats(&o);
 	if (o.stats) {
 		if (access(GH_TRACE_PIN_DIR, F_OK) < 0 && errno == EACCES) {
 			loader_err("permission denied looking at %s: run as root",
@@ -751,7 +771,7 @@ int main(int argc, char **argv)
 	status = mode->start(&o, &f, &state);
 	if (status)
 		return status;
-	loader_info("%s mode loaded, pinned at %s", mode->name, GH_TRACE_PIN_DIR);
+	loader_info("%s mode loaded, pinned at %s", mode->name, pin_dir(mode));
 	print_features(&f);
 	if (o.detach) {
 		loader_info("detached: `scx_greenhub --stop` unloads");
@@ -759,9 +779,17 @@ int main(int argc, char **argv)
 	}
 	loader_info("running; Ctrl-C, SIGTERM or `scx_greenhub --stop` unloads");
 
-	/* Wait for the exit: a signal, or the pins gone (removed by hand). */
-	while (!loader_interrupted && access(PIN("control"), F_OK) == 0)
-		loader_sleep(1.0);
+	/* Wait for the exit: a signal, or the pins gone (removed by hand), or the kernel side
+	 * gone on its own (the mode's poll says why). */
+	if (mode->poll) {
+		while (!loader_interrupted && !(status = mode->poll(state)))
+			loader_sleep(0.1);
+		if (status > 0)
+			return status;
+	} else {
+		while (!loader_interrupted && access(PIN("control"), F_OK) == 0)
+			loader_sleep(1.0);
+	}
 	loader_info("unloading (%s)", loader_interrupted ? "signal received" :
 				      "the pinned control map was removed");
 	status = mode->stop(state, &o);
