@@ -222,14 +222,17 @@ static bool hand_back(struct gh_hub *hub, struct gh__carrier *c)
 	}
 	__atomic_fetch_sub(&hub->slot->return_pending, 1, __ATOMIC_SEQ_CST);
 
-	/* RUN(c) changes only while c sleeps, and comes back as RUN(c) (see idle()): retry. */
+	/* RUN(c) changes only while c sleeps, and comes back as RUN(c) (see idle()): retry.
+	 * The receiver is made the runner just before each CAS that may name it: it can see
+	 * RUN(tid) and go on at once (a returned carrier re-reads the baton before it sleeps),
+	 * and its first check must find itself. c runs no green code in between. */
 	do {
+		set_runner(hub, tid);
 		b = baton_load(hub);
 		if (!is(b, GH_BATON_RUN, c->tid))
 			gh__panic("hand-back by carrier %d found baton %#llx", (int)c->tid,
 				  (unsigned long long)b);
 	} while (!baton_cas(hub, b, gh_baton_next(b, GH_BATON_RUN, (__u32)tid)));
-	set_runner(hub, tid);
 	count(&hub->slot->nr_handbacks, 1);
 	if (r)
 		wake(r);

@@ -125,6 +125,7 @@ void gh__ctx_destroy(struct gh__ctx *ctx)
 	(void)ctx;
 }
 
+#if defined(GH_ASAN) || defined(GH_TSAN)
 void gh__switch(struct gh__ctx *from, struct gh__ctx *to, bool from_ends)
 {
 #ifdef GH_ASAN
@@ -140,6 +141,7 @@ void gh__switch(struct gh__ctx *from, struct gh__ctx *to, bool from_ends)
 #endif
 	(void)from_ends;
 }
+#endif
 
 void gh__ctx_started(struct gh__ctx *ctx)
 {

@@ -268,9 +268,8 @@ static void housekeeping(struct gh_hub *hub, struct gh__carrier *c)
 	hub->batch = (unsigned)hub->runq_len;
 }
 
-void gh__switch_out(struct gh_hub *hub, struct gh_thread *self)
+void gh__switch_out_on(struct gh_hub *hub, struct gh__carrier *c, struct gh_thread *self)
 {
-	struct gh__carrier *c = gh__carrier_self();
 	struct gh_thread *next;
 
 	gh__check_runner(hub, c);
@@ -295,12 +294,32 @@ to_loop:
 	gh__switch(&self->ctx, &c->sched_ctx, false);
 }
 
+void gh__switch_out(struct gh_hub *hub, struct gh_thread *self)
+{
+	gh__switch_out_on(hub, gh__carrier_self(), self);
+}
+
 void gh__schedule(struct gh_hub *hub)
 {
-	struct gh_thread *self = gh__carrier_self()->green;
+	struct gh__carrier *c = gh__carrier_self();
+	struct gh_thread *self = c->green;
 
 	runq_push(hub, self);
-	gh__switch_out(hub, self);
+	gh__switch_out_on(hub, c, self);
+}
+
+int gh_yield(void)
+{
+	struct gh__carrier *c = gh__carrier_self(); /* the one TLS read of a yield */
+	struct gh_thread *self;
+
+	if (GH_UNLIKELY(!c || c->region_depth || !(self = c->green)))
+		return -EPERM;
+	runq_push(self->hub, self);
+	gh__switch_out_on(self->hub, c, self);
+	/* A cancelled thread still yields (a loop that ignores errors must not starve the hub),
+	 * but hears that it should unwind. */
+	return self->cancelled ? -ECANCELED : 0;
 }
 
 /* ---------------------------------------------------------------------------------------- */

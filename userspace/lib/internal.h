@@ -119,7 +119,17 @@ void gh__ctx_destroy(struct gh__ctx *ctx);
  * Switch with the sanitizer annotations. from_ends is true when from will never run again
  * (a finished green thread), so ASan may drop its fake stack.
  */
+#if defined(GH_ASAN) || defined(GH_TSAN)
 void gh__switch(struct gh__ctx *from, struct gh__ctx *to, bool from_ends);
+#else
+/* Without sanitizers a switch is the bare register swap, called straight from the switch
+ * point. */
+static inline void gh__switch(struct gh__ctx *from, struct gh__ctx *to, bool from_ends)
+{
+	(void)from_ends;
+	gh__ctx_switch(from, to);
+}
+#endif
 /* Must be the first call on a new context (it completes the sanitizers' view of the switch). */
 void gh__ctx_started(struct gh__ctx *ctx);
 
@@ -135,8 +145,17 @@ struct gh__timer {
 
 #define GH__TIMER_IDLE SIZE_MAX
 
+/* A heap entry carries its timer's key, so sifting reads only the heap array and never the
+ * timers themselves, which live at the tops of their threads' stacks, a page or more apart
+ * (with thousands of sleepers, every such read was a TLB and cache miss). */
+struct gh__timer_slot {
+	uint64_t deadline;
+	uint64_t order;
+	struct gh__timer *t;
+};
+
 struct gh__timer_heap {
-	struct gh__timer **v;
+	struct gh__timer_slot *v;
 	size_t n, cap;
 	uint64_t next_order;
 };
@@ -332,6 +351,7 @@ struct gh_hub {
 	size_t nr_waiting;          /* WAITING threads (in a wait queue, asleep, or remote) */
 	struct gh__list threads;    /* every thread not yet freed */
 	struct gh_thread *dying;    /* a thread that just finished, to release off its stack */
+	uint64_t next_id, end_id;   /* the block of thread ids this hub hands out from */
 	struct gh__stack_pool stacks;
 	struct gh__timer_heap timers;
 
@@ -440,6 +460,8 @@ void gh__schedule(struct gh_hub *hub);
 /* Switch from the running thread to the next READY one, or to the hub loop. The caller has
  * already put itself on a queue (or marked itself DONE). */
 void gh__switch_out(struct gh_hub *hub, struct gh_thread *self);
+/* The same, for a caller that has just read the calling carrier c. */
+void gh__switch_out_on(struct gh_hub *hub, struct gh__carrier *c, struct gh_thread *self);
 
 /*
  * Remote completions, for waits that end on another OS thread (the offload pool). The waiter

@@ -222,6 +222,19 @@ int gh__poller_wait(struct gh_hub *hub, struct epoll_event *ev, uint64_t deadlin
 
 	n = epoll_pwait2(hub->epfd, ev, GH__POLL_BATCH,
 			 timeout_of(deadline, &ts) < 0 ? NULL : &ts, mask);
+	if (n < 0 && errno == ENOSYS) {
+		/* Kernels before 5.11: millisecond timeouts, rounded up so that a timer is
+		 * never found undue when the wait ends. */
+		int ms = -1;
+
+		if (deadline != GH_NEVER) {
+			uint64_t left = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+			uint64_t up = (left + 999999u) / 1000000u;
+
+			ms = up > INT_MAX ? INT_MAX : (int)up;
+		}
+		n = epoll_pwait(hub->epfd, ev, GH__POLL_BATCH, ms, mask);
+	}
 	if (n < 0) {
 		if (errno != EINTR)
 			gh__panic("epoll_pwait2: %s", gh_strerror(errno));

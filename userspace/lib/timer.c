@@ -29,7 +29,7 @@ void gh__timer_heap_fini(struct gh__timer_heap *h)
 
 int gh__timer_heap_reserve(struct gh__timer_heap *h, size_t n)
 {
-	struct gh__timer **v;
+	struct gh__timer_slot *v;
 	size_t cap;
 
 	if (n <= h->cap)
@@ -45,49 +45,54 @@ int gh__timer_heap_reserve(struct gh__timer_heap *h, size_t n)
 	return 0;
 }
 
-static bool earlier(const struct gh__timer *a, const struct gh__timer *b)
+#define ARITY 4
+
+static bool earlier(const struct gh__timer_slot *a, const struct gh__timer_slot *b)
 {
 	return a->deadline < b->deadline || (a->deadline == b->deadline && a->order < b->order);
 }
 
-static void place(struct gh__timer_heap *h, size_t i, struct gh__timer *t)
+static void place(struct gh__timer_heap *h, size_t i, const struct gh__timer_slot *s)
 {
-	h->v[i] = t;
-	t->index = i;
+	h->v[i] = *s;
+	s->t->index = i;
 }
 
 static void sift_up(struct gh__timer_heap *h, size_t i)
 {
-	struct gh__timer *t = h->v[i];
+	struct gh__timer_slot s = h->v[i];
 
 	while (i > 0) {
-		size_t parent = (i - 1) / 2;
+		size_t parent = (i - 1) / ARITY;
 
-		if (!earlier(t, h->v[parent]))
+		if (!earlier(&s, &h->v[parent]))
 			break;
-		place(h, i, h->v[parent]);
+		place(h, i, &h->v[parent]);
 		i = parent;
 	}
-	place(h, i, t);
+	place(h, i, &s);
 }
 
 static void sift_down(struct gh__timer_heap *h, size_t i)
 {
-	struct gh__timer *t = h->v[i];
+	struct gh__timer_slot s = h->v[i];
 
 	for (;;) {
-		size_t child = 2 * i + 1;
+		size_t first = ARITY * i + 1, best, end;
 
-		if (child >= h->n)
+		if (first >= h->n)
 			break;
-		if (child + 1 < h->n && earlier(h->v[child + 1], h->v[child]))
-			child++;
-		if (!earlier(h->v[child], t))
+		best = first;
+		end = first + ARITY < h->n ? first + ARITY : h->n;
+		for (size_t c = first + 1; c < end; c++)
+			if (earlier(&h->v[c], &h->v[best]))
+				best = c;
+		if (!earlier(&h->v[best], &s))
 			break;
-		place(h, i, h->v[child]);
-		i = child;
+		place(h, i, &h->v[best]);
+		i = best;
 	}
-	place(h, i, t);
+	place(h, i, &s);
 }
 
 void gh__timer_arm(struct gh__timer_heap *h, struct gh__timer *t, uint64_t deadline)
@@ -98,23 +103,24 @@ void gh__timer_arm(struct gh__timer_heap *h, struct gh__timer *t, uint64_t deadl
 		gh__panic("timer heap full (%zu): a slot was not reserved", h->cap);
 	t->deadline = deadline;
 	t->order = h->next_order++;
-	place(h, h->n++, t);
+	h->v[h->n] = (struct gh__timer_slot){ deadline, t->order, t };
+	t->index = h->n++;
 	sift_up(h, t->index);
 }
 
 void gh__timer_disarm(struct gh__timer_heap *h, struct gh__timer *t)
 {
 	size_t i = t->index;
-	struct gh__timer *last;
+	struct gh__timer_slot last;
 
 	if (i == GH__TIMER_IDLE)
 		return;
 	t->index = GH__TIMER_IDLE;
 	last = h->v[--h->n];
-	if (last == t)
+	if (last.t == t)
 		return;
-	place(h, i, last);
-	if (i > 0 && earlier(last, h->v[(i - 1) / 2]))
+	place(h, i, &last);
+	if (i > 0 && earlier(&last, &h->v[(i - 1) / ARITY]))
 		sift_up(h, i);
 	else
 		sift_down(h, i);
@@ -122,15 +128,15 @@ void gh__timer_disarm(struct gh__timer_heap *h, struct gh__timer *t)
 
 uint64_t gh__timer_next(const struct gh__timer_heap *h)
 {
-	return h->n ? h->v[0]->deadline : GH_NEVER;
+	return h->n ? h->v[0].deadline : GH_NEVER;
 }
 
 size_t gh__timer_run(struct gh__timer_heap *h, uint64_t now)
 {
 	size_t fired = 0;
 
-	while (h->n && h->v[0]->deadline <= now) {
-		struct gh__timer *t = h->v[0];
+	while (h->n && h->v[0].deadline <= now) {
+		struct gh__timer *t = h->v[0].t;
 
 		gh__timer_disarm(h, t);
 		t->fire(t);
