@@ -111,7 +111,8 @@ char _license[] SEC("license") = "GPL";
 const volatile __u32 timeout_ms = 5000;       /* the watchdog timeout (ops.timeout_ms) */
 const volatile __u64 slice_ns = 20000000;     /* SCX_SLICE_DFL */
 const volatile __u64 heartbeat_ns = 100000000; /* the heartbeat's period */
-const volatile __u64 hold_max_ns = 1250000000; /* longest hold, of a spare or a carrier */
+const volatile __u64 hold_max_ns = 1250000000; /* longest hold of a carrier */
+const volatile __u64 spare_beat_ns = 250000000; /* a held spare looks around this often */
 const volatile __u32 signo = GH_SCX_SIGNO;
 
 /* The fair DSQ's clock: the largest vtime seen running. Written by greenhub_running (a racy
@@ -188,11 +189,13 @@ struct {
 	__type(value, struct heartbeat);
 } heartbeat SEC(".maps");
 
-/* Per CPU: the hub (index + 1) whose held spare greenhub_dispatch must give this CPU, set by
- * greenhub_quiescent in the same schedule() call. */
+/* Per CPU, set by greenhub_quiescent for greenhub_dispatch, which the kernel calls next in the
+ * same schedule(): the hub (index + 1) whose first held spare gets this CPU (a handoff), and
+ * the hub whose held spares all get to look around once (its owner sleeps in the hub loop,
+ * e.g. joining its spares at the end of a run: they must see the stop). */
 struct cpu_ctx {
 	u32 spare_hub;
-	u32 pad;
+	u32 wake_hub;
 };
 
 struct {
@@ -569,7 +572,13 @@ static void owner_sleeps(struct task_struct *p, struct gh_scx_carrier *st,
 	if (!c)
 		return;
 	if (!in_green_thread(st)) {
+		struct cpu_ctx *cc;
+		u32 zero = 0;
+
 		add(&c->nr_loop_sleeps);
+		cc = bpf_map_lookup_elem(&cpu_ctxs, &zero);
+		if (cc && scx_bpf_dsq_nr_queued(SPARE_DSQ(st->hub)) > 0)
+			cc->wake_hub = st->hub + 1;
 		return;
 	}
 	if (gate_masked(p)) {
@@ -726,6 +735,24 @@ static bool run_spare(u32 h)
 	return false;
 }
 
+/* From greenhub_dispatch: every held spare of hub h runs here once (they yield back). */
+static bool wake_spares(u32 h)
+{
+	struct gh_scx_carrier *sst;
+	struct task_struct *p;
+	bool moved = false;
+
+	bpf_for_each(scx_dsq, p, SPARE_DSQ(h), 0) {
+		if (!gh_scx_dsq_move(GH_SCX_DSQ_ITER, p, SCX_DSQ_LOCAL, 0))
+			continue;
+		sst = storage(p);
+		if (sst)
+			sst->spare_held = 0;
+		moved = true;
+	}
+	return moved;
+}
+
 /*
  * From greenhub_dispatch with prev a carrier of hub h: if the owner handed the baton back to
  * a held carrier (RUN(t) with t in the held DSQ), dispatch t here.
@@ -779,7 +806,7 @@ static void beat_spares(u32 h, struct gh_scx_control *c, struct beat *bt)
 
 	bpf_for_each(scx_dsq, p, SPARE_DSQ(h), 0) {
 		sst = storage(p);
-		if (!bt->draining && sst && bt->now - sst->since_ns < hold_max_ns)
+		if (!bt->draining && sst && bt->now - sst->since_ns < spare_beat_ns)
 			continue;
 		cpu = scx_bpf_task_cpu(p);
 		if (!gh_scx_dsq_move(GH_SCX_DSQ_ITER, p, SCX_DSQ_LOCAL_ON | cpu, 0))
@@ -1035,6 +1062,12 @@ void GH_SCX_OP(greenhub_dispatch, s32 cpu, struct task_struct *prev)
 		cc->spare_hub = 0;
 		if (h < GH_MAX_HUBS)
 			moved = run_spare(h);
+	}
+	if (cc && cc->wake_hub) {
+		h = cc->wake_hub - 1;
+		cc->wake_hub = 0;
+		if (h < GH_MAX_HUBS && wake_spares(h))
+			moved = true;
 	}
 	if (prev && release_handed_back(prev))
 		moved = true;

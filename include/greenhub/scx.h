@@ -19,7 +19,9 @@
  *             above all the ring of held carriers the owner hands back to
  *   carriers  TASK_STORAGE of struct gh_scx_carrier: the registration of each carrier
  *   gates     HASH global tid -> struct bpf_task_work: the return gate armed on each handoff
- *   (and the scheduler's private maps), and link_ops (the struct_ops link: while it is pinned
+ *   owners, heartbeat   the scheduler's own (process exits; the heartbeat's timer), pinned so
+ *             that their timers and task works outlive the loader
+ *   and link_ops (the struct_ops link: while it is pinned
  *   the scheduler stays attached) and link_exit (process exits release their slots)
  *
  * Only root may open them (mode 0600), as in trace mode: processes sharing access to the pins

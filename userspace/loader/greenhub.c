@@ -50,8 +50,14 @@
  * short enough that a stuck task is noticed within seconds. */
 #define TIMEOUT_MS 5000u
 #define HEARTBEAT_NS 100000000ull
+/* How long a held spare waits before it looks around once: the longest a retiring spare keeps
+ * the sysmon waiting. */
+#define SPARE_BEAT_NS 250000000ull
 
-static const char *const map_pins[] = { "slots", "hubs", "carriers", "gates", "owners" };
+/* Every map whose last user reference must not go with the loader: a map's timers and task
+ * works are cancelled when it loses its last one. */
+static const char *const map_pins[] = { "slots", "hubs", "carriers", "gates", "owners",
+					"heartbeat" };
 static const char *const link_pins[] = { "link_ops", "link_exit", "link_exec" };
 
 struct scx_state {
@@ -252,6 +258,7 @@ static int scx_start(const struct loader_opts *o, const struct loader_features *
 	st->skel->rodata->timeout_ms = TIMEOUT_MS;
 	st->skel->rodata->heartbeat_ns = HEARTBEAT_NS;
 	st->skel->rodata->hold_max_ns = (__u64)TIMEOUT_MS * 1000000 / 4;
+	st->skel->rodata->spare_beat_ns = SPARE_BEAT_NS;
 	st->skel->rodata->signo = GH_SCX_SIGNO;
 	st->skel->struct_ops.greenhub_ops->timeout_ms = TIMEOUT_MS;
 	/* load */
@@ -309,6 +316,7 @@ static int scx_start(const struct loader_opts *o, const struct loader_features *
 	if (pin_map(st->skel->maps.slots, "slots") || pin_map(st->skel->maps.hubs, "hubs") ||
 	    pin_map(st->skel->maps.carriers, "carriers") ||
 	    pin_map(st->skel->maps.gates, "gates") || pin_map(st->skel->maps.owners, "owners") ||
+	    pin_map(st->skel->maps.heartbeat, "heartbeat") ||
 	    pin_link(st->ops_link, "link_ops") || pin_link(exit_link, "link_exit") ||
 	    pin_link(exec_link, "link_exec") || pin_map(st->skel->maps.control, "control"))
 		goto cleanup_pins;
