@@ -30,6 +30,18 @@ $(VM_BUILD)/test_vm_%: tests/vm/test_vm_%.c tests/vm/vm_test.h
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(VM_CFLAGS) $< -o $@ $(VM_LIBS)
 
+# sched_ext mode (bpf/greenhub.bpf.c, docs/sched-ext.md): tests that run hubs link the runtime
+# and drive the loader, which lands in the VM's /bin with the stress checker.
+VM_SCX_TESTS := $(VM_BUILD)/test_vm_scx_loader $(VM_BUILD)/test_vm_scx_block
+VM_TESTS += $(VM_SCX_TESTS)
+VM_EXTRA += $(LOADER) $(STRESS_BIN)
+
+$(VM_SCX_TESTS): $(VM_BUILD)/test_vm_scx_%: tests/vm/test_vm_scx_%.c tests/vm/vm_test.h \
+		 tests/vm/scx_test.h $(LIBGH_A)
+	$(call msg,CCLD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(VM_CFLAGS) $< -o $@ $(LIBGH_A) $(LIB_EXTRA_LIBS) $(VM_LIBS)
+
 .PHONY: test-vm
 test-vm: $(VM_TESTS) $(VM_EXTRA)
 	$(Q)tests/vm/run-vm --out $(BUILD)/vm --timeout $(VM_TIMEOUT) \
