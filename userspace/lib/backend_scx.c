@@ -80,7 +80,10 @@ extern const struct gh__backend gh__backend_scx;
 struct conn {
 	unsigned refs; /* hubs attached, under conn_lock */
 	__u32 ctl_id;  /* the control map's id: identifies the loaded scheduler */
-	int ctl_fd, slots_fd, hubs_fd, carriers_fd;
+	/* gates_fd is never used, only held: a map's task works are cancelled when it loses its
+	 * last user reference, and the gates of this process's displaced carriers must outlive
+	 * an unload (or an ejection) that did not wait for them. */
+	int ctl_fd, slots_fd, hubs_fd, carriers_fd, gates_fd;
 	const struct gh_scx_control *ctl;
 	struct gh_hub_slot *slots;
 	struct gh_scx_hub *hubs;
@@ -231,6 +234,8 @@ static void conn_free(struct conn *c)
 		close(c->hubs_fd);
 	if (c->carriers_fd >= 0)
 		close(c->carriers_fd);
+	if (c->gates_fd >= 0)
+		close(c->gates_fd);
 	free(c);
 }
 
@@ -249,7 +254,8 @@ static struct conn *conn_open(int ctl_fd, __u32 id, char *why, size_t len)
 	c->slots_fd = obj_get(GH_SCX_PIN_DIR "/slots");
 	c->hubs_fd = obj_get(GH_SCX_PIN_DIR "/hubs");
 	c->carriers_fd = obj_get(GH_SCX_PIN_DIR "/carriers");
-	if (c->slots_fd < 0 || c->hubs_fd < 0 || c->carriers_fd < 0) {
+	c->gates_fd = obj_get(GH_SCX_PIN_DIR "/gates");
+	if (c->slots_fd < 0 || c->hubs_fd < 0 || c->carriers_fd < 0 || c->gates_fd < 0) {
 		snprintf(why, len, "scx_greenhub's pinned maps are incomplete (%s)",
 			 strerror(errno));
 		goto fail;
