@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The kernel ejects the scheduler while a hub runs: the hub goes on without kernel assist and
+ * exclusivity holds through the ejection, and the loader says why.
+ *
+ * The loader runs in the foreground. Hub H (sched_ext mode) has three green threads:
+ *   A  makes a bare pipe read that a plain thread completes at +A_MS: A's carrier is held
+ *      (B owns the hub then);
+ *   C  makes a bare pipe read completed at +C_MS, after the ejection: its carrier is displaced
+ *      and asleep when the scheduler goes;
+ *   B  runs after the handoffs and spins in green code, without a switch point, until +B_MS.
+ * At +EJECT_MS the test sets the control map's test_eject knob: the scheduler's heartbeat calls
+ * scx_bpf_error() and the kernel ejects it, running every task it held, A's carrier included.
+ * A must still not run green code before B yields (its return gate stops it: GATE_HELD), and C
+ * must wait for its hand-back when it returns with no scheduler at all (GATE). Every stretch
+ * of green code holds an exclusivity marker. Then the loader must have exited, saying that the
+ * kernel ejected the scheduler and why, and a new hub must run without kernel assist.
+ */
+#include <pthread.h>
+
+#include "scx_test.h"
+
+#define A_MS 300
+#define EJECT_MS 600
+#define B_MS 1200
+#define C_MS 1600
+
+struct run {
+	struct scx_marker marker;
+	int pa[2], pc[2];
+	uint64_t t0, a_continues, b_yields, c_continues;
+	bool a_ok, c_ok;
+	pid_t a_tid, b_tid;
+};
+
+static struct run r;
+
+static void *completer(void *arg)
+{
+	while (!r.t0)
+		scx_sleep_ms(1);
+	scx_sleep_ms(A_MS);
+	if (write(r.pa[1], "a", 1) != 1)
+		perror("write");
+	scx_sleep_ms(C_MS - A_MS);
+	if (write(r.pc[1], "c", 1) != 1)
+		perror("write");
+	return NULL;
+}
+
+static void *green_a(void *arg)
+{
+	char ch = 0;
+
+	r.a_tid = gettid();
+	r.a_ok = read(r.pa[0], &ch, 1) == 1 && ch == 'a';
+	scx_enter(&r.marker, 1);
+	r.a_continues = scx_now();
+	scx_leave(&r.marker, 1);
+	return NULL;
+}
+
+static void *green_c(void *arg)
+{
+	char ch = 0;
+
+	r.c_ok = read(r.pc[0], &ch, 1) == 1 && ch == 'c';
+	scx_enter(&r.marker, 3);
+	r.c_continues = scx_now();
+	scx_leave(&r.marker, 3);
+	return NULL;
+}
+
+static void *green_b(void *arg)
+{
+	r.b_tid = gettid();
+	scx_spin(&r.marker, 2, r.t0 + B_MS * 1000000ull);
+	r.b_yields = scx_now();
+	gh_yield();
+	/* The hub goes on; keep a green thread busy around C's return. */
+	for (int i = 0; i < 40; i++) {
+		scx_spin(&r.marker, 2, scx_now() + 20000000);
+		gh_yield();
+	}
+	return NULL;
+}
+
+static void *main_green(void *arg)
+{
+	gh_thread *a, *b, *c;
+
+	r.t0 = scx_now();
+	a = gh_spawn(green_a, NULL);
+	c = gh_spawn(green_c, NULL);
+	b = gh_spawn(green_b, NULL);
+	gh_join(a, NULL);
+	gh_join(b, NULL);
+	gh_join(c, NULL);
+	return NULL;
+}
+
+static void *ejector(void *arg)
+{
+	struct gh_scx_control *ctl = arg;
+
+	while (!r.t0)
+		scx_sleep_ms(1);
+	scx_sleep_ms(EJECT_MS);
+	__atomic_store_n(&ctl->test_eject, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static void *nothing(void *arg)
+{
+	return NULL;
+}
+
+int main(void)
+{
+	char *const argv[] = { SCX_LOADER, "-m", "sched_ext", NULL };
+	struct gh_scx_control *ctl = NULL;
+	struct gh_hub_stats st;
+	struct gh_hub_opts o;
+	pthread_t th[2];
+	pid_t loader;
+	gh_hub *hub;
+	char buf[64];
+	int err, status;
+
+	vm_test_require(access(VM_SCX_STATE_PATH, R_OK) == 0,
+			"no %s: kernel built without CONFIG_SCHED_CLASS_EXT", VM_SCX_STATE_PATH);
+	VM_CHECK(vm_scx_wait_state("disabled", 0) == 0, "a scheduler is already loaded");
+	loader = scx_spawn(argv, "/tmp/scx_eject.log");
+	for (int i = 0; i < 500 && !ctl; i++) {
+		scx_sleep_ms(10);
+		ctl = scx_control();
+		if (ctl && __atomic_load_n(&ctl->state, __ATOMIC_ACQUIRE) != GH_SCX_RUNNING) {
+			scx_control_put(ctl);
+			ctl = NULL;
+		}
+	}
+	VM_CHECK(ctl != NULL, "the loader never reached RUNNING");
+
+	VM_CHECK(pipe(r.pa) == 0 && pipe(r.pc) == 0, "pipe: %s", strerror(errno));
+	gh_hub_opts_init(&o);
+	o.mode = GH_MODE_SCHED_EXT;
+	hub = gh_hub_create(&o);
+	VM_CHECK(hub != NULL, "gh_hub_create: %s", strerror(errno));
+	VM_CHECK(pthread_create(&th[0], NULL, completer, NULL) == 0, "pthread_create");
+	VM_CHECK(pthread_create(&th[1], NULL, ejector, ctl) == 0, "pthread_create");
+	err = gh_hub_run(hub, main_green, NULL, NULL);
+	pthread_join(th[0], NULL);
+	pthread_join(th[1], NULL);
+	VM_CHECK(err == 0, "gh_hub_run: %s (%s)", gh_strerror(err), gh_hub_mode_reason(hub));
+	scx_hub_stats(hub, &st);
+	printf("A continued at +%.1f ms, B yielded at +%.1f ms, C continued at +%.1f ms; "
+	       "handoffs %llu, holds %llu, hand-backs %llu; exit: %s: %s; gates stopped %llu\n",
+	       (r.a_continues - r.t0) / 1e6, (r.b_yields - r.t0) / 1e6,
+	       (r.c_continues - r.t0) / 1e6, (unsigned long long)st.handoffs,
+	       (unsigned long long)st.holds, (unsigned long long)st.handbacks, ctl->exit.reason,
+	       ctl->exit.msg, (unsigned long long)ctl->nr_gates);
+	gh_hub_destroy(hub);
+
+	/* The loader saw the ejection, said why and exited. */
+	for (int i = 0; i < 500 && waitpid(loader, &status, WNOHANG) == 0; i++)
+		scx_sleep_ms(10);
+	scx_cat("/tmp/scx_eject.log", "  loader| ");
+	VM_CHECK(atomic_load(&r.marker.violations) == 0, "%u exclusivity violations",
+		 atomic_load(&r.marker.violations));
+	VM_CHECK(r.a_ok && r.c_ok, "a blocking read did not complete (A %d, C %d)", r.a_ok, r.c_ok);
+	VM_CHECK(st.holds >= 1, "A was never held (%llu holds)", (unsigned long long)st.holds);
+	VM_CHECK(r.a_continues >= r.b_yields,
+		 "A continued %.3f ms before B's switch point, across the ejection",
+		 (r.b_yields - r.a_continues) / 1e6);
+	VM_CHECK(ctl->exit.kind >= 1024 && strstr(ctl->exit.msg, "test knob"),
+		 "exit record: kind %u, %s: %s", ctl->exit.kind, ctl->exit.reason, ctl->exit.msg);
+	VM_CHECK(ctl->nr_gates >= 2, "the return gates stopped %llu carriers (A and C expected)",
+		 (unsigned long long)ctl->nr_gates);
+	VM_CHECK(WIFEXITED(status) && WEXITSTATUS(status) != 0,
+		 "the loader did not exit with a failure after the ejection (status %#x)", status);
+	VM_CHECK(scx_file_has("/tmp/scx_eject.log", "ejected by the kernel") &&
+			 scx_file_has("/tmp/scx_eject.log", "test knob"),
+		 "the loader did not say why the scheduler went");
+	VM_CHECK(vm_scx_wait_state("disabled", 5000) == 0, "state '%s' after the ejection",
+		 vm_read_line(VM_SCX_STATE_PATH, buf, sizeof(buf)));
+	scx_control_put(ctl);
+
+	/* A new hub runs without kernel assist. */
+	hub = gh_hub_create(NULL);
+	VM_CHECK(hub && gh_hub_run(hub, nothing, NULL, NULL) == 0, "a new hub failed to run");
+	printf("a new hub: %s\n", gh_hub_mode_reason(hub));
+	VM_CHECK(gh_hub_mode(hub) != GH_MODE_SCHED_EXT, "a new hub still chose sched_ext");
+	gh_hub_destroy(hub);
+	printf("PASS\n");
+	return VM_EXIT_PASS;
+}

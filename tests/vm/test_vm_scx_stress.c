@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The exclusivity stress checker (tests/stress/stress.c) in sched_ext mode with unmarked
+ * blocking calls: several hubs of green threads making bare pipe reads, nanosleeps and futex
+ * waits, every stretch of green code checked with a marker. Zero violations, every handoff
+ * ended in a takeover or a cancel, and the scheduler is still attached afterwards.
+ *
+ * GH_VM_STRESS_SECONDS overrides the length (default 10 s of TCG time).
+ */
+#include "scx_test.h"
+
+int main(void)
+{
+	const char *env = getenv("GH_VM_STRESS_SECONDS");
+	char seconds[16], buf[64];
+	char *const argv[] = { "stress", "--mode", "sched_ext", "--unmarked", "--seconds", seconds,
+			       "--hubs", "3", "--threads", "100", NULL };
+	struct gh_scx_control *ctl;
+	int rc;
+
+	vm_test_require(access(VM_SCX_STATE_PATH, R_OK) == 0,
+			"no %s: kernel built without CONFIG_SCHED_CLASS_EXT", VM_SCX_STATE_PATH);
+	VM_CHECK(vm_scx_wait_state("disabled", 0) == 0, "a scheduler is already loaded");
+	snprintf(seconds, sizeof(seconds), "%s", env && *env ? env : "10");
+	scx_load();
+	rc = scx_run(argv, "/tmp/stress.log");
+	scx_cat("/tmp/stress.log", "");
+	ctl = scx_control();
+	VM_CHECK(ctl != NULL, "the control map is gone");
+	printf("scheduler: handoffs %llu, holds %llu, releases %llu, held spares run %llu, parked "
+	       "spares signalled %llu, misses %llu, long holds %llu, gates stopped %llu\n",
+	       (unsigned long long)ctl->nr_handoffs, (unsigned long long)ctl->nr_holds,
+	       (unsigned long long)ctl->nr_releases, (unsigned long long)ctl->nr_spare_runs,
+	       (unsigned long long)ctl->nr_spare_wakes, (unsigned long long)ctl->nr_spare_misses,
+	       (unsigned long long)ctl->nr_long_holds, (unsigned long long)ctl->nr_gates);
+	VM_CHECK(ctl->exit.kind == 0, "the scheduler exited: %s: %s", ctl->exit.reason,
+		 ctl->exit.msg);
+	VM_CHECK(strcmp(vm_read_line(VM_SCX_STATE_PATH, buf, sizeof(buf)), "enabled") == 0,
+		 "state '%s' after the run", buf);
+	VM_CHECK(rc == 0, "stress exited with %d", rc);
+	VM_CHECK(scx_file_has("/tmp/stress.log", " 0 exclusivity violations"),
+		 "stress reported violations");
+	VM_CHECK(scx_file_has("/tmp/stress.log", "mode sched_ext"), "stress did not run in "
+		 "sched_ext mode");
+	VM_CHECK(ctl->nr_handoffs > 100 && ctl->nr_holds > 10, "too few handoffs (%llu) or holds "
+		 "(%llu) to prove anything", (unsigned long long)ctl->nr_handoffs,
+		 (unsigned long long)ctl->nr_holds);
+	scx_control_put(ctl);
+	scx_unload();
+	printf("PASS\n");
+	return VM_EXIT_PASS;
+}
