@@ -12,8 +12,8 @@
 # VM_TIMEOUT bounds the whole VM run (boot included), VM_TEST_TIMEOUT each test, in seconds.
 
 VM_BUILD := $(BUILD)/tests/vm
-VM_TIMEOUT ?= 300
-VM_TEST_TIMEOUT ?= 120
+VM_TIMEOUT ?= 600
+VM_TEST_TIMEOUT ?= 240
 VM_EXTRA ?=
 
 VM_TESTS += $(VM_BUILD)/test_vm_sched_ext_env $(VM_BUILD)/test_vm_scx_compat
@@ -33,7 +33,8 @@ $(VM_BUILD)/test_vm_%: tests/vm/test_vm_%.c tests/vm/vm_test.h
 # sched_ext mode (bpf/greenhub.bpf.c, docs/sched-ext.md): tests that run hubs link the runtime
 # and drive the loader, which lands in the VM's /bin with the stress checker.
 VM_SCX_TESTS := $(VM_BUILD)/test_vm_scx_loader $(VM_BUILD)/test_vm_scx_block \
-		$(VM_BUILD)/test_vm_scx_stress $(VM_BUILD)/test_vm_scx_eject
+		$(VM_BUILD)/test_vm_scx_stress $(VM_BUILD)/test_vm_scx_eject \
+		$(VM_BUILD)/test_vm_scx_watchdog
 VM_TESTS += $(VM_SCX_TESTS)
 VM_EXTRA += $(LOADER) $(STRESS_BIN)
 
