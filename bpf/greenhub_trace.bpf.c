@@ -14,14 +14,15 @@
  *              whose handler (userspace/lib/backend_trace.c) waits for the hand-back before the
  *              interrupted code runs on.
  *   bound      a registration (task storage written by the runtime through a pidfd) that this
- *              file has checked against the thread it is attached to.
+ *              file has checked against the thread it is attached to, at the thread's first
+ *              sleep (every carrier sleeps before it can be handed off or woken: it parks).
  *
  * The design
  *   greenhub_sched_switch (tp_btf/sched_switch), on an owner that goes to sleep (!preempt and
  *   prev_state != 0) inside a system call made from a green thread (not from the hub loop's
  *   own brief waits; see gh_trace_carrier.green_addr): CAS RUN(t) -> HANDOFF(t) (transition 1),
- *   mark t
- *   displaced, and signal the hub's parked spare, thread-directed, with GH_TRACE_SIG_WAKE. The
+ *   mark t displaced, and signal the hub's parked spare, thread-directed, with
+ *   GH_TRACE_SIG_WAKE. The
  *   same program feeds the latency histogram when a signalled spare is switched in.
  *   greenhub_sys_exit (tp_btf/sys_exit), on a displaced carrier t: HANDOFF(t) -> RUN(t) (cancel,
  *   transition 3) or HANDOFF(u) -> RUN(t) (take a handoff another blocked carrier left), no
@@ -93,6 +94,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define NR_RT_SIGRETURN 15 /* x86-64 */
 #define FRED_EVENT_TYPE_OTHER 7
 #define FRED_VECTOR_SYSCALL 1
+#define PF_KTHREAD 0x00200000
 
 /* The gate signal; set by the loader through the skeleton's rodata. */
 const volatile int gate_signo = GH_TRACE_SIGNO;
@@ -605,7 +607,7 @@ int BPF_PROG(greenhub_sched_switch, bool preempt, struct task_struct *prev,
 {
 	struct gh_trace_control *c;
 
-	if (!preempt && prev_state)
+	if (!preempt && prev_state && !(prev->flags & PF_KTHREAD))
 		owner_sleeps(prev);
 	c = ctl();
 	if (c && c->nr_woken_pending > 0)
@@ -616,15 +618,19 @@ int BPF_PROG(greenhub_sched_switch, bool preempt, struct task_struct *prev,
 SEC("tp_btf/sys_exit")
 int BPF_PROG(greenhub_sys_exit, struct pt_regs *regs, long ret)
 {
-	struct task_struct *p = bpf_get_current_task_btf();
-	struct gh_trace_carrier *st = bpf_task_storage_get(&carriers, p, 0, 0);
+	struct gh_trace_control *c = ctl();
+	struct gh_trace_carrier *st;
+	struct task_struct *p;
 
-	if (!st)
+	/* Every system call of the machine comes here: while no carrier is displaced, which is
+	 * most of the time, there is nothing to gate (the count goes up before a carrier is
+	 * marked, and the handoff happens-before that carrier's return). */
+	if (!c || c->nr_displaced <= 0)
 		return 0;
-	if (st->displaced)
+	p = bpf_get_current_task_btf();
+	st = bpf_task_storage_get(&carriers, p, 0, 0);
+	if (st && st->displaced)
 		gate(p, st, regs, ret);
-	else if (st->bound == GH_TRACE_UNBOUND)
-		bind(p, st);
 	return 0;
 }
 

@@ -203,7 +203,7 @@ struct gh_trace_carrier {
 	 * itself. */
 	__u64 green_addr;
 	/* enum gh_trace_bound: the BPF side checks tid and tgid against the thread's own
-	 * pid-namespace ids the first time it sees the thread, and records the result. */
+	 * pid-namespace ids the first time it sees the thread sleep, and records the result. */
 	__u32 bound;
 	/* 1 from the kernel side's handoff of this carrier until its return gate. */
 	__u32 displaced;
