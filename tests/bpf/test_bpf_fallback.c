@@ -74,7 +74,7 @@ static void test_bpf_fallback_blocked_gate_signal(void **state)
 	pthread_sigmask(SIG_BLOCK, &gate, &old);
 	assert_int_equal(run_mode(GH_MODE_AUTO, &mode, why, sizeof(why)), 0);
 	assert_int_equal(mode, GH_MODE_NONE);
-	assert_reason(why, "is blocked on the thread running the hub");
+	assert_reason(why, "gate signal 62 is blocked");
 	assert_int_equal(run_mode(GH_MODE_TRACE, &mode, why, sizeof(why)), -EOPNOTSUPP);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	bt_loader_down();
@@ -146,7 +146,7 @@ static int child(const char *what)
 	if (err || mode != GH_MODE_NONE)
 		return 1;
 	if (!strcmp(what, "handler"))
-		return strstr(why, "already has a handler") ? 0 : 1;
+		return strstr(why, "has another handler") ? 0 : 1;
 	return strstr(why, "no permission") ? 0 : 1;
 }
 

@@ -192,8 +192,7 @@ static struct conn *conn_open(int ctl_fd, __u32 id, char *why, size_t len)
 	c->hubs_fd = obj_get(GH_TRACE_PIN_DIR "/hubs");
 	c->carriers_fd = obj_get(GH_TRACE_PIN_DIR "/carriers");
 	if (c->slots_fd < 0 || c->hubs_fd < 0 || c->carriers_fd < 0) {
-		snprintf(why, len, "scx_greenhub's pinned maps are incomplete (%s)",
-			 strerror(errno));
+		snprintf(why, len, "scx_greenhub's pins are incomplete (%s)", strerror(errno));
 		goto fail;
 	}
 	c->ctl = map_values(ctl_fd, sizeof(*c->ctl), 1, PROT_READ);
@@ -260,13 +259,11 @@ static int install_handler(int signo, char *why, size_t len)
 		return 0;
 	if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler != SIG_DFL &&
 	    old.sa_handler != SIG_IGN) {
-		snprintf(why, len, "signal %d, which trace mode reserves, already has a handler in "
-				   "this process", signo);
+		snprintf(why, len, "the gate signal %d has another handler", signo);
 		return -EBUSY;
 	}
 	if ((old.sa_flags & SA_SIGINFO) && old.sa_sigaction) {
-		snprintf(why, len, "signal %d, which trace mode reserves, already has a handler in "
-				   "this process", signo);
+		snprintf(why, len, "the gate signal %d has another handler", signo);
 		return -EBUSY;
 	}
 	if (handler_installed)
@@ -309,7 +306,7 @@ static int trace_probe(char *why, size_t len)
 		if (err == -ENOENT)
 			snprintf(why, len, "scx_greenhub is not running");
 		else if (err == -EACCES || err == -EPERM)
-			snprintf(why, len, "no permission to open %s: its pins are root-only",
+			snprintf(why, len, "no permission to open %s (root only)",
 				 GH_TRACE_PIN_DIR);
 		else if (err == -ENOSYS)
 			snprintf(why, len, "this kernel has no BPF");
@@ -337,8 +334,7 @@ static int trace_probe(char *why, size_t len)
 	err = 0;
 	if (ctl->magic != GH_TRACE_MAGIC || ctl->slot_abi != GH_SLOT_ABI_VERSION ||
 	    ctl->trace_abi != GH_TRACE_ABI_VERSION) {
-		snprintf(why, len, "scx_greenhub is of another version (slot ABI %u, trace ABI %u; "
-				   "this library: %u, %u)",
+		snprintf(why, len, "scx_greenhub is another version (ABI %u/%u, not %u/%u)",
 			 ctl->slot_abi, ctl->trace_abi, GH_SLOT_ABI_VERSION, GH_TRACE_ABI_VERSION);
 		err = -EOPNOTSUPP;
 	}
@@ -371,9 +367,7 @@ static int trace_probe(char *why, size_t len)
 	else if (__atomic_load_n(&ctl->state, __ATOMIC_ACQUIRE) != GH_TRACE_RUNNING)
 		snprintf(why, len, "scx_greenhub is stopping");
 	else if (signal_blocked(c->signo))
-		snprintf(why, len, "signal %d, which trace mode reserves for its return gate, is "
-				   "blocked on the thread running the hub",
-			 c->signo);
+		snprintf(why, len, "the gate signal %d is blocked on this thread", c->signo);
 	else
 		err = install_handler(c->signo, why, len);
 	if (!err) {
@@ -381,8 +375,7 @@ static int trace_probe(char *why, size_t len)
 		fd = pidfd_of_thread(gettid());
 		if (fd < 0) {
 			err = -errno;
-			snprintf(why, len, "this kernel cannot open a pidfd of a thread "
-					   "(PIDFD_THREAD, Linux 6.9): %s",
+			snprintf(why, len, "no pidfd of a thread (PIDFD_THREAD, Linux 6.9): %s",
 				 strerror(errno));
 		} else {
 			close(fd);
@@ -463,7 +456,7 @@ static int trace_hub_attach(struct gh_hub *hub)
 		size_t used = strlen(hub->mode_reason);
 
 		snprintf(hub->mode_reason + used, sizeof(hub->mode_reason) - used,
-			 "trace mode: scx_greenhub (pid %u) watches the hub's carriers (slot %u)",
+			 "trace mode: scx_greenhub (pid %u) watches the hub (slot %u)",
 			 c->ctl->loader_pid, i);
 	}
 	return 0;
@@ -519,8 +512,7 @@ static int trace_carrier_attach(struct gh_hub *hub, struct gh__carrier *c)
 	reg.abi = GH_TRACE_ABI_VERSION;
 	reg.green_addr = (__u64)(unsigned long)&c->green;
 	err = map_update(th->conn->carriers_fd, &pidfd, &reg, BPF_ANY);
-	/* This close is also the thread's first system call exit with the registration in
-	 * place: the kernel side checks and binds it there. */
+	/* The kernel side checks and binds the registration at the thread's first sleep. */
 	close(pidfd);
 	return err;
 }
