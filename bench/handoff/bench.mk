@@ -1,0 +1,42 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# bench/handoff: handoff latency, from a green thread's block to the next green thread running
+# on a spare, in trace mode and with mode none's sysmon, against Go's handoff measured the same
+# way; and the wake experiment that chose how trace mode wakes a spare. `make bench-handoff`
+# (part of `make bench`); trace mode and the wake experiment need root (scx_greenhub is loaded
+# for the run and unloaded after). HANDOFF_ROUNDS sets the rounds per measurement.
+
+BENCH_HANDOFF_DIR := $(BUILD)/bench/handoff
+HANDOFF_ROUNDS ?= 5000
+BENCH_HANDOFF_BINS := $(BENCH_HANDOFF_DIR)/gh_handoff $(BENCH_HANDOFF_DIR)/handoff_wake
+ifneq ($(shell command -v $(GO) 2>/dev/null),)
+BENCH_HANDOFF_BINS += $(BENCH_HANDOFF_DIR)/go_handoff
+endif
+
+# The wake experiment's BPF object is built by bpf/bpf.mk's rules from here (this fragment is
+# read before bpf.mk: prerequisites name $(BUILD)/bpf, not $(BPF_BUILD)).
+vpath %.bpf.c bench/handoff
+
+$(BENCH_HANDOFF_DIR)/gh_handoff: bench/handoff/gh_handoff.c $(LIBGH_A)
+	$(call msg,CCLD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(LIBGH_A) $(LIB_EXTRA_LIBS) $(GH_LDFLAGS) \
+		$(LDFLAGS)
+
+$(BENCH_HANDOFF_DIR)/handoff_wake: bench/handoff/handoff_wake.c $(BUILD)/bpf/handoff_wake.skel.h
+	$(call msg,CCLD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $(BPF_SKEL_CFLAGS) $(LIBBPF_CFLAGS) $< -o $@ \
+		$(LIBBPF_LIBS) $(GH_LDFLAGS) $(LDFLAGS)
+
+# cgo: the helper thread that releases the blocked goroutine must live outside the Go scheduler.
+$(BENCH_HANDOFF_DIR)/go_handoff: bench/handoff/go/main.go bench/handoff/go/go.mod
+	$(call msg,GO,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)cd bench/handoff/go && $(BENCH_GO_ENV) CGO_ENABLED=1 $(GO) build -o $(abspath $@) .
+
+.PHONY: bench-handoff
+bench-handoff: $(BENCH_HANDOFF_BINS) $(LOADER)
+	$(call msg,BENCH,handoff)
+	$(Q)bench/handoff/run $(BENCH_HANDOFF_DIR) $(LOADER) $(HANDOFF_ROUNDS)
+
+BENCH_TARGETS += bench-handoff

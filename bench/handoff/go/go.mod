@@ -1,0 +1,3 @@
+module greenhub.example/bench/handoff
+
+go 1.19
