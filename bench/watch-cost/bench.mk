@@ -1,0 +1,30 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# bench/watch-cost: the system-wide cost of trace mode's programs on system calls and context
+# switches, attached vs not, and of the sys_enter tracking trace mode does without. `make
+# bench-watch-cost` (part of `make bench`; needs root). WATCH_COST_REPS sets the runs.
+
+BENCH_WATCH_DIR := $(BUILD)/bench/watch-cost
+WATCH_COST_REPS ?= 5
+
+# watch_enter.bpf.c is built by bpf/bpf.mk's rules from here (this fragment is read before
+# bpf.mk: prerequisites name $(BUILD)/bpf, not $(BPF_BUILD)).
+vpath %.bpf.c bench/watch-cost
+
+$(BENCH_WATCH_DIR)/watch_cost: bench/watch-cost/watch_cost.c $(LIBGH_A)
+	$(call msg,CCLD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(LIBGH_A) $(LIB_EXTRA_LIBS) $(GH_LDFLAGS) \
+		$(LDFLAGS)
+
+$(BENCH_WATCH_DIR)/watch_enter: bench/watch-cost/watch_enter.c $(BUILD)/bpf/watch_enter.skel.h
+	$(call msg,CCLD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $(BPF_SKEL_CFLAGS) $(LIBBPF_CFLAGS) $< -o $@ \
+		$(LIBBPF_LIBS) $(GH_LDFLAGS) $(LDFLAGS)
+
+.PHONY: bench-watch-cost
+bench-watch-cost: $(BENCH_WATCH_DIR)/watch_cost $(BENCH_WATCH_DIR)/watch_enter $(LOADER)
+	$(call msg,BENCH,watch-cost)
+	$(Q)bench/watch-cost/run $(BENCH_WATCH_DIR) $(LOADER) $(WATCH_COST_REPS)
+
+BENCH_TARGETS += bench-watch-cost
