@@ -27,7 +27,8 @@
  *   greenhub_sys_exit (tp_btf/sys_exit), on a displaced carrier t: HANDOFF(t) -> RUN(t) (cancel,
  *   transition 3) or HANDOFF(u) -> RUN(t) (take a handoff another blocked carrier left), no
  *   signal; IDLE(s) -> RUN(t) (transition 5) and GH_TRACE_SIG_KICK to t, whose handler kicks s
- *   out of its epoll wait; RUN(s) -> GH_TRACE_SIG_GATE to t (transition 4: the handler queues t
+ *   out of its poll as the runtime does (s's tid rides in the signal's value); RUN(s) ->
+ *   GH_TRACE_SIG_GATE to t (transition 4: the handler queues t
  *   for the hand-back and waits). runner_tid is set whenever this file moves the baton to RUN(t).
  *   greenhub_exit (tp_btf/sched_process_exit) and greenhub_exec (tp_btf/sched_process_exec)
  *   leave nothing behind (I6): a dying carrier's baton moves on and its process's slots are
@@ -58,9 +59,9 @@
  *     free.
  *   - A hash map of carrier tids: a lookup on every system call of the machine. Task storage is
  *     one pointer load for threads that have none.
- *   - Signalling the idle carrier s directly on transition 5: a signal to another thread can
- *     arrive after s has moved on into code whose system calls would see EINTR. t's own handler
- *     writes the hub's eventfd instead, as the runtime does for the same transition.
+ *   - Signalling the idle carrier s directly on transition 5: how an idle poller is woken is
+ *     the runtime's business (today a signal s keeps blocked outside its poll). t's own handler
+ *     does it the runtime's way, with s's tid from the signal's value.
  *   - Sending the gate signal when the returning carrier is woken rather than at its exit:
  *     a pending signal can interrupt a call that has not finished, and the caller sees EINTR.
  *
@@ -434,9 +435,11 @@ static void spare_runs(struct task_struct *p)
 /* ---------------------------------------------------------------------------------------- */
 /* Transitions 3-5: the return gate                                                           */
 
-static void send_self(int code)
+/* The gate signal to the current thread; value is a GH_TRACE_SIG_* code, with (for KICK) the
+ * idle carrier's tid above GH_TRACE_SIG_SHIFT. */
+static void send_self(__u64 value)
 {
-	bpf_send_signal_task(bpf_get_current_task_btf(), gate_signo, PIDTYPE_PID, code);
+	bpf_send_signal_task(bpf_get_current_task_btf(), gate_signo, PIDTYPE_PID, value);
 }
 
 static void gate(struct task_struct *p, struct gh_trace_carrier *st, struct pt_regs *regs,
@@ -499,7 +502,7 @@ static void gate(struct task_struct *p, struct gh_trace_carrier *st, struct pt_r
 		slot->runner_tid = st->tid;
 		__sync_fetch_and_add(&slot->nr_idle_returns, 1);
 		add(&c->nr_idle_returns);
-		send_self(GH_TRACE_SIG_KICK);
+		send_self(GH_TRACE_SIG_KICK | ((__u64)holder << GH_TRACE_SIG_SHIFT));
 		return;
 	case GH_BATON_RUN:
 		if (holder == st->tid)

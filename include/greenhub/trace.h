@@ -44,8 +44,8 @@
 /*
  * The real-time signal the runtime reserves in trace mode (kernel numbering: SIGRTMIN is 32,
  * glibc's SIGRTMIN() is 34 because glibc keeps two for itself; 62 is glibc's SIGRTMAX - 2).
- * The kernel side sends it to carriers only, thread-directed, with one of the si_value codes
- * below and si_code SI_KERNEL; the runtime's handler ignores it from anyone else. Every carrier
+ * The kernel side sends it to carriers only, thread-directed, with one of the codes below in
+ * si_value and si_code SI_KERNEL; the runtime's handler ignores it from anyone else. Every carrier
  * keeps it unblocked: a carrier that blocked it would slip through the return gate, so the
  * kernel side never hands off a carrier that has it blocked.
  */
@@ -60,10 +60,14 @@ enum gh_trace_sigcode {
 	 * C library around the system call) runs on. */
 	GH_TRACE_SIG_GATE = 2,
 	/* To a displaced carrier that the kernel side just gave an idle hub (transition 5): the
-	 * handler kicks the idle carrier out of its epoll wait (an eventfd write), so that it sees
-	 * it lost the hub and parks. */
+	 * handler kicks the idle carrier, whose tid is the value's bits above GH_TRACE_SIG_SHIFT,
+	 * out of its poll the runtime's way, so that it sees it lost the hub and parks. */
 	GH_TRACE_SIG_KICK = 3,
 };
+
+/* si_value: the code in the low bits, a tid (KICK) above them. */
+#define GH_TRACE_SIG_SHIFT 8
+#define GH_TRACE_SIG_CODE_MASK 0xffULL
 
 /* The loader's state (gh_trace_control.state). */
 enum gh_trace_state {

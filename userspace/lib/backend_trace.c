@@ -14,8 +14,8 @@
  *                 signals on a handoff
  *   the handler   of GH_TRACE_SIGNO: WAKE sets a parked spare's wake word; GATE re-acquires
  *                 the hub (gh__carrier_reacquire, async-signal-safe) before the interrupted
- *                 code runs on; KICK writes the hub's eventfd so the idle carrier that lost
- *                 the hub leaves its poll. Signals not sent by the kernel are ignored.
+ *                 code runs on; KICK kicks the idle carrier that lost the hub out of its poll
+ *                 (gh__carrier_kick). Signals not sent by the kernel are ignored.
  *
  * The design
  *   The library talks to the pinned maps with raw bpf(2) calls (get a pinned object, update
@@ -223,6 +223,7 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
 {
 	int saved_errno = errno;
 	struct gh__carrier *c;
+	uint64_t value;
 
 	/* Only the kernel side sends SI_KERNEL with a value; kill(2) and sigqueue(3) cannot. */
 	if (si->si_code != SI_KERNEL)
@@ -230,7 +231,8 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
 	c = gh__carrier_self();
 	if (!c)
 		goto out;
-	switch (si->si_value.sival_int) {
+	value = (uint64_t)(uintptr_t)si->si_value.sival_ptr;
+	switch (value & GH_TRACE_SIG_CODE_MASK) {
 	case GH_TRACE_SIG_WAKE:
 		/* The futex wait of park() is restarted (SA_RESTART) and returns at once. */
 		atomic_store(&c->wake_word, 1);
@@ -239,7 +241,7 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
 		gh__carrier_reacquire(c->hub, c);
 		break;
 	case GH_TRACE_SIG_KICK:
-		gh__poller_kick(c->hub);
+		gh__carrier_kick((pid_t)(value >> GH_TRACE_SIG_SHIFT));
 		break;
 	}
 out:
