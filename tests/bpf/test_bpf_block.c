@@ -11,7 +11,9 @@
  * while the call blocks; here it must tick throughout. And the hub's own sleeps (an idle poll,
  * parked spares) never hand off (I3). With a ticker that yields instead of sleeping, the call
  * returns while the spare runs the hub: the return gate holds the carrier until the spare hands
- * the hub back (transition 4), and the two never run green code at once.
+ * the hub back (transition 4), and the two never run green code at once. When the call returns
+ * to an idle hub, the returning carrier takes it and the idle carrier is kicked out of its
+ * poll (transition 5).
  */
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -342,6 +344,103 @@ static void test_bpf_block_chosen_sleeps_never_hand_off(void **state)
 	run_case(BLOCK_NONE);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Transition 5: the call returns to an idle hub                                              */
+
+struct idle_run {
+	struct bt_maps maps;
+	int pipefd[2];
+	pid_t spare;           /* the spare that takes the hub and idles in its poll */
+	atomic_bool returned;  /* the blocked call returned */
+	atomic_bool done;      /* the test thread has seen what it waited for */
+};
+
+static void *idle_main(void *arg)
+{
+	struct idle_run *r = arg;
+	unsigned idx[2];
+	char c;
+
+	assert_true(bt_green_wait_spares(&r->maps, 1));
+	assert_int_equal(bt_my_slots(&r->maps, idx, 2), 1);
+	r->spare = (pid_t)r->maps.hubs[idx[0]].spare_tid;
+	/* No other green thread and no timer: the spare that takes the hub idles in its poll
+	 * with no deadline, and only the kick can get it out. */
+	assert_int_equal(read(r->pipefd[0], &c, 1), 1);
+	atomic_store(&r->returned, true);
+	while (!atomic_load(&r->done))
+		gh_yield();
+	return NULL;
+}
+
+static void *run_idle_hub(void *arg)
+{
+	struct idle_run *r = arg;
+	gh_hub *hub = bt_hub_trace();
+
+	assert_int_equal(gh_hub_run(hub, idle_main, r, NULL), 0);
+	gh_hub_destroy(hub);
+	return NULL;
+}
+
+/* The kernel function a thread sleeps in. */
+static void wchan(pid_t tid, char *buf, size_t len)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/wchan", (int)tid);
+	buf[0] = '\0';
+	f = fopen(path, "r");
+	if (f) {
+		if (!fgets(buf, (int)len, f))
+			buf[0] = '\0';
+		fclose(f);
+	}
+}
+
+static void test_bpf_block_idle_return_kicks_the_idle_carrier(void **state)
+{
+	struct idle_run *r = calloc(1, sizeof(*r));
+	__u64 idle_returns;
+	pthread_t thread;
+	char where[64] = "";
+	bool parked = false;
+
+	assert_non_null(r);
+	assert_int_equal(pipe(r->pipefd), 0);
+	bt_loader_up();
+	assert_int_equal(bt_maps_open(&r->maps), 0);
+	idle_returns = r->maps.ctl->nr_idle_returns;
+	assert_int_equal(pthread_create(&thread, NULL, run_idle_hub, r), 0);
+	while (!r->spare)
+		bt_sleep_ms(1);
+	bt_sleep_ms(100); /* the call blocks, the spare takes the hub and goes idle */
+	wchan(r->spare, where, sizeof(where));
+	print_message("    spare %d idles in %s\n", (int)r->spare, where);
+	assert_int_equal(write(r->pipefd[1], "x", 1), 1);
+	while (!atomic_load(&r->returned))
+		bt_sleep_ms(1);
+	/* The kernel side gave the idle hub to the returning carrier and had the idle one
+	 * kicked: it must leave its poll and park again (a futex wait). */
+	for (int i = 0; i < 1000 && !parked; i++) {
+		wchan(r->spare, where, sizeof(where));
+		parked = strstr(where, "futex") != NULL;
+		if (!parked)
+			bt_sleep_ms(1);
+	}
+	print_message("    after the return it waits in %s\n", where);
+	assert_true(r->maps.ctl->nr_idle_returns > idle_returns);
+	atomic_store(&r->done, true);
+	pthread_join(thread, NULL);
+	assert_true(parked);
+	bt_maps_close(&r->maps);
+	bt_loader_down();
+	close(r->pipefd[0]);
+	close(r->pipefd[1]);
+	free(r);
+}
+
 /* A private mount namespace where the resolver asks DNS_ADDR; before any thread exists. */
 static void setup_dns(void)
 {
@@ -388,6 +487,7 @@ int main(void)
 		cmocka_unit_test(test_bpf_block_pthread_mutex),
 		cmocka_unit_test(test_bpf_block_getaddrinfo),
 		cmocka_unit_test(test_bpf_block_return_waits_for_hand_back),
+		cmocka_unit_test(test_bpf_block_idle_return_kicks_the_idle_carrier),
 		cmocka_unit_test(test_bpf_block_chosen_sleeps_never_hand_off),
 	};
 
