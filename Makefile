@@ -83,7 +83,7 @@ clean:
 
 help:
 	@echo 'greenhub $(VERSION) -- targets:'
-	@echo '  all (default)   build libgreenhub.a, libgreenhub.so, greenhub.pc$(if $(LOADER),, and the loader)'
+	@echo '  all (default)   build libgreenhub.a, libgreenhub.so, greenhub.pc, scx_greenhub, examples'
 	@echo '  deps            install the Debian packages the build and tests need (needs root)'
 	@echo '  demo            build, then run examples/blocking without and with kernel assist'
 	@echo '  test            run every test suite this machine can run (SKIPs say why)'

@@ -249,8 +249,11 @@ static void test_hub_unavailable_mode_refused_with_reason(void **state)
 	o.mode = GH_MODE_SCHED_EXT;
 	hub = gh_hub_create(&o);
 	assert_non_null(hub);
-	if (access("/sys/fs/bpf/greenhub", F_OK) == 0)
+	if (access("/sys/fs/bpf/greenhub", F_OK) == 0) {
+		/* The kernel side is loaded on this machine: the mode may well run. */
+		gh_hub_destroy(hub);
 		skip();
+	}
 	assert_int_equal(gh_hub_run(hub, return_arg, NULL, NULL), -EOPNOTSUPP);
 	assert_non_null(strstr(gh_hub_mode_reason(hub), "sched_ext"));
 	gh_hub_destroy(hub);

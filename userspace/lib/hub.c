@@ -492,6 +492,11 @@ int gh_hub_run(gh_hub *hub, gh_fn fn, void *arg, void **result)
 	/* The first carrier starts as the owner. */
 	hub->slot->baton = gh_baton_next(hub->slot->baton, GH_BATON_RUN, (__u32)carrier->tid);
 	hub->slot->runner_tid = (__u32)carrier->tid;
+	/* Spares for the first block: started here rather than by the sysmon, so that a block
+	 * right at the start of the run finds one (they park on their own, soon after). */
+	for (unsigned i = 0; i < hub->opts.min_spares; i++)
+		if (gh__spare_start(hub))
+			break; /* the sysmon keeps trying */
 	err = gh__sysmon_add(hub);
 	if (err)
 		goto out_main;
@@ -512,6 +517,7 @@ int gh_hub_run(gh_hub *hub, gh_fn fn, void *arg, void **result)
 	goto out_carrier;
 
 out_main:
+	gh__carriers_stop(hub);
 	gh__list_remove(&main_thread->all);
 	gh__list_remove(&main_thread->node);
 	hub->runq_len--;

@@ -375,7 +375,7 @@ struct gh_hub {
 	enum gh_mode mode;            /* the mode this run uses */
 	const struct gh__backend *backend;
 	void *backend_data;           /* the backend's own per-hub state */
-	char mode_reason[192];        /* why this mode, for gh_hub_mode_reason() */
+	char mode_reason[384];        /* why this mode, for gh_hub_mode_reason() */
 	atomic_bool stopping;         /* every green thread finished: carriers exit */
 	pthread_mutex_t carrier_lock; /* carriers, parked; never taken by an owner in RUN */
 	struct gh__list carriers;     /* spare carrier threads */

@@ -83,14 +83,18 @@ static bool watch(struct gh_hub *hub, uint64_t now, bool retire)
 		} else {
 			hub->sysmon_seen = b;
 		}
+	} else if (gh_baton_state(b) == GH_BATON_HANDOFF) {
+		/* A handoff that no spare has taken yet: start one if none is ready, and if
+		 * the same handoff is still there a tick later (a kernel side's wake missed,
+		 * or the woken spare retired), wake a parked one. */
+		active = true;
+		if (!nparked)
+			(void)gh__spare_start(hub);
+		else if (b == hub->sysmon_seen)
+			gh__spare_wake(hub);
+		hub->sysmon_seen = b;
 	} else {
 		hub->sysmon_seen = 0;
-		if (gh_baton_state(b) == GH_BATON_HANDOFF) {
-			/* A handoff that no spare has taken yet. */
-			active = true;
-			if (!nparked)
-				(void)gh__spare_start(hub);
-		}
 	}
 	if (nparked < hub->opts.min_spares)
 		(void)gh__spare_start(hub);
