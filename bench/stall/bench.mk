@@ -23,8 +23,8 @@ $(BENCH_STALL_DIR)/go_stall: bench/stall/go/main.go bench/stall/go/go.mod
 	$(Q)cd bench/stall/go && $(BENCH_GO_ENV) CGO_ENABLED=1 $(GO) build -o $(abspath $@) .
 
 .PHONY: bench-stall
-bench-stall: $(BENCH_STALL_BINS)
+bench-stall: $(BENCH_STALL_BINS) $(LOADER)
 	$(call msg,BENCH,stall)
-	$(Q)bench/stall/run $(BENCH_STALL_DIR) $(STALL_SECONDS) $(STALL_BLOCKERS)
+	$(Q)bench/stall/run $(BENCH_STALL_DIR) $(LOADER) $(STALL_SECONDS) $(STALL_BLOCKERS)
 
 BENCH_TARGETS += bench-stall

@@ -205,7 +205,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	qsort(lateness, nlate, sizeof(*lateness), cmp_u64);
-	printf("%s p50_us=%.1f p99_us=%.1f max_us=%.1f calls=%lu mode=%s\n", argv[1], pct(0.5),
+	/* The assisted row is named after the mode it ran in. */
+	printf("%s p50_us=%.1f p99_us=%.1f max_us=%.1f calls=%lu mode=%s\n",
+	       variant == ASSISTED ? gh_mode_name(gh_hub_mode(hub)) : argv[1], pct(0.5),
 	       pct(0.99), (double)lateness[nlate - 1] / 1000.0, calls,
 	       gh_mode_name(gh_hub_mode(hub)));
 	gh_hub_destroy(hub);
