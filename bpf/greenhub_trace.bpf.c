@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// SPDX-License-Identifier: GPL-2.0-only
 /*
  * greenhub trace mode: the kernel side of the baton protocol on kernels without sched_ext
  * (DESIGN.md sections 4 and 5).
@@ -87,7 +87,7 @@
 #error "greenhub_trace.bpf.c reads x86-64 entry frames; other architectures need their own test"
 #endif
 
-char LICENSE[] SEC("license") = "Dual BSD/GPL";
+char LICENSE[] SEC("license") = "GPL";
 
 #define ENOSYS 38
 #define ERESTARTNOHAND 514

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// SPDX-License-Identifier: GPL-2.0-only
 /*
  * The wake experiment of bench/handoff (handoff_wake.c): how fast can a sched_switch program
  * wake a chosen thread when another thread blocks? Two mechanisms, chosen by `mechanism`:
@@ -16,7 +16,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
-char LICENSE[] SEC("license") = "Dual BSD/GPL";
+char LICENSE[] SEC("license") = "GPL";
 
 /* Written by user space before each run; read here. */
 __u32 owner;     /* tid whose sleep triggers the wake */

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * A scheduler that uses every part of bpf/scx_compat.bpf.h that greenhub's scheduler relies on,
  * so that the VM proves each declaration against a real sched_ext kernel: a user DSQ created in

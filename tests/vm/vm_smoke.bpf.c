@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * The smallest sched_ext scheduler: proof that the toolchain builds a struct_ops scheduler on a
  * kernel without sched_ext and that it loads, schedules and detaches on one with it.
