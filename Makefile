@@ -53,15 +53,17 @@ endif
 
 .PHONY: all test check bench demo deps install uninstall clean help
 
+# Fragments that define variables others use in their prerequisites (LIBGH_A, BPF_BUILD,
+# LOADER) come first: make expands a rule's prerequisites as it reads the rule.
 include userspace/lib/lib.mk
+include bpf/bpf.mk
+include userspace/loader/loader.mk
 include tests/tests.mk
 # Every benchmark, example and extra test suite brings its own fragment.
 -include $(wildcard bench/*/bench.mk)
 -include $(wildcard examples/*/example.mk)
 -include $(wildcard tests/*/suite.mk)
--include bpf/bpf.mk
--include userspace/loader/loader.mk
--include tests/vm/vm.mk
+include tests/vm/vm.mk
 
 all: $(ALL_TARGETS)
 
