@@ -241,30 +241,9 @@ static void *steal_runner(void *arg)
 
 static void test_carrier_checker_catches_a_second_runner(void **state)
 {
-	int err_pipe[2], status;
 	char out[1024];
-	size_t got;
-	ssize_t n;
-	pid_t pid;
+	int status = run_hub_in_child(steal_runner, NULL, out, sizeof(out));
 
-	assert_int_equal(pipe(err_pipe), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		gh_hub *hub = gh_hub_create(NULL);
-
-		dup2(err_pipe[1], STDERR_FILENO);
-		signal(SIGABRT, SIG_DFL);
-		gh_hub_run(hub, steal_runner, NULL, NULL);
-		_exit(0);
-	}
-	close(err_pipe[1]);
-	got = 0;
-	while ((n = read(err_pipe[0], out + got, sizeof(out) - 1 - got)) > 0)
-		got += (size_t)n;
-	out[got] = '\0';
-	close(err_pipe[0]);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFSIGNALED(status));
 	assert_int_equal(WTERMSIG(status), SIGABRT);
 	assert_non_null(strstr(out, "exclusivity violated"));
