@@ -114,6 +114,10 @@ const volatile __u64 heartbeat_ns = 100000000; /* the heartbeat's period */
 const volatile __u64 hold_max_ns = 1250000000; /* longest hold of a carrier */
 const volatile __u64 spare_beat_ns = 250000000; /* a held spare looks around this often */
 const volatile __u32 signo = GH_SCX_SIGNO;
+/* Grace period of a hub whose runtime did not choose one (gh_scx_hub.grace_ns): an owner's
+ * sleep is handed off once it has lasted this long; 0 hands off at once (the default: see
+ * docs/sched-ext.md for the short-block measurements behind it). */
+const volatile __u32 grace_ns = 0;
 
 /* The fair DSQ's clock: the largest vtime seen running. Written by greenhub_running (a racy
  * max, harmless: it only bounds how far behind a waking task may be placed), read by
@@ -188,6 +192,44 @@ struct {
 	__type(key, u32);
 	__type(value, struct heartbeat);
 } heartbeat SEC(".maps");
+
+/* Each hub's grace timer: it hands the sleeping owner off once the grace period is over,
+ * unless the sleep (sleep_seq) ended meanwhile. Initialised by greenhub_init, whose program the
+ * callback then belongs to: the kernel lets ops.init, not ops.quiescent, move tasks between
+ * DSQs. */
+struct hub_timer {
+	struct bpf_timer timer;
+	u32 hub;
+	u32 seq;
+	u32 inited;
+	u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, GH_MAX_HUBS);
+	__type(key, u32);
+	__type(value, struct hub_timer);
+} hub_timers SEC(".maps");
+
+/* Each hub's release timer: started (to fire at once) when a carrier of the hub parks or
+ * yields while the baton names a carrier that may still be held, it dispatches a handed-back
+ * carrier that greenhub_dispatch did not (the kernel skips ops.dispatch while the CPU's local
+ * DSQ has a task). cpu is where the parking carrier was: the CPU the hand-back frees. */
+struct release_timer {
+	struct bpf_timer timer;
+	u32 hub;
+	s32 cpu;
+	u32 inited;
+	u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, GH_MAX_HUBS);
+	__type(key, u32);
+	__type(value, struct release_timer);
+} release_timers SEC(".maps");
 
 /* Per CPU, set by greenhub_quiescent for greenhub_dispatch, which the kernel calls next in the
  * same schedule(): the hub (index + 1) whose first held spare gets this CPU (a handoff), and
@@ -369,10 +411,10 @@ static void displaced_add(struct gh_scx_control *c, struct gh_scx_hub *hub, int 
 /* t's return is settled: it may run (it owns the hub) or it waits in user space. */
 static void settle(struct gh_scx_carrier *st, struct gh_scx_hub *hub)
 {
-	if (!st->displaced)
-		return;
-	st->displaced = 0;
-	displaced_add(ctl(), hub, -1);
+	/* Test and clear: a late handoff that lost its CAS may undo the same flag (see
+	 * hand_off()); only one of them takes the carrier off the gauge. */
+	if (st->displaced && __sync_fetch_and_and(&st->displaced, 0))
+		displaced_add(ctl(), hub, -1);
 }
 
 static void set_runner(struct gh_hub_slot *slot, u32 tid)
@@ -562,12 +604,153 @@ miss:
 	add(&hub->nr_spare_misses);
 }
 
+/*
+ * Hand p off (transition 1): arm its gate, mark it displaced, CAS RUN(p) -> HANDOFF(p) from the
+ * word b it slept with. True if done. p is asleep: current (from greenhub_quiescent) or not
+ * (from the grace timer). The displaced flag is set before the CAS so that a wake racing with a
+ * late handoff sees it; a wake that wins settles the flag, and this undoes only what is left.
+ */
+static bool hand_off(struct task_struct *p, struct gh_scx_carrier *st, struct gh_hub_slot *slot,
+		     struct gh_scx_hub *hub, u64 b)
+{
+	struct gh_scx_control *c = ctl();
+	u64 now;
+
+	if (!c)
+		return false;
+	/* Announce, then look at the loader's state (the drain's Dekker pair). The held ring
+	 * has room for every displaced carrier of the hub. */
+	displaced_add(c, hub, 1);
+	if (c->state != GH_SCX_RUNNING || hub->nr_displaced >= GH_SCX_HELD_MAX) {
+		displaced_add(c, hub, -1);
+		add(&c->nr_refused);
+		return false;
+	}
+	if (!arm_gate(p)) {
+		displaced_add(c, hub, -1);
+		add(&c->nr_gate_failures);
+		return false;
+	}
+	add(&c->nr_gate_arms);
+	st->held = 0;
+	__sync_fetch_and_or(&st->displaced, 1);
+	if (__sync_val_compare_and_swap(&slot->baton, b,
+					gh_baton_next(b, GH_BATON_HANDOFF, st->tid)) != b) {
+		/* The armed gate is harmless: it will find the return settled. */
+		if (__sync_fetch_and_and(&st->displaced, 0))
+			displaced_add(c, hub, -1);
+		return false;
+	}
+	now = bpf_ktime_get_ns();
+	slot->handoff_ns = now;
+	__sync_fetch_and_add(&slot->nr_handoffs, 1);
+	add(&c->nr_handoffs);
+	st->handoff_ns = now;
+	return true;
+}
+
+/* The grace period of hub's next sleep (0: hand off at once). */
+static u32 hub_grace(struct gh_scx_hub *hub)
+{
+	u32 g = hub->grace_ns;
+
+	if (g == 1)
+		return 0; /* the runtime chose none */
+	return g ? g : grace_ns;
+}
+
+/* From the grace timer: the CPU the owner left goes to a held spare (a parked one cannot be
+ * signalled from here: the interrupted task may be the idle task). */
+static void give_cpu_late(u32 h, struct gh_hub_slot *slot, struct gh_scx_hub *hub, s32 cpu)
+{
+	struct gh_scx_control *c = ctl();
+	struct gh_scx_carrier *sst;
+	struct task_struct *p;
+
+	if (!c)
+		return;
+	bpf_for_each(scx_dsq, p, SPARE_DSQ(h), 0) {
+		if (!bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+			continue;
+		/* Before the move: p may run on cpu as soon as it is there. */
+		sst = storage(p);
+		if (sst) {
+			sst->spare_held = 0;
+			sst->woken = 1;
+			sst->woken_ns = slot->handoff_ns;
+		}
+		if (!gh_scx_dsq_move(GH_SCX_DSQ_ITER, p, SCX_DSQ_LOCAL_ON | cpu, 0)) {
+			if (sst)
+				sst->woken = 0;
+			continue;
+		}
+		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+		add(&c->nr_spare_runs);
+		add(&hub->nr_spare_runs);
+		return;
+	}
+	add(&c->nr_spare_misses);
+	add(&hub->nr_spare_misses);
+}
+
+/* The grace period of a sleeping owner is over: hand it off if it still sleeps. */
+static int grace_fn(void *map, int *key, struct hub_timer *ht)
+{
+	struct gh_scx_control *c = ctl();
+	struct gh_scx_carrier *st;
+	struct gh_hub_slot *slot;
+	struct gh_scx_hub *hub;
+	struct task_struct *t;
+	u32 h = ht->hub;
+	u64 b;
+
+	slot = bpf_map_lookup_elem(&slots, &h);
+	hub = bpf_map_lookup_elem(&hubs, &h);
+	if (!c || !slot || !hub || ht->seq != hub->sleep_seq || !hub->sleeper_tid)
+		return 0;
+	/* The owner's wake seals the word with a CAS (greenhub_runnable), so an unchanged word
+	 * means it still sleeps, and the CAS in hand_off() cannot succeed once it woke. */
+	b = slot->baton;
+	if (b != hub->sleep_baton)
+		return 0;
+	t = bpf_task_from_pid((s32)hub->sleeper_pid);
+	if (!t)
+		return 0;
+	st = storage(t);
+	if (st && st->bound == GH_SCX_BOUND && st->tid == hub->sleeper_tid && !st->displaced &&
+	    hand_off(t, st, slot, hub, b)) {
+		add(&c->nr_late_handoffs);
+		hub->handoff_cpu = hub->sleeper_cpu;
+		give_cpu_late(h, slot, hub, (s32)hub->sleeper_cpu);
+	}
+	bpf_task_release(t);
+	return 0;
+}
+
+/* Start the grace period of owner p's sleep; false if the timer is not available. */
+static bool defer(struct task_struct *p, struct gh_scx_carrier *st, struct gh_scx_hub *hub,
+		  u64 b, s32 cpu, u32 grace)
+{
+	u32 h = st->hub;
+	struct hub_timer *ht = bpf_map_lookup_elem(&hub_timers, &h);
+
+	if (!ht || !ht->inited)
+		return false;
+	hub->sleeper_tid = st->tid;
+	hub->sleeper_pid = p->pid;
+	hub->sleeper_cpu = cpu;
+	hub->sleep_baton = b;
+	ht->hub = h;
+	ht->seq = __sync_add_and_fetch(&hub->sleep_seq, 1);
+	return bpf_timer_start(&ht->timer, grace, 0) == 0;
+}
+
 static void owner_sleeps(struct task_struct *p, struct gh_scx_carrier *st,
 			 struct gh_hub_slot *slot, struct gh_scx_hub *hub, u64 b)
 {
 	struct gh_scx_control *c = ctl();
 	s32 cpu = bpf_get_smp_processor_id();
-	u64 now;
+	u32 grace;
 
 	if (!c)
 		return;
@@ -585,35 +768,45 @@ static void owner_sleeps(struct task_struct *p, struct gh_scx_carrier *st,
 		add(&c->nr_masked);
 		return;
 	}
-	/* Announce, then look at the loader's state (the drain's Dekker pair). The held ring
-	 * has room for every displaced carrier of the hub. */
-	displaced_add(c, hub, 1);
-	if (c->state != GH_SCX_RUNNING || hub->nr_displaced >= GH_SCX_HELD_MAX) {
-		displaced_add(c, hub, -1);
-		add(&c->nr_refused);
+	grace = hub_grace(hub);
+	if (grace && defer(p, st, hub, b, cpu, grace))
 		return;
-	}
-	if (!arm_gate(p)) {
-		displaced_add(c, hub, -1);
-		add(&c->nr_gate_failures);
+	if (!hand_off(p, st, slot, hub, b))
 		return;
-	}
-	add(&c->nr_gate_arms);
-	if (__sync_val_compare_and_swap(&slot->baton, b,
-					gh_baton_next(b, GH_BATON_HANDOFF, st->tid)) != b) {
-		/* The armed gate is harmless: it will find the return settled. */
-		displaced_add(c, hub, -1);
-		return;
-	}
-	now = bpf_ktime_get_ns();
-	slot->handoff_ns = now;
-	__sync_fetch_and_add(&slot->nr_handoffs, 1);
-	add(&c->nr_handoffs);
-	st->displaced = 1;
-	st->held = 0;
-	st->handoff_ns = now;
 	hub->handoff_cpu = cpu;
-	give_cpu(p, st->hub, hub, cpu, now);
+	give_cpu(p, st->hub, hub, cpu, slot->handoff_ns);
+}
+
+/*
+ * An owner wakes from a sleep whose grace period may still run: seal the baton with a CAS
+ * (RUN(t) -> RUN(t), a new sequence), so that the grace timer's handoff, which CASes from the
+ * word t slept with, fails. If the timer won, t is displaced now and its return is settled as
+ * any other. Called from ops.runnable, which every enqueue calls: the kernel skips ops.enqueue
+ * on some paths (a task waking with migration disabled, for one), and a wake that went unseen
+ * would let the timer hand off a running owner.
+ */
+static void end_grace(struct gh_scx_carrier *st, struct gh_hub_slot *slot,
+		      struct gh_scx_hub *hub)
+{
+	struct gh_scx_control *c = ctl();
+	u64 b;
+
+	if (hub->sleeper_tid != st->tid)
+		return;
+	hub->sleeper_tid = 0;
+	__sync_fetch_and_add(&hub->sleep_seq, 1);
+	for (int i = 0; i < 4; i++) {
+		b = slot->baton;
+		if (gh_baton_state(b) != GH_BATON_RUN || gh_baton_tid(b) != st->tid)
+			return;
+		if (__sync_val_compare_and_swap(&slot->baton, b,
+						gh_baton_next(b, GH_BATON_RUN, st->tid)) == b) {
+			if (c)
+				add(&c->nr_graced);
+			__sync_fetch_and_add(&hub->nr_graced, 1);
+			return;
+		}
+	}
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -678,6 +871,12 @@ static bool returns(struct task_struct *p, struct gh_scx_carrier *st, struct gh_
 			return true;
 		case GH_BATON_RUN:
 			if (holder == st->tid) {
+				/* Handed back (or a late handoff lost): seal the word, so that no
+				 * handoff decided on the old one can succeed. */
+				if (__sync_val_compare_and_swap(&slot->baton, b,
+								gh_baton_next(b, GH_BATON_RUN,
+									      st->tid)) != b)
+					continue;
 				__sync_fetch_and_add(&slot->return_pending, -1);
 				settle(st, hub);
 				return true;
@@ -717,13 +916,16 @@ static bool run_spare(u32 h)
 	if (!c || !slot || !hub)
 		return false;
 	bpf_for_each(scx_dsq, p, SPARE_DSQ(h), 0) {
-		if (!gh_scx_dsq_move(GH_SCX_DSQ_ITER, p, SCX_DSQ_LOCAL, 0))
-			continue;
 		sst = storage(p);
 		if (sst) {
 			sst->spare_held = 0;
 			sst->woken = 1;
 			sst->woken_ns = slot->handoff_ns;
+		}
+		if (!gh_scx_dsq_move(GH_SCX_DSQ_ITER, p, SCX_DSQ_LOCAL, 0)) {
+			if (sst)
+				sst->woken = 0;
+			continue;
 		}
 		add(&c->nr_spare_runs);
 		add(&hub->nr_spare_runs);
@@ -743,12 +945,11 @@ static bool wake_spares(u32 h)
 	bool moved = false;
 
 	bpf_for_each(scx_dsq, p, SPARE_DSQ(h), 0) {
-		if (!gh_scx_dsq_move(GH_SCX_DSQ_ITER, p, SCX_DSQ_LOCAL, 0))
-			continue;
 		sst = storage(p);
 		if (sst)
 			sst->spare_held = 0;
-		moved = true;
+		if (gh_scx_dsq_move(GH_SCX_DSQ_ITER, p, SCX_DSQ_LOCAL, 0))
+			moved = true;
 	}
 	return moved;
 }
@@ -779,14 +980,89 @@ static bool release_handed_back(struct task_struct *prev)
 		pst = storage(p);
 		if (!pst || pst->tid != tid)
 			continue;
+		/* held is cleared by t itself (held_runs()), not here. */
 		if (!gh_scx_dsq_move(GH_SCX_DSQ_ITER, p, SCX_DSQ_LOCAL, 0))
 			return false;
-		pst->held = 0;
-		settle(pst, hub);
 		add(&ctl()->nr_releases);
 		return true;
 	}
 	return false;
+}
+
+/* The release timer of hub h: dispatch the carrier the baton names if it is still held. */
+static int release_fn(void *map, int *key, struct release_timer *rt)
+{
+	struct gh_scx_control *c = ctl();
+	struct gh_scx_carrier *pst;
+	struct gh_hub_slot *slot;
+	struct task_struct *p;
+	u32 h = rt->hub, tid;
+	s32 cpu;
+	u64 b;
+
+	slot = bpf_map_lookup_elem(&slots, &h);
+	if (!c || !slot || scx_bpf_dsq_nr_queued(HELD_DSQ(h)) <= 0)
+		return 0;
+	b = slot->baton;
+	tid = gh_baton_tid(b);
+	if (gh_baton_state(b) != GH_BATON_RUN)
+		return 0;
+	bpf_for_each(scx_dsq, p, HELD_DSQ(h), 0) {
+		pst = storage(p);
+		if (!pst || pst->tid != tid)
+			continue;
+		/* The CPU the hand-back freed if t may run there, else t's own. */
+		cpu = rt->cpu;
+		if (cpu < 0 || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+			cpu = scx_bpf_task_cpu(p);
+		if (gh_scx_dsq_move(GH_SCX_DSQ_ITER, p, SCX_DSQ_LOCAL_ON | cpu, 0)) {
+			scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+			add(&c->nr_releases);
+			add(&c->nr_timer_releases);
+		}
+		break;
+	}
+	return 0;
+}
+
+/*
+ * A carrier of hub h parks or yields (current, on this CPU) while the baton names another:
+ * if that one may be held, have the release timer look at once. greenhub_dispatch usually
+ * dispatches it first (release_handed_back), but the kernel does not call ops.dispatch while
+ * this CPU's local DSQ has a task, and on sched_yield() it calls it before the yielder's
+ * ops.enqueue (KERNEL-FACTS); the heartbeat would be the next chance, up to heartbeat_ns late.
+ */
+static void release_soon(u32 h, u64 b, u32 self)
+{
+	struct release_timer *rt;
+
+	if (gh_baton_state(b) != GH_BATON_RUN || gh_baton_tid(b) == self ||
+	    scx_bpf_dsq_nr_queued(HELD_DSQ(h)) <= 0)
+		return;
+	rt = bpf_map_lookup_elem(&release_timers, &h);
+	if (!rt || !rt->inited)
+		return;
+	rt->hub = h;
+	rt->cpu = bpf_get_smp_processor_id();
+	bpf_timer_start(&rt->timer, 0, 0);
+}
+
+/* Current, a held carrier, runs: released after a hand-back (settle now, in its own context:
+ * a releaser on another CPU that settled after the move could undo a later handoff's flags),
+ * or let go without one (still held: its gate sends it GATE_HELD). */
+static void held_runs(struct task_struct *p, struct gh_scx_carrier *st)
+{
+	struct gh_hub_slot *slot;
+	struct gh_scx_hub *hub;
+	u64 b;
+
+	if (!owned(p, st, &slot, &hub))
+		return;
+	b = slot->baton;
+	if (gh_baton_state(b) == GH_BATON_RUN && gh_baton_tid(b) == st->tid) {
+		st->held = 0;
+		settle(st, hub);
+	}
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -809,10 +1085,10 @@ static void beat_spares(u32 h, struct gh_scx_control *c, struct beat *bt)
 		if (!bt->draining && sst && bt->now - sst->since_ns < spare_beat_ns)
 			continue;
 		cpu = scx_bpf_task_cpu(p);
-		if (!gh_scx_dsq_move(GH_SCX_DSQ_ITER, p, SCX_DSQ_LOCAL_ON | cpu, 0))
-			continue;
 		if (sst)
 			sst->spare_held = 0;
+		if (!gh_scx_dsq_move(GH_SCX_DSQ_ITER, p, SCX_DSQ_LOCAL_ON | cpu, 0))
+			continue;
 		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 		add(&c->nr_heartbeats);
 	}
@@ -838,12 +1114,12 @@ static void beat_held(u32 h, struct gh_scx_control *c, struct gh_hub_slot *slot,
 		if (!back && !late)
 			continue;
 		cpu = scx_bpf_task_cpu(p);
+		/* Nothing of p's is written after the move: p may run (and be handed off
+		 * again) at once; held_runs() and the gate settle it in its own context. */
 		if (!gh_scx_dsq_move(GH_SCX_DSQ_ITER, p, SCX_DSQ_LOCAL_ON | cpu, 0))
 			continue;
 		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 		if (back) {
-			pst->held = 0;
-			settle(pst, hub);
 			add(&c->nr_releases);
 		} else {
 			/* Still held and displaced: its gate sends it GATE_HELD. */
@@ -1037,6 +1313,7 @@ void GH_SCX_OP(greenhub_enqueue, struct task_struct *p, u64 enq_flags)
 	if (yielded || st->spare_held) {
 		/* A spare yielding in its park: hold it unless a handoff waits for it. */
 		b = slot->baton;
+		release_soon(h, b, st->tid);
 		if (c->state == GH_SCX_RUNNING && hub->spare_mode == GH_SCX_SPARES_HELD &&
 		    gh_baton_state(b) != GH_BATON_HANDOFF && gh_baton_tid(b) != st->tid) {
 			if (!st->spare_held)
@@ -1048,6 +1325,17 @@ void GH_SCX_OP(greenhub_enqueue, struct task_struct *p, u64 enq_flags)
 		st->spare_held = 0;
 	}
 	fair_insert(p, enq_flags);
+}
+
+void GH_SCX_OP(greenhub_runnable, struct task_struct *p, u64 enq_flags)
+{
+	struct gh_scx_carrier *st;
+	struct gh_hub_slot *slot;
+	struct gh_scx_hub *hub;
+
+	st = carrier(p, &slot, &hub);
+	if (st && !st->held)
+		end_grace(st, slot, hub);
 }
 
 void GH_SCX_OP(greenhub_dispatch, s32 cpu, struct task_struct *prev)
@@ -1085,6 +1373,8 @@ void GH_SCX_OP(greenhub_running, struct task_struct *p)
 
 	if (vtime_before(vtime_now, vtime))
 		vtime_now = vtime;
+	if (st && st->held)
+		held_runs(p, st);
 	if (!st || !st->woken)
 		return;
 	/* A spare given a CPU for a handoff runs: the kernel's view of the handoff latency. */
@@ -1122,8 +1412,10 @@ void GH_SCX_OP(greenhub_quiescent, struct task_struct *p, u64 deq_flags)
 		return;
 	b = slot->baton;
 	/* IDLE, a parked spare, a displaced carrier: chosen sleeps never hand off (I3). */
-	if (gh_baton_state(b) != GH_BATON_RUN || gh_baton_tid(b) != st->tid || st->displaced)
+	if (gh_baton_state(b) != GH_BATON_RUN || gh_baton_tid(b) != st->tid || st->displaced) {
+		release_soon(st->hub, b, st->tid);
 		return;
+	}
 	owner_sleeps(p, st, slot, hub, b);
 }
 
@@ -1164,6 +1456,9 @@ s32 GH_SCX_OP_SLEEPABLE(greenhub_init)
 		return err;
 	}
 	bpf_for(i, 0, GH_MAX_HUBS) {
+		struct hub_timer *ht = bpf_map_lookup_elem(&hub_timers, &i);
+		struct release_timer *rt;
+
 		err = scx_bpf_create_dsq(SPARE_DSQ(i), -1);
 		if (!err)
 			err = scx_bpf_create_dsq(HELD_DSQ(i), -1);
@@ -1171,6 +1466,13 @@ s32 GH_SCX_OP_SLEEPABLE(greenhub_init)
 			gh_scx_error("cannot create the DSQs of hub %u: %d", i, err);
 			return err;
 		}
+		if (ht && !bpf_timer_init(&ht->timer, &hub_timers, CLOCK_MONOTONIC) &&
+		    !bpf_timer_set_callback(&ht->timer, grace_fn))
+			ht->inited = 1;
+		rt = bpf_map_lookup_elem(&release_timers, &i);
+		if (rt && !bpf_timer_init(&rt->timer, &release_timers, CLOCK_MONOTONIC) &&
+		    !bpf_timer_set_callback(&rt->timer, release_fn))
+			rt->inited = 1;
 	}
 	hb = bpf_map_lookup_elem(&heartbeat, &zero);
 	if (!hb)
@@ -1234,6 +1536,7 @@ struct sched_ext_ops greenhub_ops = {
 	.select_cpu = (void *)greenhub_select_cpu,
 	.enqueue = (void *)greenhub_enqueue,
 	.dispatch = (void *)greenhub_dispatch,
+	.runnable = (void *)greenhub_runnable,
 	.running = (void *)greenhub_running,
 	.stopping = (void *)greenhub_stopping,
 	.quiescent = (void *)greenhub_quiescent,

@@ -182,6 +182,9 @@ struct gh_scx_control {
 	__u64 nr_kicks;          /* KICK sent for an idle return */
 	__u64 nr_masked;         /* owner slept with the signal blocked: not handed off */
 	__u64 nr_loop_sleeps;    /* owner slept in the hub loop, outside green threads: idem */
+	__u64 nr_graced;         /* owner sleeps that ended within the grace period */
+	__u64 nr_late_handoffs;  /* handoffs made when a sleep outlasted the grace period */
+	__u64 nr_timer_releases; /* hand-backs dispatched by the release timer (of nr_releases) */
 	__u64 nr_refused;        /* handoffs refused: draining, ring full or no gate */
 	__u64 nr_bound;          /* registrations checked and taken */
 	__u64 nr_rejected;       /* registrations that did not match their thread */
@@ -225,8 +228,19 @@ struct gh_scx_hub {
 	__u32 held_head;
 	__u32 held_tail;
 	__u32 handoff_cpu;
-	__u32 pad;
+	/* Grace period: an owner's sleep is handed off only once it has lasted this long.
+	 * Written by the runtime at claim time: 0 takes the scheduler's default, 1 means none. */
+	__u32 grace_ns;
+	/* The sleep the grace timer waits on: the owner's tid, its global tid, the baton word and
+	 * the CPU it left, and a sequence bumped when it wakes (or a new sleep starts). Written
+	 * by the scheduler only. */
+	__u32 sleeper_tid;
+	__u32 sleeper_pid;
+	__u32 sleeper_cpu;
+	__u32 sleep_seq;
+	__u64 sleep_baton;
 	__s64 nr_displaced; /* gauge, as the control's */
+	__u64 nr_graced;       /* sleeps that ended within the grace period: no handoff */
 	__u64 nr_spare_runs;
 	__u64 nr_spare_wakes;
 	__u64 nr_spare_misses;

@@ -57,7 +57,7 @@
 /* Every map whose last user reference must not go with the loader: a map's timers and task
  * works are cancelled when it loses its last one. */
 static const char *const map_pins[] = { "slots", "hubs", "carriers", "gates", "owners",
-					"heartbeat" };
+					"heartbeat", "hub_timers", "release_timers" };
 static const char *const link_pins[] = { "link_ops", "link_exit", "link_exec" };
 
 struct scx_state {
@@ -317,6 +317,8 @@ static int scx_start(const struct loader_opts *o, const struct loader_features *
 	    pin_map(st->skel->maps.carriers, "carriers") ||
 	    pin_map(st->skel->maps.gates, "gates") || pin_map(st->skel->maps.owners, "owners") ||
 	    pin_map(st->skel->maps.heartbeat, "heartbeat") ||
+	    pin_map(st->skel->maps.hub_timers, "hub_timers") ||
+	    pin_map(st->skel->maps.release_timers, "release_timers") ||
 	    pin_link(st->ops_link, "link_ops") || pin_link(exit_link, "link_exit") ||
 	    pin_link(exec_link, "link_exec") || pin_map(st->skel->maps.control, "control"))
 		goto cleanup_pins;
@@ -515,12 +517,15 @@ static void print_stats(const struct gh_scx_control *ctl, const struct gh_hub_sl
 	unsigned active = 0;
 
 	printf("\nsched_ext mode, %s, loaded by pid %u: handoffs %llu, cancels %llu, takeovers "
-	       "%llu, idle returns %llu, holds %llu, releases %llu, displaced now %lld\n",
+	       "%llu, idle returns %llu, holds %llu, releases %llu (%llu by the release timer), "
+	       "displaced now %lld; grace period: %llu sleeps ended within it, %llu handed off "
+	       "after it\n",
 	       ctl->state < 4 ? states[ctl->state] : "?", ctl->loader_pid,
 	       (unsigned long long)ctl->nr_handoffs, (unsigned long long)ctl->nr_cancels,
 	       (unsigned long long)ctl->nr_takeovers, (unsigned long long)ctl->nr_idle_returns,
 	       (unsigned long long)ctl->nr_holds, (unsigned long long)ctl->nr_releases,
-	       (long long)ctl->nr_displaced);
+	       (unsigned long long)ctl->nr_timer_releases, (long long)ctl->nr_displaced,
+	       (unsigned long long)ctl->nr_graced, (unsigned long long)ctl->nr_late_handoffs);
 	printf("spares: %llu held spares run, %llu parked spares signalled, %llu misses, %llu "
 	       "heartbeats; gates armed %llu (failed %llu), stopped %llu, kicks %llu; long holds "
 	       "%llu; not handed off: %llu in the hub loop, %llu masked, %llu refused; bound "
