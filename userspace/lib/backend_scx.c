@@ -489,6 +489,19 @@ static enum gh_scx_spare_mode spare_mode_from_env(void)
 	return env && !strcmp(env, "parked") ? GH_SCX_SPARES_PARKED : GH_SCX_SPARES_HELD;
 }
 
+/* GREENHUB_SCX_GRACE_NS: the hub's grace period before a sleep is handed off, in ns (0: none);
+ * unset: the loader's default. Encoded as gh_scx_hub.grace_ns wants it. */
+static __u32 grace_from_env(void)
+{
+	const char *env = getenv("GREENHUB_SCX_GRACE_NS");
+	unsigned long v;
+
+	if (!env || !*env)
+		return 0;
+	v = strtoul(env, NULL, 10);
+	return v == 0 ? 1 : v > 1000000000ul ? 1000000000u : (__u32)v;
+}
+
 static int scx_hub_attach(struct gh_hub *hub)
 {
 	struct scx_hub *sh = calloc(1, sizeof(*sh));
@@ -532,6 +545,7 @@ static int scx_hub_attach(struct gh_hub *hub)
 
 		memset(h, 0, sizeof(*h));
 		h->spare_mode = spare_mode_from_env();
+		h->grace_ns = grace_from_env();
 		s->baton = gh_baton_next(old, GH_BATON_FREE, 0);
 		s->runner_tid = 0;
 		s->return_pending = 0;
