@@ -104,12 +104,35 @@ static inline bool scx_file_has(const char *path, const char *needle)
 	return strstr(buf, needle) != NULL;
 }
 
+static bool scx_loaded;
+
+/* A test that fails with the scheduler loaded unloads it on its way out, so that the tests
+ * after it start from a disabled sched_ext. */
+static inline void scx_unload_at_exit(void)
+{
+	char *const argv[] = { SCX_LOADER, "--stop", NULL };
+
+	if (scx_loaded) {
+		scx_loaded = false;
+		(void)scx_run(argv, "/tmp/scx_stop.log");
+		(void)vm_scx_wait_state("disabled", 5000);
+	}
+}
+
 /* Load the scheduler detached and wait until it is enabled (FAIL otherwise). */
 static inline void scx_load(void)
 {
 	char *const argv[] = { SCX_LOADER, "-m", "sched_ext", "-d", NULL };
+	static bool registered;
 	char buf[64];
-	int rc = scx_run(argv, "/tmp/scx_load.log");
+	int rc;
+
+	if (!registered) {
+		registered = true;
+		atexit(scx_unload_at_exit);
+	}
+	scx_loaded = true;
+	rc = scx_run(argv, "/tmp/scx_load.log");
 
 	if (rc != 0) {
 		scx_cat("/tmp/scx_load.log", "  loader| ");
@@ -124,7 +147,10 @@ static inline void scx_unload(void)
 {
 	char *const argv[] = { SCX_LOADER, "--stop", NULL };
 	char buf[64];
-	int rc = scx_run(argv, "/tmp/scx_stop.log");
+	int rc;
+
+	scx_loaded = false;
+	rc = scx_run(argv, "/tmp/scx_stop.log");
 
 	if (rc != 0) {
 		scx_cat("/tmp/scx_stop.log", "  loader| ");
