@@ -115,6 +115,19 @@ static bool report_exit(const struct gh_scx_control *ctl, const char *how)
 	return true;
 }
 
+/* The grace period of hubs that choose none themselves: GREENHUB_SCX_GRACE_NS in the loader's
+ * environment (ns, at most 1 s), else none (docs/sched-ext.md, "Short blocks"). */
+static __u32 grace_default(void)
+{
+	const char *env = getenv("GREENHUB_SCX_GRACE_NS");
+	unsigned long v;
+
+	if (!env || !*env)
+		return 0;
+	v = strtoul(env, NULL, 10);
+	return v > 1000000000ul ? 1000000000u : (__u32)v;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 
 static bool btf_has_func(const struct btf *btf, const char *name)
@@ -260,6 +273,7 @@ static int scx_start(const struct loader_opts *o, const struct loader_features *
 	st->skel->rodata->hold_max_ns = (__u64)TIMEOUT_MS * 1000000 / 4;
 	st->skel->rodata->spare_beat_ns = SPARE_BEAT_NS;
 	st->skel->rodata->signo = GH_SCX_SIGNO;
+	st->skel->rodata->grace_ns = grace_default();
 	st->skel->struct_ops.greenhub_ops->timeout_ms = TIMEOUT_MS;
 	/* load */
 	err = greenhub__load(st->skel);
