@@ -1,0 +1,24 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# bench/scx: handoff latency, short blocks and bench/stall's ticker lateness in mode none, trace
+# mode and sched_ext mode (held and parked spares), all in one boot of the sched_ext VM
+# (tests/vm/run-vm), printed as ratios. `make bench-vm` (part of `make bench`); SCX_BENCH_REPS
+# and SCX_BENCH_ROUNDS are passed into the VM through bench/scx/vm-run's defaults only.
+
+BENCH_SCX_DIR := $(BUILD)/bench/scx
+
+$(BENCH_SCX_DIR)/scx_bench: bench/scx/scx_bench.c $(LIBGH_A)
+	$(call msg,CCLD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(LIBGH_A) $(LIB_EXTRA_LIBS) $(GH_LDFLAGS) \
+		$(LDFLAGS)
+
+.PHONY: bench-vm
+bench-vm: $(BENCH_SCX_DIR)/scx_bench $(BUILD)/bench/stall/gh_stall $(LOADER)
+	$(call msg,BENCH,vm)
+	$(Q)tests/vm/run-vm --out $(BUILD)/vm-bench --timeout 900 --test-timeout 800 \
+		--extra $(LOADER) --extra $(BENCH_SCX_DIR)/scx_bench \
+		--extra $(BUILD)/bench/stall/gh_stall bench/scx/vm-run
+	$(Q)sed -n '/^@@GHVM BEGIN vm-run/,/^@@GHVM END vm-run/p' $(BUILD)/vm-bench/console.log | \
+		sed '1d;$$d' | tr -d '\r'
+
+BENCH_TARGETS += bench-vm
