@@ -36,7 +36,14 @@
  *   is set whenever this file moves the baton to RUN(t), before t can run.
  *   The hand-back: the owner s pops t off the held ring and moves the baton RUN(s) -> RUN(t)
  *   at a switch point, then parks (yields or sleeps). greenhub_dispatch, with prev = s, sees
- *   RUN(t) with t in the held DSQ and moves t to this CPU's local DSQ.
+ *   RUN(t) with t in the held DSQ and moves t to this CPU's local DSQ; when the kernel skips
+ *   ops.dispatch (the local DSQ is not empty), the hub's release timer, which s's park starts,
+ *   does it a moment later. Nothing of t's is written after it is moved: t settles its own
+ *   flags when it runs (greenhub_running), since it may run, block and be handed off again
+ *   before a mover on another CPU could finish.
+ *   Grace period (optional, per hub; none by default): the owner's sleep starts a per-hub
+ *   timer instead, which hands it off only if it still sleeps when the timer fires; the
+ *   owner's wake (greenhub_runnable) seals the baton with a CAS so that the timer's CAS fails.
  *   Other SCHED_EXT threads (and carriers between these events) share one vtime-ordered DSQ
  *   (the weighted vtime of scx_simple): ordinary owners are scheduled fairly.
  *   A heartbeat (a BPF timer, heartbeat_ns) keeps the watchdog happy: a held spare that has
