@@ -251,6 +251,42 @@ static void test_carrier_checker_catches_a_second_runner(void **state)
 	assert_non_null(strstr(out, "carrier 1 is the hub's runner"));
 }
 
+/*
+ * Idle spares retire, but the thread that called gh_hub_run never does, even while it is
+ * parked because the hub moved on. A blocks on the first carrier (a spare takes the hub), B
+ * blocks on that spare (a second spare takes it and idles). A returns and takes the idle hub;
+ * once A is done the first carrier idles, and B's return takes the hub from it, so the first
+ * carrier parks while main sleeps on elsewhere, long past spare_idle_ns.
+ */
+static void *retire_main(void *arg)
+{
+	gh_thread *a = gh_spawn(blocker, (void *)(uintptr_t)30);
+	gh_thread *b = gh_spawn(blocker, (void *)(uintptr_t)100);
+	struct gh_hub_stats st;
+
+	join_ok(a);
+	join_ok(b);
+	assert_int_equal(gh_sleep_until(gh_now() + MS(500)), 0);
+	st = stats_of_current();
+	assert_true(st.spares_retired >= 1);
+	assert_handoffs_balance(&st);
+	return NULL;
+}
+
+static void test_carrier_idle_spares_retire_but_not_the_callers_thread(void **state)
+{
+	struct gh_hub_opts o;
+	gh_hub *hub;
+
+	gh_hub_opts_init(&o);
+	o.min_spares = 0;
+	o.spare_idle_ns = 1000;
+	hub = gh_hub_create(&o);
+	a_done = 0;
+	assert_int_equal(gh_hub_run(hub, retire_main, NULL, NULL), 0);
+	gh_hub_destroy(hub);
+}
+
 static void test_carrier_bad_spare_options_rejected(void **state)
 {
 	struct gh_hub_opts o;
@@ -280,6 +316,7 @@ int main(void)
 		cmocka_unit_test(test_carrier_many_concurrent_blockers),
 		cmocka_unit_test(test_carrier_hub_reruns_with_spares),
 		cmocka_unit_test(test_carrier_checker_catches_a_second_runner),
+		cmocka_unit_test(test_carrier_idle_spares_retire_but_not_the_callers_thread),
 		cmocka_unit_test(test_carrier_bad_spare_options_rejected),
 	};
 

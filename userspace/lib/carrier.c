@@ -704,6 +704,8 @@ static void *spare_main(void *arg)
 	struct gh_hub *hub = c->hub;
 	int err;
 
+	/* Spares are started by the sysmon and would inherit its name. */
+	pthread_setname_np(pthread_self(), "gh-carrier");
 	err = gh__carrier_init(hub, c);
 	if (err)
 		gh__panic("starting a spare carrier: %s", gh_strerror(err));
@@ -782,6 +784,10 @@ void gh__spares_retire_idle(struct gh_hub *hub, uint64_t now)
 		next = n->next;
 		if (hub->nr_parked <= hub->opts.min_spares)
 			break;
+		/* The thread that called gh_hub_run parks like any carrier once it hands the hub
+		 * on, but it is the caller's thread: it never retires. */
+		if (!c->spare_thread)
+			continue;
 		/* parked_since may be later than the sysmon's now. */
 		if (now < c->parked_since || now - c->parked_since < hub->opts.spare_idle_ns)
 			continue;
