@@ -8,6 +8,7 @@
 #define GREENHUB_INTERNAL_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -333,6 +334,18 @@ struct gh__carrier {
 #define GH__SIG_KICK (SIGRTMAX - 1)
 /* Interrupt the idle poll of carrier tid of this process. */
 void gh__carrier_kick(pid_t tid);
+
+/* Threads the runtime starts that are not carriers (the sysmon, offload workers) run in the
+ * ordinary fair class even when a SCHED_EXT carrier creates them: only carriers belong to the
+ * sched_ext scheduler. */
+static inline void gh__attr_fair_class(pthread_attr_t *attr)
+{
+	struct sched_param none = { 0 };
+
+	pthread_attr_setinheritsched(attr, PTHREAD_EXPLICIT_SCHED);
+	pthread_attr_setschedpolicy(attr, SCHED_OTHER);
+	pthread_attr_setschedparam(attr, &none);
+}
 
 /* The carrier of the calling OS thread, or NULL. Never cached across a switch point: a green
  * thread may continue on another carrier. */

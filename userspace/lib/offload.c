@@ -174,14 +174,23 @@ int gh_offload_pool_destroy(gh_offload_pool *pool)
  * with the pool lock held. */
 static int start_worker(struct gh_offload_pool *pool)
 {
+	pthread_attr_t attr;
 	sigset_t all, old;
 	int err, err2;
 
-	sigfillset(&all);
-	err = pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_attr_init(&attr);
 	if (err)
 		return -err;
-	err = pthread_create(&pool->threads[pool->nworkers], NULL, worker_main, pool);
+	/* Workers are no carriers: the fair class, whoever starts them. */
+	gh__attr_fair_class(&attr);
+	sigfillset(&all);
+	err = pthread_sigmask(SIG_SETMASK, &all, &old);
+	if (err) {
+		pthread_attr_destroy(&attr);
+		return -err;
+	}
+	err = pthread_create(&pool->threads[pool->nworkers], &attr, worker_main, pool);
+	pthread_attr_destroy(&attr);
 	err2 = pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err2)
 		gh__panic("pthread_sigmask(SIG_SETMASK): %s", gh_strerror(err2));

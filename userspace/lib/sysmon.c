@@ -183,6 +183,7 @@ int gh__sysmon_add(struct gh_hub *hub)
 		pthread_sigmask(SIG_SETMASK, &all, &old);
 		pthread_attr_init(&attr);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		gh__attr_fair_class(&attr);
 		err = -pthread_create(&thread, &attr, sysmon_main, NULL);
 		pthread_attr_destroy(&attr);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
