@@ -66,9 +66,6 @@
 #include "greenhub/scx.h"
 #include "internal.h"
 
-#ifndef PIDFD_THREAD
-#define PIDFD_THREAD O_EXCL /* pidfd_open(2) of a thread, not a process (Linux 6.9) */
-#endif
 
 /* A held spare whose sched_yield() returned this many times in a row with nothing to do is
  * not held by the scheduler: it parks on its futex instead. */
@@ -110,77 +107,6 @@ static __thread struct {
 /* ---------------------------------------------------------------------------------------- */
 /* bpf(2), sched_setattr(2), futexes                                                          */
 
-static int sys_bpf(enum bpf_cmd cmd, union bpf_attr *attr)
-{
-	return (int)syscall(SYS_bpf, cmd, attr, sizeof(*attr));
-}
-
-static int obj_get(const char *path)
-{
-	union bpf_attr attr;
-
-	memset(&attr, 0, sizeof(attr));
-	attr.pathname = (__u64)(unsigned long)path;
-	return sys_bpf(BPF_OBJ_GET, &attr);
-}
-
-static int map_id(int fd, __u32 *id)
-{
-	struct bpf_map_info info;
-	union bpf_attr attr;
-
-	memset(&info, 0, sizeof(info));
-	memset(&attr, 0, sizeof(attr));
-	attr.info.bpf_fd = (__u32)fd;
-	attr.info.info_len = sizeof(info);
-	attr.info.info = (__u64)(unsigned long)&info;
-	if (sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &attr) < 0)
-		return -errno;
-	*id = info.id;
-	return 0;
-}
-
-static int map_update(int fd, const void *key, const void *value, __u64 flags)
-{
-	union bpf_attr attr;
-
-	memset(&attr, 0, sizeof(attr));
-	attr.map_fd = (__u32)fd;
-	attr.key = (__u64)(unsigned long)key;
-	attr.value = (__u64)(unsigned long)value;
-	attr.flags = flags;
-	return sys_bpf(BPF_MAP_UPDATE_ELEM, &attr) < 0 ? -errno : 0;
-}
-
-static int map_delete(int fd, const void *key)
-{
-	union bpf_attr attr;
-
-	memset(&attr, 0, sizeof(attr));
-	attr.map_fd = (__u32)fd;
-	attr.key = (__u64)(unsigned long)key;
-	return sys_bpf(BPF_MAP_DELETE_ELEM, &attr) < 0 ? -errno : 0;
-}
-
-static size_t map_bytes(size_t value_size, unsigned entries)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t bytes = ((value_size + 7) & ~(size_t)7) * entries;
-
-	return (bytes + page - 1) & ~(page - 1);
-}
-
-static void *map_values(int fd, size_t value_size, unsigned entries, int prot)
-{
-	void *p = mmap(NULL, map_bytes(value_size, entries), prot, MAP_SHARED, fd, 0);
-
-	return p == MAP_FAILED ? NULL : p;
-}
-
-static int pidfd_of_thread(pid_t tid)
-{
-	return (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
-}
 
 /* struct sched_attr of sched_setattr(2); glibc 2.36 has neither the type nor the wrapper. */
 struct sched_attr_v1 {
@@ -221,11 +147,11 @@ static void futex_wake_private(__u32 *word)
 static void conn_free(struct conn *c)
 {
 	if (c->ctl)
-		munmap((void *)c->ctl, map_bytes(sizeof(*c->ctl), 1));
+		munmap((void *)c->ctl, gh__bpf_map_bytes(sizeof(*c->ctl), 1));
 	if (c->slots)
-		munmap(c->slots, map_bytes(sizeof(*c->slots), GH_MAX_HUBS));
+		munmap(c->slots, gh__bpf_map_bytes(sizeof(*c->slots), GH_MAX_HUBS));
 	if (c->hubs)
-		munmap(c->hubs, map_bytes(sizeof(*c->hubs), GH_MAX_HUBS));
+		munmap(c->hubs, gh__bpf_map_bytes(sizeof(*c->hubs), GH_MAX_HUBS));
 	if (c->ctl_fd >= 0)
 		close(c->ctl_fd);
 	if (c->slots_fd >= 0)
@@ -251,19 +177,19 @@ static struct conn *conn_open(int ctl_fd, __u32 id, char *why, size_t len)
 	}
 	c->ctl_fd = ctl_fd;
 	c->ctl_id = id;
-	c->slots_fd = obj_get(GH_SCX_PIN_DIR "/slots");
-	c->hubs_fd = obj_get(GH_SCX_PIN_DIR "/hubs");
-	c->carriers_fd = obj_get(GH_SCX_PIN_DIR "/carriers");
-	c->gates_fd = obj_get(GH_SCX_PIN_DIR "/gates");
+	c->slots_fd = gh__bpf_obj_get(GH_SCX_PIN_DIR "/slots");
+	c->hubs_fd = gh__bpf_obj_get(GH_SCX_PIN_DIR "/hubs");
+	c->carriers_fd = gh__bpf_obj_get(GH_SCX_PIN_DIR "/carriers");
+	c->gates_fd = gh__bpf_obj_get(GH_SCX_PIN_DIR "/gates");
 	if (c->slots_fd < 0 || c->hubs_fd < 0 || c->carriers_fd < 0 || c->gates_fd < 0) {
 		snprintf(why, len, "scx_greenhub's pinned maps are incomplete (%s)",
 			 strerror(errno));
 		goto fail;
 	}
-	c->ctl = map_values(ctl_fd, sizeof(*c->ctl), 1, PROT_READ);
-	c->slots = map_values(c->slots_fd, sizeof(*c->slots), GH_MAX_HUBS,
+	c->ctl = gh__bpf_map_values(ctl_fd, sizeof(*c->ctl), 1, PROT_READ);
+	c->slots = gh__bpf_map_values(c->slots_fd, sizeof(*c->slots), GH_MAX_HUBS,
 			      PROT_READ | PROT_WRITE);
-	c->hubs = map_values(c->hubs_fd, sizeof(*c->hubs), GH_MAX_HUBS, PROT_READ | PROT_WRITE);
+	c->hubs = gh__bpf_map_values(c->hubs_fd, sizeof(*c->hubs), GH_MAX_HUBS, PROT_READ | PROT_WRITE);
 	if (!c->ctl || !c->slots || !c->hubs) {
 		snprintf(why, len, "mapping scx_greenhub's maps failed (%s)", strerror(errno));
 		goto fail;
@@ -401,7 +327,7 @@ static int scx_probe(char *why, size_t len)
 		snprintf(why, len, "this kernel has no sched_ext (CONFIG_SCHED_CLASS_EXT)");
 		return -EOPNOTSUPP;
 	}
-	fd = obj_get(GH_SCX_PIN_DIR "/control");
+	fd = gh__bpf_obj_get(GH_SCX_PIN_DIR "/control");
 	if (fd < 0) {
 		err = -errno;
 		if (err == -ENOENT)
@@ -414,7 +340,7 @@ static int scx_probe(char *why, size_t len)
 				 strerror(-err));
 		return err;
 	}
-	err = map_id(fd, &id);
+	err = gh__bpf_map_id(fd, &id);
 	if (err) {
 		snprintf(why, len, "reading scx_greenhub's control map failed (%s)",
 			 strerror(-err));
@@ -455,7 +381,7 @@ static int scx_probe(char *why, size_t len)
 	else
 		err = install_handler(why, len);
 	if (!err) {
-		fd = pidfd_of_thread(gettid());
+		fd = gh__bpf_pidfd_of_thread(gettid());
 		if (fd < 0) {
 			err = -errno;
 			snprintf(why, len, "this kernel cannot open a pidfd of a thread "
@@ -611,7 +537,7 @@ static int scx_carrier_attach(struct gh_hub *hub, struct gh__carrier *c)
 		pthread_sigmask(SIG_UNBLOCK, &gate, NULL);
 	else if (signal_blocked())
 		return -EPERM;
-	pidfd = pidfd_of_thread(c->tid);
+	pidfd = gh__bpf_pidfd_of_thread(c->tid);
 	if (pidfd < 0)
 		return -errno;
 	memset(&reg, 0, sizeof(reg));
@@ -620,7 +546,7 @@ static int scx_carrier_attach(struct gh_hub *hub, struct gh__carrier *c)
 	reg.tgid = (__u32)getpid();
 	reg.abi = GH_SCX_ABI_VERSION;
 	reg.green_addr = (__u64)(unsigned long)&c->green;
-	err = map_update(sh->conn->carriers_fd, &pidfd, &reg, BPF_ANY);
+	err = gh__bpf_map_update(sh->conn->carriers_fd, &pidfd, &reg, BPF_ANY);
 	close(pidfd);
 	if (err)
 		return err;
@@ -635,9 +561,9 @@ static int scx_carrier_attach(struct gh_hub *hub, struct gh__carrier *c)
 	err = set_policy(GH_SCX_POLICY, own_sched.nice);
 	if (err) {
 		own_sched.saved = false;
-		pidfd = pidfd_of_thread(c->tid);
+		pidfd = gh__bpf_pidfd_of_thread(c->tid);
 		if (pidfd >= 0) {
-			(void)map_delete(sh->conn->carriers_fd, &pidfd);
+			(void)gh__bpf_map_delete(sh->conn->carriers_fd, &pidfd);
 			close(pidfd);
 		}
 	}
@@ -661,10 +587,10 @@ static void scx_carrier_detach(struct gh_hub *hub, struct gh__carrier *c)
 	}
 	if (!sh)
 		return;
-	pidfd = pidfd_of_thread(c->tid);
+	pidfd = gh__bpf_pidfd_of_thread(c->tid);
 	if (pidfd < 0)
 		return; /* the kernel drops the registration when the thread exits */
-	(void)map_delete(sh->conn->carriers_fd, &pidfd);
+	(void)gh__bpf_map_delete(sh->conn->carriers_fd, &pidfd);
 	close(pidfd);
 }
 

@@ -53,9 +53,6 @@
 #include "greenhub/trace.h"
 #include "internal.h"
 
-#ifndef PIDFD_THREAD
-#define PIDFD_THREAD O_EXCL /* pidfd_open(2) of a thread, not a process (Linux 6.9) */
-#endif
 
 /* One loaded kernel side, as mapped by this process. */
 struct conn {
@@ -82,77 +79,6 @@ static bool handler_installed;
 /* ---------------------------------------------------------------------------------------- */
 /* bpf(2)                                                                                     */
 
-static int sys_bpf(enum bpf_cmd cmd, union bpf_attr *attr)
-{
-	return (int)syscall(SYS_bpf, cmd, attr, sizeof(*attr));
-}
-
-static int obj_get(const char *path)
-{
-	union bpf_attr attr;
-
-	memset(&attr, 0, sizeof(attr));
-	attr.pathname = (__u64)(unsigned long)path;
-	return sys_bpf(BPF_OBJ_GET, &attr);
-}
-
-static int map_id(int fd, __u32 *id)
-{
-	struct bpf_map_info info;
-	union bpf_attr attr;
-
-	memset(&info, 0, sizeof(info));
-	memset(&attr, 0, sizeof(attr));
-	attr.info.bpf_fd = (__u32)fd;
-	attr.info.info_len = sizeof(info);
-	attr.info.info = (__u64)(unsigned long)&info;
-	if (sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &attr) < 0)
-		return -errno;
-	*id = info.id;
-	return 0;
-}
-
-static int map_update(int fd, const void *key, const void *value, __u64 flags)
-{
-	union bpf_attr attr;
-
-	memset(&attr, 0, sizeof(attr));
-	attr.map_fd = (__u32)fd;
-	attr.key = (__u64)(unsigned long)key;
-	attr.value = (__u64)(unsigned long)value;
-	attr.flags = flags;
-	return sys_bpf(BPF_MAP_UPDATE_ELEM, &attr) < 0 ? -errno : 0;
-}
-
-static int map_delete(int fd, const void *key)
-{
-	union bpf_attr attr;
-
-	memset(&attr, 0, sizeof(attr));
-	attr.map_fd = (__u32)fd;
-	attr.key = (__u64)(unsigned long)key;
-	return sys_bpf(BPF_MAP_DELETE_ELEM, &attr) < 0 ? -errno : 0;
-}
-
-static size_t map_bytes(size_t value_size, unsigned entries)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t bytes = ((value_size + 7) & ~(size_t)7) * entries;
-
-	return (bytes + page - 1) & ~(page - 1);
-}
-
-static void *map_values(int fd, size_t value_size, unsigned entries, int prot)
-{
-	void *p = mmap(NULL, map_bytes(value_size, entries), prot, MAP_SHARED, fd, 0);
-
-	return p == MAP_FAILED ? NULL : p;
-}
-
-static int pidfd_of_thread(pid_t tid)
-{
-	return (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* Connections                                                                                */
@@ -160,11 +86,11 @@ static int pidfd_of_thread(pid_t tid)
 static void conn_free(struct conn *c)
 {
 	if (c->ctl)
-		munmap((void *)c->ctl, map_bytes(sizeof(*c->ctl), 1));
+		munmap((void *)c->ctl, gh__bpf_map_bytes(sizeof(*c->ctl), 1));
 	if (c->slots)
-		munmap(c->slots, map_bytes(sizeof(*c->slots), GH_MAX_HUBS));
+		munmap(c->slots, gh__bpf_map_bytes(sizeof(*c->slots), GH_MAX_HUBS));
 	if (c->hubs)
-		munmap(c->hubs, map_bytes(sizeof(*c->hubs), GH_MAX_HUBS));
+		munmap(c->hubs, gh__bpf_map_bytes(sizeof(*c->hubs), GH_MAX_HUBS));
 	if (c->ctl_fd >= 0)
 		close(c->ctl_fd);
 	if (c->slots_fd >= 0)
@@ -188,17 +114,17 @@ static struct conn *conn_open(int ctl_fd, __u32 id, char *why, size_t len)
 	}
 	c->ctl_fd = ctl_fd;
 	c->ctl_id = id;
-	c->slots_fd = obj_get(GH_TRACE_PIN_DIR "/slots");
-	c->hubs_fd = obj_get(GH_TRACE_PIN_DIR "/hubs");
-	c->carriers_fd = obj_get(GH_TRACE_PIN_DIR "/carriers");
+	c->slots_fd = gh__bpf_obj_get(GH_TRACE_PIN_DIR "/slots");
+	c->hubs_fd = gh__bpf_obj_get(GH_TRACE_PIN_DIR "/hubs");
+	c->carriers_fd = gh__bpf_obj_get(GH_TRACE_PIN_DIR "/carriers");
 	if (c->slots_fd < 0 || c->hubs_fd < 0 || c->carriers_fd < 0) {
 		snprintf(why, len, "scx_greenhub's pins are incomplete (%s)", strerror(errno));
 		goto fail;
 	}
-	c->ctl = map_values(ctl_fd, sizeof(*c->ctl), 1, PROT_READ);
-	c->slots = map_values(c->slots_fd, sizeof(*c->slots), GH_MAX_HUBS,
+	c->ctl = gh__bpf_map_values(ctl_fd, sizeof(*c->ctl), 1, PROT_READ);
+	c->slots = gh__bpf_map_values(c->slots_fd, sizeof(*c->slots), GH_MAX_HUBS,
 			      PROT_READ | PROT_WRITE);
-	c->hubs = map_values(c->hubs_fd, sizeof(*c->hubs), GH_MAX_HUBS, PROT_READ | PROT_WRITE);
+	c->hubs = gh__bpf_map_values(c->hubs_fd, sizeof(*c->hubs), GH_MAX_HUBS, PROT_READ | PROT_WRITE);
 	if (!c->ctl || !c->slots || !c->hubs) {
 		snprintf(why, len, "mapping scx_greenhub's maps failed (%s)", strerror(errno));
 		goto fail;
@@ -302,7 +228,7 @@ static int trace_probe(char *why, size_t len)
 	__u32 id = 0;
 	int fd, err;
 
-	fd = obj_get(GH_TRACE_PIN_DIR "/control");
+	fd = gh__bpf_obj_get(GH_TRACE_PIN_DIR "/control");
 	if (fd < 0) {
 		err = -errno;
 		if (err == -ENOENT)
@@ -317,7 +243,7 @@ static int trace_probe(char *why, size_t len)
 				 strerror(-err));
 		return err;
 	}
-	err = map_id(fd, &id);
+	err = gh__bpf_map_id(fd, &id);
 	if (err) {
 		snprintf(why, len, "reading scx_greenhub's control map failed (%s)",
 			 strerror(-err));
@@ -325,7 +251,7 @@ static int trace_probe(char *why, size_t len)
 		return err;
 	}
 	/* The version before anything else: another version's maps may be laid out otherwise. */
-	ctl = map_values(fd, sizeof(*ctl), 1, PROT_READ);
+	ctl = gh__bpf_map_values(fd, sizeof(*ctl), 1, PROT_READ);
 	if (!ctl) {
 		err = -errno;
 		snprintf(why, len, "mapping scx_greenhub's control map failed (%s)",
@@ -340,7 +266,7 @@ static int trace_probe(char *why, size_t len)
 			 ctl->slot_abi, ctl->trace_abi, GH_SLOT_ABI_VERSION, GH_TRACE_ABI_VERSION);
 		err = -EOPNOTSUPP;
 	}
-	munmap((void *)ctl, map_bytes(sizeof(*ctl), 1));
+	munmap((void *)ctl, gh__bpf_map_bytes(sizeof(*ctl), 1));
 	if (err) {
 		close(fd);
 		return err;
@@ -374,7 +300,7 @@ static int trace_probe(char *why, size_t len)
 		err = install_handler(c->signo, why, len);
 	if (!err) {
 		/* Registration needs a pidfd of a thread (Linux 6.9). */
-		fd = pidfd_of_thread(gettid());
+		fd = gh__bpf_pidfd_of_thread(gettid());
 		if (fd < 0) {
 			err = -errno;
 			snprintf(why, len, "no pidfd of a thread (PIDFD_THREAD, Linux 6.9): %s",
@@ -504,7 +430,7 @@ static int trace_carrier_attach(struct gh_hub *hub, struct gh__carrier *c)
 		pthread_sigmask(SIG_UNBLOCK, &gate, NULL);
 	else if (signal_blocked(th->conn->signo))
 		return -EPERM;
-	pidfd = pidfd_of_thread(c->tid);
+	pidfd = gh__bpf_pidfd_of_thread(c->tid);
 	if (pidfd < 0)
 		return -errno;
 	memset(&reg, 0, sizeof(reg));
@@ -513,7 +439,7 @@ static int trace_carrier_attach(struct gh_hub *hub, struct gh__carrier *c)
 	reg.tgid = (__u32)getpid();
 	reg.abi = GH_TRACE_ABI_VERSION;
 	reg.green_addr = (__u64)(unsigned long)&c->green;
-	err = map_update(th->conn->carriers_fd, &pidfd, &reg, BPF_ANY);
+	err = gh__bpf_map_update(th->conn->carriers_fd, &pidfd, &reg, BPF_ANY);
 	/* The kernel side checks and binds the registration at the thread's first sleep. */
 	close(pidfd);
 	return err;
@@ -526,10 +452,10 @@ static void trace_carrier_detach(struct gh_hub *hub, struct gh__carrier *c)
 
 	if (!th)
 		return;
-	pidfd = pidfd_of_thread(c->tid);
+	pidfd = gh__bpf_pidfd_of_thread(c->tid);
 	if (pidfd < 0)
 		return; /* the kernel side drops the registration when the thread exits */
-	(void)map_delete(th->conn->carriers_fd, &pidfd);
+	(void)gh__bpf_map_delete(th->conn->carriers_fd, &pidfd);
 	close(pidfd);
 }
 

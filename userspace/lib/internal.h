@@ -442,6 +442,18 @@ struct gh__backend {
 };
 
 extern const struct gh__backend gh__backend_none;
+
+/* bpf(2) on the loader's pinned maps (bpf_sys.c); -1 with errno or -errno, as each says. */
+union bpf_attr;
+int gh__bpf_sys(int cmd, union bpf_attr *attr);
+int gh__bpf_obj_get(const char *path);              /* a new fd, or -1 with errno */
+int gh__bpf_map_id(int fd, __u32 *id);              /* 0 or -errno */
+int gh__bpf_map_update(int fd, const void *key, const void *value, __u64 flags);
+int gh__bpf_map_delete(int fd, const void *key);
+/* Bytes of the mapping of a BPF_F_MMAPABLE array, and the mapping itself (NULL on failure). */
+size_t gh__bpf_map_bytes(size_t value_size, unsigned entries);
+void *gh__bpf_map_values(int fd, size_t value_size, unsigned entries, int prot);
+int gh__bpf_pidfd_of_thread(pid_t tid);             /* a new fd, or -1 with errno */
 /* Pick the backend for a run of hub (opts.mode, or the best available for AUTO), attach it,
  * and record the mode and the reason in the hub. -EOPNOTSUPP if an explicitly requested mode
  * cannot run. */

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The few bpf(2) commands the kernel-assisted backends use on the loader's pinned maps, called
+ * directly so that libgreenhub does not link libbpf, plus mapping a BPF_F_MMAPABLE array and
+ * a pidfd of one thread.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/bpf.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL /* pidfd_open(2) of a thread, not a process (Linux 6.9) */
+#endif
+
+int gh__bpf_sys(int cmd, union bpf_attr *attr)
+{
+	return (int)syscall(SYS_bpf, cmd, attr, sizeof(*attr));
+}
+
+int gh__bpf_obj_get(const char *path)
+{
+	union bpf_attr attr;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.pathname = (__u64)(unsigned long)path;
+	return gh__bpf_sys(BPF_OBJ_GET, &attr);
+}
+
+int gh__bpf_map_id(int fd, __u32 *id)
+{
+	struct bpf_map_info info;
+	union bpf_attr attr;
+
+	memset(&info, 0, sizeof(info));
+	memset(&attr, 0, sizeof(attr));
+	attr.info.bpf_fd = (__u32)fd;
+	attr.info.info_len = sizeof(info);
+	attr.info.info = (__u64)(unsigned long)&info;
+	if (gh__bpf_sys(BPF_OBJ_GET_INFO_BY_FD, &attr) < 0)
+		return -errno;
+	*id = info.id;
+	return 0;
+}
+
+int gh__bpf_map_update(int fd, const void *key, const void *value, __u64 flags)
+{
+	union bpf_attr attr;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.map_fd = (__u32)fd;
+	attr.key = (__u64)(unsigned long)key;
+	attr.value = (__u64)(unsigned long)value;
+	attr.flags = flags;
+	return gh__bpf_sys(BPF_MAP_UPDATE_ELEM, &attr) < 0 ? -errno : 0;
+}
+
+int gh__bpf_map_delete(int fd, const void *key)
+{
+	union bpf_attr attr;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.map_fd = (__u32)fd;
+	attr.key = (__u64)(unsigned long)key;
+	return gh__bpf_sys(BPF_MAP_DELETE_ELEM, &attr) < 0 ? -errno : 0;
+}
+
+size_t gh__bpf_map_bytes(size_t value_size, unsigned entries)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t bytes = ((value_size + 7) & ~(size_t)7) * entries;
+
+	return (bytes + page - 1) & ~(page - 1);
+}
+
+void *gh__bpf_map_values(int fd, size_t value_size, unsigned entries, int prot)
+{
+	void *p = mmap(NULL, gh__bpf_map_bytes(value_size, entries), prot, MAP_SHARED, fd, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+int gh__bpf_pidfd_of_thread(pid_t tid)
+{
+	return (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+}
