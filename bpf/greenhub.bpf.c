@@ -41,9 +41,11 @@
  *   does it a moment later. Nothing of t's is written after it is moved: t settles its own
  *   flags when it runs (greenhub_running), since it may run, block and be handed off again
  *   before a mover on another CPU could finish.
- *   Grace period (optional, per hub; none by default): the owner's sleep starts a per-hub
- *   timer instead, which hands it off only if it still sleeps when the timer fires; the
- *   owner's wake (greenhub_runnable) seals the baton with a CAS so that the timer's CAS fails.
+ *   Grace period (per hub; adaptive by default): the owner's sleep starts a per-hub timer
+ *   instead, which hands it off only if it still sleeps when the timer fires; the owner's
+ *   wake (greenhub_runnable) seals the baton with a CAS so that the timer's CAS fails. The
+ *   adaptive policy waits only while most of the hub's recent handoffs were wasted
+ *   (grace_outcome()).
  *   Other SCHED_EXT threads (and carriers between these events) share one vtime-ordered DSQ
  *   (the weighted vtime of scx_simple): ordinary owners are scheduled fairly.
  *   A heartbeat (a BPF timer, heartbeat_ns) keeps the watchdog happy: a held spare that has
@@ -121,10 +123,9 @@ const volatile __u64 heartbeat_ns = 100000000; /* the heartbeat's period */
 const volatile __u64 hold_max_ns = 1250000000; /* longest hold of a carrier */
 const volatile __u64 spare_beat_ns = 250000000; /* a held spare looks around this often */
 const volatile __u32 signo = GH_SCX_SIGNO;
-/* Grace period of a hub whose runtime did not choose one (gh_scx_hub.grace_ns): an owner's
- * sleep is handed off once it has lasted this long; 0 hands off at once (the default: see
- * docs/sched-ext.md for the short-block measurements behind it). */
-const volatile __u32 grace_ns = 0;
+/* The grace policy and period of hubs whose runtime did not choose them (gh_scx_hub). */
+const volatile __u32 grace_policy = GH_SCX_GRACE_ADAPTIVE;
+const volatile __u32 grace_ns = GH_SCX_GRACE_NS_DFL;
 
 /* The fair DSQ's clock: the largest vtime seen running. Written by greenhub_running (a racy
  * max, harmless: it only bounds how far behind a waking task may be placed), read by
@@ -656,14 +657,43 @@ static bool hand_off(struct task_struct *p, struct gh_scx_carrier *st, struct gh
 	return true;
 }
 
-/* The grace period of hub's next sleep (0: hand off at once). */
+/* The grace period of hub's next sleep (0: hand it off at once). */
 static u32 hub_grace(struct gh_scx_hub *hub)
 {
-	u32 g = hub->grace_ns;
+	u32 policy = hub->grace_policy ? hub->grace_policy : grace_policy;
+	u32 g = hub->grace_ns ? hub->grace_ns : grace_ns;
 
-	if (g == 1)
-		return 0; /* the runtime chose none */
-	return g ? g : grace_ns;
+	switch (policy) {
+	case GH_SCX_GRACE_ALWAYS:
+		return g;
+	case GH_SCX_GRACE_ADAPTIVE:
+		return hub->waste > GH_SCX_WASTE_ONE / 2 ? g : 0;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * The adaptive grace policy's measure: one more outcome of an owner's sleep. Wasted: the
+ * owner's own return cancelled its handoff (no spare took the hub in time: the handoff cost
+ * two context switches and bought nothing), or the sleep ended within its grace period (it
+ * would have been). Paid: the return found that another carrier had taken the hub.
+ *   Judged by outcome, not by how long sleeps last, because a sleep's length can depend on
+ * the handoff itself: a read that waits for what another green thread of the hub writes
+ * lasts until a spare runs that thread, so it is never cancelled, whether it was handed
+ * off at once or after a grace period; the measure then stays low and handoffs stay
+ * immediate. Sleeps shorter than a handoff are cancelled (or graced) and keep it high.
+ *   A racy read-modify-write on purpose: an estimate, written by the hub's own carriers.
+ */
+static void grace_outcome(struct gh_scx_hub *hub, bool wasted)
+{
+	u32 w = hub->waste;
+
+	if (wasted)
+		w += (GH_SCX_WASTE_ONE - w) >> 3;
+	else
+		w -= w >> 3;
+	hub->waste = w;
 }
 
 /* From the grace timer: the CPU the owner left goes to a held spare (a parked one cannot be
@@ -811,6 +841,7 @@ static void end_grace(struct gh_scx_carrier *st, struct gh_hub_slot *slot,
 			if (c)
 				add(&c->nr_graced);
 			__sync_fetch_and_add(&hub->nr_graced, 1);
+			grace_outcome(hub, true);
 			return;
 		}
 	}
@@ -861,6 +892,7 @@ static bool returns(struct task_struct *p, struct gh_scx_carrier *st, struct gh_
 				slot->displaced_tid = holder;
 				add(&c->nr_takeovers);
 			}
+			grace_outcome(hub, holder == st->tid);
 			settle(st, hub);
 			return true;
 		case GH_BATON_IDLE:
@@ -874,6 +906,7 @@ static bool returns(struct task_struct *p, struct gh_scx_carrier *st, struct gh_
 			add(&c->nr_idle_returns);
 			/* The idle carrier sleeps in its poll: the gate kicks it out. */
 			st->kick = 1;
+			grace_outcome(hub, false);
 			settle(st, hub);
 			return true;
 		case GH_BATON_RUN:
@@ -885,10 +918,12 @@ static bool returns(struct task_struct *p, struct gh_scx_carrier *st, struct gh_
 									      st->tid)) != b)
 					continue;
 				__sync_fetch_and_add(&slot->return_pending, -1);
+				grace_outcome(hub, false);
 				settle(st, hub);
 				return true;
 			}
 			/* Transition 4: hold. */
+			grace_outcome(hub, false);
 			ring_push(hub, st->tid);
 			st->held = 1;
 			st->since_ns = bpf_ktime_get_ns();

@@ -37,7 +37,7 @@
 
 #include "greenhub/slot.h"
 
-#define GH_SCX_ABI_VERSION 1
+#define GH_SCX_ABI_VERSION 2
 #define GH_SCX_MAGIC 0x47485358u /* "GHSX" */
 
 #define GH_SCX_PIN_ROOT "/sys/fs/bpf"
@@ -103,6 +103,30 @@ enum gh_scx_spare_mode {
 	GH_SCX_SPARES_PARKED = 1,
 };
 
+/*
+ * When an owner's sleep is handed off (gh_scx_hub.grace_policy, chosen by the runtime per hub;
+ * docs/sched-ext.md, "Short blocks and the grace period").
+ */
+enum gh_scx_grace {
+	/* The scheduler's default, which the loader sets (adaptive unless told otherwise). */
+	GH_SCX_GRACE_DEFAULT = 0,
+	/* Hand every sleep off at once. */
+	GH_SCX_GRACE_NEVER = 1,
+	/* Wait grace_ns before handing any sleep off. */
+	GH_SCX_GRACE_ALWAYS = 2,
+	/* Hand off at once while the hub's handoffs pay; wait grace_ns while most of them are
+	 * wasted, i.e. the owner's sleep ends before a spare takes the hub (gh_scx_hub.waste). */
+	GH_SCX_GRACE_ADAPTIVE = 3,
+};
+
+/* The grace period when neither the runtime nor the loader names one: about one tick of Go's
+ * sysmon, which waits as long before it takes a P from a goroutine in a system call. */
+#define GH_SCX_GRACE_NS_DFL 20000u
+
+/* gh_scx_hub.waste: a moving average of the hub's wasted handoffs, out of GH_SCX_WASTE_ONE
+ * (each outcome moves it 1/8 of the way); the adaptive policy waits while it is above half. */
+#define GH_SCX_WASTE_ONE 1024u
+
 /* Capacity of a hub's held ring: the most carriers of one hub displaced at once. The
  * scheduler refuses a handoff that would exceed it (the owner's sleep then stalls the hub,
  * as in mode none). A power of two. */
@@ -135,7 +159,8 @@ struct gh_scx_exit {
 /*
  * The one entry of the control map.
  *
- * magic, the versions, mode, signo, loader_pid, loaded_ns, features and timeout_ms: written once
+ * magic, the versions, mode, signo, loader_pid, loaded_ns, features, timeout_ms and the grace
+ * defaults: written once
  * by the loader before it sets state to RUNNING; read by the runtime and `scx_greenhub --stats`.
  * state: written by the loader (LOADING -> RUNNING -> DRAINING) through its mapping and by
  * ops.exit (EXITED); read by the scheduler on every handoff and by the runtime.
@@ -156,6 +181,10 @@ struct gh_scx_control {
 	__u64 loaded_ns;  /* CLOCK_REALTIME ns when the loader pinned the objects */
 	__u64 features;   /* reserved for the loader's feature report */
 	__u32 test_eject;
+	/* The defaults of hubs that choose none (enum gh_scx_grace, ns), as loaded: for
+	 * --stats. The scheduler reads its own copy from its read-only data. */
+	__u32 grace_policy;
+	__u32 grace_ns;
 	__u32 pad;
 
 	/* Carriers handed off that have not passed their return yet (a held carrier counts
@@ -229,7 +258,7 @@ struct gh_scx_hub {
 	__u32 held_tail;
 	__u32 handoff_cpu;
 	/* Grace period: an owner's sleep is handed off only once it has lasted this long.
-	 * Written by the runtime at claim time: 0 takes the scheduler's default, 1 means none. */
+	 * Written by the runtime at claim time: 0 takes the scheduler's default. */
 	__u32 grace_ns;
 	/* The sleep the grace timer waits on: the owner's tid, its global tid, the baton word and
 	 * the CPU it left, and a sequence bumped when it wakes (or a new sleep starts). Written
@@ -238,6 +267,13 @@ struct gh_scx_hub {
 	__u32 sleeper_pid;
 	__u32 sleeper_cpu;
 	__u32 sleep_seq;
+	/* enum gh_scx_grace: written by the runtime at claim time. */
+	__u32 grace_policy;
+	/* The adaptive policy's measure (GH_SCX_WASTE_ONE is all): a handoff cancelled by the
+	 * owner's own return, or a sleep that ended within the grace period, moves it up; a
+	 * return that finds another carrier took the hub moves it down. Written by the
+	 * scheduler only. */
+	__u32 waste;
 	__u64 sleep_baton;
 	__s64 nr_displaced; /* gauge, as the control's */
 	__u64 nr_graced;       /* sleeps that ended within the grace period: no handoff */
@@ -296,5 +332,36 @@ struct gh_scx_carrier {
 	__u64 since_ns;   /* when it was last held (as a carrier or as a spare) */
 	__u64 woken_ns;   /* when the scheduler last gave this spare a CPU for a handoff */
 };
+
+#ifndef __bpf__
+#include <stdlib.h>
+#include <string.h>
+
+/* GREENHUB_SCX_GRACE's and `scx_greenhub --grace`'s words for enum gh_scx_grace; -1 for any
+ * other string. */
+static inline int gh_scx_grace_parse(const char *s)
+{
+	if (!strcmp(s, "adaptive"))
+		return GH_SCX_GRACE_ADAPTIVE;
+	if (!strcmp(s, "always"))
+		return GH_SCX_GRACE_ALWAYS;
+	if (!strcmp(s, "never"))
+		return GH_SCX_GRACE_NEVER;
+	return -1;
+}
+
+/* A grace period in ns, as GREENHUB_SCX_GRACE_NS and `--grace-ns` take it: a decimal number
+ * from 1 to 1000000000 (one second). 0 if s is not one. */
+static inline __u32 gh_scx_grace_ns_parse(const char *s)
+{
+	char *end;
+	unsigned long v;
+
+	if (*s < '0' || *s > '9')
+		return 0;
+	v = strtoul(s, &end, 10);
+	return *end || v > 1000000000ul ? 0 : (__u32)v;
+}
+#endif
 
 #endif /* GREENHUB_SCX_H */

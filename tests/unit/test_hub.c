@@ -266,6 +266,45 @@ static void test_hub_unavailable_mode_refused_with_reason(void **state)
 	gh_hub_destroy(hub);
 }
 
+/* A malformed kernel-assist setting fails the run, naming the variable, whatever mode AUTO
+ * would have picked; well-formed ones run. */
+static void test_hub_bad_kernel_assist_settings_refused(void **state)
+{
+	static const char *const bad[][2] = {
+		{ "GREENHUB_SCX_GRACE", "sometimes" }, { "GREENHUB_SCX_GRACE_NS", "0" },
+		{ "GREENHUB_SCX_GRACE_NS", "20us" },   { "GREENHUB_SCX_GRACE_NS", "-5" },
+		{ "GREENHUB_SCX_GRACE_NS", "2000000000" }, { "GREENHUB_SCX_SPARES", "lazy" },
+		{ "GREENHUB_MODE", "fast" },
+	};
+	static const char *const good[][2] = {
+		{ "GREENHUB_SCX_GRACE", "adaptive" }, { "GREENHUB_SCX_GRACE", "always" },
+		{ "GREENHUB_SCX_GRACE", "never" },    { "GREENHUB_SCX_GRACE_NS", "20000" },
+		{ "GREENHUB_SCX_SPARES", "parked" },  { "GREENHUB_SCX_SPARES", "held" },
+		{ "GREENHUB_SCX_GRACE", "" },
+	};
+	gh_hub *hub;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(setenv(bad[i][0], bad[i][1], 1), 0);
+		hub = gh_hub_create(NULL);
+		assert_non_null(hub);
+		assert_int_equal(gh_hub_run(hub, return_arg, NULL, NULL), -EINVAL);
+		if (!strstr(gh_hub_mode_reason(hub), bad[i][0]))
+			fail_msg("%s=%s: reason '%s'", bad[i][0], bad[i][1],
+				 gh_hub_mode_reason(hub));
+		gh_hub_destroy(hub);
+		assert_int_equal(unsetenv(bad[i][0]), 0);
+	}
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		assert_int_equal(setenv(good[i][0], good[i][1], 1), 0);
+		hub = gh_hub_create(NULL);
+		assert_non_null(hub);
+		assert_int_equal(gh_hub_run(hub, return_arg, NULL, NULL), 0);
+		gh_hub_destroy(hub);
+		assert_int_equal(unsetenv(good[i][0]), 0);
+	}
+}
+
 static void test_hub_strerror_names_codes(void **state)
 {
 	assert_string_equal(gh_strerror(0), "success");
@@ -292,6 +331,7 @@ int main(void)
 		cmocka_unit_test(test_hub_frees_unjoined_threads),
 		cmocka_unit_test(test_hub_one_per_os_thread),
 		cmocka_unit_test(test_hub_unavailable_mode_refused_with_reason),
+		cmocka_unit_test(test_hub_bad_kernel_assist_settings_refused),
 		cmocka_unit_test(test_hub_strerror_names_codes),
 	};
 

@@ -6,7 +6,8 @@
  * first whose probe succeeds, keeping every refusal in the hub's mode reason so that a user
  * can see why a better mode was not used. An explicitly requested mode that cannot run makes
  * gh_hub_run fail with -EOPNOTSUPP instead of silently running without kernel assist. The
- * environment variable GREENHUB_MODE (auto, none, trace, sched_ext) overrides AUTO.
+ * environment variable GREENHUB_MODE (auto, none, trace, sched_ext) overrides AUTO. A malformed
+ * GREENHUB_* setting of any built-in mode fails the run with -EINVAL, whichever mode it picks.
  *
  * Mode none has no kernel side: the slot is the hub's own memory, and only the sysmon hands
  * off (for marked blocking regions).
@@ -87,6 +88,20 @@ static int mode_from_env(enum gh_mode *mode, struct gh_hub *hub)
 	return -EINVAL;
 }
 
+/* Every built-in mode's environment settings, checked up front. */
+static int check_env(struct gh_hub *hub)
+{
+	char why[160];
+
+	for (size_t i = 0; assisted[i]; i++) {
+		if (assisted[i]->check_env && assisted[i]->check_env(why, sizeof(why))) {
+			append(hub, "%s%s", why, "");
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int gh__backend_start(struct gh_hub *hub)
 {
 	enum gh_mode want = hub->opts.mode;
@@ -95,6 +110,9 @@ int gh__backend_start(struct gh_hub *hub)
 
 	hub->mode_reason[0] = '\0';
 	hub->slot = &hub->slot_mem;
+	err = check_env(hub);
+	if (err)
+		return err;
 	if (want == GH_MODE_AUTO) {
 		err = mode_from_env(&want, hub);
 		if (err)

@@ -408,33 +408,81 @@ static void counters_copy(struct gh_hub_slot *to, const struct gh_hub_slot *from
 	to->stalled_ns = __atomic_load_n(&from->stalled_ns, __ATOMIC_RELAXED);
 }
 
-static enum gh_scx_spare_mode spare_mode_from_env(void)
-{
-	const char *env = getenv("GREENHUB_SCX_SPARES");
+/*
+ * The per-process settings of sched_ext mode (docs/sched-ext.md), each unset or empty for the
+ * default: GREENHUB_SCX_SPARES (held, parked), GREENHUB_SCX_GRACE (adaptive, always, never:
+ * when a sleep is handed off) and GREENHUB_SCX_GRACE_NS (the grace period; unset: the
+ * loader's). Written into gh_scx_hub as the scheduler reads it.
+ */
+struct scx_env {
+	__u32 spare_mode;
+	__u32 grace_policy;
+	__u32 grace_ns;
+};
 
-	return env && !strcmp(env, "parked") ? GH_SCX_SPARES_PARKED : GH_SCX_SPARES_HELD;
+static const char *env_set(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : NULL;
 }
 
-/* GREENHUB_SCX_GRACE_NS: the hub's grace period before a sleep is handed off, in ns (0: none);
- * unset: the loader's default. Encoded as gh_scx_hub.grace_ns wants it. */
-static __u32 grace_from_env(void)
+static int scx_env_read(struct scx_env *e, char *why, size_t len)
 {
-	const char *env = getenv("GREENHUB_SCX_GRACE_NS");
-	unsigned long v;
+	const char *v;
+	int policy;
 
-	if (!env || !*env)
-		return 0;
-	v = strtoul(env, NULL, 10);
-	return v == 0 ? 1 : v > 1000000000ul ? 1000000000u : (__u32)v;
+	memset(e, 0, sizeof(*e));
+	e->spare_mode = GH_SCX_SPARES_HELD;
+	v = env_set("GREENHUB_SCX_SPARES");
+	if (v && !strcmp(v, "parked")) {
+		e->spare_mode = GH_SCX_SPARES_PARKED;
+	} else if (v && strcmp(v, "held")) {
+		snprintf(why, len, "GREENHUB_SCX_SPARES='%s' is not held or parked", v);
+		return -EINVAL;
+	}
+	v = env_set("GREENHUB_SCX_GRACE");
+	if (v) {
+		policy = gh_scx_grace_parse(v);
+		if (policy < 0) {
+			snprintf(why, len, "GREENHUB_SCX_GRACE='%s' is not adaptive, always or never",
+				 v);
+			return -EINVAL;
+		}
+		e->grace_policy = (__u32)policy;
+	}
+	v = env_set("GREENHUB_SCX_GRACE_NS");
+	if (v) {
+		e->grace_ns = gh_scx_grace_ns_parse(v);
+		if (!e->grace_ns) {
+			snprintf(why, len, "GREENHUB_SCX_GRACE_NS='%s' is not a number of ns from 1 "
+					   "to 1000000000", v);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int scx_check_env(char *why, size_t len)
+{
+	struct scx_env e;
+
+	return scx_env_read(&e, why, len);
 }
 
 static int scx_hub_attach(struct gh_hub *hub)
 {
-	struct scx_hub *sh = calloc(1, sizeof(*sh));
+	struct scx_hub *sh;
 	__u32 tgid = (__u32)getpid();
+	struct scx_env env;
 	struct conn *c;
+	char why[160];
 	unsigned i;
 
+	/* Checked before any backend was tried (scx_check_env); read again, unchanged. */
+	if (scx_env_read(&env, why, sizeof(why)))
+		return -EINVAL;
+	sh = calloc(1, sizeof(*sh));
 	if (!sh)
 		return -ENOMEM;
 	pthread_mutex_lock(&conn_lock);
@@ -470,8 +518,9 @@ static int scx_hub_attach(struct gh_hub *hub)
 		__u64 old = __atomic_load_n(&s->baton, __ATOMIC_RELAXED);
 
 		memset(h, 0, sizeof(*h));
-		h->spare_mode = spare_mode_from_env();
-		h->grace_ns = grace_from_env();
+		h->spare_mode = env.spare_mode;
+		h->grace_policy = env.grace_policy;
+		h->grace_ns = env.grace_ns;
 		s->baton = gh_baton_next(old, GH_BATON_FREE, 0);
 		s->runner_tid = 0;
 		s->return_pending = 0;
@@ -490,9 +539,13 @@ static int scx_hub_attach(struct gh_hub *hub)
 
 		snprintf(hub->mode_reason + used, sizeof(hub->mode_reason) - used,
 			 "sched_ext mode: scx_greenhub (pid %u) schedules the hub's carriers (slot "
-			 "%u, spares %s)",
+			 "%u, spares %s, grace %s)",
 			 c->ctl->loader_pid, i,
-			 sh->state->spare_mode == GH_SCX_SPARES_HELD ? "held" : "parked");
+			 env.spare_mode == GH_SCX_SPARES_HELD ? "held" : "parked",
+			 env.grace_policy == GH_SCX_GRACE_ADAPTIVE ? "adaptive"
+			 : env.grace_policy == GH_SCX_GRACE_ALWAYS ? "always"
+			 : env.grace_policy == GH_SCX_GRACE_NEVER  ? "never"
+								   : "as the loader's");
 	}
 	return 0;
 }
@@ -675,6 +728,7 @@ static void scx_held_release(struct gh_hub *hub, pid_t tid)
 
 const struct gh__backend gh__backend_scx = {
 	.mode = GH_MODE_SCHED_EXT,
+	.check_env = scx_check_env,
 	.probe = scx_probe,
 	.hub_attach = scx_hub_attach,
 	.hub_detach = scx_hub_detach,

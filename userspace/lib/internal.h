@@ -417,6 +417,10 @@ struct gh_hub {
  */
 struct gh__backend {
 	enum gh_mode mode;
+	/* Are the mode's environment variables well formed? 0, or -EINVAL with a reason in why.
+	 * Checked for every built-in mode before any is tried: a misspelt setting fails the run
+	 * instead of quietly meaning something else. Optional. */
+	int (*check_env)(char *why, size_t len);
 	/* Can this mode run now? 0, or -errno with a reason written to why (for the user). */
 	int (*probe)(char *why, size_t len);
 	/* Claim a slot for the hub and point hub->slot at it; release it when the run ends. */

@@ -115,17 +115,22 @@ static bool report_exit(const struct gh_scx_control *ctl, const char *how)
 	return true;
 }
 
-/* The grace period of hubs that choose none themselves: GREENHUB_SCX_GRACE_NS in the loader's
- * environment (ns, at most 1 s), else none (docs/sched-ext.md, "Short blocks"). */
-static __u32 grace_default(void)
+/* The grace defaults of hubs that choose none themselves (--grace, --grace-ns). */
+static __u32 grace_policy_of(const struct loader_opts *o)
 {
-	const char *env = getenv("GREENHUB_SCX_GRACE_NS");
-	unsigned long v;
+	return o->grace_policy ? (__u32)o->grace_policy : GH_SCX_GRACE_ADAPTIVE;
+}
 
-	if (!env || !*env)
-		return 0;
-	v = strtoul(env, NULL, 10);
-	return v > 1000000000ul ? 1000000000u : (__u32)v;
+static __u32 grace_ns_of(const struct loader_opts *o)
+{
+	return o->grace_ns ? o->grace_ns : GH_SCX_GRACE_NS_DFL;
+}
+
+static const char *grace_name(__u32 policy)
+{
+	static const char *const names[] = { "default", "never", "always", "adaptive" };
+
+	return policy < 4 ? names[policy] : "?";
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -273,7 +278,8 @@ static int scx_start(const struct loader_opts *o, const struct loader_features *
 	st->skel->rodata->hold_max_ns = (__u64)TIMEOUT_MS * 1000000 / 4;
 	st->skel->rodata->spare_beat_ns = SPARE_BEAT_NS;
 	st->skel->rodata->signo = GH_SCX_SIGNO;
-	st->skel->rodata->grace_ns = grace_default();
+	st->skel->rodata->grace_policy = grace_policy_of(o);
+	st->skel->rodata->grace_ns = grace_ns_of(o);
 	st->skel->struct_ops.greenhub_ops->timeout_ms = TIMEOUT_MS;
 	/* load */
 	err = greenhub__load(st->skel);
@@ -296,6 +302,8 @@ static int scx_start(const struct loader_opts *o, const struct loader_features *
 	st->ctl->signo = GH_SCX_SIGNO;
 	st->ctl->loader_pid = (__u32)getpid();
 	st->ctl->timeout_ms = TIMEOUT_MS;
+	st->ctl->grace_policy = grace_policy_of(o);
+	st->ctl->grace_ns = grace_ns_of(o);
 	st->ctl->loaded_ns = (__u64)rt.tv_sec * 1000000000u + (__u64)rt.tv_nsec;
 	st->ctl->features = f->bits;
 	__atomic_store_n(&st->ctl->state, GH_SCX_LOADING, __ATOMIC_SEQ_CST);
@@ -523,6 +531,16 @@ static uint64_t hist_quantile(const struct gh_scx_hist *h, double q)
 	return 1ull << (GH_SCX_HIST_BUCKETS - 1);
 }
 
+/* What a hub does with its owners' sleeps now (the scheduler's hub_grace()). */
+static const char *grace_state(const struct gh_scx_control *ctl, const struct gh_scx_hub *sh)
+{
+	__u32 policy = sh->grace_policy ? sh->grace_policy : ctl->grace_policy;
+
+	if (policy != GH_SCX_GRACE_ADAPTIVE)
+		return grace_name(policy);
+	return sh->waste > GH_SCX_WASTE_ONE / 2 ? "adapt:wait" : "adapt:now";
+}
+
 static void print_stats(const struct gh_scx_control *ctl, const struct gh_hub_slot *slots,
 			const struct gh_scx_hub *hubs)
 {
@@ -532,14 +550,14 @@ static void print_stats(const struct gh_scx_control *ctl, const struct gh_hub_sl
 
 	printf("\nsched_ext mode, %s, loaded by pid %u: handoffs %llu, cancels %llu, takeovers "
 	       "%llu, idle returns %llu, holds %llu, releases %llu (%llu by the release timer), "
-	       "displaced now %lld; grace period: %llu sleeps ended within it, %llu handed off "
-	       "after it\n",
+	       "displaced now %lld; grace (default %s, %u ns): %llu sleeps ended within it, %llu "
+	       "handed off after it\n",
 	       ctl->state < 4 ? states[ctl->state] : "?", ctl->loader_pid,
 	       (unsigned long long)ctl->nr_handoffs, (unsigned long long)ctl->nr_cancels,
 	       (unsigned long long)ctl->nr_takeovers, (unsigned long long)ctl->nr_idle_returns,
 	       (unsigned long long)ctl->nr_holds, (unsigned long long)ctl->nr_releases,
 	       (unsigned long long)ctl->nr_timer_releases, (long long)ctl->nr_displaced,
-	       (unsigned long long)ctl->nr_graced, (unsigned long long)ctl->nr_late_handoffs);
+	       grace_name(ctl->grace_policy), ctl->grace_ns, (unsigned long long)ctl->nr_graced, (unsigned long long)ctl->nr_late_handoffs);
 	printf("spares: %llu held spares run, %llu parked spares signalled, %llu misses, %llu "
 	       "heartbeats; gates armed %llu (failed %llu), stopped %llu, kicks %llu; long holds "
 	       "%llu; not handed off: %llu in the hub loop, %llu masked, %llu refused; bound "
@@ -565,17 +583,19 @@ static void print_stats(const struct gh_scx_control *ctl, const struct gh_hub_sl
 		if (!(s->flags & GH_SLOT_F_ACTIVE))
 			continue;
 		if (!active++)
-			printf("%5s %8s %9s %9s %8s %8s %9s %6s %7s %7s %8s\n", "hub", "pid",
-			       "handoffs", "takeovers", "cancels", "holds", "handbacks", "idle",
-			       "spares", "misses", "p50(us)");
-		printf("%5u %8u %9llu %9llu %8llu %8llu %9llu %6llu %7llu %7llu %7s%llu\n", i,
+			printf("%5s %8s %9s %9s %8s %8s %9s %6s %7s %7s %8s %8s %10s\n", "hub",
+			       "pid", "handoffs", "takeovers", "cancels", "holds", "handbacks",
+			       "idle", "spares", "misses", "p50(us)", "graced", "grace");
+		printf("%5u %8u %9llu %9llu %8llu %8llu %9llu %6llu %7llu %7llu %7s%llu %8llu "
+		       "%10s\n", i,
 		       s->tgid, (unsigned long long)s->nr_handoffs,
 		       (unsigned long long)s->nr_takeovers, (unsigned long long)s->nr_cancels,
 		       (unsigned long long)s->nr_holds, (unsigned long long)s->nr_handbacks,
 		       (unsigned long long)s->nr_idle_returns,
 		       (unsigned long long)(sh->nr_spare_runs + sh->nr_spare_wakes),
 		       (unsigned long long)sh->nr_spare_misses, "<",
-		       (unsigned long long)hist_quantile(&sh->handoff_latency, 0.5));
+		       (unsigned long long)hist_quantile(&sh->handoff_latency, 0.5),
+		       (unsigned long long)sh->nr_graced, grace_state(ctl, sh));
 	}
 	if (!active)
 		printf("no hub attached\n");

@@ -42,6 +42,8 @@ struct loader_opts {
 	const char *btf_path;  /* --btf: the kernel's BTF from this file */
 	double interval;       /* seconds between statistics */
 	double timeout;        /* --stop: seconds to wait for displaced carriers; < 0: forever */
+	int grace_policy;      /* --grace: enum gh_scx_grace (0: adaptive) */
+	unsigned grace_ns;     /* --grace-ns (0: GH_SCX_GRACE_NS_DFL) */
 };
 
 /* A machine report for the start banner and --stats. */

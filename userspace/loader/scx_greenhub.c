@@ -32,6 +32,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include "greenhub/scx.h"
 #include "loader.h"
 
 #ifndef BPF_FS_MAGIC
@@ -553,6 +554,12 @@ static void usage(FILE *f)
 		"      --timeout SEC   how long --stop (or SIGINT) waits for such carriers\n"
 		"                      (default 30; -1: as long as it takes)\n"
 		"      --force         with --stop: remove the pins of another greenhub version\n"
+		"      --grace WHEN    sched_ext mode: when an owner's sleep is handed off to a\n"
+		"                      spare: adaptive (default: at once, but after the grace\n"
+		"                      period while most handoffs come too late to help), always\n"
+		"                      (after the grace period) or never (at once); a default\n"
+		"                      that GREENHUB_SCX_GRACE overrides per process\n"
+		"      --grace-ns NS   the grace period (default %u; GREENHUB_SCX_GRACE_NS)\n"
 		"      --btf FILE      read the kernel's BTF from FILE\n"
 		"  -v, --verbose       show libbpf's messages (the verifier log on failure)\n"
 		"  -h, --help          show this help and exit\n"
@@ -561,7 +568,7 @@ static void usage(FILE *f)
 		"Objects are pinned under %s (root only). Exit status: 0 ok, 1 failure,\n"
 		"2 usage, 3 not privileged, 4 kernel unsupported, 5 already running,\n"
 		"6 incompatible pinned version, 7 not running, 8 --stop timed out.\n",
-		GH_TRACE_PIN_DIR);
+		GH_SCX_GRACE_NS_DFL, GH_TRACE_PIN_DIR);
 }
 
 static int parse_seconds(const char *s, double *out, bool allow_negative)
@@ -578,7 +585,7 @@ static int parse_seconds(const char *s, double *out, bool allow_negative)
 	return 0;
 }
 
-enum { OPT_STOP = 256, OPT_TIMEOUT, OPT_FORCE, OPT_ONCE, OPT_BTF };
+enum { OPT_STOP = 256, OPT_TIMEOUT, OPT_FORCE, OPT_ONCE, OPT_BTF, OPT_GRACE, OPT_GRACE_NS };
 
 int main(int argc, char **argv)
 {
@@ -592,6 +599,8 @@ int main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "btf", required_argument, NULL, OPT_BTF },
+		{ "grace", required_argument, NULL, OPT_GRACE },
+		{ "grace-ns", required_argument, NULL, OPT_GRACE_NS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -642,6 +651,22 @@ int main(int argc, char **argv)
 		case OPT_BTF:
 			o.btf_path = optarg;
 			break;
+		case OPT_GRACE:
+			o.grace_policy = gh_scx_grace_parse(optarg);
+			if (o.grace_policy < 0) {
+				loader_err("--grace wants adaptive, always or never, not '%s'",
+					   optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_GRACE_NS:
+			o.grace_ns = gh_scx_grace_ns_parse(optarg);
+			if (!o.grace_ns) {
+				loader_err("--grace-ns wants ns from 1 to 1000000000, not '%s'",
+					   optarg);
+				return EXIT_USAGE;
+			}
+			break;
 		case 'v':
 			o.verbose = true;
 			break;
@@ -678,6 +703,12 @@ int main(int argc, char **argv)
 	}
 	if ((o.force && !stop) || (o.once && !o.stats)) {
 		loader_err("--force goes with --stop, --once with --stats");
+		return EXIT_USAGE;
+	}
+	if ((o.grace_policy || o.grace_ns) && (stop || o.stats || (mode && mode->mode !=
+									GH_MODE_SCHED_EXT))) {
+		loader_err("--grace and --grace-ns set how sched_ext mode loads: they go with "
+			   "-m sched_ext or auto");
 		return EXIT_USAGE;
 	}
 	if (o.stats && (o.detach || mode)) {
@@ -760,6 +791,9 @@ int main(int argc, char **argv)
 			loader_err("no kernel-assist mode can run on this kernel");
 			return status;
 		}
+		if ((o.grace_policy || o.grace_ns) && mode->mode != GH_MODE_SCHED_EXT)
+			loader_info("%s mode has no grace period: --grace and --grace-ns do not "
+				    "apply", mode->name);
 	}
 	status = ensure_bpffs();
 	if (status)

@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The grace policies of sched_ext mode (docs/sched-ext.md, "Short blocks and the grace
+ * period"), judged by the scheduler's counters in one boot, with the scheduler loaded with its
+ * defaults (adaptive, 20 us):
+ *
+ *   short sleeps: 4 green threads loop on 2 us of green code and a bare 10 us nanosleep.
+ *     With GREENHUB_SCX_GRACE=never every sleep is handed off and most handoffs are
+ *     cancelled by the sleeper's own return (the spare comes too late). With the default
+ *     policy the hub learns that and waits instead: sleeps end within the grace period, and
+ *     it hands off less than half as often per sleep as with never.
+ *   dependent sleeps: green thread A reads a pipe that green thread B of the same hub writes
+ *     once it runs. Such a read can end only after a spare has taken the hub, so no handoff
+ *     of it is ever cancelled, and the default policy hands every one off at once: no read
+ *     ends within a grace period and none is handed off after one.
+ *
+ * Both runs check exclusivity with a marker.
+ */
+#include <pthread.h>
+#include <sys/prctl.h>
+
+#include "scx_test.h"
+
+#define SHORT_THREADS 4
+#define SHORT_MS 1500
+#define PINGS 300
+
+static struct scx_marker marker;
+static atomic_ulong sleeps;
+static uint64_t deadline;
+
+static gh_hub *run_hub(gh_fn fn)
+{
+	gh_hub *hub = gh_hub_create(NULL);
+	int err;
+
+	VM_CHECK(hub != NULL, "gh_hub_create: %s", strerror(errno));
+	err = gh_hub_run(hub, fn, NULL, NULL);
+	VM_CHECK(err == 0, "gh_hub_run: %s (%s)", gh_strerror(err), gh_hub_mode_reason(hub));
+	VM_CHECK(gh_hub_mode(hub) == GH_MODE_SCHED_EXT, "the hub ran in mode %s: %s",
+		 gh_mode_name(gh_hub_mode(hub)), gh_hub_mode_reason(hub));
+	return hub;
+}
+
+/* ---- short sleeps ------------------------------------------------------------------------ */
+
+static void *short_sleeper(void *arg)
+{
+	uint64_t id = (uint64_t)(uintptr_t)arg;
+	struct timespec ts = { 0, 10000 };
+
+	while (scx_now() < deadline) {
+		scx_spin(&marker, id, scx_now() + 2000);
+		/* Timer slack is per thread, and a green thread may change carriers. */
+		prctl(PR_SET_TIMERSLACK, 1UL);
+		nanosleep(&ts, NULL);
+		atomic_fetch_add(&sleeps, 1);
+	}
+	return NULL;
+}
+
+static void *short_main(void *arg)
+{
+	gh_thread *t[SHORT_THREADS];
+
+	deadline = scx_now() + SHORT_MS * 1000000ull;
+	for (uintptr_t i = 0; i < SHORT_THREADS; i++)
+		t[i] = gh_spawn(short_sleeper, (void *)(i + 1));
+	for (int i = 0; i < SHORT_THREADS; i++)
+		gh_join(t[i], NULL);
+	return NULL;
+}
+
+struct outcome {
+	unsigned long sleeps;
+	unsigned long long handoffs, cancels, graced, late;
+};
+
+/* Run fn in a fresh hub with GREENHUB_SCX_GRACE=policy (NULL: unset), and count. */
+static struct outcome measure(const char *policy, gh_fn fn, struct gh_scx_control *ctl)
+{
+	unsigned long long graced = ctl->nr_graced, late = ctl->nr_late_handoffs;
+	struct gh_hub_stats st;
+	struct outcome o;
+	gh_hub *hub;
+
+	if (policy)
+		setenv("GREENHUB_SCX_GRACE", policy, 1);
+	else
+		unsetenv("GREENHUB_SCX_GRACE");
+	atomic_store(&sleeps, 0);
+	hub = run_hub(fn);
+	scx_hub_stats(hub, &st);
+	gh_hub_destroy(hub);
+	o.sleeps = atomic_load(&sleeps);
+	o.handoffs = (unsigned long long)st.handoffs;
+	o.cancels = (unsigned long long)st.cancels;
+	o.graced = ctl->nr_graced - graced;
+	o.late = ctl->nr_late_handoffs - late;
+	printf("%-9s %-9s sleeps %6lu, handoffs %6llu, cancelled %6llu, ended within the grace "
+	       "period %6llu, handed off after it %6llu\n",
+	       fn == short_main ? "short" : "dependent", policy ? policy : "default", o.sleeps,
+	       o.handoffs, o.cancels, o.graced, o.late);
+	unsetenv("GREENHUB_SCX_GRACE");
+	return o;
+}
+
+/* ---- dependent sleeps ------------------------------------------------------------------- */
+
+static int pipefd[2];
+
+static void *reader(void *arg)
+{
+	char c;
+
+	for (int i = 0; i < PINGS; i++) {
+		scx_spin(&marker, 1, scx_now() + 2000);
+		/* Bare: only B, on a spare, can end it. */
+		if (read(pipefd[0], &c, 1) != 1)
+			vm_test_fail("read: %s", strerror(errno));
+		atomic_fetch_add(&sleeps, 1);
+	}
+	return NULL;
+}
+
+static void *writer(void *arg)
+{
+	for (int i = 0; i < PINGS; i++) {
+		gh_yield();
+		scx_spin(&marker, 2, scx_now() + 2000);
+		if (write(pipefd[1], "x", 1) != 1)
+			vm_test_fail("write: %s", strerror(errno));
+		/* Until A has read it: A's return is held until this switch point. */
+		while (atomic_load(&sleeps) <= (unsigned long)i)
+			gh_yield();
+	}
+	return NULL;
+}
+
+static void *dependent_main(void *arg)
+{
+	gh_thread *a = gh_spawn(reader, NULL), *b = gh_spawn(writer, NULL);
+
+	gh_join(a, NULL);
+	gh_join(b, NULL);
+	return NULL;
+}
+
+int main(void)
+{
+	struct outcome never, adaptive, dep;
+	struct gh_scx_control *ctl;
+
+	vm_test_require(access(VM_SCX_STATE_PATH, R_OK) == 0,
+			"no %s: kernel built without CONFIG_SCHED_CLASS_EXT", VM_SCX_STATE_PATH);
+	VM_CHECK(vm_scx_wait_state("disabled", 0) == 0, "a scheduler is already loaded");
+	VM_CHECK(pipe(pipefd) == 0, "pipe: %s", strerror(errno));
+	unsetenv("GREENHUB_SCX_GRACE_NS");
+	scx_load();
+	ctl = scx_control();
+	VM_CHECK(ctl != NULL, "the control map is gone");
+	VM_CHECK(ctl->grace_policy == GH_SCX_GRACE_ADAPTIVE && ctl->grace_ns == GH_SCX_GRACE_NS_DFL,
+		 "loaded with grace %u, %u ns: not the defaults", ctl->grace_policy, ctl->grace_ns);
+
+	never = measure("never", short_main, ctl);
+	adaptive = measure(NULL, short_main, ctl);
+	dep = measure(NULL, dependent_main, ctl);
+
+	VM_CHECK(atomic_load(&marker.violations) == 0, "%u exclusivity violations",
+		 atomic_load(&marker.violations));
+	VM_CHECK(ctl->exit.kind == 0, "the scheduler exited: %s: %s", ctl->exit.reason,
+		 ctl->exit.msg);
+	/* never: every sleep is handed off, and most of them for nothing. */
+	VM_CHECK(never.sleeps > 200 && never.handoffs * 10 >= never.sleeps * 9,
+		 "never: %llu handoffs for %lu sleeps", never.handoffs, never.sleeps);
+	VM_CHECK(never.graced == 0 && never.late == 0, "never: the grace timer ran");
+	VM_CHECK(never.cancels * 2 > never.handoffs,
+		 "never: only %llu of %llu handoffs cancelled: this machine's spares are fast "
+		 "enough that the short-sleep case does not arise", never.cancels, never.handoffs);
+	/* adaptive: learns to wait. */
+	VM_CHECK(adaptive.sleeps > 200 && adaptive.graced > 0, "default: no sleep was graced");
+	VM_CHECK((double)adaptive.handoffs / (double)adaptive.sleeps <
+			 0.5 * (double)never.handoffs / (double)never.sleeps,
+		 "default: %llu handoffs for %lu sleeps, against never's %llu for %lu",
+		 adaptive.handoffs, adaptive.sleeps, never.handoffs, never.sleeps);
+	/* dependent: every read handed off at once. */
+	VM_CHECK(dep.sleeps == PINGS, "dependent: %lu reads", dep.sleeps);
+	VM_CHECK(dep.graced == 0 && dep.late == 0,
+		 "dependent: %llu reads waited out a grace period, %llu were handed off after one",
+		 dep.graced, dep.late);
+	VM_CHECK(dep.handoffs >= PINGS && dep.cancels == 0,
+		 "dependent: %llu handoffs, %llu cancelled, for %d reads", dep.handoffs,
+		 dep.cancels, PINGS);
+	scx_control_put(ctl);
+	scx_unload();
+	printf("PASS\n");
+	return VM_EXIT_PASS;
+}
