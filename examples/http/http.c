@@ -8,47 +8,40 @@
  *
  * Connections are kept alive (HTTP/1.1 by default, HTTP/1.0 when asked), pipelined requests
  * are answered in order with one write per batch, request bodies announced by Content-Length
- * are skipped, and a body sent with Transfer-Encoding (chunked) is refused (501). The
- * structure is the echo example's: a pool of handlers bounded by --max-conns, an acceptor,
- * and a main green thread that waits for SIGINT/SIGTERM on a signalfd and then shuts
- * everything down.
+ * are skipped, and a body sent with Transfer-Encoding (chunked) is refused (501). The server
+ * around the handler is the echo example's, examples/server.c: a pool of handlers bounded by
+ * --max-conns, an acceptor, and a main green thread that waits for SIGINT/SIGTERM on a
+ * signalfd and then shuts everything down.
  */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <getopt.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "greenhub.h"
+#include "server.h"
 
-#define MS(n) ((uint64_t)(n) * 1000000u)
 #define IN_MAX 8192   /* a request's line and headers must fit */
 #define OUT_MAX 16384 /* responses are flushed when this fills up */
 #define SLEEP_MAX_MS 60000
 
-struct config {
-	const char *addr;
-	int port;
-	size_t max_conns;
-	uint64_t idle_ns;
-};
+static void usage(FILE *f);
+static void *handle(void *arg);
 
-static struct config cfg = {
-	.addr = "127.0.0.1", .port = 8080, .max_conns = 10000, .idle_ns = MS(60000)
+static struct server srv = {
+	.name = "http-server",
+	.usage = usage,
+	.handle = handle,
+	.addr = "127.0.0.1",
+	.port = 8080,
+	.max_conns = 10000,
+	.idle_ns = MS(60000),
 };
-static gh_pool *handlers;
-static int listen_fd = -1;
 
 static void usage(FILE *f)
 {
@@ -328,7 +321,7 @@ static void *handle(void *arg)
 				break;
 			}
 			n = gh_read(fd, c->in + c->in_len, IN_MAX - c->in_len,
-				    cfg.idle_ns ? gh_now() + cfg.idle_ns : GH_NEVER);
+				    srv.idle_ns ? gh_now() + srv.idle_ns : GH_NEVER);
 			if (n <= 0)
 				break; /* closed, idle, reset, or shut down */
 			c->in_len += (size_t)n;
@@ -356,219 +349,7 @@ static void *handle(void *arg)
 /* ---------------------------------------------------------------------------------------- */
 /* Accepting and shutting down (as in examples/echo)                                         */
 
-static void *acceptor(void *arg)
-{
-	const int one = 1;
-
-	for (;;) {
-		int fd = gh_accept(listen_fd, NULL, NULL, GH_NEVER);
-		int err;
-
-		if (fd == -ECANCELED)
-			break;
-		if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
-			fprintf(stderr, "http-server: accept: %s\n", gh_strerror(fd));
-			if (gh_sleep_until(gh_now() + MS(100)) < 0)
-				break;
-			continue;
-		}
-		if (fd == -ECONNABORTED || fd == -EPROTO || fd == -EPERM)
-			continue;
-		if (fd < 0) {
-			fprintf(stderr, "http-server: accept: %s; shutting down\n",
-				gh_strerror(fd));
-			raise(SIGTERM);
-			break;
-		}
-		if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
-			fprintf(stderr, "http-server: setsockopt(TCP_NODELAY): %s\n",
-				strerror(errno));
-		err = gh_pool_spawn(handlers, handle, (void *)(intptr_t)fd, GH_NEVER);
-		if (err) {
-			gh_close(fd);
-			if (err == -ECANCELED)
-				break;
-			fprintf(stderr, "http-server: gh_pool_spawn: %s\n", gh_strerror(err));
-		}
-	}
-	return NULL;
-}
-
-static int listen_on(const char *addr, int port)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	socklen_t len = sizeof(sa);
-	const int one = 1;
-	int fd;
-
-	if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
-		fprintf(stderr, "http-server: not an IPv4 address: %s\n", addr);
-		return -EINVAL;
-	}
-	fd = gh_socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0) {
-		fprintf(stderr, "http-server: socket: %s\n", gh_strerror(fd));
-		return fd;
-	}
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4096) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
-		int err = -errno;
-
-		fprintf(stderr, "http-server: listening on %s:%d: %s\n", addr, port,
-			strerror(-err));
-		close(fd);
-		return err;
-	}
-	printf("listening on %s:%d\n", addr, ntohs(sa.sin_port));
-	fflush(stdout);
-	return fd;
-}
-
-static void *serve(void *arg)
-{
-	int sig_fd = *(int *)arg;
-	struct signalfd_siginfo si;
-	gh_thread *acc;
-	gh_hub *hub;
-	ssize_t n;
-	int err;
-
-	listen_fd = listen_on(cfg.addr, cfg.port);
-	if (listen_fd < 0)
-		return (void *)1;
-	hub = gh_hub_current();
-	fprintf(stderr, "http-server: mode %s: %s\n", gh_mode_name(gh_hub_mode(hub)),
-		gh_hub_mode_reason(hub));
-	handlers = gh_pool_create(cfg.max_conns);
-	if (!handlers) {
-		fprintf(stderr, "http-server: gh_pool_create: %s\n", strerror(errno));
-		return (void *)1;
-	}
-	acc = gh_spawn(acceptor, NULL);
-	if (!acc) {
-		fprintf(stderr, "http-server: gh_spawn: %s\n", strerror(errno));
-		return (void *)1;
-	}
-	n = gh_read(sig_fd, &si, sizeof(si), GH_NEVER);
-	if (n == (ssize_t)sizeof(si))
-		fprintf(stderr, "http-server: %s, shutting down\n", strsignal((int)si.ssi_signo));
-	else
-		fprintf(stderr, "http-server: reading signalfd: %s\n",
-			n < 0 ? gh_strerror((int)n) : "short read");
-	err = gh_cancel(acc);
-	if (err)
-		fprintf(stderr, "http-server: gh_cancel(acceptor): %s\n", gh_strerror(err));
-	err = gh_join(acc, NULL);
-	if (err)
-		fprintf(stderr, "http-server: gh_join(acceptor): %s\n", gh_strerror(err));
-	gh_close(listen_fd);
-	fprintf(stderr, "http-server: closing %d connections\n", gh_pool_cancel(handlers));
-	err = gh_pool_waitall(handlers, GH_NEVER);
-	if (err)
-		fprintf(stderr, "http-server: gh_pool_waitall: %s\n", gh_strerror(err));
-	err = gh_pool_destroy(handlers);
-	if (err)
-		fprintf(stderr, "http-server: gh_pool_destroy: %s\n", gh_strerror(err));
-	return NULL;
-}
-
-static int parse_args(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "addr", required_argument, NULL, 'a' },
-		{ "port", required_argument, NULL, 'p' },
-		{ "max-conns", required_argument, NULL, 'c' },
-		{ "idle-timeout", required_argument, NULL, 'i' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
-
-	while ((c = getopt_long(argc, argv, "a:p:c:i:h", opts, NULL)) != -1) {
-		char *end;
-		unsigned long v = 0;
-
-		if (c == 'p' || c == 'c' || c == 'i') {
-			errno = 0;
-			v = strtoul(optarg, &end, 10);
-			if (errno || *end || end == optarg) {
-				fprintf(stderr, "http-server: not a number: %s\n", optarg);
-				return 2;
-			}
-		}
-		switch (c) {
-		case 'a':
-			cfg.addr = optarg;
-			break;
-		case 'p':
-			if (v > 65535) {
-				fprintf(stderr, "http-server: port out of range: %lu\n", v);
-				return 2;
-			}
-			cfg.port = (int)v;
-			break;
-		case 'c':
-			if (v == 0 || v > 1000000) {
-				fprintf(stderr, "http-server: --max-conns must be 1..1000000\n");
-				return 2;
-			}
-			cfg.max_conns = v;
-			break;
-		case 'i':
-			cfg.idle_ns = MS(v);
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "http-server: unexpected argument: %s\n", argv[optind]);
-		return 2;
-	}
-	return -1;
-}
-
 int main(int argc, char **argv)
 {
-	sigset_t stop;
-	gh_hub *hub;
-	void *result = NULL;
-	int sig_fd, err;
-
-	err = parse_args(argc, argv);
-	if (err >= 0)
-		return err;
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGTERM);
-	err = pthread_sigmask(SIG_BLOCK, &stop, NULL);
-	if (err) {
-		fprintf(stderr, "http-server: pthread_sigmask: %s\n", strerror(err));
-		return 1;
-	}
-	sig_fd = signalfd(-1, &stop, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (sig_fd < 0) {
-		fprintf(stderr, "http-server: signalfd: %s\n", strerror(errno));
-		return 1;
-	}
-	hub = gh_hub_create(NULL);
-	if (!hub) {
-		fprintf(stderr, "http-server: gh_hub_create: %s\n", strerror(errno));
-		return 1;
-	}
-	err = gh_hub_run(hub, serve, &sig_fd, &result);
-	if (err) {
-		fprintf(stderr, "http-server: gh_hub_run: %s\n", gh_strerror(err));
-		return 1;
-	}
-	err = gh_hub_destroy(hub);
-	if (err)
-		fprintf(stderr, "http-server: gh_hub_destroy: %s\n", gh_strerror(err));
-	close(sig_fd);
-	return result ? 1 : 0;
+	return server_main(&srv, argc, argv);
 }
