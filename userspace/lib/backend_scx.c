@@ -58,7 +58,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -73,28 +72,20 @@
 
 extern const struct gh__backend gh__backend_scx;
 
-/* One loaded scheduler, as mapped by this process. */
-struct conn {
-	unsigned refs; /* hubs attached, under conn_lock */
-	__u32 ctl_id;  /* the control map's id: identifies the loaded scheduler */
-	/* gates_fd is never used, only held: a map's task works are cancelled when it loses its
-	 * last user reference, and the gates of this process's displaced carriers must outlive
-	 * an unload (or an ejection) that did not wait for them. */
-	int ctl_fd, slots_fd, hubs_fd, carriers_fd, gates_fd;
-	const struct gh_scx_control *ctl;
-	struct gh_hub_slot *slots;
-	struct gh_scx_hub *hubs;
-};
-
 /* The hub's backend_data. */
 struct scx_hub {
-	struct conn *conn;
+	struct gh__pins *conn;
 	__u32 idx;
 	struct gh_scx_hub *state;
 };
 
-static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct conn *current_conn;
+static struct gh__conns conns = {
+	.dir = GH_SCX_PIN_DIR,
+	.ctl_size = sizeof(struct gh_scx_control),
+	.hub_size = sizeof(struct gh_scx_hub),
+	.gates = true,
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+};
 static bool handler_installed;
 
 /* The policy and nice value of the calling carrier thread before it became SCHED_EXT. */
@@ -105,7 +96,7 @@ static __thread struct {
 } own_sched;
 
 /* ---------------------------------------------------------------------------------------- */
-/* bpf(2), sched_setattr(2), futexes                                                          */
+/* sched_setattr(2), futexes                                                                  */
 
 
 /* struct sched_attr of sched_setattr(2); glibc 2.36 has neither the type nor the wrapper. */
@@ -144,73 +135,16 @@ static void futex_wake_private(__u32 *word)
 /* ---------------------------------------------------------------------------------------- */
 /* Connections                                                                                */
 
-static void conn_free(struct conn *c)
+static const struct gh_scx_control *conn_ctl(const struct gh__pins *c)
 {
-	if (c->ctl)
-		munmap((void *)c->ctl, gh__bpf_map_bytes(sizeof(*c->ctl), 1));
-	if (c->slots)
-		munmap(c->slots, gh__bpf_map_bytes(sizeof(*c->slots), GH_MAX_HUBS));
-	if (c->hubs)
-		munmap(c->hubs, gh__bpf_map_bytes(sizeof(*c->hubs), GH_MAX_HUBS));
-	if (c->ctl_fd >= 0)
-		close(c->ctl_fd);
-	if (c->slots_fd >= 0)
-		close(c->slots_fd);
-	if (c->hubs_fd >= 0)
-		close(c->hubs_fd);
-	if (c->carriers_fd >= 0)
-		close(c->carriers_fd);
-	if (c->gates_fd >= 0)
-		close(c->gates_fd);
-	free(c);
-}
-
-/* Open the pinned objects; NULL with a reason. ctl_fd is already open. */
-static struct conn *conn_open(int ctl_fd, __u32 id, char *why, size_t len)
-{
-	struct conn *c = calloc(1, sizeof(*c));
-
-	if (!c) {
-		close(ctl_fd);
-		snprintf(why, len, "out of memory");
-		return NULL;
-	}
-	c->ctl_fd = ctl_fd;
-	c->ctl_id = id;
-	c->slots_fd = gh__bpf_obj_get(GH_SCX_PIN_DIR "/slots");
-	c->hubs_fd = gh__bpf_obj_get(GH_SCX_PIN_DIR "/hubs");
-	c->carriers_fd = gh__bpf_obj_get(GH_SCX_PIN_DIR "/carriers");
-	c->gates_fd = gh__bpf_obj_get(GH_SCX_PIN_DIR "/gates");
-	if (c->slots_fd < 0 || c->hubs_fd < 0 || c->carriers_fd < 0 || c->gates_fd < 0) {
-		snprintf(why, len, "scx_greenhub's pinned maps are incomplete (%s)",
-			 strerror(errno));
-		goto fail;
-	}
-	c->ctl = gh__bpf_map_values(ctl_fd, sizeof(*c->ctl), 1, PROT_READ);
-	c->slots = gh__bpf_map_values(c->slots_fd, sizeof(*c->slots), GH_MAX_HUBS,
-			      PROT_READ | PROT_WRITE);
-	c->hubs = gh__bpf_map_values(c->hubs_fd, sizeof(*c->hubs), GH_MAX_HUBS, PROT_READ | PROT_WRITE);
-	if (!c->ctl || !c->slots || !c->hubs) {
-		snprintf(why, len, "mapping scx_greenhub's maps failed (%s)", strerror(errno));
-		goto fail;
-	}
-	return c;
-fail:
-	conn_free(c);
-	return NULL;
-}
-
-static void conn_put(struct conn *c)
-{
-	if (--c->refs == 0 && c != current_conn)
-		conn_free(c);
+	return c->ctl;
 }
 
 /* The scheduler is loaded, running and holding: it has not exited and is not draining. */
-static bool scheduler_holds(const struct conn *c)
+static bool scheduler_holds(const struct gh__pins *c)
 {
-	return __atomic_load_n(&c->ctl->state, __ATOMIC_ACQUIRE) == GH_SCX_RUNNING &&
-	       !__atomic_load_n(&c->ctl->exit.kind, __ATOMIC_RELAXED);
+	return __atomic_load_n(&conn_ctl(c)->state, __ATOMIC_ACQUIRE) == GH_SCX_RUNNING &&
+	       !__atomic_load_n(&conn_ctl(c)->exit.kind, __ATOMIC_RELAXED);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -272,10 +206,11 @@ out:
 	errno = saved_errno;
 }
 
-/* Under conn_lock. */
+/* Under conns.lock. */
 static int install_handler(char *why, size_t len)
 {
-	struct sigaction sa, old;
+	struct sigaction old;
+	int err;
 
 	if (handler_installed)
 		return 0;
@@ -290,27 +225,9 @@ static int install_handler(char *why, size_t len)
 				   "in this process", GH_SCX_SIGNO);
 		return -EBUSY;
 	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = on_signal;
-	/* SA_ONSTACK: a gate may interrupt a green thread deep in its stack. SA_RESTART: the
-	 * runtime's own waits that a wake interrupts simply go on. */
-	sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(GH_SCX_SIGNO, &sa, NULL) < 0) {
-		snprintf(why, len, "installing the handler of signal %d failed (%s)", GH_SCX_SIGNO,
-			 strerror(errno));
-		return -errno;
-	}
-	handler_installed = true;
-	return 0;
-}
-
-static bool signal_blocked(void)
-{
-	sigset_t cur;
-
-	return pthread_sigmask(SIG_BLOCK, NULL, &cur) == 0 &&
-	       sigismember(&cur, GH_SCX_SIGNO) == 1;
+	err = gh__signal_install(GH_SCX_SIGNO, on_signal, why, len);
+	handler_installed = !err;
+	return err;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -319,7 +236,7 @@ static bool signal_blocked(void)
 static int scx_probe(char *why, size_t len)
 {
 	const struct gh_scx_control *ctl;
-	struct conn *c;
+	struct gh__pins *c;
 	__u32 id = 0;
 	int fd, err;
 
@@ -347,21 +264,13 @@ static int scx_probe(char *why, size_t len)
 		close(fd);
 		return err;
 	}
-	pthread_mutex_lock(&conn_lock);
-	c = current_conn;
-	if (c && c->ctl_id == id) {
-		close(fd);
-	} else {
-		c = conn_open(fd, id, why, len);
-		if (!c) {
-			pthread_mutex_unlock(&conn_lock);
-			return -ENOENT;
-		}
-		if (current_conn && !current_conn->refs)
-			conn_free(current_conn);
-		current_conn = c;
+	pthread_mutex_lock(&conns.lock);
+	c = gh__pins_connect(&conns, fd, id, why, len);
+	if (!c) {
+		pthread_mutex_unlock(&conns.lock);
+		return -ENOENT;
 	}
-	ctl = c->ctl;
+	ctl = conn_ctl(c);
 	err = -EOPNOTSUPP;
 	if (ctl->magic != GH_SCX_MAGIC || ctl->slot_abi != GH_SLOT_ABI_VERSION ||
 	    ctl->scx_abi != GH_SCX_ABI_VERSION)
@@ -375,37 +284,15 @@ static int scx_probe(char *why, size_t len)
 		snprintf(why, len, "scx_greenhub is still loading");
 	else if (__atomic_load_n(&ctl->state, __ATOMIC_ACQUIRE) != GH_SCX_RUNNING)
 		snprintf(why, len, "scx_greenhub is stopping");
-	else if (signal_blocked())
+	else if (gh__signal_blocked(GH_SCX_SIGNO))
 		snprintf(why, len, "signal %d, which sched_ext mode reserves, is blocked on the "
 				   "thread running the hub", GH_SCX_SIGNO);
 	else
 		err = install_handler(why, len);
-	if (!err) {
-		fd = gh__bpf_pidfd_of_thread(gettid());
-		if (fd < 0) {
-			err = -errno;
-			snprintf(why, len, "this kernel cannot open a pidfd of a thread "
-					   "(PIDFD_THREAD, Linux 6.9): %s",
-				 strerror(errno));
-		} else {
-			close(fd);
-		}
-	}
-	pthread_mutex_unlock(&conn_lock);
+	if (!err)
+		err = gh__pidfd_check(why, len);
+	pthread_mutex_unlock(&conns.lock);
 	return err;
-}
-
-/* The statistics of a slot (what gh_hub_stats reads). */
-static void counters_copy(struct gh_hub_slot *to, const struct gh_hub_slot *from)
-{
-	to->displaced_tid = from->displaced_tid;
-	to->nr_handoffs = __atomic_load_n(&from->nr_handoffs, __ATOMIC_RELAXED);
-	to->nr_takeovers = __atomic_load_n(&from->nr_takeovers, __ATOMIC_RELAXED);
-	to->nr_cancels = __atomic_load_n(&from->nr_cancels, __ATOMIC_RELAXED);
-	to->nr_holds = __atomic_load_n(&from->nr_holds, __ATOMIC_RELAXED);
-	to->nr_handbacks = __atomic_load_n(&from->nr_handbacks, __ATOMIC_RELAXED);
-	to->nr_idle_returns = __atomic_load_n(&from->nr_idle_returns, __ATOMIC_RELAXED);
-	to->stalled_ns = __atomic_load_n(&from->stalled_ns, __ATOMIC_RELAXED);
 }
 
 /*
@@ -473,11 +360,11 @@ static int scx_check_env(char *why, size_t len)
 static int scx_hub_attach(struct gh_hub *hub)
 {
 	struct scx_hub *sh;
-	__u32 tgid = (__u32)getpid();
 	struct scx_env env;
-	struct conn *c;
+	struct gh__pins *c;
+	struct gh_scx_hub *h;
 	char why[160];
-	unsigned i;
+	int i;
 
 	/* Checked before any backend was tried (scx_check_env); read again, unchanged. */
 	if (scx_env_read(&env, why, sizeof(why)))
@@ -485,62 +372,29 @@ static int scx_hub_attach(struct gh_hub *hub)
 	sh = calloc(1, sizeof(*sh));
 	if (!sh)
 		return -ENOMEM;
-	pthread_mutex_lock(&conn_lock);
-	c = current_conn;
-	if (!c) {
-		pthread_mutex_unlock(&conn_lock);
+	i = gh__pins_claim(&conns, &c);
+	if (i < 0) {
 		free(sh);
-		return -ENOENT;
+		return i;
 	}
-	for (i = 0; i < GH_MAX_HUBS; i++) {
-		struct gh_hub_slot *s = &c->slots[i];
-		__u32 zero = 0;
-
-		if (__atomic_load_n(&s->flags, __ATOMIC_ACQUIRE) ||
-		    __atomic_load_n(&s->tgid, __ATOMIC_RELAXED))
-			continue;
-		if (__atomic_compare_exchange_n(&s->tgid, &zero, tgid, false, __ATOMIC_SEQ_CST,
-						__ATOMIC_RELAXED))
-			break;
-	}
-	if (i == GH_MAX_HUBS) {
-		pthread_mutex_unlock(&conn_lock);
-		free(sh);
-		return -EBUSY;
-	}
-	c->refs++;
-	pthread_mutex_unlock(&conn_lock);
-
 	/* The slot is ours: reset it, then publish it. */
-	{
-		struct gh_hub_slot *s = &c->slots[i];
-		struct gh_scx_hub *h = &c->hubs[i];
-		__u64 old = __atomic_load_n(&s->baton, __ATOMIC_RELAXED);
-
-		memset(h, 0, sizeof(*h));
-		h->spare_mode = env.spare_mode;
-		h->grace_policy = env.grace_policy;
-		h->grace_ns = env.grace_ns;
-		s->baton = gh_baton_next(old, GH_BATON_FREE, 0);
-		s->runner_tid = 0;
-		s->return_pending = 0;
-		s->handoff_ns = 0;
-		/* gh_hub_stats counts since the hub was created: carry the counters over. */
-		counters_copy(s, &hub->slot_mem);
-		__atomic_store_n(&s->flags, GH_SLOT_F_ACTIVE, __ATOMIC_SEQ_CST);
-		hub->slot = s;
-		sh->state = h;
-	}
+	h = (struct gh_scx_hub *)c->hubs + i;
+	memset(h, 0, sizeof(*h));
+	h->spare_mode = env.spare_mode;
+	h->grace_policy = env.grace_policy;
+	h->grace_ns = env.grace_ns;
+	gh__slot_publish(hub, &c->slots[i]);
+	sh->state = h;
 	sh->conn = c;
-	sh->idx = i;
+	sh->idx = (__u32)i;
 	hub->backend_data = sh;
 	{
 		size_t used = strlen(hub->mode_reason);
 
 		snprintf(hub->mode_reason + used, sizeof(hub->mode_reason) - used,
 			 "sched_ext mode: scx_greenhub (pid %u) schedules the hub's carriers (slot "
-			 "%u, spares %s, grace %s)",
-			 c->ctl->loader_pid, i,
+			 "%d, spares %s, grace %s)",
+			 conn_ctl(c)->loader_pid, i,
 			 env.spare_mode == GH_SCX_SPARES_HELD ? "held" : "parked",
 			 env.grace_policy == GH_SCX_GRACE_ADAPTIVE ? "adaptive"
 			 : env.grace_policy == GH_SCX_GRACE_ALWAYS ? "always"
@@ -553,24 +407,12 @@ static int scx_hub_attach(struct gh_hub *hub)
 static void scx_hub_detach(struct gh_hub *hub)
 {
 	struct scx_hub *sh = hub->backend_data;
-	struct gh_hub_slot *s;
-	struct gh_scx_hub *h;
 
 	if (!sh)
 		return;
-	s = &sh->conn->slots[sh->idx];
-	h = sh->state;
-	counters_copy(&hub->slot_mem, s);
-	__atomic_store_n(&h->spare_tid, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&s->flags, 0, __ATOMIC_SEQ_CST);
-	__atomic_store_n(&s->baton, gh_baton_next(s->baton, GH_BATON_FREE, 0), __ATOMIC_SEQ_CST);
-	s->runner_tid = 0;
-	__atomic_store_n(&h->owner_tgid, 0, __ATOMIC_RELAXED);
-	/* Last: the slot may now be claimed by anyone. */
-	__atomic_store_n(&s->tgid, 0, __ATOMIC_SEQ_CST);
-	pthread_mutex_lock(&conn_lock);
-	conn_put(sh->conn);
-	pthread_mutex_unlock(&conn_lock);
+	gh__slot_release(hub, &sh->conn->slots[sh->idx], &sh->state->spare_tid,
+			 &sh->state->owner_tgid);
+	gh__pins_put(&conns, sh->conn);
 	hub->backend_data = NULL;
 	free(sh);
 }
@@ -579,28 +421,18 @@ static int scx_carrier_attach(struct gh_hub *hub, struct gh__carrier *c)
 {
 	struct scx_hub *sh = hub->backend_data;
 	struct gh_scx_carrier reg;
-	sigset_t gate;
-	int pidfd, err, policy;
+	int err, policy;
 
-	sigemptyset(&gate);
-	sigaddset(&gate, GH_SCX_SIGNO);
-	/* The runtime's own spares start with every signal blocked: open the reserved one. A
-	 * thread of the application that blocks it cannot carry a hub in sched_ext mode. */
-	if (c->spare_thread)
-		pthread_sigmask(SIG_UNBLOCK, &gate, NULL);
-	else if (signal_blocked())
-		return -EPERM;
-	pidfd = gh__bpf_pidfd_of_thread(c->tid);
-	if (pidfd < 0)
-		return -errno;
+	err = gh__carrier_gate_open(c, GH_SCX_SIGNO);
+	if (err)
+		return err;
 	memset(&reg, 0, sizeof(reg));
 	reg.hub = sh->idx;
 	reg.tid = (__u32)c->tid;
 	reg.tgid = (__u32)getpid();
 	reg.abi = GH_SCX_ABI_VERSION;
 	reg.green_addr = (__u64)(unsigned long)&c->green;
-	err = gh__bpf_map_update(sh->conn->carriers_fd, &pidfd, &reg, BPF_ANY);
-	close(pidfd);
+	err = gh__carrier_register(sh->conn, c->tid, &reg);
 	if (err)
 		return err;
 	/* Registered first, so that the scheduler knows the thread from its first decision. */
@@ -614,11 +446,7 @@ static int scx_carrier_attach(struct gh_hub *hub, struct gh__carrier *c)
 	err = set_policy(GH_SCX_POLICY, own_sched.nice);
 	if (err) {
 		own_sched.saved = false;
-		pidfd = gh__bpf_pidfd_of_thread(c->tid);
-		if (pidfd >= 0) {
-			(void)gh__bpf_map_delete(sh->conn->carriers_fd, &pidfd);
-			close(pidfd);
-		}
+		gh__carrier_unregister(sh->conn, c->tid);
 	}
 	return err;
 }
@@ -626,7 +454,6 @@ static int scx_carrier_attach(struct gh_hub *hub, struct gh__carrier *c)
 static void scx_carrier_detach(struct gh_hub *hub, struct gh__carrier *c)
 {
 	struct scx_hub *sh = hub->backend_data;
-	int pidfd;
 
 	/* Back to the thread's own policy (the first carrier is the application's thread). A
 	 * real-time policy is not restored here: sched_setattr needs its priority, and a carrier
@@ -638,32 +465,16 @@ static void scx_carrier_detach(struct gh_hub *hub, struct gh__carrier *c)
 				 own_sched.nice);
 		own_sched.saved = false;
 	}
-	if (!sh)
-		return;
-	pidfd = gh__bpf_pidfd_of_thread(c->tid);
-	if (pidfd < 0)
-		return; /* the kernel drops the registration when the thread exits */
-	(void)gh__bpf_map_delete(sh->conn->carriers_fd, &pidfd);
-	close(pidfd);
+	if (sh)
+		gh__carrier_unregister(sh->conn, c->tid);
 }
 
 /* Under hub->carrier_lock: name a parked spare for the scheduler to signal. */
 static void scx_spare_parked(struct gh_hub *hub, struct gh__carrier *c, bool parked)
 {
 	struct scx_hub *sh = hub->backend_data;
-	__u32 *spare = &sh->state->spare_tid;
 
-	if (parked) {
-		/* The most recently parked spare: the warmest one. */
-		__atomic_store_n(spare, (__u32)c->tid, __ATOMIC_RELAXED);
-	} else if (__atomic_load_n(spare, __ATOMIC_RELAXED) == (__u32)c->tid) {
-		__u32 next = 0;
-
-		if (!gh__list_empty(&hub->parked))
-			next = (__u32)GH_CONTAINER_OF(hub->parked.prev, struct gh__carrier,
-						      park_link)->tid;
-		__atomic_store_n(spare, next, __ATOMIC_RELAXED);
-	}
+	gh__spare_name(hub, c, parked, &sh->state->spare_tid);
 }
 
 static bool handoff_waits(struct gh_hub *hub)

@@ -54,92 +54,34 @@
 #include "internal.h"
 
 
-/* One loaded kernel side, as mapped by this process. */
-struct conn {
-	unsigned refs;  /* hubs attached, under conn_lock */
-	__u32 ctl_id;   /* the control map's id: identifies the loaded kernel side */
-	int ctl_fd, slots_fd, hubs_fd, carriers_fd;
-	const struct gh_trace_control *ctl;
-	struct gh_hub_slot *slots;
-	struct gh_trace_hub *hubs;
-	int signo;
-};
-
 /* The hub's backend_data. */
 struct trace_hub {
-	struct conn *conn;
+	struct gh__pins *conn;
 	__u32 idx;
 };
 
-static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
-/* The connection new hubs attach to: the one the last successful probe found. */
-static struct conn *current_conn;
+static struct gh__conns conns = {
+	.dir = GH_TRACE_PIN_DIR,
+	.ctl_size = sizeof(struct gh_trace_control),
+	.hub_size = sizeof(struct gh_trace_hub),
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+};
 static bool handler_installed;
 
-/* ---------------------------------------------------------------------------------------- */
-/* bpf(2)                                                                                     */
-
-
-/* ---------------------------------------------------------------------------------------- */
-/* Connections                                                                                */
-
-static void conn_free(struct conn *c)
+static const struct gh_trace_control *conn_ctl(const struct gh__pins *c)
 {
-	if (c->ctl)
-		munmap((void *)c->ctl, gh__bpf_map_bytes(sizeof(*c->ctl), 1));
-	if (c->slots)
-		munmap(c->slots, gh__bpf_map_bytes(sizeof(*c->slots), GH_MAX_HUBS));
-	if (c->hubs)
-		munmap(c->hubs, gh__bpf_map_bytes(sizeof(*c->hubs), GH_MAX_HUBS));
-	if (c->ctl_fd >= 0)
-		close(c->ctl_fd);
-	if (c->slots_fd >= 0)
-		close(c->slots_fd);
-	if (c->hubs_fd >= 0)
-		close(c->hubs_fd);
-	if (c->carriers_fd >= 0)
-		close(c->carriers_fd);
-	free(c);
+	return c->ctl;
 }
 
-/* Open the pinned objects; NULL with a reason. ctl_fd is already open. */
-static struct conn *conn_open(int ctl_fd, __u32 id, char *why, size_t len)
+static struct gh_trace_hub *conn_hub(const struct gh__pins *c, __u32 idx)
 {
-	struct conn *c = calloc(1, sizeof(*c));
-
-	if (!c) {
-		close(ctl_fd);
-		snprintf(why, len, "out of memory");
-		return NULL;
-	}
-	c->ctl_fd = ctl_fd;
-	c->ctl_id = id;
-	c->slots_fd = gh__bpf_obj_get(GH_TRACE_PIN_DIR "/slots");
-	c->hubs_fd = gh__bpf_obj_get(GH_TRACE_PIN_DIR "/hubs");
-	c->carriers_fd = gh__bpf_obj_get(GH_TRACE_PIN_DIR "/carriers");
-	if (c->slots_fd < 0 || c->hubs_fd < 0 || c->carriers_fd < 0) {
-		snprintf(why, len, "scx_greenhub's pins are incomplete (%s)", strerror(errno));
-		goto fail;
-	}
-	c->ctl = gh__bpf_map_values(ctl_fd, sizeof(*c->ctl), 1, PROT_READ);
-	c->slots = gh__bpf_map_values(c->slots_fd, sizeof(*c->slots), GH_MAX_HUBS,
-			      PROT_READ | PROT_WRITE);
-	c->hubs = gh__bpf_map_values(c->hubs_fd, sizeof(*c->hubs), GH_MAX_HUBS, PROT_READ | PROT_WRITE);
-	if (!c->ctl || !c->slots || !c->hubs) {
-		snprintf(why, len, "mapping scx_greenhub's maps failed (%s)", strerror(errno));
-		goto fail;
-	}
-	c->signo = (int)c->ctl->signo;
-	return c;
-fail:
-	conn_free(c);
-	return NULL;
+	return (struct gh_trace_hub *)c->hubs + idx;
 }
 
-static void conn_put(struct conn *c)
+/* The gate signal, written once by the loader before it runs. */
+static int conn_signo(const struct gh__pins *c)
 {
-	if (--c->refs == 0 && c != current_conn)
-		conn_free(c);
+	return (int)conn_ctl(c)->signo;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -174,10 +116,11 @@ out:
 	errno = saved_errno;
 }
 
-/* Under conn_lock. */
+/* Under conns.lock. */
 static int install_handler(int signo, char *why, size_t len)
 {
-	struct sigaction sa, old;
+	struct sigaction old;
+	int err;
 
 	if (sigaction(signo, NULL, &old) < 0) {
 		snprintf(why, len, "signal %d cannot be used (%s)", signo, strerror(errno));
@@ -196,26 +139,9 @@ static int install_handler(int signo, char *why, size_t len)
 	}
 	if (handler_installed)
 		return 0;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = on_signal;
-	/* SA_ONSTACK: the gate may interrupt a green thread deep in its stack. SA_RESTART: the
-	 * runtime's own waits that a wake interrupts simply go on. */
-	sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(signo, &sa, NULL) < 0) {
-		snprintf(why, len, "installing the handler of signal %d failed (%s)", signo,
-			 strerror(errno));
-		return -errno;
-	}
-	handler_installed = true;
-	return 0;
-}
-
-static bool signal_blocked(int signo)
-{
-	sigset_t cur;
-
-	return pthread_sigmask(SIG_BLOCK, NULL, &cur) == 0 && sigismember(&cur, signo) == 1;
+	err = gh__signal_install(signo, on_signal, why, len);
+	handler_installed = !err;
+	return err;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -224,7 +150,7 @@ static bool signal_blocked(int signo)
 static int trace_probe(char *why, size_t len)
 {
 	const struct gh_trace_control *ctl;
-	struct conn *c;
+	struct gh__pins *c;
 	__u32 id = 0;
 	int fd, err;
 
@@ -271,21 +197,13 @@ static int trace_probe(char *why, size_t len)
 		close(fd);
 		return err;
 	}
-	pthread_mutex_lock(&conn_lock);
-	c = current_conn;
-	if (c && c->ctl_id == id) {
-		close(fd);
-	} else {
-		c = conn_open(fd, id, why, len);
-		if (!c) {
-			pthread_mutex_unlock(&conn_lock);
-			return -ENOENT;
-		}
-		if (current_conn && !current_conn->refs)
-			conn_free(current_conn);
-		current_conn = c;
+	pthread_mutex_lock(&conns.lock);
+	c = gh__pins_connect(&conns, fd, id, why, len);
+	if (!c) {
+		pthread_mutex_unlock(&conns.lock);
+		return -ENOENT;
 	}
-	ctl = c->ctl;
+	ctl = conn_ctl(c);
 	err = -EOPNOTSUPP;
 	if (ctl->mode != GH_MODE_TRACE)
 		snprintf(why, len, "scx_greenhub runs another mode (%s)",
@@ -294,98 +212,41 @@ static int trace_probe(char *why, size_t len)
 		snprintf(why, len, "scx_greenhub is still loading");
 	else if (__atomic_load_n(&ctl->state, __ATOMIC_ACQUIRE) != GH_TRACE_RUNNING)
 		snprintf(why, len, "scx_greenhub is stopping");
-	else if (signal_blocked(c->signo))
-		snprintf(why, len, "the gate signal %d is blocked on this thread", c->signo);
+	else if (gh__signal_blocked(conn_signo(c)))
+		snprintf(why, len, "the gate signal %d is blocked on this thread", conn_signo(c));
 	else
-		err = install_handler(c->signo, why, len);
-	if (!err) {
-		/* Registration needs a pidfd of a thread (Linux 6.9). */
-		fd = gh__bpf_pidfd_of_thread(gettid());
-		if (fd < 0) {
-			err = -errno;
-			snprintf(why, len, "no pidfd of a thread (PIDFD_THREAD, Linux 6.9): %s",
-				 strerror(errno));
-		} else {
-			close(fd);
-		}
-	}
-	pthread_mutex_unlock(&conn_lock);
+		err = install_handler(conn_signo(c), why, len);
+	if (!err)
+		err = gh__pidfd_check(why, len);
+	pthread_mutex_unlock(&conns.lock);
 	return err;
-}
-
-/* The statistics of a slot (what gh_hub_stats reads). */
-static void counters_copy(struct gh_hub_slot *to, const struct gh_hub_slot *from)
-{
-	to->displaced_tid = from->displaced_tid;
-	to->nr_handoffs = __atomic_load_n(&from->nr_handoffs, __ATOMIC_RELAXED);
-	to->nr_takeovers = __atomic_load_n(&from->nr_takeovers, __ATOMIC_RELAXED);
-	to->nr_cancels = __atomic_load_n(&from->nr_cancels, __ATOMIC_RELAXED);
-	to->nr_holds = __atomic_load_n(&from->nr_holds, __ATOMIC_RELAXED);
-	to->nr_handbacks = __atomic_load_n(&from->nr_handbacks, __ATOMIC_RELAXED);
-	to->nr_idle_returns = __atomic_load_n(&from->nr_idle_returns, __ATOMIC_RELAXED);
-	to->stalled_ns = __atomic_load_n(&from->stalled_ns, __ATOMIC_RELAXED);
 }
 
 static int trace_hub_attach(struct gh_hub *hub)
 {
 	struct trace_hub *th = calloc(1, sizeof(*th));
-	__u32 tgid = (__u32)getpid();
-	struct conn *c;
-	unsigned i;
+	struct gh__pins *c;
+	int i;
 
 	if (!th)
 		return -ENOMEM;
-	pthread_mutex_lock(&conn_lock);
-	c = current_conn;
-	if (!c) {
-		pthread_mutex_unlock(&conn_lock);
+	i = gh__pins_claim(&conns, &c);
+	if (i < 0) {
 		free(th);
-		return -ENOENT;
+		return i;
 	}
-	for (i = 0; i < GH_MAX_HUBS; i++) {
-		struct gh_hub_slot *s = &c->slots[i];
-		__u32 zero = 0;
-
-		if (__atomic_load_n(&s->flags, __ATOMIC_ACQUIRE) ||
-		    __atomic_load_n(&s->tgid, __ATOMIC_RELAXED))
-			continue;
-		if (__atomic_compare_exchange_n(&s->tgid, &zero, tgid, false, __ATOMIC_SEQ_CST,
-						__ATOMIC_RELAXED))
-			break;
-	}
-	if (i == GH_MAX_HUBS) {
-		pthread_mutex_unlock(&conn_lock);
-		free(th);
-		return -EBUSY;
-	}
-	c->refs++;
-	pthread_mutex_unlock(&conn_lock);
-
 	/* The slot is ours: reset it, then publish it. */
-	{
-		struct gh_hub_slot *s = &c->slots[i];
-		struct gh_trace_hub *h = &c->hubs[i];
-		__u64 old = __atomic_load_n(&s->baton, __ATOMIC_RELAXED);
-
-		memset(h, 0, sizeof(*h));
-		s->baton = gh_baton_next(old, GH_BATON_FREE, 0);
-		s->runner_tid = 0;
-		s->return_pending = 0;
-		s->handoff_ns = 0;
-		/* gh_hub_stats counts since the hub was created: carry the counters over. */
-		counters_copy(s, &hub->slot_mem);
-		__atomic_store_n(&s->flags, GH_SLOT_F_ACTIVE, __ATOMIC_SEQ_CST);
-		hub->slot = s;
-	}
+	memset(conn_hub(c, (__u32)i), 0, sizeof(struct gh_trace_hub));
+	gh__slot_publish(hub, &c->slots[i]);
 	th->conn = c;
-	th->idx = i;
+	th->idx = (__u32)i;
 	hub->backend_data = th;
 	{
 		size_t used = strlen(hub->mode_reason);
 
 		snprintf(hub->mode_reason + used, sizeof(hub->mode_reason) - used,
-			 "trace mode: scx_greenhub (pid %u) watches the hub (slot %u)",
-			 c->ctl->loader_pid, i);
+			 "trace mode: scx_greenhub (pid %u) watches the hub (slot %d)",
+			 conn_ctl(c)->loader_pid, i);
 	}
 	return 0;
 }
@@ -393,24 +254,13 @@ static int trace_hub_attach(struct gh_hub *hub)
 static void trace_hub_detach(struct gh_hub *hub)
 {
 	struct trace_hub *th = hub->backend_data;
-	struct gh_hub_slot *s;
 	struct gh_trace_hub *h;
 
 	if (!th)
 		return;
-	s = &th->conn->slots[th->idx];
-	h = &th->conn->hubs[th->idx];
-	counters_copy(&hub->slot_mem, s);
-	__atomic_store_n(&h->spare_tid, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&s->flags, 0, __ATOMIC_SEQ_CST);
-	__atomic_store_n(&s->baton, gh_baton_next(s->baton, GH_BATON_FREE, 0), __ATOMIC_SEQ_CST);
-	s->runner_tid = 0;
-	__atomic_store_n(&h->owner_tgid, 0, __ATOMIC_RELAXED);
-	/* Last: the slot may now be claimed by anyone. */
-	__atomic_store_n(&s->tgid, 0, __ATOMIC_SEQ_CST);
-	pthread_mutex_lock(&conn_lock);
-	conn_put(th->conn);
-	pthread_mutex_unlock(&conn_lock);
+	h = conn_hub(th->conn, th->idx);
+	gh__slot_release(hub, &th->conn->slots[th->idx], &h->spare_tid, &h->owner_tgid);
+	gh__pins_put(&conns, th->conn);
 	hub->backend_data = NULL;
 	free(th);
 }
@@ -419,63 +269,35 @@ static int trace_carrier_attach(struct gh_hub *hub, struct gh__carrier *c)
 {
 	struct trace_hub *th = hub->backend_data;
 	struct gh_trace_carrier reg;
-	sigset_t gate;
-	int pidfd, err;
+	int err;
 
-	sigemptyset(&gate);
-	sigaddset(&gate, th->conn->signo);
-	/* The runtime's own spares start with every signal blocked: open the gate's. A thread
-	 * of the application that blocks it cannot carry a hub in trace mode. */
-	if (c->spare_thread)
-		pthread_sigmask(SIG_UNBLOCK, &gate, NULL);
-	else if (signal_blocked(th->conn->signo))
-		return -EPERM;
-	pidfd = gh__bpf_pidfd_of_thread(c->tid);
-	if (pidfd < 0)
-		return -errno;
+	err = gh__carrier_gate_open(c, conn_signo(th->conn));
+	if (err)
+		return err;
 	memset(&reg, 0, sizeof(reg));
 	reg.hub = th->idx;
 	reg.tid = (__u32)c->tid;
 	reg.tgid = (__u32)getpid();
 	reg.abi = GH_TRACE_ABI_VERSION;
 	reg.green_addr = (__u64)(unsigned long)&c->green;
-	err = gh__bpf_map_update(th->conn->carriers_fd, &pidfd, &reg, BPF_ANY);
 	/* The kernel side checks and binds the registration at the thread's first sleep. */
-	close(pidfd);
-	return err;
+	return gh__carrier_register(th->conn, c->tid, &reg);
 }
 
 static void trace_carrier_detach(struct gh_hub *hub, struct gh__carrier *c)
 {
 	struct trace_hub *th = hub->backend_data;
-	int pidfd;
 
-	if (!th)
-		return;
-	pidfd = gh__bpf_pidfd_of_thread(c->tid);
-	if (pidfd < 0)
-		return; /* the kernel side drops the registration when the thread exits */
-	(void)gh__bpf_map_delete(th->conn->carriers_fd, &pidfd);
-	close(pidfd);
+	if (th)
+		gh__carrier_unregister(th->conn, c->tid);
 }
 
 /* Under hub->carrier_lock: name a parked spare for the kernel side to signal. */
 static void trace_spare_parked(struct gh_hub *hub, struct gh__carrier *c, bool parked)
 {
 	struct trace_hub *th = hub->backend_data;
-	__u32 *spare = &th->conn->hubs[th->idx].spare_tid;
 
-	if (parked) {
-		/* The most recently parked spare: the warmest one. */
-		__atomic_store_n(spare, (__u32)c->tid, __ATOMIC_RELAXED);
-	} else if (__atomic_load_n(spare, __ATOMIC_RELAXED) == (__u32)c->tid) {
-		__u32 next = 0;
-
-		if (!gh__list_empty(&hub->parked))
-			next = (__u32)GH_CONTAINER_OF(hub->parked.prev, struct gh__carrier,
-						      park_link)->tid;
-		__atomic_store_n(spare, next, __ATOMIC_RELAXED);
-	}
+	gh__spare_name(hub, c, parked, &conn_hub(th->conn, th->idx)->spare_tid);
 }
 
 const struct gh__backend gh__backend_trace = {

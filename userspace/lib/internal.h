@@ -458,6 +458,61 @@ int gh__bpf_map_delete(int fd, const void *key);
 size_t gh__bpf_map_bytes(size_t value_size, unsigned entries);
 void *gh__bpf_map_values(int fd, size_t value_size, unsigned entries, int prot);
 int gh__bpf_pidfd_of_thread(pid_t tid);             /* a new fd, or -1 with errno */
+
+/*
+ * The pinned maps of one loaded kernel side as mapped by this process (backend_pins.c): a
+ * connection, shared by the hubs attached to it and recognised by the control map's id. If the
+ * loader is restarted, attached hubs keep the old connection and new hubs get a new one.
+ */
+struct gh__pins {
+	unsigned refs; /* hubs attached, under gh__conns.lock */
+	__u32 ctl_id;
+	/* gates_fd (sched_ext mode only, else -1) is never used, only held: a map's task works
+	 * are cancelled when it loses its last user reference, and the gates of this process's
+	 * displaced carriers must outlive an unload that did not wait for them. */
+	int ctl_fd, slots_fd, hubs_fd, carriers_fd, gates_fd;
+	const void *ctl;           /* the mode's control struct, read-only */
+	struct gh_hub_slot *slots; /* GH_MAX_HUBS */
+	void *hubs;                /* GH_MAX_HUBS of the mode's hub struct */
+};
+
+/* One backend's pin folder and map layout, and its connections. */
+struct gh__conns {
+	const char *dir;
+	size_t ctl_size, hub_size;
+	bool gates;
+	pthread_mutex_t lock;     /* guards current and every connection's refs */
+	struct gh__pins *current; /* the one new hubs attach to: the last successful probe's */
+};
+
+/* Under cs->lock: the connection of the control map ctl_fd (taken, closed if current already
+ * is that one), made current; NULL with a reason. */
+struct gh__pins *gh__pins_connect(struct gh__conns *cs, int ctl_fd, __u32 id, char *why,
+				  size_t len);
+void gh__pins_free(const struct gh__conns *cs, struct gh__pins *p);
+/* Claim a free slot of the current connection for this process and take a reference to the
+ * connection (*pins): the slot's index, -ENOENT (none) or -EBUSY (no free slot). */
+int gh__pins_claim(struct gh__conns *cs, struct gh__pins **pins);
+void gh__pins_put(struct gh__conns *cs, struct gh__pins *p);
+/* Reset a claimed slot and publish it as hub->slot; the mode's hub entry is set up before. */
+void gh__slot_publish(struct gh_hub *hub, struct gh_hub_slot *s);
+/* Undo gh__slot_publish and the claim; spare_tid and owner_tgid are the mode's hub entry's. */
+void gh__slot_release(struct gh_hub *hub, struct gh_hub_slot *s, __u32 *spare_tid,
+		      __u32 *owner_tgid);
+/* Under hub->carrier_lock: keep *spare naming a parked spare as c parks or leaves. */
+void gh__spare_name(struct gh_hub *hub, struct gh__carrier *c, bool parked, __u32 *spare);
+bool gh__signal_blocked(int signo); /* on the calling thread */
+/* Make fn signo's handler (SA_SIGINFO); 0 or -errno with a reason. */
+int gh__signal_install(int signo, void (*fn)(int, siginfo_t *, void *), char *why, size_t len);
+/* Carriers are registered through pidfds of threads: 0 if this kernel opens them, else -errno
+ * with a reason. */
+int gh__pidfd_check(char *why, size_t len);
+/* Unblock signo on a spare the runtime started; -EPERM if the application's thread c blocks
+ * it. */
+int gh__carrier_gate_open(struct gh__carrier *c, int signo);
+/* Add or remove thread tid's registration (reg) in the carriers task storage, by pidfd. */
+int gh__carrier_register(const struct gh__pins *p, pid_t tid, const void *reg);
+void gh__carrier_unregister(const struct gh__pins *p, pid_t tid);
 /* Pick the backend for a run of hub (opts.mode, or the best available for AUTO), attach it,
  * and record the mode and the reason in the hub. -EOPNOTSUPP if an explicitly requested mode
  * cannot run. */
