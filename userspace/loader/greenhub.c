@@ -66,43 +66,13 @@ struct scx_state {
 	struct gh_scx_control *ctl; /* the control map, mapped read-write */
 };
 
-static int pin_path(char *buf, size_t len, const char *name)
-{
-	int n = snprintf(buf, len, "%s/%s", GH_SCX_PIN_DIR, name);
-
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
-
-/* Remove every pin of sched_ext mode (the struct_ops link first: its last reference going
- * detaches the scheduler). */
-static void unpin_all(void)
-{
-	char path[256];
-
-	for (size_t i = 0; i < sizeof(link_pins) / sizeof(link_pins[0]); i++)
-		if (!pin_path(path, sizeof(path), link_pins[i]))
-			unlink(path);
-	if (!pin_path(path, sizeof(path), "control"))
-		unlink(path);
-	for (size_t i = 0; i < sizeof(map_pins) / sizeof(map_pins[0]); i++)
-		if (!pin_path(path, sizeof(path), map_pins[i]))
-			unlink(path);
-	rmdir(GH_SCX_PIN_DIR);
-}
-
-static const char *read_line(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen(path, "r");
-
-	buf[0] = '\0';
-	if (!f)
-		return buf;
-	if (!fgets(buf, (int)len, f))
-		buf[0] = '\0';
-	fclose(f);
-	buf[strcspn(buf, "\n")] = '\0';
-	return buf;
-}
+static const struct loader_pins pins = {
+	.dir = GH_SCX_PIN_DIR,
+	.maps = map_pins,
+	.nr_maps = sizeof(map_pins) / sizeof(map_pins[0]),
+	.links = link_pins,
+	.nr_links = sizeof(link_pins) / sizeof(link_pins[0]),
+};
 
 /* Print the exit record, if the scheduler exited. True if it did. */
 static bool report_exit(const struct gh_scx_control *ctl, const char *how)
@@ -135,11 +105,6 @@ static const char *grace_name(__u32 policy)
 
 /* ---------------------------------------------------------------------------------------- */
 
-static bool btf_has_func(const struct btf *btf, const char *name)
-{
-	return btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) >= 0;
-}
-
 static int scx_probe(const struct loader_opts *o, const struct loader_features *f, char *why,
 		     size_t len)
 {
@@ -159,8 +124,8 @@ static int scx_probe(const struct loader_opts *o, const struct loader_features *
 	}
 	ops = btf__find_by_name_kind(btf, "sched_ext_ops", BTF_KIND_STRUCT) >= 0;
 	/* The return gate is a task work (bpf/scx_compat.bpf.h names its three forms). */
-	gate = btf_has_func(btf, "bpf_task_work_schedule_resume") ||
-	       btf_has_func(btf, "bpf_task_work_schedule_resume_impl");
+	gate = loader_btf_has_func(btf, "bpf_task_work_schedule_resume") ||
+	       loader_btf_has_func(btf, "bpf_task_work_schedule_resume_impl");
 	btf__free(btf);
 	if (!ops) {
 		snprintf(why, len, "the kernel's BTF has no struct sched_ext_ops");
@@ -172,11 +137,11 @@ static int scx_probe(const struct loader_opts *o, const struct loader_features *
 				   "here");
 		return EXIT_UNSUPPORTED;
 	}
-	read_line("/sys/kernel/sched_ext/state", state, sizeof(state));
+	loader_read_line("/sys/kernel/sched_ext/state", state, sizeof(state));
 	if (strcmp(state, "disabled") != 0 && access(PIN("control"), F_OK) < 0) {
 		char name[128];
 
-		read_line("/sys/kernel/sched_ext/root/ops", name, sizeof(name));
+		loader_read_line("/sys/kernel/sched_ext/root/ops", name, sizeof(name));
 		snprintf(why, len, "another sched_ext scheduler is loaded (%s, state %s)",
 			 name[0] ? name : "?", state);
 		return EXIT_RUNNING;
@@ -184,50 +149,15 @@ static int scx_probe(const struct loader_opts *o, const struct loader_features *
 	return 0;
 }
 
-static int pin_link(struct bpf_link *link, const char *name)
-{
-	char path[256];
-	int err = pin_path(path, sizeof(path), name);
-
-	if (!err)
-		err = bpf_link__pin(link, path);
-	if (err)
-		loader_err("pinning %s/%s: %s", GH_SCX_PIN_DIR, name, strerror(-err));
-	return err;
-}
-
-static int pin_map(struct bpf_map *map, const char *name)
-{
-	char path[256];
-	int err = pin_path(path, sizeof(path), name);
-
-	if (!err)
-		err = bpf_map__pin(map, path);
-	if (err)
-		loader_err("pinning %s/%s: %s", GH_SCX_PIN_DIR, name, strerror(-err));
-	return err;
-}
-
 /* What is pinned now: 0 nothing, else an exit status with the message printed. */
 static int check_own_pins(void)
 {
 	struct gh_scx_control *ctl;
-	int fd;
+	int status;
 
-	if (access(GH_SCX_PIN_DIR, F_OK) < 0)
-		return 0;
-	fd = bpf_obj_get(PIN("control"));
-	if (fd < 0) {
-		loader_err("%s holds objects of an interrupted load: remove them with "
-			   "`scx_greenhub --stop`", GH_SCX_PIN_DIR);
-		return EXIT_RUNNING;
-	}
-	ctl = loader_map_values(fd, sizeof(*ctl), 1, false);
-	close(fd);
-	if (!ctl) {
-		loader_err("%s: cannot read it: %s", PIN("control"), strerror(errno));
-		return EXIT_FAIL;
-	}
+	ctl = loader_pinned_control(GH_SCX_PIN_DIR, sizeof(*ctl), &status);
+	if (!ctl)
+		return status;
 	if (ctl->magic != GH_SCX_MAGIC || ctl->scx_abi != GH_SCX_ABI_VERSION ||
 	    ctl->slot_abi != GH_SLOT_ABI_VERSION) {
 		loader_err("%s holds objects of another greenhub version: stop them with that "
@@ -326,7 +256,7 @@ static int scx_start(const struct loader_opts *o, const struct loader_features *
 		loader_err("attaching the scheduler failed: %s (dmesg may say more)", strerror(-err));
 		goto cleanup;
 	}
-	read_line("/sys/kernel/sched_ext/state", state, sizeof(state));
+	loader_read_line("/sys/kernel/sched_ext/state", state, sizeof(state));
 	if (report_exit(st->ctl, "attaching"))
 		goto cleanup;
 
@@ -335,14 +265,18 @@ static int scx_start(const struct loader_opts *o, const struct loader_features *
 		loader_err("creating %s: %s", GH_SCX_PIN_DIR, strerror(errno));
 		goto cleanup;
 	}
-	if (pin_map(st->skel->maps.slots, "slots") || pin_map(st->skel->maps.hubs, "hubs") ||
-	    pin_map(st->skel->maps.carriers, "carriers") ||
-	    pin_map(st->skel->maps.gates, "gates") || pin_map(st->skel->maps.owners, "owners") ||
-	    pin_map(st->skel->maps.heartbeat, "heartbeat") ||
-	    pin_map(st->skel->maps.hub_timers, "hub_timers") ||
-	    pin_map(st->skel->maps.release_timers, "release_timers") ||
-	    pin_link(st->ops_link, "link_ops") || pin_link(exit_link, "link_exit") ||
-	    pin_link(exec_link, "link_exec") || pin_map(st->skel->maps.control, "control"))
+	if (loader_pin_map(&pins, st->skel->maps.slots, "slots") ||
+	    loader_pin_map(&pins, st->skel->maps.hubs, "hubs") ||
+	    loader_pin_map(&pins, st->skel->maps.carriers, "carriers") ||
+	    loader_pin_map(&pins, st->skel->maps.gates, "gates") ||
+	    loader_pin_map(&pins, st->skel->maps.owners, "owners") ||
+	    loader_pin_map(&pins, st->skel->maps.heartbeat, "heartbeat") ||
+	    loader_pin_map(&pins, st->skel->maps.hub_timers, "hub_timers") ||
+	    loader_pin_map(&pins, st->skel->maps.release_timers, "release_timers") ||
+	    loader_pin_link(&pins, st->ops_link, "link_ops") ||
+	    loader_pin_link(&pins, exit_link, "link_exit") ||
+	    loader_pin_link(&pins, exec_link, "link_exec") ||
+	    loader_pin_map(&pins, st->skel->maps.control, "control"))
 		goto cleanup_pins;
 	__atomic_store_n(&st->ctl->state, GH_SCX_RUNNING, __ATOMIC_SEQ_CST);
 	loader_info("scheduler '%s' attached (sched_ext state %s), watchdog %u ms",
@@ -351,7 +285,7 @@ static int scx_start(const struct loader_opts *o, const struct loader_features *
 	return 0;
 
 cleanup_pins:
-	unpin_all();
+	loader_unpin_all(&pins);
 cleanup:
 	if (st->ops_link)
 		bpf_link__destroy(st->ops_link);
@@ -405,7 +339,7 @@ static int scx_stop(void *state, const struct loader_opts *o)
 		loader_err("run `scx_greenhub --stop` once the blocked calls have returned");
 		return status;
 	}
-	unpin_all();
+	loader_unpin_all(&pins);
 	/* destroy: the struct_ops link first (detach), then the programs and maps */
 	bpf_link__destroy(st->ops_link);
 	report_exit(st->ctl, "unloaded");
@@ -420,7 +354,7 @@ static int scx_poll(void *state)
 	struct scx_state *st = state;
 
 	if (report_exit(st->ctl, "ejected by the kernel")) {
-		unpin_all();
+		loader_unpin_all(&pins);
 		bpf_link__destroy(st->ops_link);
 		loader_unmap_values(st->ctl, sizeof(struct gh_scx_control), 1);
 		greenhub__destroy(st->skel);
@@ -438,27 +372,15 @@ static int scx_poll(void *state)
 /* ---------------------------------------------------------------------------------------- */
 /* From the pins alone                                                                        */
 
-/* The pid of a live scx_greenhub other than us, or 0. */
-static pid_t live_loader(__u32 pid)
-{
-	char path[64], comm[64];
-
-	if (!pid || (pid_t)pid == getpid())
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
-	return strcmp(read_line(path, comm, sizeof(comm)), "scx_greenhub") == 0 ? (pid_t)pid : 0;
-}
-
 static int scx_stop_pinned(const struct loader_opts *o)
 {
 	struct gh_scx_control *ctl;
 	int fd, status = 0;
-	pid_t pid;
 
 	fd = bpf_obj_get(PIN("control"));
 	if (fd < 0) {
 		/* An interrupted load: no runtime attached to it (it needs the control map). */
-		unpin_all();
+		loader_unpin_all(&pins);
 		loader_info("removed objects left by an interrupted load");
 		return 0;
 	}
@@ -476,31 +398,15 @@ static int scx_stop_pinned(const struct loader_opts *o)
 				   GH_SCX_PIN_DIR);
 			status = EXIT_INCOMPATIBLE;
 		} else {
-			unpin_all();
+			loader_unpin_all(&pins);
 			loader_info("removed the pins of another greenhub version (--force)");
 		}
 		goto out;
 	}
-	pid = live_loader(ctl->loader_pid);
-	if (pid) {
-		uint64_t deadline = o->timeout < 0 ? UINT64_MAX :
-				    loader_now() + (uint64_t)((o->timeout + 5) * 1e9);
-
-		loader_info("asking scx_greenhub (pid %d) to unload", (int)pid);
-		if (kill(pid, SIGTERM) == 0) {
-			while (loader_now() < deadline && !loader_interrupted &&
-			       access(PIN("control"), F_OK) == 0 && kill(pid, 0) == 0)
-				loader_sleep(0.01);
-			if (access(PIN("control"), F_OK) < 0)
-				goto out;
-			if (kill(pid, 0) == 0) {
-				loader_err("scx_greenhub (pid %d) has not unloaded yet", (int)pid);
-				status = EXIT_BUSY;
-				goto out;
-			}
-		}
-		/* It died without unloading: do it ourselves. */
-	}
+	status = loader_stop_live(&pins, ctl->loader_pid, o);
+	if (status >= 0)
+		goto out;
+	/* No loader unloads them: do it ourselves. */
 	report_exit(ctl, "while no loader watched");
 	status = drain(ctl, o);
 	if (status) {
@@ -508,7 +414,7 @@ static int scx_stop_pinned(const struct loader_opts *o)
 		goto out;
 	}
 	/* Unpinning the struct_ops link drops its last reference: the scheduler detaches. */
-	unpin_all();
+	loader_unpin_all(&pins);
 out:
 	loader_unmap_values(ctl, sizeof(*ctl), 1);
 	return status;

@@ -52,35 +52,15 @@ struct trace_state {
 	struct gh_trace_hub *hubs;    /* the hubs map, mapped read-only */
 };
 
-static int pin_path(char *buf, size_t len, const char *name)
-{
-	int n = snprintf(buf, len, "%s/%s", GH_TRACE_PIN_DIR, name);
-
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
-
-/* Remove every pin of trace mode (links first: closing them detaches the programs). */
-static void unpin_all(void)
-{
-	char path[256];
-
-	for (size_t i = 0; i < sizeof(link_pins) / sizeof(link_pins[0]); i++)
-		if (!pin_path(path, sizeof(path), link_pins[i]))
-			unlink(path);
-	if (!pin_path(path, sizeof(path), "control"))
-		unlink(path);
-	for (size_t i = 0; i < sizeof(map_pins) / sizeof(map_pins[0]); i++)
-		if (!pin_path(path, sizeof(path), map_pins[i]))
-			unlink(path);
-	rmdir(GH_TRACE_PIN_DIR);
-}
+static const struct loader_pins pins = {
+	.dir = GH_TRACE_PIN_DIR,
+	.maps = map_pins,
+	.nr_maps = sizeof(map_pins) / sizeof(map_pins[0]),
+	.links = link_pins,
+	.nr_links = sizeof(link_pins) / sizeof(link_pins[0]),
+};
 
 /* ---------------------------------------------------------------------------------------- */
-
-static bool btf_has_func(const struct btf *btf, const char *name)
-{
-	return btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) >= 0;
-}
 
 static int trace_probe(const struct loader_opts *o, const struct loader_features *f, char *why,
 		       size_t len)
@@ -111,36 +91,12 @@ static int trace_probe(const struct loader_opts *o, const struct loader_features
 void loader_trace_features(const struct btf *vmlinux, uint64_t *bits);
 void loader_trace_features(const struct btf *vmlinux, uint64_t *bits)
 {
-	if (btf_has_func(vmlinux, "bpf_send_signal_task"))
+	if (loader_btf_has_func(vmlinux, "bpf_send_signal_task"))
 		*bits |= GH_TRACE_F_SEND_SIGNAL_TASK;
-	if (btf_has_func(vmlinux, "bpf_task_from_vpid"))
+	if (loader_btf_has_func(vmlinux, "bpf_task_from_vpid"))
 		*bits |= GH_TRACE_F_TASK_FROM_VPID;
 	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, NULL) > 0)
 		*bits |= GH_TRACE_F_TASK_STORAGE;
-}
-
-static int pin_link(struct bpf_link *link, const char *name)
-{
-	char path[256];
-	int err = pin_path(path, sizeof(path), name);
-
-	if (!err)
-		err = bpf_link__pin(link, path);
-	if (err)
-		loader_err("pinning %s/%s: %s", GH_TRACE_PIN_DIR, name, strerror(-err));
-	return err;
-}
-
-static int pin_map(struct bpf_map *map, const char *name)
-{
-	char path[256];
-	int err = pin_path(path, sizeof(path), name);
-
-	if (!err)
-		err = bpf_map__pin(map, path);
-	if (err)
-		loader_err("pinning %s/%s: %s", GH_TRACE_PIN_DIR, name, strerror(-err));
-	return err;
 }
 
 static int trace_start(const struct loader_opts *o, const struct loader_features *f,
@@ -203,21 +159,22 @@ static int trace_start(const struct loader_opts *o, const struct loader_features
 		loader_err("creating %s: %s", GH_TRACE_PIN_DIR, strerror(errno));
 		goto cleanup;
 	}
-	if (pin_map(st->skel->maps.slots, "slots") || pin_map(st->skel->maps.hubs, "hubs") ||
-	    pin_map(st->skel->maps.carriers, "carriers") ||
-	    pin_map(st->skel->maps.owners, "owners") ||
-	    pin_link(st->skel->links.greenhub_sched_switch, "link_switch") ||
-	    pin_link(st->skel->links.greenhub_sys_exit, "link_sys_exit") ||
-	    pin_link(st->skel->links.greenhub_exit, "link_exit") ||
-	    pin_link(st->skel->links.greenhub_exec, "link_exec") ||
-	    pin_map(st->skel->maps.control, "control"))
+	if (loader_pin_map(&pins, st->skel->maps.slots, "slots") ||
+	    loader_pin_map(&pins, st->skel->maps.hubs, "hubs") ||
+	    loader_pin_map(&pins, st->skel->maps.carriers, "carriers") ||
+	    loader_pin_map(&pins, st->skel->maps.owners, "owners") ||
+	    loader_pin_link(&pins, st->skel->links.greenhub_sched_switch, "link_switch") ||
+	    loader_pin_link(&pins, st->skel->links.greenhub_sys_exit, "link_sys_exit") ||
+	    loader_pin_link(&pins, st->skel->links.greenhub_exit, "link_exit") ||
+	    loader_pin_link(&pins, st->skel->links.greenhub_exec, "link_exec") ||
+	    loader_pin_map(&pins, st->skel->maps.control, "control"))
 		goto cleanup_pins;
 	__atomic_store_n(&st->ctl->state, GH_TRACE_RUNNING, __ATOMIC_SEQ_CST);
 	*statep = st;
 	return 0;
 
 cleanup_pins:
-	unpin_all();
+	loader_unpin_all(&pins);
 cleanup:
 	if (st->ctl)
 		loader_unmap_values(st->ctl, sizeof(struct gh_trace_control), 1);
@@ -240,7 +197,7 @@ static int trace_stop(void *state, const struct loader_opts *o)
 			   "--stop` once the blocked calls have returned");
 		return status;
 	}
-	unpin_all();
+	loader_unpin_all(&pins);
 	loader_unmap_values(st->ctl, sizeof(struct gh_trace_control), 1);
 	loader_unmap_values(st->hubs, sizeof(struct gh_trace_hub), GH_MAX_HUBS);
 	/* destroy: closes the links (detaching the programs) and the maps. */
@@ -252,61 +209,18 @@ static int trace_stop(void *state, const struct loader_opts *o)
 /* ---------------------------------------------------------------------------------------- */
 /* Stopping from the pins alone                                                               */
 
-/* The pid of a live scx_greenhub other than us, or 0. */
-static pid_t live_loader(__u32 pid)
-{
-	char path[64], comm[64] = "";
-	FILE *f;
-
-	if (!pid || (pid_t)pid == getpid())
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	if (!fgets(comm, sizeof(comm), f))
-		comm[0] = '\0';
-	fclose(f);
-	comm[strcspn(comm, "\n")] = '\0';
-	return strcmp(comm, "scx_greenhub") == 0 ? (pid_t)pid : 0;
-}
-
-/* Ask the loader that pinned the objects to unload them itself, and wait for it. */
-static int stop_through_loader(pid_t pid, const struct loader_opts *o)
-{
-	uint64_t deadline = o->timeout < 0 ? UINT64_MAX :
-			    loader_now() + (uint64_t)((o->timeout + 5) * 1e9);
-
-	loader_info("asking scx_greenhub (pid %d) to unload", (int)pid);
-	if (kill(pid, SIGTERM) < 0)
-		return -1;
-	while (loader_now() < deadline && !loader_interrupted) {
-		if (access(PIN("control"), F_OK) < 0 && errno == ENOENT)
-			return 0;
-		if (kill(pid, 0) < 0 && errno == ESRCH)
-			break;
-		loader_sleep(0.01);
-	}
-	if (access(PIN("control"), F_OK) < 0 && errno == ENOENT)
-		return 0;
-	if (kill(pid, 0) < 0 && errno == ESRCH)
-		return -1; /* it died without unloading: do it ourselves */
-	loader_err("scx_greenhub (pid %d) has not unloaded yet", (int)pid);
-	return EXIT_BUSY;
-}
-
 static int trace_stop_pinned(const struct loader_opts *o)
 {
 	struct gh_trace_control *ctl = NULL;
 	struct gh_trace_hub *hubs = NULL;
 	int ctl_fd, hubs_fd = -1, status = 0;
-	pid_t pid;
+	int r;
 
 	ctl_fd = bpf_obj_get(PIN("control"));
 	if (ctl_fd < 0) {
 		/* Objects of an interrupted load: no runtime attached to them (it needs the
 		 * control map), so nothing can be displaced. */
-		unpin_all();
+		loader_unpin_all(&pins);
 		loader_info("removed objects left by an interrupted load");
 		return 0;
 	}
@@ -328,18 +242,14 @@ static int trace_stop_pinned(const struct loader_opts *o)
 			status = EXIT_INCOMPATIBLE;
 			goto out;
 		}
-		unpin_all();
+		loader_unpin_all(&pins);
 		loader_info("removed the pins of another greenhub version (--force)");
 		goto out;
 	}
-	pid = live_loader(ctl->loader_pid);
-	if (pid) {
-		int r = stop_through_loader(pid, o);
-
-		if (r >= 0) {
-			status = r;
-			goto out;
-		}
+	r = loader_stop_live(&pins, ctl->loader_pid, o);
+	if (r >= 0) {
+		status = r;
+		goto out;
 	}
 	hubs_fd = bpf_obj_get(PIN("hubs"));
 	if (hubs_fd >= 0)
@@ -351,7 +261,7 @@ static int trace_stop_pinned(const struct loader_opts *o)
 		goto out;
 	}
 	/* Unpinning the links drops their last reference: the programs detach. */
-	unpin_all();
+	loader_unpin_all(&pins);
 out:
 	if (hubs)
 		loader_unmap_values(hubs, sizeof(*hubs), GH_MAX_HUBS);

@@ -101,4 +101,40 @@ int loader_drain(struct gh_trace_control *ctl, const struct gh_trace_hub *hubs,
 void *loader_map_values(int fd, size_t value_size, unsigned entries, bool writable);
 void loader_unmap_values(void *p, size_t value_size, unsigned entries);
 
+/* The first line of a file without its newline; "" if it cannot be read. Returns buf. */
+const char *loader_read_line(const char *path, char *buf, size_t len);
+
+struct btf;
+bool loader_btf_has_func(const struct btf *btf, const char *name);
+
+/* Where a mode pins its objects: dir/control, dir/<maps[i]>, dir/<links[i]>. */
+struct loader_pins {
+	const char *dir;
+	const char *const *maps; /* besides the control map */
+	size_t nr_maps;
+	const char *const *links;
+	size_t nr_links;
+};
+
+struct bpf_map;
+struct bpf_link;
+/* Pin as pins->dir/name: 0, or -errno with the message printed. */
+int loader_pin_map(const struct loader_pins *pins, struct bpf_map *map, const char *name);
+int loader_pin_link(const struct loader_pins *pins, struct bpf_link *link, const char *name);
+/* Remove every pin of a mode, the links first: a link's last reference going detaches its
+ * program (for sched_ext mode's struct_ops link, the scheduler). */
+void loader_unpin_all(const struct loader_pins *pins);
+/*
+ * What a previous load left in dir: its control map (size bytes), mapped read-only; NULL with
+ * *status 0 if dir does not exist, else with an exit status (message printed).
+ */
+void *loader_pinned_control(const char *dir, size_t size, int *status);
+/*
+ * If the scx_greenhub that pinned the objects (loader_pid) still runs, ask it to unload them
+ * itself and wait for its control pin to go: 0 once gone, EXIT_BUSY if it has not gone in
+ * o->timeout + 5 seconds (message printed), -1 if no such loader runs or it died first.
+ */
+int loader_stop_live(const struct loader_pins *pins, __u32 loader_pid,
+		     const struct loader_opts *o);
+
 #endif /* GREENHUB_LOADER_H */
