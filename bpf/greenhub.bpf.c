@@ -255,36 +255,20 @@ struct {
 	__type(value, struct cpu_ctx);
 } cpu_ctxs SEC(".maps");
 
+/* The parts of the protocol that trace mode (greenhub_trace.bpf.c) shares, over this file's
+ * types and the maps above. */
+#define GH_BPF_CONTROL struct gh_scx_control
+#define GH_BPF_HUB struct gh_scx_hub
+#define GH_BPF_CARRIER struct gh_scx_carrier
+#define GH_BPF_HIST struct gh_scx_hist
+#define GH_BPF_HIST_BUCKETS GH_SCX_HIST_BUCKETS
+#define GH_BPF_BOUND GH_SCX_BOUND
+#define GH_BPF_REJECTED GH_SCX_REJECTED
+#define GH_BPF_ABI_VERSION GH_SCX_ABI_VERSION
+#include "baton.bpf.h"
+
 /* ---------------------------------------------------------------------------------------- */
 /* Small helpers                                                                              */
-
-static __always_inline struct gh_scx_control *ctl(void)
-{
-	u32 zero = 0;
-
-	return bpf_map_lookup_elem(&control, &zero);
-}
-
-static __always_inline void add(u64 *counter)
-{
-	__sync_fetch_and_add(counter, 1);
-}
-
-static void hist_add(struct gh_scx_hist *h, u64 ns)
-{
-	u64 us = ns / 1000;
-	u32 b = 0;
-
-	while (us && b < GH_SCX_HIST_BUCKETS - 1) {
-		us >>= 1;
-		b++;
-	}
-	__sync_fetch_and_add(&h->bucket[b], 1);
-	__sync_fetch_and_add(&h->count, 1);
-	__sync_fetch_and_add(&h->sum_ns, ns);
-	if (ns > h->max_ns)
-		h->max_ns = ns; /* racy on purpose: see the header */
-}
 
 static __always_inline bool vtime_before(u64 a, u64 b)
 {
@@ -294,78 +278,6 @@ static __always_inline bool vtime_before(u64 a, u64 b)
 static __always_inline struct gh_scx_carrier *storage(struct task_struct *p)
 {
 	return bpf_task_storage_get(&carriers, p, 0, 0);
-}
-
-/* A pid's number in the namespace it was created in: what the thread itself gets from
- * gettid()/getpid(). */
-static u32 pid_nr_own(struct pid *pid)
-{
-	struct upid up = {};
-	unsigned int level;
-
-	if (!pid)
-		return 0;
-	level = BPF_CORE_READ(pid, level);
-	if (bpf_probe_read_kernel(&up, sizeof(up),
-				  (void *)pid + bpf_core_field_offset(struct pid, numbers) +
-					  level * bpf_core_type_size(struct upid)))
-		return 0;
-	return (u32)up.nr;
-}
-
-/*
- * Check a registration against the thread it is attached to, once (I5): the tid and tgid the
- * runtime wrote must be the thread's own, the slot must be active and its process's, and the
- * first carrier bound makes the hub's owner_tgid this process's global tgid.
- */
-static bool bind(struct task_struct *p, struct gh_scx_carrier *st)
-{
-	struct gh_scx_control *c;
-	struct gh_hub_slot *slot;
-	struct gh_scx_hub *hub;
-	u32 idx = st->hub, tgid = p->tgid, one = 1;
-
-	if (st->bound == GH_SCX_BOUND)
-		return true;
-	if (st->bound == GH_SCX_REJECTED)
-		return false;
-	c = ctl();
-	slot = bpf_map_lookup_elem(&slots, &idx);
-	hub = bpf_map_lookup_elem(&hubs, &idx);
-	if (!c || !slot || !hub)
-		return false;
-	if (st->abi != GH_SCX_ABI_VERSION ||
-	    pid_nr_own(BPF_CORE_READ(p, thread_pid)) != st->tid ||
-	    pid_nr_own(BPF_CORE_READ(p, group_leader, thread_pid)) != st->tgid ||
-	    !(slot->flags & GH_SLOT_F_ACTIVE) || slot->tgid != st->tgid)
-		goto reject;
-	__sync_val_compare_and_swap(&hub->owner_tgid, 0, tgid);
-	if (hub->owner_tgid != tgid)
-		goto reject;
-	bpf_map_update_elem(&owners, &tgid, &one, BPF_ANY);
-	st->bound = GH_SCX_BOUND;
-	add(&c->nr_bound);
-	return true;
-reject:
-	st->bound = GH_SCX_REJECTED;
-	add(&c->nr_rejected);
-	return false;
-}
-
-/* The slot and scheduler state of a bound carrier's hub, if the hub is still its process's. */
-static bool owned(struct task_struct *p, struct gh_scx_carrier *st, struct gh_hub_slot **slotp,
-		  struct gh_scx_hub **hubp)
-{
-	u32 idx = st->hub;
-	struct gh_hub_slot *slot = bpf_map_lookup_elem(&slots, &idx);
-	struct gh_scx_hub *hub = bpf_map_lookup_elem(&hubs, &idx);
-
-	if (!slot || !hub || !(slot->flags & GH_SLOT_F_ACTIVE) || slot->tgid != st->tgid ||
-	    hub->owner_tgid != p->tgid)
-		return false;
-	*slotp = slot;
-	*hubp = hub;
-	return true;
 }
 
 /* The registration of p if it is a bound carrier whose hub is its process's. */
@@ -379,41 +291,9 @@ static struct gh_scx_carrier *carrier(struct task_struct *p, struct gh_hub_slot 
 	return st;
 }
 
-/* Would the gate signal be held back at p's return? The mask in force now, the one a
- * sigtimedwait restores and the one a ppoll/pselect/epoll_pwait restores. */
-static bool gate_masked(struct task_struct *p)
-{
-	u64 bit = 1ULL << (signo - 1);
-	u64 blocked = p->blocked.sig[0] | p->real_blocked.sig[0];
-
-	if (bpf_core_field_exists(p->restore_sigmask) &&
-	    BPF_CORE_READ_BITFIELD_PROBED(p, restore_sigmask))
-		blocked |= p->saved_sigmask.sig[0];
-	return (blocked & bit) != 0;
-}
-
-/* Does the sleeping carrier (current) run a green thread? See gh_scx_carrier.green_addr. A
- * word that cannot be read without a fault counts as no. */
-static bool in_green_thread(struct gh_scx_carrier *st)
-{
-	u64 green = 0;
-
-	if (!st->green_addr || bpf_probe_read_user(&green, sizeof(green), (void *)st->green_addr))
-		return false;
-	return green != 0;
-}
-
 static bool exiting(struct task_struct *p)
 {
 	return (p->flags & PF_EXITING) || (BPF_CORE_READ(p, signal, flags) & SIGNAL_GROUP_EXIT);
-}
-
-static void displaced_add(struct gh_scx_control *c, struct gh_scx_hub *hub, int n)
-{
-	if (c)
-		__sync_fetch_and_add(&c->nr_displaced, n);
-	if (hub)
-		__sync_fetch_and_add(&hub->nr_displaced, n);
 }
 
 /* t's return is settled: it may run (it owns the hub) or it waits in user space. */
@@ -462,8 +342,8 @@ static int gate_cb(struct bpf_map *map, void *key, void *value)
 	struct gh_scx_carrier *st = storage(p);
 	struct gh_hub_slot *slot;
 	struct gh_scx_hub *hub;
-	u64 b, now;
 	u32 holder, kick;
+	u64 b;
 
 	if (!c || !st || st->bound != GH_SCX_BOUND)
 		return 0;
@@ -497,25 +377,12 @@ static int gate_cb(struct bpf_map *map, void *key, void *value)
 	holder = gh_baton_tid(b);
 	switch (gh_baton_state(b)) {
 	case GH_BATON_HANDOFF:
-		if (__sync_val_compare_and_swap(&slot->baton, b,
-						gh_baton_next(b, GH_BATON_RUN, st->tid)) != b)
+		if (!baton_cas(slot, b, GH_BATON_RUN, st->tid))
 			break;
-		set_runner(slot, st->tid);
-		now = bpf_ktime_get_ns();
-		if (slot->handoff_ns && now > slot->handoff_ns)
-			__sync_fetch_and_add(&slot->stalled_ns, now - slot->handoff_ns);
-		if (holder == st->tid) {
-			__sync_fetch_and_add(&slot->nr_cancels, 1);
-			add(&c->nr_cancels);
-		} else {
-			__sync_fetch_and_add(&slot->nr_takeovers, 1);
-			slot->displaced_tid = holder;
-			add(&c->nr_takeovers);
-		}
+		handoff_taken(c, slot, holder, st->tid);
 		return 0;
 	case GH_BATON_IDLE:
-		if (__sync_val_compare_and_swap(&slot->baton, b,
-						gh_baton_next(b, GH_BATON_RUN, st->tid)) != b)
+		if (!baton_cas(slot, b, GH_BATON_RUN, st->tid))
 			break;
 		set_runner(slot, st->tid);
 		__sync_fetch_and_add(&slot->nr_idle_returns, 1);
@@ -569,7 +436,7 @@ static void give_cpu(struct task_struct *owner, u32 h, struct gh_scx_hub *hub, s
 	struct gh_scx_carrier *sst;
 	struct cpu_ctx *cc;
 	struct task_struct *s;
-	u32 zero = 0, tid;
+	u32 zero = 0;
 
 	if (scx_bpf_dsq_nr_queued(SPARE_DSQ(h)) > 0) {
 		cc = bpf_map_lookup_elem(&cpu_ctxs, &zero);
@@ -580,19 +447,9 @@ static void give_cpu(struct task_struct *owner, u32 h, struct gh_scx_hub *hub, s
 	}
 	if (!c)
 		return;
-	tid = hub->spare_tid;
-	if (!tid)
-		goto miss;
-	/* Looked up in the owner's pid namespace, the one the runtime's tids are in. */
-	s = bpf_task_from_vpid((s32)tid);
+	s = parked_spare(owner, h, hub->spare_tid, &sst);
 	if (!s)
 		goto miss;
-	sst = storage(s);
-	if (s->tgid != owner->tgid || !sst || sst->bound != GH_SCX_BOUND || sst->hub != h ||
-	    sst->tid != tid) {
-		bpf_task_release(s);
-		goto miss;
-	}
 	sst->woken = 1;
 	sst->wake_cpu = cpu;
 	sst->woken_ns = now;
@@ -642,8 +499,7 @@ static bool hand_off(struct task_struct *p, struct gh_scx_carrier *st, struct gh
 	add(&c->nr_gate_arms);
 	st->held = 0;
 	__sync_fetch_and_or(&st->displaced, 1);
-	if (__sync_val_compare_and_swap(&slot->baton, b,
-					gh_baton_next(b, GH_BATON_HANDOFF, st->tid)) != b) {
+	if (!baton_cas(slot, b, GH_BATON_HANDOFF, st->tid)) {
 		/* The armed gate is harmless: it will find the return settled. */
 		if (__sync_fetch_and_and(&st->displaced, 0))
 			displaced_add(c, hub, -1);
@@ -801,7 +657,7 @@ static void owner_sleeps(struct task_struct *p, struct gh_scx_carrier *st,
 			cc->wake_hub = st->hub + 1;
 		return;
 	}
-	if (gate_masked(p)) {
+	if (gate_masked(p, signo)) {
 		add(&c->nr_masked);
 		return;
 	}
@@ -836,8 +692,7 @@ static void end_grace(struct gh_scx_carrier *st, struct gh_hub_slot *slot,
 		b = slot->baton;
 		if (gh_baton_state(b) != GH_BATON_RUN || gh_baton_tid(b) != st->tid)
 			return;
-		if (__sync_val_compare_and_swap(&slot->baton, b,
-						gh_baton_next(b, GH_BATON_RUN, st->tid)) == b) {
+		if (baton_cas(slot, b, GH_BATON_RUN, st->tid)) {
 			if (c)
 				add(&c->nr_graced);
 			__sync_fetch_and_add(&hub->nr_graced, 1);
@@ -863,8 +718,8 @@ static bool returns(struct task_struct *p, struct gh_scx_carrier *st, struct gh_
 		    struct gh_scx_hub *hub)
 {
 	struct gh_scx_control *c = ctl();
-	u64 b, now;
 	u32 holder;
+	u64 b;
 
 	if (!c)
 		return true;
@@ -875,30 +730,15 @@ static bool returns(struct task_struct *p, struct gh_scx_carrier *st, struct gh_
 		holder = gh_baton_tid(b);
 		switch (gh_baton_state(b)) {
 		case GH_BATON_HANDOFF:
-			if (__sync_val_compare_and_swap(&slot->baton, b,
-							gh_baton_next(b, GH_BATON_RUN, st->tid)) !=
-			    b)
+			if (!baton_cas(slot, b, GH_BATON_RUN, st->tid))
 				continue;
 			__sync_fetch_and_add(&slot->return_pending, -1);
-			set_runner(slot, st->tid);
-			now = bpf_ktime_get_ns();
-			if (slot->handoff_ns && now > slot->handoff_ns)
-				__sync_fetch_and_add(&slot->stalled_ns, now - slot->handoff_ns);
-			if (holder == st->tid) {
-				__sync_fetch_and_add(&slot->nr_cancels, 1);
-				add(&c->nr_cancels);
-			} else {
-				__sync_fetch_and_add(&slot->nr_takeovers, 1);
-				slot->displaced_tid = holder;
-				add(&c->nr_takeovers);
-			}
+			handoff_taken(c, slot, holder, st->tid);
 			grace_outcome(hub, holder == st->tid);
 			settle(st, hub);
 			return true;
 		case GH_BATON_IDLE:
-			if (__sync_val_compare_and_swap(&slot->baton, b,
-							gh_baton_next(b, GH_BATON_RUN, st->tid)) !=
-			    b)
+			if (!baton_cas(slot, b, GH_BATON_RUN, st->tid))
 				continue;
 			__sync_fetch_and_add(&slot->return_pending, -1);
 			set_runner(slot, st->tid);
@@ -913,9 +753,7 @@ static bool returns(struct task_struct *p, struct gh_scx_carrier *st, struct gh_
 			if (holder == st->tid) {
 				/* Handed back (or a late handoff lost): seal the word, so that no
 				 * handoff decided on the old one can succeed. */
-				if (__sync_val_compare_and_swap(&slot->baton, b,
-								gh_baton_next(b, GH_BATON_RUN,
-									      st->tid)) != b)
+				if (!baton_cas(slot, b, GH_BATON_RUN, st->tid))
 					continue;
 				__sync_fetch_and_add(&slot->return_pending, -1);
 				grace_outcome(hub, false);
@@ -1208,46 +1046,6 @@ static int heartbeat_fn(void *map, int *key, struct heartbeat *hb)
 /* ---------------------------------------------------------------------------------------- */
 /* I6: exits and execs                                                                        */
 
-struct release_ctx {
-	u32 tgid;
-	u32 released;
-};
-
-static long release_one(u32 i, struct release_ctx *rc)
-{
-	struct gh_hub_slot *slot = bpf_map_lookup_elem(&slots, &i);
-	struct gh_scx_hub *hub = bpf_map_lookup_elem(&hubs, &i);
-	u64 b;
-
-	if (!slot || !hub || hub->owner_tgid != rc->tgid)
-		return 0;
-	b = slot->baton;
-	slot->baton = gh_baton_next(b, GH_BATON_FREE, 0);
-	slot->runner_tid = 0;
-	slot->return_pending = 0;
-	slot->flags = 0;
-	slot->tgid = 0;
-	hub->spare_tid = 0;
-	hub->owner_tgid = 0;
-	rc->released++;
-	return 0;
-}
-
-/* Release every slot the process tgid owns. */
-static void release_process(u32 tgid)
-{
-	struct release_ctx rc = { .tgid = tgid };
-	struct gh_scx_control *c;
-
-	if (!bpf_map_lookup_elem(&owners, &tgid))
-		return;
-	bpf_loop(GH_MAX_HUBS, release_one, &rc, 0);
-	bpf_map_delete_elem(&owners, &tgid);
-	c = ctl();
-	if (c && rc.released)
-		__sync_fetch_and_add(&c->nr_exit_cleanups, rc.released);
-}
-
 /* A registered carrier thread leaves: settle its gauges and, if it held the hub while its
  * process lives on, offer the hub to a spare. */
 static void carrier_leaves(struct task_struct *p, struct gh_scx_carrier *st)
@@ -1256,7 +1054,6 @@ static void carrier_leaves(struct task_struct *p, struct gh_scx_carrier *st)
 	struct gh_hub_slot *slot;
 	struct gh_scx_hub *hub;
 	u32 key = p->pid;
-	u64 b;
 
 	bpf_map_delete_elem(&gates, &key);
 	if (!c)
@@ -1272,15 +1069,8 @@ static void carrier_leaves(struct task_struct *p, struct gh_scx_carrier *st)
 		hub->spare_tid = 0;
 	if (BPF_CORE_READ(p, signal, flags) & SIGNAL_GROUP_EXIT)
 		return; /* the whole process goes: its slots are released below */
-	b = slot->baton;
-	if ((gh_baton_state(b) == GH_BATON_RUN || gh_baton_state(b) == GH_BATON_IDLE) &&
-	    gh_baton_tid(b) == st->tid &&
-	    __sync_val_compare_and_swap(&slot->baton, b,
-					gh_baton_next(b, GH_BATON_HANDOFF, st->tid)) == b) {
-		slot->handoff_ns = bpf_ktime_get_ns();
-		__sync_fetch_and_add(&slot->nr_handoffs, 1);
+	if (hand_on(slot, st->tid))
 		add(&c->nr_handoffs);
-	}
 }
 
 /* ---------------------------------------------------------------------------------------- */

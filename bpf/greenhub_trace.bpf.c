@@ -140,108 +140,20 @@ struct {
 	__type(value, __u32);
 } owners SEC(".maps");
 
+/* The parts of the protocol that the scheduler (greenhub.bpf.c) shares, over this file's types
+ * and the maps above. */
+#define GH_BPF_CONTROL struct gh_trace_control
+#define GH_BPF_HUB struct gh_trace_hub
+#define GH_BPF_CARRIER struct gh_trace_carrier
+#define GH_BPF_HIST struct gh_trace_hist
+#define GH_BPF_HIST_BUCKETS GH_TRACE_HIST_BUCKETS
+#define GH_BPF_BOUND GH_TRACE_BOUND
+#define GH_BPF_REJECTED GH_TRACE_REJECTED
+#define GH_BPF_ABI_VERSION GH_TRACE_ABI_VERSION
+#include "baton.bpf.h"
+
 /* ---------------------------------------------------------------------------------------- */
 /* Small helpers                                                                              */
-
-static __always_inline struct gh_trace_control *ctl(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&control, &zero);
-}
-
-static __always_inline void add(__u64 *counter)
-{
-	__sync_fetch_and_add(counter, 1);
-}
-
-static void hist_add(struct gh_trace_hist *h, __u64 ns)
-{
-	__u64 us = ns / 1000;
-	__u32 b = 0;
-
-	while (us && b < GH_TRACE_HIST_BUCKETS - 1) {
-		us >>= 1;
-		b++;
-	}
-	__sync_fetch_and_add(&h->bucket[b], 1);
-	__sync_fetch_and_add(&h->count, 1);
-	__sync_fetch_and_add(&h->sum_ns, ns);
-	if (ns > h->max_ns)
-		h->max_ns = ns; /* racy on purpose: see the header */
-}
-
-/* A pid's number in the namespace it was created in: what the thread itself gets from
- * gettid()/getpid(). pid is a plain address (read with BPF_CORE_READ), so that the arithmetic
- * below is on a scalar. */
-static __u32 pid_nr_own(struct pid *pid)
-{
-	struct upid up = {};
-	unsigned int level;
-
-	if (!pid)
-		return 0;
-	level = BPF_CORE_READ(pid, level);
-	if (bpf_probe_read_kernel(&up, sizeof(up),
-				  (void *)pid + bpf_core_field_offset(struct pid, numbers) +
-					  level * bpf_core_type_size(struct upid)))
-		return 0;
-	return (__u32)up.nr;
-}
-
-/*
- * Check a registration against the thread it is attached to, once (I5): the tid and tgid the
- * runtime wrote must be the thread's own, the slot must be active and its process's, and the
- * first carrier bound makes the hub's owner_tgid this process's global tgid.
- */
-static bool bind(struct task_struct *p, struct gh_trace_carrier *st)
-{
-	struct gh_trace_control *c;
-	struct gh_hub_slot *slot;
-	struct gh_trace_hub *hub;
-	__u32 idx = st->hub, tgid = p->tgid, one = 1;
-
-	if (st->bound == GH_TRACE_BOUND)
-		return true;
-	if (st->bound == GH_TRACE_REJECTED)
-		return false;
-	c = ctl();
-	slot = bpf_map_lookup_elem(&slots, &idx);
-	hub = bpf_map_lookup_elem(&hubs, &idx);
-	if (!c || !slot || !hub)
-		return false;
-	if (st->abi != GH_TRACE_ABI_VERSION || pid_nr_own(BPF_CORE_READ(p, thread_pid)) != st->tid ||
-	    pid_nr_own(BPF_CORE_READ(p, group_leader, thread_pid)) != st->tgid ||
-	    !(slot->flags & GH_SLOT_F_ACTIVE) || slot->tgid != st->tgid)
-		goto reject;
-	__sync_val_compare_and_swap(&hub->owner_tgid, 0, tgid);
-	if (hub->owner_tgid != tgid)
-		goto reject;
-	bpf_map_update_elem(&owners, &tgid, &one, BPF_ANY);
-	st->bound = GH_TRACE_BOUND;
-	add(&c->nr_bound);
-	return true;
-reject:
-	st->bound = GH_TRACE_REJECTED;
-	add(&c->nr_rejected);
-	return false;
-}
-
-/* The slot and trace state of a bound carrier's hub, if the hub is still its process's. */
-static bool owned(struct task_struct *p, struct gh_trace_carrier *st, struct gh_hub_slot **slotp,
-		  struct gh_trace_hub **hubp)
-{
-	__u32 idx = st->hub;
-	struct gh_hub_slot *slot = bpf_map_lookup_elem(&slots, &idx);
-	struct gh_trace_hub *hub = bpf_map_lookup_elem(&hubs, &idx);
-
-	if (!slot || !hub || !(slot->flags & GH_SLOT_F_ACTIVE) || slot->tgid != st->tgid ||
-	    hub->owner_tgid != p->tgid)
-		return false;
-	*slotp = slot;
-	*hubp = hub;
-	return true;
-}
 
 /*
  * Is p asleep inside a system call, rather than in a fault taken from user mode? See the
@@ -266,31 +178,6 @@ static bool in_syscall(struct task_struct *p, long *nr)
 	       regs->r11 == regs->flags;
 }
 
-/* Does the sleeping carrier (current) run a green thread? See gh_trace_carrier.green_addr. A
- * word that cannot be read without a fault counts as no. */
-static bool in_green_thread(struct gh_trace_carrier *st)
-{
-	__u64 green = 0;
-
-	if (bpf_probe_read_user(&green, sizeof(green), (void *)st->green_addr))
-		return false;
-	return green != 0;
-}
-
-/* Would the gate signal be held back at p's return? The mask in force now, the one a
- * sigtimedwait restores (real_blocked, empty otherwise) and the one a ppoll/pselect/epoll_pwait
- * restores (saved_sigmask, when restore_sigmask is set). */
-static bool gate_masked(struct task_struct *p)
-{
-	__u64 bit = 1ULL << (gate_signo - 1);
-	__u64 blocked = p->blocked.sig[0] | p->real_blocked.sig[0];
-
-	if (bpf_core_field_exists(p->restore_sigmask) &&
-	    BPF_CORE_READ_BITFIELD_PROBED(p, restore_sigmask))
-		blocked |= p->saved_sigmask.sig[0];
-	return (blocked & bit) != 0;
-}
-
 /* A signal that will be delivered at p's return to user mode (other than by us). */
 static bool signal_due(struct task_struct *p)
 {
@@ -300,33 +187,16 @@ static bool signal_due(struct task_struct *p)
 	return (pending & ~p->blocked.sig[0]) != 0;
 }
 
-static void displaced_add(struct gh_trace_control *c, struct gh_trace_hub *hub, int n)
-{
-	__sync_fetch_and_add(&c->nr_displaced, n);
-	if (hub)
-		__sync_fetch_and_add(&hub->nr_displaced, n);
-}
-
 /* Signal the hub's parked spare, thread-directed (see the header for why a signal). */
 static void wake_spare(struct gh_trace_control *c, struct task_struct *owner, __u32 idx,
 		       struct gh_trace_hub *hub, __u64 now)
 {
 	struct gh_trace_carrier *sst;
 	struct task_struct *s;
-	__u32 tid = hub->spare_tid;
 
-	if (!tid)
-		goto miss;
-	/* Looked up in the owner's pid namespace, the one the runtime's tids are in. */
-	s = bpf_task_from_vpid((s32)tid);
+	s = parked_spare(owner, idx, hub->spare_tid, &sst);
 	if (!s)
 		goto miss;
-	sst = bpf_task_storage_get(&carriers, s, 0, 0);
-	if (s->tgid != owner->tgid || !sst || sst->bound != GH_TRACE_BOUND || sst->hub != idx ||
-	    sst->tid != tid) {
-		bpf_task_release(s);
-		goto miss;
-	}
 	if (!sst->woken_ns) {
 		sst->woken_ns = now;
 		__sync_fetch_and_add(&c->nr_woken_pending, 1);
@@ -380,7 +250,7 @@ static void owner_sleeps(struct task_struct *p)
 		add(&c->nr_loop_sleeps);
 		return;
 	}
-	if (gate_masked(p)) {
+	if (gate_masked(p, gate_signo)) {
 		add(&c->nr_masked);
 		add(&hub->nr_masked);
 		return;
@@ -392,8 +262,7 @@ static void owner_sleeps(struct task_struct *p)
 		add(&c->nr_refused);
 		return;
 	}
-	if (__sync_val_compare_and_swap(&slot->baton, b,
-					gh_baton_next(b, GH_BATON_HANDOFF, st->tid)) != b) {
+	if (!baton_cas(slot, b, GH_BATON_HANDOFF, st->tid)) {
 		displaced_add(c, hub, -1);
 		return;
 	}
@@ -448,8 +317,8 @@ static void gate(struct task_struct *p, struct gh_trace_carrier *st, struct pt_r
 	struct gh_trace_control *c = ctl();
 	struct gh_hub_slot *slot = NULL;
 	struct gh_trace_hub *hub = NULL;
-	__u64 b, now;
 	__u32 holder;
+	__u64 b;
 
 	if (!c)
 		return;
@@ -471,33 +340,19 @@ static void gate(struct task_struct *p, struct gh_trace_carrier *st, struct pt_r
 		return;
 	}
 	displaced_add(c, hub, -1);
-	if (gate_masked(p))
+	if (gate_masked(p, gate_signo))
 		add(&c->nr_gate_blocked);
 
 	b = slot->baton;
 	holder = gh_baton_tid(b);
 	switch (gh_baton_state(b)) {
 	case GH_BATON_HANDOFF:
-		if (__sync_val_compare_and_swap(&slot->baton, b,
-						gh_baton_next(b, GH_BATON_RUN, st->tid)) != b)
+		if (!baton_cas(slot, b, GH_BATON_RUN, st->tid))
 			break;
-		slot->runner_tid = st->tid;
-		now = bpf_ktime_get_ns();
-		if (slot->handoff_ns && now > slot->handoff_ns)
-			__sync_fetch_and_add(&slot->stalled_ns, now - slot->handoff_ns);
-		if (holder == st->tid) {
-			__sync_fetch_and_add(&slot->nr_cancels, 1);
-			add(&c->nr_cancels);
-		} else {
-			/* Another blocked carrier's handoff, still untaken: ours now. */
-			__sync_fetch_and_add(&slot->nr_takeovers, 1);
-			slot->displaced_tid = holder;
-			add(&c->nr_takeovers);
-		}
+		handoff_taken(c, slot, holder, st->tid);
 		return;
 	case GH_BATON_IDLE:
-		if (__sync_val_compare_and_swap(&slot->baton, b,
-						gh_baton_next(b, GH_BATON_RUN, st->tid)) != b)
+		if (!baton_cas(slot, b, GH_BATON_RUN, st->tid))
 			break;
 		slot->runner_tid = st->tid;
 		__sync_fetch_and_add(&slot->nr_idle_returns, 1);
@@ -521,53 +376,12 @@ static void gate(struct task_struct *p, struct gh_trace_carrier *st, struct pt_r
 /* ---------------------------------------------------------------------------------------- */
 /* I6: exits and execs                                                                        */
 
-struct release_ctx {
-	__u32 tgid;
-	__u32 released;
-};
-
-static long release_one(__u32 i, struct release_ctx *rc)
-{
-	struct gh_hub_slot *slot = bpf_map_lookup_elem(&slots, &i);
-	struct gh_trace_hub *hub = bpf_map_lookup_elem(&hubs, &i);
-	__u64 b;
-
-	if (!slot || !hub || hub->owner_tgid != rc->tgid)
-		return 0;
-	b = slot->baton;
-	slot->baton = gh_baton_next(b, GH_BATON_FREE, 0);
-	slot->runner_tid = 0;
-	slot->return_pending = 0;
-	slot->flags = 0;
-	slot->tgid = 0;
-	hub->spare_tid = 0;
-	hub->owner_tgid = 0;
-	rc->released++;
-	return 0;
-}
-
-/* Release every slot the process tgid owns. */
-static void release_process(__u32 tgid)
-{
-	struct release_ctx rc = { .tgid = tgid };
-	struct gh_trace_control *c;
-
-	if (!bpf_map_lookup_elem(&owners, &tgid))
-		return;
-	bpf_loop(GH_MAX_HUBS, release_one, &rc, 0);
-	bpf_map_delete_elem(&owners, &tgid);
-	c = ctl();
-	if (c && rc.released)
-		__sync_fetch_and_add(&c->nr_exit_cleanups, rc.released);
-}
-
 /* A registered carrier leaves: settle its gauges and, if it held the hub, let a spare have it. */
 static void carrier_leaves(struct task_struct *p, struct gh_trace_carrier *st)
 {
 	struct gh_trace_control *c = ctl();
 	struct gh_hub_slot *slot;
 	struct gh_trace_hub *hub;
-	__u64 b;
 
 	if (!c)
 		return;
@@ -590,15 +404,8 @@ static void carrier_leaves(struct task_struct *p, struct gh_trace_carrier *st)
 	 * while it owns the hub (pthread_exit from green code) hands the hub on. */
 	if (BPF_CORE_READ(p, signal, flags) & 0x4 /* SIGNAL_GROUP_EXIT */)
 		return;
-	b = slot->baton;
-	if ((gh_baton_state(b) == GH_BATON_RUN || gh_baton_state(b) == GH_BATON_IDLE) &&
-	    gh_baton_tid(b) == st->tid &&
-	    __sync_val_compare_and_swap(&slot->baton, b,
-					gh_baton_next(b, GH_BATON_HANDOFF, st->tid)) == b) {
-		slot->handoff_ns = bpf_ktime_get_ns();
-		__sync_fetch_and_add(&slot->nr_handoffs, 1);
+	if (hand_on(slot, st->tid))
 		wake_spare(c, p, st->hub, hub, slot->handoff_ns);
-	}
 }
 
 /* ---------------------------------------------------------------------------------------- */

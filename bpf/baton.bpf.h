@@ -1,0 +1,290 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * What the two kernel sides of the baton protocol, the sched_ext scheduler (greenhub.bpf.c) and
+ * trace mode (greenhub_trace.bpf.c), do the same way: registration checks (I5), the cleanup of
+ * a process's slots (I6), and the baton moves and counters whose meaning slot.h fixes for both.
+ * The runtime writes and reads the same slot fields (slot.h) under either side, with one
+ * meaning, so these parts must not drift apart.
+ *
+ * The two sides keep their own control, hub and carrier types (scx.h, trace.h), with the fields
+ * used here named alike. An including file defines, before it includes this header,
+ *   GH_BPF_CONTROL, GH_BPF_HUB, GH_BPF_CARRIER, GH_BPF_HIST   its struct types;
+ *   GH_BPF_HIST_BUCKETS, GH_BPF_BOUND, GH_BPF_REJECTED, GH_BPF_ABI_VERSION   its constants;
+ * and the maps control (one GH_BPF_CONTROL), slots (struct gh_hub_slot), hubs (GH_BPF_HUB),
+ * carriers (task storage of GH_BPF_CARRIER) and owners (global tgid -> 1).
+ */
+#ifndef GREENHUB_BATON_BPF_H
+#define GREENHUB_BATON_BPF_H
+
+#if !defined(GH_BPF_CONTROL) || !defined(GH_BPF_HUB) || !defined(GH_BPF_CARRIER) ||          \
+	!defined(GH_BPF_HIST) || !defined(GH_BPF_HIST_BUCKETS) || !defined(GH_BPF_BOUND) ||   \
+	!defined(GH_BPF_REJECTED) || !defined(GH_BPF_ABI_VERSION)
+#error "baton.bpf.h: define the GH_BPF_* types and constants first (see the header comment)"
+#endif
+
+static __always_inline GH_BPF_CONTROL *ctl(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&control, &zero);
+}
+
+static __always_inline void add(__u64 *counter)
+{
+	__sync_fetch_and_add(counter, 1);
+}
+
+static void hist_add(GH_BPF_HIST *h, __u64 ns)
+{
+	__u64 us = ns / 1000;
+	__u32 b = 0;
+
+	while (us && b < GH_BPF_HIST_BUCKETS - 1) {
+		us >>= 1;
+		b++;
+	}
+	__sync_fetch_and_add(&h->bucket[b], 1);
+	__sync_fetch_and_add(&h->count, 1);
+	__sync_fetch_and_add(&h->sum_ns, ns);
+	if (ns > h->max_ns)
+		h->max_ns = ns; /* racy on purpose: a statistic, not worth a CAS loop */
+}
+
+/* A pid's number in the namespace it was created in: what the thread itself gets from
+ * gettid()/getpid(), and so what the runtime writes into registrations and baton words. pid is
+ * a plain address (read with BPF_CORE_READ), so that the arithmetic below is on a scalar. */
+static __u32 pid_nr_own(struct pid *pid)
+{
+	struct upid up = {};
+	unsigned int level;
+
+	if (!pid)
+		return 0;
+	level = BPF_CORE_READ(pid, level);
+	if (bpf_probe_read_kernel(&up, sizeof(up),
+				  (void *)pid + bpf_core_field_offset(struct pid, numbers) +
+					  level * bpf_core_type_size(struct upid)))
+		return 0;
+	return (__u32)up.nr;
+}
+
+/*
+ * Check a registration against the thread it is attached to, once (I5): the tid and tgid the
+ * runtime wrote must be the thread's own, the slot must be active and its process's, and the
+ * first carrier bound makes the hub's owner_tgid this process's global tgid. The result stands
+ * for the registration's life, since the runtime writes its ids only when it creates it; what
+ * can change later, the slot's owner, owned() checks on every use.
+ */
+static bool bind(struct task_struct *p, GH_BPF_CARRIER *st)
+{
+	GH_BPF_CONTROL *c;
+	struct gh_hub_slot *slot;
+	GH_BPF_HUB *hub;
+	__u32 idx = st->hub, tgid = p->tgid, one = 1;
+
+	if (st->bound == GH_BPF_BOUND)
+		return true;
+	if (st->bound == GH_BPF_REJECTED)
+		return false;
+	c = ctl();
+	slot = bpf_map_lookup_elem(&slots, &idx);
+	hub = bpf_map_lookup_elem(&hubs, &idx);
+	if (!c || !slot || !hub)
+		return false;
+	if (st->abi != GH_BPF_ABI_VERSION ||
+	    pid_nr_own(BPF_CORE_READ(p, thread_pid)) != st->tid ||
+	    pid_nr_own(BPF_CORE_READ(p, group_leader, thread_pid)) != st->tgid ||
+	    !(slot->flags & GH_SLOT_F_ACTIVE) || slot->tgid != st->tgid)
+		goto reject;
+	__sync_val_compare_and_swap(&hub->owner_tgid, 0, tgid);
+	if (hub->owner_tgid != tgid)
+		goto reject;
+	/* The owners entry is what makes this process's exit release the hub (release_process). */
+	bpf_map_update_elem(&owners, &tgid, &one, BPF_ANY);
+	st->bound = GH_BPF_BOUND;
+	add(&c->nr_bound);
+	return true;
+reject:
+	st->bound = GH_BPF_REJECTED;
+	add(&c->nr_rejected);
+	return false;
+}
+
+/* The slot and kernel-side state of a bound carrier's hub, if the hub is still its process's.
+ * Looked at again on every use, not only at bind(): the runtime may release the slot and
+ * another process claim it while the registration lives on. */
+static bool owned(struct task_struct *p, GH_BPF_CARRIER *st, struct gh_hub_slot **slotp,
+		  GH_BPF_HUB **hubp)
+{
+	__u32 idx = st->hub;
+	struct gh_hub_slot *slot = bpf_map_lookup_elem(&slots, &idx);
+	GH_BPF_HUB *hub = bpf_map_lookup_elem(&hubs, &idx);
+
+	if (!slot || !hub || !(slot->flags & GH_SLOT_F_ACTIVE) || slot->tgid != st->tgid ||
+	    hub->owner_tgid != p->tgid)
+		return false;
+	*slotp = slot;
+	*hubp = hub;
+	return true;
+}
+
+/* Would signal signo be held back at p's return to user mode? The mask in force now, the one
+ * a sigtimedwait restores (real_blocked, empty otherwise) and the one a ppoll/pselect/
+ * epoll_pwait restores (saved_sigmask, when restore_sigmask is set). A carrier whose gate
+ * signal would wait must never be handed off: its return could not be stopped. */
+static bool gate_masked(struct task_struct *p, int signo)
+{
+	__u64 bit = 1ULL << (signo - 1);
+	__u64 blocked = p->blocked.sig[0] | p->real_blocked.sig[0];
+
+	if (bpf_core_field_exists(p->restore_sigmask) &&
+	    BPF_CORE_READ_BITFIELD_PROBED(p, restore_sigmask))
+		blocked |= p->saved_sigmask.sig[0];
+	return (blocked & bit) != 0;
+}
+
+/* Does the sleeping carrier (current) run a green thread? See the carrier's green_addr: only
+ * such sleeps hand off, so a carrier is never displaced where the runtime does not expect it.
+ * An unset address, or a word that cannot be read without a fault, counts as no. */
+static bool in_green_thread(GH_BPF_CARRIER *st)
+{
+	__u64 green = 0;
+
+	if (!st->green_addr || bpf_probe_read_user(&green, sizeof(green), (void *)st->green_addr))
+		return false;
+	return green != 0;
+}
+
+/* The displaced gauges, the control's (which the loader's drain reads) and, where known, the
+ * hub's. */
+static void displaced_add(GH_BPF_CONTROL *c, GH_BPF_HUB *hub, int n)
+{
+	if (c)
+		__sync_fetch_and_add(&c->nr_displaced, n);
+	if (hub)
+		__sync_fetch_and_add(&hub->nr_displaced, n);
+}
+
+/* The thread named tid, acquired (the caller releases it), with its registration in *sstp, if
+ * it is a bound carrier of hub h in owner's process; else NULL. Checked every time because a
+ * hub's spare_tid may be stale: the runtime names the spare under its own lock, which the
+ * kernel side does not take, the spare may have left since, and its tid may have been reused. */
+static __always_inline struct task_struct *parked_spare(struct task_struct *owner, __u32 h,
+							__u32 tid, GH_BPF_CARRIER **sstp)
+{
+	GH_BPF_CARRIER *sst;
+	struct task_struct *s;
+
+	if (!tid)
+		return NULL;
+	/* Looked up in the owner's pid namespace, the one the runtime's tids are in. */
+	s = bpf_task_from_vpid((s32)tid);
+	if (!s)
+		return NULL;
+	sst = bpf_task_storage_get(&carriers, s, 0, 0);
+	if (s->tgid != owner->tgid || !sst || sst->bound != GH_BPF_BOUND || sst->hub != h ||
+	    sst->tid != tid) {
+		bpf_task_release(s);
+		return NULL;
+	}
+	*sstp = sst;
+	return s;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Baton moves                                                                                */
+
+/* Move the baton from the word b, as read, to (state, tid). Fails if anyone changed the word
+ * since: the sequence in it makes even a change that came back to the same state and tid
+ * count (slot.h), so a decision taken on b is never applied to a newer baton. */
+static __always_inline bool baton_cas(struct gh_hub_slot *slot, __u64 b,
+				      enum gh_baton_state state, __u32 tid)
+{
+	return __sync_val_compare_and_swap(&slot->baton, b, gh_baton_next(b, state, tid)) == b;
+}
+
+/* A returning carrier tid has just moved HANDOFF(holder) -> RUN(tid): a cancel if it was its own
+ * handoff, else a takeover of another blocked carrier's. runner_tid is stored here, after the
+ * CAS and before tid can run user code, so that every switch point of the hub sees tid as the
+ * one runner (I1). */
+static void handoff_taken(GH_BPF_CONTROL *c, struct gh_hub_slot *slot, __u32 holder, __u32 tid)
+{
+	__u64 now;
+
+	slot->runner_tid = tid;
+	now = bpf_ktime_get_ns();
+	if (slot->handoff_ns && now > slot->handoff_ns)
+		__sync_fetch_and_add(&slot->stalled_ns, now - slot->handoff_ns);
+	if (holder == tid) {
+		__sync_fetch_and_add(&slot->nr_cancels, 1);
+		add(&c->nr_cancels);
+	} else {
+		/* Another blocked carrier's handoff, still untaken: ours now. */
+		__sync_fetch_and_add(&slot->nr_takeovers, 1);
+		slot->displaced_tid = holder;
+		add(&c->nr_takeovers);
+	}
+}
+
+/* A carrier tid leaves for good while it may hold the hub: RUN(tid) or IDLE(tid) ->
+ * HANDOFF(tid), so that a spare can take the hub (transition 6) instead of the hub waiting for
+ * a carrier that will never switch again. True if the baton moved; handoff_ns is then set. */
+static bool hand_on(struct gh_hub_slot *slot, __u32 tid)
+{
+	__u64 b = slot->baton;
+
+	if ((gh_baton_state(b) != GH_BATON_RUN && gh_baton_state(b) != GH_BATON_IDLE) ||
+	    gh_baton_tid(b) != tid || !baton_cas(slot, b, GH_BATON_HANDOFF, tid))
+		return false;
+	slot->handoff_ns = bpf_ktime_get_ns();
+	__sync_fetch_and_add(&slot->nr_handoffs, 1);
+	return true;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* I6: a process leaves no slot behind                                                        */
+
+struct release_ctx {
+	__u32 tgid;
+	__u32 released;
+};
+
+/* Slot i back to FREE if the process rc->tgid owns it. The baton still moves through
+ * gh_baton_next(): the bumped sequence makes any CAS decided on the old word fail. */
+static long release_one(__u32 i, struct release_ctx *rc)
+{
+	struct gh_hub_slot *slot = bpf_map_lookup_elem(&slots, &i);
+	GH_BPF_HUB *hub = bpf_map_lookup_elem(&hubs, &i);
+	__u64 b;
+
+	if (!slot || !hub || hub->owner_tgid != rc->tgid)
+		return 0;
+	b = slot->baton;
+	slot->baton = gh_baton_next(b, GH_BATON_FREE, 0);
+	slot->runner_tid = 0;
+	slot->return_pending = 0;
+	slot->flags = 0;
+	slot->tgid = 0;
+	hub->spare_tid = 0;
+	hub->owner_tgid = 0;
+	rc->released++;
+	return 0;
+}
+
+/* Release every slot the process tgid owns. The owners map spares the scan of every slot for
+ * the exits of processes that never bound a carrier: nearly all of them. */
+static void release_process(__u32 tgid)
+{
+	struct release_ctx rc = { .tgid = tgid };
+	GH_BPF_CONTROL *c;
+
+	if (!bpf_map_lookup_elem(&owners, &tgid))
+		return;
+	bpf_loop(GH_MAX_HUBS, release_one, &rc, 0);
+	bpf_map_delete_elem(&owners, &tgid);
+	c = ctl();
+	if (c && rc.released)
+		__sync_fetch_and_add(&c->nr_exit_cleanups, rc.released);
+}
+
+#endif /* GREENHUB_BATON_BPF_H */
