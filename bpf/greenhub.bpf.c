@@ -168,17 +168,12 @@ struct {
 	__type(value, struct gh_scx_carrier);
 } carriers SEC(".maps");
 
-/* The return gate of each carrier, keyed by its global tid. Created on its first handoff,
- * deleted when the thread exits (which cancels a pending gate). */
-struct gate {
-	struct bpf_task_work tw;
-};
-
+/* The return gate of each carrier (bpf/task_work.bpf.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, GH_SCX_MAX_CARRIERS);
 	__type(key, u32);
-	__type(value, struct gate);
+	__type(value, struct gh_gate);
 } gates SEC(".maps");
 
 /* Global tgid -> 1 for every process that owns (or owned) a hub: a process exit looks here
@@ -408,22 +403,7 @@ static int gate_cb(struct bpf_map *map, void *key, void *value)
 /* Arm p's gate. False if it cannot be armed (then p must not be handed off). */
 static bool arm_gate(struct task_struct *p)
 {
-	struct gate zero = {}, *g;
-	u32 key = p->pid;
-	int err;
-
-	g = bpf_map_lookup_elem(&gates, &key);
-	if (!g) {
-		bpf_map_update_elem(&gates, &key, &zero, BPF_NOEXIST);
-		g = bpf_map_lookup_elem(&gates, &key);
-		if (!g)
-			return false;
-	}
-	err = gh_task_work_resume(p, &g->tw, &gates, gate_cb);
-	/* -EBUSY: a gate armed by an earlier handoff in the same system call (a cancel, then
-	 * another sleep) is still pending, and will do. It also means the map lost its last user
-	 * reference, but the loader pins it for as long as the scheduler is attached. */
-	return err == 0 || err == -16;
+	return gh_arm_gate(&gates, p, gate_cb);
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -82,6 +82,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "greenhub/trace.h"
+#include "task_work.bpf.h"
 
 #if !defined(__TARGET_ARCH_x86)
 #error "greenhub_trace.bpf.c reads x86-64 entry frames; other architectures need their own test"
@@ -99,6 +100,9 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* The gate signal; set by the loader through the skeleton's rodata. */
 const volatile int gate_signo = GH_TRACE_SIGNO;
+/* 1: the return gate is a task work armed at each handoff (the kernel has the kfunc, 6.18),
+ * and the loader leaves greenhub_sys_exit unattached; 0: greenhub_sys_exit is the gate. */
+const volatile __u32 gate_task_work = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -130,6 +134,14 @@ struct {
 	__type(key, int);
 	__type(value, struct gh_trace_carrier);
 } carriers SEC(".maps");
+
+/* The return gate of each carrier when it is a task work (bpf/task_work.bpf.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, GH_TRACE_MAX_CARRIERS);
+	__type(key, __u32);
+	__type(value, struct gh_gate);
+} gates SEC(".maps");
 
 /* Global tgid -> 1 for every process that owns (or owned) a hub: a process exit looks here
  * before it scans the slots. Written by the BPF side only. */
@@ -219,6 +231,8 @@ miss:
 /* ---------------------------------------------------------------------------------------- */
 /* Transition 1: an owner blocks                                                              */
 
+static int resume_gate(struct bpf_map *map, void *key, void *value);
+
 static void owner_sleeps(struct task_struct *p)
 {
 	struct gh_trace_carrier *st = bpf_task_storage_get(&carriers, p, 0, 0);
@@ -253,6 +267,12 @@ static void owner_sleeps(struct task_struct *p)
 	if (gate_masked(p, gate_signo)) {
 		add(&c->nr_masked);
 		add(&hub->nr_masked);
+		return;
+	}
+	/* The gate is armed before the handoff: it must be in place by the time p can return.
+	 * If the handoff then does not happen, it finds p not displaced and does nothing. */
+	if (gate_task_work && !gh_arm_gate(&gates, p, resume_gate)) {
+		add(&c->nr_gate_failures);
 		return;
 	}
 	/* Announce, then look at the loader's state (the drain's Dekker pair). */
@@ -311,8 +331,13 @@ static void send_self(__u64 value)
 	bpf_send_signal_task(bpf_get_current_task_btf(), gate_signo, PIDTYPE_PID, value);
 }
 
+/*
+ * The return gate, on displaced carrier p (current) on its way back to user mode, after its
+ * system call's result is fixed. ret is that result; may_defer: a restart the kernel arranges
+ * by itself can still be told from ret (at sys_exit, before signal delivery).
+ */
 static void gate(struct task_struct *p, struct gh_trace_carrier *st, struct pt_regs *regs,
-		 long ret)
+		 long ret, bool may_defer)
 {
 	struct gh_trace_control *c = ctl();
 	struct gh_hub_slot *slot = NULL;
@@ -329,7 +354,8 @@ static void gate(struct task_struct *p, struct gh_trace_carrier *st, struct pt_r
 	/* A call the kernel will restart by itself (a stop signal, the freezer) returns to the
 	 * SYSCALL instruction only; with a handler to run, it would report EINTR instead. Gate
 	 * the restarted call's exit. If another handler is due, the call reports EINTR anyway. */
-	if ((ret == -ERESTARTNOHAND || ret == -ERESTART_RESTARTBLOCK) && !signal_due(p)) {
+	if (may_defer && (ret == -ERESTARTNOHAND || ret == -ERESTART_RESTARTBLOCK) &&
+	    !signal_due(p)) {
 		add(&c->nr_deferred);
 		return;
 	}
@@ -340,7 +366,11 @@ static void gate(struct task_struct *p, struct gh_trace_carrier *st, struct pt_r
 		return;
 	}
 	displaced_add(c, hub, -1);
-	if (gate_masked(p, gate_signo))
+	/* Only meaningful at sys_exit. A task work may run just after a handler frame for some
+	 * other signal was set up, with that handler's sa_mask in force: the gate's signal then
+	 * waits for that handler's return, which restores the mask the handoff found unblocked,
+	 * so it still comes before the interrupted code. */
+	if (may_defer && gate_masked(p, gate_signo))
 		add(&c->nr_gate_blocked);
 
 	b = slot->baton;
@@ -373,6 +403,29 @@ static void gate(struct task_struct *p, struct gh_trace_carrier *st, struct pt_r
 	send_self(GH_TRACE_SIG_GATE);
 }
 
+/*
+ * The return gate as a task work (gate_task_work): armed at p's handoff, run in p's own context
+ * on its way back to user mode, in process context, where the gate's signal is sent at once
+ * (from sys_exit it would only be queued: bpf/task_work.bpf.h). Task work runs either inside
+ * signal delivery (before a pending signal is dequeued: the call then reports EINTR, as with
+ * any handler) or after it (a restart the kernel arranged on its own is set up by then, and
+ * begins once the gate's handler returns), so nothing is deferred here.
+ */
+static int resume_gate(struct bpf_map *map, void *key, void *value)
+{
+	struct task_struct *p = bpf_get_current_task_btf();
+	struct gh_trace_carrier *st = bpf_task_storage_get(&carriers, p, 0, 0);
+	struct pt_regs *regs;
+
+	if (!st || !st->displaced)
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(p);
+	if (!regs)
+		return 0;
+	gate(p, st, regs, (long)regs->ax, false);
+	return 0;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* I6: exits and execs                                                                        */
 
@@ -382,7 +435,10 @@ static void carrier_leaves(struct task_struct *p, struct gh_trace_carrier *st)
 	struct gh_trace_control *c = ctl();
 	struct gh_hub_slot *slot;
 	struct gh_trace_hub *hub;
+	__u32 key = p->pid;
 
+	/* A pending gate goes with the thread (and its tid may be reused). */
+	bpf_map_delete_elem(&gates, &key);
 	if (!c)
 		return;
 	if (st->woken_ns) {
@@ -434,13 +490,14 @@ int BPF_PROG(greenhub_sys_exit, struct pt_regs *regs, long ret)
 
 	/* Every system call of the machine comes here: while no carrier is displaced, which is
 	 * most of the time, there is nothing to gate (the count goes up before a carrier is
-	 * marked, and the handoff happens-before that carrier's return). */
-	if (!c || c->nr_displaced <= 0)
+	 * marked, and the handoff happens-before that carrier's return). Not attached when the
+	 * gate is a task work. */
+	if (gate_task_work || !c || c->nr_displaced <= 0)
 		return 0;
 	p = bpf_get_current_task_btf();
 	st = bpf_task_storage_get(&carriers, p, 0, 0);
 	if (st && st->displaced)
-		gate(p, st, regs, ret);
+		gate(p, st, regs, ret, true);
 	return 0;
 }
 

@@ -255,39 +255,8 @@ int bpf_iter_scx_dsq_new(struct bpf_iter_scx_dsq *it, u64 dsq_id, u64 flags) __k
 struct task_struct *bpf_iter_scx_dsq_next(struct bpf_iter_scx_dsq *it) __ksym __weak;
 void bpf_iter_scx_dsq_destroy(struct bpf_iter_scx_dsq *it) __ksym __weak;
 
-/*
- * Task work (6.18): run a callback in a task's own context on its next return to user mode,
- * before any user code, whatever took it into the kernel (a system call, a fault, an
- * interrupt). Three forms, told apart by libbpf's prototype check (a ___ flavour suffix is
- * stripped when it looks the kfunc up, and a weak kfunc whose prototype does not match stays
- * unresolved): 7.x has bpf_task_work_schedule_resume(task, tw, map, callback) with the program
- * passed implicitly; 6.18 named it so with a fifth argument, void *aux__prog, that later
- * stable releases and 6.19 renamed to bpf_task_work_schedule_resume_impl (NULL: the verifier
- * fills it in). The map must hold struct bpf_task_work in its values (an array or a hash).
- */
-#ifndef GH_VMLINUX_HAS_TASK_WORK
-struct bpf_task_work {
-	u64 __opaque;
-} __attribute__((aligned(8)));
-#endif
-typedef int (*gh_task_work_cb_t)(struct bpf_map *map, void *key, void *value);
-int bpf_task_work_schedule_resume___gh7(struct task_struct *task, struct bpf_task_work *tw,
-					void *map, gh_task_work_cb_t callback) __ksym __weak;
-int bpf_task_work_schedule_resume_impl___gh6(struct task_struct *task, struct bpf_task_work *tw,
-					     void *map, gh_task_work_cb_t callback,
-					     void *aux) __ksym __weak;
-int bpf_task_work_schedule_resume___gh618(struct task_struct *task, struct bpf_task_work *tw,
-					  void *map, gh_task_work_cb_t callback,
-					  void *aux) __ksym __weak;
-
-#define gh_task_work_resume(task, tw, map, cb)                                                \
-	(bpf_ksym_exists(bpf_task_work_schedule_resume___gh7) ?                                 \
-		 bpf_task_work_schedule_resume___gh7((task), (tw), (map), (cb)) :               \
-	 bpf_ksym_exists(bpf_task_work_schedule_resume_impl___gh6) ?                            \
-		 bpf_task_work_schedule_resume_impl___gh6((task), (tw), (map), (cb), NULL) :    \
-	 bpf_ksym_exists(bpf_task_work_schedule_resume___gh618) ?                               \
-		 bpf_task_work_schedule_resume___gh618((task), (tw), (map), (cb), NULL) :       \
-		 -95 /* -EOPNOTSUPP */)
+/* Task work (6.18): bpf/task_work.bpf.h. */
+#include "task_work.bpf.h"
 
 /*
  * Inside bpf_for_each(scx_dsq, p, dsq_id, flags) { ... }, the iterator, for gh_scx_dsq_move()

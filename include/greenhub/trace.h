@@ -35,7 +35,7 @@
 
 #include "greenhub/slot.h"
 
-#define GH_TRACE_ABI_VERSION 1
+#define GH_TRACE_ABI_VERSION 2
 #define GH_TRACE_MAGIC 0x47485452u /* "GHTR" */
 
 #define GH_TRACE_PIN_ROOT "/sys/fs/bpf"
@@ -99,6 +99,13 @@ struct gh_trace_hist {
 #define GH_TRACE_F_TASK_FROM_VPID (1ULL << 3)
 #define GH_TRACE_F_SCHED_EXT (1ULL << 4) /* the kernel has sched_ext (not used by trace mode) */
 #define GH_TRACE_F_FRED (1ULL << 5)      /* the CPU and kernel use FRED entry frames */
+/* The kernel has the task-work kfunc (6.18): the return gate is a task work armed at each
+ * handoff, and no sys_exit program is attached (bpf/task_work.bpf.h says why). */
+#define GH_TRACE_F_TASK_WORK (1ULL << 6)
+
+/* Most carriers with a return gate at once, over all processes (the gates map, task-work gate
+ * only). */
+#define GH_TRACE_MAX_CARRIERS 16384
 
 /*
  * The one entry of the control map.
@@ -145,10 +152,11 @@ struct gh_trace_control {
 	__u64 nr_masked;        /* an owner slept with the gate signal blocked: not handed off */
 	__u64 nr_refused;       /* handoffs refused because the loader is draining */
 	__u64 nr_deferred;      /* gates deferred to a restarted system call's exit */
-	__u64 nr_gate_blocked;  /* a gate found the signal blocked at syscall exit (must stay 0) */
+	__u64 nr_gate_blocked;  /* the sys_exit gate found the signal blocked (must stay 0) */
 	__u64 nr_bound;         /* carriers whose registration the kernel side checked and took */
 	__u64 nr_rejected;      /* registrations that did not match the registering thread */
 	__u64 nr_exit_cleanups; /* hubs released because their process exited or exec'd */
+	__u64 nr_gate_failures; /* handoffs not made because the gate could not be armed */
 	/* Latency from an owner's block (its switch-out) to the signalled spare's switch-in. */
 	struct gh_trace_hist wake_latency;
 };

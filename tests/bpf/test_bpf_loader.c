@@ -235,7 +235,14 @@ static void test_bpf_loader_sigkill_keeps_kernel_side(void **state)
 	close(fd);
 	/* The pins (and the links they hold) outlive the loader. */
 	assert_true(bt_loaded());
-	assert_int_equal(access(GH_TRACE_PIN_DIR "/link_sys_exit", F_OK), 0);
+	assert_int_equal(access(GH_TRACE_PIN_DIR "/link_switch", F_OK), 0);
+	/* The return gate: the task works' map, or the sys_exit program's link where the kernel
+	 * has no task work (docs/trace-mode.md). */
+	assert_int_equal(access(GH_TRACE_PIN_DIR "/gates", F_OK), 0);
+	if (access(GH_TRACE_PIN_DIR "/link_sys_exit", F_OK) < 0) {
+		assert_int_equal(bt_loader(out, sizeof(out), "--stats", "--once"), 0);
+		assert_non_null(strstr(out, "return gate: task work"));
+	}
 	assert_int_equal(bt_loader(out, sizeof(out), "--stats", "--once"), 0);
 	assert_int_equal(bt_loader(out, sizeof(out), "--stop"), 0);
 	assert_int_equal(access(GH_TRACE_PIN_DIR, F_OK), -1);

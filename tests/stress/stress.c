@@ -491,6 +491,10 @@ int main(int argc, char **argv)
 	       (unsigned long long)atomic_load(&violations));
 	if (atomic_load(&violations))
 		failed = 1;
+	if (!atomic_load(&total_rounds)) {
+		fprintf(stderr, "stress: no green thread ran a round: the run proved nothing\n");
+		failed = 1;
+	}
 	if (!opt_unmarked && opt_mode == GH_MODE_NONE && handoffs == 0) {
 		fprintf(stderr, "stress: no handoff happened: the run proved nothing\n");
 		failed = 1;

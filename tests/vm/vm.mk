@@ -30,15 +30,17 @@ $(VM_BUILD)/test_vm_%: tests/vm/test_vm_%.c tests/vm/vm_test.h
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(VM_CFLAGS) $< -o $@ $(VM_LIBS)
 
-# sched_ext mode (bpf/greenhub.bpf.c, docs/sched-ext.md): tests that run hubs link the runtime
-# and drive the loader, which lands in the VM's /bin with the stress checker.
+# sched_ext mode (bpf/greenhub.bpf.c, docs/sched-ext.md), and trace mode on the VM's kernel: tests
+# that run hubs link the runtime and drive the loader, which lands in the VM's /bin with the
+# stress checker.
 VM_SCX_TESTS := $(VM_BUILD)/test_vm_scx_loader $(VM_BUILD)/test_vm_scx_block \
 		$(VM_BUILD)/test_vm_scx_stress $(VM_BUILD)/test_vm_scx_eject \
-		$(VM_BUILD)/test_vm_scx_grace $(VM_BUILD)/test_vm_scx_watchdog
+		$(VM_BUILD)/test_vm_scx_grace $(VM_BUILD)/test_vm_scx_watchdog \
+		$(VM_BUILD)/test_vm_trace_stress
 VM_TESTS += $(VM_SCX_TESTS)
 VM_EXTRA += $(LOADER) $(STRESS_BIN)
 
-$(VM_SCX_TESTS): $(VM_BUILD)/test_vm_scx_%: tests/vm/test_vm_scx_%.c tests/vm/vm_test.h \
+$(VM_SCX_TESTS): $(VM_BUILD)/test_vm_%: tests/vm/test_vm_%.c tests/vm/vm_test.h \
 		 tests/vm/scx_test.h $(LIBGH_A)
 	$(call msg,CCLD,$@)
 	$(Q)mkdir -p $(@D)

@@ -42,7 +42,7 @@
 #define PIN(name) GH_TRACE_PIN_DIR "/" name
 
 /* The pins, in the order they are made; the control map is last on purpose. */
-static const char *const map_pins[] = { "slots", "hubs", "carriers", "owners" };
+static const char *const map_pins[] = { "slots", "hubs", "carriers", "owners", "gates" };
 static const char *const link_pins[] = { "link_switch", "link_sys_exit", "link_exit",
 					 "link_exec" };
 
@@ -97,6 +97,11 @@ void loader_trace_features(const struct btf *vmlinux, uint64_t *bits)
 		*bits |= GH_TRACE_F_TASK_FROM_VPID;
 	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, NULL) > 0)
 		*bits |= GH_TRACE_F_TASK_STORAGE;
+	/* 6.18 named it bpf_task_work_schedule_resume, later kernels keep that name or add
+	 * _impl (bpf/task_work.bpf.h resolves the variant at load time). */
+	if (loader_btf_has_func(vmlinux, "bpf_task_work_schedule_resume") ||
+	    loader_btf_has_func(vmlinux, "bpf_task_work_schedule_resume_impl"))
+		*bits |= GH_TRACE_F_TASK_WORK;
 }
 
 static int trace_start(const struct loader_opts *o, const struct loader_features *f,
@@ -119,8 +124,14 @@ static int trace_start(const struct loader_opts *o, const struct loader_features
 		loader_err("opening the BPF object: %s", strerror(errno));
 		goto cleanup;
 	}
-	/* set rodata */
+	/* set rodata; with the task-work gate, no program on every system call's exit */
 	st->skel->rodata->gate_signo = GH_TRACE_SIGNO;
+	st->skel->rodata->gate_task_work = (f->bits & GH_TRACE_F_TASK_WORK) != 0;
+	if (st->skel->rodata->gate_task_work &&
+	    (err = bpf_program__set_autoload(st->skel->progs.greenhub_sys_exit, false))) {
+		loader_err("leaving the sys_exit program out: %s", strerror(-err));
+		goto cleanup;
+	}
 	/* load */
 	err = greenhub_trace__load(st->skel);
 	if (err) {
@@ -163,8 +174,10 @@ static int trace_start(const struct loader_opts *o, const struct loader_features
 	    loader_pin_map(&pins, st->skel->maps.hubs, "hubs") ||
 	    loader_pin_map(&pins, st->skel->maps.carriers, "carriers") ||
 	    loader_pin_map(&pins, st->skel->maps.owners, "owners") ||
+	    loader_pin_map(&pins, st->skel->maps.gates, "gates") ||
 	    loader_pin_link(&pins, st->skel->links.greenhub_sched_switch, "link_switch") ||
-	    loader_pin_link(&pins, st->skel->links.greenhub_sys_exit, "link_sys_exit") ||
+	    (st->skel->links.greenhub_sys_exit &&
+	     loader_pin_link(&pins, st->skel->links.greenhub_sys_exit, "link_sys_exit")) ||
 	    loader_pin_link(&pins, st->skel->links.greenhub_exit, "link_exit") ||
 	    loader_pin_link(&pins, st->skel->links.greenhub_exec, "link_exec") ||
 	    loader_pin_map(&pins, st->skel->maps.control, "control"))

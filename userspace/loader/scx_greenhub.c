@@ -369,6 +369,7 @@ static void print_features(const struct loader_features *f)
 		{ GH_TRACE_F_TASK_FROM_VPID, "bpf_task_from_vpid" },
 		{ GH_TRACE_F_SCHED_EXT, "sched_ext" },
 		{ GH_TRACE_F_FRED, "FRED" },
+		{ GH_TRACE_F_TASK_WORK, "task work" },
 	};
 	char buf[256] = "";
 	size_t used = 0;
@@ -540,12 +541,13 @@ static void print_stats(const struct gh_trace_control *ctl, const struct gh_hub_
 	       (unsigned long long)ctl->nr_takeovers, (unsigned long long)ctl->nr_idle_returns,
 	       (unsigned long long)ctl->nr_gates, (unsigned long long)ctl->nr_wakes,
 	       (unsigned long long)ctl->nr_wake_misses, (long long)ctl->nr_displaced);
-	printf("not handed off: %llu sleeps outside a system call, %llu in the hub loop, %llu "
-	       "with the gate signal blocked, %llu while draining; registrations bound %llu, "
-	       "rejected %llu; hubs released at exit %llu\n",
+	printf("return gate: %s; not handed off: %llu sleeps outside a system call, %llu in the "
+	       "hub loop, %llu with the gate signal blocked, %llu while draining, %llu with no "
+	       "gate; registrations bound %llu, rejected %llu; hubs released at exit %llu\n",
+	       ctl->features & GH_TRACE_F_TASK_WORK ? "task work" : "sys_exit",
 	       (unsigned long long)ctl->nr_fault_sleeps, (unsigned long long)ctl->nr_loop_sleeps,
-	       (unsigned long long)ctl->nr_masked,
-	       (unsigned long long)ctl->nr_refused, (unsigned long long)ctl->nr_bound,
+	       (unsigned long long)ctl->nr_masked, (unsigned long long)ctl->nr_refused,
+	       (unsigned long long)ctl->nr_gate_failures, (unsigned long long)ctl->nr_bound,
 	       (unsigned long long)ctl->nr_rejected, (unsigned long long)ctl->nr_exit_cleanups);
 	for (unsigned i = 0; i < GH_MAX_HUBS; i++) {
 		const struct gh_hub_slot *s = &slots[i];
