@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// SPDX-License-Identifier: GPL-2.0-only
 /*
  * greenhub's sched_ext scheduler: the kernel side of the baton protocol (DESIGN.md sections 4
  * and 5) for threads that set policy SCHED_EXT; every other thread stays on the fair class
