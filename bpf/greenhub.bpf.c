@@ -49,7 +49,7 @@
  *   Other SCHED_EXT threads (and carriers between these events) share one vtime-ordered DSQ
  *   (the weighted vtime of scx_simple): ordinary owners are scheduled fairly.
  *   A heartbeat (a BPF timer, heartbeat_ns) keeps the watchdog happy: a held spare that has
- *   waited hold_max_ns is let run once (it yields straight back); a held carrier that has
+ *   waited spare_beat_ns is let run once (it yields straight back); a held carrier that has
  *   waited hold_max_ns for its hand-back (an owner running that long without a switch point)
  *   is let go to its gate, which sends it GH_SCX_SIG_GATE_HELD: the runtime's handler then
  *   waits on a futex, which no watchdog watches. The heartbeat also releases a held carrier
@@ -119,9 +119,9 @@ char _license[] SEC("license") = "GPL";
 /* Load-time knobs, set by the loader through the skeleton's rodata. */
 const volatile __u32 timeout_ms = 5000;       /* the watchdog timeout (ops.timeout_ms) */
 const volatile __u64 slice_ns = 20000000;     /* SCX_SLICE_DFL */
-const volatile __u64 heartbeat_ns = 100000000; /* the heartbeat's period */
+const volatile __u64 heartbeat_ns = 250000000; /* the heartbeat's period */
 const volatile __u64 hold_max_ns = 1250000000; /* longest hold of a carrier */
-const volatile __u64 spare_beat_ns = 250000000; /* a held spare looks around this often */
+const volatile __u64 spare_beat_ns = 1000000000; /* a held spare looks around this often */
 const volatile __u32 signo = GH_SCX_SIGNO;
 /* The grace policy and period of hubs whose runtime did not choose them (gh_scx_hub). */
 const volatile __u32 grace_policy = GH_SCX_GRACE_ADAPTIVE;
@@ -989,17 +989,26 @@ static void beat_held(u32 h, struct gh_scx_control *c, struct gh_hub_slot *slot,
 	}
 }
 
+/* One hub's beat. Most hubs hold nobody: two DSQ counts and nothing else, since the beat runs
+ * in a timer's softirq on whatever CPU it fires and delays what that CPU was about to run. */
 static long beat_hub(u32 i, struct beat *bt)
 {
-	struct gh_scx_control *c = ctl();
-	struct gh_hub_slot *slot = bpf_map_lookup_elem(&slots, &i);
-	struct gh_scx_hub *hub = bpf_map_lookup_elem(&hubs, &i);
+	struct gh_scx_control *c;
+	struct gh_hub_slot *slot;
+	struct gh_scx_hub *hub;
+	bool spares = scx_bpf_dsq_nr_queued(SPARE_DSQ(i)) > 0;
+	bool held = scx_bpf_dsq_nr_queued(HELD_DSQ(i)) > 0;
 
+	if (!spares && !held)
+		return 0;
+	c = ctl();
+	slot = bpf_map_lookup_elem(&slots, &i);
+	hub = bpf_map_lookup_elem(&hubs, &i);
 	if (!c || !slot || !hub)
 		return 1;
-	if (scx_bpf_dsq_nr_queued(SPARE_DSQ(i)) > 0)
+	if (spares)
 		beat_spares(i, c, bt);
-	if (scx_bpf_dsq_nr_queued(HELD_DSQ(i)) > 0)
+	if (held)
 		beat_held(i, c, slot, hub, bt);
 	return 0;
 }

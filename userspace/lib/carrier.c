@@ -772,12 +772,33 @@ static void join_and_free(struct gh__carrier *c)
 	free(c);
 }
 
+/* Free the retired spares whose threads have exited, without waiting for the others. Under
+ * carrier_lock: a retiring spare may still need it to see that it retired, which is why
+ * nothing waits for one under it. */
+static void reap_retired(struct gh_hub *hub)
+{
+	struct gh__list *n, *next;
+
+	for (n = hub->retiring.next; n != &hub->retiring; n = next) {
+		struct gh__carrier *c = GH_CONTAINER_OF(n, struct gh__carrier, link);
+		int err = pthread_tryjoin_np(c->thread, NULL);
+
+		next = n->next;
+		if (err == EBUSY)
+			continue;
+		if (err)
+			gh__panic("joining a retired spare carrier: %s", gh_strerror(err));
+		gh__list_remove(&c->link);
+		free(c);
+	}
+}
+
 void gh__spares_retire_idle(struct gh_hub *hub, uint64_t now)
 {
-	struct gh__list retired, *n, *next;
+	struct gh__list *n, *next;
 
-	gh__list_init(&retired);
 	pthread_mutex_lock(&hub->carrier_lock);
+	reap_retired(hub);
 	for (n = hub->parked.next; n != &hub->parked; n = next) {
 		struct gh__carrier *c = GH_CONTAINER_OF(n, struct gh__carrier, park_link);
 
@@ -794,13 +815,11 @@ void gh__spares_retire_idle(struct gh_hub *hub, uint64_t now)
 		unpark(hub, c);
 		c->retire = true;
 		gh__list_remove(&c->link);
-		gh__list_push_back(&retired, &c->link);
+		gh__list_push_back(&hub->retiring, &c->link);
 		hub->nr_carriers--;
 		wake(c);
 	}
 	pthread_mutex_unlock(&hub->carrier_lock);
-	while ((n = gh__list_pop_front(&retired)))
-		join_and_free(GH_CONTAINER_OF(n, struct gh__carrier, link));
 }
 
 void gh__carriers_stop(struct gh_hub *hub)
@@ -813,6 +832,12 @@ void gh__carriers_stop(struct gh_hub *hub)
 	pthread_mutex_lock(&hub->carrier_lock);
 	while ((n = gh__list_pop_front(&hub->carriers))) {
 		hub->nr_carriers--;
+		pthread_mutex_unlock(&hub->carrier_lock);
+		join_and_free(GH_CONTAINER_OF(n, struct gh__carrier, link));
+		pthread_mutex_lock(&hub->carrier_lock);
+	}
+	/* Spares retired earlier that had not exited by the sysmon's last look. */
+	while ((n = gh__list_pop_front(&hub->retiring))) {
 		pthread_mutex_unlock(&hub->carrier_lock);
 		join_and_free(GH_CONTAINER_OF(n, struct gh__carrier, link));
 		pthread_mutex_lock(&hub->carrier_lock);

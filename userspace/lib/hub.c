@@ -133,6 +133,7 @@ gh_hub *gh_hub_create(const struct gh_hub_opts *opts)
 	gh__list_init(&hub->threads);
 	gh__list_init(&hub->carriers);
 	gh__list_init(&hub->parked);
+	gh__list_init(&hub->retiring);
 	gh__list_init(&hub->sysmon_link);
 	gh__timer_heap_init(&hub->timers);
 	hub->slot = &hub->slot_mem;

@@ -394,6 +394,11 @@ struct gh_hub {
 	struct gh__list carriers;     /* spare carrier threads */
 	pthread_t first_carrier;      /* the thread in gh_hub_run */
 	struct gh__list parked;
+	/* Retired spares whose threads have not been joined yet: the sysmon reaps the ones that
+	 * have exited at its next retirement pass, the hub's stop waits for the rest. A spare
+	 * held by a kernel side may take a while to see that it retired, and the sysmon must not
+	 * wait for it. Under carrier_lock. */
+	struct gh__list retiring;
 	unsigned nr_carriers;         /* spare threads alive, under carrier_lock */
 	unsigned nr_parked;
 	unsigned nr_fresh;            /* spares started that have not parked yet */

@@ -49,10 +49,13 @@
 /* The watchdog timeout: long enough for TCG and for a held carrier's hold (a quarter of it),
  * short enough that a stuck task is noticed within seconds. */
 #define TIMEOUT_MS 5000u
-#define HEARTBEAT_NS 100000000ull
-/* How long a held spare waits before it looks around once: the longest a retiring spare keeps
- * the sysmon waiting. */
-#define SPARE_BEAT_NS 250000000ull
+/* The heartbeat's period, and how long a held spare waits before it runs once (it sees a stop
+ * or its retirement then; nothing waits for it meanwhile). Each beat, and each spare run, is
+ * work on some CPU that delays whatever was due there, so both are as long as the watchdog
+ * lets them be with room to spare: a held carrier is let go after a quarter of the timeout plus
+ * at most one period, a held spare runs every second or so. */
+#define HEARTBEAT_NS 250000000ull
+#define SPARE_BEAT_NS 1000000000ull
 
 /* Every map whose last user reference must not go with the loader: a map's timers and task
  * works are cancelled when it loses its last one. */
