@@ -494,8 +494,12 @@ static void release_dying(struct gh_hub *hub)
 static bool idle(struct gh_hub *hub, struct gh__carrier *c)
 {
 	__u64 b, idle_word;
+	uint64_t deadline;
 	int n;
 
+	/* Read while the hub is ours: once IDLE is published, a returning carrier may take the
+	 * hub and rearrange the timer heap (or reallocate it) under this thread. */
+	deadline = gh__timer_next(&hub->timers);
 	/* RUN(c) changes only while c sleeps, and then comes back as RUN(c) before c runs on
 	 * (sched_ext mode hands off a page fault and cancels the handoff at its return, with a
 	 * new sequence): so CAS, and retry. */
@@ -512,7 +516,7 @@ static bool idle(struct gh_hub *hub, struct gh__carrier *c)
 		return baton_cas(hub, idle_word, gh_baton_next(idle_word, GH_BATON_RUN,
 							      (__u32)c->tid));
 	}
-	n = gh__poller_wait(hub, c->events, gh__timer_next(&hub->timers), &c->poll_mask);
+	n = gh__poller_wait(hub, c->events, deadline, &c->poll_mask);
 	/* Leaving the poll: events are only looked at once the hub is ours again. If a
 	 * returning carrier took it, the level-triggered poller reports them again to the
 	 * next poll. */
