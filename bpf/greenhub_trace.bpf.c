@@ -407,9 +407,11 @@ static void gate(struct task_struct *p, struct gh_trace_carrier *st, struct pt_r
  * The return gate as a task work (gate_task_work): armed at p's handoff, run in p's own context
  * on its way back to user mode, in process context, where the gate's signal is sent at once
  * (from sys_exit it would only be queued: bpf/task_work.bpf.h). Task work runs either inside
- * signal delivery (before a pending signal is dequeued: the call then reports EINTR, as with
- * any handler) or after it (a restart the kernel arranged on its own is set up by then, and
- * begins once the gate's handler returns), so nothing is deferred here.
+ * signal delivery, before a pending signal is dequeued (a call interrupted by a stop signal
+ * then reports EINTR if the gate's handler runs: docs/trace-mode.md, Limits), or after it,
+ * when a restart the kernel arranged on its own is already set up and begins once the gate's
+ * handler returns. Nothing is deferred here: re-arming from inside task-work processing could
+ * run again before the restart is set up, over and over.
  */
 static int resume_gate(struct bpf_map *map, void *key, void *value)
 {
