@@ -24,7 +24,10 @@
  *   mark t displaced, and signal the hub's parked spare, thread-directed, with
  *   GH_TRACE_SIG_WAKE. The
  *   same program feeds the latency histogram when a signalled spare is switched in.
- *   greenhub_sys_exit (tp_btf/sys_exit), on a displaced carrier t: HANDOFF(t) -> RUN(t) (cancel,
+ *   The return gate, on a displaced carrier t on its way back to user mode: a task work the
+ *   handoff arms on t (resume_gate; kernels with the kfunc, 6.18+: bpf/task_work.bpf.h says why a
+ *   signal from sys_exit is not enough), or else greenhub_sys_exit (tp_btf/sys_exit). Both run
+ *   gate(): HANDOFF(t) -> RUN(t) (cancel,
  *   transition 3) or HANDOFF(u) -> RUN(t) (take a handoff another blocked carrier left), no
  *   signal; IDLE(s) -> RUN(t) (transition 5) and GH_TRACE_SIG_KICK to t, whose handler kicks s
  *   out of its poll as the runtime does (s's tid rides in the signal's value); RUN(s) ->
