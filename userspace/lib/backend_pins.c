@@ -216,9 +216,21 @@ bool gh__signal_blocked(int signo)
 
 int gh__signal_install(int signo, void (*fn)(int, siginfo_t *, void *), char *why, size_t len)
 {
-	struct sigaction sa;
+	struct sigaction sa, old;
 	int err;
 
+	if (sigaction(signo, NULL, &old) < 0) {
+		err = -errno;
+		snprintf(why, len, "signal %d cannot be used (%s)", signo, strerror(-err));
+		return err;
+	}
+	if ((old.sa_flags & SA_SIGINFO) && old.sa_sigaction == fn)
+		return 0;
+	if ((old.sa_flags & SA_SIGINFO) ? old.sa_sigaction != NULL
+					: old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN) {
+		snprintf(why, len, "the gate signal %d has another handler in this process", signo);
+		return -EBUSY;
+	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = fn;
 	/* SA_ONSTACK: a gate may interrupt a green thread deep in its stack. SA_RESTART: the

@@ -86,7 +86,6 @@ static struct gh__conns conns = {
 	.gates = true,
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 };
-static bool handler_installed;
 
 /* The policy and nice value of the calling carrier thread before it became SCHED_EXT. */
 static __thread struct {
@@ -206,30 +205,6 @@ out:
 	errno = saved_errno;
 }
 
-/* Under conns.lock. */
-static int install_handler(char *why, size_t len)
-{
-	struct sigaction old;
-	int err;
-
-	if (handler_installed)
-		return 0;
-	if (sigaction(GH_SCX_SIGNO, NULL, &old) < 0) {
-		snprintf(why, len, "signal %d cannot be used (%s)", GH_SCX_SIGNO, strerror(errno));
-		return -EINVAL;
-	}
-	if (((old.sa_flags & SA_SIGINFO) && old.sa_sigaction && old.sa_sigaction != on_signal) ||
-	    (!(old.sa_flags & SA_SIGINFO) && old.sa_handler != SIG_DFL &&
-	     old.sa_handler != SIG_IGN)) {
-		snprintf(why, len, "signal %d, which sched_ext mode reserves, already has a handler "
-				   "in this process", GH_SCX_SIGNO);
-		return -EBUSY;
-	}
-	err = gh__signal_install(GH_SCX_SIGNO, on_signal, why, len);
-	handler_installed = !err;
-	return err;
-}
-
 /* ---------------------------------------------------------------------------------------- */
 /* The backend                                                                                */
 
@@ -288,7 +263,7 @@ static int scx_probe(char *why, size_t len)
 		snprintf(why, len, "signal %d, which sched_ext mode reserves, is blocked on the "
 				   "thread running the hub", GH_SCX_SIGNO);
 	else
-		err = install_handler(why, len);
+		err = gh__signal_install(GH_SCX_SIGNO, on_signal, why, len);
 	if (!err)
 		err = gh__pidfd_check(why, len);
 	pthread_mutex_unlock(&conns.lock);

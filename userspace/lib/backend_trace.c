@@ -66,7 +66,6 @@ static struct gh__conns conns = {
 	.hub_size = sizeof(struct gh_trace_hub),
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 };
-static bool handler_installed;
 
 static const struct gh_trace_control *conn_ctl(const struct gh__pins *c)
 {
@@ -114,34 +113,6 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
 	}
 out:
 	errno = saved_errno;
-}
-
-/* Under conns.lock. */
-static int install_handler(int signo, char *why, size_t len)
-{
-	struct sigaction old;
-	int err;
-
-	if (sigaction(signo, NULL, &old) < 0) {
-		snprintf(why, len, "signal %d cannot be used (%s)", signo, strerror(errno));
-		return -EINVAL;
-	}
-	if ((old.sa_flags & SA_SIGINFO) && old.sa_sigaction == on_signal)
-		return 0;
-	if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler != SIG_DFL &&
-	    old.sa_handler != SIG_IGN) {
-		snprintf(why, len, "the gate signal %d has another handler", signo);
-		return -EBUSY;
-	}
-	if ((old.sa_flags & SA_SIGINFO) && old.sa_sigaction) {
-		snprintf(why, len, "the gate signal %d has another handler", signo);
-		return -EBUSY;
-	}
-	if (handler_installed)
-		return 0;
-	err = gh__signal_install(signo, on_signal, why, len);
-	handler_installed = !err;
-	return err;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -215,7 +186,7 @@ static int trace_probe(char *why, size_t len)
 	else if (gh__signal_blocked(conn_signo(c)))
 		snprintf(why, len, "the gate signal %d is blocked on this thread", conn_signo(c));
 	else
-		err = install_handler(conn_signo(c), why, len);
+		err = gh__signal_install(conn_signo(c), on_signal, why, len);
 	if (!err)
 		err = gh__pidfd_check(why, len);
 	pthread_mutex_unlock(&conns.lock);

@@ -507,7 +507,9 @@ void gh__slot_release(struct gh_hub *hub, struct gh_hub_slot *s, __u32 *spare_ti
 /* Under hub->carrier_lock: keep *spare naming a parked spare as c parks or leaves. */
 void gh__spare_name(struct gh_hub *hub, struct gh__carrier *c, bool parked, __u32 *spare);
 bool gh__signal_blocked(int signo); /* on the calling thread */
-/* Make fn signo's handler (SA_SIGINFO); 0 or -errno with a reason. */
+/* Make fn signo's handler (SA_SIGINFO) unless it is already; -EBUSY with a reason if the
+ * application has a handler of its own there (checked on every call: it may have installed one
+ * since), other failures as -errno with a reason. */
 int gh__signal_install(int signo, void (*fn)(int, siginfo_t *, void *), char *why, size_t len);
 /* Carriers are registered through pidfds of threads: 0 if this kernel opens them, else -errno
  * with a reason. */
