@@ -146,6 +146,14 @@ struct {
 	__type(value, struct gh_gate);
 } gates SEC(".maps");
 
+/* The second arming of each carrier's gate, from the CPU it returns on (gh_arm_gate_here()). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, GH_TRACE_MAX_CARRIERS);
+	__type(key, __u32);
+	__type(value, struct gh_gate);
+} gate_backups SEC(".maps");
+
 /* Global tgid -> 1 for every process that owns (or owned) a hub: a process exit looks here
  * before it scans the slots. Written by the BPF side only. */
 struct {
@@ -431,6 +439,15 @@ static int resume_gate(struct bpf_map *map, void *key, void *value)
 	return 0;
 }
 
+/* next, switched in, is a displaced carrier: its return is near (gh_arm_gate_here()). */
+static void displaced_runs(struct task_struct *next)
+{
+	struct gh_trace_carrier *st = bpf_task_storage_get(&carriers, next, 0, 0);
+
+	if (st && st->displaced)
+		gh_arm_gate_here(&gate_backups, next, resume_gate);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* I6: exits and execs                                                                        */
 
@@ -444,6 +461,7 @@ static void carrier_leaves(struct task_struct *p, struct gh_trace_carrier *st)
 
 	/* A pending gate goes with the thread (and its tid may be reused). */
 	bpf_map_delete_elem(&gates, &key);
+	bpf_map_delete_elem(&gate_backups, &key);
 	if (!c)
 		return;
 	if (st->woken_ns) {
@@ -483,6 +501,9 @@ int BPF_PROG(greenhub_sched_switch, bool preempt, struct task_struct *prev,
 	c = ctl();
 	if (c && c->nr_woken_pending > 0)
 		spare_runs(next);
+	/* A displaced carrier coming back: make sure its gate is in place on this CPU. */
+	if (gate_task_work && c && c->nr_displaced > 0)
+		displaced_runs(next);
 	return 0;
 }
 

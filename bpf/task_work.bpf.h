@@ -56,7 +56,8 @@ int bpf_task_work_schedule_resume___gh618(struct task_struct *task, struct bpf_t
 
 /* One gate per carrier, keyed by its global tid, in a hash map of the including file (the
  * entry is created on the carrier's first handoff and deleted when the thread exits, which
- * cancels a pending gate). */
+ * cancels a pending gate). A map value may hold only one task work: a second arming
+ * (gh_arm_gate_here()) needs a second map. */
 struct gh_gate {
 	struct bpf_task_work tw;
 };
@@ -68,7 +69,8 @@ struct gh_gate {
  * mean that the map lost its last user reference; the loaders pin it for as long as their
  * programs are attached.
  */
-static __always_inline bool gh_arm_gate(void *gates, struct task_struct *p, gh_task_work_cb_t cb)
+static __always_inline bool gh_arm_gate(void *gates, struct task_struct *p,
+					gh_task_work_cb_t cb)
 {
 	struct gh_gate zero = {}, *g;
 	__u32 key = p->pid;
@@ -84,6 +86,19 @@ static __always_inline bool gh_arm_gate(void *gates, struct task_struct *p, gh_t
 	err = gh_task_work_resume(p, &g->tw, gates, cb);
 	return err == 0 || err == -16 /* -EBUSY */;
 }
+
+/*
+ * Arm p's gate once more, from the CPU p is being switched in on. The kfunc adds the task work
+ * through an irq_work on the CPU that called it, so the gate armed at the handoff is in place
+ * only once the CPU the owner left has taken that interrupt. That is immediate in practice but
+ * not guaranteed: the owner's CPU clears prev->on_cpu, which lets p run elsewhere, just before
+ * it re-enables interrupts, and a vCPU can be descheduled right there (under qemu TCG it was: a
+ * carrier woken at once returned to user mode ungated about once in 80 s of stress). Armed here,
+ * the irq_work runs on p's own CPU at the first interrupt-enable after the switch, before p can
+ * leave the kernel. Whichever callback runs second finds p's return settled. p must not be
+ * running (the caller is the context switch that brings it in).
+ */
+#define gh_arm_gate_here(backups, p, cb) ((void)gh_arm_gate((backups), (p), (cb)))
 
 /* Is the task-work kfunc in this kernel? */
 #define gh_task_work_available()                                                               \

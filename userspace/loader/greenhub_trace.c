@@ -42,7 +42,8 @@
 #define PIN(name) GH_TRACE_PIN_DIR "/" name
 
 /* The pins, in the order they are made; the control map is last on purpose. */
-static const char *const map_pins[] = { "slots", "hubs", "carriers", "owners", "gates" };
+static const char *const map_pins[] = { "slots", "hubs", "carriers", "owners", "gates",
+					"gate_backups" };
 static const char *const link_pins[] = { "link_switch", "link_sys_exit", "link_exit",
 					 "link_exec" };
 
@@ -175,6 +176,7 @@ static int trace_start(const struct loader_opts *o, const struct loader_features
 	    loader_pin_map(&pins, st->skel->maps.carriers, "carriers") ||
 	    loader_pin_map(&pins, st->skel->maps.owners, "owners") ||
 	    loader_pin_map(&pins, st->skel->maps.gates, "gates") ||
+	    loader_pin_map(&pins, st->skel->maps.gate_backups, "gate_backups") ||
 	    loader_pin_link(&pins, st->skel->links.greenhub_sched_switch, "link_switch") ||
 	    (st->skel->links.greenhub_sys_exit &&
 	     loader_pin_link(&pins, st->skel->links.greenhub_sys_exit, "link_sys_exit")) ||
