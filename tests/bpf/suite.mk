@@ -2,7 +2,9 @@
 # Trace-mode tests on this machine's own kernel (`make test-bpf`, part of `make test`). They
 # need root: elsewhere each binary reports SKIP with the reason. CI runs them as root on a
 # kernel that has what trace mode needs, so there they run. They load and unload scx_greenhub
-# themselves (stopping one that is already loaded) and run one at a time.
+# themselves (stopping one that is already loaded) and run one at a time, with the machine's
+# kernel side to themselves: no other suite runs meanwhile, even under make -j
+# (tests/run-suite's lock).
 
 BPF_TEST_SRCS := $(wildcard tests/bpf/test_bpf_*.c)
 BPF_TEST_BINS := $(patsubst tests/bpf/%.c,$(BUILD)/tests/bpf/%,$(BPF_TEST_SRCS))
@@ -22,6 +24,6 @@ $(BUILD)/tests/bpf/%: tests/bpf/%.c tests/bpf/bpf_test.h $(LIBGH_A) include/gree
 
 .PHONY: test-bpf
 test-bpf: $(BPF_TEST_BINS) $(LOADER) $(BUILD)/tests/stress
-	$(Q)tests/run-suite bpf $(BPF_TEST_BINS)
+	$(Q)SUITE_KERNEL_SIDE=exclusive tests/run-suite bpf $(BPF_TEST_BINS)
 
 test: test-bpf
