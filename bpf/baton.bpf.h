@@ -9,16 +9,19 @@
  * The two sides keep their own control, hub and carrier types (scx.h, trace.h), with the fields
  * used here named alike. An including file defines, before it includes this header,
  *   GH_BPF_CONTROL, GH_BPF_HUB, GH_BPF_CARRIER, GH_BPF_HIST   its struct types;
- *   GH_BPF_HIST_BUCKETS, GH_BPF_BOUND, GH_BPF_REJECTED, GH_BPF_ABI_VERSION   its constants;
- * and the maps control (one GH_BPF_CONTROL), slots (struct gh_hub_slot), hubs (GH_BPF_HUB),
- * carriers (task storage of GH_BPF_CARRIER) and owners (global tgid -> 1).
+ *   GH_BPF_HIST_BUCKETS                                       its histogram's size;
+ * the maps control (one GH_BPF_CONTROL), slots (struct gh_hub_slot), hubs (GH_BPF_HUB) and owners
+ * (global tgid -> 1), and the function
+ *   static void hub_released(GH_BPF_HUB *hub);
+ * which clears its own per-hub state when a dead process's slot is released.
+ *
+ * Who may register a carrier, and how the registration is checked, differs (each file says).
  */
 #ifndef GREENHUB_BATON_BPF_H
 #define GREENHUB_BATON_BPF_H
 
 #if !defined(GH_BPF_CONTROL) || !defined(GH_BPF_HUB) || !defined(GH_BPF_CARRIER) ||          \
-	!defined(GH_BPF_HIST) || !defined(GH_BPF_HIST_BUCKETS) || !defined(GH_BPF_BOUND) ||   \
-	!defined(GH_BPF_REJECTED) || !defined(GH_BPF_ABI_VERSION)
+	!defined(GH_BPF_HIST) || !defined(GH_BPF_HIST_BUCKETS)
 #error "baton.bpf.h: define the GH_BPF_* types and constants first (see the header comment)"
 #endif
 
@@ -68,66 +71,6 @@ static __u32 pid_nr_own(struct pid *pid)
 	return (__u32)up.nr;
 }
 
-/*
- * Check a registration against the thread it is attached to, once (I5): the tid and tgid the
- * runtime wrote must be the thread's own, the slot must be active and its process's, and the
- * first carrier bound makes the hub's owner_tgid this process's global tgid. The result stands
- * for the registration's life, since the runtime writes its ids only when it creates it; what
- * can change later, the slot's owner, owned() checks on every use.
- */
-static bool bind(struct task_struct *p, GH_BPF_CARRIER *st)
-{
-	GH_BPF_CONTROL *c;
-	struct gh_hub_slot *slot;
-	GH_BPF_HUB *hub;
-	__u32 idx = st->hub, tgid = p->tgid, one = 1;
-
-	if (st->bound == GH_BPF_BOUND)
-		return true;
-	if (st->bound == GH_BPF_REJECTED)
-		return false;
-	c = ctl();
-	slot = bpf_map_lookup_elem(&slots, &idx);
-	hub = bpf_map_lookup_elem(&hubs, &idx);
-	if (!c || !slot || !hub)
-		return false;
-	if (st->abi != GH_BPF_ABI_VERSION ||
-	    pid_nr_own(BPF_CORE_READ(p, thread_pid)) != st->tid ||
-	    pid_nr_own(BPF_CORE_READ(p, group_leader, thread_pid)) != st->tgid ||
-	    !(slot->flags & GH_SLOT_F_ACTIVE) || slot->tgid != st->tgid)
-		goto reject;
-	__sync_val_compare_and_swap(&hub->owner_tgid, 0, tgid);
-	if (hub->owner_tgid != tgid)
-		goto reject;
-	/* The owners entry is what makes this process's exit release the hub (release_process). */
-	bpf_map_update_elem(&owners, &tgid, &one, BPF_ANY);
-	st->bound = GH_BPF_BOUND;
-	add(&c->nr_bound);
-	return true;
-reject:
-	st->bound = GH_BPF_REJECTED;
-	add(&c->nr_rejected);
-	return false;
-}
-
-/* The slot and kernel-side state of a bound carrier's hub, if the hub is still its process's.
- * Looked at again on every use, not only at bind(): the runtime may release the slot and
- * another process claim it while the registration lives on. */
-static bool owned(struct task_struct *p, GH_BPF_CARRIER *st, struct gh_hub_slot **slotp,
-		  GH_BPF_HUB **hubp)
-{
-	__u32 idx = st->hub;
-	struct gh_hub_slot *slot = bpf_map_lookup_elem(&slots, &idx);
-	GH_BPF_HUB *hub = bpf_map_lookup_elem(&hubs, &idx);
-
-	if (!slot || !hub || !(slot->flags & GH_SLOT_F_ACTIVE) || slot->tgid != st->tgid ||
-	    hub->owner_tgid != p->tgid)
-		return false;
-	*slotp = slot;
-	*hubp = hub;
-	return true;
-}
-
 /* Would signal signo be held back at p's return to user mode? The mask in force now, the one
  * a sigtimedwait restores (real_blocked, empty otherwise) and the one a ppoll/pselect/
  * epoll_pwait restores (saved_sigmask, when restore_sigmask is set). A carrier whose gate
@@ -163,32 +106,6 @@ static void displaced_add(GH_BPF_CONTROL *c, GH_BPF_HUB *hub, int n)
 		__sync_fetch_and_add(&c->nr_displaced, n);
 	if (hub)
 		__sync_fetch_and_add(&hub->nr_displaced, n);
-}
-
-/* The thread named tid, acquired (the caller releases it), with its registration in *sstp, if
- * it is a bound carrier of hub h in owner's process; else NULL. Checked every time because a
- * hub's spare_tid may be stale: the runtime names the spare under its own lock, which the
- * kernel side does not take, the spare may have left since, and its tid may have been reused. */
-static __always_inline struct task_struct *parked_spare(struct task_struct *owner, __u32 h,
-							__u32 tid, GH_BPF_CARRIER **sstp)
-{
-	GH_BPF_CARRIER *sst;
-	struct task_struct *s;
-
-	if (!tid)
-		return NULL;
-	/* Looked up in the owner's pid namespace, the one the runtime's tids are in. */
-	s = bpf_task_from_vpid((s32)tid);
-	if (!s)
-		return NULL;
-	sst = bpf_task_storage_get(&carriers, s, 0, 0);
-	if (s->tgid != owner->tgid || !sst || sst->bound != GH_BPF_BOUND || sst->hub != h ||
-	    sst->tid != tid) {
-		bpf_task_release(s);
-		return NULL;
-	}
-	*sstp = sst;
-	return s;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -249,15 +166,22 @@ struct release_ctx {
 	__u32 released;
 };
 
+static void hub_released(GH_BPF_HUB *hub);
+
 /* Slot i back to FREE if the process rc->tgid owns it. The baton still moves through
- * gh_baton_next(): the bumped sequence makes any CAS decided on the old word fail. */
-static long release_one(__u32 i, struct release_ctx *rc)
+ * gh_baton_next(): the bumped sequence makes any CAS decided on the old word fail. A callback of
+ * bpf_for_each_map_elem over the hubs map (Linux 5.13), which bounds the scan without bpf_loop
+ * (5.17). */
+static long release_one(struct bpf_map *map, __u32 *key, GH_BPF_HUB *hub, struct release_ctx *rc)
 {
-	struct gh_hub_slot *slot = bpf_map_lookup_elem(&slots, &i);
-	GH_BPF_HUB *hub = bpf_map_lookup_elem(&hubs, &i);
+	__u32 i = *key;
+	struct gh_hub_slot *slot;
 	__u64 b;
 
-	if (!slot || !hub || hub->owner_tgid != rc->tgid)
+	if (hub->owner_tgid != rc->tgid)
+		return 0;
+	slot = bpf_map_lookup_elem(&slots, &i);
+	if (!slot)
 		return 0;
 	b = slot->baton;
 	slot->baton = gh_baton_next(b, GH_BATON_FREE, 0);
@@ -265,7 +189,9 @@ static long release_one(__u32 i, struct release_ctx *rc)
 	slot->return_pending = 0;
 	slot->flags = 0;
 	slot->tgid = 0;
-	hub->spare_tid = 0;
+	slot->spare_tid = 0;
+	slot->claim_cookie = 0;
+	hub_released(hub);
 	hub->owner_tgid = 0;
 	rc->released++;
 	return 0;
@@ -280,7 +206,7 @@ static void release_process(__u32 tgid)
 
 	if (!bpf_map_lookup_elem(&owners, &tgid))
 		return;
-	bpf_loop(GH_MAX_HUBS, release_one, &rc, 0);
+	bpf_for_each_map_elem(&hubs, release_one, &rc, 0);
 	bpf_map_delete_elem(&owners, &tgid);
 	c = ctl();
 	if (c && rc.released)

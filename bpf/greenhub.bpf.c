@@ -257,10 +257,103 @@ struct {
 #define GH_BPF_CARRIER struct gh_scx_carrier
 #define GH_BPF_HIST struct gh_scx_hist
 #define GH_BPF_HIST_BUCKETS GH_SCX_HIST_BUCKETS
-#define GH_BPF_BOUND GH_SCX_BOUND
-#define GH_BPF_REJECTED GH_SCX_REJECTED
-#define GH_BPF_ABI_VERSION GH_SCX_ABI_VERSION
 #include "baton.bpf.h"
+
+/* A dead process's slot is released (baton.bpf.h): no spare to wake there any more. */
+static void hub_released(struct gh_scx_hub *hub)
+{
+	hub->spare_tid = 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Registrations (I5)                                                                         */
+
+/*
+ * Check a registration against the thread it is attached to, once (I5): the tid and tgid the
+ * runtime wrote must be the thread's own, the slot must be active and its process's, and the
+ * first carrier bound makes the hub's owner_tgid this process's global tgid. The result stands
+ * for the registration's life, since the runtime writes its ids only when it creates it; what
+ * can change later, the slot's owner, owned() checks on every use.
+ */
+static bool bind(struct task_struct *p, struct gh_scx_carrier *st)
+{
+	struct gh_scx_control *c;
+	struct gh_hub_slot *slot;
+	struct gh_scx_hub *hub;
+	__u32 idx = st->hub, tgid = p->tgid, one = 1;
+
+	if (st->bound == GH_SCX_BOUND)
+		return true;
+	if (st->bound == GH_SCX_REJECTED)
+		return false;
+	c = ctl();
+	slot = bpf_map_lookup_elem(&slots, &idx);
+	hub = bpf_map_lookup_elem(&hubs, &idx);
+	if (!c || !slot || !hub)
+		return false;
+	if (st->abi != GH_SCX_ABI_VERSION ||
+	    pid_nr_own(BPF_CORE_READ(p, thread_pid)) != st->tid ||
+	    pid_nr_own(BPF_CORE_READ(p, group_leader, thread_pid)) != st->tgid ||
+	    !(slot->flags & GH_SLOT_F_ACTIVE) || slot->tgid != st->tgid)
+		goto reject;
+	__sync_val_compare_and_swap(&hub->owner_tgid, 0, tgid);
+	if (hub->owner_tgid != tgid)
+		goto reject;
+	/* The owners entry is what makes this process's exit release the hub (release_process). */
+	bpf_map_update_elem(&owners, &tgid, &one, BPF_ANY);
+	st->bound = GH_SCX_BOUND;
+	add(&c->nr_bound);
+	return true;
+reject:
+	st->bound = GH_SCX_REJECTED;
+	add(&c->nr_rejected);
+	return false;
+}
+
+/* The slot and kernel-side state of a bound carrier's hub, if the hub is still its process's.
+ * Looked at again on every use, not only at bind(): the runtime may release the slot and
+ * another process claim it while the registration lives on. */
+static bool owned(struct task_struct *p, struct gh_scx_carrier *st, struct gh_hub_slot **slotp,
+		  struct gh_scx_hub **hubp)
+{
+	__u32 idx = st->hub;
+	struct gh_hub_slot *slot = bpf_map_lookup_elem(&slots, &idx);
+	struct gh_scx_hub *hub = bpf_map_lookup_elem(&hubs, &idx);
+
+	if (!slot || !hub || !(slot->flags & GH_SLOT_F_ACTIVE) || slot->tgid != st->tgid ||
+	    hub->owner_tgid != p->tgid)
+		return false;
+	*slotp = slot;
+	*hubp = hub;
+	return true;
+}
+
+/* The thread named tid, acquired (the caller releases it), with its registration in *sstp, if
+ * it is a bound carrier of hub h in owner's process; else NULL. Checked every time because a
+ * hub's spare_tid may be stale: the runtime names the spare under its own lock, which the
+ * kernel side does not take, the spare may have left since, and its tid may have been reused. */
+static __always_inline struct task_struct *parked_spare(struct task_struct *owner, __u32 h,
+							__u32 tid, struct gh_scx_carrier **sstp)
+{
+	struct gh_scx_carrier *sst;
+	struct task_struct *s;
+
+	if (!tid)
+		return NULL;
+	/* Looked up in the owner's pid namespace, the one the runtime's tids are in. */
+	s = bpf_task_from_vpid((s32)tid);
+	if (!s)
+		return NULL;
+	sst = bpf_task_storage_get(&carriers, s, 0, 0);
+	if (s->tgid != owner->tgid || !sst || sst->bound != GH_SCX_BOUND || sst->hub != h ||
+	    sst->tid != tid) {
+		bpf_task_release(s);
+		return NULL;
+	}
+	*sstp = sst;
+	return s;
+}
+
 
 /* ---------------------------------------------------------------------------------------- */
 /* Small helpers                                                                              */

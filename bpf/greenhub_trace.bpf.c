@@ -1,38 +1,46 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * greenhub trace mode: the kernel side of the baton protocol on kernels without sched_ext
- * (DESIGN.md sections 4 and 5).
+ * (docs/design.md, docs/trace-mode.md).
  *
  * Glossary
  *   owner      the carrier named by RUN(t) in a hub's baton word (slot.h).
- *   spare      a carrier parked in the runtime, waiting for a handoff. The runtime names the
- *              one to wake in gh_trace_hub.spare_tid.
+ *   spare      a carrier parked in the runtime, waiting for a handoff on its hub's wake ring.
  *   displaced  a carrier that this file handed off (gh_trace_carrier.displaced): it is blocked
  *              in a system call and must pass the return gate before it runs user code again.
- *   gate       what happens at a displaced carrier's system-call exit: the call's result is
- *              fixed; the carrier either takes the hub back here, or is sent GH_TRACE_SIGNO,
- *              whose handler (userspace/lib/backend_trace.c) waits for the hand-back before the
- *              interrupted code runs on.
- *   bound      a registration (task storage written by the runtime through a pidfd) that this
- *              file has checked against the thread it is attached to, at the thread's first
- *              sleep (every carrier sleeps before it can be handed off or woken: it parks).
+ *   gate       what happens on a displaced carrier's way back to user mode: the call's result
+ *              is fixed; the carrier either takes the hub back here (a cancel, or another
+ *              blocked carrier's handoff), or is sent GH_TRACE_SIGNO, whose handler
+ *              (userspace/lib/backend_trace.c) takes the hub or waits for the hand-back before
+ *              the interrupted code runs on.
+ *   request    a runtime thread asking, from its own context, for a slot or a registration
+ *              (greenhub/trace.h): the only way anything gets registered (I5).
  *
  * The design
+ *   greenhub_register (tp_btf/task_rename) serves requests: a thread renames itself to its own
+ *   name with prctl(PR_SET_NAME, name, GH_TRACE_REQ_MAGIC, &request); the program finds the
+ *   magic in the thread's own system-call registers, reads the request from the thread's
+ *   memory, and grants a slot to the thread's process or records the thread as a carrier of a
+ *   slot its process holds. Registrations (carriers) and ownership (hubs) live in maps that
+ *   user space cannot write, so a process can only ever make the kernel act on its own threads.
+ *
  *   greenhub_sched_switch (tp_btf/sched_switch), on an owner that goes to sleep (!preempt and
  *   prev_state != 0) inside a system call made from a green thread (not from the hub loop's
  *   own brief waits; see gh_trace_carrier.green_addr): CAS RUN(t) -> HANDOFF(t) (transition 1),
- *   mark t displaced, and signal the hub's parked spare, thread-directed, with
- *   GH_TRACE_SIG_WAKE. The
- *   same program feeds the latency histogram when a signalled spare is switched in.
+ *   mark t displaced, and write a wakeup into the hub's ring buffer, on which the hub's parked
+ *   spares wait. The same program feeds the latency histogram when a woken spare is switched
+ *   in.
+ *
  *   The return gate, on a displaced carrier t on its way back to user mode: a task work the
- *   handoff arms on t (resume_gate; kernels with the kfunc, 6.18+: bpf/task_work.bpf.h says why a
- *   signal from sys_exit is not enough), or else greenhub_sys_exit (tp_btf/sys_exit). Both run
- *   gate(): HANDOFF(t) -> RUN(t) (cancel,
- *   transition 3) or HANDOFF(u) -> RUN(t) (take a handoff another blocked carrier left), no
- *   signal; IDLE(s) -> RUN(t) (transition 5) and GH_TRACE_SIG_KICK to t, whose handler kicks s
- *   out of its poll as the runtime does (s's tid rides in the signal's value); RUN(s) ->
- *   GH_TRACE_SIG_GATE to t (transition 4: the handler queues t
- *   for the hand-back and waits). runner_tid is set whenever this file moves the baton to RUN(t).
+ *   handoff arms on t (resume_gate; bpf/task_work.bpf.h says why a signal from sys_exit is
+ *   slower to prove), or else greenhub_sys_exit (tp_btf/sys_exit). The loader decides which by
+ *   loading: a kernel whose verifier refuses the task-work kfunc in a tp_btf program (6.18.x)
+ *   or lacks it (before 6.18) gets the sys_exit gate. Both run gate(): HANDOFF(t) -> RUN(t)
+ *   (cancel, transition 3) or HANDOFF(u) -> RUN(t) (take a handoff another blocked carrier
+ *   left), no signal; any other state, GH_TRACE_SIGNO to t itself, whose handler does
+ *   transitions 4 and 5 the runtime's way (gh__carrier_reacquire). runner_tid is set whenever
+ *   this file moves the baton to RUN(t).
+ *
  *   greenhub_exit (tp_btf/sched_process_exit) and greenhub_exec (tp_btf/sched_process_exec)
  *   leave nothing behind (I6): a dying carrier's baton moves on and its process's slots are
  *   released when the process exits or replaces its image.
@@ -49,24 +57,34 @@
  *   inside a system call (copy_to_user on a userfaultfd page) do hand off: the call's return
  *   goes through the gate.
  *
- *   The spare is woken by a signal to that one thread (bpf_send_signal_task). Measured against
- *   a ring buffer with BPF_RB_FORCE_WAKEUP read by the spare in epoll (bench/handoff, wake
- *   experiment): the two take the same path (an irq_work after the switch, then one wakeup) and
- *   their block-to-wake latencies are within a few percent; the signal wakes exactly the chosen
- *   spare with no fd per hub, lets the spare keep waiting on its futex word like every other
- *   parked spare, and needs no reader thread. See docs/trace-mode.md for the numbers.
+ *   The gate's signal, and why the gate waits for it: bpf_send_signal_thread() signals the
+ *   current thread. Since "bpf: Send signals asynchronously if !preemptible" (2025, in the
+ *   stable series) it does so from a tracepoint only through an irq_work, which the CPU takes
+ *   as soon as interrupts are enabled, and they are, at sys_exit: but "as soon" is not "before
+ *   the return to user mode", and under qemu TCG it was after it. So the gate spins, with
+ *   interrupts on, until the signal is pending on the thread (wait_signal_pending()): then the
+ *   return path is bound to deliver it before any user code. A kernel that sends at once ends
+ *   the spin at its first look. nr_gate_late counts a spin that gave up (never seen).
+ *
+ *   Spares wait on a ring buffer of their hub (wake_rings): a wakeup costs one record and an
+ *   irq_work, like a signal (bench/handoff measures both), needs no kfunc (6.13's
+ *   bpf_send_signal_task, 6.12's bpf_task_from_vpid) and sends nothing to any thread but the
+ *   current one. A ring is created by the hub's own runtime and put at its slot's index.
  *
  * Alternatives rejected
+ *   - Registration by the runtime writing the task storage through a pidfd: a thread's pidfd
+ *     needs Linux 6.9, and a process could register any thread of the machine, with any field
+ *     values (a privilege-dropped process made the gate kill an unrelated root process).
+ *   - Waking a spare with bpf_send_signal_task(): 6.13 and later only, and a signal to a tid
+ *     that user space names.
  *   - sys_enter + sys_exit tracking of "in a syscall": exact, but sys_enter costs every system
  *     call of the machine (bench/watch-cost measures it); the entry frame says the same for
  *     free.
  *   - A hash map of carrier tids: a lookup on every system call of the machine. Task storage is
  *     one pointer load for threads that have none.
- *   - Signalling the idle carrier s directly on transition 5: how an idle poller is woken is
- *     the runtime's business (today a signal s keeps blocked outside its poll). t's own handler
- *     does it the runtime's way, with s's tid from the signal's value.
  *   - Sending the gate signal when the returning carrier is woken rather than at its exit:
  *     a pending signal can interrupt a call that has not finished, and the caller sees EINTR.
+ *   - bpf_loop() for the scans: Linux 5.17. bpf_for_each_map_elem() (5.13) bounds them as well.
  *
  * Memory ordering
  *   - Every baton change is a CAS on the mapped slot (a full barrier on the architectures
@@ -75,6 +93,8 @@
  *   - Drain (the loader stopping): the handoff path adds 1 to nr_displaced with an atomic add
  *     and only then reads state; the loader stores DRAINING and then reads nr_displaced. One of
  *     the two sees the other, so a loader that reads 0 after DRAINING has no handoff in flight.
+ *   - A slot is granted by a CAS of hubs[i].owner_tgid from 0, and its slot page is published
+ *     (flags, claim_cookie) after; a release clears the page first and owner_tgid last.
  *   - Counters and histograms are updated with atomic adds; the histogram's max is a racy
  *     store (two handoffs finishing at once may lose the larger max: statistics only).
  */
@@ -94,17 +114,27 @@
 char LICENSE[] SEC("license") = "GPL";
 
 #define ENOSYS 38
+#define ENOMEM 12
+#define EPERM 1
+#define EINVAL 22
 #define ERESTARTNOHAND 514
 #define ERESTART_RESTARTBLOCK 516
 #define NR_RT_SIGRETURN 15 /* x86-64 */
+#define NR_PRCTL 157       /* x86-64 */
+#define NR_EXECVE 59       /* x86-64 */
+#define NR_EXECVEAT 322    /* x86-64 */
+#define NR_PPOLL 271       /* x86-64 */
+#define PR_SET_NAME 15
 #define FRED_EVENT_TYPE_OTHER 7
 #define FRED_VECTOR_SYSCALL 1
 #define PF_KTHREAD 0x00200000
+#define SIGNAL_GROUP_EXIT 0x4
 
 /* The gate signal; set by the loader through the skeleton's rodata. */
 const volatile int gate_signo = GH_TRACE_SIGNO;
-/* 1: the return gate is a task work armed at each handoff (the kernel has the kfunc, 6.18),
- * and the loader leaves greenhub_sys_exit unattached; 0: greenhub_sys_exit is the gate. */
+/* 1: the return gate is a task work armed at each handoff (the loader found that this kernel
+ * accepts it), and the loader leaves greenhub_sys_exit unattached; 0: greenhub_sys_exit is
+ * the gate. */
 const volatile __u32 gate_task_work = 0;
 
 struct {
@@ -138,6 +168,20 @@ struct {
 	__type(value, struct gh_trace_carrier);
 } carriers SEC(".maps");
 
+/* The template of each hub's wake ring: one page, far more than the few wakeups that wait for
+ * a spare to drain them. */
+struct wake_ring {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, GH_MAX_HUBS);
+	__type(key, __u32);
+	__array(values, struct wake_ring);
+} wake_rings SEC(".maps");
+
 /* The return gate of each carrier when it is a task work (bpf/task_work.bpf.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -154,14 +198,33 @@ struct {
 	__type(value, struct gh_gate);
 } gate_backups SEC(".maps");
 
-/* Global tgid -> 1 for every process that owns (or owned) a hub: a process exit looks here
- * before it scans the slots. Written by the BPF side only. */
+/* Global tgid -> the process that owns (or owned) a hub: a process exit looks here before it
+ * scans the slots. leader_start is the start time of the process's group leader when it
+ * claimed, which tells the free of that leader (the process is gone) from the free of a leader
+ * that an exec by another thread replaced (the process lives on). Written by the BPF side
+ * only. */
+struct owner {
+	__u64 leader_start;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4 * GH_MAX_HUBS);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct owner);
 } owners SEC(".maps");
+
+/* The rounds of the gate's wait for its signal (wait_signal_pending()): each entry is one
+ * round of SPIN_ROUND looks. */
+#define SPIN_ROUNDS 256
+#define SPIN_ROUND 64
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SPIN_ROUNDS);
+	__type(key, __u32);
+	__type(value, __u32);
+} spin_rounds SEC(".maps");
 
 /* The parts of the protocol that the scheduler (greenhub.bpf.c) shares, over this file's types
  * and the maps above. */
@@ -170,10 +233,14 @@ struct {
 #define GH_BPF_CARRIER struct gh_trace_carrier
 #define GH_BPF_HIST struct gh_trace_hist
 #define GH_BPF_HIST_BUCKETS GH_TRACE_HIST_BUCKETS
-#define GH_BPF_BOUND GH_TRACE_BOUND
-#define GH_BPF_REJECTED GH_TRACE_REJECTED
-#define GH_BPF_ABI_VERSION GH_TRACE_ABI_VERSION
 #include "baton.bpf.h"
+
+/* A dead process's slot is released (baton.bpf.h). */
+static void hub_released(struct gh_trace_hub *hub)
+{
+	hub->cookie = 0;
+	hub->owner_vtgid = 0;
+}
 
 /* ---------------------------------------------------------------------------------------- */
 /* Small helpers                                                                              */
@@ -190,7 +257,8 @@ static bool in_syscall(struct task_struct *p, long *nr)
 	if (!regs)
 		return false;
 	*nr = (long)regs->orig_ax;
-	ss = regs->ssx;
+	/* FRED (6.9) widened the SS slot to ssx; an older kernel has no FRED frames. */
+	ss = bpf_core_field_exists(regs->ssx) ? regs->ssx : 0;
 	if (ss >> 32) {
 		/* A FRED frame: the event type and vector sit above the selector. */
 		return ((ss >> 48) & 0xf) == FRED_EVENT_TYPE_OTHER &&
@@ -210,25 +278,40 @@ static bool signal_due(struct task_struct *p)
 	return (pending & ~p->blocked.sig[0]) != 0;
 }
 
-/* Signal the hub's parked spare, thread-directed (see the header for why a signal). */
-static void wake_spare(struct gh_trace_control *c, struct task_struct *owner, __u32 idx,
+/* The registration of p, if its hub is held by p's own process under the registration's
+ * cookie: the slot and the kernel side's hub state. Looked at again on every use: the process
+ * may have released the slot, and another process been granted it, while the registration
+ * lives on. */
+static bool owned(struct task_struct *p, struct gh_trace_carrier *st, struct gh_hub_slot **slotp,
+		  struct gh_trace_hub **hubp)
+{
+	__u32 idx = st->hub;
+	struct gh_hub_slot *slot = bpf_map_lookup_elem(&slots, &idx);
+	struct gh_trace_hub *hub = bpf_map_lookup_elem(&hubs, &idx);
+
+	if (!slot || !hub || hub->owner_tgid != p->tgid || hub->cookie != st->cookie)
+		return false;
+	*slotp = slot;
+	*hubp = hub;
+	return true;
+}
+
+/* Wake the hub's parked spares: one record into the hub's ring, whose reader is woken at once
+ * (through an irq_work, never under the scheduler's locks). */
+static void wake_spare(struct gh_trace_control *c, __u32 idx, struct gh_hub_slot *slot,
 		       struct gh_trace_hub *hub, __u64 now)
 {
-	struct gh_trace_carrier *sst;
-	struct task_struct *s;
+	void *ring;
 
-	s = parked_spare(owner, idx, hub->spare_tid, &sst);
-	if (!s)
+	/* The runtime's hint that a spare is parked: without one nobody reads the ring, and a
+	 * spare about to park sees the HANDOFF itself (transition 6). */
+	if (!slot->spare_tid)
 		goto miss;
-	if (!sst->woken_ns) {
-		sst->woken_ns = now;
+	ring = bpf_map_lookup_elem(&wake_rings, &idx);
+	if (!ring || bpf_ringbuf_output(ring, &now, sizeof(now), BPF_RB_FORCE_WAKEUP))
+		goto miss;
+	if (__sync_val_compare_and_swap(&hub->woken_ns, 0, now) == 0)
 		__sync_fetch_and_add(&c->nr_woken_pending, 1);
-	}
-	if (bpf_send_signal_task(s, gate_signo, PIDTYPE_PID, GH_TRACE_SIG_WAKE)) {
-		bpf_task_release(s);
-		goto miss;
-	}
-	bpf_task_release(s);
 	add(&c->nr_wakes);
 	add(&hub->nr_wakes);
 	return;
@@ -237,6 +320,142 @@ miss:
 	 * 6), or the blocked call's return cancels it. */
 	add(&c->nr_wake_misses);
 	add(&hub->nr_wake_misses);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Requests (I5)                                                                              */
+
+static void reply(struct gh_hub_slot *slot, __u32 tid, int err)
+{
+	slot->reply_tid = tid;
+	slot->reply_err = err;
+	__sync_fetch_and_add(&slot->reply_seq, 1);
+}
+
+/* CLAIM: grant slot idx to p's process if nobody holds it. */
+static void claim(struct task_struct *p, struct gh_trace_control *c,
+		  const struct gh_trace_request *rq)
+{
+	__u32 idx = rq->hub, tgid = p->tgid;
+	struct owner o = { .leader_start = BPF_CORE_READ(p, group_leader, start_time) };
+	struct gh_hub_slot *slot = bpf_map_lookup_elem(&slots, &idx);
+	struct gh_trace_hub *hub = bpf_map_lookup_elem(&hubs, &idx);
+
+	if (!slot || !hub || !rq->cookie || c->state != GH_TRACE_RUNNING)
+		goto refused;
+	if (__sync_val_compare_and_swap(&hub->owner_tgid, 0, tgid) != 0)
+		goto refused;
+	/* Ours: reset the kernel side's state of the hub, then publish the slot page. */
+	hub->owner_vtgid = pid_nr_own(BPF_CORE_READ(p, group_leader, thread_pid));
+	hub->cookie = rq->cookie;
+	hub->nr_displaced = 0;
+	hub->woken_ns = 0;
+	hub->nr_wakes = 0;
+	hub->nr_wake_misses = 0;
+	hub->nr_gates = 0;
+	hub->nr_fault_sleeps = 0;
+	hub->nr_masked = 0;
+	__builtin_memset(&hub->wake_latency, 0, sizeof(hub->wake_latency));
+	/* The owners entry is what makes this process's exit release the hub. */
+	bpf_map_update_elem(&owners, &tgid, &o, BPF_ANY);
+	slot->baton = gh_baton_next(slot->baton, GH_BATON_FREE, 0);
+	slot->runner_tid = 0;
+	slot->return_pending = 0;
+	slot->handoff_ns = 0;
+	slot->spare_tid = 0;
+	slot->tgid = hub->owner_vtgid;
+	slot->claim_cookie = rq->cookie;
+	__sync_fetch_and_or(&slot->flags, GH_SLOT_F_ACTIVE);
+	add(&c->nr_claims);
+	return;
+refused:
+	add(&c->nr_rejected);
+}
+
+/* The slot and hub state of slot idx if p's process holds it under cookie. */
+static bool held(struct task_struct *p, __u32 idx, __u64 cookie, struct gh_hub_slot **slotp,
+		 struct gh_trace_hub **hubp)
+{
+	struct gh_hub_slot *slot = bpf_map_lookup_elem(&slots, &idx);
+	struct gh_trace_hub *hub = bpf_map_lookup_elem(&hubs, &idx);
+
+	if (!slot || !hub || hub->owner_tgid != p->tgid || hub->cookie != cookie)
+		return false;
+	*slotp = slot;
+	*hubp = hub;
+	return true;
+}
+
+/* JOIN: register p as a carrier of the slot its process holds. */
+static void join(struct task_struct *p, struct gh_trace_control *c,
+		 const struct gh_trace_request *rq)
+{
+	__u32 tid = pid_nr_own(BPF_CORE_READ(p, thread_pid));
+	struct gh_trace_carrier *st;
+	struct gh_hub_slot *slot;
+	struct gh_trace_hub *hub;
+
+	if (!held(p, rq->hub, rq->cookie, &slot, &hub)) {
+		add(&c->nr_rejected);
+		return;
+	}
+	st = bpf_task_storage_get(&carriers, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!st) {
+		add(&c->nr_rejected);
+		reply(slot, tid, -ENOMEM);
+		return;
+	}
+	if (st->displaced) {
+		/* A carrier joins from the runtime's own code, never from inside a handed-off
+		 * call: refuse rather than lose the displaced state. */
+		reply(slot, tid, -EINVAL);
+		return;
+	}
+	st->hub = rq->hub;
+	st->tid = tid;
+	st->cookie = rq->cookie;
+	st->green_addr = rq->green_addr;
+	st->displaced = 0;
+	st->handoff_ns = 0;
+	add(&c->nr_bound);
+	reply(slot, tid, 0);
+}
+
+/* LEAVE: drop p's registration. */
+static void leave(struct task_struct *p, const struct gh_trace_request *rq)
+{
+	__u32 tid = pid_nr_own(BPF_CORE_READ(p, thread_pid));
+	struct gh_trace_carrier *st = bpf_task_storage_get(&carriers, p, 0, 0);
+	struct gh_hub_slot *slot;
+	struct gh_trace_hub *hub;
+	int err = 0;
+
+	if (st && st->displaced)
+		err = -EINVAL;
+	else if (st)
+		bpf_task_storage_delete(&carriers, p);
+	if (held(p, rq->hub, rq->cookie, &slot, &hub))
+		reply(slot, tid, err);
+}
+
+/* RELEASE: the slot goes back to FREE; the kernel side's state of it last. */
+static void release(struct task_struct *p, const struct gh_trace_request *rq)
+{
+	struct gh_hub_slot *slot;
+	struct gh_trace_hub *hub;
+
+	if (!held(p, rq->hub, rq->cookie, &slot, &hub))
+		return;
+	slot->baton = gh_baton_next(slot->baton, GH_BATON_FREE, 0);
+	slot->runner_tid = 0;
+	slot->return_pending = 0;
+	slot->spare_tid = 0;
+	slot->claim_cookie = 0;
+	slot->flags = 0;
+	slot->tgid = 0;
+	hub->cookie = 0;
+	hub->owner_vtgid = 0;
+	__sync_lock_test_and_set(&hub->owner_tgid, 0);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -253,9 +472,7 @@ static void owner_sleeps(struct task_struct *p)
 	__u64 b, now;
 	long nr;
 
-	if (!st || !bind(p, st))
-		return;
-	if (!owned(p, st, &slot, &hub))
+	if (!st || !owned(p, st, &slot, &hub))
 		return;
 	b = slot->baton;
 	/* IDLE, a parked spare, a displaced carrier: chosen sleeps never hand off (I3). */
@@ -303,43 +520,77 @@ static void owner_sleeps(struct task_struct *p)
 	add(&c->nr_handoffs);
 	st->displaced = 1;
 	st->handoff_ns = now;
-	wake_spare(c, p, st->hub, hub, now);
+	wake_spare(c, st->hub, slot, hub, now);
 }
 
-/* A signalled spare is switched in: the kernel's view of the handoff latency. */
-static void spare_runs(struct task_struct *p)
+/* A carrier switched in while its hub's spares were woken: if it is one of those spares (it
+ * sleeps in the ppoll of its wait, userspace/lib/backend_trace.c), the kernel's view of the
+ * handoff latency. */
+static void spare_runs(struct gh_trace_control *c, struct task_struct *p)
 {
 	struct gh_trace_carrier *st = bpf_task_storage_get(&carriers, p, 0, 0);
-	struct gh_trace_control *c;
 	struct gh_trace_hub *hub;
 	__u64 since, now;
 	__u32 idx;
+	long nr;
 
-	if (!st || !(since = st->woken_ns))
+	if (!st)
 		return;
-	st->woken_ns = 0;
-	c = ctl();
-	if (!c)
+	idx = st->hub;
+	hub = bpf_map_lookup_elem(&hubs, &idx);
+	if (!hub || !hub->woken_ns || !in_syscall(p, &nr) || nr != NR_PPOLL)
+		return;
+	since = __sync_lock_test_and_set(&hub->woken_ns, 0);
+	if (!since)
 		return;
 	__sync_fetch_and_add(&c->nr_woken_pending, -1);
 	now = bpf_ktime_get_ns();
 	if (now < since)
 		return;
 	hist_add(&c->wake_latency, now - since);
-	idx = st->hub;
-	hub = bpf_map_lookup_elem(&hubs, &idx);
-	if (hub)
-		hist_add(&hub->wake_latency, now - since);
+	hist_add(&hub->wake_latency, now - since);
 }
 
 /* ---------------------------------------------------------------------------------------- */
 /* Transitions 3-5: the return gate                                                           */
 
-/* The gate signal to the current thread; value is a GH_TRACE_SIG_* code, with (for KICK) the
- * idle carrier's tid above GH_TRACE_SIG_SHIFT. */
-static void send_self(__u64 value)
+struct spin_ctx {
+	__u64 bit;
+	__u32 looks;
+	bool seen;
+	bool sent;
+};
+
+/* One round of the wait for the gate signal: SPIN_ROUND looks at the current thread's pending
+ * signals, sending again if the last send was refused (the per-CPU irq_work was busy). 1 ends
+ * the walk over spin_rounds. */
+static long spin_round(struct bpf_map *map, __u32 *key, __u32 *value, struct spin_ctx *sc)
 {
-	bpf_send_signal_task(bpf_get_current_task_btf(), gate_signo, PIDTYPE_PID, value);
+	struct task_struct *p = bpf_get_current_task_btf();
+
+	for (int i = 0; i < SPIN_ROUND; i++) {
+		if (p->pending.signal.sig[0] & sc->bit) {
+			sc->seen = true;
+			return 1;
+		}
+		sc->looks++;
+		if (!sc->sent)
+			sc->sent = bpf_send_signal_thread(gate_signo) == 0;
+	}
+	return 0;
+}
+
+/* Send the gate signal to the current thread and wait until it is pending (see the header):
+ * false if it never was. */
+static bool signal_self_and_wait(struct gh_trace_control *c)
+{
+	struct spin_ctx sc = { .bit = 1ULL << (gate_signo - 1) };
+
+	sc.sent = bpf_send_signal_thread(gate_signo) == 0;
+	bpf_for_each_map_elem(&spin_rounds, spin_round, &sc, 0);
+	if (sc.looks)
+		add(&c->nr_gate_waited);
+	return sc.seen;
 }
 
 /*
@@ -392,37 +643,34 @@ static void gate(struct task_struct *p, struct gh_trace_carrier *st, struct pt_r
 			break;
 		handoff_taken(c, slot, holder, st->tid);
 		return;
-	case GH_BATON_IDLE:
-		if (!baton_cas(slot, b, GH_BATON_RUN, st->tid))
-			break;
-		slot->runner_tid = st->tid;
-		__sync_fetch_and_add(&slot->nr_idle_returns, 1);
-		add(&c->nr_idle_returns);
-		send_self(GH_TRACE_SIG_KICK | ((__u64)holder << GH_TRACE_SIG_SHIFT));
-		return;
 	case GH_BATON_RUN:
 		if (holder == st->tid)
 			return; /* already handed back */
 		break;
+	case GH_BATON_IDLE:
+		/* Transition 5: the handler takes the hub and kicks the idle carrier out of its
+		 * poll, the runtime's way. */
+		add(&c->nr_idle_returns);
+		break;
 	default:
 		return; /* FREE: the hub stopped under us; nothing to hold */
 	}
-	/* RUN(s), or a CAS lost to a concurrent change: the handler's re-acquire handles every
-	 * state the baton can be in. */
+	/* RUN(s), IDLE(s), or a CAS lost to a concurrent change: the handler's re-acquire
+	 * handles every state the baton can be in. */
 	add(&c->nr_gates);
 	add(&hub->nr_gates);
-	send_self(GH_TRACE_SIG_GATE);
+	if (!signal_self_and_wait(c))
+		add(&c->nr_gate_late);
 }
 
 /*
  * The return gate as a task work (gate_task_work): armed at p's handoff, run in p's own context
- * on its way back to user mode, in process context, where the gate's signal is sent at once
- * (from sys_exit it would only be queued: bpf/task_work.bpf.h). Task work runs either inside
- * signal delivery, before a pending signal is dequeued (a call interrupted by a stop signal
- * then reports EINTR if the gate's handler runs: docs/trace-mode.md, Limits), or after it,
- * when a restart the kernel arranged on its own is already set up and begins once the gate's
- * handler returns. Nothing is deferred here: re-arming from inside task-work processing could
- * run again before the restart is set up, over and over.
+ * on its way back to user mode, in process context. Task work runs either inside signal
+ * delivery, before a pending signal is dequeued (a call interrupted by a stop signal then
+ * reports EINTR if the gate's handler runs: docs/trace-mode.md, Limits), or after it, when a
+ * restart the kernel arranged on its own is already set up and begins once the gate's handler
+ * returns. Nothing is deferred here: re-arming from inside task-work processing could run again
+ * before the restart is set up, over and over.
  */
 static int resume_gate(struct bpf_map *map, void *key, void *value)
 {
@@ -464,11 +712,7 @@ static void carrier_leaves(struct task_struct *p, struct gh_trace_carrier *st)
 	bpf_map_delete_elem(&gate_backups, &key);
 	if (!c)
 		return;
-	if (st->woken_ns) {
-		st->woken_ns = 0;
-		__sync_fetch_and_add(&c->nr_woken_pending, -1);
-	}
-	if (st->bound != GH_TRACE_BOUND || !owned(p, st, &slot, &hub)) {
+	if (!owned(p, st, &slot, &hub)) {
 		if (st->displaced)
 			displaced_add(c, NULL, -1);
 		st->displaced = 0;
@@ -477,18 +721,67 @@ static void carrier_leaves(struct task_struct *p, struct gh_trace_carrier *st)
 	if (st->displaced)
 		displaced_add(c, hub, -1);
 	st->displaced = 0;
-	if (hub->spare_tid == st->tid)
-		hub->spare_tid = 0;
 	/* A whole process going away releases its slots below; a lone carrier thread that ends
 	 * while it owns the hub (pthread_exit from green code) hands the hub on. */
-	if (BPF_CORE_READ(p, signal, flags) & 0x4 /* SIGNAL_GROUP_EXIT */)
+	if (BPF_CORE_READ(p, signal, flags) & SIGNAL_GROUP_EXIT)
 		return;
 	if (hand_on(slot, st->tid))
-		wake_spare(c, p, st->hub, hub, slot->handoff_ns);
+		wake_spare(c, st->hub, slot, hub, slot->handoff_ns);
 }
 
 /* ---------------------------------------------------------------------------------------- */
 /* The programs                                                                               */
+
+static void thread_leaves(struct task_struct *p, bool whole_process);
+
+SEC("tp_btf/task_rename")
+int BPF_PROG(greenhub_register, struct task_struct *task, const char *comm)
+{
+	struct task_struct *p = bpf_get_current_task_btf();
+	struct gh_trace_request rq;
+	struct gh_trace_control *c;
+	struct pt_regs *regs;
+
+	/* Only the thread's own prctl(PR_SET_NAME) with the magic: a rename through
+	 * /proc/.../comm or an exec has other registers. */
+	if (task->pid != p->pid)
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(p);
+	if (!regs)
+		return 0;
+	/* An exec renames the task too: the backstop of greenhub_exec (see greenhub_free). */
+	if (regs->orig_ax == NR_EXECVE || regs->orig_ax == NR_EXECVEAT) {
+		thread_leaves(p, true);
+		return 0;
+	}
+	if (regs->orig_ax != NR_PRCTL || regs->di != PR_SET_NAME || regs->dx != GH_TRACE_REQ_MAGIC)
+		return 0;
+	c = ctl();
+	if (!c)
+		return 0;
+	if (bpf_probe_read_user(&rq, sizeof(rq), (void *)regs->r10) ||
+	    rq.magic != GH_TRACE_REQ_MAGIC || rq.abi != GH_TRACE_ABI_VERSION) {
+		add(&c->nr_rejected);
+		return 0;
+	}
+	switch (rq.op) {
+	case GH_TRACE_OP_CLAIM:
+		claim(p, c, &rq);
+		break;
+	case GH_TRACE_OP_JOIN:
+		join(p, c, &rq);
+		break;
+	case GH_TRACE_OP_LEAVE:
+		leave(p, &rq);
+		break;
+	case GH_TRACE_OP_RELEASE:
+		release(p, &rq);
+		break;
+	default:
+		add(&c->nr_rejected);
+	}
+	return 0;
+}
 
 SEC("tp_btf/sched_switch")
 int BPF_PROG(greenhub_sched_switch, bool preempt, struct task_struct *prev,
@@ -500,7 +793,7 @@ int BPF_PROG(greenhub_sched_switch, bool preempt, struct task_struct *prev,
 		owner_sleeps(prev);
 	c = ctl();
 	if (c && c->nr_woken_pending > 0)
-		spare_runs(next);
+		spare_runs(c, next);
 	/* A displaced carrier coming back: make sure its gate is in place on this CPU. */
 	if (gate_task_work && c && c->nr_displaced > 0)
 		displaced_runs(next);
@@ -527,8 +820,9 @@ int BPF_PROG(greenhub_sys_exit, struct pt_regs *regs, long ret)
 	return 0;
 }
 
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(greenhub_exit, struct task_struct *p)
+/* A thread exits, or replaces its image: its registration goes, and with the process's last
+ * thread (or its old image) the slots it holds. */
+static void thread_leaves(struct task_struct *p, bool whole_process)
 {
 	struct gh_trace_carrier *st = bpf_task_storage_get(&carriers, p, 0, 0);
 
@@ -536,22 +830,44 @@ int BPF_PROG(greenhub_exit, struct task_struct *p)
 		carrier_leaves(p, st);
 		bpf_task_storage_delete(&carriers, p);
 	}
-	/* The last thread of the process: release whatever slots it still owns. */
-	if (BPF_CORE_READ(p, signal, live.counter) == 0)
+	if (whole_process)
 		release_process(p->tgid);
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(greenhub_exit, struct task_struct *p)
+{
+	/* The last thread of the process: release whatever slots it still owns. */
+	thread_leaves(p, BPF_CORE_READ(p, signal, live.counter) == 0);
 	return 0;
 }
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(greenhub_exec, struct task_struct *p)
 {
-	struct gh_trace_carrier *st = bpf_task_storage_get(&carriers, p, 0, 0);
-
-	if (st) {
-		carrier_leaves(p, st);
-		bpf_task_storage_delete(&carriers, p);
-	}
 	/* The old image's runtime is gone with its hubs. */
-	release_process(p->tgid);
+	thread_leaves(p, true);
+	return 0;
+}
+
+/*
+ * The backstop of greenhub_exit (I6). The kernel skips a tracing program that is already
+ * running on the CPU (its recursion guard), and where tracepoints run preemptible (7.x) an exit
+ * can come while another task sits preempted in greenhub_exit: then nothing above runs for it.
+ * This program runs when the task's memory is freed, from an RCU callback, with a recursion
+ * guard of its own: a registration still there is settled now, and the free of the group
+ * leader the process claimed with (the process is gone: the leader is reaped last) releases
+ * what it held.
+ */
+SEC("tp_btf/sched_process_free")
+int BPF_PROG(greenhub_free, struct task_struct *p)
+{
+	__u32 tgid = p->tgid;
+	struct owner *o;
+
+	thread_leaves(p, false);
+	o = bpf_map_lookup_elem(&owners, &tgid);
+	if (o && p->pid == p->tgid && o->leader_start == p->start_time)
+		release_process(tgid);
 	return 0;
 }

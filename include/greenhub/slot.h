@@ -29,10 +29,14 @@
 #include <linux/types.h>
 #endif
 
-#define GH_SLOT_ABI_VERSION 1
+#define GH_SLOT_ABI_VERSION 2
 
 /* Most hubs one loader serves at once, over all processes: the size of the slot map. */
 #define GH_MAX_HUBS 1024
+
+/* Each slot fills one page of the slot map, so that a process can map its own hub's slot and
+ * nothing else (the kernel assist modes' runtimes do). */
+#define GH_SLOT_SIZE 4096
 
 /*
  * Baton states. For each: what the tid field names, and what a sleep of that carrier means.
@@ -86,8 +90,13 @@ static inline __u64 gh_baton_next(__u64 old, enum gh_baton_state state, __u32 ti
 #define GH_SLOT_F_ACTIVE (1U << 0) /* the slot belongs to a live hub */
 
 /*
- * One hub's slot. In kernel-assist modes it is an entry of a BPF_F_MMAPABLE array map that the
- * runtime maps into its address space; in mode none it is plain memory in the hub.
+ * One hub's slot. In kernel-assist modes it is an entry of a BPF_F_MMAPABLE array map, one page
+ * each, of which the runtime maps its own hub's page; in mode none it is plain memory in the
+ * hub.
+ *
+ * Everything here is writable by the process that owns the hub: the kernel side trusts nothing
+ * in it beyond what concerns that hub alone (its baton, for its own carriers). Who owns a slot,
+ * and which threads carry it, the kernel side keeps in maps the runtime cannot write.
  *
  * Every field names who writes it, who reads it and who resets it.
  */
@@ -108,12 +117,17 @@ struct gh_hub_slot {
 	 * kernel side on its behalf) after it queued itself; decremented by the owner for each
 	 * one it hands back to. The owner checks it at every switch point. */
 	__u32 return_pending;
-	/* The tgid of the process that registered the hub. Written by the runtime when it claims
-	 * the slot; the kernel side acts on a carrier only if its tgid matches (invariant I5). */
+	/* The owning process's tgid, as getpid() gives it there. Trace mode: written by the
+	 * kernel side when it grants the slot; sched_ext mode: claimed by the runtime with a CAS
+	 * from 0. Informational for the kernel side, which keeps the owner in its own map. */
 	__u32 tgid;
-	/* GH_SLOT_F_* bits. Written by the runtime (claim and release), read by the kernel. */
+	/* GH_SLOT_F_* bits: set when the slot is granted (trace mode: by the kernel side) or
+	 * claimed (sched_ext mode: by the runtime), cleared at release. */
 	__u32 flags;
-	__u32 pad;
+	/* Trace mode: a parked spare of this hub (its tid), or 0 when none is parked. Written by
+	 * the runtime under the hub's carrier lock; read by the kernel side, which skips waking
+	 * when it is 0 (a hint only: a spare about to park re-reads the baton). */
+	__u32 spare_tid;
 
 	/* Counters. Each is bumped only by the party named, never reset while the hub lives. */
 	__u64 nr_handoffs;     /* RUN -> HANDOFF, by the kernel side or the sysmon */
@@ -128,6 +142,22 @@ struct gh_hub_slot {
 	/* Sum over handoffs of the ns from the handoff until a carrier ran the hub again. Written
 	 * by the carrier that ends the handoff (takeover or cancel). */
 	__u64 stalled_ns;
+
+	/* Trace mode's answers to the runtime's requests (greenhub/trace.h), written by the kernel
+	 * side from the requesting thread's own context. claim_cookie: the cookie of the request
+	 * that was granted the slot. reply_*: the last join or leave of a carrier of this hub,
+	 * reply_seq bumped last; the runtime makes one such request at a time per hub. */
+	__u64 claim_cookie;
+	__u32 reply_tid;
+	__s32 reply_err;
+	__u32 reply_seq;
+	__u32 reply_pad;
+
+	__u8 reserved[GH_SLOT_SIZE - 120];
 };
+
+#ifndef __bpf__
+_Static_assert(sizeof(struct gh_hub_slot) == GH_SLOT_SIZE, "a slot fills one page");
+#endif
 
 #endif /* GREENHUB_SLOT_H */

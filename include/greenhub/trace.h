@@ -12,19 +12,32 @@
  * The loader pins everything under GH_TRACE_PIN_DIR, so that the kernel side outlives it:
  *
  *   control      ARRAY[1] of struct gh_trace_control, BPF_F_MMAPABLE: versions, the loader's
- *                state, global counters and the handoff-latency histogram
- *   slots        ARRAY[GH_MAX_HUBS] of struct gh_hub_slot (slot.h), BPF_F_MMAPABLE: the batons
- *   hubs         ARRAY[GH_MAX_HUBS] of struct gh_trace_hub, BPF_F_MMAPABLE: per-hub trace state
- *                (which spare to wake) and the kernel side's per-hub counters
- *   carriers     TASK_STORAGE of struct gh_trace_carrier: the registration of each carrier
- *   owners       HASH global tgid -> hubs owned, so that a process exit finds its slots
- *   link_switch, link_sys_exit, link_exit, link_exec
- *                the links of the four programs; the loader's exit does not detach them
+ *                state, the gate it chose, global counters and the handoff-latency histogram
+ *   slots        ARRAY[GH_MAX_HUBS] of struct gh_hub_slot (slot.h), BPF_F_MMAPABLE, one page
+ *                each: the batons; a runtime maps its own hubs' pages
+ *   hubs         ARRAY[GH_MAX_HUBS] of struct gh_trace_hub, BPF_F_MMAPABLE: who owns each
+ *                slot, and the kernel side's per-hub counters. Written by the BPF side only
+ *                (the loader maps it read-only for statistics; the runtime never opens it)
+ *   carriers     TASK_STORAGE of struct gh_trace_carrier: the registration of each carrier,
+ *                created and written by the BPF side only
+ *   wake_rings   ARRAY_OF_MAPS[GH_MAX_HUBS] of BPF ring buffers: each hub's runtime puts a
+ *                ring of its own at its slot's index, and its parked spares wait on it
+ *   owners       HASH global tgid -> 1, so that a process exit finds its slots
+ *   gates, gate_backups   the task-work return gate of each carrier (task-work gate only)
+ *   link_register, link_switch, link_sys_exit, link_exit, link_exec, link_free
+ *                the links of the programs; the loader's exit does not detach them
  *
- * Only root may open them (the pins are mode 0600). A process that can open them can also
- * write every slot of the mapped arrays: the kernel side checks on every action that the thread
- * it acts on is registered for that hub and belongs to the process owning it (invariant I5),
- * but processes sharing access to the pins trust each other with their slots' contents.
+ * Only root may open them (the pins are mode 0600).
+ *
+ * Requests (invariant I5)
+ * -----------------------
+ * The kernel side acts only on threads that registered themselves, from their own context: a
+ * runtime thread claims a slot, or joins a claimed slot as a carrier, by renaming itself to its
+ * own name with prctl(PR_SET_NAME, name, GH_TRACE_REQ_MAGIC, &request). The rename's tracepoint
+ * runs a BPF program in that thread's context, which reads the request from the thread's memory
+ * and records the registration in maps that user space cannot write: whatever a process writes
+ * into its slot page or sends through the pins, it cannot make the kernel side act on a thread
+ * of another process, and a carrier registers for its own process's hubs only.
  */
 #ifndef GREENHUB_TRACE_H
 #define GREENHUB_TRACE_H
@@ -35,8 +48,14 @@
 
 #include "greenhub/slot.h"
 
-#define GH_TRACE_ABI_VERSION 2
+#define GH_TRACE_ABI_VERSION 3
 #define GH_TRACE_MAGIC 0x47485452u /* "GHTR" */
+
+/* When scx_greenhub refuses to load because the kernel cannot run any mode, it says why in this
+ * file (one line; removed by its next successful load), so that the runtime, which then finds
+ * nothing pinned, can tell its users why it runs without kernel assist. */
+#define GH_LOADER_STATE_DIR "/run/greenhub"
+#define GH_LOADER_REFUSED GH_LOADER_STATE_DIR "/refused"
 
 #define GH_TRACE_PIN_ROOT "/sys/fs/bpf"
 #define GH_TRACE_PIN_DIR GH_TRACE_PIN_ROOT "/greenhub"
@@ -44,30 +63,42 @@
 /*
  * The real-time signal the runtime reserves in trace mode (kernel numbering: SIGRTMIN is 32,
  * glibc's SIGRTMIN() is 34 because glibc keeps two for itself; 62 is glibc's SIGRTMAX - 2).
- * The kernel side sends it to carriers only, thread-directed, with one of the codes below in
- * si_value and si_code SI_KERNEL; the runtime's handler ignores it from anyone else. Every carrier
- * keeps it unblocked: a carrier that blocked it would slip through the return gate, so the
- * kernel side never hands off a carrier that has it blocked.
+ * The kernel side sends it to one thread only: a carrier it handed off, from that carrier's own
+ * context, as the carrier returns from its system call while another carrier runs the hub
+ * (si_code SI_KERNEL, which kill(2) and sigqueue(3) cannot forge). Its handler waits for the
+ * hand-back (transition 4), or takes an idle hub and kicks its idle carrier (transition 5),
+ * before the interrupted code runs on. Every carrier keeps it unblocked: a carrier that blocked
+ * it would slip through the return gate, so the kernel side never hands off a carrier that has
+ * it blocked.
  */
 #define GH_TRACE_SIGNO 62
 
-enum gh_trace_sigcode {
-	/* To a parked spare: a handoff is waiting for you (transition 2). The handler sets the
-	 * spare's wake word; the spare's futex wait then returns. */
-	GH_TRACE_SIG_WAKE = 1,
-	/* To a displaced carrier whose call returned while another carrier runs the hub
-	 * (transition 4): the handler waits for the hand-back before the interrupted code (the
-	 * C library around the system call) runs on. */
-	GH_TRACE_SIG_GATE = 2,
-	/* To a displaced carrier that the kernel side just gave an idle hub (transition 5): the
-	 * handler kicks the idle carrier, whose tid is the value's bits above GH_TRACE_SIG_SHIFT,
-	 * out of its poll the runtime's way, so that it sees it lost the hub and parks. */
-	GH_TRACE_SIG_KICK = 3,
+/* A thread's request to the kernel side: prctl(PR_SET_NAME, its own name, GH_TRACE_REQ_MAGIC,
+ * &struct gh_trace_request). */
+#define GH_TRACE_REQ_MAGIC 0x6768747271ull /* "ghtrq" */
+
+enum gh_trace_op {
+	/* Grant slot `hub` to the calling process, if no process holds it, and record `cookie`
+	 * as the hub's (the slot's claim_cookie tells whether it was granted). */
+	GH_TRACE_OP_CLAIM = 1,
+	/* Register the calling thread as a carrier of slot `hub`, which its process holds under
+	 * `cookie`; green_addr as in struct gh_trace_carrier (reply in the slot's reply_*). */
+	GH_TRACE_OP_JOIN = 2,
+	/* Drop the calling thread's registration (reply in the slot's reply_*). */
+	GH_TRACE_OP_LEAVE = 3,
+	/* Give slot `hub` (held under `cookie`) back. */
+	GH_TRACE_OP_RELEASE = 4,
 };
 
-/* si_value: the code in the low bits, a tid (KICK) above them. */
-#define GH_TRACE_SIG_SHIFT 8
-#define GH_TRACE_SIG_CODE_MASK 0xffULL
+struct gh_trace_request {
+	__u64 magic; /* GH_TRACE_REQ_MAGIC */
+	__u32 abi;   /* GH_TRACE_ABI_VERSION */
+	__u32 op;    /* enum gh_trace_op */
+	__u32 hub;   /* slot index */
+	__u32 pad;
+	__u64 cookie;
+	__u64 green_addr;
+};
 
 /* The loader's state (gh_trace_control.state). */
 enum gh_trace_state {
@@ -95,13 +126,22 @@ struct gh_trace_hist {
 /* Feature bits the loader found (gh_trace_control.features), for reports. */
 #define GH_TRACE_F_BTF (1ULL << 0)
 #define GH_TRACE_F_TASK_STORAGE (1ULL << 1)
-#define GH_TRACE_F_SEND_SIGNAL_TASK (1ULL << 2)
-#define GH_TRACE_F_TASK_FROM_VPID (1ULL << 3)
+#define GH_TRACE_F_RINGBUF (1ULL << 2)
 #define GH_TRACE_F_SCHED_EXT (1ULL << 4) /* the kernel has sched_ext (not used by trace mode) */
 #define GH_TRACE_F_FRED (1ULL << 5)      /* the CPU and kernel use FRED entry frames */
-/* The kernel has the task-work kfunc (6.18): the return gate is a task work armed at each
- * handoff, and no sys_exit program is attached (bpf/task_work.bpf.h says why). */
+/* The kernel's BTF has the task-work kfunc (6.18); whether the return gate can use it is
+ * decided by loading (gh_trace_control.gate). */
 #define GH_TRACE_F_TASK_WORK (1ULL << 6)
+
+/* The return gate the loaded programs use (gh_trace_control.gate). */
+enum gh_trace_gate {
+	/* A task work armed at each handoff runs the gate in the carrier's own context on its
+	 * way back to user mode (bpf/task_work.bpf.h); nothing runs at other threads' system
+	 * call exits. Needs the kfunc, and a verifier that lets a tp_btf program call it. */
+	GH_TRACE_GATE_TASK_WORK = 1,
+	/* A sys_exit tracepoint program runs the gate at the carrier's system-call exit. */
+	GH_TRACE_GATE_SYS_EXIT = 2,
+};
 
 /* Most carriers with a return gate at once, over all processes (the gates map, task-work gate
  * only). */
@@ -129,6 +169,11 @@ struct gh_trace_control {
 	__u32 pad;
 	__u64 loaded_ns; /* CLOCK_REALTIME ns when the loader pinned the objects */
 	__u64 features;  /* GH_TRACE_F_* */
+	__u32 gate;      /* enum gh_trace_gate */
+	__u32 pad2;
+	/* Why this gate: "" when the preferred one loaded, else what refused it (the verifier's
+	 * decisive line, or the missing kfunc). NUL-terminated. */
+	char gate_why[192];
 
 	/* Carriers handed off by the kernel side that have not passed the return gate yet. The
 	 * handoff program adds 1 *before* it reads state and takes it back if it then does not
@@ -136,49 +181,56 @@ struct gh_trace_control {
 	 * full barriers), so once the loader reads 0 after setting DRAINING, no carrier needs the
 	 * gate and none will. Signed: a transient -1 is impossible, but a gauge must not wrap. */
 	__s64 nr_displaced;
-	/* Spares signalled whose first run after the signal has not been seen yet: while it is
-	 * 0 the context-switch program does not look at the incoming task at all. */
+	/* Hubs whose spares were woken and none of them has run since: while it is 0 the
+	 * context-switch program does not look at the incoming task at all. */
 	__s64 nr_woken_pending;
 
 	__u64 nr_handoffs;      /* RUN -> HANDOFF by the kernel side */
 	__u64 nr_cancels;       /* HANDOFF(t) -> RUN(t) at t's syscall exit */
 	__u64 nr_takeovers;     /* HANDOFF(u) -> RUN(t) at t's syscall exit (u another carrier) */
 	__u64 nr_idle_returns;  /* IDLE(s) -> RUN(t) at t's syscall exit */
-	__u64 nr_gates;         /* gate signals: t returned while RUN(s) */
-	__u64 nr_wakes;         /* spares signalled */
-	__u64 nr_wake_misses;   /* handoffs with no spare to signal (or the signal failed) */
+	__u64 nr_gates;         /* gate signals: t returned while RUN(s) or IDLE(s) */
+	__u64 nr_wakes;         /* wakeups written to a hub's ring */
+	__u64 nr_wake_misses;   /* handoffs with no spare parked (or no ring to write to) */
 	__u64 nr_fault_sleeps;  /* an owner slept outside a system call: not handed off */
 	__u64 nr_loop_sleeps;   /* an owner slept in the hub loop, outside green threads: idem */
 	__u64 nr_masked;        /* an owner slept with the gate signal blocked: not handed off */
 	__u64 nr_refused;       /* handoffs refused because the loader is draining */
 	__u64 nr_deferred;      /* gates deferred to a restarted system call's exit */
 	__u64 nr_gate_blocked;  /* the sys_exit gate found the signal blocked (must stay 0) */
-	__u64 nr_bound;         /* carriers whose registration the kernel side checked and took */
-	__u64 nr_rejected;      /* registrations that did not match the registering thread */
+	__u64 nr_bound;         /* carriers registered (joins granted) */
+	__u64 nr_rejected;      /* requests refused (another process's slot, a bad request) */
 	__u64 nr_exit_cleanups; /* hubs released because their process exited or exec'd */
 	__u64 nr_gate_failures; /* handoffs not made because the gate could not be armed */
+	/* Gate signals not seen pending before the carrier's return went on (must stay 0): the
+	 * gate waits for a signal the kernel queues through an irq_work (see the BPF file). */
+	__u64 nr_gate_late;
+	/* Gate signals that were not pending yet right after they were sent (queued through an
+	 * irq_work): the gate's wait is what kept those carriers from running on. */
+	__u64 nr_gate_waited;
+	__u64 nr_claims;        /* slots granted */
 	/* Latency from an owner's block (its switch-out) to the signalled spare's switch-in. */
 	struct gh_trace_hist wake_latency;
 };
 
 /*
- * Per-hub trace state: entry i belongs to the hub in slot i.
+ * Per-hub trace state: entry i belongs to the hub in slot i. Written by the BPF side only.
  *
- * spare_tid: the parked spare the kernel side signals on a handoff (its tid as the runtime
- * sees it). Written by the runtime under the hub's carrier_lock whenever a spare parks or
- * leaves the parked list; read by the handoff program. A stale value is harmless: the program
- * checks that the thread is a registered carrier of this hub, and a spare that wakes with
- * nothing to do parks again.
- * owner_tgid: the global tgid of the process owning the hub. Written by the BPF side when it
- * binds the hub's first carrier (it checks that the carrier's own-namespace tgid is the slot's
- * tgid); zeroed by the runtime when it claims or releases the slot and by the BPF side when the
- * owner exits. The kernel acts on a carrier only if its tgid equals this (I5).
- * The counters are bumped by the BPF side and zeroed by the runtime when it claims the slot.
+ * owner_tgid: the global tgid of the process holding the slot, 0 when free; owner_vtgid the
+ * same in that process's pid namespace; cookie: the hub's claim cookie, which every
+ * registration of the hub carries, so that a registration outliving its hub (the process
+ * released the slot and claimed it again) is not taken for one of the new hub. Set by a CLAIM,
+ * cleared by a RELEASE or the owner's exit or exec. The kernel acts on a carrier only if its
+ * registration's hub is held by the carrier's own process under the registration's cookie (I5).
+ * woken_ns: when a spare of the hub was last woken, until a spare runs (the latency
+ * histogram). The counters are zeroed when the slot is granted.
  */
 struct gh_trace_hub {
-	__u32 spare_tid;
 	__u32 owner_tgid;
+	__u32 owner_vtgid;
+	__u64 cookie;
 	__s64 nr_displaced; /* gauge, as the control's */
+	__u64 woken_ns;
 	__u64 nr_wakes;
 	__u64 nr_wake_misses;
 	__u64 nr_gates;
@@ -187,26 +239,15 @@ struct gh_trace_hub {
 	struct gh_trace_hist wake_latency;
 };
 
-/* gh_trace_carrier.bound */
-enum gh_trace_bound {
-	GH_TRACE_UNBOUND = 0, /* registered by user space, not yet checked by the kernel side */
-	GH_TRACE_BOUND = 1,   /* checked: the kernel side acts on it */
-	GH_TRACE_REJECTED = 2 /* did not match the thread it is attached to: ignored */
-};
-
 /*
- * A carrier's registration: the task-local storage of the carrier's thread.
- *
- * The runtime creates it from the carrier's own thread (carrier_attach), through a pidfd of
- * that thread, with hub, tid, tgid and abi set and every other field zero, and deletes it when
- * the carrier detaches; the kernel frees it when the thread exits. The other fields are written
- * by the BPF side only.
+ * A carrier's registration: the task-local storage of the carrier's thread, created by the BPF
+ * side when the thread itself asks (GH_TRACE_OP_JOIN), deleted when it leaves, and freed by the
+ * kernel when the thread exits. Written by the BPF side only.
  */
 struct gh_trace_carrier {
 	__u32 hub;  /* slot index */
 	__u32 tid;  /* gettid() of the carrier, as the baton word names it */
-	__u32 tgid; /* getpid(), as the slot's tgid */
-	__u32 abi;  /* GH_TRACE_ABI_VERSION */
+	__u64 cookie; /* the hub's claim cookie at the join */
 	/* The address, in the carrier's process, of a pointer that is non-NULL exactly while the
 	 * carrier runs a green thread (struct gh__carrier.green). Only blocks inside a green
 	 * thread hand off: the hub loop's own brief sleeps (a contended lock, munmap) do not, so
@@ -214,13 +255,10 @@ struct gh_trace_carrier {
 	 * stops a finished hub. Read by the BPF side with bpf_probe_read_user on the carrier
 	 * itself. */
 	__u64 green_addr;
-	/* enum gh_trace_bound: the BPF side checks tid and tgid against the thread's own
-	 * pid-namespace ids the first time it sees the thread sleep, and records the result. */
-	__u32 bound;
 	/* 1 from the kernel side's handoff of this carrier until its return gate. */
 	__u32 displaced;
+	__u32 pad;
 	__u64 handoff_ns; /* when the kernel side last handed this carrier off */
-	__u64 woken_ns;   /* when the kernel side last signalled this spare; 0 once it ran */
 };
 
 #endif /* GREENHUB_TRACE_H */

@@ -46,9 +46,26 @@
 #error "build with -DGH_BUILD_DIR=<the build folder, absolute>"
 #endif
 
-#define BT_LOADER GH_BUILD_DIR "/scx_greenhub"
-#define BT_STRESS GH_BUILD_DIR "/tests/stress"
 #define BT_EXIT_SKIP 77
+
+/* The loader and the stress checker: in the build folder, or, where GH_TEST_BIN names a folder
+ * (the VM harness puts them in /bin), there. */
+static inline const char *bt_program(const char *built, const char *name)
+{
+	static __thread char path[2][256];
+	static __thread int turn;
+	const char *dir = getenv("GH_TEST_BIN");
+	char *p = path[turn++ & 1];
+
+	if (dir && *dir)
+		snprintf(p, sizeof(path[0]), "%s/%s", dir, name);
+	else
+		snprintf(p, sizeof(path[0]), "%s/%s", GH_BUILD_DIR, built);
+	return p;
+}
+
+#define BT_LOADER bt_program("scx_greenhub", "scx_greenhub")
+#define BT_STRESS bt_program("tests/stress", "stress")
 
 static inline __attribute__((noreturn, format(printf, 1, 2))) void bt_skip(const char *fmt, ...)
 {
@@ -281,14 +298,15 @@ static inline bool bt_spares_ready(const struct bt_maps *m, unsigned want)
 	unsigned idx[GH_MAX_HUBS], n = bt_my_slots(m, idx, GH_MAX_HUBS), ready = 0;
 
 	for (unsigned i = 0; i < n; i++)
-		ready += __atomic_load_n(&m->hubs[idx[i]].spare_tid, __ATOMIC_RELAXED) != 0;
+		ready += __atomic_load_n(&m->slots[idx[i]].spare_tid, __ATOMIC_RELAXED) != 0;
 	return n >= want && ready >= want;
 }
 
-/* From a green thread: wait (up to 3 s, in green sleeps) for bt_spares_ready(). */
+/* From a green thread: wait (up to 60 s, in green sleeps: a loaded machine or an emulated one
+ * may take long to start many spares) for bt_spares_ready(). */
 static inline bool bt_green_wait_spares(const struct bt_maps *m, unsigned want)
 {
-	for (int tries = 0; tries < 3000; tries++) {
+	for (int tries = 0; tries < 60000; tries++) {
 		if (bt_spares_ready(m, want))
 			return true;
 		gh_sleep_until(gh_now() + 1000000);

@@ -363,7 +363,7 @@ static void *idle_main(void *arg)
 
 	assert_true(bt_green_wait_spares(&r->maps, 1));
 	assert_int_equal(bt_my_slots(&r->maps, idx, 2), 1);
-	r->spare = (pid_t)r->maps.hubs[idx[0]].spare_tid;
+	r->spare = (pid_t)r->maps.slots[idx[0]].spare_tid;
 	/* No other green thread and no timer: the spare that takes the hub idles in its poll
 	 * with no deadline, and only the kick can get it out. */
 	assert_int_equal(read(r->pipefd[0], &c, 1), 1);
@@ -383,20 +383,20 @@ static void *run_idle_hub(void *arg)
 	return NULL;
 }
 
-/* The kernel function a thread sleeps in. */
-static void wchan(pid_t tid, char *buf, size_t len)
+/* The system call a thread sleeps in (its number), or -1. */
+static long sleeping_in(pid_t tid)
 {
-	char path[64];
+	char path[64], buf[64] = "";
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/self/task/%d/wchan", (int)tid);
-	buf[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
 	f = fopen(path, "r");
 	if (f) {
-		if (!fgets(buf, (int)len, f))
+		if (!fgets(buf, (int)sizeof(buf), f))
 			buf[0] = '\0';
 		fclose(f);
 	}
+	return buf[0] >= '0' && buf[0] <= '9' ? strtol(buf, NULL, 10) : -1;
 }
 
 static void test_bpf_block_idle_return_kicks_the_idle_carrier(void **state)
@@ -404,8 +404,8 @@ static void test_bpf_block_idle_return_kicks_the_idle_carrier(void **state)
 	struct idle_run *r = calloc(1, sizeof(*r));
 	__u64 idle_returns;
 	pthread_t thread;
-	char where[64] = "";
 	bool parked = false;
+	long where;
 
 	assert_non_null(r);
 	assert_int_equal(pipe(r->pipefd), 0);
@@ -416,20 +416,21 @@ static void test_bpf_block_idle_return_kicks_the_idle_carrier(void **state)
 	while (!r->spare)
 		bt_sleep_ms(1);
 	bt_sleep_ms(100); /* the call blocks, the spare takes the hub and goes idle */
-	wchan(r->spare, where, sizeof(where));
-	print_message("    spare %d idles in %s\n", (int)r->spare, where);
+	where = sleeping_in(r->spare);
+	print_message("    spare %d idles in system call %ld\n", (int)r->spare, where);
 	assert_int_equal(write(r->pipefd[1], "x", 1), 1);
 	while (!atomic_load(&r->returned))
 		bt_sleep_ms(1);
-	/* The kernel side gave the idle hub to the returning carrier and had the idle one
-	 * kicked: it must leave its poll and park again (a futex wait). */
+	/* The kernel side had the returning carrier take the idle hub and kick the idle one: it
+	 * must leave its epoll wait and park again (a parked spare waits in ppoll on the hub's
+	 * wake ring). */
 	for (int i = 0; i < 1000 && !parked; i++) {
-		wchan(r->spare, where, sizeof(where));
-		parked = strstr(where, "futex") != NULL;
+		where = sleeping_in(r->spare);
+		parked = where == SYS_ppoll;
 		if (!parked)
 			bt_sleep_ms(1);
 	}
-	print_message("    after the return it waits in %s\n", where);
+	print_message("    after the return it waits in system call %ld\n", where);
 	assert_true(r->maps.ctl->nr_idle_returns > idle_returns);
 	atomic_store(&r->done, true);
 	pthread_join(thread, NULL);

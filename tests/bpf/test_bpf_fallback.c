@@ -91,7 +91,7 @@ static void *check_masks_main(void *arg)
 
 	assert_true(bt_green_wait_spares(m, 1));
 	assert_int_equal(bt_my_slots(m, idx, 4), 1);
-	spare = (pid_t)m->hubs[idx[0]].spare_tid;
+	spare = (pid_t)m->slots[idx[0]].spare_tid;
 	snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)spare);
 	f = fopen(path, "r");
 	assert_non_null(f);

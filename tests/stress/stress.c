@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -397,6 +398,17 @@ static int parse(int argc, char **argv)
 	return 0;
 }
 
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			perror("stress: setrlimit(RLIMIT_NOFILE)");
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct hub_state *hubs;
@@ -407,6 +419,9 @@ int main(int argc, char **argv)
 
 	if (parse(argc, argv))
 		return 2;
+	/* Every green thread holds a pipe: raise the soft descriptor limit (1024 by default on
+	 * Debian) as far as the hard one allows. */
+	raise_fd_limit();
 	/* I4: a run that hangs fails. */
 	alarm(opt_seconds * 10 + 60);
 	if (pipe2(request_pipe, O_CLOEXEC) < 0) {

@@ -52,14 +52,11 @@ static void append(struct gh_hub *hub, const char *fmt, const char *a, const cha
 /* Probe and attach one backend; on failure the reason is appended. */
 static int try(struct gh_hub *hub, const struct gh__backend *be)
 {
-	char why[128] = "";
+	char why[640] = "";
 	int err = be->probe ? be->probe(why, sizeof(why)) : 0;
 
-	if (!err && be->hub_attach) {
-		err = be->hub_attach(hub);
-		if (err)
-			snprintf(why, sizeof(why), "attaching the hub failed: %s", gh_strerror(err));
-	}
+	if (!err && be->hub_attach)
+		err = be->hub_attach(hub, why, sizeof(why));
 	if (err) {
 		append(hub, "%s unavailable (%s); ", gh_mode_name(be->mode), why);
 		return err;

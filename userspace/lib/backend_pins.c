@@ -178,10 +178,15 @@ void gh__slot_publish(struct gh_hub *hub, struct gh_hub_slot *s)
 	hub->slot = s;
 }
 
+void gh__slot_save(struct gh_hub *hub, const struct gh_hub_slot *s)
+{
+	counters_copy(&hub->slot_mem, s);
+}
+
 void gh__slot_release(struct gh_hub *hub, struct gh_hub_slot *s, __u32 *spare_tid,
 		      __u32 *owner_tgid)
 {
-	counters_copy(&hub->slot_mem, s);
+	gh__slot_save(hub, s);
 	__atomic_store_n(spare_tid, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->flags, 0, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&s->baton, gh_baton_next(s->baton, GH_BATON_FREE, 0), __ATOMIC_SEQ_CST);
@@ -273,6 +278,9 @@ int gh__carrier_gate_open(struct gh__carrier *c, int signo)
 		pthread_sigmask(SIG_UNBLOCK, &gate, NULL);
 	else if (gh__signal_blocked(signo))
 		return -EPERM;
+	/* The waits that swap in a mask of their own (the idle poll, a spare's ppoll) keep it
+	 * open too. */
+	sigdelset(&c->poll_mask, signo);
 	return 0;
 }
 

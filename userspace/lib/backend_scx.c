@@ -332,23 +332,29 @@ static int scx_check_env(char *why, size_t len)
 	return scx_env_read(&e, why, len);
 }
 
-static int scx_hub_attach(struct gh_hub *hub)
+static int scx_hub_attach(struct gh_hub *hub, char *why, size_t len)
 {
 	struct scx_hub *sh;
 	struct scx_env env;
 	struct gh__pins *c;
 	struct gh_scx_hub *h;
-	char why[160];
 	int i;
 
 	/* Checked before any backend was tried (scx_check_env); read again, unchanged. */
-	if (scx_env_read(&env, why, sizeof(why)))
+	if (scx_env_read(&env, why, len))
 		return -EINVAL;
 	sh = calloc(1, sizeof(*sh));
-	if (!sh)
+	if (!sh) {
+		snprintf(why, len, "out of memory");
 		return -ENOMEM;
+	}
 	i = gh__pins_claim(&conns, &c);
 	if (i < 0) {
+		if (i == -EBUSY)
+			snprintf(why, len, "all %d hub slots of the kernel side are in use",
+				 GH_MAX_HUBS);
+		else
+			snprintf(why, len, "scx_greenhub's maps are gone (it is stopping)");
 		free(sh);
 		return i;
 	}

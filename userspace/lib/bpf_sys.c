@@ -32,6 +32,16 @@ int gh__bpf_obj_get(const char *path)
 	return gh__bpf_sys(BPF_OBJ_GET, &attr);
 }
 
+int gh__bpf_ringbuf_create(unsigned bytes)
+{
+	union bpf_attr attr;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.map_type = BPF_MAP_TYPE_RINGBUF;
+	attr.max_entries = bytes;
+	return gh__bpf_sys(BPF_MAP_CREATE, &attr);
+}
+
 int gh__bpf_map_id(int fd, __u32 *id)
 {
 	struct bpf_map_info info;

@@ -93,6 +93,9 @@ static void wake(struct gh__carrier *c)
 {
 	atomic_store(&c->wake_word, 1);
 	gh__futex_wake(&c->wake_word, 1);
+	/* A spare that waits on an fd (a backend's spare_wait) sees the word once kicked out. */
+	if (atomic_load(&c->wake_kick))
+		gh__carrier_kick(c->tid);
 }
 
 static __u64 baton_load(const struct gh_hub *hub)

@@ -308,6 +308,10 @@ struct gh__carrier {
 	/* Futex word: 0 while the carrier sleeps parked or waits for a hand-back, 1 once it is
 	 * woken. Written by the waker (1) and the carrier (0). */
 	atomic_uint wake_word;
+	/* 1 while a parked spare waits on something other than its wake word (a backend's
+	 * spare_wait polling an fd): a waker then also kicks it (GH__SIG_KICK). Written by the
+	 * carrier; read by the waker after it stored the wake word (a Dekker pair). */
+	atomic_uint wake_kick;
 	/* Carrier list membership and parking state, under hub->carrier_lock. */
 	struct gh__list link;      /* hub->carriers */
 	struct gh__list park_link; /* hub->parked while parked */
@@ -388,7 +392,7 @@ struct gh_hub {
 	enum gh_mode mode;            /* the mode this run uses */
 	const struct gh__backend *backend;
 	void *backend_data;           /* the backend's own per-hub state */
-	char mode_reason[384];        /* why this mode, for gh_hub_mode_reason() */
+	char mode_reason[768];        /* why this mode, for gh_hub_mode_reason() */
 	atomic_bool stopping;         /* every green thread finished: carriers exit */
 	pthread_mutex_t carrier_lock; /* carriers, parked; never taken by an owner in RUN */
 	struct gh__list carriers;     /* spare carrier threads */
@@ -428,8 +432,9 @@ struct gh__backend {
 	int (*check_env)(char *why, size_t len);
 	/* Can this mode run now? 0, or -errno with a reason written to why (for the user). */
 	int (*probe)(char *why, size_t len);
-	/* Claim a slot for the hub and point hub->slot at it; release it when the run ends. */
-	int (*hub_attach)(struct gh_hub *hub);
+	/* Claim a slot for the hub and point hub->slot at it; release it when the run ends.
+	 * Failure: -errno with the reason in why. */
+	int (*hub_attach)(struct gh_hub *hub, char *why, size_t len);
 	void (*hub_detach)(struct gh_hub *hub);
 	/* c carries hub from now on / no longer; called on c's own thread. */
 	int (*carrier_attach)(struct gh_hub *hub, struct gh__carrier *c);
@@ -456,6 +461,7 @@ extern const struct gh__backend gh__backend_none;
 union bpf_attr;
 int gh__bpf_sys(int cmd, union bpf_attr *attr);
 int gh__bpf_obj_get(const char *path);              /* a new fd, or -1 with errno */
+int gh__bpf_ringbuf_create(unsigned bytes);         /* a new ring buffer map, or -1 */
 int gh__bpf_map_id(int fd, __u32 *id);              /* 0 or -errno */
 int gh__bpf_map_update(int fd, const void *key, const void *value, __u64 flags);
 int gh__bpf_map_delete(int fd, const void *key);
@@ -501,6 +507,9 @@ int gh__pins_claim(struct gh__conns *cs, struct gh__pins **pins);
 void gh__pins_put(struct gh__conns *cs, struct gh__pins *p);
 /* Reset a claimed slot and publish it as hub->slot; the mode's hub entry is set up before. */
 void gh__slot_publish(struct gh_hub *hub, struct gh_hub_slot *s);
+/* Keep the counters of a slot about to be released in the hub's own memory (gh_hub_stats counts
+ * from the hub's creation on). */
+void gh__slot_save(struct gh_hub *hub, const struct gh_hub_slot *s);
 /* Undo gh__slot_publish and the claim; spare_tid and owner_tgid are the mode's hub entry's. */
 void gh__slot_release(struct gh_hub *hub, struct gh_hub_slot *s, __u32 *spare_tid,
 		      __u32 *owner_tgid);

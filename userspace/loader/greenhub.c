@@ -180,7 +180,7 @@ static int check_own_pins(void)
 }
 
 static int scx_start(const struct loader_opts *o, const struct loader_features *f,
-		     void **statep)
+		     void **statep, char *refused, size_t refused_len)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = o->btf_path);
 	struct bpf_link *exit_link = NULL, *exec_link = NULL;
@@ -214,13 +214,21 @@ static int scx_start(const struct loader_opts *o, const struct loader_features *
 	st->skel->rodata->grace_policy = grace_policy_of(o);
 	st->skel->rodata->grace_ns = grace_ns_of(o);
 	st->skel->struct_ops.greenhub_ops->timeout_ms = TIMEOUT_MS;
-	/* load */
+	/* load: a kernel that refuses the scheduler (its verifier, a missing kfunc) cannot run
+	 * this mode; the driver says why and may try trace mode */
+	loader_libbpf_log_keep();
 	err = greenhub__load(st->skel);
 	if (err) {
-		loader_err("loading the scheduler failed: %s%s", strerror(-err),
-			   o->verbose ? "" : " (-v shows the verifier's log)");
+		char reason[200];
+
+		if (!loader_libbpf_log_reason(reason, sizeof(reason))[0])
+			snprintf(reason, sizeof(reason), "%s", strerror(-err));
+		snprintf(refused, refused_len, "the kernel refused the scheduler: %s", reason);
+		loader_libbpf_log_drop();
+		status = EXIT_UNSUPPORTED;
 		goto cleanup;
 	}
+	loader_libbpf_log_drop();
 	st->ctl = loader_map_values(bpf_map__fd(st->skel->maps.control),
 				    sizeof(struct gh_scx_control), 1, true);
 	if (!st->ctl) {

@@ -3,6 +3,13 @@
  * scx_greenhub's trace mode: loads bpf/greenhub_trace.bpf.c (its skeleton), pins it, and
  * unloads it without ever leaving a displaced carrier ungated.
  *
+ * Choosing the return gate (docs/trace-mode.md)
+ *   The task-work gate is preferred where the kernel has the kfunc, but a kernel may have it and
+ *   still refuse it in a tp_btf program (6.18.x: "sleepable callback in a program that is not
+ *   sleepable"). So the choice is made by loading: with the task-work gate first, and if the
+ *   kernel refuses the programs, again with the sys_exit gate. The reason is kept in the
+ *   control map (gate_why) for --stats and the runtime's mode reason, and printed.
+ *
  * Pinning
  *   Maps first, then links, then the control map last, and only then state RUNNING: the
  *   runtime attaches a hub only when it finds the control map pinned with state RUNNING, so a
@@ -22,6 +29,9 @@
  *   none; after the unload their mapped slots stay valid (a mapping holds its map).
  */
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -36,16 +46,17 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include "greenhub_probe.skel.h"
 #include "greenhub_trace.skel.h"
 #include "loader.h"
 
 #define PIN(name) GH_TRACE_PIN_DIR "/" name
 
 /* The pins, in the order they are made; the control map is last on purpose. */
-static const char *const map_pins[] = { "slots", "hubs", "carriers", "owners", "gates",
-					"gate_backups" };
-static const char *const link_pins[] = { "link_switch", "link_sys_exit", "link_exit",
-					 "link_exec" };
+static const char *const map_pins[] = { "slots", "hubs", "carriers", "wake_rings", "owners",
+					"gates", "gate_backups" };
+static const char *const link_pins[] = { "link_register", "link_switch", "link_sys_exit",
+					 "link_exit", "link_exec", "link_free" };
 
 struct trace_state {
 	struct greenhub_trace *skel;
@@ -72,32 +83,27 @@ static int trace_probe(const struct loader_opts *o, const struct loader_features
 		return EXIT_UNSUPPORTED;
 	}
 	if (!(f->bits & GH_TRACE_F_TASK_STORAGE)) {
-		snprintf(why, len, "this kernel has no task-local storage maps (Linux 5.11 or "
-				   "later, CONFIG_BPF_LSM is not needed)");
+		snprintf(why, len, "this kernel has no task-local storage maps "
+				   "(BPF_MAP_TYPE_TASK_STORAGE, Linux 5.11 or later)");
 		return EXIT_UNSUPPORTED;
 	}
-	if (!(f->bits & GH_TRACE_F_SEND_SIGNAL_TASK)) {
-		snprintf(why, len, "this kernel lacks the kfunc bpf_send_signal_task (Linux 6.13 "
-				   "or later)");
+	if (!(f->bits & GH_TRACE_F_RINGBUF)) {
+		snprintf(why, len, "this kernel has no BPF ring buffers (Linux 5.8 or later)");
 		return EXIT_UNSUPPORTED;
 	}
-	if (!(f->bits & GH_TRACE_F_TASK_FROM_VPID)) {
-		snprintf(why, len, "this kernel lacks the kfunc bpf_task_from_vpid");
-		return EXIT_UNSUPPORTED;
-	}
+	/* Helpers and program types are proven by loading (trace_start). */
 	return 0;
 }
 
-/* Called by scx_greenhub.c's feature scan with the kernel's BTF. */
+/* Called by scx_greenhub.c's feature scan with the kernel's BTF. Map types are proven by
+ * creating one (libbpf's probe); the kfunc's name is only a hint, tried by loading. */
 void loader_trace_features(const struct btf *vmlinux, uint64_t *bits);
 void loader_trace_features(const struct btf *vmlinux, uint64_t *bits)
 {
-	if (loader_btf_has_func(vmlinux, "bpf_send_signal_task"))
-		*bits |= GH_TRACE_F_SEND_SIGNAL_TASK;
-	if (loader_btf_has_func(vmlinux, "bpf_task_from_vpid"))
-		*bits |= GH_TRACE_F_TASK_FROM_VPID;
 	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, NULL) > 0)
 		*bits |= GH_TRACE_F_TASK_STORAGE;
+	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) > 0)
+		*bits |= GH_TRACE_F_RINGBUF;
 	/* 6.18 named it bpf_task_work_schedule_resume, later kernels keep that name or add
 	 * _impl (bpf/task_work.bpf.h resolves the variant at load time). */
 	if (loader_btf_has_func(vmlinux, "bpf_task_work_schedule_resume") ||
@@ -105,12 +111,163 @@ void loader_trace_features(const struct btf *vmlinux, uint64_t *bits)
 		*bits |= GH_TRACE_F_TASK_WORK;
 }
 
-static int trace_start(const struct loader_opts *o, const struct loader_features *f,
-		       void **statep)
+/* The probe's competitor: busy on the prober's CPU until told to stop, so that a kernel that
+ * can preempt the prober inside the program does. */
+struct rival {
+	cpu_set_t cpu;
+	atomic_int state; /* 0 starting, 1 busy, 2 stop */
+};
+
+static void *rival_main(void *arg)
+{
+	struct rival *r = arg;
+
+	if (sched_setaffinity(0, sizeof(r->cpu), &r->cpu) < 0) {
+		atomic_store(&r->state, 2);
+		return NULL;
+	}
+	atomic_store(&r->state, 1);
+	while (atomic_load_explicit(&r->state, memory_order_relaxed) == 1)
+		;
+	return NULL;
+}
+
+/*
+ * May the sys_exit gate be used here? Only where a thread cannot be preempted inside a program
+ * on the system-call tracepoints: elsewhere the kernel may skip one (bpf/greenhub_probe.bpf.c
+ * says why and how this is measured). 0 if so; else -errno with the reason in why.
+ */
+static int sys_exit_gate_safe(const struct loader_opts *o, char *why, size_t len)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = o->btf_path);
+	struct rival rival = { .state = 0 };
+	struct greenhub_probe *probe;
+	cpu_set_t saved;
+	pthread_t thread;
+	bool pinned = false, started = false;
+	int err, cpu = sched_getcpu();
+
+	probe = greenhub_probe__open_opts(&open_opts);
+	if (!probe) {
+		err = -errno;
+		snprintf(why, len, "opening the probe: %s", strerror(-err));
+		return err;
+	}
+	probe->rodata->probe_tid = (__u32)gettid();
+	loader_libbpf_log_keep();
+	err = greenhub_probe__load(probe);
+	if (!err)
+		err = greenhub_probe__attach(probe);
+	if (err) {
+		char reason[160];
+
+		if (!loader_libbpf_log_reason(reason, sizeof(reason))[0])
+			snprintf(reason, sizeof(reason), "%s", strerror(-err));
+		snprintf(why, len, "the kernel refused the probe of its sys_exit tracepoint: %s",
+			 reason);
+	}
+	loader_libbpf_log_drop();
+	if (err)
+		goto out;
+	/* This thread and a busy rival on one CPU. */
+	CPU_ZERO(&rival.cpu);
+	CPU_SET(cpu < 0 ? 0 : cpu, &rival.cpu);
+	if (sched_getaffinity(0, sizeof(saved), &saved) < 0) {
+		err = -errno;
+		snprintf(why, len, "setting up the probe of the sys_exit tracepoint: %s",
+			 strerror(-err));
+		goto out;
+	}
+	pinned = true;
+	if (sched_setaffinity(0, sizeof(rival.cpu), &rival.cpu) < 0 ||
+	    (err = -pthread_create(&thread, NULL, rival_main, &rival))) {
+		err = err ? err : -errno;
+		snprintf(why, len, "setting up the probe of the sys_exit tracepoint: %s",
+			 strerror(-err));
+		goto restore;
+	}
+	started = true;
+	while (atomic_load(&rival.state) == 0)
+		sched_yield();
+	if (atomic_load(&rival.state) != 1) {
+		err = -EPERM;
+		snprintf(why, len, "setting up the probe of the sys_exit tracepoint: the rival "
+				   "thread could not share this CPU");
+		goto restore;
+	}
+	/* A few scheduler ticks per exit, a few exits. */
+	probe->bss->spin_ns = 30000000;
+	for (int i = 0; i < 4 && !probe->bss->nr_preempted; i++)
+		(void)getppid();
+	probe->bss->spin_ns = 0;
+	if (!probe->bss->nr_seen) {
+		err = -ENOENT;
+		snprintf(why, len, "the probe of the sys_exit tracepoint saw no system call");
+	} else if (probe->bss->nr_preempted) {
+		err = -EOPNOTSUPP;
+		snprintf(why, len, "this kernel preempts threads inside programs on its system-call "
+				   "tracepoints, so it may skip a sys_exit gate");
+	}
+restore:
+	if (started) {
+		atomic_store(&rival.state, 2);
+		pthread_join(thread, NULL);
+	}
+	if (pinned)
+		(void)sched_setaffinity(0, sizeof(saved), &saved);
+out:
+	greenhub_probe__destroy(probe);
+	return err;
+}
+
+/* open -> set rodata -> load, with the task-work gate or the sys_exit gate. 0, or -errno with
+ * what refused it in why. */
+static int load(const struct loader_opts *o, struct trace_state *st, bool task_work, char *why,
+		size_t len)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = o->btf_path);
+	int err;
+
+	st->skel = greenhub_trace__open_opts(&open_opts);
+	if (!st->skel) {
+		err = -errno;
+		snprintf(why, len, "opening the BPF object: %s", strerror(-err));
+		return err;
+	}
+	st->skel->rodata->gate_signo = GH_TRACE_SIGNO;
+	st->skel->rodata->gate_task_work = task_work;
+	/* With the task-work gate, no program on every system call's exit. */
+	err = bpf_program__set_autoload(st->skel->progs.greenhub_sys_exit, !task_work);
+	if (err) {
+		snprintf(why, len, "choosing the programs: %s", strerror(-err));
+		goto fail;
+	}
+	loader_libbpf_log_keep();
+	err = greenhub_trace__load(st->skel);
+	if (err) {
+		char reason[200];
+
+		/* What refused it says more than the errno (EPERM, EACCES, EINVAL). */
+		if (!loader_libbpf_log_reason(reason, sizeof(reason))[0])
+			snprintf(reason, sizeof(reason), "%s", strerror(-err));
+		snprintf(why, len, "%s", reason);
+	}
+	loader_libbpf_log_drop();
+	if (!err)
+		return 0;
+fail:
+	greenhub_trace__destroy(st->skel);
+	st->skel = NULL;
+	return err;
+}
+
+static int trace_start(const struct loader_opts *o, const struct loader_features *f,
+		       void **statep, char *refused, size_t refused_len)
+{
+	char why[256] = "", gate_why[sizeof(((struct gh_trace_control *)0)->gate_why)] = "";
 	struct trace_state *st;
 	struct timespec rt;
+	bool task_work = false;
 	int err, status = EXIT_FAIL;
 
 	st = calloc(1, sizeof(*st));
@@ -119,26 +276,42 @@ static int trace_start(const struct loader_opts *o, const struct loader_features
 		return EXIT_FAIL;
 	}
 
-	/* open */
-	st->skel = greenhub_trace__open_opts(&open_opts);
-	if (!st->skel) {
-		loader_err("opening the BPF object: %s", strerror(errno));
+	/* open -> set rodata -> load: the task-work gate if this kernel takes it */
+	if (o->gate == GH_TRACE_GATE_SYS_EXIT) {
+		snprintf(gate_why, sizeof(gate_why), "--gate sys-exit");
+	} else if (f->bits & GH_TRACE_F_TASK_WORK) {
+		err = load(o, st, true, why, sizeof(why));
+		if (!err) {
+			task_work = true;
+		} else {
+			snprintf(gate_why, sizeof(gate_why), "the kernel refused the task-work gate: %s",
+				 why);
+			if (o->verbose)
+				loader_info("the kernel refused the task-work gate: %s", why);
+		}
+	} else {
+		snprintf(gate_why, sizeof(gate_why),
+			 "no task-work kfunc (bpf_task_work_schedule_resume, Linux 6.18)");
+	}
+	if (!task_work && o->gate == GH_TRACE_GATE_TASK_WORK) {
+		snprintf(refused, refused_len, "--gate task-work: %s", gate_why);
+		status = EXIT_UNSUPPORTED;
 		goto cleanup;
 	}
-	/* set rodata; with the task-work gate, no program on every system call's exit */
-	st->skel->rodata->gate_signo = GH_TRACE_SIGNO;
-	st->skel->rodata->gate_task_work = (f->bits & GH_TRACE_F_TASK_WORK) != 0;
-	if (st->skel->rodata->gate_task_work &&
-	    (err = bpf_program__set_autoload(st->skel->progs.greenhub_sys_exit, false))) {
-		loader_err("leaving the sys_exit program out: %s", strerror(-err));
+	if (!task_work && (err = sys_exit_gate_safe(o, why, sizeof(why)))) {
+		/* No gate keeps exclusivity here. */
+		snprintf(refused, refused_len, "%s; and the sys_exit gate cannot be used: %s",
+			 gate_why, why);
+		status = EXIT_UNSUPPORTED;
 		goto cleanup;
 	}
-	/* load */
-	err = greenhub_trace__load(st->skel);
-	if (err) {
-		loader_err("loading the trace programs failed: %s%s", strerror(-err),
-			   o->verbose ? "" : " (-v shows the verifier's log)");
-		goto cleanup;
+	if (!task_work) {
+		err = load(o, st, false, why, sizeof(why));
+		if (err) {
+			snprintf(refused, refused_len, "the kernel refused its programs: %s", why);
+			status = EXIT_UNSUPPORTED;
+			goto cleanup;
+		}
 	}
 	st->ctl = loader_map_values(bpf_map__fd(st->skel->maps.control),
 				    sizeof(struct gh_trace_control), 1, true);
@@ -157,6 +330,8 @@ static int trace_start(const struct loader_opts *o, const struct loader_features
 	st->ctl->loader_pid = (__u32)getpid();
 	st->ctl->loaded_ns = (__u64)rt.tv_sec * 1000000000u + (__u64)rt.tv_nsec;
 	st->ctl->features = f->bits;
+	st->ctl->gate = task_work ? GH_TRACE_GATE_TASK_WORK : GH_TRACE_GATE_SYS_EXIT;
+	snprintf(st->ctl->gate_why, sizeof(st->ctl->gate_why), "%s", gate_why);
 	__atomic_store_n(&st->ctl->state, GH_TRACE_LOADING, __ATOMIC_SEQ_CST);
 
 	/* attach */
@@ -174,17 +349,22 @@ static int trace_start(const struct loader_opts *o, const struct loader_features
 	if (loader_pin_map(&pins, st->skel->maps.slots, "slots") ||
 	    loader_pin_map(&pins, st->skel->maps.hubs, "hubs") ||
 	    loader_pin_map(&pins, st->skel->maps.carriers, "carriers") ||
+	    loader_pin_map(&pins, st->skel->maps.wake_rings, "wake_rings") ||
 	    loader_pin_map(&pins, st->skel->maps.owners, "owners") ||
 	    loader_pin_map(&pins, st->skel->maps.gates, "gates") ||
 	    loader_pin_map(&pins, st->skel->maps.gate_backups, "gate_backups") ||
+	    loader_pin_link(&pins, st->skel->links.greenhub_register, "link_register") ||
 	    loader_pin_link(&pins, st->skel->links.greenhub_sched_switch, "link_switch") ||
 	    (st->skel->links.greenhub_sys_exit &&
 	     loader_pin_link(&pins, st->skel->links.greenhub_sys_exit, "link_sys_exit")) ||
 	    loader_pin_link(&pins, st->skel->links.greenhub_exit, "link_exit") ||
 	    loader_pin_link(&pins, st->skel->links.greenhub_exec, "link_exec") ||
+	    loader_pin_link(&pins, st->skel->links.greenhub_free, "link_free") ||
 	    loader_pin_map(&pins, st->skel->maps.control, "control"))
 		goto cleanup_pins;
 	__atomic_store_n(&st->ctl->state, GH_TRACE_RUNNING, __ATOMIC_SEQ_CST);
+	loader_info("return gate: %s%s%s%s", task_work ? "task work" : "sys_exit",
+		    gate_why[0] ? " (" : "", gate_why, gate_why[0] ? ")" : "");
 	*statep = st;
 	return 0;
 

@@ -7,8 +7,8 @@
  * and drives it through the loader flow: start (open, set rodata, load, attach, pin), wait,
  * stop (drain, unpin, detach, destroy). What is pinned outlives the loader, so stopping a
  * kernel side that another (or a killed) loader started goes through stop_pinned, which works
- * from the pins alone. Trace mode lives in greenhub_trace.c, beside its BPF program; sched_ext
- * mode will be another entry.
+ * from the pins alone. Trace mode lives in greenhub_trace.c, sched_ext mode in greenhub.c, each
+ * beside its BPF program.
  */
 #ifndef GREENHUB_LOADER_H
 #define GREENHUB_LOADER_H
@@ -44,6 +44,7 @@ struct loader_opts {
 	double timeout;        /* --stop: seconds to wait for displaced carriers; < 0: forever */
 	int grace_policy;      /* --grace: enum gh_scx_grace (0: adaptive) */
 	unsigned grace_ns;     /* --grace-ns (0: GH_SCX_GRACE_NS_DFL) */
+	int gate;              /* --gate: 0 (auto) or an enum gh_trace_gate, trace mode */
 };
 
 /* A machine report for the start banner and --stats. */
@@ -58,8 +59,11 @@ struct loader_mode {
 	/* 0 if this machine can run the mode, else an exit status with a reason in why. */
 	int (*probe)(const struct loader_opts *o, const struct loader_features *f, char *why,
 		     size_t len);
-	/* open -> set rodata -> load -> attach -> pin. 0 or an exit status (message printed). */
-	int (*start)(const struct loader_opts *o, const struct loader_features *f, void **state);
+	/* open -> set rodata -> load -> attach -> pin. 0, EXIT_UNSUPPORTED with the reason in why
+	 * (the kernel refused the programs: the driver reports it, and may try another mode), or
+	 * another exit status (message printed). */
+	int (*start)(const struct loader_opts *o, const struct loader_features *f, void **state,
+		     char *why, size_t len);
 	/* drain -> unpin -> detach -> destroy. 0 or an exit status (message printed). */
 	int (*stop)(void *state, const struct loader_opts *o);
 	/* The same, from the pins alone (the loader that pinned them is gone). */
@@ -73,6 +77,11 @@ struct loader_mode {
 	/* Optional: --stats from the pins (NULL: the trace-mode report). */
 	int (*stats)(const struct loader_opts *o);
 };
+
+/* Where the loader records why it refused this kernel, for the runtime's mode reason (cleared by
+ * a successful load). */
+void loader_record_refusal(const char *reason);
+void loader_clear_refusal(void);
 
 extern const struct loader_mode loader_mode_scx;
 extern const struct loader_mode loader_mode_trace;
@@ -106,6 +115,15 @@ const char *loader_read_line(const char *path, char *buf, size_t len);
 
 struct btf;
 bool loader_btf_has_func(const struct btf *btf, const char *name);
+
+/* libbpf's messages (libbpf_log.c): on stderr with -v; kept between keep() and drop() so that
+ * a refused load can be explained. */
+void loader_libbpf_log_init(bool show);
+void loader_libbpf_log_keep(void);
+void loader_libbpf_log_drop(void);
+/* What refused the last load, from the kept messages: the verifier's decisive line(s), or
+ * libbpf's last message. "" if nothing was kept. Returns buf. */
+const char *loader_libbpf_log_reason(char *buf, size_t len);
 
 /* Where a mode pins its objects: dir/control, dir/<maps[i]>, dir/<links[i]>. */
 struct loader_pins {

@@ -264,16 +264,6 @@ int loader_stop_live(const struct loader_pins *pins, __u32 loader_pid,
 	return EXIT_BUSY;
 }
 
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	return vfprintf(stderr, fmt, ap);
-}
-
-static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	return 0;
-}
-
 void loader_sleep(double seconds)
 {
 	struct timespec ts = { .tv_sec = (time_t)seconds,
@@ -365,11 +355,10 @@ static void print_features(const struct loader_features *f)
 	} names[] = {
 		{ GH_TRACE_F_BTF, "BTF" },
 		{ GH_TRACE_F_TASK_STORAGE, "task storage" },
-		{ GH_TRACE_F_SEND_SIGNAL_TASK, "bpf_send_signal_task" },
-		{ GH_TRACE_F_TASK_FROM_VPID, "bpf_task_from_vpid" },
+		{ GH_TRACE_F_RINGBUF, "ring buffers" },
 		{ GH_TRACE_F_SCHED_EXT, "sched_ext" },
 		{ GH_TRACE_F_FRED, "FRED" },
-		{ GH_TRACE_F_TASK_WORK, "task work" },
+		{ GH_TRACE_F_TASK_WORK, "task-work kfunc" },
 	};
 	char buf[256] = "";
 	size_t used = 0;
@@ -527,6 +516,60 @@ static void print_hist(const struct gh_trace_hist *h)
 	}
 }
 
+/* How often the kernel skipped the program behind a pinned link because it was already running
+ * on that CPU (bpf_prog_info.recursion_misses, Linux 5.12): a skipped sys_exit gate would let
+ * a displaced carrier through, a skipped request goes unanswered (the runtime asks again).
+ * -1 if it cannot be read. */
+static long long program_misses(const char *dir, const char *link)
+{
+	struct bpf_link_info li;
+	struct bpf_prog_info pi;
+	__u32 len = sizeof(li);
+	char path[256];
+	int lfd, pfd;
+	long long misses = -1;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, link);
+	lfd = bpf_obj_get(path);
+	if (lfd < 0)
+		return -1;
+	memset(&li, 0, sizeof(li));
+	if (!bpf_link_get_info_by_fd(lfd, &li, &len)) {
+		pfd = bpf_prog_get_fd_by_id(li.prog_id);
+		if (pfd >= 0) {
+			memset(&pi, 0, sizeof(pi));
+			len = sizeof(pi);
+			if (!bpf_prog_get_info_by_fd(pfd, &pi, &len))
+				misses = (long long)pi.recursion_misses;
+			close(pfd);
+		}
+	}
+	close(lfd);
+	return misses;
+}
+
+static void print_program_misses(void)
+{
+	static const char *const links[] = { "link_register", "link_switch", "link_sys_exit",
+					     "link_exit", "link_exec", "link_free" };
+	char buf[256] = "";
+	size_t used = 0;
+
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+		long long n = program_misses(GH_TRACE_PIN_DIR, links[i]);
+		int w;
+
+		if (n < 0)
+			continue;
+		w = snprintf(buf + used, sizeof(buf) - used, "%s%s %lld", used ? ", " : "",
+			     links[i] + 5, n);
+		if (w > 0 && (size_t)w < sizeof(buf) - used)
+			used += (size_t)w;
+	}
+	printf("programs skipped by the kernel (already running on the CPU): %s\n",
+	       used ? buf : "unknown");
+}
+
 static void print_stats(const struct gh_trace_control *ctl, const struct gh_hub_slot *slots,
 			const struct gh_trace_hub *hubs)
 {
@@ -541,14 +584,21 @@ static void print_stats(const struct gh_trace_control *ctl, const struct gh_hub_
 	       (unsigned long long)ctl->nr_takeovers, (unsigned long long)ctl->nr_idle_returns,
 	       (unsigned long long)ctl->nr_gates, (unsigned long long)ctl->nr_wakes,
 	       (unsigned long long)ctl->nr_wake_misses, (long long)ctl->nr_displaced);
-	printf("return gate: %s; not handed off: %llu sleeps outside a system call, %llu in the "
-	       "hub loop, %llu with the gate signal blocked, %llu while draining, %llu with no "
-	       "gate; registrations bound %llu, rejected %llu; hubs released at exit %llu\n",
-	       ctl->features & GH_TRACE_F_TASK_WORK ? "task work" : "sys_exit",
+	printf("return gate: %s%s%s%s; spare wake: ring buffer; gate signals waited for %llu, "
+	       "late %llu\n",
+	       ctl->gate == GH_TRACE_GATE_TASK_WORK ? "task work" : "sys_exit",
+	       ctl->gate_why[0] ? " (" : "", ctl->gate_why, ctl->gate_why[0] ? ")" : "",
+	       (unsigned long long)ctl->nr_gate_waited, (unsigned long long)ctl->nr_gate_late);
+	printf("not handed off: %llu sleeps outside a system call, %llu in the hub loop, %llu "
+	       "with the gate signal blocked, %llu while draining, %llu with no gate; slots "
+	       "granted %llu, carriers registered %llu, requests refused %llu; hubs released at "
+	       "exit %llu\n",
 	       (unsigned long long)ctl->nr_fault_sleeps, (unsigned long long)ctl->nr_loop_sleeps,
 	       (unsigned long long)ctl->nr_masked, (unsigned long long)ctl->nr_refused,
-	       (unsigned long long)ctl->nr_gate_failures, (unsigned long long)ctl->nr_bound,
-	       (unsigned long long)ctl->nr_rejected, (unsigned long long)ctl->nr_exit_cleanups);
+	       (unsigned long long)ctl->nr_gate_failures, (unsigned long long)ctl->nr_claims,
+	       (unsigned long long)ctl->nr_bound, (unsigned long long)ctl->nr_rejected,
+	       (unsigned long long)ctl->nr_exit_cleanups);
+	print_program_misses();
 	for (unsigned i = 0; i < GH_MAX_HUBS; i++) {
 		const struct gh_hub_slot *s = &slots[i];
 		const struct gh_trace_hub *h = &hubs[i];
@@ -663,6 +713,98 @@ static int run_stats(const struct loader_opts *o)
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* Choosing and loading a mode                                                                */
+
+void loader_record_refusal(const char *reason)
+{
+	char tmp[] = GH_LOADER_REFUSED ".XXXXXX";
+	struct utsname u;
+	FILE *f;
+	int fd;
+
+	if (mkdir(GH_LOADER_STATE_DIR, 0755) < 0 && errno != EEXIST)
+		return; /* a report for the runtime, not worth failing over */
+	fd = mkstemp(tmp);
+	if (fd < 0)
+		return;
+	f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		unlink(tmp);
+		return;
+	}
+	fprintf(f, "Linux %s: %s\n", uname(&u) == 0 ? u.release : "?", reason);
+	if (fchmod(fd, 0644) < 0 || fclose(f) != 0 || rename(tmp, GH_LOADER_REFUSED) < 0)
+		unlink(tmp);
+}
+
+void loader_clear_refusal(void)
+{
+	unlink(GH_LOADER_REFUSED);
+}
+
+/*
+ * Probe and start the mode asked for, or each mode best first: 0 with the mode started, or an
+ * exit status with the reasons printed. A mode the kernel refuses (its probe, or its programs
+ * at load time) gives way to the next one in auto mode; asked for by name, it is an error.
+ */
+static int load_a_mode(const struct loader_opts *o, const struct loader_features *f,
+		       const struct loader_mode *asked, const struct loader_mode **modep,
+		       void **state)
+{
+	char why[320], all[640] = "";
+	bool ready = false;
+	size_t used = 0;
+	int status = EXIT_UNSUPPORTED;
+
+	for (size_t i = 0; modes[i]; i++) {
+		const struct loader_mode *m = modes[i];
+
+		if (asked && m != asked)
+			continue;
+		why[0] = '\0';
+		status = m->probe(o, f, why, sizeof(why));
+		if (!status && !ready) {
+			/* Once, before the first start: the pins' place, and nothing loaded. */
+			status = ensure_bpffs();
+			if (!status)
+				status = check_pins();
+			if (status)
+				return status;
+			ready = true;
+		}
+		if (!status)
+			status = m->start(o, f, state, why, sizeof(why));
+		if (!status) {
+			*modep = m;
+			if ((o->grace_policy || o->grace_ns) && m->mode != GH_MODE_SCHED_EXT)
+				loader_info("%s mode has no grace period: --grace and --grace-ns do "
+					    "not apply", m->name);
+			return 0;
+		}
+		if (status != EXIT_UNSUPPORTED)
+			return status; /* a failure, not the kernel's refusal */
+		if (asked)
+			loader_err("%s mode cannot run here: %s", m->name, why);
+		else
+			loader_info("%s mode cannot run here: %s", m->name, why);
+		if (used < sizeof(all)) {
+			int n = snprintf(all + used, sizeof(all) - used, "%s%s mode: %s",
+					 used ? "; " : "", m->name, why);
+
+			if (n > 0)
+				used += (size_t)n;
+		}
+	}
+	/* Only a kernel that can run no mode at all is worth telling the runtime about. */
+	if (!asked) {
+		loader_err("no kernel-assist mode can run on this kernel");
+		loader_record_refusal(all);
+	}
+	return status;
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* The command line                                                                           */
 
 static void usage(FILE *f)
@@ -689,6 +831,9 @@ static void usage(FILE *f)
 		"                      (after the grace period) or never (at once); a default\n"
 		"                      that GREENHUB_SCX_GRACE overrides per process\n"
 		"      --grace-ns NS   the grace period (default %u; GREENHUB_SCX_GRACE_NS)\n"
+		"      --gate GATE     trace mode's return gate: auto (default: the task work\n"
+		"                      where the kernel accepts it, else sys-exit), task-work or\n"
+		"                      sys-exit; with -m trace\n"
 		"      --btf FILE      read the kernel's BTF from FILE\n"
 		"  -v, --verbose       show libbpf's messages (the verifier log on failure)\n"
 		"  -h, --help          show this help and exit\n"
@@ -714,7 +859,8 @@ static int parse_seconds(const char *s, double *out, bool allow_negative)
 	return 0;
 }
 
-enum { OPT_STOP = 256, OPT_TIMEOUT, OPT_FORCE, OPT_ONCE, OPT_BTF, OPT_GRACE, OPT_GRACE_NS };
+enum { OPT_STOP = 256, OPT_TIMEOUT, OPT_FORCE, OPT_ONCE, OPT_BTF, OPT_GRACE, OPT_GRACE_NS,
+       OPT_GATE };
 
 int main(int argc, char **argv)
 {
@@ -730,6 +876,7 @@ int main(int argc, char **argv)
 		{ "btf", required_argument, NULL, OPT_BTF },
 		{ "grace", required_argument, NULL, OPT_GRACE },
 		{ "grace-ns", required_argument, NULL, OPT_GRACE_NS },
+		{ "gate", required_argument, NULL, OPT_GATE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -741,7 +888,6 @@ int main(int argc, char **argv)
 	const char *mode_name = "auto";
 	bool stop = false;
 	void *state = NULL;
-	char why[256] = "";
 	int c, status;
 
 	while ((c = getopt_long(argc, argv, "m:dsi:vhV", longopts, NULL)) != -1) {
@@ -784,6 +930,19 @@ int main(int argc, char **argv)
 			o.grace_policy = gh_scx_grace_parse(optarg);
 			if (o.grace_policy < 0) {
 				loader_err("--grace wants adaptive, always or never, not '%s'",
+					   optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_GATE:
+			if (!strcmp(optarg, "auto"))
+				o.gate = 0;
+			else if (!strcmp(optarg, "task-work"))
+				o.gate = GH_TRACE_GATE_TASK_WORK;
+			else if (!strcmp(optarg, "sys-exit"))
+				o.gate = GH_TRACE_GATE_SYS_EXIT;
+			else {
+				loader_err("--gate wants auto, task-work or sys-exit, not '%s'",
 					   optarg);
 				return EXIT_USAGE;
 			}
@@ -840,13 +999,17 @@ int main(int argc, char **argv)
 			   "-m sched_ext or auto");
 		return EXIT_USAGE;
 	}
+	if (o.gate && (stop || o.stats || !mode || mode->mode != GH_MODE_TRACE)) {
+		loader_err("--gate sets how trace mode loads: it goes with -m trace");
+		return EXIT_USAGE;
+	}
 	if (o.stats && (o.detach || mode)) {
 		loader_err("--stats only reads what is loaded: it goes alone (with --interval, "
 			   "--once)");
 		return EXIT_USAGE;
 	}
 
-	libbpf_set_print(o.verbose ? libbpf_print : libbpf_quiet);
+	loader_libbpf_log_init(o.verbose);
 	sigemptyset(&exit_signals);
 	sigaddset(&exit_signals, SIGINT);
 	sigaddset(&exit_signals, SIGTERM);
@@ -893,47 +1056,22 @@ int main(int argc, char **argv)
 		return EXIT_NOPERM;
 	}
 	status = check_bpf();
-	if (status)
+	if (status) {
+		loader_record_refusal("this kernel has no bpf() system call");
 		return status;
+	}
 	scan_features(&o, &f);
 	if (!(f.bits & GH_TRACE_F_BTF)) {
 		loader_err("no kernel BTF: %s %s (the kernel needs CONFIG_DEBUG_INFO_BTF)",
 			   o.btf_path ? o.btf_path : "/sys/kernel/btf/vmlinux",
 			   o.btf_path ? "is not a readable BTF file" : "is missing");
+		loader_record_refusal("no kernel BTF (CONFIG_DEBUG_INFO_BTF)");
 		return EXIT_UNSUPPORTED;
 	}
-	if (mode) {
-		status = mode->probe(&o, &f, why, sizeof(why));
-		if (status) {
-			loader_err("%s mode cannot run here: %s", mode->name, why);
-			return status;
-		}
-	} else {
-		for (size_t i = 0; modes[i] && !mode; i++) {
-			status = modes[i]->probe(&o, &f, why, sizeof(why));
-			if (!status)
-				mode = modes[i];
-			else
-				loader_info("%s mode cannot run here: %s", modes[i]->name, why);
-		}
-		if (!mode) {
-			loader_err("no kernel-assist mode can run on this kernel");
-			return status;
-		}
-		if ((o.grace_policy || o.grace_ns) && mode->mode != GH_MODE_SCHED_EXT)
-			loader_info("%s mode has no grace period: --grace and --grace-ns do not "
-				    "apply", mode->name);
-	}
-	status = ensure_bpffs();
+	status = load_a_mode(&o, &f, mode, &mode, &state);
 	if (status)
 		return status;
-	status = check_pins();
-	if (status)
-		return status;
-
-	status = mode->start(&o, &f, &state);
-	if (status)
-		return status;
+	loader_clear_refusal();
 	loader_info("%s mode loaded, pinned at %s", mode->name, pin_dir(mode));
 	print_features(&f);
 	if (o.detach) {
