@@ -1,18 +1,23 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #
-# VM tests: programs run as root in a qemu VM on a Debian kernel with sched_ext (tests/vm/run-vm
-# boots it; tests/vm/fetch-kernel obtains and caches the kernel). `make test-vm` runs them.
+# VM tests: programs run as root in qemu VMs booted on Debian's own kernels (tests/vm/run-vm boots
+# one; tests/vm/fetch-kernel obtains and caches each). `make test-vm` boots the whole matrix:
+#   bullseye 5.10          trace mode refuses cleanly; the runtime runs in mode none
+#   bookworm 6.1           trace mode's suite
+#   trixie 6.12            trace mode's suite
+#   trixie-backports 7.x   trace mode's suite and the sched_ext suite
+# and prints one table; `make test-vm-<suite>` boots one of them.
 #
-# A suite plugs in by adding its binaries to VM_TESTS, with a rule that builds each, from a
-# fragment included before this one (or on the command line):
+# The sched_ext suite is VM_TESTS: a suite plugs in by adding its binaries, with a rule that
+# builds each, from a fragment included before this one (or on the command line):
 #     VM_TESTS += $(BUILD)/tests/vm/test_vm_foo
 # Programs the tests call but that are not tests (the loader) go in VM_EXTRA; they land in the
 # VM's /bin. Each test follows the contract in tests/vm/vm_test.h.
 #
-# VM_TIMEOUT bounds the whole VM run (boot included), VM_TEST_TIMEOUT each test, in seconds.
+# VM_TIMEOUT bounds a whole VM run (boot included), VM_TEST_TIMEOUT each test, in seconds.
 
 VM_BUILD := $(BUILD)/tests/vm
-VM_TIMEOUT ?= 600
+VM_TIMEOUT ?= 1500
 VM_TEST_TIMEOUT ?= 240
 VM_EXTRA ?=
 
@@ -30,26 +35,57 @@ $(VM_BUILD)/test_vm_%: tests/vm/test_vm_%.c tests/vm/vm_test.h
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(VM_CFLAGS) $< -o $@ $(VM_LIBS)
 
-# sched_ext mode (bpf/greenhub.bpf.c, docs/sched-ext.md), and trace mode on the VM's kernel: tests
-# that run hubs link the runtime and drive the loader, which lands in the VM's /bin with the
-# stress checker.
+# sched_ext mode (bpf/greenhub.bpf.c, docs/sched-ext.md): tests that run hubs link the runtime and
+# drive the loader, which lands in the VM's /bin with the stress checker.
 VM_SCX_TESTS := $(VM_BUILD)/test_vm_scx_loader $(VM_BUILD)/test_vm_scx_block \
 		$(VM_BUILD)/test_vm_scx_stress $(VM_BUILD)/test_vm_scx_eject \
-		$(VM_BUILD)/test_vm_scx_grace $(VM_BUILD)/test_vm_scx_watchdog \
-		$(VM_BUILD)/test_vm_trace_stress
+		$(VM_BUILD)/test_vm_scx_grace $(VM_BUILD)/test_vm_scx_watchdog
 VM_TESTS += $(VM_SCX_TESTS)
 VM_EXTRA += $(LOADER) $(STRESS_BIN)
 
-$(VM_SCX_TESTS): $(VM_BUILD)/test_vm_%: tests/vm/test_vm_%.c tests/vm/vm_test.h \
+# Tests that link the runtime: the sched_ext suite, and trace mode's VM tests below.
+$(VM_SCX_TESTS) $(VM_BUILD)/test_vm_trace_stress $(VM_BUILD)/test_vm_trace_refused: \
+		$(VM_BUILD)/test_vm_%: tests/vm/test_vm_%.c tests/vm/vm_test.h \
 		 tests/vm/scx_test.h $(LIBGH_A)
 	$(call msg,CCLD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(VM_CFLAGS) $< -o $@ $(LIBGH_A) $(LIB_EXTRA_LIBS) $(VM_LIBS)
 
-.PHONY: test-vm
-test-vm: $(VM_TESTS) $(VM_EXTRA)
-	$(Q)tests/vm/run-vm --out $(BUILD)/vm --timeout $(VM_TIMEOUT) \
-		--test-timeout $(VM_TEST_TIMEOUT) $(foreach x,$(VM_EXTRA),--extra $(x)) $(VM_TESTS)
+# The kernel matrix: each Debian kernel is booted once (tests/vm/fetch-kernel names them) and
+# runs what it can run. Trace mode's suite is the host suite (tests/bpf) plus the VM's own
+# stress test; the sched_ext suite runs on the kernel that has sched_ext; the oldest kernel
+# checks that everything refuses cleanly and the runtime falls back to mode none.
+VM_TRACE_TESTS := $(BPF_TEST_BINS) $(VM_BUILD)/test_vm_trace_stress
+VM_OLD_TESTS := $(VM_BUILD)/test_vm_trace_refused
+
+# The MariaDB server test_bpf_mariadb starts, with what mariadb-install-db needs.
+VM_MARIADB := $(foreach p,/usr/sbin/mariadbd /usr/bin/mariadb-install-db \
+		/usr/bin/my_print_defaults /usr/bin/resolveip /usr/share/mysql /usr/lib/mysql,\
+		$(if $(wildcard $(p)),--extra-root $(p)))
+VM_RUN = tests/vm/run-vm --timeout $(VM_TIMEOUT) --test-timeout $(VM_TEST_TIMEOUT) \
+	 $(foreach x,$(VM_EXTRA),--extra $(x))
+VM_KERNELS := bullseye bookworm trixie trixie-backports
+# Boots at once: each qemu (TCG, one thread) keeps one host CPU busy.
+VM_JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 2 ] && n=2; echo $$n)
+
+.PHONY: test-vm $(addprefix test-vm-,$(VM_KERNELS))
+test-vm-bullseye: $(VM_OLD_TESTS) $(VM_EXTRA)
+	$(Q)$(VM_RUN) --kernel bullseye --out $(BUILD)/vm/bullseye \
+		--env "GH_VM_REFUSED_FEATURE=task-local storage" $(VM_OLD_TESTS)
+
+test-vm-bookworm test-vm-trixie: test-vm-%: $(VM_TRACE_TESTS) $(VM_EXTRA)
+	$(Q)$(VM_RUN) --kernel $* --out $(BUILD)/vm/$* $(VM_MARIADB) \
+		--env GH_VM_EXPECT_GATE=sys_exit $(VM_TRACE_TESTS)
+
+test-vm-trixie-backports: $(VM_TESTS) $(VM_TRACE_TESTS) $(VM_EXTRA)
+	$(Q)$(VM_RUN) --kernel trixie-backports --out $(BUILD)/vm/trixie-backports $(VM_MARIADB) \
+		--env "GH_VM_EXPECT_GATE=task work" $(VM_TESTS) $(VM_TRACE_TESTS)
+
+# Every boot of the matrix (VM_KERNELS=... for fewer), then one table of what each kernel ran.
+test-vm: $(VM_TESTS) $(VM_TRACE_TESTS) $(VM_OLD_TESTS) $(VM_EXTRA)
+	$(Q)rm -f $(foreach k,$(VM_KERNELS),$(BUILD)/vm/$(k)/summary); \
+	$(MAKE) --no-print-directory -k -O -j$(VM_JOBS) $(addprefix test-vm-,$(VM_KERNELS)); \
+	rc=$$?; tests/vm/matrix-report $(addprefix $(BUILD)/vm/,$(VM_KERNELS)) || rc=1; exit $$rc
 
 # `make test` runs every suite this machine can run; the VM suite skips by itself when qemu or
 # busybox is missing.
