@@ -291,9 +291,11 @@ static void run_case(enum kind kind)
 		assert_true(r->released_before_return);
 		assert_true(st.handoffs >= 1);
 		assert_true(st.takeovers >= 1);
-		/* The hub ran on while the call blocked: a 1 ms ticker over a 200 ms block ticks
-		 * about 200 times; it could not tick at all without the handoff. */
-		assert_true(r->ticks_during >= BLOCK_MS / 4);
+		/* The hub ran on while the call blocked: the ticker, which could not tick at all
+		 * without the handoff, ticked (how often depends on the machine's speed: a 1 ms
+		 * ticker over a 200 ms block ticks up to 200 times, far fewer on a loaded or
+		 * emulated machine). */
+		assert_true(r->ticks_during >= 2);
 	}
 	if (kind == BLOCK_PIPE_BUSY) {
 		/* The call returned while the spare ran the hub: the gate held the carrier until

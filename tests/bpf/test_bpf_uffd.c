@@ -168,7 +168,9 @@ static void run_case(enum kind kind)
 	assert_true(r->resolved_before_return);
 	if (kind == FAULT_IN_SYSCALL) {
 		assert_true(st.handoffs >= 1);
-		assert_true(r->ticks_during >= FAULT_MS / 4);
+		/* The ticker ran while the call faulted: only a handoff lets it (how often
+		 * depends on the machine's speed, not judged). */
+		assert_true(r->ticks_during >= 2);
 	} else {
 		/* Not handed off: the owner slept with the hub, and the ticker stood still. */
 		assert_int_equal(st.handoffs, 0);
