@@ -16,6 +16,31 @@
  * Green threads may resume on another OS thread after a switch point when kernel assist hands
  * the hub to a spare carrier. So do not keep a pointer to thread-local storage across a switch
  * point, and never hold a pthread mutex across one: use the green mutex.
+ *
+ * What a greenhub process may and may not do (README, "Rules for green code"):
+ *
+ *  - Green code runs with the signal mask of the thread that called gh_hub_run, on whichever
+ *    carrier it runs; processes it starts (fork, posix_spawn, system, gh_proc_create) inherit
+ *    that mask.
+ *  - Reserved signals: SIGRTMAX-1 (63 with glibc: it wakes a carrier out of its poll, in every
+ *    mode), signal 62 (the trace-mode gate) and signal 61 (the sched_ext-mode gate). A hub
+ *    refuses to start if the application has a handler on one it needs (gh_hub_run returns
+ *    -EBUSY, or the mode is not used, and the reason names the signal). An application that
+ *    ignores or takes over 61 or 62 after its hub started loses kernel assist for that
+ *    process's blocks (they stall the hub, as in mode none): never exclusivity.
+ *  - fork(): the hubs running in the parent are dead in the child. The child's one thread is
+ *    no carrier, even if fork() was called from a green thread: calls that need a hub return
+ *    -EPERM, a green thread returning from its function in the child aborts with a message,
+ *    and exec and _exit work as usual. The child may create and run hubs of its own. Nothing
+ *    in the child can reach the parent's hubs or the kernel side's state of them.
+ *  - exec: a process's hubs end with its image; the kernel side releases what they held.
+ *  - Dropping privileges (setuid) after hubs started: running hubs go on; new hubs need the
+ *    pins (root) and otherwise run in mode none. The process holds no way to write the kernel
+ *    side's state of other processes.
+ *  - pthread_exit() or a cancellation of a carrier thread from green code aborts with a
+ *    message: green code ends by returning from its function.
+ *  - A green thread that returns between gh_blocking_begin() and gh_blocking_end() aborts with
+ *    a message.
  */
 #ifndef GREENHUB_H
 #define GREENHUB_H
@@ -91,6 +116,8 @@ struct gh_hub_opts {
 	uint64_t spare_idle_ns;     /* spares beyond min_spares parked this long exit; 10 s */
 };
 
+/* Does nothing with NULL. An opts whose sz is larger than this library's struct (a program
+ * built against a newer header) is refused by gh_hub_create with EINVAL. */
 GH_EXPORT void gh_hub_opts_init(struct gh_hub_opts *opts);
 
 /* Smallest and largest stack_size accepted (bytes). */
@@ -199,11 +226,14 @@ GH_EXPORT gh_thread *gh_spawn(gh_fn fn, void *arg);
 /*
  * Wait for t to finish and collect its return value; frees t. -EINVAL if t is detached or
  * already being joined, -EDEADLK if t is the caller, -ECANCELED if the caller is cancelled
- * (t stays joinable). t's result is stored in *result if result is not NULL.
+ * (t stays joinable), -ESRCH if t is gone (joined before, or detached and finished: a handle
+ * is never valid again once its thread is freed, even if a new thread reuses its memory).
+ * t's result is stored in *result if result is not NULL.
  */
 GH_EXPORT int gh_join(gh_thread *t, void **result);
 
-/* Let t be freed as soon as it finishes. -EINVAL if t is already detached or being joined. */
+/* Let t be freed as soon as it finishes. -EINVAL if t is already detached or being joined,
+ * -ESRCH if t is gone. */
 GH_EXPORT int gh_detach(gh_thread *t);
 
 /*
@@ -425,7 +455,10 @@ GH_EXPORT int gh_cond_destroy(gh_cond *c);
  * (like pthread_cond_timedwait, and unlike every other wait here, re-locking m is not cut
  * short by a cancellation: the caller always returns holding m). 0 when signalled, or
  * -ETIMEDOUT, -ECANCELED; -EPERM if the caller does not hold m (nothing is waited for then),
- * -EINVAL for NULL. As with any condition variable, re-check the predicate in a loop.
+ * -EINVAL for NULL. One exception: if m can never be locked again because the green thread
+ * holding it finished without unlocking it, the hub is deadlocked and gh_cond_wait returns
+ * -EDEADLK *without* holding m (gh_hub_run then returns -EDEADLK). As with any condition
+ * variable, re-check the predicate in a loop.
  */
 GH_EXPORT int gh_cond_wait(gh_cond *c, gh_mutex *m, uint64_t deadline);
 

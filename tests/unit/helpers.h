@@ -20,6 +20,22 @@
 
 #define MS(n) ((uint64_t)(n) * 1000000u)
 
+/* Which sanitizer the test is built with (gcc says it one way, clang another). */
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TEST_TSAN 1
+#endif
+#endif
+
 /* Run fn(arg) as the main green thread of a fresh default hub; return its result. */
 static inline void *run_in_hub(gh_fn fn, void *arg)
 {

@@ -452,6 +452,60 @@ static void test_mutex_cond_producer_consumer(void **state)
 	run_in_hub(prodcons_main, NULL);
 }
 
+/* A thread that finishes holding the mutex a condition waiter must re-lock: the hub is
+ * deadlocked, and says so, instead of spinning in its deadlock breaker. */
+static gh_mutex *orphan_m;
+static gh_cond *orphan_c;
+static int orphan_wait_result;
+
+static void *orphan_waiter(void *arg)
+{
+	assert_int_equal(gh_mutex_lock(orphan_m, GH_NEVER), 0);
+	orphan_wait_result = gh_cond_wait(orphan_c, orphan_m, GH_NEVER);
+	return NULL;
+}
+
+static void *lock_and_leave(void *arg)
+{
+	assert_int_equal(gh_mutex_lock(orphan_m, GH_NEVER), 0);
+	assert_int_equal(gh_cond_signal(orphan_c), 0);
+	return NULL; /* still holding orphan_m */
+}
+
+static void *orphan_main(void *arg)
+{
+	gh_thread *w = gh_spawn(orphan_waiter, NULL);
+
+	gh_yield(); /* the waiter waits on the condition, the mutex free */
+	(void)gh_join(gh_spawn(lock_and_leave, NULL), NULL);
+	(void)gh_join(w, NULL); /* cancelled by the deadlock breaker */
+	return NULL;
+}
+
+static void test_mutex_owner_finished_cond_wait_deadlock(void **state)
+{
+	gh_hub *hub = gh_hub_create(NULL);
+	pid_t pid;
+	int status;
+
+	assert_non_null(hub);
+	orphan_m = gh_mutex_create();
+	orphan_c = gh_cond_create();
+	/* In a child with an alarm: the bug this guards against was an endless loop. */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		alarm(20);
+		int err = gh_hub_run(hub, orphan_main, NULL, NULL);
+
+		_exit(err == -EDEADLK && orphan_wait_result == -EDEADLK ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	gh_hub_destroy(hub);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -466,6 +520,7 @@ int main(void)
 		cmocka_unit_test(test_mutex_cond_timeout_keeps_mutex),
 		cmocka_unit_test(test_mutex_cond_cancel_relocks),
 		cmocka_unit_test(test_mutex_cond_producer_consumer),
+		cmocka_unit_test(test_mutex_owner_finished_cond_wait_deadlock),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <limits.h>
+
 #include "helpers.h"
 
 static int p[2];
@@ -254,6 +256,21 @@ static void test_poller_wait_both_directions(void **state)
 	close_pipe();
 }
 
+/* An fd number the process does not have is refused before the per-fd table grows to it
+ * (10,000,000 cost 394 MB first; INT_MAX asked for 48 GiB). */
+static void *huge_fd_main(void *arg)
+{
+	assert_int_equal(gh_wait_fd(10000000, GH_IN, GH_NEVER), -EBADF);
+	assert_int_equal(gh_wait_fd(INT_MAX, GH_IN, GH_NEVER), -EBADF);
+	assert_int_equal(gh_wait_fd(-1, GH_IN, GH_NEVER), -EBADF);
+	return NULL;
+}
+
+static void test_poller_huge_fd_rejected(void **state)
+{
+	run_in_hub(huge_fd_main, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -266,6 +283,7 @@ int main(void)
 		cmocka_unit_test(test_poller_io_seen_while_others_yield),
 		cmocka_unit_test(test_poller_fd_table_growth_keeps_waiters),
 		cmocka_unit_test(test_poller_wait_both_directions),
+		cmocka_unit_test(test_poller_huge_fd_rejected),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Subprocesses: output, input, exit status, signals, deadlines, cancellation, misuse. */
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -238,6 +239,49 @@ static void test_proc_create_outside_hub(void **state)
 	run_in_hub(outside_then_inside, p);
 }
 
+/* A child started by green code that runs on a spare carrier gets the application's signal
+ * mask, not what the runtime's threads block: here only SIGUSR2 (bit 12). */
+static void *block_a_while(void *arg)
+{
+	GH_BLOCKING(usleep(300000));
+	return NULL;
+}
+
+static void *mask_main(void *arg)
+{
+	/* grep itself: a shell would set its own mask. */
+	char *argv[] = { "grep", "SigBlk", "/proc/self/status", NULL };
+	pid_t first = gettid();
+	char out[128];
+	gh_thread *b;
+	gh_proc *p;
+
+	b = gh_spawn(block_a_while, NULL);
+	/* The blocker's region outlives the sysmon's ticks: a spare runs the hub meanwhile, and
+	 * runs this thread when its sleep ends. */
+	assert_int_equal(gh_sleep_until(gh_now() + MS(100)), 0);
+	assert_true(gettid() != first);
+	p = start(argv, GH_PROC_STDOUT);
+	read_to_eof(gh_proc_stdout(p), out, sizeof(out));
+	assert_int_equal(wait_status(p), 0);
+	gh_proc_destroy(p);
+	join_ok(b);
+	if (!strstr(out, "SigBlk:\t0000000000000800"))
+		fail_msg("the child's mask is not the application's: %s", out);
+	return NULL;
+}
+
+static void test_proc_child_gets_application_mask(void **state)
+{
+	sigset_t usr2, old;
+
+	sigemptyset(&usr2);
+	sigaddset(&usr2, SIGUSR2);
+	assert_int_equal(pthread_sigmask(SIG_SETMASK, &usr2, &old), 0);
+	run_in_hub(mask_main, NULL);
+	assert_int_equal(pthread_sigmask(SIG_SETMASK, &old, NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -248,6 +292,7 @@ int main(void)
 		cmocka_unit_test(test_proc_many_children),
 		cmocka_unit_test(test_proc_misuse_rejected),
 		cmocka_unit_test(test_proc_create_outside_hub),
+		cmocka_unit_test(test_proc_child_gets_application_mask),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -140,6 +140,12 @@ int gh__backend_start(struct gh_hub *hub)
 	return 0;
 }
 
+void gh__backend_fork_child(struct gh_hub *hub)
+{
+	if (hub->backend && hub->backend->fork_child)
+		hub->backend->fork_child(hub);
+}
+
 void gh__backend_stop(struct gh_hub *hub)
 {
 	if (hub->backend && hub->backend->hub_detach)

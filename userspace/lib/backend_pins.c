@@ -272,7 +272,8 @@ int gh__carrier_gate_open(struct gh__carrier *c, int signo)
 
 	sigemptyset(&gate);
 	sigaddset(&gate, signo);
-	/* The runtime's own spares start with every signal blocked: open the kernel side's. A
+	/* The runtime's spares start with the application's mask: if the gate signal could only
+	 * have been blocked there by the application, which the hub's first carrier checks. A
 	 * thread of the application that blocks it cannot carry a hub in this mode. */
 	if (c->spare_thread)
 		pthread_sigmask(SIG_UNBLOCK, &gate, NULL);

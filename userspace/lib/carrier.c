@@ -57,6 +57,7 @@
 #include <errno.h>
 #include <linux/futex.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -463,8 +464,13 @@ static bool deadlocked(struct gh_hub *hub)
 	       !atomic_load_explicit(&hub->remote_waiters, memory_order_relaxed);
 }
 
-/* Break a deadlock by cancelling every waiting thread: their waits return -ECANCELED so they
- * can unwind, and gh_hub_run reports -EDEADLK. */
+/*
+ * Break a deadlock by cancelling every waiting thread: their waits return -ECANCELED so they
+ * can unwind, and gh_hub_run reports -EDEADLK. Uncancellable waits are remote completions
+ * (none is pending, or this is no deadlock) or a gh_cond_wait re-locking its mutex: that one
+ * cannot end if the mutex's owner finished without unlocking it, so if cancelling left nothing
+ * ready, those waits end with -EDEADLK too (without the mutex), or the hub would spin here.
+ */
 static void cancel_all(struct gh_hub *hub)
 {
 	struct gh__list *n;
@@ -476,6 +482,14 @@ static void cancel_all(struct gh_hub *hub)
 		t->cancelled = true;
 		if (t->state == GH__WAITING && !t->uncancellable_wait)
 			gh__wake(t, -ECANCELED);
+	}
+	if (hub->runq_len)
+		return;
+	for (n = hub->threads.next; n != &hub->threads; n = n->next) {
+		struct gh_thread *t = GH_CONTAINER_OF(n, struct gh_thread, all);
+
+		if (t->state == GH__WAITING)
+			gh__wake(t, -EDEADLK);
 	}
 }
 
@@ -560,10 +574,15 @@ static enum run_result run_hub(struct gh_hub *hub, struct gh__carrier *c)
 }
 
 /* Every green thread has finished: free the baton and release every parked carrier. */
-static void stop(struct gh_hub *hub)
+static void stop(struct gh_hub *hub, struct gh__carrier *last)
 {
 	struct gh__list *n;
+	__u64 b = baton_load(hub);
 
+	/* RUN(last) -> FREE: the hub has nothing to run any more, and a kernel side that sees
+	 * last's thread end (a spare's, right after this) must find no baton of it to hand on. */
+	if (last && is(b, GH_BATON_RUN, last->tid))
+		(void)baton_cas(hub, b, gh_baton_next(b, GH_BATON_FREE, 0));
 	pthread_mutex_lock(&hub->carrier_lock);
 	atomic_store(&hub->stopping, true);
 	while ((n = hub->parked.next) != &hub->parked) {
@@ -586,7 +605,7 @@ int gh__carrier_loop(struct gh_hub *hub, struct gh__carrier *c)
 	for (;;) {
 		if (is(baton_load(hub), GH_BATON_RUN, c->tid)) {
 			if (run_hub(hub, c) == RUN_DONE) {
-				stop(hub);
+				stop(hub, c);
 				return 0;
 			}
 		}
@@ -616,28 +635,69 @@ static void on_kick(int sig)
 	(void)sig; /* interrupting epoll_pwait2 is all a kick is for */
 }
 
-static pthread_once_t kick_once = PTHREAD_ONCE_INIT;
-static int kick_err;
+static pthread_mutex_t kick_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void install_kick(void)
+/*
+ * Make on_kick the kick signal's handler, unless the application has a handler of its own
+ * there (checked at every carrier's start: it may have installed one since). 0, or -EBUSY with
+ * the reason in why, or another -errno.
+ */
+static int install_kick(char *why, size_t len)
 {
 	struct sigaction sa, old;
+	int err = 0;
 
+	pthread_mutex_lock(&kick_lock);
 	if (sigaction(GH__SIG_KICK, NULL, &old) < 0) {
-		kick_err = -errno;
-		return;
+		err = -errno;
+		snprintf(why, len, "sigaction(signal %d): %s", GH__SIG_KICK, gh_strerror(err));
+		goto out;
 	}
-	if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler != SIG_DFL &&
-	    old.sa_handler != on_kick) {
+	if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler == on_kick)
+		goto out;
+	if ((old.sa_flags & SA_SIGINFO) || old.sa_handler != SIG_DFL) {
 		/* The application uses the signal greenhub reserves. */
-		kick_err = -EBUSY;
-		return;
+		err = -EBUSY;
+		snprintf(why, len, "signal %d (SIGRTMAX-1), which greenhub reserves to wake a carrier "
+				   "out of its poll, has a disposition of the application's",
+			 GH__SIG_KICK);
+		goto out;
 	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_kick;
 	sigemptyset(&sa.sa_mask);
-	if (sigaction(GH__SIG_KICK, &sa, NULL) < 0)
-		kick_err = -errno;
+	if (sigaction(GH__SIG_KICK, &sa, NULL) < 0) {
+		err = -errno;
+		snprintf(why, len, "sigaction(signal %d): %s", GH__SIG_KICK, gh_strerror(err));
+	}
+out:
+	pthread_mutex_unlock(&kick_lock);
+	return err;
+}
+
+/*
+ * A carrier thread must leave the runtime the way it came in: a thread that ends while it
+ * carries a hub (pthread_exit() or a cancellation from green code) would leave the hub's green
+ * threads with no carrier, and the process with a hub that cannot stop. The destructor of this
+ * key, set while a thread is a carrier, aborts with a message instead.
+ */
+static pthread_key_t carrier_key;
+static pthread_once_t carrier_key_once = PTHREAD_ONCE_INIT;
+static int carrier_key_err;
+
+static void carrier_thread_ended(void *value)
+{
+	struct gh__carrier *c = value;
+
+	gh__panic("carrier %d ended (pthread_exit() or cancellation) while carrying hub %p%s%s%s: "
+		  "green code must return from its function, never end the OS thread under it",
+		  (int)c->tid, (void *)c->hub, c->green ? ", in green thread '" : "",
+		  c->green ? c->green->name : "", c->green ? "'" : "");
+}
+
+static void carrier_key_create(void)
+{
+	carrier_key_err = -pthread_key_create(&carrier_key, carrier_thread_ended);
 }
 
 void gh__carrier_kick(pid_t tid)
@@ -647,14 +707,14 @@ void gh__carrier_kick(pid_t tid)
 }
 
 /* Block the kick signal except in the idle poll. */
-static int mask_kick(struct gh__carrier *c)
+static int mask_kick(struct gh__carrier *c, char *why, size_t len)
 {
 	sigset_t kick;
 	int err;
 
-	pthread_once(&kick_once, install_kick);
-	if (kick_err)
-		return kick_err;
+	err = install_kick(why, len);
+	if (err)
+		return err;
 	sigemptyset(&kick);
 	sigaddset(&kick, GH__SIG_KICK);
 	err = pthread_sigmask(SIG_BLOCK, &kick, &c->saved_mask);
@@ -665,25 +725,35 @@ static int mask_kick(struct gh__carrier *c)
 	return 0;
 }
 
-int gh__carrier_init(struct gh_hub *hub, struct gh__carrier *c)
+int gh__carrier_init(struct gh_hub *hub, struct gh__carrier *c, char *why, size_t len)
 {
 	int err;
 
 	gh__ctx_init_native(&c->sched_ctx);
 	c->hub = hub;
 	c->tid = gettid();
-	err = mask_kick(c);
+	pthread_once(&carrier_key_once, carrier_key_create);
+	if (carrier_key_err) {
+		snprintf(why, len, "pthread_key_create: %s", gh_strerror(carrier_key_err));
+		return carrier_key_err;
+	}
+	err = mask_kick(c, why, len);
 	if (err)
 		return err;
 	err = gh__altstack_acquire(&c->altstack);
 	if (err) {
+		snprintf(why, len, "an alternate signal stack for the carrier: %s", gh_strerror(err));
 		pthread_sigmask(SIG_SETMASK, &c->saved_mask, NULL);
 		return err;
 	}
 	gh__carrier_set(c);
+	pthread_setspecific(carrier_key, c);
 	if (hub->backend->carrier_attach) {
 		err = hub->backend->carrier_attach(hub, c);
 		if (err) {
+			snprintf(why, len, "registering the carrier with the kernel side: %s",
+				 gh_strerror(err));
+			pthread_setspecific(carrier_key, NULL);
 			gh__carrier_set(NULL);
 			gh__altstack_release(c->altstack);
 			pthread_sigmask(SIG_SETMASK, &c->saved_mask, NULL);
@@ -699,6 +769,7 @@ void gh__carrier_fini(struct gh__carrier *c)
 
 	if (hub->backend->carrier_detach)
 		hub->backend->carrier_detach(hub, c);
+	pthread_setspecific(carrier_key, NULL);
 	gh__carrier_set(NULL);
 	gh__altstack_release(c->altstack);
 	gh__ctx_destroy(&c->sched_ctx);
@@ -709,13 +780,14 @@ static void *spare_main(void *arg)
 {
 	struct gh__carrier *c = arg;
 	struct gh_hub *hub = c->hub;
+	char why[256];
 	int err;
 
 	/* Spares are started by the sysmon and would inherit its name. */
 	pthread_setname_np(pthread_self(), "gh-carrier");
-	err = gh__carrier_init(hub, c);
+	err = gh__carrier_init(hub, c, why, sizeof(why));
 	if (err)
-		gh__panic("starting a spare carrier: %s", gh_strerror(err));
+		gh__panic("starting a spare carrier: %s", why);
 	if (gh__carrier_loop(hub, c) == 1)
 		atomic_fetch_add(&hub->spares_retired, 1);
 	gh__carrier_fini(c);
@@ -725,7 +797,7 @@ static void *spare_main(void *arg)
 int gh__spare_start(struct gh_hub *hub)
 {
 	struct gh__carrier *c;
-	sigset_t all, old;
+	sigset_t old;
 	int err;
 
 	c = calloc(1, sizeof(*c));
@@ -745,14 +817,11 @@ int gh__spare_start(struct gh_hub *hub)
 		free(c);
 		return -EAGAIN;
 	}
-	/* Spares run green code, but process-directed signals belong to the application's own
-	 * threads: start them with every signal blocked (green code may unblock its own). */
-	sigfillset(&all);
-	sigdelset(&all, SIGSEGV);
-	sigdelset(&all, SIGBUS);
-	sigdelset(&all, SIGFPE);
-	sigdelset(&all, SIGILL);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
+	/* Spares run green code: with the signal mask of the application's thread that runs the
+	 * hub, like the first carrier, so that what green code starts (fork, posix_spawn,
+	 * system) inherits the application's mask, and a signal the application lets in may be
+	 * taken wherever its green code runs. */
+	pthread_sigmask(SIG_SETMASK, &hub->app_mask, &old);
 	err = -pthread_create(&c->thread, NULL, spare_main, c);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (!err) {
@@ -835,7 +904,7 @@ void gh__carriers_stop(struct gh_hub *hub)
 
 	/* The sysmon no longer starts spares for this hub; wake any that parked after the
 	 * stop broadcast and collect them all. */
-	stop(hub);
+	stop(hub, NULL);
 	pthread_mutex_lock(&hub->carrier_lock);
 	while ((n = gh__list_pop_front(&hub->carriers))) {
 		hub->nr_carriers--;

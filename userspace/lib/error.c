@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Error names and the clock. */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 #include <time.h>
 
@@ -10,6 +11,8 @@ const char *gh_strerror(int err)
 {
 	const char *desc;
 
+	if (err == INT_MIN)
+		return "unknown error";
 	if (err < 0)
 		err = -err;
 	/* The codes greenhub gives its own meaning; the rest keep the C library's wording. */
@@ -17,7 +20,8 @@ const char *gh_strerror(int err)
 	case 0:
 		return "success";
 	case EPERM:
-		return "not allowed here (called outside a green thread, or lacking privilege)";
+		return "not allowed here (called outside a green thread, in a child of fork(), or "
+		       "lacking privilege)";
 	case EINVAL:
 		return "invalid argument or misuse (e.g. joining a detached green thread)";
 	case EDEADLK:
@@ -27,7 +31,9 @@ const char *gh_strerror(int err)
 	case ETIMEDOUT:
 		return "deadline passed";
 	case EBUSY:
-		return "busy (the hub is running)";
+		return "busy (the hub is running, or a signal greenhub reserves is the application's)";
+	case ESRCH:
+		return "no such green thread (it was joined, or detached and finished)";
 	case EBADF:
 		return "bad file descriptor, or closed while waited on";
 	case ENOMEM:

@@ -23,6 +23,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -63,6 +64,8 @@ struct gh_thread *gh__thread_self(void)
 
 void gh_hub_opts_init(struct gh_hub_opts *opts)
 {
+	if (!opts)
+		return;
 	memset(opts, 0, sizeof(*opts));
 	opts->sz = sizeof(*opts);
 	opts->stack_size = 256 * 1024;
@@ -74,8 +77,9 @@ void gh_hub_opts_init(struct gh_hub_opts *opts)
 	opts->spare_idle_ns = 10ull * 1000000000u;
 }
 
-/* Copy user options, accepting an older (shorter) struct and a newer one whose extra fields
- * are all zero, as libbpf does with its opts. */
+/* Copy user options, accepting an older (shorter) struct. A larger sz than this library knows
+ * is refused without reading past the fields it knows: nothing says the caller's object really
+ * is that large (a wrong sz would make the check itself read out of bounds). */
 static int opts_copy(struct gh_hub_opts *dst, const struct gh_hub_opts *src)
 {
 	size_t sz;
@@ -84,14 +88,8 @@ static int opts_copy(struct gh_hub_opts *dst, const struct gh_hub_opts *src)
 	if (!src)
 		return 0;
 	sz = src->sz;
-	if (sz < sizeof(src->sz))
+	if (sz < sizeof(src->sz) || sz > sizeof(*dst))
 		return -EINVAL;
-	if (sz > sizeof(*dst)) {
-		for (size_t i = sizeof(*dst); i < sz; i++)
-			if (((const char *)src)[i])
-				return -EINVAL;
-		sz = sizeof(*dst);
-	}
 	memcpy(dst, src, sz);
 	dst->sz = sizeof(*dst);
 	if (dst->stack_size < GH_STACK_MIN || dst->stack_size > GH_STACK_MAX)
@@ -169,6 +167,7 @@ int gh_hub_destroy(gh_hub *hub)
 		return -EBUSY;
 	gh__poller_fini(hub);
 	gh__stack_pool_fini(&hub->stacks);
+	gh__thread_descriptors_fini(hub);
 	gh__timer_heap_fini(&hub->timers);
 	pthread_mutex_destroy(&hub->carrier_lock);
 	free(hub);
@@ -460,6 +459,11 @@ int gh_hub_run(gh_hub *hub, gh_fn fn, void *arg, void **result)
 	if (atomic_exchange(&hub->running, true))
 		return -EBUSY;
 	err = gh__overflow_reporter_install();
+	if (!err)
+		err = gh__fork_handlers_install();
+	if (err)
+		goto out_unclaim;
+	err = -pthread_sigmask(SIG_BLOCK, NULL, &hub->app_mask);
 	if (err)
 		goto out_unclaim;
 	err = gh__backend_start(hub);
@@ -476,9 +480,18 @@ int gh_hub_run(gh_hub *hub, gh_fn fn, void *arg, void **result)
 	gh__list_init(&carrier->park_link);
 	hub->first_carrier = pthread_self();
 	atomic_init(&carrier->wake_word, 0);
-	err = gh__carrier_init(hub, carrier);
-	if (err)
-		goto out_free;
+	{
+		char why[256];
+		size_t used;
+
+		err = gh__carrier_init(hub, carrier, why, sizeof(why));
+		if (err) {
+			used = strlen(hub->mode_reason);
+			snprintf(hub->mode_reason + used, sizeof(hub->mode_reason) - used,
+				 "%shub not started: %s", used ? "; " : "", why);
+			goto out_free;
+		}
+	}
 
 	hub->deadlocked = false;
 	atomic_store(&hub->stopping, false);
@@ -487,7 +500,7 @@ int gh_hub_run(gh_hub *hub, gh_fn fn, void *arg, void **result)
 		err = -errno;
 		goto out_carrier;
 	}
-	gh_thread_set_name(main_thread, "main");
+	gh__thread_name(main_thread, "main");
 	/* gh_hub_run collects main's result itself: nobody may join or detach it. */
 	main_thread->joining = true;
 	/* The first carrier starts as the owner. */

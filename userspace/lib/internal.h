@@ -178,12 +178,14 @@ size_t gh__timer_run(struct gh__timer_heap *h, uint64_t now);
 /*
  * A green stack mapping, lowest address first:
  *
- *   base                                                               base + map_size
- *   | guard page (PROT_NONE) | usable stack, grows down <-- | struct gh_thread |
- *                            ^ lo                          ^ lo + size
+ *   base                                                         base + map_size
+ *   | guard, GH__STACK_GUARD bytes | usable stack, grows down <-- |
+ *                                  ^ lo                           ^ lo + size
  *
- * The thread struct sits at the top of its own mapping, so spawning costs one pooled object.
+ * The thread's descriptor lives apart (struct gh_thread), so that a stale handle never points
+ * into a stack that was unmapped.
  */
+#define GH__STACK_GUARD (64 * 1024)
 struct gh__stack {
 	void *base;
 	size_t map_size;
@@ -231,6 +233,9 @@ static inline bool gh__waitq_empty(const struct gh__waitq *q)
 /* Green threads                                                                             */
 
 enum gh__thread_state {
+	/* A descriptor on its hub's free list (free_next), with no stack: every handle to it is
+	 * stale (its generation moved on). */
+	GH__FREE,
 	/* In the hub's run queue (node linked there), waiting for its turn. */
 	GH__READY,
 	/* Running: hub->current. node unlinked. */
@@ -242,9 +247,18 @@ enum gh__thread_state {
 	GH__DONE,
 };
 
+/*
+ * A green thread's descriptor. Descriptors are allocated by the hub in chunks and never freed
+ * while the hub lives: a finished thread's goes back on the hub's free list with its generation
+ * bumped, so that a handle to it (the descriptor's address tagged with the generation it was
+ * handed out with: gh__thread_handle) is told stale, and never points to memory that was
+ * unmapped, however late it is used.
+ */
 struct gh_thread {
 	struct gh__ctx ctx;
 	struct gh_hub *hub;
+	uint16_t gen;            /* bumped each time the descriptor is freed */
+	struct gh_thread *free_next; /* link in hub->free_threads while FREE */
 	gh_fn fn;
 	void *arg;
 	void *result;
@@ -267,6 +281,17 @@ struct gh_thread {
 	uint64_t id;
 	char name[32];
 };
+
+/* The public handle of a thread, and back: NULL for a stale or malformed handle. User space
+ * addresses leave the top 16 bits of a pointer clear on the architectures supported (x86-64
+ * and aarch64 with 48-bit virtual addresses); the generation rides there. */
+#define GH__HANDLE_GEN_SHIFT 48
+static inline gh_thread *gh__thread_handle(const struct gh_thread *t)
+{
+	return (gh_thread *)((uintptr_t)t | ((uintptr_t)t->gen << GH__HANDLE_GEN_SHIFT));
+}
+
+struct gh_thread *gh__thread_of(const gh_thread *handle);
 
 /* ---------------------------------------------------------------------------------------- */
 /* The poller's per-fd state (poller.c)                                                      */
@@ -359,6 +384,9 @@ void gh__carrier_set(struct gh__carrier *c);
 struct gh_hub {
 	struct gh_hub_opts opts;
 	atomic_bool running; /* claimed by exchange: two OS threads cannot both run the hub */
+	/* The signal mask of the thread that called gh_hub_run: the one green code runs with, on
+	 * every carrier (plus the runtime's reserved signals' rules). */
+	sigset_t app_mask;
 
 	/* Green threads. Touched only by the baton holder. */
 	struct gh__list runq;       /* READY threads, FIFO */
@@ -370,6 +398,9 @@ struct gh_hub {
 	struct gh_thread *dying;    /* a thread that just finished, to release off its stack */
 	uint64_t next_id, end_id;   /* the block of thread ids this hub hands out from */
 	struct gh__stack_pool stacks;
+	/* Thread descriptors: the free ones, and every chunk allocated (freed with the hub). */
+	struct gh_thread *free_threads;
+	struct gh__thread_chunk *thread_chunks;
 	struct gh__timer_heap timers;
 
 	/* Poller (baton holder only). */
@@ -432,6 +463,9 @@ struct gh__backend {
 	int (*check_env)(char *why, size_t len);
 	/* Can this mode run now? 0, or -errno with a reason written to why (for the user). */
 	int (*probe)(char *why, size_t len);
+	/* In a child of fork(): hub ran in the parent; close the descriptors the child inherited
+	 * of it, touching nothing the parent still uses. Optional. */
+	void (*fork_child)(struct gh_hub *hub);
 	/* Claim a slot for the hub and point hub->slot at it; release it when the run ends.
 	 * Failure: -errno with the reason in why. */
 	int (*hub_attach)(struct gh_hub *hub, char *why, size_t len);
@@ -593,7 +627,8 @@ void gh__poller_forget(struct gh_hub *hub, int fd, int result);
 /* Run the hub on carrier c, parking whenever another carrier holds the baton, until every
  * green thread has finished (0) or c is retired (1). */
 int gh__carrier_loop(struct gh_hub *hub, struct gh__carrier *c);
-int gh__carrier_init(struct gh_hub *hub, struct gh__carrier *c);
+/* Make the calling thread carrier c of hub: 0, or -errno with the reason in why. */
+int gh__carrier_init(struct gh_hub *hub, struct gh__carrier *c, char *why, size_t len);
 void gh__carrier_fini(struct gh__carrier *c);
 /* Start a spare carrier thread for hub (sysmon); -errno. */
 int gh__spare_start(struct gh_hub *hub);
@@ -627,12 +662,26 @@ static inline void gh__check_runner(struct gh_hub *hub, struct gh__carrier *c)
 /* The sysmon (sysmon.c): one thread per process watching every running hub. */
 int gh__sysmon_add(struct gh_hub *hub);
 void gh__sysmon_remove(struct gh_hub *hub);
+/* fork() (fork.c): hold the sysmon's lock across it; in the child, call each() on every hub
+ * that was running in the parent and start over with no sysmon. */
+void gh__sysmon_fork_prepare(void);
+void gh__sysmon_fork_parent(void);
+void gh__sysmon_fork_child(void (*each)(struct gh_hub *hub));
+/* fork() handlers (fork.c), installed with the first hub run: 0 or -errno. */
+int gh__fork_handlers_install(void);
+/* In a child of fork(): hub, running in the parent, is dead here; let its backend close what
+ * the child inherited of it (backend.c). */
+void gh__backend_fork_child(struct gh_hub *hub);
+void gh__offload_fork_child(void);
 /* Set when the sysmon sleeps long (nothing to watch); a region then wakes it. */
 extern atomic_uint gh__sysmon_deep;
 void gh__sysmon_kick(void);
 
 /* Threads (thread.c). */
 void gh__thread_free(struct gh_thread *t);
+/* Free every descriptor chunk of a hub that no longer runs. */
+void gh__thread_descriptors_fini(struct gh_hub *hub);
+void gh__thread_name(struct gh_thread *t, const char *name);
 struct gh_thread *gh__thread_create(struct gh_hub *hub, gh_fn fn, void *arg);
 
 #endif /* GREENHUB_INTERNAL_H */

@@ -15,7 +15,10 @@ LIBGH_A := $(BUILD)/libgreenhub.a
 LIBGH_SO := $(BUILD)/libgreenhub.so
 LIBGH_SONAME := libgreenhub.so.0
 LIBGH_PC := $(BUILD)/greenhub.pc
-LIB_CFLAGS = $(GH_CFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden $(LIB_EXTRA_CFLAGS)
+# -fstack-clash-protection: a large frame probes each page, so it faults in the guard below a
+# green stack instead of stepping over it (userspace/lib/stack.c).
+LIB_CFLAGS = $(GH_CFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -fstack-clash-protection \
+	     $(LIB_EXTRA_CFLAGS)
 
 ALL_TARGETS += $(LIBGH_A) $(LIBGH_SO) $(LIBGH_PC)
 

@@ -119,25 +119,29 @@ int gh_mutex_unlock(gh_mutex *m)
  * Lock m for gh_cond_wait, which must return holding it whatever happened. The wait is marked
  * uncancellable, like a remote completion: gh_cancel() then only records the cancellation,
  * which is restored afterwards so that the caller's next wait sees it. The owner will unlock
- * (it is running, or it is waiting and a hub deadlock break cancels it), so this ends, unless
- * the owner finishes without unlocking, which leaves any mutex waiter hanging.
+ * (it is running, or it is waiting and a hub deadlock break cancels it), so this ends; unless
+ * the owner finished without unlocking, and then the hub is deadlocked: its deadlock break ends
+ * the wait with -EDEADLK, the one case where the caller does not hold m on return.
  */
-static void relock(struct gh_mutex *m, struct gh_thread *self)
+static int relock(struct gh_mutex *m, struct gh_thread *self)
 {
 	bool cancelled;
+	int err;
 
 	if (!m->owner) {
 		m->owner = self;
-		return;
+		return 0;
 	}
 	cancelled = self->cancelled;
 	self->cancelled = false;
 	self->uncancellable_wait = true;
-	if (gh__park(&m->waiters, GH_NEVER) != 0)
-		gh__panic("uncancellable mutex wait of green thread %llu ended without the mutex",
-			  (unsigned long long)self->id);
+	err = gh__park(&m->waiters, GH_NEVER);
 	self->uncancellable_wait = false;
 	self->cancelled = self->cancelled || cancelled;
+	if (err && err != -EDEADLK)
+		gh__panic("uncancellable mutex wait of green thread %llu ended without the mutex "
+			  "(%d)", (unsigned long long)self->id, err);
+	return err;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -184,8 +188,7 @@ int gh_cond_wait(gh_cond *c, gh_mutex *m, uint64_t deadline)
 	 * so a signal sent by the next owner cannot be missed. */
 	release(m);
 	err = gh__park(&c->waiters, deadline);
-	relock(m, self);
-	return err;
+	return relock(m, self) ?: err;
 }
 
 int gh_cond_signal(gh_cond *c)

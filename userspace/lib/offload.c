@@ -204,6 +204,17 @@ static struct gh_offload_pool *default_pool;
 static int default_pool_err;
 static pthread_once_t default_pool_once = PTHREAD_ONCE_INIT;
 
+/* fork(): the child has none of the default pool's workers. The parent's pool is left as it is
+ * (its memory is the child's copy, its workers do not exist): a new one is made on first use. */
+void gh__offload_fork_child(void)
+{
+	static const pthread_once_t fresh = PTHREAD_ONCE_INIT;
+
+	default_pool = NULL;
+	default_pool_err = 0;
+	default_pool_once = fresh;
+}
+
 static void default_pool_create(void)
 {
 	default_pool = gh_offload_pool_create(GH_OFFLOAD_DEFAULT_WORKERS);

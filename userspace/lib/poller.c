@@ -16,6 +16,7 @@
  * gh__poller_forget()) so that a later fd with the same number is not mistaken for it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +151,10 @@ int gh_wait_fd(int fd, unsigned events, uint64_t deadline)
 	if (self->cancelled)
 		return -ECANCELED;
 	hub = self->hub;
+	/* An fd the process does not have: said before the per-fd table grows to reach it (a
+	 * huge number would make it grow by gigabytes first). */
+	if ((size_t)fd >= hub->nfds && fcntl(fd, F_GETFD) < 0)
+		return -EBADF;
 	f = fd_state(hub, fd);
 	if (!f)
 		return -ENOMEM;

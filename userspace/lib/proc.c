@@ -57,6 +57,36 @@ static void close_pair(int p[2])
 	p[0] = p[1] = -1;
 }
 
+/*
+ * posix_spawnp with the signal mask of the application's thread that runs the hub and default
+ * dispositions for greenhub's reserved signals: a child must not inherit what a carrier blocks
+ * for the runtime's sake (the kick signal), nor, started from a spare, anything else.
+ */
+static int spawn(pid_t *pid, char *const argv[], char *const envp[],
+		 const posix_spawn_file_actions_t *fa)
+{
+	struct gh__carrier *c = gh__carrier_self();
+	posix_spawnattr_t attr;
+	sigset_t reserved;
+	int err;
+
+	err = posix_spawnattr_init(&attr);
+	if (err)
+		return err;
+	sigemptyset(&reserved);
+	sigaddset(&reserved, GH__SIG_KICK);
+	err = posix_spawnattr_setsigdefault(&attr, &reserved);
+	if (!err && c)
+		err = posix_spawnattr_setsigmask(&attr, &c->hub->app_mask);
+	if (!err)
+		err = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF |
+					       (c ? POSIX_SPAWN_SETSIGMASK : 0));
+	if (!err)
+		err = posix_spawnp(pid, argv[0], fa, &attr, argv, envp ? envp : environ);
+	posix_spawnattr_destroy(&attr);
+	return err;
+}
+
 gh_proc *gh_proc_create(char *const argv[], char *const envp[], unsigned flags)
 {
 	/* pipes[i]: [0] read end, [1] write end; the child gets one end, the parent the other. */
@@ -102,7 +132,7 @@ gh_proc *gh_proc_create(char *const argv[], char *const envp[], unsigned flags)
 		if (err)
 			goto fail_pipes;
 	}
-	err = posix_spawnp(&p->pid, argv[0], &fa, NULL, argv, envp ? envp : environ);
+	err = spawn(&p->pid, argv, envp, &fa);
 	if (err)
 		goto fail_pipes;
 	p->pidfd = pidfd_open_(p->pid);

@@ -1,17 +1,32 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Green stacks: mmap'ed with a PROT_NONE guard page below, pooled per hub for reuse, and a
- * SIGSEGV reporter that names the green thread whose stack overflowed.
+ * Green stacks: mmap'ed with a guard region below, pooled per hub for reuse, and a SIGSEGV
+ * reporter that names the green thread whose stack overflowed.
+ *
+ * The guard is GH__STACK_GUARD bytes, not one page: a function whose frame is larger than the
+ * guard can step over it into the neighbouring mapping when it writes only the low end of its
+ * frame, and nothing faults ("stack clash"). The library is built with -fstack-clash-protection,
+ * which probes every page of a large frame; code compiled without it is safe for frames up to
+ * the guard's size.
+ *
+ * The guard is made with madvise(MADV_GUARD_INSTALL) where the kernel has it (Linux 6.13): it
+ * faults like PROT_NONE but keeps the stack one mapping, where mprotect() splits it in two, so a
+ * process's stacks stay far below vm.max_map_count (65530 by default: 32,765 green threads with
+ * split mappings). Elsewhere it is mprotect(PROT_NONE).
  *
  * The reporter runs on an alternate signal stack (the faulting stack has no room left). It
- * checks whether the fault address lies in the guard page of the green thread running on
- * this carrier; if so it writes one line with the thread's name, id and stack size, restores
- * the default action and returns, so the faulting instruction re-faults and the process dies
- * of SIGSEGV with a core as usual. Any other fault goes to the handler that was installed
- * before ours, or to the default action.
+ * checks whether the fault lies in the guard of the green thread running on this carrier, or the
+ * thread's stack pointer has gone below its stack (a frame that skipped the guard); if so it
+ * writes one line with the thread's name, id and stack size, restores the default action and
+ * returns, so the faulting instruction re-faults and the process dies of SIGSEGV with a core as
+ * usual. Any other fault goes to the handler that was installed before ours, or to the default
+ * action.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <ucontext.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +47,52 @@ static size_t page_size(void)
 static size_t round_up(size_t n, size_t to)
 {
 	return (n + to - 1) / to * to;
+}
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102 /* Linux 6.13 */
+#endif
+
+/* 1: the kernel installs guard regions with madvise; -1: it does not (mprotect); 0: unknown. */
+static atomic_int guard_by_madvise;
+
+/* Does an access to addr fault? The kernel says so without a signal: copying from it into a
+ * pipe fails with EFAULT. (An emulator that accepts any madvise advice, as qemu-user does, is
+ * told apart from a kernel that made the guard.) */
+static bool faults(const void *addr)
+{
+	int p[2];
+	bool fault;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return false;
+	fault = write(p[1], addr, 1) < 0 && errno == EFAULT;
+	close(p[0]);
+	close(p[1]);
+	return fault;
+}
+
+/* Make [base, base + GH__STACK_GUARD) fault on any access. */
+static int guard(void *base)
+{
+	int how = atomic_load_explicit(&guard_by_madvise, memory_order_relaxed);
+
+	if (how >= 0) {
+		if (madvise(base, GH__STACK_GUARD, MADV_GUARD_INSTALL) == 0) {
+			if (how == 1)
+				return 0;
+			if (faults(base)) {
+				atomic_store_explicit(&guard_by_madvise, 1, memory_order_relaxed);
+				return 0;
+			}
+			atomic_store_explicit(&guard_by_madvise, -1, memory_order_relaxed);
+		} else if (errno == EINVAL) {
+			/* An older kernel. Anything else is a real failure of a kernel that has
+			 * it, which the mprotect below reports if it fails as well. */
+			atomic_store_explicit(&guard_by_madvise, -1, memory_order_relaxed);
+		}
+	}
+	return mprotect(base, GH__STACK_GUARD, PROT_NONE) < 0 ? -errno : 0;
 }
 
 int gh__stack_pool_init(struct gh__stack_pool *p, size_t stack_size, unsigned cap)
@@ -62,14 +123,15 @@ static void describe(struct gh__stack_pool *p, struct gh__stack *s, void *base)
 {
 	s->base = base;
 	s->map_size = p->map_size;
-	s->lo = (char *)base + page_size();
+	s->lo = (char *)base + GH__STACK_GUARD;
 	s->size = p->stack_size;
 }
 
 int gh__stack_get(struct gh__stack_pool *p, struct gh__stack *s, size_t extra)
 {
-	size_t map_size = page_size() + p->stack_size + round_up(extra, page_size());
+	size_t map_size = GH__STACK_GUARD + p->stack_size + round_up(extra, page_size());
 	void *base;
+	int err;
 
 	/* All stacks of a pool carry the same extra (the thread struct). */
 	if (!p->map_size)
@@ -82,9 +144,8 @@ int gh__stack_get(struct gh__stack_pool *p, struct gh__stack *s, size_t extra)
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
 	if (base == MAP_FAILED)
 		return -errno;
-	if (mprotect(base, page_size(), PROT_NONE) < 0) {
-		int err = -errno;
-
+	err = guard(base);
+	if (err) {
 		munmap(base, map_size);
 		return err;
 	}
@@ -128,12 +189,37 @@ static size_t put_u64(char *buf, size_t at, size_t cap, uint64_t n)
 	return at;
 }
 
+/* The stack pointer at the fault. */
+static char *fault_sp(void *uctx)
+{
+	ucontext_t *uc = uctx;
+
+#if defined(__x86_64__)
+	return (char *)uc->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+	return (char *)uc->uc_mcontext.sp;
+#else
+	(void)uc;
+	return NULL;
+#endif
+}
+
+/* Did the fault come from t running off the low end of its stack? Its guard was hit, or its
+ * stack pointer is below its stack already (a frame larger than the guard). */
+static bool overflowed(const struct gh_thread *t, const char *addr, const char *sp)
+{
+	const char *lo = t->stack.lo;
+
+	return (addr >= (const char *)t->stack.base && addr < lo) || (sp && sp < lo &&
+		sp >= (const char *)t->stack.base - GH_STACK_MAX);
+}
+
 static void on_segv(int sig, siginfo_t *info, void *uctx)
 {
 	struct gh_thread *t = gh__thread_self();
 	char *addr = info->si_addr;
 
-	if (t && addr >= (char *)t->stack.base && addr < (char *)t->stack.lo) {
+	if (t && overflowed(t, addr, fault_sp(uctx))) {
 		char line[256];
 		size_t n = 0;
 

@@ -199,6 +199,31 @@ int gh__sysmon_add(struct gh_hub *hub)
 	return err;
 }
 
+/* fork(): the sysmon thread may hold its lock; the child has no sysmon thread at all. */
+void gh__sysmon_fork_prepare(void)
+{
+	pthread_mutex_lock(&sysmon_lock);
+}
+
+void gh__sysmon_fork_parent(void)
+{
+	pthread_mutex_unlock(&sysmon_lock);
+}
+
+void gh__sysmon_fork_child(void (*each)(struct gh_hub *hub))
+{
+	struct gh__list *n;
+
+	/* The parent's running hubs: dead here (fork.c). */
+	while ((n = gh__list_pop_front(&hubs)))
+		each(GH_CONTAINER_OF(n, struct gh_hub, sysmon_link));
+	started = false;
+	atomic_store(&sysmon_word, 0);
+	atomic_store(&gh__sysmon_deep, 0);
+	handoffs_made = 0;
+	pthread_mutex_init(&sysmon_lock, NULL);
+}
+
 void gh__sysmon_remove(struct gh_hub *hub)
 {
 	/* The sysmon scans under sysmon_lock: once removed, it never looks at hub again. */

@@ -2,18 +2,28 @@
 /*
  * Green threads: spawn, join, detach, cancel, names, yield and sleep.
  *
- * A thread's struct lives at the top of its own stack mapping (see struct gh__stack), so a
- * spawn with a warm stack pool allocates nothing. A finished thread keeps its mapping until it
- * is joined (it holds the result) or, if detached, until the hub loop releases it right after
- * it switched away for the last time.
+ * A thread's descriptor comes from its hub's free list and its stack from the hub's stack pool,
+ * so a spawn with both warm allocates nothing. A finished thread keeps its stack until it is
+ * joined (the descriptor holds the result) or, if detached, until the hub loop releases it right
+ * after it switched away for the last time. Handles carry the descriptor's generation (struct
+ * gh_thread): a second join or detach of a thread that is gone gets -ESRCH instead of freeing
+ * its stack twice.
  */
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
 #define GH__ID_BLOCK 1024
+/* Descriptors allocated at once when the free list is empty. */
+#define GH__THREAD_CHUNK 64
+
+struct gh__thread_chunk {
+	struct gh__thread_chunk *next;
+	struct gh_thread threads[GH__THREAD_CHUNK];
+};
 
 static atomic_uint_fast64_t next_thread_id = 1;
 
@@ -35,6 +45,14 @@ static void thread_main(void *arg)
 	/* Re-read after fn: the thread may have moved to another carrier meanwhile. */
 	c = gh__carrier_self();
 	hub = t->hub;
+	if (!c)
+		gh__panic("green thread '%s' (id %llu) returned in a child of fork(): the child's hubs "
+			  "are its parent's; the child must exec or _exit",
+			  t->name, (unsigned long long)t->id);
+	if (c->region_depth)
+		gh__panic("green thread '%s' (id %llu) returned inside a blocking region: "
+			  "gh_blocking_begin() without gh_blocking_end()",
+			  t->name, (unsigned long long)t->id);
 	gh__check_runner(hub, c);
 	t->state = GH__DONE;
 	hub->live--;
@@ -54,6 +72,51 @@ static void thread_main(void *arg)
 	gh__panic("finished green thread %llu was resumed", (unsigned long long)t->id);
 }
 
+/* A free descriptor of hub; NULL if memory runs out. */
+static struct gh_thread *descriptor_get(struct gh_hub *hub)
+{
+	struct gh_thread *t = hub->free_threads;
+
+	if (!t) {
+		struct gh__thread_chunk *chunk = calloc(1, sizeof(*chunk));
+
+		if (!chunk)
+			return NULL;
+		chunk->next = hub->thread_chunks;
+		hub->thread_chunks = chunk;
+		for (int i = GH__THREAD_CHUNK - 1; i >= 0; i--) {
+			chunk->threads[i].state = GH__FREE;
+			chunk->threads[i].free_next = hub->free_threads;
+			hub->free_threads = &chunk->threads[i];
+		}
+		t = hub->free_threads;
+	}
+	hub->free_threads = t->free_next;
+	return t;
+}
+
+void gh__thread_descriptors_fini(struct gh_hub *hub)
+{
+	struct gh__thread_chunk *chunk, *next;
+
+	for (chunk = hub->thread_chunks; chunk; chunk = next) {
+		next = chunk->next;
+		free(chunk);
+	}
+	hub->thread_chunks = NULL;
+	hub->free_threads = NULL;
+}
+
+struct gh_thread *gh__thread_of(const gh_thread *handle)
+{
+	uintptr_t h = (uintptr_t)handle;
+	struct gh_thread *t = (struct gh_thread *)(h & ((1ull << GH__HANDLE_GEN_SHIFT) - 1));
+
+	if (!t || t->gen != (uint16_t)(h >> GH__HANDLE_GEN_SHIFT) || t->state == GH__FREE)
+		return NULL;
+	return t;
+}
+
 struct gh_thread *gh__thread_create(struct gh_hub *hub, gh_fn fn, void *arg)
 {
 	struct gh__stack stack;
@@ -64,10 +127,17 @@ struct gh_thread *gh__thread_create(struct gh_hub *hub, gh_fn fn, void *arg)
 	err = gh__timer_heap_reserve(&hub->timers, hub->live + 1);
 	if (err)
 		goto fail;
-	err = gh__stack_get(&hub->stacks, &stack, sizeof(struct gh_thread));
-	if (err)
+	t = descriptor_get(hub);
+	if (!t) {
+		err = -ENOMEM;
 		goto fail;
-	t = (struct gh_thread *)((char *)stack.lo + stack.size);
+	}
+	err = gh__stack_get(&hub->stacks, &stack, 0);
+	if (err) {
+		t->free_next = hub->free_threads;
+		hub->free_threads = t;
+		goto fail;
+	}
 	/* Field by field rather than memset: the struct is big enough for the compiler to pick
 	 * `rep stos`, whose start-up cost alone was a tenth of a warm spawn. */
 	t->result = NULL;
@@ -109,11 +179,15 @@ fail:
 void gh__thread_free(struct gh_thread *t)
 {
 	struct gh_hub *hub = t->hub;
-	struct gh__stack stack = t->stack; /* t lives inside the mapping it describes */
 
 	gh__list_remove(&t->all);
 	gh__ctx_destroy(&t->ctx);
-	gh__stack_put(&hub->stacks, &stack);
+	gh__stack_put(&hub->stacks, &t->stack);
+	/* Every handle handed out so far is stale from here on. */
+	t->gen++;
+	t->state = GH__FREE;
+	t->free_next = hub->free_threads;
+	hub->free_threads = t;
 }
 
 gh_thread *gh_spawn(gh_fn fn, void *arg)
@@ -128,33 +202,44 @@ gh_thread *gh_spawn(gh_fn fn, void *arg)
 		errno = EINVAL;
 		return NULL;
 	}
-	return gh__thread_create(self->hub, fn, arg);
+	struct gh_thread *t = gh__thread_create(self->hub, fn, arg);
+
+	return t ? gh__thread_handle(t) : NULL;
 }
 
 gh_thread *gh_self(void)
 {
 	struct gh_thread *self = gh__thread_self();
 
-	if (!self)
+	if (!self) {
 		errno = EPERM;
-	return self;
+		return NULL;
+	}
+	return gh__thread_handle(self);
 }
 
-/* The calling thread, if t is a thread of its hub: 0, or -EPERM / -EINVAL. */
-static int check_same_hub(struct gh_thread **self, const struct gh_thread *t)
+/* The calling thread, and the thread behind handle h if it is a live thread of the same hub:
+ * 0, or -EPERM (not in a green thread), -EINVAL (no handle, or another hub's thread), -ESRCH
+ * (a thread that was joined or detached and is gone). */
+static int check_same_hub(struct gh_thread **self, const gh_thread *h, struct gh_thread **t)
 {
 	*self = gh__thread_self();
 	if (!*self)
 		return -EPERM;
-	if (!t || t->hub != (*self)->hub)
+	if (!h)
+		return -EINVAL;
+	*t = gh__thread_of(h);
+	if (!*t)
+		return -ESRCH;
+	if ((*t)->hub != (*self)->hub)
 		return -EINVAL;
 	return 0;
 }
 
-int gh_join(gh_thread *t, void **result)
+int gh_join(gh_thread *h, void **result)
 {
-	struct gh_thread *self;
-	int err = check_same_hub(&self, t);
+	struct gh_thread *self, *t = NULL;
+	int err = check_same_hub(&self, h, &t);
 
 	if (err)
 		return err;
@@ -176,10 +261,10 @@ int gh_join(gh_thread *t, void **result)
 	return 0;
 }
 
-int gh_detach(gh_thread *t)
+int gh_detach(gh_thread *h)
 {
-	struct gh_thread *self;
-	int err = check_same_hub(&self, t);
+	struct gh_thread *self, *t = NULL;
+	int err = check_same_hub(&self, h, &t);
 
 	if (err)
 		return err;
@@ -193,10 +278,10 @@ int gh_detach(gh_thread *t)
 	return 0;
 }
 
-int gh_cancel(gh_thread *t)
+int gh_cancel(gh_thread *h)
 {
-	struct gh_thread *self;
-	int err = check_same_hub(&self, t);
+	struct gh_thread *self, *t = NULL;
+	int err = check_same_hub(&self, h, &t);
 
 	if (err)
 		return err;
@@ -217,26 +302,39 @@ int gh_cancelled(void)
 	return self->cancelled;
 }
 
-int gh_thread_set_name(gh_thread *t, const char *name)
+void gh__thread_name(struct gh_thread *t, const char *name)
 {
-	if (!t || !name)
-		return -EINVAL;
 	strncpy(t->name, name, sizeof(t->name) - 1);
 	t->name[sizeof(t->name) - 1] = '\0';
+}
+
+int gh_thread_set_name(gh_thread *h, const char *name)
+{
+	struct gh_thread *t = gh__thread_of(h);
+
+	if (!h || !name)
+		return -EINVAL;
+	if (!t)
+		return -ESRCH;
+	gh__thread_name(t, name);
 	return 0;
 }
 
-const char *gh_thread_name(const gh_thread *t)
+const char *gh_thread_name(const gh_thread *h)
 {
+	struct gh_thread *t = gh__thread_of(h);
+
 	if (!t) {
-		errno = EINVAL;
+		errno = h ? ESRCH : EINVAL;
 		return NULL;
 	}
 	return t->name;
 }
 
-uint64_t gh_thread_id(const gh_thread *t)
+uint64_t gh_thread_id(const gh_thread *h)
 {
+	struct gh_thread *t = gh__thread_of(h);
+
 	return t ? t->id : 0;
 }
 
