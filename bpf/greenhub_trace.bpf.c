@@ -182,9 +182,12 @@ struct {
 	__array(values, struct wake_ring);
 } wake_rings SEC(".maps");
 
-/* The return gate of each carrier when it is a task work (bpf/task_work.bpf.h). */
+/* The return gate of each carrier when it is a task work (bpf/task_work.bpf.h). Read-only to
+ * user space: the runtimes hold these maps (a map's task works are cancelled when its last
+ * user reference goes), and none may delete another's gate through its descriptor. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_RDONLY);
 	__uint(max_entries, GH_TRACE_MAX_CARRIERS);
 	__type(key, __u32);
 	__type(value, struct gh_gate);
@@ -193,6 +196,7 @@ struct {
 /* The second arming of each carrier's gate, from the CPU it returns on (gh_arm_gate_here()). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_RDONLY);
 	__uint(max_entries, GH_TRACE_MAX_CARRIERS);
 	__type(key, __u32);
 	__type(value, struct gh_gate);
@@ -267,6 +271,16 @@ static bool in_syscall(struct task_struct *p, long *nr)
 	/* -1 for exceptions and interrupts; then what SYSCALL and entry_SYSCALL_64 leave. */
 	return *nr >= 0 && regs->ax == (unsigned long)-ENOSYS && regs->cx == regs->ip &&
 	       regs->r11 == regs->flags;
+}
+
+/* Is the gate signal still handled by the runtime's handler in p's process? An application
+ * that ignores it, or installs its own handler, since the carrier joined would let a displaced
+ * carrier through the gate. */
+static bool gate_handled(struct task_struct *p, struct gh_trace_carrier *st)
+{
+	__u64 handler = (__u64)BPF_CORE_READ(p, sighand, action[GH_TRACE_SIGNO - 1].sa.sa_handler);
+
+	return st->gate_handler && handler == st->gate_handler;
 }
 
 /* A signal that will be delivered at p's return to user mode (other than by us). */
@@ -415,6 +429,7 @@ static void join(struct task_struct *p, struct gh_trace_control *c,
 	st->tid = tid;
 	st->cookie = rq->cookie;
 	st->green_addr = rq->green_addr;
+	st->gate_handler = rq->gate_handler;
 	st->displaced = 0;
 	st->handoff_ns = 0;
 	add(&c->nr_bound);
@@ -495,6 +510,10 @@ static void owner_sleeps(struct task_struct *p)
 	if (gate_masked(p, gate_signo)) {
 		add(&c->nr_masked);
 		add(&hub->nr_masked);
+		return;
+	}
+	if (!gate_handled(p, st)) {
+		add(&c->nr_gate_unhandled);
 		return;
 	}
 	/* The gate is armed before the handoff: it must be in place by the time p can return.

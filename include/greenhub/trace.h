@@ -98,6 +98,7 @@ struct gh_trace_request {
 	__u32 pad;
 	__u64 cookie;
 	__u64 green_addr;
+	__u64 gate_handler; /* JOIN: the address of the runtime's gate-signal handler */
 };
 
 /* The loader's state (gh_trace_control.state). */
@@ -209,6 +210,9 @@ struct gh_trace_control {
 	 * irq_work): the gate's wait is what kept those carriers from running on. */
 	__u64 nr_gate_waited;
 	__u64 nr_claims;        /* slots granted */
+	/* An owner slept while its process had another handler for the gate signal than the
+	 * runtime's (the application changed it): not handed off. */
+	__u64 nr_gate_unhandled;
 	/* Latency from an owner's block (its switch-out) to the signalled spare's switch-in. */
 	struct gh_trace_hist wake_latency;
 };
@@ -255,6 +259,10 @@ struct gh_trace_carrier {
 	 * stops a finished hub. Read by the BPF side with bpf_probe_read_user on the carrier
 	 * itself. */
 	__u64 green_addr;
+	/* The runtime's handler of the gate signal, as the carrier joined: a carrier whose
+	 * process has another disposition for the signal now (the application changed it) is
+	 * never handed off, since its return could not be gated. */
+	__u64 gate_handler;
 	/* 1 from the kernel side's handoff of this carrier until its return gate. */
 	__u32 displaced;
 	__u32 pad;

@@ -79,6 +79,11 @@ static long voluntary_switches(pid_t tid)
 	return n;
 }
 
+static void *mode_probe_main(void *arg)
+{
+	return NULL;
+}
+
 struct snapshot {
 	unsigned idx[NR_HUBS];
 	__u32 spare[NR_HUBS];
@@ -163,10 +168,88 @@ static void test_bpf_hubs64_only_the_blocking_hubs_spare_wakes(void **state)
 	bt_loader_down();
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Every slot in use                                                                          */
+
+static atomic_bool all_stop;
+static atomic_int all_running;
+
+static void *idle_main(void *arg)
+{
+	atomic_fetch_add(&all_running, 1);
+	while (!atomic_load(&all_stop))
+		gh_sleep_until(gh_now() + 20000000);
+	return NULL;
+}
+
+static void *run_idle_hub(void *arg)
+{
+	struct gh_hub_opts o;
+	gh_hub *hub;
+	int err;
+
+	gh_hub_opts_init(&o);
+	o.mode = GH_MODE_TRACE;
+	o.min_spares = 0; /* one thread per hub is enough to hold a slot */
+	hub = gh_hub_create(&o);
+	err = hub ? gh_hub_run(hub, idle_main, NULL, NULL) : -ENOMEM;
+	if (hub)
+		gh_hub_destroy(hub);
+	return (void *)(intptr_t)err;
+}
+
+/* The kernel side serves GH_MAX_HUBS hubs: one more is refused, and told why. */
+static void test_bpf_hubs64_all_slots_in_use(void **state)
+{
+	pthread_t *threads = calloc(GH_MAX_HUBS, sizeof(*threads));
+	unsigned free_before;
+	struct gh_hub_opts o;
+	gh_hub *extra;
+	int n = 0;
+
+	assert_non_null(threads);
+	bt_loader_up();
+	assert_int_equal(bt_maps_open(&maps), 0);
+	free_before = 0;
+	for (unsigned i = 0; i < GH_MAX_HUBS; i++)
+		free_before += !(maps.slots[i].flags & GH_SLOT_F_ACTIVE);
+	/* Hubs 32 at a time, each batch running before the next starts (their claims race for
+	 * the same free slots, which the runtime resolves). */
+	while ((unsigned)n < free_before) {
+		for (int b = 0; b < 32 && (unsigned)n < free_before; b++, n++)
+			assert_int_equal(pthread_create(&threads[n], NULL, run_idle_hub, NULL), 0);
+		while (atomic_load(&all_running) < n)
+			bt_sleep_ms(1);
+	}
+	for (unsigned i = 0; i < GH_MAX_HUBS; i++)
+		assert_true(maps.slots[i].flags & GH_SLOT_F_ACTIVE);
+
+	gh_hub_opts_init(&o);
+	o.mode = GH_MODE_TRACE;
+	extra = gh_hub_create(&o);
+	assert_non_null(extra);
+	assert_int_equal(gh_hub_run(extra, mode_probe_main, NULL, NULL), -EOPNOTSUPP);
+	if (!strstr(gh_hub_mode_reason(extra), "all 1024 hub slots"))
+		fail_msg("reason: %s", gh_hub_mode_reason(extra));
+	gh_hub_destroy(extra);
+
+	atomic_store(&all_stop, true);
+	for (int i = 0; i < n; i++) {
+		void *err;
+
+		pthread_join(threads[i], &err);
+		assert_int_equal((intptr_t)err, 0);
+	}
+	free(threads);
+	bt_maps_close(&maps);
+	bt_loader_down();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bpf_hubs64_only_the_blocking_hubs_spare_wakes),
+		cmocka_unit_test(test_bpf_hubs64_all_slots_in_use),
 	};
 
 	bt_require();

@@ -8,6 +8,7 @@
  * fail with ENOSYS, as on a kernel built without it; "no BTF" is --btf pointing at a missing or
  * broken file.
  */
+#include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
@@ -73,6 +74,43 @@ static void test_bpf_loader_unprivileged_fail(void **state)
 	assert_int_equal(bt_run_as(NOBODY, stop, out, sizeof(out), 20000), 3);
 	assert_true(bt_loaded());
 	bt_loader_down();
+}
+
+/* In the child, before exec: become nobody, keeping CAP_BPF and CAP_PERFMON (ambient, so that
+ * they survive the exec), as docs/loader.md once said would do. */
+static void become_nobody_with_bpf_caps(void)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2];
+	const int caps[] = { 38 /* CAP_PERFMON */, 39 /* CAP_BPF */ };
+
+	if (prctl(PR_SET_KEEPCAPS, 1) || setgroups(0, NULL) || setresgid(NOBODY, NOBODY, NOBODY) ||
+	    setresuid(NOBODY, NOBODY, NOBODY))
+		_exit(125);
+	memset(d, 0, sizeof(d));
+	for (int i = 0; i < 2; i++) {
+		d[caps[i] / 32].effective |= 1u << (caps[i] % 32);
+		d[caps[i] / 32].permitted |= 1u << (caps[i] % 32);
+		d[caps[i] / 32].inheritable |= 1u << (caps[i] % 32);
+	}
+	if (syscall(SYS_capset, &h, d))
+		_exit(124);
+	for (int i = 0; i < 2; i++)
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, caps[i], 0, 0))
+			_exit(123);
+}
+
+/* Capabilities enough to load, but not to pin: refused up front, as a matter of privilege,
+ * instead of loading everything and failing at the pin. */
+static void test_bpf_loader_caps_without_pin_access_fail(void **state)
+{
+	const char *const load[] = { BT_LOADER, "--detach", NULL };
+
+	bt_loader_down();
+	assert_int_equal(bt_run_ex(-1, become_nobody_with_bpf_caps, load, out, sizeof(out), 20000),
+			 3);
+	assert_says("cannot create pins in /sys/fs/bpf");
+	assert_false(bt_loaded());
 }
 
 static void test_bpf_loader_already_running_fail(void **state)
@@ -269,6 +307,7 @@ int main(void)
 		cmocka_unit_test(test_bpf_loader_bad_input_fail),
 		cmocka_unit_test(test_bpf_loader_not_running_fail),
 		cmocka_unit_test(test_bpf_loader_unprivileged_fail),
+		cmocka_unit_test(test_bpf_loader_caps_without_pin_access_fail),
 		cmocka_unit_test(test_bpf_loader_already_running_fail),
 		cmocka_unit_test(test_bpf_loader_incompatible_version_fail),
 		cmocka_unit_test(test_bpf_loader_leftovers_of_interrupted_load),

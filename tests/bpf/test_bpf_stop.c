@@ -99,7 +99,7 @@ static void test_bpf_stop_waits_for_blocked_carrier(void **state)
 	/* The gate stays: the task works' map, or the sys_exit link on kernels without them. */
 	assert_true(access(GH_TRACE_PIN_DIR "/gates", F_OK) == 0 &&
 		    (access(GH_TRACE_PIN_DIR "/link_sys_exit", F_OK) == 0 ||
-		     (b->maps.ctl->features & GH_TRACE_F_TASK_WORK)));
+		     b->maps.ctl->gate == GH_TRACE_GATE_TASK_WORK));
 	assert_int_equal(b->maps.ctl->state, GH_TRACE_DRAINING);
 	/* Meanwhile new hubs do not attach to a stopping kernel side. */
 	assert_int_equal(probe_mode(why, sizeof(why)), GH_MODE_NONE);
@@ -361,10 +361,50 @@ static void test_bpf_stop_exec_leaves_nothing(void **state)
 	bt_loader_down();
 }
 
+/* An operator's cleanup removes the pins while a carrier is handed off: the hub holds the
+ * kernel side's links itself, so the gate is still there when the call returns (before, the
+ * links went with their pins and the hub aborted on an exclusivity violation). */
+static void test_bpf_stop_pins_removed_while_displaced(void **state)
+{
+	struct blocked *b = calloc(1, sizeof(*b));
+	pthread_t hub_thread;
+	__u64 gates_before;
+	char out[4096];
+
+	assert_non_null(b);
+	assert_int_equal(pipe(b->pipefd), 0);
+	bt_loader_up();
+	assert_int_equal(bt_maps_open(&b->maps), 0);
+	assert_int_equal(pthread_create(&hub_thread, NULL, run_blocked_hub, b), 0);
+	wait_displaced(&b->maps);
+	gates_before = b->maps.ctl->nr_gates + b->maps.ctl->nr_idle_returns +
+		       b->maps.ctl->nr_takeovers + b->maps.ctl->nr_cancels;
+
+	assert_int_equal(system("rm -rf " GH_TRACE_PIN_DIR), 0);
+	assert_true(access(GH_TRACE_PIN_DIR, F_OK) < 0);
+	bt_sleep_ms(100);
+
+	/* The call returns through the gate: the hub finishes, nothing aborts. */
+	assert_int_equal(write(b->pipefd[1], "w", 1), 1);
+	pthread_join(hub_thread, NULL);
+	assert_true(b->result_ok);
+	assert_true(b->maps.ctl->nr_gates + b->maps.ctl->nr_idle_returns +
+			    b->maps.ctl->nr_takeovers + b->maps.ctl->nr_cancels >
+		    gates_before);
+	assert_true(b->maps.ctl->nr_displaced == 0);
+	bt_maps_close(&b->maps);
+	/* Nothing is pinned any more: a stop finds nothing. */
+	assert_int_equal(bt_loader(out, sizeof(out), "--stop"), 7);
+	close(b->pipefd[0]);
+	close(b->pipefd[1]);
+	free(b);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bpf_stop_waits_for_blocked_carrier),
+		cmocka_unit_test(test_bpf_stop_pins_removed_while_displaced),
 		cmocka_unit_test(test_bpf_stop_sigterm_waits_for_blocked_carrier),
 		cmocka_unit_test(test_bpf_stop_hubs_keep_running_after_unload),
 		cmocka_unit_test(test_bpf_stop_killed_process_leaves_nothing),

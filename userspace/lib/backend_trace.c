@@ -77,8 +77,86 @@ struct trace_info {
 static pthread_mutex_t info_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct trace_info info;
 
+/*
+ * What this process holds of one loaded kernel side, while a hub of it is attached: its links
+ * and the task-work gates' maps. Pins are only names: removing them (an operator's cleanup
+ * script, `rm -rf /sys/fs/bpf/greenhub`) would otherwise drop the last reference to the links,
+ * detach the programs, and let a displaced carrier return ungated. Holding them is harmless:
+ * the kernel lets nobody detach or replace a tracepoint link through a descriptor, and the gate
+ * maps are read-only to user space. After `scx_greenhub --stop` the programs therefore stay
+ * attached (handoffs off) until the last process that attached a hub to them ends or detaches.
+ */
+struct trace_hold {
+	struct trace_hold *next;
+	__u32 ctl_id;
+	unsigned refs;
+	int nfds;
+	int fds[8];
+};
+
+static struct trace_hold *holds; /* under info_lock */
+
+static const char *const held_pins[] = { "link_register", "link_switch", "link_sys_exit",
+					 "link_exit", "link_exec", "link_free", "gates",
+					 "gate_backups" };
+
+/* Under info_lock: a reference to the hold of kernel side ctl_id, made if needed. */
+static struct trace_hold *hold_get(__u32 ctl_id, char *why, size_t len)
+{
+	struct trace_hold *h;
+
+	for (h = holds; h; h = h->next)
+		if (h->ctl_id == ctl_id) {
+			h->refs++;
+			return h;
+		}
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		snprintf(why, len, "out of memory");
+		return NULL;
+	}
+	h->ctl_id = ctl_id;
+	for (size_t i = 0; i < sizeof(held_pins) / sizeof(held_pins[0]); i++) {
+		char path[128];
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/%s", GH_TRACE_PIN_DIR, held_pins[i]);
+		fd = gh__bpf_obj_get(path);
+		if (fd >= 0) {
+			h->fds[h->nfds++] = fd;
+		} else if (errno != ENOENT || strcmp(held_pins[i], "link_sys_exit")) {
+			/* Only the gate the loader did not choose may be missing. */
+			snprintf(why, len, "opening %s failed (%s)", path, strerror(errno));
+			while (h->nfds)
+				close(h->fds[--h->nfds]);
+			free(h);
+			return NULL;
+		}
+	}
+	h->refs = 1;
+	h->next = holds;
+	holds = h;
+	return h;
+}
+
+/* Under info_lock. */
+static void hold_put(struct trace_hold *h)
+{
+	struct trace_hold **p;
+
+	if (--h->refs)
+		return;
+	for (p = &holds; *p != h; p = &(*p)->next)
+		;
+	*p = h->next;
+	while (h->nfds)
+		close(h->fds[--h->nfds]);
+	free(h);
+}
+
 /* The hub's backend_data. */
 struct trace_hub {
+	struct trace_hold *hold;
 	__u32 idx;
 	__u32 ctl_id;             /* the id of the control map of the kernel side attached to */
 	__u64 cookie;
@@ -95,6 +173,8 @@ struct trace_hub {
 
 /* Ask the kernel side, from the calling thread. 0 once asked (the answer, if any, is in the
  * slot page), or -errno. */
+static void on_signal(int sig, siginfo_t *si, void *uc);
+
 static int request(__u32 op, __u32 idx, __u64 cookie, __u64 green_addr)
 {
 	struct gh_trace_request rq = {
@@ -104,6 +184,7 @@ static int request(__u32 op, __u32 idx, __u64 cookie, __u64 green_addr)
 		.hub = idx,
 		.cookie = cookie,
 		.green_addr = green_addr,
+		.gate_handler = (__u64)(uintptr_t)on_signal,
 	};
 	char name[17] = "";
 
@@ -467,6 +548,15 @@ static int trace_hub_attach(struct gh_hub *hub, char *why, size_t len)
 	err = claim(th, why, len);
 	if (!err) {
 		err = ring_open(th, why, len);
+		if (!err) {
+			pthread_mutex_lock(&info_lock);
+			th->hold = hold_get(th->ctl_id, why, len);
+			pthread_mutex_unlock(&info_lock);
+			if (!th->hold) {
+				err = -ENOENT;
+				ring_close(th);
+			}
+		}
 		if (err) {
 			request(GH_TRACE_OP_RELEASE, th->idx, th->cookie, 0);
 			munmap(th->slot, GH_SLOT_SIZE);
@@ -501,9 +591,28 @@ static void trace_hub_detach(struct gh_hub *hub)
 	(void)request(GH_TRACE_OP_RELEASE, th->idx, th->cookie, 0);
 	munmap(th->slot, GH_SLOT_SIZE);
 	ring_close(th);
+	pthread_mutex_lock(&info_lock);
+	hold_put(th->hold);
+	pthread_mutex_unlock(&info_lock);
 	pthread_mutex_destroy(&th->request_lock);
 	hub->backend_data = NULL;
 	free(th);
+}
+
+/* In a child of fork(): hub is the parent's. Its slot and ring pages are not mapped here
+ * (MADV_DONTFORK); close the descriptors the child inherited, and the hold once no hub of the
+ * parent's is left. The parent's locks may have been held by its other threads: start over. */
+static void trace_fork_child(struct gh_hub *hub)
+{
+	static const pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+	struct trace_hub *th = hub->backend_data;
+
+	info_lock = fresh;
+	if (!th)
+		return;
+	if (th->ring_fd >= 0)
+		close(th->ring_fd);
+	hold_put(th->hold);
 }
 
 static int trace_carrier_attach(struct gh_hub *hub, struct gh__carrier *c)
@@ -524,10 +633,10 @@ static void trace_carrier_detach(struct gh_hub *hub, struct gh__carrier *c)
 {
 	struct trace_hub *th = hub->backend_data;
 
-	/* One try: a registration left behind is dropped when the thread exits, and names a hub
-	 * that, once released, nothing acts on. */
+	/* Asked again while unanswered, as a join: a registration left behind (the kernel
+	 * skipped the request) would make the kernel side hand on the hub when the thread ends. */
 	if (th)
-		(void)ask(th, GH_TRACE_OP_LEAVE, 0, 1);
+		(void)ask(th, GH_TRACE_OP_LEAVE, 0, REQUEST_TRIES);
 }
 
 /* Under hub->carrier_lock: name a parked spare, so that the kernel side writes its wakeups. */
@@ -570,4 +679,5 @@ const struct gh__backend gh__backend_trace = {
 	.carrier_detach = trace_carrier_detach,
 	.spare_parked = trace_spare_parked,
 	.spare_wait = trace_spare_wait,
+	.fork_child = trace_fork_child,
 };

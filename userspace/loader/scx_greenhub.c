@@ -389,6 +389,26 @@ static int ensure_bpffs(void)
 	return 0;
 }
 
+/*
+ * The capabilities to load are not all it takes: the pins go in a folder of the BPF filesystem,
+ * which only root can write by default (a process with CAP_BPF and CAP_PERFMON alone, as
+ * another user, would load everything and then fail to pin it). 0, or EXIT_NOPERM with the
+ * message printed. A BPF filesystem not mounted yet is ensure_bpffs()'s business.
+ */
+static int check_pin_root(void)
+{
+	struct statfs fs;
+
+	if (statfs(GH_TRACE_PIN_ROOT, &fs) < 0 || fs.f_type != BPF_FS_MAGIC)
+		return 0;
+	if (faccessat(AT_FDCWD, GH_TRACE_PIN_ROOT, W_OK | X_OK, AT_EACCESS) == 0)
+		return 0;
+	loader_err("cannot create pins in %s (%s): run as root, or as a user that may write "
+		   "there (CAP_DAC_OVERRIDE, or ownership of the folder)",
+		   GH_TRACE_PIN_ROOT, strerror(errno));
+	return EXIT_NOPERM;
+}
+
 /* What is pinned now: 0 nothing, else an exit status with the message printed. */
 static int check_pins(void)
 {
@@ -590,11 +610,13 @@ static void print_stats(const struct gh_trace_control *ctl, const struct gh_hub_
 	       ctl->gate_why[0] ? " (" : "", ctl->gate_why, ctl->gate_why[0] ? ")" : "",
 	       (unsigned long long)ctl->nr_gate_waited, (unsigned long long)ctl->nr_gate_late);
 	printf("not handed off: %llu sleeps outside a system call, %llu in the hub loop, %llu "
-	       "with the gate signal blocked, %llu while draining, %llu with no gate; slots "
+	       "with the gate signal blocked, %llu with the gate signal taken by the application, "
+	       "%llu while draining, %llu with no gate; slots "
 	       "granted %llu, carriers registered %llu, requests refused %llu; hubs released at "
 	       "exit %llu\n",
 	       (unsigned long long)ctl->nr_fault_sleeps, (unsigned long long)ctl->nr_loop_sleeps,
-	       (unsigned long long)ctl->nr_masked, (unsigned long long)ctl->nr_refused,
+	       (unsigned long long)ctl->nr_masked, (unsigned long long)ctl->nr_gate_unhandled,
+	       (unsigned long long)ctl->nr_refused,
 	       (unsigned long long)ctl->nr_gate_failures, (unsigned long long)ctl->nr_claims,
 	       (unsigned long long)ctl->nr_bound, (unsigned long long)ctl->nr_rejected,
 	       (unsigned long long)ctl->nr_exit_cleanups);
@@ -1055,6 +1077,9 @@ int main(int argc, char **argv)
 			   "(or CAP_SYS_ADMIN)");
 		return EXIT_NOPERM;
 	}
+	status = check_pin_root();
+	if (status)
+		return status;
 	status = check_bpf();
 	if (status) {
 		loader_record_refusal("this kernel has no bpf() system call");

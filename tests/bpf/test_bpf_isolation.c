@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Isolation between processes (I5) and what an application may do to greenhub's signals.
+ *
+ *   - A worker forked from a trace-mode service drops its privileges (setuid(65534)) and then
+ *     tries every write it can make at the kernel side: it must hold no descriptor of a BPF
+ *     map, no mapping of one, no pin; and its requests, aimed at its parent's hub (with the
+ *     parent's cookie, which it inherited), at an unrelated root process and at a free slot,
+ *     must change nothing outside itself. Meanwhile its parent's hub goes on handing off, and
+ *     an unrelated root process lives on.
+ *   - An application that ignores the gate signal, or installs its own handler for it, after
+ *     its hub started: the kernel side stops handing that process's carriers off (a block then
+ *     stalls the hub, as in mode none) instead of letting a displaced carrier through the gate;
+ *     given the handler back, handoffs resume.
+ */
+#include <dirent.h>
+#include <sys/prctl.h>
+
+#include "bpf_test.h"
+
+#define NOBODY 65534
+
+/* The request a thread makes to the kernel side, as the runtime makes it. */
+static void request(__u32 op, __u32 hub, __u64 cookie)
+{
+	struct gh_trace_request rq = { .magic = GH_TRACE_REQ_MAGIC, .abi = GH_TRACE_ABI_VERSION,
+				       .op = op, .hub = hub, .cookie = cookie };
+	char name[17] = "";
+
+	prctl(PR_GET_NAME, name);
+	syscall(SYS_prctl, PR_SET_NAME, name, GH_TRACE_REQ_MAGIC, &rq, 0);
+}
+
+/* Does fd refer to a BPF object (its fdinfo says so)? */
+static bool bpf_fd(int fd)
+{
+	char path[64], line[128];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "map_type:", 9) || !strncmp(line, "link_type:", 10) ||
+		    !strncmp(line, "prog_type:", 10))
+			found = true;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* What the worker found, as bits of its exit status. */
+enum {
+	W_NOT_DROPPED = 1, /* setuid did not take */
+	W_BPF_FD = 2,      /* it holds a descriptor of a BPF object */
+	W_BPF_MAP = 4,     /* it has a mapping of a BPF map */
+	W_PIN = 8,         /* it could open a pin */
+};
+
+/* The worker: drop privileges, then look for every handle on the kernel side, and use what
+ * a compromised worker would: requests with the parent's slot and cookie. */
+static int worker(struct bt_maps *test_maps, __u32 parent_slot, __u64 parent_cookie,
+		  unsigned free_slot)
+{
+	static const char *const pins[] = { "control", "slots", "hubs", "carriers",
+					      "wake_rings", "gates", "link_switch" };
+	char line[512];
+	int bad = 0;
+	DIR *d;
+	FILE *f;
+
+	/* The test's own view of the maps (a monitoring tool's, not the runtime's) goes first:
+	 * what is left is what the runtime let the worker inherit. */
+	bt_maps_close(test_maps);
+	if (setgroups(0, NULL) || setresgid(NOBODY, NOBODY, NOBODY) ||
+	    setresuid(NOBODY, NOBODY, NOBODY) || geteuid() != NOBODY)
+		return W_NOT_DROPPED;
+	d = opendir("/proc/self/fd");
+	for (struct dirent *e; d && (e = readdir(d));)
+		if (e->d_name[0] != '.' && bpf_fd(atoi(e->d_name)))
+			bad |= W_BPF_FD;
+	if (d)
+		closedir(d);
+	f = fopen("/proc/self/maps", "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (strstr(line, "bpf-map") || strstr(line, "bpf_ringbuf"))
+			bad |= W_BPF_MAP;
+	if (f)
+		fclose(f);
+	for (size_t i = 0; i < sizeof(pins) / sizeof(pins[0]); i++) {
+		char path[128];
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/%s", GH_TRACE_PIN_DIR, pins[i]);
+		fd = bpf_obj_get(path);
+		if (fd >= 0) {
+			bad |= W_PIN;
+			close(fd);
+		}
+	}
+	/* The requests a compromised worker can make: all of them aimed at others. */
+	request(GH_TRACE_OP_JOIN, parent_slot, parent_cookie);
+	request(GH_TRACE_OP_RELEASE, parent_slot, parent_cookie);
+	request(GH_TRACE_OP_CLAIM, parent_slot, 42);
+	request(GH_TRACE_OP_LEAVE, parent_slot, parent_cookie);
+	/* A slot of its own is fine; it is released when the worker exits. */
+	request(GH_TRACE_OP_CLAIM, free_slot, 43);
+	return bad;
+}
+
+struct isolation {
+	struct bt_maps maps;
+	struct bt_ticker ticker;
+	int pipefd[2];
+	unsigned slot;
+	__u64 handoffs_before;
+	int worker_status;
+	bool read_ok;
+};
+
+static void *isolation_main(void *arg)
+{
+	struct isolation *s = arg;
+	gh_thread *ticker;
+	unsigned idx[4], free_slot = 0;
+	__u64 cookie;
+	pid_t pid;
+	char c;
+
+	s->ticker.period_ns = 1000000;
+	ticker = gh_spawn(bt_tick, &s->ticker);
+	assert_true(bt_green_wait_spares(&s->maps, 1));
+	assert_int_equal(bt_my_slots(&s->maps, idx, 4), 1);
+	s->slot = idx[0];
+	cookie = s->maps.slots[s->slot].claim_cookie;
+	while (free_slot < GH_MAX_HUBS && (s->maps.slots[free_slot].flags & GH_SLOT_F_ACTIVE))
+		free_slot++;
+	s->handoffs_before = s->maps.slots[s->slot].nr_handoffs;
+	/* The worker, forked from green code as a server would. */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(worker(&s->maps, s->slot, cookie, free_slot));
+	while (waitpid(pid, &s->worker_status, WNOHANG) == 0)
+		gh_sleep_until(gh_now() + 2000000);
+	/* The parent's hub still hands off: an unmarked read that only the test's writer ends. */
+	s->read_ok = read(s->pipefd[0], &c, 1) == 1;
+	atomic_store(&s->ticker.stop, true);
+	gh_join(ticker, NULL);
+	return NULL;
+}
+
+static void *isolation_hub(void *arg)
+{
+	struct gh_hub *hub = bt_hub_trace();
+
+	assert_int_equal(gh_hub_run(hub, isolation_main, arg, NULL), 0);
+	gh_hub_destroy(hub);
+	return NULL;
+}
+
+static void test_bpf_isolation_dropped_worker_reaches_nothing(void **state)
+{
+	struct isolation *s = calloc(1, sizeof(*s));
+	const char *const loop[] = { "/bin/sh", "-c", "while :; do sleep 0.05; done", NULL };
+	__u64 rejected_before;
+	pthread_t thread;
+	int loop_fd, status;
+	pid_t root_loop;
+
+	assert_non_null(s);
+	assert_int_equal(pipe(s->pipefd), 0);
+	bt_loader_up();
+	assert_int_equal(bt_maps_open(&s->maps), 0);
+	root_loop = bt_spawn(loop, -1, NULL, &loop_fd);
+	assert_true(root_loop > 0);
+	rejected_before = s->maps.ctl->nr_rejected;
+	assert_int_equal(pthread_create(&thread, NULL, isolation_hub, s), 0);
+	bt_sleep_ms(300);
+	assert_int_equal(write(s->pipefd[1], "x", 1), 1);
+	pthread_join(thread, NULL);
+
+	assert_true(WIFEXITED(s->worker_status));
+	if (WEXITSTATUS(s->worker_status))
+		fail_msg("the worker found a handle on the kernel side: %#x",
+			 WEXITSTATUS(s->worker_status));
+	/* Its requests at the parent's slot were refused and changed nothing there. */
+	assert_true(s->maps.ctl->nr_rejected >= rejected_before + 2);
+	assert_true(s->read_ok);
+	assert_true(s->maps.slots[s->slot].nr_handoffs > s->handoffs_before);
+	/* The unrelated root process is alive and was never signalled. */
+	assert_int_equal(waitpid(root_loop, &status, WNOHANG), 0);
+	kill(root_loop, SIGKILL);
+	bt_wait(root_loop);
+	close(loop_fd);
+	bt_maps_close(&s->maps);
+	bt_loader_down();
+	close(s->pipefd[0]);
+	close(s->pipefd[1]);
+	free(s);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+
+struct signals {
+	struct bt_maps maps;
+	int pipefd[2];
+	unsigned slot;
+	__u64 handoffs_before;
+	__u64 handoffs[3];
+	bool read_ok[3];
+};
+
+static void app_handler(int sig)
+{
+	(void)sig;
+}
+
+/* An unmarked read that the test's writer ends after a while; the slot's handoff count after
+ * it. */
+static void blocking_read(struct signals *s, int i)
+{
+	char c;
+
+	s->read_ok[i] = read(s->pipefd[0], &c, 1) == 1;
+	s->handoffs[i] = s->maps.slots[s->slot].nr_handoffs;
+}
+
+static void *signals_main(void *arg)
+{
+	struct signals *s = arg;
+	struct sigaction ign = { .sa_handler = SIG_IGN }, own = { .sa_handler = app_handler };
+	struct sigaction runtime;
+	unsigned idx[4];
+
+	assert_true(bt_green_wait_spares(&s->maps, 1));
+	assert_int_equal(bt_my_slots(&s->maps, idx, 4), 1);
+	s->slot = idx[0];
+	s->handoffs_before = s->maps.slots[s->slot].nr_handoffs;
+	/* The gate signal ignored: no handoff. */
+	assert_int_equal(sigaction(GH_TRACE_SIGNO, &ign, &runtime), 0);
+	blocking_read(s, 0);
+	/* An application handler there: no handoff either. */
+	assert_int_equal(sigaction(GH_TRACE_SIGNO, &own, NULL), 0);
+	blocking_read(s, 1);
+	/* The runtime's handler back: handoffs again. */
+	assert_int_equal(sigaction(GH_TRACE_SIGNO, &runtime, NULL), 0);
+	blocking_read(s, 2);
+	return NULL;
+}
+
+static void *signals_hub(void *arg)
+{
+	struct gh_hub *hub = bt_hub_trace();
+
+	assert_int_equal(gh_hub_run(hub, signals_main, arg, NULL), 0);
+	gh_hub_destroy(hub);
+	return NULL;
+}
+
+static void test_bpf_isolation_gate_signal_taken_no_handoff(void **state)
+{
+	struct signals *s = calloc(1, sizeof(*s));
+	__u64 unhandled_before, start;
+	pthread_t thread;
+
+	assert_non_null(s);
+	assert_int_equal(pipe(s->pipefd), 0);
+	bt_loader_up();
+	assert_int_equal(bt_maps_open(&s->maps), 0);
+	unhandled_before = s->maps.ctl->nr_gate_unhandled;
+	start = bt_now();
+	assert_int_equal(pthread_create(&thread, NULL, signals_hub, s), 0);
+	for (int i = 0; i < 3; i++) {
+		bt_sleep_ms(200);
+		assert_int_equal(write(s->pipefd[1], "x", 1), 1);
+	}
+	pthread_join(thread, NULL);
+	print_message("    handoffs after each read: %llu, %llu, %llu (%.1f s)\n",
+		      (unsigned long long)s->handoffs[0], (unsigned long long)s->handoffs[1],
+		      (unsigned long long)s->handoffs[2], (double)(bt_now() - start) / 1e9);
+	for (int i = 0; i < 3; i++)
+		assert_true(s->read_ok[i]);
+	/* The first two reads were not handed off; the third was. */
+	assert_int_equal(s->handoffs[0], s->handoffs_before);
+	assert_int_equal(s->handoffs[1], s->handoffs[0]);
+	assert_true(s->handoffs[2] > s->handoffs[1]);
+	assert_true(s->maps.ctl->nr_gate_unhandled >= unhandled_before + 2);
+	bt_maps_close(&s->maps);
+	bt_loader_down();
+	close(s->pipefd[0]);
+	close(s->pipefd[1]);
+	free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bpf_isolation_dropped_worker_reaches_nothing),
+		cmocka_unit_test(test_bpf_isolation_gate_signal_taken_no_handoff),
+	};
+
+	bt_require();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
