@@ -1,21 +1,21 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * What the two kernel sides of the baton protocol, the sched_ext scheduler (greenhub.bpf.c) and
- * trace mode (greenhub_trace.bpf.c), do the same way: registration checks (I5), the cleanup of
- * a process's slots (I6), and the baton moves and counters whose meaning slot.h fixes for both.
- * The runtime writes and reads the same slot fields (slot.h) under either side, with one
- * meaning, so these parts must not drift apart.
+ * trace mode (greenhub_trace.bpf.c), do the same way: the cleanup of a process's slots (I6),
+ * and the baton moves and counters whose meaning slot.h fixes for both. The runtime writes and
+ * reads the same slot fields (slot.h) under either side, with one meaning, so these parts must
+ * not drift apart.
  *
  * The two sides keep their own control, hub and carrier types (scx.h, trace.h), with the fields
  * used here named alike. An including file defines, before it includes this header,
  *   GH_BPF_CONTROL, GH_BPF_HUB, GH_BPF_CARRIER, GH_BPF_HIST   its struct types;
  *   GH_BPF_HIST_BUCKETS                                       its histogram's size;
  * the maps control (one GH_BPF_CONTROL), slots (struct gh_hub_slot), hubs (GH_BPF_HUB) and owners
- * (global tgid -> 1), and the function
+ * (global tgid -> struct gh_owner), and the function
  *   static void hub_released(GH_BPF_HUB *hub);
  * which clears its own per-hub state when a dead process's slot is released.
  *
- * Who may register a carrier, and how the registration is checked, differs (each file says).
+ * Requests, which register carriers and grant slots (I5), are requests.bpf.h's.
  */
 #ifndef GREENHUB_BATON_BPF_H
 #define GREENHUB_BATON_BPF_H

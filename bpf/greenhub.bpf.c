@@ -5,15 +5,15 @@
  * (SCX_OPS_SWITCH_PARTIAL). docs/sched-ext.md has the measurements behind the choices below.
  *
  * Glossary
- *   carrier    a thread registered in the carriers task storage by the runtime
- *              (userspace/lib/backend_scx.c) and checked here against its own ids (bound).
+ *   carrier    a thread that registered itself in the carriers task storage, from its own
+ *              context, for a hub its process holds (a JOIN request: requests.bpf.h).
  *   owner      the carrier named by RUN(t) in its hub's baton word (slot.h).
  *   spare      a carrier waiting for a handoff: held (runnable in its hub's spare DSQ, after a
- *              sched_yield()) or parked (asleep on its futex, named in gh_scx_hub.spare_tid).
+ *              sched_yield()) or parked (asleep on its futex, named in the slot's spare_tid).
  *   displaced  a carrier this file handed off: it slept while RUN, and its return must not run
  *              user code until it owns the hub again.
  *   held       a displaced carrier that woke while another carrier owns the hub: kept in its
- *              hub's held DSQ, undispatched, and on the hub's held ring (scx.h) until the owner
+ *              hub's held DSQ, undispatched, and on the hub's held ring (slot.h) until the owner
  *              hands the baton back to it (RUN(s) -> RUN(t)).
  *   gate       a task work armed on each handoff (bpf_task_work_schedule_resume): a callback
  *              that runs in the displaced carrier's own context on its next return to user
@@ -168,21 +168,23 @@ struct {
 	__type(value, struct gh_scx_carrier);
 } carriers SEC(".maps");
 
-/* The return gate of each carrier (bpf/task_work.bpf.h). */
+/* The return gate of each carrier (bpf/task_work.bpf.h). Read-only to user space: the
+ * runtime holds it while a hub is attached, and no process may cancel a gate. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_RDONLY);
 	__uint(max_entries, GH_SCX_MAX_CARRIERS);
 	__type(key, u32);
 	__type(value, struct gh_gate);
 } gates SEC(".maps");
 
-/* Global tgid -> 1 for every process that owns (or owned) a hub: a process exit looks here
- * before it scans the slots. */
+/* Global tgid -> the process that owns (or owned) a hub (greenhub/request.h): a process exit
+ * looks here before it scans the slots. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4 * GH_MAX_HUBS);
 	__type(key, u32);
-	__type(value, u32);
+	__type(value, struct gh_owner);
 } owners SEC(".maps");
 
 struct heartbeat {
@@ -257,83 +259,62 @@ struct {
 #define GH_BPF_CARRIER struct gh_scx_carrier
 #define GH_BPF_HIST struct gh_scx_hist
 #define GH_BPF_HIST_BUCKETS GH_SCX_HIST_BUCKETS
+#define GH_BPF_RUNNING GH_SCX_RUNNING
 #include "baton.bpf.h"
+#include "requests.bpf.h"
 
-/* A dead process's slot is released (baton.bpf.h): no spare to wake there any more. */
+/* A dead process's slot is released (baton.bpf.h). */
 static void hub_released(struct gh_scx_hub *hub)
 {
-	hub->spare_tid = 0;
+	hub->cookie = 0;
+	hub->owner_vtgid = 0;
 }
 
-/* ---------------------------------------------------------------------------------------- */
-/* Registrations (I5)                                                                         */
-
-/*
- * Check a registration against the thread it is attached to, once (I5): the tid and tgid the
- * runtime wrote must be the thread's own, the slot must be active and its process's, and the
- * first carrier bound makes the hub's owner_tgid this process's global tgid. The result stands
- * for the registration's life, since the runtime writes its ids only when it creates it; what
- * can change later, the slot's owner, owned() checks on every use.
- */
-static bool bind(struct task_struct *p, struct gh_scx_carrier *st)
+/* A slot was granted (requests.bpf.h): the scheduler's state of the hub starts over. The sleep
+ * sequence moves on instead, so that a grace timer of the previous owner's finds it changed. */
+static void hub_claimed(struct gh_scx_hub *hub)
 {
-	struct gh_scx_control *c;
-	struct gh_hub_slot *slot;
-	struct gh_scx_hub *hub;
-	__u32 idx = st->hub, tgid = p->tgid, one = 1;
-
-	if (st->bound == GH_SCX_BOUND)
-		return true;
-	if (st->bound == GH_SCX_REJECTED)
-		return false;
-	c = ctl();
-	slot = bpf_map_lookup_elem(&slots, &idx);
-	hub = bpf_map_lookup_elem(&hubs, &idx);
-	if (!c || !slot || !hub)
-		return false;
-	if (st->abi != GH_SCX_ABI_VERSION ||
-	    pid_nr_own(BPF_CORE_READ(p, thread_pid)) != st->tid ||
-	    pid_nr_own(BPF_CORE_READ(p, group_leader, thread_pid)) != st->tgid ||
-	    !(slot->flags & GH_SLOT_F_ACTIVE) || slot->tgid != st->tgid)
-		goto reject;
-	__sync_val_compare_and_swap(&hub->owner_tgid, 0, tgid);
-	if (hub->owner_tgid != tgid)
-		goto reject;
-	/* The owners entry is what makes this process's exit release the hub (release_process). */
-	bpf_map_update_elem(&owners, &tgid, &one, BPF_ANY);
-	st->bound = GH_SCX_BOUND;
-	add(&c->nr_bound);
-	return true;
-reject:
-	st->bound = GH_SCX_REJECTED;
-	add(&c->nr_rejected);
-	return false;
+	hub->handoff_cpu = 0;
+	hub->sleeper_tid = 0;
+	hub->sleeper_pid = 0;
+	hub->sleeper_cpu = 0;
+	__sync_fetch_and_add(&hub->sleep_seq, 1);
+	hub->waste = 0;
+	hub->sleep_baton = 0;
+	hub->nr_displaced = 0;
+	hub->nr_graced = 0;
+	hub->nr_spare_runs = 0;
+	hub->nr_spare_wakes = 0;
+	hub->nr_spare_misses = 0;
+	hub->nr_long_holds = 0;
+	hub->nr_gates = 0;
+	__builtin_memset(&hub->handoff_latency, 0, sizeof(hub->handoff_latency));
 }
 
-/* The slot and kernel-side state of a bound carrier's hub, if the hub is still its process's.
- * Looked at again on every use, not only at bind(): the runtime may release the slot and
- * another process claim it while the registration lives on. */
-static bool owned(struct task_struct *p, struct gh_scx_carrier *st, struct gh_hub_slot **slotp,
-		  struct gh_scx_hub **hubp)
+/* A carrier joined (requests.bpf.h): none of the scheduler's flags of an earlier registration
+ * survive. A thread joins from the runtime's code, running: it is in no hub DSQ. */
+static void carrier_joined(struct gh_scx_carrier *st)
 {
-	__u32 idx = st->hub;
-	struct gh_hub_slot *slot = bpf_map_lookup_elem(&slots, &idx);
-	struct gh_scx_hub *hub = bpf_map_lookup_elem(&hubs, &idx);
-
-	if (!slot || !hub || !(slot->flags & GH_SLOT_F_ACTIVE) || slot->tgid != st->tgid ||
-	    hub->owner_tgid != p->tgid)
-		return false;
-	*slotp = slot;
-	*hubp = hub;
-	return true;
+	st->displaced = 0;
+	st->held = 0;
+	st->yielded = 0;
+	st->spare_held = 0;
+	st->kick = 0;
+	st->woken = 0;
+	st->wake_cpu = -1;
+	st->handoff_ns = 0;
+	st->since_ns = 0;
+	st->woken_ns = 0;
 }
 
 /* The thread named tid, acquired (the caller releases it), with its registration in *sstp, if
- * it is a bound carrier of hub h in owner's process; else NULL. Checked every time because a
- * hub's spare_tid may be stale: the runtime names the spare under its own lock, which the
- * kernel side does not take, the spare may have left since, and its tid may have been reused. */
+ * it is a registered carrier of hub h, under the claim cookie, in owner's process; else NULL.
+ * Checked every time because the slot's spare_tid may be stale (the runtime names the spare
+ * under its own lock, which the kernel side does not take, the spare may have left since, and
+ * its tid may have been reused) or wrong: the process writes it. */
 static __always_inline struct task_struct *parked_spare(struct task_struct *owner, __u32 h,
-							__u32 tid, struct gh_scx_carrier **sstp)
+							__u64 cookie, __u32 tid,
+							struct gh_scx_carrier **sstp)
 {
 	struct gh_scx_carrier *sst;
 	struct task_struct *s;
@@ -345,7 +326,7 @@ static __always_inline struct task_struct *parked_spare(struct task_struct *owne
 	if (!s)
 		return NULL;
 	sst = bpf_task_storage_get(&carriers, s, 0, 0);
-	if (s->tgid != owner->tgid || !sst || sst->bound != GH_SCX_BOUND || sst->hub != h ||
+	if (s->tgid != owner->tgid || !sst || sst->hub != h || sst->cookie != cookie ||
 	    sst->tid != tid) {
 		bpf_task_release(s);
 		return NULL;
@@ -368,13 +349,13 @@ static __always_inline struct gh_scx_carrier *storage(struct task_struct *p)
 	return bpf_task_storage_get(&carriers, p, 0, 0);
 }
 
-/* The registration of p if it is a bound carrier whose hub is its process's. */
+/* The registration of p if it is a carrier whose hub its process still holds. */
 static struct gh_scx_carrier *carrier(struct task_struct *p, struct gh_hub_slot **slotp,
 				      struct gh_scx_hub **hubp)
 {
 	struct gh_scx_carrier *st = storage(p);
 
-	if (!st || !bind(p, st) || !owned(p, st, slotp, hubp))
+	if (!st || !owned(p, st, slotp, hubp))
 		return NULL;
 	return st;
 }
@@ -433,7 +414,7 @@ static int gate_cb(struct bpf_map *map, void *key, void *value)
 	u32 holder, kick;
 	u64 b;
 
-	if (!c || !st || st->bound != GH_SCX_BOUND)
+	if (!c || !st)
 		return 0;
 	kick = st->kick;
 	st->kick = 0;
@@ -503,8 +484,10 @@ static bool arm_gate(struct task_struct *p)
 /* Transition 1: an owner sleeps                                                              */
 
 /* Give the CPU the owner left to one of its hub's spares. */
-static void give_cpu(struct task_struct *owner, u32 h, struct gh_scx_hub *hub, s32 cpu, u64 now)
+static void give_cpu(struct task_struct *owner, struct gh_scx_carrier *st,
+		     struct gh_hub_slot *slot, struct gh_scx_hub *hub, s32 cpu, u64 now)
 {
+	u32 h = st->hub;
 	struct gh_scx_control *c = ctl();
 	struct gh_scx_carrier *sst;
 	struct cpu_ctx *cc;
@@ -520,7 +503,7 @@ static void give_cpu(struct task_struct *owner, u32 h, struct gh_scx_hub *hub, s
 	}
 	if (!c)
 		return;
-	s = parked_spare(owner, h, hub->spare_tid, &sst);
+	s = parked_spare(owner, h, st->cookie, slot->spare_tid, &sst);
 	if (!s)
 		goto miss;
 	sst->woken = 1;
@@ -556,6 +539,12 @@ static bool hand_off(struct task_struct *p, struct gh_scx_carrier *st, struct gh
 
 	if (!c)
 		return false;
+	/* The gate is a signal to the runtime's handler: with another disposition (ignored, or
+	 * the application's own handler) it could not stop p's return. */
+	if (!gate_handled(p, st, (int)signo)) {
+		add(&c->nr_gate_unhandled);
+		return false;
+	}
 	/* Announce, then look at the loader's state (the drain's Dekker pair). The held ring
 	 * has room for every displaced carrier of the hub. */
 	displaced_add(c, hub, 1);
@@ -586,12 +575,15 @@ static bool hand_off(struct task_struct *p, struct gh_scx_carrier *st, struct gh
 	return true;
 }
 
-/* The grace period of hub's next sleep (0: hand it off at once). */
-static u32 hub_grace(struct gh_scx_hub *hub)
+/* The grace period of hub's next sleep (0: hand it off at once), as the runtime chose it in
+ * the slot (at most a second) or else as loaded. */
+static u32 hub_grace(struct gh_hub_slot *slot, struct gh_scx_hub *hub)
 {
-	u32 policy = hub->grace_policy ? hub->grace_policy : grace_policy;
-	u32 g = hub->grace_ns ? hub->grace_ns : grace_ns;
+	u32 policy = slot->grace_policy ? slot->grace_policy : grace_policy;
+	u32 g = slot->grace_ns ? slot->grace_ns : grace_ns;
 
+	if (g > 1000000000)
+		g = 1000000000;
 	switch (policy) {
 	case GH_SCX_GRACE_ALWAYS:
 		return g;
@@ -683,8 +675,8 @@ static int grace_fn(void *map, int *key, struct hub_timer *ht)
 	if (!t)
 		return 0;
 	st = storage(t);
-	if (st && st->bound == GH_SCX_BOUND && st->tid == hub->sleeper_tid && !st->displaced &&
-	    hand_off(t, st, slot, hub, b)) {
+	if (st && st->hub == h && st->cookie == hub->cookie && st->tid == hub->sleeper_tid &&
+	    !st->displaced && hand_off(t, st, slot, hub, b)) {
 		add(&c->nr_late_handoffs);
 		hub->handoff_cpu = hub->sleeper_cpu;
 		give_cpu_late(h, slot, hub, (s32)hub->sleeper_cpu);
@@ -734,13 +726,13 @@ static void owner_sleeps(struct task_struct *p, struct gh_scx_carrier *st,
 		add(&c->nr_masked);
 		return;
 	}
-	grace = hub_grace(hub);
+	grace = hub_grace(slot, hub);
 	if (grace && defer(p, st, hub, b, cpu, grace))
 		return;
 	if (!hand_off(p, st, slot, hub, b))
 		return;
 	hub->handoff_cpu = cpu;
-	give_cpu(p, st->hub, hub, cpu, slot->handoff_ns);
+	give_cpu(p, st, slot, hub, cpu, slot->handoff_ns);
 }
 
 /*
@@ -778,12 +770,12 @@ static void end_grace(struct gh_scx_carrier *st, struct gh_hub_slot *slot,
 /* ---------------------------------------------------------------------------------------- */
 /* Transitions 3-5: a displaced carrier becomes runnable                                      */
 
-/* Put p on its hub's held ring: the owner hands the baton back to it (scx.h). */
-static void ring_push(struct gh_scx_hub *hub, u32 tid)
+/* Put p on its hub's held ring: the owner hands the baton back to it (slot.h). */
+static void ring_push(struct gh_hub_slot *slot, u32 tid)
 {
-	u32 idx = __sync_fetch_and_add(&hub->held_tail, 1);
+	u32 idx = __sync_fetch_and_add(&slot->held_tail, 1);
 
-	hub->held[idx & (GH_SCX_HELD_MAX - 1)] = tid;
+	slot->held[idx & (GH_SLOT_HELD_MAX - 1)] = tid;
 }
 
 /* p's return while another carrier may own the hub; true if p may run now. */
@@ -835,7 +827,7 @@ static bool returns(struct task_struct *p, struct gh_scx_carrier *st, struct gh_
 			}
 			/* Transition 4: hold. */
 			grace_outcome(hub, false);
-			ring_push(hub, st->tid);
+			ring_push(slot, st->tid);
 			st->held = 1;
 			st->since_ns = bpf_ktime_get_ns();
 			__sync_fetch_and_add(&slot->nr_holds, 1);
@@ -1140,15 +1132,15 @@ static void carrier_leaves(struct task_struct *p, struct gh_scx_carrier *st)
 	bpf_map_delete_elem(&gates, &key);
 	if (!c)
 		return;
-	if (st->bound != GH_SCX_BOUND || !owned(p, st, &slot, &hub)) {
+	if (!owned(p, st, &slot, &hub)) {
 		if (st->displaced)
 			displaced_add(c, NULL, -1);
 		st->displaced = 0;
 		return;
 	}
 	settle(st, hub);
-	if (hub->spare_tid == st->tid)
-		hub->spare_tid = 0;
+	if (slot->spare_tid == st->tid)
+		slot->spare_tid = 0;
 	if (BPF_CORE_READ(p, signal, flags) & SIGNAL_GROUP_EXIT)
 		return; /* the whole process goes: its slots are released below */
 	if (hand_on(slot, st->tid))
@@ -1164,7 +1156,7 @@ s32 GH_SCX_OP(greenhub_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake
 	bool is_idle = false;
 	s32 cpu;
 
-	if (st && st->bound == GH_SCX_BOUND) {
+	if (st) {
 		/* A displaced carrier may be held: claim no idle CPU for it. */
 		if (st->displaced)
 			return prev_cpu;
@@ -1228,7 +1220,7 @@ void GH_SCX_OP(greenhub_enqueue, struct task_struct *p, u64 enq_flags)
 		/* A spare yielding in its park: hold it unless a handoff waits for it. */
 		b = slot->baton;
 		release_soon(h, b, st->tid);
-		if (c->state == GH_SCX_RUNNING && hub->spare_mode == GH_SCX_SPARES_HELD &&
+		if (c->state == GH_SCX_RUNNING && slot->spare_mode == GH_SCX_SPARES_HELD &&
 		    gh_baton_state(b) != GH_BATON_HANDOFF && gh_baton_tid(b) != st->tid) {
 			if (!st->spare_held)
 				st->since_ns = bpf_ktime_get_ns();
@@ -1337,7 +1329,7 @@ bool GH_SCX_OP(greenhub_yield, struct task_struct *from, struct task_struct *to)
 {
 	struct gh_scx_carrier *st = storage(from);
 
-	if (st && st->bound == GH_SCX_BOUND)
+	if (st)
 		st->yielded = 1;
 	/* With ops.yield defined the kernel leaves the slice alone: end it, so that the
 	 * yielding task goes through ops.enqueue (SCX_OPS_ENQ_LAST makes it do so even when it
@@ -1415,9 +1407,11 @@ void GH_SCX_OP(greenhub_exit, struct scx_exit_info *ei)
 	__sync_lock_test_and_set(&c->state, GH_SCX_EXITED);
 }
 
-/* Process exits and execs: not scheduler callbacks, but part of the same object (I6). */
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(greenhub_process_exit, struct task_struct *p)
+/* ---------------------------------------------------------------------------------------- */
+/* Not scheduler callbacks, but part of the same object: requests (I5), exits and execs (I6)   */
+
+/* p leaves: its registration goes; with the whole process (an exec), the process's slots. */
+static void thread_leaves(struct task_struct *p, bool whole_process)
 {
 	struct gh_scx_carrier *st = storage(p);
 
@@ -1425,23 +1419,30 @@ int BPF_PROG(greenhub_process_exit, struct task_struct *p)
 		carrier_leaves(p, st);
 		bpf_task_storage_delete(&carriers, p);
 	}
-	/* The last thread of the process: release whatever slots it still owns. */
-	if (BPF_CORE_READ(p, signal, live.counter) == 0)
+	if (whole_process)
 		release_process(p->tgid);
+}
+
+SEC("tp_btf/task_rename")
+int BPF_PROG(greenhub_request, struct task_struct *task, const char *comm)
+{
+	serve_request(task);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(greenhub_process_exit, struct task_struct *p)
+{
+	/* The last thread of the process: release whatever slots it still owns. */
+	thread_leaves(p, BPF_CORE_READ(p, signal, live.counter) == 0);
 	return 0;
 }
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(greenhub_process_exec, struct task_struct *p)
 {
-	struct gh_scx_carrier *st = storage(p);
-
-	if (st) {
-		carrier_leaves(p, st);
-		bpf_task_storage_delete(&carriers, p);
-	}
 	/* The old image's runtime is gone with its hubs. */
-	release_process(p->tgid);
+	thread_leaves(p, true);
 	return 0;
 }
 

@@ -114,17 +114,10 @@
 char LICENSE[] SEC("license") = "GPL";
 
 #define ENOSYS 38
-#define ENOMEM 12
-#define EPERM 1
-#define EINVAL 22
 #define ERESTARTNOHAND 514
 #define ERESTART_RESTARTBLOCK 516
 #define NR_RT_SIGRETURN 15 /* x86-64 */
-#define NR_PRCTL 157       /* x86-64 */
-#define NR_EXECVE 59       /* x86-64 */
-#define NR_EXECVEAT 322    /* x86-64 */
 #define NR_PPOLL 271       /* x86-64 */
-#define PR_SET_NAME 15
 #define FRED_EVENT_TYPE_OTHER 7
 #define FRED_VECTOR_SYSCALL 1
 #define PF_KTHREAD 0x00200000
@@ -202,20 +195,13 @@ struct {
 	__type(value, struct gh_gate);
 } gate_backups SEC(".maps");
 
-/* Global tgid -> the process that owns (or owned) a hub: a process exit looks here before it
- * scans the slots. leader_start is the start time of the process's group leader when it
- * claimed, which tells the free of that leader (the process is gone) from the free of a leader
- * that an exec by another thread replaced (the process lives on). Written by the BPF side
- * only. */
-struct owner {
-	__u64 leader_start;
-};
-
+/* Global tgid -> the process that owns (or owned) a hub (greenhub/request.h): a process exit
+ * looks here before it scans the slots. Written by the BPF side only. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4 * GH_MAX_HUBS);
 	__type(key, __u32);
-	__type(value, struct owner);
+	__type(value, struct gh_owner);
 } owners SEC(".maps");
 
 /* The rounds of the gate's wait for its signal (wait_signal_pending()): each entry is one
@@ -237,13 +223,35 @@ struct {
 #define GH_BPF_CARRIER struct gh_trace_carrier
 #define GH_BPF_HIST struct gh_trace_hist
 #define GH_BPF_HIST_BUCKETS GH_TRACE_HIST_BUCKETS
+#define GH_BPF_RUNNING GH_TRACE_RUNNING
 #include "baton.bpf.h"
+#include "requests.bpf.h"
 
 /* A dead process's slot is released (baton.bpf.h). */
 static void hub_released(struct gh_trace_hub *hub)
 {
 	hub->cookie = 0;
 	hub->owner_vtgid = 0;
+}
+
+/* A slot was granted (requests.bpf.h): the kernel side's own counters start over. */
+static void hub_claimed(struct gh_trace_hub *hub)
+{
+	hub->nr_displaced = 0;
+	hub->woken_ns = 0;
+	hub->nr_wakes = 0;
+	hub->nr_wake_misses = 0;
+	hub->nr_gates = 0;
+	hub->nr_fault_sleeps = 0;
+	hub->nr_masked = 0;
+	__builtin_memset(&hub->wake_latency, 0, sizeof(hub->wake_latency));
+}
+
+/* A carrier joined (requests.bpf.h). */
+static void carrier_joined(struct gh_trace_carrier *st)
+{
+	st->displaced = 0;
+	st->handoff_ns = 0;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -273,16 +281,6 @@ static bool in_syscall(struct task_struct *p, long *nr)
 	       regs->r11 == regs->flags;
 }
 
-/* Is the gate signal still handled by the runtime's handler in p's process? An application
- * that ignores it, or installs its own handler, since the carrier joined would let a displaced
- * carrier through the gate. */
-static bool gate_handled(struct task_struct *p, struct gh_trace_carrier *st)
-{
-	__u64 handler = (__u64)BPF_CORE_READ(p, sighand, action[GH_TRACE_SIGNO - 1].sa.sa_handler);
-
-	return st->gate_handler && handler == st->gate_handler;
-}
-
 /* A signal that will be delivered at p's return to user mode (other than by us). */
 static bool signal_due(struct task_struct *p)
 {
@@ -290,24 +288,6 @@ static bool signal_due(struct task_struct *p)
 			BPF_CORE_READ(p, signal, shared_pending.signal.sig[0]);
 
 	return (pending & ~p->blocked.sig[0]) != 0;
-}
-
-/* The registration of p, if its hub is held by p's own process under the registration's
- * cookie: the slot and the kernel side's hub state. Looked at again on every use: the process
- * may have released the slot, and another process been granted it, while the registration
- * lives on. */
-static bool owned(struct task_struct *p, struct gh_trace_carrier *st, struct gh_hub_slot **slotp,
-		  struct gh_trace_hub **hubp)
-{
-	__u32 idx = st->hub;
-	struct gh_hub_slot *slot = bpf_map_lookup_elem(&slots, &idx);
-	struct gh_trace_hub *hub = bpf_map_lookup_elem(&hubs, &idx);
-
-	if (!slot || !hub || hub->owner_tgid != p->tgid || hub->cookie != st->cookie)
-		return false;
-	*slotp = slot;
-	*hubp = hub;
-	return true;
 }
 
 /* Wake the hub's parked spares: one record into the hub's ring, whose reader is woken at once
@@ -334,143 +314,6 @@ miss:
 	 * 6), or the blocked call's return cancels it. */
 	add(&c->nr_wake_misses);
 	add(&hub->nr_wake_misses);
-}
-
-/* ---------------------------------------------------------------------------------------- */
-/* Requests (I5)                                                                              */
-
-static void reply(struct gh_hub_slot *slot, __u32 tid, int err)
-{
-	slot->reply_tid = tid;
-	slot->reply_err = err;
-	__sync_fetch_and_add(&slot->reply_seq, 1);
-}
-
-/* CLAIM: grant slot idx to p's process if nobody holds it. */
-static void claim(struct task_struct *p, struct gh_trace_control *c,
-		  const struct gh_trace_request *rq)
-{
-	__u32 idx = rq->hub, tgid = p->tgid;
-	struct owner o = { .leader_start = BPF_CORE_READ(p, group_leader, start_time) };
-	struct gh_hub_slot *slot = bpf_map_lookup_elem(&slots, &idx);
-	struct gh_trace_hub *hub = bpf_map_lookup_elem(&hubs, &idx);
-
-	if (!slot || !hub || !rq->cookie || c->state != GH_TRACE_RUNNING)
-		goto refused;
-	if (__sync_val_compare_and_swap(&hub->owner_tgid, 0, tgid) != 0)
-		goto refused;
-	/* Ours: reset the kernel side's state of the hub, then publish the slot page. */
-	hub->owner_vtgid = pid_nr_own(BPF_CORE_READ(p, group_leader, thread_pid));
-	hub->cookie = rq->cookie;
-	hub->nr_displaced = 0;
-	hub->woken_ns = 0;
-	hub->nr_wakes = 0;
-	hub->nr_wake_misses = 0;
-	hub->nr_gates = 0;
-	hub->nr_fault_sleeps = 0;
-	hub->nr_masked = 0;
-	__builtin_memset(&hub->wake_latency, 0, sizeof(hub->wake_latency));
-	/* The owners entry is what makes this process's exit release the hub. */
-	bpf_map_update_elem(&owners, &tgid, &o, BPF_ANY);
-	slot->baton = gh_baton_next(slot->baton, GH_BATON_FREE, 0);
-	slot->runner_tid = 0;
-	slot->return_pending = 0;
-	slot->handoff_ns = 0;
-	slot->spare_tid = 0;
-	slot->tgid = hub->owner_vtgid;
-	slot->claim_cookie = rq->cookie;
-	__sync_fetch_and_or(&slot->flags, GH_SLOT_F_ACTIVE);
-	add(&c->nr_claims);
-	return;
-refused:
-	add(&c->nr_rejected);
-}
-
-/* The slot and hub state of slot idx if p's process holds it under cookie. */
-static bool held(struct task_struct *p, __u32 idx, __u64 cookie, struct gh_hub_slot **slotp,
-		 struct gh_trace_hub **hubp)
-{
-	struct gh_hub_slot *slot = bpf_map_lookup_elem(&slots, &idx);
-	struct gh_trace_hub *hub = bpf_map_lookup_elem(&hubs, &idx);
-
-	if (!slot || !hub || hub->owner_tgid != p->tgid || hub->cookie != cookie)
-		return false;
-	*slotp = slot;
-	*hubp = hub;
-	return true;
-}
-
-/* JOIN: register p as a carrier of the slot its process holds. */
-static void join(struct task_struct *p, struct gh_trace_control *c,
-		 const struct gh_trace_request *rq)
-{
-	__u32 tid = pid_nr_own(BPF_CORE_READ(p, thread_pid));
-	struct gh_trace_carrier *st;
-	struct gh_hub_slot *slot;
-	struct gh_trace_hub *hub;
-
-	if (!held(p, rq->hub, rq->cookie, &slot, &hub)) {
-		add(&c->nr_rejected);
-		return;
-	}
-	st = bpf_task_storage_get(&carriers, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!st) {
-		add(&c->nr_rejected);
-		reply(slot, tid, -ENOMEM);
-		return;
-	}
-	if (st->displaced) {
-		/* A carrier joins from the runtime's own code, never from inside a handed-off
-		 * call: refuse rather than lose the displaced state. */
-		reply(slot, tid, -EINVAL);
-		return;
-	}
-	st->hub = rq->hub;
-	st->tid = tid;
-	st->cookie = rq->cookie;
-	st->green_addr = rq->green_addr;
-	st->gate_handler = rq->gate_handler;
-	st->displaced = 0;
-	st->handoff_ns = 0;
-	add(&c->nr_bound);
-	reply(slot, tid, 0);
-}
-
-/* LEAVE: drop p's registration. */
-static void leave(struct task_struct *p, const struct gh_trace_request *rq)
-{
-	__u32 tid = pid_nr_own(BPF_CORE_READ(p, thread_pid));
-	struct gh_trace_carrier *st = bpf_task_storage_get(&carriers, p, 0, 0);
-	struct gh_hub_slot *slot;
-	struct gh_trace_hub *hub;
-	int err = 0;
-
-	if (st && st->displaced)
-		err = -EINVAL;
-	else if (st)
-		bpf_task_storage_delete(&carriers, p);
-	if (held(p, rq->hub, rq->cookie, &slot, &hub))
-		reply(slot, tid, err);
-}
-
-/* RELEASE: the slot goes back to FREE; the kernel side's state of it last. */
-static void release(struct task_struct *p, const struct gh_trace_request *rq)
-{
-	struct gh_hub_slot *slot;
-	struct gh_trace_hub *hub;
-
-	if (!held(p, rq->hub, rq->cookie, &slot, &hub))
-		return;
-	slot->baton = gh_baton_next(slot->baton, GH_BATON_FREE, 0);
-	slot->runner_tid = 0;
-	slot->return_pending = 0;
-	slot->spare_tid = 0;
-	slot->claim_cookie = 0;
-	slot->flags = 0;
-	slot->tgid = 0;
-	hub->cookie = 0;
-	hub->owner_vtgid = 0;
-	__sync_lock_test_and_set(&hub->owner_tgid, 0);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -512,7 +355,7 @@ static void owner_sleeps(struct task_struct *p)
 		add(&hub->nr_masked);
 		return;
 	}
-	if (!gate_handled(p, st)) {
+	if (!gate_handled(p, st, gate_signo)) {
 		add(&c->nr_gate_unhandled);
 		return;
 	}
@@ -751,54 +594,10 @@ static void carrier_leaves(struct task_struct *p, struct gh_trace_carrier *st)
 /* ---------------------------------------------------------------------------------------- */
 /* The programs                                                                               */
 
-static void thread_leaves(struct task_struct *p, bool whole_process);
-
 SEC("tp_btf/task_rename")
 int BPF_PROG(greenhub_register, struct task_struct *task, const char *comm)
 {
-	struct task_struct *p = bpf_get_current_task_btf();
-	struct gh_trace_request rq;
-	struct gh_trace_control *c;
-	struct pt_regs *regs;
-
-	/* Only the thread's own prctl(PR_SET_NAME) with the magic: a rename through
-	 * /proc/.../comm or an exec has other registers. */
-	if (task->pid != p->pid)
-		return 0;
-	regs = (struct pt_regs *)bpf_task_pt_regs(p);
-	if (!regs)
-		return 0;
-	/* An exec renames the task too: the backstop of greenhub_exec (see greenhub_free). */
-	if (regs->orig_ax == NR_EXECVE || regs->orig_ax == NR_EXECVEAT) {
-		thread_leaves(p, true);
-		return 0;
-	}
-	if (regs->orig_ax != NR_PRCTL || regs->di != PR_SET_NAME || regs->dx != GH_TRACE_REQ_MAGIC)
-		return 0;
-	c = ctl();
-	if (!c)
-		return 0;
-	if (bpf_probe_read_user(&rq, sizeof(rq), (void *)regs->r10) ||
-	    rq.magic != GH_TRACE_REQ_MAGIC || rq.abi != GH_TRACE_ABI_VERSION) {
-		add(&c->nr_rejected);
-		return 0;
-	}
-	switch (rq.op) {
-	case GH_TRACE_OP_CLAIM:
-		claim(p, c, &rq);
-		break;
-	case GH_TRACE_OP_JOIN:
-		join(p, c, &rq);
-		break;
-	case GH_TRACE_OP_LEAVE:
-		leave(p, &rq);
-		break;
-	case GH_TRACE_OP_RELEASE:
-		release(p, &rq);
-		break;
-	default:
-		add(&c->nr_rejected);
-	}
+	serve_request(task);
 	return 0;
 }
 
@@ -882,7 +681,7 @@ SEC("tp_btf/sched_process_free")
 int BPF_PROG(greenhub_free, struct task_struct *p)
 {
 	__u32 tgid = p->tgid;
-	struct owner *o;
+	struct gh_owner *o;
 
 	thread_leaves(p, false);
 	o = bpf_map_lookup_elem(&owners, &tgid);

@@ -14,19 +14,24 @@
  *
  *   control   ARRAY[1] of struct gh_scx_control, BPF_F_MMAPABLE: versions, the loader's state,
  *             global counters, the handoff-latency histogram and the exit record
- *   slots     ARRAY[GH_MAX_HUBS] of struct gh_hub_slot (slot.h), BPF_F_MMAPABLE: the batons
- *   hubs      ARRAY[GH_MAX_HUBS] of struct gh_scx_hub, BPF_F_MMAPABLE: per-hub scheduler state,
- *             above all the ring of held carriers the owner hands back to
+ *   slots     ARRAY[GH_MAX_HUBS] of struct gh_hub_slot (slot.h), BPF_F_MMAPABLE: the batons,
+ *             and each hub's held ring
+ *   hubs      ARRAY[GH_MAX_HUBS] of struct gh_scx_hub: the scheduler's own per-hub state
  *   carriers  TASK_STORAGE of struct gh_scx_carrier: the registration of each carrier
  *   gates     HASH global tid -> struct bpf_task_work: the return gate armed on each handoff
- *   owners, heartbeat   the scheduler's own (process exits; the heartbeat's timer), pinned so
- *             that their timers and task works outlive the loader
- *   and link_ops (the struct_ops link: while it is pinned
- *   the scheduler stays attached) and link_exit (process exits release their slots)
+ *             (read-only to user space)
+ *   owners, heartbeat, hub_timers, release_timers   the scheduler's own (process exits; its
+ *             timers), pinned so that their timers and task works outlive the loader
+ *   and link_ops (the struct_ops link: while it is pinned the scheduler stays attached),
+ *   link_register (the request program), link_exit and link_exec (process exits and execs
+ *   release their slots)
  *
- * Only root may open them (mode 0600), as in trace mode: processes sharing access to the pins
- * trust each other with their slots' contents; the scheduler checks on every action that the
- * thread it acts on is a registered carrier of that hub in the process owning it (I5).
+ * Only root may open them (mode 0600). A process that uses the scheduler keeps no descriptor
+ * that could write any of them: it claims a slot and registers its carriers by requests
+ * (greenhub/request.h), maps its own slot's page and, read-only, the control map, and holds the
+ * gates map (read-only) and the tracing links while a hub is attached, so that removing the
+ * pins cannot take a displaced carrier's gate away. The scheduler acts on a thread only if the
+ * thread registered itself, from its own context, for a hub its process holds (I5).
  */
 #ifndef GREENHUB_SCX_H
 #define GREENHUB_SCX_H
@@ -35,9 +40,10 @@
 #include <linux/types.h>
 #endif
 
+#include "greenhub/request.h"
 #include "greenhub/slot.h"
 
-#define GH_SCX_ABI_VERSION 2
+#define GH_SCX_ABI_VERSION 3
 #define GH_SCX_MAGIC 0x47485358u /* "GHSX" */
 
 #define GH_SCX_PIN_ROOT "/sys/fs/bpf"
@@ -90,7 +96,7 @@ enum gh_scx_state {
 };
 
 /*
- * How spares wait (gh_scx_hub.spare_mode, chosen by the runtime per hub). Both are always
+ * How spares wait (the slot's spare_mode, chosen by the runtime per hub). Both are always
  * served: on a handoff the scheduler takes a held spare if there is one, else signals a
  * parked one.
  */
@@ -104,7 +110,7 @@ enum gh_scx_spare_mode {
 };
 
 /*
- * When an owner's sleep is handed off (gh_scx_hub.grace_policy, chosen by the runtime per hub;
+ * When an owner's sleep is handed off (the slot's grace_policy, chosen by the runtime per hub;
  * docs/sched-ext.md, "Short blocks and the grace period").
  */
 enum gh_scx_grace {
@@ -127,10 +133,10 @@ enum gh_scx_grace {
  * (each outcome moves it 1/8 of the way); the adaptive policy waits while it is above half. */
 #define GH_SCX_WASTE_ONE 1024u
 
-/* Capacity of a hub's held ring: the most carriers of one hub displaced at once. The
+/* Capacity of a hub's held ring (slot.h): the most carriers of one hub displaced at once. The
  * scheduler refuses a handoff that would exceed it (the owner's sleep then stalls the hub,
- * as in mode none). A power of two. */
-#define GH_SCX_HELD_MAX 256
+ * as in mode none). */
+#define GH_SCX_HELD_MAX GH_SLOT_HELD_MAX
 
 /* Most carriers registered at once, over all processes (the gates map). */
 #define GH_SCX_MAX_CARRIERS 16384
@@ -164,6 +170,8 @@ struct gh_scx_exit {
  * by the loader before it sets state to RUNNING; read by the runtime and `scx_greenhub --stats`.
  * state: written by the loader (LOADING -> RUNNING -> DRAINING) through its mapping and by
  * ops.exit (EXITED); read by the scheduler on every handoff and by the runtime.
+ * kside_id: the id of the control map, which requests name (greenhub/request.h), written by
+ * the loader.
  * test_eject: written by a test (`scx_greenhub --test-eject`); the scheduler's heartbeat reads
  * it and ejects itself with scx_bpf_error(), to exercise the ejection path.
  * exit: written by ops.exit. Counters: bumped by the scheduler only, never reset while it is
@@ -185,7 +193,7 @@ struct gh_scx_control {
 	 * --stats. The scheduler reads its own copy from its read-only data. */
 	__u32 grace_policy;
 	__u32 grace_ns;
-	__u32 pad;
+	__u32 kside_id;
 
 	/* Carriers handed off that have not passed their return yet (a held carrier counts
 	 * until it is dispatched after its hand-back). The handoff path adds 1 *before* it
@@ -215,8 +223,10 @@ struct gh_scx_control {
 	__u64 nr_late_handoffs;  /* handoffs made when a sleep outlasted the grace period */
 	__u64 nr_timer_releases; /* hand-backs dispatched by the release timer (of nr_releases) */
 	__u64 nr_refused;        /* handoffs refused: draining, ring full or no gate */
-	__u64 nr_bound;          /* registrations checked and taken */
-	__u64 nr_rejected;       /* registrations that did not match their thread */
+	__u64 nr_claims;         /* slots granted to a process */
+	__u64 nr_bound;          /* carriers registered */
+	__u64 nr_rejected;       /* requests refused: a slot in use, a hub not the process's */
+	__u64 nr_gate_unhandled; /* owner slept with the signal not handled by the runtime */
 	__u64 nr_exit_cleanups;  /* hubs released because their process exited or exec'd */
 	/* Latency from an owner's sleep (ops.quiescent) to a spare running on a CPU. */
 	struct gh_scx_hist handoff_latency;
@@ -224,55 +234,29 @@ struct gh_scx_control {
 };
 
 /*
- * Per-hub scheduler state: entry i belongs to the hub in slot i. Zeroed by the runtime when it
- * claims or releases the slot (while no carrier of the hub is registered).
+ * Per-hub scheduler state, entry i for the hub in slot i: written by the scheduler only (user
+ * space cannot write the map); `scx_greenhub --stats` reads it.
  *
- * The held ring
- *   When a displaced carrier t returns while RUN(s), the scheduler keeps t in the hub's held
- *   DSQ, appends t's tid to held[] (it reserves the index with an atomic add on held_tail,
- *   then stores the tid) and only then increments the slot's return_pending. The owner, at a
- *   switch point that sees return_pending, takes held[held_head] (0 means "not stored yet":
- *   look again at the next switch point), zeroes it, advances held_head, and moves the baton
- *   RUN(s) -> RUN(t). The scheduler dispatches t once s parks or sleeps (it sees RUN(t) with t
- *   in the held DSQ). One producer side (the scheduler, on any CPU) and one consumer (the
- *   owner, whoever it is: only the baton holder pops). The scheduler refuses a handoff that
- *   would let more than GH_SCX_HELD_MAX carriers be displaced, so the ring cannot overflow.
- *
- * spare_tid: a spare parked on its futex, the one to signal; written by the runtime under the
- * hub's carrier_lock (the most recently parked), read by the scheduler, which checks it.
- * spare_mode: enum gh_scx_spare_mode, written by the runtime at claim time.
- * owner_tgid: the global tgid of the owning process; bound by the scheduler on the first
- * carrier it checks (as in trace mode), zeroed by the runtime and by process exit.
- * gate_waiters: carriers waiting in the signal handler (GATE_HELD) for the owner to make them
- * the runner; incremented and decremented by them. The owner that hands back reads it after
- * setting runner_tid and, if non-zero, wakes them (a futex on runner_tid): a Dekker pair.
+ * owner_tgid, owner_vtgid, cookie: the process holding the slot (its global tgid, its tgid as
+ * it sees it) and the cookie of the claim it was granted; set when the slot is granted (a
+ * CLAIM request), zeroed at release and by the process's exit.
  * handoff_cpu: the CPU the owner left at the last handoff, where a signalled spare is sent.
- * Counters are bumped by the scheduler.
+ * The rest is reset when the slot is granted.
  */
 struct gh_scx_hub {
-	__u32 spare_tid;
-	__u32 spare_mode;
 	__u32 owner_tgid;
-	__u32 gate_waiters;
-	__u32 held_head;
-	__u32 held_tail;
+	__u32 owner_vtgid;
+	__u64 cookie;
 	__u32 handoff_cpu;
-	/* Grace period: an owner's sleep is handed off only once it has lasted this long.
-	 * Written by the runtime at claim time: 0 takes the scheduler's default. */
-	__u32 grace_ns;
 	/* The sleep the grace timer waits on: the owner's tid, its global tid, the baton word and
-	 * the CPU it left, and a sequence bumped when it wakes (or a new sleep starts). Written
-	 * by the scheduler only. */
+	 * the CPU it left, and a sequence bumped when it wakes (or a new sleep starts). */
 	__u32 sleeper_tid;
 	__u32 sleeper_pid;
 	__u32 sleeper_cpu;
 	__u32 sleep_seq;
-	/* enum gh_scx_grace: written by the runtime at claim time. */
-	__u32 grace_policy;
 	/* The adaptive policy's measure (GH_SCX_WASTE_ONE is all): a handoff cancelled by the
 	 * owner's own return, or a sleep that ended within the grace period, moves it up; a
-	 * return that finds another carrier took the hub moves it down. Written by the
-	 * scheduler only. */
+	 * return that finds another carrier took the hub moves it down. */
 	__u32 waste;
 	__u64 sleep_baton;
 	__s64 nr_displaced; /* gauge, as the control's */
@@ -283,36 +267,28 @@ struct gh_scx_hub {
 	__u64 nr_long_holds;
 	__u64 nr_gates;
 	struct gh_scx_hist handoff_latency;
-	__u32 held[GH_SCX_HELD_MAX];
-};
-
-/* gh_scx_carrier.bound */
-enum gh_scx_bound {
-	GH_SCX_UNBOUND = 0, /* registered by user space, not yet checked by the scheduler */
-	GH_SCX_BOUND = 1,   /* checked: the scheduler acts on it */
-	GH_SCX_REJECTED = 2 /* did not match the thread it is attached to: ignored */
 };
 
 /*
- * A carrier's registration: the task-local storage of the carrier's thread.
- *
- * The runtime creates it from the carrier's own thread (carrier_attach), through a pidfd of
- * that thread, with hub, tid, tgid and abi set and every other field zero, before it switches
- * the thread to SCHED_EXT; it deletes it when the carrier detaches. The kernel frees it when the
- * thread exits. The other fields are the scheduler's.
+ * A carrier's registration: the task-local storage of the carrier's thread, written by the
+ * scheduler only. A JOIN request from the thread itself creates it (hub, tid, cookie,
+ * green_addr and gate_handler from the request; the rest zero), a LEAVE request deletes it,
+ * and the kernel frees it when the thread exits. The registration is acted on only while the
+ * hub is still held by the thread's process under the same cookie.
  */
 struct gh_scx_carrier {
 	__u32 hub;   /* slot index */
 	__u32 tid;   /* gettid() of the carrier, as the baton word names it */
-	__u32 tgid;  /* getpid(), as the slot's tgid */
-	__u32 abi;   /* GH_SCX_ABI_VERSION */
-	__u32 bound; /* enum gh_scx_bound */
+	__u64 cookie;
 	/* The address, in the carrier's process, of a pointer that is non-NULL exactly while the
 	 * carrier runs a green thread (struct gh__carrier.green), as in trace mode: only sleeps
 	 * inside a green thread hand off, never the hub loop's own (a contended lock, munmap, a
 	 * fault in the loop), so a carrier is never displaced where the runtime does not expect
 	 * it. Read with bpf_probe_read_user() from the sleeping carrier itself. */
 	__u64 green_addr;
+	/* The runtime's handler of GH_SCX_SIGNO: an owner whose process has another disposition
+	 * for the signal now is not handed off (its gate could not stop it). */
+	__u64 gate_handler;
 	/* 1 from this carrier's handoff until its return is settled (cancel, takeover, idle
 	 * return, or dispatch after its hand-back). */
 	__u32 displaced;
@@ -328,6 +304,7 @@ struct gh_scx_carrier {
 	/* A parked spare this scheduler signalled: place it on wake_cpu, time its wakeup. */
 	__u32 woken;
 	__s32 wake_cpu;
+	__u32 pad;
 	__u64 handoff_ns; /* when this carrier was last handed off */
 	__u64 since_ns;   /* when it was last held (as a carrier or as a spare) */
 	__u64 woken_ns;   /* when the scheduler last gave this spare a CPU for a handoff */

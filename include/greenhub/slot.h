@@ -29,7 +29,7 @@
 #include <linux/types.h>
 #endif
 
-#define GH_SLOT_ABI_VERSION 2
+#define GH_SLOT_ABI_VERSION 3
 
 /* Most hubs one loader serves at once, over all processes: the size of the slot map. */
 #define GH_MAX_HUBS 1024
@@ -37,6 +37,10 @@
 /* Each slot fills one page of the slot map, so that a process can map its own hub's slot and
  * nothing else (the kernel assist modes' runtimes do). */
 #define GH_SLOT_SIZE 4096
+
+/* Capacity of a hub's held ring (sched_ext mode, below): the most carriers of one hub
+ * displaced at once. A power of two. */
+#define GH_SLOT_HELD_MAX 256
 
 /*
  * Baton states. For each: what the tid field names, and what a sleep of that carrier means.
@@ -117,16 +121,16 @@ struct gh_hub_slot {
 	 * kernel side on its behalf) after it queued itself; decremented by the owner for each
 	 * one it hands back to. The owner checks it at every switch point. */
 	__u32 return_pending;
-	/* The owning process's tgid, as getpid() gives it there. Trace mode: written by the
-	 * kernel side when it grants the slot; sched_ext mode: claimed by the runtime with a CAS
-	 * from 0. Informational for the kernel side, which keeps the owner in its own map. */
+	/* The owning process's tgid, as getpid() gives it there. Written by the kernel side when
+	 * it grants the slot; informational for the kernel side, which keeps the owner in a map of
+	 * its own. */
 	__u32 tgid;
-	/* GH_SLOT_F_* bits: set when the slot is granted (trace mode: by the kernel side) or
-	 * claimed (sched_ext mode: by the runtime), cleared at release. */
+	/* GH_SLOT_F_* bits: set by the kernel side when it grants the slot, cleared at release. */
 	__u32 flags;
-	/* Trace mode: a parked spare of this hub (its tid), or 0 when none is parked. Written by
-	 * the runtime under the hub's carrier lock; read by the kernel side, which skips waking
-	 * when it is 0 (a hint only: a spare about to park re-reads the baton). */
+	/* A parked spare of this hub (its tid), or 0 when none is parked. Written by the runtime
+	 * under the hub's carrier lock; read by the kernel side as a hint: trace mode skips waking
+	 * when it is 0, sched_ext mode checks that the thread named is a registered carrier of the
+	 * hub before it signals it. */
 	__u32 spare_tid;
 
 	/* Counters. Each is bumped only by the party named, never reset while the hub lives. */
@@ -143,17 +147,44 @@ struct gh_hub_slot {
 	 * by the carrier that ends the handoff (takeover or cancel). */
 	__u64 stalled_ns;
 
-	/* Trace mode's answers to the runtime's requests (greenhub/trace.h), written by the kernel
-	 * side from the requesting thread's own context. claim_cookie: the cookie of the request
-	 * that was granted the slot. reply_*: the last join or leave of a carrier of this hub,
-	 * reply_seq bumped last; the runtime makes one such request at a time per hub. */
+	/* The kernel side's answers to the runtime's requests (greenhub/request.h), written from
+	 * the requesting thread's own context. claim_cookie: the cookie of the request that was
+	 * granted the slot. reply_*: the last join or leave of a carrier of this hub, reply_seq
+	 * bumped last; the runtime makes one such request at a time per hub. */
 	__u64 claim_cookie;
 	__u32 reply_tid;
 	__s32 reply_err;
 	__u32 reply_seq;
 	__u32 reply_pad;
 
-	__u8 reserved[GH_SLOT_SIZE - 120];
+	/* Sched_ext mode only (greenhub/scx.h); unused in trace mode. All of it concerns this hub
+	 * alone, which is why it may live in memory its process can write.
+	 *
+	 * spare_mode (enum gh_scx_spare_mode), grace_policy (enum gh_scx_grace) and grace_ns (0:
+	 * the scheduler's default): how the hub wants spares held and sleeps handed off; written
+	 * by the runtime after the claim, before its first carrier joins.
+	 * gate_waiters: carriers waiting in the signal handler (GATE_HELD) for the owner to make
+	 * them the runner; incremented and decremented by them. The owner that hands back reads it
+	 * after setting runner_tid and, if non-zero, wakes them (a futex on runner_tid): a Dekker
+	 * pair.
+	 * The held ring: when a displaced carrier t returns while RUN(s), the scheduler keeps t in
+	 * the hub's held DSQ, appends t's tid to held[] (it reserves the index with an atomic add
+	 * on held_tail, then stores the tid) and only then increments return_pending. The owner,
+	 * at a switch point that sees return_pending, takes held[held_head] (0 means "not stored
+	 * yet": look again at the next switch point), zeroes it, advances held_head and moves the
+	 * baton RUN(s) -> RUN(t). One producer side (the scheduler, on any CPU) and one consumer
+	 * (the owner, whoever it is: only the baton holder pops). The scheduler refuses a handoff
+	 * that would let more than GH_SLOT_HELD_MAX carriers of the hub be displaced, so the ring
+	 * cannot overflow. Zeroed by the runtime after the claim. */
+	__u32 spare_mode;
+	__u32 grace_policy;
+	__u32 grace_ns;
+	__u32 gate_waiters;
+	__u32 held_head;
+	__u32 held_tail;
+	__u32 held[GH_SLOT_HELD_MAX];
+
+	__u8 reserved[GH_SLOT_SIZE - 144 - 4 * GH_SLOT_HELD_MAX];
 };
 
 #ifndef __bpf__

@@ -31,13 +31,10 @@
  *
  * Requests (invariant I5)
  * -----------------------
- * The kernel side acts only on threads that registered themselves, from their own context: a
- * runtime thread claims a slot, or joins a claimed slot as a carrier, by renaming itself to its
- * own name with prctl(PR_SET_NAME, name, GH_TRACE_REQ_MAGIC, &request). The rename's tracepoint
- * runs a BPF program in that thread's context, which reads the request from the thread's memory
- * and records the registration in maps that user space cannot write: whatever a process writes
- * into its slot page or sends through the pins, it cannot make the kernel side act on a thread
- * of another process, and a carrier registers for its own process's hubs only.
+ * The kernel side acts only on threads that registered themselves, from their own context
+ * (greenhub/request.h): a runtime thread claims a slot, or joins a claimed slot as a carrier,
+ * and the registration is kept in maps that user space cannot write: whatever a process writes
+ * into its slot page, it cannot make the kernel side act on a thread of another process.
  */
 #ifndef GREENHUB_TRACE_H
 #define GREENHUB_TRACE_H
@@ -46,6 +43,7 @@
 #include <linux/types.h>
 #endif
 
+#include "greenhub/request.h"
 #include "greenhub/slot.h"
 
 #define GH_TRACE_ABI_VERSION 3
@@ -72,34 +70,6 @@
  * it blocked.
  */
 #define GH_TRACE_SIGNO 62
-
-/* A thread's request to the kernel side: prctl(PR_SET_NAME, its own name, GH_TRACE_REQ_MAGIC,
- * &struct gh_trace_request). */
-#define GH_TRACE_REQ_MAGIC 0x6768747271ull /* "ghtrq" */
-
-enum gh_trace_op {
-	/* Grant slot `hub` to the calling process, if no process holds it, and record `cookie`
-	 * as the hub's (the slot's claim_cookie tells whether it was granted). */
-	GH_TRACE_OP_CLAIM = 1,
-	/* Register the calling thread as a carrier of slot `hub`, which its process holds under
-	 * `cookie`; green_addr as in struct gh_trace_carrier (reply in the slot's reply_*). */
-	GH_TRACE_OP_JOIN = 2,
-	/* Drop the calling thread's registration (reply in the slot's reply_*). */
-	GH_TRACE_OP_LEAVE = 3,
-	/* Give slot `hub` (held under `cookie`) back. */
-	GH_TRACE_OP_RELEASE = 4,
-};
-
-struct gh_trace_request {
-	__u64 magic; /* GH_TRACE_REQ_MAGIC */
-	__u32 abi;   /* GH_TRACE_ABI_VERSION */
-	__u32 op;    /* enum gh_trace_op */
-	__u32 hub;   /* slot index */
-	__u32 pad;
-	__u64 cookie;
-	__u64 green_addr;
-	__u64 gate_handler; /* JOIN: the address of the runtime's gate-signal handler */
-};
 
 /* The loader's state (gh_trace_control.state). */
 enum gh_trace_state {
@@ -171,7 +141,8 @@ struct gh_trace_control {
 	__u64 loaded_ns; /* CLOCK_REALTIME ns when the loader pinned the objects */
 	__u64 features;  /* GH_TRACE_F_* */
 	__u32 gate;      /* enum gh_trace_gate */
-	__u32 pad2;
+	/* The id of this map, which requests name (greenhub/request.h). */
+	__u32 kside_id;
 	/* Why this gate: "" when the preferred one loaded, else what refused it (the verifier's
 	 * decisive line, or the missing kfunc). NUL-terminated. */
 	char gate_why[192];

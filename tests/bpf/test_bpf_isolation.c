@@ -21,14 +21,14 @@
 #define NOBODY 65534
 
 /* The request a thread makes to the kernel side, as the runtime makes it. */
-static void request(__u32 op, __u32 hub, __u64 cookie)
+static void request(__u32 kside, __u32 op, __u32 hub, __u64 cookie)
 {
-	struct gh_trace_request rq = { .magic = GH_TRACE_REQ_MAGIC, .abi = GH_TRACE_ABI_VERSION,
-				       .op = op, .hub = hub, .cookie = cookie };
+	struct gh_request rq = { .magic = GH_REQ_MAGIC, .abi = GH_REQ_ABI_VERSION, .op = op,
+				 .kside = kside, .hub = hub, .cookie = cookie };
 	char name[17] = "";
 
 	prctl(PR_GET_NAME, name);
-	syscall(SYS_prctl, PR_SET_NAME, name, GH_TRACE_REQ_MAGIC, &rq, 0);
+	syscall(SYS_prctl, PR_SET_NAME, name, GH_REQ_MAGIC, &rq, 0);
 }
 
 /* Does fd refer to a BPF object (its fdinfo says so)? */
@@ -59,8 +59,8 @@ enum {
 
 /* The worker: drop privileges, then look for every handle on the kernel side, and use what
  * a compromised worker would: requests with the parent's slot and cookie. */
-static int worker(struct bt_maps *test_maps, __u32 parent_slot, __u64 parent_cookie,
-		  unsigned free_slot)
+static int worker(struct bt_maps *test_maps, __u32 kside, __u32 parent_slot,
+		  __u64 parent_cookie, unsigned free_slot)
 {
 	static const char *const pins[] = { "control", "slots", "hubs", "carriers",
 					      "wake_rings", "gates", "link_switch" };
@@ -99,12 +99,12 @@ static int worker(struct bt_maps *test_maps, __u32 parent_slot, __u64 parent_coo
 		}
 	}
 	/* The requests a compromised worker can make: all of them aimed at others. */
-	request(GH_TRACE_OP_JOIN, parent_slot, parent_cookie);
-	request(GH_TRACE_OP_RELEASE, parent_slot, parent_cookie);
-	request(GH_TRACE_OP_CLAIM, parent_slot, 42);
-	request(GH_TRACE_OP_LEAVE, parent_slot, parent_cookie);
+	request(kside, GH_REQ_JOIN, parent_slot, parent_cookie);
+	request(kside, GH_REQ_RELEASE, parent_slot, parent_cookie);
+	request(kside, GH_REQ_CLAIM, parent_slot, 42);
+	request(kside, GH_REQ_LEAVE, parent_slot, parent_cookie);
 	/* A slot of its own is fine; it is released when the worker exits. */
-	request(GH_TRACE_OP_CLAIM, free_slot, 43);
+	request(kside, GH_REQ_CLAIM, free_slot, 43);
 	return bad;
 }
 
@@ -123,6 +123,7 @@ static void *isolation_main(void *arg)
 	struct isolation *s = arg;
 	gh_thread *ticker;
 	unsigned idx[4], free_slot = 0;
+	__u32 kside = s->maps.ctl->kside_id;
 	__u64 cookie;
 	pid_t pid;
 	char c;
@@ -140,7 +141,7 @@ static void *isolation_main(void *arg)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0)
-		_exit(worker(&s->maps, s->slot, cookie, free_slot));
+		_exit(worker(&s->maps, kside, s->slot, cookie, free_slot));
 	while (waitpid(pid, &s->worker_status, WNOHANG) == 0)
 		gh_sleep_until(gh_now() + 2000000);
 	/* The parent's hub still hands off: an unmarked read that only the test's writer ends. */

@@ -4,18 +4,19 @@
  * bpf/greenhub.bpf.c, loaded and pinned by scx_greenhub; docs/sched-ext.md).
  *
  * What this file does
- *   probe          finds the pinned control map, checks its versions, that the loader runs and
- *                  that the scheduler has not exited, and that the reserved signal is usable
- *   hub_attach     maps the pinned slot and hub arrays (once per loaded scheduler), claims a
- *                  free slot (a CAS of its tgid from 0) and points hub->slot at it
- *   carrier_attach registers the calling carrier thread in the carriers task storage (through a
- *                  pidfd of the thread), then switches it to SCHED_EXT; carrier_detach undoes
- *                  both, restoring the thread's own policy
- *   spare_parked   keeps gh_scx_hub.spare_tid naming a spare parked on its futex
+ *   probe          reads the pinned control map (read-only), checks its versions, that the
+ *                  loader runs and that the scheduler has not exited, and that the reserved
+ *                  signal is usable
+ *   hub_attach     claims a slot and maps its page (kside.c), sets the hub's choices in it
+ *                  (spare mode, grace period) and keeps a read-only view of the control map
+ *   carrier_attach registers the calling carrier thread (a JOIN request from the thread itself:
+ *                  kside.c), then switches it to SCHED_EXT; carrier_detach undoes both,
+ *                  restoring the thread's own policy
+ *   spare_parked   keeps the slot's spare_tid naming a spare parked on its futex
  *   spare_wait     how a spare waits: held (sched_yield(), which the scheduler turns into a
  *                  wait in the hub's spare DSQ) or parked (its futex word, which the signal
  *                  handler sets)
- *   held_next      the owner pops the hub's held ring: whom to hand back to
+ *   held_next      the owner pops the hub's held ring (in the slot): whom to hand back to
  *   held_release   wakes a carrier waiting for that hand-back in the signal handler
  *   the handler    of GH_SCX_SIGNO: WAKE sets a parked spare's wake word; KICK writes the
  *                  hub's eventfd so that the idle carrier that lost the hub leaves its poll;
@@ -24,10 +25,10 @@
  *                  long) wait for the hand-back before the interrupted code runs on.
  *
  * The design
- *   As in trace mode, the library talks to the pinned maps with raw bpf(2) calls and does not
- *   depend on libbpf; a machine without sched_ext simply fails the probe. The maps of one
- *   loaded scheduler are a connection shared by the process's hubs and recognised by the
- *   control map's id.
+ *   As in trace mode, the library talks to the pins with raw bpf(2) calls and does not depend
+ *   on libbpf; a machine without sched_ext simply fails the probe. Requests and what a process
+ *   holds of the scheduler are kside.c's: the process can write its own slot page and nothing
+ *   else of the scheduler's.
  *
  *   Spares: held by default; GREENHUB_SCX_SPARES=parked chooses futex parking (for
  *   comparison: docs/sched-ext.md has the numbers). A held spare whose sched_yield() keeps
@@ -42,11 +43,11 @@
  *     slot), which the owner wakes after making it the runner, only when someone waits.
  *
  * Memory ordering
- *   The slot and hub entries are shared with the scheduler through MAP_SHARED mappings; every
- *   baton access is the protocol's seq_cst CAS (carrier.c). The held ring's consumer reads an
- *   entry with acquire order and frees it before it publishes the new head (release). A waiter
- *   in the handler increments gate_waiters and then reads runner_tid; the owner stores
- *   runner_tid (seq_cst, carrier.c) and then reads gate_waiters: one of them sees the other.
+ *   The slot is shared with the scheduler through a MAP_SHARED mapping; every baton access is
+ *   the protocol's seq_cst CAS (carrier.c). The held ring's consumer reads an entry with
+ *   acquire order and frees it before it publishes the new head (release). A waiter in the
+ *   handler increments gate_waiters and then reads runner_tid; the owner stores runner_tid
+ *   (seq_cst, carrier.c) and then reads gate_waiters: one of them sees the other.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -58,6 +59,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -72,19 +74,31 @@
 
 extern const struct gh__backend gh__backend_scx;
 
-/* The hub's backend_data. */
-struct scx_hub {
-	struct gh__pins *conn;
-	__u32 idx;
-	struct gh_scx_hub *state;
+static void on_signal(int sig, siginfo_t *si, void *uc);
+
+/* What a process holds while a hub is attached (kside.c): the tracing links, and the gates
+ * map, whose task works would be cancelled with its last reference. Never the struct_ops link:
+ * its descriptor could detach the scheduler. */
+static const char *const held_pins[] = { "link_register", "link_exit", "link_exec", "gates" };
+
+static struct gh__kside kside = {
+	.dir = GH_SCX_PIN_DIR,
+	.hold = held_pins,
+	.nr_hold = sizeof(held_pins) / sizeof(held_pins[0]),
+	.ctl_size = sizeof(struct gh_scx_control),
+	.ctl_claims = offsetof(struct gh_scx_control, nr_claims),
+	.ctl_rejected = offsetof(struct gh_scx_control, nr_rejected),
+	.gate_handler = on_signal,
+	.lock = PTHREAD_MUTEX_INITIALIZER,
 };
 
-static struct gh__conns conns = {
-	.dir = GH_SCX_PIN_DIR,
-	.ctl_size = sizeof(struct gh_scx_control),
-	.hub_size = sizeof(struct gh_scx_hub),
-	.gates = true,
-	.lock = PTHREAD_MUTEX_INITIALIZER,
+/* The loader's pid, as the probe read it, for the hub's mode reason. */
+static _Atomic __u32 loader_pid;
+
+/* The hub's backend_data. */
+struct scx_hub {
+	struct gh__kside_hub kh;
+	const struct gh_scx_control *ctl; /* read-only */
 };
 
 /* The policy and nice value of the calling carrier thread before it became SCHED_EXT. */
@@ -131,19 +145,11 @@ static void futex_wake_private(__u32 *word)
 	syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
-/* ---------------------------------------------------------------------------------------- */
-/* Connections                                                                                */
-
-static const struct gh_scx_control *conn_ctl(const struct gh__pins *c)
-{
-	return c->ctl;
-}
-
 /* The scheduler is loaded, running and holding: it has not exited and is not draining. */
-static bool scheduler_holds(const struct gh__pins *c)
+static bool scheduler_holds(const struct scx_hub *sh)
 {
-	return __atomic_load_n(&conn_ctl(c)->state, __ATOMIC_ACQUIRE) == GH_SCX_RUNNING &&
-	       !__atomic_load_n(&conn_ctl(c)->exit.kind, __ATOMIC_RELAXED);
+	return __atomic_load_n(&sh->ctl->state, __ATOMIC_ACQUIRE) == GH_SCX_RUNNING &&
+	       !__atomic_load_n(&sh->ctl->exit.kind, __ATOMIC_RELAXED);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -162,7 +168,7 @@ static void wait_handback(struct gh_hub *hub, struct gh__carrier *c)
 
 	if (!sh)
 		return;
-	__atomic_fetch_add(&sh->state->gate_waiters, 1, __ATOMIC_SEQ_CST);
+	__atomic_fetch_add(&hub->slot->gate_waiters, 1, __ATOMIC_SEQ_CST);
 	for (;;) {
 		__u64 b = __atomic_load_n(&hub->slot->baton, __ATOMIC_SEQ_CST);
 
@@ -171,7 +177,7 @@ static void wait_handback(struct gh_hub *hub, struct gh__carrier *c)
 			break;
 		futex_wait_private(runner, seen, NULL);
 	}
-	__atomic_fetch_sub(&sh->state->gate_waiters, 1, __ATOMIC_SEQ_CST);
+	__atomic_fetch_sub(&hub->slot->gate_waiters, 1, __ATOMIC_SEQ_CST);
 }
 
 static void on_signal(int sig, siginfo_t *si, void *uc)
@@ -211,47 +217,25 @@ out:
 static int scx_probe(char *why, size_t len)
 {
 	const struct gh_scx_control *ctl;
-	struct gh__pins *c;
-	__u32 id = 0;
-	int fd, err;
+	int err;
 
 	if (access("/sys/kernel/sched_ext", F_OK) < 0) {
 		snprintf(why, len, "this kernel has no sched_ext (CONFIG_SCHED_CLASS_EXT)");
 		return -EOPNOTSUPP;
 	}
-	fd = gh__bpf_obj_get(GH_SCX_PIN_DIR "/control");
-	if (fd < 0) {
-		err = -errno;
-		if (err == -ENOENT)
-			snprintf(why, len, "scx_greenhub is not running in sched_ext mode");
-		else if (err == -EACCES || err == -EPERM)
-			snprintf(why, len, "no permission to open %s: its pins are root-only",
-				 GH_SCX_PIN_DIR);
-		else
-			snprintf(why, len, "opening %s/control failed (%s)", GH_SCX_PIN_DIR,
-				 strerror(-err));
+	ctl = gh__kside_control(&kside, &err, why, len);
+	if (!ctl)
 		return err;
-	}
-	err = gh__bpf_map_id(fd, &id);
-	if (err) {
-		snprintf(why, len, "reading scx_greenhub's control map failed (%s)",
-			 strerror(-err));
-		close(fd);
-		return err;
-	}
-	pthread_mutex_lock(&conns.lock);
-	c = gh__pins_connect(&conns, fd, id, why, len);
-	if (!c) {
-		pthread_mutex_unlock(&conns.lock);
-		return -ENOENT;
-	}
-	ctl = conn_ctl(c);
 	err = -EOPNOTSUPP;
+	/* The version before anything else: another version's maps may be laid out otherwise. */
 	if (ctl->magic != GH_SCX_MAGIC || ctl->slot_abi != GH_SLOT_ABI_VERSION ||
 	    ctl->scx_abi != GH_SCX_ABI_VERSION)
 		snprintf(why, len, "scx_greenhub is of another version (slot ABI %u, sched_ext ABI "
 				   "%u; this library: %u, %u)",
 			 ctl->slot_abi, ctl->scx_abi, GH_SLOT_ABI_VERSION, GH_SCX_ABI_VERSION);
+	else if (ctl->mode != GH_MODE_SCHED_EXT)
+		snprintf(why, len, "scx_greenhub runs another mode (%s)",
+			 gh_mode_name((enum gh_mode)ctl->mode));
 	else if (__atomic_load_n(&ctl->exit.kind, __ATOMIC_ACQUIRE))
 		snprintf(why, len, "the greenhub scheduler has exited (%.60s%s%.60s)",
 			 ctl->exit.reason, ctl->exit.msg[0] ? ": " : "", ctl->exit.msg);
@@ -265,8 +249,8 @@ static int scx_probe(char *why, size_t len)
 	else
 		err = gh__signal_install(GH_SCX_SIGNO, on_signal, why, len);
 	if (!err)
-		err = gh__pidfd_check(why, len);
-	pthread_mutex_unlock(&conns.lock);
+		atomic_store(&loader_pid, ctl->loader_pid);
+	gh__kside_control_unmap(&kside, ctl);
 	return err;
 }
 
@@ -334,11 +318,11 @@ static int scx_check_env(char *why, size_t len)
 
 static int scx_hub_attach(struct gh_hub *hub, char *why, size_t len)
 {
+	struct gh_hub_slot *slot;
 	struct scx_hub *sh;
 	struct scx_env env;
-	struct gh__pins *c;
-	struct gh_scx_hub *h;
-	int i;
+	size_t used;
+	int err;
 
 	/* Checked before any backend was tried (scx_check_env); read again, unchanged. */
 	if (scx_env_read(&env, why, len))
@@ -348,40 +332,40 @@ static int scx_hub_attach(struct gh_hub *hub, char *why, size_t len)
 		snprintf(why, len, "out of memory");
 		return -ENOMEM;
 	}
-	i = gh__pins_claim(&conns, &c);
-	if (i < 0) {
-		if (i == -EBUSY)
-			snprintf(why, len, "all %d hub slots of the kernel side are in use",
-				 GH_MAX_HUBS);
-		else
-			snprintf(why, len, "scx_greenhub's maps are gone (it is stopping)");
+	sh->ctl = gh__kside_control(&kside, &err, why, len);
+	if (!sh->ctl) {
 		free(sh);
-		return i;
+		return err;
 	}
-	/* The slot is ours: reset it, then publish it. */
-	h = (struct gh_scx_hub *)c->hubs + i;
-	memset(h, 0, sizeof(*h));
-	h->spare_mode = env.spare_mode;
-	h->grace_policy = env.grace_policy;
-	h->grace_ns = env.grace_ns;
-	gh__slot_publish(hub, &c->slots[i]);
-	sh->state = h;
-	sh->conn = c;
-	sh->idx = (__u32)i;
+	/* A child of fork() must not see the scheduler's state as its own. */
+	madvise((void *)sh->ctl, gh__bpf_map_bytes(sizeof(*sh->ctl), 1), MADV_DONTFORK);
+	err = gh__kside_attach(&kside, &sh->kh, why, len);
+	if (err) {
+		gh__kside_control_unmap(&kside, sh->ctl);
+		free(sh);
+		return err;
+	}
+	/* Granted: the hub's part of the slot, before any carrier joins (slot.h). */
+	slot = sh->kh.slot;
+	slot->spare_mode = env.spare_mode;
+	slot->grace_policy = env.grace_policy;
+	slot->grace_ns = env.grace_ns;
+	slot->gate_waiters = 0;
+	slot->held_head = 0;
+	slot->held_tail = 0;
+	memset(slot->held, 0, sizeof(slot->held));
+	gh__slot_publish(hub, slot);
 	hub->backend_data = sh;
-	{
-		size_t used = strlen(hub->mode_reason);
-
-		snprintf(hub->mode_reason + used, sizeof(hub->mode_reason) - used,
-			 "sched_ext mode: scx_greenhub (pid %u) schedules the hub's carriers (slot "
-			 "%d, spares %s, grace %s)",
-			 conn_ctl(c)->loader_pid, i,
-			 env.spare_mode == GH_SCX_SPARES_HELD ? "held" : "parked",
-			 env.grace_policy == GH_SCX_GRACE_ADAPTIVE ? "adaptive"
-			 : env.grace_policy == GH_SCX_GRACE_ALWAYS ? "always"
-			 : env.grace_policy == GH_SCX_GRACE_NEVER  ? "never"
-								   : "as the loader's");
-	}
+	used = strlen(hub->mode_reason);
+	snprintf(hub->mode_reason + used, sizeof(hub->mode_reason) - used,
+		 "sched_ext mode: scx_greenhub (pid %u) schedules the hub's carriers (slot %u, "
+		 "spares %s, grace %s)",
+		 atomic_load(&loader_pid), sh->kh.idx,
+		 env.spare_mode == GH_SCX_SPARES_HELD ? "held" : "parked",
+		 env.grace_policy == GH_SCX_GRACE_ADAPTIVE ? "adaptive"
+		 : env.grace_policy == GH_SCX_GRACE_ALWAYS ? "always"
+		 : env.grace_policy == GH_SCX_GRACE_NEVER  ? "never"
+							   : "as the loader's");
 	return 0;
 }
 
@@ -391,29 +375,32 @@ static void scx_hub_detach(struct gh_hub *hub)
 
 	if (!sh)
 		return;
-	gh__slot_release(hub, &sh->conn->slots[sh->idx], &sh->state->spare_tid,
-			 &sh->state->owner_tgid);
-	gh__pins_put(&conns, sh->conn);
+	gh__slot_save(hub, sh->kh.slot);
+	__atomic_store_n(&sh->kh.slot->spare_tid, 0, __ATOMIC_RELAXED);
+	gh__kside_detach(&sh->kh);
+	gh__kside_control_unmap(&kside, sh->ctl);
 	hub->backend_data = NULL;
 	free(sh);
+}
+
+/* In a child of fork(): hub is the parent's. Its slot page and control view are not mapped
+ * here (MADV_DONTFORK); drop the hold. */
+static void scx_fork_child(struct gh_hub *hub)
+{
+	struct scx_hub *sh = hub->backend_data;
+
+	gh__kside_fork_child(&kside, sh ? &sh->kh : NULL);
 }
 
 static int scx_carrier_attach(struct gh_hub *hub, struct gh__carrier *c)
 {
 	struct scx_hub *sh = hub->backend_data;
-	struct gh_scx_carrier reg;
 	int err, policy;
 
 	err = gh__carrier_gate_open(c, GH_SCX_SIGNO);
 	if (err)
 		return err;
-	memset(&reg, 0, sizeof(reg));
-	reg.hub = sh->idx;
-	reg.tid = (__u32)c->tid;
-	reg.tgid = (__u32)getpid();
-	reg.abi = GH_SCX_ABI_VERSION;
-	reg.green_addr = (__u64)(unsigned long)&c->green;
-	err = gh__carrier_register(sh->conn, c->tid, &reg);
+	err = gh__kside_join(&sh->kh, c);
 	if (err)
 		return err;
 	/* Registered first, so that the scheduler knows the thread from its first decision. */
@@ -427,7 +414,7 @@ static int scx_carrier_attach(struct gh_hub *hub, struct gh__carrier *c)
 	err = set_policy(GH_SCX_POLICY, own_sched.nice);
 	if (err) {
 		own_sched.saved = false;
-		gh__carrier_unregister(sh->conn, c->tid);
+		gh__kside_leave(&sh->kh);
 	}
 	return err;
 }
@@ -447,15 +434,13 @@ static void scx_carrier_detach(struct gh_hub *hub, struct gh__carrier *c)
 		own_sched.saved = false;
 	}
 	if (sh)
-		gh__carrier_unregister(sh->conn, c->tid);
+		gh__kside_leave(&sh->kh);
 }
 
 /* Under hub->carrier_lock: name a parked spare for the scheduler to signal. */
 static void scx_spare_parked(struct gh_hub *hub, struct gh__carrier *c, bool parked)
 {
-	struct scx_hub *sh = hub->backend_data;
-
-	gh__spare_name(hub, c, parked, &sh->state->spare_tid);
+	gh__spare_name(hub, c, parked, &hub->slot->spare_tid);
 }
 
 static bool handoff_waits(struct gh_hub *hub)
@@ -471,7 +456,7 @@ static void scx_spare_wait(struct gh_hub *hub, struct gh__carrier *c)
 	unsigned spins = 0;
 
 	while (!atomic_load(&c->wake_word) && !handoff_waits(hub)) {
-		if (sh->state->spare_mode == GH_SCX_SPARES_HELD && scheduler_holds(sh->conn) &&
+		if (hub->slot->spare_mode == GH_SCX_SPARES_HELD && scheduler_holds(sh) &&
 		    spins < YIELD_SPINS) {
 			/* The scheduler keeps us in the hub's spare DSQ until a handoff gives us
 			 * the CPU its owner left (or its heartbeat lets us look once). */
@@ -482,7 +467,7 @@ static void scx_spare_wait(struct gh_hub *hub, struct gh__carrier *c)
 		/* Parked, or a scheduler that does not hold us: the futex, woken by the signal
 		 * handler (WAKE) or the runtime; a bounded wait while the scheduler runs, in case
 		 * it holds us again. */
-		gh__futex_wait(&c->wake_word, 0, scheduler_holds(sh->conn) ? &ms : NULL);
+		gh__futex_wait(&c->wake_word, 0, scheduler_holds(sh) ? &ms : NULL);
 		spins = 0;
 	}
 	atomic_store(&c->wake_word, 0);
@@ -490,31 +475,27 @@ static void scx_spare_wait(struct gh_hub *hub, struct gh__carrier *c)
 
 static pid_t scx_held_next(struct gh_hub *hub)
 {
-	struct scx_hub *sh = hub->backend_data;
-	struct gh_scx_hub *h;
+	struct gh_hub_slot *s = hub->slot;
 	__u32 head, tid;
 
-	if (!sh)
+	if (!hub->backend_data)
 		return 0;
-	h = sh->state;
-	head = __atomic_load_n(&h->held_head, __ATOMIC_RELAXED);
-	if (head == __atomic_load_n(&h->held_tail, __ATOMIC_ACQUIRE))
+	head = __atomic_load_n(&s->held_head, __ATOMIC_RELAXED);
+	if (head == __atomic_load_n(&s->held_tail, __ATOMIC_ACQUIRE))
 		return 0;
-	tid = __atomic_load_n(&h->held[head & (GH_SCX_HELD_MAX - 1)], __ATOMIC_ACQUIRE);
+	tid = __atomic_load_n(&s->held[head & (GH_SLOT_HELD_MAX - 1)], __ATOMIC_ACQUIRE);
 	if (!tid)
 		return 0; /* reserved, not stored yet */
-	__atomic_store_n(&h->held[head & (GH_SCX_HELD_MAX - 1)], 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&h->held_head, head + 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->held[head & (GH_SLOT_HELD_MAX - 1)], 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->held_head, head + 1, __ATOMIC_RELEASE);
 	return (pid_t)tid;
 }
 
 static void scx_held_release(struct gh_hub *hub, pid_t tid)
 {
-	struct scx_hub *sh = hub->backend_data;
-
 	/* The scheduler dispatches tid when this carrier parks; one that waits in the signal
 	 * handler instead (ejection, long hold) needs a futex wake. */
-	if (sh && __atomic_load_n(&sh->state->gate_waiters, __ATOMIC_SEQ_CST))
+	if (hub->backend_data && __atomic_load_n(&hub->slot->gate_waiters, __ATOMIC_SEQ_CST))
 		futex_wake_private(&hub->slot->runner_tid);
 }
 
@@ -530,4 +511,5 @@ const struct gh__backend gh__backend_scx = {
 	.spare_wait = scx_spare_wait,
 	.held_next = scx_held_next,
 	.held_release = scx_held_release,
+	.fork_child = scx_fork_child,
 };

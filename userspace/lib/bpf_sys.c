@@ -1,11 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * The few bpf(2) commands the kernel-assisted backends use on the loader's pinned maps, called
- * directly so that libgreenhub does not link libbpf, plus mapping a BPF_F_MMAPABLE array and
- * a pidfd of one thread.
+ * directly so that libgreenhub does not link libbpf, plus mapping a BPF_F_MMAPABLE array.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/bpf.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -13,10 +11,6 @@
 #include <unistd.h>
 
 #include "internal.h"
-
-#ifndef PIDFD_THREAD
-#define PIDFD_THREAD O_EXCL /* pidfd_open(2) of a thread, not a process (Linux 6.9) */
-#endif
 
 int gh__bpf_sys(int cmd, union bpf_attr *attr)
 {
@@ -70,16 +64,6 @@ int gh__bpf_map_update(int fd, const void *key, const void *value, __u64 flags)
 	return gh__bpf_sys(BPF_MAP_UPDATE_ELEM, &attr) < 0 ? -errno : 0;
 }
 
-int gh__bpf_map_delete(int fd, const void *key)
-{
-	union bpf_attr attr;
-
-	memset(&attr, 0, sizeof(attr));
-	attr.map_fd = (__u32)fd;
-	attr.key = (__u64)(unsigned long)key;
-	return gh__bpf_sys(BPF_MAP_DELETE_ELEM, &attr) < 0 ? -errno : 0;
-}
-
 size_t gh__bpf_map_bytes(size_t value_size, unsigned entries)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -93,9 +77,4 @@ void *gh__bpf_map_values(int fd, size_t value_size, unsigned entries, int prot)
 	void *p = mmap(NULL, gh__bpf_map_bytes(value_size, entries), prot, MAP_SHARED, fd, 0);
 
 	return p == MAP_FAILED ? NULL : p;
-}
-
-int gh__bpf_pidfd_of_thread(pid_t tid)
-{
-	return (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
 }

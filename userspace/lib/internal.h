@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "greenhub.h"
+#include "greenhub/request.h"
 #include "greenhub/slot.h"
 
 #define GH__POLL_BATCH 64
@@ -498,55 +499,68 @@ int gh__bpf_obj_get(const char *path);              /* a new fd, or -1 with errn
 int gh__bpf_ringbuf_create(unsigned bytes);         /* a new ring buffer map, or -1 */
 int gh__bpf_map_id(int fd, __u32 *id);              /* 0 or -errno */
 int gh__bpf_map_update(int fd, const void *key, const void *value, __u64 flags);
-int gh__bpf_map_delete(int fd, const void *key);
 /* Bytes of the mapping of a BPF_F_MMAPABLE array, and the mapping itself (NULL on failure). */
 size_t gh__bpf_map_bytes(size_t value_size, unsigned entries);
 void *gh__bpf_map_values(int fd, size_t value_size, unsigned entries, int prot);
-int gh__bpf_pidfd_of_thread(pid_t tid);             /* a new fd, or -1 with errno */
-
 /*
- * The pinned maps of one loaded kernel side as mapped by this process (backend_pins.c): a
- * connection, shared by the hubs attached to it and recognised by the control map's id. If the
- * loader is restarted, attached hubs keep the old connection and new hubs get a new one.
+ * A kernel side as both kernel-assist modes reach it (kside.c): requests that claim and release
+ * a hub's slot and register carriers, the hub's own slot page, and the hold of the kernel
+ * side's links and gate maps while a hub is attached.
  */
-struct gh__pins {
-	unsigned refs; /* hubs attached, under gh__conns.lock */
-	__u32 ctl_id;
-	/* gates_fd (sched_ext mode only, else -1) is never used, only held: a map's task works
-	 * are cancelled when it loses its last user reference, and the gates of this process's
-	 * displaced carriers must outlive an unload that did not wait for them. */
-	int ctl_fd, slots_fd, hubs_fd, carriers_fd, gates_fd;
-	const void *ctl;           /* the mode's control struct, read-only */
-	struct gh_hub_slot *slots; /* GH_MAX_HUBS */
-	void *hubs;                /* GH_MAX_HUBS of the mode's hub struct */
+#define GH__KSIDE_HOLD_MAX 8
+
+struct gh__kside_hold;
+
+/* A mode's kernel side, as its backend describes it (a static of the backend). */
+struct gh__kside {
+	const char *dir;            /* the pin folder */
+	const char *const *hold;    /* pins held while a hub is attached: "link_*" links, maps */
+	unsigned nr_hold;           /* at most GH__KSIDE_HOLD_MAX */
+	const char *optional;       /* the one of them a load may lack, or NULL */
+	size_t ctl_size;            /* the mode's control struct */
+	size_t ctl_claims;          /* offsetof its nr_claims */
+	size_t ctl_rejected;        /* offsetof its nr_rejected */
+	void (*gate_handler)(int, siginfo_t *, void *); /* the mode's signal handler */
+	/* kside.c's own */
+	pthread_mutex_t lock;
+	struct gh__kside_hold *holds;
 };
 
-/* One backend's pin folder and map layout, and its connections. */
-struct gh__conns {
-	const char *dir;
-	size_t ctl_size, hub_size;
-	bool gates;
-	pthread_mutex_t lock;     /* guards current and every connection's refs */
-	struct gh__pins *current; /* the one new hubs attach to: the last successful probe's */
+/* One hub's share of a kernel side. */
+struct gh__kside_hub {
+	struct gh__kside *ks;
+	struct gh__kside_hold *hold;
+	__u32 idx;                   /* the slot's index */
+	__u32 ctl_id;                /* the id of the kernel side's control map */
+	__u64 cookie;                /* of the claim */
+	struct gh_hub_slot *slot;    /* the slot's page, read-write, not inherited by fork() */
+	pthread_mutex_t request_lock; /* one JOIN or LEAVE at a time: one reply in the slot */
 };
 
-/* Under cs->lock: the connection of the control map ctl_fd (taken, closed if current already
- * is that one), made current; NULL with a reason. */
-struct gh__pins *gh__pins_connect(struct gh__conns *cs, int ctl_fd, __u32 id, char *why,
-				  size_t len);
-void gh__pins_free(const struct gh__conns *cs, struct gh__pins *p);
-/* Claim a free slot of the current connection for this process and take a reference to the
- * connection (*pins): the slot's index, -ENOENT (none) or -EBUSY (no free slot). */
-int gh__pins_claim(struct gh__conns *cs, struct gh__pins **pins);
-void gh__pins_put(struct gh__conns *cs, struct gh__pins *p);
-/* Reset a claimed slot and publish it as hub->slot; the mode's hub entry is set up before. */
+/* The control map of the kernel side pinned now, mapped read-only (a mapping made read-only
+ * cannot be made writable later), or NULL with *err and a reason; unmap it with
+ * gh__kside_control_unmap. */
+const void *gh__kside_control(const struct gh__kside *ks, int *err, char *why, size_t len);
+void gh__kside_control_unmap(const struct gh__kside *ks, const void *ctl);
+/* Claim a free slot of the kernel side pinned now, map its page and hold the kernel side:
+ * 0, or -errno with a reason (-EBUSY: every slot is in use). */
+int gh__kside_attach(struct gh__kside *ks, struct gh__kside_hub *kh, char *why, size_t len);
+/* Give the slot back, unmap it, drop the hold. */
+void gh__kside_detach(struct gh__kside_hub *kh);
+/* Register the calling thread, carrier c, with the kernel side: 0 (also when the kernel side
+ * is gone: nothing will hand c off then) or the kernel side's refusal as -errno. */
+int gh__kside_join(struct gh__kside_hub *kh, struct gh__carrier *c);
+/* Unregister the calling thread. */
+void gh__kside_leave(struct gh__kside_hub *kh);
+/* In a child of fork(): drop what the parent's hub kh (NULL: none) held. */
+void gh__kside_fork_child(struct gh__kside *ks, struct gh__kside_hub *kh);
+
+/* Reset a granted slot and publish it as hub->slot; the mode's part of the slot is set up
+ * before. */
 void gh__slot_publish(struct gh_hub *hub, struct gh_hub_slot *s);
 /* Keep the counters of a slot about to be released in the hub's own memory (gh_hub_stats counts
  * from the hub's creation on). */
 void gh__slot_save(struct gh_hub *hub, const struct gh_hub_slot *s);
-/* Undo gh__slot_publish and the claim; spare_tid and owner_tgid are the mode's hub entry's. */
-void gh__slot_release(struct gh_hub *hub, struct gh_hub_slot *s, __u32 *spare_tid,
-		      __u32 *owner_tgid);
 /* Under hub->carrier_lock: keep *spare naming a parked spare as c parks or leaves. */
 void gh__spare_name(struct gh_hub *hub, struct gh__carrier *c, bool parked, __u32 *spare);
 bool gh__signal_blocked(int signo); /* on the calling thread */
@@ -554,15 +568,9 @@ bool gh__signal_blocked(int signo); /* on the calling thread */
  * application has a handler of its own there (checked on every call: it may have installed one
  * since), other failures as -errno with a reason. */
 int gh__signal_install(int signo, void (*fn)(int, siginfo_t *, void *), char *why, size_t len);
-/* Carriers are registered through pidfds of threads: 0 if this kernel opens them, else -errno
- * with a reason. */
-int gh__pidfd_check(char *why, size_t len);
 /* Unblock signo on a spare the runtime started; -EPERM if the application's thread c blocks
  * it. */
 int gh__carrier_gate_open(struct gh__carrier *c, int signo);
-/* Add or remove thread tid's registration (reg) in the carriers task storage, by pidfd. */
-int gh__carrier_register(const struct gh__pins *p, pid_t tid, const void *reg);
-void gh__carrier_unregister(const struct gh__pins *p, pid_t tid);
 /* Pick the backend for a run of hub (opts.mode, or the best available for AUTO), attach it,
  * and record the mode and the reason in the hub. -EOPNOTSUPP if an explicitly requested mode
  * cannot run. */

@@ -5,7 +5,8 @@
  * displaced carrier ungated. docs/sched-ext.md describes the mode.
  *
  * Pinning
- *   Maps first, then the links (the struct_ops link and the two process-exit programs), then
+ *   Maps first, then the links (the struct_ops link, the request program and the process-exit
+ *   and exec programs), then
  *   the control map last, and only then state RUNNING: the runtime attaches a hub only when it
  *   finds the control map pinned with state RUNNING, so a loader killed half-way leaves objects
  *   nobody uses, and `--stop` removes them. Once the struct_ops link is pinned the loader's own
@@ -61,7 +62,7 @@
  * works are cancelled when it loses its last one. */
 static const char *const map_pins[] = { "slots", "hubs", "carriers", "gates", "owners",
 					"heartbeat", "hub_timers", "release_timers" };
-static const char *const link_pins[] = { "link_ops", "link_exit", "link_exec" };
+static const char *const link_pins[] = { "link_ops", "link_register", "link_exit", "link_exec" };
 
 struct scx_state {
 	struct greenhub *skel;
@@ -183,7 +184,7 @@ static int scx_start(const struct loader_opts *o, const struct loader_features *
 		     void **statep, char *refused, size_t refused_len)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = o->btf_path);
-	struct bpf_link *exit_link = NULL, *exec_link = NULL;
+	struct bpf_link *exit_link = NULL, *exec_link = NULL, *register_link = NULL;
 	struct scx_state *st;
 	struct timespec rt;
 	char state[64];
@@ -247,17 +248,30 @@ static int scx_start(const struct loader_opts *o, const struct loader_features *
 	st->ctl->grace_ns = grace_ns_of(o);
 	st->ctl->loaded_ns = (__u64)rt.tv_sec * 1000000000u + (__u64)rt.tv_nsec;
 	st->ctl->features = f->bits;
+	/* Requests name the kernel side by its control map's id (greenhub/request.h). */
+	err = loader_map_id(st->skel->maps.control, &st->ctl->kside_id);
+	if (err) {
+		loader_err("reading the control map's id: %s", strerror(-err));
+		goto cleanup;
+	}
 	__atomic_store_n(&st->ctl->state, GH_SCX_LOADING, __ATOMIC_SEQ_CST);
 
-	/* attach: the process-exit programs first, so that no hub can be lost to an exit */
+	/* attach: the process-exit programs first, so that no hub can be lost to an exit, then
+	 * the request program (no slot is granted before state RUNNING) */
 	exit_link = bpf_program__attach(st->skel->progs.greenhub_process_exit);
+	st->skel->links.greenhub_process_exit = exit_link;
 	exec_link = bpf_program__attach(st->skel->progs.greenhub_process_exec);
+	st->skel->links.greenhub_process_exec = exec_link;
 	if (!exit_link || !exec_link) {
 		loader_err("attaching the process-exit programs failed: %s", strerror(errno));
 		goto cleanup;
 	}
-	st->skel->links.greenhub_process_exit = exit_link;
-	st->skel->links.greenhub_process_exec = exec_link;
+	register_link = bpf_program__attach(st->skel->progs.greenhub_request);
+	st->skel->links.greenhub_request = register_link;
+	if (!register_link) {
+		loader_err("attaching the request program failed: %s", strerror(errno));
+		goto cleanup;
+	}
 	/* libbpf 1.4 does not attach struct_ops maps from the skeleton: bpf/bpf.mk */
 	st->ops_link = bpf_map__attach_struct_ops(st->skel->maps.greenhub_ops);
 	if (!st->ops_link) {
@@ -285,6 +299,7 @@ static int scx_start(const struct loader_opts *o, const struct loader_features *
 	    loader_pin_map(&pins, st->skel->maps.hub_timers, "hub_timers") ||
 	    loader_pin_map(&pins, st->skel->maps.release_timers, "release_timers") ||
 	    loader_pin_link(&pins, st->ops_link, "link_ops") ||
+	    loader_pin_link(&pins, register_link, "link_register") ||
 	    loader_pin_link(&pins, exit_link, "link_exit") ||
 	    loader_pin_link(&pins, exec_link, "link_exec") ||
 	    loader_pin_map(&pins, st->skel->maps.control, "control"))
@@ -449,9 +464,10 @@ static uint64_t hist_quantile(const struct gh_scx_hist *h, double q)
 }
 
 /* What a hub does with its owners' sleeps now (the scheduler's hub_grace()). */
-static const char *grace_state(const struct gh_scx_control *ctl, const struct gh_scx_hub *sh)
+static const char *grace_state(const struct gh_scx_control *ctl, const struct gh_hub_slot *s,
+			       const struct gh_scx_hub *sh)
 {
-	__u32 policy = sh->grace_policy ? sh->grace_policy : ctl->grace_policy;
+	__u32 policy = s->grace_policy ? s->grace_policy : ctl->grace_policy;
 
 	if (policy != GH_SCX_GRACE_ADAPTIVE)
 		return grace_name(policy);
@@ -477,14 +493,16 @@ static void print_stats(const struct gh_scx_control *ctl, const struct gh_hub_sl
 	       grace_name(ctl->grace_policy), ctl->grace_ns, (unsigned long long)ctl->nr_graced, (unsigned long long)ctl->nr_late_handoffs);
 	printf("spares: %llu held spares run, %llu parked spares signalled, %llu misses, %llu "
 	       "heartbeats; gates armed %llu (failed %llu), stopped %llu, kicks %llu; long holds "
-	       "%llu; not handed off: %llu in the hub loop, %llu masked, %llu refused; bound "
-	       "%llu, rejected %llu, exit cleanups %llu\n",
+	       "%llu; not handed off: %llu in the hub loop, %llu masked, %llu with the signal "
+	       "not handled, %llu refused; requests: slots granted %llu, carriers registered "
+	       "%llu, refused %llu; exit cleanups %llu\n",
 	       (unsigned long long)ctl->nr_spare_runs, (unsigned long long)ctl->nr_spare_wakes,
 	       (unsigned long long)ctl->nr_spare_misses, (unsigned long long)ctl->nr_heartbeats,
 	       (unsigned long long)ctl->nr_gate_arms, (unsigned long long)ctl->nr_gate_failures,
 	       (unsigned long long)ctl->nr_gates, (unsigned long long)ctl->nr_kicks,
 	       (unsigned long long)ctl->nr_long_holds, (unsigned long long)ctl->nr_loop_sleeps,
-	       (unsigned long long)ctl->nr_masked, (unsigned long long)ctl->nr_refused,
+	       (unsigned long long)ctl->nr_masked, (unsigned long long)ctl->nr_gate_unhandled,
+	       (unsigned long long)ctl->nr_refused, (unsigned long long)ctl->nr_claims,
 	       (unsigned long long)ctl->nr_bound, (unsigned long long)ctl->nr_rejected,
 	       (unsigned long long)ctl->nr_exit_cleanups);
 	printf("handoff latency, an owner's sleep to a spare running (%llu): p50 < %llu us, p99 "
@@ -512,7 +530,7 @@ static void print_stats(const struct gh_scx_control *ctl, const struct gh_hub_sl
 		       (unsigned long long)(sh->nr_spare_runs + sh->nr_spare_wakes),
 		       (unsigned long long)sh->nr_spare_misses, "<",
 		       (unsigned long long)hist_quantile(&sh->handoff_latency, 0.5),
-		       (unsigned long long)sh->nr_graced, grace_state(ctl, sh));
+		       (unsigned long long)sh->nr_graced, grace_state(ctl, s, sh));
 	}
 	if (!active)
 		printf("no hub attached\n");

@@ -332,6 +332,12 @@ static int trace_start(const struct loader_opts *o, const struct loader_features
 	st->ctl->features = f->bits;
 	st->ctl->gate = task_work ? GH_TRACE_GATE_TASK_WORK : GH_TRACE_GATE_SYS_EXIT;
 	snprintf(st->ctl->gate_why, sizeof(st->ctl->gate_why), "%s", gate_why);
+	/* Requests name the kernel side by its control map's id (greenhub/request.h). */
+	err = loader_map_id(st->skel->maps.control, &st->ctl->kside_id);
+	if (err) {
+		loader_err("reading the control map's id: %s", strerror(-err));
+		goto cleanup;
+	}
 	__atomic_store_n(&st->ctl->state, GH_TRACE_LOADING, __ATOMIC_SEQ_CST);
 
 	/* attach */

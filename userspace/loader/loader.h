@@ -108,6 +108,10 @@ int loader_drain(struct gh_trace_control *ctl, const struct gh_trace_hub *hubs,
 
 /* Map a pinned or loaded array map's values (read-only unless writable). NULL on error. */
 void *loader_map_values(int fd, size_t value_size, unsigned entries, bool writable);
+/* The kernel's id of a loaded map: what requests name a kernel side by (greenhub/request.h).
+ * 0 or -errno. */
+struct bpf_map;
+int loader_map_id(const struct bpf_map *map, __u32 *id);
 void loader_unmap_values(void *p, size_t value_size, unsigned entries);
 
 /* The first line of a file without its newline; "" if it cannot be read. Returns buf. */

@@ -126,6 +126,20 @@ void loader_unmap_values(void *p, size_t value_size, unsigned entries)
 	munmap(p, map_bytes(value_size, entries));
 }
 
+int loader_map_id(const struct bpf_map *map, __u32 *id)
+{
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
+	int err;
+
+	memset(&info, 0, sizeof(info));
+	err = bpf_map_get_info_by_fd(bpf_map__fd(map), &info, &len);
+	if (err)
+		return err;
+	*id = info.id;
+	return 0;
+}
+
 const char *loader_read_line(const char *path, char *buf, size_t len)
 {
 	FILE *f = fopen(path, "r");

@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The kernel side of requests (include/greenhub/request.h), shared by the sched_ext scheduler
+ * and trace mode: a runtime thread claims a slot for its process, joins a slot its process
+ * holds as a carrier, leaves, or releases the slot, from its own context; the task_rename
+ * program of the including file calls serve_request(), which writes only maps user space
+ * cannot write (the hub's owner and cookie, the carrier's registration) and answers in the
+ * slot page.
+ *
+ * Include after baton.bpf.h. The including file has
+ *   GH_BPF_CONTROL  with state, kside_id, nr_claims, nr_bound, nr_rejected;
+ *   GH_BPF_RUNNING  its control's "loaded and handing off" state;
+ *   GH_BPF_HUB      with owner_tgid, owner_vtgid, cookie;
+ *   GH_BPF_CARRIER  with hub, tid, cookie, green_addr, gate_handler, displaced;
+ * the maps slots, hubs, carriers (task storage of GH_BPF_CARRIER) and owners (global tgid ->
+ * struct gh_owner), and the functions
+ *   static void hub_claimed(GH_BPF_HUB *hub);        reset the mode's own state of a new hub
+ *   static void carrier_joined(GH_BPF_CARRIER *st);  reset the mode's own fields of a carrier
+ *   static void thread_leaves(struct task_struct *p, bool whole_process);  an exec's cleanup
+ */
+#ifndef GREENHUB_REQUESTS_BPF_H
+#define GREENHUB_REQUESTS_BPF_H
+
+#include "greenhub/request.h"
+
+#define REQ_ENOMEM 12
+#define REQ_EINVAL 22
+#define NR_PRCTL 157    /* x86-64 */
+#define NR_EXECVE 59    /* x86-64 */
+#define NR_EXECVEAT 322 /* x86-64 */
+#define PR_SET_NAME 15
+
+#if !defined(__TARGET_ARCH_x86)
+#error "requests.bpf.h reads x86-64 system-call registers"
+#endif
+
+static void hub_claimed(GH_BPF_HUB *hub);
+static void carrier_joined(GH_BPF_CARRIER *st);
+static void thread_leaves(struct task_struct *p, bool whole_process);
+
+static void reply(struct gh_hub_slot *slot, __u32 tid, int err)
+{
+	slot->reply_tid = tid;
+	slot->reply_err = err;
+	__sync_fetch_and_add(&slot->reply_seq, 1);
+}
+
+/* CLAIM: grant slot idx to p's process if nobody holds it. */
+static void claim(struct task_struct *p, GH_BPF_CONTROL *c, const struct gh_request *rq)
+{
+	__u32 idx = rq->hub, tgid = p->tgid;
+	struct gh_owner o = { .leader_start = BPF_CORE_READ(p, group_leader, start_time) };
+	struct gh_hub_slot *slot = bpf_map_lookup_elem(&slots, &idx);
+	GH_BPF_HUB *hub = bpf_map_lookup_elem(&hubs, &idx);
+
+	if (!slot || !hub || !rq->cookie || c->state != GH_BPF_RUNNING)
+		goto refused;
+	if (__sync_val_compare_and_swap(&hub->owner_tgid, 0, tgid) != 0)
+		goto refused;
+	/* Ours: reset the kernel side's state of the hub, then publish the slot page. */
+	hub->owner_vtgid = pid_nr_own(BPF_CORE_READ(p, group_leader, thread_pid));
+	hub->cookie = rq->cookie;
+	hub_claimed(hub);
+	/* The owners entry is what makes this process's exit release the hub. */
+	bpf_map_update_elem(&owners, &tgid, &o, BPF_ANY);
+	slot->baton = gh_baton_next(slot->baton, GH_BATON_FREE, 0);
+	slot->runner_tid = 0;
+	slot->return_pending = 0;
+	slot->handoff_ns = 0;
+	slot->spare_tid = 0;
+	slot->tgid = hub->owner_vtgid;
+	slot->claim_cookie = rq->cookie;
+	__sync_fetch_and_or(&slot->flags, GH_SLOT_F_ACTIVE);
+	add(&c->nr_claims);
+	return;
+refused:
+	add(&c->nr_rejected);
+}
+
+/* The slot and hub state of slot idx if p's process holds it under cookie. */
+static bool held(struct task_struct *p, __u32 idx, __u64 cookie, struct gh_hub_slot **slotp,
+		 GH_BPF_HUB **hubp)
+{
+	struct gh_hub_slot *slot = bpf_map_lookup_elem(&slots, &idx);
+	GH_BPF_HUB *hub = bpf_map_lookup_elem(&hubs, &idx);
+
+	if (!slot || !hub || hub->owner_tgid != p->tgid || hub->cookie != cookie)
+		return false;
+	*slotp = slot;
+	*hubp = hub;
+	return true;
+}
+
+/* The registration of p, if its hub is held by p's own process under the registration's
+ * cookie: the slot and the kernel side's hub state. Looked at again on every use: the process
+ * may have released the slot, and another process been granted it, while the registration
+ * lives on. */
+static bool owned(struct task_struct *p, GH_BPF_CARRIER *st, struct gh_hub_slot **slotp,
+		  GH_BPF_HUB **hubp)
+{
+	return held(p, st->hub, st->cookie, slotp, hubp);
+}
+
+/* JOIN: register p as a carrier of the slot its process holds. */
+static void join(struct task_struct *p, GH_BPF_CONTROL *c, const struct gh_request *rq)
+{
+	__u32 tid = pid_nr_own(BPF_CORE_READ(p, thread_pid));
+	GH_BPF_CARRIER *st;
+	struct gh_hub_slot *slot;
+	GH_BPF_HUB *hub;
+
+	if (!held(p, rq->hub, rq->cookie, &slot, &hub)) {
+		add(&c->nr_rejected);
+		return;
+	}
+	st = bpf_task_storage_get(&carriers, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!st) {
+		add(&c->nr_rejected);
+		reply(slot, tid, -REQ_ENOMEM);
+		return;
+	}
+	if (st->displaced) {
+		/* A carrier joins from the runtime's own code, never from inside a handed-off
+		 * call: refuse rather than lose the displaced state. */
+		reply(slot, tid, -REQ_EINVAL);
+		return;
+	}
+	st->hub = rq->hub;
+	st->tid = tid;
+	st->cookie = rq->cookie;
+	st->green_addr = rq->green_addr;
+	st->gate_handler = rq->gate_handler;
+	carrier_joined(st);
+	add(&c->nr_bound);
+	reply(slot, tid, 0);
+}
+
+/* LEAVE: drop p's registration. */
+static void leave(struct task_struct *p, const struct gh_request *rq)
+{
+	__u32 tid = pid_nr_own(BPF_CORE_READ(p, thread_pid));
+	GH_BPF_CARRIER *st = bpf_task_storage_get(&carriers, p, 0, 0);
+	struct gh_hub_slot *slot;
+	GH_BPF_HUB *hub;
+	int err = 0;
+
+	if (st && st->displaced)
+		err = -REQ_EINVAL;
+	else if (st)
+		bpf_task_storage_delete(&carriers, p);
+	if (held(p, rq->hub, rq->cookie, &slot, &hub))
+		reply(slot, tid, err);
+}
+
+/* RELEASE: the slot goes back to FREE; the kernel side's state of it last. */
+static void release(struct task_struct *p, const struct gh_request *rq)
+{
+	struct gh_hub_slot *slot;
+	GH_BPF_HUB *hub;
+
+	if (!held(p, rq->hub, rq->cookie, &slot, &hub))
+		return;
+	slot->baton = gh_baton_next(slot->baton, GH_BATON_FREE, 0);
+	slot->runner_tid = 0;
+	slot->return_pending = 0;
+	slot->spare_tid = 0;
+	slot->claim_cookie = 0;
+	slot->flags = 0;
+	slot->tgid = 0;
+	hub->cookie = 0;
+	hub->owner_vtgid = 0;
+	__sync_lock_test_and_set(&hub->owner_tgid, 0);
+}
+
+/*
+ * The body of a task_rename program: serve task's own request, if this rename is one. Only
+ * the thread's own prctl(PR_SET_NAME) with the magic qualifies: a rename through
+ * /proc/.../comm or an exec has other registers. An exec also renames the task: that is a
+ * backstop of the exec's cleanup (the kernel may skip a program already running on its CPU).
+ */
+static void serve_request(struct task_struct *task)
+{
+	struct task_struct *p = bpf_get_current_task_btf();
+	struct gh_request rq;
+	GH_BPF_CONTROL *c;
+	struct pt_regs *regs;
+
+	if (task->pid != p->pid)
+		return;
+	regs = (struct pt_regs *)bpf_task_pt_regs(p);
+	if (!regs)
+		return;
+	if (regs->orig_ax == NR_EXECVE || regs->orig_ax == NR_EXECVEAT) {
+		thread_leaves(p, true);
+		return;
+	}
+	if (regs->orig_ax != NR_PRCTL || regs->di != PR_SET_NAME || regs->dx != GH_REQ_MAGIC)
+		return;
+	c = ctl();
+	if (!c)
+		return;
+	if (bpf_probe_read_user(&rq, sizeof(rq), (void *)regs->r10) || rq.magic != GH_REQ_MAGIC ||
+	    rq.abi != GH_REQ_ABI_VERSION) {
+		add(&c->nr_rejected);
+		return;
+	}
+	/* Another kernel side's request (one that older processes still hold, or the other
+	 * mode's): not ours to answer. */
+	if (rq.kside != c->kside_id)
+		return;
+	switch (rq.op) {
+	case GH_REQ_CLAIM:
+		claim(p, c, &rq);
+		break;
+	case GH_REQ_JOIN:
+		join(p, c, &rq);
+		break;
+	case GH_REQ_LEAVE:
+		leave(p, &rq);
+		break;
+	case GH_REQ_RELEASE:
+		release(p, &rq);
+		break;
+	default:
+		add(&c->nr_rejected);
+	}
+}
+
+/* Is the mode's gate signal still handled by the runtime's handler in p's process? An
+ * application that ignores it, or installs its own handler, since the carrier joined would let
+ * a displaced carrier through the gate. */
+static bool gate_handled(struct task_struct *p, GH_BPF_CARRIER *st, int gate_signo)
+{
+	struct sighand_struct *sh = BPF_CORE_READ(p, sighand);
+	__u64 handler = 0;
+	__u32 at;
+
+	if (!sh || gate_signo < 1 || gate_signo > 64 || !st->gate_handler)
+		return false;
+	/* sighand->action[gate_signo - 1].sa.sa_handler, the index known only at load time */
+	at = bpf_core_field_offset(struct sighand_struct, action) +
+	     (__u32)(gate_signo - 1) * bpf_core_type_size(struct k_sigaction) +
+	     bpf_core_field_offset(struct k_sigaction, sa) +
+	     bpf_core_field_offset(struct sigaction, sa_handler);
+	if (bpf_probe_read_kernel(&handler, sizeof(handler), (void *)sh + at))
+		return false;
+	return handler == st->gate_handler;
+}
+
+#endif /* GREENHUB_REQUESTS_BPF_H */
