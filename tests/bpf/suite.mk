@@ -17,7 +17,8 @@ MARIADB_CFLAGS := $(shell pkg-config --cflags libmariadb 2>/dev/null)
 $(BUILD)/tests/bpf/test_bpf_mariadb: BPF_TEST_CFLAGS += $(MARIADB_CFLAGS)
 $(BUILD)/tests/bpf/test_bpf_mariadb: BPF_TEST_LIBS += $(MARIADB_LIBS)
 
-$(BUILD)/tests/bpf/%: tests/bpf/%.c tests/bpf/bpf_test.h $(LIBGH_A) include/greenhub/trace.h
+$(BUILD)/tests/bpf/%: tests/bpf/%.c tests/bpf/bpf_test.h tests/bpf/isolation.h $(LIBGH_A) \
+		       include/greenhub/trace.h
 	$(call msg,CCLD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(BPF_TEST_CFLAGS) $< -o $@ $(BPF_TEST_LIBS)

@@ -14,14 +14,10 @@
  *      block then stalls the hub, as in mode none) instead of letting a displaced carrier
  *      through a gate that cannot stop it; given the runtime's handler back, handoffs resume.
  */
-#include <dirent.h>
-#include <grp.h>
 #include <pthread.h>
-#include <sys/prctl.h>
 
+#include "../bpf/isolation.h"
 #include "scx_test.h"
-
-#define NOBODY 65534
 #define BLOCK_MS 100
 
 static gh_hub *hub;
@@ -90,92 +86,17 @@ static uint64_t blocking_read(void)
 	return handoffs() - before;
 }
 
-static void request(__u32 kside, __u32 op, __u32 idx, __u64 cookie)
-{
-	struct gh_request rq = { .magic = GH_REQ_MAGIC, .abi = GH_REQ_ABI_VERSION, .op = op,
-				 .kside = kside, .hub = idx, .cookie = cookie };
-	char name[17] = "";
-
-	prctl(PR_GET_NAME, name);
-	syscall(SYS_prctl, PR_SET_NAME, name, GH_REQ_MAGIC, &rq, 0);
-}
-
-/* Does fd refer to a BPF object (its fdinfo says so)? */
-static bool bpf_fd(int fd)
-{
-	char path[64], line[128];
-	bool found = false;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = fopen(path, "r");
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, "map_type:", 9) || !strncmp(line, "link_type:", 10) ||
-		    !strncmp(line, "prog_type:", 10))
-			found = true;
-	if (f)
-		fclose(f);
-	return found;
-}
-
-/* What the worker found, as bits of its exit status. */
-enum {
-	W_NOT_DROPPED = 1, /* setuid did not take */
-	W_BPF_FD = 2,      /* it holds a descriptor of a BPF object */
-	W_BPF_MAP = 4,     /* it has a mapping of a BPF map */
-	W_PIN = 8,         /* it could open a pin */
-};
-
+/* The worker: the test's own views go first; what is left is what the runtime let it
+ * inherit. */
 static int worker(__u32 kside, unsigned parent_slot, __u64 parent_cookie, unsigned free_slot)
 {
 	static const char *const pins[] = { "control", "slots",   "hubs",     "carriers",
 					      "gates",   "link_ops", "link_register" };
-	char line[512];
-	int bad = 0;
-	DIR *d;
-	FILE *f;
 
-	/* The test's own views (a monitoring tool's, not the runtime's) go first: what is left
-	 * is what the runtime let the worker inherit. */
 	scx_control_put(ctl);
 	munmap((void *)slots, (size_t)GH_MAX_HUBS * GH_SLOT_SIZE);
-	if (setgroups(0, NULL) || setresgid(NOBODY, NOBODY, NOBODY) ||
-	    setresuid(NOBODY, NOBODY, NOBODY) || geteuid() != NOBODY)
-		return W_NOT_DROPPED;
-	d = opendir("/proc/self/fd");
-	for (struct dirent *e; d && (e = readdir(d));)
-		if (e->d_name[0] != '.' && bpf_fd(atoi(e->d_name)))
-			bad |= W_BPF_FD;
-	if (d)
-		closedir(d);
-	f = fopen("/proc/self/maps", "r");
-	while (f && fgets(line, sizeof(line), f))
-		if (strstr(line, "bpf-map") || strstr(line, "bpf_ringbuf"))
-			bad |= W_BPF_MAP;
-	if (f)
-		fclose(f);
-	for (size_t i = 0; i < sizeof(pins) / sizeof(pins[0]); i++) {
-		union bpf_attr attr;
-		char path[128];
-		int fd;
-
-		snprintf(path, sizeof(path), "%s/%s", GH_SCX_PIN_DIR, pins[i]);
-		memset(&attr, 0, sizeof(attr));
-		attr.pathname = (__u64)(unsigned long)path;
-		fd = (int)syscall(SYS_bpf, BPF_OBJ_GET, &attr, sizeof(attr));
-		if (fd >= 0) {
-			bad |= W_PIN;
-			close(fd);
-		}
-	}
-	/* What a compromised worker can still do: requests, all aimed at its parent's hub. */
-	request(kside, GH_REQ_JOIN, parent_slot, parent_cookie);
-	request(kside, GH_REQ_RELEASE, parent_slot, parent_cookie);
-	request(kside, GH_REQ_CLAIM, parent_slot, 42);
-	request(kside, GH_REQ_LEAVE, parent_slot, parent_cookie);
-	/* A slot of its own is fine; it is released when the worker exits. */
-	request(kside, GH_REQ_CLAIM, free_slot, 43);
-	return bad;
+	return iso_worker(GH_SCX_PIN_DIR, pins, sizeof(pins) / sizeof(pins[0]), kside, parent_slot,
+			  parent_cookie, free_slot);
 }
 
 /* ---------------------------------------------------------------------------------------- */

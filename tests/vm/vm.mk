@@ -29,6 +29,7 @@ VM_LIBS = $(LIBBPF_LIBS) $(GH_LDFLAGS) $(LDFLAGS)
 # tests/vm/test_vm_<x>.c, each with the skeleton of the scheduler it loads.
 $(VM_BUILD)/test_vm_sched_ext_env: $(BPF_BUILD)/vm_smoke.skel.h
 $(VM_BUILD)/test_vm_scx_compat: $(BPF_BUILD)/vm_compat.skel.h
+$(VM_BUILD)/test_vm_scx_isolation: tests/bpf/isolation.h
 
 $(VM_BUILD)/test_vm_%: tests/vm/test_vm_%.c tests/vm/vm_test.h
 	$(call msg,CCLD,$@)
