@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * What the two kernel sides of the baton protocol, the sched_ext scheduler (greenhub.bpf.c) and
+ * What the two kernel sides of the baton protocol, the sched_ext scheduler (greenhub_scx.bpf.c) and
  * trace mode (greenhub_trace.bpf.c), do the same way: the cleanup of a process's slots (I6),
  * and the baton moves and counters whose meaning slot.h fixes for both. The runtime writes and
  * reads the same slot fields (slot.h) under either side, with one meaning, so these parts must

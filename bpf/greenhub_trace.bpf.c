@@ -216,7 +216,7 @@ struct {
 	__type(value, __u32);
 } spin_rounds SEC(".maps");
 
-/* The parts of the protocol that the scheduler (greenhub.bpf.c) shares, over this file's types
+/* The parts of the protocol that the scheduler (greenhub_scx.bpf.c) shares, over this file's types
  * and the maps above. */
 #define GH_BPF_CONTROL struct gh_trace_control
 #define GH_BPF_HUB struct gh_trace_hub

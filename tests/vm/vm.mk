@@ -36,7 +36,7 @@ $(VM_BUILD)/test_vm_%: tests/vm/test_vm_%.c tests/vm/vm_test.h
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(VM_CFLAGS) $< -o $@ $(VM_LIBS)
 
-# sched_ext mode (bpf/greenhub.bpf.c, docs/sched-ext.md): tests that run hubs link the runtime and
+# sched_ext mode (bpf/greenhub_scx.bpf.c, docs/sched-ext.md): tests that run hubs link the runtime and
 # drive the loader, which lands in the VM's /bin with the stress checker.
 VM_SCX_TESTS := $(VM_BUILD)/test_vm_scx_loader $(VM_BUILD)/test_vm_scx_block \
 		$(VM_BUILD)/test_vm_scx_stress $(VM_BUILD)/test_vm_scx_eject \

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * sched_ext mode, the runtime's side (DESIGN.md section 5; the scheduler is
- * bpf/greenhub.bpf.c, loaded and pinned by scx_greenhub; docs/sched-ext.md).
+ * bpf/greenhub_scx.bpf.c, loaded and pinned by scx_greenhub; docs/sched-ext.md).
  *
  * What this file does
  *   probe          reads the pinned control map (read-only), checks its versions, that the

@@ -7,7 +7,7 @@
  * and drives it through the loader flow: start (open, set rodata, load, attach, pin), wait,
  * stop (drain, unpin, detach, destroy). What is pinned outlives the loader, so stopping a
  * kernel side that another (or a killed) loader started goes through stop_pinned, which works
- * from the pins alone. Trace mode lives in greenhub_trace.c, sched_ext mode in greenhub.c, each
+ * from the pins alone. Trace mode lives in greenhub_trace.c, sched_ext mode in greenhub_scx.c, each
  * beside its BPF program.
  */
 #ifndef GREENHUB_LOADER_H

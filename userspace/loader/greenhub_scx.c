@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * scx_greenhub's sched_ext mode: loads bpf/greenhub.bpf.c (its skeleton), attaches and pins the
+ * scx_greenhub's sched_ext mode: loads bpf/greenhub_scx.bpf.c (its skeleton), attaches and pins the
  * scheduler, reports why the kernel ejected it if it did, and unloads it without leaving a
  * displaced carrier ungated. docs/sched-ext.md describes the mode.
  *
@@ -41,7 +41,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
-#include "greenhub.skel.h"
+#include "greenhub_scx.skel.h"
 #include "greenhub/scx.h"
 #include "loader.h"
 
@@ -65,7 +65,7 @@ static const char *const map_pins[] = { "slots", "hubs", "carriers", "gates", "o
 static const char *const link_pins[] = { "link_ops", "link_register", "link_exit", "link_exec" };
 
 struct scx_state {
-	struct greenhub *skel;
+	struct greenhub_scx *skel;
 	struct bpf_link *ops_link;
 	struct gh_scx_control *ctl; /* the control map, mapped read-write */
 };
@@ -201,7 +201,7 @@ static int scx_start(const struct loader_opts *o, const struct loader_features *
 	}
 
 	/* open */
-	st->skel = greenhub__open_opts(&open_opts);
+	st->skel = greenhub_scx__open_opts(&open_opts);
 	if (!st->skel) {
 		loader_err("opening the BPF object: %s", strerror(errno));
 		goto cleanup;
@@ -218,7 +218,7 @@ static int scx_start(const struct loader_opts *o, const struct loader_features *
 	/* load: a kernel that refuses the scheduler (its verifier, a missing kfunc) cannot run
 	 * this mode; the driver says why and may try trace mode */
 	loader_libbpf_log_keep();
-	err = greenhub__load(st->skel);
+	err = greenhub_scx__load(st->skel);
 	if (err) {
 		char reason[200];
 
@@ -317,7 +317,7 @@ cleanup:
 		bpf_link__destroy(st->ops_link);
 	if (st->ctl)
 		loader_unmap_values(st->ctl, sizeof(struct gh_scx_control), 1);
-	greenhub__destroy(st->skel);
+	greenhub_scx__destroy(st->skel);
 	free(st);
 	return status;
 }
@@ -370,7 +370,7 @@ static int scx_stop(void *state, const struct loader_opts *o)
 	bpf_link__destroy(st->ops_link);
 	report_exit(st->ctl, "unloaded");
 	loader_unmap_values(st->ctl, sizeof(struct gh_scx_control), 1);
-	greenhub__destroy(st->skel);
+	greenhub_scx__destroy(st->skel);
 	free(st);
 	return 0;
 }
@@ -383,7 +383,7 @@ static int scx_poll(void *state)
 		loader_unpin_all(&pins);
 		bpf_link__destroy(st->ops_link);
 		loader_unmap_values(st->ctl, sizeof(struct gh_scx_control), 1);
-		greenhub__destroy(st->skel);
+		greenhub_scx__destroy(st->skel);
 		free(st);
 		loader_err("unloaded what was left; hubs run on without kernel assist");
 		return EXIT_FAIL;
