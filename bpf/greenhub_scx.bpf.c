@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * greenhub's sched_ext scheduler: the kernel side of the baton protocol (DESIGN.md sections 4
- * and 5) for threads that set policy SCHED_EXT; every other thread stays on the fair class
- * (SCX_OPS_SWITCH_PARTIAL). docs/sched-ext.md has the measurements behind the choices below.
+ * greenhub's sched_ext scheduler: the kernel side of the baton protocol (docs/design.md, the
+ * baton protocol and the three modes) for threads that set policy SCHED_EXT; every other thread
+ * stays on the fair class (SCX_OPS_SWITCH_PARTIAL). docs/sched-ext.md has the measurements
+ * behind the choices below.
  *
  * Glossary
  *   carrier    a thread that registered itself in the carriers task storage, from its own
@@ -78,8 +79,9 @@
  *     page faults; the task work costs one callback per handoff and covers every return.
  *   - Letting the owner learn whom to hand back to from the DSQ: user space cannot read a DSQ,
  *     and a held carrier runs no user code before it is released; hence the held ring.
- *   - scx_bpf_dsq_peek() + scx_bpf_dsq_move_to_local(): a check-then-act race (KERNEL-FACTS);
- *     every move from a hub DSQ goes through the DSQ iterator and scx_bpf_dsq_move().
+ *   - scx_bpf_dsq_peek() + scx_bpf_dsq_move_to_local(): a check-then-act race (docs/design.md,
+ *     kernel facts); every move from a hub DSQ goes through the DSQ iterator and
+ *     scx_bpf_dsq_move().
  *
  * Memory ordering
  *   - Baton changes are CASes on the mapped slot (full barriers on x86-64 and arm64), like the
@@ -847,7 +849,7 @@ static bool returns(struct task_struct *p, struct gh_scx_carrier *st, struct gh_
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Moves out of the hub DSQs (always through the iterator: KERNEL-FACTS)                      */
+/* Moves out of the hub DSQs (always through the iterator: docs/design.md, kernel facts)    */
 
 /* From greenhub_dispatch: the first held spare of hub h gets this CPU. */
 static bool run_spare(u32 h)
@@ -975,7 +977,8 @@ static int release_fn(void *map, int *key, struct release_timer *rt)
  * if that one may be held, have the release timer look at once. greenhub_dispatch usually
  * dispatches it first (release_handed_back), but the kernel does not call ops.dispatch while
  * this CPU's local DSQ has a task, and on sched_yield() it calls it before the yielder's
- * ops.enqueue (KERNEL-FACTS); the heartbeat would be the next chance, up to heartbeat_ns late.
+ * ops.enqueue (docs/design.md, kernel facts); the heartbeat would be the next chance, up to
+ * heartbeat_ns late.
  */
 static void release_soon(u32 h, u64 b, u32 self)
 {

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * sched_ext mode: what the runtime (userspace/lib/backend_scx.c), the loader
- * (userspace/loader/greenhub_scx.c) and the scheduler (bpf/greenhub_scx.bpf.c) share, besides the hub
- * slots of greenhub/slot.h. docs/sched-ext.md explains the design; this header is the ABI.
+ * (userspace/loader/greenhub_scx.c) and the scheduler (bpf/greenhub_scx.bpf.c) share, besides
+ * the hub slots of greenhub/slot.h. docs/sched-ext.md explains the design; this header is the
+ * ABI.
  *
  * It compiles on both sides, like slot.h: BPF programs include it after vmlinux.h, user space
  * gets the types from <linux/types.h>. Change any layout here only together with
