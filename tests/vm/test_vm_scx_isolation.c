@@ -64,23 +64,30 @@ static uint64_t handoffs(void)
 	return st.handoffs;
 }
 
-/* A plain thread that ends the green thread's bare read after BLOCK_MS. */
+/* A plain thread that ends the green thread's bare read once the read has blocked (on a
+ * loaded machine it may start later than any fixed delay) and BLOCK_MS more have passed, time
+ * enough for the scheduler to hand the hub off, grace period included. */
 static void *writer(void *arg)
 {
+	pid_t reader = *(pid_t *)arg;
+
+	if (!iso_wait_in_syscall(reader, SYS_read, 20000))
+		fprintf(stderr, "the read never blocked\n");
 	scx_sleep_ms(BLOCK_MS);
 	if (write(pipefd[1], "x", 1) != 1)
 		perror("write");
 	return NULL;
 }
 
-/* A bare blocking read of BLOCK_MS from green code; the hub's handoffs since before it. */
+/* A bare blocking read from green code; the hub's handoffs since before it. */
 static uint64_t blocking_read(void)
 {
 	uint64_t before = handoffs();
+	pid_t reader = gettid();
 	pthread_t th;
 	char c;
 
-	VM_CHECK(pthread_create(&th, NULL, writer, NULL) == 0, "pthread_create");
+	VM_CHECK(pthread_create(&th, NULL, writer, &reader) == 0, "pthread_create");
 	VM_CHECK(read(pipefd[0], &c, 1) == 1, "read: %s", strerror(errno));
 	pthread_join(th, NULL);
 	return handoffs() - before;
@@ -123,9 +130,9 @@ static void *isolation_main(void *arg)
 	while (waitpid(pid, &status, WNOHANG) == 0)
 		gh_sleep_until(gh_now() + 2000000);
 	after = blocking_read();
-	printf("worker exit status %d; handoffs of a bare %d ms read before the fork %llu, "
-	       "after the worker %llu; requests refused %llu\n",
-	       WIFEXITED(status) ? WEXITSTATUS(status) : -1, BLOCK_MS,
+	printf("worker exit status %d; handoffs of a bare read before the fork %llu, after the "
+	       "worker %llu; requests refused %llu\n",
+	       WIFEXITED(status) ? WEXITSTATUS(status) : -1,
 	       (unsigned long long)before_fork, (unsigned long long)after,
 	       (unsigned long long)(ctl->nr_rejected - rejected));
 	VM_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
@@ -169,9 +176,9 @@ static void *signals_main(void *arg)
 	/* The runtime's handler back: handoffs again. */
 	VM_CHECK(sigaction(GH_SCX_SIGNO, &runtime, NULL) == 0, "sigaction: %s", strerror(errno));
 	n[2] = blocking_read();
-	printf("handoffs of a bare %d ms read: signal ignored %llu, application handler %llu, "
+	printf("handoffs of a bare read: signal ignored %llu, application handler %llu, "
 	       "runtime handler %llu; owner sleeps not handed off for it %llu\n",
-	       BLOCK_MS, (unsigned long long)n[0], (unsigned long long)n[1],
+	       (unsigned long long)n[0], (unsigned long long)n[1],
 	       (unsigned long long)n[2], (unsigned long long)(ctl->nr_gate_unhandled - unhandled));
 	VM_CHECK(n[0] == 0 && n[1] == 0, "handed off with the signal taken (%llu, %llu)",
 		 (unsigned long long)n[0], (unsigned long long)n[1]);
