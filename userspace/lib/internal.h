@@ -21,6 +21,7 @@
 #include "greenhub.h"
 #include "greenhub/request.h"
 #include "greenhub/slot.h"
+#include "list.h"
 
 #define GH__POLL_BATCH 64
 
@@ -45,48 +46,6 @@
 
 /* Print "greenhub: <msg>" to stderr and abort: only for a broken internal invariant. */
 _Noreturn void gh__panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* ---------------------------------------------------------------------------------------- */
-/* Intrusive circular doubly linked list. An unlinked node points to itself.                 */
-
-struct gh__list {
-	struct gh__list *next, *prev;
-};
-
-static inline void gh__list_init(struct gh__list *l)
-{
-	l->next = l->prev = l;
-}
-
-static inline bool gh__list_empty(const struct gh__list *l)
-{
-	return l->next == l;
-}
-
-static inline void gh__list_push_back(struct gh__list *l, struct gh__list *n)
-{
-	n->prev = l->prev;
-	n->next = l;
-	l->prev->next = n;
-	l->prev = n;
-}
-
-static inline void gh__list_remove(struct gh__list *n)
-{
-	n->prev->next = n->next;
-	n->next->prev = n->prev;
-	n->next = n->prev = n;
-}
-
-static inline struct gh__list *gh__list_pop_front(struct gh__list *l)
-{
-	struct gh__list *n = l->next;
-
-	if (n == l)
-		return NULL;
-	gh__list_remove(n);
-	return n;
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* Contexts (context.c, arch/switch_<arch>.S)                                                */
