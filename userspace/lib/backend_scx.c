@@ -65,6 +65,7 @@
 #include <unistd.h>
 
 #include "greenhub/scx.h"
+#include "backend.h"
 #include "internal.h"
 
 

@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "greenhub/trace.h"
+#include "backend.h"
 #include "internal.h"
 
 #define PIN(name) GH_TRACE_PIN_DIR "/" name

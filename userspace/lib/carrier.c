@@ -63,6 +63,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "internal.h"
 
 int gh__futex_wait(atomic_uint *word, unsigned val, const struct timespec *rel)

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "internal.h"
 
 static __thread struct gh__carrier *tls_carrier;
