@@ -44,7 +44,7 @@
 #define GH_LIKELY(x) __builtin_expect(!!(x), 1)
 #define GH_CONTAINER_OF(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
-/* Print "greenhub: <msg>" to stderr and abort: only for a broken internal invariant. */
+/* Print "greenhub: <msg>" to stderr and abort (panic.c): only for a broken internal invariant. */
 _Noreturn void gh__panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---------------------------------------------------------------------------------------- */
