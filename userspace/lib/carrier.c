@@ -55,7 +55,6 @@
  *     sysmon finds the spare or the spare finds the HANDOFF.
  */
 #include <errno.h>
-#include <linux/futex.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,19 +64,6 @@
 
 #include "backend.h"
 #include "internal.h"
-
-int gh__futex_wait(atomic_uint *word, unsigned val, const struct timespec *rel)
-{
-	if (syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, rel, NULL, 0) < 0)
-		return -errno;
-	return 0;
-}
-
-void gh__futex_wake(atomic_uint *word, int n)
-{
-	if (syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0) < 0)
-		gh__panic("futex(FUTEX_WAKE): %s", gh_strerror(errno));
-}
 
 /* Sleep until *word becomes non-zero, then reset it. */
 static void wait_woken(atomic_uint *word)

@@ -265,7 +265,7 @@ struct gh__fd {
 };
 
 /* ---------------------------------------------------------------------------------------- */
-/* Futexes                                                                                   */
+/* Futexes (futex.c)                                                                         */
 
 /* Sleep while *word == val (or until rel passes, if given). Returns 0 or -errno. */
 int gh__futex_wait(atomic_uint *word, unsigned val, const struct timespec *rel);
