@@ -30,39 +30,6 @@
 #include "backend.h"
 #include "internal.h"
 
-static __thread struct gh__carrier *tls_carrier;
-
-/*
- * The carrier of the calling OS thread. It must be re-read after every switch point: a green
- * thread may continue on another carrier, and a compiler that cached the TLS address across
- * the switch would read the old carrier's variable. An out-of-line function with an opaque
- * barrier cannot be folded or hoisted by the caller's optimizer.
- */
-#if defined(__has_attribute)
-#if __has_attribute(noipa)
-__attribute__((noipa))
-#endif
-#endif
-__attribute__((noinline)) struct gh__carrier *gh__carrier_self(void)
-{
-	__asm__ volatile("" ::: "memory");
-	return tls_carrier;
-}
-
-void gh__carrier_set(struct gh__carrier *c)
-{
-	tls_carrier = c;
-}
-
-/* Inside a blocking region the carrier may no longer hold the baton, so no runtime call that
- * touches the hub is allowed: they all see no green thread and return -EPERM. */
-struct gh_thread *gh__thread_self(void)
-{
-	struct gh__carrier *c = gh__carrier_self();
-
-	return c && !c->region_depth ? c->green : NULL;
-}
-
 void gh_hub_opts_init(struct gh_hub_opts *opts)
 {
 	if (!opts)

@@ -27,6 +27,15 @@ struct gh__thread_chunk {
 
 static atomic_uint_fast64_t next_thread_id = 1;
 
+/* Inside a blocking region the carrier may no longer hold the baton, so no runtime call that
+ * touches the hub is allowed: they all see no green thread and return -EPERM. */
+struct gh_thread *gh__thread_self(void)
+{
+	struct gh__carrier *c = gh__carrier_self();
+
+	return c && !c->region_depth ? c->green : NULL;
+}
+
 static void on_deadline(struct gh__timer *timer)
 {
 	gh__wake(GH_CONTAINER_OF(timer, struct gh_thread, timer), -ETIMEDOUT);
