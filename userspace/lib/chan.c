@@ -15,7 +15,7 @@
  *     into the freed place and that sender is woken.
  *   - recv, buffer empty, sender waiting (rendezvous only): copy from it, wake it.
  *
- * Waiters park with no wait queue of the hub's (gh__park(NULL, ...)): the channel's own lists
+ * Waiters wait on no wait queue of the hub's (gh__wait(NULL, ...)): the channel's own lists
  * carry the per-waiter record. A wait that ends by deadline or cancellation unlinks its record
  * itself; one served or closed was unlinked by the waker.
  */
@@ -128,7 +128,7 @@ static int wait_in(struct gh__list *q, struct gh_thread *self, void *elem, uint6
 	if (deadline != GH_NEVER && deadline <= gh_now())
 		return -ETIMEDOUT;
 	gh__list_push_back(q, &w.link);
-	err = gh__park(NULL, deadline);
+	err = gh__wait(NULL, deadline);
 	/* Served and closed waiters were unlinked by their waker; this is a no-op for them. */
 	gh__list_remove(&w.link);
 	return err;

@@ -71,7 +71,7 @@ int gh_event_wait(gh_event *e, uint64_t deadline)
 		return 0;
 	if (deadline != GH_NEVER && deadline <= gh_now())
 		return -ETIMEDOUT;
-	return gh__park(&e->waiters, deadline);
+	return gh__wait(&e->waiters, deadline);
 }
 
 int gh_event_is_set(const gh_event *e)

@@ -293,7 +293,7 @@ int gh_yield(void)
 /* ---------------------------------------------------------------------------------------- */
 /* Waiting and waking                                                                         */
 
-int gh__park(struct gh__waitq *q, uint64_t deadline)
+int gh__wait(struct gh__waitq *q, uint64_t deadline)
 {
 	struct gh_thread *self = gh__thread_self();
 	struct gh_hub *hub = self->hub;
@@ -346,7 +346,7 @@ size_t gh__waitq_wake_all(struct gh__waitq *q, int result)
 	return n;
 }
 
-void gh__park_remote_begin(struct gh_hub *hub)
+void gh__wait_remote_begin(struct gh_hub *hub)
 {
 	struct gh_thread *self = gh__thread_self();
 
@@ -354,7 +354,7 @@ void gh__park_remote_begin(struct gh_hub *hub)
 	atomic_fetch_add_explicit(&hub->remote_waiters, 1, memory_order_relaxed);
 }
 
-int gh__park_remote(struct gh_hub *hub)
+int gh__wait_remote(struct gh_hub *hub)
 {
 	struct gh_thread *self = gh__thread_self();
 

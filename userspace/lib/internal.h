@@ -412,11 +412,12 @@ struct gh_hub {
 struct gh_thread *gh__thread_self(void);
 
 /*
- * Suspend the running green thread. If q is given it waits there in FIFO order; if deadline is
- * not GH_NEVER a timer wakes it with -ETIMEDOUT. Returns the wake result: what gh__wake() was
+ * Suspend the running green thread: it waits (GH__WAITING) until gh__wake() makes it READY.
+ * Green threads wait; a carrier with nothing to run parks, as a spare. If q is given the thread
+ * waits there in FIFO order; if deadline is not GH_NEVER a timer wakes it with -ETIMEDOUT. Returns the wake result: what gh__wake() was
  * given, -ETIMEDOUT, or -ECANCELED (at once, without suspending, if already cancelled).
  */
-int gh__park(struct gh__waitq *q, uint64_t deadline);
+int gh__wait(struct gh__waitq *q, uint64_t deadline);
 /* Make a WAITING thread READY with the given wait result (same hub, baton held). */
 void gh__wake(struct gh_thread *t, int result);
 /* Wake the first waiter of q with result; false if q was empty. */
@@ -438,12 +439,12 @@ void gh__switch_out_on(struct gh_hub *hub, struct gh__carrier *c, struct gh_thre
 
 /*
  * Remote completions, for waits that end on another OS thread (the offload pool). The waiter
- * calls gh__park_remote_begin() before handing the work out and gh__park_remote() to wait;
+ * calls gh__wait_remote_begin() before handing the work out and gh__wait_remote() to wait;
  * the other thread calls gh__hub_wake_remote() exactly once. These waits cannot be cancelled
  * or timed out: the other thread still holds a reference to the waiter.
  */
-void gh__park_remote_begin(struct gh_hub *hub);
-int gh__park_remote(struct gh_hub *hub);
+void gh__wait_remote_begin(struct gh_hub *hub);
+int gh__wait_remote(struct gh_hub *hub);
 void gh__hub_wake_remote(struct gh_hub *hub, struct gh_thread *t, int result);
 
 /* Poller internals (poller.c). */

@@ -73,7 +73,7 @@ int gh_mutex_lock(gh_mutex *m, uint64_t deadline)
 	if (deadline != GH_NEVER && deadline <= gh_now())
 		return -ETIMEDOUT;
 	/* 0 means gh_mutex_unlock made us the owner; otherwise we were never made one. */
-	return gh__park(&m->waiters, deadline);
+	return gh__wait(&m->waiters, deadline);
 }
 
 int gh_mutex_trylock(gh_mutex *m)
@@ -135,7 +135,7 @@ static int relock(struct gh_mutex *m, struct gh_thread *self)
 	cancelled = self->cancelled;
 	self->cancelled = false;
 	self->uncancellable_wait = true;
-	err = gh__park(&m->waiters, GH_NEVER);
+	err = gh__wait(&m->waiters, GH_NEVER);
 	self->uncancellable_wait = false;
 	self->cancelled = self->cancelled || cancelled;
 	if (err && err != -EDEADLK)
@@ -187,7 +187,7 @@ int gh_cond_wait(gh_cond *c, gh_mutex *m, uint64_t deadline)
 	/* Unlocking only makes the next owner READY: nothing runs before we are queued on c,
 	 * so a signal sent by the next owner cannot be missed. */
 	release(m);
-	err = gh__park(&c->waiters, deadline);
+	err = gh__wait(&c->waiters, deadline);
 	return relock(m, self) ?: err;
 }
 

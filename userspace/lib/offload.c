@@ -4,8 +4,8 @@
  * waits (eventlet's tpool.execute).
  *
  * A call is a job record on the caller's green stack. The caller announces a remote wait
- * (gh__park_remote_begin), queues the job under the pool's lock, signals a worker, and parks
- * (gh__park_remote). The worker runs the function, stores its result in the job and posts the
+ * (gh__wait_remote_begin), queues the job under the pool's lock, signals a worker, and waits
+ * (gh__wait_remote). The worker runs the function, stores its result in the job and posts the
  * completion to the caller's hub (gh__hub_wake_remote), after which it never touches the job
  * again: the caller may return and reuse that stack at once.
  *
@@ -279,13 +279,13 @@ int gh_offload(gh_offload_pool *pool, gh_fn fn, void *arg, void **result)
 	job.result = NULL;
 	job.hub = hub;
 	job.t = self;
-	gh__park_remote_begin(hub);
+	gh__wait_remote_begin(hub);
 	err = enqueue(pool, &job);
 	if (err) {
 		/* The remote wait is announced and can only end by a completion: post our own. */
 		gh__hub_wake_remote(hub, self, err);
 	}
-	err = gh__park_remote(hub);
+	err = gh__wait_remote(hub);
 	if (err)
 		return err;
 	if (result)

@@ -169,7 +169,7 @@ int gh_wait_fd(int fd, unsigned events, uint64_t deadline)
 	}
 	self->wait_events = events;
 	hub->fd_waiters++;
-	err = gh__park(&f->waiters, deadline);
+	err = gh__wait(&f->waiters, deadline);
 	hub->fd_waiters--;
 	self->wait_events = 0;
 	return err;

@@ -122,7 +122,7 @@ int gh_pool_spawn(gh_pool *p, gh_fn fn, void *arg, uint64_t deadline)
 	if (p->nfree <= p->reserved) {
 		if (deadline != GH_NEVER && deadline <= gh_now())
 			return -ETIMEDOUT;
-		err = gh__park(&p->spawners, deadline);
+		err = gh__wait(&p->spawners, deadline);
 		if (err)
 			return err;
 		/* A finishing thread reserved a slot for us. */
@@ -165,7 +165,7 @@ int gh_pool_waitall(gh_pool *p, uint64_t deadline)
 			return -EDEADLK;
 	if (deadline != GH_NEVER && deadline <= gh_now())
 		return -ETIMEDOUT;
-	return gh__park(&p->idle, deadline);
+	return gh__wait(&p->idle, deadline);
 }
 
 int gh_pool_cancel(gh_pool *p)

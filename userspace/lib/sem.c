@@ -66,7 +66,7 @@ int gh_sem_acquire(gh_sem *s, uint64_t deadline)
 	if (deadline != GH_NEVER && deadline <= gh_now())
 		return -ETIMEDOUT;
 	/* 0 means a release handed us its unit. */
-	return gh__park(&s->waiters, deadline);
+	return gh__wait(&s->waiters, deadline);
 }
 
 int gh_sem_tryacquire(gh_sem *s)

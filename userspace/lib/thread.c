@@ -258,7 +258,7 @@ int gh_join(gh_thread *h, void **result)
 		return -EINVAL;
 	if (t->state != GH__DONE) {
 		t->joining = true;
-		err = gh__park(&t->joiner, GH_NEVER);
+		err = gh__wait(&t->joiner, GH_NEVER);
 		if (err < 0) {
 			t->joining = false;
 			return err;
@@ -358,6 +358,6 @@ int gh_sleep_until(uint64_t deadline)
 		return -ECANCELED;
 	if (deadline <= gh_now())
 		return gh_yield();
-	err = gh__park(NULL, deadline);
+	err = gh__wait(NULL, deadline);
 	return err == -ETIMEDOUT ? 0 : err;
 }
