@@ -6,7 +6,7 @@
  * A call is a job record on the caller's green stack. The caller announces a remote wait
  * (gh__wait_remote_begin), queues the job under the pool's lock, signals a worker, and waits
  * (gh__wait_remote). The worker runs the function, stores its result in the job and posts the
- * completion to the caller's hub (gh__hub_wake_remote), after which it never touches the job
+ * completion to the caller's hub (gh__wake_remote), after which it never touches the job
  * again: the caller may return and reuse that stack at once.
  *
  * Memory ordering: the caller's writes to the job happen before the worker reads them (the
@@ -92,7 +92,7 @@ static void *worker_main(void *arg)
 		pool->in_flight--;
 		pthread_mutex_unlock(&pool->lock);
 		/* The job is the caller's: gone once the completion is posted. */
-		gh__hub_wake_remote(hub, t, 0);
+		gh__wake_remote(hub, t, 0);
 		err = pthread_mutex_lock(&pool->lock);
 		if (err)
 			gh__panic("pthread_mutex_lock(offload): %s", gh_strerror(err));
@@ -283,7 +283,7 @@ int gh_offload(gh_offload_pool *pool, gh_fn fn, void *arg, void **result)
 	err = enqueue(pool, &job);
 	if (err) {
 		/* The remote wait is announced and can only end by a completion: post our own. */
-		gh__hub_wake_remote(hub, self, err);
+		gh__wake_remote(hub, self, err);
 	}
 	err = gh__wait_remote(hub);
 	if (err)

@@ -252,7 +252,7 @@ void gh__poller_dispatch(struct gh_hub *hub, const struct epoll_event *ev, int n
 {
 	for (int i = 0; i < n; i++) {
 		if (ev[i].data.u64 == WAKE_TOKEN)
-			gh__hub_drain_remote(hub);
+			gh__drain_remote(hub);
 		else
 			dispatch(hub, (int)ev[i].data.u64, from_epoll(ev[i].events));
 	}

@@ -175,9 +175,7 @@ struct gh_thread *gh__thread_create(struct gh_hub *hub, gh_fn fn, void *arg)
 	gh__waitq_init(&t->joiner);
 	gh__list_push_back(&hub->threads, &t->all);
 	gh__ctx_init(&t->ctx, stack.lo, stack.size, thread_main, t);
-	t->state = GH__READY;
-	gh__list_push_back(&hub->runq, &t->node);
-	hub->runq_len++;
+	gh__runq_push(hub, t);
 	hub->live++;
 	return t;
 fail:
