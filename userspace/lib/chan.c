@@ -55,11 +55,9 @@ gh_chan *gh_chan_create(size_t elem_size, size_t capacity)
 		errno = EINVAL;
 		return NULL;
 	}
-	c = calloc(1, sizeof(*c));
-	if (!c) {
-		errno = ENOMEM;
+	c = gh__calloc(1, sizeof(*c));
+	if (!c)
 		return NULL;
-	}
 	c->elem_size = elem_size;
 	c->cap = capacity;
 	gh__list_init(&c->sendq);

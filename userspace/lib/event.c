@@ -16,12 +16,10 @@ struct gh_event {
 
 gh_event *gh_event_create(void)
 {
-	struct gh_event *e = calloc(1, sizeof(*e));
+	struct gh_event *e = gh__calloc(1, sizeof(*e));
 
-	if (!e) {
-		errno = ENOMEM;
+	if (!e)
 		return NULL;
-	}
 	gh__waitq_init(&e->waiters);
 	return e;
 }

@@ -82,11 +82,9 @@ gh_hub *gh_hub_create(const struct gh_hub_opts *opts)
 	struct gh_hub *hub;
 	int err;
 
-	hub = calloc(1, sizeof(*hub));
-	if (!hub) {
-		errno = ENOMEM;
+	hub = gh__calloc(1, sizeof(*hub));
+	if (!hub)
 		return NULL;
-	}
 	err = opts_copy(&hub->opts, opts);
 	if (err)
 		goto fail_free;

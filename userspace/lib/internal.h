@@ -7,6 +7,7 @@
 #ifndef GREENHUB_INTERNAL_H
 #define GREENHUB_INTERNAL_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/types.h>
 #include <time.h>
@@ -43,6 +45,16 @@
 #define GH_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define GH_LIKELY(x) __builtin_expect(!!(x), 1)
 #define GH_CONTAINER_OF(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
+
+/* calloc() for the API's constructors, which fail with NULL and errno: ENOMEM on failure. */
+static inline void *gh__calloc(size_t n, size_t size)
+{
+	void *p = calloc(n, size);
+
+	if (!p)
+		errno = ENOMEM;
+	return p;
+}
 
 /* Print "greenhub: <msg>" to stderr and abort (panic.c): only for a broken internal invariant. */
 _Noreturn void gh__panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -34,12 +34,10 @@ struct gh_cond {
 
 gh_mutex *gh_mutex_create(void)
 {
-	struct gh_mutex *m = calloc(1, sizeof(*m));
+	struct gh_mutex *m = gh__calloc(1, sizeof(*m));
 
-	if (!m) {
-		errno = ENOMEM;
+	if (!m)
 		return NULL;
-	}
 	gh__waitq_init(&m->waiters);
 	return m;
 }
@@ -149,12 +147,10 @@ static int relock(struct gh_mutex *m, struct gh_thread *self)
 
 gh_cond *gh_cond_create(void)
 {
-	struct gh_cond *c = calloc(1, sizeof(*c));
+	struct gh_cond *c = gh__calloc(1, sizeof(*c));
 
-	if (!c) {
-		errno = ENOMEM;
+	if (!c)
 		return NULL;
-	}
 	gh__waitq_init(&c->waiters);
 	return c;
 }

@@ -110,11 +110,9 @@ gh_offload_pool *gh_offload_pool_create(unsigned workers)
 		errno = EINVAL;
 		return NULL;
 	}
-	pool = calloc(1, sizeof(*pool));
-	if (!pool) {
-		errno = ENOMEM;
+	pool = gh__calloc(1, sizeof(*pool));
+	if (!pool)
 		return NULL;
-	}
 	pool->threads = calloc(workers, sizeof(*pool->threads));
 	if (!pool->threads) {
 		err = ENOMEM;

@@ -44,15 +44,12 @@ gh_pool *gh_pool_create(size_t size)
 		errno = EINVAL;
 		return NULL;
 	}
-	p = calloc(1, sizeof(*p));
-	if (!p) {
-		errno = ENOMEM;
+	p = gh__calloc(1, sizeof(*p));
+	if (!p)
 		return NULL;
-	}
-	p->slots = calloc(size, sizeof(*p->slots));
+	p->slots = gh__calloc(size, sizeof(*p->slots));
 	if (!p->slots) {
-		free(p);
-		errno = ENOMEM;
+		free(p); /* keeps errno */
 		return NULL;
 	}
 	p->size = size;

@@ -103,11 +103,9 @@ gh_proc *gh_proc_create(char *const argv[], char *const envp[], unsigned flags)
 		errno = EINVAL;
 		return NULL;
 	}
-	p = calloc(1, sizeof(*p));
-	if (!p) {
-		errno = ENOMEM;
+	p = gh__calloc(1, sizeof(*p));
+	if (!p)
 		return NULL;
-	}
 	p->pidfd = -1;
 	err = posix_spawn_file_actions_init(&fa);
 	if (err)

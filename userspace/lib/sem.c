@@ -28,11 +28,9 @@ gh_sem *gh_sem_create(unsigned value, unsigned max)
 		errno = EINVAL;
 		return NULL;
 	}
-	s = calloc(1, sizeof(*s));
-	if (!s) {
-		errno = ENOMEM;
+	s = gh__calloc(1, sizeof(*s));
+	if (!s)
 		return NULL;
-	}
 	s->value = value;
 	s->max = max;
 	gh__waitq_init(&s->waiters);
