@@ -132,24 +132,11 @@ static int wait_in(struct gh__list *q, struct gh_thread *self, void *elem, uint6
 	return err;
 }
 
-/* Checks shared by send and recv: 0 or the error to return. */
-static int check(struct gh_chan *c, const void *elem, struct gh_thread **self)
-{
-	*self = gh__thread_self();
-	if (!*self)
-		return -EPERM;
-	if (!c || !elem)
-		return -EINVAL;
-	if ((*self)->cancelled)
-		return -ECANCELED;
-	return 0;
-}
-
 int gh_chan_send(gh_chan *c, const void *elem, uint64_t deadline)
 {
 	struct gh_thread *self;
 	struct waiter *w;
-	int err = check(c, elem, &self);
+	int err = gh__may_wait(&self, c && elem);
 
 	if (err)
 		return err;
@@ -178,7 +165,7 @@ int gh_chan_recv(gh_chan *c, void *elem, uint64_t deadline)
 {
 	struct gh_thread *self;
 	struct waiter *w;
-	int err = check(c, elem, &self);
+	int err = gh__may_wait(&self, c && elem);
 
 	if (err)
 		return err;

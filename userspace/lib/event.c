@@ -57,14 +57,11 @@ int gh_event_clear(gh_event *e)
 
 int gh_event_wait(gh_event *e, uint64_t deadline)
 {
-	struct gh_thread *self = gh__thread_self();
+	struct gh_thread *self;
+	int err = gh__may_wait(&self, e);
 
-	if (!self)
-		return -EPERM;
-	if (!e)
-		return -EINVAL;
-	if (self->cancelled)
-		return -ECANCELED;
+	if (err)
+		return err;
 	if (e->set)
 		return 0;
 	if (deadline != GH_NEVER && deadline <= gh_now())

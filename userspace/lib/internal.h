@@ -615,6 +615,23 @@ void gh__sysmon_kick(void);
 
 /* The running green thread of the calling carrier, or NULL. */
 struct gh_thread *gh__thread_self(void);
+
+/*
+ * The checks that open an API call that may wait, in this order: -EPERM outside a green thread,
+ * -EINVAL for invalid arguments (valid false), -ECANCELED in a cancelled thread. 0 with the
+ * calling green thread in *self.
+ */
+static inline int gh__may_wait(struct gh_thread **self, bool valid)
+{
+	*self = gh__thread_self();
+	if (!*self)
+		return -EPERM;
+	if (!valid)
+		return -EINVAL;
+	if ((*self)->cancelled)
+		return -ECANCELED;
+	return 0;
+}
 void gh__thread_free(struct gh_thread *t);
 /* Free every descriptor chunk of a hub that no longer runs. */
 void gh__thread_descriptors_fini(struct gh_hub *hub);

@@ -54,14 +54,11 @@ int gh_mutex_destroy(gh_mutex *m)
 
 int gh_mutex_lock(gh_mutex *m, uint64_t deadline)
 {
-	struct gh_thread *self = gh__thread_self();
+	struct gh_thread *self;
+	int err = gh__may_wait(&self, m);
 
-	if (!self)
-		return -EPERM;
-	if (!m)
-		return -EINVAL;
-	if (self->cancelled)
-		return -ECANCELED;
+	if (err)
+		return err;
 	if (!m->owner) {
 		m->owner = self;
 		return 0;

@@ -252,17 +252,13 @@ out:
 
 int gh_offload(gh_offload_pool *pool, gh_fn fn, void *arg, void **result)
 {
-	struct gh_thread *self = gh__thread_self();
+	struct gh_thread *self;
 	struct gh_hub *hub;
 	struct job job;
-	int err;
+	int err = gh__may_wait(&self, fn);
 
-	if (!self)
-		return -EPERM;
-	if (!fn)
-		return -EINVAL;
-	if (self->cancelled)
-		return -ECANCELED;
+	if (err)
+		return err;
 	if (!pool) {
 		err = pthread_once(&default_pool_once, default_pool_create);
 		if (err)

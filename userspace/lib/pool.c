@@ -105,16 +105,12 @@ static void *trampoline(void *arg)
 
 int gh_pool_spawn(gh_pool *p, gh_fn fn, void *arg, uint64_t deadline)
 {
-	struct gh_thread *self = gh__thread_self();
+	struct gh_thread *self;
 	struct slot *s;
-	int err;
+	int err = gh__may_wait(&self, p && fn);
 
-	if (!self)
-		return -EPERM;
-	if (!p || !fn)
-		return -EINVAL;
-	if (self->cancelled)
-		return -ECANCELED;
+	if (err)
+		return err;
 	/* A free slot that is not promised to a woken spawner can be taken at once. */
 	if (p->nfree <= p->reserved) {
 		if (deadline != GH_NEVER && deadline <= gh_now())
@@ -146,15 +142,12 @@ int gh_pool_spawn(gh_pool *p, gh_fn fn, void *arg, uint64_t deadline)
 
 int gh_pool_waitall(gh_pool *p, uint64_t deadline)
 {
-	struct gh_thread *self = gh__thread_self();
+	struct gh_thread *self;
 	struct gh__list *n;
+	int err = gh__may_wait(&self, p);
 
-	if (!self)
-		return -EPERM;
-	if (!p)
-		return -EINVAL;
-	if (self->cancelled)
-		return -ECANCELED;
+	if (err)
+		return err;
 	if (!p->running)
 		return 0;
 	for (n = p->busy_slots.next; n != &p->busy_slots; n = n->next)

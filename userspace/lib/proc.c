@@ -237,15 +237,11 @@ int gh_proc_close_pipe(gh_proc *p, unsigned which)
 
 int gh_proc_wait(gh_proc *p, int *status, uint64_t deadline)
 {
-	struct gh_thread *self = gh__thread_self();
-	int err;
+	struct gh_thread *self;
+	int err = gh__may_wait(&self, p);
 
-	if (!self)
-		return -EPERM;
-	if (!p)
-		return -EINVAL;
-	if (self->cancelled)
-		return -ECANCELED;
+	if (err)
+		return err;
 	while (!p->reaped) {
 		int st;
 		pid_t r = waitpid(p->pid, &st, WNOHANG);

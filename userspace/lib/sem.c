@@ -49,14 +49,11 @@ int gh_sem_destroy(gh_sem *s)
 
 int gh_sem_acquire(gh_sem *s, uint64_t deadline)
 {
-	struct gh_thread *self = gh__thread_self();
+	struct gh_thread *self;
+	int err = gh__may_wait(&self, s);
 
-	if (!self)
-		return -EPERM;
-	if (!s)
-		return -EINVAL;
-	if (self->cancelled)
-		return -ECANCELED;
+	if (err)
+		return err;
 	if (s->value) {
 		s->value--;
 		return 0;
