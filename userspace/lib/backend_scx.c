@@ -43,11 +43,12 @@
  *     slot), which the owner wakes after making it the runner, only when someone waits.
  *
  * Memory ordering
- *   The slot is shared with the scheduler through a MAP_SHARED mapping; every baton access is
- *   the protocol's seq_cst CAS (carrier.c). The held ring's consumer reads an entry with
- *   acquire order and frees it before it publishes the new head (release). A waiter in the
- *   handler increments gate_waiters and then reads runner_tid; the owner stores runner_tid
- *   (seq_cst, carrier.c) and then reads gate_waiters: one of them sees the other.
+ *   The slot is shared with the scheduler through a MAP_SHARED mapping; the baton changes only
+ *   by the protocol's CASes (baton.c, and region.c's for a marked region), and this file only
+ *   reads it (seq_cst). The held ring's consumer reads an entry with acquire order and frees it
+ *   before it publishes the new head (release). A waiter in the handler increments
+ *   gate_waiters and then reads runner_tid; the owner stores runner_tid (seq_cst, baton.c) and
+ *   then reads gate_waiters: one of them sees the other.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -65,6 +66,7 @@
 #include <unistd.h>
 
 #include "greenhub/scx.h"
+#include "backend.h"
 #include "internal.h"
 
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backend.h"
 #include "internal.h"
 
 /* The statistics of a slot (what gh_hub_stats reads). */

@@ -33,9 +33,10 @@
  *     kick signal the ppoll lets through (struct gh__carrier.wake_kick).
  *
  * Memory ordering
- *   The slot page is shared with the BPF programs through a MAP_SHARED mapping; every baton
- *   access is the protocol's seq_cst CAS (carrier.c). spare_tid is a relaxed store: the kernel
- *   side only reads it as a hint.
+ *   The slot page is shared with the BPF programs through a MAP_SHARED mapping; the baton
+ *   changes only by the protocol's CASes (baton.c, and region.c's for a marked region), and
+ *   this file only reads it (seq_cst). spare_tid is a relaxed store: the kernel side only reads
+ *   it as a hint.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -50,6 +51,7 @@
 #include <unistd.h>
 
 #include "greenhub/trace.h"
+#include "backend.h"
 #include "internal.h"
 
 #define PIN(name) GH_TRACE_PIN_DIR "/" name

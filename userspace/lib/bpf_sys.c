@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "internal.h"
 
 int gh__bpf_sys(int cmd, union bpf_attr *attr)

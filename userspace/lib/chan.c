@@ -15,7 +15,7 @@
  *     into the freed place and that sender is woken.
  *   - recv, buffer empty, sender waiting (rendezvous only): copy from it, wake it.
  *
- * Waiters park with no wait queue of the hub's (gh__park(NULL, ...)): the channel's own lists
+ * Waiters wait on no wait queue of the hub's (gh__wait(NULL, ...)): the channel's own lists
  * carry the per-waiter record. A wait that ends by deadline or cancellation unlinks its record
  * itself; one served or closed was unlinked by the waker.
  */
@@ -55,11 +55,9 @@ gh_chan *gh_chan_create(size_t elem_size, size_t capacity)
 		errno = EINVAL;
 		return NULL;
 	}
-	c = calloc(1, sizeof(*c));
-	if (!c) {
-		errno = ENOMEM;
+	c = gh__calloc(1, sizeof(*c));
+	if (!c)
 		return NULL;
-	}
 	c->elem_size = elem_size;
 	c->cap = capacity;
 	gh__list_init(&c->sendq);
@@ -128,30 +126,17 @@ static int wait_in(struct gh__list *q, struct gh_thread *self, void *elem, uint6
 	if (deadline != GH_NEVER && deadline <= gh_now())
 		return -ETIMEDOUT;
 	gh__list_push_back(q, &w.link);
-	err = gh__park(NULL, deadline);
+	err = gh__wait(NULL, deadline);
 	/* Served and closed waiters were unlinked by their waker; this is a no-op for them. */
 	gh__list_remove(&w.link);
 	return err;
-}
-
-/* Checks shared by send and recv: 0 or the error to return. */
-static int check(struct gh_chan *c, const void *elem, struct gh_thread **self)
-{
-	*self = gh__thread_self();
-	if (!*self)
-		return -EPERM;
-	if (!c || !elem)
-		return -EINVAL;
-	if ((*self)->cancelled)
-		return -ECANCELED;
-	return 0;
 }
 
 int gh_chan_send(gh_chan *c, const void *elem, uint64_t deadline)
 {
 	struct gh_thread *self;
 	struct waiter *w;
-	int err = check(c, elem, &self);
+	int err = gh__may_wait(&self, c && elem);
 
 	if (err)
 		return err;
@@ -180,7 +165,7 @@ int gh_chan_recv(gh_chan *c, void *elem, uint64_t deadline)
 {
 	struct gh_thread *self;
 	struct waiter *w;
-	int err = check(c, elem, &self);
+	int err = gh__may_wait(&self, c && elem);
 
 	if (err)
 		return err;

@@ -5,9 +5,6 @@
  * sanitizers about every switch (ASan must know which stack is live to track it, TSan treats
  * each green thread as a fiber with its own happens-before history).
  */
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -18,18 +15,6 @@
 #ifdef GH_TSAN
 #include <sanitizer/tsan_interface.h>
 #endif
-
-void gh__panic(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("greenhub: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	abort();
-}
 
 /* Called by gh__ctx_trampoline if an entry function returns, which the runtime never lets
  * happen: a finished green thread switches away for good. */

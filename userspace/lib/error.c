@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* Error names and the clock. */
+/* Error names: gh_strerror(), with greenhub's own meaning of the codes it gives one. */
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
-#include <time.h>
 
 #include "internal.h"
 
@@ -43,12 +42,4 @@ const char *gh_strerror(int err)
 	}
 	desc = strerrordesc_np(err);
 	return desc ? desc : "unknown error";
-}
-
-uint64_t gh_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }

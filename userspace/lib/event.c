@@ -16,12 +16,10 @@ struct gh_event {
 
 gh_event *gh_event_create(void)
 {
-	struct gh_event *e = calloc(1, sizeof(*e));
+	struct gh_event *e = gh__calloc(1, sizeof(*e));
 
-	if (!e) {
-		errno = ENOMEM;
+	if (!e)
 		return NULL;
-	}
 	gh__waitq_init(&e->waiters);
 	return e;
 }
@@ -59,19 +57,16 @@ int gh_event_clear(gh_event *e)
 
 int gh_event_wait(gh_event *e, uint64_t deadline)
 {
-	struct gh_thread *self = gh__thread_self();
+	struct gh_thread *self;
+	int err = gh__may_wait(&self, e);
 
-	if (!self)
-		return -EPERM;
-	if (!e)
-		return -EINVAL;
-	if (self->cancelled)
-		return -ECANCELED;
+	if (err)
+		return err;
 	if (e->set)
 		return 0;
 	if (deadline != GH_NEVER && deadline <= gh_now())
 		return -ETIMEDOUT;
-	return gh__park(&e->waiters, deadline);
+	return gh__wait(&e->waiters, deadline);
 }
 
 int gh_event_is_set(const gh_event *e)

@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include "backend.h"
 #include "internal.h"
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;

@@ -1,66 +1,29 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * The hub: a run queue, timers and a poller, run by one carrier at a time.
+ * The hub's life: its options, gh_hub_create, gh_hub_run, gh_hub_destroy, and its statistics.
+ * What a running hub does is elsewhere: the scheduler and the carrier loop (sched.c), the
+ * baton protocol (baton.c), carriers and spares (carrier.c, spare.c), timers and the poller
+ * (timer.c, poller.c), the sysmon (sysmon.c) and the kernel-assist mode (backend.c).
  *
- * Scheduling
- * ----------
- * A green thread at a switch point puts itself on a queue (the run queue, a wait queue, or
- * none) and calls gh__switch_out(), which switches *directly* to the next READY thread: one
- * register swap per green switch. The hub loop (carrier.c), on the carrier's own stack, runs
- * only when nothing is ready (to sleep in the poller), when a thread finishes (its stack cannot
- * be released while it is still in use), and when the baton must be handed back to a carrier
- * whose blocking call returned.
+ * A run
+ *   gh_hub_run claims the hub (two OS threads cannot both run it), picks and attaches a mode,
+ *   makes the calling thread the first carrier and the owner of the baton, spawns the main
+ *   green thread, starts the first spares and shows the hub to the sysmon. The carrier loop
+ *   returns once every green thread has finished; the spares are then joined, the threads
+ *   nobody joined are freed, and the mode is detached.
  *
- * Work is done in rounds: a round lets every thread that was READY when it began run once.
- * Between rounds the hub does its housekeeping on whatever stack it is on: fire due timers and,
- * if any green thread waits for an fd or a remote completion, poll without blocking. So a busy
- * hub still sees I/O and timers once per round, and a hub with no fds and no timers pays only a
- * counter per switch.
- *
- * Everything in struct gh_hub above the baton section is touched only by the carrier that
- * holds the hub's baton, so it needs no locks; the baton's acquire/release CAS orders it
- * between carriers (see carrier.c).
+ * Who touches what is said part by part in struct gh_hub (internal.h): what gh_hub_run sets
+ * before the run is read-only while it lasts, the green-thread state belongs to the carrier
+ * that holds the baton, and other OS threads reach a running hub only through its completion
+ * stack, its eventfd, its slot and the carrier lists under carrier_lock.
  */
 #include <errno.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "backend.h"
 #include "internal.h"
-
-static __thread struct gh__carrier *tls_carrier;
-
-/*
- * The carrier of the calling OS thread. It must be re-read after every switch point: a green
- * thread may continue on another carrier, and a compiler that cached the TLS address across
- * the switch would read the old carrier's variable. An out-of-line function with an opaque
- * barrier cannot be folded or hoisted by the caller's optimizer.
- */
-#if defined(__has_attribute)
-#if __has_attribute(noipa)
-__attribute__((noipa))
-#endif
-#endif
-__attribute__((noinline)) struct gh__carrier *gh__carrier_self(void)
-{
-	__asm__ volatile("" ::: "memory");
-	return tls_carrier;
-}
-
-void gh__carrier_set(struct gh__carrier *c)
-{
-	tls_carrier = c;
-}
-
-/* Inside a blocking region the carrier may no longer hold the baton, so no runtime call that
- * touches the hub is allowed: they all see no green thread and return -EPERM. */
-struct gh_thread *gh__thread_self(void)
-{
-	struct gh__carrier *c = gh__carrier_self();
-
-	return c && !c->region_depth ? c->green : NULL;
-}
 
 void gh_hub_opts_init(struct gh_hub_opts *opts)
 {
@@ -119,11 +82,9 @@ gh_hub *gh_hub_create(const struct gh_hub_opts *opts)
 	struct gh_hub *hub;
 	int err;
 
-	hub = calloc(1, sizeof(*hub));
-	if (!hub) {
-		errno = ENOMEM;
+	hub = gh__calloc(1, sizeof(*hub));
+	if (!hub)
 		return NULL;
-	}
 	err = opts_copy(&hub->opts, opts);
 	if (err)
 		goto fail_free;
@@ -232,218 +193,6 @@ int gh_hub_stats(const gh_hub *hub, struct gh_hub_stats *st)
 	return 0;
 }
 
-/* ---------------------------------------------------------------------------------------- */
-/* Run queue and switching                                                                    */
-
-static void runq_push(struct gh_hub *hub, struct gh_thread *t)
-{
-	t->state = GH__READY;
-	gh__list_push_back(&hub->runq, &t->node);
-	hub->runq_len++;
-}
-
-struct gh_thread *gh__runq_pop(struct gh_hub *hub)
-{
-	struct gh__list *n = gh__list_pop_front(&hub->runq);
-
-	if (!n)
-		return NULL;
-	hub->runq_len--;
-	return GH_CONTAINER_OF(n, struct gh_thread, node);
-}
-
-void gh__runq_push(struct gh_hub *hub, struct gh_thread *t)
-{
-	runq_push(hub, t);
-}
-
-/* Between rounds: fire due timers, notice I/O and remote completions without blocking, and
- * size the next round. */
-static void housekeeping(struct gh_hub *hub, struct gh__carrier *c)
-{
-	if (hub->fd_waiters || atomic_load_explicit(&hub->remote_waiters, memory_order_relaxed))
-		gh__poller_poll(hub, c, 0);
-	else if (hub->timers.n)
-		gh__timer_run(&hub->timers, gh_now());
-	hub->batch = (unsigned)hub->runq_len;
-}
-
-void gh__switch_out_on(struct gh_hub *hub, struct gh__carrier *c, struct gh_thread *self)
-{
-	struct gh_thread *next;
-
-	gh__check_runner(hub, c);
-	/* A carrier waits to be handed the baton back: let the hub loop do it now. */
-	if (GH_UNLIKELY(gh__return_pending(hub)))
-		goto to_loop;
-	if (hub->batch == 0)
-		housekeeping(hub, c);
-	next = gh__runq_pop(hub);
-	if (next) {
-		if (hub->batch)
-			hub->batch--;
-		next->state = GH__RUNNING;
-		c->green = next;
-		if (next != self)
-			gh__switch(&self->ctx, &next->ctx, false);
-		return;
-	}
-to_loop:
-	/* Nothing ready: the hub loop sleeps in the poller. */
-	c->green = NULL;
-	gh__switch(&self->ctx, &c->sched_ctx, false);
-}
-
-void gh__switch_out(struct gh_hub *hub, struct gh_thread *self)
-{
-	gh__switch_out_on(hub, gh__carrier_self(), self);
-}
-
-void gh__schedule(struct gh_hub *hub)
-{
-	struct gh__carrier *c = gh__carrier_self();
-	struct gh_thread *self = c->green;
-
-	runq_push(hub, self);
-	gh__switch_out_on(hub, c, self);
-}
-
-int gh_yield(void)
-{
-	struct gh__carrier *c = gh__carrier_self(); /* the one TLS read of a yield */
-	struct gh_thread *self;
-
-	if (GH_UNLIKELY(!c || c->region_depth || !(self = c->green)))
-		return -EPERM;
-	runq_push(self->hub, self);
-	gh__switch_out_on(self->hub, c, self);
-	/* A cancelled thread still yields (a loop that ignores errors must not starve the hub),
-	 * but hears that it should unwind. */
-	return self->cancelled ? -ECANCELED : 0;
-}
-
-/* ---------------------------------------------------------------------------------------- */
-/* Waiting and waking                                                                         */
-
-int gh__park(struct gh__waitq *q, uint64_t deadline)
-{
-	struct gh_thread *self = gh__thread_self();
-	struct gh_hub *hub = self->hub;
-
-	if (self->cancelled)
-		return -ECANCELED;
-	self->state = GH__WAITING;
-	hub->nr_waiting++;
-	self->wake_result = 0;
-	self->waitq = q;
-	if (q)
-		gh__list_push_back(&q->waiters, &self->node);
-	if (deadline != GH_NEVER)
-		gh__timer_arm(&hub->timers, &self->timer, deadline);
-	gh__switch_out(hub, self);
-	return self->wake_result;
-}
-
-void gh__wake(struct gh_thread *t, int result)
-{
-	struct gh_hub *hub = t->hub;
-
-	if (t->state != GH__WAITING)
-		gh__panic("waking green thread %llu that is not waiting (state %d)",
-			  (unsigned long long)t->id, (int)t->state);
-	if (t->waitq) {
-		gh__list_remove(&t->node);
-		t->waitq = NULL;
-	}
-	gh__timer_disarm(&hub->timers, &t->timer);
-	t->wake_result = result;
-	hub->nr_waiting--;
-	runq_push(hub, t);
-}
-
-bool gh__waitq_wake_one(struct gh__waitq *q, int result)
-{
-	if (gh__waitq_empty(q))
-		return false;
-	gh__wake(GH_CONTAINER_OF(q->waiters.next, struct gh_thread, node), result);
-	return true;
-}
-
-size_t gh__waitq_wake_all(struct gh__waitq *q, int result)
-{
-	size_t n = 0;
-
-	while (gh__waitq_wake_one(q, result))
-		n++;
-	return n;
-}
-
-void gh__park_remote_begin(struct gh_hub *hub)
-{
-	struct gh_thread *self = gh__thread_self();
-
-	self->wake_result = 0;
-	atomic_fetch_add_explicit(&hub->remote_waiters, 1, memory_order_relaxed);
-}
-
-int gh__park_remote(struct gh_hub *hub)
-{
-	struct gh_thread *self = gh__thread_self();
-
-	/* The completion may already sit in hub->remote: it is drained only by the baton
-	 * holder's poll, which cannot run before we switch out, so the thread is WAITING by
-	 * then. */
-	self->uncancellable_wait = true;
-	self->state = GH__WAITING;
-	hub->nr_waiting++;
-	self->waitq = NULL;
-	gh__switch_out(hub, self);
-	self->uncancellable_wait = false;
-	return self->wake_result;
-}
-
-void gh__hub_wake_remote(struct gh_hub *hub, struct gh_thread *t, int result)
-{
-	struct gh_thread *head = atomic_load_explicit(&hub->remote, memory_order_relaxed);
-
-	t->wake_result = result;
-	do {
-		t->remote_next = head;
-	} while (!atomic_compare_exchange_weak_explicit(&hub->remote, &head, t,
-							memory_order_release,
-							memory_order_relaxed));
-	/* One eventfd write per batch: the hub drains the whole stack when it sees the fd. */
-	if (!head)
-		gh__poller_kick(hub);
-}
-
-/* Called by the poller when wake_fd is readable. */
-void gh__hub_drain_remote(struct gh_hub *hub)
-{
-	struct gh_thread *t, *fifo = NULL;
-	uint64_t count;
-
-	if (read(hub->wake_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-		gh__panic("read(eventfd): %s", gh_strerror(errno));
-	t = atomic_exchange_explicit(&hub->remote, NULL, memory_order_acquire);
-	/* The stack is newest first; reverse it so completions run in the order they came. */
-	while (t) {
-		struct gh_thread *next = t->remote_next;
-
-		t->remote_next = fifo;
-		fifo = t;
-		t = next;
-	}
-	for (t = fifo; t; t = fifo) {
-		fifo = t->remote_next;
-		atomic_fetch_sub_explicit(&hub->remote_waiters, 1, memory_order_relaxed);
-		hub->nr_waiting--;
-		runq_push(hub, t);
-	}
-}
-
-/* ---------------------------------------------------------------------------------------- */
-
 int gh_hub_run(gh_hub *hub, gh_fn fn, void *arg, void **result)
 {
 	struct gh__carrier *carrier;
@@ -504,8 +253,7 @@ int gh_hub_run(gh_hub *hub, gh_fn fn, void *arg, void **result)
 	/* gh_hub_run collects main's result itself: nobody may join or detach it. */
 	main_thread->joining = true;
 	/* The first carrier starts as the owner. */
-	hub->slot->baton = gh_baton_next(hub->slot->baton, GH_BATON_RUN, (__u32)carrier->tid);
-	hub->slot->runner_tid = (__u32)carrier->tid;
+	gh__baton_first_owner(hub, carrier);
 	/* Spares for the first block: started here rather than by the sysmon, so that a block
 	 * right at the start of the run finds one (they park on their own, soon after). */
 	for (unsigned i = 0; i < hub->opts.min_spares; i++)
@@ -538,8 +286,7 @@ out_main:
 	hub->live--;
 	gh__thread_free(main_thread);
 out_carrier:
-	hub->slot->baton = gh_baton_next(hub->slot->baton, GH_BATON_FREE, 0);
-	hub->slot->runner_tid = 0;
+	gh__baton_clear(hub);
 	gh__carrier_fini(carrier);
 out_free:
 	free(carrier);

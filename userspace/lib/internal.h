@@ -7,6 +7,7 @@
 #ifndef GREENHUB_INTERNAL_H
 #define GREENHUB_INTERNAL_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/types.h>
 #include <time.h>
@@ -21,6 +23,7 @@
 #include "greenhub.h"
 #include "greenhub/request.h"
 #include "greenhub/slot.h"
+#include "list.h"
 
 #define GH__POLL_BATCH 64
 
@@ -43,50 +46,18 @@
 #define GH_LIKELY(x) __builtin_expect(!!(x), 1)
 #define GH_CONTAINER_OF(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
-/* Print "greenhub: <msg>" to stderr and abort: only for a broken internal invariant. */
+/* calloc() for the API's constructors, which fail with NULL and errno: ENOMEM on failure. */
+static inline void *gh__calloc(size_t n, size_t size)
+{
+	void *p = calloc(n, size);
+
+	if (!p)
+		errno = ENOMEM;
+	return p;
+}
+
+/* Print "greenhub: <msg>" to stderr and abort (panic.c): only for a broken internal invariant. */
 _Noreturn void gh__panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* ---------------------------------------------------------------------------------------- */
-/* Intrusive circular doubly linked list. An unlinked node points to itself.                 */
-
-struct gh__list {
-	struct gh__list *next, *prev;
-};
-
-static inline void gh__list_init(struct gh__list *l)
-{
-	l->next = l->prev = l;
-}
-
-static inline bool gh__list_empty(const struct gh__list *l)
-{
-	return l->next == l;
-}
-
-static inline void gh__list_push_back(struct gh__list *l, struct gh__list *n)
-{
-	n->prev = l->prev;
-	n->next = l;
-	l->prev->next = n;
-	l->prev = n;
-}
-
-static inline void gh__list_remove(struct gh__list *n)
-{
-	n->prev->next = n->next;
-	n->next->prev = n->prev;
-	n->next = n->prev = n;
-}
-
-static inline struct gh__list *gh__list_pop_front(struct gh__list *l)
-{
-	struct gh__list *n = l->next;
-
-	if (n == l)
-		return NULL;
-	gh__list_remove(n);
-	return n;
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* Contexts (context.c, arch/switch_<arch>.S)                                                */
@@ -306,19 +277,19 @@ struct gh__fd {
 };
 
 /* ---------------------------------------------------------------------------------------- */
-/* Futexes                                                                                   */
+/* Futexes (futex.c)                                                                         */
 
 /* Sleep while *word == val (or until rel passes, if given). Returns 0 or -errno. */
 int gh__futex_wait(atomic_uint *word, unsigned val, const struct timespec *rel);
 void gh__futex_wake(atomic_uint *word, int n);
 
 /* ---------------------------------------------------------------------------------------- */
-/* Carriers and hubs                                                                         */
+/* Carriers (carrier.c)                                                                      */
 
 /*
  * An OS thread that may run a hub. One carrier at a time holds the hub's baton (the owner);
  * the others are parked spares, blocked carriers, or displaced carriers waiting to be handed
- * the baton back. See carrier.c for the protocol.
+ * the baton back. See baton.c for the protocol.
  */
 struct gh__carrier {
 	struct gh__ctx sched_ctx; /* the carrier's own stack, where the hub loop runs */
@@ -338,8 +309,8 @@ struct gh__carrier {
 	 * spare_wait polling an fd): a waker then also kicks it (GH__SIG_KICK). Written by the
 	 * carrier; read by the waker after it stored the wake word (a Dekker pair). */
 	atomic_uint wake_kick;
-	/* Carrier list membership and parking state, under hub->carrier_lock. */
-	struct gh__list link;      /* hub->carriers */
+	/* Carrier list membership and parking state, under hub->carrier_lock (spare.c). */
+	struct gh__list link;      /* hub->carriers, or hub->retiring once retired */
 	struct gh__list park_link; /* hub->parked while parked */
 	bool parked;
 	bool fresh;                /* started, not yet parked once (counted in nr_fresh) */
@@ -358,8 +329,9 @@ struct gh__carrier {
 
 /*
  * The runtime's reserved signal: it interrupts a carrier's idle poll when another carrier took
- * the hub from it (transition 5). Carriers keep it blocked except inside epoll_pwait2, which
- * unblocks it atomically, so a kick is never lost. Its handler does nothing.
+ * the hub from it (transition 5), or the hub stopped. Carriers keep it blocked except inside
+ * epoll_pwait2, which unblocks it atomically, so a kick is never lost. Its handler does
+ * nothing.
  */
 #define GH__SIG_KICK (SIGRTMAX - 1)
 /* Interrupt the idle poll of carrier tid of this process. */
@@ -381,15 +353,36 @@ static inline void gh__attr_fair_class(pthread_attr_t *attr)
  * thread may continue on another carrier. */
 struct gh__carrier *gh__carrier_self(void);
 void gh__carrier_set(struct gh__carrier *c);
+/* Make the calling thread carrier c of hub: 0, or -errno with the reason in why. */
+int gh__carrier_init(struct gh_hub *hub, struct gh__carrier *c, char *why, size_t len);
+void gh__carrier_fini(struct gh__carrier *c);
+/* Sleep on c's wake word until it is set, then reset it (c's own thread). */
+void gh__carrier_sleep(struct gh__carrier *c);
+/* Set c's wake word and wake c, wherever it sleeps. */
+void gh__carrier_wake(struct gh__carrier *c);
 
+/* ---------------------------------------------------------------------------------------- */
+/* The hub (hub.c)                                                                           */
+
+/*
+ * A hub. Each part says who may touch it. In short: what is set before a run is read-only
+ * while it lasts; the green-thread state belongs to the carrier that holds the baton; other
+ * OS threads reach a running hub only through the completion stack (remote), the eventfd
+ * (wake_fd), the slot, and the carrier lists under carrier_lock.
+ */
 struct gh_hub {
+	/* Set by gh_hub_create, read-only after (the sysmon reads it too). */
 	struct gh_hub_opts opts;
-	atomic_bool running; /* claimed by exchange: two OS threads cannot both run the hub */
+	/* Claimed by exchange in gh_hub_run and cleared when the run ends, so that two OS threads
+	 * cannot both run the hub; read by gh_hub_destroy. */
+	atomic_bool running;
 	/* The signal mask of the thread that called gh_hub_run: the one green code runs with, on
-	 * every carrier (plus the runtime's reserved signals' rules). */
+	 * every carrier (plus the runtime's reserved signals' rules). Set before the first
+	 * carrier starts, read-only during the run. */
 	sigset_t app_mask;
 
-	/* Green threads. Touched only by the baton holder. */
+	/* Green threads. Touched only by the baton holder, and by gh_hub_run before and after
+	 * the run, while it is the only carrier. */
 	struct gh__list runq;       /* READY threads, FIFO */
 	size_t runq_len;
 	unsigned batch;             /* direct switches left in this round before housekeeping */
@@ -404,41 +397,53 @@ struct gh_hub {
 	struct gh__thread_chunk *thread_chunks;
 	struct gh__timer_heap timers;
 
-	/* Poller (baton holder only). */
+	/* Poller (poller.c). The descriptors are made with the hub; a carrier waits in epfd as
+	 * IDLE, without the baton (gh__poller_wait), and any OS thread may write wake_fd. The
+	 * rest is the baton holder's. */
 	int epfd;
 	int wake_fd;            /* eventfd: other OS threads wake the hub's poll with it */
 	struct gh__fd *fds;
 	size_t nfds;
 	size_t fd_waiters;      /* green threads inside gh_wait_fd */
 
-	/* Completions posted by other OS threads (gh__hub_wake_remote): a lock-free stack the
-	 * baton holder empties, so the owner never waits on a lock another thread holds. */
+	/* Completions posted by other OS threads (gh__wake_remote): a lock-free stack any thread
+	 * pushes onto and the baton holder empties, so the owner never waits on a lock another
+	 * thread holds. */
 	_Atomic(struct gh_thread *) remote;
-	atomic_size_t remote_waiters; /* threads waiting for a remote completion */
+	/* Threads waiting for a remote completion: counted up by the waiter and down by the
+	 * drain, both on the baton holder. */
+	atomic_size_t remote_waiters;
 
-	bool deadlocked;
+	bool deadlocked;        /* the baton holder broke a deadlock (sched.c) */
 
-	/* The baton (see include/greenhub/slot.h) and the carriers. */
+	/* The baton (see include/greenhub/slot.h and baton.c). The slot is the hub's own memory
+	 * or a kernel side's page, chosen before the run; every carrier, the sysmon and the
+	 * kernel side share it. */
 	struct gh_hub_slot slot_mem;  /* the slot when no kernel side provides one */
 	struct gh_hub_slot *slot;
+	/* The mode, set by gh__backend_start before the run and read-only during it. */
 	enum gh_mode mode;            /* the mode this run uses */
 	const struct gh__backend *backend;
 	void *backend_data;           /* the backend's own per-hub state */
 	char mode_reason[768];        /* why this mode, for gh_hub_mode_reason() */
+
+	/* The carriers (spare.c). */
 	atomic_bool stopping;         /* every green thread finished: carriers exit */
-	pthread_mutex_t carrier_lock; /* carriers, parked; never taken by an owner in RUN */
-	struct gh__list carriers;     /* spare carrier threads */
-	pthread_t first_carrier;      /* the thread in gh_hub_run */
-	struct gh__list parked;
+	/* Never held while waiting for the baton or a hand-back; never taken by the hub loop or
+	 * at a switch point (baton.c, spare.c). */
+	pthread_mutex_t carrier_lock;
+	struct gh__list carriers;     /* spare carrier threads, under carrier_lock */
+	pthread_t first_carrier;      /* the thread in gh_hub_run, set before any spare starts */
+	struct gh__list parked;       /* parked carriers, under carrier_lock */
 	/* Retired spares whose threads have not been joined yet: the sysmon reaps the ones that
 	 * have exited at its next retirement pass, the hub's stop waits for the rest. A spare
 	 * held by a kernel side may take a while to see that it retired, and the sysmon must not
 	 * wait for it. Under carrier_lock. */
 	struct gh__list retiring;
 	unsigned nr_carriers;         /* spare threads alive, under carrier_lock */
-	unsigned nr_parked;
-	unsigned nr_fresh;            /* spares started that have not parked yet */
-	atomic_uint spares_started, spares_retired;
+	unsigned nr_parked;           /* under carrier_lock */
+	unsigned nr_fresh;            /* spares started that have not parked yet, likewise */
+	atomic_uint spares_started, spares_retired; /* statistics */
 	/* Carriers waiting for a hand-back: pushed lock-free by each returning carrier, moved in
 	 * order to the FIFO by the baton holder. */
 	_Atomic(struct gh__carrier *) returned;
@@ -450,206 +455,43 @@ struct gh_hub {
 };
 
 /* ---------------------------------------------------------------------------------------- */
-/* Kernel-assist backends (backend.c, backend_<mode>.c)                                      */
+/* The baton (baton.c)                                                                       */
 
-/*
- * What the kernel side of a mode needs from the runtime. Every hook may be NULL. The hub calls
- * them at fixed points and never looks at the mode otherwise.
- */
-struct gh__backend {
-	enum gh_mode mode;
-	/* Are the mode's environment variables well formed? 0, or -EINVAL with a reason in why.
-	 * Checked for every built-in mode before any is tried: a misspelt setting fails the run
-	 * instead of quietly meaning something else. Optional. */
-	int (*check_env)(char *why, size_t len);
-	/* Can this mode run now? 0, or -errno with a reason written to why (for the user). */
-	int (*probe)(char *why, size_t len);
-	/* In a child of fork(): hub ran in the parent; close the descriptors the child inherited
-	 * of it, touching nothing the parent still uses. Optional. */
-	void (*fork_child)(struct gh_hub *hub);
-	/* Claim a slot for the hub and point hub->slot at it; release it when the run ends.
-	 * Failure: -errno with the reason in why. */
-	int (*hub_attach)(struct gh_hub *hub, char *why, size_t len);
-	void (*hub_detach)(struct gh_hub *hub);
-	/* c carries hub from now on / no longer; called on c's own thread. */
-	int (*carrier_attach)(struct gh_hub *hub, struct gh__carrier *c);
-	void (*carrier_detach)(struct gh_hub *hub, struct gh__carrier *c);
-	/* c has parked as a spare (true) or left the parked list (false), under carrier_lock:
-	 * a kernel side that wakes spares itself needs to know which ones it may wake. */
-	void (*spare_parked)(struct gh_hub *hub, struct gh__carrier *c, bool parked);
-	/* How parked spare c waits, instead of sleeping on its wake word: return once the word
-	 * is set or a handoff may be waiting (park() looks again either way), with the word
-	 * reset to 0. A kernel side that keeps spares runnable in a queue of its own needs it. */
-	void (*spare_wait)(struct gh_hub *hub, struct gh__carrier *c);
-	/* Transition 4 for carriers the kernel side holds, which run no user code before their
-	 * hand-back and so are not on hub->returned: the owner, at a switch point with
-	 * return_pending set and hub->returned empty, takes the next one's tid (0: none is
-	 * visible yet, look again at the next switch point). Lock-free, owner only. */
-	pid_t (*held_next)(struct gh_hub *hub);
-	/* The owner has made tid the runner (RUN(tid)) after held_next: let it run. */
-	void (*held_release)(struct gh_hub *hub, pid_t tid);
-};
+/* The baton word, read as every protocol step reads it. */
+static inline __u64 gh__baton_load(const struct gh_hub *hub)
+{
+	return __atomic_load_n(&hub->slot->baton, __ATOMIC_SEQ_CST);
+}
 
-extern const struct gh__backend gh__backend_none;
+/* Is baton word b in state held by carrier tid? */
+static inline bool gh__baton_is(__u64 b, enum gh_baton_state state, pid_t tid)
+{
+	return gh_baton_state(b) == state && gh_baton_tid(b) == (__u32)tid;
+}
 
-/* bpf(2) on the loader's pinned maps (bpf_sys.c); -1 with errno or -errno, as each says. */
-union bpf_attr;
-int gh__bpf_sys(int cmd, union bpf_attr *attr);
-int gh__bpf_obj_get(const char *path);              /* a new fd, or -1 with errno */
-int gh__bpf_ringbuf_create(unsigned bytes);         /* a new ring buffer map, or -1 */
-int gh__bpf_map_id(int fd, __u32 *id);              /* 0 or -errno */
-int gh__bpf_map_update(int fd, const void *key, const void *value, __u64 flags);
-/* Bytes of the mapping of a BPF_F_MMAPABLE array, and the mapping itself (NULL on failure). */
-size_t gh__bpf_map_bytes(size_t value_size, unsigned entries);
-void *gh__bpf_map_values(int fd, size_t value_size, unsigned entries, int prot);
-/*
- * A kernel side as both kernel-assist modes reach it (kside.c): requests that claim and release
- * a hub's slot and register carriers, the hub's own slot page, and the hold of the kernel
- * side's links and gate maps while a hub is attached.
- */
-#define GH__KSIDE_HOLD_MAX 8
-
-struct gh__kside_hold;
-
-/* A mode's kernel side, as its backend describes it (a static of the backend). */
-struct gh__kside {
-	const char *dir;            /* the pin folder */
-	const char *const *hold;    /* pins held while a hub is attached: "link_*" links, maps */
-	unsigned nr_hold;           /* at most GH__KSIDE_HOLD_MAX */
-	const char *optional;       /* the one of them a load may lack, or NULL */
-	size_t ctl_size;            /* the mode's control struct */
-	size_t ctl_claims;          /* offsetof its nr_claims */
-	size_t ctl_rejected;        /* offsetof its nr_rejected */
-	void (*gate_handler)(int, siginfo_t *, void *); /* the mode's signal handler */
-	/* kside.c's own */
-	pthread_mutex_t lock;
-	struct gh__kside_hold *holds;
-};
-
-/* One hub's share of a kernel side. */
-struct gh__kside_hub {
-	struct gh__kside *ks;
-	struct gh__kside_hold *hold;
-	__u32 idx;                   /* the slot's index */
-	__u32 ctl_id;                /* the id of the kernel side's control map */
-	__u64 cookie;                /* of the claim */
-	struct gh_hub_slot *slot;    /* the slot's page, read-write, not inherited by fork() */
-	pthread_mutex_t request_lock; /* one JOIN or LEAVE at a time: one reply in the slot */
-};
-
-/* The control map of the kernel side pinned now, mapped read-only (a mapping made read-only
- * cannot be made writable later), or NULL with *err and a reason; unmap it with
- * gh__kside_control_unmap. */
-const void *gh__kside_control(const struct gh__kside *ks, int *err, char *why, size_t len);
-void gh__kside_control_unmap(const struct gh__kside *ks, const void *ctl);
-/* Claim a free slot of the kernel side pinned now, map its page and hold the kernel side:
- * 0, or -errno with a reason (-EBUSY: every slot is in use). */
-int gh__kside_attach(struct gh__kside *ks, struct gh__kside_hub *kh, char *why, size_t len);
-/* Give the slot back, unmap it, drop the hold. */
-void gh__kside_detach(struct gh__kside_hub *kh);
-/* Register the calling thread, carrier c, with the kernel side: 0 (also when the kernel side
- * is gone: nothing will hand c off then) or the kernel side's refusal as -errno. */
-int gh__kside_join(struct gh__kside_hub *kh, struct gh__carrier *c);
-/* Unregister the calling thread. */
-void gh__kside_leave(struct gh__kside_hub *kh);
-/* In a child of fork(): drop what the parent's hub kh (NULL: none) held. */
-void gh__kside_fork_child(struct gh__kside *ks, struct gh__kside_hub *kh);
-
-/* Reset a granted slot and publish it as hub->slot; the mode's part of the slot is set up
- * before. */
-void gh__slot_publish(struct gh_hub *hub, struct gh_hub_slot *s);
-/* Keep the counters of a slot about to be released in the hub's own memory (gh_hub_stats counts
- * from the hub's creation on). */
-void gh__slot_save(struct gh_hub *hub, const struct gh_hub_slot *s);
-/* Under hub->carrier_lock: keep *spare naming a parked spare as c parks or leaves. */
-void gh__spare_name(struct gh_hub *hub, struct gh__carrier *c, bool parked, __u32 *spare);
-bool gh__signal_blocked(int signo); /* on the calling thread */
-/* Make fn signo's handler (SA_SIGINFO) unless it is already; -EBUSY with a reason if the
- * application has a handler of its own there (checked on every call: it may have installed one
- * since), other failures as -errno with a reason. */
-int gh__signal_install(int signo, void (*fn)(int, siginfo_t *, void *), char *why, size_t len);
-/* Unblock signo on a spare the runtime started; -EPERM if the application's thread c blocks
- * it. */
-int gh__carrier_gate_open(struct gh__carrier *c, int signo);
-/* Pick the backend for a run of hub (opts.mode, or the best available for AUTO), attach it,
- * and record the mode and the reason in the hub. -EOPNOTSUPP if an explicitly requested mode
- * cannot run. */
-int gh__backend_start(struct gh_hub *hub);
-void gh__backend_stop(struct gh_hub *hub);
-
-/* The running green thread of the calling carrier, or NULL. */
-struct gh_thread *gh__thread_self(void);
-
-/*
- * Suspend the running green thread. If q is given it waits there in FIFO order; if deadline is
- * not GH_NEVER a timer wakes it with -ETIMEDOUT. Returns the wake result: what gh__wake() was
- * given, -ETIMEDOUT, or -ECANCELED (at once, without suspending, if already cancelled).
- */
-int gh__park(struct gh__waitq *q, uint64_t deadline);
-/* Make a WAITING thread READY with the given wait result (same hub, baton held). */
-void gh__wake(struct gh_thread *t, int result);
-/* Wake the first waiter of q with result; false if q was empty. */
-bool gh__waitq_wake_one(struct gh__waitq *q, int result);
-size_t gh__waitq_wake_all(struct gh__waitq *q, int result);
-
-struct gh_thread *gh__runq_pop(struct gh_hub *hub);
-void gh__runq_push(struct gh_hub *hub, struct gh_thread *t);
-/* The poller saw the eventfd: make every remotely completed thread READY. */
-void gh__hub_drain_remote(struct gh_hub *hub);
-
-/* Put the running thread at the back of the run queue and run the next one. */
-void gh__schedule(struct gh_hub *hub);
-/* Switch from the running thread to the next READY one, or to the hub loop. The caller has
- * already put itself on a queue (or marked itself DONE). */
-void gh__switch_out(struct gh_hub *hub, struct gh_thread *self);
-/* The same, for a caller that has just read the calling carrier c. */
-void gh__switch_out_on(struct gh_hub *hub, struct gh__carrier *c, struct gh_thread *self);
-
-/*
- * Remote completions, for waits that end on another OS thread (the offload pool). The waiter
- * calls gh__park_remote_begin() before handing the work out and gh__park_remote() to wait;
- * the other thread calls gh__hub_wake_remote() exactly once. These waits cannot be cancelled
- * or timed out: the other thread still holds a reference to the waiter.
- */
-void gh__park_remote_begin(struct gh_hub *hub);
-int gh__park_remote(struct gh_hub *hub);
-void gh__hub_wake_remote(struct gh_hub *hub, struct gh_thread *t, int result);
-
-/* Poller internals (poller.c). */
-int gh__poller_init(struct gh_hub *hub);
-void gh__poller_fini(struct gh_hub *hub);
-/* Wait for events up to deadline (GH_NEVER blocks, 0 only checks) into ev, without touching
- * hub state: the caller may not hold the baton while it waits. Returns the number of events. */
-int gh__poller_wait(struct gh_hub *hub, struct epoll_event *ev, uint64_t deadline,
-		    const sigset_t *mask);
-/* Wake the waiters of n events from gh__poller_wait and fire due timers (baton held). */
-void gh__poller_dispatch(struct gh_hub *hub, const struct epoll_event *ev, int n);
-/* Both, for the baton holder (housekeeping between rounds). */
-void gh__poller_poll(struct gh_hub *hub, struct gh__carrier *c, uint64_t deadline);
-/* Kick a carrier out of its poll (an eventfd write). */
-void gh__poller_kick(struct gh_hub *hub);
-/* Wake every waiter of fd with result and drop it from the epoll set (gh_close). */
-void gh__poller_forget(struct gh_hub *hub, int fd, int result);
-
-/* Carriers (carrier.c). */
-/* Run the hub on carrier c, parking whenever another carrier holds the baton, until every
- * green thread has finished (0) or c is retired (1). */
-int gh__carrier_loop(struct gh_hub *hub, struct gh__carrier *c);
-/* Make the calling thread carrier c of hub: 0, or -errno with the reason in why. */
-int gh__carrier_init(struct gh_hub *hub, struct gh__carrier *c, char *why, size_t len);
-void gh__carrier_fini(struct gh__carrier *c);
-/* Start a spare carrier thread for hub (sysmon); -errno. */
-int gh__spare_start(struct gh_hub *hub);
-/* Spares parked or about to park for the first time. */
-unsigned gh__spares_ready(struct gh_hub *hub);
-/* Wake one parked spare; false if none is parked. */
-bool gh__spare_wake(struct gh_hub *hub);
-/* Ask idle spares to exit. */
-void gh__spares_retire_idle(struct gh_hub *hub, uint64_t now);
-/* Tell every carrier the hub has stopped and wait for the spare threads to exit. */
-void gh__carriers_stop(struct gh_hub *hub);
-/* A blocked carrier's call returned: get the baton back (transitions 3-5), waiting for a
- * hand-back if another carrier owns the hub. */
+/* The run's first step: the calling thread, first carrier c, owns the hub. Plain stores: no
+ * other carrier of the hub exists yet. */
+void gh__baton_first_owner(struct gh_hub *hub, struct gh__carrier *c);
+/* Every green thread has finished: RUN(last) -> FREE, if last (not NULL) still owns it. */
+void gh__baton_free(struct gh_hub *hub, struct gh__carrier *last);
+/* The run is over and every other carrier has exited: no owner, no runner. */
+void gh__baton_clear(struct gh_hub *hub);
+/* Transition 1, block (mode none): the sysmon found the owner in the same blocking region as
+ * at its last tick, in baton word b. RUN(t) -> HANDOFF(t); false if the baton moved meanwhile.
+ * The caller then wakes or starts a spare. */
+bool gh__baton_hand_off(struct gh_hub *hub, __u64 b, uint64_t now);
+/* Transition 2, takeover: spare c takes the HANDOFF(t) it found in b. False if the baton
+ * moved meanwhile. */
+bool gh__baton_take_over(struct gh_hub *hub, struct gh__carrier *c, __u64 b);
+/* Transition 4, the owner's half: owner c, in the hub loop, hands the baton to the oldest
+ * carrier waiting for it. False if none is visible yet. */
+bool gh__baton_hand_back(struct gh_hub *hub, struct gh__carrier *c);
+/* The owner's idle poll: RUN(c) -> IDLE(c), returning the IDLE word, and back; leaving fails
+ * (false) if a returning carrier took the idle hub meanwhile (transition 5). */
+__u64 gh__baton_go_idle(struct gh_hub *hub, struct gh__carrier *c);
+bool gh__baton_leave_idle(struct gh_hub *hub, struct gh__carrier *c, __u64 idle_word);
+/* A blocked carrier's call returned: get the baton back (transitions 2 to 5), waiting for a
+ * hand-back if another carrier owns the hub. Async-signal-safe (the gate signal handlers). */
 void gh__carrier_reacquire(struct gh_hub *hub, struct gh__carrier *c);
 /* Switch-point check: a carrier waits for a hand-back. Cheap; true means leave the green
  * thread and let the hub loop hand the baton back. */
@@ -667,25 +509,129 @@ static inline void gh__check_runner(struct gh_hub *hub, struct gh__carrier *c)
 		gh__runner_violated(hub, c);
 }
 
-/* The sysmon (sysmon.c): one thread per process watching every running hub. */
+/* ---------------------------------------------------------------------------------------- */
+/* The scheduler (sched.c)                                                                   */
+
+/* Make t READY at the back of its hub's run queue (a new thread). */
+void gh__runq_push(struct gh_hub *hub, struct gh_thread *t);
+/* Switch from the running thread to the next READY one, or to the hub loop. The caller has
+ * already put itself on a queue (or marked itself DONE). */
+void gh__switch_out(struct gh_hub *hub, struct gh_thread *self);
+/* The same, for a caller that has just read the calling carrier c. */
+void gh__switch_out_on(struct gh_hub *hub, struct gh__carrier *c, struct gh_thread *self);
+
+/*
+ * Suspend the running green thread: it waits (GH__WAITING) until gh__wake() makes it READY.
+ * Green threads wait; a carrier with nothing to run parks, as a spare (spare.c). If q is given
+ * the thread waits there in FIFO order; if deadline is not GH_NEVER a timer wakes it with
+ * -ETIMEDOUT. Returns the wake result: what gh__wake() was given, -ETIMEDOUT, or -ECANCELED
+ * (at once, without suspending, if already cancelled).
+ */
+int gh__wait(struct gh__waitq *q, uint64_t deadline);
+/* Make a WAITING thread READY with the given wait result (same hub, baton held). */
+void gh__wake(struct gh_thread *t, int result);
+/* Wake the first waiter of q with result; false if q was empty. */
+bool gh__waitq_wake_one(struct gh__waitq *q, int result);
+size_t gh__waitq_wake_all(struct gh__waitq *q, int result);
+
+/*
+ * Remote completions, for waits that end on another OS thread (the offload pool). The waiter
+ * calls gh__wait_remote_begin() before handing the work out and gh__wait_remote() to wait;
+ * the other thread calls gh__wake_remote() exactly once. These waits cannot be cancelled
+ * or timed out: the other thread still holds a reference to the waiter.
+ */
+void gh__wait_remote_begin(struct gh_hub *hub);
+int gh__wait_remote(struct gh_hub *hub);
+void gh__wake_remote(struct gh_hub *hub, struct gh_thread *t, int result);
+/* The poller saw the eventfd: make every remotely completed thread READY. */
+void gh__drain_remote(struct gh_hub *hub);
+
+/* Run the hub on carrier c, parking whenever another carrier holds the baton, until every
+ * green thread has finished or the hub stopped (0), or c is retired (1). */
+int gh__carrier_loop(struct gh_hub *hub, struct gh__carrier *c);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Spares (spare.c)                                                                          */
+
+enum gh__park_result {
+	GH__PARK_OWNER,  /* took a handoff: c owns the hub */
+	GH__PARK_STOP,   /* the hub stopped */
+	GH__PARK_RETIRE, /* the sysmon retired c */
+};
+/* Park carrier c as a spare until one of the above. */
+enum gh__park_result gh__spare_park(struct gh_hub *hub, struct gh__carrier *c);
+/* Start a spare carrier thread for hub (gh_hub_run, the sysmon); -errno. */
+int gh__spare_start(struct gh_hub *hub);
+/* Spares parked or about to park for the first time. */
+unsigned gh__spares_ready(struct gh_hub *hub);
+/* Wake one parked spare; false if none is parked. */
+bool gh__spare_wake(struct gh_hub *hub);
+/* Ask idle spares to exit. */
+void gh__spares_retire_idle(struct gh_hub *hub, uint64_t now);
+/* Every green thread has finished: free the baton (RUN(last) -> FREE, if last is given and
+ * still owns it), tell every carrier the hub has stopped and wake the parked ones. */
+void gh__carriers_release(struct gh_hub *hub, struct gh__carrier *last);
+/* Release the carriers and wait for the spare threads to exit. */
+void gh__carriers_stop(struct gh_hub *hub);
+
+/* ---------------------------------------------------------------------------------------- */
+/* The poller (poller.c)                                                                     */
+
+int gh__poller_init(struct gh_hub *hub);
+void gh__poller_fini(struct gh_hub *hub);
+/* Wait for events up to deadline (GH_NEVER blocks, 0 only checks) into ev, without touching
+ * hub state: the caller may not hold the baton while it waits. Returns the number of events. */
+int gh__poller_wait(struct gh_hub *hub, struct epoll_event *ev, uint64_t deadline,
+		    const sigset_t *mask);
+/* Wake the waiters of n events from gh__poller_wait and fire due timers (baton held). */
+void gh__poller_dispatch(struct gh_hub *hub, const struct epoll_event *ev, int n);
+/* Both, for the baton holder (housekeeping between rounds). */
+void gh__poller_poll(struct gh_hub *hub, struct gh__carrier *c, uint64_t deadline);
+/* Kick a carrier out of its poll (an eventfd write). */
+void gh__poller_kick(struct gh_hub *hub);
+/* Wake every waiter of fd with result and drop it from the epoll set (gh_close). */
+void gh__poller_forget(struct gh_hub *hub, int fd, int result);
+
+/* ---------------------------------------------------------------------------------------- */
+/* The sysmon (sysmon.c) and fork() (fork.c)                                                 */
+
+/* The sysmon: one thread per process watching every running hub. */
 int gh__sysmon_add(struct gh_hub *hub);
 void gh__sysmon_remove(struct gh_hub *hub);
-/* fork() (fork.c): hold the sysmon's lock across it; in the child, call each() on every hub
- * that was running in the parent and start over with no sysmon. */
+/* fork(): hold the sysmon's lock across it; in the child, call each() on every hub that was
+ * running in the parent and start over with no sysmon. */
 void gh__sysmon_fork_prepare(void);
 void gh__sysmon_fork_parent(void);
 void gh__sysmon_fork_child(void (*each)(struct gh_hub *hub));
 /* fork() handlers (fork.c), installed with the first hub run: 0 or -errno. */
 int gh__fork_handlers_install(void);
-/* In a child of fork(): hub, running in the parent, is dead here; let its backend close what
- * the child inherited of it (backend.c). */
-void gh__backend_fork_child(struct gh_hub *hub);
 void gh__offload_fork_child(void);
 /* Set when the sysmon sleeps long (nothing to watch); a region then wakes it. */
 extern atomic_uint gh__sysmon_deep;
 void gh__sysmon_kick(void);
 
-/* Threads (thread.c). */
+/* ---------------------------------------------------------------------------------------- */
+/* Threads (thread.c)                                                                        */
+
+/* The running green thread of the calling carrier, or NULL. */
+struct gh_thread *gh__thread_self(void);
+
+/*
+ * The checks that open an API call that may wait, in this order: -EPERM outside a green thread,
+ * -EINVAL for invalid arguments (valid false), -ECANCELED in a cancelled thread. 0 with the
+ * calling green thread in *self.
+ */
+static inline int gh__may_wait(struct gh_thread **self, bool valid)
+{
+	*self = gh__thread_self();
+	if (!*self)
+		return -EPERM;
+	if (!valid)
+		return -EINVAL;
+	if ((*self)->cancelled)
+		return -ECANCELED;
+	return 0;
+}
 void gh__thread_free(struct gh_thread *t);
 /* Free every descriptor chunk of a hub that no longer runs. */
 void gh__thread_descriptors_fini(struct gh_hub *hub);

@@ -61,6 +61,69 @@ static int wait_ready(int fd, unsigned events, uint64_t deadline)
 	return r < 0 ? r : 0;
 }
 
+/*
+ * After a non-blocking try that failed with errno err: 0 to try again (err is EINTR, or EAGAIN
+ * and fd is ready now), or what the call returns (-err, or why the wait for readiness failed).
+ */
+static int retry_after(int err, int fd, unsigned events, uint64_t deadline)
+{
+	if (err == EINTR)
+		return 0;
+	if (err != EAGAIN)
+		return -err;
+	return wait_ready(fd, events, deadline);
+}
+
+/* The arguments of one call, as its try function (below) takes them. */
+struct io_args {
+	void *buf;
+	size_t len;
+	int flags;
+	const struct iovec *iov;
+	int iovcnt;
+	struct sockaddr *addr;
+	socklen_t *addrlen;
+};
+
+/* One non-blocking try of a call on fd: its result, or -errno. */
+typedef ssize_t (*io_try_fn)(int fd, const struct io_args *a);
+
+/* Try a call on fd until it succeeds or fails for another reason than readiness. */
+static ssize_t io_retry(int fd, unsigned events, uint64_t deadline, io_try_fn try_once,
+			const struct io_args *a)
+{
+	for (;;) {
+		ssize_t n = try_once(fd, a);
+		int err;
+
+		if (n >= 0)
+			return n;
+		err = retry_after((int)-n, fd, events, deadline);
+		if (err)
+			return err;
+	}
+}
+
+/* A system call's result as the try functions return it. */
+static ssize_t result_or_errno(ssize_t n)
+{
+	return n < 0 ? -errno : n;
+}
+
+/* The prologue and the retries of a call from a green thread: may_wait()'s refusal, -EINVAL for
+ * arguments found invalid, or the call's result. */
+static ssize_t io_call(int fd, unsigned events, uint64_t deadline, bool invalid,
+		       io_try_fn try_once, const struct io_args *a)
+{
+	int err = may_wait();
+
+	if (err)
+		return err;
+	if (invalid)
+		return -EINVAL;
+	return io_retry(fd, events, deadline, try_once, a);
+}
+
 int gh_fd_setup(int fd)
 {
 	int fl;
@@ -182,30 +245,27 @@ static void iov_advance(struct iovec **iov, int *iovcnt, size_t n)
 	}
 }
 
+static ssize_t try_write(int fd, const struct io_args *a)
+{
+	return write_once(fd, a->iov, a->iovcnt);
+}
+
 /* Write all of iov (a scratch copy the function advances), waiting as needed. */
 static ssize_t write_all(int fd, struct iovec *iov, int iovcnt, size_t total, uint64_t deadline)
 {
 	while (iovcnt) {
+		struct io_args a = { .iov = iov, .iovcnt = iovcnt };
 		ssize_t n;
-		int err;
 
 		if (iov->iov_len == 0) {
 			iov++;
 			iovcnt--;
 			continue;
 		}
-		n = write_once(fd, iov, iovcnt);
-		if (n >= 0) {
-			iov_advance(&iov, &iovcnt, (size_t)n);
-			continue;
-		}
-		if (n == -EINTR)
-			continue;
-		if (n != -EAGAIN)
+		n = io_retry(fd, GH_OUT, deadline, try_write, &a);
+		if (n < 0)
 			return n;
-		err = wait_ready(fd, GH_OUT, deadline);
-		if (err)
-			return err;
+		iov_advance(&iov, &iovcnt, (size_t)n);
 	}
 	return (ssize_t)total;
 }
@@ -237,15 +297,21 @@ static ssize_t iov_total(const struct iovec *iov, int iovcnt)
 	return (ssize_t)total;
 }
 
-ssize_t gh_writev(int fd, const struct iovec *iov, int iovcnt, uint64_t deadline)
+/* The prologue of readv and writev: may_wait()'s refusal, or iov_total(). */
+static ssize_t may_wait_iov(const struct iovec *iov, int iovcnt)
 {
-	struct iovec stack_copy[WRITEV_STACK_IOVS], *copy = stack_copy;
-	ssize_t total, n;
 	int err = may_wait();
 
 	if (err)
 		return err;
-	total = iov_total(iov, iovcnt);
+	return iov_total(iov, iovcnt);
+}
+
+ssize_t gh_writev(int fd, const struct iovec *iov, int iovcnt, uint64_t deadline)
+{
+	struct iovec stack_copy[WRITEV_STACK_IOVS], *copy = stack_copy;
+	ssize_t total = may_wait_iov(iov, iovcnt), n;
+
 	if (total < 0)
 		return total;
 	if (iovcnt > WRITEV_STACK_IOVS) {
@@ -288,11 +354,7 @@ ssize_t gh_sendto(int fd, const void *buf, size_t len, int flags, const struct s
 			done += (size_t)n;
 			continue;
 		}
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN)
-			return -errno;
-		err = wait_ready(fd, GH_OUT, deadline);
+		err = retry_after(errno, fd, GH_OUT, deadline);
 		if (err)
 			return err;
 	} while (done < len);
@@ -302,50 +364,31 @@ ssize_t gh_sendto(int fd, const void *buf, size_t len, int flags, const struct s
 /* ---------------------------------------------------------------------------------------- */
 /* Reads                                                                                      */
 
+static ssize_t try_read(int fd, const struct io_args *a)
+{
+	return result_or_errno(read(fd, a->buf, a->len));
+}
+
 ssize_t gh_read(int fd, void *buf, size_t len, uint64_t deadline)
 {
-	int err = may_wait();
+	struct io_args a = { .buf = buf, .len = len };
 
-	if (err)
-		return err;
-	for (;;) {
-		ssize_t n = read(fd, buf, len);
+	return io_call(fd, GH_IN, deadline, false, try_read, &a);
+}
 
-		if (n >= 0)
-			return n;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN)
-			return -errno;
-		err = wait_ready(fd, GH_IN, deadline);
-		if (err)
-			return err;
-	}
+static ssize_t try_readv(int fd, const struct io_args *a)
+{
+	return result_or_errno(readv(fd, a->iov, a->iovcnt));
 }
 
 ssize_t gh_readv(int fd, const struct iovec *iov, int iovcnt, uint64_t deadline)
 {
-	ssize_t total;
-	int err = may_wait();
+	struct io_args a = { .iov = iov, .iovcnt = iovcnt };
+	ssize_t total = may_wait_iov(iov, iovcnt);
 
-	if (err)
-		return err;
-	total = iov_total(iov, iovcnt);
 	if (total < 0)
 		return total;
-	for (;;) {
-		ssize_t n = readv(fd, iov, iovcnt);
-
-		if (n >= 0)
-			return n;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN)
-			return -errno;
-		err = wait_ready(fd, GH_IN, deadline);
-		if (err)
-			return err;
-	}
+	return io_retry(fd, GH_IN, deadline, try_readv, &a);
 }
 
 ssize_t gh_recv(int fd, void *buf, size_t len, int flags, uint64_t deadline)
@@ -353,54 +396,35 @@ ssize_t gh_recv(int fd, void *buf, size_t len, int flags, uint64_t deadline)
 	return gh_recvfrom(fd, buf, len, flags, NULL, NULL, deadline);
 }
 
+static ssize_t try_recvfrom(int fd, const struct io_args *a)
+{
+	return result_or_errno(recvfrom(fd, a->buf, a->len, a->flags | MSG_DONTWAIT, a->addr,
+					a->addrlen));
+}
+
 ssize_t gh_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
 		    socklen_t *addrlen, uint64_t deadline)
 {
-	int err = may_wait();
+	struct io_args a = {
+		.buf = buf, .len = len, .flags = flags, .addr = addr, .addrlen = addrlen
+	};
 
-	if (err)
-		return err;
-	if (addr && !addrlen)
-		return -EINVAL;
-	for (;;) {
-		ssize_t n = recvfrom(fd, buf, len, flags | MSG_DONTWAIT, addr, addrlen);
-
-		if (n >= 0)
-			return n;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN)
-			return -errno;
-		err = wait_ready(fd, GH_IN, deadline);
-		if (err)
-			return err;
-	}
+	return io_call(fd, GH_IN, deadline, addr && !addrlen, try_recvfrom, &a);
 }
 
 /* ---------------------------------------------------------------------------------------- */
 /* Connections                                                                                */
 
+static ssize_t try_accept(int fd, const struct io_args *a)
+{
+	return result_or_errno(accept4(fd, a->addr, a->addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC));
+}
+
 int gh_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, uint64_t deadline)
 {
-	int err = may_wait();
+	struct io_args a = { .addr = addr, .addrlen = addrlen };
 
-	if (err)
-		return err;
-	if (addr && !addrlen)
-		return -EINVAL;
-	for (;;) {
-		int c = accept4(fd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-		if (c >= 0)
-			return c;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN)
-			return -errno;
-		err = wait_ready(fd, GH_IN, deadline);
-		if (err)
-			return err;
-	}
+	return (int)io_call(fd, GH_IN, deadline, addr && !addrlen, try_accept, &a);
 }
 
 int gh_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, uint64_t deadline)

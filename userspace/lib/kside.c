@@ -54,6 +54,7 @@
 #include <unistd.h>
 
 #include "greenhub/trace.h"
+#include "backend.h"
 #include "internal.h"
 
 #define REQUEST_TRIES 15

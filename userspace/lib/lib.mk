@@ -9,7 +9,7 @@ $(error no context switch for architecture '$(LIB_ARCH)' (have x86_64 and aarch6
 endif
 LIB_OBJS := $(patsubst userspace/lib/%.c,$(BUILD)/lib/%.o,$(LIB_SRCS)) \
 	    $(BUILD)/lib/arch/switch_$(LIB_ARCH).o
-LIB_HDRS := include/greenhub.h $(wildcard include/greenhub/*.h) userspace/lib/internal.h
+LIB_HDRS := include/greenhub.h $(wildcard include/greenhub/*.h) $(wildcard userspace/lib/*.h)
 
 LIBGH_A := $(BUILD)/libgreenhub.a
 LIBGH_SO := $(BUILD)/libgreenhub.so

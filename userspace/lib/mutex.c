@@ -34,12 +34,10 @@ struct gh_cond {
 
 gh_mutex *gh_mutex_create(void)
 {
-	struct gh_mutex *m = calloc(1, sizeof(*m));
+	struct gh_mutex *m = gh__calloc(1, sizeof(*m));
 
-	if (!m) {
-		errno = ENOMEM;
+	if (!m)
 		return NULL;
-	}
 	gh__waitq_init(&m->waiters);
 	return m;
 }
@@ -56,14 +54,11 @@ int gh_mutex_destroy(gh_mutex *m)
 
 int gh_mutex_lock(gh_mutex *m, uint64_t deadline)
 {
-	struct gh_thread *self = gh__thread_self();
+	struct gh_thread *self;
+	int err = gh__may_wait(&self, m);
 
-	if (!self)
-		return -EPERM;
-	if (!m)
-		return -EINVAL;
-	if (self->cancelled)
-		return -ECANCELED;
+	if (err)
+		return err;
 	if (!m->owner) {
 		m->owner = self;
 		return 0;
@@ -73,7 +68,7 @@ int gh_mutex_lock(gh_mutex *m, uint64_t deadline)
 	if (deadline != GH_NEVER && deadline <= gh_now())
 		return -ETIMEDOUT;
 	/* 0 means gh_mutex_unlock made us the owner; otherwise we were never made one. */
-	return gh__park(&m->waiters, deadline);
+	return gh__wait(&m->waiters, deadline);
 }
 
 int gh_mutex_trylock(gh_mutex *m)
@@ -135,7 +130,7 @@ static int relock(struct gh_mutex *m, struct gh_thread *self)
 	cancelled = self->cancelled;
 	self->cancelled = false;
 	self->uncancellable_wait = true;
-	err = gh__park(&m->waiters, GH_NEVER);
+	err = gh__wait(&m->waiters, GH_NEVER);
 	self->uncancellable_wait = false;
 	self->cancelled = self->cancelled || cancelled;
 	if (err && err != -EDEADLK)
@@ -149,12 +144,10 @@ static int relock(struct gh_mutex *m, struct gh_thread *self)
 
 gh_cond *gh_cond_create(void)
 {
-	struct gh_cond *c = calloc(1, sizeof(*c));
+	struct gh_cond *c = gh__calloc(1, sizeof(*c));
 
-	if (!c) {
-		errno = ENOMEM;
+	if (!c)
 		return NULL;
-	}
 	gh__waitq_init(&c->waiters);
 	return c;
 }
@@ -187,7 +180,7 @@ int gh_cond_wait(gh_cond *c, gh_mutex *m, uint64_t deadline)
 	/* Unlocking only makes the next owner READY: nothing runs before we are queued on c,
 	 * so a signal sent by the next owner cannot be missed. */
 	release(m);
-	err = gh__park(&c->waiters, deadline);
+	err = gh__wait(&c->waiters, deadline);
 	return relock(m, self) ?: err;
 }
 

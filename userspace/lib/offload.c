@@ -4,9 +4,9 @@
  * waits (eventlet's tpool.execute).
  *
  * A call is a job record on the caller's green stack. The caller announces a remote wait
- * (gh__park_remote_begin), queues the job under the pool's lock, signals a worker, and parks
- * (gh__park_remote). The worker runs the function, stores its result in the job and posts the
- * completion to the caller's hub (gh__hub_wake_remote), after which it never touches the job
+ * (gh__wait_remote_begin), queues the job under the pool's lock, signals a worker, and waits
+ * (gh__wait_remote). The worker runs the function, stores its result in the job and posts the
+ * completion to the caller's hub (gh__wake_remote), after which it never touches the job
  * again: the caller may return and reuse that stack at once.
  *
  * Memory ordering: the caller's writes to the job happen before the worker reads them (the
@@ -92,7 +92,7 @@ static void *worker_main(void *arg)
 		pool->in_flight--;
 		pthread_mutex_unlock(&pool->lock);
 		/* The job is the caller's: gone once the completion is posted. */
-		gh__hub_wake_remote(hub, t, 0);
+		gh__wake_remote(hub, t, 0);
 		err = pthread_mutex_lock(&pool->lock);
 		if (err)
 			gh__panic("pthread_mutex_lock(offload): %s", gh_strerror(err));
@@ -110,11 +110,9 @@ gh_offload_pool *gh_offload_pool_create(unsigned workers)
 		errno = EINVAL;
 		return NULL;
 	}
-	pool = calloc(1, sizeof(*pool));
-	if (!pool) {
-		errno = ENOMEM;
+	pool = gh__calloc(1, sizeof(*pool));
+	if (!pool)
 		return NULL;
-	}
 	pool->threads = calloc(workers, sizeof(*pool->threads));
 	if (!pool->threads) {
 		err = ENOMEM;
@@ -254,17 +252,13 @@ out:
 
 int gh_offload(gh_offload_pool *pool, gh_fn fn, void *arg, void **result)
 {
-	struct gh_thread *self = gh__thread_self();
+	struct gh_thread *self;
 	struct gh_hub *hub;
 	struct job job;
-	int err;
+	int err = gh__may_wait(&self, fn);
 
-	if (!self)
-		return -EPERM;
-	if (!fn)
-		return -EINVAL;
-	if (self->cancelled)
-		return -ECANCELED;
+	if (err)
+		return err;
 	if (!pool) {
 		err = pthread_once(&default_pool_once, default_pool_create);
 		if (err)
@@ -279,13 +273,13 @@ int gh_offload(gh_offload_pool *pool, gh_fn fn, void *arg, void **result)
 	job.result = NULL;
 	job.hub = hub;
 	job.t = self;
-	gh__park_remote_begin(hub);
+	gh__wait_remote_begin(hub);
 	err = enqueue(pool, &job);
 	if (err) {
 		/* The remote wait is announced and can only end by a completion: post our own. */
-		gh__hub_wake_remote(hub, self, err);
+		gh__wake_remote(hub, self, err);
 	}
-	err = gh__park_remote(hub);
+	err = gh__wait_remote(hub);
 	if (err)
 		return err;
 	if (result)

@@ -169,7 +169,7 @@ int gh_wait_fd(int fd, unsigned events, uint64_t deadline)
 	}
 	self->wait_events = events;
 	hub->fd_waiters++;
-	err = gh__park(&f->waiters, deadline);
+	err = gh__wait(&f->waiters, deadline);
 	hub->fd_waiters--;
 	self->wait_events = 0;
 	return err;
@@ -252,7 +252,7 @@ void gh__poller_dispatch(struct gh_hub *hub, const struct epoll_event *ev, int n
 {
 	for (int i = 0; i < n; i++) {
 		if (ev[i].data.u64 == WAKE_TOKEN)
-			gh__hub_drain_remote(hub);
+			gh__drain_remote(hub);
 		else
 			dispatch(hub, (int)ev[i].data.u64, from_epoll(ev[i].events));
 	}

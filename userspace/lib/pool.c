@@ -44,15 +44,12 @@ gh_pool *gh_pool_create(size_t size)
 		errno = EINVAL;
 		return NULL;
 	}
-	p = calloc(1, sizeof(*p));
-	if (!p) {
-		errno = ENOMEM;
+	p = gh__calloc(1, sizeof(*p));
+	if (!p)
 		return NULL;
-	}
-	p->slots = calloc(size, sizeof(*p->slots));
+	p->slots = gh__calloc(size, sizeof(*p->slots));
 	if (!p->slots) {
-		free(p);
-		errno = ENOMEM;
+		free(p); /* keeps errno */
 		return NULL;
 	}
 	p->size = size;
@@ -108,21 +105,17 @@ static void *trampoline(void *arg)
 
 int gh_pool_spawn(gh_pool *p, gh_fn fn, void *arg, uint64_t deadline)
 {
-	struct gh_thread *self = gh__thread_self();
+	struct gh_thread *self;
 	struct slot *s;
-	int err;
+	int err = gh__may_wait(&self, p && fn);
 
-	if (!self)
-		return -EPERM;
-	if (!p || !fn)
-		return -EINVAL;
-	if (self->cancelled)
-		return -ECANCELED;
+	if (err)
+		return err;
 	/* A free slot that is not promised to a woken spawner can be taken at once. */
 	if (p->nfree <= p->reserved) {
 		if (deadline != GH_NEVER && deadline <= gh_now())
 			return -ETIMEDOUT;
-		err = gh__park(&p->spawners, deadline);
+		err = gh__wait(&p->spawners, deadline);
 		if (err)
 			return err;
 		/* A finishing thread reserved a slot for us. */
@@ -149,15 +142,12 @@ int gh_pool_spawn(gh_pool *p, gh_fn fn, void *arg, uint64_t deadline)
 
 int gh_pool_waitall(gh_pool *p, uint64_t deadline)
 {
-	struct gh_thread *self = gh__thread_self();
+	struct gh_thread *self;
 	struct gh__list *n;
+	int err = gh__may_wait(&self, p);
 
-	if (!self)
-		return -EPERM;
-	if (!p)
-		return -EINVAL;
-	if (self->cancelled)
-		return -ECANCELED;
+	if (err)
+		return err;
 	if (!p->running)
 		return 0;
 	for (n = p->busy_slots.next; n != &p->busy_slots; n = n->next)
@@ -165,7 +155,7 @@ int gh_pool_waitall(gh_pool *p, uint64_t deadline)
 			return -EDEADLK;
 	if (deadline != GH_NEVER && deadline <= gh_now())
 		return -ETIMEDOUT;
-	return gh__park(&p->idle, deadline);
+	return gh__wait(&p->idle, deadline);
 }
 
 int gh_pool_cancel(gh_pool *p)

@@ -103,11 +103,9 @@ gh_proc *gh_proc_create(char *const argv[], char *const envp[], unsigned flags)
 		errno = EINVAL;
 		return NULL;
 	}
-	p = calloc(1, sizeof(*p));
-	if (!p) {
-		errno = ENOMEM;
+	p = gh__calloc(1, sizeof(*p));
+	if (!p)
 		return NULL;
-	}
 	p->pidfd = -1;
 	err = posix_spawn_file_actions_init(&fa);
 	if (err)
@@ -239,15 +237,11 @@ int gh_proc_close_pipe(gh_proc *p, unsigned which)
 
 int gh_proc_wait(gh_proc *p, int *status, uint64_t deadline)
 {
-	struct gh_thread *self = gh__thread_self();
-	int err;
+	struct gh_thread *self;
+	int err = gh__may_wait(&self, p);
 
-	if (!self)
-		return -EPERM;
-	if (!p)
-		return -EINVAL;
-	if (self->cancelled)
-		return -ECANCELED;
+	if (err)
+		return err;
 	while (!p->reaped) {
 		int st;
 		pid_t r = waitpid(p->pid, &st, WNOHANG);

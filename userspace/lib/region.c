@@ -6,7 +6,7 @@
  * releases it to the sysmon: if the sysmon sees the same region at two consecutive ticks it
  * moves the baton to HANDOFF(t) and wakes a spare. Leaving the region takes the REGION flag
  * off again with one CAS when nobody touched the baton; otherwise the carrier re-acquires the
- * hub through the protocol (transitions 3-5 in carrier.c), waiting for a hand-back if another
+ * hub through the protocol (transitions 2 to 5, baton.c), waiting for a hand-back if another
  * carrier runs the hub.
  *
  * Between begin and end the carrier may no longer own the hub, so the code inside must be

@@ -28,11 +28,9 @@ gh_sem *gh_sem_create(unsigned value, unsigned max)
 		errno = EINVAL;
 		return NULL;
 	}
-	s = calloc(1, sizeof(*s));
-	if (!s) {
-		errno = ENOMEM;
+	s = gh__calloc(1, sizeof(*s));
+	if (!s)
 		return NULL;
-	}
 	s->value = value;
 	s->max = max;
 	gh__waitq_init(&s->waiters);
@@ -51,14 +49,11 @@ int gh_sem_destroy(gh_sem *s)
 
 int gh_sem_acquire(gh_sem *s, uint64_t deadline)
 {
-	struct gh_thread *self = gh__thread_self();
+	struct gh_thread *self;
+	int err = gh__may_wait(&self, s);
 
-	if (!self)
-		return -EPERM;
-	if (!s)
-		return -EINVAL;
-	if (self->cancelled)
-		return -ECANCELED;
+	if (err)
+		return err;
 	if (s->value) {
 		s->value--;
 		return 0;
@@ -66,7 +61,7 @@ int gh_sem_acquire(gh_sem *s, uint64_t deadline)
 	if (deadline != GH_NEVER && deadline <= gh_now())
 		return -ETIMEDOUT;
 	/* 0 means a release handed us its unit. */
-	return gh__park(&s->waiters, deadline);
+	return gh__wait(&s->waiters, deadline);
 }
 
 int gh_sem_tryacquire(gh_sem *s)

@@ -57,8 +57,7 @@ static uint64_t handoffs_made;
 /* One hub at one tick; true if there was something to watch. */
 static bool watch(struct gh_hub *hub, uint64_t now, bool retire)
 {
-	struct gh_hub_slot *slot = hub->slot;
-	__u64 b = __atomic_load_n(&slot->baton, __ATOMIC_SEQ_CST);
+	__u64 b = gh__baton_load(hub);
 	bool active = false;
 	unsigned nparked = gh__spares_ready(hub);
 
@@ -67,12 +66,7 @@ static bool watch(struct gh_hub *hub, uint64_t now, bool retire)
 		 * and go between ticks and need no watching. */
 		if (b == hub->sysmon_seen) {
 			active = true;
-			__u64 handoff = gh_baton_next(b, GH_BATON_HANDOFF, gh_baton_tid(b));
-
-			if (__atomic_compare_exchange_n(&slot->baton, &b, handoff, false,
-							__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
-				__atomic_store_n(&slot->handoff_ns, now, __ATOMIC_RELAXED);
-				__atomic_fetch_add(&slot->nr_handoffs, 1, __ATOMIC_RELAXED);
+			if (gh__baton_hand_off(hub, b, now)) {
 				handoffs_made++;
 				if (gh__spare_wake(hub))
 					nparked--;
@@ -84,9 +78,9 @@ static bool watch(struct gh_hub *hub, uint64_t now, bool retire)
 			hub->sysmon_seen = b;
 		}
 	} else if (gh_baton_state(b) == GH_BATON_HANDOFF) {
-		/* A handoff that no spare has taken yet: start one if none is ready, and if
-		 * the same handoff is still there a tick later (a kernel side's wake missed,
-		 * or the woken spare retired), wake a parked one. */
+		/* A handoff that no spare has taken yet (transition 6): start one if none is
+		 * ready, and if the same handoff is still there a tick later (a kernel side's wake
+		 * missed, or the woken spare retired), wake a parked one. */
 		active = true;
 		if (!nparked)
 			(void)gh__spare_start(hub);

@@ -27,6 +27,15 @@ struct gh__thread_chunk {
 
 static atomic_uint_fast64_t next_thread_id = 1;
 
+/* Inside a blocking region the carrier may no longer hold the baton, so no runtime call that
+ * touches the hub is allowed: they all see no green thread and return -EPERM. */
+struct gh_thread *gh__thread_self(void)
+{
+	struct gh__carrier *c = gh__carrier_self();
+
+	return c && !c->region_depth ? c->green : NULL;
+}
+
 static void on_deadline(struct gh__timer *timer)
 {
 	gh__wake(GH_CONTAINER_OF(timer, struct gh_thread, timer), -ETIMEDOUT);
@@ -166,9 +175,7 @@ struct gh_thread *gh__thread_create(struct gh_hub *hub, gh_fn fn, void *arg)
 	gh__waitq_init(&t->joiner);
 	gh__list_push_back(&hub->threads, &t->all);
 	gh__ctx_init(&t->ctx, stack.lo, stack.size, thread_main, t);
-	t->state = GH__READY;
-	gh__list_push_back(&hub->runq, &t->node);
-	hub->runq_len++;
+	gh__runq_push(hub, t);
 	hub->live++;
 	return t;
 fail:
@@ -249,7 +256,7 @@ int gh_join(gh_thread *h, void **result)
 		return -EINVAL;
 	if (t->state != GH__DONE) {
 		t->joining = true;
-		err = gh__park(&t->joiner, GH_NEVER);
+		err = gh__wait(&t->joiner, GH_NEVER);
 		if (err < 0) {
 			t->joining = false;
 			return err;
@@ -349,6 +356,6 @@ int gh_sleep_until(uint64_t deadline)
 		return -ECANCELED;
 	if (deadline <= gh_now())
 		return gh_yield();
-	err = gh__park(NULL, deadline);
+	err = gh__wait(NULL, deadline);
 	return err == -ETIMEDOUT ? 0 : err;
 }

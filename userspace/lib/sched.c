@@ -1,0 +1,370 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The scheduler: the run queue, switch points, green threads' waits and wake-ups, and the
+ * carrier loop, which runs the hub while its carrier holds the baton (baton.c) and parks the
+ * carrier as a spare (spare.c) while another does.
+ *
+ * Scheduling
+ *   A green thread at a switch point puts itself on a queue (the run queue, a wait queue, or
+ *   none) and calls gh__switch_out(), which switches *directly* to the next READY thread: one
+ *   register swap per green switch. The hub loop (run_hub), on the carrier's own stack, runs
+ *   only when nothing is ready (to sleep in the poller), when a thread finishes (its stack
+ *   cannot be released while it is still in use), and when the baton must be handed back to a
+ *   carrier whose blocking call returned.
+ *
+ *   Work is done in rounds: a round lets every thread that was READY when it began run once.
+ *   Between rounds the hub does its housekeeping on whatever stack it is on: fire due timers
+ *   and, if any green thread waits for an fd or a remote completion, poll without blocking. So
+ *   a busy hub still sees I/O and timers once per round, and a hub with no fds and no timers
+ *   pays only a counter per switch.
+ *
+ * Who touches what
+ *   Everything here runs on the carrier that holds the hub's baton and touches the hub's
+ *   green-thread state without locks; the baton's CAS orders it between carriers (baton.c).
+ *   The one exception is gh__wake_remote, which any OS thread may call: it only pushes onto
+ *   hub->remote, a lock-free stack that the baton holder empties (gh__drain_remote).
+ */
+#include <errno.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* ---------------------------------------------------------------------------------------- */
+/* Run queue and switching                                                                    */
+
+static void runq_push(struct gh_hub *hub, struct gh_thread *t)
+{
+	t->state = GH__READY;
+	gh__list_push_back(&hub->runq, &t->node);
+	hub->runq_len++;
+}
+
+void gh__runq_push(struct gh_hub *hub, struct gh_thread *t)
+{
+	runq_push(hub, t);
+}
+
+static struct gh_thread *runq_pop(struct gh_hub *hub)
+{
+	struct gh__list *n = gh__list_pop_front(&hub->runq);
+
+	if (!n)
+		return NULL;
+	hub->runq_len--;
+	return GH_CONTAINER_OF(n, struct gh_thread, node);
+}
+
+/* Between rounds: fire due timers, notice I/O and remote completions without blocking, and
+ * size the next round. */
+static void round_housekeeping(struct gh_hub *hub, struct gh__carrier *c)
+{
+	if (hub->fd_waiters || atomic_load_explicit(&hub->remote_waiters, memory_order_relaxed))
+		gh__poller_poll(hub, c, 0);
+	else if (hub->timers.n)
+		gh__timer_run(&hub->timers, gh_now());
+	hub->batch = (unsigned)hub->runq_len;
+}
+
+void gh__switch_out_on(struct gh_hub *hub, struct gh__carrier *c, struct gh_thread *self)
+{
+	struct gh_thread *next;
+
+	gh__check_runner(hub, c);
+	/* A carrier waits to be handed the baton back: let the hub loop do it now. */
+	if (GH_UNLIKELY(gh__return_pending(hub)))
+		goto to_loop;
+	if (hub->batch == 0)
+		round_housekeeping(hub, c);
+	next = runq_pop(hub);
+	if (next) {
+		if (hub->batch)
+			hub->batch--;
+		next->state = GH__RUNNING;
+		c->green = next;
+		if (next != self)
+			gh__switch(&self->ctx, &next->ctx, false);
+		return;
+	}
+to_loop:
+	/* Nothing ready: the hub loop sleeps in the poller. */
+	c->green = NULL;
+	gh__switch(&self->ctx, &c->sched_ctx, false);
+}
+
+void gh__switch_out(struct gh_hub *hub, struct gh_thread *self)
+{
+	gh__switch_out_on(hub, gh__carrier_self(), self);
+}
+
+int gh_yield(void)
+{
+	struct gh__carrier *c = gh__carrier_self(); /* the one TLS read of a yield */
+	struct gh_thread *self;
+
+	if (GH_UNLIKELY(!c || c->region_depth || !(self = c->green)))
+		return -EPERM;
+	runq_push(self->hub, self);
+	gh__switch_out_on(self->hub, c, self);
+	/* A cancelled thread still yields (a loop that ignores errors must not starve the hub),
+	 * but hears that it should unwind. */
+	return self->cancelled ? -ECANCELED : 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Waiting and waking                                                                         */
+
+int gh__wait(struct gh__waitq *q, uint64_t deadline)
+{
+	struct gh_thread *self = gh__thread_self();
+	struct gh_hub *hub = self->hub;
+
+	if (self->cancelled)
+		return -ECANCELED;
+	self->state = GH__WAITING;
+	hub->nr_waiting++;
+	self->wake_result = 0;
+	self->waitq = q;
+	if (q)
+		gh__list_push_back(&q->waiters, &self->node);
+	if (deadline != GH_NEVER)
+		gh__timer_arm(&hub->timers, &self->timer, deadline);
+	gh__switch_out(hub, self);
+	return self->wake_result;
+}
+
+void gh__wake(struct gh_thread *t, int result)
+{
+	struct gh_hub *hub = t->hub;
+
+	if (t->state != GH__WAITING)
+		gh__panic("waking green thread %llu that is not waiting (state %d)",
+			  (unsigned long long)t->id, (int)t->state);
+	if (t->waitq) {
+		gh__list_remove(&t->node);
+		t->waitq = NULL;
+	}
+	gh__timer_disarm(&hub->timers, &t->timer);
+	t->wake_result = result;
+	hub->nr_waiting--;
+	runq_push(hub, t);
+}
+
+bool gh__waitq_wake_one(struct gh__waitq *q, int result)
+{
+	if (gh__waitq_empty(q))
+		return false;
+	gh__wake(GH_CONTAINER_OF(q->waiters.next, struct gh_thread, node), result);
+	return true;
+}
+
+size_t gh__waitq_wake_all(struct gh__waitq *q, int result)
+{
+	size_t n = 0;
+
+	while (gh__waitq_wake_one(q, result))
+		n++;
+	return n;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Remote completions                                                                         */
+
+void gh__wait_remote_begin(struct gh_hub *hub)
+{
+	struct gh_thread *self = gh__thread_self();
+
+	self->wake_result = 0;
+	atomic_fetch_add_explicit(&hub->remote_waiters, 1, memory_order_relaxed);
+}
+
+int gh__wait_remote(struct gh_hub *hub)
+{
+	struct gh_thread *self = gh__thread_self();
+
+	/* The completion may already sit in hub->remote: it is drained only by the baton
+	 * holder's poll, which cannot run before we switch out, so the thread is WAITING by
+	 * then. */
+	self->uncancellable_wait = true;
+	self->state = GH__WAITING;
+	hub->nr_waiting++;
+	self->waitq = NULL;
+	gh__switch_out(hub, self);
+	self->uncancellable_wait = false;
+	return self->wake_result;
+}
+
+void gh__wake_remote(struct gh_hub *hub, struct gh_thread *t, int result)
+{
+	struct gh_thread *head = atomic_load_explicit(&hub->remote, memory_order_relaxed);
+
+	t->wake_result = result;
+	do {
+		t->remote_next = head;
+	} while (!atomic_compare_exchange_weak_explicit(&hub->remote, &head, t,
+							memory_order_release,
+							memory_order_relaxed));
+	/* One eventfd write per batch: the hub drains the whole stack when it sees the fd. */
+	if (!head)
+		gh__poller_kick(hub);
+}
+
+void gh__drain_remote(struct gh_hub *hub)
+{
+	struct gh_thread *t, *fifo = NULL;
+	uint64_t count;
+
+	if (read(hub->wake_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		gh__panic("read(eventfd): %s", gh_strerror(errno));
+	t = atomic_exchange_explicit(&hub->remote, NULL, memory_order_acquire);
+	/* The stack is newest first; reverse it so completions run in the order they came. */
+	while (t) {
+		struct gh_thread *next = t->remote_next;
+
+		t->remote_next = fifo;
+		fifo = t;
+		t = next;
+	}
+	for (t = fifo; t; t = fifo) {
+		fifo = t->remote_next;
+		atomic_fetch_sub_explicit(&hub->remote_waiters, 1, memory_order_relaxed);
+		hub->nr_waiting--;
+		runq_push(hub, t);
+	}
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The hub loop                                                                               */
+
+enum run_result { RUN_LOST, RUN_DONE };
+
+/* Nothing is ready and nothing outside the hub can make anything ready: every live green
+ * thread waits on another. A thread held by a blocked carrier still counts as running. */
+static bool hub_deadlocked(struct gh_hub *hub)
+{
+	return hub->live && !hub->runq_len && hub->live == hub->nr_waiting && !hub->timers.n &&
+	       !hub->fd_waiters &&
+	       !atomic_load_explicit(&hub->remote_waiters, memory_order_relaxed);
+}
+
+/*
+ * Break a deadlock by cancelling every waiting thread: their waits return -ECANCELED so they
+ * can unwind, and gh_hub_run reports -EDEADLK. Uncancellable waits are remote completions
+ * (none is pending, or this is no deadlock) or a gh_cond_wait re-locking its mutex: that one
+ * cannot end if the mutex's owner finished without unlocking it, so if cancelling left nothing
+ * ready, those waits end with -EDEADLK too (without the mutex), or the hub would spin here.
+ */
+static void cancel_all(struct gh_hub *hub)
+{
+	struct gh__list *n;
+
+	hub->deadlocked = true;
+	for (n = hub->threads.next; n != &hub->threads; n = n->next) {
+		struct gh_thread *t = GH_CONTAINER_OF(n, struct gh_thread, all);
+
+		t->cancelled = true;
+		if (t->state == GH__WAITING && !t->uncancellable_wait)
+			gh__wake(t, -ECANCELED);
+	}
+	if (hub->runq_len)
+		return;
+	for (n = hub->threads.next; n != &hub->threads; n = n->next) {
+		struct gh_thread *t = GH_CONTAINER_OF(n, struct gh_thread, all);
+
+		if (t->state == GH__WAITING)
+			gh__wake(t, -EDEADLK);
+	}
+}
+
+static void release_dying(struct gh_hub *hub)
+{
+	struct gh_thread *t = hub->dying;
+
+	if (!t)
+		return;
+	hub->dying = NULL;
+	if (t->detached)
+		gh__thread_free(t);
+}
+
+/*
+ * Nothing is ready: sleep in the poller as IDLE(c), so that the sleep is not taken for a
+ * block and a returning carrier may take the hub. False if the baton was lost meanwhile.
+ */
+static bool idle_poll(struct gh_hub *hub, struct gh__carrier *c)
+{
+	__u64 idle_word;
+	uint64_t deadline;
+	int n;
+
+	/* Read while the hub is ours: once IDLE is published, a returning carrier may take the
+	 * hub and rearrange the timer heap (or reallocate it) under this thread. */
+	deadline = gh__timer_next(&hub->timers);
+	idle_word = gh__baton_go_idle(hub, c);
+	if (gh__return_pending(hub)) {
+		/* The Dekker pair with a returning carrier: it may not have seen IDLE. Take the
+		 * hub back (or learn the returner already did) and let the loop hand back. */
+		return gh__baton_leave_idle(hub, c, idle_word);
+	}
+	n = gh__poller_wait(hub, c->events, deadline, &c->poll_mask);
+	/* Leaving the poll: events are only looked at once the hub is ours again. If a
+	 * returning carrier took it, the level-triggered poller reports them again to the
+	 * next poll. */
+	if (!gh__baton_leave_idle(hub, c, idle_word))
+		return false;
+	gh__check_runner(hub, c);
+	gh__poller_dispatch(hub, c->events, n);
+	return true;
+}
+
+static enum run_result run_hub(struct gh_hub *hub, struct gh__carrier *c)
+{
+	for (;;) {
+		struct gh_thread *t;
+
+		release_dying(hub);
+		if (gh__return_pending(hub) && gh__baton_hand_back(hub, c))
+			return RUN_LOST;
+		if (!hub->live)
+			return RUN_DONE;
+		t = runq_pop(hub);
+		if (t) {
+			hub->batch = (unsigned)hub->runq_len;
+			t->state = GH__RUNNING;
+			c->green = t;
+			gh__check_runner(hub, c);
+			gh__switch(&c->sched_ctx, &t->ctx, false);
+			c->green = NULL;
+			continue;
+		}
+		if (hub_deadlocked(hub)) {
+			cancel_all(hub);
+			continue;
+		}
+		if (!idle_poll(hub, c))
+			return RUN_LOST;
+	}
+}
+
+int gh__carrier_loop(struct gh_hub *hub, struct gh__carrier *c)
+{
+	for (;;) {
+		if (gh__baton_is(gh__baton_load(hub), GH_BATON_RUN, c->tid)) {
+			if (run_hub(hub, c) == RUN_DONE) {
+				gh__carriers_release(hub, c);
+				return 0;
+			}
+		}
+		switch (gh__spare_park(hub, c)) {
+		case GH__PARK_OWNER:
+			/* Keep a spare ready for the next handoff (transition 6): the sysmon
+			 * starts one if none is parked; wake it if it sleeps long. */
+			if (atomic_load_explicit(&gh__sysmon_deep, memory_order_relaxed))
+				gh__sysmon_kick();
+			break;
+		case GH__PARK_STOP:
+			return 0;
+		case GH__PARK_RETIRE:
+			return 1;
+		}
+	}
+}
