@@ -16,7 +16,8 @@ endif
 # read before bpf.mk: prerequisites name $(BUILD)/bpf, not $(BPF_BUILD)).
 vpath %.bpf.c bench/handoff
 
-$(BENCH_HANDOFF_DIR)/gh_handoff: bench/handoff/gh_handoff.c $(LIBGH_A)
+$(BENCH_HANDOFF_DIR)/gh_handoff: bench/handoff/gh_handoff.c bench/common/handoff_latency.h \
+				 $(LIBGH_A)
 	$(call msg,CCLD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(LIBGH_A) $(LIB_EXTRA_LIBS) $(GH_LDFLAGS) \

@@ -6,7 +6,7 @@
 
 BENCH_SCX_DIR := $(BUILD)/bench/scx
 
-$(BENCH_SCX_DIR)/scx_bench: bench/scx/scx_bench.c $(LIBGH_A)
+$(BENCH_SCX_DIR)/scx_bench: bench/scx/scx_bench.c bench/common/handoff_latency.h $(LIBGH_A)
 	$(call msg,CCLD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(LIBGH_A) $(LIB_EXTRA_LIBS) $(GH_LDFLAGS) \

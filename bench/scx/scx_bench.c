@@ -6,18 +6,11 @@
  *
  *   latency MODE [rounds [gap_us]]
  *     How long from a green thread's block until the next green thread runs on a spare, the
- *     way bench/handoff measures it (gap_us > 0: A first sleeps that long in green code, so
- *     that the spare has settled, asleep or held, when A blocks: a cold handoff; without a gap
- *     the previous round's spare may still be on its way to park and take the hub at once):
- *       A: t0 = now; seq++; read(pipe)      blocks (nothing in the pipe yet)
- *       B: spins on gh_yield() until seq moves, then records now - t0 and wakes the writer
- *       the writer, an OS thread outside the hub, writes the pipe
- *     A sets seq and blocks with no switch point in between, so B, ready all along, runs only
- *     once the hub has been handed to a spare. The writer sleeps on a futex between rounds: a
- *     polling fair-class writer would preempt SCHED_EXT carriers, which sched_ext places below
- *     the fair class, and blur the measurement. B's futex wake comes after its timestamp, and
- *     A's return is held until B yields whatever the mode, so it opens no other way back.
- *     Prints: latency MODE p50_us= p99_us= max_us= rounds=
+ *     way bench/handoff measures it (bench/common/handoff_latency.h). With gap_us > 0, A first
+ *     sleeps that long in green code, so that the spare has settled, asleep or held, when A
+ *     blocks: a cold handoff; without a gap the previous round's spare may still be on its way
+ *     to park and take the hub at once.
+ *     Prints: latency MODE p50_us= p99_us= max_us= rounds= gap_us=
  *
  *   short MODE seconds threads block_us spin_us
  *     Many short blocks: each of `threads` green threads loops on spin_us of green code then a
@@ -27,24 +20,12 @@
  *
  * Timing never decides a test; bench/scx/vm-run prints ratios measured in the same boot.
  */
-#include <errno.h>
-#include <linux/futex.h>
-#include <pthread.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "greenhub.h"
-
-#define WARMUP 50
+#include "../common/handoff_latency.h"
 
 static enum gh_mode mode;
-static bool marked;
 
 static enum gh_mode parse_mode(const char *s)
 {
@@ -63,13 +44,6 @@ static void sleep_us(unsigned us)
 	struct timespec ts = { 0, (long)us * 1000 };
 
 	nanosleep(&ts, NULL);
-}
-
-static int cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 static gh_hub *run_hub(gh_fn fn)
@@ -97,114 +71,20 @@ static gh_hub *run_hub(gh_fn fn)
 /* ---------------------------------------------------------------------------------------- */
 /* latency                                                                                    */
 
-static unsigned rounds = 2000;
-static unsigned gap_us; /* green sleep before each block: lets the spare settle (cold) */
-static int pipefd[2];
-static volatile uint64_t t0;
-static volatile unsigned seq;
-static volatile bool finished;
-static volatile long release; /* B -> writer: the round to release; -1: exit */
-static unsigned release_word;  /* the writer's futex: bumped with release */
-static uint64_t *lat;
-static unsigned nlat;
-
-static void *blocker(void *arg)
-{
-	char c;
-
-	for (unsigned i = 0; i < rounds + WARMUP; i++) {
-		ssize_t n;
-
-		if (gap_us)
-			gh_sleep_until(gh_now() + gap_us * 1000ull);
-		t0 = gh_now();
-		seq++;
-		n = marked ? GH_BLOCKING(read(pipefd[0], &c, 1)) : read(pipefd[0], &c, 1);
-		if (n != 1) {
-			fprintf(stderr, "scx_bench: read: %s\n", strerror(errno));
-			exit(1);
-		}
-	}
-	finished = true;
-	return NULL;
-}
-
-static void *runner(void *arg)
-{
-	unsigned last = 0;
-
-	while (!finished) {
-		uint64_t t1;
-
-		if (seq == last) {
-			gh_yield();
-			continue;
-		}
-		t1 = gh_now();
-		last = seq;
-		if (last > WARMUP)
-			lat[nlat++] = t1 - t0;
-		__atomic_store_n(&release, (long)last, __ATOMIC_RELEASE);
-		__atomic_fetch_add(&release_word, 1, __ATOMIC_SEQ_CST);
-		syscall(SYS_futex, &release_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-	}
-	return NULL;
-}
-
-static void *writer(void *arg)
-{
-	long seen = 0;
-
-	for (;;) {
-		unsigned word = __atomic_load_n(&release_word, __ATOMIC_SEQ_CST);
-		long want = __atomic_load_n(&release, __ATOMIC_ACQUIRE);
-
-		if (want < 0)
-			return NULL;
-		if (want == seen) {
-			syscall(SYS_futex, &release_word, FUTEX_WAIT_PRIVATE, word, NULL, NULL, 0);
-			continue;
-		}
-		seen = want;
-		if (write(pipefd[1], "x", 1) != 1)
-			exit(1);
-	}
-}
-
-static void *latency_main(void *arg)
-{
-	gh_thread *a, *b;
-
-	/* Let the sysmon start a spare before the first round. */
-	gh_sleep_until(gh_now() + 50000000);
-	b = gh_spawn(runner, NULL);
-	a = gh_spawn(blocker, NULL);
-	gh_join(a, NULL);
-	gh_join(b, NULL);
-	return NULL;
-}
-
 static int latency(int argc, char **argv)
 {
-	pthread_t th;
+	struct hl_opts o = { .prog = "scx_bench", .mode = mode, .rounds = 2000, .warmup = 50 };
 
 	if (argc > 3)
-		rounds = (unsigned)strtoul(argv[3], NULL, 10);
+		o.rounds = (unsigned)strtoul(argv[3], NULL, 10);
 	if (argc > 4)
-		gap_us = (unsigned)strtoul(argv[4], NULL, 10);
-	marked = mode == GH_MODE_NONE;
-	lat = calloc(rounds + WARMUP, sizeof(*lat));
-	if (!lat || pipe(pipefd) || pthread_create(&th, NULL, writer, NULL))
+		o.gap_us = (unsigned)strtoul(argv[4], NULL, 10);
+	o.marked = mode == GH_MODE_NONE;
+	if (hl_measure(&o))
 		return 1;
-	run_hub(latency_main);
-	__atomic_store_n(&release, -1L, __ATOMIC_RELEASE);
-	__atomic_fetch_add(&release_word, 1, __ATOMIC_SEQ_CST);
-	syscall(SYS_futex, &release_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-	pthread_join(th, NULL);
-	qsort(lat, nlat, sizeof(*lat), cmp);
-	printf("latency %s p50_us=%.1f p99_us=%.1f max_us=%.1f rounds=%u gap_us=%u\n", argv[2],
-	       (double)lat[nlat / 2] / 1e3, (double)lat[nlat * 99 / 100] / 1e3,
-	       (double)lat[nlat - 1] / 1e3, nlat, gap_us);
+	printf("latency %s ", argv[2]);
+	hl_print();
+	printf(" gap_us=%u\n", o.gap_us);
 	return 0;
 }
 

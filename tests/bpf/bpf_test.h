@@ -10,6 +10,9 @@
  * a child process) and its pinned maps, read through bpf(2) as `bpftool` or `--stats` would.
  * They own the machine's kernel side while they run: they stop a loaded one first, and leave
  * none behind.
+ *
+ * Green code, and every thread but cmocka's, checks with the unit tests' check_*() (they never
+ * jump to cmocka's thread); the runners below assert on cmocka's thread that no check failed.
  */
 #ifndef GREENHUB_BPF_TEST_H
 #define GREENHUB_BPF_TEST_H
@@ -41,6 +44,8 @@
 
 #include "greenhub.h"
 #include "greenhub/trace.h"
+
+#include "../unit/helpers.h"
 
 #ifndef GH_BUILD_DIR
 #error "build with -DGH_BUILD_DIR=<the build folder, absolute>"
@@ -369,7 +374,90 @@ static inline void bt_require(void)
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* A ticker: a green thread that counts while the hub runs                                    */
+/* Trace-mode hubs, run from cmocka's thread                                                  */
+
+/* A hub that asks for mode; NULL and errno as gh_hub_create. From any thread. */
+static inline struct gh_hub *bt_hub_new(enum gh_mode mode)
+{
+	struct gh_hub_opts o;
+
+	gh_hub_opts_init(&o);
+	o.mode = mode;
+	return gh_hub_create(&o);
+}
+
+static inline struct gh_hub *bt_hub_trace(void)
+{
+	struct gh_hub *hub = bt_hub_new(GH_MODE_TRACE);
+
+	assert_non_null(hub);
+	return hub;
+}
+
+static inline struct gh_hub_stats bt_stats(const struct gh_hub *hub)
+{
+	struct gh_hub_stats st = { .sz = sizeof(st) };
+
+	assert_int_equal(gh_hub_stats(hub, &st), 0);
+	return st;
+}
+
+/* Run fn(arg) in a fresh trace-mode hub; assert that it ran in trace mode and that its checks
+ * passed; its statistics. */
+static inline struct gh_hub_stats bt_run_trace(gh_fn fn, void *arg)
+{
+	struct gh_hub *hub = bt_hub_trace();
+	struct gh_hub_stats st;
+
+	assert_int_equal(hub_run(hub, fn, arg, NULL), 0);
+	assert_int_equal(gh_hub_mode(hub), GH_MODE_TRACE);
+	st = bt_stats(hub);
+	assert_int_equal(gh_hub_destroy(hub), 0);
+	return st;
+}
+
+/* The same on an OS thread of its own, while cmocka's thread acts on the machine: started by
+ * bt_hub_thread_start, its result and checks asserted by bt_hub_thread_join. */
+struct bt_hub_thread {
+	pthread_t thread;
+	struct gh_hub *hub;
+	gh_fn fn;
+	void *arg;
+	int result;
+};
+
+static inline void *bt_hub_thread_main(void *arg)
+{
+	struct bt_hub_thread *t = arg;
+
+	t->result = gh_hub_run(t->hub, t->fn, t->arg, NULL);
+	return NULL;
+}
+
+static inline void bt_hub_thread_start(struct bt_hub_thread *t, gh_fn fn, void *arg)
+{
+	t->hub = bt_hub_trace();
+	t->fn = fn;
+	t->arg = arg;
+	assert_int_equal(pthread_create(&t->thread, NULL, bt_hub_thread_main, t), 0);
+}
+
+/* Join the hub's thread, then assert as bt_run_trace; the statistics. */
+static inline struct gh_hub_stats bt_hub_thread_join(struct bt_hub_thread *t)
+{
+	struct gh_hub_stats st;
+
+	assert_int_equal(pthread_join(t->thread, NULL), 0);
+	assert_checks();
+	assert_int_equal(t->result, 0);
+	assert_int_equal(gh_hub_mode(t->hub), GH_MODE_TRACE);
+	st = bt_stats(t->hub);
+	assert_int_equal(gh_hub_destroy(t->hub), 0);
+	return st;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* A call beside a ticker: a green thread that counts while the hub runs                      */
 
 struct bt_ticker {
 	atomic_long ticks;
@@ -388,24 +476,42 @@ static inline void *bt_tick(void *arg)
 	return NULL;
 }
 
-static inline struct gh_hub *bt_hub_trace(void)
+/*
+ * bt_ticked_main, as a hub's main green thread, starts a ticker (bt_tick every millisecond, or
+ * tick(t) instead), waits until a spare is parked for the kernel side to wake, then makes
+ * call(t) and counts the ticks while it ran. A test's own state may follow t in a struct that
+ * starts with it.
+ */
+struct bt_ticked {
+	struct bt_maps maps;
+	struct bt_ticker ticker;
+	gh_fn tick;
+	void (*call)(struct bt_ticked *t);
+	long ticks_during;
+	uint64_t elapsed_ns;
+};
+
+static inline void *bt_ticked_main(void *arg)
 {
-	struct gh_hub_opts o;
-	struct gh_hub *hub;
+	struct bt_ticked *t = arg;
+	gh_thread *ticker;
+	uint64_t start;
+	long t0;
 
-	gh_hub_opts_init(&o);
-	o.mode = GH_MODE_TRACE;
-	hub = gh_hub_create(&o);
-	assert_non_null(hub);
-	return hub;
-}
-
-static inline struct gh_hub_stats bt_stats(const struct gh_hub *hub)
-{
-	struct gh_hub_stats st = { .sz = sizeof(st) };
-
-	assert_int_equal(gh_hub_stats(hub, &st), 0);
-	return st;
+	t->ticker.period_ns = 1000000;
+	ticker = t->tick ? gh_spawn(t->tick, t) : gh_spawn(bt_tick, &t->ticker);
+	if (!check_non_null(ticker))
+		return NULL;
+	if (check_true(bt_green_wait_spares(&t->maps, 1))) {
+		t0 = atomic_load(&t->ticker.ticks);
+		start = gh_now();
+		t->call(t);
+		t->elapsed_ns = gh_now() - start;
+		t->ticks_during = atomic_load(&t->ticker.ticks) - t0;
+	}
+	atomic_store(&t->ticker.stop, true);
+	gh_join(ticker, NULL);
+	return NULL;
 }
 
 #endif /* GREENHUB_BPF_TEST_H */

@@ -31,9 +31,8 @@
 enum kind { BLOCK_PIPE, BLOCK_NANOSLEEP, BLOCK_MUTEX, BLOCK_DNS, BLOCK_NONE, BLOCK_PIPE_BUSY };
 
 struct run {
+	struct bt_ticked t; /* first: the ticker and the call are given it */
 	enum kind kind;
-	struct bt_maps maps;
-	struct bt_ticker ticker;
 	/* BLOCK_PIPE_BUSY: the ticker yields instead of sleeping, so the hub is always RUN by the
 	 * spare when the call returns (transition 4), and records which OS thread runs it. */
 	atomic_int in_green; /* tid of the carrier inside the ticker's stretch, 0 if none */
@@ -44,8 +43,6 @@ struct run {
 	pthread_mutex_t mutex;
 	int dns_fd;
 	/* What the green thread saw. */
-	long ticks_during;
-	uint64_t elapsed_ns;
 	bool result_ok;
 	bool released_before_return;
 	char detail[128];
@@ -56,9 +53,10 @@ static bool dns_ready; /* the private resolv.conf is in place */
 /* ---------------------------------------------------------------------------------------- */
 /* Helpers on plain OS threads                                                                */
 
+/* Until the green thread is about to block; a minute at most, for a run that failed before. */
 static void wait_go(struct run *r)
 {
-	while (!atomic_load(&r->go))
+	for (int i = 0; i < 60000 && !atomic_load(&r->go); i++)
 		bt_sleep_ms(1);
 }
 
@@ -184,12 +182,12 @@ static void *busy_tick(void *arg)
 {
 	struct run *r = arg;
 
-	while (!atomic_load(&r->ticker.stop)) {
+	while (!atomic_load(&r->t.ticker.stop)) {
 		int me = gettid(), none = 0;
 
 		if (!atomic_compare_exchange_strong(&r->in_green, &none, me))
 			atomic_fetch_add(&r->overlaps, 1);
-		atomic_fetch_add(&r->ticker.ticks, 1);
+		atomic_fetch_add(&r->t.ticker.ticks, 1);
 		for (volatile int i = 0; i < 2000; i++)
 			;
 		atomic_store(&r->in_green, 0);
@@ -198,31 +196,16 @@ static void *busy_tick(void *arg)
 	return NULL;
 }
 
-static void *block_main(void *arg)
+static void block_call(struct bt_ticked *t)
 {
-	struct run *r = arg;
-	gh_thread *ticker;
-	long t0;
-	uint64_t start;
+	struct run *r = (struct run *)t;
 
-	r->ticker.period_ns = 1000000;
-	ticker = r->kind == BLOCK_PIPE_BUSY ? gh_spawn(busy_tick, r) : gh_spawn(bt_tick, &r->ticker);
-	assert_non_null(ticker);
-	/* Let a spare park first, so the kernel side has one to wake. */
-	assert_true(bt_green_wait_spares(&r->maps, 1));
-	t0 = atomic_load(&r->ticker.ticks);
-	start = gh_now();
 	atomic_store(&r->go, true);
 	the_call(r);
 	/* Back in green code: nobody else may be in the ticker's stretch now. */
 	if (atomic_load(&r->in_green))
 		atomic_fetch_add(&r->overlaps, 1);
 	r->released_before_return = atomic_load(&r->released);
-	r->elapsed_ns = gh_now() - start;
-	r->ticks_during = atomic_load(&r->ticker.ticks) - t0;
-	atomic_store(&r->ticker.stop, true);
-	gh_join(ticker, NULL);
-	return NULL;
 }
 
 static void run_case(enum kind kind)
@@ -230,13 +213,15 @@ static void run_case(enum kind kind)
 	struct run *r = calloc(1, sizeof(*r));
 	pthread_t helper;
 	bool have_helper = false;
-	struct gh_hub *hub;
 	struct gh_hub_stats st;
 
 	assert_non_null(r);
 	r->kind = kind;
+	r->t.call = block_call;
+	if (kind == BLOCK_PIPE_BUSY)
+		r->t.tick = busy_tick;
 	bt_loader_up();
-	assert_int_equal(bt_maps_open(&r->maps), 0);
+	assert_int_equal(bt_maps_open(&r->t.maps), 0);
 	switch (kind) {
 	case BLOCK_PIPE:
 	case BLOCK_PIPE_BUSY:
@@ -254,7 +239,7 @@ static void run_case(enum kind kind)
 		struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(53) };
 
 		if (!dns_ready) {
-			bt_maps_close(&r->maps);
+			bt_maps_close(&r->t.maps);
 			bt_loader_down();
 			free(r);
 			skip();
@@ -271,15 +256,12 @@ static void run_case(enum kind kind)
 		break;
 	}
 
-	hub = bt_hub_trace();
-	assert_int_equal(gh_hub_run(hub, block_main, r, NULL), 0);
-	assert_int_equal(gh_hub_mode(hub), GH_MODE_TRACE);
-	st = bt_stats(hub);
+	st = bt_run_trace(bt_ticked_main, &r->t);
 	if (have_helper)
 		pthread_join(helper, NULL);
 	print_message("    %s; %ld ticks during %.1f ms; handoffs %llu, takeovers %llu, cancels "
 		      "%llu, holds %llu, hand-backs %llu, idle returns %llu\n",
-		      r->detail, r->ticks_during, (double)r->elapsed_ns / 1e6,
+		      r->detail, r->t.ticks_during, (double)r->t.elapsed_ns / 1e6,
 		      (unsigned long long)st.handoffs, (unsigned long long)st.takeovers,
 		      (unsigned long long)st.cancels, (unsigned long long)st.holds,
 		      (unsigned long long)st.handbacks, (unsigned long long)st.idle_returns);
@@ -295,7 +277,7 @@ static void run_case(enum kind kind)
 		 * without the handoff, ticked (how often depends on the machine's speed: a 1 ms
 		 * ticker over a 200 ms block ticks up to 200 times, far fewer on a loaded or
 		 * emulated machine). */
-		assert_true(r->ticks_during >= 2);
+		assert_true(r->t.ticks_during >= 2);
 	}
 	if (kind == BLOCK_PIPE_BUSY) {
 		/* The call returned while the spare ran the hub: the gate held the carrier until
@@ -304,8 +286,7 @@ static void run_case(enum kind kind)
 		assert_true(st.handbacks >= 1);
 		assert_int_equal(atomic_load(&r->overlaps), 0);
 	}
-	assert_int_equal(gh_hub_destroy(hub), 0);
-	bt_maps_close(&r->maps);
+	bt_maps_close(&r->t.maps);
 	bt_loader_down();
 	if (r->pipefd[0]) {
 		close(r->pipefd[0]);
@@ -352,7 +333,7 @@ static void test_bpf_block_chosen_sleeps_never_hand_off(void **state)
 struct idle_run {
 	struct bt_maps maps;
 	int pipefd[2];
-	pid_t spare;           /* the spare that takes the hub and idles in its poll */
+	atomic_int spare;      /* the spare that takes the hub and idles in its poll; -1: none */
 	atomic_bool returned;  /* the blocked call returned */
 	atomic_bool done;      /* the test thread has seen what it waited for */
 };
@@ -363,25 +344,18 @@ static void *idle_main(void *arg)
 	unsigned idx[2];
 	char c;
 
-	assert_true(bt_green_wait_spares(&r->maps, 1));
-	assert_int_equal(bt_my_slots(&r->maps, idx, 2), 1);
-	r->spare = (pid_t)r->maps.slots[idx[0]].spare_tid;
+	if (!check_true(bt_green_wait_spares(&r->maps, 1)) ||
+	    !check_int_equal(bt_my_slots(&r->maps, idx, 2), 1)) {
+		atomic_store(&r->spare, -1);
+		return NULL;
+	}
+	atomic_store(&r->spare, (int)r->maps.slots[idx[0]].spare_tid);
 	/* No other green thread and no timer: the spare that takes the hub idles in its poll
 	 * with no deadline, and only the kick can get it out. */
-	assert_int_equal(read(r->pipefd[0], &c, 1), 1);
+	check_int_equal(read(r->pipefd[0], &c, 1), 1);
 	atomic_store(&r->returned, true);
 	while (!atomic_load(&r->done))
 		gh_yield();
-	return NULL;
-}
-
-static void *run_idle_hub(void *arg)
-{
-	struct idle_run *r = arg;
-	gh_hub *hub = bt_hub_trace();
-
-	assert_int_equal(gh_hub_run(hub, idle_main, r, NULL), 0);
-	gh_hub_destroy(hub);
 	return NULL;
 }
 
@@ -404,22 +378,27 @@ static long sleeping_in(pid_t tid)
 static void test_bpf_block_idle_return_kicks_the_idle_carrier(void **state)
 {
 	struct idle_run *r = calloc(1, sizeof(*r));
+	struct bt_hub_thread hub;
 	__u64 idle_returns;
-	pthread_t thread;
 	bool parked = false;
 	long where;
+	pid_t spare;
 
 	assert_non_null(r);
 	assert_int_equal(pipe(r->pipefd), 0);
 	bt_loader_up();
 	assert_int_equal(bt_maps_open(&r->maps), 0);
 	idle_returns = r->maps.ctl->nr_idle_returns;
-	assert_int_equal(pthread_create(&thread, NULL, run_idle_hub, r), 0);
-	while (!r->spare)
+	bt_hub_thread_start(&hub, idle_main, r);
+	while (!(spare = atomic_load(&r->spare)))
 		bt_sleep_ms(1);
+	if (spare < 0) {
+		bt_hub_thread_join(&hub); /* reports the failed check */
+		fail_msg("no spare parked");
+	}
 	bt_sleep_ms(100); /* the call blocks, the spare takes the hub and goes idle */
-	where = sleeping_in(r->spare);
-	print_message("    spare %d idles in system call %ld\n", (int)r->spare, where);
+	where = sleeping_in(spare);
+	print_message("    spare %d idles in system call %ld\n", (int)spare, where);
 	assert_int_equal(write(r->pipefd[1], "x", 1), 1);
 	while (!atomic_load(&r->returned))
 		bt_sleep_ms(1);
@@ -427,15 +406,15 @@ static void test_bpf_block_idle_return_kicks_the_idle_carrier(void **state)
 	 * must leave its epoll wait and park again (a parked spare waits in ppoll on the hub's
 	 * wake ring). */
 	for (int i = 0; i < 1000 && !parked; i++) {
-		where = sleeping_in(r->spare);
+		where = sleeping_in(spare);
 		parked = where == SYS_ppoll;
 		if (!parked)
 			bt_sleep_ms(1);
 	}
 	print_message("    after the return it waits in system call %ld\n", where);
-	assert_true(r->maps.ctl->nr_idle_returns > idle_returns);
 	atomic_store(&r->done, true);
-	pthread_join(thread, NULL);
+	bt_hub_thread_join(&hub);
+	assert_true(r->maps.ctl->nr_idle_returns > idle_returns);
 	assert_true(parked);
 	bt_maps_close(&r->maps);
 	bt_loader_down();

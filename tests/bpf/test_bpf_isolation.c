@@ -30,8 +30,7 @@ static int worker(struct bt_maps *test_maps, __u32 kside, __u32 parent_slot,
 }
 
 struct isolation {
-	struct bt_maps maps;
-	struct bt_ticker ticker;
+	struct bt_ticked t; /* first: the call is given it */
 	int pipefd[2];
 	unsigned slot;
 	__u64 handoffs_before;
@@ -39,83 +38,72 @@ struct isolation {
 	bool read_ok;
 };
 
-static void *isolation_main(void *arg)
+/* With a ticker beside it (bt_ticked_main), once a spare is parked. */
+static void isolation_call(struct bt_ticked *t)
 {
-	struct isolation *s = arg;
-	gh_thread *ticker;
+	struct isolation *s = (struct isolation *)t;
+	struct bt_maps *m = &s->t.maps;
 	unsigned idx[4], free_slot = 0;
-	__u32 kside = s->maps.ctl->kside_id;
+	__u32 kside = m->ctl->kside_id;
 	__u64 cookie;
 	pid_t pid;
 	char c;
 
-	s->ticker.period_ns = 1000000;
-	ticker = gh_spawn(bt_tick, &s->ticker);
-	assert_true(bt_green_wait_spares(&s->maps, 1));
-	assert_int_equal(bt_my_slots(&s->maps, idx, 4), 1);
+	if (!check_int_equal(bt_my_slots(m, idx, 4), 1))
+		return;
 	s->slot = idx[0];
-	cookie = s->maps.slots[s->slot].claim_cookie;
-	while (free_slot < GH_MAX_HUBS && (s->maps.slots[free_slot].flags & GH_SLOT_F_ACTIVE))
+	cookie = m->slots[s->slot].claim_cookie;
+	while (free_slot < GH_MAX_HUBS && (m->slots[free_slot].flags & GH_SLOT_F_ACTIVE))
 		free_slot++;
-	s->handoffs_before = s->maps.slots[s->slot].nr_handoffs;
+	s->handoffs_before = m->slots[s->slot].nr_handoffs;
 	/* The worker, forked from green code as a server would. */
 	pid = fork();
-	assert_true(pid >= 0);
 	if (pid == 0)
-		_exit(worker(&s->maps, kside, s->slot, cookie, free_slot));
+		_exit(worker(m, kside, s->slot, cookie, free_slot));
+	if (!check_true(pid > 0))
+		return;
 	while (waitpid(pid, &s->worker_status, WNOHANG) == 0)
 		gh_sleep_until(gh_now() + 2000000);
 	/* The parent's hub still hands off: an unmarked read that only the test's writer ends. */
 	s->read_ok = read(s->pipefd[0], &c, 1) == 1;
-	atomic_store(&s->ticker.stop, true);
-	gh_join(ticker, NULL);
-	return NULL;
-}
-
-static void *isolation_hub(void *arg)
-{
-	struct gh_hub *hub = bt_hub_trace();
-
-	assert_int_equal(gh_hub_run(hub, isolation_main, arg, NULL), 0);
-	gh_hub_destroy(hub);
-	return NULL;
 }
 
 static void test_bpf_isolation_dropped_worker_reaches_nothing(void **state)
 {
 	struct isolation *s = calloc(1, sizeof(*s));
 	const char *const loop[] = { "/bin/sh", "-c", "while :; do sleep 0.05; done", NULL };
+	struct bt_hub_thread hub;
 	__u64 rejected_before;
-	pthread_t thread;
 	int loop_fd, status;
 	pid_t root_loop;
 
 	assert_non_null(s);
 	assert_int_equal(pipe(s->pipefd), 0);
 	bt_loader_up();
-	assert_int_equal(bt_maps_open(&s->maps), 0);
+	assert_int_equal(bt_maps_open(&s->t.maps), 0);
 	root_loop = bt_spawn(loop, -1, NULL, &loop_fd);
 	assert_true(root_loop > 0);
-	rejected_before = s->maps.ctl->nr_rejected;
-	assert_int_equal(pthread_create(&thread, NULL, isolation_hub, s), 0);
+	rejected_before = s->t.maps.ctl->nr_rejected;
+	s->t.call = isolation_call;
+	bt_hub_thread_start(&hub, bt_ticked_main, &s->t);
 	bt_sleep_ms(300);
 	assert_int_equal(write(s->pipefd[1], "x", 1), 1);
-	pthread_join(thread, NULL);
+	bt_hub_thread_join(&hub);
 
 	assert_true(WIFEXITED(s->worker_status));
 	if (WEXITSTATUS(s->worker_status))
 		fail_msg("the worker found a handle on the kernel side: %#x",
 			 WEXITSTATUS(s->worker_status));
 	/* Its requests at the parent's slot were refused and changed nothing there. */
-	assert_true(s->maps.ctl->nr_rejected >= rejected_before + 2);
+	assert_true(s->t.maps.ctl->nr_rejected >= rejected_before + 2);
 	assert_true(s->read_ok);
-	assert_true(s->maps.slots[s->slot].nr_handoffs > s->handoffs_before);
+	assert_true(s->t.maps.slots[s->slot].nr_handoffs > s->handoffs_before);
 	/* The unrelated root process is alive and was never signalled. */
 	assert_int_equal(waitpid(root_loop, &status, WNOHANG), 0);
 	kill(root_loop, SIGKILL);
 	bt_wait(root_loop);
 	close(loop_fd);
-	bt_maps_close(&s->maps);
+	bt_maps_close(&s->t.maps);
 	bt_loader_down();
 	close(s->pipefd[0]);
 	close(s->pipefd[1]);
@@ -155,36 +143,29 @@ static void *signals_main(void *arg)
 	struct sigaction runtime;
 	unsigned idx[4];
 
-	assert_true(bt_green_wait_spares(&s->maps, 1));
-	assert_int_equal(bt_my_slots(&s->maps, idx, 4), 1);
-	s->slot = idx[0];
-	s->handoffs_before = s->maps.slots[s->slot].nr_handoffs;
+	/* Every step is taken whatever failed before it: the runtime's handler must be back. */
+	if (check_true(bt_green_wait_spares(&s->maps, 1)) &&
+	    check_int_equal(bt_my_slots(&s->maps, idx, 4), 1)) {
+		s->slot = idx[0];
+		s->handoffs_before = s->maps.slots[s->slot].nr_handoffs;
+	}
 	/* The gate signal ignored: no handoff. */
-	assert_int_equal(sigaction(GH_TRACE_SIGNO, &ign, &runtime), 0);
+	check_int_equal(sigaction(GH_TRACE_SIGNO, &ign, &runtime), 0);
 	blocking_read(s, 0);
 	/* An application handler there: no handoff either. */
-	assert_int_equal(sigaction(GH_TRACE_SIGNO, &own, NULL), 0);
+	check_int_equal(sigaction(GH_TRACE_SIGNO, &own, NULL), 0);
 	blocking_read(s, 1);
 	/* The runtime's handler back: handoffs again. */
-	assert_int_equal(sigaction(GH_TRACE_SIGNO, &runtime, NULL), 0);
+	check_int_equal(sigaction(GH_TRACE_SIGNO, &runtime, NULL), 0);
 	blocking_read(s, 2);
-	return NULL;
-}
-
-static void *signals_hub(void *arg)
-{
-	struct gh_hub *hub = bt_hub_trace();
-
-	assert_int_equal(gh_hub_run(hub, signals_main, arg, NULL), 0);
-	gh_hub_destroy(hub);
 	return NULL;
 }
 
 static void test_bpf_isolation_gate_signal_taken_no_handoff(void **state)
 {
 	struct signals *s = calloc(1, sizeof(*s));
+	struct bt_hub_thread hub;
 	__u64 unhandled_before, start;
-	pthread_t thread;
 
 	assert_non_null(s);
 	assert_int_equal(pipe(s->pipefd), 0);
@@ -192,12 +173,12 @@ static void test_bpf_isolation_gate_signal_taken_no_handoff(void **state)
 	assert_int_equal(bt_maps_open(&s->maps), 0);
 	unhandled_before = s->maps.ctl->nr_gate_unhandled;
 	start = bt_now();
-	assert_int_equal(pthread_create(&thread, NULL, signals_hub, s), 0);
+	bt_hub_thread_start(&hub, signals_main, s);
 	for (int i = 0; i < 3; i++) {
 		bt_sleep_ms(200);
 		assert_int_equal(write(s->pipefd[1], "x", 1), 1);
 	}
-	pthread_join(thread, NULL);
+	bt_hub_thread_join(&hub);
 	print_message("    handoffs after each read: %llu, %llu, %llu (%.1f s)\n",
 		      (unsigned long long)s->handoffs[0], (unsigned long long)s->handoffs[1],
 		      (unsigned long long)s->handoffs[2], (double)(bt_now() - start) / 1e9);

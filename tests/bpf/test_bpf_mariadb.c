@@ -169,9 +169,11 @@ static void *db_main(void *arg)
 	ticker = gh_spawn(bt_tick, &r->ticker);
 	for (int i = 0; i < r->parallel; i++) {
 		r->q[i].db = connect_db(); /* may block too: that is fine */
-		assert_non_null(r->q[i].db);
+		if (!check_non_null(r->q[i].db))
+			goto out;
 	}
-	assert_true(bt_green_wait_spares(&r->maps, 1));
+	if (!check_true(bt_green_wait_spares(&r->maps, 1)))
+		goto out;
 	t0 = atomic_load(&r->ticker.ticks);
 	start = gh_now();
 	if (r->parallel == 1) {
@@ -184,7 +186,8 @@ static void *db_main(void *arg)
 	}
 	r->elapsed_ns = gh_now() - start;
 	r->ticks_during = atomic_load(&r->ticker.ticks) - t0;
-	for (int i = 0; i < r->parallel; i++)
+out:
+	for (int i = 0; i < r->parallel && r->q[i].db; i++)
 		mysql_close(r->q[i].db);
 	atomic_store(&r->ticker.stop, true);
 	gh_join(ticker, NULL);
@@ -195,7 +198,6 @@ static void run_case(int parallel)
 {
 	struct run *r = calloc(1, sizeof(*r));
 	struct gh_hub_stats st;
-	gh_hub *hub;
 
 	if (server < 0) {
 		free(r);
@@ -207,10 +209,7 @@ static void run_case(int parallel)
 	in_flight = most_in_flight = 0;
 	bt_loader_up();
 	assert_int_equal(bt_maps_open(&r->maps), 0);
-	hub = bt_hub_trace();
-	assert_int_equal(gh_hub_run(hub, db_main, r, NULL), 0);
-	assert_int_equal(gh_hub_mode(hub), GH_MODE_TRACE);
-	st = bt_stats(hub);
+	st = bt_run_trace(db_main, r);
 	print_message("    %d x SELECT SLEEP(0.2): %.1f ms, %ld ticks meanwhile; handoffs %llu, "
 		      "takeovers %llu, holds %llu, idle returns %llu\n",
 		      parallel, (double)r->elapsed_ns / 1e6, r->ticks_during,
@@ -230,7 +229,6 @@ static void run_case(int parallel)
 		print_message("    at most %d queries in flight at once\n", most_in_flight);
 		assert_int_equal(most_in_flight, parallel);
 	}
-	gh_hub_destroy(hub);
 	bt_maps_close(&r->maps);
 	bt_loader_down();
 	free(r);

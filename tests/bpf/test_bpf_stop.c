@@ -15,38 +15,20 @@
 
 #define BLOCK_MS 1500
 
+/* A hub on a thread of its own whose main green thread blocks in an unmarked read. */
 struct blocked {
-	struct bt_maps maps;
-	struct bt_ticker ticker;
+	struct bt_ticked t; /* first: the call is given it */
+	struct bt_hub_thread hub;
 	int pipefd[2];
-	atomic_bool returned;
 	bool result_ok;
 };
 
-static void *blocked_main(void *arg)
+static void blocked_read(struct bt_ticked *t)
 {
-	struct blocked *b = arg;
-	gh_thread *ticker;
+	struct blocked *b = (struct blocked *)t;
 	char c = 0;
 
-	b->ticker.period_ns = 1000000;
-	ticker = gh_spawn(bt_tick, &b->ticker);
-	assert_true(bt_green_wait_spares(&b->maps, 1));
 	b->result_ok = read(b->pipefd[0], &c, 1) == 1 && c == 'w';
-	atomic_store(&b->returned, true);
-	atomic_store(&b->ticker.stop, true);
-	gh_join(ticker, NULL);
-	return NULL;
-}
-
-static void *run_blocked_hub(void *arg)
-{
-	struct blocked *b = arg;
-	struct gh_hub *hub = bt_hub_trace();
-
-	assert_int_equal(gh_hub_run(hub, blocked_main, b, NULL), 0);
-	gh_hub_destroy(hub);
-	return NULL;
 }
 
 static void wait_displaced(const struct bt_maps *m)
@@ -57,6 +39,43 @@ static void wait_displaced(const struct bt_maps *m)
 		bt_sleep_ms(1);
 	}
 	fail_msg("no carrier was handed off");
+}
+
+/* With a kernel side loaded: start the hub, and wait until its read has been handed off. */
+static struct blocked *blocked_start(void)
+{
+	struct blocked *b = calloc(1, sizeof(*b));
+
+	assert_non_null(b);
+	assert_int_equal(pipe(b->pipefd), 0);
+	assert_int_equal(bt_maps_open(&b->t.maps), 0);
+	b->t.call = blocked_read;
+	bt_hub_thread_start(&b->hub, bt_ticked_main, &b->t);
+	wait_displaced(&b->t.maps);
+	return b;
+}
+
+/* End the read; the hub finishes. */
+static void blocked_end(struct blocked *b)
+{
+	assert_int_equal(write(b->pipefd[1], "w", 1), 1);
+	bt_hub_thread_join(&b->hub);
+	assert_true(b->result_ok);
+}
+
+static void blocked_free(struct blocked *b)
+{
+	bt_maps_close(&b->t.maps);
+	close(b->pipefd[0]);
+	close(b->pipefd[1]);
+	free(b);
+}
+
+/* The kernel side's count of carriers that got their hub back after a block, one way or
+ * another (through the gate, an idle hub, a takeover or a cancelled handoff). */
+static __u64 returns(const struct gh_trace_control *ctl)
+{
+	return ctl->nr_gates + ctl->nr_idle_returns + ctl->nr_takeovers + ctl->nr_cancels;
 }
 
 static void *mode_probe_main(void *arg)
@@ -80,17 +99,12 @@ static enum gh_mode probe_mode(char *why, size_t len)
 
 static void test_bpf_stop_waits_for_blocked_carrier(void **state)
 {
-	struct blocked *b = calloc(1, sizeof(*b));
 	char out[4096], why[256];
-	pthread_t hub_thread;
-	struct gh_trace_control before;
+	struct blocked *b;
+	__u64 before;
 
-	assert_non_null(b);
-	assert_int_equal(pipe(b->pipefd), 0);
 	bt_loader_up();
-	assert_int_equal(bt_maps_open(&b->maps), 0);
-	assert_int_equal(pthread_create(&hub_thread, NULL, run_blocked_hub, b), 0);
-	wait_displaced(&b->maps);
+	b = blocked_start();
 
 	/* A carrier is displaced: a short --stop gives up and leaves the gate. */
 	assert_int_equal(bt_loader(out, sizeof(out), "--stop", "--timeout", "0.3"), 8);
@@ -99,70 +113,51 @@ static void test_bpf_stop_waits_for_blocked_carrier(void **state)
 	/* The gate stays: the task works' map, or the sys_exit link on kernels without them. */
 	assert_true(access(GH_TRACE_PIN_DIR "/gates", F_OK) == 0 &&
 		    (access(GH_TRACE_PIN_DIR "/link_sys_exit", F_OK) == 0 ||
-		     b->maps.ctl->gate == GH_TRACE_GATE_TASK_WORK));
-	assert_int_equal(b->maps.ctl->state, GH_TRACE_DRAINING);
+		     b->t.maps.ctl->gate == GH_TRACE_GATE_TASK_WORK));
+	assert_int_equal(b->t.maps.ctl->state, GH_TRACE_DRAINING);
 	/* Meanwhile new hubs do not attach to a stopping kernel side. */
 	assert_int_equal(probe_mode(why, sizeof(why)), GH_MODE_NONE);
 	if (!strstr(why, "stopping"))
 		fail_msg("reason: %s", why);
-	before = *b->maps.ctl;
+	before = returns(b->t.maps.ctl);
 
 	/* The call returns: the gate still works, then --stop completes. */
-	assert_int_equal(write(b->pipefd[1], "w", 1), 1);
-	pthread_join(hub_thread, NULL);
-	assert_true(b->result_ok);
-	assert_true(b->maps.ctl->nr_displaced == 0);
-	assert_true(b->maps.ctl->nr_idle_returns + b->maps.ctl->nr_gates +
-			    b->maps.ctl->nr_cancels + b->maps.ctl->nr_takeovers >
-		    before.nr_idle_returns + before.nr_gates + before.nr_cancels +
-			    before.nr_takeovers);
-	bt_maps_close(&b->maps);
+	blocked_end(b);
+	assert_true(b->t.maps.ctl->nr_displaced == 0);
+	assert_true(returns(b->t.maps.ctl) > before);
+	blocked_free(b);
 	assert_int_equal(bt_loader(out, sizeof(out), "--stop"), 0);
 	assert_int_equal(access(GH_TRACE_PIN_DIR, F_OK), -1);
-	close(b->pipefd[0]);
-	close(b->pipefd[1]);
-	free(b);
 }
 
 static void test_bpf_stop_sigterm_waits_for_blocked_carrier(void **state)
 {
-	struct blocked *b = calloc(1, sizeof(*b));
-	pthread_t hub_thread;
+	struct blocked *b;
 	int fd, status;
 	pid_t pid;
 
-	assert_non_null(b);
-	assert_int_equal(pipe(b->pipefd), 0);
 	bt_loader_down();
 	pid = bt_loader_foreground(&fd, "--mode", "trace");
-	assert_int_equal(bt_maps_open(&b->maps), 0);
-	assert_int_equal(pthread_create(&hub_thread, NULL, run_blocked_hub, b), 0);
-	wait_displaced(&b->maps);
+	b = blocked_start();
 	kill(pid, SIGTERM);
 	bt_sleep_ms(300);
 	/* Still there: a carrier needs the gate. */
 	assert_int_equal(waitpid(pid, &status, WNOHANG), 0);
-	assert_int_equal(b->maps.ctl->state, GH_TRACE_DRAINING);
-	assert_int_equal(write(b->pipefd[1], "w", 1), 1);
-	pthread_join(hub_thread, NULL);
-	assert_true(b->result_ok);
+	assert_int_equal(b->t.maps.ctl->state, GH_TRACE_DRAINING);
+	blocked_end(b);
 	assert_int_equal(bt_wait(pid), 0);
 	close(fd);
 	assert_int_equal(access(GH_TRACE_PIN_DIR, F_OK), -1);
-	bt_maps_close(&b->maps);
-	close(b->pipefd[0]);
-	close(b->pipefd[1]);
-	free(b);
+	blocked_free(b);
 }
 
 /* ---------------------------------------------------------------------------------------- */
 
 struct busy {
-	struct bt_maps maps;
-	atomic_bool stop_requested, stopped;
+	atomic_bool stopped;
 	atomic_ulong rounds;
 	uint64_t handoffs_at_stop;
-	gh_hub *hub;
+	struct bt_hub_thread hub;
 };
 
 static void *sleeper(void *arg)
@@ -192,41 +187,28 @@ static void *busy_main(void *arg)
 	return NULL;
 }
 
-static void *run_busy_hub(void *arg)
-{
-	struct busy *b = arg;
-
-	assert_int_equal(gh_hub_run(b->hub, busy_main, b, NULL), 0);
-	return NULL;
-}
-
 static void test_bpf_stop_hubs_keep_running_after_unload(void **state)
 {
 	struct busy *b = calloc(1, sizeof(*b));
 	struct gh_hub_stats st;
-	pthread_t thread;
 	char out[4096];
 
 	assert_non_null(b);
 	bt_loader_up();
-	b->hub = bt_hub_trace();
-	assert_int_equal(pthread_create(&thread, NULL, run_busy_hub, b), 0);
+	bt_hub_thread_start(&b->hub, busy_main, b);
 	while (atomic_load(&b->rounds) < 200)
 		bt_sleep_ms(1);
 	assert_int_equal(bt_loader(out, sizeof(out), "--stop"), 0);
-	st = bt_stats(b->hub);
+	st = bt_stats(b->hub.hub);
 	b->handoffs_at_stop = st.handoffs;
 	atomic_store(&b->stopped, true);
-	pthread_join(thread, NULL);
-	st = bt_stats(b->hub);
+	st = bt_hub_thread_join(&b->hub); /* which checks that it ran in trace mode */
 	print_message("    %lu rounds; handoffs %llu at the unload, %llu at the end\n",
 		      atomic_load(&b->rounds), (unsigned long long)b->handoffs_at_stop,
 		      (unsigned long long)st.handoffs);
-	assert_int_equal(gh_hub_mode(b->hub), GH_MODE_TRACE);
 	assert_true(b->handoffs_at_stop > 0);
 	/* Nothing hands off without the kernel side (these calls are unmarked). */
 	assert_int_equal(st.handoffs, b->handoffs_at_stop);
-	gh_hub_destroy(b->hub);
 	free(b);
 }
 
@@ -366,38 +348,25 @@ static void test_bpf_stop_exec_leaves_nothing(void **state)
  * links went with their pins and the hub aborted on an exclusivity violation). */
 static void test_bpf_stop_pins_removed_while_displaced(void **state)
 {
-	struct blocked *b = calloc(1, sizeof(*b));
-	pthread_t hub_thread;
-	__u64 gates_before;
+	struct blocked *b;
+	__u64 before;
 	char out[4096];
 
-	assert_non_null(b);
-	assert_int_equal(pipe(b->pipefd), 0);
 	bt_loader_up();
-	assert_int_equal(bt_maps_open(&b->maps), 0);
-	assert_int_equal(pthread_create(&hub_thread, NULL, run_blocked_hub, b), 0);
-	wait_displaced(&b->maps);
-	gates_before = b->maps.ctl->nr_gates + b->maps.ctl->nr_idle_returns +
-		       b->maps.ctl->nr_takeovers + b->maps.ctl->nr_cancels;
+	b = blocked_start();
+	before = returns(b->t.maps.ctl);
 
 	assert_int_equal(system("rm -rf " GH_TRACE_PIN_DIR), 0);
 	assert_true(access(GH_TRACE_PIN_DIR, F_OK) < 0);
 	bt_sleep_ms(100);
 
 	/* The call returns through the gate: the hub finishes, nothing aborts. */
-	assert_int_equal(write(b->pipefd[1], "w", 1), 1);
-	pthread_join(hub_thread, NULL);
-	assert_true(b->result_ok);
-	assert_true(b->maps.ctl->nr_gates + b->maps.ctl->nr_idle_returns +
-			    b->maps.ctl->nr_takeovers + b->maps.ctl->nr_cancels >
-		    gates_before);
-	assert_true(b->maps.ctl->nr_displaced == 0);
-	bt_maps_close(&b->maps);
+	blocked_end(b);
+	assert_true(returns(b->t.maps.ctl) > before);
+	assert_true(b->t.maps.ctl->nr_displaced == 0);
+	blocked_free(b);
 	/* Nothing is pinned any more: a stop finds nothing. */
 	assert_int_equal(bt_loader(out, sizeof(out), "--stop"), 7);
-	close(b->pipefd[0]);
-	close(b->pipefd[1]);
-	free(b);
 }
 
 int main(int argc, char **argv)

@@ -25,16 +25,14 @@
 enum kind { USER_FAULT, FAULT_AFTER_ENOSYS, FAULT_IN_SYSCALL };
 
 struct run {
+	struct bt_ticked t; /* first: the call is given it */
 	enum kind kind;
-	struct bt_maps maps;
-	struct bt_ticker ticker;
 	int uffd;
 	char *area;
 	size_t page;
 	int pipefd[2];
 	atomic_bool resolved;
 	/* What the green thread saw. */
-	long ticks_during;
 	bool result_ok;
 	bool resolved_before_return;
 };
@@ -85,17 +83,10 @@ static char enosys_then_load(const char *p)
 	return v;
 }
 
-static void *fault_main(void *arg)
+static void fault_call(struct bt_ticked *t)
 {
-	struct run *r = arg;
-	gh_thread *ticker;
-	long t0;
+	struct run *r = (struct run *)t;
 
-	r->ticker.period_ns = 1000000;
-	ticker = gh_spawn(bt_tick, &r->ticker);
-	assert_non_null(ticker);
-	assert_true(bt_green_wait_spares(&r->maps, 1));
-	t0 = atomic_load(&r->ticker.ticks);
 	switch (r->kind) {
 	case USER_FAULT:
 		r->result_ok = *(volatile char *)r->area == 'G';
@@ -110,10 +101,6 @@ static void *fault_main(void *arg)
 		break;
 	}
 	r->resolved_before_return = atomic_load(&r->resolved);
-	r->ticks_during = atomic_load(&r->ticker.ticks) - t0;
-	atomic_store(&r->ticker.stop, true);
-	gh_join(ticker, NULL);
-	return NULL;
 }
 
 static void run_case(enum kind kind)
@@ -123,7 +110,6 @@ static void run_case(enum kind kind)
 	struct uffdio_register reg;
 	struct gh_trace_control before;
 	struct gh_hub_stats st;
-	struct gh_hub *hub;
 	pthread_t thread;
 
 	int uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
@@ -135,6 +121,7 @@ static void run_case(enum kind kind)
 		return;
 	}
 	assert_non_null(r);
+	r->t.call = fault_call;
 	r->kind = kind;
 	r->page = (size_t)sysconf(_SC_PAGESIZE);
 	r->uffd = uffd;
@@ -151,34 +138,30 @@ static void run_case(enum kind kind)
 		assert_int_equal(write(r->pipefd[1], "p", 1), 1);
 	}
 	bt_loader_up();
-	assert_int_equal(bt_maps_open(&r->maps), 0);
-	before = *r->maps.ctl;
+	assert_int_equal(bt_maps_open(&r->t.maps), 0);
+	before = *r->t.maps.ctl;
 	assert_int_equal(pthread_create(&thread, NULL, resolver, r), 0);
-
-	hub = bt_hub_trace();
-	assert_int_equal(gh_hub_run(hub, fault_main, r, NULL), 0);
-	assert_int_equal(gh_hub_mode(hub), GH_MODE_TRACE);
+	st = bt_run_trace(bt_ticked_main, &r->t);
 	pthread_join(thread, NULL);
-	st = bt_stats(hub);
 	print_message("    %ld ticks during the fault; handoffs %llu; the kernel side saw %llu "
 		      "sleeps outside a system call\n",
-		      r->ticks_during, (unsigned long long)st.handoffs,
-		      (unsigned long long)(r->maps.ctl->nr_fault_sleeps - before.nr_fault_sleeps));
+		      r->t.ticks_during, (unsigned long long)st.handoffs,
+		      (unsigned long long)(r->t.maps.ctl->nr_fault_sleeps -
+					   before.nr_fault_sleeps));
 	assert_true(r->result_ok);
 	assert_true(r->resolved_before_return);
 	if (kind == FAULT_IN_SYSCALL) {
 		assert_true(st.handoffs >= 1);
 		/* The ticker ran while the call faulted: only a handoff lets it (how often
 		 * depends on the machine's speed, not judged). */
-		assert_true(r->ticks_during >= 2);
+		assert_true(r->t.ticks_during >= 2);
 	} else {
 		/* Not handed off: the owner slept with the hub, and the ticker stood still. */
 		assert_int_equal(st.handoffs, 0);
-		assert_true(r->maps.ctl->nr_fault_sleeps > before.nr_fault_sleeps);
-		assert_true(r->ticks_during <= 2);
+		assert_true(r->t.maps.ctl->nr_fault_sleeps > before.nr_fault_sleeps);
+		assert_true(r->t.ticks_during <= 2);
 	}
-	assert_int_equal(gh_hub_destroy(hub), 0);
-	bt_maps_close(&r->maps);
+	bt_maps_close(&r->t.maps);
 	bt_loader_down();
 	munmap(r->area, 2 * r->page);
 	close(r->uffd);

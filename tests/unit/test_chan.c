@@ -34,20 +34,21 @@ static void *buffered_main(void *arg)
 	int v;
 
 	ch = gh_chan_create(sizeof(int), 3);
-	assert_non_null(ch);
+	if (!check_non_null(ch))
+		return NULL;
 	for (v = 0; v < 3; v++)
-		assert_int_equal(gh_chan_send(ch, &v, GH_NEVER), 0);
-	assert_int_equal(gh_chan_len(ch), 3);
+		check_int_equal(gh_chan_send(ch, &v, GH_NEVER), 0);
+	check_int_equal(gh_chan_len(ch), 3);
 	/* Full: a send waits, and with a deadline gives up. */
-	assert_int_equal(gh_chan_send(ch, &v, 0), -ETIMEDOUT);
-	assert_int_equal(gh_chan_send(ch, &v, gh_now() + MS(2)), -ETIMEDOUT);
+	check_int_equal(gh_chan_send(ch, &v, 0), -ETIMEDOUT);
+	check_int_equal(gh_chan_send(ch, &v, gh_now() + MS(2)), -ETIMEDOUT);
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(gh_chan_recv(ch, &v, GH_NEVER), 0);
-		assert_int_equal(v, i);
+		check_int_equal(gh_chan_recv(ch, &v, GH_NEVER), 0);
+		check_int_equal(v, i);
 	}
-	assert_int_equal(gh_chan_recv(ch, &v, 0), -ETIMEDOUT);
-	assert_int_equal(gh_chan_recv(ch, &v, gh_now() + MS(2)), -ETIMEDOUT);
-	assert_int_equal(gh_chan_destroy(ch), 0);
+	check_int_equal(gh_chan_recv(ch, &v, 0), -ETIMEDOUT);
+	check_int_equal(gh_chan_recv(ch, &v, gh_now() + MS(2)), -ETIMEDOUT);
+	check_int_equal(gh_chan_destroy(ch), 0);
 	return NULL;
 }
 
@@ -62,19 +63,20 @@ static void *blocked_senders_main(void *arg)
 	int v;
 
 	ch = gh_chan_create(sizeof(int), 2);
-	assert_non_null(ch);
+	if (!check_non_null(ch))
+		return NULL;
 	/* Five senders on a channel of two: three wait, and are served in order. */
 	for (intptr_t i = 0; i < 5; i++)
 		s[i] = gh_spawn(send_int, (void *)i);
-	assert_int_equal(gh_yield(), 0);
-	assert_int_equal(gh_chan_len(ch), 2);
+	check_int_equal(gh_yield(), 0);
+	check_int_equal(gh_chan_len(ch), 2);
 	for (int i = 0; i < 5; i++) {
-		assert_int_equal(gh_chan_recv(ch, &v, GH_NEVER), 0);
-		assert_int_equal(v, i);
+		check_int_equal(gh_chan_recv(ch, &v, GH_NEVER), 0);
+		check_int_equal(v, i);
 	}
 	for (int i = 0; i < 5; i++)
-		assert_int_equal((intptr_t)join_ok(s[i]), 0);
-	assert_int_equal(gh_chan_destroy(ch), 0);
+		check_int_equal((intptr_t)join_ok(s[i]), 0);
+	check_int_equal(gh_chan_destroy(ch), 0);
 	return NULL;
 }
 
@@ -90,27 +92,28 @@ static void *rendezvous_main(void *arg)
 	int v = 7;
 
 	ch = gh_chan_create(sizeof(int), 0);
-	assert_non_null(ch);
+	if (!check_non_null(ch))
+		return NULL;
 	/* No receiver: nothing can be sent. */
-	assert_int_equal(gh_chan_send(ch, &v, 0), -ETIMEDOUT);
-	assert_int_equal(gh_chan_len(ch), 0);
+	check_int_equal(gh_chan_send(ch, &v, 0), -ETIMEDOUT);
+	check_int_equal(gh_chan_len(ch), 0);
 	for (int i = 0; i < 4; i++)
 		r[i] = gh_spawn(recv_int, &got[i]);
-	assert_int_equal(gh_yield(), 0);
+	check_int_equal(gh_yield(), 0);
 	/* Each send goes straight to the receiver waiting longest. */
 	for (v = 0; v < 4; v++)
-		assert_int_equal(gh_chan_send(ch, &v, 0), 0);
+		check_int_equal(gh_chan_send(ch, &v, 0), 0);
 	for (int i = 0; i < 4; i++) {
-		assert_int_equal((intptr_t)join_ok(r[i]), 0);
-		assert_int_equal(got[i], i);
+		check_int_equal((intptr_t)join_ok(r[i]), 0);
+		check_int_equal(got[i], i);
 	}
 	/* A waiting sender hands its element to a later receiver. */
 	r[0] = gh_spawn(send_int, (void *)(intptr_t)42);
-	assert_int_equal(gh_yield(), 0);
-	assert_int_equal(gh_chan_recv(ch, &v, 0), 0);
-	assert_int_equal(v, 42);
-	assert_int_equal((intptr_t)join_ok(r[0]), 0);
-	assert_int_equal(gh_chan_destroy(ch), 0);
+	check_int_equal(gh_yield(), 0);
+	check_int_equal(gh_chan_recv(ch, &v, 0), 0);
+	check_int_equal(v, 42);
+	check_int_equal((intptr_t)join_ok(r[0]), 0);
+	check_int_equal(gh_chan_destroy(ch), 0);
 	return NULL;
 }
 
@@ -124,37 +127,38 @@ static void test_chan_rendezvous(void **state)
 static void *unbounded_main(void *arg)
 {
 	ch = gh_chan_create(sizeof(struct item), GH_CHAN_UNBOUNDED);
-	assert_non_null(ch);
+	if (!check_non_null(ch))
+		return NULL;
 	/* Interleave sends and receives so the ring wraps before it grows. */
 	for (int i = 0; i < 10; i++) {
 		struct item it = { .seq = i };
 
-		assert_int_equal(gh_chan_send(ch, &it, 0), 0);
+		check_int_equal(gh_chan_send(ch, &it, 0), 0);
 	}
 	for (int i = 0; i < 5; i++) {
 		struct item it;
 
-		assert_int_equal(gh_chan_recv(ch, &it, 0), 0);
-		assert_int_equal(it.seq, i);
+		check_int_equal(gh_chan_recv(ch, &it, 0), 0);
+		check_int_equal(it.seq, i);
 	}
 	for (int i = 10; i < MANY; i++) {
 		struct item it = { .seq = i };
 
 		memset(it.pad, i & 0xff, sizeof(it.pad));
 		/* Sends never wait on an unbounded channel. */
-		assert_int_equal(gh_chan_send(ch, &it, 0), 0);
+		check_int_equal(gh_chan_send(ch, &it, 0), 0);
 	}
-	assert_int_equal(gh_chan_len(ch), MANY - 5);
+	check_int_equal(gh_chan_len(ch), MANY - 5);
 	for (int i = 5; i < MANY; i++) {
 		struct item it;
 
-		assert_int_equal(gh_chan_recv(ch, &it, 0), 0);
-		assert_int_equal(it.seq, i);
+		check_int_equal(gh_chan_recv(ch, &it, 0), 0);
+		check_int_equal(it.seq, i);
 		if (i >= 10)
-			assert_int_equal((unsigned char)it.pad[19], i & 0xff);
+			check_int_equal((unsigned char)it.pad[19], i & 0xff);
 	}
-	assert_int_equal(gh_chan_len(ch), 0);
-	assert_int_equal(gh_chan_destroy(ch), 0);
+	check_int_equal(gh_chan_len(ch), 0);
+	check_int_equal(gh_chan_destroy(ch), 0);
 	return NULL;
 }
 
@@ -186,31 +190,33 @@ static void *close_main(void *arg)
 
 	rx_ch = gh_chan_create(sizeof(int), 0); /* receivers wait on it */
 	tx_ch = gh_chan_create(sizeof(int), 1); /* senders wait on it once it holds one */
-	assert_non_null(rx_ch);
-	assert_non_null(tx_ch);
-	assert_int_equal(gh_chan_send(tx_ch, &v, 0), 0);
+	if (!check_non_null(rx_ch))
+		return NULL;
+	if (!check_non_null(tx_ch))
+		return NULL;
+	check_int_equal(gh_chan_send(tx_ch, &v, 0), 0);
 	for (int i = 0; i < 10; i++) {
 		r[i] = gh_spawn(recv_on, NULL);
 		s[i] = gh_spawn(send_on, NULL);
 	}
-	assert_int_equal(gh_yield(), 0);
-	assert_int_equal(gh_chan_destroy(rx_ch), -EBUSY);
-	assert_int_equal(gh_chan_destroy(tx_ch), -EBUSY);
-	assert_int_equal(gh_chan_close(rx_ch), 0);
-	assert_int_equal(gh_chan_close(tx_ch), 0);
+	check_int_equal(gh_yield(), 0);
+	check_int_equal(gh_chan_destroy(rx_ch), -EBUSY);
+	check_int_equal(gh_chan_destroy(tx_ch), -EBUSY);
+	check_int_equal(gh_chan_close(rx_ch), 0);
+	check_int_equal(gh_chan_close(tx_ch), 0);
 	for (int i = 0; i < 10; i++) {
-		assert_int_equal((intptr_t)join_ok(r[i]), -EPIPE);
-		assert_int_equal((intptr_t)join_ok(s[i]), -EPIPE);
+		check_int_equal((intptr_t)join_ok(r[i]), -EPIPE);
+		check_int_equal((intptr_t)join_ok(s[i]), -EPIPE);
 	}
 	/* Closed: sends fail, the buffered element is still received, then receives fail. */
-	assert_int_equal(gh_chan_send(tx_ch, &v, GH_NEVER), -EPIPE);
+	check_int_equal(gh_chan_send(tx_ch, &v, GH_NEVER), -EPIPE);
 	v = 0;
-	assert_int_equal(gh_chan_recv(tx_ch, &v, GH_NEVER), 0);
-	assert_int_equal(v, 5);
-	assert_int_equal(gh_chan_recv(tx_ch, &v, GH_NEVER), -EPIPE);
-	assert_int_equal(gh_chan_close(tx_ch), -EPIPE);
-	assert_int_equal(gh_chan_destroy(rx_ch), 0);
-	assert_int_equal(gh_chan_destroy(tx_ch), 0);
+	check_int_equal(gh_chan_recv(tx_ch, &v, GH_NEVER), 0);
+	check_int_equal(v, 5);
+	check_int_equal(gh_chan_recv(tx_ch, &v, GH_NEVER), -EPIPE);
+	check_int_equal(gh_chan_close(tx_ch), -EPIPE);
+	check_int_equal(gh_chan_destroy(rx_ch), 0);
+	check_int_equal(gh_chan_destroy(tx_ch), 0);
 	return NULL;
 }
 
@@ -225,23 +231,24 @@ static void *cancel_main(void *arg)
 	int got = -1, v = 9;
 
 	ch = gh_chan_create(sizeof(int), 0);
-	assert_non_null(ch);
+	if (!check_non_null(ch))
+		return NULL;
 	r = gh_spawn(recv_int, NULL);
 	r2 = gh_spawn(recv_int, &got);
-	assert_int_equal(gh_yield(), 0);
-	assert_int_equal(gh_cancel(r), 0);
-	assert_int_equal((intptr_t)join_ok(r), -ECANCELED);
+	check_int_equal(gh_yield(), 0);
+	check_int_equal(gh_cancel(r), 0);
+	check_int_equal((intptr_t)join_ok(r), -ECANCELED);
 	/* The cancelled receiver left the queue: the next one gets the element. */
-	assert_int_equal(gh_chan_send(ch, &v, 0), 0);
-	assert_int_equal((intptr_t)join_ok(r2), 0);
-	assert_int_equal(got, 9);
+	check_int_equal(gh_chan_send(ch, &v, 0), 0);
+	check_int_equal((intptr_t)join_ok(r2), 0);
+	check_int_equal(got, 9);
 	s = gh_spawn(send_int, (void *)(intptr_t)3);
-	assert_int_equal(gh_yield(), 0);
-	assert_int_equal(gh_cancel(s), 0);
-	assert_int_equal((intptr_t)join_ok(s), -ECANCELED);
+	check_int_equal(gh_yield(), 0);
+	check_int_equal(gh_cancel(s), 0);
+	check_int_equal((intptr_t)join_ok(s), -ECANCELED);
 	/* Its element was not sent. */
-	assert_int_equal(gh_chan_recv(ch, &v, 0), -ETIMEDOUT);
-	assert_int_equal(gh_chan_destroy(ch), 0);
+	check_int_equal(gh_chan_recv(ch, &v, 0), -ETIMEDOUT);
+	check_int_equal(gh_chan_destroy(ch), 0);
 	return NULL;
 }
 
@@ -262,7 +269,7 @@ static void *produce(void *arg)
 	for (int i = 0; i < PER_PRODUCER; i++) {
 		struct item it = { .producer = (int)(intptr_t)arg, .seq = i };
 
-		assert_int_equal(gh_chan_send(ch, &it, GH_NEVER), 0);
+		check_int_equal(gh_chan_send(ch, &it, GH_NEVER), 0);
 	}
 	return NULL;
 }
@@ -275,14 +282,14 @@ static void *consume(void *arg)
 	while ((err = gh_chan_recv(ch, &it, GH_NEVER)) == 0) {
 		/* Every item arrives exactly once. (Their order across consumers is the order the
 		 * consumers run in after being handed an item, so it is not checked here.) */
-		assert_true(it.producer >= 0 && it.producer < PRODUCERS);
-		assert_true(it.seq >= 0 && it.seq < PER_PRODUCER);
-		assert_int_equal(seen[it.producer][it.seq]++, 0);
+		check_true(it.producer >= 0 && it.producer < PRODUCERS);
+		check_true(it.seq >= 0 && it.seq < PER_PRODUCER);
+		check_int_equal(seen[it.producer][it.seq]++, 0);
 		consumed++;
 		if (consumed % 17 == 0)
-			assert_int_equal(gh_yield(), 0);
+			check_int_equal(gh_yield(), 0);
 	}
-	assert_int_equal(err, -EPIPE);
+	check_int_equal(err, -EPIPE);
 	return NULL;
 }
 
@@ -291,7 +298,8 @@ static void *many_main(void *arg)
 	gh_thread *p[PRODUCERS], *c[CONSUMERS];
 
 	ch = gh_chan_create(sizeof(struct item), 8);
-	assert_non_null(ch);
+	if (!check_non_null(ch))
+		return NULL;
 	consumed = 0;
 	memset(seen, 0, sizeof(seen));
 	for (int i = 0; i < CONSUMERS; i++)
@@ -300,11 +308,11 @@ static void *many_main(void *arg)
 		p[i] = gh_spawn(produce, (void *)i);
 	for (int i = 0; i < PRODUCERS; i++)
 		join_ok(p[i]);
-	assert_int_equal(gh_chan_close(ch), 0);
+	check_int_equal(gh_chan_close(ch), 0);
 	for (int i = 0; i < CONSUMERS; i++)
 		join_ok(c[i]);
-	assert_int_equal(consumed, PRODUCERS * PER_PRODUCER);
-	assert_int_equal(gh_chan_destroy(ch), 0);
+	check_int_equal(consumed, PRODUCERS * PER_PRODUCER);
+	check_int_equal(gh_chan_destroy(ch), 0);
 	return NULL;
 }
 
@@ -318,18 +326,19 @@ static void *misuse_main(void *arg)
 	int v = 0;
 
 	ch = gh_chan_create(sizeof(int), 1);
-	assert_non_null(ch);
-	assert_int_equal(gh_chan_send(NULL, &v, 0), -EINVAL);
-	assert_int_equal(gh_chan_send(ch, NULL, 0), -EINVAL);
-	assert_int_equal(gh_chan_recv(NULL, &v, 0), -EINVAL);
-	assert_int_equal(gh_chan_recv(ch, NULL, 0), -EINVAL);
-	assert_int_equal(gh_chan_close(NULL), -EINVAL);
-	assert_int_equal(gh_chan_destroy(NULL), -EINVAL);
-	assert_int_equal(gh_chan_len(NULL), 0);
-	assert_int_equal(gh_cancel(gh_self()), 0);
-	assert_int_equal(gh_chan_send(ch, &v, GH_NEVER), -ECANCELED);
-	assert_int_equal(gh_chan_recv(ch, &v, GH_NEVER), -ECANCELED);
-	assert_int_equal(gh_chan_destroy(ch), 0);
+	if (!check_non_null(ch))
+		return NULL;
+	check_int_equal(gh_chan_send(NULL, &v, 0), -EINVAL);
+	check_int_equal(gh_chan_send(ch, NULL, 0), -EINVAL);
+	check_int_equal(gh_chan_recv(NULL, &v, 0), -EINVAL);
+	check_int_equal(gh_chan_recv(ch, NULL, 0), -EINVAL);
+	check_int_equal(gh_chan_close(NULL), -EINVAL);
+	check_int_equal(gh_chan_destroy(NULL), -EINVAL);
+	check_int_equal(gh_chan_len(NULL), 0);
+	check_int_equal(gh_cancel(gh_self()), 0);
+	check_int_equal(gh_chan_send(ch, &v, GH_NEVER), -ECANCELED);
+	check_int_equal(gh_chan_recv(ch, &v, GH_NEVER), -ECANCELED);
+	check_int_equal(gh_chan_destroy(ch), 0);
 	return NULL;
 }
 

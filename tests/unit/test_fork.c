@@ -82,20 +82,21 @@ static void *fork_main(void *arg)
 
 	gh_sleep_until(gh_now() + MS(5));
 	pid = fork();
-	assert_true(pid >= 0);
 	if (pid == 0)
 		_exit(child_checks());
-	/* The parent's hub goes on after the fork: its ticker ticks again. */
-	before = parent_ticks;
-	while (parent_ticks == before)
-		gh_sleep_until(gh_now() + MS(2));
-	while (waitpid(pid, &status, WNOHANG) == 0)
-		gh_sleep_until(gh_now() + MS(2));
+	if (check_true(pid > 0)) {
+		/* The parent's hub goes on after the fork: its ticker ticks again. */
+		before = parent_ticks;
+		while (parent_ticks == before)
+			gh_sleep_until(gh_now() + MS(2));
+		while (waitpid(pid, &status, WNOHANG) == 0)
+			gh_sleep_until(gh_now() + MS(2));
+		check_true(WIFEXITED(status));
+		check_msg(!WEXITSTATUS(status), "the child found problems: %#x",
+			  WEXITSTATUS(status));
+	}
 	stop = 1;
 	join_ok(tick);
-	assert_true(WIFEXITED(status));
-	if (WEXITSTATUS(status))
-		fail_msg("the child found problems: %#x", WEXITSTATUS(status));
 	return NULL;
 }
 
@@ -130,7 +131,7 @@ static void *return_main(void *arg)
 	void *status;
 
 	gh_thread_set_name(t, "forker");
-	assert_int_equal(gh_join(t, &status), 0);
+	check_int_equal(gh_join(t, &status), 0);
 	return status;
 }
 

@@ -97,9 +97,9 @@ static void *nested_main(void *arg)
 {
 	gh_hub *other = arg;
 
-	assert_int_equal(gh_hub_run(other, return_arg, NULL, NULL), -EDEADLK);
-	assert_int_equal(gh_hub_run(gh_hub_current(), return_arg, NULL, NULL), -EDEADLK);
-	assert_int_equal(gh_hub_destroy(gh_hub_current()), -EBUSY);
+	check_int_equal(gh_hub_run(other, return_arg, NULL, NULL), -EDEADLK);
+	check_int_equal(gh_hub_run(gh_hub_current(), return_arg, NULL, NULL), -EDEADLK);
+	check_int_equal(gh_hub_destroy(gh_hub_current()), -EBUSY);
 	return NULL;
 }
 
@@ -190,7 +190,7 @@ static void test_hub_deadlock_detected(void **state)
 static void *unjoined_main(void *arg)
 {
 	for (int i = 0; i < 100; i++)
-		assert_non_null(gh_spawn(return_arg, NULL));
+		check_non_null(gh_spawn(return_arg, NULL));
 	return NULL;
 }
 
@@ -213,7 +213,7 @@ static void *hundred_sleepers(void *arg)
 {
 	gh_thread *t[100];
 
-	assert_ptr_equal(gh_hub_current(), arg);
+	check_ptr_equal(gh_hub_current(), arg);
 	for (int i = 0; i < 100; i++)
 		t[i] = gh_spawn(count_sleep, NULL);
 	for (int i = 0; i < 100; i++)
@@ -225,7 +225,7 @@ static void *hub_on_os_thread(void *arg)
 {
 	gh_hub *hub = gh_hub_create(NULL);
 
-	assert_int_equal(gh_hub_run(hub, hundred_sleepers, hub, NULL), 0);
+	check_int_equal(gh_hub_run(hub, hundred_sleepers, hub, NULL), 0);
 	gh_hub_destroy(hub);
 	return NULL;
 }
@@ -239,6 +239,7 @@ static void test_hub_one_per_os_thread(void **state)
 		assert_int_equal(pthread_create(&th[i], NULL, hub_on_os_thread, NULL), 0);
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(pthread_join(th[i], NULL), 0);
+	assert_checks();
 	assert_int_equal(counted, 400);
 }
 

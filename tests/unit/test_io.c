@@ -15,40 +15,54 @@
 
 #define PAST(ns) (gh_now() - (ns))
 
-static void pipe_ok(int p[2])
+static bool pipe_ok(int p[2])
 {
-	assert_int_equal(gh_pipe(p), 0);
+	return check_int_equal(gh_pipe(p), 0);
 }
 
 static void close_ok(int fd)
 {
-	assert_int_equal(gh_close(fd), 0);
+	check_int_equal(gh_close(fd), 0);
 }
 
-/* A listening TCP socket on 127.0.0.1 with a kernel-chosen port, written to *addr. */
+/* A listening TCP socket on 127.0.0.1 with a kernel-chosen port, written to *addr; -1 after a
+ * failed check. */
 static int tcp_listener(struct sockaddr_in *addr, int backlog)
 {
 	socklen_t len = sizeof(*addr);
 	int one = 1;
 	int fd = gh_socket(AF_INET, SOCK_STREAM, 0);
 
-	assert_true(fd >= 0);
-	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+	if (!check_true(fd >= 0))
+		return -1;
+	if (!check_int_equal(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0))
+		goto fail;
 	memset(addr, 0, sizeof(*addr));
 	addr->sin_family = AF_INET;
 	addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)addr, sizeof(*addr)), 0);
-	assert_int_equal(listen(fd, backlog), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)addr, &len), 0);
+	if (!check_int_equal(bind(fd, (struct sockaddr *)addr, sizeof(*addr)), 0) ||
+	    !check_int_equal(listen(fd, backlog), 0) ||
+	    !check_int_equal(getsockname(fd, (struct sockaddr *)addr, &len), 0))
+		goto fail;
 	return fd;
+fail:
+	gh_close(fd);
+	return -1;
 }
 
+/* A socket connected to addr; -1 after a failed check. */
 static int tcp_connect(const struct sockaddr_in *addr)
 {
 	int fd = gh_socket(AF_INET, SOCK_STREAM, 0);
+	int err;
 
-	assert_true(fd >= 0);
-	assert_int_equal(gh_connect(fd, (const struct sockaddr *)addr, sizeof(*addr), GH_NEVER), 0);
+	if (!check_true(fd >= 0))
+		return -1;
+	err = gh_connect(fd, (const struct sockaddr *)addr, sizeof(*addr), GH_NEVER);
+	if (!check_int_equal(err, 0)) {
+		gh_close(fd);
+		return -1;
+	}
 	return fd;
 }
 
@@ -65,8 +79,8 @@ static void *read_some(void *arg)
 	char buf[16] = { 0 };
 	ssize_t n = gh_read(fd, buf, sizeof(buf) - 1, GH_NEVER);
 
-	assert_int_equal(n, 5);
-	assert_string_equal(buf, "hello");
+	check_int_equal(n, 5);
+	check_string_equal(buf, "hello");
 	return NULL;
 }
 
@@ -75,17 +89,18 @@ static void *pipe_main(void *arg)
 	int p[2];
 	gh_thread *reader;
 
-	pipe_ok(p);
+	if (!pipe_ok(p))
+		return NULL;
 	reader = gh_spawn(read_some, &p[0]);
-	assert_int_equal(gh_yield(), 0); /* the reader now waits on the empty pipe */
-	assert_int_equal(gh_write(p[1], "hello", 5, GH_NEVER), 5);
+	check_int_equal(gh_yield(), 0); /* the reader now waits on the empty pipe */
+	check_int_equal(gh_write(p[1], "hello", 5, GH_NEVER), 5);
 	join_ok(reader);
 	close_ok(p[1]);
 	/* End of file. */
 	{
 		char c;
 
-		assert_int_equal(gh_read(p[0], &c, 1, GH_NEVER), 0);
+		check_int_equal(gh_read(p[0], &c, 1, GH_NEVER), 0);
 	}
 	close_ok(p[0]);
 	return NULL;
@@ -111,11 +126,10 @@ static void *read_all_pattern(void *arg)
 	for (;;) {
 		ssize_t n = gh_read(r->fd, buf, sizeof(buf), GH_NEVER);
 
-		assert_true(n >= 0);
-		if (n == 0)
+		if (!check_true(n >= 0) || n == 0)
 			break;
 		for (ssize_t i = 0; i < n; i++)
-			assert_int_equal(buf[i], pattern(r->got + (size_t)i));
+			check_int_equal(buf[i], pattern(r->got + (size_t)i));
 		r->got += (size_t)n;
 	}
 	return NULL;
@@ -128,18 +142,22 @@ static void *full_pipe_main(void *arg)
 	gh_thread *reader;
 	int p[2];
 
-	assert_non_null(data);
+	if (!check_non_null(data))
+		return NULL;
 	for (size_t i = 0; i < BIG; i++)
 		data[i] = pattern(i);
-	pipe_ok(p);
+	if (!pipe_ok(p)) {
+		free(data);
+		return NULL;
+	}
 	/* The smallest pipe buffer: the writer must wait for room many times. */
-	assert_true(fcntl(p[1], F_SETPIPE_SZ, 4096) >= 4096);
+	check_true(fcntl(p[1], F_SETPIPE_SZ, 4096) >= 4096);
 	r.fd = p[0];
 	reader = gh_spawn(read_all_pattern, &r);
-	assert_int_equal(gh_write(p[1], data, BIG, GH_NEVER), BIG);
+	check_int_equal(gh_write(p[1], data, BIG, GH_NEVER), BIG);
 	close_ok(p[1]);
 	join_ok(reader);
-	assert_int_equal(r.got, BIG);
+	check_int_equal(r.got, BIG);
 	close_ok(p[0]);
 	free(data);
 	return NULL;
@@ -156,14 +174,15 @@ static void *full_pipe_deadline_main(void *arg)
 	int p[2];
 	ssize_t n;
 
-	pipe_ok(p);
+	if (!pipe_ok(p))
+		return NULL;
 	/* Fill the pipe without waiting, then a write that cannot finish times out. */
 	while ((n = write(p[1], chunk, sizeof(chunk))) > 0)
 		;
-	assert_int_equal(errno, EAGAIN);
-	assert_int_equal(gh_write(p[1], chunk, sizeof(chunk), gh_now() + MS(5)), -ETIMEDOUT);
-	assert_int_equal(gh_write(p[1], chunk, sizeof(chunk), PAST(1)), -ETIMEDOUT);
-	assert_int_equal(gh_write(p[1], chunk, sizeof(chunk), 0), -ETIMEDOUT);
+	check_int_equal(errno, EAGAIN);
+	check_int_equal(gh_write(p[1], chunk, sizeof(chunk), gh_now() + MS(5)), -ETIMEDOUT);
+	check_int_equal(gh_write(p[1], chunk, sizeof(chunk), PAST(1)), -ETIMEDOUT);
+	check_int_equal(gh_write(p[1], chunk, sizeof(chunk), 0), -ETIMEDOUT);
 	close_ok(p[0]);
 	close_ok(p[1]);
 	return NULL;
@@ -179,14 +198,15 @@ static void *deadline_main(void *arg)
 	int p[2];
 	char c = 0;
 
-	pipe_ok(p);
-	assert_int_equal(gh_read(p[0], &c, 1, PAST(MS(1))), -ETIMEDOUT);
-	assert_int_equal(gh_read(p[0], &c, 1, 0), -ETIMEDOUT);
-	assert_int_equal(gh_read(p[0], &c, 1, gh_now() + MS(2)), -ETIMEDOUT);
+	if (!pipe_ok(p))
+		return NULL;
+	check_int_equal(gh_read(p[0], &c, 1, PAST(MS(1))), -ETIMEDOUT);
+	check_int_equal(gh_read(p[0], &c, 1, 0), -ETIMEDOUT);
+	check_int_equal(gh_read(p[0], &c, 1, gh_now() + MS(2)), -ETIMEDOUT);
 	/* Data that is already there is read whatever the deadline. */
-	assert_int_equal(gh_write(p[1], "x", 1, PAST(MS(1))), 1);
-	assert_int_equal(gh_read(p[0], &c, 1, PAST(MS(1))), 1);
-	assert_int_equal(c, 'x');
+	check_int_equal(gh_write(p[1], "x", 1, PAST(MS(1))), 1);
+	check_int_equal(gh_read(p[0], &c, 1, PAST(MS(1))), 1);
+	check_int_equal(c, 'x');
 	close_ok(p[0]);
 	close_ok(p[1]);
 	return NULL;
@@ -210,8 +230,8 @@ static void *echo_handler(void *arg)
 	ssize_t n;
 
 	while ((n = gh_recv(fd, buf, sizeof(buf), 0, GH_NEVER)) > 0)
-		assert_int_equal(gh_send(fd, buf, (size_t)n, 0, GH_NEVER), n);
-	assert_int_equal(n, 0);
+		check_int_equal(gh_send(fd, buf, (size_t)n, 0, GH_NEVER), n);
+	check_int_equal(n, 0);
 	close_ok(fd);
 	return NULL;
 }
@@ -228,13 +248,14 @@ static void *acceptor(void *arg)
 
 		if (c == -EBADF)
 			break; /* the listener was closed with gh_close */
-		assert_true(c >= 0);
-		assert_int_equal(len, sizeof(peer));
-		assert_int_equal(ntohl(peer.sin_addr.s_addr), INADDR_LOOPBACK);
+		if (!check_true(c >= 0))
+			break;
+		check_int_equal(len, sizeof(peer));
+		check_int_equal(ntohl(peer.sin_addr.s_addr), INADDR_LOOPBACK);
 		/* Accepted sockets are green-ready. */
-		assert_true(fcntl(c, F_GETFL) & O_NONBLOCK);
-		assert_true(fcntl(c, F_GETFD) & FD_CLOEXEC);
-		assert_int_equal(gh_detach(gh_spawn(echo_handler, (void *)(intptr_t)c)), 0);
+		check_true(fcntl(c, F_GETFL) & O_NONBLOCK);
+		check_true(fcntl(c, F_GETFD) & FD_CLOEXEC);
+		check_int_equal(gh_detach(gh_spawn(echo_handler, (void *)(intptr_t)c)), 0);
 		count++;
 	}
 	return (void *)(intptr_t)count;
@@ -248,19 +269,24 @@ static void *echo_client(void *arg)
 	intptr_t id = (intptr_t)arg;
 	int fd = tcp_connect(&echo_addr);
 
+	if (fd < 0)
+		return NULL;
 	for (int round = 0; round < 5; round++) {
 		char out[64], in[64];
 		int len = snprintf(out, sizeof(out), "client %ld round %d", (long)id, round);
 		ssize_t got = 0;
 
-		assert_int_equal(gh_write(fd, out, (size_t)len, GH_NEVER), len);
+		check_int_equal(gh_write(fd, out, (size_t)len, GH_NEVER), len);
 		while (got < len) {
 			ssize_t n = gh_read(fd, in + got, sizeof(in) - (size_t)got, GH_NEVER);
 
-			assert_true(n > 0);
+			if (!check_true(n > 0)) {
+				gh_close(fd); /* its echo handler waits for the end */
+				return NULL;
+			}
 			got += n;
 		}
-		assert_memory_equal(in, out, (size_t)len);
+		check_memory_equal(in, out, (size_t)len);
 	}
 	close_ok(fd);
 	return NULL;
@@ -271,6 +297,8 @@ static void *tcp_main(void *arg)
 	gh_thread *acc, *clients[CLIENTS];
 	int lfd = tcp_listener(&echo_addr, 128);
 
+	if (lfd < 0)
+		return NULL;
 	acc = gh_spawn(acceptor, &lfd);
 	for (intptr_t i = 0; i < CLIENTS; i++)
 		clients[i] = gh_spawn(echo_client, (void *)i);
@@ -278,7 +306,7 @@ static void *tcp_main(void *arg)
 		join_ok(clients[i]);
 	/* Closing the listener wakes the acceptor out of gh_accept with -EBADF. */
 	close_ok(lfd);
-	assert_int_equal((intptr_t)join_ok(acc), CLIENTS);
+	check_int_equal((intptr_t)join_ok(acc), CLIENTS);
 	return NULL;
 }
 
@@ -296,11 +324,11 @@ static void *udp_receiver(void *arg)
 	ssize_t n;
 
 	n = gh_recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &len, GH_NEVER);
-	assert_int_equal(n, 4);
-	assert_memory_equal(buf, "ping", 4);
-	assert_int_equal(gh_sendto(fd, "pong", 4, 0, (struct sockaddr *)&from, len, GH_NEVER), 4);
+	check_int_equal(n, 4);
+	check_memory_equal(buf, "ping", 4);
+	check_int_equal(gh_sendto(fd, "pong", 4, 0, (struct sockaddr *)&from, len, GH_NEVER), 4);
 	/* An empty datagram is a datagram. */
-	assert_int_equal(gh_recv(fd, buf, sizeof(buf), 0, GH_NEVER), 0);
+	check_int_equal(gh_recv(fd, buf, sizeof(buf), 0, GH_NEVER), 0);
 	return NULL;
 }
 
@@ -312,20 +340,21 @@ static void *udp_main(void *arg)
 	gh_thread *rx;
 	char buf[64];
 
-	assert_true(srv >= 0 && cli >= 0);
-	assert_int_equal(bind(srv, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(srv, (struct sockaddr *)&a, &len), 0);
+	if (!check_true(srv >= 0 && cli >= 0))
+		return NULL;
+	check_int_equal(bind(srv, (struct sockaddr *)&a, sizeof(a)), 0);
+	check_int_equal(getsockname(srv, (struct sockaddr *)&a, &len), 0);
 	rx = gh_spawn(udp_receiver, &srv);
-	assert_int_equal(gh_yield(), 0);
-	assert_int_equal(gh_sendto(cli, "ping", 4, 0, (struct sockaddr *)&a, sizeof(a), GH_NEVER),
-			 4);
-	assert_int_equal(gh_recv(cli, buf, sizeof(buf), 0, GH_NEVER), 4);
-	assert_memory_equal(buf, "pong", 4);
-	assert_int_equal(connect(cli, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(gh_send(cli, NULL, 0, 0, GH_NEVER), 0);
+	check_int_equal(gh_yield(), 0);
+	check_int_equal(gh_sendto(cli, "ping", 4, 0, (struct sockaddr *)&a, sizeof(a), GH_NEVER),
+			4);
+	check_int_equal(gh_recv(cli, buf, sizeof(buf), 0, GH_NEVER), 4);
+	check_memory_equal(buf, "pong", 4);
+	check_int_equal(connect(cli, (struct sockaddr *)&a, sizeof(a)), 0);
+	check_int_equal(gh_send(cli, NULL, 0, 0, GH_NEVER), 0);
 	join_ok(rx);
 	/* Nothing more arrives. */
-	assert_int_equal(gh_recv(srv, buf, sizeof(buf), 0, gh_now() + MS(2)), -ETIMEDOUT);
+	check_int_equal(gh_recv(srv, buf, sizeof(buf), 0, gh_now() + MS(2)), -ETIMEDOUT);
 	close_ok(srv);
 	close_ok(cli);
 	return NULL;
@@ -353,13 +382,12 @@ static void *readv_all(void *arg)
 		struct iovec iov[2] = { { a, sizeof(a) }, { b, sizeof(b) } };
 		ssize_t n = gh_readv(r->fd, iov, 2, GH_NEVER);
 
-		assert_true(n >= 0);
-		if (n == 0)
+		if (!check_true(n >= 0) || n == 0)
 			break;
 		for (ssize_t i = 0; i < n; i++) {
 			unsigned char v = i < (ssize_t)sizeof(a) ? a[i] : b[i - (ssize_t)sizeof(a)];
 
-			assert_int_equal(v, pattern(r->got + (size_t)i));
+			check_int_equal(v, pattern(r->got + (size_t)i));
 		}
 		r->got += (size_t)n;
 	}
@@ -382,17 +410,18 @@ static void *unix_main(void *arg)
 	}
 	iov[IOVS].iov_base = NULL; /* empty buffers are skipped */
 	iov[IOVS].iov_len = 0;
-	assert_int_equal(gh_socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	if (!check_int_equal(gh_socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0))
+		return NULL;
 	r.fd = sv[1];
 	reader = gh_spawn(readv_all, &r);
 	/* 1.2 MB through a socket buffer far smaller: many partial writes. */
-	assert_int_equal(gh_writev(sv[0], iov, IOVS + 1, GH_NEVER), sizeof(data));
+	check_int_equal(gh_writev(sv[0], iov, IOVS + 1, GH_NEVER), sizeof(data));
 	/* iov is left as it was. */
-	assert_ptr_equal(iov[0].iov_base, data);
-	assert_int_equal(iov[0].iov_len, IOV_LEN);
-	assert_int_equal(shutdown(sv[0], SHUT_WR), 0);
+	check_ptr_equal(iov[0].iov_base, data);
+	check_int_equal(iov[0].iov_len, IOV_LEN);
+	check_int_equal(shutdown(sv[0], SHUT_WR), 0);
 	join_ok(reader);
-	assert_int_equal(r.got, sizeof(data));
+	check_int_equal(r.got, sizeof(data));
 	close_ok(sv[0]);
 	close_ok(sv[1]);
 	return NULL;
@@ -418,21 +447,24 @@ static void *close_wakes_main(void *arg)
 	gh_thread *r1, *r2, *acc;
 	int p[2], lfd;
 
-	pipe_ok(p);
+	if (!pipe_ok(p))
+		return NULL;
 	r1 = gh_spawn(wait_read, &p[0]);
 	r2 = gh_spawn(wait_read, &p[0]);
-	assert_int_equal(gh_yield(), 0);
+	check_int_equal(gh_yield(), 0);
 	/* Both readers wait on the pipe; closing it wakes them, not leaves them hanging. */
 	close_ok(p[0]);
-	assert_int_equal((intptr_t)join_ok(r1), -EBADF);
-	assert_int_equal((intptr_t)join_ok(r2), -EBADF);
+	check_int_equal((intptr_t)join_ok(r1), -EBADF);
+	check_int_equal((intptr_t)join_ok(r2), -EBADF);
 	close_ok(p[1]);
 
 	lfd = tcp_listener(&a, 8);
+	if (lfd < 0)
+		return NULL;
 	acc = gh_spawn(acceptor, &lfd);
-	assert_int_equal(gh_yield(), 0);
+	check_int_equal(gh_yield(), 0);
 	close_ok(lfd);
-	assert_int_equal((intptr_t)join_ok(acc), 0);
+	check_int_equal((intptr_t)join_ok(acc), 0);
 	return NULL;
 }
 
@@ -447,39 +479,41 @@ static void *bad_fd_main(void *arg)
 	char c = 0;
 	int p[2];
 
-	assert_int_equal(gh_read(-1, &c, 1, GH_NEVER), -EBADF);
-	assert_int_equal(gh_write(-1, &c, 1, GH_NEVER), -EBADF);
-	assert_int_equal(gh_recv(-1, &c, 1, 0, GH_NEVER), -EBADF);
-	assert_int_equal(gh_send(-1, &c, 1, 0, GH_NEVER), -EBADF);
-	assert_int_equal(gh_accept(-1, NULL, NULL, GH_NEVER), -EBADF);
-	assert_int_equal(gh_close(-1), -EBADF);
-	assert_int_equal(gh_fd_setup(-1), -EBADF);
+	check_int_equal(gh_read(-1, &c, 1, GH_NEVER), -EBADF);
+	check_int_equal(gh_write(-1, &c, 1, GH_NEVER), -EBADF);
+	check_int_equal(gh_recv(-1, &c, 1, 0, GH_NEVER), -EBADF);
+	check_int_equal(gh_send(-1, &c, 1, 0, GH_NEVER), -EBADF);
+	check_int_equal(gh_accept(-1, NULL, NULL, GH_NEVER), -EBADF);
+	check_int_equal(gh_close(-1), -EBADF);
+	check_int_equal(gh_fd_setup(-1), -EBADF);
 	/* A closed fd. */
-	pipe_ok(p);
+	if (!pipe_ok(p))
+		return NULL;
 	close_ok(p[0]);
 	close_ok(p[1]);
-	assert_int_equal(gh_read(p[0], &c, 1, GH_NEVER), -EBADF);
-	assert_int_equal(gh_write(p[1], &c, 1, GH_NEVER), -EBADF);
-	assert_int_equal(gh_close(p[0]), -EBADF);
+	check_int_equal(gh_read(p[0], &c, 1, GH_NEVER), -EBADF);
+	check_int_equal(gh_write(p[1], &c, 1, GH_NEVER), -EBADF);
+	check_int_equal(gh_close(p[0]), -EBADF);
 	/* Socket calls on something that is not a socket. */
-	pipe_ok(p);
-	assert_int_equal(gh_accept(p[0], NULL, NULL, GH_NEVER), -ENOTSOCK);
-	assert_int_equal(gh_recv(p[0], &c, 1, 0, GH_NEVER), -ENOTSOCK);
+	if (!pipe_ok(p))
+		return NULL;
+	check_int_equal(gh_accept(p[0], NULL, NULL, GH_NEVER), -ENOTSOCK);
+	check_int_equal(gh_recv(p[0], &c, 1, 0, GH_NEVER), -ENOTSOCK);
 	/* Writing into the read end of a pipe. */
-	assert_int_equal(gh_write(p[0], &c, 1, GH_NEVER), -EBADF);
+	check_int_equal(gh_write(p[0], &c, 1, GH_NEVER), -EBADF);
 	/* Bad arguments. */
-	assert_int_equal(gh_readv(p[0], &iov, -1, GH_NEVER), -EINVAL);
-	assert_int_equal(gh_writev(p[1], &iov, IOV_MAX + 1, GH_NEVER), -EINVAL);
-	assert_int_equal(gh_writev(p[1], NULL, 1, GH_NEVER), -EINVAL);
-	assert_int_equal(gh_write(p[1], &c, (size_t)SSIZE_MAX + 1, GH_NEVER), -EINVAL);
-	assert_int_equal(gh_recvfrom(p[0], &c, 1, 0, (struct sockaddr *)&iov, NULL, GH_NEVER),
-			 -EINVAL);
-	assert_int_equal(gh_pipe(NULL), -EINVAL);
-	assert_int_equal(gh_socketpair(AF_UNIX, SOCK_STREAM, 0, NULL), -EINVAL);
-	assert_int_equal(gh_socket(-1, SOCK_STREAM, 0), -EAFNOSUPPORT);
+	check_int_equal(gh_readv(p[0], &iov, -1, GH_NEVER), -EINVAL);
+	check_int_equal(gh_writev(p[1], &iov, IOV_MAX + 1, GH_NEVER), -EINVAL);
+	check_int_equal(gh_writev(p[1], NULL, 1, GH_NEVER), -EINVAL);
+	check_int_equal(gh_write(p[1], &c, (size_t)SSIZE_MAX + 1, GH_NEVER), -EINVAL);
+	check_int_equal(gh_recvfrom(p[0], &c, 1, 0, (struct sockaddr *)&iov, NULL, GH_NEVER),
+			-EINVAL);
+	check_int_equal(gh_pipe(NULL), -EINVAL);
+	check_int_equal(gh_socketpair(AF_UNIX, SOCK_STREAM, 0, NULL), -EINVAL);
+	check_int_equal(gh_socket(-1, SOCK_STREAM, 0), -EAFNOSUPPORT);
 	/* Nothing to write is done at once. */
-	assert_int_equal(gh_write(p[1], NULL, 0, GH_NEVER), 0);
-	assert_int_equal(gh_writev(p[1], NULL, 0, GH_NEVER), 0);
+	check_int_equal(gh_write(p[1], NULL, 0, GH_NEVER), 0);
+	check_int_equal(gh_writev(p[1], NULL, 0, GH_NEVER), 0);
 	close_ok(p[0]);
 	close_ok(p[1]);
 	return NULL;
@@ -494,20 +528,25 @@ static void *reset_main(void *arg)
 {
 	struct sockaddr_in a;
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-	int lfd = tcp_listener(&a, 8);
-	int cli = tcp_connect(&a);
-	int srv = gh_accept(lfd, NULL, NULL, GH_NEVER);
+	int lfd = tcp_listener(&a, 8), cli, srv;
 	char buf[16];
 	ssize_t n;
 
-	assert_true(srv >= 0);
+	if (lfd < 0)
+		return NULL;
+	cli = tcp_connect(&a);
+	if (cli < 0)
+		return NULL;
+	srv = gh_accept(lfd, NULL, NULL, GH_NEVER);
+	if (!check_true(srv >= 0))
+		return NULL;
 	/* Closing with a zero linger sends a reset instead of a FIN. */
-	assert_int_equal(setsockopt(srv, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	check_int_equal(setsockopt(srv, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
 	close_ok(srv);
-	assert_int_equal(gh_read(cli, buf, sizeof(buf), GH_NEVER), -ECONNRESET);
+	check_int_equal(gh_read(cli, buf, sizeof(buf), GH_NEVER), -ECONNRESET);
 	/* After the reset, writes fail cleanly: no SIGPIPE kills the test. */
 	n = gh_write(cli, "x", 1, GH_NEVER);
-	assert_true(n == -EPIPE || n == -ECONNRESET);
+	check_true(n == -EPIPE || n == -ECONNRESET);
 	close_ok(cli);
 	close_ok(lfd);
 	return NULL;
@@ -525,20 +564,22 @@ static void *sigpipe_main(void *arg)
 	char buf[64] = { 0 };
 	struct iovec iov[2] = { { buf, 10 }, { buf, 10 } };
 
-	pipe_ok(p);
+	if (!pipe_ok(p))
+		return NULL;
 	close_ok(p[0]);
-	assert_int_equal(gh_write(p[1], buf, sizeof(buf), GH_NEVER), -EPIPE);
-	assert_int_equal(gh_writev(p[1], iov, 2, GH_NEVER), -EPIPE);
+	check_int_equal(gh_write(p[1], buf, sizeof(buf), GH_NEVER), -EPIPE);
+	check_int_equal(gh_writev(p[1], iov, 2, GH_NEVER), -EPIPE);
 	close_ok(p[1]);
-	assert_int_equal(gh_socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	if (!check_int_equal(gh_socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0))
+		return NULL;
 	close_ok(sv[1]);
-	assert_int_equal(gh_write(sv[0], buf, sizeof(buf), GH_NEVER), -EPIPE);
-	assert_int_equal(gh_send(sv[0], buf, sizeof(buf), 0, GH_NEVER), -EPIPE);
-	assert_int_equal(gh_writev(sv[0], iov, 2, GH_NEVER), -EPIPE);
+	check_int_equal(gh_write(sv[0], buf, sizeof(buf), GH_NEVER), -EPIPE);
+	check_int_equal(gh_send(sv[0], buf, sizeof(buf), 0, GH_NEVER), -EPIPE);
+	check_int_equal(gh_writev(sv[0], iov, 2, GH_NEVER), -EPIPE);
 	close_ok(sv[0]);
 	/* No SIGPIPE was left pending either. */
-	assert_int_equal(sigpending(&pending), 0);
-	assert_false(sigismember(&pending, SIGPIPE));
+	check_int_equal(sigpending(&pending), 0);
+	check_false(sigismember(&pending, SIGPIPE));
 	return NULL;
 }
 
@@ -555,12 +596,15 @@ static void *refused_main(void *arg)
 	int lfd = tcp_listener(&a, 1);
 	int fd;
 
+	if (lfd < 0)
+		return NULL;
 	/* Nobody listens on a port just released. */
 	close_ok(lfd);
 	fd = gh_socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(fd >= 0);
-	assert_int_equal(gh_connect(fd, (struct sockaddr *)&a, sizeof(a), GH_NEVER),
-			 -ECONNREFUSED);
+	if (!check_true(fd >= 0))
+		return NULL;
+	check_int_equal(gh_connect(fd, (struct sockaddr *)&a, sizeof(a), GH_NEVER),
+			-ECONNREFUSED);
 	close_ok(fd);
 	return NULL;
 }
@@ -613,9 +657,9 @@ static void cancel_blocked(gh_fn fn)
 	gh_thread *t = gh_spawn(fn, NULL);
 
 	/* Let it reach its wait; whether it does or not, cancelling must end it. */
-	assert_int_equal(gh_sleep_until(gh_now() + MS(1)), 0);
-	assert_int_equal(gh_cancel(t), 0);
-	assert_int_equal((intptr_t)join_ok(t), -ECANCELED);
+	check_int_equal(gh_sleep_until(gh_now() + MS(1)), 0);
+	check_int_equal(gh_cancel(t), 0);
+	check_int_equal((intptr_t)join_ok(t), -ECANCELED);
 }
 
 /* Connect to a listener whose accept queue is full until a connect stays in progress (the
@@ -628,7 +672,8 @@ static int stalled_connect(const struct sockaddr_in *a, int *done, int *ndone)
 		int fd = gh_socket(AF_INET, SOCK_STREAM, 0);
 		int err;
 
-		assert_true(fd >= 0);
+		if (!check_true(fd >= 0))
+			break;
 		err = gh_connect(fd, (const struct sockaddr *)a, sizeof(*a), gh_now() + MS(50));
 		if (err == -ETIMEDOUT)
 			return fd;
@@ -645,7 +690,8 @@ static void *cancel_io_main(void *arg)
 	struct sockaddr_in a;
 	int p[2], sv[2], lfd;
 
-	pipe_ok(p);
+	if (!pipe_ok(p))
+		return NULL;
 	cancel_fd = p[0];
 	cancel_blocked(blocked_read);
 	while (write(p[1], chunk, sizeof(chunk)) > 0)
@@ -655,13 +701,16 @@ static void *cancel_io_main(void *arg)
 	close_ok(p[0]);
 	close_ok(p[1]);
 
-	assert_int_equal(gh_socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0);
+	if (!check_int_equal(gh_socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0))
+		return NULL;
 	cancel_fd = sv[0];
 	cancel_blocked(blocked_recv);
 	close_ok(sv[0]);
 	close_ok(sv[1]);
 
 	lfd = tcp_listener(&a, 0);
+	if (lfd < 0)
+		return NULL;
 	cancel_fd = lfd;
 	cancel_blocked(blocked_accept);
 	close_ok(lfd);
@@ -681,12 +730,14 @@ static void *cancel_connect_main(void *arg)
 
 	/* Never accepting: the queue fills, and then a connect can neither finish nor fail. */
 	lfd = tcp_listener(&cancel_addr, 0);
+	if (lfd < 0)
+		return NULL;
 	fd = stalled_connect(&cancel_addr, done, &ndone);
 	connect_stalls = fd >= 0;
 	if (connect_stalls) {
 		close_ok(fd);
 		cancel_fd = gh_socket(AF_INET, SOCK_STREAM, 0);
-		assert_true(cancel_fd >= 0);
+		check_true(cancel_fd >= 0);
 		cancel_blocked(blocked_connect);
 		close_ok(cancel_fd);
 	}
@@ -708,13 +759,14 @@ static void *cancelled_self_main(void *arg)
 	int p[2];
 	char c = 'y';
 
-	pipe_ok(p);
-	assert_int_equal(write(p[1], &c, 1), 1);
-	assert_int_equal(gh_cancel(gh_self()), 0);
+	if (!pipe_ok(p))
+		return NULL;
+	check_int_equal(write(p[1], &c, 1), 1);
+	check_int_equal(gh_cancel(gh_self()), 0);
 	/* Even with data ready, a cancelled thread hears that it should unwind. */
-	assert_int_equal(gh_read(p[0], &c, 1, GH_NEVER), -ECANCELED);
-	assert_int_equal(gh_write(p[1], &c, 1, GH_NEVER), -ECANCELED);
-	assert_int_equal(gh_accept(p[0], NULL, NULL, GH_NEVER), -ECANCELED);
+	check_int_equal(gh_read(p[0], &c, 1, GH_NEVER), -ECANCELED);
+	check_int_equal(gh_write(p[1], &c, 1, GH_NEVER), -ECANCELED);
+	check_int_equal(gh_accept(p[0], NULL, NULL, GH_NEVER), -ECANCELED);
 	/* Closing is no wait and still works. */
 	close_ok(p[0]);
 	close_ok(p[1]);

@@ -25,17 +25,18 @@ static void *result_main(void *arg)
 	pthread_t worker;
 	void *r = NULL;
 
-	assert_non_null(pool);
-	assert_int_equal(gh_offload(pool, square, (void *)(intptr_t)12, &r), 0);
-	assert_ptr_equal(r, (void *)(intptr_t)144);
-	assert_int_equal(gh_offload(pool, square, (void *)(intptr_t)3, NULL), 0);
+	if (!check_non_null(pool))
+		return NULL;
+	check_int_equal(gh_offload(pool, square, (void *)(intptr_t)12, &r), 0);
+	check_ptr_equal(r, (void *)(intptr_t)144);
+	check_int_equal(gh_offload(pool, square, (void *)(intptr_t)3, NULL), 0);
 	/* It ran on another OS thread. */
-	assert_int_equal(gh_offload(pool, which_thread, &worker, NULL), 0);
-	assert_false(pthread_equal(worker, pthread_self()));
+	check_int_equal(gh_offload(pool, which_thread, &worker, NULL), 0);
+	check_false(pthread_equal(worker, pthread_self()));
 	/* The process-wide pool. */
-	assert_int_equal(gh_offload(NULL, square, (void *)(intptr_t)-5, &r), 0);
-	assert_ptr_equal(r, (void *)(intptr_t)25);
-	assert_int_equal(gh_offload_pool_destroy(pool), 0);
+	check_int_equal(gh_offload(NULL, square, (void *)(intptr_t)-5, &r), 0);
+	check_ptr_equal(r, (void *)(intptr_t)25);
+	check_int_equal(gh_offload_pool_destroy(pool), 0);
 	return NULL;
 }
 
@@ -62,8 +63,8 @@ static void *blocking_read(void *arg)
 static void *unblocker(void *arg)
 {
 	/* Runs only if the hub is not stuck behind the offloaded read. */
-	assert_int_equal(gh_sleep_until(gh_now() + MS(1)), 0);
-	assert_int_equal(write(block_pipe[1], "k", 1), 1);
+	check_int_equal(gh_sleep_until(gh_now() + MS(1)), 0);
+	check_int_equal(write(block_pipe[1], "k", 1), 1);
 	return NULL;
 }
 
@@ -71,7 +72,7 @@ static gh_offload_pool *busy_pool;
 
 static void *destroy_while_busy(void *arg)
 {
-	assert_int_equal(gh_offload_pool_destroy(busy_pool), -EBUSY);
+	check_int_equal(gh_offload_pool_destroy(busy_pool), -EBUSY);
 	return NULL;
 }
 
@@ -80,16 +81,18 @@ static void *blocking_main(void *arg)
 	gh_thread *u, *d;
 	void *r = NULL;
 
-	assert_int_equal(pipe(block_pipe), 0); /* blocking on purpose */
+	if (!check_int_equal(pipe(block_pipe), 0)) /* blocking on purpose */
+		return NULL;
 	busy_pool = gh_offload_pool_create(1);
-	assert_non_null(busy_pool);
+	if (!check_non_null(busy_pool))
+		return NULL;
 	u = gh_spawn(unblocker, NULL);
 	d = gh_spawn(destroy_while_busy, NULL);
-	assert_int_equal(gh_offload(busy_pool, blocking_read, NULL, &r), 0);
-	assert_ptr_equal(r, (void *)(intptr_t)'k');
+	check_int_equal(gh_offload(busy_pool, blocking_read, NULL, &r), 0);
+	check_ptr_equal(r, (void *)(intptr_t)'k');
 	join_ok(u);
 	join_ok(d);
-	assert_int_equal(gh_offload_pool_destroy(busy_pool), 0);
+	check_int_equal(gh_offload_pool_destroy(busy_pool), 0);
 	close(block_pipe[0]);
 	close(block_pipe[1]);
 	return NULL;
@@ -125,8 +128,8 @@ static void *caller(void *arg)
 	for (intptr_t i = 0; i < CALLS; i++) {
 		void *r = NULL;
 
-		assert_int_equal(gh_offload(shared_pool, slow_square, (void *)(base + i), &r), 0);
-		assert_ptr_equal(r, (void *)((base + i) * (base + i)));
+		check_int_equal(gh_offload(shared_pool, slow_square, (void *)(base + i), &r), 0);
+		check_ptr_equal(r, (void *)((base + i) * (base + i)));
 	}
 	return NULL;
 }
@@ -138,15 +141,16 @@ static void *many_main(void *arg)
 	atomic_store(&max_concurrent, 0);
 	atomic_store(&concurrent, 0);
 	shared_pool = gh_offload_pool_create(4);
-	assert_non_null(shared_pool);
+	if (!check_non_null(shared_pool))
+		return NULL;
 	for (intptr_t i = 0; i < CALLERS; i++)
 		t[i] = gh_spawn(caller, (void *)i);
 	for (int i = 0; i < CALLERS; i++)
 		join_ok(t[i]);
 	/* Bounded: never more jobs at once than workers. */
-	assert_true(atomic_load(&max_concurrent) <= 4);
-	assert_true(atomic_load(&max_concurrent) >= 1);
-	assert_int_equal(gh_offload_pool_destroy(shared_pool), 0);
+	check_true(atomic_load(&max_concurrent) <= 4);
+	check_true(atomic_load(&max_concurrent) >= 1);
+	check_int_equal(gh_offload_pool_destroy(shared_pool), 0);
 	return NULL;
 }
 
@@ -167,9 +171,9 @@ static gh_thread *canceller_target;
 
 static void *cancel_later(void *arg)
 {
-	assert_int_equal(gh_sleep_until(gh_now() + MS(1)), 0);
-	assert_int_equal(gh_cancel(canceller_target), 0);
-	assert_int_equal(write(block_pipe[1], "c", 1), 1);
+	check_int_equal(gh_sleep_until(gh_now() + MS(1)), 0);
+	check_int_equal(gh_cancel(canceller_target), 0);
+	check_int_equal(write(block_pipe[1], "c", 1), 1);
 	return NULL;
 }
 
@@ -179,22 +183,24 @@ static void *cancel_main(void *arg)
 	gh_thread *c;
 	void *r = NULL;
 
-	assert_non_null(pool);
-	assert_int_equal(pipe(block_pipe), 0);
+	if (!check_non_null(pool))
+		return NULL;
+	if (!check_int_equal(pipe(block_pipe), 0))
+		return NULL;
 	/* Cancelled while its job runs: the call still waits for the job and reports it. */
 	canceller_target = gh_self();
 	c = gh_spawn(cancel_later, NULL);
-	assert_int_equal(gh_offload(pool, blocking_read, NULL, &r), 0);
-	assert_ptr_equal(r, (void *)(intptr_t)'c');
+	check_int_equal(gh_offload(pool, blocking_read, NULL, &r), 0);
+	check_ptr_equal(r, (void *)(intptr_t)'c');
 	/* The cancellation shows at the next wait... */
-	assert_int_equal(gh_cancelled(), 1);
-	assert_int_equal(gh_sleep_until(gh_now() + MS(100)), -ECANCELED);
+	check_int_equal(gh_cancelled(), 1);
+	check_int_equal(gh_sleep_until(gh_now() + MS(100)), -ECANCELED);
 	/* ... and a cancelled caller's function never runs. */
 	ran = 0;
-	assert_int_equal(gh_offload(pool, count_run, NULL, NULL), -ECANCELED);
-	assert_int_equal(ran, 0);
+	check_int_equal(gh_offload(pool, count_run, NULL, NULL), -ECANCELED);
+	check_int_equal(ran, 0);
 	join_ok(c);
-	assert_int_equal(gh_offload_pool_destroy(pool), 0);
+	check_int_equal(gh_offload_pool_destroy(pool), 0);
 	close(block_pipe[0]);
 	close(block_pipe[1]);
 	return NULL;
@@ -207,7 +213,7 @@ static void test_offload_cancel_waits_for_running_job(void **state)
 
 static void *misuse_main(void *arg)
 {
-	assert_int_equal(gh_offload(NULL, NULL, NULL, NULL), -EINVAL);
+	check_int_equal(gh_offload(NULL, NULL, NULL, NULL), -EINVAL);
 	return NULL;
 }
 

@@ -25,8 +25,8 @@ static void close_pipe(void)
 
 static void *write_later(void *arg)
 {
-	assert_int_equal(gh_sleep_until(gh_now() + MS(5)), 0);
-	assert_int_equal(write(p[1], "x", 1), 1);
+	check_int_equal(gh_sleep_until(gh_now() + MS(5)), 0);
+	check_int_equal(write(p[1], "x", 1), 1);
 	return NULL;
 }
 
@@ -35,10 +35,10 @@ static void *readiness_main(void *arg)
 	gh_thread *w = gh_spawn(write_later, NULL);
 	char c;
 
-	assert_int_equal(gh_wait_fd(p[0], GH_IN, GH_NEVER), GH_IN);
-	assert_int_equal(read(p[0], &c, 1), 1);
+	check_int_equal(gh_wait_fd(p[0], GH_IN, GH_NEVER), GH_IN);
+	check_int_equal(read(p[0], &c, 1), 1);
 	/* An empty pipe is writable at once. */
-	assert_int_equal(gh_wait_fd(p[1], GH_OUT, GH_NEVER), GH_OUT);
+	check_int_equal(gh_wait_fd(p[1], GH_OUT, GH_NEVER), GH_OUT);
 	join_ok(w);
 	return NULL;
 }
@@ -54,16 +54,16 @@ static void *timeout_main(void *arg)
 {
 	uint64_t deadline = gh_now() + MS(5);
 
-	assert_int_equal(gh_wait_fd(p[0], GH_IN, deadline), -ETIMEDOUT);
-	assert_true(gh_now() >= deadline);
+	check_int_equal(gh_wait_fd(p[0], GH_IN, deadline), -ETIMEDOUT);
+	check_true(gh_now() >= deadline);
 	/* A past deadline still reports readiness that is already there... */
-	assert_int_equal(write(p[1], "x", 1), 1);
-	assert_int_equal(gh_wait_fd(p[0], GH_IN, 0), GH_IN);
+	check_int_equal(write(p[1], "x", 1), 1);
+	check_int_equal(gh_wait_fd(p[0], GH_IN, 0), GH_IN);
 	/* ...and times out at once when there is none. */
-	assert_int_equal(gh_wait_fd(p[1], GH_OUT, 0), GH_OUT);
+	check_int_equal(gh_wait_fd(p[1], GH_OUT, 0), GH_OUT);
 	char c;
-	assert_int_equal(read(p[0], &c, 1), 1);
-	assert_int_equal(gh_wait_fd(p[0], GH_IN, 0), -ETIMEDOUT);
+	check_int_equal(read(p[0], &c, 1), 1);
+	check_int_equal(gh_wait_fd(p[0], GH_IN, 0), -ETIMEDOUT);
 	return NULL;
 }
 
@@ -79,11 +79,11 @@ static void *bad_input_main(void *arg)
 	int closed = dup(0);
 
 	close(closed);
-	assert_int_equal(gh_wait_fd(-1, GH_IN, GH_NEVER), -EBADF);
-	assert_int_equal(gh_wait_fd(closed, GH_IN, GH_NEVER), -EBADF);
-	assert_int_equal(gh_wait_fd(p[0], 0, GH_NEVER), -EINVAL);
-	assert_int_equal(gh_wait_fd(p[0], GH_IN | 0x100, GH_NEVER), -EINVAL);
-	assert_int_equal(gh_wait_fd(p[0], GH_ERR, GH_NEVER), -EINVAL);
+	check_int_equal(gh_wait_fd(-1, GH_IN, GH_NEVER), -EBADF);
+	check_int_equal(gh_wait_fd(closed, GH_IN, GH_NEVER), -EBADF);
+	check_int_equal(gh_wait_fd(p[0], 0, GH_NEVER), -EINVAL);
+	check_int_equal(gh_wait_fd(p[0], GH_IN | 0x100, GH_NEVER), -EINVAL);
+	check_int_equal(gh_wait_fd(p[0], GH_ERR, GH_NEVER), -EINVAL);
 	return NULL;
 }
 
@@ -99,9 +99,9 @@ static void *regular_file_main(void *arg)
 	char path[] = "/tmp/greenhub-test-XXXXXX";
 	int fd = mkstemp(path);
 
-	assert_true(fd >= 0);
+	check_true(fd >= 0);
 	unlink(path);
-	assert_int_equal(gh_wait_fd(fd, GH_IN | GH_OUT, GH_NEVER), GH_IN | GH_OUT);
+	check_int_equal(gh_wait_fd(fd, GH_IN | GH_OUT, GH_NEVER), GH_IN | GH_OUT);
 	close(fd);
 	return NULL;
 }
@@ -118,7 +118,7 @@ static void *hangup_main(void *arg)
 	close(p[1]);
 	p[1] = -1;
 	r = gh_wait_fd(p[0], GH_IN, GH_NEVER);
-	assert_true(r & GH_HUP);
+	check_true(r & GH_HUP);
 	return NULL;
 }
 
@@ -136,8 +136,8 @@ static void *read_one_byte(void *arg)
 {
 	char c;
 
-	assert_int_equal(gh_wait_fd(p[0], GH_IN, GH_NEVER), GH_IN);
-	assert_int_equal(read(p[0], &c, 1), 1);
+	check_int_equal(gh_wait_fd(p[0], GH_IN, GH_NEVER), GH_IN);
+	check_int_equal(read(p[0], &c, 1), 1);
 	read_order[nread++] = (int)(intptr_t)arg;
 	return NULL;
 }
@@ -150,8 +150,8 @@ static void *fifo_main(void *arg)
 		t[i] = gh_spawn(read_one_byte, (void *)i);
 	gh_yield(); /* all three wait, in spawn order */
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(write(p[1], "x", 1), 1);
-		assert_int_equal(gh_sleep_until(gh_now() + MS(2)), 0);
+		check_int_equal(write(p[1], "x", 1), 1);
+		check_int_equal(gh_sleep_until(gh_now() + MS(2)), 0);
 	}
 	for (int i = 0; i < 3; i++)
 		join_ok(t[i]);
@@ -173,7 +173,7 @@ static void test_poller_waiters_woken_in_fifo_order(void **state)
 static void *os_thread_writer(void *arg)
 {
 	usleep(10000);
-	assert_int_equal(write(p[1], "x", 1), 1);
+	check_int_equal(write(p[1], "x", 1), 1);
 	return NULL;
 }
 
@@ -181,7 +181,7 @@ static int got_byte;
 
 static void *reader(void *arg)
 {
-	assert_int_equal(gh_wait_fd(p[0], GH_IN, GH_NEVER), GH_IN);
+	check_int_equal(gh_wait_fd(p[0], GH_IN, GH_NEVER), GH_IN);
 	got_byte = 1;
 	return NULL;
 }
@@ -198,7 +198,7 @@ static void *busy_poll_main(void *arg)
 	gh_thread *r = gh_spawn(reader, NULL), *y = gh_spawn(yielder, NULL);
 	pthread_t th;
 
-	assert_int_equal(pthread_create(&th, NULL, os_thread_writer, NULL), 0);
+	check_int_equal(pthread_create(&th, NULL, os_thread_writer, NULL), 0);
 	join_ok(r);
 	join_ok(y);
 	pthread_join(th, NULL);
@@ -224,9 +224,9 @@ static void *high_fd_main(void *arg)
 	gh_yield(); /* reader waits on a low fd */
 	/* Waiting on a much higher fd grows the fd table under the waiting reader. */
 	high = dup2(p[1], 900);
-	assert_int_equal(high, 900);
-	assert_int_equal(gh_wait_fd(high, GH_OUT, GH_NEVER), GH_OUT);
-	assert_int_equal(write(high, "x", 1), 1);
+	check_int_equal(high, 900);
+	check_int_equal(gh_wait_fd(high, GH_OUT, GH_NEVER), GH_OUT);
+	check_int_equal(write(high, "x", 1), 1);
 	join_ok(r);
 	close(high);
 	return NULL;
@@ -245,7 +245,7 @@ static void *both_directions_main(void *arg)
 {
 	int r = gh_wait_fd(p[1], GH_IN | GH_OUT, GH_NEVER);
 
-	assert_true(r & GH_OUT);
+	check_true(r & GH_OUT);
 	return NULL;
 }
 
@@ -260,9 +260,9 @@ static void test_poller_wait_both_directions(void **state)
  * (10,000,000 cost 394 MB first; INT_MAX asked for 48 GiB). */
 static void *huge_fd_main(void *arg)
 {
-	assert_int_equal(gh_wait_fd(10000000, GH_IN, GH_NEVER), -EBADF);
-	assert_int_equal(gh_wait_fd(INT_MAX, GH_IN, GH_NEVER), -EBADF);
-	assert_int_equal(gh_wait_fd(-1, GH_IN, GH_NEVER), -EBADF);
+	check_int_equal(gh_wait_fd(10000000, GH_IN, GH_NEVER), -EBADF);
+	check_int_equal(gh_wait_fd(INT_MAX, GH_IN, GH_NEVER), -EBADF);
+	check_int_equal(gh_wait_fd(-1, GH_IN, GH_NEVER), -EBADF);
 	return NULL;
 }
 

@@ -12,8 +12,8 @@ static void *pool_job(void *arg)
 	running_now++;
 	if (running_now > most_running)
 		most_running = running_now;
-	assert_true((size_t)running_now <= gh_pool_running(pool));
-	assert_int_equal(gh_sleep_until(gh_now() + MS(1)), 0);
+	check_true((size_t)running_now <= gh_pool_running(pool));
+	check_int_equal(gh_sleep_until(gh_now() + MS(1)), 0);
 	running_now--;
 	finished++;
 	return NULL;
@@ -30,19 +30,20 @@ static void *limit_main(void *arg)
 {
 	reset_counters();
 	pool = gh_pool_create(4);
-	assert_non_null(pool);
-	assert_int_equal(gh_pool_available(pool), 4);
-	assert_int_equal(gh_pool_waitall(pool, GH_NEVER), 0); /* nothing runs */
+	if (!check_non_null(pool))
+		return NULL;
+	check_int_equal(gh_pool_available(pool), 4);
+	check_int_equal(gh_pool_waitall(pool, GH_NEVER), 0); /* nothing runs */
 	for (intptr_t i = 0; i < 100; i++)
-		assert_int_equal(gh_pool_spawn(pool, pool_job, (void *)i, GH_NEVER), 0);
-	assert_int_equal(gh_pool_waitall(pool, GH_NEVER), 0);
-	assert_int_equal(finished, 100);
-	assert_int_equal(most_running, 4);
-	assert_int_equal(gh_pool_running(pool), 0);
-	assert_int_equal(gh_pool_available(pool), 4);
+		check_int_equal(gh_pool_spawn(pool, pool_job, (void *)i, GH_NEVER), 0);
+	check_int_equal(gh_pool_waitall(pool, GH_NEVER), 0);
+	check_int_equal(finished, 100);
+	check_int_equal(most_running, 4);
+	check_int_equal(gh_pool_running(pool), 0);
+	check_int_equal(gh_pool_available(pool), 4);
 	for (int i = 0; i < 100; i++)
-		assert_int_equal(start_order[i], i);
-	assert_int_equal(gh_pool_destroy(pool), 0);
+		check_int_equal(start_order[i], i);
+	check_int_equal(gh_pool_destroy(pool), 0);
 	return NULL;
 }
 
@@ -65,25 +66,26 @@ static void *fifo_spawners_main(void *arg)
 
 	reset_counters();
 	pool = gh_pool_create(1);
-	assert_non_null(pool);
-	assert_int_equal(gh_pool_spawn(pool, pool_job, (void *)(intptr_t)100, GH_NEVER), 0);
-	assert_int_equal(gh_pool_available(pool), 0);
+	if (!check_non_null(pool))
+		return NULL;
+	check_int_equal(gh_pool_spawn(pool, pool_job, (void *)(intptr_t)100, GH_NEVER), 0);
+	check_int_equal(gh_pool_available(pool), 0);
 	for (intptr_t i = 0; i < 8; i++)
 		s[i] = gh_spawn(spawner, (void *)i);
-	assert_int_equal(gh_yield(), 0);
+	check_int_equal(gh_yield(), 0);
 	/* Full, and spawners wait: a late spawn cannot jump the queue, and gives up. */
-	assert_int_equal(gh_pool_spawn(pool, pool_job, NULL, 0), -ETIMEDOUT);
-	assert_int_equal(gh_pool_spawn(pool, pool_job, NULL, gh_now() + MS(1)), -ETIMEDOUT);
-	assert_int_equal(gh_pool_destroy(pool), -EBUSY);
+	check_int_equal(gh_pool_spawn(pool, pool_job, NULL, 0), -ETIMEDOUT);
+	check_int_equal(gh_pool_spawn(pool, pool_job, NULL, gh_now() + MS(1)), -ETIMEDOUT);
+	check_int_equal(gh_pool_destroy(pool), -EBUSY);
 	for (int i = 0; i < 8; i++)
-		assert_int_equal((intptr_t)join_ok(s[i]), 0);
-	assert_int_equal(gh_pool_waitall(pool, GH_NEVER), 0);
-	assert_int_equal(finished, 9);
+		check_int_equal((intptr_t)join_ok(s[i]), 0);
+	check_int_equal(gh_pool_waitall(pool, GH_NEVER), 0);
+	check_int_equal(finished, 9);
 	for (int i = 0; i < 8; i++) {
-		assert_int_equal(spawner_order[i], i);
-		assert_int_equal(start_order[i + 1], i);
+		check_int_equal(spawner_order[i], i);
+		check_int_equal(start_order[i + 1], i);
 	}
-	assert_int_equal(gh_pool_destroy(pool), 0);
+	check_int_equal(gh_pool_destroy(pool), 0);
 	return NULL;
 }
 
@@ -96,14 +98,14 @@ static void *sleep_forever(void *arg)
 {
 	int err = gh_sleep_until(GH_NEVER - 1);
 
-	assert_int_equal(err, -ECANCELED);
+	check_int_equal(err, -ECANCELED);
 	finished++;
 	return NULL;
 }
 
 static void *waitall_in_pool(void *arg)
 {
-	assert_int_equal(gh_pool_waitall(pool, GH_NEVER), -EDEADLK);
+	check_int_equal(gh_pool_waitall(pool, GH_NEVER), -EDEADLK);
 	finished++;
 	return NULL;
 }
@@ -119,30 +121,31 @@ static void *cancel_main(void *arg)
 
 	reset_counters();
 	pool = gh_pool_create(3);
-	assert_non_null(pool);
-	assert_int_equal(gh_pool_spawn(pool, sleep_forever, NULL, GH_NEVER), 0);
-	assert_int_equal(gh_pool_spawn(pool, sleep_forever, NULL, GH_NEVER), 0);
-	assert_int_equal(gh_pool_spawn(pool, waitall_in_pool, NULL, GH_NEVER), 0);
-	assert_int_equal(gh_yield(), 0);
-	assert_int_equal(gh_pool_running(pool), 2);
-	assert_int_equal(gh_pool_waitall(pool, 0), -ETIMEDOUT);
-	assert_int_equal(gh_pool_waitall(pool, gh_now() + MS(1)), -ETIMEDOUT);
+	if (!check_non_null(pool))
+		return NULL;
+	check_int_equal(gh_pool_spawn(pool, sleep_forever, NULL, GH_NEVER), 0);
+	check_int_equal(gh_pool_spawn(pool, sleep_forever, NULL, GH_NEVER), 0);
+	check_int_equal(gh_pool_spawn(pool, waitall_in_pool, NULL, GH_NEVER), 0);
+	check_int_equal(gh_yield(), 0);
+	check_int_equal(gh_pool_running(pool), 2);
+	check_int_equal(gh_pool_waitall(pool, 0), -ETIMEDOUT);
+	check_int_equal(gh_pool_waitall(pool, gh_now() + MS(1)), -ETIMEDOUT);
 	/* A spawner waiting on the full pool can be cancelled too. */
-	assert_int_equal(gh_pool_spawn(pool, sleep_forever, NULL, GH_NEVER), 0);
+	check_int_equal(gh_pool_spawn(pool, sleep_forever, NULL, GH_NEVER), 0);
 	s = gh_spawn(spawner, NULL);
-	assert_int_equal(gh_yield(), 0);
-	assert_int_equal(gh_cancel(s), 0);
-	assert_int_equal((intptr_t)join_ok(s), -ECANCELED);
+	check_int_equal(gh_yield(), 0);
+	check_int_equal(gh_cancel(s), 0);
+	check_int_equal((intptr_t)join_ok(s), -ECANCELED);
 	/* So can a green thread waiting for the pool to empty. */
 	s = gh_spawn(waitall_outside, NULL);
-	assert_int_equal(gh_yield(), 0);
-	assert_int_equal(gh_cancel(s), 0);
-	assert_int_equal((intptr_t)join_ok(s), -ECANCELED);
-	assert_int_equal(gh_pool_cancel(pool), 3);
-	assert_int_equal(gh_pool_waitall(pool, GH_NEVER), 0);
-	assert_int_equal(finished, 4);
-	assert_int_equal(gh_pool_cancel(pool), 0);
-	assert_int_equal(gh_pool_destroy(pool), 0);
+	check_int_equal(gh_yield(), 0);
+	check_int_equal(gh_cancel(s), 0);
+	check_int_equal((intptr_t)join_ok(s), -ECANCELED);
+	check_int_equal(gh_pool_cancel(pool), 3);
+	check_int_equal(gh_pool_waitall(pool, GH_NEVER), 0);
+	check_int_equal(finished, 4);
+	check_int_equal(gh_pool_cancel(pool), 0);
+	check_int_equal(gh_pool_destroy(pool), 0);
 	return NULL;
 }
 
@@ -154,21 +157,22 @@ static void test_pool_cancel_and_waitall(void **state)
 static void *misuse_main(void *arg)
 {
 	pool = gh_pool_create(2);
-	assert_non_null(pool);
-	assert_int_equal(gh_pool_spawn(NULL, pool_job, NULL, GH_NEVER), -EINVAL);
-	assert_int_equal(gh_pool_spawn(pool, NULL, NULL, GH_NEVER), -EINVAL);
-	assert_int_equal(gh_pool_waitall(NULL, GH_NEVER), -EINVAL);
-	assert_int_equal(gh_pool_cancel(NULL), -EINVAL);
-	assert_int_equal(gh_pool_destroy(NULL), -EINVAL);
-	assert_int_equal(gh_pool_available(NULL), 0);
-	assert_int_equal(gh_pool_running(NULL), 0);
-	assert_int_equal(gh_cancel(gh_self()), 0);
+	if (!check_non_null(pool))
+		return NULL;
+	check_int_equal(gh_pool_spawn(NULL, pool_job, NULL, GH_NEVER), -EINVAL);
+	check_int_equal(gh_pool_spawn(pool, NULL, NULL, GH_NEVER), -EINVAL);
+	check_int_equal(gh_pool_waitall(NULL, GH_NEVER), -EINVAL);
+	check_int_equal(gh_pool_cancel(NULL), -EINVAL);
+	check_int_equal(gh_pool_destroy(NULL), -EINVAL);
+	check_int_equal(gh_pool_available(NULL), 0);
+	check_int_equal(gh_pool_running(NULL), 0);
+	check_int_equal(gh_cancel(gh_self()), 0);
 	/* A failed spawn never runs its function. */
 	reset_counters();
-	assert_int_equal(gh_pool_spawn(pool, pool_job, NULL, GH_NEVER), -ECANCELED);
-	assert_int_equal(gh_pool_running(pool), 0);
-	assert_int_equal(gh_pool_waitall(pool, GH_NEVER), -ECANCELED);
-	assert_int_equal(gh_pool_destroy(pool), 0);
+	check_int_equal(gh_pool_spawn(pool, pool_job, NULL, GH_NEVER), -ECANCELED);
+	check_int_equal(gh_pool_running(pool), 0);
+	check_int_equal(gh_pool_waitall(pool, GH_NEVER), -ECANCELED);
+	check_int_equal(gh_pool_destroy(pool), 0);
 	return NULL;
 }
 

@@ -16,7 +16,7 @@ static size_t read_to_eof(int fd, char *buf, size_t cap)
 
 	while ((n = gh_read(fd, buf + len, cap - 1 - len, GH_NEVER)) > 0)
 		len += (size_t)n;
-	assert_int_equal(n, 0);
+	check_int_equal(n, 0);
 	buf[len] = '\0';
 	return len;
 }
@@ -25,8 +25,8 @@ static gh_proc *start(char *const argv[], unsigned flags)
 {
 	gh_proc *p = gh_proc_create(argv, NULL, flags);
 
-	assert_non_null(p);
-	assert_true(gh_proc_pid(p) > 0);
+	check_non_null(p);
+	check_true(gh_proc_pid(p) > 0);
 	return p;
 }
 
@@ -34,7 +34,7 @@ static int wait_status(gh_proc *p)
 {
 	int status = -1;
 
-	assert_int_equal(gh_proc_wait(p, &status, GH_NEVER), 0);
+	check_int_equal(gh_proc_wait(p, &status, GH_NEVER), 0);
 	return status;
 }
 
@@ -60,22 +60,22 @@ static void *output_main(void *arg)
 	ticks = 0;
 	tick = gh_spawn(ticker, NULL);
 	p = start(argv, GH_PROC_STDOUT | GH_PROC_STDERR);
-	assert_int_equal(gh_proc_stdin(p), -EBADF);
+	check_int_equal(gh_proc_stdin(p), -EBADF);
 	read_to_eof(gh_proc_stdout(p), out, sizeof(out));
 	read_to_eof(gh_proc_stderr(p), err, sizeof(err));
-	assert_string_equal(out, "hello\n");
-	assert_string_equal(err, "oops\n");
+	check_string_equal(out, "hello\n");
+	check_string_equal(err, "oops\n");
 	status = wait_status(p);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 3);
+	check_true(WIFEXITED(status));
+	check_int_equal(WEXITSTATUS(status), 3);
 	/* Waiting again gives the same status at once. */
-	assert_int_equal(gh_proc_wait(p, &status, 0), 0);
-	assert_int_equal(WEXITSTATUS(status), 3);
+	check_int_equal(gh_proc_wait(p, &status, 0), 0);
+	check_int_equal(WEXITSTATUS(status), 3);
 	/* The hub kept running while the child ran. */
-	assert_true(ticks > 0);
-	assert_int_equal(gh_cancel(tick), 0);
+	check_true(ticks > 0);
+	check_int_equal(gh_cancel(tick), 0);
 	join_ok(tick);
-	assert_int_equal(gh_proc_destroy(p), 0);
+	check_int_equal(gh_proc_destroy(p), 0);
 	return NULL;
 }
 
@@ -92,21 +92,21 @@ static void *input_main(void *arg)
 	gh_proc *p;
 
 	p = start(argv, GH_PROC_STDIN | GH_PROC_STDOUT);
-	assert_int_equal(gh_write(gh_proc_stdin(p), "green threads\n", 14, GH_NEVER), 14);
+	check_int_equal(gh_write(gh_proc_stdin(p), "green threads\n", 14, GH_NEVER), 14);
 	/* Closing its input gives the child end of file. */
-	assert_int_equal(gh_proc_close_pipe(p, GH_PROC_STDIN), 0);
-	assert_int_equal(gh_proc_close_pipe(p, GH_PROC_STDIN), -EBADF);
-	assert_int_equal(gh_proc_stdin(p), -EBADF);
+	check_int_equal(gh_proc_close_pipe(p, GH_PROC_STDIN), 0);
+	check_int_equal(gh_proc_close_pipe(p, GH_PROC_STDIN), -EBADF);
+	check_int_equal(gh_proc_stdin(p), -EBADF);
 	read_to_eof(gh_proc_stdout(p), out, sizeof(out));
-	assert_string_equal(out, "GREEN THREADS\n");
-	assert_int_equal(wait_status(p), 0);
-	assert_int_equal(gh_proc_destroy(p), 0);
+	check_string_equal(out, "GREEN THREADS\n");
+	check_int_equal(wait_status(p), 0);
+	check_int_equal(gh_proc_destroy(p), 0);
 
 	p = start(merge_argv, GH_PROC_STDOUT | GH_PROC_MERGE_STDERR);
 	read_to_eof(gh_proc_stdout(p), out, sizeof(out));
-	assert_string_equal(out, "out\nerr\n");
-	assert_int_equal(wait_status(p), 0);
-	assert_int_equal(gh_proc_destroy(p), 0);
+	check_string_equal(out, "out\nerr\n");
+	check_int_equal(wait_status(p), 0);
+	check_int_equal(gh_proc_destroy(p), 0);
 	return NULL;
 }
 
@@ -121,16 +121,16 @@ static void *kill_main(void *arg)
 	gh_proc *p = start(argv, 0);
 	int status;
 
-	assert_int_equal(gh_proc_wait(p, &status, 0), -ETIMEDOUT);
-	assert_int_equal(gh_proc_wait(p, &status, gh_now() + MS(5)), -ETIMEDOUT);
+	check_int_equal(gh_proc_wait(p, &status, 0), -ETIMEDOUT);
+	check_int_equal(gh_proc_wait(p, &status, gh_now() + MS(5)), -ETIMEDOUT);
 	/* A child not yet waited for cannot be destroyed: it would be left a zombie. */
-	assert_int_equal(gh_proc_destroy(p), -EBUSY);
-	assert_int_equal(gh_proc_kill(p, SIGTERM), 0);
+	check_int_equal(gh_proc_destroy(p), -EBUSY);
+	check_int_equal(gh_proc_kill(p, SIGTERM), 0);
 	status = wait_status(p);
-	assert_true(WIFSIGNALED(status));
-	assert_int_equal(WTERMSIG(status), SIGTERM);
-	assert_int_equal(gh_proc_kill(p, SIGTERM), -ESRCH);
-	assert_int_equal(gh_proc_destroy(p), 0);
+	check_true(WIFSIGNALED(status));
+	check_int_equal(WTERMSIG(status), SIGTERM);
+	check_int_equal(gh_proc_kill(p, SIGTERM), -ESRCH);
+	check_int_equal(gh_proc_destroy(p), 0);
 	return NULL;
 }
 
@@ -153,12 +153,12 @@ static void *cancel_main(void *arg)
 
 	cancel_proc = start(argv, 0);
 	w = gh_spawn(wait_for_proc, NULL);
-	assert_int_equal(gh_sleep_until(gh_now() + MS(1)), 0);
-	assert_int_equal(gh_cancel(w), 0);
-	assert_int_equal((intptr_t)join_ok(w), -ECANCELED);
-	assert_int_equal(gh_proc_kill(cancel_proc, SIGKILL), 0);
-	assert_true(WIFSIGNALED(wait_status(cancel_proc)));
-	assert_int_equal(gh_proc_destroy(cancel_proc), 0);
+	check_int_equal(gh_sleep_until(gh_now() + MS(1)), 0);
+	check_int_equal(gh_cancel(w), 0);
+	check_int_equal((intptr_t)join_ok(w), -ECANCELED);
+	check_int_equal(gh_proc_kill(cancel_proc, SIGKILL), 0);
+	check_true(WIFSIGNALED(wait_status(cancel_proc)));
+	check_int_equal(gh_proc_destroy(cancel_proc), 0);
 	return NULL;
 }
 
@@ -178,8 +178,8 @@ static void *parallel_main(void *arg)
 		p[i] = start(argv, 0);
 	}
 	for (int i = 9; i >= 0; i--) {
-		assert_int_equal(wait_status(p[i]), 0);
-		assert_int_equal(gh_proc_destroy(p[i]), 0);
+		check_int_equal(wait_status(p[i]), 0);
+		check_int_equal(gh_proc_destroy(p[i]), 0);
 	}
 	return NULL;
 }
@@ -191,7 +191,7 @@ static void test_proc_many_children(void **state)
 
 static void *misuse_main(void *arg)
 {
-	assert_int_equal(gh_proc_wait(NULL, NULL, GH_NEVER), -EINVAL);
+	check_int_equal(gh_proc_wait(NULL, NULL, GH_NEVER), -EINVAL);
 	return NULL;
 }
 
@@ -222,9 +222,9 @@ static void *outside_then_inside(void *arg)
 {
 	gh_proc *p = arg;
 
-	assert_int_equal(wait_status(p), 0);
-	assert_int_equal(gh_proc_close_pipe(p, 0x40), -EINVAL);
-	assert_int_equal(gh_proc_destroy(p), 0);
+	check_int_equal(wait_status(p), 0);
+	check_int_equal(gh_proc_close_pipe(p, 0x40), -EINVAL);
+	check_int_equal(gh_proc_destroy(p), 0);
 	return NULL;
 }
 
@@ -259,15 +259,15 @@ static void *mask_main(void *arg)
 	b = gh_spawn(block_a_while, NULL);
 	/* The blocker's region outlives the sysmon's ticks: a spare runs the hub meanwhile, and
 	 * runs this thread when its sleep ends. */
-	assert_int_equal(gh_sleep_until(gh_now() + MS(100)), 0);
-	assert_true(gettid() != first);
+	check_int_equal(gh_sleep_until(gh_now() + MS(100)), 0);
+	check_true(gettid() != first);
 	p = start(argv, GH_PROC_STDOUT);
 	read_to_eof(gh_proc_stdout(p), out, sizeof(out));
-	assert_int_equal(wait_status(p), 0);
+	check_int_equal(wait_status(p), 0);
 	gh_proc_destroy(p);
 	join_ok(b);
-	if (!strstr(out, "SigBlk:\t0000000000000800"))
-		fail_msg("the child's mask is not the application's: %s", out);
+	check_msg(strstr(out, "SigBlk:\t0000000000000800"),
+		  "the child's mask is not the application's: %s", out);
 	return NULL;
 }
 

@@ -10,14 +10,14 @@ static int order[64], order_len;
 
 static void *use_unit(void *arg)
 {
-	assert_int_equal(gh_sem_acquire(sem, GH_NEVER), 0);
+	check_int_equal(gh_sem_acquire(sem, GH_NEVER), 0);
 	order[order_len++] = (int)(intptr_t)arg;
 	active++;
 	if (active > most_active)
 		most_active = active;
-	assert_int_equal(gh_sleep_until(gh_now() + MS(1)), 0);
+	check_int_equal(gh_sleep_until(gh_now() + MS(1)), 0);
 	active--;
-	assert_int_equal(gh_sem_release(sem), 0);
+	check_int_equal(gh_sem_release(sem), 0);
 	return NULL;
 }
 
@@ -26,22 +26,23 @@ static void *counting_main(void *arg)
 	gh_thread *t[40];
 
 	sem = gh_sem_create(3, 0);
-	assert_non_null(sem);
+	if (!check_non_null(sem))
+		return NULL;
 	active = most_active = order_len = 0;
 	for (intptr_t i = 0; i < 40; i++)
 		t[i] = gh_spawn(use_unit, (void *)i);
 	for (int i = 0; i < 40; i++)
 		join_ok(t[i]);
 	/* Never more than three at once, and all three units were used. */
-	assert_int_equal(most_active, 3);
+	check_int_equal(most_active, 3);
 	/* Served in arrival order. */
 	for (int i = 0; i < 40; i++)
-		assert_int_equal(order[i], i);
-	assert_int_equal(gh_sem_value(sem), 3);
+		check_int_equal(order[i], i);
+	check_int_equal(gh_sem_value(sem), 3);
 	/* An unbounded semaphore counts up past its start. */
-	assert_int_equal(gh_sem_release(sem), 0);
-	assert_int_equal(gh_sem_value(sem), 4);
-	assert_int_equal(gh_sem_destroy(sem), 0);
+	check_int_equal(gh_sem_release(sem), 0);
+	check_int_equal(gh_sem_value(sem), 4);
+	check_int_equal(gh_sem_destroy(sem), 0);
 	return NULL;
 }
 
@@ -60,25 +61,26 @@ static void *bounded_main(void *arg)
 	gh_thread *w;
 
 	sem = gh_sem_create(1, 2);
-	assert_non_null(sem);
-	assert_int_equal(gh_sem_release(sem), 0);
+	if (!check_non_null(sem))
+		return NULL;
+	check_int_equal(gh_sem_release(sem), 0);
 	/* A release beyond the bound is refused: it had no matching acquire. */
-	assert_int_equal(gh_sem_release(sem), -EOVERFLOW);
-	assert_int_equal(gh_sem_value(sem), 2);
-	assert_int_equal(gh_sem_tryacquire(sem), 0);
-	assert_int_equal(gh_sem_tryacquire(sem), 0);
-	assert_int_equal(gh_sem_tryacquire(sem), -EAGAIN);
+	check_int_equal(gh_sem_release(sem), -EOVERFLOW);
+	check_int_equal(gh_sem_value(sem), 2);
+	check_int_equal(gh_sem_tryacquire(sem), 0);
+	check_int_equal(gh_sem_tryacquire(sem), 0);
+	check_int_equal(gh_sem_tryacquire(sem), -EAGAIN);
 	/* A release with a waiter hands the unit over: the value stays 0 and a trylock fails. */
 	w = gh_spawn(waiter, &(uint64_t){ GH_NEVER });
-	assert_int_equal(gh_yield(), 0);
-	assert_int_equal(gh_sem_release(sem), 0);
-	assert_int_equal(gh_sem_value(sem), 0);
-	assert_int_equal(gh_sem_tryacquire(sem), -EAGAIN);
-	assert_int_equal((intptr_t)join_ok(w), 0);
-	assert_int_equal(gh_sem_release(sem), 0);
-	assert_int_equal(gh_sem_release(sem), 0);
-	assert_int_equal(gh_sem_release(sem), -EOVERFLOW);
-	assert_int_equal(gh_sem_destroy(sem), 0);
+	check_int_equal(gh_yield(), 0);
+	check_int_equal(gh_sem_release(sem), 0);
+	check_int_equal(gh_sem_value(sem), 0);
+	check_int_equal(gh_sem_tryacquire(sem), -EAGAIN);
+	check_int_equal((intptr_t)join_ok(w), 0);
+	check_int_equal(gh_sem_release(sem), 0);
+	check_int_equal(gh_sem_release(sem), 0);
+	check_int_equal(gh_sem_release(sem), -EOVERFLOW);
+	check_int_equal(gh_sem_destroy(sem), 0);
 	return NULL;
 }
 
@@ -92,24 +94,25 @@ static void *deadline_cancel_main(void *arg)
 	gh_thread *w, *next;
 
 	sem = gh_sem_create(0, 1);
-	assert_non_null(sem);
-	assert_int_equal(gh_sem_acquire(sem, gh_now() - 1), -ETIMEDOUT);
-	assert_int_equal(gh_sem_acquire(sem, 0), -ETIMEDOUT);
-	assert_int_equal(gh_sem_acquire(sem, gh_now() + MS(2)), -ETIMEDOUT);
+	if (!check_non_null(sem))
+		return NULL;
+	check_int_equal(gh_sem_acquire(sem, gh_now() - 1), -ETIMEDOUT);
+	check_int_equal(gh_sem_acquire(sem, 0), -ETIMEDOUT);
+	check_int_equal(gh_sem_acquire(sem, gh_now() + MS(2)), -ETIMEDOUT);
 	w = gh_spawn(waiter, &(uint64_t){ GH_NEVER });
 	next = gh_spawn(waiter, &(uint64_t){ GH_NEVER });
-	assert_int_equal(gh_yield(), 0);
-	assert_int_equal(gh_sem_destroy(sem), -EBUSY);
-	assert_int_equal(gh_cancel(w), 0);
-	assert_int_equal((intptr_t)join_ok(w), -ECANCELED);
+	check_int_equal(gh_yield(), 0);
+	check_int_equal(gh_sem_destroy(sem), -EBUSY);
+	check_int_equal(gh_cancel(w), 0);
+	check_int_equal((intptr_t)join_ok(w), -ECANCELED);
 	/* The cancelled waiter left the queue: the unit goes to the next one. */
-	assert_int_equal(gh_sem_release(sem), 0);
-	assert_int_equal((intptr_t)join_ok(next), 0);
-	assert_int_equal(gh_sem_value(sem), 0);
+	check_int_equal(gh_sem_release(sem), 0);
+	check_int_equal((intptr_t)join_ok(next), 0);
+	check_int_equal(gh_sem_value(sem), 0);
 	/* A free unit is taken whatever the deadline. */
-	assert_int_equal(gh_sem_release(sem), 0);
-	assert_int_equal(gh_sem_acquire(sem, 0), 0);
-	assert_int_equal(gh_sem_destroy(sem), 0);
+	check_int_equal(gh_sem_release(sem), 0);
+	check_int_equal(gh_sem_acquire(sem, 0), 0);
+	check_int_equal(gh_sem_destroy(sem), 0);
 	return NULL;
 }
 
@@ -120,16 +123,16 @@ static void test_sem_deadline_and_cancel(void **state)
 
 static void *misuse_main(void *arg)
 {
-	assert_int_equal(gh_sem_acquire(NULL, GH_NEVER), -EINVAL);
-	assert_int_equal(gh_sem_tryacquire(NULL), -EINVAL);
-	assert_int_equal(gh_sem_release(NULL), -EINVAL);
-	assert_int_equal(gh_sem_value(NULL), -EINVAL);
-	assert_int_equal(gh_sem_destroy(NULL), -EINVAL);
+	check_int_equal(gh_sem_acquire(NULL, GH_NEVER), -EINVAL);
+	check_int_equal(gh_sem_tryacquire(NULL), -EINVAL);
+	check_int_equal(gh_sem_release(NULL), -EINVAL);
+	check_int_equal(gh_sem_value(NULL), -EINVAL);
+	check_int_equal(gh_sem_destroy(NULL), -EINVAL);
 	sem = gh_sem_create(1, 0);
-	assert_int_equal(gh_cancel(gh_self()), 0);
-	assert_int_equal(gh_sem_acquire(sem, GH_NEVER), -ECANCELED);
-	assert_int_equal(gh_sem_value(sem), 1);
-	assert_int_equal(gh_sem_destroy(sem), 0);
+	check_int_equal(gh_cancel(gh_self()), 0);
+	check_int_equal(gh_sem_acquire(sem, GH_NEVER), -ECANCELED);
+	check_int_equal(gh_sem_value(sem), 1);
+	check_int_equal(gh_sem_destroy(sem), 0);
 	return NULL;
 }
 

@@ -36,7 +36,7 @@ static void test_stack_size_is_configurable(void **state)
 	o.stack_size = 1024 * 1024;
 	hub = gh_hub_create(&o);
 	assert_non_null(hub);
-	assert_int_equal(gh_hub_run(hub, big_stack_main, NULL, NULL), 0);
+	assert_int_equal(hub_run(hub, big_stack_main, NULL, NULL), 0);
 	gh_hub_destroy(hub);
 }
 
@@ -159,7 +159,7 @@ static void test_stack_reuse_over_many_spawns(void **state)
 	gh_hub_opts_init(&o);
 	o.stack_cache = 4;
 	hub = gh_hub_create(&o);
-	assert_int_equal(gh_hub_run(hub, spawn_join_loop, NULL, NULL), 0);
+	assert_int_equal(hub_run(hub, spawn_join_loop, NULL, NULL), 0);
 	gh_hub_destroy(hub);
 }
 
@@ -184,7 +184,7 @@ static unsigned many_started, many_done;
 static void *many_waiter(void *arg)
 {
 	many_started++;
-	assert_int_equal(gh_event_wait(many_go, GH_NEVER), 0);
+	check_int_equal(gh_event_wait(many_go, GH_NEVER), 0);
 	many_done++;
 	return NULL;
 }
@@ -194,19 +194,21 @@ static void *many_main(void *arg)
 	unsigned n = (unsigned)(uintptr_t)arg;
 	gh_thread **t = calloc(n, sizeof(*t));
 
-	assert_non_null(t);
+	if (!check_non_null(t))
+		return NULL;
 	many_go = gh_event_create();
 	for (unsigned i = 0; i < n; i++) {
 		t[i] = gh_spawn(many_waiter, NULL);
-		if (!t[i])
-			fail_msg("spawn %u of %u failed: %s", i, n, gh_strerror(-errno));
+		/* Those spawned so far still run to their end, so that the hub can return. */
+		if (!check_msg(t[i], "spawn %u of %u failed: %s", i, n, gh_strerror(-errno)))
+			n = i;
 	}
 	while (many_started < n)
 		gh_yield();
-	assert_int_equal(gh_event_set(many_go), 0);
+	check_int_equal(gh_event_set(many_go), 0);
 	for (unsigned i = 0; i < n; i++)
 		join_ok(t[i]);
-	assert_int_equal(many_done, n);
+	check_int_equal(many_done, n);
 	gh_event_destroy(many_go);
 	free(t);
 	return NULL;
@@ -250,7 +252,7 @@ static void test_stack_hundred_thousand_threads(void **state)
 	o.stack_cache = 16;
 	hub = gh_hub_create(&o);
 	assert_non_null(hub);
-	assert_int_equal(gh_hub_run(hub, many_main, (void *)(uintptr_t)n, NULL), 0);
+	assert_int_equal(hub_run(hub, many_main, (void *)(uintptr_t)n, NULL), 0);
 	gh_hub_destroy(hub);
 }
 

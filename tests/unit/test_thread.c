@@ -16,7 +16,7 @@ static void *spawn_join_main(void *arg)
 {
 	gh_thread *t = gh_spawn(return_arg, (void *)0x1234);
 
-	assert_ptr_equal(join_ok(t), (void *)0x1234);
+	check_ptr_equal(join_ok(t), (void *)0x1234);
 	return NULL;
 }
 
@@ -31,7 +31,7 @@ static int many_done;
 static void *yield_a_few(void *arg)
 {
 	for (int i = 0; i < 3; i++)
-		assert_int_equal(gh_yield(), 0);
+		check_int_equal(gh_yield(), 0);
 	many_done++;
 	return arg;
 }
@@ -42,10 +42,10 @@ static void *many_main(void *arg)
 
 	for (intptr_t i = 0; i < MANY; i++) {
 		threads[i] = gh_spawn(yield_a_few, (void *)i);
-		assert_non_null(threads[i]);
+		check_non_null(threads[i]);
 	}
 	for (intptr_t i = 0; i < MANY; i++)
-		assert_ptr_equal(join_ok(threads[i]), (void *)i);
+		check_ptr_equal(join_ok(threads[i]), (void *)i);
 	return NULL;
 }
 
@@ -60,7 +60,7 @@ static int detached_ran;
 
 static void *detached_body(void *arg)
 {
-	assert_int_equal(gh_sleep_until(gh_now() + MS(5)), 0);
+	check_int_equal(gh_sleep_until(gh_now() + MS(5)), 0);
 	detached_ran++;
 	return NULL;
 }
@@ -68,7 +68,7 @@ static void *detached_body(void *arg)
 static void *detach_main(void *arg)
 {
 	for (int i = 0; i < 10; i++)
-		assert_int_equal(gh_detach(gh_spawn(detached_body, NULL)), 0);
+		check_int_equal(gh_detach(gh_spawn(detached_body, NULL)), 0);
 	return NULL; /* gh_hub_run must still wait for them */
 }
 
@@ -84,15 +84,15 @@ static void *misuse_main(void *arg)
 	gh_thread *t = gh_spawn(return_arg, NULL);
 	gh_thread *u = gh_spawn(return_arg, NULL);
 
-	assert_int_equal(gh_join(gh_self(), NULL), -EDEADLK);
-	assert_int_equal(gh_join(NULL, NULL), -EINVAL);
-	assert_int_equal(gh_detach(NULL), -EINVAL);
-	assert_int_equal(gh_cancel(NULL), -EINVAL);
+	check_int_equal(gh_join(gh_self(), NULL), -EDEADLK);
+	check_int_equal(gh_join(NULL, NULL), -EINVAL);
+	check_int_equal(gh_detach(NULL), -EINVAL);
+	check_int_equal(gh_cancel(NULL), -EINVAL);
 	/* The main thread belongs to gh_hub_run. */
-	assert_int_equal(gh_detach(gh_self()), -EINVAL);
-	assert_int_equal(gh_detach(t), 0);
-	assert_int_equal(gh_detach(t), -EINVAL);
-	assert_int_equal(gh_join(t, NULL), -EINVAL);
+	check_int_equal(gh_detach(gh_self()), -EINVAL);
+	check_int_equal(gh_detach(t), 0);
+	check_int_equal(gh_detach(t), -EINVAL);
+	check_int_equal(gh_join(t, NULL), -EINVAL);
 	join_ok(u);
 	return NULL;
 }
@@ -106,7 +106,7 @@ static gh_thread *joinee;
 
 static void *second_joiner(void *arg)
 {
-	assert_int_equal(gh_join(joinee, NULL), -EINVAL);
+	check_int_equal(gh_join(joinee, NULL), -EINVAL);
 	return NULL;
 }
 
@@ -122,7 +122,7 @@ static void *double_join_main(void *arg)
 
 	joinee = gh_spawn(sleep_10ms, (void *)7);
 	other = gh_spawn(second_joiner, NULL);
-	assert_ptr_equal(join_ok(joinee), (void *)7);
+	check_ptr_equal(join_ok(joinee), (void *)7);
 	join_ok(other);
 	return NULL;
 }
@@ -137,8 +137,8 @@ static void *detach_finished_main(void *arg)
 	gh_thread *t = gh_spawn(return_arg, NULL);
 
 	gh_yield(); /* t runs to completion */
-	assert_int_equal(gh_detach(t), 0);
-	assert_int_equal(gh_cancel(gh_spawn(sleep_10ms, NULL)) , 0);
+	check_int_equal(gh_detach(t), 0);
+	check_int_equal(gh_cancel(gh_spawn(sleep_10ms, NULL)) , 0);
 	return NULL;
 }
 
@@ -157,9 +157,9 @@ static void *cancel_sleeper_main(void *arg)
 {
 	gh_thread *t = gh_spawn(sleep_forever, NULL);
 
-	assert_int_equal(gh_sleep_until(gh_now() + MS(1)), 0);
-	assert_int_equal(gh_cancel(t), 0);
-	assert_int_equal((intptr_t)join_ok(t), -ECANCELED);
+	check_int_equal(gh_sleep_until(gh_now() + MS(1)), 0);
+	check_int_equal(gh_cancel(t), 0);
+	check_int_equal((intptr_t)join_ok(t), -ECANCELED);
 	return NULL;
 }
 
@@ -180,12 +180,12 @@ static void *cancel_waiter_main(void *arg)
 	int p[2];
 	gh_thread *t;
 
-	assert_int_equal(pipe(p), 0);
+	check_int_equal(pipe(p), 0);
 	t = gh_spawn(wait_on_pipe, &p[0]);
 	gh_yield();
 	gh_yield();
-	assert_int_equal(gh_cancel(t), 0);
-	assert_int_equal((intptr_t)join_ok(t), -ECANCELED);
+	check_int_equal(gh_cancel(t), 0);
+	check_int_equal((intptr_t)join_ok(t), -ECANCELED);
 	close(p[0]);
 	close(p[1]);
 	return NULL;
@@ -198,14 +198,14 @@ static void test_thread_cancel_waiting_on_fd(void **state)
 
 static void *cancelled_self(void *arg)
 {
-	assert_int_equal(gh_cancelled(), 0);
-	assert_int_equal(gh_cancel(gh_self()), 0);
-	assert_int_equal(gh_cancelled(), 1);
+	check_int_equal(gh_cancelled(), 0);
+	check_int_equal(gh_cancel(gh_self()), 0);
+	check_int_equal(gh_cancelled(), 1);
 	/* Sticky: every later wait is cut short at once. */
-	assert_int_equal(gh_sleep_until(gh_now() + MS(1000)), -ECANCELED);
-	assert_int_equal(gh_sleep_until(gh_now() + MS(1000)), -ECANCELED);
-	assert_int_equal(gh_wait_fd(0, GH_IN, GH_NEVER), -ECANCELED);
-	assert_int_equal(gh_yield(), -ECANCELED);
+	check_int_equal(gh_sleep_until(gh_now() + MS(1000)), -ECANCELED);
+	check_int_equal(gh_sleep_until(gh_now() + MS(1000)), -ECANCELED);
+	check_int_equal(gh_wait_fd(0, GH_IN, GH_NEVER), -ECANCELED);
+	check_int_equal(gh_yield(), -ECANCELED);
 	return NULL;
 }
 
@@ -219,7 +219,7 @@ static void *cancel_finished_main(void *arg)
 	gh_thread *t = gh_spawn(return_arg, NULL);
 
 	gh_yield();
-	assert_int_equal(gh_cancel(t), -EINVAL);
+	check_int_equal(gh_cancel(t), -EINVAL);
 	join_ok(t);
 	return NULL;
 }
@@ -243,10 +243,10 @@ static void *cancel_joiner_main(void *arg)
 	target = gh_spawn(sleep_10ms, (void *)5);
 	joiner = gh_spawn(join_target, NULL);
 	gh_yield();
-	assert_int_equal(gh_cancel(joiner), 0);
-	assert_int_equal((intptr_t)join_ok(joiner), -ECANCELED);
+	check_int_equal(gh_cancel(joiner), 0);
+	check_int_equal((intptr_t)join_ok(joiner), -ECANCELED);
 	/* The cancelled join gave up its claim: target is still joinable. */
-	assert_ptr_equal(join_ok(target), (void *)5);
+	check_ptr_equal(join_ok(target), (void *)5);
 	return NULL;
 }
 
@@ -260,17 +260,17 @@ static void *names_main(void *arg)
 	gh_thread *t = gh_spawn(return_arg, NULL);
 	gh_thread *u = gh_spawn(return_arg, NULL);
 
-	assert_string_equal(gh_thread_name(gh_self()), "main");
-	assert_string_equal(gh_thread_name(t), "");
-	assert_int_equal(gh_thread_set_name(t, "worker"), 0);
-	assert_string_equal(gh_thread_name(t), "worker");
-	assert_int_equal(gh_thread_set_name(t, "a-name-that-is-much-longer-than-thirty-one-bytes"),
-			 0);
-	assert_int_equal(strlen(gh_thread_name(t)), 31);
-	assert_int_equal(gh_thread_set_name(t, NULL), -EINVAL);
-	assert_null(gh_thread_name(NULL));
-	assert_true(gh_thread_id(t) != gh_thread_id(u));
-	assert_true(gh_thread_id(t) != 0);
+	check_string_equal(gh_thread_name(gh_self()), "main");
+	check_string_equal(gh_thread_name(t), "");
+	check_int_equal(gh_thread_set_name(t, "worker"), 0);
+	check_string_equal(gh_thread_name(t), "worker");
+	check_int_equal(gh_thread_set_name(t, "a-name-that-is-much-longer-than-thirty-one-bytes"),
+			0);
+	check_int_equal(strlen(gh_thread_name(t)), 31);
+	check_int_equal(gh_thread_set_name(t, NULL), -EINVAL);
+	check_null(gh_thread_name(NULL));
+	check_true(gh_thread_id(t) != gh_thread_id(u));
+	check_true(gh_thread_id(t) != 0);
 	join_ok(t);
 	join_ok(u);
 	return NULL;
@@ -317,11 +317,11 @@ static void *keep_rounding_mode(void *arg)
 {
 	int mode = (int)(intptr_t)arg;
 
-	assert_int_equal(fesetround(mode), 0);
+	check_int_equal(fesetround(mode), 0);
 	for (int i = 0; i < 5; i++) {
 		gh_yield();
 		/* Each green thread keeps its own floating-point control state. */
-		assert_int_equal(fegetround(), mode);
+		check_int_equal(fegetround(), mode);
 	}
 	return NULL;
 }
@@ -333,7 +333,7 @@ static void *fp_main(void *arg)
 
 	join_ok(a);
 	join_ok(b);
-	assert_int_equal(fegetround(), FE_TONEAREST);
+	check_int_equal(fegetround(), FE_TONEAREST);
 	return NULL;
 }
 
@@ -377,7 +377,7 @@ static void *registers_main(void *arg)
 	for (int i = 0; i < 8; i++)
 		t[i] = gh_spawn(busy_registers, (void *)(uintptr_t)(i + 1));
 	for (int i = 0; i < 8; i++)
-		assert_true((uint64_t)(uintptr_t)join_ok(t[i]) == busy_registers_expected(i + 1));
+		check_true((uint64_t)(uintptr_t)join_ok(t[i]) == busy_registers_expected(i + 1));
 	return NULL;
 }
 
@@ -403,8 +403,8 @@ static void test_thread_calls_outside_hub_rejected(void **state)
 static void *spawn_null_main(void *arg)
 {
 	errno = 0;
-	assert_null(gh_spawn(NULL, NULL));
-	assert_int_equal(errno, EINVAL);
+	check_null(gh_spawn(NULL, NULL));
+	check_int_equal(errno, EINVAL);
 	return NULL;
 }
 
@@ -426,34 +426,34 @@ static void *stale_handles_main(void *arg)
 	gh_thread *t = gh_spawn(nothing, (void *)7), *u, *v;
 	void *result = NULL;
 
-	assert_int_equal(gh_join(t, &result), 0);
-	assert_ptr_equal(result, (void *)7);
+	check_int_equal(gh_join(t, &result), 0);
+	check_ptr_equal(result, (void *)7);
 	/* Joined: gone. Neither a second join nor a detach may free it again. */
-	assert_int_equal(gh_join(t, NULL), -ESRCH);
-	assert_int_equal(gh_detach(t), -ESRCH);
-	assert_int_equal(gh_cancel(t), -ESRCH);
-	assert_null(gh_thread_name(t));
-	assert_int_equal(errno, ESRCH);
-	assert_int_equal(gh_thread_set_name(t, "x"), -ESRCH);
-	assert_int_equal(gh_thread_id(t), 0);
+	check_int_equal(gh_join(t, NULL), -ESRCH);
+	check_int_equal(gh_detach(t), -ESRCH);
+	check_int_equal(gh_cancel(t), -ESRCH);
+	check_null(gh_thread_name(t));
+	check_int_equal(errno, ESRCH);
+	check_int_equal(gh_thread_set_name(t, "x"), -ESRCH);
+	check_int_equal(gh_thread_id(t), 0);
 
 	/* New threads reuse what t left; t's handle still names nothing, and theirs are
 	 * their own. */
 	u = gh_spawn(nothing, NULL);
 	v = gh_spawn(nothing, NULL);
-	assert_non_null(u);
-	assert_non_null(v);
-	assert_true(u != t && v != t && u != v);
-	assert_int_equal(gh_join(t, NULL), -ESRCH);
+	check_non_null(u);
+	check_non_null(v);
+	check_true(u != t && v != t && u != v);
+	check_int_equal(gh_join(t, NULL), -ESRCH);
 	join_ok(u);
 	join_ok(v);
 
 	/* Finished, then detached (which frees it at once): gone as well. */
 	t = gh_spawn(nothing, NULL);
-	assert_int_equal(gh_yield(), 0); /* t runs to its end */
-	assert_int_equal(gh_detach(t), 0);
-	assert_int_equal(gh_detach(t), -ESRCH);
-	assert_int_equal(gh_join(t, NULL), -ESRCH);
+	check_int_equal(gh_yield(), 0); /* t runs to its end */
+	check_int_equal(gh_detach(t), 0);
+	check_int_equal(gh_detach(t), -ESRCH);
+	check_int_equal(gh_join(t, NULL), -ESRCH);
 	return NULL;
 }
 
@@ -467,7 +467,7 @@ static void test_thread_stale_handles_rejected(void **state)
 
 static void *return_in_region(void *arg)
 {
-	assert_int_equal(gh_blocking_begin(), 0);
+	check_int_equal(gh_blocking_begin(), 0);
 	return NULL; /* the error path that skips gh_blocking_end() */
 }
 

@@ -22,9 +22,9 @@ static void *sleep_and_record(void *arg)
 	struct sleeper *s = arg;
 
 	s->armed_at = gh_now();
-	assert_int_equal(gh_sleep_until(s->deadline), 0);
+	check_int_equal(gh_sleep_until(s->deadline), 0);
 	/* Never early. */
-	assert_true(gh_now() >= s->deadline);
+	check_true(gh_now() >= s->deadline);
 	woke[nwoke++] = s->index;
 	return NULL;
 }
@@ -91,8 +91,8 @@ static void test_timer_fire_in_deadline_order(void **state)
 
 static void *past_deadline_main(void *arg)
 {
-	assert_int_equal(gh_sleep_until(0), 0);
-	assert_int_equal(gh_sleep_until(gh_now() - 1), 0);
+	check_int_equal(gh_sleep_until(0), 0);
+	check_int_equal(gh_sleep_until(gh_now() - 1), 0);
 	return NULL;
 }
 
@@ -116,14 +116,14 @@ static void *cancel_main(void *arg)
 	gh_yield();
 	/* Cancel out of order: the heap removes from the middle. */
 	for (int i = 0; i < 50; i += 2)
-		assert_int_equal(gh_cancel(t[i]), 0);
+		check_int_equal(gh_cancel(t[i]), 0);
 	for (int i = 1; i < 50; i += 2)
-		assert_int_equal(gh_cancel(t[i]), 0);
+		check_int_equal(gh_cancel(t[i]), 0);
 	for (int i = 0; i < 50; i++)
-		assert_int_equal((intptr_t)join_ok(t[i]), -ECANCELED);
+		check_int_equal((intptr_t)join_ok(t[i]), -ECANCELED);
 	/* They did not sleep their minute (a wide bound: this checks the cancellation
 	 * happened, not how fast). */
-	assert_true(gh_now() - start < MS(30000));
+	check_true(gh_now() - start < MS(30000));
 	return NULL;
 }
 
@@ -140,7 +140,7 @@ static void *ticker(void *arg)
 
 	for (int i = 0; i < 20; i++) {
 		next += MS(1);
-		assert_int_equal(gh_sleep_until(next), 0);
+		check_int_equal(gh_sleep_until(next), 0);
 		ticks++;
 	}
 	return NULL;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 
-// Go's handoff latency, measured as bench/handoff/gh_handoff.c measures greenhub's:
+// Go's handoff latency, measured as bench/common/handoff_latency.h measures greenhub's:
 //
 //	A: t0 = now; seq++; a raw read(2) of an empty blocking pipe (syscall.Read)
 //	B: spins on runtime.Gosched() until seq moves, then t1 = now, records t1 - t0, moves the
