@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #
 # greenhub build. `make help` lists the targets. Quiet by default; V=1 prints full commands.
-# Each part of the tree adds its rules in its own fragment (userspace/lib/lib.mk, tests/tests.mk,
-# bench/bench.mk, ...), included below.
+# Each part of the tree adds its rules in its own fragment (userspace/lib/lib.mk, bpf/bpf.mk,
+# tests/tests.mk, bench/core/bench.mk, ...), included below.
 
 VERSION := 0.1.0
 PREFIX ?= /usr/local
@@ -53,8 +53,19 @@ endif
 
 .PHONY: all test check bench demo deps install uninstall clean help
 
-# Fragments that define variables others use in their prerequisites (LIBGH_A, BPF_BUILD,
-# LOADER) come first: make expands a rule's prerequisites as it reads the rule.
+# What one part of the tree builds and others name in their rules. Make expands a rule's
+# targets and prerequisites as it reads the rule, so these are defined here, before any fragment
+# is read: then the order in which the fragments are read does not matter.
+#   LIBGH_A                    the runtime (userspace/lib), linked into every program on it
+#   BPF_BUILD                  BPF objects, skeletons and vmlinux.h (bpf/bpf.mk)
+#   LOADER                     scx_greenhub (userspace/loader), which tests and benchmarks load
+#   ECHO_SERVER, HTTP_SERVER   the example servers, which tests/e2e and bench/ drive
+LIBGH_A := $(BUILD)/libgreenhub.a
+BPF_BUILD := $(BUILD)/bpf
+LOADER := $(BUILD)/scx_greenhub
+ECHO_SERVER := $(BUILD)/examples/echo-server
+HTTP_SERVER := $(BUILD)/examples/http-server
+
 include userspace/lib/lib.mk
 include bpf/bpf.mk
 include userspace/loader/loader.mk

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #
-# BPF build rules, included by the top-level Makefile (which defines Q, msg, BUILD, CLANG and
-# BPFTOOL). Everything lands in $(BUILD)/bpf/:
+# BPF build rules, included by the top-level Makefile (which defines Q, msg, BUILD, BPF_BUILD,
+# CLANG and BPFTOOL). Everything lands in $(BPF_BUILD), which is $(BUILD)/bpf/:
 #
 #   vmlinux.h        the build machine's kernel types, from its BTF
 #   <stem>.bpf.o     clang -target bpf, from <stem>.bpf.c in any of BPF_SRC_DIRS
@@ -13,7 +13,7 @@
 #
 # Stems must be unique across BPF_SRC_DIRS: the stem names the object, the skeleton and its
 # functions (<stem>__open_and_load(), ...). A user object that includes a skeleton depends on
-# it, e.g.  $(BUILD)/foo.o: $(BUILD)/bpf/foo.skel.h ; and compiles with $(BPF_SKEL_CFLAGS)
+# it, e.g.  $(BUILD)/foo.o: $(BPF_BUILD)/foo.skel.h ; and compiles with $(BPF_SKEL_CFLAGS)
 # $(LIBBPF_CFLAGS), links with $(LIBBPF_LIBS).
 #
 # sched_ext on a kernel without it: the build machine's kernel may lack sched_ext, so its
@@ -49,7 +49,6 @@
 # 7.1 (it opens the object with its own libbpf 1.1, which predates .struct_ops.link).
 # See docs/bpf-toolchain.md.
 
-BPF_BUILD := $(BUILD)/bpf
 BPF_SRC_DIRS := bpf tests/bpf tests/vm
 VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
 BPF_ARCH ?= x86

@@ -13,7 +13,7 @@ $(BENCH_ECHO_DIR)/echo_load: bench/echo/echo_load.c
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(GH_LDFLAGS) $(LDFLAGS)
 
-$(BENCH_ECHO_DIR)/echo-server: $(BUILD)/examples/echo-server
+$(BENCH_ECHO_DIR)/echo-server: $(ECHO_SERVER)
 	$(Q)mkdir -p $(@D)
 	$(Q)ln -sf $(abspath $<) $@
 

@@ -12,8 +12,7 @@ ifneq ($(shell command -v $(GO) 2>/dev/null),)
 BENCH_HANDOFF_BINS += $(BENCH_HANDOFF_DIR)/go_handoff
 endif
 
-# The wake experiment's BPF object is built by bpf/bpf.mk's rules from here (this fragment is
-# read before bpf.mk: prerequisites name $(BUILD)/bpf, not $(BPF_BUILD)).
+# The wake experiment's BPF object and skeleton are built by bpf/bpf.mk's rules, from here.
 vpath %.bpf.c bench/handoff
 
 $(BENCH_HANDOFF_DIR)/gh_handoff: bench/handoff/gh_handoff.c $(LIBGH_A)
@@ -22,7 +21,7 @@ $(BENCH_HANDOFF_DIR)/gh_handoff: bench/handoff/gh_handoff.c $(LIBGH_A)
 	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(LIBGH_A) $(LIB_EXTRA_LIBS) $(GH_LDFLAGS) \
 		$(LDFLAGS)
 
-$(BENCH_HANDOFF_DIR)/handoff_wake: bench/handoff/handoff_wake.c $(BUILD)/bpf/handoff_wake.skel.h
+$(BENCH_HANDOFF_DIR)/handoff_wake: bench/handoff/handoff_wake.c $(BPF_BUILD)/handoff_wake.skel.h
 	$(call msg,CCLD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $(BPF_SKEL_CFLAGS) $(LIBBPF_CFLAGS) $< -o $@ \

@@ -7,7 +7,7 @@ GO ?= go
 BENCH_HTTP_GO_ENV = GOCACHE=$(abspath $(BUILD))/go/cache GOPATH=$(abspath $(BUILD))/go/path \
 		    GOFLAGS=-mod=mod GOPROXY=off GO111MODULE=on CGO_ENABLED=0
 
-$(BENCH_HTTP_DIR)/http-server: $(BUILD)/examples/http-server
+$(BENCH_HTTP_DIR)/http-server: $(HTTP_SERVER)
 	$(Q)mkdir -p $(@D)
 	$(Q)ln -sf $(abspath $<) $@
 

@@ -2,7 +2,6 @@
 # examples/echo: a TCP echo server, one green thread per connection (docs/io.md).
 # examples/server.c is the server around the handler, shared with examples/http.
 
-ECHO_SERVER := $(BUILD)/examples/echo-server
 ALL_TARGETS += $(ECHO_SERVER)
 
 $(ECHO_SERVER): examples/echo/echo.c examples/server.c examples/server.h include/greenhub.h \

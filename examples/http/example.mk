@@ -2,7 +2,6 @@
 # examples/http: a small HTTP/1.1 server that wrk can load (docs/io.md).
 # examples/server.c is the server around the handler, shared with examples/echo.
 
-HTTP_SERVER := $(BUILD)/examples/http-server
 ALL_TARGETS += $(HTTP_SERVER)
 
 $(HTTP_SERVER): examples/http/http.c examples/server.c examples/server.h include/greenhub.h \

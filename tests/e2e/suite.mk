@@ -4,7 +4,7 @@
 
 E2E_SRCS := $(wildcard tests/e2e/test_*.c)
 E2E_BINS := $(patsubst tests/e2e/%.c,$(BUILD)/tests/e2e/%,$(E2E_SRCS))
-E2E_EXAMPLES := $(BUILD)/examples/echo-server $(BUILD)/examples/http-server
+E2E_EXAMPLES := $(ECHO_SERVER) $(HTTP_SERVER)
 
 $(BUILD)/tests/e2e/%: tests/e2e/%.c tests/e2e/e2e.h
 	$(call msg,CCLD,$@)

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-# libgreenhub: static and shared library, pkg-config file.
+# libgreenhub: static ($(LIBGH_A), named in the Makefile) and shared library, pkg-config file.
 
 LIB_ARCH := $(shell $(CC) -dumpmachine | cut -d- -f1)
 LIB_SRCS := $(wildcard userspace/lib/*.c)
@@ -11,7 +11,6 @@ LIB_OBJS := $(patsubst userspace/lib/%.c,$(BUILD)/lib/%.o,$(LIB_SRCS)) \
 	    $(BUILD)/lib/arch/switch_$(LIB_ARCH).o
 LIB_HDRS := include/greenhub.h $(wildcard include/greenhub/*.h) userspace/lib/internal.h
 
-LIBGH_A := $(BUILD)/libgreenhub.a
 LIBGH_SO := $(BUILD)/libgreenhub.so
 LIBGH_SONAME := libgreenhub.so.0
 LIBGH_PC := $(BUILD)/greenhub.pc

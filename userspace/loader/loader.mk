@@ -1,9 +1,8 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-# scx_greenhub, the loader of greenhub's kernel side (docs/loader.md). Included by the top-level
-# Makefile after bpf/bpf.mk. Each mode's userspace partner opens the skeleton of the BPF object
-# with the same stem (greenhub_trace.c <-> bpf/greenhub_trace.bpf.c).
+# scx_greenhub ($(LOADER)), the loader of greenhub's kernel side (docs/loader.md). Each mode's
+# userspace partner opens the skeleton of the BPF object with the same stem (greenhub_trace.c <->
+# bpf/greenhub_trace.bpf.c).
 
-LOADER := $(BUILD)/scx_greenhub
 LOADER_SRCS := $(wildcard userspace/loader/*.c)
 LOADER_OBJS := $(patsubst userspace/loader/%.c,$(BUILD)/loader/%.o,$(LOADER_SRCS))
 LOADER_SKELS := $(BPF_BUILD)/greenhub_trace.skel.h $(BPF_BUILD)/greenhub_scx.skel.h \
