@@ -8,8 +8,8 @@ TEST_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/helpers.h $(LIBGH_A)
 	$(call msg,CCLD,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) -Itests/unit $< -o $@ $(LIBGH_A) $(TEST_LIBS) \
-		$(LIB_EXTRA_LIBS) -lm $(GH_LDFLAGS) $(LDFLAGS)
+	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) -Itests/unit $< -o $@ $(LIBGH_A) $(TEST_LIBS) -lm \
+		$(GH_LDFLAGS) $(LDFLAGS)
 
 .PHONY: test-unit test-asan test-tsan test-aarch64
 test-unit: $(UNIT_BINS)

@@ -21,8 +21,7 @@ BENCH_GO_ENV = GOCACHE=$(abspath $(BUILD))/go/cache GOPATH=$(abspath $(BUILD))/g
 $(BENCH_CORE_GH): bench/core/gh_core.c $(LIBGH_A)
 	$(call msg,CCLD,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(LIBGH_A) $(LIB_EXTRA_LIBS) $(GH_LDFLAGS) \
-		$(LDFLAGS)
+	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(LIBGH_A) $(GH_LDFLAGS) $(LDFLAGS)
 
 $(BENCH_CORE_C): bench/core/c_baseline.c
 	$(call msg,CCLD,$@)

@@ -18,8 +18,7 @@ vpath %.bpf.c bench/handoff
 $(BENCH_HANDOFF_DIR)/gh_handoff: bench/handoff/gh_handoff.c $(LIBGH_A)
 	$(call msg,CCLD,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(LIBGH_A) $(LIB_EXTRA_LIBS) $(GH_LDFLAGS) \
-		$(LDFLAGS)
+	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(LIBGH_A) $(GH_LDFLAGS) $(LDFLAGS)
 
 $(BENCH_HANDOFF_DIR)/handoff_wake: bench/handoff/handoff_wake.c $(BPF_BUILD)/handoff_wake.skel.h
 	$(call msg,CCLD,$@)

@@ -7,8 +7,7 @@ BENCH_OFFLOAD_DIR := $(BUILD)/bench/offload
 $(BENCH_OFFLOAD_DIR)/offload_bench: bench/offload/offload_bench.c $(LIBGH_A)
 	$(call msg,CCLD,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(LIBGH_A) $(LIB_EXTRA_LIBS) $(GH_LDFLAGS) \
-		$(LDFLAGS)
+	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(LIBGH_A) $(GH_LDFLAGS) $(LDFLAGS)
 
 .PHONY: bench-offload
 bench-offload: $(BENCH_OFFLOAD_DIR)/offload_bench

@@ -12,8 +12,7 @@ vpath %.bpf.c bench/watch-cost
 $(BENCH_WATCH_DIR)/watch_cost: bench/watch-cost/watch_cost.c $(LIBGH_A)
 	$(call msg,CCLD,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(LIBGH_A) $(LIB_EXTRA_LIBS) $(GH_LDFLAGS) \
-		$(LDFLAGS)
+	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(LIBGH_A) $(GH_LDFLAGS) $(LDFLAGS)
 
 $(BENCH_WATCH_DIR)/watch_enter: bench/watch-cost/watch_enter.c $(BPF_BUILD)/watch_enter.skel.h
 	$(call msg,CCLD,$@)

@@ -9,4 +9,4 @@ $(HTTP_SERVER): examples/http/http.c examples/server.c examples/server.h include
 	$(call msg,CCLD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) -Iexamples $(filter %.c,$^) -o $@ $(LIBGH_A) \
-		$(LIB_EXTRA_LIBS) $(GH_LDFLAGS) $(LDFLAGS)
+		$(GH_LDFLAGS) $(LDFLAGS)

@@ -10,7 +10,7 @@ BPF_TEST_SRCS := $(wildcard tests/bpf/test_bpf_*.c)
 BPF_TEST_BINS := $(patsubst tests/bpf/%.c,$(BUILD)/tests/bpf/%,$(BPF_TEST_SRCS))
 BPF_TEST_CFLAGS = $(GH_CFLAGS) $(CFLAGS) -Itests/bpf $(LIBBPF_CFLAGS) \
 		  -DGH_BUILD_DIR='"$(abspath $(BUILD))"'
-BPF_TEST_LIBS = $(LIBGH_A) $(LIB_EXTRA_LIBS) $(LIBBPF_LIBS) $(TEST_LIBS) $(GH_LDFLAGS) $(LDFLAGS)
+BPF_TEST_LIBS = $(LIBGH_A) $(LIBBPF_LIBS) $(TEST_LIBS) $(GH_LDFLAGS) $(LDFLAGS)
 MARIADB_LIBS := $(or $(shell pkg-config --libs libmariadb 2>/dev/null),-lmariadb)
 MARIADB_CFLAGS := $(shell pkg-config --cflags libmariadb 2>/dev/null)
 

@@ -7,8 +7,7 @@ STRESS_SECONDS ?= 4
 $(STRESS_BIN): tests/stress/stress.c $(LIBGH_A)
 	$(call msg,CCLD,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(LIBGH_A) $(LIB_EXTRA_LIBS) $(GH_LDFLAGS) \
-		$(LDFLAGS)
+	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(LIBGH_A) $(GH_LDFLAGS) $(LDFLAGS)
 
 .PHONY: test-stress
 test-stress: $(STRESS_BIN)

@@ -51,7 +51,7 @@ $(VM_SCX_TESTS) $(VM_BUILD)/test_vm_trace_stress $(VM_BUILD)/test_vm_trace_refus
 		 tests/vm/scx_test.h $(LIBGH_A)
 	$(call msg,CCLD,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(VM_CFLAGS) $< -o $@ $(LIBGH_A) $(LIB_EXTRA_LIBS) $(VM_LIBS)
+	$(Q)$(CC) $(VM_CFLAGS) $< -o $@ $(LIBGH_A) $(VM_LIBS)
 
 # The kernel matrix: each Debian kernel is booted once (tests/vm/fetch-kernel names them) and
 # runs what it can run. Trace mode's suite is the host suite (tests/bpf) plus the VM's own

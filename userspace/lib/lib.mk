@@ -16,12 +16,15 @@ LIBGH_SONAME := libgreenhub.so.0
 LIBGH_PC := $(BUILD)/greenhub.pc
 # -fstack-clash-protection: a large frame probes each page, so it faults in the guard below a
 # green stack instead of stepping over it (userspace/lib/stack.c).
-LIB_CFLAGS = $(GH_CFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -fstack-clash-protection \
-	     $(LIB_EXTRA_CFLAGS)
+LIB_CFLAGS = $(GH_CFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -fstack-clash-protection
+# The runtime needs no library beyond the C library and the threads flag that GH_LDFLAGS
+# carries: programs link $(LIBGH_A) then GH_LDFLAGS, and greenhub.pc's Libs.private says
+# -pthread. A library it comes to need must be added to those links, to the shared library's
+# below, and to Libs.private.
 
 ALL_TARGETS += $(LIBGH_A) $(LIBGH_SO) $(LIBGH_PC)
 
-$(BUILD)/lib/%.o: userspace/lib/%.c $(LIB_HDRS) $(LIB_EXTRA_DEPS)
+$(BUILD)/lib/%.o: userspace/lib/%.c $(LIB_HDRS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(LIB_CFLAGS) -c $< -o $@
@@ -39,7 +42,7 @@ $(LIBGH_A): $(LIB_OBJS)
 $(LIBGH_SO): $(LIB_OBJS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) -shared -Wl,-soname,$(LIBGH_SONAME) -Wl,--no-undefined $(GH_LDFLAGS) $(LDFLAGS) \
-		-o $@.$(VERSION) $^ $(LIB_EXTRA_LIBS)
+		-o $@.$(VERSION) $^
 	$(Q)ln -sf $(@F).$(VERSION) $(BUILD)/$(LIBGH_SONAME)
 	$(Q)ln -sf $(@F).$(VERSION) $@
 
@@ -48,7 +51,7 @@ $(LIBGH_PC): userspace/lib/greenhub.pc.in Makefile
 	$(Q)mkdir -p $(@D)
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
-		-e 's|@LIBS_PRIVATE@|$(strip -pthread $(LIB_EXTRA_LIBS))|' $< > $@
+		-e 's|@LIBS_PRIVATE@|-pthread|' $< > $@
 
 install: $(LIBGH_A) $(LIBGH_SO) $(LIBGH_PC)
 	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
