@@ -47,6 +47,18 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
+# The recipe of every program compiled and linked from its C sources in one step:
+#     $(call ccld,<compiler flags>,<what to link>[,<sources>])
+# The compiler flags follow GH_CFLAGS and CFLAGS (include folders, -D, a library's flags); what
+# to link follows the sources ($(LIBGH_A) first for a program on the runtime, then libraries),
+# and GH_LDFLAGS and LDFLAGS come last. The sources are the rule's first prerequisite unless
+# given.
+define ccld
+	$(call msg,CCLD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $(1) $(or $(3),$<) -o $@ $(2) $(GH_LDFLAGS) $(LDFLAGS)
+endef
+
 .DELETE_ON_ERROR:
 .SUFFIXES:
 .DEFAULT_GOAL := all

@@ -6,10 +6,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 TEST_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/helpers.h $(LIBGH_A)
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) -Itests/unit $< -o $@ $(LIBGH_A) $(TEST_LIBS) -lm \
-		$(GH_LDFLAGS) $(LDFLAGS)
+	$(call ccld,-Itests/unit,$(LIBGH_A) $(TEST_LIBS) -lm)
 
 .PHONY: test-unit test-asan test-tsan test-aarch64
 test-unit: $(UNIT_BINS)

@@ -19,14 +19,10 @@ BENCH_GO_ENV = GOCACHE=$(abspath $(BUILD))/go/cache GOPATH=$(abspath $(BUILD))/g
 	       GOFLAGS=-mod=mod GOPROXY=off GO111MODULE=on CGO_ENABLED=0
 
 $(BENCH_CORE_GH): bench/core/gh_core.c $(LIBGH_A)
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(LIBGH_A) $(GH_LDFLAGS) $(LDFLAGS)
+	$(call ccld,,$(LIBGH_A))
 
 $(BENCH_CORE_C): bench/core/c_baseline.c
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(GH_LDFLAGS) $(LDFLAGS)
+	$(call ccld)
 
 $(BENCH_CORE_GO): bench/core/go/main.go bench/core/go/go.mod
 	$(call msg,GO,$@)

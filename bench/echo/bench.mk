@@ -9,9 +9,7 @@ BENCH_ECHO_GO_ENV = GOCACHE=$(abspath $(BUILD))/go/cache GOPATH=$(abspath $(BUIL
 		    GOFLAGS=-mod=mod GOPROXY=off GO111MODULE=on CGO_ENABLED=0
 
 $(BENCH_ECHO_DIR)/echo_load: bench/echo/echo_load.c
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(GH_LDFLAGS) $(LDFLAGS)
+	$(call ccld)
 
 $(BENCH_ECHO_DIR)/echo-server: $(ECHO_SERVER)
 	$(Q)mkdir -p $(@D)

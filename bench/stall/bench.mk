@@ -11,9 +11,7 @@ BENCH_STALL_BINS += $(BENCH_STALL_DIR)/go_stall
 endif
 
 $(BENCH_STALL_DIR)/gh_stall: bench/stall/gh_stall.c $(LIBGH_A)
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(LIBGH_A) $(GH_LDFLAGS) $(LDFLAGS)
+	$(call ccld,,$(LIBGH_A))
 
 # cgo: the blocking call is C, as it would be for a Go program using a C client library.
 $(BENCH_STALL_DIR)/go_stall: bench/stall/go/main.go bench/stall/go/go.mod

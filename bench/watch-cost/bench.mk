@@ -10,15 +10,10 @@ WATCH_COST_REPS ?= 5
 vpath %.bpf.c bench/watch-cost
 
 $(BENCH_WATCH_DIR)/watch_cost: bench/watch-cost/watch_cost.c $(LIBGH_A)
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(LIBGH_A) $(GH_LDFLAGS) $(LDFLAGS)
+	$(call ccld,,$(LIBGH_A))
 
 $(BENCH_WATCH_DIR)/watch_enter: bench/watch-cost/watch_enter.c $(BPF_BUILD)/watch_enter.skel.h
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $(BPF_SKEL_CFLAGS) $(LIBBPF_CFLAGS) $< -o $@ \
-		$(LIBBPF_LIBS) $(GH_LDFLAGS) $(LDFLAGS)
+	$(call ccld,$(BPF_SKEL_CFLAGS) $(LIBBPF_CFLAGS),$(LIBBPF_LIBS))
 
 .PHONY: bench-watch-cost
 bench-watch-cost: $(BENCH_WATCH_DIR)/watch_cost $(BENCH_WATCH_DIR)/watch_enter $(LOADER)

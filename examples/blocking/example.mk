@@ -4,8 +4,6 @@
 BLOCKING_BIN := $(BUILD)/examples/blocking
 
 $(BLOCKING_BIN): examples/blocking/blocking.c $(LIBGH_A)
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(LIBGH_A) $(GH_LDFLAGS) $(LDFLAGS)
+	$(call ccld,,$(LIBGH_A))
 
 ALL_TARGETS += $(BLOCKING_BIN)

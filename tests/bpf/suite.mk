@@ -8,9 +8,8 @@
 
 BPF_TEST_SRCS := $(wildcard tests/bpf/test_bpf_*.c)
 BPF_TEST_BINS := $(patsubst tests/bpf/%.c,$(BUILD)/tests/bpf/%,$(BPF_TEST_SRCS))
-BPF_TEST_CFLAGS = $(GH_CFLAGS) $(CFLAGS) -Itests/bpf $(LIBBPF_CFLAGS) \
-		  -DGH_BUILD_DIR='"$(abspath $(BUILD))"'
-BPF_TEST_LIBS = $(LIBGH_A) $(LIBBPF_LIBS) $(TEST_LIBS) $(GH_LDFLAGS) $(LDFLAGS)
+BPF_TEST_CFLAGS = -Itests/bpf $(LIBBPF_CFLAGS) -DGH_BUILD_DIR='"$(abspath $(BUILD))"'
+BPF_TEST_LIBS = $(LIBGH_A) $(LIBBPF_LIBS) $(TEST_LIBS)
 MARIADB_LIBS := $(or $(shell pkg-config --libs libmariadb 2>/dev/null),-lmariadb)
 MARIADB_CFLAGS := $(shell pkg-config --cflags libmariadb 2>/dev/null)
 
@@ -19,9 +18,7 @@ $(BUILD)/tests/bpf/test_bpf_mariadb: BPF_TEST_LIBS += $(MARIADB_LIBS)
 
 $(BUILD)/tests/bpf/%: tests/bpf/%.c tests/bpf/bpf_test.h tests/bpf/isolation.h $(LIBGH_A) \
 		       include/greenhub/trace.h
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(BPF_TEST_CFLAGS) $< -o $@ $(BPF_TEST_LIBS)
+	$(call ccld,$(BPF_TEST_CFLAGS),$(BPF_TEST_LIBS))
 
 .PHONY: test-bpf
 test-bpf: $(BPF_TEST_BINS) $(LOADER) $(BUILD)/tests/stress

@@ -7,10 +7,7 @@ E2E_BINS := $(patsubst tests/e2e/%.c,$(BUILD)/tests/e2e/%,$(E2E_SRCS))
 E2E_EXAMPLES := $(ECHO_SERVER) $(HTTP_SERVER)
 
 $(BUILD)/tests/e2e/%: tests/e2e/%.c tests/e2e/e2e.h
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) -DEXAMPLES_DIR='"$(abspath $(BUILD)/examples)"' $< -o $@ \
-		$(TEST_LIBS) $(GH_LDFLAGS) $(LDFLAGS)
+	$(call ccld,-DEXAMPLES_DIR='"$(abspath $(BUILD)/examples)"',$(TEST_LIBS))
 
 .PHONY: test-e2e
 test-e2e: $(E2E_BINS) $(E2E_EXAMPLES)

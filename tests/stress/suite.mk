@@ -5,9 +5,7 @@ STRESS_BIN := $(BUILD)/tests/stress
 STRESS_SECONDS ?= 4
 
 $(STRESS_BIN): tests/stress/stress.c $(LIBGH_A)
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(LIBGH_A) $(GH_LDFLAGS) $(LDFLAGS)
+	$(call ccld,,$(LIBGH_A))
 
 .PHONY: test-stress
 test-stress: $(STRESS_BIN)

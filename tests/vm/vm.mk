@@ -23,8 +23,8 @@ VM_EXTRA ?=
 
 VM_TESTS += $(VM_BUILD)/test_vm_sched_ext_env $(VM_BUILD)/test_vm_scx_compat
 
-VM_CFLAGS = $(GH_CFLAGS) $(CFLAGS) $(BPF_SKEL_CFLAGS) $(LIBBPF_CFLAGS) -Itests/vm
-VM_LIBS = $(LIBBPF_LIBS) $(GH_LDFLAGS) $(LDFLAGS)
+VM_CFLAGS = $(BPF_SKEL_CFLAGS) $(LIBBPF_CFLAGS) -Itests/vm
+VM_LIBS = $(LIBBPF_LIBS)
 
 # tests/vm/test_vm_<x>.c, each with the skeleton of the scheduler it loads.
 $(VM_BUILD)/test_vm_sched_ext_env: $(BPF_BUILD)/vm_smoke.skel.h
@@ -32,9 +32,7 @@ $(VM_BUILD)/test_vm_scx_compat: $(BPF_BUILD)/vm_compat.skel.h
 $(VM_BUILD)/test_vm_scx_isolation: tests/bpf/isolation.h
 
 $(VM_BUILD)/test_vm_%: tests/vm/test_vm_%.c tests/vm/vm_test.h
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(VM_CFLAGS) $< -o $@ $(VM_LIBS)
+	$(call ccld,$(VM_CFLAGS),$(VM_LIBS))
 
 # sched_ext mode (bpf/greenhub_scx.bpf.c, docs/sched-ext.md): tests that run hubs link the runtime and
 # drive the loader, which lands in the VM's /bin with the stress checker.
@@ -49,9 +47,7 @@ VM_EXTRA += $(LOADER) $(STRESS_BIN)
 $(VM_SCX_TESTS) $(VM_BUILD)/test_vm_trace_stress $(VM_BUILD)/test_vm_trace_refused: \
 		$(VM_BUILD)/test_vm_%: tests/vm/test_vm_%.c tests/vm/vm_test.h \
 		 tests/vm/scx_test.h $(LIBGH_A)
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(VM_CFLAGS) $< -o $@ $(LIBGH_A) $(VM_LIBS)
+	$(call ccld,$(VM_CFLAGS),$(LIBGH_A) $(VM_LIBS))
 
 # The kernel matrix: each Debian kernel is booted once (tests/vm/fetch-kernel names them) and
 # runs what it can run. Trace mode's suite is the host suite (tests/bpf) plus the VM's own

@@ -18,9 +18,9 @@ LIBGH_PC := $(BUILD)/greenhub.pc
 # green stack instead of stepping over it (userspace/lib/stack.c).
 LIB_CFLAGS = $(GH_CFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -fstack-clash-protection
 # The runtime needs no library beyond the C library and the threads flag that GH_LDFLAGS
-# carries: programs link $(LIBGH_A) then GH_LDFLAGS, and greenhub.pc's Libs.private says
-# -pthread. A library it comes to need must be added to those links, to the shared library's
-# below, and to Libs.private.
+# carries: programs link $(LIBGH_A) then GH_LDFLAGS (ccld, in the Makefile), and greenhub.pc's
+# Libs.private says -pthread. A library it comes to need must be added after $(LIBGH_A) in
+# ccld, to the shared library's link below, and to Libs.private.
 
 ALL_TARGETS += $(LIBGH_A) $(LIBGH_SO) $(LIBGH_PC)
 
