@@ -83,6 +83,7 @@ include bpf/bpf.mk
 include userspace/loader/loader.mk
 include tests/tests.mk
 # Every benchmark, example and extra test suite brings its own fragment.
+include bench/bench.mk
 -include $(wildcard bench/*/bench.mk)
 -include $(wildcard examples/*/example.mk)
 -include $(wildcard tests/*/suite.mk)

@@ -8,7 +8,7 @@
 BENCH_HANDOFF_DIR := $(BUILD)/bench/handoff
 HANDOFF_ROUNDS ?= 5000
 BENCH_HANDOFF_BINS := $(BENCH_HANDOFF_DIR)/gh_handoff $(BENCH_HANDOFF_DIR)/handoff_wake
-ifneq ($(shell command -v $(GO) 2>/dev/null),)
+ifneq ($(BENCH_HAVE_GO),)
 BENCH_HANDOFF_BINS += $(BENCH_HANDOFF_DIR)/go_handoff
 endif
 

@@ -6,7 +6,7 @@ BENCH_STALL_DIR := $(BUILD)/bench/stall
 STALL_SECONDS ?= 3
 STALL_BLOCKERS ?= 4
 BENCH_STALL_BINS := $(BENCH_STALL_DIR)/gh_stall
-ifneq ($(shell command -v $(GO) 2>/dev/null),)
+ifneq ($(BENCH_HAVE_GO),)
 BENCH_STALL_BINS += $(BENCH_STALL_DIR)/go_stall
 endif
 
