@@ -87,7 +87,6 @@ include bench/bench.mk
 -include $(wildcard bench/*/bench.mk)
 -include $(wildcard examples/*/example.mk)
 -include $(wildcard tests/*/suite.mk)
-include tests/vm/vm.mk
 
 all: $(ALL_TARGETS)
 

@@ -6,8 +6,6 @@
 # kernel side to themselves: no other suite runs meanwhile, even under make -j
 # (tests/run-suite's lock).
 
-BPF_TEST_SRCS := $(wildcard tests/bpf/test_bpf_*.c)
-BPF_TEST_BINS := $(patsubst tests/bpf/%.c,$(BUILD)/tests/bpf/%,$(BPF_TEST_SRCS))
 BPF_TEST_CFLAGS = -Itests/bpf $(LIBBPF_CFLAGS) -DGH_BUILD_DIR='"$(abspath $(BUILD))"'
 BPF_TEST_LIBS = $(LIBGH_A) $(LIBBPF_LIBS) $(TEST_LIBS)
 MARIADB_LIBS := $(or $(shell pkg-config --libs libmariadb 2>/dev/null),-lmariadb)
@@ -21,7 +19,7 @@ $(BUILD)/tests/bpf/%: tests/bpf/%.c tests/bpf/bpf_test.h tests/bpf/isolation.h $
 	$(call ccld,$(BPF_TEST_CFLAGS),$(BPF_TEST_LIBS))
 
 .PHONY: test-bpf
-test-bpf: $(BPF_TEST_BINS) $(LOADER) $(BUILD)/tests/stress
+test-bpf: $(BPF_TEST_BINS) $(LOADER) $(STRESS_BIN)
 	$(Q)SUITE_KERNEL_SIDE=exclusive tests/run-suite bpf $(BPF_TEST_BINS)
 
 test: test-bpf

@@ -1,7 +1,6 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # The exclusivity stress checker: bounded in `make test`, longer with STRESS_SECONDS=n.
 
-STRESS_BIN := $(BUILD)/tests/stress
 STRESS_SECONDS ?= 4
 
 $(STRESS_BIN): tests/stress/stress.c $(LIBGH_A)

@@ -8,11 +8,12 @@
 #   trixie-backports 7.x   trace mode's suite and the sched_ext suite
 # and prints one table; `make test-vm-<suite>` boots one of them.
 #
-# The sched_ext suite is VM_TESTS: a suite plugs in by adding its binaries, with a rule that
-# builds each, from a fragment included before this one (or on the command line):
-#     VM_TESTS += $(BUILD)/tests/vm/test_vm_foo
-# Programs the tests call but that are not tests (the loader) go in VM_EXTRA; they land in the
-# VM's /bin. Each test follows the contract in tests/vm/vm_test.h.
+# The sched_ext suite is VM_TESTS: each test is added to it below, with a rule that builds it
+#     VM_TESTS += $(VM_BUILD)/test_vm_foo
+# (VM_TESTS=... on the command line runs others). Programs the tests call but that are not tests
+# (the loader, the stress checker) go in VM_EXTRA; they land in the VM's /bin. Each test follows
+# the contract in tests/vm/vm_test.h. Trace mode's suite in the VM is tests/bpf's (BPF_TEST_BINS,
+# from tests/tests.mk).
 #
 # VM_TIMEOUT bounds a whole VM run (boot included), VM_TEST_TIMEOUT each test, in seconds.
 
