@@ -47,16 +47,36 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
+# Header dependencies. As it compiles an object or a program, the compiler writes the list of
+# the headers it read to $@.d (GH_DEPFLAGS); the fragment with the target's rule reads the list
+# back with
+#     $(eval $(call read_deps,<targets>))
+# so that changing a header rebuilds exactly what includes it. A target that exists without its
+# list (built by an older Makefile, or its list deleted) is rebuilt, since nothing then says what
+# it was built from. Generated headers (BPF skeletons) stay explicit prerequisites of what
+# includes them: they must exist before the first compile, when there is no list yet.
+GH_DEPFLAGS = -MMD -MP -MF $@.d -MT $@
+define read_deps
+-include $(wildcard $(addsuffix .d,$(1)))
+$(if $(call deps_missing,$(1)),$(call deps_missing,$(1)): FORCE)
+endef
+deps_missing = $(filter-out $(patsubst %.d,%,$(wildcard $(addsuffix .d,$(1)))),$(wildcard $(1)))
+.PHONY: FORCE
+FORCE:
+
 # The recipe of every program compiled and linked from its C sources in one step:
 #     $(call ccld,<compiler flags>,<what to link>[,<sources>])
 # The compiler flags follow GH_CFLAGS and CFLAGS (include folders, -D, a library's flags); what
 # to link follows the sources ($(LIBGH_A) first for a program on the runtime, then libraries),
 # and GH_LDFLAGS and LDFLAGS come last. The sources are the rule's first prerequisite unless
-# given.
+# given. With several sources, gcc and clang would write only the last one's headers to $@.d, so
+# the list is written by a second, preprocessor-only run over all of them.
 define ccld
 	$(call msg,CCLD,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $(1) $(or $(3),$<) -o $@ $(2) $(GH_LDFLAGS) $(LDFLAGS)
+	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $(1) $(if $(word 2,$(3)),,$(GH_DEPFLAGS)) $(or $(3),$<) \
+		-o $@ $(2) $(GH_LDFLAGS) $(LDFLAGS)
+	$(if $(word 2,$(3)),$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $(1) -MM -MP -MT $@ $(3) > $@.d)
 endef
 
 .DELETE_ON_ERROR:

@@ -13,8 +13,10 @@ STRESS_BIN := $(BUILD)/tests/stress
 BPF_TEST_SRCS := $(wildcard tests/bpf/test_bpf_*.c)
 BPF_TEST_BINS := $(patsubst tests/bpf/%.c,$(BUILD)/tests/bpf/%,$(BPF_TEST_SRCS))
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/helpers.h $(LIBGH_A)
+$(BUILD)/tests/%: tests/unit/%.c $(LIBGH_A)
 	$(call ccld,-Itests/unit,$(LIBGH_A) $(TEST_LIBS) -lm)
+
+$(eval $(call read_deps,$(UNIT_BINS)))
 
 .PHONY: test-unit test-asan test-tsan test-aarch64
 test-unit: $(UNIT_BINS)

@@ -20,6 +20,8 @@ $(BENCH_CORE_GH): bench/core/gh_core.c $(LIBGH_A)
 $(BENCH_CORE_C): bench/core/c_baseline.c
 	$(call ccld)
 
+$(eval $(call read_deps,$(BENCH_CORE_GH) $(BENCH_CORE_C)))
+
 $(BENCH_CORE_GO): bench/core/go/main.go bench/core/go/go.mod
 	$(call msg,GO,$@)
 	$(Q)mkdir -p $(@D)

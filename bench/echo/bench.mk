@@ -8,6 +8,8 @@ BENCH_ECHO_DIR := $(BUILD)/bench/echo
 $(BENCH_ECHO_DIR)/echo_load: bench/echo/echo_load.c
 	$(call ccld)
 
+$(eval $(call read_deps,$(BENCH_ECHO_DIR)/echo_load))
+
 $(BENCH_ECHO_DIR)/echo-server: $(ECHO_SERVER)
 	$(Q)mkdir -p $(@D)
 	$(Q)ln -sf $(abspath $<) $@

@@ -21,6 +21,8 @@ $(BENCH_HANDOFF_DIR)/gh_handoff: bench/handoff/gh_handoff.c $(LIBGH_A)
 $(BENCH_HANDOFF_DIR)/handoff_wake: bench/handoff/handoff_wake.c $(BPF_BUILD)/handoff_wake.skel.h
 	$(call ccld,$(BPF_SKEL_CFLAGS) $(LIBBPF_CFLAGS),$(LIBBPF_LIBS))
 
+$(eval $(call read_deps,$(BENCH_HANDOFF_DIR)/gh_handoff $(BENCH_HANDOFF_DIR)/handoff_wake))
+
 # cgo: the helper thread that releases the blocked goroutine must live outside the Go scheduler.
 $(BENCH_HANDOFF_DIR)/go_handoff: bench/handoff/go/main.go bench/handoff/go/go.mod
 	$(call msg,GO,$@)

@@ -7,6 +7,8 @@ BENCH_OFFLOAD_DIR := $(BUILD)/bench/offload
 $(BENCH_OFFLOAD_DIR)/offload_bench: bench/offload/offload_bench.c $(LIBGH_A)
 	$(call ccld,,$(LIBGH_A))
 
+$(eval $(call read_deps,$(BENCH_OFFLOAD_DIR)/offload_bench))
+
 .PHONY: bench-offload
 bench-offload: $(BENCH_OFFLOAD_DIR)/offload_bench
 	$(call msg,BENCH,offload)

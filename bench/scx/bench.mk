@@ -9,6 +9,8 @@ BENCH_SCX_DIR := $(BUILD)/bench/scx
 $(BENCH_SCX_DIR)/scx_bench: bench/scx/scx_bench.c $(LIBGH_A)
 	$(call ccld,,$(LIBGH_A))
 
+$(eval $(call read_deps,$(BENCH_SCX_DIR)/scx_bench))
+
 .PHONY: bench-vm
 bench-vm: $(BENCH_SCX_DIR)/scx_bench $(BUILD)/bench/stall/gh_stall $(LOADER)
 	$(call msg,BENCH,vm)

@@ -13,6 +13,8 @@ endif
 $(BENCH_STALL_DIR)/gh_stall: bench/stall/gh_stall.c $(LIBGH_A)
 	$(call ccld,,$(LIBGH_A))
 
+$(eval $(call read_deps,$(BENCH_STALL_DIR)/gh_stall))
+
 # cgo: the blocking call is C, as it would be for a Go program using a C client library.
 $(BENCH_STALL_DIR)/go_stall: bench/stall/go/main.go bench/stall/go/go.mod
 	$(call msg,GO,$@)

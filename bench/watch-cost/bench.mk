@@ -15,6 +15,8 @@ $(BENCH_WATCH_DIR)/watch_cost: bench/watch-cost/watch_cost.c $(LIBGH_A)
 $(BENCH_WATCH_DIR)/watch_enter: bench/watch-cost/watch_enter.c $(BPF_BUILD)/watch_enter.skel.h
 	$(call ccld,$(BPF_SKEL_CFLAGS) $(LIBBPF_CFLAGS),$(LIBBPF_LIBS))
 
+$(eval $(call read_deps,$(BENCH_WATCH_DIR)/watch_cost $(BENCH_WATCH_DIR)/watch_enter))
+
 .PHONY: bench-watch-cost
 bench-watch-cost: $(BENCH_WATCH_DIR)/watch_cost $(BENCH_WATCH_DIR)/watch_enter $(LOADER)
 	$(call msg,BENCH,watch-cost)

@@ -6,4 +6,6 @@ BLOCKING_BIN := $(BUILD)/examples/blocking
 $(BLOCKING_BIN): examples/blocking/blocking.c $(LIBGH_A)
 	$(call ccld,,$(LIBGH_A))
 
+$(eval $(call read_deps,$(BLOCKING_BIN)))
+
 ALL_TARGETS += $(BLOCKING_BIN)

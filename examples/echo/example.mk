@@ -5,5 +5,7 @@
 ECHO_SERVER_SRCS := examples/echo/echo.c examples/server.c
 ALL_TARGETS += $(ECHO_SERVER)
 
-$(ECHO_SERVER): $(ECHO_SERVER_SRCS) examples/server.h include/greenhub.h $(LIBGH_A)
+$(ECHO_SERVER): $(ECHO_SERVER_SRCS) $(LIBGH_A)
 	$(call ccld,-Iexamples,$(LIBGH_A),$(ECHO_SERVER_SRCS))
+
+$(eval $(call read_deps,$(ECHO_SERVER)))

@@ -5,5 +5,7 @@
 HTTP_SERVER_SRCS := examples/http/http.c examples/server.c
 ALL_TARGETS += $(HTTP_SERVER)
 
-$(HTTP_SERVER): $(HTTP_SERVER_SRCS) examples/server.h include/greenhub.h $(LIBGH_A)
+$(HTTP_SERVER): $(HTTP_SERVER_SRCS) $(LIBGH_A)
 	$(call ccld,-Iexamples,$(LIBGH_A),$(HTTP_SERVER_SRCS))
+
+$(eval $(call read_deps,$(HTTP_SERVER)))

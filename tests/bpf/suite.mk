@@ -14,9 +14,10 @@ MARIADB_CFLAGS := $(shell pkg-config --cflags libmariadb 2>/dev/null)
 $(BUILD)/tests/bpf/test_bpf_mariadb: BPF_TEST_CFLAGS += $(MARIADB_CFLAGS)
 $(BUILD)/tests/bpf/test_bpf_mariadb: BPF_TEST_LIBS += $(MARIADB_LIBS)
 
-$(BUILD)/tests/bpf/%: tests/bpf/%.c tests/bpf/bpf_test.h tests/bpf/isolation.h $(LIBGH_A) \
-		       include/greenhub/trace.h
+$(BUILD)/tests/bpf/%: tests/bpf/%.c $(LIBGH_A)
 	$(call ccld,$(BPF_TEST_CFLAGS),$(BPF_TEST_LIBS))
+
+$(eval $(call read_deps,$(BPF_TEST_BINS)))
 
 .PHONY: test-bpf
 test-bpf: $(BPF_TEST_BINS) $(LOADER) $(STRESS_BIN)

@@ -6,6 +6,8 @@ STRESS_SECONDS ?= 4
 $(STRESS_BIN): tests/stress/stress.c $(LIBGH_A)
 	$(call ccld,,$(LIBGH_A))
 
+$(eval $(call read_deps,$(STRESS_BIN)))
+
 .PHONY: test-stress
 test-stress: $(STRESS_BIN)
 	$(Q)SUITE_ARGS="--seconds $(STRESS_SECONDS)" SUITE_VERBOSE=1 tests/run-suite stress $(STRESS_BIN)

@@ -30,9 +30,8 @@ VM_LIBS = $(LIBBPF_LIBS)
 # tests/vm/test_vm_<x>.c, each with the skeleton of the scheduler it loads.
 $(VM_BUILD)/test_vm_sched_ext_env: $(BPF_BUILD)/vm_smoke.skel.h
 $(VM_BUILD)/test_vm_scx_compat: $(BPF_BUILD)/vm_compat.skel.h
-$(VM_BUILD)/test_vm_scx_isolation: tests/bpf/isolation.h
 
-$(VM_BUILD)/test_vm_%: tests/vm/test_vm_%.c tests/vm/vm_test.h
+$(VM_BUILD)/test_vm_%: tests/vm/test_vm_%.c
 	$(call ccld,$(VM_CFLAGS),$(VM_LIBS))
 
 # sched_ext mode (bpf/greenhub_scx.bpf.c, docs/sched-ext.md): tests that run hubs link the runtime and
@@ -46,9 +45,10 @@ VM_EXTRA += $(LOADER) $(STRESS_BIN)
 
 # Tests that link the runtime: the sched_ext suite, and trace mode's VM tests below.
 $(VM_SCX_TESTS) $(VM_BUILD)/test_vm_trace_stress $(VM_BUILD)/test_vm_trace_refused: \
-		$(VM_BUILD)/test_vm_%: tests/vm/test_vm_%.c tests/vm/vm_test.h \
-		 tests/vm/scx_test.h $(LIBGH_A)
+		$(VM_BUILD)/test_vm_%: tests/vm/test_vm_%.c $(LIBGH_A)
 	$(call ccld,$(VM_CFLAGS),$(LIBGH_A) $(VM_LIBS))
+
+$(eval $(call read_deps,$(patsubst tests/vm/%.c,$(VM_BUILD)/%,$(wildcard tests/vm/test_vm_*.c))))
 
 # The kernel matrix: each Debian kernel is booted once (tests/vm/fetch-kernel names them) and
 # runs what it can run. Trace mode's suite is the host suite (tests/bpf) plus the VM's own

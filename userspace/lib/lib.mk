@@ -9,7 +9,6 @@ $(error no context switch for architecture '$(LIB_ARCH)' (have x86_64 and aarch6
 endif
 LIB_OBJS := $(patsubst userspace/lib/%.c,$(BUILD)/lib/%.o,$(LIB_SRCS)) \
 	    $(BUILD)/lib/arch/switch_$(LIB_ARCH).o
-LIB_HDRS := include/greenhub.h $(wildcard include/greenhub/*.h) userspace/lib/internal.h
 
 LIBGH_SO := $(BUILD)/libgreenhub.so
 LIBGH_SONAME := libgreenhub.so.0
@@ -24,15 +23,17 @@ LIB_CFLAGS = $(GH_CFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -fstack-clash-prot
 
 ALL_TARGETS += $(LIBGH_A) $(LIBGH_SO) $(LIBGH_PC)
 
-$(BUILD)/lib/%.o: userspace/lib/%.c $(LIB_HDRS)
+$(BUILD)/lib/%.o: userspace/lib/%.c
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(LIB_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(LIB_CFLAGS) $(GH_DEPFLAGS) -c $< -o $@
 
 $(BUILD)/lib/arch/%.o: userspace/lib/arch/%.S
 	$(call msg,AS,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(LIB_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(LIB_CFLAGS) $(GH_DEPFLAGS) -c $< -o $@
+
+$(eval $(call read_deps,$(LIB_OBJS)))
 
 $(LIBGH_A): $(LIB_OBJS)
 	$(call msg,AR,$@)

@@ -14,11 +14,14 @@ ALL_TARGETS += $(LOADER)
 .PHONY: loader
 loader: $(LOADER)
 
-$(BUILD)/loader/%.o: userspace/loader/%.c userspace/loader/loader.h include/greenhub.h \
-		     $(wildcard include/greenhub/*.h) $(LOADER_SKELS)
+# Every object waits for the skeletons: the compiler lists the ones it includes only once it has
+# compiled it.
+$(BUILD)/loader/%.o: userspace/loader/%.c $(LOADER_SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(LOADER_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(LOADER_CFLAGS) $(GH_DEPFLAGS) -c $< -o $@
+
+$(eval $(call read_deps,$(LOADER_OBJS)))
 
 $(LOADER): $(LOADER_OBJS)
 	$(call msg,LD,$@)
