@@ -47,6 +47,23 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
+.DELETE_ON_ERROR:
+.SUFFIXES:
+.DEFAULT_GOAL := all
+
+.PHONY: all test check bench demo deps install uninstall clean help
+
+# What one part of the tree builds and others name in their rules:
+#   LIBGH_A                    the runtime (userspace/lib), linked into every program on it
+#   BPF_BUILD                  BPF objects, skeletons and vmlinux.h (bpf/bpf.mk)
+#   LOADER                     scx_greenhub (userspace/loader), which tests and benchmarks load
+#   ECHO_SERVER, HTTP_SERVER   the example servers, which tests/e2e and bench/ drive
+LIBGH_A := $(BUILD)/libgreenhub.a
+BPF_BUILD := $(BUILD)/bpf
+LOADER := $(BUILD)/scx_greenhub
+ECHO_SERVER := $(BUILD)/examples/echo-server
+HTTP_SERVER := $(BUILD)/examples/http-server
+
 # Header dependencies. As it compiles an object or a program, the compiler writes the list of
 # the headers it read to $@.d (GH_DEPFLAGS); the fragment with the target's rule reads the list
 # back with
@@ -79,38 +96,25 @@ define ccld
 	$(if $(word 2,$(3)),$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $(1) -MM -MP -MT $@ $(3) > $@.d)
 endef
 
-.DELETE_ON_ERROR:
-.SUFFIXES:
-.DEFAULT_GOAL := all
-
-.PHONY: all test check bench demo deps install uninstall clean help
-
-# What one part of the tree builds and others name in their rules. Make expands a rule's
-# targets and prerequisites as it reads the rule, so these are defined here, before any fragment
-# is read: then the order in which the fragments are read does not matter.
-#   LIBGH_A                    the runtime (userspace/lib), linked into every program on it
-#   BPF_BUILD                  BPF objects, skeletons and vmlinux.h (bpf/bpf.mk)
-#   LOADER                     scx_greenhub (userspace/loader), which tests and benchmarks load
-#   ECHO_SERVER, HTTP_SERVER   the example servers, which tests/e2e and bench/ drive
-LIBGH_A := $(BUILD)/libgreenhub.a
-BPF_BUILD := $(BUILD)/bpf
-LOADER := $(BUILD)/scx_greenhub
-ECHO_SERVER := $(BUILD)/examples/echo-server
-HTTP_SERVER := $(BUILD)/examples/http-server
-
+# The fragments: the library, the kernel side and its loader, then each example, test suite and
+# benchmark in its own folder. Make expands targets, prerequisites and := variables as it reads
+# them, and there a fragment uses only what this file defines above, plus, for a test suite or a
+# benchmark, what tests/tests.mk or bench/bench.mk defines for all of them (they are included
+# first for that). Whatever else it takes from another fragment, it uses in recipes and in =
+# variables, which make expands only after reading everything. So the order of the fragments
+# does not change what is built.
 include userspace/lib/lib.mk
 include bpf/bpf.mk
 include userspace/loader/loader.mk
+include $(wildcard examples/*/example.mk)
 include tests/tests.mk
-# Every benchmark, example and extra test suite brings its own fragment.
+include $(wildcard tests/*/suite.mk)
 include bench/bench.mk
--include $(wildcard bench/*/bench.mk)
--include $(wildcard examples/*/example.mk)
--include $(wildcard tests/*/suite.mk)
+include $(wildcard bench/*/bench.mk)
 
+# The fragments add their products to ALL_TARGETS and their benchmarks' phony targets to
+# BENCH_TARGETS, so these two rules follow the includes.
 all: $(ALL_TARGETS)
-
-# Each bench fragment appends a phony target that builds and runs its benchmark.
 bench: $(BENCH_TARGETS)
 
 check: test
