@@ -27,9 +27,14 @@ $(LOADER): $(LOADER_OBJS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(GH_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LIBBPF_LIBS) -lm
 
+.PHONY: install-loader uninstall-loader
 install-loader: $(LOADER)
 	$(call msg,INSTALL,$(DESTDIR)$(BINDIR)/scx_greenhub)
 	$(Q)install -d $(DESTDIR)$(BINDIR)
 	$(Q)install -m 755 $(LOADER) $(DESTDIR)$(BINDIR)/
 
+uninstall-loader:
+	$(Q)rm -f $(DESTDIR)$(BINDIR)/scx_greenhub
+
 install: install-loader
+uninstall: uninstall-loader
