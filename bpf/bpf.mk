@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #
-# BPF build rules, included by the top-level Makefile (which defines Q, msg, BUILD, CLANG and
-# BPFTOOL). Everything lands in $(BUILD)/bpf/:
+# BPF build rules, included by the top-level Makefile (which defines Q, msg, BUILD, BPF_BUILD,
+# CLANG and BPFTOOL). Everything lands in $(BPF_BUILD), which is $(BUILD)/bpf/:
 #
 #   vmlinux.h        the build machine's kernel types, from its BTF
 #   <stem>.bpf.o     clang -target bpf, from <stem>.bpf.c in any of BPF_SRC_DIRS
@@ -13,7 +13,7 @@
 #
 # Stems must be unique across BPF_SRC_DIRS: the stem names the object, the skeleton and its
 # functions (<stem>__open_and_load(), ...). A user object that includes a skeleton depends on
-# it, e.g.  $(BUILD)/foo.o: $(BUILD)/bpf/foo.skel.h ; and compiles with $(BPF_SKEL_CFLAGS)
+# it, e.g.  $(BUILD)/foo.o: $(BPF_BUILD)/foo.skel.h ; and compiles with $(BPF_SKEL_CFLAGS)
 # $(LIBBPF_CFLAGS), links with $(LIBBPF_LIBS).
 #
 # sched_ext on a kernel without it: the build machine's kernel may lack sched_ext, so its
@@ -49,10 +49,21 @@
 # 7.1 (it opens the object with its own libbpf 1.1, which predates .struct_ops.link).
 # See docs/bpf-toolchain.md.
 
-BPF_BUILD := $(BUILD)/bpf
 BPF_SRC_DIRS := bpf tests/bpf tests/vm
 VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
-BPF_ARCH ?= x86
+
+# The architecture the programs are compiled for (-D__TARGET_ARCH_<arch>, which tells libbpf's
+# bpf_tracing.h how to read registers): this machine's, whose kernel runs them, in the kernel's
+# spelling (uname -m says x86_64 for x86, aarch64 for arm64, ...).
+ifndef BPF_ARCH
+BPF_ARCH := $(shell uname -m | sed -e 's/^x86_64$$/x86/' -e 's/^armv.*/arm/' \
+	-e 's/^aarch64.*/arm64/' -e 's/^s390x$$/s390/' -e 's/^ppc.*/powerpc/' -e 's/^mips.*/mips/' \
+	-e 's/^riscv.*/riscv/' -e 's/^loongarch.*/loongarch/' -e 's/^sparc64$$/sparc/')
+endif
+# The programs read x86-64 system-call registers and entry frames (bpf/requests.bpf.h,
+# bpf/greenhub_trace.bpf.c) and stop with an #error elsewhere. Every BPF object waits for
+# bpf-arch, which on another architecture stops the build once, with one message, first.
+BPF_ARCHS := x86
 
 # Debian installs bpftool in /usr/sbin, which an ordinary user's PATH may not contain.
 ifeq ($(shell command -v $(BPFTOOL) 2>/dev/null),)
@@ -87,6 +98,15 @@ bpf: $(BPF_SKELS)
 $(BPF_BUILD):
 	$(Q)mkdir -p $@
 
+.PHONY: bpf-arch
+bpf-arch:
+ifeq ($(filter $(BPF_ARCH),$(BPF_ARCHS)),)
+	@echo "bpf.mk: the BPF programs are written for $(BPF_ARCHS) (they read x86-64 system-call" \
+	      "registers), not for $(BPF_ARCH): build targets that do without them, such as" \
+	      "test-unit" >&2
+	@exit 1
+endif
+
 $(BPF_BUILD)/vmlinux.h: | $(BPF_BUILD)
 	$(call msg,GEN,$@)
 	$(Q)test -r $(VMLINUX_BTF) || \
@@ -103,7 +123,7 @@ BPF_SCX_CFLAGS = $(if $(shell grep -qs 'struct sched_ext_ops {' $(BPF_BUILD)/vml
 	$(if $(shell grep -qs 'struct bpf_task_work {' $(BPF_BUILD)/vmlinux.h && echo y),\
 	-DGH_VMLINUX_HAS_TASK_WORK)
 
-$(BPF_BUILD)/%.bpf.o: %.bpf.c $(BPF_BUILD)/vmlinux.h | $(BPF_BUILD)
+$(BPF_BUILD)/%.bpf.o: %.bpf.c $(BPF_BUILD)/vmlinux.h | $(BPF_BUILD) bpf-arch
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) $(BPF_SCX_CFLAGS) -MMD -MP -MF $(@:.o=.d) -MT $@ -c $< -o $@
 

@@ -1,15 +1,22 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-# Unit tests (cmocka): tests/unit/test_<unit>.c, each linked against the static library.
+# Unit tests (cmocka): tests/unit/test_<unit>.c, each linked against the static library; and
+# what the test suites share. The Makefile includes this file before every tests/*/suite.mk, so
+# that each suite can name these in its rules whichever suite is read first.
 
+TEST_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
-TEST_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+# Binaries that one suite builds and others run too: the stress checker (tests/stress), which
+# tests/bpf and the VM suite run; trace mode's tests (tests/bpf), which the VM suite runs on each
+# kernel. tests/cross builds UNIT_SRCS for aarch64.
+STRESS_BIN := $(BUILD)/tests/stress
+BPF_TEST_SRCS := $(wildcard tests/bpf/test_bpf_*.c)
+BPF_TEST_BINS := $(patsubst tests/bpf/%.c,$(BUILD)/tests/bpf/%,$(BPF_TEST_SRCS))
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/helpers.h $(LIBGH_A)
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) -Itests/unit $< -o $@ $(LIBGH_A) $(TEST_LIBS) \
-		$(LIB_EXTRA_LIBS) -lm $(GH_LDFLAGS) $(LDFLAGS)
+$(BUILD)/tests/%: tests/unit/%.c $(LIBGH_A)
+	$(call ccld,-Itests/unit,$(LIBGH_A) $(TEST_LIBS) -lm)
+
+$(eval $(call read_deps,$(UNIT_BINS)))
 
 .PHONY: test-unit test-asan test-tsan test-aarch64
 test-unit: $(UNIT_BINS)

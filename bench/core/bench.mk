@@ -2,8 +2,7 @@
 # Core runtime benchmarks (issue 2): green switch, spawn + join, sleep timers, each measured
 # side by side with Go goroutines and a naive C baseline in one run (bench/core/run).
 #   make bench-switch | bench-spawn | bench-timers   (make bench runs all three)
-# The Go side is built with the system's go (Debian's golang-go), standard library only, offline,
-# with its build cache under $(BUILD); without go the Go column says why it is missing.
+# The Go side is built as bench/bench.mk says; without go the Go column says why it is missing.
 
 BENCH_CORE_DIR := $(BUILD)/bench/core
 BENCH_CORE_GH := $(BENCH_CORE_DIR)/gh_core
@@ -11,23 +10,17 @@ BENCH_CORE_C := $(BENCH_CORE_DIR)/c_baseline
 BENCH_CORE_GO := $(BENCH_CORE_DIR)/go_core
 BENCH_CORE_BINS := $(BENCH_CORE_GH) $(BENCH_CORE_C)
 
-GO ?= go
-ifneq ($(shell command -v $(GO) 2>/dev/null),)
+ifneq ($(BENCH_HAVE_GO),)
 BENCH_CORE_BINS += $(BENCH_CORE_GO)
 endif
-BENCH_GO_ENV = GOCACHE=$(abspath $(BUILD))/go/cache GOPATH=$(abspath $(BUILD))/go/path \
-	       GOFLAGS=-mod=mod GOPROXY=off GO111MODULE=on CGO_ENABLED=0
 
 $(BENCH_CORE_GH): bench/core/gh_core.c $(LIBGH_A)
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(LIBGH_A) $(LIB_EXTRA_LIBS) $(GH_LDFLAGS) \
-		$(LDFLAGS)
+	$(call ccld,,$(LIBGH_A))
 
 $(BENCH_CORE_C): bench/core/c_baseline.c
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(GH_LDFLAGS) $(LDFLAGS)
+	$(call ccld)
+
+$(eval $(call read_deps,$(BENCH_CORE_GH) $(BENCH_CORE_C)))
 
 $(BENCH_CORE_GO): bench/core/go/main.go bench/core/go/go.mod
 	$(call msg,GO,$@)

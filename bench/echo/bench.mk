@@ -1,26 +1,23 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # bench/echo: examples/echo against a Go echo server (GOMAXPROCS=1) under the same load
 # generator, at 1, 64 and 1024 connections; `make bench-echo` (part of `make bench`).
-# The Go side is built offline with the system's go (standard library only).
+# The Go side is built as bench/bench.mk says.
 
 BENCH_ECHO_DIR := $(BUILD)/bench/echo
-GO ?= go
-BENCH_ECHO_GO_ENV = GOCACHE=$(abspath $(BUILD))/go/cache GOPATH=$(abspath $(BUILD))/go/path \
-		    GOFLAGS=-mod=mod GOPROXY=off GO111MODULE=on CGO_ENABLED=0
 
 $(BENCH_ECHO_DIR)/echo_load: bench/echo/echo_load.c
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(GH_LDFLAGS) $(LDFLAGS)
+	$(call ccld)
 
-$(BENCH_ECHO_DIR)/echo-server: $(BUILD)/examples/echo-server
+$(eval $(call read_deps,$(BENCH_ECHO_DIR)/echo_load))
+
+$(BENCH_ECHO_DIR)/echo-server: $(ECHO_SERVER)
 	$(Q)mkdir -p $(@D)
 	$(Q)ln -sf $(abspath $<) $@
 
 $(BENCH_ECHO_DIR)/echo-go: bench/echo/go/main.go bench/echo/go/go.mod
 	$(call msg,GO,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)cd bench/echo/go && $(BENCH_ECHO_GO_ENV) $(GO) build -o $(abspath $@) .
+	$(Q)cd bench/echo/go && $(BENCH_GO_ENV) $(GO) build -o $(abspath $@) .
 
 .PHONY: bench-echo
 bench-echo: $(BENCH_ECHO_DIR)/echo_load $(BENCH_ECHO_DIR)/echo-server $(BENCH_ECHO_DIR)/echo-go

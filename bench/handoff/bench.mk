@@ -8,26 +8,20 @@
 BENCH_HANDOFF_DIR := $(BUILD)/bench/handoff
 HANDOFF_ROUNDS ?= 5000
 BENCH_HANDOFF_BINS := $(BENCH_HANDOFF_DIR)/gh_handoff $(BENCH_HANDOFF_DIR)/handoff_wake
-ifneq ($(shell command -v $(GO) 2>/dev/null),)
+ifneq ($(BENCH_HAVE_GO),)
 BENCH_HANDOFF_BINS += $(BENCH_HANDOFF_DIR)/go_handoff
 endif
 
-# The wake experiment's BPF object is built by bpf/bpf.mk's rules from here (this fragment is
-# read before bpf.mk: prerequisites name $(BUILD)/bpf, not $(BPF_BUILD)).
+# The wake experiment's BPF object and skeleton are built by bpf/bpf.mk's rules, from here.
 vpath %.bpf.c bench/handoff
 
-$(BENCH_HANDOFF_DIR)/gh_handoff: bench/handoff/gh_handoff.c bench/common/handoff_latency.h \
-				 $(LIBGH_A)
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(LIBGH_A) $(LIB_EXTRA_LIBS) $(GH_LDFLAGS) \
-		$(LDFLAGS)
+$(BENCH_HANDOFF_DIR)/gh_handoff: bench/handoff/gh_handoff.c $(LIBGH_A)
+	$(call ccld,,$(LIBGH_A))
 
-$(BENCH_HANDOFF_DIR)/handoff_wake: bench/handoff/handoff_wake.c $(BUILD)/bpf/handoff_wake.skel.h
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $(BPF_SKEL_CFLAGS) $(LIBBPF_CFLAGS) $< -o $@ \
-		$(LIBBPF_LIBS) $(GH_LDFLAGS) $(LDFLAGS)
+$(BENCH_HANDOFF_DIR)/handoff_wake: bench/handoff/handoff_wake.c $(BPF_BUILD)/handoff_wake.skel.h
+	$(call ccld,$(BPF_SKEL_CFLAGS) $(LIBBPF_CFLAGS),$(LIBBPF_LIBS))
+
+$(eval $(call read_deps,$(BENCH_HANDOFF_DIR)/gh_handoff $(BENCH_HANDOFF_DIR)/handoff_wake))
 
 # cgo: the helper thread that releases the blocked goroutine must live outside the Go scheduler.
 $(BENCH_HANDOFF_DIR)/go_handoff: bench/handoff/go/main.go bench/handoff/go/go.mod

@@ -1,20 +1,18 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # bench/http: wrk against examples/http and against a Go net/http server with the same
-# response, both on one core; `make bench-http` (part of `make bench`).
+# response, both on one core; `make bench-http` (part of `make bench`). The Go side is built as
+# bench/bench.mk says.
 
 BENCH_HTTP_DIR := $(BUILD)/bench/http
-GO ?= go
-BENCH_HTTP_GO_ENV = GOCACHE=$(abspath $(BUILD))/go/cache GOPATH=$(abspath $(BUILD))/go/path \
-		    GOFLAGS=-mod=mod GOPROXY=off GO111MODULE=on CGO_ENABLED=0
 
-$(BENCH_HTTP_DIR)/http-server: $(BUILD)/examples/http-server
+$(BENCH_HTTP_DIR)/http-server: $(HTTP_SERVER)
 	$(Q)mkdir -p $(@D)
 	$(Q)ln -sf $(abspath $<) $@
 
 $(BENCH_HTTP_DIR)/http-go: bench/http/go/main.go bench/http/go/go.mod
 	$(call msg,GO,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)cd bench/http/go && $(BENCH_HTTP_GO_ENV) $(GO) build -o $(abspath $@) .
+	$(Q)cd bench/http/go && $(BENCH_GO_ENV) $(GO) build -o $(abspath $@) .
 
 .PHONY: bench-http
 bench-http: $(BENCH_HTTP_DIR)/http-server $(BENCH_HTTP_DIR)/http-go

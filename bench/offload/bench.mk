@@ -5,10 +5,9 @@
 BENCH_OFFLOAD_DIR := $(BUILD)/bench/offload
 
 $(BENCH_OFFLOAD_DIR)/offload_bench: bench/offload/offload_bench.c $(LIBGH_A)
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(LIBGH_A) $(LIB_EXTRA_LIBS) $(GH_LDFLAGS) \
-		$(LDFLAGS)
+	$(call ccld,,$(LIBGH_A))
+
+$(eval $(call read_deps,$(BENCH_OFFLOAD_DIR)/offload_bench))
 
 .PHONY: bench-offload
 bench-offload: $(BENCH_OFFLOAD_DIR)/offload_bench

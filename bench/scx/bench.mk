@@ -6,11 +6,10 @@
 
 BENCH_SCX_DIR := $(BUILD)/bench/scx
 
-$(BENCH_SCX_DIR)/scx_bench: bench/scx/scx_bench.c bench/common/handoff_latency.h $(LIBGH_A)
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(LIBGH_A) $(LIB_EXTRA_LIBS) $(GH_LDFLAGS) \
-		$(LDFLAGS)
+$(BENCH_SCX_DIR)/scx_bench: bench/scx/scx_bench.c $(LIBGH_A)
+	$(call ccld,,$(LIBGH_A))
+
+$(eval $(call read_deps,$(BENCH_SCX_DIR)/scx_bench))
 
 .PHONY: bench-vm
 bench-vm: $(BENCH_SCX_DIR)/scx_bench $(BUILD)/bench/stall/gh_stall $(LOADER)

@@ -6,15 +6,14 @@ BENCH_STALL_DIR := $(BUILD)/bench/stall
 STALL_SECONDS ?= 3
 STALL_BLOCKERS ?= 4
 BENCH_STALL_BINS := $(BENCH_STALL_DIR)/gh_stall
-ifneq ($(shell command -v $(GO) 2>/dev/null),)
+ifneq ($(BENCH_HAVE_GO),)
 BENCH_STALL_BINS += $(BENCH_STALL_DIR)/go_stall
 endif
 
 $(BENCH_STALL_DIR)/gh_stall: bench/stall/gh_stall.c $(LIBGH_A)
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(LIBGH_A) $(LIB_EXTRA_LIBS) $(GH_LDFLAGS) \
-		$(LDFLAGS)
+	$(call ccld,,$(LIBGH_A))
+
+$(eval $(call read_deps,$(BENCH_STALL_DIR)/gh_stall))
 
 # cgo: the blocking call is C, as it would be for a Go program using a C client library.
 $(BENCH_STALL_DIR)/go_stall: bench/stall/go/main.go bench/stall/go/go.mod

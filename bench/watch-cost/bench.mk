@@ -6,21 +6,16 @@
 BENCH_WATCH_DIR := $(BUILD)/bench/watch-cost
 WATCH_COST_REPS ?= 5
 
-# watch_enter.bpf.c is built by bpf/bpf.mk's rules from here (this fragment is read before
-# bpf.mk: prerequisites name $(BUILD)/bpf, not $(BPF_BUILD)).
+# watch_enter.bpf.c is built by bpf/bpf.mk's rules, from here.
 vpath %.bpf.c bench/watch-cost
 
 $(BENCH_WATCH_DIR)/watch_cost: bench/watch-cost/watch_cost.c $(LIBGH_A)
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(LIBGH_A) $(LIB_EXTRA_LIBS) $(GH_LDFLAGS) \
-		$(LDFLAGS)
+	$(call ccld,,$(LIBGH_A))
 
-$(BENCH_WATCH_DIR)/watch_enter: bench/watch-cost/watch_enter.c $(BUILD)/bpf/watch_enter.skel.h
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $(BPF_SKEL_CFLAGS) $(LIBBPF_CFLAGS) $< -o $@ \
-		$(LIBBPF_LIBS) $(GH_LDFLAGS) $(LDFLAGS)
+$(BENCH_WATCH_DIR)/watch_enter: bench/watch-cost/watch_enter.c $(BPF_BUILD)/watch_enter.skel.h
+	$(call ccld,$(BPF_SKEL_CFLAGS) $(LIBBPF_CFLAGS),$(LIBBPF_LIBS))
+
+$(eval $(call read_deps,$(BENCH_WATCH_DIR)/watch_cost $(BENCH_WATCH_DIR)/watch_enter))
 
 .PHONY: bench-watch-cost
 bench-watch-cost: $(BENCH_WATCH_DIR)/watch_cost $(BENCH_WATCH_DIR)/watch_enter $(LOADER)

@@ -4,9 +4,8 @@
 BLOCKING_BIN := $(BUILD)/examples/blocking
 
 $(BLOCKING_BIN): examples/blocking/blocking.c $(LIBGH_A)
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(LIBGH_A) $(LIB_EXTRA_LIBS) $(GH_LDFLAGS) \
-		$(LDFLAGS)
+	$(call ccld,,$(LIBGH_A))
+
+$(eval $(call read_deps,$(BLOCKING_BIN)))
 
 ALL_TARGETS += $(BLOCKING_BIN)

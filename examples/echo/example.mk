@@ -2,12 +2,10 @@
 # examples/echo: a TCP echo server, one green thread per connection (docs/io.md).
 # examples/server.c is the server around the handler, shared with examples/http.
 
-ECHO_SERVER := $(BUILD)/examples/echo-server
+ECHO_SERVER_SRCS := examples/echo/echo.c examples/server.c
 ALL_TARGETS += $(ECHO_SERVER)
 
-$(ECHO_SERVER): examples/echo/echo.c examples/server.c examples/server.h include/greenhub.h \
-		$(LIBGH_A)
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) -Iexamples $(filter %.c,$^) -o $@ $(LIBGH_A) \
-		$(LIB_EXTRA_LIBS) $(GH_LDFLAGS) $(LDFLAGS)
+$(ECHO_SERVER): $(ECHO_SERVER_SRCS) $(LIBGH_A)
+	$(call ccld,-Iexamples,$(LIBGH_A),$(ECHO_SERVER_SRCS))
+
+$(eval $(call read_deps,$(ECHO_SERVER)))

@@ -2,12 +2,10 @@
 # examples/http: a small HTTP/1.1 server that wrk can load (docs/io.md).
 # examples/server.c is the server around the handler, shared with examples/echo.
 
-HTTP_SERVER := $(BUILD)/examples/http-server
+HTTP_SERVER_SRCS := examples/http/http.c examples/server.c
 ALL_TARGETS += $(HTTP_SERVER)
 
-$(HTTP_SERVER): examples/http/http.c examples/server.c examples/server.h include/greenhub.h \
-		$(LIBGH_A)
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) -Iexamples $(filter %.c,$^) -o $@ $(LIBGH_A) \
-		$(LIB_EXTRA_LIBS) $(GH_LDFLAGS) $(LDFLAGS)
+$(HTTP_SERVER): $(HTTP_SERVER_SRCS) $(LIBGH_A)
+	$(call ccld,-Iexamples,$(LIBGH_A),$(HTTP_SERVER_SRCS))
+
+$(eval $(call read_deps,$(HTTP_SERVER)))

@@ -6,25 +6,21 @@
 # kernel side to themselves: no other suite runs meanwhile, even under make -j
 # (tests/run-suite's lock).
 
-BPF_TEST_SRCS := $(wildcard tests/bpf/test_bpf_*.c)
-BPF_TEST_BINS := $(patsubst tests/bpf/%.c,$(BUILD)/tests/bpf/%,$(BPF_TEST_SRCS))
-BPF_TEST_CFLAGS = $(GH_CFLAGS) $(CFLAGS) -Itests/bpf $(LIBBPF_CFLAGS) \
-		  -DGH_BUILD_DIR='"$(abspath $(BUILD))"'
-BPF_TEST_LIBS = $(LIBGH_A) $(LIB_EXTRA_LIBS) $(LIBBPF_LIBS) $(TEST_LIBS) $(GH_LDFLAGS) $(LDFLAGS)
+BPF_TEST_CFLAGS = -Itests/bpf $(LIBBPF_CFLAGS) -DGH_BUILD_DIR='"$(abspath $(BUILD))"'
+BPF_TEST_LIBS = $(LIBGH_A) $(LIBBPF_LIBS) $(TEST_LIBS)
 MARIADB_LIBS := $(or $(shell pkg-config --libs libmariadb 2>/dev/null),-lmariadb)
 MARIADB_CFLAGS := $(shell pkg-config --cflags libmariadb 2>/dev/null)
 
 $(BUILD)/tests/bpf/test_bpf_mariadb: BPF_TEST_CFLAGS += $(MARIADB_CFLAGS)
 $(BUILD)/tests/bpf/test_bpf_mariadb: BPF_TEST_LIBS += $(MARIADB_LIBS)
 
-$(BUILD)/tests/bpf/%: tests/bpf/%.c tests/bpf/bpf_test.h tests/bpf/isolation.h $(LIBGH_A) \
-		       include/greenhub/trace.h
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(BPF_TEST_CFLAGS) $< -o $@ $(BPF_TEST_LIBS)
+$(BUILD)/tests/bpf/%: tests/bpf/%.c $(LIBGH_A)
+	$(call ccld,$(BPF_TEST_CFLAGS),$(BPF_TEST_LIBS))
+
+$(eval $(call read_deps,$(BPF_TEST_BINS)))
 
 .PHONY: test-bpf
-test-bpf: $(BPF_TEST_BINS) $(LOADER) $(BUILD)/tests/stress
+test-bpf: $(BPF_TEST_BINS) $(LOADER) $(STRESS_BIN)
 	$(Q)SUITE_KERNEL_SIDE=exclusive tests/run-suite bpf $(BPF_TEST_BINS)
 
 test: test-bpf

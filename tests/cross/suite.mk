@@ -39,7 +39,9 @@ AARCH64_COMPAT := $(AARCH64_BUILD)/cross/qemu_compat.o
 $(BUILD)/cross/qemu_compat.o: tests/cross/qemu_compat.c
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) -fPIC -c $< -o $@
+	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) -fPIC $(GH_DEPFLAGS) -c $< -o $@
+
+$(eval $(call read_deps,$(BUILD)/cross/qemu_compat.o))
 
 # Why the suite cannot run here, or nothing. Evaluated only when test-aarch64 runs.
 aarch64_no_gcc = $(AARCH64_CROSS)gcc not found: install gcc-aarch64-linux-gnu;

@@ -4,13 +4,12 @@
 
 E2E_SRCS := $(wildcard tests/e2e/test_*.c)
 E2E_BINS := $(patsubst tests/e2e/%.c,$(BUILD)/tests/e2e/%,$(E2E_SRCS))
-E2E_EXAMPLES := $(BUILD)/examples/echo-server $(BUILD)/examples/http-server
+E2E_EXAMPLES := $(ECHO_SERVER) $(HTTP_SERVER)
 
-$(BUILD)/tests/e2e/%: tests/e2e/%.c tests/e2e/e2e.h
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) -DEXAMPLES_DIR='"$(abspath $(BUILD)/examples)"' $< -o $@ \
-		$(TEST_LIBS) $(GH_LDFLAGS) $(LDFLAGS)
+$(BUILD)/tests/e2e/%: tests/e2e/%.c
+	$(call ccld,-DEXAMPLES_DIR='"$(abspath $(BUILD)/examples)"',$(TEST_LIBS))
+
+$(eval $(call read_deps,$(E2E_BINS)))
 
 .PHONY: test-e2e
 test-e2e: $(E2E_BINS) $(E2E_EXAMPLES)

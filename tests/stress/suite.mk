@@ -1,14 +1,12 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # The exclusivity stress checker: bounded in `make test`, longer with STRESS_SECONDS=n.
 
-STRESS_BIN := $(BUILD)/tests/stress
 STRESS_SECONDS ?= 4
 
 $(STRESS_BIN): tests/stress/stress.c $(LIBGH_A)
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(GH_CFLAGS) $(CFLAGS) $< -o $@ $(LIBGH_A) $(LIB_EXTRA_LIBS) $(GH_LDFLAGS) \
-		$(LDFLAGS)
+	$(call ccld,,$(LIBGH_A))
+
+$(eval $(call read_deps,$(STRESS_BIN)))
 
 .PHONY: test-stress
 test-stress: $(STRESS_BIN)

@@ -1,9 +1,8 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-# scx_greenhub, the loader of greenhub's kernel side (docs/loader.md). Included by the top-level
-# Makefile after bpf/bpf.mk. Each mode's userspace partner opens the skeleton of the BPF object
-# with the same stem (greenhub_trace.c <-> bpf/greenhub_trace.bpf.c).
+# scx_greenhub ($(LOADER)), the loader of greenhub's kernel side (docs/loader.md). Each mode's
+# userspace partner opens the skeleton of the BPF object with the same stem (greenhub_trace.c <->
+# bpf/greenhub_trace.bpf.c).
 
-LOADER := $(BUILD)/scx_greenhub
 LOADER_SRCS := $(wildcard userspace/loader/*.c)
 LOADER_OBJS := $(patsubst userspace/loader/%.c,$(BUILD)/loader/%.o,$(LOADER_SRCS))
 LOADER_SKELS := $(BPF_BUILD)/greenhub_trace.skel.h $(BPF_BUILD)/greenhub_scx.skel.h \
@@ -15,19 +14,27 @@ ALL_TARGETS += $(LOADER)
 .PHONY: loader
 loader: $(LOADER)
 
-$(BUILD)/loader/%.o: userspace/loader/%.c userspace/loader/loader.h include/greenhub.h \
-		     $(wildcard include/greenhub/*.h) $(LOADER_SKELS)
+# Every object waits for the skeletons: the compiler lists the ones it includes only once it has
+# compiled it.
+$(BUILD)/loader/%.o: userspace/loader/%.c $(LOADER_SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(LOADER_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(LOADER_CFLAGS) $(GH_DEPFLAGS) -c $< -o $@
+
+$(eval $(call read_deps,$(LOADER_OBJS)))
 
 $(LOADER): $(LOADER_OBJS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(GH_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LIBBPF_LIBS) -lm
 
+.PHONY: install-loader uninstall-loader
 install-loader: $(LOADER)
 	$(call msg,INSTALL,$(DESTDIR)$(BINDIR)/scx_greenhub)
 	$(Q)install -d $(DESTDIR)$(BINDIR)
 	$(Q)install -m 755 $(LOADER) $(DESTDIR)$(BINDIR)/
 
+uninstall-loader:
+	$(Q)rm -f $(DESTDIR)$(BINDIR)/scx_greenhub
+
 install: install-loader
+uninstall: uninstall-loader

@@ -8,11 +8,12 @@
 #   trixie-backports 7.x   trace mode's suite and the sched_ext suite
 # and prints one table; `make test-vm-<suite>` boots one of them.
 #
-# The sched_ext suite is VM_TESTS: a suite plugs in by adding its binaries, with a rule that
-# builds each, from a fragment included before this one (or on the command line):
-#     VM_TESTS += $(BUILD)/tests/vm/test_vm_foo
-# Programs the tests call but that are not tests (the loader) go in VM_EXTRA; they land in the
-# VM's /bin. Each test follows the contract in tests/vm/vm_test.h.
+# The sched_ext suite is VM_TESTS: each test is added to it below, with a rule that builds it
+#     VM_TESTS += $(VM_BUILD)/test_vm_foo
+# (VM_TESTS=... on the command line runs others). Programs the tests call but that are not tests
+# (the loader, the stress checker) go in VM_EXTRA; they land in the VM's /bin. Each test follows
+# the contract in tests/vm/vm_test.h. Trace mode's suite in the VM is tests/bpf's (BPF_TEST_BINS,
+# from tests/tests.mk).
 #
 # VM_TIMEOUT bounds a whole VM run (boot included), VM_TEST_TIMEOUT each test, in seconds.
 
@@ -23,18 +24,15 @@ VM_EXTRA ?=
 
 VM_TESTS += $(VM_BUILD)/test_vm_sched_ext_env $(VM_BUILD)/test_vm_scx_compat
 
-VM_CFLAGS = $(GH_CFLAGS) $(CFLAGS) $(BPF_SKEL_CFLAGS) $(LIBBPF_CFLAGS) -Itests/vm
-VM_LIBS = $(LIBBPF_LIBS) $(GH_LDFLAGS) $(LDFLAGS)
+VM_CFLAGS = $(BPF_SKEL_CFLAGS) $(LIBBPF_CFLAGS) -Itests/vm
+VM_LIBS = $(LIBBPF_LIBS)
 
 # tests/vm/test_vm_<x>.c, each with the skeleton of the scheduler it loads.
 $(VM_BUILD)/test_vm_sched_ext_env: $(BPF_BUILD)/vm_smoke.skel.h
 $(VM_BUILD)/test_vm_scx_compat: $(BPF_BUILD)/vm_compat.skel.h
-$(VM_BUILD)/test_vm_scx_isolation: tests/bpf/isolation.h
 
-$(VM_BUILD)/test_vm_%: tests/vm/test_vm_%.c tests/vm/vm_test.h
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(VM_CFLAGS) $< -o $@ $(VM_LIBS)
+$(VM_BUILD)/test_vm_%: tests/vm/test_vm_%.c
+	$(call ccld,$(VM_CFLAGS),$(VM_LIBS))
 
 # sched_ext mode (bpf/greenhub_scx.bpf.c, docs/sched-ext.md): tests that run hubs link the runtime and
 # drive the loader, which lands in the VM's /bin with the stress checker.
@@ -47,11 +45,10 @@ VM_EXTRA += $(LOADER) $(STRESS_BIN)
 
 # Tests that link the runtime: the sched_ext suite, and trace mode's VM tests below.
 $(VM_SCX_TESTS) $(VM_BUILD)/test_vm_trace_stress $(VM_BUILD)/test_vm_trace_refused: \
-		$(VM_BUILD)/test_vm_%: tests/vm/test_vm_%.c tests/vm/vm_test.h \
-		 tests/vm/scx_test.h $(LIBGH_A)
-	$(call msg,CCLD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(VM_CFLAGS) $< -o $@ $(LIBGH_A) $(LIB_EXTRA_LIBS) $(VM_LIBS)
+		$(VM_BUILD)/test_vm_%: tests/vm/test_vm_%.c $(LIBGH_A)
+	$(call ccld,$(VM_CFLAGS),$(LIBGH_A) $(VM_LIBS))
+
+$(eval $(call read_deps,$(patsubst tests/vm/%.c,$(VM_BUILD)/%,$(wildcard tests/vm/test_vm_*.c))))
 
 # The kernel matrix: each Debian kernel is booted once (tests/vm/fetch-kernel names them) and
 # runs what it can run. Trace mode's suite is the host suite (tests/bpf) plus the VM's own
