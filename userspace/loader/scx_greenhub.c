@@ -71,7 +71,7 @@ static const struct loader_mode *pinned_mode(void)
 void loader_trace_features(const struct btf *vmlinux, uint64_t *bits);
 
 /* ---------------------------------------------------------------------------------------- */
-/* Messages, time, maps                                                                       */
+/* Messages, time, files                                                                      */
 
 void loader_err(const char *fmt, ...)
 {
@@ -105,41 +105,6 @@ uint64_t loader_now(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static size_t map_bytes(size_t value_size, unsigned entries)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t bytes = ((value_size + 7) & ~(size_t)7) * entries;
-
-	return (bytes + page - 1) & ~(page - 1);
-}
-
-void *loader_map_values(int fd, size_t value_size, unsigned entries, bool writable)
-{
-	void *p = mmap(NULL, map_bytes(value_size, entries),
-		       writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
-
-	return p == MAP_FAILED ? NULL : p;
-}
-
-void loader_unmap_values(void *p, size_t value_size, unsigned entries)
-{
-	munmap(p, map_bytes(value_size, entries));
-}
-
-int loader_map_id(const struct bpf_map *map, __u32 *id)
-{
-	struct bpf_map_info info;
-	__u32 len = sizeof(info);
-	int err;
-
-	memset(&info, 0, sizeof(info));
-	err = bpf_map_get_info_by_fd(bpf_map__fd(map), &info, &len);
-	if (err)
-		return err;
-	*id = info.id;
-	return 0;
-}
-
 const char *loader_read_line(const char *path, char *buf, size_t len)
 {
 	FILE *f = fopen(path, "r");
@@ -157,125 +122,6 @@ const char *loader_read_line(const char *path, char *buf, size_t len)
 bool loader_btf_has_func(const struct btf *btf, const char *name)
 {
 	return btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) >= 0;
-}
-
-/* ---------------------------------------------------------------------------------------- */
-/* The pins of a mode                                                                         */
-
-static int pin_path(char *buf, size_t len, const char *dir, const char *name)
-{
-	int n = snprintf(buf, len, "%s/%s", dir, name);
-
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
-
-int loader_pin_map(const struct loader_pins *pins, struct bpf_map *map, const char *name)
-{
-	char path[256];
-	int err = pin_path(path, sizeof(path), pins->dir, name);
-
-	if (!err)
-		err = bpf_map__pin(map, path);
-	if (err)
-		loader_err("pinning %s/%s: %s", pins->dir, name, strerror(-err));
-	return err;
-}
-
-int loader_pin_link(const struct loader_pins *pins, struct bpf_link *link, const char *name)
-{
-	char path[256];
-	int err = pin_path(path, sizeof(path), pins->dir, name);
-
-	if (!err)
-		err = bpf_link__pin(link, path);
-	if (err)
-		loader_err("pinning %s/%s: %s", pins->dir, name, strerror(-err));
-	return err;
-}
-
-void loader_unpin_all(const struct loader_pins *pins)
-{
-	char path[256];
-
-	for (size_t i = 0; i < pins->nr_links; i++)
-		if (!pin_path(path, sizeof(path), pins->dir, pins->links[i]))
-			unlink(path);
-	if (!pin_path(path, sizeof(path), pins->dir, "control"))
-		unlink(path);
-	for (size_t i = 0; i < pins->nr_maps; i++)
-		if (!pin_path(path, sizeof(path), pins->dir, pins->maps[i]))
-			unlink(path);
-	rmdir(pins->dir);
-}
-
-void *loader_pinned_control(const char *dir, size_t size, int *status)
-{
-	char path[256];
-	void *ctl;
-	int fd;
-
-	*status = 0;
-	if (access(dir, F_OK) < 0)
-		return NULL;
-	if (pin_path(path, sizeof(path), dir, "control")) {
-		loader_err("%s: %s", dir, strerror(ENAMETOOLONG));
-		*status = EXIT_FAIL;
-		return NULL;
-	}
-	fd = bpf_obj_get(path);
-	if (fd < 0) {
-		loader_err("%s holds objects of an interrupted load: remove them with "
-			   "`scx_greenhub --stop`", dir);
-		*status = EXIT_RUNNING;
-		return NULL;
-	}
-	ctl = loader_map_values(fd, size, 1, false);
-	close(fd);
-	if (!ctl) {
-		loader_err("%s: cannot read it: %s", path, strerror(errno));
-		*status = EXIT_FAIL;
-	}
-	return ctl;
-}
-
-/* The pid of a live scx_greenhub other than us, or 0. */
-static pid_t live_loader(__u32 pid)
-{
-	char path[64], comm[64];
-
-	if (!pid || (pid_t)pid == getpid())
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
-	return strcmp(loader_read_line(path, comm, sizeof(comm)), "scx_greenhub") == 0 ? (pid_t)pid
-										       : 0;
-}
-
-int loader_stop_live(const struct loader_pins *pins, __u32 loader_pid,
-		     const struct loader_opts *o)
-{
-	uint64_t deadline = o->timeout < 0 ? UINT64_MAX :
-			    loader_now() + (uint64_t)((o->timeout + 5) * 1e9);
-	pid_t pid = live_loader(loader_pid);
-	char control[256];
-
-	if (!pid || pin_path(control, sizeof(control), pins->dir, "control"))
-		return -1;
-	loader_info("asking scx_greenhub (pid %d) to unload", (int)pid);
-	if (kill(pid, SIGTERM) < 0)
-		return -1;
-	while (loader_now() < deadline && !loader_interrupted) {
-		if (access(control, F_OK) < 0 && errno == ENOENT)
-			return 0;
-		if (kill(pid, 0) < 0 && errno == ESRCH)
-			break;
-		loader_sleep(0.01);
-	}
-	if (access(control, F_OK) < 0 && errno == ENOENT)
-		return 0;
-	if (kill(pid, 0) < 0 && errno == ESRCH)
-		return -1; /* it died without unloading */
-	loader_err("scx_greenhub (pid %d) has not unloaded yet", (int)pid);
-	return EXIT_BUSY;
 }
 
 void loader_sleep(double seconds)
