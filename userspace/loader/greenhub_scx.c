@@ -109,6 +109,13 @@ static const char *grace_name(__u32 policy)
 
 /* ---------------------------------------------------------------------------------------- */
 
+/* The kernel has sched_ext: a report, scx_probe decides. */
+static void scx_scan(const struct btf *vmlinux, uint64_t *bits)
+{
+	if (!access("/sys/kernel/sched_ext", F_OK))
+		*bits |= GH_TRACE_F_SCHED_EXT;
+}
+
 static int scx_probe(const struct loader_opts *o, const struct loader_features *f, char *why,
 		     size_t len)
 {
@@ -153,8 +160,7 @@ static int scx_probe(const struct loader_opts *o, const struct loader_features *
 	return 0;
 }
 
-/* What is pinned now: 0 nothing, else an exit status with the message printed. */
-static int check_own_pins(void)
+static int scx_check_pins(void)
 {
 	struct gh_scx_control *ctl;
 	int status;
@@ -188,12 +194,8 @@ static int scx_start(const struct loader_opts *o, const struct loader_features *
 	struct scx_state *st;
 	struct timespec rt;
 	char state[64];
-	int err, status;
+	int err, status = EXIT_FAIL;
 
-	status = check_own_pins();
-	if (status)
-		return status;
-	status = EXIT_FAIL;
 	st = calloc(1, sizeof(*st));
 	if (!st) {
 		loader_err("out of memory");
@@ -591,8 +593,12 @@ out:
 const struct loader_mode loader_mode_scx = {
 	.name = "sched_ext",
 	.mode = GH_MODE_SCHED_EXT,
-	.pin_dir = GH_SCX_PIN_DIR,
+	.takes = LOADER_TAKES_GRACE,
+	.pins = &pins,
+	.poll_interval = 0.1,
+	.scan = scx_scan,
 	.probe = scx_probe,
+	.check_pins = scx_check_pins,
 	.start = scx_start,
 	.stop = scx_stop,
 	.stop_pinned = scx_stop_pinned,

@@ -33,6 +33,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,10 +96,9 @@ static int trace_probe(const struct loader_opts *o, const struct loader_features
 	return 0;
 }
 
-/* Called by scx_greenhub.c's feature scan with the kernel's BTF. Map types are proven by
- * creating one (libbpf's probe); the kfunc's name is only a hint, tried by loading. */
-void loader_trace_features(const struct btf *vmlinux, uint64_t *bits);
-void loader_trace_features(const struct btf *vmlinux, uint64_t *bits)
+/* Map types are proven by creating one (libbpf's probe); the kfunc's name is only a hint,
+ * tried by loading. */
+static void trace_scan(const struct btf *vmlinux, uint64_t *bits)
 {
 	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, NULL) > 0)
 		*bits |= GH_TRACE_F_TASK_STORAGE;
@@ -218,6 +218,32 @@ restore:
 out:
 	greenhub_probe__destroy(probe);
 	return err;
+}
+
+static int trace_check_pins(void)
+{
+	struct gh_trace_control *ctl;
+	int status;
+
+	ctl = loader_pinned_control(GH_TRACE_PIN_DIR, sizeof(*ctl), &status);
+	if (!ctl)
+		return status;
+	if (ctl->magic != GH_TRACE_MAGIC || ctl->slot_abi != GH_SLOT_ABI_VERSION ||
+	    ctl->trace_abi != GH_TRACE_ABI_VERSION) {
+		loader_err("%s holds objects of another greenhub version (slot ABI %u, trace ABI "
+			   "%u; this loader: %u, %u): stop them with that version's scx_greenhub, "
+			   "or `scx_greenhub --stop --force`",
+			   GH_TRACE_PIN_DIR, ctl->slot_abi, ctl->trace_abi, GH_SLOT_ABI_VERSION,
+			   GH_TRACE_ABI_VERSION);
+		loader_unmap_values(ctl, sizeof(*ctl), 1);
+		return EXIT_INCOMPATIBLE;
+	}
+	loader_err("already running: trace mode, loaded by pid %u%s; see `scx_greenhub --stats`, "
+		   "unload with `scx_greenhub --stop`",
+		   ctl->loader_pid,
+		   ctl->state == GH_TRACE_DRAINING ? " (stopping)" : "");
+	loader_unmap_values(ctl, sizeof(*ctl), 1);
+	return EXIT_RUNNING;
 }
 
 /* open -> set rodata -> load, with the task-work gate or the sys_exit gate. 0, or -errno with
@@ -386,12 +412,63 @@ cleanup:
 	return status;
 }
 
+/*
+ * Stop new handoffs, then wait until no carrier is displaced, up to o->timeout seconds. 0 when
+ * drained, EXIT_BUSY on timeout or interruption (handoffs stay off; the gate stays attached).
+ */
+static int drain(struct gh_trace_control *ctl, const struct gh_trace_hub *hubs,
+		 const struct loader_opts *o)
+{
+	uint64_t start = loader_now(), next_report = start + 1000000000u;
+	int interrupted_at = loader_interrupted;
+
+	/* The Dekker pair with the handoff program: store, then read (both seq_cst). */
+	__atomic_store_n(&ctl->state, GH_TRACE_DRAINING, __ATOMIC_SEQ_CST);
+	for (;;) {
+		__s64 n = __atomic_load_n(&ctl->nr_displaced, __ATOMIC_SEQ_CST);
+		uint64_t now = loader_now();
+
+		if (n <= 0)
+			return 0;
+		if ((o->timeout >= 0 && now - start >= (uint64_t)(o->timeout * 1e9)) ||
+		    loader_interrupted > interrupted_at) {
+			loader_err("%lld carrier(s) are still blocked in calls the kernel side "
+				   "handed off; their return gate must stay",
+				   (long long)n);
+			return EXIT_BUSY;
+		}
+		if (now >= next_report) {
+			char who[128] = "";
+			size_t used = 0;
+
+			for (unsigned i = 0; hubs && i < GH_MAX_HUBS && used < 100; i++) {
+				if (hubs[i].nr_displaced <= 0)
+					continue;
+				used += (size_t)snprintf(who + used, sizeof(who) - used,
+							 " hub %u (pid %u)", i,
+							 hubs[i].owner_tgid);
+			}
+			loader_info("handoffs are off; waiting for %lld blocked carrier(s) to "
+				    "return:%s%s",
+				    (long long)n, who[0] ? who : " (unknown hubs)",
+				    o->timeout < 0 ? "" : "");
+			next_report = now + 1000000000u;
+		}
+		loader_sleep(0.001);
+	}
+}
+
+static int trace_poll(void *state)
+{
+	return access(PIN("control"), F_OK) == 0 ? 0 : -1;
+}
+
 static int trace_stop(void *state, const struct loader_opts *o)
 {
 	struct trace_state *st = state;
 	int status;
 
-	status = loader_drain(st->ctl, st->hubs, o);
+	status = drain(st->ctl, st->hubs, o);
 	if (status) {
 		/* Leave everything pinned: the gate must stay. Our own fds close at exit. */
 		loader_err("the kernel side stays loaded with handoffs off; run `scx_greenhub "
@@ -455,7 +532,7 @@ static int trace_stop_pinned(const struct loader_opts *o)
 	hubs_fd = bpf_obj_get(PIN("hubs"));
 	if (hubs_fd >= 0)
 		hubs = loader_map_values(hubs_fd, sizeof(*hubs), GH_MAX_HUBS, false);
-	status = loader_drain(ctl, hubs, o);
+	status = drain(ctl, hubs, o);
 	if (status) {
 		loader_err("the kernel side stays loaded with handoffs off; run `scx_greenhub "
 			   "--stop` again once the blocked calls have returned");
@@ -473,11 +550,271 @@ out:
 	return status;
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Statistics                                                                                 */
+
+/* Upper bound in us of the bucket where the q-quantile falls, or 0 if empty. */
+static uint64_t hist_quantile(const struct gh_trace_hist *h, double q)
+{
+	uint64_t total = 0, want, seen = 0;
+
+	for (int b = 0; b < GH_TRACE_HIST_BUCKETS; b++)
+		total += h->bucket[b];
+	if (!total)
+		return 0;
+	want = (uint64_t)ceil(q * (double)total);
+	for (int b = 0; b < GH_TRACE_HIST_BUCKETS; b++) {
+		seen += h->bucket[b];
+		if (seen >= want)
+			return 1ull << b;
+	}
+	return 1ull << (GH_TRACE_HIST_BUCKETS - 1);
+}
+
+static void print_hist(const struct gh_trace_hist *h)
+{
+	uint64_t most = 0;
+	int lo = GH_TRACE_HIST_BUCKETS, hi = -1;
+
+	for (int b = 0; b < GH_TRACE_HIST_BUCKETS; b++) {
+		if (!h->bucket[b])
+			continue;
+		if (b < lo)
+			lo = b;
+		hi = b;
+		if (h->bucket[b] > most)
+			most = h->bucket[b];
+	}
+	printf("handoff latency, an owner's block to its spare on a CPU (%llu handoffs, mean "
+	       "%.1f us, max %.1f us):\n",
+	       (unsigned long long)h->count,
+	       h->count ? (double)h->sum_ns / (double)h->count / 1000.0 : 0.0,
+	       (double)h->max_ns / 1000.0);
+	for (int b = lo; b <= hi; b++) {
+		char range[48];
+		int bar = most ? (int)(h->bucket[b] * 40 / most) : 0;
+
+		if (b == 0)
+			snprintf(range, sizeof(range), "< 1 us");
+		else if (b == GH_TRACE_HIST_BUCKETS - 1)
+			snprintf(range, sizeof(range), ">= %llu us", 1ull << (b - 1));
+		else
+			snprintf(range, sizeof(range), "%llu-%llu us", 1ull << (b - 1), 1ull << b);
+		printf("  %14s %10llu %.*s\n", range, (unsigned long long)h->bucket[b], bar,
+		       "########################################");
+	}
+}
+
+/* How often the kernel skipped the program behind a pinned link because it was already running
+ * on that CPU (bpf_prog_info.recursion_misses, Linux 5.12): a skipped sys_exit gate would let
+ * a displaced carrier through, a skipped request goes unanswered (the runtime asks again).
+ * -1 if it cannot be read. */
+static long long program_misses(const char *dir, const char *link)
+{
+	struct bpf_link_info li;
+	struct bpf_prog_info pi;
+	__u32 len = sizeof(li);
+	char path[256];
+	int lfd, pfd;
+	long long misses = -1;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, link);
+	lfd = bpf_obj_get(path);
+	if (lfd < 0)
+		return -1;
+	memset(&li, 0, sizeof(li));
+	if (!bpf_link_get_info_by_fd(lfd, &li, &len)) {
+		pfd = bpf_prog_get_fd_by_id(li.prog_id);
+		if (pfd >= 0) {
+			memset(&pi, 0, sizeof(pi));
+			len = sizeof(pi);
+			if (!bpf_prog_get_info_by_fd(pfd, &pi, &len))
+				misses = (long long)pi.recursion_misses;
+			close(pfd);
+		}
+	}
+	close(lfd);
+	return misses;
+}
+
+static void print_program_misses(void)
+{
+	static const char *const links[] = { "link_register", "link_switch", "link_sys_exit",
+					     "link_exit", "link_exec", "link_free" };
+	char buf[256] = "";
+	size_t used = 0;
+
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+		long long n = program_misses(GH_TRACE_PIN_DIR, links[i]);
+		int w;
+
+		if (n < 0)
+			continue;
+		w = snprintf(buf + used, sizeof(buf) - used, "%s%s %lld", used ? ", " : "",
+			     links[i] + 5, n);
+		if (w > 0 && (size_t)w < sizeof(buf) - used)
+			used += (size_t)w;
+	}
+	printf("programs skipped by the kernel (already running on the CPU): %s\n",
+	       used ? buf : "unknown");
+}
+
+static void print_stats(const struct gh_trace_control *ctl, const struct gh_hub_slot *slots,
+			const struct gh_trace_hub *hubs)
+{
+	static const char *const states[] = { "loading", "running", "draining" };
+	unsigned active = 0;
+
+	printf("\ntrace mode, %s, loaded by pid %u: handoffs %llu, cancels %llu, takeovers %llu, "
+	       "idle returns %llu, gates %llu, wakes %llu, wake misses %llu, displaced now %lld\n",
+	       ctl->state < 3 ? states[ctl->state] : "?", ctl->loader_pid,
+	       (unsigned long long)ctl->nr_handoffs, (unsigned long long)ctl->nr_cancels,
+	       (unsigned long long)ctl->nr_takeovers, (unsigned long long)ctl->nr_idle_returns,
+	       (unsigned long long)ctl->nr_gates, (unsigned long long)ctl->nr_wakes,
+	       (unsigned long long)ctl->nr_wake_misses, (long long)ctl->nr_displaced);
+	printf("return gate: %s%s%s%s; spare wake: ring buffer; gate signals waited for %llu, "
+	       "late %llu\n",
+	       ctl->gate == GH_TRACE_GATE_TASK_WORK ? "task work" : "sys_exit",
+	       ctl->gate_why[0] ? " (" : "", ctl->gate_why, ctl->gate_why[0] ? ")" : "",
+	       (unsigned long long)ctl->nr_gate_waited, (unsigned long long)ctl->nr_gate_late);
+	printf("not handed off: %llu sleeps outside a system call, %llu in the hub loop, %llu "
+	       "with the gate signal blocked, %llu with the gate signal taken by the application, "
+	       "%llu while draining, %llu with no gate; slots "
+	       "granted %llu, carriers registered %llu, requests refused %llu; hubs released at "
+	       "exit %llu\n",
+	       (unsigned long long)ctl->nr_fault_sleeps, (unsigned long long)ctl->nr_loop_sleeps,
+	       (unsigned long long)ctl->nr_masked, (unsigned long long)ctl->nr_gate_unhandled,
+	       (unsigned long long)ctl->nr_refused,
+	       (unsigned long long)ctl->nr_gate_failures, (unsigned long long)ctl->nr_claims,
+	       (unsigned long long)ctl->nr_bound, (unsigned long long)ctl->nr_rejected,
+	       (unsigned long long)ctl->nr_exit_cleanups);
+	print_program_misses();
+	for (unsigned i = 0; i < GH_MAX_HUBS; i++) {
+		const struct gh_hub_slot *s = &slots[i];
+		const struct gh_trace_hub *h = &hubs[i];
+
+		if (!(s->flags & GH_SLOT_F_ACTIVE))
+			continue;
+		if (!active++)
+			printf("%5s %8s %9s %9s %8s %8s %9s %6s %8s %8s %7s %8s %8s\n", "hub",
+			       "pid", "handoffs", "takeovers", "cancels", "holds", "handbacks",
+			       "idle", "gates", "wakes", "misses", "p50(us)", "p99(us)");
+		printf("%5u %8u %9llu %9llu %8llu %8llu %9llu %6llu %8llu %8llu %7llu %8s%llu "
+		       "%8s%llu\n",
+		       i, s->tgid, (unsigned long long)s->nr_handoffs,
+		       (unsigned long long)s->nr_takeovers, (unsigned long long)s->nr_cancels,
+		       (unsigned long long)s->nr_holds, (unsigned long long)s->nr_handbacks,
+		       (unsigned long long)s->nr_idle_returns, (unsigned long long)h->nr_gates,
+		       (unsigned long long)h->nr_wakes, (unsigned long long)h->nr_wake_misses, "<",
+		       (unsigned long long)hist_quantile(&h->wake_latency, 0.5), "<",
+		       (unsigned long long)hist_quantile(&h->wake_latency, 0.99));
+	}
+	if (!active)
+		printf("no hub attached\n");
+	print_hist(&ctl->wake_latency);
+	fflush(stdout);
+}
+
+struct pinned_view {
+	int fds[3];
+	struct gh_trace_control *ctl;
+	struct gh_hub_slot *slots;
+	struct gh_trace_hub *hubs;
+};
+
+static void view_close(struct pinned_view *v)
+{
+	if (v->ctl)
+		loader_unmap_values(v->ctl, sizeof(*v->ctl), 1);
+	if (v->slots)
+		loader_unmap_values(v->slots, sizeof(*v->slots), GH_MAX_HUBS);
+	if (v->hubs)
+		loader_unmap_values(v->hubs, sizeof(*v->hubs), GH_MAX_HUBS);
+	for (int i = 0; i < 3; i++)
+		if (v->fds[i] >= 0)
+			close(v->fds[i]);
+	memset(v, 0, sizeof(*v));
+	v->fds[0] = v->fds[1] = v->fds[2] = -1;
+}
+
+static int view_open(struct pinned_view *v)
+{
+	static const char *const names[] = { PIN("control"), PIN("slots"), PIN("hubs") };
+
+	memset(v, 0, sizeof(*v));
+	v->fds[0] = v->fds[1] = v->fds[2] = -1;
+	for (int i = 0; i < 3; i++) {
+		v->fds[i] = bpf_obj_get(names[i]);
+		if (i == 0 && v->fds[0] >= 0) {
+			/* The version first: another version's maps may be named otherwise. */
+			v->ctl = loader_map_values(v->fds[0], sizeof(*v->ctl), 1, false);
+			if (v->ctl && (v->ctl->magic != GH_TRACE_MAGIC ||
+				       v->ctl->trace_abi != GH_TRACE_ABI_VERSION ||
+				       v->ctl->slot_abi != GH_SLOT_ABI_VERSION)) {
+				loader_err("%s holds objects of another greenhub version (slot ABI "
+					   "%u, trace ABI %u; this loader: %u, %u)",
+					   GH_TRACE_PIN_DIR, v->ctl->slot_abi, v->ctl->trace_abi,
+					   GH_SLOT_ABI_VERSION, GH_TRACE_ABI_VERSION);
+				view_close(v);
+				return EXIT_INCOMPATIBLE;
+			}
+		}
+		if (v->fds[i] < 0) {
+			int err = errno;
+
+			view_close(v);
+			if (err == ENOENT) {
+				loader_err("not running: nothing is pinned at %s", names[i]);
+				return EXIT_NOT_RUNNING;
+			}
+			if (err == EACCES || err == EPERM) {
+				loader_err("permission denied opening %s: run as root", names[i]);
+				return EXIT_NOPERM;
+			}
+			loader_err("opening %s: %s", names[i], strerror(err));
+			return EXIT_FAIL;
+		}
+	}
+	v->slots = loader_map_values(v->fds[1], sizeof(*v->slots), GH_MAX_HUBS, false);
+	v->hubs = loader_map_values(v->fds[2], sizeof(*v->hubs), GH_MAX_HUBS, false);
+	if (!v->ctl || !v->slots || !v->hubs) {
+		loader_err("mapping the pinned maps: %s", strerror(errno));
+		view_close(v);
+		return EXIT_FAIL;
+	}
+	return 0;
+}
+
+static int trace_stats(const struct loader_opts *o)
+{
+	struct pinned_view v;
+	int status = view_open(&v);
+
+	if (status)
+		return status;
+	do {
+		print_stats(v.ctl, v.slots, v.hubs);
+		if (o->once)
+			break;
+		loader_sleep(o->interval);
+	} while (!loader_interrupted && access(PIN("control"), F_OK) == 0);
+	view_close(&v);
+	return 0;
+}
+
+
 const struct loader_mode loader_mode_trace = {
 	.name = "trace",
 	.mode = GH_MODE_TRACE,
+	.takes = LOADER_TAKES_GATE,
+	.pins = &pins,
+	.poll_interval = 1.0,
+	.scan = trace_scan,
 	.probe = trace_probe,
+	.check_pins = trace_check_pins,
 	.start = trace_start,
+	.poll = trace_poll,
 	.stop = trace_stop,
 	.stop_pinned = trace_stop_pinned,
+	.stats = trace_stats,
 };

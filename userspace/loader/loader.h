@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * scx_greenhub's internals: the command line, the kernel-assist modes it can load, and the
- * pinned objects every mode shares.
+ * scx_greenhub's internals: the command line, the kernel-assist modes it can load, and what
+ * every mode shares.
  *
- * A mode is a table entry (struct loader_mode). scx_greenhub.c picks one, checks the machine
- * and drives it through the loader flow: start (open, set rodata, load, attach, pin), wait,
- * stop (drain, unpin, detach, destroy). What is pinned outlives the loader, so stopping a
- * kernel side that another (or a killed) loader started goes through stop_pinned, which works
- * from the pins alone. Trace mode lives in greenhub_trace.c, sched_ext mode in greenhub_scx.c, each
- * beside its BPF program.
+ * A mode is a table entry (struct loader_mode) that fills every hook. scx_greenhub.c, the
+ * driver, knows no mode: it checks the machine, picks a mode and drives it through the loader
+ * flow: start (open, set rodata, load, attach, pin), wait, stop (drain, unpin, detach,
+ * destroy). What is pinned outlives the loader, so stopping a kernel side that another (or a
+ * killed) loader started goes through stop_pinned, which works from the pins alone. Trace mode
+ * lives in greenhub_trace.c, sched_ext mode in greenhub_scx.c, each named after its BPF
+ * program; pins.c holds what both pin alike.
  */
 #ifndef GREENHUB_LOADER_H
 #define GREENHUB_LOADER_H
@@ -53,28 +54,44 @@ struct loader_features {
 	uint64_t bits; /* GH_TRACE_F_* */
 };
 
+/* The options that set how one mode loads (struct loader_mode.takes); other modes refuse them. */
+#define LOADER_TAKES_GRACE 0x1 /* --grace, --grace-ns */
+#define LOADER_TAKES_GATE 0x2  /* --gate */
+
+/* Where every mode's pin folder is: a BPF filesystem (GH_TRACE_PIN_ROOT, GH_SCX_PIN_ROOT). */
+#define LOADER_PIN_ROOT "/sys/fs/bpf"
+
+struct btf;
+struct loader_pins;
+
 struct loader_mode {
 	const char *name;
 	enum gh_mode mode;
+	unsigned takes;                 /* LOADER_TAKES_* */
+	const struct loader_pins *pins; /* where and what the mode pins */
+	double poll_interval;           /* seconds between polls while the loader waits */
+	/* Add the feature bits (GH_TRACE_F_*) the mode cares about, from the kernel's BTF. */
+	void (*scan)(const struct btf *vmlinux, uint64_t *bits);
 	/* 0 if this machine can run the mode, else an exit status with a reason in why. */
 	int (*probe)(const struct loader_opts *o, const struct loader_features *f, char *why,
 		     size_t len);
+	/* What the mode's pins say now: 0 nothing is pinned, else an exit status (message
+	 * printed): a kernel side of this mode runs, or another version's, or a half-made one. */
+	int (*check_pins)(void);
 	/* open -> set rodata -> load -> attach -> pin. 0, EXIT_UNSUPPORTED with the reason in why
 	 * (the kernel refused the programs: the driver reports it, and may try another mode), or
 	 * another exit status (message printed). */
 	int (*start)(const struct loader_opts *o, const struct loader_features *f, void **state,
 		     char *why, size_t len);
+	/* Called while the loader waits. 0 while the kernel side runs; -1 when its pins were
+	 * removed (the loader then stops it); an exit status once the kernel side died on its own,
+	 * after the mode printed why and released everything. */
+	int (*poll)(void *state);
 	/* drain -> unpin -> detach -> destroy. 0 or an exit status (message printed). */
 	int (*stop)(void *state, const struct loader_opts *o);
 	/* The same, from the pins alone (the loader that pinned them is gone). */
 	int (*stop_pinned)(const struct loader_opts *o);
-	/* Where the mode pins its objects (NULL: GH_TRACE_PIN_DIR). */
-	const char *pin_dir;
-	/* Optional: called while the loader waits. 0 while the kernel side runs; -1 when its pins
-	 * were removed (the loader then stops it); an exit status once the kernel side died on
-	 * its own, after the mode printed why and released everything. */
-	int (*poll)(void *state);
-	/* Optional: --stats from the pins (NULL: the trace-mode report). */
+	/* --stats from the pins: 0 or an exit status (message printed). */
 	int (*stats)(const struct loader_opts *o);
 };
 
@@ -98,14 +115,6 @@ void loader_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* CLOCK_MONOTONIC ns. */
 uint64_t loader_now(void);
 
-/*
- * Drain a loaded kernel side through its control map (mapped read-write): stop new handoffs,
- * then wait until no carrier is displaced, up to o->timeout seconds. 0 when drained, EXIT_BUSY
- * on timeout or interruption (handoffs stay off; the gate stays attached).
- */
-int loader_drain(struct gh_trace_control *ctl, const struct gh_trace_hub *hubs,
-		 const struct loader_opts *o);
-
 /* Map a pinned or loaded array map's values (read-only unless writable). NULL on error. */
 void *loader_map_values(int fd, size_t value_size, unsigned entries, bool writable);
 /* The kernel's id of a loaded map: what requests name a kernel side by (greenhub/request.h).
@@ -128,6 +137,8 @@ void loader_libbpf_log_drop(void);
 /* What refused the last load, from the kept messages: the verifier's decisive line(s), or
  * libbpf's last message. "" if nothing was kept. Returns buf. */
 const char *loader_libbpf_log_reason(char *buf, size_t len);
+
+/* pins.c */
 
 /* Where a mode pins its objects: dir/control, dir/<maps[i]>, dir/<links[i]>. */
 struct loader_pins {
