@@ -27,7 +27,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -324,50 +323,28 @@ cleanup:
 	return status;
 }
 
-/*
- * Stop new handoffs, then wait until no carrier is displaced, up to o->timeout seconds. An
- * exited scheduler settles nothing any more: nothing to wait for (the gates do the rest).
- */
-static int drain(struct gh_scx_control *ctl, const struct loader_opts *o)
+/* An exited scheduler settles nothing any more: the drain has nothing to wait for (the return
+ * gates do the rest). */
+static struct loader_drain drain_of(struct gh_scx_control *ctl)
 {
-	uint64_t start = loader_now(), next_report = start + 1000000000u;
-	int interrupted_at = loader_interrupted;
-
-	/* The Dekker pair with the handoff path: store, then read (both seq_cst). */
-	if (__atomic_load_n(&ctl->state, __ATOMIC_SEQ_CST) != GH_SCX_EXITED)
-		__atomic_store_n(&ctl->state, GH_SCX_DRAINING, __ATOMIC_SEQ_CST);
-	for (;;) {
-		__s64 n = __atomic_load_n(&ctl->nr_displaced, __ATOMIC_SEQ_CST);
-		uint64_t now = loader_now();
-
-		if (n <= 0 || __atomic_load_n(&ctl->exit.kind, __ATOMIC_ACQUIRE))
-			return 0;
-		if ((o->timeout >= 0 && now - start >= (uint64_t)(o->timeout * 1e9)) ||
-		    loader_interrupted > interrupted_at) {
-			loader_err("%lld carrier(s) are still blocked in calls the scheduler handed "
-				   "off; it stays attached with handoffs off",
-				   (long long)n);
-			return EXIT_BUSY;
-		}
-		if (now >= next_report) {
-			loader_info("handoffs are off; waiting for %lld blocked carrier(s) to return",
-				    (long long)n);
-			next_report = now + 1000000000u;
-		}
-		loader_sleep(0.001);
-	}
+	return (struct loader_drain){
+		.state = &ctl->state,
+		.draining = GH_SCX_DRAINING,
+		.nr_displaced = &ctl->nr_displaced,
+		.exited = &ctl->exit.kind,
+		.busy = "the scheduler handed off; it stays attached with handoffs off",
+		.left = "",
+	};
 }
 
 static int scx_stop(void *state, const struct loader_opts *o)
 {
 	struct scx_state *st = state;
-	int status = drain(st->ctl, o);
+	struct loader_drain d = drain_of(st->ctl);
+	int status = loader_unload(&pins, &d, o, false);
 
-	if (status) {
-		loader_err("run `scx_greenhub --stop` once the blocked calls have returned");
+	if (status)
 		return status;
-	}
-	loader_unpin_all(&pins);
 	/* destroy: the struct_ops link first (detach), then the programs and maps */
 	bpf_link__destroy(st->ops_link);
 	report_exit(st->ctl, "unloaded");
@@ -402,6 +379,7 @@ static int scx_poll(void *state)
 
 static int scx_stop_pinned(const struct loader_opts *o)
 {
+	struct loader_drain d;
 	struct gh_scx_control *ctl;
 	int fd, status = 0;
 
@@ -436,33 +414,16 @@ static int scx_stop_pinned(const struct loader_opts *o)
 		goto out;
 	/* No loader unloads them: do it ourselves. */
 	report_exit(ctl, "while no loader watched");
-	status = drain(ctl, o);
-	if (status) {
-		loader_err("run `scx_greenhub --stop` again once the blocked calls have returned");
-		goto out;
-	}
-	/* Unpinning the struct_ops link drops its last reference: the scheduler detaches. */
-	loader_unpin_all(&pins);
+	d = drain_of(ctl);
+	status = loader_unload(&pins, &d, o, true);
 out:
 	loader_unmap_values(ctl, sizeof(*ctl), 1);
 	return status;
 }
 
-static uint64_t hist_quantile(const struct gh_scx_hist *h, double q)
+static unsigned long long quantile(const struct gh_scx_hist *h, double q)
 {
-	uint64_t total = 0, want, seen = 0;
-
-	for (int b = 0; b < GH_SCX_HIST_BUCKETS; b++)
-		total += h->bucket[b];
-	if (!total)
-		return 0;
-	want = (uint64_t)ceil(q * (double)total);
-	for (int b = 0; b < GH_SCX_HIST_BUCKETS; b++) {
-		seen += h->bucket[b];
-		if (seen >= want)
-			return 1ull << b;
-	}
-	return 1ull << (GH_SCX_HIST_BUCKETS - 1);
+	return loader_hist_quantile(h->bucket, GH_SCX_HIST_BUCKETS, q);
 }
 
 /* What a hub does with its owners' sleeps now (the scheduler's hub_grace()). */
@@ -492,7 +453,8 @@ static void print_stats(const struct gh_scx_control *ctl, const struct gh_hub_sl
 	       (unsigned long long)ctl->nr_takeovers, (unsigned long long)ctl->nr_idle_returns,
 	       (unsigned long long)ctl->nr_holds, (unsigned long long)ctl->nr_releases,
 	       (unsigned long long)ctl->nr_timer_releases, (long long)ctl->nr_displaced,
-	       grace_name(ctl->grace_policy), ctl->grace_ns, (unsigned long long)ctl->nr_graced, (unsigned long long)ctl->nr_late_handoffs);
+	       grace_name(ctl->grace_policy), ctl->grace_ns, (unsigned long long)ctl->nr_graced,
+	       (unsigned long long)ctl->nr_late_handoffs);
 	printf("spares: %llu held spares run, %llu parked spares signalled, %llu misses, %llu "
 	       "heartbeats; gates armed %llu (failed %llu), stopped %llu, kicks %llu; long holds "
 	       "%llu; not handed off: %llu in the hub loop, %llu masked, %llu with the signal "
@@ -509,8 +471,7 @@ static void print_stats(const struct gh_scx_control *ctl, const struct gh_hub_sl
 	       (unsigned long long)ctl->nr_exit_cleanups);
 	printf("handoff latency, an owner's sleep to a spare running (%llu): p50 < %llu us, p99 "
 	       "< %llu us, mean %.1f us, max %.1f us\n",
-	       (unsigned long long)h->count, (unsigned long long)hist_quantile(h, 0.5),
-	       (unsigned long long)hist_quantile(h, 0.99),
+	       (unsigned long long)h->count, quantile(h, 0.5), quantile(h, 0.99),
 	       h->count ? (double)h->sum_ns / (double)h->count / 1000.0 : 0.0,
 	       (double)h->max_ns / 1000.0);
 	for (unsigned i = 0; i < GH_MAX_HUBS; i++) {
@@ -531,7 +492,7 @@ static void print_stats(const struct gh_scx_control *ctl, const struct gh_hub_sl
 		       (unsigned long long)s->nr_idle_returns,
 		       (unsigned long long)(sh->nr_spare_runs + sh->nr_spare_wakes),
 		       (unsigned long long)sh->nr_spare_misses, "<",
-		       (unsigned long long)hist_quantile(&sh->handoff_latency, 0.5),
+		       quantile(&sh->handoff_latency, 0.5),
 		       (unsigned long long)sh->nr_graced, grace_state(ctl, s, sh));
 	}
 	if (!active)

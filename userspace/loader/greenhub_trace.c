@@ -33,7 +33,6 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <fcntl.h>
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -412,50 +411,33 @@ cleanup:
 	return status;
 }
 
-/*
- * Stop new handoffs, then wait until no carrier is displaced, up to o->timeout seconds. 0 when
- * drained, EXIT_BUSY on timeout or interruption (handoffs stay off; the gate stays attached).
- */
-static int drain(struct gh_trace_control *ctl, const struct gh_trace_hub *hubs,
-		 const struct loader_opts *o)
+/* " hub 3 (pid 1234)" for each hub with displaced carriers, as many as fit. */
+static void name_hubs(const void *p, char *buf, size_t len)
 {
-	uint64_t start = loader_now(), next_report = start + 1000000000u;
-	int interrupted_at = loader_interrupted;
+	const struct gh_trace_hub *hubs = p;
+	size_t used = 0;
 
-	/* The Dekker pair with the handoff program: store, then read (both seq_cst). */
-	__atomic_store_n(&ctl->state, GH_TRACE_DRAINING, __ATOMIC_SEQ_CST);
-	for (;;) {
-		__s64 n = __atomic_load_n(&ctl->nr_displaced, __ATOMIC_SEQ_CST);
-		uint64_t now = loader_now();
-
-		if (n <= 0)
-			return 0;
-		if ((o->timeout >= 0 && now - start >= (uint64_t)(o->timeout * 1e9)) ||
-		    loader_interrupted > interrupted_at) {
-			loader_err("%lld carrier(s) are still blocked in calls the kernel side "
-				   "handed off; their return gate must stay",
-				   (long long)n);
-			return EXIT_BUSY;
-		}
-		if (now >= next_report) {
-			char who[128] = "";
-			size_t used = 0;
-
-			for (unsigned i = 0; hubs && i < GH_MAX_HUBS && used < 100; i++) {
-				if (hubs[i].nr_displaced <= 0)
-					continue;
-				used += (size_t)snprintf(who + used, sizeof(who) - used,
-							 " hub %u (pid %u)", i,
-							 hubs[i].owner_tgid);
-			}
-			loader_info("handoffs are off; waiting for %lld blocked carrier(s) to "
-				    "return:%s%s",
-				    (long long)n, who[0] ? who : " (unknown hubs)",
-				    o->timeout < 0 ? "" : "");
-			next_report = now + 1000000000u;
-		}
-		loader_sleep(0.001);
+	/* 28 bytes hold the longest entry and its NUL. */
+	for (unsigned i = 0; hubs && i < GH_MAX_HUBS && used + 28 < len; i++) {
+		if (hubs[i].nr_displaced > 0)
+			used += (size_t)snprintf(buf + used, len - used, " hub %u (pid %u)", i,
+						 hubs[i].owner_tgid);
 	}
+}
+
+/* hubs: NULL if they cannot be read (the drain then says so). */
+static struct loader_drain drain_of(struct gh_trace_control *ctl,
+				    const struct gh_trace_hub *hubs)
+{
+	return (struct loader_drain){
+		.state = &ctl->state,
+		.draining = GH_TRACE_DRAINING,
+		.nr_displaced = &ctl->nr_displaced,
+		.name_hubs = name_hubs,
+		.hubs = hubs,
+		.busy = "the kernel side handed off; their return gate must stay",
+		.left = "the kernel side stays loaded with handoffs off; ",
+	};
 }
 
 static int trace_poll(void *state)
@@ -466,16 +448,12 @@ static int trace_poll(void *state)
 static int trace_stop(void *state, const struct loader_opts *o)
 {
 	struct trace_state *st = state;
-	int status;
+	struct loader_drain d = drain_of(st->ctl, st->hubs);
+	int status = loader_unload(&pins, &d, o, false);
 
-	status = drain(st->ctl, st->hubs, o);
-	if (status) {
-		/* Leave everything pinned: the gate must stay. Our own fds close at exit. */
-		loader_err("the kernel side stays loaded with handoffs off; run `scx_greenhub "
-			   "--stop` once the blocked calls have returned");
+	/* Busy: everything stays pinned, the gate must stay. Our own fds close at exit. */
+	if (status)
 		return status;
-	}
-	loader_unpin_all(&pins);
 	loader_unmap_values(st->ctl, sizeof(struct gh_trace_control), 1);
 	loader_unmap_values(st->hubs, sizeof(struct gh_trace_hub), GH_MAX_HUBS);
 	/* destroy: closes the links (detaching the programs) and the maps. */
@@ -489,6 +467,7 @@ static int trace_stop(void *state, const struct loader_opts *o)
 
 static int trace_stop_pinned(const struct loader_opts *o)
 {
+	struct loader_drain d;
 	struct gh_trace_control *ctl = NULL;
 	struct gh_trace_hub *hubs = NULL;
 	int ctl_fd, hubs_fd = -1, status = 0;
@@ -532,14 +511,8 @@ static int trace_stop_pinned(const struct loader_opts *o)
 	hubs_fd = bpf_obj_get(PIN("hubs"));
 	if (hubs_fd >= 0)
 		hubs = loader_map_values(hubs_fd, sizeof(*hubs), GH_MAX_HUBS, false);
-	status = drain(ctl, hubs, o);
-	if (status) {
-		loader_err("the kernel side stays loaded with handoffs off; run `scx_greenhub "
-			   "--stop` again once the blocked calls have returned");
-		goto out;
-	}
-	/* Unpinning the links drops their last reference: the programs detach. */
-	loader_unpin_all(&pins);
+	d = drain_of(ctl, hubs);
+	status = loader_unload(&pins, &d, o, true);
 out:
 	if (hubs)
 		loader_unmap_values(hubs, sizeof(*hubs), GH_MAX_HUBS);
@@ -553,22 +526,9 @@ out:
 /* ---------------------------------------------------------------------------------------- */
 /* Statistics                                                                                 */
 
-/* Upper bound in us of the bucket where the q-quantile falls, or 0 if empty. */
-static uint64_t hist_quantile(const struct gh_trace_hist *h, double q)
+static unsigned long long quantile(const struct gh_trace_hist *h, double q)
 {
-	uint64_t total = 0, want, seen = 0;
-
-	for (int b = 0; b < GH_TRACE_HIST_BUCKETS; b++)
-		total += h->bucket[b];
-	if (!total)
-		return 0;
-	want = (uint64_t)ceil(q * (double)total);
-	for (int b = 0; b < GH_TRACE_HIST_BUCKETS; b++) {
-		seen += h->bucket[b];
-		if (seen >= want)
-			return 1ull << b;
-	}
-	return 1ull << (GH_TRACE_HIST_BUCKETS - 1);
+	return loader_hist_quantile(h->bucket, GH_TRACE_HIST_BUCKETS, q);
 }
 
 static void print_hist(const struct gh_trace_hist *h)
@@ -706,8 +666,8 @@ static void print_stats(const struct gh_trace_control *ctl, const struct gh_hub_
 		       (unsigned long long)s->nr_holds, (unsigned long long)s->nr_handbacks,
 		       (unsigned long long)s->nr_idle_returns, (unsigned long long)h->nr_gates,
 		       (unsigned long long)h->nr_wakes, (unsigned long long)h->nr_wake_misses, "<",
-		       (unsigned long long)hist_quantile(&h->wake_latency, 0.5), "<",
-		       (unsigned long long)hist_quantile(&h->wake_latency, 0.99));
+		       quantile(&h->wake_latency, 0.5), "<",
+		       quantile(&h->wake_latency, 0.99));
 	}
 	if (!active)
 		printf("no hub attached\n");

@@ -170,4 +170,42 @@ void *loader_pinned_control(const char *dir, size_t size, int *status);
 int loader_stop_live(const struct loader_pins *pins, __u32 loader_pid,
 		     const struct loader_opts *o);
 
+/* control.c */
+
+/*
+ * A kernel side to drain, as its mode describes it: the state word the loader sets to draining
+ * (handoffs off), and the gauge of displaced carriers it then waits on. The handoff path counts
+ * a carrier in the gauge before it reads the state, and the loader stores the state before it
+ * reads the gauge: one of the two sees the other, so a gauge read as 0 stays 0.
+ */
+struct loader_drain {
+	__u32 *state;
+	__u32 draining;
+	const __s64 *nr_displaced;
+	/* NULL, or non-zero once the kernel side has exited on its own: nothing is left to wait
+	 * for, and the state word is left as the exit wrote it. */
+	const __u32 *exited;
+	/* NULL, or writes which of hubs (NULL if unknown) have displaced carriers into buf ("" if
+	 * it cannot tell), for the progress report. */
+	void (*name_hubs)(const void *hubs, char *buf, size_t len);
+	const void *hubs;
+	/* How the messages go on after "N carrier(s) are still blocked in calls", and what they
+	 * say before the advice to run --stop later. */
+	const char *busy;
+	const char *left;
+};
+
+/*
+ * Unload a kernel side through its control map: turn handoffs off, wait up to o->timeout
+ * seconds (a signal ends the wait too) until no carrier is displaced, then remove every pin.
+ * 0 once unpinned; EXIT_BUSY if the wait ended first, with everything left in place and the
+ * advice to run --stop (again, if the pins were found rather than made by this loader).
+ */
+int loader_unload(const struct loader_pins *pins, const struct loader_drain *d,
+		  const struct loader_opts *o, bool again);
+
+/* The upper bound in us of the latency histogram's bucket where the q-quantile falls, 0 if the
+ * histogram is empty. Both modes' histograms have nr log2 buckets: under 1 us, 1-2 us, ... */
+uint64_t loader_hist_quantile(const __u64 *bucket, unsigned nr, double q);
+
 #endif /* GREENHUB_LOADER_H */
