@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * What every mode's control map shares, and so what one copy of the loader handles for all of
- * them: the drain before an unload, and the handoff-latency histogram.
+ * them: the checks of a pinned one, the drain before an unload, and the latency histogram.
+ *
+ * A kernel side outlives its loader, so a later scx_greenhub meets its control map pinned:
+ * before a load, for --stop and for --stats. It checks the magic and the ABI versions first
+ * (another version's maps may be laid out, even named, otherwise) and reads who loaded it,
+ * from the fields every mode's control map begins with (struct loader_control).
  *
  * Both kernel sides stop alike (docs/loader.md, "Stopping safely"): a carrier they handed off
  * is blocked in a system call and must meet its return gate before it runs user code again, so
@@ -9,12 +14,204 @@
  * word, then waits for the displaced gauge to reach 0. The mode says where those words are
  * (struct loader_drain) and how its messages name its kernel side.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "loader.h"
 
 #define NSEC_PER_SEC 1000000000ull
+
+/* ---------------------------------------------------------------------------------------- */
+/* A pinned control map                                                                       */
+
+static bool ours(const struct loader_mode *m, const struct loader_control *c)
+{
+	return c->magic == m->magic && c->slot_abi == GH_SLOT_ABI_VERSION && c->abi == m->abi;
+}
+
+/* advice: what to do about it, from ": " on; "" for none. */
+static void say_foreign(const struct loader_mode *m, const struct loader_control *c,
+			const char *advice)
+{
+	char versions[96] = "";
+
+	if (m->abi_name)
+		snprintf(versions, sizeof(versions), " (slot ABI %u, %s %u; this loader: %u, %u)",
+			 c->slot_abi, m->abi_name, c->abi, GH_SLOT_ABI_VERSION, m->abi);
+	loader_err("%s holds objects of another greenhub version%s%s", m->pins->dir, versions,
+		   advice);
+}
+
+/* m's control map, mapped read-only; NULL with *status 0 if nothing of m is pinned, else with
+ * an exit status (message printed). */
+static struct loader_control *pinned_control(const struct loader_mode *m, int *status)
+{
+	struct loader_control *c;
+	int fd, err;
+
+	*status = 0;
+	if (access(m->pins->dir, F_OK) < 0)
+		return NULL;
+	fd = loader_pinned_fd(m->pins, "control");
+	if (fd < 0 && errno == ENAMETOOLONG) {
+		loader_err("%s: %s", m->pins->dir, strerror(errno));
+		*status = EXIT_FAIL;
+		return NULL;
+	}
+	if (fd < 0) {
+		loader_err("%s holds objects of an interrupted load: remove them with "
+			   "`scx_greenhub --stop`", m->pins->dir);
+		*status = EXIT_RUNNING;
+		return NULL;
+	}
+	c = loader_map_values(fd, m->control_size, 1, false);
+	err = errno;
+	close(fd);
+	if (!c) {
+		loader_err("%s/control: cannot read it: %s", m->pins->dir, strerror(err));
+		*status = EXIT_FAIL;
+	}
+	return c;
+}
+
+int loader_check_pins(const struct loader_mode *m)
+{
+	struct loader_control *c;
+	int status;
+
+	c = pinned_control(m, &status);
+	if (!c)
+		return status;
+	if (!ours(m, c)) {
+		say_foreign(m, c, ": stop them with that version's scx_greenhub, or `scx_greenhub "
+				  "--stop --force`");
+		status = EXIT_INCOMPATIBLE;
+	} else {
+		m->say_running(c);
+		status = EXIT_RUNNING;
+	}
+	loader_unmap_values(c, m->control_size, 1);
+	return status;
+}
+
+void loader_err_running(const char *mode, __u32 pid, bool stopping)
+{
+	loader_err("already running: %s mode, loaded by pid %u%s; see `scx_greenhub --stats`, "
+		   "unload with `scx_greenhub --stop`",
+		   mode, pid, stopping ? " (stopping)" : "");
+}
+
+/* --stop on another version's pins: removed with --force (nothing of theirs can be drained
+ * here), else refused. */
+static int stop_foreign(const struct loader_mode *m, const struct loader_control *c,
+			const struct loader_opts *o)
+{
+	char advice[160];
+
+	if (!o->force) {
+		snprintf(advice, sizeof(advice), ": stop them with that version's scx_greenhub, "
+						 "or use --stop --force%s", m->force_note);
+		say_foreign(m, c, advice);
+		return EXIT_INCOMPATIBLE;
+	}
+	loader_unpin_all(m->pins);
+	loader_info("removed the pins of another greenhub version (--force)");
+	return 0;
+}
+
+void *loader_stop_begin(const struct loader_mode *m, const struct loader_opts *o, int *status)
+{
+	struct loader_control *c;
+	int fd = loader_pinned_fd(m->pins, "control"), err;
+
+	*status = 0;
+	if (fd < 0) {
+		/* Objects of an interrupted load: no runtime attached to them (it needs the
+		 * control map), so nothing can be displaced. */
+		loader_unpin_all(m->pins);
+		loader_info("removed objects left by an interrupted load");
+		return NULL;
+	}
+	c = loader_map_values(fd, m->control_size, 1, true);
+	err = errno;
+	close(fd);
+	if (!c) {
+		loader_err("mapping %s/control: %s", m->pins->dir, strerror(err));
+		*status = EXIT_FAIL;
+		return NULL;
+	}
+	*status = ours(m, c) ? loader_stop_live(m->pins, c->loader_pid, o) : stop_foreign(m, c, o);
+	if (*status < 0) {
+		*status = 0;
+		return c; /* no loader to unload them: the caller drains */
+	}
+	loader_unmap_values(c, m->control_size, 1);
+	return NULL;
+}
+
+/* Map the values of m's pin name into *p: 0, or an exit status (message printed). */
+static int view_map(const struct loader_mode *m, const char *name, size_t size, unsigned n,
+		    const void **p)
+{
+	int fd = loader_pinned_fd(m->pins, name), err = errno;
+
+	if (fd < 0 && err == ENOENT) {
+		loader_err("not running: nothing is pinned at %s/%s", m->pins->dir, name);
+		return EXIT_NOT_RUNNING;
+	}
+	if (fd < 0 && (err == EACCES || err == EPERM)) {
+		loader_err("permission denied opening %s/%s: run as root", m->pins->dir, name);
+		return EXIT_NOPERM;
+	}
+	if (fd < 0) {
+		loader_err("opening %s/%s: %s", m->pins->dir, name, strerror(err));
+		return EXIT_FAIL;
+	}
+	*p = loader_map_values(fd, size, n, false);
+	err = errno;
+	close(fd);
+	if (!*p) {
+		loader_err("mapping the pinned maps: %s", strerror(err));
+		return EXIT_FAIL;
+	}
+	return 0;
+}
+
+int loader_view_open(const struct loader_mode *m, struct loader_view *v)
+{
+	int status;
+
+	memset(v, 0, sizeof(*v));
+	status = view_map(m, "control", m->control_size, 1, &v->ctl);
+	if (!status && !ours(m, v->ctl)) {
+		say_foreign(m, v->ctl, "");
+		status = EXIT_INCOMPATIBLE;
+	}
+	if (!status)
+		status = view_map(m, "slots", sizeof(struct gh_hub_slot), GH_MAX_HUBS, &v->slots);
+	if (!status)
+		status = view_map(m, "hubs", m->hub_size, GH_MAX_HUBS, &v->hubs);
+	if (status)
+		loader_view_close(m, v);
+	return status;
+}
+
+void loader_view_close(const struct loader_mode *m, struct loader_view *v)
+{
+	if (v->ctl)
+		loader_unmap_values(v->ctl, m->control_size, 1);
+	if (v->slots)
+		loader_unmap_values(v->slots, sizeof(struct gh_hub_slot), GH_MAX_HUBS);
+	if (v->hubs)
+		loader_unmap_values(v->hubs, m->hub_size, GH_MAX_HUBS);
+	memset(v, 0, sizeof(*v));
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The drain                                                                                  */
 
 /* The kernel side has exited on its own: it hands nothing off and settles nothing any more. */
 static bool exited(const struct loader_drain *d)
@@ -80,6 +277,9 @@ int loader_unload(const struct loader_pins *pins, const struct loader_drain *d,
 	loader_unpin_all(pins);
 	return 0;
 }
+
+/* ---------------------------------------------------------------------------------------- */
+/* The latency histogram                                                                      */
 
 uint64_t loader_hist_quantile(const __u64 *bucket, unsigned nr, double q)
 {

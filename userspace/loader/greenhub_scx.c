@@ -26,25 +26,19 @@
  *   what is left; `--stats` and `--stop` print it when no loader runs.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "greenhub_scx.skel.h"
 #include "greenhub/scx.h"
 #include "loader.h"
-
-#define PIN(name) GH_SCX_PIN_DIR "/" name
 
 /* The watchdog timeout: long enough for TCG and for a held carrier's hold (a quarter of it),
  * short enough that a stuck task is noticed within seconds. */
@@ -56,6 +50,8 @@
  * at most one period, a held spare runs every second or so. */
 #define HEARTBEAT_NS 250000000ull
 #define SPARE_BEAT_NS 1000000000ull
+
+LOADER_CONTROL_BEGINS(struct gh_scx_control, scx_abi);
 
 /* Every map whose last user reference must not go with the loader: a map's timers and task
  * works are cancelled when it loses its last one. */
@@ -148,7 +144,7 @@ static int scx_probe(const struct loader_opts *o, const struct loader_features *
 		return EXIT_UNSUPPORTED;
 	}
 	loader_read_line("/sys/kernel/sched_ext/state", state, sizeof(state));
-	if (strcmp(state, "disabled") != 0 && access(PIN("control"), F_OK) < 0) {
+	if (strcmp(state, "disabled") != 0 && !loader_control_pinned(&pins)) {
 		char name[128];
 
 		loader_read_line("/sys/kernel/sched_ext/root/ops", name, sizeof(name));
@@ -159,30 +155,14 @@ static int scx_probe(const struct loader_opts *o, const struct loader_features *
 	return 0;
 }
 
-static int scx_check_pins(void)
+static void scx_say_running(const void *pinned)
 {
-	struct gh_scx_control *ctl;
-	int status;
+	const struct gh_scx_control *ctl = pinned;
 
-	ctl = loader_pinned_control(GH_SCX_PIN_DIR, sizeof(*ctl), &status);
-	if (!ctl)
-		return status;
-	if (ctl->magic != GH_SCX_MAGIC || ctl->scx_abi != GH_SCX_ABI_VERSION ||
-	    ctl->slot_abi != GH_SLOT_ABI_VERSION) {
-		loader_err("%s holds objects of another greenhub version: stop them with that "
-			   "version's scx_greenhub, or `scx_greenhub --stop --force`",
-			   GH_SCX_PIN_DIR);
-		loader_unmap_values(ctl, sizeof(*ctl), 1);
-		return EXIT_INCOMPATIBLE;
-	}
-	if (!report_exit(ctl, "a previous load"))
-		loader_err("already running: sched_ext mode, loaded by pid %u; see `scx_greenhub "
-			   "--stats`, unload with `scx_greenhub --stop`",
-			   ctl->loader_pid);
-	else
+	if (report_exit(ctl, "a previous load"))
 		loader_err("its pins are still there: remove them with `scx_greenhub --stop`");
-	loader_unmap_values(ctl, sizeof(*ctl), 1);
-	return EXIT_RUNNING;
+	else
+		loader_err_running("sched_ext", ctl->loader_pid, false);
 }
 
 static int scx_start(const struct loader_opts *o, const struct loader_features *f,
@@ -367,7 +347,7 @@ static int scx_poll(void *state)
 		loader_err("unloaded what was left; hubs run on without kernel assist");
 		return EXIT_FAIL;
 	}
-	if (access(PIN("control"), F_OK) < 0) {
+	if (!loader_control_pinned(&pins)) {
 		loader_info("the pinned control map was removed");
 		return -1;
 	}
@@ -379,44 +359,17 @@ static int scx_poll(void *state)
 
 static int scx_stop_pinned(const struct loader_opts *o)
 {
-	struct loader_drain d;
 	struct gh_scx_control *ctl;
-	int fd, status = 0;
+	struct loader_drain d;
+	int status;
 
-	fd = bpf_obj_get(PIN("control"));
-	if (fd < 0) {
-		/* An interrupted load: no runtime attached to it (it needs the control map). */
-		loader_unpin_all(&pins);
-		loader_info("removed objects left by an interrupted load");
-		return 0;
-	}
-	ctl = loader_map_values(fd, sizeof(*ctl), 1, true);
-	close(fd);
-	if (!ctl) {
-		loader_err("mapping %s: %s", PIN("control"), strerror(errno));
-		return EXIT_FAIL;
-	}
-	if (ctl->magic != GH_SCX_MAGIC || ctl->scx_abi != GH_SCX_ABI_VERSION ||
-	    ctl->slot_abi != GH_SLOT_ABI_VERSION) {
-		if (!o->force) {
-			loader_err("%s holds objects of another greenhub version: stop them with "
-				   "that version's scx_greenhub, or use --stop --force",
-				   GH_SCX_PIN_DIR);
-			status = EXIT_INCOMPATIBLE;
-		} else {
-			loader_unpin_all(&pins);
-			loader_info("removed the pins of another greenhub version (--force)");
-		}
-		goto out;
-	}
-	status = loader_stop_live(&pins, ctl->loader_pid, o);
-	if (status >= 0)
-		goto out;
+	ctl = loader_stop_begin(&loader_mode_scx, o, &status);
+	if (!ctl)
+		return status;
 	/* No loader unloads them: do it ourselves. */
 	report_exit(ctl, "while no loader watched");
 	d = drain_of(ctl);
 	status = loader_unload(&pins, &d, o, true);
-out:
 	loader_unmap_values(ctl, sizeof(*ctl), 1);
 	return status;
 }
@@ -437,10 +390,12 @@ static const char *grace_state(const struct gh_scx_control *ctl, const struct gh
 	return sh->waste > GH_SCX_WASTE_ONE / 2 ? "adapt:wait" : "adapt:now";
 }
 
-static void print_stats(const struct gh_scx_control *ctl, const struct gh_hub_slot *slots,
-			const struct gh_scx_hub *hubs)
+static void print_stats(const struct loader_view *v)
 {
 	static const char *const states[] = { "loading", "running", "draining", "exited" };
+	const struct gh_scx_control *ctl = v->ctl;
+	const struct gh_hub_slot *slots = v->slots;
+	const struct gh_scx_hub *hubs = v->hubs;
 	const struct gh_scx_hist *h = &ctl->handoff_latency;
 	unsigned active = 0;
 
@@ -501,68 +456,25 @@ static void print_stats(const struct gh_scx_control *ctl, const struct gh_hub_sl
 	report_exit(ctl, "stats");
 }
 
-static int scx_stats(const struct loader_opts *o)
-{
-	const char *names[] = { PIN("control"), PIN("slots"), PIN("hubs") };
-	struct gh_scx_control *ctl = NULL;
-	struct gh_hub_slot *slots = NULL;
-	struct gh_scx_hub *hubs = NULL;
-	int fds[3] = { -1, -1, -1 }, status = 0;
-
-	for (int i = 0; i < 3; i++) {
-		fds[i] = bpf_obj_get(names[i]);
-		if (fds[i] < 0) {
-			loader_err("opening %s: %s", names[i], strerror(errno));
-			status = errno == ENOENT ? EXIT_NOT_RUNNING :
-				 errno == EACCES || errno == EPERM ? EXIT_NOPERM : EXIT_FAIL;
-			goto out;
-		}
-	}
-	ctl = loader_map_values(fds[0], sizeof(*ctl), 1, false);
-	slots = loader_map_values(fds[1], sizeof(*slots), GH_MAX_HUBS, false);
-	hubs = loader_map_values(fds[2], sizeof(*hubs), GH_MAX_HUBS, false);
-	if (!ctl || !slots || !hubs) {
-		loader_err("mapping the pinned maps: %s", strerror(errno));
-		status = EXIT_FAIL;
-		goto out;
-	}
-	if (ctl->magic != GH_SCX_MAGIC || ctl->scx_abi != GH_SCX_ABI_VERSION ||
-	    ctl->slot_abi != GH_SLOT_ABI_VERSION) {
-		loader_err("%s holds objects of another greenhub version", GH_SCX_PIN_DIR);
-		status = EXIT_INCOMPATIBLE;
-		goto out;
-	}
-	do {
-		print_stats(ctl, slots, hubs);
-		if (o->once)
-			break;
-		loader_sleep(o->interval);
-	} while (!loader_interrupted && access(PIN("control"), F_OK) == 0);
-out:
-	if (ctl)
-		loader_unmap_values(ctl, sizeof(*ctl), 1);
-	if (slots)
-		loader_unmap_values(slots, sizeof(*slots), GH_MAX_HUBS);
-	if (hubs)
-		loader_unmap_values(hubs, sizeof(*hubs), GH_MAX_HUBS);
-	for (int i = 0; i < 3; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
-	return status;
-}
-
 const struct loader_mode loader_mode_scx = {
 	.name = "sched_ext",
 	.mode = GH_MODE_SCHED_EXT,
 	.takes = LOADER_TAKES_GRACE,
 	.pins = &pins,
+	/* How soon an ejection is reported and what is left unloaded. */
 	.poll_interval = 0.1,
+	.control_size = sizeof(struct gh_scx_control),
+	.magic = GH_SCX_MAGIC,
+	.abi = GH_SCX_ABI_VERSION,
+	.abi_name = NULL,
+	.force_note = "",
+	.hub_size = sizeof(struct gh_scx_hub),
 	.scan = scx_scan,
 	.probe = scx_probe,
-	.check_pins = scx_check_pins,
+	.say_running = scx_say_running,
 	.start = scx_start,
 	.stop = scx_stop,
 	.stop_pinned = scx_stop_pinned,
 	.poll = scx_poll,
-	.stats = scx_stats,
+	.print_stats = print_stats,
 };

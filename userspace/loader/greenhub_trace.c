@@ -32,12 +32,9 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,7 +47,7 @@
 #include "greenhub_trace.skel.h"
 #include "loader.h"
 
-#define PIN(name) GH_TRACE_PIN_DIR "/" name
+LOADER_CONTROL_BEGINS(struct gh_trace_control, trace_abi);
 
 /* The pins, in the order they are made; the control map is last on purpose. */
 static const char *const map_pins[] = { "slots", "hubs", "carriers", "wake_rings", "owners",
@@ -219,30 +216,11 @@ out:
 	return err;
 }
 
-static int trace_check_pins(void)
+static void trace_say_running(const void *pinned)
 {
-	struct gh_trace_control *ctl;
-	int status;
+	const struct gh_trace_control *ctl = pinned;
 
-	ctl = loader_pinned_control(GH_TRACE_PIN_DIR, sizeof(*ctl), &status);
-	if (!ctl)
-		return status;
-	if (ctl->magic != GH_TRACE_MAGIC || ctl->slot_abi != GH_SLOT_ABI_VERSION ||
-	    ctl->trace_abi != GH_TRACE_ABI_VERSION) {
-		loader_err("%s holds objects of another greenhub version (slot ABI %u, trace ABI "
-			   "%u; this loader: %u, %u): stop them with that version's scx_greenhub, "
-			   "or `scx_greenhub --stop --force`",
-			   GH_TRACE_PIN_DIR, ctl->slot_abi, ctl->trace_abi, GH_SLOT_ABI_VERSION,
-			   GH_TRACE_ABI_VERSION);
-		loader_unmap_values(ctl, sizeof(*ctl), 1);
-		return EXIT_INCOMPATIBLE;
-	}
-	loader_err("already running: trace mode, loaded by pid %u%s; see `scx_greenhub --stats`, "
-		   "unload with `scx_greenhub --stop`",
-		   ctl->loader_pid,
-		   ctl->state == GH_TRACE_DRAINING ? " (stopping)" : "");
-	loader_unmap_values(ctl, sizeof(*ctl), 1);
-	return EXIT_RUNNING;
+	loader_err_running("trace", ctl->loader_pid, ctl->state == GH_TRACE_DRAINING);
 }
 
 /* open -> set rodata -> load, with the task-work gate or the sys_exit gate. 0, or -errno with
@@ -442,7 +420,7 @@ static struct loader_drain drain_of(struct gh_trace_control *ctl,
 
 static int trace_poll(void *state)
 {
-	return access(PIN("control"), F_OK) == 0 ? 0 : -1;
+	return loader_control_pinned(&pins) ? 0 : -1;
 }
 
 static int trace_stop(void *state, const struct loader_opts *o)
@@ -467,59 +445,25 @@ static int trace_stop(void *state, const struct loader_opts *o)
 
 static int trace_stop_pinned(const struct loader_opts *o)
 {
-	struct loader_drain d;
-	struct gh_trace_control *ctl = NULL;
 	struct gh_trace_hub *hubs = NULL;
-	int ctl_fd, hubs_fd = -1, status = 0;
-	int r;
+	struct gh_trace_control *ctl;
+	struct loader_drain d;
+	int fd, status;
 
-	ctl_fd = bpf_obj_get(PIN("control"));
-	if (ctl_fd < 0) {
-		/* Objects of an interrupted load: no runtime attached to them (it needs the
-		 * control map), so nothing can be displaced. */
-		loader_unpin_all(&pins);
-		loader_info("removed objects left by an interrupted load");
-		return 0;
+	ctl = loader_stop_begin(&loader_mode_trace, o, &status);
+	if (!ctl)
+		return status;
+	/* Without the hubs the drain cannot name the hubs it waits for; it waits all the same. */
+	fd = loader_pinned_fd(&pins, "hubs");
+	if (fd >= 0) {
+		hubs = loader_map_values(fd, sizeof(*hubs), GH_MAX_HUBS, false);
+		close(fd);
 	}
-	ctl = loader_map_values(ctl_fd, sizeof(*ctl), 1, true);
-	if (!ctl) {
-		loader_err("mapping %s: %s", PIN("control"), strerror(errno));
-		close(ctl_fd);
-		return EXIT_FAIL;
-	}
-	if (ctl->magic != GH_TRACE_MAGIC || ctl->trace_abi != GH_TRACE_ABI_VERSION ||
-	    ctl->slot_abi != GH_SLOT_ABI_VERSION) {
-		if (!o->force) {
-			loader_err("%s holds objects of another greenhub version (slot ABI %u, "
-				   "trace ABI %u; this loader: %u, %u): stop them with that "
-				   "version's scx_greenhub, or use --stop --force to remove them "
-				   "without waiting for blocked carriers",
-				   GH_TRACE_PIN_DIR, ctl->slot_abi, ctl->trace_abi,
-				   GH_SLOT_ABI_VERSION, GH_TRACE_ABI_VERSION);
-			status = EXIT_INCOMPATIBLE;
-			goto out;
-		}
-		loader_unpin_all(&pins);
-		loader_info("removed the pins of another greenhub version (--force)");
-		goto out;
-	}
-	r = loader_stop_live(&pins, ctl->loader_pid, o);
-	if (r >= 0) {
-		status = r;
-		goto out;
-	}
-	hubs_fd = bpf_obj_get(PIN("hubs"));
-	if (hubs_fd >= 0)
-		hubs = loader_map_values(hubs_fd, sizeof(*hubs), GH_MAX_HUBS, false);
 	d = drain_of(ctl, hubs);
 	status = loader_unload(&pins, &d, o, true);
-out:
 	if (hubs)
 		loader_unmap_values(hubs, sizeof(*hubs), GH_MAX_HUBS);
-	if (hubs_fd >= 0)
-		close(hubs_fd);
 	loader_unmap_values(ctl, sizeof(*ctl), 1);
-	close(ctl_fd);
 	return status;
 }
 
@@ -569,17 +513,15 @@ static void print_hist(const struct gh_trace_hist *h)
  * on that CPU (bpf_prog_info.recursion_misses, Linux 5.12): a skipped sys_exit gate would let
  * a displaced carrier through, a skipped request goes unanswered (the runtime asks again).
  * -1 if it cannot be read. */
-static long long program_misses(const char *dir, const char *link)
+static long long program_misses(const char *link)
 {
 	struct bpf_link_info li;
 	struct bpf_prog_info pi;
 	__u32 len = sizeof(li);
-	char path[256];
 	int lfd, pfd;
 	long long misses = -1;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, link);
-	lfd = bpf_obj_get(path);
+	lfd = loader_pinned_fd(&pins, link);
 	if (lfd < 0)
 		return -1;
 	memset(&li, 0, sizeof(li));
@@ -605,7 +547,7 @@ static void print_program_misses(void)
 	size_t used = 0;
 
 	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
-		long long n = program_misses(GH_TRACE_PIN_DIR, links[i]);
+		long long n = program_misses(links[i]);
 		int w;
 
 		if (n < 0)
@@ -619,10 +561,12 @@ static void print_program_misses(void)
 	       used ? buf : "unknown");
 }
 
-static void print_stats(const struct gh_trace_control *ctl, const struct gh_hub_slot *slots,
-			const struct gh_trace_hub *hubs)
+static void print_stats(const struct loader_view *v)
 {
 	static const char *const states[] = { "loading", "running", "draining" };
+	const struct gh_trace_control *ctl = v->ctl;
+	const struct gh_hub_slot *slots = v->slots;
+	const struct gh_trace_hub *hubs = v->hubs;
 	unsigned active = 0;
 
 	printf("\ntrace mode, %s, loaded by pid %u: handoffs %llu, cancels %llu, takeovers %llu, "
@@ -675,106 +619,25 @@ static void print_stats(const struct gh_trace_control *ctl, const struct gh_hub_
 	fflush(stdout);
 }
 
-struct pinned_view {
-	int fds[3];
-	struct gh_trace_control *ctl;
-	struct gh_hub_slot *slots;
-	struct gh_trace_hub *hubs;
-};
-
-static void view_close(struct pinned_view *v)
-{
-	if (v->ctl)
-		loader_unmap_values(v->ctl, sizeof(*v->ctl), 1);
-	if (v->slots)
-		loader_unmap_values(v->slots, sizeof(*v->slots), GH_MAX_HUBS);
-	if (v->hubs)
-		loader_unmap_values(v->hubs, sizeof(*v->hubs), GH_MAX_HUBS);
-	for (int i = 0; i < 3; i++)
-		if (v->fds[i] >= 0)
-			close(v->fds[i]);
-	memset(v, 0, sizeof(*v));
-	v->fds[0] = v->fds[1] = v->fds[2] = -1;
-}
-
-static int view_open(struct pinned_view *v)
-{
-	static const char *const names[] = { PIN("control"), PIN("slots"), PIN("hubs") };
-
-	memset(v, 0, sizeof(*v));
-	v->fds[0] = v->fds[1] = v->fds[2] = -1;
-	for (int i = 0; i < 3; i++) {
-		v->fds[i] = bpf_obj_get(names[i]);
-		if (i == 0 && v->fds[0] >= 0) {
-			/* The version first: another version's maps may be named otherwise. */
-			v->ctl = loader_map_values(v->fds[0], sizeof(*v->ctl), 1, false);
-			if (v->ctl && (v->ctl->magic != GH_TRACE_MAGIC ||
-				       v->ctl->trace_abi != GH_TRACE_ABI_VERSION ||
-				       v->ctl->slot_abi != GH_SLOT_ABI_VERSION)) {
-				loader_err("%s holds objects of another greenhub version (slot ABI "
-					   "%u, trace ABI %u; this loader: %u, %u)",
-					   GH_TRACE_PIN_DIR, v->ctl->slot_abi, v->ctl->trace_abi,
-					   GH_SLOT_ABI_VERSION, GH_TRACE_ABI_VERSION);
-				view_close(v);
-				return EXIT_INCOMPATIBLE;
-			}
-		}
-		if (v->fds[i] < 0) {
-			int err = errno;
-
-			view_close(v);
-			if (err == ENOENT) {
-				loader_err("not running: nothing is pinned at %s", names[i]);
-				return EXIT_NOT_RUNNING;
-			}
-			if (err == EACCES || err == EPERM) {
-				loader_err("permission denied opening %s: run as root", names[i]);
-				return EXIT_NOPERM;
-			}
-			loader_err("opening %s: %s", names[i], strerror(err));
-			return EXIT_FAIL;
-		}
-	}
-	v->slots = loader_map_values(v->fds[1], sizeof(*v->slots), GH_MAX_HUBS, false);
-	v->hubs = loader_map_values(v->fds[2], sizeof(*v->hubs), GH_MAX_HUBS, false);
-	if (!v->ctl || !v->slots || !v->hubs) {
-		loader_err("mapping the pinned maps: %s", strerror(errno));
-		view_close(v);
-		return EXIT_FAIL;
-	}
-	return 0;
-}
-
-static int trace_stats(const struct loader_opts *o)
-{
-	struct pinned_view v;
-	int status = view_open(&v);
-
-	if (status)
-		return status;
-	do {
-		print_stats(v.ctl, v.slots, v.hubs);
-		if (o->once)
-			break;
-		loader_sleep(o->interval);
-	} while (!loader_interrupted && access(PIN("control"), F_OK) == 0);
-	view_close(&v);
-	return 0;
-}
-
-
 const struct loader_mode loader_mode_trace = {
 	.name = "trace",
 	.mode = GH_MODE_TRACE,
 	.takes = LOADER_TAKES_GATE,
 	.pins = &pins,
+	/* Nothing to watch but the pins. */
 	.poll_interval = 1.0,
+	.control_size = sizeof(struct gh_trace_control),
+	.magic = GH_TRACE_MAGIC,
+	.abi = GH_TRACE_ABI_VERSION,
+	.abi_name = "trace ABI",
+	.force_note = " to remove them without waiting for blocked carriers",
+	.hub_size = sizeof(struct gh_trace_hub),
 	.scan = trace_scan,
 	.probe = trace_probe,
-	.check_pins = trace_check_pins,
+	.say_running = trace_say_running,
 	.start = trace_start,
 	.poll = trace_poll,
 	.stop = trace_stop,
 	.stop_pinned = trace_stop_pinned,
-	.stats = trace_stats,
+	.print_stats = print_stats,
 };

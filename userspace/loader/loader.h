@@ -9,7 +9,8 @@
  * destroy). What is pinned outlives the loader, so stopping a kernel side that another (or a
  * killed) loader started goes through stop_pinned, which works from the pins alone. Trace mode
  * lives in greenhub_trace.c, sched_ext mode in greenhub_scx.c, each named after its BPF
- * program; pins.c holds what both pin alike.
+ * program. What both do alike is written once: pins.c for the objects in the BPF filesystem,
+ * control.c for the control map (its checks, the drain, the latency histogram).
  */
 #ifndef GREENHUB_LOADER_H
 #define GREENHUB_LOADER_H
@@ -20,6 +21,10 @@
 
 #include "greenhub.h"
 #include "greenhub/trace.h"
+
+struct bpf_link;
+struct bpf_map;
+struct btf;
 
 /* Exit statuses, documented in docs/loader.md. */
 enum loader_exit {
@@ -54,15 +59,52 @@ struct loader_features {
 	uint64_t bits; /* GH_TRACE_F_* */
 };
 
-/* The options that set how one mode loads (struct loader_mode.takes); other modes refuse them. */
-#define LOADER_TAKES_GRACE 0x1 /* --grace, --grace-ns */
-#define LOADER_TAKES_GATE 0x2  /* --gate */
-
 /* Where every mode's pin folder is: a BPF filesystem (GH_TRACE_PIN_ROOT, GH_SCX_PIN_ROOT). */
 #define LOADER_PIN_ROOT "/sys/fs/bpf"
 
-struct btf;
-struct loader_pins;
+/* Where a mode pins its objects: dir/control, dir/<maps[i]>, dir/<links[i]>. */
+struct loader_pins {
+	const char *dir;
+	const char *const *maps; /* besides the control map */
+	size_t nr_maps;
+	const char *const *links;
+	size_t nr_links;
+};
+
+/*
+ * How every mode's control map begins (struct gh_trace_control, struct gh_scx_control): what
+ * the loader reads of a pinned one before it knows whose version it is. Each mode's file
+ * checks its layout with LOADER_CONTROL_BEGINS.
+ */
+struct loader_control {
+	__u32 magic;
+	__u32 slot_abi;
+	__u32 abi; /* the mode's own ABI version */
+	__u32 state;
+	__u32 mode;
+	__u32 signo;
+	__u32 loader_pid;
+};
+
+#define LOADER_SAME_OFFSET(type, field, ours) \
+	(offsetof(type, field) == offsetof(struct loader_control, ours))
+#define LOADER_CONTROL_BEGINS(type, abi_field)                                              \
+	_Static_assert(LOADER_SAME_OFFSET(type, magic, magic) &&                            \
+			       LOADER_SAME_OFFSET(type, slot_abi, slot_abi) &&              \
+			       LOADER_SAME_OFFSET(type, abi_field, abi) &&                  \
+			       LOADER_SAME_OFFSET(type, loader_pid, loader_pid),            \
+		       #type " does not begin as struct loader_control")
+
+/* A mode's pinned control, slots and hubs maps, mapped read-only for --stats. */
+struct loader_view {
+	const void *ctl;
+	const void *slots; /* struct gh_hub_slot[GH_MAX_HUBS] */
+	const void *hubs;
+};
+
+/* The options that set how one mode loads (struct loader_mode.takes); other modes refuse them. */
+#define LOADER_TAKES_GRACE 0x1 /* --grace, --grace-ns */
+#define LOADER_TAKES_GATE 0x2  /* --gate */
 
 struct loader_mode {
 	const char *name;
@@ -70,14 +112,25 @@ struct loader_mode {
 	unsigned takes;                 /* LOADER_TAKES_* */
 	const struct loader_pins *pins; /* where and what the mode pins */
 	double poll_interval;           /* seconds between polls while the loader waits */
+	/* Its control map: the size of its one value, and the magic and ABI version (struct
+	 * loader_control) of this loader's. */
+	size_t control_size;
+	__u32 magic;
+	__u32 abi;
+	/* How messages name the mode's ABI version ("trace ABI"); NULL: they tell no versions. */
+	const char *abi_name;
+	/* What --stop's advice on another version's pins says after "or use --stop --force". */
+	const char *force_note;
+	size_t hub_size; /* a value of its hubs map */
+
 	/* Add the feature bits (GH_TRACE_F_*) the mode cares about, from the kernel's BTF. */
 	void (*scan)(const struct btf *vmlinux, uint64_t *bits);
 	/* 0 if this machine can run the mode, else an exit status with a reason in why. */
 	int (*probe)(const struct loader_opts *o, const struct loader_features *f, char *why,
 		     size_t len);
-	/* What the mode's pins say now: 0 nothing is pinned, else an exit status (message
-	 * printed): a kernel side of this mode runs, or another version's, or a half-made one. */
-	int (*check_pins)(void);
+	/* Say what the mode's pins run, from their control map (of this loader's version): the
+	 * loader does not load over it. */
+	void (*say_running)(const void *ctl);
 	/* open -> set rodata -> load -> attach -> pin. 0, EXIT_UNSUPPORTED with the reason in why
 	 * (the kernel refused the programs: the driver reports it, and may try another mode), or
 	 * another exit status (message printed). */
@@ -91,17 +144,19 @@ struct loader_mode {
 	int (*stop)(void *state, const struct loader_opts *o);
 	/* The same, from the pins alone (the loader that pinned them is gone). */
 	int (*stop_pinned)(const struct loader_opts *o);
-	/* --stats from the pins: 0 or an exit status (message printed). */
-	int (*stats)(const struct loader_opts *o);
+	/* One report of --stats, from the pins. */
+	void (*print_stats)(const struct loader_view *v);
 };
+
+extern const struct loader_mode loader_mode_scx;
+extern const struct loader_mode loader_mode_trace;
+
+/* scx_greenhub.c */
 
 /* Where the loader records why it refused this kernel, for the runtime's mode reason (cleared by
  * a successful load). */
 void loader_record_refusal(const char *reason);
 void loader_clear_refusal(void);
-
-extern const struct loader_mode loader_mode_scx;
-extern const struct loader_mode loader_mode_trace;
 
 /* How many of SIGINT, SIGTERM, SIGHUP arrived: a wait in progress should end. */
 extern volatile int loader_interrupted;
@@ -115,21 +170,12 @@ void loader_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* CLOCK_MONOTONIC ns. */
 uint64_t loader_now(void);
 
-/* Map a pinned or loaded array map's values (read-only unless writable). NULL on error. */
-void *loader_map_values(int fd, size_t value_size, unsigned entries, bool writable);
-/* The kernel's id of a loaded map: what requests name a kernel side by (greenhub/request.h).
- * 0 or -errno. */
-struct bpf_map;
-int loader_map_id(const struct bpf_map *map, __u32 *id);
-void loader_unmap_values(void *p, size_t value_size, unsigned entries);
-
 /* The first line of a file without its newline; "" if it cannot be read. Returns buf. */
 const char *loader_read_line(const char *path, char *buf, size_t len);
 
-struct btf;
 bool loader_btf_has_func(const struct btf *btf, const char *name);
 
-/* libbpf's messages (libbpf_log.c): on stderr with -v; kept between keep() and drop() so that
+/* libbpf_log.c: libbpf's messages, on stderr with -v; kept between keep() and drop() so that
  * a refused load can be explained. */
 void loader_libbpf_log_init(bool show);
 void loader_libbpf_log_keep(void);
@@ -140,28 +186,24 @@ const char *loader_libbpf_log_reason(char *buf, size_t len);
 
 /* pins.c */
 
-/* Where a mode pins its objects: dir/control, dir/<maps[i]>, dir/<links[i]>. */
-struct loader_pins {
-	const char *dir;
-	const char *const *maps; /* besides the control map */
-	size_t nr_maps;
-	const char *const *links;
-	size_t nr_links;
-};
+/* Map a pinned or loaded array map's values (read-only unless writable). NULL on error. */
+void *loader_map_values(int fd, size_t value_size, unsigned entries, bool writable);
+void loader_unmap_values(const void *p, size_t value_size, unsigned entries);
+/* The kernel's id of a loaded map: what requests name a kernel side by (greenhub/request.h).
+ * 0 or -errno. */
+int loader_map_id(const struct bpf_map *map, __u32 *id);
 
-struct bpf_map;
-struct bpf_link;
 /* Pin as pins->dir/name: 0, or -errno with the message printed. */
 int loader_pin_map(const struct loader_pins *pins, struct bpf_map *map, const char *name);
 int loader_pin_link(const struct loader_pins *pins, struct bpf_link *link, const char *name);
+/* An fd of the object pinned as pins->dir/name, or -1 with errno set. */
+int loader_pinned_fd(const struct loader_pins *pins, const char *name);
+/* Whether the control map is pinned: its pin goes last, so its absence means the pins were
+ * removed. */
+bool loader_control_pinned(const struct loader_pins *pins);
 /* Remove every pin of a mode, the links first: a link's last reference going detaches its
  * program (for sched_ext mode's struct_ops link, the scheduler). */
 void loader_unpin_all(const struct loader_pins *pins);
-/*
- * What a previous load left in dir: its control map (size bytes), mapped read-only; NULL with
- * *status 0 if dir does not exist, else with an exit status (message printed).
- */
-void *loader_pinned_control(const char *dir, size_t size, int *status);
 /*
  * If the scx_greenhub that pinned the objects (loader_pid) still runs, ask it to unload them
  * itself and wait for its control pin to go: 0 once gone, EXIT_BUSY if it has not gone in
@@ -171,6 +213,28 @@ int loader_stop_live(const struct loader_pins *pins, __u32 loader_pid,
 		     const struct loader_opts *o);
 
 /* control.c */
+
+/*
+ * What m's pins say before a load: 0 nothing is pinned, else an exit status (message printed):
+ * a kernel side of m runs (m's say_running tells), or another version's, or objects of an
+ * interrupted load.
+ */
+int loader_check_pins(const struct loader_mode *m);
+/* "already running: <mode> mode, loaded by pid <pid>", and where to look and how to unload. */
+void loader_err_running(const char *mode, __u32 pid, bool stopping);
+
+/*
+ * --stop's first steps from m's pins alone. NULL when they are all it takes, with *status the
+ * exit status: objects of an interrupted load or, with --force, another version's removed (0),
+ * another version's refused, the loader that pinned them asked to unload (loader_stop_live),
+ * or an error. Else m's control map, mapped read-write, for m to drain; unmap it after.
+ */
+void *loader_stop_begin(const struct loader_mode *m, const struct loader_opts *o, int *status);
+
+/* Map m's pinned maps for --stats, the control map's version checked first: 0, or an exit
+ * status (message printed). loader_view_close() unmaps them. */
+int loader_view_open(const struct loader_mode *m, struct loader_view *v);
+void loader_view_close(const struct loader_mode *m, struct loader_view *v);
 
 /*
  * A kernel side to drain, as its mode describes it: the state word the loader sets to draining

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * The objects every mode keeps in the BPF filesystem: pinning and unpinning them, mapping the
- * values of pinned maps, and handing an unload to the scx_greenhub that pinned them while it
- * still runs.
+ * The objects every mode keeps in the BPF filesystem: pinning, opening and unpinning them,
+ * mapping the values of maps, and handing an unload to the scx_greenhub that pinned them while
+ * it still runs.
  *
  * A kernel side outlives the loader that pinned it, so any later scx_greenhub works from the
  * pins alone; both modes pin alike (struct loader_pins), so one copy of this serves them.
@@ -35,9 +35,9 @@ void *loader_map_values(int fd, size_t value_size, unsigned entries, bool writab
 	return p == MAP_FAILED ? NULL : p;
 }
 
-void loader_unmap_values(void *p, size_t value_size, unsigned entries)
+void loader_unmap_values(const void *p, size_t value_size, unsigned entries)
 {
-	munmap(p, map_bytes(value_size, entries));
+	munmap((void *)p, map_bytes(value_size, entries));
 }
 
 int loader_map_id(const struct bpf_map *map, __u32 *id)
@@ -100,34 +100,23 @@ void loader_unpin_all(const struct loader_pins *pins)
 	rmdir(pins->dir);
 }
 
-void *loader_pinned_control(const char *dir, size_t size, int *status)
+int loader_pinned_fd(const struct loader_pins *pins, const char *name)
 {
 	char path[256];
-	void *ctl;
-	int fd;
+	int err = pin_path(path, sizeof(path), pins->dir, name);
 
-	*status = 0;
-	if (access(dir, F_OK) < 0)
-		return NULL;
-	if (pin_path(path, sizeof(path), dir, "control")) {
-		loader_err("%s: %s", dir, strerror(ENAMETOOLONG));
-		*status = EXIT_FAIL;
-		return NULL;
+	if (err) {
+		errno = -err;
+		return -1;
 	}
-	fd = bpf_obj_get(path);
-	if (fd < 0) {
-		loader_err("%s holds objects of an interrupted load: remove them with "
-			   "`scx_greenhub --stop`", dir);
-		*status = EXIT_RUNNING;
-		return NULL;
-	}
-	ctl = loader_map_values(fd, size, 1, false);
-	close(fd);
-	if (!ctl) {
-		loader_err("%s: cannot read it: %s", path, strerror(errno));
-		*status = EXIT_FAIL;
-	}
-	return ctl;
+	return bpf_obj_get(path);
+}
+
+bool loader_control_pinned(const struct loader_pins *pins)
+{
+	char path[256];
+
+	return !pin_path(path, sizeof(path), pins->dir, "control") && access(path, F_OK) == 0;
 }
 
 /* The pid of a live scx_greenhub other than us, or 0. */

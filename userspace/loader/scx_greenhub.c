@@ -30,9 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <bpf/bpf.h>
 #include <bpf/btf.h>
-#include <bpf/libbpf.h>
 
 #include "greenhub/scx.h"
 #include "loader.h"
@@ -253,17 +251,15 @@ static int check_pin_root(void)
  */
 static int check_pins(size_t i)
 {
-	size_t j = i;
+	size_t n = i;
+	int status = 0;
 
-	while (modes[j + 1])
-		j++;
-	for (j++; j-- > i;) {
-		int status = modes[j]->check_pins();
-
-		if (status)
-			return status;
-	}
-	return 0;
+	while (modes[n])
+		n++;
+	/* From the last mode back to modes[i]. */
+	while (!status && n-- > i)
+		status = loader_check_pins(modes[n]);
+	return status;
 }
 
 void loader_record_refusal(const char *reason)
@@ -404,10 +400,22 @@ static int run_stop(const struct loader_opts *o)
 static int run_stats(const struct loader_opts *o)
 {
 	const struct loader_mode *m = pinned_mode();
+	struct loader_view v;
+	int status;
 
 	if (access(m->pins->dir, F_OK) < 0 && errno == EACCES)
 		return denied(m->pins->dir);
-	return m->stats(o);
+	status = loader_view_open(m, &v);
+	if (status)
+		return status;
+	do {
+		m->print_stats(&v);
+		if (o->once)
+			break;
+		loader_sleep(o->interval);
+	} while (!loader_interrupted && loader_control_pinned(m->pins));
+	loader_view_close(m, &v);
+	return 0;
 }
 
 /* ---------------------------------------------------------------------------------------- */
