@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * What every mode's control map shares, and so what one copy of the loader handles for all of
- * them: the checks of a pinned one, the drain before an unload, and the latency histogram.
+ * them: filling one at a load, the checks of a pinned one, and the drain before an unload.
  *
  * A kernel side outlives its loader, so a later scx_greenhub meets its control map pinned:
- * before a load, for --stop and for --stats. It checks the magic and the ABI versions first
+ * before a load, for --stop and for --stats (stats.c). It checks the magic and the ABI versions first
  * (another version's maps may be laid out, even named, otherwise) and reads who loaded it,
  * from the fields every mode's control map begins with (struct loader_control).
  *
@@ -15,9 +15,9 @@
  * (struct loader_drain) and how its messages name its kernel side.
  */
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "loader.h"
@@ -27,13 +27,29 @@
 /* ---------------------------------------------------------------------------------------- */
 /* A pinned control map                                                                       */
 
-static bool ours(const struct loader_mode *m, const struct loader_control *c)
+void loader_control_init(void *ctl, const struct loader_mode *m, __u32 signo,
+			 uint64_t features)
+{
+	struct loader_control *c = ctl;
+	struct timespec rt;
+
+	clock_gettime(CLOCK_REALTIME, &rt);
+	c->magic = m->magic;
+	c->slot_abi = GH_SLOT_ABI_VERSION;
+	c->abi = m->abi;
+	c->mode = m->mode;
+	c->signo = signo;
+	c->loader_pid = (__u32)getpid();
+	c->loaded_ns = (__u64)rt.tv_sec * NSEC_PER_SEC + (__u64)rt.tv_nsec;
+	c->features = features;
+}
+
+bool loader_control_ours(const struct loader_mode *m, const struct loader_control *c)
 {
 	return c->magic == m->magic && c->slot_abi == GH_SLOT_ABI_VERSION && c->abi == m->abi;
 }
 
-/* advice: what to do about it, from ": " on; "" for none. */
-static void say_foreign(const struct loader_mode *m, const struct loader_control *c,
+void loader_err_foreign(const struct loader_mode *m, const struct loader_control *c,
 			const char *advice)
 {
 	char versions[96] = "";
@@ -50,7 +66,7 @@ static void say_foreign(const struct loader_mode *m, const struct loader_control
 static struct loader_control *pinned_control(const struct loader_mode *m, int *status)
 {
 	struct loader_control *c;
-	int fd, err;
+	int fd;
 
 	*status = 0;
 	if (access(m->pins->dir, F_OK) < 0)
@@ -67,11 +83,9 @@ static struct loader_control *pinned_control(const struct loader_mode *m, int *s
 		*status = EXIT_RUNNING;
 		return NULL;
 	}
-	c = loader_map_values(fd, m->control_size, 1, false);
-	err = errno;
-	close(fd);
+	c = loader_map_fd(fd, m->control_size, 1, false);
 	if (!c) {
-		loader_err("%s/control: cannot read it: %s", m->pins->dir, strerror(err));
+		loader_err("%s/control: cannot read it: %s", m->pins->dir, strerror(errno));
 		*status = EXIT_FAIL;
 	}
 	return c;
@@ -85,8 +99,8 @@ int loader_check_pins(const struct loader_mode *m)
 	c = pinned_control(m, &status);
 	if (!c)
 		return status;
-	if (!ours(m, c)) {
-		say_foreign(m, c, ": stop them with that version's scx_greenhub, or `scx_greenhub "
+	if (!loader_control_ours(m, c)) {
+		loader_err_foreign(m, c, ": stop them with that version's scx_greenhub, or `scx_greenhub "
 				  "--stop --force`");
 		status = EXIT_INCOMPATIBLE;
 	} else {
@@ -114,7 +128,7 @@ static int stop_foreign(const struct loader_mode *m, const struct loader_control
 	if (!o->force) {
 		snprintf(advice, sizeof(advice), ": stop them with that version's scx_greenhub, "
 						 "or use --stop --force%s", m->force_note);
-		say_foreign(m, c, advice);
+		loader_err_foreign(m, c, advice);
 		return EXIT_INCOMPATIBLE;
 	}
 	loader_unpin_all(m->pins);
@@ -125,7 +139,7 @@ static int stop_foreign(const struct loader_mode *m, const struct loader_control
 void *loader_stop_begin(const struct loader_mode *m, const struct loader_opts *o, int *status)
 {
 	struct loader_control *c;
-	int fd = loader_pinned_fd(m->pins, "control"), err;
+	int fd = loader_pinned_fd(m->pins, "control");
 
 	*status = 0;
 	if (fd < 0) {
@@ -135,79 +149,19 @@ void *loader_stop_begin(const struct loader_mode *m, const struct loader_opts *o
 		loader_info("removed objects left by an interrupted load");
 		return NULL;
 	}
-	c = loader_map_values(fd, m->control_size, 1, true);
-	err = errno;
-	close(fd);
+	c = loader_map_fd(fd, m->control_size, 1, true);
 	if (!c) {
-		loader_err("mapping %s/control: %s", m->pins->dir, strerror(err));
+		loader_err("mapping %s/control: %s", m->pins->dir, strerror(errno));
 		*status = EXIT_FAIL;
 		return NULL;
 	}
-	*status = ours(m, c) ? loader_stop_live(m->pins, c->loader_pid, o) : stop_foreign(m, c, o);
+	*status = loader_control_ours(m, c) ? loader_stop_live(m->pins, c->loader_pid, o) : stop_foreign(m, c, o);
 	if (*status < 0) {
 		*status = 0;
 		return c; /* no loader to unload them: the caller drains */
 	}
 	loader_unmap_values(c, m->control_size, 1);
 	return NULL;
-}
-
-/* Map the values of m's pin name into *p: 0, or an exit status (message printed). */
-static int view_map(const struct loader_mode *m, const char *name, size_t size, unsigned n,
-		    const void **p)
-{
-	int fd = loader_pinned_fd(m->pins, name), err = errno;
-
-	if (fd < 0 && err == ENOENT) {
-		loader_err("not running: nothing is pinned at %s/%s", m->pins->dir, name);
-		return EXIT_NOT_RUNNING;
-	}
-	if (fd < 0 && (err == EACCES || err == EPERM)) {
-		loader_err("permission denied opening %s/%s: run as root", m->pins->dir, name);
-		return EXIT_NOPERM;
-	}
-	if (fd < 0) {
-		loader_err("opening %s/%s: %s", m->pins->dir, name, strerror(err));
-		return EXIT_FAIL;
-	}
-	*p = loader_map_values(fd, size, n, false);
-	err = errno;
-	close(fd);
-	if (!*p) {
-		loader_err("mapping the pinned maps: %s", strerror(err));
-		return EXIT_FAIL;
-	}
-	return 0;
-}
-
-int loader_view_open(const struct loader_mode *m, struct loader_view *v)
-{
-	int status;
-
-	memset(v, 0, sizeof(*v));
-	status = view_map(m, "control", m->control_size, 1, &v->ctl);
-	if (!status && !ours(m, v->ctl)) {
-		say_foreign(m, v->ctl, "");
-		status = EXIT_INCOMPATIBLE;
-	}
-	if (!status)
-		status = view_map(m, "slots", sizeof(struct gh_hub_slot), GH_MAX_HUBS, &v->slots);
-	if (!status)
-		status = view_map(m, "hubs", m->hub_size, GH_MAX_HUBS, &v->hubs);
-	if (status)
-		loader_view_close(m, v);
-	return status;
-}
-
-void loader_view_close(const struct loader_mode *m, struct loader_view *v)
-{
-	if (v->ctl)
-		loader_unmap_values(v->ctl, m->control_size, 1);
-	if (v->slots)
-		loader_unmap_values(v->slots, sizeof(struct gh_hub_slot), GH_MAX_HUBS);
-	if (v->hubs)
-		loader_unmap_values(v->hubs, m->hub_size, GH_MAX_HUBS);
-	memset(v, 0, sizeof(*v));
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -276,24 +230,4 @@ int loader_unload(const struct loader_pins *pins, const struct loader_drain *d,
 	/* Unpinning the links drops their last reference: the programs (the scheduler) detach. */
 	loader_unpin_all(pins);
 	return 0;
-}
-
-/* ---------------------------------------------------------------------------------------- */
-/* The latency histogram                                                                      */
-
-uint64_t loader_hist_quantile(const __u64 *bucket, unsigned nr, double q)
-{
-	uint64_t total = 0, want, seen = 0;
-
-	for (unsigned b = 0; b < nr; b++)
-		total += bucket[b];
-	if (!total)
-		return 0;
-	want = (uint64_t)ceil(q * (double)total);
-	for (unsigned b = 0; b < nr; b++) {
-		seen += bucket[b];
-		if (seen >= want)
-			return 1ull << b;
-	}
-	return 1ull << (nr - 1);
 }

@@ -35,12 +35,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
-#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "greenhub_probe.skel.h"
@@ -57,17 +54,12 @@ static const char *const link_pins[] = { "link_register", "link_switch", "link_s
 
 struct trace_state {
 	struct greenhub_trace *skel;
+	bool task_work;               /* the return gate: the task work, else sys_exit */
 	struct gh_trace_control *ctl; /* the control map, mapped read-write */
 	struct gh_trace_hub *hubs;    /* the hubs map, mapped read-only */
 };
 
-static const struct loader_pins pins = {
-	.dir = GH_TRACE_PIN_DIR,
-	.maps = map_pins,
-	.nr_maps = sizeof(map_pins) / sizeof(map_pins[0]),
-	.links = link_pins,
-	.nr_links = sizeof(link_pins) / sizeof(link_pins[0]),
-};
+static const struct loader_pins pins = LOADER_PINS(GH_TRACE_PIN_DIR, map_pins, link_pins);
 
 /* ---------------------------------------------------------------------------------------- */
 
@@ -157,10 +149,8 @@ static int sys_exit_gate_safe(const struct loader_opts *o, char *why, size_t len
 	if (err) {
 		char reason[160];
 
-		if (!loader_libbpf_log_reason(reason, sizeof(reason))[0])
-			snprintf(reason, sizeof(reason), "%s", strerror(-err));
 		snprintf(why, len, "the kernel refused the probe of its sys_exit tracepoint: %s",
-			 reason);
+			 loader_libbpf_log_reason(reason, sizeof(reason), err));
 	}
 	loader_libbpf_log_drop();
 	if (err)
@@ -250,142 +240,151 @@ static int load(const struct loader_opts *o, struct trace_state *st, bool task_w
 	if (err) {
 		char reason[200];
 
-		/* What refused it says more than the errno (EPERM, EACCES, EINVAL). */
-		if (!loader_libbpf_log_reason(reason, sizeof(reason))[0])
-			snprintf(reason, sizeof(reason), "%s", strerror(-err));
-		snprintf(why, len, "%s", reason);
+		snprintf(why, len, "%s", loader_libbpf_log_reason(reason, sizeof(reason), err));
 	}
 	loader_libbpf_log_drop();
-	if (!err)
+	if (!err) {
+		st->task_work = task_work;
 		return 0;
+	}
 fail:
 	greenhub_trace__destroy(st->skel);
 	st->skel = NULL;
 	return err;
 }
 
-static int trace_start(const struct loader_opts *o, const struct loader_features *f,
-		       void **statep, char *refused, size_t refused_len)
+/*
+ * Load with the task-work gate if this kernel takes it, else with the sys_exit gate where that
+ * is safe, as --gate allows. 0 with why the gate is not the task work's (or "") in gate_why;
+ * else EXIT_UNSUPPORTED with the reason in refused.
+ */
+static int load_gated(const struct loader_opts *o, const struct loader_features *f,
+		      struct trace_state *st, char *gate_why, size_t gate_len, char *refused,
+		      size_t refused_len)
 {
-	char why[256] = "", gate_why[sizeof(((struct gh_trace_control *)0)->gate_why)] = "";
-	struct trace_state *st;
-	struct timespec rt;
-	bool task_work = false;
-	int err, status = EXIT_FAIL;
+	char why[256] = "";
 
-	st = calloc(1, sizeof(*st));
-	if (!st) {
-		loader_err("out of memory");
-		return EXIT_FAIL;
-	}
-
-	/* open -> set rodata -> load: the task-work gate if this kernel takes it */
 	if (o->gate == GH_TRACE_GATE_SYS_EXIT) {
-		snprintf(gate_why, sizeof(gate_why), "--gate sys-exit");
-	} else if (f->bits & GH_TRACE_F_TASK_WORK) {
-		err = load(o, st, true, why, sizeof(why));
-		if (!err) {
-			task_work = true;
-		} else {
-			snprintf(gate_why, sizeof(gate_why), "the kernel refused the task-work gate: %s",
-				 why);
-			if (o->verbose)
-				loader_info("the kernel refused the task-work gate: %s", why);
-		}
-	} else {
-		snprintf(gate_why, sizeof(gate_why),
+		snprintf(gate_why, gate_len, "--gate sys-exit");
+	} else if (!(f->bits & GH_TRACE_F_TASK_WORK)) {
+		snprintf(gate_why, gate_len,
 			 "no task-work kfunc (bpf_task_work_schedule_resume, Linux 6.18)");
+	} else if (load(o, st, true, why, sizeof(why))) {
+		snprintf(gate_why, gate_len, "the kernel refused the task-work gate: %s", why);
+		if (o->verbose)
+			loader_info("the kernel refused the task-work gate: %s", why);
+	} else {
+		return 0;
 	}
-	if (!task_work && o->gate == GH_TRACE_GATE_TASK_WORK) {
+	if (o->gate == GH_TRACE_GATE_TASK_WORK) {
 		snprintf(refused, refused_len, "--gate task-work: %s", gate_why);
-		status = EXIT_UNSUPPORTED;
-		goto cleanup;
+		return EXIT_UNSUPPORTED;
 	}
-	if (!task_work && (err = sys_exit_gate_safe(o, why, sizeof(why)))) {
+	if (sys_exit_gate_safe(o, why, sizeof(why))) {
 		/* No gate keeps exclusivity here. */
 		snprintf(refused, refused_len, "%s; and the sys_exit gate cannot be used: %s",
 			 gate_why, why);
-		status = EXIT_UNSUPPORTED;
-		goto cleanup;
+		return EXIT_UNSUPPORTED;
 	}
-	if (!task_work) {
-		err = load(o, st, false, why, sizeof(why));
-		if (err) {
-			snprintf(refused, refused_len, "the kernel refused its programs: %s", why);
-			status = EXIT_UNSUPPORTED;
-			goto cleanup;
-		}
+	if (load(o, st, false, why, sizeof(why))) {
+		snprintf(refused, refused_len, "the kernel refused its programs: %s", why);
+		return EXIT_UNSUPPORTED;
 	}
+	return 0;
+}
+
+/* Map the control and hub maps of the loaded programs and fill the control map, state
+ * LOADING: 0, or EXIT_FAIL (message printed). */
+static int init_control(struct trace_state *st, const struct loader_features *f,
+			const char *gate_why)
+{
+	struct gh_trace_control *ctl;
+
 	st->ctl = loader_map_values(bpf_map__fd(st->skel->maps.control),
 				    sizeof(struct gh_trace_control), 1, true);
 	st->hubs = loader_map_values(bpf_map__fd(st->skel->maps.hubs),
 				     sizeof(struct gh_trace_hub), GH_MAX_HUBS, false);
 	if (!st->ctl || !st->hubs) {
 		loader_err("mapping the control and hub maps: %s", strerror(errno));
-		goto cleanup;
+		return EXIT_FAIL;
 	}
-	clock_gettime(CLOCK_REALTIME, &rt);
-	st->ctl->magic = GH_TRACE_MAGIC;
-	st->ctl->slot_abi = GH_SLOT_ABI_VERSION;
-	st->ctl->trace_abi = GH_TRACE_ABI_VERSION;
-	st->ctl->mode = GH_MODE_TRACE;
-	st->ctl->signo = GH_TRACE_SIGNO;
-	st->ctl->loader_pid = (__u32)getpid();
-	st->ctl->loaded_ns = (__u64)rt.tv_sec * 1000000000u + (__u64)rt.tv_nsec;
-	st->ctl->features = f->bits;
-	st->ctl->gate = task_work ? GH_TRACE_GATE_TASK_WORK : GH_TRACE_GATE_SYS_EXIT;
-	snprintf(st->ctl->gate_why, sizeof(st->ctl->gate_why), "%s", gate_why);
-	/* Requests name the kernel side by its control map's id (greenhub/request.h). */
-	err = loader_map_id(st->skel->maps.control, &st->ctl->kside_id);
-	if (err) {
-		loader_err("reading the control map's id: %s", strerror(-err));
-		goto cleanup;
-	}
-	__atomic_store_n(&st->ctl->state, GH_TRACE_LOADING, __ATOMIC_SEQ_CST);
-
-	/* attach */
-	err = greenhub_trace__attach(st->skel);
-	if (err) {
-		loader_err("attaching the trace programs failed: %s", strerror(-err));
-		goto cleanup;
-	}
-
-	/* pin: maps, links, then the control map, then RUNNING */
-	if (mkdir(GH_TRACE_PIN_DIR, 0700) && errno != EEXIST) {
-		loader_err("creating %s: %s", GH_TRACE_PIN_DIR, strerror(errno));
-		goto cleanup;
-	}
-	if (loader_pin_map(&pins, st->skel->maps.slots, "slots") ||
-	    loader_pin_map(&pins, st->skel->maps.hubs, "hubs") ||
-	    loader_pin_map(&pins, st->skel->maps.carriers, "carriers") ||
-	    loader_pin_map(&pins, st->skel->maps.wake_rings, "wake_rings") ||
-	    loader_pin_map(&pins, st->skel->maps.owners, "owners") ||
-	    loader_pin_map(&pins, st->skel->maps.gates, "gates") ||
-	    loader_pin_map(&pins, st->skel->maps.gate_backups, "gate_backups") ||
-	    loader_pin_link(&pins, st->skel->links.greenhub_register, "link_register") ||
-	    loader_pin_link(&pins, st->skel->links.greenhub_sched_switch, "link_switch") ||
-	    (st->skel->links.greenhub_sys_exit &&
-	     loader_pin_link(&pins, st->skel->links.greenhub_sys_exit, "link_sys_exit")) ||
-	    loader_pin_link(&pins, st->skel->links.greenhub_exit, "link_exit") ||
-	    loader_pin_link(&pins, st->skel->links.greenhub_exec, "link_exec") ||
-	    loader_pin_link(&pins, st->skel->links.greenhub_free, "link_free") ||
-	    loader_pin_map(&pins, st->skel->maps.control, "control"))
-		goto cleanup_pins;
-	__atomic_store_n(&st->ctl->state, GH_TRACE_RUNNING, __ATOMIC_SEQ_CST);
-	loader_info("return gate: %s%s%s%s", task_work ? "task work" : "sys_exit",
-		    gate_why[0] ? " (" : "", gate_why, gate_why[0] ? ")" : "");
-	*statep = st;
+	ctl = st->ctl;
+	loader_control_init(ctl, &loader_mode_trace, GH_TRACE_SIGNO, f->bits);
+	ctl->gate = st->task_work ? GH_TRACE_GATE_TASK_WORK : GH_TRACE_GATE_SYS_EXIT;
+	snprintf(ctl->gate_why, sizeof(ctl->gate_why), "%s", gate_why);
+	if (loader_control_id(st->skel->maps.control, &ctl->kside_id))
+		return EXIT_FAIL;
+	__atomic_store_n(&ctl->state, GH_TRACE_LOADING, __ATOMIC_SEQ_CST);
 	return 0;
+}
 
-cleanup_pins:
-	loader_unpin_all(&pins);
-cleanup:
+/* Pin maps, links, then the control map, in map_pins' and link_pins' order. */
+static int pin(const struct greenhub_trace *skel)
+{
+	struct bpf_map *const maps[] = { skel->maps.slots,  skel->maps.hubs,
+					 skel->maps.carriers, skel->maps.wake_rings,
+					 skel->maps.owners, skel->maps.gates,
+					 skel->maps.gate_backups };
+	/* greenhub_sys_exit is NULL with the task-work gate. */
+	struct bpf_link *const links[] = { skel->links.greenhub_register,
+					   skel->links.greenhub_sched_switch,
+					   skel->links.greenhub_sys_exit, skel->links.greenhub_exit,
+					   skel->links.greenhub_exec, skel->links.greenhub_free };
+
+	_Static_assert(ARRAY_SIZE(maps) == ARRAY_SIZE(map_pins), "a map without a pin");
+	_Static_assert(ARRAY_SIZE(links) == ARRAY_SIZE(link_pins), "a link without a pin");
+	return loader_pin_all(&pins, maps, links, skel->maps.control);
+}
+
+/* Unmap, and destroy: close the links (detaching the programs, unless they are pinned) and
+ * the maps. */
+static void release(struct trace_state *st)
+{
 	if (st->ctl)
 		loader_unmap_values(st->ctl, sizeof(struct gh_trace_control), 1);
 	if (st->hubs)
 		loader_unmap_values(st->hubs, sizeof(struct gh_trace_hub), GH_MAX_HUBS);
 	greenhub_trace__destroy(st->skel);
 	free(st);
+}
+
+static int trace_start(const struct loader_opts *o, const struct loader_features *f,
+		       void **statep, char *refused, size_t refused_len)
+{
+	char gate_why[sizeof(((struct gh_trace_control *)0)->gate_why)] = "";
+	struct trace_state *st;
+	int err, status;
+
+	st = calloc(1, sizeof(*st));
+	if (!st) {
+		loader_err("out of memory");
+		return EXIT_FAIL;
+	}
+	/* open -> set rodata -> load */
+	status = load_gated(o, f, st, gate_why, sizeof(gate_why), refused, refused_len);
+	if (!status)
+		status = init_control(st, f, gate_why);
+	if (status)
+		goto fail;
+	/* attach */
+	err = greenhub_trace__attach(st->skel);
+	if (err) {
+		loader_err("attaching the trace programs failed: %s", strerror(-err));
+		status = EXIT_FAIL;
+		goto fail;
+	}
+	/* pin, then RUNNING: the runtime attaches hubs only to a kernel side in that state */
+	if (pin(st->skel)) {
+		status = EXIT_FAIL;
+		goto fail;
+	}
+	__atomic_store_n(&st->ctl->state, GH_TRACE_RUNNING, __ATOMIC_SEQ_CST);
+	loader_info("return gate: %s%s%s%s", st->task_work ? "task work" : "sys_exit",
+		    gate_why[0] ? " (" : "", gate_why, gate_why[0] ? ")" : "");
+	*statep = st;
+	return 0;
+fail:
+	release(st);
 	return status;
 }
 
@@ -432,11 +431,7 @@ static int trace_stop(void *state, const struct loader_opts *o)
 	/* Busy: everything stays pinned, the gate must stay. Our own fds close at exit. */
 	if (status)
 		return status;
-	loader_unmap_values(st->ctl, sizeof(struct gh_trace_control), 1);
-	loader_unmap_values(st->hubs, sizeof(struct gh_trace_hub), GH_MAX_HUBS);
-	/* destroy: closes the links (detaching the programs) and the maps. */
-	greenhub_trace__destroy(st->skel);
-	free(st);
+	release(st);
 	return 0;
 }
 
@@ -455,10 +450,8 @@ static int trace_stop_pinned(const struct loader_opts *o)
 		return status;
 	/* Without the hubs the drain cannot name the hubs it waits for; it waits all the same. */
 	fd = loader_pinned_fd(&pins, "hubs");
-	if (fd >= 0) {
-		hubs = loader_map_values(fd, sizeof(*hubs), GH_MAX_HUBS, false);
-		close(fd);
-	}
+	if (fd >= 0)
+		hubs = loader_map_fd(fd, sizeof(*hubs), GH_MAX_HUBS, false);
 	d = drain_of(ctl, hubs);
 	status = loader_unload(&pins, &d, o, true);
 	if (hubs)
@@ -546,7 +539,7 @@ static void print_program_misses(void)
 	char buf[256] = "";
 	size_t used = 0;
 
-	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(links); i++) {
 		long long n = program_misses(links[i]);
 		int w;
 
@@ -561,13 +554,25 @@ static void print_program_misses(void)
 	       used ? buf : "unknown");
 }
 
+/* The hub table's columns of trace mode's own. */
+static void hub_heads(void)
+{
+	printf(" %8s %8s %7s %8s %8s\n", "gates", "wakes", "misses", "p50(us)", "p99(us)");
+}
+
+static void hub_row(const struct loader_view *v, unsigned i)
+{
+	const struct gh_trace_hub *h = (const struct gh_trace_hub *)v->hubs + i;
+
+	printf(" %8llu %8llu %7llu %8s%llu %8s%llu\n", (unsigned long long)h->nr_gates,
+	       (unsigned long long)h->nr_wakes, (unsigned long long)h->nr_wake_misses, "<",
+	       quantile(&h->wake_latency, 0.5), "<", quantile(&h->wake_latency, 0.99));
+}
+
 static void print_stats(const struct loader_view *v)
 {
 	static const char *const states[] = { "loading", "running", "draining" };
 	const struct gh_trace_control *ctl = v->ctl;
-	const struct gh_hub_slot *slots = v->slots;
-	const struct gh_trace_hub *hubs = v->hubs;
-	unsigned active = 0;
 
 	printf("\ntrace mode, %s, loaded by pid %u: handoffs %llu, cancels %llu, takeovers %llu, "
 	       "idle returns %llu, gates %llu, wakes %llu, wake misses %llu, displaced now %lld\n",
@@ -593,28 +598,7 @@ static void print_stats(const struct loader_view *v)
 	       (unsigned long long)ctl->nr_bound, (unsigned long long)ctl->nr_rejected,
 	       (unsigned long long)ctl->nr_exit_cleanups);
 	print_program_misses();
-	for (unsigned i = 0; i < GH_MAX_HUBS; i++) {
-		const struct gh_hub_slot *s = &slots[i];
-		const struct gh_trace_hub *h = &hubs[i];
-
-		if (!(s->flags & GH_SLOT_F_ACTIVE))
-			continue;
-		if (!active++)
-			printf("%5s %8s %9s %9s %8s %8s %9s %6s %8s %8s %7s %8s %8s\n", "hub",
-			       "pid", "handoffs", "takeovers", "cancels", "holds", "handbacks",
-			       "idle", "gates", "wakes", "misses", "p50(us)", "p99(us)");
-		printf("%5u %8u %9llu %9llu %8llu %8llu %9llu %6llu %8llu %8llu %7llu %8s%llu "
-		       "%8s%llu\n",
-		       i, s->tgid, (unsigned long long)s->nr_handoffs,
-		       (unsigned long long)s->nr_takeovers, (unsigned long long)s->nr_cancels,
-		       (unsigned long long)s->nr_holds, (unsigned long long)s->nr_handbacks,
-		       (unsigned long long)s->nr_idle_returns, (unsigned long long)h->nr_gates,
-		       (unsigned long long)h->nr_wakes, (unsigned long long)h->nr_wake_misses, "<",
-		       quantile(&h->wake_latency, 0.5), "<",
-		       quantile(&h->wake_latency, 0.99));
-	}
-	if (!active)
-		printf("no hub attached\n");
+	loader_print_hubs(v, hub_heads, hub_row);
 	print_hist(&ctl->wake_latency);
 	fflush(stdout);
 }

@@ -10,7 +10,8 @@
  * killed) loader started goes through stop_pinned, which works from the pins alone. Trace mode
  * lives in greenhub_trace.c, sched_ext mode in greenhub_scx.c, each named after its BPF
  * program. What both do alike is written once: pins.c for the objects in the BPF filesystem,
- * control.c for the control map (its checks, the drain, the latency histogram).
+ * control.c for the control map (filling it, checking a pinned one, the drain), stats.c for
+ * --stats.
  */
 #ifndef GREENHUB_LOADER_H
 #define GREENHUB_LOADER_H
@@ -25,6 +26,10 @@
 struct bpf_link;
 struct bpf_map;
 struct btf;
+
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#endif
 
 /* Exit statuses, documented in docs/loader.md. */
 enum loader_exit {
@@ -71,10 +76,15 @@ struct loader_pins {
 	size_t nr_links;
 };
 
+/* A struct loader_pins of two arrays of names. */
+#define LOADER_PINS(dir_, maps_, links_)                                                    \
+	{ .dir = (dir_), .maps = (maps_), .nr_maps = ARRAY_SIZE(maps_), .links = (links_), \
+	  .nr_links = ARRAY_SIZE(links_) }
+
 /*
  * How every mode's control map begins (struct gh_trace_control, struct gh_scx_control): what
- * the loader reads of a pinned one before it knows whose version it is. Each mode's file
- * checks its layout with LOADER_CONTROL_BEGINS.
+ * the loader writes in one it loads, and reads of a pinned one before it knows whose version
+ * it is. Each mode's file checks its layout with LOADER_CONTROL_BEGINS.
  */
 struct loader_control {
 	__u32 magic;
@@ -84,6 +94,9 @@ struct loader_control {
 	__u32 mode;
 	__u32 signo;
 	__u32 loader_pid;
+	__u32 own; /* each mode's own word (trace mode's pad, sched_ext mode's timeout_ms) */
+	__u64 loaded_ns;
+	__u64 features;
 };
 
 #define LOADER_SAME_OFFSET(type, field, ours) \
@@ -92,7 +105,11 @@ struct loader_control {
 	_Static_assert(LOADER_SAME_OFFSET(type, magic, magic) &&                            \
 			       LOADER_SAME_OFFSET(type, slot_abi, slot_abi) &&              \
 			       LOADER_SAME_OFFSET(type, abi_field, abi) &&                  \
-			       LOADER_SAME_OFFSET(type, loader_pid, loader_pid),            \
+			       LOADER_SAME_OFFSET(type, mode, mode) &&                      \
+			       LOADER_SAME_OFFSET(type, signo, signo) &&                    \
+			       LOADER_SAME_OFFSET(type, loader_pid, loader_pid) &&          \
+			       LOADER_SAME_OFFSET(type, loaded_ns, loaded_ns) &&            \
+			       LOADER_SAME_OFFSET(type, features, features),                \
 		       #type " does not begin as struct loader_control")
 
 /* A mode's pinned control, slots and hubs maps, mapped read-only for --stats. */
@@ -180,22 +197,29 @@ bool loader_btf_has_func(const struct btf *btf, const char *name);
 void loader_libbpf_log_init(bool show);
 void loader_libbpf_log_keep(void);
 void loader_libbpf_log_drop(void);
-/* What refused the last load, from the kept messages: the verifier's decisive line(s), or
- * libbpf's last message. "" if nothing was kept. Returns buf. */
-const char *loader_libbpf_log_reason(char *buf, size_t len);
+/* What refused the last load (err, a -errno), from the kept messages: the verifier's decisive
+ * line(s), or libbpf's last message; the errno if nothing was kept. Returns buf. */
+const char *loader_libbpf_log_reason(char *buf, size_t len, int err);
 
 /* pins.c */
 
 /* Map a pinned or loaded array map's values (read-only unless writable). NULL on error. */
 void *loader_map_values(int fd, size_t value_size, unsigned entries, bool writable);
+/* The same, then close fd (the mapping holds the map): NULL with errno set on error. */
+void *loader_map_fd(int fd, size_t value_size, unsigned entries, bool writable);
 void loader_unmap_values(const void *p, size_t value_size, unsigned entries);
-/* The kernel's id of a loaded map: what requests name a kernel side by (greenhub/request.h).
- * 0 or -errno. */
-int loader_map_id(const struct bpf_map *map, __u32 *id);
+/* The kernel's id of a loaded control map, which requests name the kernel side by
+ * (greenhub/request.h): 0, or -errno with the message printed. */
+int loader_control_id(const struct bpf_map *control, __u32 *id);
 
-/* Pin as pins->dir/name: 0, or -errno with the message printed. */
-int loader_pin_map(const struct loader_pins *pins, struct bpf_map *map, const char *name);
-int loader_pin_link(const struct loader_pins *pins, struct bpf_link *link, const char *name);
+/*
+ * Pin a loaded kernel side in pins->dir: maps[i] as pins->maps[i], then links[i] as
+ * pins->links[i] (a NULL link is one the mode did not attach), then the control map last, for
+ * the runtime takes a kernel side for loaded once its control map is pinned. 0, or -errno with
+ * the message printed and whatever was pinned removed.
+ */
+int loader_pin_all(const struct loader_pins *pins, struct bpf_map *const maps[],
+		   struct bpf_link *const links[], struct bpf_map *control);
 /* An fd of the object pinned as pins->dir/name, or -1 with errno set. */
 int loader_pinned_fd(const struct loader_pins *pins, const char *name);
 /* Whether the control map is pinned: its pin goes last, so its absence means the pins were
@@ -220,6 +244,16 @@ int loader_stop_live(const struct loader_pins *pins, __u32 loader_pid,
  * interrupted load.
  */
 int loader_check_pins(const struct loader_mode *m);
+/* Fill what m's control map (ctl) begins with, in one just loaded: this loader's magic and
+ * versions, the mode, its signal, the loader's pid, the time and the features found. */
+void loader_control_init(void *ctl, const struct loader_mode *m, __u32 signo,
+			 uint64_t features);
+/* Whether a pinned control map c is m's, of this loader's version. */
+bool loader_control_ours(const struct loader_mode *m, const struct loader_control *c);
+/* "<m's folder> holds objects of another greenhub version", the versions if m tells them, then
+ * advice: what to do about it, from ": " on ("" for none). */
+void loader_err_foreign(const struct loader_mode *m, const struct loader_control *c,
+			const char *advice);
 /* "already running: <mode> mode, loaded by pid <pid>", and where to look and how to unload. */
 void loader_err_running(const char *mode, __u32 pid, bool stopping);
 
@@ -231,10 +265,6 @@ void loader_err_running(const char *mode, __u32 pid, bool stopping);
  */
 void *loader_stop_begin(const struct loader_mode *m, const struct loader_opts *o, int *status);
 
-/* Map m's pinned maps for --stats, the control map's version checked first: 0, or an exit
- * status (message printed). loader_view_close() unmaps them. */
-int loader_view_open(const struct loader_mode *m, struct loader_view *v);
-void loader_view_close(const struct loader_mode *m, struct loader_view *v);
 
 /*
  * A kernel side to drain, as its mode describes it: the state word the loader sets to draining
@@ -268,6 +298,16 @@ struct loader_drain {
 int loader_unload(const struct loader_pins *pins, const struct loader_drain *d,
 		  const struct loader_opts *o, bool again);
 
+/* stats.c */
+
+/* Map m's pinned maps for --stats, the control map's version checked first: 0, or an exit
+ * status (message printed). loader_view_close() unmaps them. */
+int loader_view_open(const struct loader_mode *m, struct loader_view *v);
+void loader_view_close(const struct loader_mode *m, struct loader_view *v);
+/* The table of attached hubs ("no hub attached" if none): the slots' columns, then the mode's,
+ * which heads() and row() print, each ending the line. */
+void loader_print_hubs(const struct loader_view *v, void (*heads)(void),
+		       void (*row)(const struct loader_view *v, unsigned hub));
 /* The upper bound in us of the latency histogram's bucket where the q-quantile falls, 0 if the
  * histogram is empty. Both modes' histograms have nr log2 buckets: under 1 us, 1-2 us, ... */
 uint64_t loader_hist_quantile(const __u64 *bucket, unsigned nr, double q);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -35,21 +36,33 @@ void *loader_map_values(int fd, size_t value_size, unsigned entries, bool writab
 	return p == MAP_FAILED ? NULL : p;
 }
 
+void *loader_map_fd(int fd, size_t value_size, unsigned entries, bool writable)
+{
+	void *p = loader_map_values(fd, value_size, entries, writable);
+	int err = errno;
+
+	close(fd);
+	errno = err;
+	return p;
+}
+
 void loader_unmap_values(const void *p, size_t value_size, unsigned entries)
 {
 	munmap((void *)p, map_bytes(value_size, entries));
 }
 
-int loader_map_id(const struct bpf_map *map, __u32 *id)
+int loader_control_id(const struct bpf_map *control, __u32 *id)
 {
 	struct bpf_map_info info;
 	__u32 len = sizeof(info);
 	int err;
 
 	memset(&info, 0, sizeof(info));
-	err = bpf_map_get_info_by_fd(bpf_map__fd(map), &info, &len);
-	if (err)
+	err = bpf_map_get_info_by_fd(bpf_map__fd(control), &info, &len);
+	if (err) {
+		loader_err("reading the control map's id: %s", strerror(-err));
 		return err;
+	}
 	*id = info.id;
 	return 0;
 }
@@ -61,25 +74,15 @@ static int pin_path(char *buf, size_t len, const char *dir, const char *name)
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-int loader_pin_map(const struct loader_pins *pins, struct bpf_map *map, const char *name)
+/* Pin a map, or else a link, as pins->dir/name: 0, or -errno with the message printed. */
+static int pin(const struct loader_pins *pins, const char *name, struct bpf_map *map,
+	       struct bpf_link *link)
 {
 	char path[256];
 	int err = pin_path(path, sizeof(path), pins->dir, name);
 
 	if (!err)
-		err = bpf_map__pin(map, path);
-	if (err)
-		loader_err("pinning %s/%s: %s", pins->dir, name, strerror(-err));
-	return err;
-}
-
-int loader_pin_link(const struct loader_pins *pins, struct bpf_link *link, const char *name)
-{
-	char path[256];
-	int err = pin_path(path, sizeof(path), pins->dir, name);
-
-	if (!err)
-		err = bpf_link__pin(link, path);
+		err = map ? bpf_map__pin(map, path) : bpf_link__pin(link, path);
 	if (err)
 		loader_err("pinning %s/%s: %s", pins->dir, name, strerror(-err));
 	return err;
@@ -98,6 +101,28 @@ void loader_unpin_all(const struct loader_pins *pins)
 		if (!pin_path(path, sizeof(path), pins->dir, pins->maps[i]))
 			unlink(path);
 	rmdir(pins->dir);
+}
+
+int loader_pin_all(const struct loader_pins *pins, struct bpf_map *const maps[],
+		   struct bpf_link *const links[], struct bpf_map *control)
+{
+	int err = 0;
+
+	if (mkdir(pins->dir, 0700) && errno != EEXIST) {
+		err = -errno;
+		loader_err("creating %s: %s", pins->dir, strerror(-err));
+		return err;
+	}
+	for (size_t i = 0; !err && i < pins->nr_maps; i++)
+		err = pin(pins, pins->maps[i], maps[i], NULL);
+	for (size_t i = 0; !err && i < pins->nr_links; i++)
+		if (links[i])
+			err = pin(pins, pins->links[i], NULL, links[i]);
+	if (!err)
+		err = pin(pins, "control", control, NULL);
+	if (err)
+		loader_unpin_all(pins);
+	return err;
 }
 
 int loader_pinned_fd(const struct loader_pins *pins, const char *name)
