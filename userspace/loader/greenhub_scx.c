@@ -26,26 +26,17 @@
  *   what is left; `--stats` and `--stop` print it when no loader runs.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "greenhub_scx.skel.h"
 #include "greenhub/scx.h"
 #include "loader.h"
-
-#define PIN(name) GH_SCX_PIN_DIR "/" name
 
 /* The watchdog timeout: long enough for TCG and for a held carrier's hold (a quarter of it),
  * short enough that a stuck task is noticed within seconds. */
@@ -57,6 +48,8 @@
  * at most one period, a held spare runs every second or so. */
 #define HEARTBEAT_NS 250000000ull
 #define SPARE_BEAT_NS 1000000000ull
+
+LOADER_CONTROL_BEGINS(struct gh_scx_control, scx_abi);
 
 /* Every map whose last user reference must not go with the loader: a map's timers and task
  * works are cancelled when it loses its last one. */
@@ -70,13 +63,7 @@ struct scx_state {
 	struct gh_scx_control *ctl; /* the control map, mapped read-write */
 };
 
-static const struct loader_pins pins = {
-	.dir = GH_SCX_PIN_DIR,
-	.maps = map_pins,
-	.nr_maps = sizeof(map_pins) / sizeof(map_pins[0]),
-	.links = link_pins,
-	.nr_links = sizeof(link_pins) / sizeof(link_pins[0]),
-};
+static const struct loader_pins pins = LOADER_PINS(GH_SCX_PIN_DIR, map_pins, link_pins);
 
 /* Print the exit record, if the scheduler exited. True if it did. */
 static bool report_exit(const struct gh_scx_control *ctl, const char *how)
@@ -108,6 +95,13 @@ static const char *grace_name(__u32 policy)
 }
 
 /* ---------------------------------------------------------------------------------------- */
+
+/* The kernel has sched_ext: a report, scx_probe decides. */
+static void scx_scan(const struct btf *vmlinux, uint64_t *bits)
+{
+	if (!access("/sys/kernel/sched_ext", F_OK))
+		*bits |= GH_TRACE_F_SCHED_EXT;
+}
 
 static int scx_probe(const struct loader_opts *o, const struct loader_features *f, char *why,
 		     size_t len)
@@ -142,7 +136,7 @@ static int scx_probe(const struct loader_opts *o, const struct loader_features *
 		return EXIT_UNSUPPORTED;
 	}
 	loader_read_line("/sys/kernel/sched_ext/state", state, sizeof(state));
-	if (strcmp(state, "disabled") != 0 && access(PIN("control"), F_OK) < 0) {
+	if (strcmp(state, "disabled") != 0 && !loader_control_pinned(&pins)) {
 		char name[128];
 
 		loader_read_line("/sys/kernel/sched_ext/root/ops", name, sizeof(name));
@@ -153,60 +147,30 @@ static int scx_probe(const struct loader_opts *o, const struct loader_features *
 	return 0;
 }
 
-/* What is pinned now: 0 nothing, else an exit status with the message printed. */
-static int check_own_pins(void)
+static void scx_say_running(const void *pinned)
 {
-	struct gh_scx_control *ctl;
-	int status;
+	const struct gh_scx_control *ctl = pinned;
 
-	ctl = loader_pinned_control(GH_SCX_PIN_DIR, sizeof(*ctl), &status);
-	if (!ctl)
-		return status;
-	if (ctl->magic != GH_SCX_MAGIC || ctl->scx_abi != GH_SCX_ABI_VERSION ||
-	    ctl->slot_abi != GH_SLOT_ABI_VERSION) {
-		loader_err("%s holds objects of another greenhub version: stop them with that "
-			   "version's scx_greenhub, or `scx_greenhub --stop --force`",
-			   GH_SCX_PIN_DIR);
-		loader_unmap_values(ctl, sizeof(*ctl), 1);
-		return EXIT_INCOMPATIBLE;
-	}
-	if (!report_exit(ctl, "a previous load"))
-		loader_err("already running: sched_ext mode, loaded by pid %u; see `scx_greenhub "
-			   "--stats`, unload with `scx_greenhub --stop`",
-			   ctl->loader_pid);
-	else
+	if (report_exit(ctl, "a previous load"))
 		loader_err("its pins are still there: remove them with `scx_greenhub --stop`");
-	loader_unmap_values(ctl, sizeof(*ctl), 1);
-	return EXIT_RUNNING;
+	else
+		loader_err_running("sched_ext", ctl->loader_pid, false);
 }
 
-static int scx_start(const struct loader_opts *o, const struct loader_features *f,
-		     void **statep, char *refused, size_t refused_len)
+/* open -> set rodata -> load: 0, EXIT_UNSUPPORTED with what refused the scheduler in refused
+ * (its verifier, a missing kfunc: the driver says why and may try trace mode), or EXIT_FAIL
+ * (message printed). */
+static int load(const struct loader_opts *o, struct scx_state *st, char *refused, size_t len)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = o->btf_path);
-	struct bpf_link *exit_link = NULL, *exec_link = NULL, *register_link = NULL;
-	struct scx_state *st;
-	struct timespec rt;
-	char state[64];
-	int err, status;
+	int err;
 
-	status = check_own_pins();
-	if (status)
-		return status;
-	status = EXIT_FAIL;
-	st = calloc(1, sizeof(*st));
-	if (!st) {
-		loader_err("out of memory");
-		return EXIT_FAIL;
-	}
-
-	/* open */
 	st->skel = greenhub_scx__open_opts(&open_opts);
 	if (!st->skel) {
 		loader_err("opening the BPF object: %s", strerror(errno));
-		goto cleanup;
+		return EXIT_FAIL;
 	}
-	/* set rodata (and the struct_ops fields the kernel reads at attach) */
+	/* rodata, and the struct_ops fields the kernel reads at attach */
 	st->skel->rodata->timeout_ms = TIMEOUT_MS;
 	st->skel->rodata->heartbeat_ns = HEARTBEAT_NS;
 	st->skel->rodata->hold_max_ns = (__u64)TIMEOUT_MS * 1000000 / 4;
@@ -215,163 +179,160 @@ static int scx_start(const struct loader_opts *o, const struct loader_features *
 	st->skel->rodata->grace_policy = grace_policy_of(o);
 	st->skel->rodata->grace_ns = grace_ns_of(o);
 	st->skel->struct_ops.greenhub_ops->timeout_ms = TIMEOUT_MS;
-	/* load: a kernel that refuses the scheduler (its verifier, a missing kfunc) cannot run
-	 * this mode; the driver says why and may try trace mode */
 	loader_libbpf_log_keep();
 	err = greenhub_scx__load(st->skel);
 	if (err) {
 		char reason[200];
 
-		if (!loader_libbpf_log_reason(reason, sizeof(reason))[0])
-			snprintf(reason, sizeof(reason), "%s", strerror(-err));
-		snprintf(refused, refused_len, "the kernel refused the scheduler: %s", reason);
-		loader_libbpf_log_drop();
-		status = EXIT_UNSUPPORTED;
-		goto cleanup;
+		snprintf(refused, len, "the kernel refused the scheduler: %s",
+			 loader_libbpf_log_reason(reason, sizeof(reason), err));
 	}
 	loader_libbpf_log_drop();
+	return err ? EXIT_UNSUPPORTED : 0;
+}
+
+/* Map the control map of the loaded scheduler and fill it, state LOADING: 0, or EXIT_FAIL
+ * (message printed). */
+static int init_control(struct scx_state *st, const struct loader_opts *o,
+			const struct loader_features *f)
+{
 	st->ctl = loader_map_values(bpf_map__fd(st->skel->maps.control),
 				    sizeof(struct gh_scx_control), 1, true);
 	if (!st->ctl) {
 		loader_err("mapping the control map: %s", strerror(errno));
-		goto cleanup;
+		return EXIT_FAIL;
 	}
-	clock_gettime(CLOCK_REALTIME, &rt);
-	st->ctl->magic = GH_SCX_MAGIC;
-	st->ctl->slot_abi = GH_SLOT_ABI_VERSION;
-	st->ctl->scx_abi = GH_SCX_ABI_VERSION;
-	st->ctl->mode = GH_MODE_SCHED_EXT;
-	st->ctl->signo = GH_SCX_SIGNO;
-	st->ctl->loader_pid = (__u32)getpid();
+	loader_control_init(st->ctl, &loader_mode_scx, GH_SCX_SIGNO, f->bits);
 	st->ctl->timeout_ms = TIMEOUT_MS;
 	st->ctl->grace_policy = grace_policy_of(o);
 	st->ctl->grace_ns = grace_ns_of(o);
-	st->ctl->loaded_ns = (__u64)rt.tv_sec * 1000000000u + (__u64)rt.tv_nsec;
-	st->ctl->features = f->bits;
-	/* Requests name the kernel side by its control map's id (greenhub/request.h). */
-	err = loader_map_id(st->skel->maps.control, &st->ctl->kside_id);
-	if (err) {
-		loader_err("reading the control map's id: %s", strerror(-err));
-		goto cleanup;
-	}
+	if (loader_control_id(st->skel->maps.control, &st->ctl->kside_id))
+		return EXIT_FAIL;
 	__atomic_store_n(&st->ctl->state, GH_SCX_LOADING, __ATOMIC_SEQ_CST);
+	return 0;
+}
 
-	/* attach: the process-exit programs first, so that no hub can be lost to an exit, then
-	 * the request program (no slot is granted before state RUNNING) */
-	exit_link = bpf_program__attach(st->skel->progs.greenhub_process_exit);
-	st->skel->links.greenhub_process_exit = exit_link;
-	exec_link = bpf_program__attach(st->skel->progs.greenhub_process_exec);
-	st->skel->links.greenhub_process_exec = exec_link;
-	if (!exit_link || !exec_link) {
+/*
+ * The process-exit programs first, so that no hub can be lost to an exit, then the request
+ * program (no slot is granted before state RUNNING), then the scheduler. 0 with sched_ext's
+ * state in state, or EXIT_FAIL (message printed, or the exit record if the kernel refused the
+ * scheduler at once).
+ */
+static int attach(struct scx_state *st, char *state, size_t len)
+{
+	struct greenhub_scx *skel = st->skel;
+	int err;
+
+	skel->links.greenhub_process_exit = bpf_program__attach(skel->progs.greenhub_process_exit);
+	skel->links.greenhub_process_exec = bpf_program__attach(skel->progs.greenhub_process_exec);
+	if (!skel->links.greenhub_process_exit || !skel->links.greenhub_process_exec) {
 		loader_err("attaching the process-exit programs failed: %s", strerror(errno));
-		goto cleanup;
+		return EXIT_FAIL;
 	}
-	register_link = bpf_program__attach(st->skel->progs.greenhub_request);
-	st->skel->links.greenhub_request = register_link;
-	if (!register_link) {
+	skel->links.greenhub_request = bpf_program__attach(skel->progs.greenhub_request);
+	if (!skel->links.greenhub_request) {
 		loader_err("attaching the request program failed: %s", strerror(errno));
-		goto cleanup;
+		return EXIT_FAIL;
 	}
 	/* libbpf 1.4 does not attach struct_ops maps from the skeleton: bpf/bpf.mk */
-	st->ops_link = bpf_map__attach_struct_ops(st->skel->maps.greenhub_ops);
+	st->ops_link = bpf_map__attach_struct_ops(skel->maps.greenhub_ops);
 	if (!st->ops_link) {
 		err = -errno;
-		if (report_exit(st->ctl, "attaching"))
-			goto cleanup;
-		loader_err("attaching the scheduler failed: %s (dmesg may say more)", strerror(-err));
-		goto cleanup;
+		if (!report_exit(st->ctl, "attaching"))
+			loader_err("attaching the scheduler failed: %s (dmesg may say more)",
+				   strerror(-err));
+		return EXIT_FAIL;
 	}
-	loader_read_line("/sys/kernel/sched_ext/state", state, sizeof(state));
-	if (report_exit(st->ctl, "attaching"))
-		goto cleanup;
+	loader_read_line("/sys/kernel/sched_ext/state", state, len);
+	return report_exit(st->ctl, "attaching") ? EXIT_FAIL : 0;
+}
 
-	/* pin: maps, links, then the control map, then RUNNING */
-	if (mkdir(GH_SCX_PIN_DIR, 0700) && errno != EEXIST) {
-		loader_err("creating %s: %s", GH_SCX_PIN_DIR, strerror(errno));
-		goto cleanup;
-	}
-	if (loader_pin_map(&pins, st->skel->maps.slots, "slots") ||
-	    loader_pin_map(&pins, st->skel->maps.hubs, "hubs") ||
-	    loader_pin_map(&pins, st->skel->maps.carriers, "carriers") ||
-	    loader_pin_map(&pins, st->skel->maps.gates, "gates") ||
-	    loader_pin_map(&pins, st->skel->maps.owners, "owners") ||
-	    loader_pin_map(&pins, st->skel->maps.heartbeat, "heartbeat") ||
-	    loader_pin_map(&pins, st->skel->maps.hub_timers, "hub_timers") ||
-	    loader_pin_map(&pins, st->skel->maps.release_timers, "release_timers") ||
-	    loader_pin_link(&pins, st->ops_link, "link_ops") ||
-	    loader_pin_link(&pins, register_link, "link_register") ||
-	    loader_pin_link(&pins, exit_link, "link_exit") ||
-	    loader_pin_link(&pins, exec_link, "link_exec") ||
-	    loader_pin_map(&pins, st->skel->maps.control, "control"))
-		goto cleanup_pins;
-	__atomic_store_n(&st->ctl->state, GH_SCX_RUNNING, __ATOMIC_SEQ_CST);
-	loader_info("scheduler '%s' attached (sched_ext state %s), watchdog %u ms",
-		    GH_SCX_OPS_NAME, state, TIMEOUT_MS);
-	*statep = st;
-	return 0;
+/* Pin maps, links, then the control map, in map_pins' and link_pins' order. */
+static int pin(const struct scx_state *st)
+{
+	const struct greenhub_scx *skel = st->skel;
+	struct bpf_map *const maps[] = { skel->maps.slots,     skel->maps.hubs,
+					 skel->maps.carriers,  skel->maps.gates,
+					 skel->maps.owners,    skel->maps.heartbeat,
+					 skel->maps.hub_timers, skel->maps.release_timers };
+	struct bpf_link *const links[] = { st->ops_link, skel->links.greenhub_request,
+					   skel->links.greenhub_process_exit,
+					   skel->links.greenhub_process_exec };
 
-cleanup_pins:
-	loader_unpin_all(&pins);
-cleanup:
+	_Static_assert(ARRAY_SIZE(maps) == ARRAY_SIZE(map_pins), "a map without a pin");
+	_Static_assert(ARRAY_SIZE(links) == ARRAY_SIZE(link_pins), "a link without a pin");
+	return loader_pin_all(&pins, maps, links, skel->maps.control);
+}
+
+/* Detach the scheduler unless it is pinned, unmap, and destroy the programs and maps. */
+static void release(struct scx_state *st)
+{
 	if (st->ops_link)
 		bpf_link__destroy(st->ops_link);
 	if (st->ctl)
 		loader_unmap_values(st->ctl, sizeof(struct gh_scx_control), 1);
 	greenhub_scx__destroy(st->skel);
 	free(st);
-	return status;
 }
 
-/*
- * Stop new handoffs, then wait until no carrier is displaced, up to o->timeout seconds. An
- * exited scheduler settles nothing any more: nothing to wait for (the gates do the rest).
- */
-static int drain(struct gh_scx_control *ctl, const struct loader_opts *o)
+static int scx_start(const struct loader_opts *o, const struct loader_features *f,
+		     void **statep, char *refused, size_t refused_len)
 {
-	uint64_t start = loader_now(), next_report = start + 1000000000u;
-	int interrupted_at = loader_interrupted;
+	struct scx_state *st;
+	char state[64];
+	int status;
 
-	/* The Dekker pair with the handoff path: store, then read (both seq_cst). */
-	if (__atomic_load_n(&ctl->state, __ATOMIC_SEQ_CST) != GH_SCX_EXITED)
-		__atomic_store_n(&ctl->state, GH_SCX_DRAINING, __ATOMIC_SEQ_CST);
-	for (;;) {
-		__s64 n = __atomic_load_n(&ctl->nr_displaced, __ATOMIC_SEQ_CST);
-		uint64_t now = loader_now();
-
-		if (n <= 0 || __atomic_load_n(&ctl->exit.kind, __ATOMIC_ACQUIRE))
-			return 0;
-		if ((o->timeout >= 0 && now - start >= (uint64_t)(o->timeout * 1e9)) ||
-		    loader_interrupted > interrupted_at) {
-			loader_err("%lld carrier(s) are still blocked in calls the scheduler handed "
-				   "off; it stays attached with handoffs off",
-				   (long long)n);
-			return EXIT_BUSY;
-		}
-		if (now >= next_report) {
-			loader_info("handoffs are off; waiting for %lld blocked carrier(s) to return",
-				    (long long)n);
-			next_report = now + 1000000000u;
-		}
-		loader_sleep(0.001);
+	st = calloc(1, sizeof(*st));
+	if (!st) {
+		loader_err("out of memory");
+		return EXIT_FAIL;
 	}
+	status = load(o, st, refused, refused_len);
+	if (!status)
+		status = init_control(st, o, f);
+	if (!status)
+		status = attach(st, state, sizeof(state));
+	if (!status && pin(st))
+		status = EXIT_FAIL;
+	if (status) {
+		release(st);
+		return status;
+	}
+	/* The runtime attaches hubs only to a kernel side in state RUNNING. */
+	__atomic_store_n(&st->ctl->state, GH_SCX_RUNNING, __ATOMIC_SEQ_CST);
+	loader_info("scheduler '%s' attached (sched_ext state %s), watchdog %u ms",
+		    GH_SCX_OPS_NAME, state, TIMEOUT_MS);
+	*statep = st;
+	return 0;
+}
+
+/* An exited scheduler settles nothing any more: the drain has nothing to wait for (the return
+ * gates do the rest). */
+static struct loader_drain drain_of(struct gh_scx_control *ctl)
+{
+	return (struct loader_drain){
+		.state = &ctl->state,
+		.draining = GH_SCX_DRAINING,
+		.nr_displaced = &ctl->nr_displaced,
+		.exited = &ctl->exit.kind,
+		.busy = "the scheduler handed off; it stays attached with handoffs off",
+		.left = "",
+	};
 }
 
 static int scx_stop(void *state, const struct loader_opts *o)
 {
 	struct scx_state *st = state;
-	int status = drain(st->ctl, o);
+	struct loader_drain d = drain_of(st->ctl);
+	int status = loader_unload(&pins, &d, o, false);
 
-	if (status) {
-		loader_err("run `scx_greenhub --stop` once the blocked calls have returned");
+	if (status)
 		return status;
-	}
-	loader_unpin_all(&pins);
 	/* destroy: the struct_ops link first (detach), then the programs and maps */
 	bpf_link__destroy(st->ops_link);
+	st->ops_link = NULL;
 	report_exit(st->ctl, "unloaded");
-	loader_unmap_values(st->ctl, sizeof(struct gh_scx_control), 1);
-	greenhub_scx__destroy(st->skel);
-	free(st);
+	release(st);
 	return 0;
 }
 
@@ -381,14 +342,11 @@ static int scx_poll(void *state)
 
 	if (report_exit(st->ctl, "ejected by the kernel")) {
 		loader_unpin_all(&pins);
-		bpf_link__destroy(st->ops_link);
-		loader_unmap_values(st->ctl, sizeof(struct gh_scx_control), 1);
-		greenhub_scx__destroy(st->skel);
-		free(st);
+		release(st);
 		loader_err("unloaded what was left; hubs run on without kernel assist");
 		return EXIT_FAIL;
 	}
-	if (access(PIN("control"), F_OK) < 0) {
+	if (!loader_control_pinned(&pins)) {
 		loader_info("the pinned control map was removed");
 		return -1;
 	}
@@ -401,66 +359,23 @@ static int scx_poll(void *state)
 static int scx_stop_pinned(const struct loader_opts *o)
 {
 	struct gh_scx_control *ctl;
-	int fd, status = 0;
+	struct loader_drain d;
+	int status;
 
-	fd = bpf_obj_get(PIN("control"));
-	if (fd < 0) {
-		/* An interrupted load: no runtime attached to it (it needs the control map). */
-		loader_unpin_all(&pins);
-		loader_info("removed objects left by an interrupted load");
-		return 0;
-	}
-	ctl = loader_map_values(fd, sizeof(*ctl), 1, true);
-	close(fd);
-	if (!ctl) {
-		loader_err("mapping %s: %s", PIN("control"), strerror(errno));
-		return EXIT_FAIL;
-	}
-	if (ctl->magic != GH_SCX_MAGIC || ctl->scx_abi != GH_SCX_ABI_VERSION ||
-	    ctl->slot_abi != GH_SLOT_ABI_VERSION) {
-		if (!o->force) {
-			loader_err("%s holds objects of another greenhub version: stop them with "
-				   "that version's scx_greenhub, or use --stop --force",
-				   GH_SCX_PIN_DIR);
-			status = EXIT_INCOMPATIBLE;
-		} else {
-			loader_unpin_all(&pins);
-			loader_info("removed the pins of another greenhub version (--force)");
-		}
-		goto out;
-	}
-	status = loader_stop_live(&pins, ctl->loader_pid, o);
-	if (status >= 0)
-		goto out;
+	ctl = loader_stop_begin(&loader_mode_scx, o, &status);
+	if (!ctl)
+		return status;
 	/* No loader unloads them: do it ourselves. */
 	report_exit(ctl, "while no loader watched");
-	status = drain(ctl, o);
-	if (status) {
-		loader_err("run `scx_greenhub --stop` again once the blocked calls have returned");
-		goto out;
-	}
-	/* Unpinning the struct_ops link drops its last reference: the scheduler detaches. */
-	loader_unpin_all(&pins);
-out:
+	d = drain_of(ctl);
+	status = loader_unload(&pins, &d, o, true);
 	loader_unmap_values(ctl, sizeof(*ctl), 1);
 	return status;
 }
 
-static uint64_t hist_quantile(const struct gh_scx_hist *h, double q)
+static unsigned long long quantile(const struct gh_scx_hist *h, double q)
 {
-	uint64_t total = 0, want, seen = 0;
-
-	for (int b = 0; b < GH_SCX_HIST_BUCKETS; b++)
-		total += h->bucket[b];
-	if (!total)
-		return 0;
-	want = (uint64_t)ceil(q * (double)total);
-	for (int b = 0; b < GH_SCX_HIST_BUCKETS; b++) {
-		seen += h->bucket[b];
-		if (seen >= want)
-			return 1ull << b;
-	}
-	return 1ull << (GH_SCX_HIST_BUCKETS - 1);
+	return loader_hist_quantile(h->bucket, GH_SCX_HIST_BUCKETS, q);
 }
 
 /* What a hub does with its owners' sleeps now (the scheduler's hub_grace()). */
@@ -474,12 +389,28 @@ static const char *grace_state(const struct gh_scx_control *ctl, const struct gh
 	return sh->waste > GH_SCX_WASTE_ONE / 2 ? "adapt:wait" : "adapt:now";
 }
 
-static void print_stats(const struct gh_scx_control *ctl, const struct gh_hub_slot *slots,
-			const struct gh_scx_hub *hubs)
+/* The hub table's columns of sched_ext mode's own. */
+static void hub_heads(void)
+{
+	printf(" %7s %7s %8s %8s %10s\n", "spares", "misses", "p50(us)", "graced", "grace");
+}
+
+static void hub_row(const struct loader_view *v, unsigned i)
+{
+	const struct gh_scx_hub *sh = (const struct gh_scx_hub *)v->hubs + i;
+	const struct gh_hub_slot *s = (const struct gh_hub_slot *)v->slots + i;
+
+	printf(" %7llu %7llu %7s%llu %8llu %10s\n",
+	       (unsigned long long)(sh->nr_spare_runs + sh->nr_spare_wakes),
+	       (unsigned long long)sh->nr_spare_misses, "<", quantile(&sh->handoff_latency, 0.5),
+	       (unsigned long long)sh->nr_graced, grace_state(v->ctl, s, sh));
+}
+
+static void print_stats(const struct loader_view *v)
 {
 	static const char *const states[] = { "loading", "running", "draining", "exited" };
+	const struct gh_scx_control *ctl = v->ctl;
 	const struct gh_scx_hist *h = &ctl->handoff_latency;
-	unsigned active = 0;
 
 	printf("\nsched_ext mode, %s, loaded by pid %u: handoffs %llu, cancels %llu, takeovers "
 	       "%llu, idle returns %llu, holds %llu, releases %llu (%llu by the release timer), "
@@ -490,7 +421,8 @@ static void print_stats(const struct gh_scx_control *ctl, const struct gh_hub_sl
 	       (unsigned long long)ctl->nr_takeovers, (unsigned long long)ctl->nr_idle_returns,
 	       (unsigned long long)ctl->nr_holds, (unsigned long long)ctl->nr_releases,
 	       (unsigned long long)ctl->nr_timer_releases, (long long)ctl->nr_displaced,
-	       grace_name(ctl->grace_policy), ctl->grace_ns, (unsigned long long)ctl->nr_graced, (unsigned long long)ctl->nr_late_handoffs);
+	       grace_name(ctl->grace_policy), ctl->grace_ns, (unsigned long long)ctl->nr_graced,
+	       (unsigned long long)ctl->nr_late_handoffs);
 	printf("spares: %llu held spares run, %llu parked spares signalled, %llu misses, %llu "
 	       "heartbeats; gates armed %llu (failed %llu), stopped %llu, kicks %llu; long holds "
 	       "%llu; not handed off: %llu in the hub loop, %llu masked, %llu with the signal "
@@ -507,95 +439,33 @@ static void print_stats(const struct gh_scx_control *ctl, const struct gh_hub_sl
 	       (unsigned long long)ctl->nr_exit_cleanups);
 	printf("handoff latency, an owner's sleep to a spare running (%llu): p50 < %llu us, p99 "
 	       "< %llu us, mean %.1f us, max %.1f us\n",
-	       (unsigned long long)h->count, (unsigned long long)hist_quantile(h, 0.5),
-	       (unsigned long long)hist_quantile(h, 0.99),
+	       (unsigned long long)h->count, quantile(h, 0.5), quantile(h, 0.99),
 	       h->count ? (double)h->sum_ns / (double)h->count / 1000.0 : 0.0,
 	       (double)h->max_ns / 1000.0);
-	for (unsigned i = 0; i < GH_MAX_HUBS; i++) {
-		const struct gh_hub_slot *s = &slots[i];
-		const struct gh_scx_hub *sh = &hubs[i];
-
-		if (!(s->flags & GH_SLOT_F_ACTIVE))
-			continue;
-		if (!active++)
-			printf("%5s %8s %9s %9s %8s %8s %9s %6s %7s %7s %8s %8s %10s\n", "hub",
-			       "pid", "handoffs", "takeovers", "cancels", "holds", "handbacks",
-			       "idle", "spares", "misses", "p50(us)", "graced", "grace");
-		printf("%5u %8u %9llu %9llu %8llu %8llu %9llu %6llu %7llu %7llu %7s%llu %8llu "
-		       "%10s\n", i,
-		       s->tgid, (unsigned long long)s->nr_handoffs,
-		       (unsigned long long)s->nr_takeovers, (unsigned long long)s->nr_cancels,
-		       (unsigned long long)s->nr_holds, (unsigned long long)s->nr_handbacks,
-		       (unsigned long long)s->nr_idle_returns,
-		       (unsigned long long)(sh->nr_spare_runs + sh->nr_spare_wakes),
-		       (unsigned long long)sh->nr_spare_misses, "<",
-		       (unsigned long long)hist_quantile(&sh->handoff_latency, 0.5),
-		       (unsigned long long)sh->nr_graced, grace_state(ctl, s, sh));
-	}
-	if (!active)
-		printf("no hub attached\n");
+	loader_print_hubs(v, hub_heads, hub_row);
 	fflush(stdout);
 	report_exit(ctl, "stats");
-}
-
-static int scx_stats(const struct loader_opts *o)
-{
-	const char *names[] = { PIN("control"), PIN("slots"), PIN("hubs") };
-	struct gh_scx_control *ctl = NULL;
-	struct gh_hub_slot *slots = NULL;
-	struct gh_scx_hub *hubs = NULL;
-	int fds[3] = { -1, -1, -1 }, status = 0;
-
-	for (int i = 0; i < 3; i++) {
-		fds[i] = bpf_obj_get(names[i]);
-		if (fds[i] < 0) {
-			loader_err("opening %s: %s", names[i], strerror(errno));
-			status = errno == ENOENT ? EXIT_NOT_RUNNING :
-				 errno == EACCES || errno == EPERM ? EXIT_NOPERM : EXIT_FAIL;
-			goto out;
-		}
-	}
-	ctl = loader_map_values(fds[0], sizeof(*ctl), 1, false);
-	slots = loader_map_values(fds[1], sizeof(*slots), GH_MAX_HUBS, false);
-	hubs = loader_map_values(fds[2], sizeof(*hubs), GH_MAX_HUBS, false);
-	if (!ctl || !slots || !hubs) {
-		loader_err("mapping the pinned maps: %s", strerror(errno));
-		status = EXIT_FAIL;
-		goto out;
-	}
-	if (ctl->magic != GH_SCX_MAGIC || ctl->scx_abi != GH_SCX_ABI_VERSION ||
-	    ctl->slot_abi != GH_SLOT_ABI_VERSION) {
-		loader_err("%s holds objects of another greenhub version", GH_SCX_PIN_DIR);
-		status = EXIT_INCOMPATIBLE;
-		goto out;
-	}
-	do {
-		print_stats(ctl, slots, hubs);
-		if (o->once)
-			break;
-		loader_sleep(o->interval);
-	} while (!loader_interrupted && access(PIN("control"), F_OK) == 0);
-out:
-	if (ctl)
-		loader_unmap_values(ctl, sizeof(*ctl), 1);
-	if (slots)
-		loader_unmap_values(slots, sizeof(*slots), GH_MAX_HUBS);
-	if (hubs)
-		loader_unmap_values(hubs, sizeof(*hubs), GH_MAX_HUBS);
-	for (int i = 0; i < 3; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
-	return status;
 }
 
 const struct loader_mode loader_mode_scx = {
 	.name = "sched_ext",
 	.mode = GH_MODE_SCHED_EXT,
-	.pin_dir = GH_SCX_PIN_DIR,
+	.takes = LOADER_TAKES_GRACE,
+	.pins = &pins,
+	/* How soon an ejection is reported and what is left unloaded. */
+	.poll_interval = 0.1,
+	.control_size = sizeof(struct gh_scx_control),
+	.magic = GH_SCX_MAGIC,
+	.abi = GH_SCX_ABI_VERSION,
+	.abi_name = NULL,
+	.force_note = "",
+	.hub_size = sizeof(struct gh_scx_hub),
+	.scan = scx_scan,
 	.probe = scx_probe,
+	.say_running = scx_say_running,
 	.start = scx_start,
 	.stop = scx_stop,
 	.stop_pinned = scx_stop_pinned,
 	.poll = scx_poll,
-	.stats = scx_stats,
+	.print_stats = print_stats,
 };

@@ -32,25 +32,19 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
-#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "greenhub_probe.skel.h"
 #include "greenhub_trace.skel.h"
 #include "loader.h"
 
-#define PIN(name) GH_TRACE_PIN_DIR "/" name
+LOADER_CONTROL_BEGINS(struct gh_trace_control, trace_abi);
 
 /* The pins, in the order they are made; the control map is last on purpose. */
 static const char *const map_pins[] = { "slots", "hubs", "carriers", "wake_rings", "owners",
@@ -60,17 +54,12 @@ static const char *const link_pins[] = { "link_register", "link_switch", "link_s
 
 struct trace_state {
 	struct greenhub_trace *skel;
+	bool task_work;               /* the return gate: the task work, else sys_exit */
 	struct gh_trace_control *ctl; /* the control map, mapped read-write */
 	struct gh_trace_hub *hubs;    /* the hubs map, mapped read-only */
 };
 
-static const struct loader_pins pins = {
-	.dir = GH_TRACE_PIN_DIR,
-	.maps = map_pins,
-	.nr_maps = sizeof(map_pins) / sizeof(map_pins[0]),
-	.links = link_pins,
-	.nr_links = sizeof(link_pins) / sizeof(link_pins[0]),
-};
+static const struct loader_pins pins = LOADER_PINS(GH_TRACE_PIN_DIR, map_pins, link_pins);
 
 /* ---------------------------------------------------------------------------------------- */
 
@@ -95,10 +84,9 @@ static int trace_probe(const struct loader_opts *o, const struct loader_features
 	return 0;
 }
 
-/* Called by scx_greenhub.c's feature scan with the kernel's BTF. Map types are proven by
- * creating one (libbpf's probe); the kfunc's name is only a hint, tried by loading. */
-void loader_trace_features(const struct btf *vmlinux, uint64_t *bits);
-void loader_trace_features(const struct btf *vmlinux, uint64_t *bits)
+/* Map types are proven by creating one (libbpf's probe); the kfunc's name is only a hint,
+ * tried by loading. */
+static void trace_scan(const struct btf *vmlinux, uint64_t *bits)
 {
 	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, NULL) > 0)
 		*bits |= GH_TRACE_F_TASK_STORAGE;
@@ -161,10 +149,8 @@ static int sys_exit_gate_safe(const struct loader_opts *o, char *why, size_t len
 	if (err) {
 		char reason[160];
 
-		if (!loader_libbpf_log_reason(reason, sizeof(reason))[0])
-			snprintf(reason, sizeof(reason), "%s", strerror(-err));
 		snprintf(why, len, "the kernel refused the probe of its sys_exit tracepoint: %s",
-			 reason);
+			 loader_libbpf_log_reason(reason, sizeof(reason), err));
 	}
 	loader_libbpf_log_drop();
 	if (err)
@@ -220,6 +206,13 @@ out:
 	return err;
 }
 
+static void trace_say_running(const void *pinned)
+{
+	const struct gh_trace_control *ctl = pinned;
+
+	loader_err_running("trace", ctl->loader_pid, ctl->state == GH_TRACE_DRAINING);
+}
+
 /* open -> set rodata -> load, with the task-work gate or the sys_exit gate. 0, or -errno with
  * what refused it in why. */
 static int load(const struct loader_opts *o, struct trace_state *st, bool task_work, char *why,
@@ -247,163 +240,198 @@ static int load(const struct loader_opts *o, struct trace_state *st, bool task_w
 	if (err) {
 		char reason[200];
 
-		/* What refused it says more than the errno (EPERM, EACCES, EINVAL). */
-		if (!loader_libbpf_log_reason(reason, sizeof(reason))[0])
-			snprintf(reason, sizeof(reason), "%s", strerror(-err));
-		snprintf(why, len, "%s", reason);
+		snprintf(why, len, "%s", loader_libbpf_log_reason(reason, sizeof(reason), err));
 	}
 	loader_libbpf_log_drop();
-	if (!err)
+	if (!err) {
+		st->task_work = task_work;
 		return 0;
+	}
 fail:
 	greenhub_trace__destroy(st->skel);
 	st->skel = NULL;
 	return err;
 }
 
-static int trace_start(const struct loader_opts *o, const struct loader_features *f,
-		       void **statep, char *refused, size_t refused_len)
+/*
+ * Load with the task-work gate if this kernel takes it, else with the sys_exit gate where that
+ * is safe, as --gate allows. 0 with why the gate is not the task work's (or "") in gate_why;
+ * else EXIT_UNSUPPORTED with the reason in refused.
+ */
+static int load_gated(const struct loader_opts *o, const struct loader_features *f,
+		      struct trace_state *st, char *gate_why, size_t gate_len, char *refused,
+		      size_t refused_len)
 {
-	char why[256] = "", gate_why[sizeof(((struct gh_trace_control *)0)->gate_why)] = "";
-	struct trace_state *st;
-	struct timespec rt;
-	bool task_work = false;
-	int err, status = EXIT_FAIL;
+	char why[256] = "";
 
-	st = calloc(1, sizeof(*st));
-	if (!st) {
-		loader_err("out of memory");
-		return EXIT_FAIL;
-	}
-
-	/* open -> set rodata -> load: the task-work gate if this kernel takes it */
 	if (o->gate == GH_TRACE_GATE_SYS_EXIT) {
-		snprintf(gate_why, sizeof(gate_why), "--gate sys-exit");
-	} else if (f->bits & GH_TRACE_F_TASK_WORK) {
-		err = load(o, st, true, why, sizeof(why));
-		if (!err) {
-			task_work = true;
-		} else {
-			snprintf(gate_why, sizeof(gate_why), "the kernel refused the task-work gate: %s",
-				 why);
-			if (o->verbose)
-				loader_info("the kernel refused the task-work gate: %s", why);
-		}
-	} else {
-		snprintf(gate_why, sizeof(gate_why),
+		snprintf(gate_why, gate_len, "--gate sys-exit");
+	} else if (!(f->bits & GH_TRACE_F_TASK_WORK)) {
+		snprintf(gate_why, gate_len,
 			 "no task-work kfunc (bpf_task_work_schedule_resume, Linux 6.18)");
+	} else if (load(o, st, true, why, sizeof(why))) {
+		snprintf(gate_why, gate_len, "the kernel refused the task-work gate: %s", why);
+		if (o->verbose)
+			loader_info("the kernel refused the task-work gate: %s", why);
+	} else {
+		return 0;
 	}
-	if (!task_work && o->gate == GH_TRACE_GATE_TASK_WORK) {
+	if (o->gate == GH_TRACE_GATE_TASK_WORK) {
 		snprintf(refused, refused_len, "--gate task-work: %s", gate_why);
-		status = EXIT_UNSUPPORTED;
-		goto cleanup;
+		return EXIT_UNSUPPORTED;
 	}
-	if (!task_work && (err = sys_exit_gate_safe(o, why, sizeof(why)))) {
+	if (sys_exit_gate_safe(o, why, sizeof(why))) {
 		/* No gate keeps exclusivity here. */
 		snprintf(refused, refused_len, "%s; and the sys_exit gate cannot be used: %s",
 			 gate_why, why);
-		status = EXIT_UNSUPPORTED;
-		goto cleanup;
+		return EXIT_UNSUPPORTED;
 	}
-	if (!task_work) {
-		err = load(o, st, false, why, sizeof(why));
-		if (err) {
-			snprintf(refused, refused_len, "the kernel refused its programs: %s", why);
-			status = EXIT_UNSUPPORTED;
-			goto cleanup;
-		}
+	if (load(o, st, false, why, sizeof(why))) {
+		snprintf(refused, refused_len, "the kernel refused its programs: %s", why);
+		return EXIT_UNSUPPORTED;
 	}
+	return 0;
+}
+
+/* Map the control and hub maps of the loaded programs and fill the control map, state
+ * LOADING: 0, or EXIT_FAIL (message printed). */
+static int init_control(struct trace_state *st, const struct loader_features *f,
+			const char *gate_why)
+{
+	struct gh_trace_control *ctl;
+
 	st->ctl = loader_map_values(bpf_map__fd(st->skel->maps.control),
 				    sizeof(struct gh_trace_control), 1, true);
 	st->hubs = loader_map_values(bpf_map__fd(st->skel->maps.hubs),
 				     sizeof(struct gh_trace_hub), GH_MAX_HUBS, false);
 	if (!st->ctl || !st->hubs) {
 		loader_err("mapping the control and hub maps: %s", strerror(errno));
-		goto cleanup;
+		return EXIT_FAIL;
 	}
-	clock_gettime(CLOCK_REALTIME, &rt);
-	st->ctl->magic = GH_TRACE_MAGIC;
-	st->ctl->slot_abi = GH_SLOT_ABI_VERSION;
-	st->ctl->trace_abi = GH_TRACE_ABI_VERSION;
-	st->ctl->mode = GH_MODE_TRACE;
-	st->ctl->signo = GH_TRACE_SIGNO;
-	st->ctl->loader_pid = (__u32)getpid();
-	st->ctl->loaded_ns = (__u64)rt.tv_sec * 1000000000u + (__u64)rt.tv_nsec;
-	st->ctl->features = f->bits;
-	st->ctl->gate = task_work ? GH_TRACE_GATE_TASK_WORK : GH_TRACE_GATE_SYS_EXIT;
-	snprintf(st->ctl->gate_why, sizeof(st->ctl->gate_why), "%s", gate_why);
-	/* Requests name the kernel side by its control map's id (greenhub/request.h). */
-	err = loader_map_id(st->skel->maps.control, &st->ctl->kside_id);
-	if (err) {
-		loader_err("reading the control map's id: %s", strerror(-err));
-		goto cleanup;
-	}
-	__atomic_store_n(&st->ctl->state, GH_TRACE_LOADING, __ATOMIC_SEQ_CST);
-
-	/* attach */
-	err = greenhub_trace__attach(st->skel);
-	if (err) {
-		loader_err("attaching the trace programs failed: %s", strerror(-err));
-		goto cleanup;
-	}
-
-	/* pin: maps, links, then the control map, then RUNNING */
-	if (mkdir(GH_TRACE_PIN_DIR, 0700) && errno != EEXIST) {
-		loader_err("creating %s: %s", GH_TRACE_PIN_DIR, strerror(errno));
-		goto cleanup;
-	}
-	if (loader_pin_map(&pins, st->skel->maps.slots, "slots") ||
-	    loader_pin_map(&pins, st->skel->maps.hubs, "hubs") ||
-	    loader_pin_map(&pins, st->skel->maps.carriers, "carriers") ||
-	    loader_pin_map(&pins, st->skel->maps.wake_rings, "wake_rings") ||
-	    loader_pin_map(&pins, st->skel->maps.owners, "owners") ||
-	    loader_pin_map(&pins, st->skel->maps.gates, "gates") ||
-	    loader_pin_map(&pins, st->skel->maps.gate_backups, "gate_backups") ||
-	    loader_pin_link(&pins, st->skel->links.greenhub_register, "link_register") ||
-	    loader_pin_link(&pins, st->skel->links.greenhub_sched_switch, "link_switch") ||
-	    (st->skel->links.greenhub_sys_exit &&
-	     loader_pin_link(&pins, st->skel->links.greenhub_sys_exit, "link_sys_exit")) ||
-	    loader_pin_link(&pins, st->skel->links.greenhub_exit, "link_exit") ||
-	    loader_pin_link(&pins, st->skel->links.greenhub_exec, "link_exec") ||
-	    loader_pin_link(&pins, st->skel->links.greenhub_free, "link_free") ||
-	    loader_pin_map(&pins, st->skel->maps.control, "control"))
-		goto cleanup_pins;
-	__atomic_store_n(&st->ctl->state, GH_TRACE_RUNNING, __ATOMIC_SEQ_CST);
-	loader_info("return gate: %s%s%s%s", task_work ? "task work" : "sys_exit",
-		    gate_why[0] ? " (" : "", gate_why, gate_why[0] ? ")" : "");
-	*statep = st;
+	ctl = st->ctl;
+	loader_control_init(ctl, &loader_mode_trace, GH_TRACE_SIGNO, f->bits);
+	ctl->gate = st->task_work ? GH_TRACE_GATE_TASK_WORK : GH_TRACE_GATE_SYS_EXIT;
+	snprintf(ctl->gate_why, sizeof(ctl->gate_why), "%s", gate_why);
+	if (loader_control_id(st->skel->maps.control, &ctl->kside_id))
+		return EXIT_FAIL;
+	__atomic_store_n(&ctl->state, GH_TRACE_LOADING, __ATOMIC_SEQ_CST);
 	return 0;
+}
 
-cleanup_pins:
-	loader_unpin_all(&pins);
-cleanup:
+/* Pin maps, links, then the control map, in map_pins' and link_pins' order. */
+static int pin(const struct greenhub_trace *skel)
+{
+	struct bpf_map *const maps[] = { skel->maps.slots,  skel->maps.hubs,
+					 skel->maps.carriers, skel->maps.wake_rings,
+					 skel->maps.owners, skel->maps.gates,
+					 skel->maps.gate_backups };
+	/* greenhub_sys_exit is NULL with the task-work gate. */
+	struct bpf_link *const links[] = { skel->links.greenhub_register,
+					   skel->links.greenhub_sched_switch,
+					   skel->links.greenhub_sys_exit, skel->links.greenhub_exit,
+					   skel->links.greenhub_exec, skel->links.greenhub_free };
+
+	_Static_assert(ARRAY_SIZE(maps) == ARRAY_SIZE(map_pins), "a map without a pin");
+	_Static_assert(ARRAY_SIZE(links) == ARRAY_SIZE(link_pins), "a link without a pin");
+	return loader_pin_all(&pins, maps, links, skel->maps.control);
+}
+
+/* Unmap, and destroy: close the links (detaching the programs, unless they are pinned) and
+ * the maps. */
+static void release(struct trace_state *st)
+{
 	if (st->ctl)
 		loader_unmap_values(st->ctl, sizeof(struct gh_trace_control), 1);
 	if (st->hubs)
 		loader_unmap_values(st->hubs, sizeof(struct gh_trace_hub), GH_MAX_HUBS);
 	greenhub_trace__destroy(st->skel);
 	free(st);
+}
+
+static int trace_start(const struct loader_opts *o, const struct loader_features *f,
+		       void **statep, char *refused, size_t refused_len)
+{
+	char gate_why[sizeof(((struct gh_trace_control *)0)->gate_why)] = "";
+	struct trace_state *st;
+	int err, status;
+
+	st = calloc(1, sizeof(*st));
+	if (!st) {
+		loader_err("out of memory");
+		return EXIT_FAIL;
+	}
+	/* open -> set rodata -> load */
+	status = load_gated(o, f, st, gate_why, sizeof(gate_why), refused, refused_len);
+	if (!status)
+		status = init_control(st, f, gate_why);
+	if (status)
+		goto fail;
+	/* attach */
+	err = greenhub_trace__attach(st->skel);
+	if (err) {
+		loader_err("attaching the trace programs failed: %s", strerror(-err));
+		status = EXIT_FAIL;
+		goto fail;
+	}
+	/* pin, then RUNNING: the runtime attaches hubs only to a kernel side in that state */
+	if (pin(st->skel)) {
+		status = EXIT_FAIL;
+		goto fail;
+	}
+	__atomic_store_n(&st->ctl->state, GH_TRACE_RUNNING, __ATOMIC_SEQ_CST);
+	loader_info("return gate: %s%s%s%s", st->task_work ? "task work" : "sys_exit",
+		    gate_why[0] ? " (" : "", gate_why, gate_why[0] ? ")" : "");
+	*statep = st;
+	return 0;
+fail:
+	release(st);
 	return status;
+}
+
+/* " hub 3 (pid 1234)" for each hub with displaced carriers, as many as fit. */
+static void name_hubs(const void *p, char *buf, size_t len)
+{
+	const struct gh_trace_hub *hubs = p;
+	size_t used = 0;
+
+	/* 28 bytes hold the longest entry and its NUL. */
+	for (unsigned i = 0; hubs && i < GH_MAX_HUBS && used + 28 < len; i++) {
+		if (hubs[i].nr_displaced > 0)
+			used += (size_t)snprintf(buf + used, len - used, " hub %u (pid %u)", i,
+						 hubs[i].owner_tgid);
+	}
+}
+
+/* hubs: NULL if they cannot be read (the drain then says so). */
+static struct loader_drain drain_of(struct gh_trace_control *ctl,
+				    const struct gh_trace_hub *hubs)
+{
+	return (struct loader_drain){
+		.state = &ctl->state,
+		.draining = GH_TRACE_DRAINING,
+		.nr_displaced = &ctl->nr_displaced,
+		.name_hubs = name_hubs,
+		.hubs = hubs,
+		.busy = "the kernel side handed off; their return gate must stay",
+		.left = "the kernel side stays loaded with handoffs off; ",
+	};
+}
+
+static int trace_poll(void *state)
+{
+	return loader_control_pinned(&pins) ? 0 : -1;
 }
 
 static int trace_stop(void *state, const struct loader_opts *o)
 {
 	struct trace_state *st = state;
-	int status;
+	struct loader_drain d = drain_of(st->ctl, st->hubs);
+	int status = loader_unload(&pins, &d, o, false);
 
-	status = loader_drain(st->ctl, st->hubs, o);
-	if (status) {
-		/* Leave everything pinned: the gate must stay. Our own fds close at exit. */
-		loader_err("the kernel side stays loaded with handoffs off; run `scx_greenhub "
-			   "--stop` once the blocked calls have returned");
+	/* Busy: everything stays pinned, the gate must stay. Our own fds close at exit. */
+	if (status)
 		return status;
-	}
-	loader_unpin_all(&pins);
-	loader_unmap_values(st->ctl, sizeof(struct gh_trace_control), 1);
-	loader_unmap_values(st->hubs, sizeof(struct gh_trace_hub), GH_MAX_HUBS);
-	/* destroy: closes the links (detaching the programs) and the maps. */
-	greenhub_trace__destroy(st->skel);
-	free(st);
+	release(st);
 	return 0;
 }
 
@@ -412,72 +440,188 @@ static int trace_stop(void *state, const struct loader_opts *o)
 
 static int trace_stop_pinned(const struct loader_opts *o)
 {
-	struct gh_trace_control *ctl = NULL;
 	struct gh_trace_hub *hubs = NULL;
-	int ctl_fd, hubs_fd = -1, status = 0;
-	int r;
+	struct gh_trace_control *ctl;
+	struct loader_drain d;
+	int fd, status;
 
-	ctl_fd = bpf_obj_get(PIN("control"));
-	if (ctl_fd < 0) {
-		/* Objects of an interrupted load: no runtime attached to them (it needs the
-		 * control map), so nothing can be displaced. */
-		loader_unpin_all(&pins);
-		loader_info("removed objects left by an interrupted load");
-		return 0;
-	}
-	ctl = loader_map_values(ctl_fd, sizeof(*ctl), 1, true);
-	if (!ctl) {
-		loader_err("mapping %s: %s", PIN("control"), strerror(errno));
-		close(ctl_fd);
-		return EXIT_FAIL;
-	}
-	if (ctl->magic != GH_TRACE_MAGIC || ctl->trace_abi != GH_TRACE_ABI_VERSION ||
-	    ctl->slot_abi != GH_SLOT_ABI_VERSION) {
-		if (!o->force) {
-			loader_err("%s holds objects of another greenhub version (slot ABI %u, "
-				   "trace ABI %u; this loader: %u, %u): stop them with that "
-				   "version's scx_greenhub, or use --stop --force to remove them "
-				   "without waiting for blocked carriers",
-				   GH_TRACE_PIN_DIR, ctl->slot_abi, ctl->trace_abi,
-				   GH_SLOT_ABI_VERSION, GH_TRACE_ABI_VERSION);
-			status = EXIT_INCOMPATIBLE;
-			goto out;
-		}
-		loader_unpin_all(&pins);
-		loader_info("removed the pins of another greenhub version (--force)");
-		goto out;
-	}
-	r = loader_stop_live(&pins, ctl->loader_pid, o);
-	if (r >= 0) {
-		status = r;
-		goto out;
-	}
-	hubs_fd = bpf_obj_get(PIN("hubs"));
-	if (hubs_fd >= 0)
-		hubs = loader_map_values(hubs_fd, sizeof(*hubs), GH_MAX_HUBS, false);
-	status = loader_drain(ctl, hubs, o);
-	if (status) {
-		loader_err("the kernel side stays loaded with handoffs off; run `scx_greenhub "
-			   "--stop` again once the blocked calls have returned");
-		goto out;
-	}
-	/* Unpinning the links drops their last reference: the programs detach. */
-	loader_unpin_all(&pins);
-out:
+	ctl = loader_stop_begin(&loader_mode_trace, o, &status);
+	if (!ctl)
+		return status;
+	/* Without the hubs the drain cannot name the hubs it waits for; it waits all the same. */
+	fd = loader_pinned_fd(&pins, "hubs");
+	if (fd >= 0)
+		hubs = loader_map_fd(fd, sizeof(*hubs), GH_MAX_HUBS, false);
+	d = drain_of(ctl, hubs);
+	status = loader_unload(&pins, &d, o, true);
 	if (hubs)
 		loader_unmap_values(hubs, sizeof(*hubs), GH_MAX_HUBS);
-	if (hubs_fd >= 0)
-		close(hubs_fd);
 	loader_unmap_values(ctl, sizeof(*ctl), 1);
-	close(ctl_fd);
 	return status;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Statistics                                                                                 */
+
+static unsigned long long quantile(const struct gh_trace_hist *h, double q)
+{
+	return loader_hist_quantile(h->bucket, GH_TRACE_HIST_BUCKETS, q);
+}
+
+static void print_hist(const struct gh_trace_hist *h)
+{
+	uint64_t most = 0;
+	int lo = GH_TRACE_HIST_BUCKETS, hi = -1;
+
+	for (int b = 0; b < GH_TRACE_HIST_BUCKETS; b++) {
+		if (!h->bucket[b])
+			continue;
+		if (b < lo)
+			lo = b;
+		hi = b;
+		if (h->bucket[b] > most)
+			most = h->bucket[b];
+	}
+	printf("handoff latency, an owner's block to its spare on a CPU (%llu handoffs, mean "
+	       "%.1f us, max %.1f us):\n",
+	       (unsigned long long)h->count,
+	       h->count ? (double)h->sum_ns / (double)h->count / 1000.0 : 0.0,
+	       (double)h->max_ns / 1000.0);
+	for (int b = lo; b <= hi; b++) {
+		char range[48];
+		int bar = most ? (int)(h->bucket[b] * 40 / most) : 0;
+
+		if (b == 0)
+			snprintf(range, sizeof(range), "< 1 us");
+		else if (b == GH_TRACE_HIST_BUCKETS - 1)
+			snprintf(range, sizeof(range), ">= %llu us", 1ull << (b - 1));
+		else
+			snprintf(range, sizeof(range), "%llu-%llu us", 1ull << (b - 1), 1ull << b);
+		printf("  %14s %10llu %.*s\n", range, (unsigned long long)h->bucket[b], bar,
+		       "########################################");
+	}
+}
+
+/* How often the kernel skipped the program behind a pinned link because it was already running
+ * on that CPU (bpf_prog_info.recursion_misses, Linux 5.12): a skipped sys_exit gate would let
+ * a displaced carrier through, a skipped request goes unanswered (the runtime asks again).
+ * -1 if it cannot be read. */
+static long long program_misses(const char *link)
+{
+	struct bpf_link_info li;
+	struct bpf_prog_info pi;
+	__u32 len = sizeof(li);
+	int lfd, pfd;
+	long long misses = -1;
+
+	lfd = loader_pinned_fd(&pins, link);
+	if (lfd < 0)
+		return -1;
+	memset(&li, 0, sizeof(li));
+	if (!bpf_link_get_info_by_fd(lfd, &li, &len)) {
+		pfd = bpf_prog_get_fd_by_id(li.prog_id);
+		if (pfd >= 0) {
+			memset(&pi, 0, sizeof(pi));
+			len = sizeof(pi);
+			if (!bpf_prog_get_info_by_fd(pfd, &pi, &len))
+				misses = (long long)pi.recursion_misses;
+			close(pfd);
+		}
+	}
+	close(lfd);
+	return misses;
+}
+
+static void print_program_misses(void)
+{
+	static const char *const links[] = { "link_register", "link_switch", "link_sys_exit",
+					     "link_exit", "link_exec", "link_free" };
+	char buf[256] = "";
+	size_t used = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(links); i++) {
+		long long n = program_misses(links[i]);
+		int w;
+
+		if (n < 0)
+			continue;
+		w = snprintf(buf + used, sizeof(buf) - used, "%s%s %lld", used ? ", " : "",
+			     links[i] + 5, n);
+		if (w > 0 && (size_t)w < sizeof(buf) - used)
+			used += (size_t)w;
+	}
+	printf("programs skipped by the kernel (already running on the CPU): %s\n",
+	       used ? buf : "unknown");
+}
+
+/* The hub table's columns of trace mode's own. */
+static void hub_heads(void)
+{
+	printf(" %8s %8s %7s %8s %8s\n", "gates", "wakes", "misses", "p50(us)", "p99(us)");
+}
+
+static void hub_row(const struct loader_view *v, unsigned i)
+{
+	const struct gh_trace_hub *h = (const struct gh_trace_hub *)v->hubs + i;
+
+	printf(" %8llu %8llu %7llu %8s%llu %8s%llu\n", (unsigned long long)h->nr_gates,
+	       (unsigned long long)h->nr_wakes, (unsigned long long)h->nr_wake_misses, "<",
+	       quantile(&h->wake_latency, 0.5), "<", quantile(&h->wake_latency, 0.99));
+}
+
+static void print_stats(const struct loader_view *v)
+{
+	static const char *const states[] = { "loading", "running", "draining" };
+	const struct gh_trace_control *ctl = v->ctl;
+
+	printf("\ntrace mode, %s, loaded by pid %u: handoffs %llu, cancels %llu, takeovers %llu, "
+	       "idle returns %llu, gates %llu, wakes %llu, wake misses %llu, displaced now %lld\n",
+	       ctl->state < 3 ? states[ctl->state] : "?", ctl->loader_pid,
+	       (unsigned long long)ctl->nr_handoffs, (unsigned long long)ctl->nr_cancels,
+	       (unsigned long long)ctl->nr_takeovers, (unsigned long long)ctl->nr_idle_returns,
+	       (unsigned long long)ctl->nr_gates, (unsigned long long)ctl->nr_wakes,
+	       (unsigned long long)ctl->nr_wake_misses, (long long)ctl->nr_displaced);
+	printf("return gate: %s%s%s%s; spare wake: ring buffer; gate signals waited for %llu, "
+	       "late %llu\n",
+	       ctl->gate == GH_TRACE_GATE_TASK_WORK ? "task work" : "sys_exit",
+	       ctl->gate_why[0] ? " (" : "", ctl->gate_why, ctl->gate_why[0] ? ")" : "",
+	       (unsigned long long)ctl->nr_gate_waited, (unsigned long long)ctl->nr_gate_late);
+	printf("not handed off: %llu sleeps outside a system call, %llu in the hub loop, %llu "
+	       "with the gate signal blocked, %llu with the gate signal taken by the application, "
+	       "%llu while draining, %llu with no gate; slots "
+	       "granted %llu, carriers registered %llu, requests refused %llu; hubs released at "
+	       "exit %llu\n",
+	       (unsigned long long)ctl->nr_fault_sleeps, (unsigned long long)ctl->nr_loop_sleeps,
+	       (unsigned long long)ctl->nr_masked, (unsigned long long)ctl->nr_gate_unhandled,
+	       (unsigned long long)ctl->nr_refused,
+	       (unsigned long long)ctl->nr_gate_failures, (unsigned long long)ctl->nr_claims,
+	       (unsigned long long)ctl->nr_bound, (unsigned long long)ctl->nr_rejected,
+	       (unsigned long long)ctl->nr_exit_cleanups);
+	print_program_misses();
+	loader_print_hubs(v, hub_heads, hub_row);
+	print_hist(&ctl->wake_latency);
+	fflush(stdout);
 }
 
 const struct loader_mode loader_mode_trace = {
 	.name = "trace",
 	.mode = GH_MODE_TRACE,
+	.takes = LOADER_TAKES_GATE,
+	.pins = &pins,
+	/* Nothing to watch but the pins. */
+	.poll_interval = 1.0,
+	.control_size = sizeof(struct gh_trace_control),
+	.magic = GH_TRACE_MAGIC,
+	.abi = GH_TRACE_ABI_VERSION,
+	.abi_name = "trace ABI",
+	.force_note = " to remove them without waiting for blocked carriers",
+	.hub_size = sizeof(struct gh_trace_hub),
+	.scan = trace_scan,
 	.probe = trace_probe,
+	.say_running = trace_say_running,
 	.start = trace_start,
+	.poll = trace_poll,
 	.stop = trace_stop,
 	.stop_pinned = trace_stop_pinned,
+	.print_stats = print_stats,
 };

@@ -124,7 +124,8 @@ static bool noise(const char *l)
 	return false;
 }
 
-const char *loader_libbpf_log_reason(char *buf, size_t len)
+/* What the kept messages say refused the load; "" if nothing was kept. */
+static const char *kept_reason(char *buf, size_t len)
 {
 	char *copy, *line, *save = NULL, *last = NULL, *before = NULL;
 
@@ -166,5 +167,13 @@ const char *loader_libbpf_log_reason(char *buf, size_t len)
 		snprintf(buf, len, "%.*s", (int)strcspn(p, "\n"), p);
 	}
 	free(copy);
+	return buf;
+}
+
+const char *loader_libbpf_log_reason(char *buf, size_t len, int err)
+{
+	/* What refused it says more than the errno (EPERM, EACCES, EINVAL). */
+	if (!kept_reason(buf, len)[0])
+		snprintf(buf, len, "%s", strerror(-err));
 	return buf;
 }

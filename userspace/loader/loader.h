@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * scx_greenhub's internals: the command line, the kernel-assist modes it can load, and the
- * pinned objects every mode shares.
+ * scx_greenhub's internals: the command line, the kernel-assist modes it can load, and what
+ * every mode shares.
  *
- * A mode is a table entry (struct loader_mode). scx_greenhub.c picks one, checks the machine
- * and drives it through the loader flow: start (open, set rodata, load, attach, pin), wait,
- * stop (drain, unpin, detach, destroy). What is pinned outlives the loader, so stopping a
- * kernel side that another (or a killed) loader started goes through stop_pinned, which works
- * from the pins alone. Trace mode lives in greenhub_trace.c, sched_ext mode in greenhub_scx.c, each
- * beside its BPF program.
+ * A mode is a table entry (struct loader_mode) that fills every hook. scx_greenhub.c, the
+ * driver, knows no mode: it checks the machine, picks a mode and drives it through the loader
+ * flow: start (open, set rodata, load, attach, pin), wait, stop (drain, unpin, detach,
+ * destroy). What is pinned outlives the loader, so stopping a kernel side that another (or a
+ * killed) loader started goes through stop_pinned, which works from the pins alone. Trace mode
+ * lives in greenhub_trace.c, sched_ext mode in greenhub_scx.c, each named after its BPF
+ * program. What both do alike is written once: pins.c for the objects in the BPF filesystem,
+ * control.c for the control map (filling it, checking a pinned one, the drain), stats.c for
+ * --stats.
  */
 #ifndef GREENHUB_LOADER_H
 #define GREENHUB_LOADER_H
@@ -19,6 +22,14 @@
 
 #include "greenhub.h"
 #include "greenhub/trace.h"
+
+struct bpf_link;
+struct bpf_map;
+struct btf;
+
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#endif
 
 /* Exit statuses, documented in docs/loader.md. */
 enum loader_exit {
@@ -53,38 +64,116 @@ struct loader_features {
 	uint64_t bits; /* GH_TRACE_F_* */
 };
 
+/* Where every mode's pin folder is: a BPF filesystem (GH_TRACE_PIN_ROOT, GH_SCX_PIN_ROOT). */
+#define LOADER_PIN_ROOT "/sys/fs/bpf"
+
+/* Where a mode pins its objects: dir/control, dir/<maps[i]>, dir/<links[i]>. */
+struct loader_pins {
+	const char *dir;
+	const char *const *maps; /* besides the control map */
+	size_t nr_maps;
+	const char *const *links;
+	size_t nr_links;
+};
+
+/* A struct loader_pins of two arrays of names. */
+#define LOADER_PINS(dir_, maps_, links_)                                                    \
+	{ .dir = (dir_), .maps = (maps_), .nr_maps = ARRAY_SIZE(maps_), .links = (links_), \
+	  .nr_links = ARRAY_SIZE(links_) }
+
+/*
+ * How every mode's control map begins (struct gh_trace_control, struct gh_scx_control): what
+ * the loader writes in one it loads, and reads of a pinned one before it knows whose version
+ * it is. Each mode's file checks its layout with LOADER_CONTROL_BEGINS.
+ */
+struct loader_control {
+	__u32 magic;
+	__u32 slot_abi;
+	__u32 abi; /* the mode's own ABI version */
+	__u32 state;
+	__u32 mode;
+	__u32 signo;
+	__u32 loader_pid;
+	__u32 own; /* each mode's own word (trace mode's pad, sched_ext mode's timeout_ms) */
+	__u64 loaded_ns;
+	__u64 features;
+};
+
+#define LOADER_SAME_OFFSET(type, field, ours) \
+	(offsetof(type, field) == offsetof(struct loader_control, ours))
+#define LOADER_CONTROL_BEGINS(type, abi_field)                                              \
+	_Static_assert(LOADER_SAME_OFFSET(type, magic, magic) &&                            \
+			       LOADER_SAME_OFFSET(type, slot_abi, slot_abi) &&              \
+			       LOADER_SAME_OFFSET(type, abi_field, abi) &&                  \
+			       LOADER_SAME_OFFSET(type, mode, mode) &&                      \
+			       LOADER_SAME_OFFSET(type, signo, signo) &&                    \
+			       LOADER_SAME_OFFSET(type, loader_pid, loader_pid) &&          \
+			       LOADER_SAME_OFFSET(type, loaded_ns, loaded_ns) &&            \
+			       LOADER_SAME_OFFSET(type, features, features),                \
+		       #type " does not begin as struct loader_control")
+
+/* A mode's pinned control, slots and hubs maps, mapped read-only for --stats. */
+struct loader_view {
+	const void *ctl;
+	const void *slots; /* struct gh_hub_slot[GH_MAX_HUBS] */
+	const void *hubs;
+};
+
+/* The options that set how one mode loads (struct loader_mode.takes); other modes refuse them. */
+#define LOADER_TAKES_GRACE 0x1 /* --grace, --grace-ns */
+#define LOADER_TAKES_GATE 0x2  /* --gate */
+
 struct loader_mode {
 	const char *name;
 	enum gh_mode mode;
+	unsigned takes;                 /* LOADER_TAKES_* */
+	const struct loader_pins *pins; /* where and what the mode pins */
+	double poll_interval;           /* seconds between polls while the loader waits */
+	/* Its control map: the size of its one value, and the magic and ABI version (struct
+	 * loader_control) of this loader's. */
+	size_t control_size;
+	__u32 magic;
+	__u32 abi;
+	/* How messages name the mode's ABI version ("trace ABI"); NULL: they tell no versions. */
+	const char *abi_name;
+	/* What --stop's advice on another version's pins says after "or use --stop --force". */
+	const char *force_note;
+	size_t hub_size; /* a value of its hubs map */
+
+	/* Add the feature bits (GH_TRACE_F_*) the mode cares about, from the kernel's BTF. */
+	void (*scan)(const struct btf *vmlinux, uint64_t *bits);
 	/* 0 if this machine can run the mode, else an exit status with a reason in why. */
 	int (*probe)(const struct loader_opts *o, const struct loader_features *f, char *why,
 		     size_t len);
+	/* Say what the mode's pins run, from their control map (of this loader's version): the
+	 * loader does not load over it. */
+	void (*say_running)(const void *ctl);
 	/* open -> set rodata -> load -> attach -> pin. 0, EXIT_UNSUPPORTED with the reason in why
 	 * (the kernel refused the programs: the driver reports it, and may try another mode), or
 	 * another exit status (message printed). */
 	int (*start)(const struct loader_opts *o, const struct loader_features *f, void **state,
 		     char *why, size_t len);
+	/* Called while the loader waits. 0 while the kernel side runs; -1 when its pins were
+	 * removed (the loader then stops it); an exit status once the kernel side died on its own,
+	 * after the mode printed why and released everything. */
+	int (*poll)(void *state);
 	/* drain -> unpin -> detach -> destroy. 0 or an exit status (message printed). */
 	int (*stop)(void *state, const struct loader_opts *o);
 	/* The same, from the pins alone (the loader that pinned them is gone). */
 	int (*stop_pinned)(const struct loader_opts *o);
-	/* Where the mode pins its objects (NULL: GH_TRACE_PIN_DIR). */
-	const char *pin_dir;
-	/* Optional: called while the loader waits. 0 while the kernel side runs; -1 when its pins
-	 * were removed (the loader then stops it); an exit status once the kernel side died on
-	 * its own, after the mode printed why and released everything. */
-	int (*poll)(void *state);
-	/* Optional: --stats from the pins (NULL: the trace-mode report). */
-	int (*stats)(const struct loader_opts *o);
+	/* One report of --stats, from the pins. */
+	void (*print_stats)(const struct loader_view *v);
 };
+
+extern const struct loader_mode loader_mode_scx;
+extern const struct loader_mode loader_mode_trace;
+
+/* scx_greenhub.c */
 
 /* Where the loader records why it refused this kernel, for the runtime's mode reason (cleared by
  * a successful load). */
 void loader_record_refusal(const char *reason);
 void loader_clear_refusal(void);
-
-extern const struct loader_mode loader_mode_scx;
-extern const struct loader_mode loader_mode_trace;
 
 /* How many of SIGINT, SIGTERM, SIGHUP arrived: a wait in progress should end. */
 extern volatile int loader_interrupted;
@@ -98,59 +187,47 @@ void loader_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* CLOCK_MONOTONIC ns. */
 uint64_t loader_now(void);
 
-/*
- * Drain a loaded kernel side through its control map (mapped read-write): stop new handoffs,
- * then wait until no carrier is displaced, up to o->timeout seconds. 0 when drained, EXIT_BUSY
- * on timeout or interruption (handoffs stay off; the gate stays attached).
- */
-int loader_drain(struct gh_trace_control *ctl, const struct gh_trace_hub *hubs,
-		 const struct loader_opts *o);
-
-/* Map a pinned or loaded array map's values (read-only unless writable). NULL on error. */
-void *loader_map_values(int fd, size_t value_size, unsigned entries, bool writable);
-/* The kernel's id of a loaded map: what requests name a kernel side by (greenhub/request.h).
- * 0 or -errno. */
-struct bpf_map;
-int loader_map_id(const struct bpf_map *map, __u32 *id);
-void loader_unmap_values(void *p, size_t value_size, unsigned entries);
-
 /* The first line of a file without its newline; "" if it cannot be read. Returns buf. */
 const char *loader_read_line(const char *path, char *buf, size_t len);
 
-struct btf;
 bool loader_btf_has_func(const struct btf *btf, const char *name);
 
-/* libbpf's messages (libbpf_log.c): on stderr with -v; kept between keep() and drop() so that
+/* libbpf_log.c: libbpf's messages, on stderr with -v; kept between keep() and drop() so that
  * a refused load can be explained. */
 void loader_libbpf_log_init(bool show);
 void loader_libbpf_log_keep(void);
 void loader_libbpf_log_drop(void);
-/* What refused the last load, from the kept messages: the verifier's decisive line(s), or
- * libbpf's last message. "" if nothing was kept. Returns buf. */
-const char *loader_libbpf_log_reason(char *buf, size_t len);
+/* What refused the last load (err, a -errno), from the kept messages: the verifier's decisive
+ * line(s), or libbpf's last message; the errno if nothing was kept. Returns buf. */
+const char *loader_libbpf_log_reason(char *buf, size_t len, int err);
 
-/* Where a mode pins its objects: dir/control, dir/<maps[i]>, dir/<links[i]>. */
-struct loader_pins {
-	const char *dir;
-	const char *const *maps; /* besides the control map */
-	size_t nr_maps;
-	const char *const *links;
-	size_t nr_links;
-};
+/* pins.c */
 
-struct bpf_map;
-struct bpf_link;
-/* Pin as pins->dir/name: 0, or -errno with the message printed. */
-int loader_pin_map(const struct loader_pins *pins, struct bpf_map *map, const char *name);
-int loader_pin_link(const struct loader_pins *pins, struct bpf_link *link, const char *name);
+/* Map a pinned or loaded array map's values (read-only unless writable). NULL on error. */
+void *loader_map_values(int fd, size_t value_size, unsigned entries, bool writable);
+/* The same, then close fd (the mapping holds the map): NULL with errno set on error. */
+void *loader_map_fd(int fd, size_t value_size, unsigned entries, bool writable);
+void loader_unmap_values(const void *p, size_t value_size, unsigned entries);
+/* The kernel's id of a loaded control map, which requests name the kernel side by
+ * (greenhub/request.h): 0, or -errno with the message printed. */
+int loader_control_id(const struct bpf_map *control, __u32 *id);
+
+/*
+ * Pin a loaded kernel side in pins->dir: maps[i] as pins->maps[i], then links[i] as
+ * pins->links[i] (a NULL link is one the mode did not attach), then the control map last, for
+ * the runtime takes a kernel side for loaded once its control map is pinned. 0, or -errno with
+ * the message printed and whatever was pinned removed.
+ */
+int loader_pin_all(const struct loader_pins *pins, struct bpf_map *const maps[],
+		   struct bpf_link *const links[], struct bpf_map *control);
+/* An fd of the object pinned as pins->dir/name, or -1 with errno set. */
+int loader_pinned_fd(const struct loader_pins *pins, const char *name);
+/* Whether the control map is pinned: its pin goes last, so its absence means the pins were
+ * removed. */
+bool loader_control_pinned(const struct loader_pins *pins);
 /* Remove every pin of a mode, the links first: a link's last reference going detaches its
  * program (for sched_ext mode's struct_ops link, the scheduler). */
 void loader_unpin_all(const struct loader_pins *pins);
-/*
- * What a previous load left in dir: its control map (size bytes), mapped read-only; NULL with
- * *status 0 if dir does not exist, else with an exit status (message printed).
- */
-void *loader_pinned_control(const char *dir, size_t size, int *status);
 /*
  * If the scx_greenhub that pinned the objects (loader_pid) still runs, ask it to unload them
  * itself and wait for its control pin to go: 0 once gone, EXIT_BUSY if it has not gone in
@@ -158,5 +235,81 @@ void *loader_pinned_control(const char *dir, size_t size, int *status);
  */
 int loader_stop_live(const struct loader_pins *pins, __u32 loader_pid,
 		     const struct loader_opts *o);
+
+/* control.c */
+
+/*
+ * What m's pins say before a load: 0 nothing is pinned, else an exit status (message printed):
+ * a kernel side of m runs (m's say_running tells), or another version's, or objects of an
+ * interrupted load.
+ */
+int loader_check_pins(const struct loader_mode *m);
+/* Fill what m's control map (ctl) begins with, in one just loaded: this loader's magic and
+ * versions, the mode, its signal, the loader's pid, the time and the features found. */
+void loader_control_init(void *ctl, const struct loader_mode *m, __u32 signo,
+			 uint64_t features);
+/* Whether a pinned control map c is m's, of this loader's version. */
+bool loader_control_ours(const struct loader_mode *m, const struct loader_control *c);
+/* "<m's folder> holds objects of another greenhub version", the versions if m tells them, then
+ * advice: what to do about it, from ": " on ("" for none). */
+void loader_err_foreign(const struct loader_mode *m, const struct loader_control *c,
+			const char *advice);
+/* "already running: <mode> mode, loaded by pid <pid>", and where to look and how to unload. */
+void loader_err_running(const char *mode, __u32 pid, bool stopping);
+
+/*
+ * --stop's first steps from m's pins alone. NULL when they are all it takes, with *status the
+ * exit status: objects of an interrupted load or, with --force, another version's removed (0),
+ * another version's refused, the loader that pinned them asked to unload (loader_stop_live),
+ * or an error. Else m's control map, mapped read-write, for m to drain; unmap it after.
+ */
+void *loader_stop_begin(const struct loader_mode *m, const struct loader_opts *o, int *status);
+
+
+/*
+ * A kernel side to drain, as its mode describes it: the state word the loader sets to draining
+ * (handoffs off), and the gauge of displaced carriers it then waits on. The handoff path counts
+ * a carrier in the gauge before it reads the state, and the loader stores the state before it
+ * reads the gauge: one of the two sees the other, so a gauge read as 0 stays 0.
+ */
+struct loader_drain {
+	__u32 *state;
+	__u32 draining;
+	const __s64 *nr_displaced;
+	/* NULL, or non-zero once the kernel side has exited on its own: nothing is left to wait
+	 * for, and the state word is left as the exit wrote it. */
+	const __u32 *exited;
+	/* NULL, or writes which of hubs (NULL if unknown) have displaced carriers into buf ("" if
+	 * it cannot tell), for the progress report. */
+	void (*name_hubs)(const void *hubs, char *buf, size_t len);
+	const void *hubs;
+	/* How the messages go on after "N carrier(s) are still blocked in calls", and what they
+	 * say before the advice to run --stop later. */
+	const char *busy;
+	const char *left;
+};
+
+/*
+ * Unload a kernel side through its control map: turn handoffs off, wait up to o->timeout
+ * seconds (a signal ends the wait too) until no carrier is displaced, then remove every pin.
+ * 0 once unpinned; EXIT_BUSY if the wait ended first, with everything left in place and the
+ * advice to run --stop (again, if the pins were found rather than made by this loader).
+ */
+int loader_unload(const struct loader_pins *pins, const struct loader_drain *d,
+		  const struct loader_opts *o, bool again);
+
+/* stats.c */
+
+/* Map m's pinned maps for --stats, the control map's version checked first: 0, or an exit
+ * status (message printed). loader_view_close() unmaps them. */
+int loader_view_open(const struct loader_mode *m, struct loader_view *v);
+void loader_view_close(const struct loader_mode *m, struct loader_view *v);
+/* The table of attached hubs ("no hub attached" if none): the slots' columns, then the mode's,
+ * which heads() and row() print, each ending the line. */
+void loader_print_hubs(const struct loader_view *v, void (*heads)(void),
+		       void (*row)(const struct loader_view *v, unsigned hub));
+/* The upper bound in us of the latency histogram's bucket where the q-quantile falls, 0 if the
+ * histogram is empty. Both modes' histograms have nr log2 buckets: under 1 us, 1-2 us, ... */
+uint64_t loader_hist_quantile(const __u64 *bucket, unsigned nr, double q);
 
 #endif /* GREENHUB_LOADER_H */

@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * scx_greenhub: loads greenhub's kernel side, pins it under /sys/fs/bpf/greenhub, reports
+ * scx_greenhub: loads greenhub's kernel side, pins it in the BPF filesystem, reports
  * statistics and unloads it cleanly. docs/loader.md is its manual.
  *
- * The flow (as the kernel's tools/sched_ext loaders): check the machine, pick the mode, then
- * open -> set rodata -> load -> attach -> pin (the mode's start), wait for SIGINT/SIGTERM
- * (printing statistics if asked), report why it stops, and drain -> unpin -> destroy (the
- * mode's stop), with one cleanup path. Everything is pinned, so the loader itself may die:
- * `--stop` unloads from the pins, and `--stats` reads them.
+ * This file is the driver, and knows no mode: the modes are table entries (struct
+ * loader_mode), and everything a mode does, it does through its hooks. The flow (as the
+ * kernel's tools/sched_ext loaders): check the machine, pick the mode, then open -> set rodata
+ * -> load -> attach -> pin (the mode's start), wait for SIGINT/SIGTERM (the mode's poll says
+ * whether its kernel side is still there), report why it stops, and drain -> unpin -> destroy
+ * (the mode's stop), with one cleanup path. Everything is pinned, so the loader itself may
+ * die: `--stop` unloads from the pins, and `--stats` reads them, through the hooks of the mode
+ * whose pins exist.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -28,9 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <bpf/bpf.h>
 #include <bpf/btf.h>
-#include <bpf/libbpf.h>
 
 #include "greenhub/scx.h"
 #include "loader.h"
@@ -45,33 +45,16 @@
 #define CAP_PERFMON 38
 #endif
 
-#define PIN(name) GH_TRACE_PIN_DIR "/" name
-
 volatile int loader_interrupted;
 /* SIGINT, SIGTERM and SIGHUP: blocked, and taken with sigtimedwait in loader_sleep. */
 static sigset_t exit_signals;
 
-/* Every mode this loader knows, best first. */
+/* Every mode this loader knows, best first: the order auto mode tries them in, which is also
+ * the order the runtime's automatic choice takes (userspace/lib/backend.c). */
 static const struct loader_mode *const modes[] = { &loader_mode_scx, &loader_mode_trace, NULL };
 
-static const char *pin_dir(const struct loader_mode *m)
-{
-	return m->pin_dir ? m->pin_dir : GH_TRACE_PIN_DIR;
-}
-
-/* The first mode whose pins exist (what --stop and --stats act on), or NULL. */
-static const struct loader_mode *pinned_mode(void)
-{
-	for (size_t i = 0; modes[i]; i++)
-		if (access(pin_dir(modes[i]), F_OK) == 0)
-			return modes[i];
-	return NULL;
-}
-
-void loader_trace_features(const struct btf *vmlinux, uint64_t *bits);
-
 /* ---------------------------------------------------------------------------------------- */
-/* Messages, time, maps                                                                       */
+/* Messages, time, files                                                                      */
 
 void loader_err(const char *fmt, ...)
 {
@@ -105,41 +88,6 @@ uint64_t loader_now(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static size_t map_bytes(size_t value_size, unsigned entries)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t bytes = ((value_size + 7) & ~(size_t)7) * entries;
-
-	return (bytes + page - 1) & ~(page - 1);
-}
-
-void *loader_map_values(int fd, size_t value_size, unsigned entries, bool writable)
-{
-	void *p = mmap(NULL, map_bytes(value_size, entries),
-		       writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
-
-	return p == MAP_FAILED ? NULL : p;
-}
-
-void loader_unmap_values(void *p, size_t value_size, unsigned entries)
-{
-	munmap(p, map_bytes(value_size, entries));
-}
-
-int loader_map_id(const struct bpf_map *map, __u32 *id)
-{
-	struct bpf_map_info info;
-	__u32 len = sizeof(info);
-	int err;
-
-	memset(&info, 0, sizeof(info));
-	err = bpf_map_get_info_by_fd(bpf_map__fd(map), &info, &len);
-	if (err)
-		return err;
-	*id = info.id;
-	return 0;
-}
-
 const char *loader_read_line(const char *path, char *buf, size_t len)
 {
 	FILE *f = fopen(path, "r");
@@ -159,125 +107,6 @@ bool loader_btf_has_func(const struct btf *btf, const char *name)
 	return btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) >= 0;
 }
 
-/* ---------------------------------------------------------------------------------------- */
-/* The pins of a mode                                                                         */
-
-static int pin_path(char *buf, size_t len, const char *dir, const char *name)
-{
-	int n = snprintf(buf, len, "%s/%s", dir, name);
-
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
-
-int loader_pin_map(const struct loader_pins *pins, struct bpf_map *map, const char *name)
-{
-	char path[256];
-	int err = pin_path(path, sizeof(path), pins->dir, name);
-
-	if (!err)
-		err = bpf_map__pin(map, path);
-	if (err)
-		loader_err("pinning %s/%s: %s", pins->dir, name, strerror(-err));
-	return err;
-}
-
-int loader_pin_link(const struct loader_pins *pins, struct bpf_link *link, const char *name)
-{
-	char path[256];
-	int err = pin_path(path, sizeof(path), pins->dir, name);
-
-	if (!err)
-		err = bpf_link__pin(link, path);
-	if (err)
-		loader_err("pinning %s/%s: %s", pins->dir, name, strerror(-err));
-	return err;
-}
-
-void loader_unpin_all(const struct loader_pins *pins)
-{
-	char path[256];
-
-	for (size_t i = 0; i < pins->nr_links; i++)
-		if (!pin_path(path, sizeof(path), pins->dir, pins->links[i]))
-			unlink(path);
-	if (!pin_path(path, sizeof(path), pins->dir, "control"))
-		unlink(path);
-	for (size_t i = 0; i < pins->nr_maps; i++)
-		if (!pin_path(path, sizeof(path), pins->dir, pins->maps[i]))
-			unlink(path);
-	rmdir(pins->dir);
-}
-
-void *loader_pinned_control(const char *dir, size_t size, int *status)
-{
-	char path[256];
-	void *ctl;
-	int fd;
-
-	*status = 0;
-	if (access(dir, F_OK) < 0)
-		return NULL;
-	if (pin_path(path, sizeof(path), dir, "control")) {
-		loader_err("%s: %s", dir, strerror(ENAMETOOLONG));
-		*status = EXIT_FAIL;
-		return NULL;
-	}
-	fd = bpf_obj_get(path);
-	if (fd < 0) {
-		loader_err("%s holds objects of an interrupted load: remove them with "
-			   "`scx_greenhub --stop`", dir);
-		*status = EXIT_RUNNING;
-		return NULL;
-	}
-	ctl = loader_map_values(fd, size, 1, false);
-	close(fd);
-	if (!ctl) {
-		loader_err("%s: cannot read it: %s", path, strerror(errno));
-		*status = EXIT_FAIL;
-	}
-	return ctl;
-}
-
-/* The pid of a live scx_greenhub other than us, or 0. */
-static pid_t live_loader(__u32 pid)
-{
-	char path[64], comm[64];
-
-	if (!pid || (pid_t)pid == getpid())
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
-	return strcmp(loader_read_line(path, comm, sizeof(comm)), "scx_greenhub") == 0 ? (pid_t)pid
-										       : 0;
-}
-
-int loader_stop_live(const struct loader_pins *pins, __u32 loader_pid,
-		     const struct loader_opts *o)
-{
-	uint64_t deadline = o->timeout < 0 ? UINT64_MAX :
-			    loader_now() + (uint64_t)((o->timeout + 5) * 1e9);
-	pid_t pid = live_loader(loader_pid);
-	char control[256];
-
-	if (!pid || pin_path(control, sizeof(control), pins->dir, "control"))
-		return -1;
-	loader_info("asking scx_greenhub (pid %d) to unload", (int)pid);
-	if (kill(pid, SIGTERM) < 0)
-		return -1;
-	while (loader_now() < deadline && !loader_interrupted) {
-		if (access(control, F_OK) < 0 && errno == ENOENT)
-			return 0;
-		if (kill(pid, 0) < 0 && errno == ESRCH)
-			break;
-		loader_sleep(0.01);
-	}
-	if (access(control, F_OK) < 0 && errno == ENOENT)
-		return 0;
-	if (kill(pid, 0) < 0 && errno == ESRCH)
-		return -1; /* it died without unloading */
-	loader_err("scx_greenhub (pid %d) has not unloaded yet", (int)pid);
-	return EXIT_BUSY;
-}
-
 void loader_sleep(double seconds)
 {
 	struct timespec ts = { .tv_sec = (time_t)seconds,
@@ -285,17 +114,6 @@ void loader_sleep(double seconds)
 
 	if (sigtimedwait(&exit_signals, NULL, &ts) > 0)
 		loader_interrupted++;
-}
-
-static const char *mode_name(unsigned mode)
-{
-	switch (mode) {
-	case GH_MODE_TRACE:
-		return "trace";
-	case GH_MODE_SCHED_EXT:
-		return "sched_ext";
-	}
-	return "unknown";
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -344,11 +162,10 @@ static void scan_features(const struct loader_opts *o, struct loader_features *f
 	btf = o->btf_path ? btf__parse(o->btf_path, NULL) : btf__load_vmlinux_btf();
 	if (btf) {
 		f->bits |= GH_TRACE_F_BTF;
-		loader_trace_features(btf, &f->bits);
+		for (size_t i = 0; modes[i]; i++)
+			modes[i]->scan(btf, &f->bits);
 		btf__free(btf);
 	}
-	if (!access("/sys/kernel/sched_ext", F_OK))
-		f->bits |= GH_TRACE_F_SCHED_EXT;
 	cpu = fopen("/proc/cpuinfo", "r");
 	while (cpu && fgets(line, sizeof(line), cpu)) {
 		if (strncmp(line, "flags", 5))
@@ -392,14 +209,14 @@ static int ensure_bpffs(void)
 {
 	struct statfs fs;
 
-	if (statfs(GH_TRACE_PIN_ROOT, &fs) == 0 && fs.f_type == BPF_FS_MAGIC)
+	if (statfs(LOADER_PIN_ROOT, &fs) == 0 && fs.f_type == BPF_FS_MAGIC)
 		return 0;
-	if (mount("bpf", GH_TRACE_PIN_ROOT, "bpf", 0, "mode=0700") < 0) {
+	if (mount("bpf", LOADER_PIN_ROOT, "bpf", 0, "mode=0700") < 0) {
 		loader_err("no BPF filesystem on %s, and mounting one failed: %s",
-			   GH_TRACE_PIN_ROOT, strerror(errno));
+			   LOADER_PIN_ROOT, strerror(errno));
 		return EXIT_FAIL;
 	}
-	loader_info("mounted a BPF filesystem on %s", GH_TRACE_PIN_ROOT);
+	loader_info("mounted a BPF filesystem on %s", LOADER_PIN_ROOT);
 	return 0;
 }
 
@@ -413,343 +230,37 @@ static int check_pin_root(void)
 {
 	struct statfs fs;
 
-	if (statfs(GH_TRACE_PIN_ROOT, &fs) < 0 || fs.f_type != BPF_FS_MAGIC)
+	if (statfs(LOADER_PIN_ROOT, &fs) < 0 || fs.f_type != BPF_FS_MAGIC)
 		return 0;
-	if (faccessat(AT_FDCWD, GH_TRACE_PIN_ROOT, W_OK | X_OK, AT_EACCESS) == 0)
+	if (faccessat(AT_FDCWD, LOADER_PIN_ROOT, W_OK | X_OK, AT_EACCESS) == 0)
 		return 0;
 	loader_err("cannot create pins in %s (%s): run as root, or as a user that may write "
 		   "there (CAP_DAC_OVERRIDE, or ownership of the folder)",
-		   GH_TRACE_PIN_ROOT, strerror(errno));
+		   LOADER_PIN_ROOT, strerror(errno));
 	return EXIT_NOPERM;
-}
-
-/* What is pinned now: 0 nothing, else an exit status with the message printed. */
-static int check_pins(void)
-{
-	struct gh_trace_control *ctl;
-	int status;
-
-	ctl = loader_pinned_control(GH_TRACE_PIN_DIR, sizeof(*ctl), &status);
-	if (!ctl)
-		return status;
-	if (ctl->magic != GH_TRACE_MAGIC || ctl->slot_abi != GH_SLOT_ABI_VERSION ||
-	    ctl->trace_abi != GH_TRACE_ABI_VERSION) {
-		loader_err("%s holds objects of another greenhub version (slot ABI %u, trace ABI "
-			   "%u; this loader: %u, %u): stop them with that version's scx_greenhub, "
-			   "or `scx_greenhub --stop --force`",
-			   GH_TRACE_PIN_DIR, ctl->slot_abi, ctl->trace_abi, GH_SLOT_ABI_VERSION,
-			   GH_TRACE_ABI_VERSION);
-		loader_unmap_values(ctl, sizeof(*ctl), 1);
-		return EXIT_INCOMPATIBLE;
-	}
-	loader_err("already running: %s mode, loaded by pid %u%s; see `scx_greenhub --stats`, "
-		   "unload with `scx_greenhub --stop`",
-		   mode_name(ctl->mode), ctl->loader_pid,
-		   ctl->state == GH_TRACE_DRAINING ? " (stopping)" : "");
-	loader_unmap_values(ctl, sizeof(*ctl), 1);
-	return EXIT_RUNNING;
-}
-
-/* ---------------------------------------------------------------------------------------- */
-/* Draining (shared by every mode that uses the control map)                                  */
-
-int loader_drain(struct gh_trace_control *ctl, const struct gh_trace_hub *hubs,
-		 const struct loader_opts *o)
-{
-	uint64_t start = loader_now(), next_report = start + 1000000000u;
-	int interrupted_at = loader_interrupted;
-
-	/* The Dekker pair with the handoff program: store, then read (both seq_cst). */
-	__atomic_store_n(&ctl->state, GH_TRACE_DRAINING, __ATOMIC_SEQ_CST);
-	for (;;) {
-		__s64 n = __atomic_load_n(&ctl->nr_displaced, __ATOMIC_SEQ_CST);
-		uint64_t now = loader_now();
-
-		if (n <= 0)
-			return 0;
-		if ((o->timeout >= 0 && now - start >= (uint64_t)(o->timeout * 1e9)) ||
-		    loader_interrupted > interrupted_at) {
-			loader_err("%lld carrier(s) are still blocked in calls the kernel side "
-				   "handed off; their return gate must stay",
-				   (long long)n);
-			return EXIT_BUSY;
-		}
-		if (now >= next_report) {
-			char who[128] = "";
-			size_t used = 0;
-
-			for (unsigned i = 0; hubs && i < GH_MAX_HUBS && used < 100; i++) {
-				if (hubs[i].nr_displaced <= 0)
-					continue;
-				used += (size_t)snprintf(who + used, sizeof(who) - used,
-							 " hub %u (pid %u)", i,
-							 hubs[i].owner_tgid);
-			}
-			loader_info("handoffs are off; waiting for %lld blocked carrier(s) to "
-				    "return:%s%s",
-				    (long long)n, who[0] ? who : " (unknown hubs)",
-				    o->timeout < 0 ? "" : "");
-			next_report = now + 1000000000u;
-		}
-		loader_sleep(0.001);
-	}
-}
-
-/* ---------------------------------------------------------------------------------------- */
-/* Statistics                                                                                 */
-
-/* Upper bound in us of the bucket where the q-quantile falls, or 0 if empty. */
-static uint64_t hist_quantile(const struct gh_trace_hist *h, double q)
-{
-	uint64_t total = 0, want, seen = 0;
-
-	for (int b = 0; b < GH_TRACE_HIST_BUCKETS; b++)
-		total += h->bucket[b];
-	if (!total)
-		return 0;
-	want = (uint64_t)ceil(q * (double)total);
-	for (int b = 0; b < GH_TRACE_HIST_BUCKETS; b++) {
-		seen += h->bucket[b];
-		if (seen >= want)
-			return 1ull << b;
-	}
-	return 1ull << (GH_TRACE_HIST_BUCKETS - 1);
-}
-
-static void print_hist(const struct gh_trace_hist *h)
-{
-	uint64_t most = 0;
-	int lo = GH_TRACE_HIST_BUCKETS, hi = -1;
-
-	for (int b = 0; b < GH_TRACE_HIST_BUCKETS; b++) {
-		if (!h->bucket[b])
-			continue;
-		if (b < lo)
-			lo = b;
-		hi = b;
-		if (h->bucket[b] > most)
-			most = h->bucket[b];
-	}
-	printf("handoff latency, an owner's block to its spare on a CPU (%llu handoffs, mean "
-	       "%.1f us, max %.1f us):\n",
-	       (unsigned long long)h->count,
-	       h->count ? (double)h->sum_ns / (double)h->count / 1000.0 : 0.0,
-	       (double)h->max_ns / 1000.0);
-	for (int b = lo; b <= hi; b++) {
-		char range[48];
-		int bar = most ? (int)(h->bucket[b] * 40 / most) : 0;
-
-		if (b == 0)
-			snprintf(range, sizeof(range), "< 1 us");
-		else if (b == GH_TRACE_HIST_BUCKETS - 1)
-			snprintf(range, sizeof(range), ">= %llu us", 1ull << (b - 1));
-		else
-			snprintf(range, sizeof(range), "%llu-%llu us", 1ull << (b - 1), 1ull << b);
-		printf("  %14s %10llu %.*s\n", range, (unsigned long long)h->bucket[b], bar,
-		       "########################################");
-	}
-}
-
-/* How often the kernel skipped the program behind a pinned link because it was already running
- * on that CPU (bpf_prog_info.recursion_misses, Linux 5.12): a skipped sys_exit gate would let
- * a displaced carrier through, a skipped request goes unanswered (the runtime asks again).
- * -1 if it cannot be read. */
-static long long program_misses(const char *dir, const char *link)
-{
-	struct bpf_link_info li;
-	struct bpf_prog_info pi;
-	__u32 len = sizeof(li);
-	char path[256];
-	int lfd, pfd;
-	long long misses = -1;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, link);
-	lfd = bpf_obj_get(path);
-	if (lfd < 0)
-		return -1;
-	memset(&li, 0, sizeof(li));
-	if (!bpf_link_get_info_by_fd(lfd, &li, &len)) {
-		pfd = bpf_prog_get_fd_by_id(li.prog_id);
-		if (pfd >= 0) {
-			memset(&pi, 0, sizeof(pi));
-			len = sizeof(pi);
-			if (!bpf_prog_get_info_by_fd(pfd, &pi, &len))
-				misses = (long long)pi.recursion_misses;
-			close(pfd);
-		}
-	}
-	close(lfd);
-	return misses;
-}
-
-static void print_program_misses(void)
-{
-	static const char *const links[] = { "link_register", "link_switch", "link_sys_exit",
-					     "link_exit", "link_exec", "link_free" };
-	char buf[256] = "";
-	size_t used = 0;
-
-	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
-		long long n = program_misses(GH_TRACE_PIN_DIR, links[i]);
-		int w;
-
-		if (n < 0)
-			continue;
-		w = snprintf(buf + used, sizeof(buf) - used, "%s%s %lld", used ? ", " : "",
-			     links[i] + 5, n);
-		if (w > 0 && (size_t)w < sizeof(buf) - used)
-			used += (size_t)w;
-	}
-	printf("programs skipped by the kernel (already running on the CPU): %s\n",
-	       used ? buf : "unknown");
-}
-
-static void print_stats(const struct gh_trace_control *ctl, const struct gh_hub_slot *slots,
-			const struct gh_trace_hub *hubs)
-{
-	static const char *const states[] = { "loading", "running", "draining" };
-	unsigned active = 0;
-
-	printf("\n%s mode, %s, loaded by pid %u: handoffs %llu, cancels %llu, takeovers %llu, "
-	       "idle returns %llu, gates %llu, wakes %llu, wake misses %llu, displaced now %lld\n",
-	       mode_name(ctl->mode),
-	       ctl->state < 3 ? states[ctl->state] : "?", ctl->loader_pid,
-	       (unsigned long long)ctl->nr_handoffs, (unsigned long long)ctl->nr_cancels,
-	       (unsigned long long)ctl->nr_takeovers, (unsigned long long)ctl->nr_idle_returns,
-	       (unsigned long long)ctl->nr_gates, (unsigned long long)ctl->nr_wakes,
-	       (unsigned long long)ctl->nr_wake_misses, (long long)ctl->nr_displaced);
-	printf("return gate: %s%s%s%s; spare wake: ring buffer; gate signals waited for %llu, "
-	       "late %llu\n",
-	       ctl->gate == GH_TRACE_GATE_TASK_WORK ? "task work" : "sys_exit",
-	       ctl->gate_why[0] ? " (" : "", ctl->gate_why, ctl->gate_why[0] ? ")" : "",
-	       (unsigned long long)ctl->nr_gate_waited, (unsigned long long)ctl->nr_gate_late);
-	printf("not handed off: %llu sleeps outside a system call, %llu in the hub loop, %llu "
-	       "with the gate signal blocked, %llu with the gate signal taken by the application, "
-	       "%llu while draining, %llu with no gate; slots "
-	       "granted %llu, carriers registered %llu, requests refused %llu; hubs released at "
-	       "exit %llu\n",
-	       (unsigned long long)ctl->nr_fault_sleeps, (unsigned long long)ctl->nr_loop_sleeps,
-	       (unsigned long long)ctl->nr_masked, (unsigned long long)ctl->nr_gate_unhandled,
-	       (unsigned long long)ctl->nr_refused,
-	       (unsigned long long)ctl->nr_gate_failures, (unsigned long long)ctl->nr_claims,
-	       (unsigned long long)ctl->nr_bound, (unsigned long long)ctl->nr_rejected,
-	       (unsigned long long)ctl->nr_exit_cleanups);
-	print_program_misses();
-	for (unsigned i = 0; i < GH_MAX_HUBS; i++) {
-		const struct gh_hub_slot *s = &slots[i];
-		const struct gh_trace_hub *h = &hubs[i];
-
-		if (!(s->flags & GH_SLOT_F_ACTIVE))
-			continue;
-		if (!active++)
-			printf("%5s %8s %9s %9s %8s %8s %9s %6s %8s %8s %7s %8s %8s\n", "hub",
-			       "pid", "handoffs", "takeovers", "cancels", "holds", "handbacks",
-			       "idle", "gates", "wakes", "misses", "p50(us)", "p99(us)");
-		printf("%5u %8u %9llu %9llu %8llu %8llu %9llu %6llu %8llu %8llu %7llu %8s%llu "
-		       "%8s%llu\n",
-		       i, s->tgid, (unsigned long long)s->nr_handoffs,
-		       (unsigned long long)s->nr_takeovers, (unsigned long long)s->nr_cancels,
-		       (unsigned long long)s->nr_holds, (unsigned long long)s->nr_handbacks,
-		       (unsigned long long)s->nr_idle_returns, (unsigned long long)h->nr_gates,
-		       (unsigned long long)h->nr_wakes, (unsigned long long)h->nr_wake_misses, "<",
-		       (unsigned long long)hist_quantile(&h->wake_latency, 0.5), "<",
-		       (unsigned long long)hist_quantile(&h->wake_latency, 0.99));
-	}
-	if (!active)
-		printf("no hub attached\n");
-	print_hist(&ctl->wake_latency);
-	fflush(stdout);
-}
-
-struct pinned_view {
-	int fds[3];
-	struct gh_trace_control *ctl;
-	struct gh_hub_slot *slots;
-	struct gh_trace_hub *hubs;
-};
-
-static void view_close(struct pinned_view *v)
-{
-	if (v->ctl)
-		loader_unmap_values(v->ctl, sizeof(*v->ctl), 1);
-	if (v->slots)
-		loader_unmap_values(v->slots, sizeof(*v->slots), GH_MAX_HUBS);
-	if (v->hubs)
-		loader_unmap_values(v->hubs, sizeof(*v->hubs), GH_MAX_HUBS);
-	for (int i = 0; i < 3; i++)
-		if (v->fds[i] >= 0)
-			close(v->fds[i]);
-	memset(v, 0, sizeof(*v));
-	v->fds[0] = v->fds[1] = v->fds[2] = -1;
-}
-
-static int view_open(struct pinned_view *v)
-{
-	static const char *const names[] = { PIN("control"), PIN("slots"), PIN("hubs") };
-
-	memset(v, 0, sizeof(*v));
-	v->fds[0] = v->fds[1] = v->fds[2] = -1;
-	for (int i = 0; i < 3; i++) {
-		v->fds[i] = bpf_obj_get(names[i]);
-		if (i == 0 && v->fds[0] >= 0) {
-			/* The version first: another version's maps may be named otherwise. */
-			v->ctl = loader_map_values(v->fds[0], sizeof(*v->ctl), 1, false);
-			if (v->ctl && (v->ctl->magic != GH_TRACE_MAGIC ||
-				       v->ctl->trace_abi != GH_TRACE_ABI_VERSION ||
-				       v->ctl->slot_abi != GH_SLOT_ABI_VERSION)) {
-				loader_err("%s holds objects of another greenhub version (slot ABI "
-					   "%u, trace ABI %u; this loader: %u, %u)",
-					   GH_TRACE_PIN_DIR, v->ctl->slot_abi, v->ctl->trace_abi,
-					   GH_SLOT_ABI_VERSION, GH_TRACE_ABI_VERSION);
-				view_close(v);
-				return EXIT_INCOMPATIBLE;
-			}
-		}
-		if (v->fds[i] < 0) {
-			int err = errno;
-
-			view_close(v);
-			if (err == ENOENT) {
-				loader_err("not running: nothing is pinned at %s", names[i]);
-				return EXIT_NOT_RUNNING;
-			}
-			if (err == EACCES || err == EPERM) {
-				loader_err("permission denied opening %s: run as root", names[i]);
-				return EXIT_NOPERM;
-			}
-			loader_err("opening %s: %s", names[i], strerror(err));
-			return EXIT_FAIL;
-		}
-	}
-	v->slots = loader_map_values(v->fds[1], sizeof(*v->slots), GH_MAX_HUBS, false);
-	v->hubs = loader_map_values(v->fds[2], sizeof(*v->hubs), GH_MAX_HUBS, false);
-	if (!v->ctl || !v->slots || !v->hubs) {
-		loader_err("mapping the pinned maps: %s", strerror(errno));
-		view_close(v);
-		return EXIT_FAIL;
-	}
-	return 0;
-}
-
-static int run_stats(const struct loader_opts *o)
-{
-	struct pinned_view v;
-	int status = view_open(&v);
-
-	if (status)
-		return status;
-	do {
-		print_stats(v.ctl, v.slots, v.hubs);
-		if (o->once)
-			break;
-		loader_sleep(o->interval);
-	} while (!loader_interrupted && access(PIN("control"), F_OK) == 0);
-	view_close(&v);
-	return 0;
 }
 
 /* ---------------------------------------------------------------------------------------- */
 /* Choosing and loading a mode                                                                */
+
+/*
+ * What keeps modes[i] from loading: 0 nothing, else an exit status (message printed). A mode
+ * does not load while it, or a mode after it, is pinned: hubs that choose automatically take
+ * the best mode pinned, so a better mode loaded over a lesser one would take new hubs from it.
+ * A lesser mode may load beside a better one; it serves the hubs that ask for it.
+ */
+static int check_pins(size_t i)
+{
+	size_t n = i;
+	int status = 0;
+
+	while (modes[n])
+		n++;
+	/* From the last mode back to modes[i]. */
+	while (!status && n-- > i)
+		status = loader_check_pins(modes[n]);
+	return status;
+}
 
 void loader_record_refusal(const char *reason)
 {
@@ -779,6 +290,24 @@ void loader_clear_refusal(void)
 	unlink(GH_LOADER_REFUSED);
 }
 
+/* Start modes[i] if this machine can run it: 0, or an exit status (EXIT_UNSUPPORTED: the
+ * kernel cannot run it, why says why). */
+static int start_mode(size_t i, const struct loader_opts *o, const struct loader_features *f,
+		      void **state, char *why, size_t len)
+{
+	int status;
+
+	why[0] = '\0';
+	status = modes[i]->probe(o, f, why, len);
+	if (!status)
+		status = ensure_bpffs();
+	if (!status)
+		status = check_pins(i);
+	if (!status)
+		status = modes[i]->start(o, f, state, why, len);
+	return status;
+}
+
 /*
  * Probe and start the mode asked for, or each mode best first: 0 with the mode started, or an
  * exit status with the reasons printed. A mode the kernel refuses (its probe, or its programs
@@ -789,7 +318,6 @@ static int load_a_mode(const struct loader_opts *o, const struct loader_features
 		       void **state)
 {
 	char why[320], all[640] = "";
-	bool ready = false;
 	size_t used = 0;
 	int status = EXIT_UNSUPPORTED;
 
@@ -798,24 +326,12 @@ static int load_a_mode(const struct loader_opts *o, const struct loader_features
 
 		if (asked && m != asked)
 			continue;
-		why[0] = '\0';
-		status = m->probe(o, f, why, sizeof(why));
-		if (!status && !ready) {
-			/* Once, before the first start: the pins' place, and nothing loaded. */
-			status = ensure_bpffs();
-			if (!status)
-				status = check_pins();
-			if (status)
-				return status;
-			ready = true;
-		}
-		if (!status)
-			status = m->start(o, f, state, why, sizeof(why));
+		status = start_mode(i, o, f, state, why, sizeof(why));
 		if (!status) {
 			*modep = m;
-			if ((o->grace_policy || o->grace_ns) && m->mode != GH_MODE_SCHED_EXT)
-				loader_info("%s mode has no grace period: --grace and --grace-ns do "
-					    "not apply", m->name);
+			if ((o->grace_policy || o->grace_ns) && !(m->takes & LOADER_TAKES_GRACE))
+				loader_info("%s mode has no grace period: --grace and --grace-ns "
+					    "do not apply", m->name);
 			return 0;
 		}
 		if (status != EXIT_UNSUPPORTED)
@@ -838,6 +354,68 @@ static int load_a_mode(const struct loader_opts *o, const struct loader_features
 		loader_record_refusal(all);
 	}
 	return status;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* From the pins                                                                              */
+
+/* The mode --stop and --stats act on: the first whose pins exist; else the last, whose hooks
+ * then say that nothing is pinned. */
+static const struct loader_mode *pinned_mode(void)
+{
+	size_t i = 0;
+
+	while (modes[i + 1] && access(modes[i]->pins->dir, F_OK) < 0)
+		i++;
+	return modes[i];
+}
+
+static int denied(const char *dir)
+{
+	loader_err("permission denied looking at %s: run as root", dir);
+	return EXIT_NOPERM;
+}
+
+static int run_stop(const struct loader_opts *o)
+{
+	const struct loader_mode *m = pinned_mode();
+	int status;
+
+	if (access(m->pins->dir, F_OK) < 0) {
+		if (errno == EACCES)
+			return denied(m->pins->dir);
+		loader_err("not running: nothing is pinned at %s", m->pins->dir);
+		return EXIT_NOT_RUNNING;
+	}
+	if (!privileged()) {
+		loader_err("--stop needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN)");
+		return EXIT_NOPERM;
+	}
+	status = m->stop_pinned(o);
+	if (!status)
+		loader_info("unloaded");
+	return status;
+}
+
+static int run_stats(const struct loader_opts *o)
+{
+	const struct loader_mode *m = pinned_mode();
+	struct loader_view v;
+	int status;
+
+	if (access(m->pins->dir, F_OK) < 0 && errno == EACCES)
+		return denied(m->pins->dir);
+	status = loader_view_open(m, &v);
+	if (status)
+		return status;
+	do {
+		m->print_stats(&v);
+		if (o->once)
+			break;
+		loader_sleep(o->interval);
+	} while (!loader_interrupted && loader_control_pinned(m->pins));
+	loader_view_close(m, &v);
+	return 0;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1029,13 +607,13 @@ int main(int argc, char **argv)
 		loader_err("--force goes with --stop, --once with --stats");
 		return EXIT_USAGE;
 	}
-	if ((o.grace_policy || o.grace_ns) && (stop || o.stats || (mode && mode->mode !=
-									GH_MODE_SCHED_EXT))) {
+	if ((o.grace_policy || o.grace_ns) &&
+	    (stop || o.stats || (mode && !(mode->takes & LOADER_TAKES_GRACE)))) {
 		loader_err("--grace and --grace-ns set how sched_ext mode loads: they go with "
 			   "-m sched_ext or auto");
 		return EXIT_USAGE;
 	}
-	if (o.gate && (stop || o.stats || !mode || mode->mode != GH_MODE_TRACE)) {
+	if (o.gate && (stop || o.stats || !mode || !(mode->takes & LOADER_TAKES_GATE))) {
 		loader_err("--gate sets how trace mode loads: it goes with -m trace");
 		return EXIT_USAGE;
 	}
@@ -1053,37 +631,10 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &exit_signals, NULL);
 
 	/* --stats and --stop work from the pins. */
-	if (stop) {
-		const struct loader_mode *pinned = pinned_mode();
-
-		if (!pinned && access(GH_TRACE_PIN_DIR, F_OK) < 0) {
-			if (errno == EACCES) {
-				loader_err("permission denied looking at %s: run as root",
-					   GH_TRACE_PIN_DIR);
-				return EXIT_NOPERM;
-			}
-			loader_err("not running: nothing is pinned at %s", GH_TRACE_PIN_DIR);
-			return EXIT_NOT_RUNNING;
-		}
-		if (!privileged()) {
-			loader_err("--stop needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN)");
-			return EXIT_NOPERM;
-		}
-		status = (pinned ? pinned : &loader_mode_trace)->stop_pinned(&o);
-		if (!status)
-			loader_info("unloaded");
-		return status;
-	}
-	if (o.stats && pinned_mode() && pinned_mode()->stats)
-		return pinned_mode()->stats(&o);
-	if (o.stats) {
-		if (access(GH_TRACE_PIN_DIR, F_OK) < 0 && errno == EACCES) {
-			loader_err("permission denied looking at %s: run as root",
-				   GH_TRACE_PIN_DIR);
-			return EXIT_NOPERM;
-		}
+	if (stop)
+		return run_stop(&o);
+	if (o.stats)
 		return run_stats(&o);
-	}
 
 	/* Load. */
 	if (!privileged()) {
@@ -1111,7 +662,7 @@ int main(int argc, char **argv)
 	if (status)
 		return status;
 	loader_clear_refusal();
-	loader_info("%s mode loaded, pinned at %s", mode->name, pin_dir(mode));
+	loader_info("%s mode loaded, pinned at %s", mode->name, mode->pins->dir);
 	print_features(&f);
 	if (o.detach) {
 		loader_info("detached: `scx_greenhub --stop` unloads");
@@ -1121,15 +672,10 @@ int main(int argc, char **argv)
 
 	/* Wait for the exit: a signal, or the pins gone (removed by hand), or the kernel side
 	 * gone on its own (the mode's poll says why). */
-	if (mode->poll) {
-		while (!loader_interrupted && !(status = mode->poll(state)))
-			loader_sleep(0.1);
-		if (status > 0)
-			return status;
-	} else {
-		while (!loader_interrupted && access(PIN("control"), F_OK) == 0)
-			loader_sleep(1.0);
-	}
+	while (!loader_interrupted && !(status = mode->poll(state)))
+		loader_sleep(mode->poll_interval);
+	if (status > 0)
+		return status;
 	loader_info("unloading (%s)", loader_interrupted ? "signal received" :
 				      "the pinned control map was removed");
 	status = mode->stop(state, &o);
