@@ -137,8 +137,8 @@ GH_EXPORT int gh_hub_destroy(gh_hub *hub);
  * runs a hub, -EOPNOTSUPP if opts.mode asked for a kernel-assisted mode that cannot run here
  * (gh_hub_mode_reason() says why). If every green thread ends up waiting on another with
  * nothing outside the hub able to wake any of them, they are all cancelled and, once they
- * have finished, -EDEADLK is returned. Green threads that finished without being joined or detached are freed here;
- * their handles become invalid.
+ * have finished, -EDEADLK is returned. Green threads that finished without being joined or
+ * detached are freed here; their handles become invalid.
  */
 GH_EXPORT int gh_hub_run(gh_hub *hub, gh_fn fn, void *arg, void **result);
 

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * The exclusivity stress checker (tests/stress) in trace mode with unmarked blocking calls:
- * zero violations of I1 to I4 (and no gate ever found its signal blocked), also when the loader is killed with SIGKILL in the middle of the
- * run (the pinned kernel side goes on handing off) and when it is unloaded in the middle of the
- * run (the hubs go on as in mode none).
+ * zero violations of I1 to I4 (and no gate ever found its signal blocked), also when the
+ * loader is killed with SIGKILL in the middle of the run (the pinned kernel side goes on
+ * handing off) and when it is unloaded in the middle of the run (the hubs go on as in mode
+ * none).
  *
  * GH_BPF_STRESS_SECONDS sets the length of each run (default 5).
  */

@@ -4,9 +4,10 @@
  * them: filling one at a load, the checks of a pinned one, and the drain before an unload.
  *
  * A kernel side outlives its loader, so a later scx_greenhub meets its control map pinned:
- * before a load, for --stop and for --stats (stats.c). It checks the magic and the ABI versions first
- * (another version's maps may be laid out, even named, otherwise) and reads who loaded it,
- * from the fields every mode's control map begins with (struct loader_control).
+ * before a load, for --stop and for --stats (stats.c). It checks the magic and the ABI
+ * versions first (another version's maps may be laid out, even named, otherwise) and reads
+ * who loaded it, from the fields every mode's control map begins with (struct
+ * loader_control).
  *
  * Both kernel sides stop alike (docs/loader.md, "Stopping safely"): a carrier they handed off
  * is blocked in a system call and must meet its return gate before it runs user code again, so
@@ -155,7 +156,8 @@ void *loader_stop_begin(const struct loader_mode *m, const struct loader_opts *o
 		*status = EXIT_FAIL;
 		return NULL;
 	}
-	*status = loader_control_ours(m, c) ? loader_stop_live(m->pins, c->loader_pid, o) : stop_foreign(m, c, o);
+	*status = loader_control_ours(m, c) ? loader_stop_live(m->pins, c->loader_pid, o)
+					     : stop_foreign(m, c, o);
 	if (*status < 0) {
 		*status = 0;
 		return c; /* no loader to unload them: the caller drains */

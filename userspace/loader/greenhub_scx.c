@@ -111,8 +111,8 @@ static int scx_probe(const struct loader_opts *o, const struct loader_features *
 	bool ops, gate;
 
 	if (access("/sys/kernel/sched_ext", F_OK) < 0) {
-		snprintf(why, len, "this kernel has no sched_ext (CONFIG_SCHED_CLASS_EXT, Linux "
-				   "6.12 or later)");
+		snprintf(why, len, "this kernel has no sched_ext (CONFIG_SCHED_CLASS_EXT; sched_ext "
+				   "mode needs Linux 6.18 or later)");
 		return EXIT_UNSUPPORTED;
 	}
 	btf = o->btf_path ? btf__parse(o->btf_path, NULL) : btf__load_vmlinux_btf();
