@@ -46,6 +46,7 @@
 #include "greenhub/trace.h"
 
 #include "../unit/helpers.h"
+#include "in_syscall.h"
 
 #ifndef GH_BUILD_DIR
 #error "build with -DGH_BUILD_DIR=<the build folder, absolute>"

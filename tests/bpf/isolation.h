@@ -22,36 +22,9 @@
 #include <unistd.h>
 
 #include "greenhub/request.h"
+#include "in_syscall.h"
 
 #define ISO_NOBODY 65534
-
-/*
- * Wait until thread tid of this process sleeps in system call nr (its /proc .../syscall line
- * names the call while the thread is blocked in it), up to timeout_ms. A test that must see a
- * call block, and the kernel side react, ends the call only after this: on a loaded machine the
- * call may start later than any fixed delay. True if it was seen blocked.
- */
-static inline bool iso_wait_in_syscall(pid_t tid, long nr, unsigned timeout_ms)
-{
-	char path[64], line[256];
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
-	for (unsigned ms = 0; ms < timeout_ms; ms++) {
-		struct timespec one = { 0, 1000000 };
-		FILE *f = fopen(path, "r");
-		bool in = false;
-
-		if (f) {
-			in = fgets(line, sizeof(line), f) && strtol(line, NULL, 10) == nr &&
-			     line[0] >= '0' && line[0] <= '9';
-			fclose(f);
-		}
-		if (in)
-			return true;
-		nanosleep(&one, NULL);
-	}
-	return false;
-}
 
 /* What the worker found, as bits of its exit status. */
 enum {

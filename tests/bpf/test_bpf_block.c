@@ -37,7 +37,7 @@ struct run {
 	 * spare when the call returns (transition 4), and records which OS thread runs it. */
 	atomic_int in_green; /* tid of the carrier inside the ticker's stretch, 0 if none */
 	atomic_long overlaps; /* the blocked thread resumed while the ticker's stretch ran */
-	atomic_bool go;       /* the green thread is about to block: the helper starts its delay */
+	atomic_int go;        /* tid of the carrier about to block; the helper waits for it */
 	atomic_bool released; /* the helper released the call (wrote, unlocked, answered) */
 	int pipefd[2];
 	pthread_mutex_t mutex;
@@ -53,18 +53,22 @@ static bool dns_ready; /* the private resolv.conf is in place */
 /* ---------------------------------------------------------------------------------------- */
 /* Helpers on plain OS threads                                                                */
 
-/* Until the green thread is about to block; a minute at most, for a run that failed before. */
-static void wait_go(struct run *r)
+/* Until the green thread sleeps in system call nr (any if nr < 0): the helper's delay starts
+ * there, so the call is ended only after it blocked however loaded the machine is. A minute
+ * at most, for a run that failed before. */
+static void wait_blocked(struct run *r, long nr)
 {
 	for (int i = 0; i < 60000 && !atomic_load(&r->go); i++)
 		bt_sleep_ms(1);
+	if (atomic_load(&r->go))
+		wait_in_syscall(atomic_load(&r->go), nr, 60000);
 }
 
 static void *pipe_writer(void *arg)
 {
 	struct run *r = arg;
 
-	wait_go(r);
+	wait_blocked(r, SYS_read);
 	bt_sleep_ms(BLOCK_MS);
 	atomic_store(&r->released, true);
 	if (write(r->pipefd[1], "abc", 3) != 3)
@@ -76,8 +80,8 @@ static void *mutex_holder(void *arg)
 {
 	struct run *r = arg;
 
-	/* Locked by the test before the hub starts; held until BLOCK_MS after go. */
-	wait_go(r);
+	/* Locked by the test before the hub starts; held until BLOCK_MS after the lock blocked. */
+	wait_blocked(r, SYS_futex);
 	bt_sleep_ms(BLOCK_MS);
 	atomic_store(&r->released, true);
 	pthread_mutex_unlock(&r->mutex);
@@ -106,6 +110,7 @@ static void *dns_server(void *arg)
 	qend += 5;
 	if (qend > (size_t)n)
 		return NULL;
+	wait_blocked(r, -1); /* waiting for the answer, in whatever call the resolver uses */
 	bt_sleep_ms(BLOCK_MS);
 	memcpy(a, q, qend);
 	a[2] = 0x81; /* QR, RD */
@@ -200,7 +205,7 @@ static void block_call(struct bt_ticked *t)
 {
 	struct run *r = (struct run *)t;
 
-	atomic_store(&r->go, true);
+	atomic_store(&r->go, gettid());
 	the_call(r);
 	/* Back in green code: nobody else may be in the ticker's stretch now. */
 	if (atomic_load(&r->in_green))
@@ -334,6 +339,7 @@ struct idle_run {
 	struct bt_maps maps;
 	int pipefd[2];
 	atomic_int spare;      /* the spare that takes the hub and idles in its poll; -1: none */
+	atomic_int reader;     /* the carrier that blocks in the read */
 	atomic_bool returned;  /* the blocked call returned */
 	atomic_bool done;      /* the test thread has seen what it waited for */
 };
@@ -349,6 +355,7 @@ static void *idle_main(void *arg)
 		atomic_store(&r->spare, -1);
 		return NULL;
 	}
+	atomic_store(&r->reader, gettid());
 	atomic_store(&r->spare, (int)r->maps.slots[idx[0]].spare_tid);
 	/* No other green thread and no timer: the spare that takes the hub idles in its poll
 	 * with no deadline, and only the kick can get it out. */
@@ -396,8 +403,15 @@ static void test_bpf_block_idle_return_kicks_the_idle_carrier(void **state)
 		bt_hub_thread_join(&hub); /* reports the failed check */
 		fail_msg("no spare parked");
 	}
-	bt_sleep_ms(100); /* the call blocks, the spare takes the hub and goes idle */
-	where = sleeping_in(spare);
+	/* The call blocks, the spare takes the hub and goes idle: it sleeps in the hub's poll,
+	 * no longer in the ppoll of a parked spare. */
+	assert_true(wait_in_syscall(atomic_load(&r->reader), SYS_read, 60000));
+	for (int i = 0; i < 60000; i++) {
+		where = sleeping_in(spare);
+		if (where >= 0 && where != SYS_ppoll)
+			break;
+		bt_sleep_ms(1);
+	}
 	print_message("    spare %d idles in system call %ld\n", (int)spare, where);
 	assert_int_equal(write(r->pipefd[1], "x", 1), 1);
 	while (!atomic_load(&r->returned))

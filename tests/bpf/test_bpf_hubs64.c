@@ -32,6 +32,7 @@ struct hub_run {
 static struct bt_maps maps;
 static atomic_bool go, done;
 static atomic_bool blocked_returned;
+static atomic_int blocker_tid; /* the carrier that makes the blocking read */
 static int pipefd[2];
 
 static void *hub_main(void *arg)
@@ -45,6 +46,7 @@ static void *hub_main(void *arg)
 	if (h->index == BLOCKER) {
 		char c;
 
+		atomic_store(&blocker_tid, gettid());
 		if (read(pipefd[0], &c, 1) != 1) /* unmarked, blocks BLOCK_MS */
 			h->spares_ready = false;
 		atomic_store(&blocked_returned, true);
@@ -135,6 +137,10 @@ static void test_bpf_hubs64_only_the_blocking_hubs_spare_wakes(void **state)
 	snap(&before);
 
 	atomic_store(&go, true);
+	while (!atomic_load(&blocker_tid) && !atomic_load(&blocked_returned))
+		bt_sleep_ms(1);
+	if (atomic_load(&blocker_tid))
+		assert_true(wait_in_syscall(atomic_load(&blocker_tid), SYS_read, 60000));
 	bt_sleep_ms(BLOCK_MS);
 	assert_int_equal(write(pipefd[1], "x", 1), 1);
 	while (!atomic_load(&blocked_returned))

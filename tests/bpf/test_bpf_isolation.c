@@ -35,6 +35,7 @@ struct isolation {
 	unsigned slot;
 	__u64 handoffs_before;
 	int worker_status;
+	atomic_int reader; /* the carrier that makes the read */
 	bool read_ok;
 };
 
@@ -65,6 +66,7 @@ static void isolation_call(struct bt_ticked *t)
 	while (waitpid(pid, &s->worker_status, WNOHANG) == 0)
 		gh_sleep_until(gh_now() + 2000000);
 	/* The parent's hub still hands off: an unmarked read that only the test's writer ends. */
+	atomic_store(&s->reader, gettid());
 	s->read_ok = read(s->pipefd[0], &c, 1) == 1;
 }
 
@@ -86,7 +88,10 @@ static void test_bpf_isolation_dropped_worker_reaches_nothing(void **state)
 	rejected_before = s->t.maps.ctl->nr_rejected;
 	s->t.call = isolation_call;
 	bt_hub_thread_start(&hub, bt_ticked_main, &s->t);
-	bt_sleep_ms(300);
+	/* The worker's run takes as long as it takes; the read starts after it. */
+	while (!atomic_load(&s->reader))
+		bt_sleep_ms(1);
+	assert_true(wait_in_syscall(atomic_load(&s->reader), SYS_read, 60000));
 	assert_int_equal(write(s->pipefd[1], "x", 1), 1);
 	bt_hub_thread_join(&hub);
 
@@ -118,6 +123,7 @@ struct signals {
 	unsigned slot;
 	__u64 handoffs_before;
 	__u64 handoffs[3];
+	atomic_int reader[3]; /* the carrier that makes read i */
 	bool read_ok[3];
 };
 
@@ -132,6 +138,7 @@ static void blocking_read(struct signals *s, int i)
 {
 	char c;
 
+	atomic_store(&s->reader[i], gettid());
 	s->read_ok[i] = read(s->pipefd[0], &c, 1) == 1;
 	s->handoffs[i] = s->maps.slots[s->slot].nr_handoffs;
 }
@@ -174,8 +181,13 @@ static void test_bpf_isolation_gate_signal_taken_no_handoff(void **state)
 	unhandled_before = s->maps.ctl->nr_gate_unhandled;
 	start = bt_now();
 	bt_hub_thread_start(&hub, signals_main, s);
+	/* Each read is ended once it blocked, and after a while: long enough for a handoff to
+	 * show, had the kernel side made one. */
 	for (int i = 0; i < 3; i++) {
-		bt_sleep_ms(200);
+		while (!atomic_load(&s->reader[i]))
+			bt_sleep_ms(1);
+		assert_true(wait_in_syscall(atomic_load(&s->reader[i]), SYS_read, 60000));
+		bt_sleep_ms(50);
 		assert_int_equal(write(s->pipefd[1], "x", 1), 1);
 	}
 	bt_hub_thread_join(&hub);

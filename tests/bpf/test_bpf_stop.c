@@ -140,8 +140,10 @@ static void test_bpf_stop_sigterm_waits_for_blocked_carrier(void **state)
 	pid = bt_loader_foreground(&fd, "--mode", "trace");
 	b = blocked_start();
 	kill(pid, SIGTERM);
+	for (int i = 0; i < 60000 && b->t.maps.ctl->state != GH_TRACE_DRAINING; i++)
+		bt_sleep_ms(1);
 	bt_sleep_ms(300);
-	/* Still there: a carrier needs the gate. */
+	/* Still there, draining: a carrier needs the gate. */
 	assert_int_equal(waitpid(pid, &status, WNOHANG), 0);
 	assert_int_equal(b->t.maps.ctl->state, GH_TRACE_DRAINING);
 	blocked_end(b);

@@ -71,7 +71,7 @@ static void *writer(void *arg)
 {
 	pid_t reader = *(pid_t *)arg;
 
-	if (!iso_wait_in_syscall(reader, SYS_read, 20000))
+	if (!wait_in_syscall(reader, SYS_read, 20000))
 		fprintf(stderr, "the read never blocked\n");
 	scx_sleep_ms(BLOCK_MS);
 	if (write(pipefd[1], "x", 1) != 1)
