@@ -27,7 +27,6 @@
 #include "vm_test.h"
 
 #define SCX_LOADER "scx_greenhub"
-#define SCHED_EXT_POLICY 7
 
 static inline uint64_t scx_now(void)
 {

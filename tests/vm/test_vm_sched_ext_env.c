@@ -25,20 +25,6 @@
 #include "vm_smoke.skel.h"
 #include "vm_test.h"
 
-#define SCHED_EXT_POLICY 7
-#define SCX_EXIT_UNREG 64
-
-/* struct sched_attr of sched_setattr(2); glibc 2.36 has neither the type nor the wrapper. */
-struct sched_attr_v1 {
-	uint32_t size;
-	uint32_t sched_policy;
-	uint64_t sched_flags;
-	int32_t sched_nice;
-	uint32_t sched_priority;
-	uint64_t sched_runtime;
-	uint64_t sched_deadline;
-	uint64_t sched_period;
-};
 
 /*
  * The SCHED_EXT thread. The main thread drives it through phases so that its sleeps and
@@ -72,13 +58,11 @@ static void worker_wait_phase(struct worker *w, int phase)
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	struct sched_attr_v1 attr = { .size = sizeof(attr), .sched_policy = SCHED_EXT_POLICY };
-	struct sched_attr_v1 got = { 0 };
+	struct vm_sched_attr got = { 0 };
 	struct timespec nap = { .tv_nsec = 1000000 };
 
-	if (syscall(SYS_sched_setattr, 0, &attr, 0) != 0)
-		w->setattr_err = errno;
-	else if (syscall(SYS_sched_getattr, 0, &got, sizeof(got), 0) == 0)
+	w->setattr_err = vm_set_sched_ext();
+	if (!w->setattr_err && syscall(SYS_sched_getattr, 0, &got, sizeof(got), 0) == 0)
 		w->policy = got.sched_policy;
 	worker_set_phase(w, 1);
 

@@ -23,22 +23,8 @@
 #include "vm_compat.skel.h"
 #include "vm_test.h"
 
-#define SCHED_EXT_POLICY 7
-#define SCX_EXIT_UNREG 64
 #define NR_THREADS 2
 #define ROUNDS 100
-
-/* struct sched_attr of sched_setattr(2); glibc 2.36 has neither the type nor the wrapper. */
-struct sched_attr_v1 {
-	uint32_t size;
-	uint32_t sched_policy;
-	uint64_t sched_flags;
-	int32_t sched_nice;
-	uint32_t sched_priority;
-	uint64_t sched_runtime;
-	uint64_t sched_deadline;
-	uint64_t sched_period;
-};
 
 struct worker {
 	pthread_t thread;
@@ -59,13 +45,11 @@ static uint64_t now_ns(void)
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	struct sched_attr_v1 attr = { .size = sizeof(attr), .sched_policy = SCHED_EXT_POLICY };
 	struct timespec nap = { .tv_nsec = 1000000 };
 
-	if (syscall(SYS_sched_setattr, 0, &attr, 0) != 0) {
-		w->err = errno;
+	w->err = vm_set_sched_ext();
+	if (w->err)
 		return NULL;
-	}
 	for (int i = 0; i < ROUNDS; i++) {
 		uint64_t until = now_ns() + 200000;
 

@@ -18,47 +18,42 @@
 #ifndef GREENHUB_VM_TEST_H
 #define GREENHUB_VM_TEST_H
 
+#include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define VM_EXIT_PASS 0
 #define VM_EXIT_FAIL 1
 #define VM_EXIT_SKIP 77
 
-static inline void vm_test_vreport(const char *what, const char *fmt, va_list ap)
+/* Ends the test with status (VM_EXIT_FAIL or VM_EXIT_SKIP), the reason as its last line. */
+static inline __attribute__((noreturn)) void vm_test_vexit(int status, const char *fmt, va_list ap)
 {
 	fflush(stdout);
-	fprintf(stderr, "%s: ", what);
+	fprintf(stderr, "%s: ", status == VM_EXIT_SKIP ? "SKIP" : "FAIL");
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
+	exit(status);
 }
 
-/* Ends the test as FAILed, with the reason as its last line. */
-static inline __attribute__((noreturn, format(printf, 1, 2))) void vm_test_fail(const char *fmt,
+static inline __attribute__((noreturn, format(printf, 2, 3))) void vm_test_exit(int status,
+										  const char *fmt,
 										  ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vm_test_vreport("FAIL", fmt, ap);
-	va_end(ap);
-	exit(VM_EXIT_FAIL);
+	vm_test_vexit(status, fmt, ap);
 }
 
-/* Ends the test as SKIPped, with the missing requirement as its last line. */
-static inline __attribute__((noreturn, format(printf, 1, 2))) void vm_test_skip(const char *fmt,
-										  ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vm_test_vreport("SKIP", fmt, ap);
-	va_end(ap);
-	exit(VM_EXIT_SKIP);
-}
+/* Ends the test as FAILed, or SKIPped for a missing requirement. */
+#define vm_test_fail(...) vm_test_exit(VM_EXIT_FAIL, __VA_ARGS__)
+#define vm_test_skip(...) vm_test_exit(VM_EXIT_SKIP, __VA_ARGS__)
 
 /* A requirement the harness's VM always meets: SKIP outside the VM, FAIL inside it. */
 static inline __attribute__((format(printf, 2, 3))) void vm_test_require(int ok, const char *fmt,
@@ -70,12 +65,7 @@ static inline __attribute__((format(printf, 2, 3))) void vm_test_require(int ok,
 	if (ok)
 		return;
 	va_start(ap, fmt);
-	if (in_vm && in_vm[0] == '1') {
-		vm_test_vreport("FAIL", fmt, ap);
-		exit(VM_EXIT_FAIL);
-	}
-	vm_test_vreport("SKIP", fmt, ap);
-	exit(VM_EXIT_SKIP);
+	vm_test_vexit(in_vm && in_vm[0] == '1' ? VM_EXIT_FAIL : VM_EXIT_SKIP, fmt, ap);
 }
 
 /* Fails the test unless cond holds; the message names the condition and where it is. */
@@ -87,6 +77,29 @@ static inline __attribute__((format(printf, 2, 3))) void vm_test_require(int ok,
 	} while (0)
 
 #define VM_SCX_STATE_PATH "/sys/kernel/sched_ext/state"
+
+#define SCHED_EXT_POLICY 7 /* SCHED_EXT, which glibc 2.36 does not name */
+#define SCX_EXIT_UNREG 64  /* the exit kind of a scheduler unregistered from user space */
+
+/* struct sched_attr of sched_setattr(2); glibc 2.36 has neither the type nor the wrapper. */
+struct vm_sched_attr {
+	uint32_t size;
+	uint32_t sched_policy;
+	uint64_t sched_flags;
+	int32_t sched_nice;
+	uint32_t sched_priority;
+	uint64_t sched_runtime;
+	uint64_t sched_deadline;
+	uint64_t sched_period;
+};
+
+/* Move the calling thread to SCHED_EXT: 0, or the errno of sched_setattr. */
+static inline int vm_set_sched_ext(void)
+{
+	struct vm_sched_attr attr = { .size = sizeof(attr), .sched_policy = SCHED_EXT_POLICY };
+
+	return syscall(SYS_sched_setattr, 0, &attr, 0) ? errno : 0;
+}
 #define VM_SCX_ROOT_OPS_PATH "/sys/kernel/sched_ext/root/ops"
 
 /* The first line of a (sysfs) file, without its newline; "" if it cannot be read. */
