@@ -75,11 +75,13 @@ void om_family(struct om_writer *w, const char *name, enum om_type type, const c
 	static const char *const types[] = { [OM_COUNTER] = "counter", [OM_GAUGE] = "gauge",
 					     [OM_HISTOGRAM] = "histogram" };
 
-	put(w, "# HELP %s ", name);
-	put_help(w, help);
-	put(w, "\n# TYPE %s %s\n", name, types[type]);
+	/* OpenMetrics' order; the text format takes any. */
+	put(w, "# TYPE %s %s\n", name, types[type]);
 	if (unit)
 		put(w, "# UNIT %s %s\n", name, unit);
+	put(w, "# HELP %s ", name);
+	put_help(w, help);
+	put(w, "\n");
 }
 
 /* name, then {labels} if there are any (extra, if not NULL, as one more), then a space. */

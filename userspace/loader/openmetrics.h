@@ -4,7 +4,7 @@
  *
  * What it writes is read alike by the Prometheus text format (version 0.0.4: what `promtool
  * check metrics` and node_exporter's textfile collector parse) and, but for one point, by
- * OpenMetrics 1.0 text: every family gets # HELP and # TYPE, a # UNIT where it has one, and the
+ * OpenMetrics 1.0 text: every family gets # TYPE, a # UNIT where it has one, and # HELP, and the
  * exposition ends with "# EOF". The text format reads # UNIT and # EOF as comments. The one
  * point: a counter's family is named as its sample, with "_total" (# TYPE x_total counter),
  * since the text format (and promtool) match a family to its samples by the whole name; strict
@@ -38,7 +38,7 @@ struct om_writer {
 };
 
 void om_begin(struct om_writer *w, FILE *f);
-/* # HELP, # TYPE and, if unit is not NULL, # UNIT of the family name (a counter's name ends in
+/* # TYPE, # UNIT if unit is not NULL, and # HELP of the family name (a counter's name ends in
  * _total). */
 void om_family(struct om_writer *w, const char *name, enum om_type type, const char *unit,
 	       const char *help);
