@@ -6,7 +6,8 @@
 # kernel side to themselves: no other suite runs meanwhile, even under make -j
 # (tests/run-suite's lock).
 
-BPF_TEST_CFLAGS = -Itests/bpf $(LIBBPF_CFLAGS) -DGH_BUILD_DIR='"$(abspath $(BUILD))"'
+BPF_TEST_CFLAGS = -Itests/bpf $(LIBBPF_CFLAGS) -DGH_BUILD_DIR='"$(abspath $(BUILD))"' \
+		  -DGH_SOURCE_DIR='"$(abspath .)"'
 BPF_TEST_LIBS = $(LIBGH_A) $(LIBBPF_LIBS) $(TEST_LIBS)
 MARIADB_LIBS := $(or $(shell pkg-config --libs libmariadb 2>/dev/null),-lmariadb)
 MARIADB_CFLAGS := $(shell pkg-config --cflags libmariadb 2>/dev/null)

@@ -7,11 +7,18 @@
  * Unprivileged runs use uid 65534 (nobody). "BPF disabled" is a seccomp filter that makes bpf()
  * fail with ENOSYS, as on a kernel built without it; "no BTF" is --btf pointing at a missing or
  * broken file.
+ *
+ * --stats --format openmetrics is checked with promtool (Debian's prometheus package, which
+ * `make deps` installs), while a hub that handed off is attached, and so is what the systemd
+ * unit of packaging/systemd runs for node_exporter's textfile collector.
  */
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
+#include <dirent.h>
+#include <ftw.h>
+#include <libgen.h>
 #include <sys/prctl.h>
 
 #include "bpf_test.h"
@@ -308,6 +315,286 @@ static void test_bpf_loader_maps_carry_btf(void **state)
 	bt_loader_down();
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* --format openmetrics                                                                       */
+
+static char metrics[1 << 17];
+
+static void test_bpf_loader_bad_format_fail(void **state)
+{
+	assert_int_equal(bt_loader(out, sizeof(out), "--stats", "--format", "xml"), 2);
+	assert_says("--format wants text or openmetrics, not 'xml'");
+	assert_int_equal(bt_loader(out, sizeof(out), "--format", "openmetrics"), 2);
+	assert_says("--format with --stats");
+	assert_int_equal(bt_loader(out, sizeof(out), "--format", "text", "--detach"), 2);
+}
+
+/* promtool's path (from PATH), or NULL if it is not installed. */
+static const char *promtool_path(void)
+{
+	static char path[512];
+	const char *dirs = getenv("PATH");
+
+	if (!dirs || !*dirs)
+		dirs = "/usr/local/bin:/usr/bin:/bin";
+	while (*dirs) {
+		size_t len = strcspn(dirs, ":");
+
+		snprintf(path, sizeof(path), "%.*s/promtool", (int)len, dirs);
+		if (len && access(path, X_OK) == 0)
+			return path;
+		dirs += len + (dirs[len] == ':');
+	}
+	return NULL;
+}
+
+#define NO_PROMTOOL \
+	"promtool is not installed (Debian's prometheus package; `make deps` installs it)"
+
+static const char *promtool_input;
+
+/* In the child, before exec: stdin from promtool_input. */
+static void stdin_from_input(void)
+{
+	int fd = open(promtool_input, O_RDONLY);
+
+	if (fd < 0 || dup2(fd, 0) < 0)
+		_exit(125);
+}
+
+/* `promtool check metrics < path` exits 0: else fail with what it said and the file's start. */
+static void assert_promtool_accepts(const char *promtool, const char *path)
+{
+	const char *const argv[] = { promtool, "check", "metrics", NULL };
+	int rc;
+
+	promtool_input = path;
+	rc = bt_run_ex(-1, stdin_from_input, argv, out, sizeof(out), 30000);
+	if (rc != 0)
+		fail_msg("promtool check metrics < %s exited %d:\n%s", path, rc, out);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* The value of the sample whose line begins with series (name{labels}); fails if none. */
+static unsigned long long sample_value(const char *text, const char *series)
+{
+	size_t len = strlen(series);
+
+	for (const char *line = text; line && *line; line = strchr(line, '\n'), line += !!line) {
+		if (!strncmp(line, series, len) && line[len] == ' ')
+			return strtoull(line + len + 1, NULL, 10);
+	}
+	fail_msg("no sample %s in:\n%s", series, text);
+	return 0;
+}
+
+/* The series name{labels} of this process's hub in slot, with le="+Inf" if inf: in buf. */
+static const char *hub_series(char *buf, size_t len, const char *name, unsigned slot, bool inf)
+{
+	snprintf(buf, len, "%s{mode=\"trace\",hub=\"%u\",pid=\"%d\"%s}", name, slot, getpid(),
+		 inf ? ",le=\"+Inf\"" : "");
+	return buf;
+}
+
+struct blocking_hub {
+	struct bt_ticked t;	/* first: bt_ticked_main is given it */
+	atomic_bool calls_done; /* the hub has handed off: --stats may look */
+	atomic_bool release;	/* the test has looked: the hub may end */
+};
+
+#define BLOCKING_CALLS 3
+#define KERNEL_SIDE_RUNNING "greenhub_kernel_side_info{mode=\"trace\",state=\"running\"}"
+
+/* In the hub: a few unmarked sleeps, each handed off, then stay attached until released. */
+static void blocking_calls(struct bt_ticked *t)
+{
+	struct blocking_hub *b = (struct blocking_hub *)t;
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = 20 * 1000000L };
+
+	for (int i = 0; i < BLOCKING_CALLS; i++) {
+		check_int_equal(nanosleep(&ts, NULL), 0);
+		/* A spare is parked again before the next call, so that it hands off too. */
+		check_true(bt_green_wait_spares(&t->maps, 1));
+	}
+	atomic_store(&b->calls_done, true);
+	for (int i = 0; i < 60000 && !atomic_load(&b->release); i++)
+		gh_sleep_until(gh_now() + 1000000);
+}
+
+/* Wait up to 60 s for flag, on cmocka's thread. */
+static bool wait_flag(atomic_bool *flag)
+{
+	for (int i = 0; i < 60000 && !atomic_load(flag); i++)
+		bt_sleep_ms(1);
+	return atomic_load(flag);
+}
+
+/* The metrics of trace mode with one attached hub that handed off: promtool accepts them, the
+ * hub's samples carry its labels and its handoffs, and each histogram's +Inf bucket is its
+ * count. */
+static void test_bpf_loader_stats_openmetrics(void **state)
+{
+	const char *promtool = promtool_path();
+	char path[] = "/tmp/gh-bpf-metrics-XXXXXX", series[160];
+	struct blocking_hub *b = calloc(1, sizeof(*b));
+	struct bt_hub_thread hub;
+	unsigned idx[GH_MAX_HUBS], slot, inf, count;
+	unsigned long long handoffs;
+	int rc, fd;
+
+	assert_non_null(b);
+	b->t.call = blocking_calls;
+	bt_loader_up();
+	assert_int_equal(bt_maps_open(&b->t.maps), 0);
+	bt_hub_thread_start(&hub, bt_ticked_main, &b->t);
+	if (!wait_flag(&b->calls_done))
+		fail_msg("the hub did not make its calls in 60 s");
+	assert_int_equal(bt_my_slots(&b->t.maps, idx, GH_MAX_HUBS), 1);
+	slot = idx[0];
+	rc = bt_loader(metrics, sizeof(metrics), "--stats", "--once", "--format", "openmetrics");
+	atomic_store(&b->release, true);
+	bt_hub_thread_join(&hub);
+	if (rc != 0)
+		fail_msg("--stats --format openmetrics exited %d:\n%s", rc, metrics);
+
+	/* The hub's own samples, labelled. */
+	handoffs = sample_value(metrics, hub_series(series, sizeof(series),
+						    "greenhub_hub_handoffs_total", slot, false));
+	assert_true(handoffs >= BLOCKING_CALLS);
+	assert_true(sample_value(metrics, "greenhub_handoffs_total{mode=\"trace\"}") >=
+		    BLOCKING_CALLS);
+	assert_int_equal(sample_value(metrics, "greenhub_attached_hubs{mode=\"trace\"}"), 1);
+	assert_int_equal(sample_value(metrics, KERNEL_SIDE_RUNNING), 1);
+	/* The histograms: +Inf is the count, and the spares woken were timed. */
+	inf = sample_value(metrics, "greenhub_handoff_latency_seconds_bucket{mode=\"trace\","
+				    "le=\"+Inf\"}");
+	count = sample_value(metrics, "greenhub_handoff_latency_seconds_count{mode=\"trace\"}");
+	assert_int_equal(inf, count);
+	assert_true(count >= 1);
+	print_message("    hub %u: %llu handoffs, %u latencies in the histogram\n", slot, handoffs,
+		      count);
+	inf = sample_value(metrics,
+			   hub_series(series, sizeof(series),
+				      "greenhub_hub_handoff_latency_seconds_bucket", slot, true));
+	assert_int_equal(inf, sample_value(metrics,
+					   hub_series(series, sizeof(series),
+						      "greenhub_hub_handoff_latency_seconds_count",
+						      slot, false)));
+	assert_non_null(strstr(metrics, "# TYPE greenhub_handoff_latency_seconds histogram\n"));
+	assert_non_null(strstr(metrics, "le=\"1e-06\"}"));
+	assert_int_equal(strcmp(metrics + strlen(metrics) - 6, "# EOF\n"), 0);
+
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	write_file(path, metrics);
+	bt_maps_close(&b->t.maps);
+	bt_loader_down();
+	free(b);
+	if (!promtool) {
+		unlink(path);
+		print_message("    %s: the metrics were not checked with it\n", NO_PROMTOOL);
+		skip();
+	}
+	assert_promtool_accepts(promtool, path);
+	unlink(path);
+}
+
+#define METRICS_UNIT GH_SOURCE_DIR "/packaging/systemd/greenhub-metrics.service"
+#define METRICS_SCRIPT GH_SOURCE_DIR "/tools/greenhub-metrics-textfile"
+#define NO_SOURCE_TREE METRICS_SCRIPT " is not here (not run from the source tree)"
+
+/* The unit's ExecStart, split in words into words (at most max, in buf); how many. */
+static int unit_exec_start(char *buf, size_t len, char **words, int max)
+{
+	FILE *f = fopen(METRICS_UNIT, "r");
+	char line[512];
+	int n = 0;
+
+	assert_non_null(f);
+	buf[0] = '\0';
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "ExecStart=", 10))
+			snprintf(buf, len, "%s", line + 10);
+	fclose(f);
+	for (char *w = strtok(buf, " \t\n"); w && n < max; w = strtok(NULL, " \t\n"))
+		words[n++] = w;
+	return n;
+}
+
+/* In the child, before exec: the unit's script finds this build's loader. */
+static void script_env(void)
+{
+	if (setenv("SCX_GREENHUB", BT_LOADER, 1))
+		_exit(125);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+/* The count of entries in dir, but . and .. */
+static int dir_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+	closedir(d);
+	return n;
+}
+
+/*
+ * What greenhub-metrics.service runs (its ExecStart: the script and the textfile directory),
+ * with a directory of the test's instead: it leaves greenhub.prom there, alone, and promtool
+ * accepts it; with nothing loaded it removes the file and succeeds.
+ */
+static void test_bpf_loader_metrics_textfile_unit(void **state)
+{
+	const char *promtool = promtool_path();
+	char dir[] = "/tmp/gh-bpf-textfile-XXXXXX", exec[512], prom[300], *words[8];
+	const char *argv[3];
+	int n;
+
+	if (!promtool || access(METRICS_SCRIPT, X_OK) < 0) {
+		print_message("    %s: the textfile unit was not checked\n",
+			      promtool ? NO_SOURCE_TREE : NO_PROMTOOL);
+		skip();
+	}
+	n = unit_exec_start(exec, sizeof(exec), words, 8);
+	assert_int_equal(n, 2);
+	assert_string_equal(basename(words[0]), "greenhub-metrics-textfile");
+	assert_non_null(mkdtemp(dir));
+	snprintf(prom, sizeof(prom), "%s/greenhub.prom", dir);
+	argv[0] = METRICS_SCRIPT;
+	argv[1] = dir; /* in place of words[1] */
+	argv[2] = NULL;
+
+	bt_loader_up();
+	if (bt_run_ex(-1, script_env, argv, out, sizeof(out), 60000) != 0)
+		fail_msg("%s %s failed:\n%s", argv[0], dir, out);
+	assert_int_equal(dir_entries(dir), 1);
+	assert_promtool_accepts(promtool, prom);
+	/* Nothing loaded: no stale file, and no failure. */
+	bt_loader_down();
+	if (bt_run_ex(-1, script_env, argv, out, sizeof(out), 60000) != 0)
+		fail_msg("%s %s with nothing loaded failed:\n%s", argv[0], dir, out);
+	assert_int_equal(access(prom, F_OK), -1);
+	assert_int_equal(nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -325,6 +612,9 @@ int main(void)
 		cmocka_unit_test(test_bpf_loader_stop_asks_foreground_loader),
 		cmocka_unit_test(test_bpf_loader_sigkill_keeps_kernel_side),
 		cmocka_unit_test(test_bpf_loader_maps_carry_btf),
+		cmocka_unit_test(test_bpf_loader_bad_format_fail),
+		cmocka_unit_test(test_bpf_loader_stats_openmetrics),
+		cmocka_unit_test(test_bpf_loader_metrics_textfile_unit),
 	};
 
 	bt_require();

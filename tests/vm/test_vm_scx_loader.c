@@ -8,7 +8,10 @@
  *  2. A hub in the default mode (AUTO) runs in sched_ext mode; its carriers are SCHED_EXT while
  *     they carry it, an ordinary thread of the process stays SCHED_OTHER, and the thread that
  *     ran the hub gets its own policy back afterwards. An unmarked blocking call is handed off.
- *  3. `--stats --once` reports from the pins; `--stop` detaches (state "disabled").
+ *  3. `--stats --once` reports from the pins, and so does `--stats --once --format openmetrics`
+ *     (metrics: # TYPE lines first, the hub's handoffs counted, # EOF last; promtool, which
+ *     tests/bpf/test_bpf_loader runs on trace mode's, is not in the VM); `--stop` detaches
+ *     (state "disabled").
  *  4. A loader started in the foreground and killed with SIGKILL leaves the scheduler
  *     attached and working (a hub still hands off); `--stop` then removes it.
  */
@@ -64,6 +67,73 @@ static void *main_green(void *arg)
 	gh_join(b, NULL);
 	gh_join(r, NULL);
 	return NULL;
+}
+
+/* The whole of a file, NUL-terminated (malloc'd), or NULL. */
+static char *read_all(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	size_t len = 0, cap = 1 << 16, n;
+	char *buf = malloc(cap);
+
+	if (!f || !buf) {
+		if (f)
+			fclose(f);
+		free(buf);
+		return NULL;
+	}
+	while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+		len += n;
+		if (len + 1 == cap) {
+			char *more = realloc(buf, cap *= 2);
+
+			if (!more) {
+				free(buf);
+				fclose(f);
+				return NULL;
+			}
+			buf = more;
+		}
+	}
+	fclose(f);
+	buf[len] = '\0';
+	return buf;
+}
+
+/* The value of the sample whose line begins with series + " ", or -1 if there is none. */
+static long long sample_value(const char *text, const char *series)
+{
+	size_t len = strlen(series);
+
+	for (const char *line = text; line && *line; line = strchr(line, '\n'), line += !!line)
+		if (!strncmp(line, series, len) && line[len] == ' ')
+			return strtoll(line + len + 1, NULL, 10);
+	return -1;
+}
+
+/* `--stats --once --format openmetrics` of the scheduler, which handed off at least once. */
+static void check_metrics(void)
+{
+	char *const argv[] = { SCX_LOADER, "--stats", "--once", "--format", "openmetrics", NULL };
+	const char *path = "/tmp/scx_metrics.prom";
+	long long handoffs, inf, count;
+	char *text;
+	size_t len;
+
+	VM_CHECK(scx_run(argv, path) == 0, "--stats --once --format openmetrics failed");
+	text = read_all(path);
+	VM_CHECK(text != NULL, "reading %s: %s", path, strerror(errno));
+	len = strlen(text);
+	VM_CHECK(!strncmp(text, "# TYPE greenhub_", 16), "the metrics begin with '%.40s'", text);
+	VM_CHECK(len >= 6 && !strcmp(text + len - 6, "# EOF\n"), "the metrics do not end in # EOF");
+	handoffs = sample_value(text, "greenhub_handoffs_total{mode=\"sched_ext\"}");
+	VM_CHECK(handoffs >= 1, "greenhub_handoffs_total is %lld", handoffs);
+	inf = sample_value(text, "greenhub_handoff_latency_seconds_bucket{mode=\"sched_ext\","
+				 "le=\"+Inf\"}");
+	count = sample_value(text, "greenhub_handoff_latency_seconds_count{mode=\"sched_ext\"}");
+	VM_CHECK(inf >= 0 && inf == count, "the +Inf bucket is %lld, the count %lld", inf, count);
+	printf("metrics: %zu bytes, %lld handoffs, %lld latencies\n", len, handoffs, count);
+	free(text);
 }
 
 /* Run one hub in AUTO mode; return its statistics. */
@@ -139,6 +209,7 @@ int main(void)
 		VM_CHECK(scx_file_has("/tmp/scx_stats.log", "sched_ext mode, running"),
 			 "--stats did not report sched_ext mode");
 	}
+	check_metrics();
 	scx_unload();
 	printf("--stop detached it\n");
 

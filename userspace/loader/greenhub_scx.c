@@ -406,9 +406,11 @@ static void hub_row(const struct loader_view *v, unsigned i)
 	       (unsigned long long)sh->nr_graced, grace_state(v->ctl, s, sh));
 }
 
+/* enum gh_scx_state's names. */
+static const char *const state_names[] = { "loading", "running", "draining", "exited" };
+
 static void print_stats(const struct loader_view *v)
 {
-	static const char *const states[] = { "loading", "running", "draining", "exited" };
 	const struct gh_scx_control *ctl = v->ctl;
 	const struct gh_scx_hist *h = &ctl->handoff_latency;
 
@@ -416,13 +418,13 @@ static void print_stats(const struct loader_view *v)
 	       "%llu, idle returns %llu, holds %llu, releases %llu (%llu by the release timer), "
 	       "displaced now %lld; grace (default %s, %u ns): %llu sleeps ended within it, %llu "
 	       "handed off after it\n",
-	       ctl->state < 4 ? states[ctl->state] : "?", ctl->loader_pid,
-	       (unsigned long long)ctl->nr_handoffs, (unsigned long long)ctl->nr_cancels,
-	       (unsigned long long)ctl->nr_takeovers, (unsigned long long)ctl->nr_idle_returns,
-	       (unsigned long long)ctl->nr_holds, (unsigned long long)ctl->nr_releases,
-	       (unsigned long long)ctl->nr_timer_releases, (long long)ctl->nr_displaced,
-	       grace_name(ctl->grace_policy), ctl->grace_ns, (unsigned long long)ctl->nr_graced,
-	       (unsigned long long)ctl->nr_late_handoffs);
+	       ctl->state < ARRAY_SIZE(state_names) ? state_names[ctl->state] : "?",
+	       ctl->loader_pid, (unsigned long long)ctl->nr_handoffs,
+	       (unsigned long long)ctl->nr_cancels, (unsigned long long)ctl->nr_takeovers,
+	       (unsigned long long)ctl->nr_idle_returns, (unsigned long long)ctl->nr_holds,
+	       (unsigned long long)ctl->nr_releases, (unsigned long long)ctl->nr_timer_releases,
+	       (long long)ctl->nr_displaced, grace_name(ctl->grace_policy), ctl->grace_ns,
+	       (unsigned long long)ctl->nr_graced, (unsigned long long)ctl->nr_late_handoffs);
 	printf("spares: %llu held spares run, %llu parked spares signalled, %llu misses, %llu "
 	       "heartbeats; gates armed %llu (failed %llu), stopped %llu, kicks %llu; long holds "
 	       "%llu; not handed off: %llu in the hub loop, %llu masked, %llu with the signal "
@@ -447,6 +449,87 @@ static void print_stats(const struct loader_view *v)
 	report_exit(ctl, "stats");
 }
 
+/* --format openmetrics: the control map's counters, a hub's, the histograms. */
+#define C(field, name, help) LOADER_COUNTER(struct gh_scx_control, field, name, help)
+static const struct loader_metric control_metrics[] = {
+	LOADER_GAUGE(struct gh_scx_control, nr_displaced, "greenhub_displaced_carriers",
+		     "Carriers handed off whose return is not settled yet."),
+	C(nr_handoffs, "greenhub_handoffs_total",
+	  "Hubs handed off by the scheduler (RUN -> HANDOFF)."),
+	C(nr_cancels, "greenhub_cancels_total",
+	  "Hand-offs cancelled: the owner's call returned first."),
+	C(nr_takeovers, "greenhub_takeovers_total",
+	  "Hand-offs ended by another carrier for a returning carrier."),
+	C(nr_idle_returns, "greenhub_idle_returns_total",
+	  "Returning carriers that took an idle hub."),
+	C(nr_holds, "greenhub_holds_total", "Returning carriers kept in their hub's held queue."),
+	C(nr_releases, "greenhub_releases_total",
+	  "Held carriers dispatched after their hand-back."),
+	C(nr_timer_releases, "greenhub_timer_releases_total",
+	  "Hand-backs dispatched by the release timer (of the releases)."),
+	C(nr_spare_runs, "greenhub_spare_runs_total",
+	  "Held spares moved to the CPU their owner left."),
+	C(nr_spare_wakes, "greenhub_spare_wakes_total", "Parked spares signalled."),
+	C(nr_spare_misses, "greenhub_spare_misses_total",
+	  "Hand-offs with no spare to give the CPU to."),
+	C(nr_heartbeats, "greenhub_heartbeats_total",
+	  "Held spares let run briefly for the watchdog."),
+	C(nr_long_holds, "greenhub_long_holds_total",
+	  "Held carriers let go to the userspace gate (watchdog)."),
+	C(nr_gate_arms, "greenhub_gate_arms_total", "Return gates armed (one per hand-off)."),
+	C(nr_gate_failures, "greenhub_gate_failures_total",
+	  "Hand-offs refused because the return gate could not be armed."),
+	C(nr_gates, "greenhub_gates_total", "Gates that stopped a returning carrier."),
+	C(nr_kicks, "greenhub_kicks_total", "Kicks sent for an idle return."),
+	C(nr_loop_sleeps, "greenhub_loop_sleeps_total",
+	  "Owner sleeps in the hub loop, not handed off."),
+	C(nr_masked, "greenhub_masked_sleeps_total",
+	  "Owner sleeps with the gate signal blocked, not handed off."),
+	C(nr_gate_unhandled, "greenhub_gate_unhandled_total",
+	  "Owner sleeps with the gate signal not handled by the runtime, not handed off."),
+	C(nr_refused, "greenhub_refused_handoffs_total",
+	  "Hand-offs refused: draining, ring full or no gate."),
+	C(nr_graced, "greenhub_graced_sleeps_total",
+	  "Owner sleeps that ended within the grace period."),
+	C(nr_late_handoffs, "greenhub_late_handoffs_total",
+	  "Hand-offs made once a sleep outlasted the grace period."),
+	C(nr_claims, "greenhub_slots_granted_total", "Hub slots granted to processes."),
+	C(nr_bound, "greenhub_carriers_registered_total", "Carriers registered with their hub."),
+	C(nr_rejected, "greenhub_requests_rejected_total", "Requests refused."),
+	C(nr_exit_cleanups, "greenhub_exit_cleanups_total",
+	  "Hubs released because their process exited or exec'd."),
+};
+#undef C
+
+#define H(field, name, help) LOADER_COUNTER(struct gh_scx_hub, field, name, help)
+static const struct loader_metric hub_metrics[] = {
+	LOADER_GAUGE(struct gh_scx_hub, nr_displaced, "greenhub_hub_displaced_carriers",
+		     "The hub's carriers handed off whose return is not settled yet."),
+	H(nr_graced, "greenhub_hub_graced_sleeps_total",
+	  "The owner's sleeps that ended within the grace period."),
+	H(nr_spare_runs, "greenhub_hub_spare_runs_total", "The hub's held spares moved to a CPU."),
+	H(nr_spare_wakes, "greenhub_hub_spare_wakes_total", "The hub's parked spares signalled."),
+	H(nr_spare_misses, "greenhub_hub_spare_misses_total", "The hub's hand-offs with no spare."),
+	H(nr_long_holds, "greenhub_hub_long_holds_total",
+	  "The hub's held carriers let go to the userspace gate."),
+	H(nr_gates, "greenhub_hub_gates_total",
+	  "The hub's gates that stopped a returning carrier."),
+};
+#undef H
+
+LOADER_HIST_LIKE(struct gh_scx_hist);
+
+static const struct loader_metrics metrics = {
+	.control = control_metrics,
+	.nr_control = ARRAY_SIZE(control_metrics),
+	.hub = hub_metrics,
+	.nr_hub = ARRAY_SIZE(hub_metrics),
+	.hist = offsetof(struct gh_scx_control, handoff_latency),
+	.hub_hist = offsetof(struct gh_scx_hub, handoff_latency),
+	.states = state_names,
+	.nr_states = ARRAY_SIZE(state_names),
+};
+
 const struct loader_mode loader_mode_scx = {
 	.name = "sched_ext",
 	.mode = GH_MODE_SCHED_EXT,
@@ -468,4 +551,5 @@ const struct loader_mode loader_mode_scx = {
 	.stop_pinned = scx_stop_pinned,
 	.poll = scx_poll,
 	.print_stats = print_stats,
+	.metrics = &metrics,
 };

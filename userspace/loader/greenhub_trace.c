@@ -569,18 +569,21 @@ static void hub_row(const struct loader_view *v, unsigned i)
 	       quantile(&h->wake_latency, 0.5), "<", quantile(&h->wake_latency, 0.99));
 }
 
+/* enum gh_trace_state's names. */
+static const char *const state_names[] = { "loading", "running", "draining" };
+
 static void print_stats(const struct loader_view *v)
 {
-	static const char *const states[] = { "loading", "running", "draining" };
 	const struct gh_trace_control *ctl = v->ctl;
 
 	printf("\ntrace mode, %s, loaded by pid %u: handoffs %llu, cancels %llu, takeovers %llu, "
 	       "idle returns %llu, gates %llu, wakes %llu, wake misses %llu, displaced now %lld\n",
-	       ctl->state < 3 ? states[ctl->state] : "?", ctl->loader_pid,
-	       (unsigned long long)ctl->nr_handoffs, (unsigned long long)ctl->nr_cancels,
-	       (unsigned long long)ctl->nr_takeovers, (unsigned long long)ctl->nr_idle_returns,
-	       (unsigned long long)ctl->nr_gates, (unsigned long long)ctl->nr_wakes,
-	       (unsigned long long)ctl->nr_wake_misses, (long long)ctl->nr_displaced);
+	       ctl->state < ARRAY_SIZE(state_names) ? state_names[ctl->state] : "?",
+	       ctl->loader_pid, (unsigned long long)ctl->nr_handoffs,
+	       (unsigned long long)ctl->nr_cancels, (unsigned long long)ctl->nr_takeovers,
+	       (unsigned long long)ctl->nr_idle_returns, (unsigned long long)ctl->nr_gates,
+	       (unsigned long long)ctl->nr_wakes, (unsigned long long)ctl->nr_wake_misses,
+	       (long long)ctl->nr_displaced);
 	printf("return gate: %s%s%s%s; spare wake: ring buffer; gate signals waited for %llu, "
 	       "late %llu\n",
 	       ctl->gate == GH_TRACE_GATE_TASK_WORK ? "task work" : "sys_exit",
@@ -603,6 +606,79 @@ static void print_stats(const struct loader_view *v)
 	fflush(stdout);
 }
 
+/* --format openmetrics: the control map's counters, a hub's, the histograms. */
+#define C(field, name, help) LOADER_COUNTER(struct gh_trace_control, field, name, help)
+static const struct loader_metric control_metrics[] = {
+	LOADER_GAUGE(struct gh_trace_control, nr_displaced, "greenhub_displaced_carriers",
+		     "Carriers handed off that have not passed the return gate yet."),
+	C(nr_handoffs, "greenhub_handoffs_total",
+	  "Hubs handed off by the kernel side (RUN -> HANDOFF)."),
+	C(nr_cancels, "greenhub_cancels_total",
+	  "Hand-offs cancelled at the blocked carrier's return."),
+	C(nr_takeovers, "greenhub_takeovers_total",
+	  "Hand-offs ended by another carrier at a returning carrier's exit."),
+	C(nr_idle_returns, "greenhub_idle_returns_total",
+	  "Returning carriers that took an idle hub."),
+	C(nr_gates, "greenhub_gates_total",
+	  "Gate signals: a carrier returned while the hub ran or idled."),
+	C(nr_wakes, "greenhub_wakes_total", "Wakeups written to a hub's ring for a parked spare."),
+	C(nr_wake_misses, "greenhub_wake_misses_total", "Hand-offs that found no parked spare."),
+	C(nr_fault_sleeps, "greenhub_fault_sleeps_total",
+	  "Owner sleeps outside a system call, not handed off."),
+	C(nr_loop_sleeps, "greenhub_loop_sleeps_total",
+	  "Owner sleeps in the hub loop, not handed off."),
+	C(nr_masked, "greenhub_masked_sleeps_total",
+	  "Owner sleeps with the gate signal blocked, not handed off."),
+	C(nr_gate_unhandled, "greenhub_gate_unhandled_total",
+	  "Owner sleeps with the gate signal taken by the application, not handed off."),
+	C(nr_refused, "greenhub_refused_handoffs_total",
+	  "Hand-offs refused while the loader drains."),
+	C(nr_gate_failures, "greenhub_gate_failures_total",
+	  "Hand-offs not made because the return gate could not be armed."),
+	C(nr_deferred, "greenhub_deferred_gates_total",
+	  "Gates deferred to a restarted system call's exit."),
+	C(nr_gate_blocked, "greenhub_gate_blocked_total",
+	  "Gates that found the gate signal blocked (must stay 0)."),
+	C(nr_gate_waited, "greenhub_gate_waited_total",
+	  "Gates whose signal was not pending yet right after it was sent, and that waited."),
+	C(nr_gate_late, "greenhub_gate_late_total",
+	  "Gates that gave up waiting for their signal (must stay 0)."),
+	C(nr_claims, "greenhub_slots_granted_total", "Hub slots granted to processes."),
+	C(nr_bound, "greenhub_carriers_registered_total", "Carriers registered with their hub."),
+	C(nr_rejected, "greenhub_requests_rejected_total", "Requests refused."),
+	C(nr_exit_cleanups, "greenhub_exit_cleanups_total",
+	  "Hubs released because their process exited or exec'd."),
+};
+#undef C
+
+#define H(field, name, help) LOADER_COUNTER(struct gh_trace_hub, field, name, help)
+static const struct loader_metric hub_metrics[] = {
+	LOADER_GAUGE(struct gh_trace_hub, nr_displaced, "greenhub_hub_displaced_carriers",
+		     "The hub's carriers handed off that have not passed the return gate yet."),
+	H(nr_gates, "greenhub_hub_gates_total", "The hub's gate signals."),
+	H(nr_wakes, "greenhub_hub_wakes_total", "Wakeups written to the hub's ring."),
+	H(nr_wake_misses, "greenhub_hub_wake_misses_total",
+	  "The hub's hand-offs that found no parked spare."),
+	H(nr_fault_sleeps, "greenhub_hub_fault_sleeps_total",
+	  "The owner's sleeps outside a system call, not handed off."),
+	H(nr_masked, "greenhub_hub_masked_sleeps_total",
+	  "The owner's sleeps with the gate signal blocked, not handed off."),
+};
+#undef H
+
+LOADER_HIST_LIKE(struct gh_trace_hist);
+
+static const struct loader_metrics metrics = {
+	.control = control_metrics,
+	.nr_control = ARRAY_SIZE(control_metrics),
+	.hub = hub_metrics,
+	.nr_hub = ARRAY_SIZE(hub_metrics),
+	.hist = offsetof(struct gh_trace_control, wake_latency),
+	.hub_hist = offsetof(struct gh_trace_hub, wake_latency),
+	.states = state_names,
+	.nr_states = ARRAY_SIZE(state_names),
+};
+
 const struct loader_mode loader_mode_trace = {
 	.name = "trace",
 	.mode = GH_MODE_TRACE,
@@ -624,4 +700,5 @@ const struct loader_mode loader_mode_trace = {
 	.stop = trace_stop,
 	.stop_pinned = trace_stop_pinned,
 	.print_stats = print_stats,
+	.metrics = &metrics,
 };

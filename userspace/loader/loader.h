@@ -44,12 +44,19 @@ enum loader_exit {
 	EXIT_BUSY = 8,          /* --stop timed out: displaced carriers still need the gate */
 };
 
+/* --format: how --stats writes its reports. */
+enum loader_format {
+	LOADER_FORMAT_TEXT,        /* for people (the default) */
+	LOADER_FORMAT_OPENMETRICS, /* metrics text for Prometheus (openmetrics.h says which) */
+};
+
 struct loader_opts {
 	bool verbose;          /* -v: libbpf's own messages too */
 	bool detach;           /* -d: leave the kernel side loaded and exit */
 	bool force;            /* --stop --force: remove pins of an incompatible version */
 	bool stats;            /* --stats: print the loaded side's statistics */
 	bool once;             /* --stats --once */
+	enum loader_format format; /* --stats --format */
 	const char *btf_path;  /* --btf: the kernel's BTF from this file */
 	double interval;       /* seconds between statistics */
 	double timeout;        /* --stop: seconds to wait for displaced carriers; < 0: forever */
@@ -119,6 +126,60 @@ struct loader_view {
 	const void *hubs;
 };
 
+/*
+ * One counter or gauge of a mode's map value, for --format openmetrics: a __u64 counter, its
+ * name ending in _total, or an __s64 gauge. Each mode lists its own (LOADER_COUNTER,
+ * LOADER_GAUGE), so that reporting one more is one line.
+ */
+struct loader_metric {
+	const char *name; /* the whole metric name: greenhub_..._total, greenhub_hub_... */
+	const char *help;
+	size_t offset; /* in the map's value */
+	bool gauge;
+};
+
+/* offsetof(type, field), where the field is of type want (__u64 or __s64): else the build fails
+ * (an array of size -1). */
+#define LOADER_FIELD_IS(type, field, want) \
+	__builtin_types_compatible_p(__typeof__(((type *)0)->field), want)
+#define LOADER_METRIC_FIELD(type, field, want) \
+	(offsetof(type, field) + sizeof(char[LOADER_FIELD_IS(type, field, want) ? 1 : -1]) - 1)
+#define LOADER_COUNTER(type, field, name_, help_) \
+	{ .name = (name_), .help = (help_), .offset = LOADER_METRIC_FIELD(type, field, __u64) }
+#define LOADER_GAUGE(type, field, name_, help_)                                            \
+	{ .name = (name_), .help = (help_), .offset = LOADER_METRIC_FIELD(type, field, __s64), \
+	  .gauge = true }
+
+/* Both modes' latency histograms (struct gh_trace_hist, struct gh_scx_hist) are laid out as
+ * this one; LOADER_HIST_LIKE checks it. Bucket i counts latencies under 2^i us and not under
+ * 2^(i-1) us (bucket 0: under 1 us), the last one everything longer. */
+#define LOADER_HIST_BUCKETS 24
+struct loader_hist {
+	__u64 bucket[LOADER_HIST_BUCKETS];
+	__u64 count;
+	__u64 sum_ns;
+	__u64 max_ns;
+};
+
+#define LOADER_HIST_LIKE(type)                                                              \
+	_Static_assert(sizeof(type) == sizeof(struct loader_hist) &&                        \
+			       offsetof(type, count) == offsetof(struct loader_hist, count) &&  \
+			       offsetof(type, sum_ns) == offsetof(struct loader_hist, sum_ns),  \
+		       #type " is not laid out as struct loader_hist")
+
+/* What a mode reports with --format openmetrics, besides what every mode shares (the hub
+ * slots' counters, the attached hubs). */
+struct loader_metrics {
+	const struct loader_metric *control; /* fields of its control map */
+	size_t nr_control;
+	const struct loader_metric *hub; /* fields of a value of its hubs map */
+	size_t nr_hub;
+	size_t hist;     /* offset of the control map's handoff-latency histogram */
+	size_t hub_hist; /* offset of a hub's */
+	const char *const *states; /* the names of the control map's states, by value */
+	size_t nr_states;
+};
+
 /* The options that set how one mode loads (struct loader_mode.takes); other modes refuse them. */
 #define LOADER_TAKES_GRACE 0x1 /* --grace, --grace-ns */
 #define LOADER_TAKES_GATE 0x2  /* --gate */
@@ -163,6 +224,8 @@ struct loader_mode {
 	int (*stop_pinned)(const struct loader_opts *o);
 	/* One report of --stats, from the pins. */
 	void (*print_stats)(const struct loader_view *v);
+	/* What --stats --format openmetrics reports of the mode's own. */
+	const struct loader_metrics *metrics;
 };
 
 extern const struct loader_mode loader_mode_scx;
@@ -311,5 +374,9 @@ void loader_print_hubs(const struct loader_view *v, void (*heads)(void),
 /* The upper bound in us of the latency histogram's bucket where the q-quantile falls, 0 if the
  * histogram is empty. Both modes' histograms have nr log2 buckets: under 1 us, 1-2 us, ... */
 uint64_t loader_hist_quantile(const __u64 *bucket, unsigned nr, double q);
+/* One report of --stats --format openmetrics on stdout: m's counters and gauges, the attached
+ * hubs' (labelled hub, pid), the handoff-latency histograms, "# EOF". 0, or the errno of a
+ * write that failed. */
+int loader_print_metrics(const struct loader_mode *m, const struct loader_view *v);
 
 #endif /* GREENHUB_LOADER_H */

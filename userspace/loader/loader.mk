@@ -27,14 +27,25 @@ $(LOADER): $(LOADER_OBJS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(GH_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LIBBPF_LIBS) -lm
 
+# The metrics for node_exporter's textfile collector (docs/loader.md): the script, and the
+# systemd units that run it, their ExecStart pointed at BINDIR.
+SYSTEMD_UNITDIR ?= $(PREFIX)/lib/systemd/system
+METRICS_UNITS := greenhub-metrics.service greenhub-metrics.timer
+
 .PHONY: install-loader uninstall-loader
 install-loader: $(LOADER)
 	$(call msg,INSTALL,$(DESTDIR)$(BINDIR)/scx_greenhub)
-	$(Q)install -d $(DESTDIR)$(BINDIR)
-	$(Q)install -m 755 $(LOADER) $(DESTDIR)$(BINDIR)/
+	$(Q)install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSTEMD_UNITDIR)
+	$(Q)install -m 755 $(LOADER) tools/greenhub-metrics-textfile $(DESTDIR)$(BINDIR)/
+	$(Q)for u in $(METRICS_UNITS); do \
+		sed 's|/usr/local/bin/|$(BINDIR)/|' packaging/systemd/$$u \
+			>$(DESTDIR)$(SYSTEMD_UNITDIR)/$$u && \
+		chmod 644 $(DESTDIR)$(SYSTEMD_UNITDIR)/$$u || exit 1; \
+	done
 
 uninstall-loader:
-	$(Q)rm -f $(DESTDIR)$(BINDIR)/scx_greenhub
+	$(Q)rm -f $(DESTDIR)$(BINDIR)/scx_greenhub $(DESTDIR)$(BINDIR)/greenhub-metrics-textfile
+	$(Q)rm -f $(addprefix $(DESTDIR)$(SYSTEMD_UNITDIR)/,$(METRICS_UNITS))
 
 install: install-loader
 uninstall: uninstall-loader

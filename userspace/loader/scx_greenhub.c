@@ -397,6 +397,26 @@ static int run_stop(const struct loader_opts *o)
 	return status;
 }
 
+/* One report of --stats in the format asked for: 0, or EXIT_FAIL (message printed). */
+static int print_report(const struct loader_mode *m, const struct loader_view *v,
+			const struct loader_opts *o)
+{
+	int err;
+
+	if (o->format == LOADER_FORMAT_TEXT) {
+		m->print_stats(v);
+		return 0;
+	}
+	/* A metrics file half written must not pass for a whole one: its writer (a pipe, a
+	 * file renamed into place) sees the failure in the status. */
+	err = loader_print_metrics(m, v);
+	if (err) {
+		loader_err("writing the metrics to stdout: %s", strerror(err));
+		return EXIT_FAIL;
+	}
+	return 0;
+}
+
 static int run_stats(const struct loader_opts *o)
 {
 	const struct loader_mode *m = pinned_mode();
@@ -409,13 +429,13 @@ static int run_stats(const struct loader_opts *o)
 	if (status)
 		return status;
 	do {
-		m->print_stats(&v);
-		if (o->once)
+		status = print_report(m, &v, o);
+		if (status || o->once)
 			break;
 		loader_sleep(o->interval);
 	} while (!loader_interrupted && loader_control_pinned(m->pins));
 	loader_view_close(m, &v);
-	return 0;
+	return status;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -434,6 +454,8 @@ static void usage(FILE *f)
 		"  -s, --stats         print the loaded side's live statistics until Ctrl-C\n"
 		"  -i, --interval SEC  seconds between statistics (default 1)\n"
 		"      --once          with --stats: print once and exit\n"
+		"      --format FORMAT with --stats: text (default) or openmetrics (metrics\n"
+		"                      for Prometheus, docs/loader.md)\n"
 		"      --stop          unload the loaded kernel side, once no carrier it handed\n"
 		"                      off is still blocked\n"
 		"      --timeout SEC   how long --stop (or SIGINT) waits for such carriers\n"
@@ -474,8 +496,20 @@ static int parse_seconds(const char *s, double *out, bool allow_negative)
 	return 0;
 }
 
+/* --format's word: 0, or -1 if it names no format. */
+static int parse_format(const char *s, enum loader_format *out)
+{
+	if (!strcmp(s, "text"))
+		*out = LOADER_FORMAT_TEXT;
+	else if (!strcmp(s, "openmetrics"))
+		*out = LOADER_FORMAT_OPENMETRICS;
+	else
+		return -1;
+	return 0;
+}
+
 enum { OPT_STOP = 256, OPT_TIMEOUT, OPT_FORCE, OPT_ONCE, OPT_BTF, OPT_GRACE, OPT_GRACE_NS,
-       OPT_GATE };
+       OPT_GATE, OPT_FORMAT };
 
 int main(int argc, char **argv)
 {
@@ -485,6 +519,7 @@ int main(int argc, char **argv)
 		{ "stats", no_argument, NULL, 's' },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "once", no_argument, NULL, OPT_ONCE },
+		{ "format", required_argument, NULL, OPT_FORMAT },
 		{ "stop", no_argument, NULL, OPT_STOP },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "force", no_argument, NULL, OPT_FORCE },
@@ -501,7 +536,7 @@ int main(int argc, char **argv)
 	const struct loader_mode *mode = NULL;
 	struct loader_features f;
 	const char *mode_name = "auto";
-	bool stop = false;
+	bool stop = false, format_given = false;
 	void *state = NULL;
 	int c, status;
 
@@ -525,6 +560,13 @@ int main(int argc, char **argv)
 			break;
 		case OPT_ONCE:
 			o.once = true;
+			break;
+		case OPT_FORMAT:
+			if (parse_format(optarg, &o.format)) {
+				loader_err("--format wants text or openmetrics, not '%s'", optarg);
+				return EXIT_USAGE;
+			}
+			format_given = true;
 			break;
 		case OPT_STOP:
 			stop = true;
@@ -604,8 +646,8 @@ int main(int argc, char **argv)
 		loader_err("--stop goes alone (with --timeout or --force)");
 		return EXIT_USAGE;
 	}
-	if ((o.force && !stop) || (o.once && !o.stats)) {
-		loader_err("--force goes with --stop, --once with --stats");
+	if ((o.force && !stop) || ((o.once || format_given) && !o.stats)) {
+		loader_err("--force goes with --stop, --once and --format with --stats");
 		return EXIT_USAGE;
 	}
 	if ((o.grace_policy || o.grace_ns) &&
@@ -620,7 +662,7 @@ int main(int argc, char **argv)
 	}
 	if (o.stats && (o.detach || mode)) {
 		loader_err("--stats only reads what is loaded: it goes alone (with --interval, "
-			   "--once)");
+			   "--once, --format)");
 		return EXIT_USAGE;
 	}
 

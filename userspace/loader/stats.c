@@ -6,6 +6,9 @@
  * the attached hubs whose first columns come from the hub slots every mode shares (struct
  * gh_hub_slot), and reads the log2 latency histograms both kernel sides keep. The mode prints
  * its own counters (its print_stats hook) and the table's last columns.
+ *
+ * --format openmetrics writes the same as metrics (openmetrics.h), from tables: the slots'
+ * counters here, each mode's own in its struct loader_metrics.
  */
 #include <errno.h>
 #include <math.h>
@@ -13,6 +16,7 @@
 #include <string.h>
 
 #include "loader.h"
+#include "openmetrics.h"
 
 /* Map the values of m's pin name into *p: 0, or an exit status (message printed). */
 static int view_map(const struct loader_mode *m, const char *name, size_t size, unsigned n,
@@ -111,4 +115,177 @@ uint64_t loader_hist_quantile(const __u64 *bucket, unsigned nr, double q)
 			return 1ull << b;
 	}
 	return 1ull << (nr - 1);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* --format openmetrics                                                                       */
+
+/* The hub slots' counters, which every mode shares; the runtime bumps most of them. */
+static const struct loader_metric slot_metrics[] = {
+	LOADER_COUNTER(struct gh_hub_slot, nr_handoffs, "greenhub_hub_handoffs_total",
+		       "Hand-offs of the hub (RUN -> HANDOFF), by the kernel side or the sysmon."),
+	LOADER_COUNTER(struct gh_hub_slot, nr_takeovers, "greenhub_hub_takeovers_total",
+		       "Handed-off hubs taken over by another carrier."),
+	LOADER_COUNTER(struct gh_hub_slot, nr_cancels, "greenhub_hub_cancels_total",
+		       "Hand-offs cancelled: the blocked call returned first."),
+	LOADER_COUNTER(struct gh_hub_slot, nr_holds, "greenhub_hub_holds_total",
+		       "Returning carriers that found another carrier running the hub and waited."),
+	LOADER_COUNTER(struct gh_hub_slot, nr_handbacks, "greenhub_hub_handbacks_total",
+		       "Hubs handed back to a returned carrier at a switch point."),
+	LOADER_COUNTER(struct gh_hub_slot, nr_idle_returns, "greenhub_hub_idle_returns_total",
+		       "Returning carriers that took an idle hub."),
+};
+
+#define LATENCY_HELP "Latency from an owner carrier's block to a spare running the hub."
+
+/* An attached hub and its labels: mode, hub (the slot's index), pid (its owner's tgid). */
+struct metric_hub {
+	unsigned index;
+	char hub[12];
+	char pid[12];
+	struct om_label labels[3];
+};
+
+static uint64_t load_u64(const void *base, size_t offset)
+{
+	return __atomic_load_n((const __u64 *)((const char *)base + offset), __ATOMIC_RELAXED);
+}
+
+static int64_t load_s64(const void *base, size_t offset)
+{
+	return __atomic_load_n((const __s64 *)((const char *)base + offset), __ATOMIC_RELAXED);
+}
+
+/* The attached hubs, in slot order, with their labels; how many. */
+static unsigned find_hubs(const struct loader_mode *m, const struct loader_view *v,
+			  struct metric_hub *hubs)
+{
+	const struct gh_hub_slot *slots = v->slots;
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < GH_MAX_HUBS; i++) {
+		struct metric_hub *h = &hubs[n];
+
+		if (!(__atomic_load_n(&slots[i].flags, __ATOMIC_RELAXED) & GH_SLOT_F_ACTIVE))
+			continue;
+		h->index = i;
+		snprintf(h->hub, sizeof(h->hub), "%u", i);
+		snprintf(h->pid, sizeof(h->pid), "%u", slots[i].tgid);
+		h->labels[0] = (struct om_label){ "mode", m->name };
+		h->labels[1] = (struct om_label){ "hub", h->hub };
+		h->labels[2] = (struct om_label){ "pid", h->pid };
+		n++;
+	}
+	return n;
+}
+
+static void put_metric_family(struct om_writer *w, const struct loader_metric *mt)
+{
+	om_family(w, mt->name, mt->gauge ? OM_GAUGE : OM_COUNTER, NULL, mt->help);
+}
+
+static void put_metric_sample(struct om_writer *w, const struct loader_metric *mt, const void *base,
+			      const struct om_label *labels, size_t nr_labels)
+{
+	if (mt->gauge)
+		om_sample_s64(w, mt->name, labels, nr_labels, load_s64(base, mt->offset));
+	else
+		om_sample_u64(w, mt->name, labels, nr_labels, load_u64(base, mt->offset));
+}
+
+/* One family per metric of table, a sample for each hub: values of stride bytes from base. */
+static void put_hub_metrics(struct om_writer *w, const struct loader_metric *table, size_t nr,
+			    const void *base, size_t stride, const struct metric_hub *hubs,
+			    unsigned nr_hubs)
+{
+	for (size_t i = 0; i < nr; i++) {
+		put_metric_family(w, &table[i]);
+		for (unsigned h = 0; h < nr_hubs; h++)
+			put_metric_sample(w, &table[i],
+					  (const char *)base + (size_t)hubs[h].index * stride,
+					  hubs[h].labels, ARRAY_SIZE(hubs[h].labels));
+	}
+}
+
+/*
+ * The samples of a log2 latency histogram: the bounds 2^i us of every bucket but the last (which
+ * has none, so it is only in +Inf), in seconds. The count is the buckets' sum rather than the
+ * histogram's own count, which the kernel side bumps apart from the bucket: so +Inf and _count
+ * agree with the buckets even in a histogram read while it grows.
+ */
+static void put_latency(struct om_writer *w, const char *name, const struct om_label *labels,
+			size_t nr_labels, const struct loader_hist *h)
+{
+	double bound[LOADER_HIST_BUCKETS - 1];
+	uint64_t counts[LOADER_HIST_BUCKETS - 1], count = 0;
+
+	for (unsigned b = 0; b < LOADER_HIST_BUCKETS; b++) {
+		uint64_t n = __atomic_load_n(&h->bucket[b], __ATOMIC_RELAXED);
+
+		count += n;
+		if (b < LOADER_HIST_BUCKETS - 1) {
+			counts[b] = n;
+			/* A division, not 1e-6 scaled: the double nearest 2^b / 10^6, which
+			 * prints as its exact decimal. */
+			bound[b] = (double)(1ull << b) / 1e6;
+		}
+	}
+	om_histogram(w, name, labels, nr_labels, bound, counts, ARRAY_SIZE(bound), count,
+		     (double)__atomic_load_n(&h->sum_ns, __ATOMIC_RELAXED) / 1e9);
+}
+
+/* What describes the kernel side as a whole: its mode and state, when it was loaded, how many
+ * hubs it serves. */
+static void put_kernel_side(struct om_writer *w, const struct loader_mode *m,
+			    const struct loader_view *v, unsigned nr_hubs)
+{
+	const struct loader_control *ctl = v->ctl;
+	const struct loader_metrics *mm = m->metrics;
+	__u32 state = __atomic_load_n(&ctl->state, __ATOMIC_RELAXED);
+	struct om_label labels[] = {
+		{ "mode", m->name },
+		{ "state", state < mm->nr_states ? mm->states[state] : "unknown" },
+	};
+
+	om_family(w, "greenhub_kernel_side_info", OM_GAUGE, NULL,
+		  "The loaded kernel side: its mode and its loader's state (always 1).");
+	om_sample_u64(w, "greenhub_kernel_side_info", labels, ARRAY_SIZE(labels), 1);
+	om_family(w, "greenhub_loaded_timestamp_seconds", OM_GAUGE, "seconds",
+		  "When the loader pinned the kernel side (Unix time); its counters start then.");
+	om_sample_f64(w, "greenhub_loaded_timestamp_seconds", labels, 1,
+		      (double)ctl->loaded_ns / 1e9);
+	om_family(w, "greenhub_attached_hubs", OM_GAUGE, NULL,
+		  "Hubs attached to the kernel side (slots granted and not released).");
+	om_sample_u64(w, "greenhub_attached_hubs", labels, 1, nr_hubs);
+}
+
+int loader_print_metrics(const struct loader_mode *m, const struct loader_view *v)
+{
+	const struct loader_metrics *mm = m->metrics;
+	const struct om_label mode = { "mode", m->name };
+	struct metric_hub hubs[GH_MAX_HUBS];
+	unsigned nr_hubs = find_hubs(m, v, hubs);
+	struct om_writer w;
+
+	om_begin(&w, stdout);
+	put_kernel_side(&w, m, v, nr_hubs);
+	for (size_t i = 0; i < mm->nr_control; i++) {
+		put_metric_family(&w, &mm->control[i]);
+		put_metric_sample(&w, &mm->control[i], v->ctl, &mode, 1);
+	}
+	om_family(&w, "greenhub_handoff_latency_seconds", OM_HISTOGRAM, "seconds", LATENCY_HELP);
+	put_latency(&w, "greenhub_handoff_latency_seconds", &mode, 1,
+		    (const void *)((const char *)v->ctl + mm->hist));
+
+	put_hub_metrics(&w, slot_metrics, ARRAY_SIZE(slot_metrics), v->slots,
+			sizeof(struct gh_hub_slot), hubs, nr_hubs);
+	put_hub_metrics(&w, mm->hub, mm->nr_hub, v->hubs, m->hub_size, hubs, nr_hubs);
+	om_family(&w, "greenhub_hub_handoff_latency_seconds", OM_HISTOGRAM, "seconds",
+		  LATENCY_HELP " Per hub.");
+	for (unsigned h = 0; h < nr_hubs; h++)
+		put_latency(&w, "greenhub_hub_handoff_latency_seconds", hubs[h].labels,
+			    ARRAY_SIZE(hubs[h].labels),
+			    (const void *)((const char *)v->hubs + hubs[h].index * m->hub_size +
+					   mm->hub_hist));
+	return om_end(&w);
 }
