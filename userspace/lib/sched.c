@@ -44,6 +44,20 @@ void gh__runq_push(struct gh_hub *hub, struct gh_thread *t)
 	runq_push(hub, t);
 }
 
+/*
+ * Start loading the saved context of the thread that will run after the one being popped.
+ * Switching into a thread first reads the top of its stack, a page of its own: with thousands
+ * of threads (sleepers woken by timers, say) that read missed the TLB and the caches on nearly
+ * every switch and was the largest single cost. The popped thread's run hides the miss.
+ */
+static inline void prefetch_next_ready(const struct gh_hub *hub)
+{
+	const struct gh__list *n = hub->runq.next;
+
+	if (n != &hub->runq)
+		__builtin_prefetch(GH_CONTAINER_OF(n, struct gh_thread, node)->ctx.sp);
+}
+
 static struct gh_thread *runq_pop(struct gh_hub *hub)
 {
 	struct gh__list *n = gh__list_pop_front(&hub->runq);
@@ -51,6 +65,7 @@ static struct gh_thread *runq_pop(struct gh_hub *hub)
 	if (!n)
 		return NULL;
 	hub->runq_len--;
+	prefetch_next_ready(hub);
 	return GH_CONTAINER_OF(n, struct gh_thread, node);
 }
 
