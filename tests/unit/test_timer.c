@@ -270,6 +270,72 @@ static void test_timer_cancel_in_the_middle_keeps_order(void **state)
 	}
 }
 
+/*
+ * Fairness under a busy run queue: a thread whose timer falls due while others keep yielding
+ * runs within one round of them, not after two. Each busy thread counts its runs that began
+ * once the deadline had passed (it reads the clock as it starts each run); when the sleeper
+ * wakes, no busy thread may have begun two such runs. The clock decides only which runs
+ * count, never the verdict: a busy thread that saw the deadline pass has run before the hub
+ * next looked at its timers (which read the clock later), so on a hub that fires due timers
+ * once per round and runs the woken threads first in the next one, each saw it at most once.
+ */
+#define BUSY 8
+#define FAIR_TRIALS 10
+
+static uint64_t fair_deadline;
+static bool fair_woke;
+static int runs_after_due[BUSY];
+static int runs_seen_by_sleeper[BUSY];
+
+static void *busy_yielder(void *arg)
+{
+	int index = (int)(intptr_t)arg;
+
+	while (!fair_woke) {
+		if (gh_now() >= fair_deadline)
+			runs_after_due[index]++;
+		gh_yield();
+	}
+	return NULL;
+}
+
+static void *fair_sleeper(void *arg)
+{
+	check_int_equal(gh_sleep_until(fair_deadline), 0);
+	memcpy(runs_seen_by_sleeper, runs_after_due, sizeof(runs_seen_by_sleeper));
+	fair_woke = true;
+	return NULL;
+}
+
+static void *fair_main(void *arg)
+{
+	gh_thread *sleeper, *busy[BUSY];
+
+	fair_woke = false;
+	memset(runs_after_due, 0, sizeof(runs_after_due));
+	/* A deadline in the future when the sleeper arms it (it runs first), so that the timer,
+	 * not a plain yield, wakes it; the busy threads then yield until it has. */
+	fair_deadline = gh_now() + MS(2);
+	sleeper = gh_spawn(fair_sleeper, NULL);
+	for (int i = 0; i < BUSY; i++)
+		busy[i] = gh_spawn(busy_yielder, (void *)(intptr_t)i);
+	join_ok(sleeper);
+	for (int i = 0; i < BUSY; i++)
+		join_ok(busy[i]);
+	return NULL;
+}
+
+static void test_timer_due_runs_within_one_round(void **state)
+{
+	/* Several trials: where in a round the deadline falls varies, and a hub that queued
+	 * the woken thread behind a whole fresh round could pass one trial by luck. */
+	for (int trial = 0; trial < FAIR_TRIALS; trial++) {
+		run_in_hub(fair_main, NULL);
+		for (int i = 0; i < BUSY; i++)
+			assert_in_range(runs_seen_by_sleeper[i], 0, 1);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -279,6 +345,7 @@ int main(void)
 		cmocka_unit_test(test_timer_fires_while_others_yield),
 		cmocka_unit_test(test_timer_equal_deadlines_fire_fifo),
 		cmocka_unit_test(test_timer_cancel_in_the_middle_keeps_order),
+		cmocka_unit_test(test_timer_due_runs_within_one_round),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
