@@ -10,7 +10,12 @@
  *   cost     no ticker: ns per uncontended gh_blocking_begin + gh_blocking_end pair, next to a
  *            pthread mutex lock + unlock pair measured the same way
  *
- * Prints one line: variant, ticker lateness p50/p99/max in microseconds, blocking calls done.
+ * Prints one line: variant, ticker lateness p50/p99/max in microseconds, blocking calls done,
+ * and the ticker's gap (from one tick to the next) p50/max next to the blockers' round: the
+ * mean time from one of a blocker's calls to its next. In the plain variant the calls hold the
+ * hub's only OS thread in turn, so that is one round of the run queue, and a hub that runs a
+ * thread woken by a due timer within one round ticks once per round (gap / round 1), where one
+ * that queues it behind a whole fresh round ticks every second round (2).
  * With 0 blockers the ticker runs alone: what waking the hub costs in that mode.
  * bench/stall/run runs every variant and the Go comparison and prints the ratios.
  */
@@ -32,8 +37,10 @@ static enum variant variant;
 static unsigned seconds = 3, blockers = 4;
 static uint64_t deadline;
 static uint64_t *lateness;
-static size_t nlate, cap_late;
+static uint64_t *gaps;
+static size_t nlate, ngaps, cap_late;
 static unsigned long calls;
+static uint64_t run_start, run_end;
 
 static void *sleep_50ms(void *arg)
 {
@@ -76,7 +83,7 @@ static void *blocker(void *arg)
 
 static void *ticker(void *arg)
 {
-	uint64_t next = gh_now();
+	uint64_t next = gh_now(), last_tick = 0;
 
 	while (next < deadline) {
 		uint64_t now;
@@ -86,6 +93,9 @@ static void *ticker(void *arg)
 		now = gh_now();
 		if (nlate < cap_late)
 			lateness[nlate++] = now > next ? now - next : 0;
+		if (last_tick && ngaps < cap_late)
+			gaps[ngaps++] = now - last_tick;
+		last_tick = now;
 		/* A stalled hub misses ticks; the ticker wants the next one after now. */
 		while (next + TICK_NS <= now)
 			next += TICK_NS;
@@ -98,11 +108,13 @@ static void *main_green(void *arg)
 	gh_thread *t[65];
 	unsigned n = 0;
 
+	run_start = gh_now();
 	t[n++] = gh_spawn(ticker, NULL);
 	for (unsigned i = 0; i < blockers; i++)
 		t[n++] = gh_spawn(blocker, NULL);
 	for (unsigned i = 0; i < n; i++)
 		gh_join(t[i], NULL);
+	run_end = gh_now();
 	return NULL;
 }
 
@@ -113,11 +125,26 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The p quantile of the n sorted values v, in microseconds. */
+static double pct_of(const uint64_t *v, size_t n, double p)
+{
+	size_t i = (size_t)(p * (double)(n - 1));
+
+	return (double)v[i] / 1000.0;
+}
+
 static double pct(double p)
 {
-	size_t i = (size_t)(p * (double)(nlate - 1));
+	return pct_of(lateness, nlate, p);
+}
 
-	return (double)lateness[i] / 1000.0;
+/* The mean time from one of a blocker's calls to its next, in microseconds (0 without
+ * calls). */
+static double round_us(void)
+{
+	if (!calls)
+		return 0;
+	return (double)(run_end - run_start) * blockers / (double)calls / 1000.0;
 }
 
 static void *cost_main(void *arg)
@@ -190,8 +217,9 @@ int main(int argc, char **argv)
 	}
 	cap_late = (size_t)seconds * 2000 + 100;
 	lateness = calloc(cap_late, sizeof(*lateness));
+	gaps = calloc(cap_late, sizeof(*gaps));
 	hub = gh_hub_create(&o);
-	if (!lateness || !hub) {
+	if (!lateness || !gaps || !hub) {
 		perror("stall: setup");
 		return 1;
 	}
@@ -207,11 +235,16 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	qsort(lateness, nlate, sizeof(*lateness), cmp_u64);
+	qsort(gaps, ngaps, sizeof(*gaps), cmp_u64);
 	/* The assisted row is named after the mode it ran in. */
-	printf("%s p50_us=%.1f p99_us=%.1f max_us=%.1f calls=%lu mode=%s\n",
+	printf("%s p50_us=%.1f p99_us=%.1f max_us=%.1f calls=%lu mode=%s",
 	       variant == ASSISTED ? gh_mode_name(gh_hub_mode(hub)) : argv[1], pct(0.5),
 	       pct(0.99), (double)lateness[nlate - 1] / 1000.0, calls,
 	       gh_mode_name(gh_hub_mode(hub)));
+	if (ngaps)
+		printf(" gap_p50_us=%.1f gap_max_us=%.1f round_us=%.1f", pct_of(gaps, ngaps, 0.5),
+		       pct_of(gaps, ngaps, 1.0), round_us());
+	printf("\n");
 	gh_hub_destroy(hub);
 	return 0;
 }

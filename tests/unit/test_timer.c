@@ -171,6 +171,171 @@ static void test_timer_fires_while_others_yield(void **state)
 	assert_int_equal(ticks, 20);
 }
 
+/* FIFO among equal deadlines, on its own: sleepers armed one after another on the very same
+ * deadline wake in the order they armed, whatever the heap's shape. */
+#define TIED 300
+
+static int tied_woke[TIED];
+static int tied_nwoke;
+
+static void *sleep_tied(void *arg)
+{
+	static uint64_t tied_deadline;
+	int index = (int)(intptr_t)arg;
+
+	if (index == 0)
+		tied_deadline = gh_now() + MS(100);
+	check_int_equal(gh_sleep_until(tied_deadline), 0);
+	tied_woke[tied_nwoke++] = index;
+	return NULL;
+}
+
+static void *tied_main(void *arg)
+{
+	static gh_thread *t[TIED];
+
+	/* Spawned in order, run (and so armed) in order. */
+	for (int i = 0; i < TIED; i++)
+		t[i] = gh_spawn(sleep_tied, (void *)(intptr_t)i);
+	for (int i = 0; i < TIED; i++)
+		join_ok(t[i]);
+	return NULL;
+}
+
+static void test_timer_equal_deadlines_fire_fifo(void **state)
+{
+	tied_nwoke = 0;
+	run_in_hub(tied_main, NULL);
+	assert_int_equal(tied_nwoke, TIED);
+	for (int i = 0; i < TIED; i++)
+		assert_int_equal(tied_woke[i], i);
+}
+
+/*
+ * Cancelling from the middle of the heap must leave the rest in order: sleepers on distinct
+ * and tied deadlines, every third one cancelled while they all wait; the others still wake in
+ * (deadline, arming) order and the cancelled ones with -ECANCELED.
+ */
+#define MIDDLE 120
+
+static uint64_t middle_deadline[MIDDLE];
+static int middle_woke[MIDDLE];
+static int middle_nwoke;
+
+static void *sleep_middle(void *arg)
+{
+	int index = (int)(intptr_t)arg;
+	int err = gh_sleep_until(middle_deadline[index]);
+
+	if (err == 0)
+		middle_woke[middle_nwoke++] = index;
+	return (void *)(intptr_t)err;
+}
+
+static bool middle_cancelled(int i)
+{
+	return i % 3 == 1;
+}
+
+static void *middle_main(void *arg)
+{
+	static gh_thread *t[MIDDLE];
+	uint64_t base = gh_now() + MS(100);
+
+	for (int i = 0; i < MIDDLE; i++) {
+		/* Reversed and tied in fours, so that arming order is not deadline order. */
+		middle_deadline[i] = base + (uint64_t)((MIDDLE - i) / 4) * 100000u;
+		t[i] = gh_spawn(sleep_middle, (void *)(intptr_t)i);
+	}
+	gh_yield(); /* every sleeper arms */
+	for (int i = 0; i < MIDDLE; i++)
+		if (middle_cancelled(i))
+			check_int_equal(gh_cancel(t[i]), 0);
+	for (int i = 0; i < MIDDLE; i++)
+		check_int_equal((intptr_t)join_ok(t[i]), middle_cancelled(i) ? -ECANCELED : 0);
+	return NULL;
+}
+
+static void test_timer_cancel_in_the_middle_keeps_order(void **state)
+{
+	middle_nwoke = 0;
+	run_in_hub(middle_main, NULL);
+	assert_int_equal(middle_nwoke, MIDDLE - MIDDLE / 3);
+	for (int i = 1; i < middle_nwoke; i++) {
+		int a = middle_woke[i - 1], b = middle_woke[i];
+
+		assert_true(middle_deadline[a] <= middle_deadline[b]);
+		if (middle_deadline[a] == middle_deadline[b])
+			assert_true(a < b);
+	}
+}
+
+/*
+ * Fairness under a busy run queue: a thread whose timer falls due while others keep yielding
+ * runs within one round of them, not after two. Each busy thread counts its runs that began
+ * once the deadline had passed (it reads the clock as it starts each run); when the sleeper
+ * wakes, no busy thread may have begun two such runs. The clock decides only which runs
+ * count, never the verdict: a busy thread that saw the deadline pass has run before the hub
+ * next looked at its timers (which read the clock later), so on a hub that fires due timers
+ * once per round and runs the woken threads first in the next one, each saw it at most once.
+ */
+#define BUSY 8
+#define FAIR_TRIALS 10
+
+static uint64_t fair_deadline;
+static bool fair_woke;
+static int runs_after_due[BUSY];
+static int runs_seen_by_sleeper[BUSY];
+
+static void *busy_yielder(void *arg)
+{
+	int index = (int)(intptr_t)arg;
+
+	while (!fair_woke) {
+		if (gh_now() >= fair_deadline)
+			runs_after_due[index]++;
+		gh_yield();
+	}
+	return NULL;
+}
+
+static void *fair_sleeper(void *arg)
+{
+	check_int_equal(gh_sleep_until(fair_deadline), 0);
+	memcpy(runs_seen_by_sleeper, runs_after_due, sizeof(runs_seen_by_sleeper));
+	fair_woke = true;
+	return NULL;
+}
+
+static void *fair_main(void *arg)
+{
+	gh_thread *sleeper, *busy[BUSY];
+
+	fair_woke = false;
+	memset(runs_after_due, 0, sizeof(runs_after_due));
+	/* A deadline in the future when the sleeper arms it (it runs first), so that the timer,
+	 * not a plain yield, wakes it; the busy threads then yield until it has. */
+	fair_deadline = gh_now() + MS(2);
+	sleeper = gh_spawn(fair_sleeper, NULL);
+	for (int i = 0; i < BUSY; i++)
+		busy[i] = gh_spawn(busy_yielder, (void *)(intptr_t)i);
+	join_ok(sleeper);
+	for (int i = 0; i < BUSY; i++)
+		join_ok(busy[i]);
+	return NULL;
+}
+
+static void test_timer_due_runs_within_one_round(void **state)
+{
+	/* Several trials: where in a round the deadline falls varies, and a hub that queued
+	 * the woken thread behind a whole fresh round could pass one trial by luck. */
+	for (int trial = 0; trial < FAIR_TRIALS; trial++) {
+		run_in_hub(fair_main, NULL);
+		for (int i = 0; i < BUSY; i++)
+			assert_in_range(runs_seen_by_sleeper[i], 0, 1);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -178,6 +343,9 @@ int main(void)
 		cmocka_unit_test(test_timer_past_deadline_returns_at_once),
 		cmocka_unit_test(test_timer_cancelled_sleepers_wake),
 		cmocka_unit_test(test_timer_fires_while_others_yield),
+		cmocka_unit_test(test_timer_equal_deadlines_fire_fifo),
+		cmocka_unit_test(test_timer_cancel_in_the_middle_keeps_order),
+		cmocka_unit_test(test_timer_due_runs_within_one_round),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -107,7 +107,7 @@ static inline void gh__switch(struct gh__ctx *from, struct gh__ctx *to, bool fro
 void gh__ctx_started(struct gh__ctx *ctx);
 
 /* ---------------------------------------------------------------------------------------- */
-/* Timers (timer.c): a binary min-heap ordered by (deadline, arming order).                  */
+/* Timers (timer.c): a 4-ary min-heap ordered by (deadline, arming order).                   */
 
 struct gh__timer {
 	uint64_t deadline;

@@ -50,4 +50,19 @@ static inline struct gh__list *gh__list_pop_front(struct gh__list *l)
 	return n;
 }
 
+/* Move the nodes that follow after (a node of l, or l itself) to the front of l, in order. */
+static inline void gh__list_move_after_to_front(struct gh__list *l, struct gh__list *after)
+{
+	struct gh__list *first = after->next, *last = l->prev;
+
+	if (after == l || first == l)
+		return;
+	after->next = l;
+	l->prev = after;
+	last->next = l->next;
+	l->next->prev = last;
+	l->next = first;
+	first->prev = l;
+}
+
 #endif /* GREENHUB_LIST_H */

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Timers: a binary min-heap keyed by (deadline, arming order). Arm, disarm and fire are
+ * Timers: a 4-ary min-heap keyed by (deadline, arming order). Arm, disarm and fire are
  * O(log n); the next deadline is O(1). Each timer records its heap index so a wait that ends
  * early (woken, cancelled) removes its timer without a search.
  *
