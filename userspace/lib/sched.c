@@ -21,8 +21,9 @@
  * Who touches what
  *   Everything here runs on the carrier that holds the hub's baton and touches the hub's
  *   green-thread state without locks; the baton's CAS orders it between carriers (baton.c).
- *   The one exception is gh__wake_remote, which any OS thread may call: it only pushes onto
- *   hub->remote, a lock-free stack that the baton holder empties (gh__drain_remote).
+ *   The exceptions are gh__wake_remote and gh_hub_post (post.c), which any OS thread may
+ *   call: they only push onto hub->remote or hub->posts, lock-free stacks that the baton
+ *   holder empties (gh__drain_remote, gh__posts_run), and write the hub's eventfd.
  */
 #include <errno.h>
 #include <unistd.h>
@@ -54,14 +55,17 @@ static struct gh_thread *runq_pop(struct gh_hub *hub)
 	return GH_CONTAINER_OF(n, struct gh_thread, node);
 }
 
-/* Between rounds: fire due timers, notice I/O and remote completions without blocking, and
- * size the next round. */
+/* Between rounds: fire due timers, notice I/O, remote completions and posts without
+ * blocking, and size the next round. */
 static void round_housekeeping(struct gh_hub *hub, struct gh__carrier *c)
 {
 	if (hub->fd_waiters || atomic_load_explicit(&hub->remote_waiters, memory_order_relaxed))
 		gh__poller_poll(hub, c, 0);
 	else if (hub->timers.n)
 		gh__timer_run(&hub->timers, gh_now());
+	/* A busy hub never polls: it finds posts here, at most a round after they came. */
+	if (gh__posts_pending(hub))
+		gh__posts_run(hub);
 	hub->batch = (unsigned)hub->runq_len;
 }
 
@@ -230,6 +234,8 @@ void gh__drain_remote(struct gh_hub *hub)
 		hub->nr_waiting--;
 		runq_push(hub, t);
 	}
+	/* Posts share the eventfd: the read above consumed their kick too. */
+	gh__posts_run(hub);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -237,13 +243,18 @@ void gh__drain_remote(struct gh_hub *hub)
 
 enum run_result { RUN_LOST, RUN_DONE };
 
+/* How soon an idle hub tries again to spawn a post's green thread after running out of
+ * memory for it. */
+#define GH__POST_RETRY_NS (1000u * 1000u)
+
 /* Nothing is ready and nothing outside the hub can make anything ready: every live green
  * thread waits on another. A thread held by a blocked carrier still counts as running. */
 static bool hub_deadlocked(struct gh_hub *hub)
 {
 	return hub->live && !hub->runq_len && hub->live == hub->nr_waiting && !hub->timers.n &&
 	       !hub->fd_waiters &&
-	       !atomic_load_explicit(&hub->remote_waiters, memory_order_relaxed);
+	       !atomic_load_explicit(&hub->remote_waiters, memory_order_relaxed) &&
+	       !gh__posts_pending(hub);
 }
 
 /*
@@ -299,6 +310,13 @@ static bool idle_poll(struct gh_hub *hub, struct gh__carrier *c)
 	/* Read while the hub is ours: once IDLE is published, a returning carrier may take the
 	 * hub and rearrange the timer heap (or reallocate it) under this thread. */
 	deadline = gh__timer_next(&hub->timers);
+	if (hub->post_fifo) {
+		/* A post's green thread could not be spawned (no memory): try again soon. */
+		uint64_t retry = gh_now() + GH__POST_RETRY_NS;
+
+		if (retry < deadline)
+			deadline = retry;
+	}
 	idle_word = gh__baton_go_idle(hub, c);
 	if (gh__return_pending(hub)) {
 		/* The Dekker pair with a returning carrier: it may not have seen IDLE. Take the
@@ -324,7 +342,10 @@ static enum run_result run_hub(struct gh_hub *hub, struct gh__carrier *c)
 		release_dying(hub);
 		if (gh__return_pending(hub) && gh__baton_hand_back(hub, c))
 			return RUN_LOST;
-		if (!hub->live)
+		if (gh__posts_pending(hub))
+			gh__posts_run(hub);
+		/* The run ends only once no post can get in any more (post.c). */
+		if (!hub->live && gh__posts_close(hub))
 			return RUN_DONE;
 		t = runq_pop(hub);
 		if (t) {
