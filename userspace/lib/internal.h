@@ -473,7 +473,8 @@ static inline bool gh__posts_pending(struct gh_hub *hub)
 {
 	return hub->post_fifo || atomic_load_explicit(&hub->posts, memory_order_relaxed);
 }
-/* Spawn a detached green thread for every post so far (baton holder). */
+/* Take the posts made so far and spawn a detached green thread for a batch of them, oldest
+ * first (baton holder). */
 void gh__posts_run(struct gh_hub *hub);
 /* The run is about to end: stop taking posts. False if posts are pending (run them). */
 bool gh__posts_close(struct gh_hub *hub);

@@ -86,14 +86,19 @@ static void posts_take(struct gh_hub *hub)
 	hub->post_fifo_tail = last;
 }
 
-/* Spawn a detached green thread for each post in the FIFO. One that cannot be spawned (no
- * memory for its stack) stays first in the FIFO and is tried again later (gh__posts_pending
- * keeps the hub running and its idle poll short). */
+/* Most posts spawned at a time: a flood of posts becomes green threads a batch per round
+ * (or per pass of the hub loop), not all at once, so that it does not take a stack each
+ * before any of them has run. */
+#define POST_SPAWN_BATCH 128
+
+/* Spawn a detached green thread for each post at the front of the FIFO, up to a batch. One
+ * that cannot be spawned (no memory for its stack) stays first in the FIFO and is tried again
+ * later (gh__posts_pending keeps the hub running and its idle poll short). */
 static void posts_spawn(struct gh_hub *hub)
 {
 	struct gh__post *p;
 
-	while ((p = hub->post_fifo)) {
+	for (unsigned n = 0; n < POST_SPAWN_BATCH && (p = hub->post_fifo); n++) {
 		struct gh_thread *t = gh__thread_create(hub, p->fn, p->arg);
 
 		if (!t)

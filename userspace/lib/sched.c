@@ -311,7 +311,9 @@ static bool idle_poll(struct gh_hub *hub, struct gh__carrier *c)
 	 * hub and rearrange the timer heap (or reallocate it) under this thread. */
 	deadline = gh__timer_next(&hub->timers);
 	if (hub->post_fifo) {
-		/* A post's green thread could not be spawned (no memory): try again soon. */
+		/* The hub loop spawns a batch of posts before it looks for a ready thread, so
+		 * posts still wait here only if one could not be spawned (no memory): try again
+		 * soon. */
 		uint64_t retry = gh_now() + GH__POST_RETRY_NS;
 
 		if (retry < deadline)
@@ -342,7 +344,11 @@ static enum run_result run_hub(struct gh_hub *hub, struct gh__carrier *c)
 		release_dying(hub);
 		if (gh__return_pending(hub) && gh__baton_hand_back(hub, c))
 			return RUN_LOST;
-		if (gh__posts_pending(hub))
+		/* Posts become green threads a batch at a time once the ones before have run:
+		 * this loop comes round after every thread that finishes, and spawning here
+		 * each time would pile up a stack per post. A busy hub takes them between
+		 * rounds instead. */
+		if (!hub->runq_len && gh__posts_pending(hub))
 			gh__posts_run(hub);
 		/* The run ends only once no post can get in any more (post.c). */
 		if (!hub->live && gh__posts_close(hub))
