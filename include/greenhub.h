@@ -178,6 +178,48 @@ struct gh_hub_stats {
 GH_EXPORT int gh_hub_stats(const gh_hub *hub, struct gh_hub_stats *st);
 
 /* ---------------------------------------------------------------------------------------- */
+/* Many hubs, one process                                                                     */
+/*
+ * A service may run many hubs, each gh_hub_run on its own OS thread. Hub-local and
+ * thread-safe calls:
+ *
+ *   thread-safe, from any OS thread (a plain pthread, a library's callback thread, a green
+ *   thread of any hub): gh_hub_post, gh_future_set, gh_future_wait, gh_future_is_set,
+ *   gh_future_create/destroy (see their rules), gh_now, gh_strerror.
+ *
+ *   hub-local: everything else. A gh_thread handle, a mutex, semaphore, event, condition,
+ *   channel or pool belongs to the hub its green threads run in; green threads of other hubs
+ *   and plain threads must not use it (gh_event_set from another hub is not safe either). To
+ *   reach another hub's objects, post a function to that hub that uses them there; to get an
+ *   answer back, have that function set a gh_future. See docs/many-hubs.md.
+ */
+
+/*
+ * Run fn(arg) as a new detached green thread of hub, from any OS thread, including the hub's
+ * own green threads and those of other hubs. Lock-free; it never waits for the hub. Posts made
+ * by one thread run in the order it made them; a hub that sleeps in its poll wakes at once,
+ * a busy one takes posts between its scheduling rounds.
+ *
+ * A hub takes posts from gh_hub_create until its run ends, so posts made before gh_hub_run
+ * run when it starts (after the main green thread is spawned). The run does not end while a
+ * post is queued: a post that returned 0 always runs. Once every green thread has finished
+ * and no post is queued the run ends, and later posts return -ESHUTDOWN until the hub runs
+ * again. Note that a posted thread keeps the run going only while it lives: a service whose
+ * hubs should wait for posts keeps a green thread waiting, e.g. in gh_future_wait on a
+ * "shut down" future (a wait on a hub-local object with nothing else running is a deadlock
+ * and ends the run, see gh_hub_run).
+ *
+ * The hub must outlive the call: gh_hub_destroy it only once every thread that may post to
+ * it has stopped posting (a call still in progress may write the hub's eventfd). Posts made
+ * since the hub's last run are dropped unrun (and freed) by gh_hub_destroy.
+ *
+ * 0, or -EINVAL (hub or fn NULL), -ENOMEM, -ESHUTDOWN (the hub's run has ended). If the hub
+ * cannot spawn the green thread when it takes the post (no memory for a stack), it keeps the
+ * post and tries again later.
+ */
+GH_EXPORT int gh_hub_post(gh_hub *hub, gh_fn fn, void *arg);
+
+/* ---------------------------------------------------------------------------------------- */
 /* Blocking regions                                                                           */
 
 /*
@@ -369,7 +411,10 @@ GH_EXPORT int gh_connect(int fd, const struct sockaddr *addr, socklen_t addrlen,
 /* Synchronization                                                                           */
 /*
  * Mutexes, semaphores, events, condition variables and channels coordinate the green threads
- * of one hub; green threads of different hubs must not share one. Waiters are served in FIFO
+ * of one hub; green threads of different hubs, and plain OS threads, must not share one (they
+ * take no lock: they rely on the hub running one green thread at a time). Between hubs use
+ * gh_hub_post and gh_future (see "Many hubs, one process" above and docs/many-hubs.md): to
+ * feed a channel of hub B from elsewhere, post to B a function that sends on it. Waiters are served in FIFO
  * order and a release hands the resource directly to the first waiter, so a late arrival can
  * never overtake a waiting green thread. create, destroy and the getters (gh_sem_value,
  * gh_event_is_set, gh_chan_len) work anywhere; every other call needs a hub (-EPERM
@@ -501,6 +546,43 @@ GH_EXPORT int gh_chan_close(gh_chan *c);
 
 /* Elements buffered in c (0 for NULL). */
 GH_EXPORT size_t gh_chan_len(const gh_chan *c);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Futures: one value, set once from any OS thread, waited for anywhere                       */
+
+typedef struct gh_future gh_future;
+
+/* An unset future; NULL with errno ENOMEM. Thread-safe. */
+GH_EXPORT gh_future *gh_future_create(void);
+
+/*
+ * Free f. -EINVAL for NULL, -EBUSY while a thread waits on it. Once a gh_future_wait has
+ * returned, f may be destroyed even if the gh_future_set that woke it has not returned yet;
+ * otherwise destroy only once no thread may still call gh_future_set or gh_future_wait on it.
+ */
+GH_EXPORT int gh_future_destroy(gh_future *f);
+
+/*
+ * Set f's value and wake every waiter, from any OS thread or green thread of any hub. Never
+ * waits for a hub (it takes f's short internal lock). 0, -EALREADY if f was already set (the
+ * value stays the first one), -EINVAL for NULL.
+ */
+GH_EXPORT int gh_future_set(gh_future *f, void *value);
+
+/*
+ * Wait until f is set or deadline (gh_now() time, GH_NEVER for none) passes; *value (if value
+ * is not NULL) gets the value. Returns at once if f is already set; any number of threads may
+ * wait. From a green thread of any hub, the wait suspends only that green thread; its hub
+ * counts it as waiting for the outside, like an offload, so the hub neither ends its run nor
+ * calls it a deadlock meanwhile. gh_cancel does not cut a wait short (use a deadline), but a
+ * cancelled green thread gets -ECANCELED at once. From a plain OS thread (not a carrier) the
+ * wait blocks the thread on a futex. Inside a blocking region it is -EPERM.
+ * 0, or -ETIMEDOUT, -ECANCELED, -EPERM, -EINVAL for NULL.
+ */
+GH_EXPORT int gh_future_wait(gh_future *f, void **value, uint64_t deadline);
+
+/* 1 if f is set, 0 if not, -EINVAL for NULL. Thread-safe. */
+GH_EXPORT int gh_future_is_set(const gh_future *f);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Green pools: at most size green threads at a time (eventlet's GreenPool)                   */

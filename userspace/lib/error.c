@@ -37,6 +37,10 @@ const char *gh_strerror(int err)
 		return "bad file descriptor, or closed while waited on";
 	case ENOMEM:
 		return "out of memory";
+	case ESHUTDOWN:
+		return "the hub's run has ended (a post after it)";
+	case EALREADY:
+		return "already done (a future set twice)";
 	default:
 		break;
 	}

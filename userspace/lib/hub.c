@@ -126,6 +126,8 @@ int gh_hub_destroy(gh_hub *hub)
 		return -EINVAL;
 	if (atomic_load(&hub->running))
 		return -EBUSY;
+	/* Posts made since the last run (or to a hub that never ran) are dropped unrun. */
+	gh__posts_free(hub);
 	gh__poller_fini(hub);
 	gh__stack_pool_fini(&hub->stacks);
 	gh__thread_descriptors_fini(hub);
@@ -262,6 +264,8 @@ int gh_hub_run(gh_hub *hub, gh_fn fn, void *arg, void **result)
 	err = gh__sysmon_add(hub);
 	if (err)
 		goto out_main;
+	/* Posts are taken from here until the carrier loop ends the run (post.c). */
+	gh__posts_open(hub);
 
 	gh__carrier_loop(hub, carrier);
 

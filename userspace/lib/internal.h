@@ -414,6 +414,12 @@ struct gh_hub {
 	 * drain, both on the baton holder. */
 	atomic_size_t remote_waiters;
 
+	/* Posts (post.c): a lock-free stack of struct gh__post any OS thread pushes onto
+	 * (gh_hub_post) and the baton holder takes whole; GH__POSTS_CLOSED between runs. Taken
+	 * posts wait in the FIFO for their green thread (baton holder only). */
+	_Atomic(struct gh__post *) posts;
+	struct gh__post *post_fifo, *post_fifo_tail;
+
 	bool deadlocked;        /* the baton holder broke a deadlock (sched.c) */
 
 	/* The baton (see include/greenhub/slot.h and baton.c). The slot is the hub's own memory
@@ -453,6 +459,29 @@ struct gh_hub {
 	struct gh__list sysmon_link;
 	uint64_t sysmon_seen;     /* the baton word seen in a region at the last tick */
 };
+
+/* ---------------------------------------------------------------------------------------- */
+/* Posts (post.c)                                                                            */
+
+struct gh__post;
+/* hub->posts while the hub takes no posts (between runs). Never dereferenced. */
+#define GH__POSTS_CLOSED ((struct gh__post *)(uintptr_t)1)
+
+/* Posts wait to be spawned (baton holder, during a run: the stack is never CLOSED then). One
+ * relaxed load: a push it misses kicked the eventfd, so the hub looks again. */
+static inline bool gh__posts_pending(struct gh_hub *hub)
+{
+	return hub->post_fifo || atomic_load_explicit(&hub->posts, memory_order_relaxed);
+}
+/* Take the posts made so far and spawn a detached green thread for a batch of them, oldest
+ * first (baton holder). */
+void gh__posts_run(struct gh_hub *hub);
+/* The run is about to end: stop taking posts. False if posts are pending (run them). */
+bool gh__posts_close(struct gh_hub *hub);
+/* A run starts: take posts again (no carrier runs). */
+void gh__posts_open(struct gh_hub *hub);
+/* gh_hub_destroy: free the posts that never ran and close the hub for good. */
+void gh__posts_free(struct gh_hub *hub);
 
 /* ---------------------------------------------------------------------------------------- */
 /* The baton (baton.c)                                                                       */

@@ -21,8 +21,9 @@
  * Who touches what
  *   Everything here runs on the carrier that holds the hub's baton and touches the hub's
  *   green-thread state without locks; the baton's CAS orders it between carriers (baton.c).
- *   The one exception is gh__wake_remote, which any OS thread may call: it only pushes onto
- *   hub->remote, a lock-free stack that the baton holder empties (gh__drain_remote).
+ *   The exceptions are gh__wake_remote and gh_hub_post (post.c), which any OS thread may
+ *   call: they only push onto hub->remote or hub->posts, lock-free stacks that the baton
+ *   holder empties (gh__drain_remote, gh__posts_run), and write the hub's eventfd.
  */
 #include <errno.h>
 #include <unistd.h>
@@ -70,7 +71,7 @@ static struct gh_thread *runq_pop(struct gh_hub *hub)
 }
 
 /*
- * Between rounds: fire due timers, notice I/O and remote completions without blocking, and
+ * Between rounds: fire due timers, notice I/O, remote completions and posts without blocking, and
  * size the next round. The threads this wakes start the next round, ahead of the threads
  * already queued for it: queued behind them, a thread whose timer fell due early in a round
  * would wait out the rest of that round and all of the next, so every other thread would run
@@ -86,6 +87,10 @@ static void round_housekeeping(struct gh_hub *hub, struct gh__carrier *c)
 	else if (hub->timers.n)
 		gh__timer_run(&hub->timers, gh_now());
 	gh__list_move_after_to_front(&hub->runq, queued_last);
+	/* A busy hub never polls: it finds posts here, at most a round after they came. Their
+	 * threads join the back of the next round: new work waits behind the woken. */
+	if (gh__posts_pending(hub))
+		gh__posts_run(hub);
 	hub->batch = (unsigned)hub->runq_len;
 }
 
@@ -254,6 +259,11 @@ void gh__drain_remote(struct gh_hub *hub)
 		hub->nr_waiting--;
 		runq_push(hub, t);
 	}
+	/* Posts share the eventfd, and the read above consumed their kick too; they stay queued
+	 * for the hub loop or the round's housekeeping, which spawn them behind the threads
+	 * woken here. Spawned here, inside a round's poll, they would be moved to the front of
+	 * the next round with the woken, ahead of posts of an earlier batch: out of the order
+	 * they were posted in. */
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -261,13 +271,18 @@ void gh__drain_remote(struct gh_hub *hub)
 
 enum run_result { RUN_LOST, RUN_DONE };
 
+/* How soon an idle hub tries again to spawn a post's green thread after running out of
+ * memory for it. */
+#define GH__POST_RETRY_NS (1000u * 1000u)
+
 /* Nothing is ready and nothing outside the hub can make anything ready: every live green
  * thread waits on another. A thread held by a blocked carrier still counts as running. */
 static bool hub_deadlocked(struct gh_hub *hub)
 {
 	return hub->live && !hub->runq_len && hub->live == hub->nr_waiting && !hub->timers.n &&
 	       !hub->fd_waiters &&
-	       !atomic_load_explicit(&hub->remote_waiters, memory_order_relaxed);
+	       !atomic_load_explicit(&hub->remote_waiters, memory_order_relaxed) &&
+	       !gh__posts_pending(hub);
 }
 
 /*
@@ -323,6 +338,15 @@ static bool idle_poll(struct gh_hub *hub, struct gh__carrier *c)
 	/* Read while the hub is ours: once IDLE is published, a returning carrier may take the
 	 * hub and rearrange the timer heap (or reallocate it) under this thread. */
 	deadline = gh__timer_next(&hub->timers);
+	if (hub->post_fifo) {
+		/* The hub loop spawns a batch of posts before it looks for a ready thread, so
+		 * posts still wait here only if one could not be spawned (no memory): try again
+		 * soon. */
+		uint64_t retry = gh_now() + GH__POST_RETRY_NS;
+
+		if (retry < deadline)
+			deadline = retry;
+	}
 	idle_word = gh__baton_go_idle(hub, c);
 	if (gh__return_pending(hub)) {
 		/* The Dekker pair with a returning carrier: it may not have seen IDLE. Take the
@@ -348,7 +372,14 @@ static enum run_result run_hub(struct gh_hub *hub, struct gh__carrier *c)
 		release_dying(hub);
 		if (gh__return_pending(hub) && gh__baton_hand_back(hub, c))
 			return RUN_LOST;
-		if (!hub->live)
+		/* Posts become green threads a batch at a time once the ones before have run:
+		 * this loop comes round after every thread that finishes, and spawning here
+		 * each time would pile up a stack per post. A busy hub takes them between
+		 * rounds instead. */
+		if (!hub->runq_len && gh__posts_pending(hub))
+			gh__posts_run(hub);
+		/* The run ends only once no post can get in any more (post.c). */
+		if (!hub->live && gh__posts_close(hub))
 			return RUN_DONE;
 		/* The round goes on across the hub loop: restarting it here, as each handoff to
 		 * a spare and each finished thread does, put off the housekeeping for as long as
