@@ -385,7 +385,13 @@ struct gh_hub {
 	 * the run, while it is the only carrier. */
 	struct gh__list runq;       /* READY threads, FIFO */
 	size_t runq_len;
-	unsigned batch;             /* direct switches left in this round before housekeeping */
+	/* Switch points reached: bumped by the baton holder each time it takes a thread off the
+	 * run queue (a relaxed load and store, no atomic add: only the baton holder writes it,
+	 * and the baton's CAS orders holders). The round's housekeeping is due once it reaches
+	 * round_end. The sysmon reads it to tell a hub that switches from one that stalls
+	 * (stall.c): one counter serves both, so the stall detector adds nothing to a switch. */
+	_Atomic uint64_t switches;
+	uint64_t round_end;
 	size_t live;                /* spawned and not yet DONE */
 	size_t nr_waiting;          /* WAITING threads (in a wait queue, asleep, or remote) */
 	struct gh__list threads;    /* every thread not yet freed */

@@ -16,7 +16,8 @@
  *   Between rounds the hub does its housekeeping on whatever stack it is on: fire due timers
  *   and, if any green thread waits for an fd or a remote completion, poll without blocking. So
  *   a busy hub still sees I/O and timers once per round, and a hub with no fds and no timers
- *   pays only a counter per switch.
+ *   pays only a counter per switch. That counter (hub->switches) only grows, so the sysmon
+ *   reads it too: a hub whose count stands still has reached no switch point (stall.c).
  *
  * Who touches what
  *   Everything here runs on the carrier that holds the hub's baton and touches the hub's
@@ -54,31 +55,43 @@ static struct gh_thread *runq_pop(struct gh_hub *hub)
 	return GH_CONTAINER_OF(n, struct gh_thread, node);
 }
 
+/* The switch count (hub->switches): only the baton holder writes it. */
+static inline uint64_t switches_read(const struct gh_hub *hub)
+{
+	return atomic_load_explicit(&hub->switches, memory_order_relaxed);
+}
+
+static inline void switches_set(struct gh_hub *hub, uint64_t n)
+{
+	atomic_store_explicit(&hub->switches, n, memory_order_relaxed);
+}
+
 /* Between rounds: fire due timers, notice I/O and remote completions without blocking, and
- * size the next round. */
-static void round_housekeeping(struct gh_hub *hub, struct gh__carrier *c)
+ * size the next round: it ends after as many switches as threads are ready now. */
+static void round_housekeeping(struct gh_hub *hub, struct gh__carrier *c, uint64_t switches)
 {
 	if (hub->fd_waiters || atomic_load_explicit(&hub->remote_waiters, memory_order_relaxed))
 		gh__poller_poll(hub, c, 0);
 	else if (hub->timers.n)
 		gh__timer_run(&hub->timers, gh_now());
-	hub->batch = (unsigned)hub->runq_len;
+	hub->round_end = switches + hub->runq_len;
 }
 
 void gh__switch_out_on(struct gh_hub *hub, struct gh__carrier *c, struct gh_thread *self)
 {
 	struct gh_thread *next;
+	uint64_t switches;
 
 	gh__check_runner(hub, c);
 	/* A carrier waits to be handed the baton back: let the hub loop do it now. */
 	if (GH_UNLIKELY(gh__return_pending(hub)))
 		goto to_loop;
-	if (hub->batch == 0)
-		round_housekeeping(hub, c);
+	switches = switches_read(hub);
+	if (switches >= hub->round_end)
+		round_housekeeping(hub, c, switches);
 	next = runq_pop(hub);
 	if (next) {
-		if (hub->batch)
-			hub->batch--;
+		switches_set(hub, switches + 1);
 		next->state = GH__RUNNING;
 		c->green = next;
 		if (next != self)
@@ -328,7 +341,12 @@ static enum run_result run_hub(struct gh_hub *hub, struct gh__carrier *c)
 			return RUN_DONE;
 		t = runq_pop(hub);
 		if (t) {
-			hub->batch = (unsigned)hub->runq_len;
+			/* A switch point too (a thread finished, or the hub was idle): counted,
+			 * and a new round begins. */
+			uint64_t switches = switches_read(hub) + 1;
+
+			switches_set(hub, switches);
+			hub->round_end = switches + hub->runq_len;
 			t->state = GH__RUNNING;
 			c->green = t;
 			gh__check_runner(hub, c);
