@@ -632,7 +632,7 @@ void gh__offload_fork_child(void);
  */
 #define GH__SIG_STALL (SIGRTMAX - 4)
 void gh__stall_start(struct gh_hub *hub);
-void gh__stall_watch(struct gh_hub *hub, uint64_t now);
+void gh__stall_watch(struct gh_hub *hub);
 void gh__stall_fork_child(void);
 /* Set when the sysmon sleeps long (nothing to watch); a region then wakes it. */
 extern atomic_uint gh__sysmon_deep;

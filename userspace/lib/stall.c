@@ -397,13 +397,20 @@ static void report_stall(struct gh_hub *hub, __u64 b, uint64_t n, uint64_t stall
 	pthread_mutex_unlock(&hook_lock);
 }
 
-void gh__stall_watch(struct gh_hub *hub, uint64_t now)
+/*
+ * The clock is read here rather than taken from the tick's start: the sysmon may have spent a while on
+ * other hubs (a backtrace waits up to CAPTURE_WAIT_NS), or been preempted, since the tick
+ * began. Read before the hub's words at a check and after them when a watch starts, it makes
+ * now - since a lower bound of the time with no switch point.
+ */
+void gh__stall_watch(struct gh_hub *hub)
 {
+	uint64_t now, n;
 	__u64 b;
-	uint64_t n;
 
 	if (!hub->stall_ns)
 		return;
+	now = gh_now();
 	b = gh__baton_load(hub);
 	n = atomic_load_explicit(&hub->switches, memory_order_relaxed);
 	if (b != hub->stall_watch.baton || n != hub->stall_watch.switches ||
@@ -411,7 +418,7 @@ void gh__stall_watch(struct gh_hub *hub, uint64_t now)
 		/* It moved (or no carrier runs green code): a new watch starts here. */
 		hub->stall_watch.baton = b;
 		hub->stall_watch.switches = n;
-		hub->stall_watch.since = now;
+		hub->stall_watch.since = gh_now();
 		hub->stall_watch.reported = false;
 		return;
 	}

@@ -121,7 +121,7 @@ static void *sysmon_main(void *arg)
 			if (hub->opts.sysmon_ns < tick)
 				tick = hub->opts.sysmon_ns;
 			active |= watch(hub, now, retire);
-			gh__stall_watch(hub, now);
+			gh__stall_watch(hub);
 		}
 		pthread_mutex_unlock(&sysmon_lock);
 		if (retire)
