@@ -153,6 +153,20 @@ static void *unmarked_read(void *arg)
 	return NULL;
 }
 
+/* A bare nanosleep(2) for job->ms: an unmarked blocking call. The stall detector's signal
+ * interrupts it once (nanosleep is never restarted): it goes on with the time left. */
+static void *unmarked_sleep(void *arg)
+{
+	struct job *j = arg;
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)MS(j->ms) };
+	int r;
+
+	while ((r = nanosleep(&ts, &ts)) < 0 && errno == EINTR)
+		;
+	check_int_equal(r, 0);
+	return NULL;
+}
+
 static void *job_main(void *arg)
 {
 	struct job *j = arg;
@@ -223,7 +237,8 @@ static void assert_one_report(gh_hub *hub, struct job *j, bool with_backtrace)
 
 	assert_int_equal(r.calls, 1);
 	assert_ptr_equal(r.hub, hub);
-	assert_true(r.have_name);
+	if (!r.have_name)
+		fail_msg("a report without the thread's name: %s", r.why);
 	assert_string_equal(r.name, j->name);
 	assert_int_equal(r.thread_id, atomic_load(&j->id));
 	assert_true(r.stalled_ns >= MS(50));
@@ -291,10 +306,33 @@ static void test_stall_unmarked_block_reported_once(void **state)
 	hub = run_job(&j, MS(50));
 	assert_int_equal(pthread_join(writer, NULL), 0);
 	assert_checks();
+#ifdef TEST_TSAN
+	{
+		/* TSan holds an asynchronous signal back while the thread is in read(), until
+		 * the call returns: the report comes without the carrier's answer, saying so. */
+		struct report r = seen_copy();
+
+		assert_int_equal(r.calls, 1);
+		assert_true(r.stalled_ns >= MS(50));
+		assert_non_null(strstr(r.why, "did not take the signal"));
+	}
+#else
 	assert_one_report(hub, &j, true);
+#endif
 	assert_int_equal(gh_hub_destroy(hub), 0);
 	close(fds[0]);
 	close(fds[1]);
+}
+
+static void test_stall_unmarked_sleep_reported_once(void **state)
+{
+	struct job j = { .name = "sleeper", .fn = unmarked_sleep, .ms = 300 };
+	gh_hub *hub;
+
+	(void)state;
+	hub = run_job(&j, MS(50));
+	assert_one_report(hub, &j, true);
+	assert_int_equal(gh_hub_destroy(hub), 0);
 }
 
 static void test_stall_yield_loop_not_reported(void **state)
@@ -481,6 +519,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stall_spinner_reported_once_from_opts, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_stall_unmarked_block_reported_once, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_stall_unmarked_sleep_reported_once, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_stall_yield_loop_not_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stall_yielders_not_reported, setup, teardown),
