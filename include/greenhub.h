@@ -27,7 +27,9 @@
  *    refuses to start if the application has a handler on one it needs (gh_hub_run returns
  *    -EBUSY, or the mode is not used, and the reason names the signal). An application that
  *    ignores or takes over 61 or 62 after its hub started loses kernel assist for that
- *    process's blocks (they stall the hub, as in mode none): never exclusivity.
+ *    process's blocks (they stall the hub, as in mode none): never exclusivity. While the
+ *    stall detector is on (off by default), it uses SIGRTMAX-4 (60) unless the application
+ *    has a disposition of its own there ("Stall detector" below).
  *  - fork(): the hubs running in the parent are dead in the child. The child's one thread is
  *    no carrier, even if fork() was called from a green thread: calls that need a hub return
  *    -EPERM, a green thread returning from its function in the child aborts with a message,
