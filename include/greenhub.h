@@ -27,7 +27,9 @@
  *    refuses to start if the application has a handler on one it needs (gh_hub_run returns
  *    -EBUSY, or the mode is not used, and the reason names the signal). An application that
  *    ignores or takes over 61 or 62 after its hub started loses kernel assist for that
- *    process's blocks (they stall the hub, as in mode none): never exclusivity.
+ *    process's blocks (they stall the hub, as in mode none): never exclusivity. While the
+ *    stall detector is on (off by default), it uses SIGRTMAX-4 (60) unless the application
+ *    has a disposition of its own there ("Stall detector" below).
  *  - fork(): the hubs running in the parent are dead in the child. The child's one thread is
  *    no carrier, even if fork() was called from a green thread: calls that need a hub return
  *    -EPERM, a green thread returning from its function in the child aborts with a message,
@@ -114,11 +116,22 @@ struct gh_hub_opts {
 	 * sysmon's tick, 1 us .. 1 s); default 20 us. */
 	uint64_t sysmon_ns;
 	uint64_t spare_idle_ns;     /* spares beyond min_spares parked this long exit; 10 s */
+	/* The stall detector (below, "Stall detector"): report the hub when it has reached no
+	 * switch point for this long (GH_STALL_MIN_NS .. GH_STALL_MAX_NS). 0, the default, lets
+	 * the environment variable GREENHUB_STALL_MS decide when the hub starts (off if unset);
+	 * GH_STALL_OFF turns the detector off whatever the environment says. */
+	uint64_t stall_ns;
 };
 
 /* Does nothing with NULL. An opts whose sz is larger than this library's struct (a program
  * built against a newer header) is refused by gh_hub_create with EINVAL. */
 GH_EXPORT void gh_hub_opts_init(struct gh_hub_opts *opts);
+
+/* gh_hub_opts.stall_ns: no stall detector for this hub, whatever GREENHUB_STALL_MS says. */
+#define GH_STALL_OFF UINT64_MAX
+/* Smallest and largest stall_ns accepted besides 0 and GH_STALL_OFF: 1 ms and 1 hour. */
+#define GH_STALL_MIN_NS 1000000ull
+#define GH_STALL_MAX_NS 3600000000000ull
 
 /* Smallest and largest stack_size accepted (bytes). */
 #define GH_STACK_MIN (16 * 1024)
@@ -218,6 +231,75 @@ GH_EXPORT int gh_hub_stats(const gh_hub *hub, struct gh_hub_stats *st);
  * post and tries again later.
  */
 GH_EXPORT int gh_hub_post(gh_hub *hub, gh_fn fn, void *arg);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Stall detector                                                                             */
+
+/*
+ * A hub stalls when its running green thread reaches no switch point for a long time: it spins
+ * without yielding, or it makes a blocking call that nothing hands off (an unmarked one in
+ * mode none). Every green thread of the hub waits meanwhile. The stall detector reports such
+ * stalls, in every mode. It is off by default; GREENHUB_STALL_MS=N (read when a hub starts) or
+ * gh_hub_opts.stall_ns turns it on for a hub. While it is off nothing is installed and nothing
+ * changes; while it is on, a switch costs nothing more either: the sysmon samples, at each of
+ * its ticks, a count of switch points the hub keeps anyway, and a hub whose count and baton
+ * have not moved for the threshold, while a carrier runs it, has stalled.
+ *
+ * GREENHUB_STALL_MS is a number of milliseconds from 1 to 3600000, or 0 (off). Anything else
+ * (empty, a sign, letters, too large) leaves the detector off and is reported once on stderr,
+ * naming the variable and the value; unlike a malformed GREENHUB_MODE it does not stop the hub
+ * from running, since the detector is a diagnostic.
+ *
+ * Each stall is reported once, when it has lasted the threshold (the sysmon notices it within
+ * about 10 ms more); a hub that switches and stalls again is reported again. The report comes
+ * with the stalled green thread's backtrace: the sysmon sends the stalled carrier signal
+ * GH_STALL_SIGNAL (SIGRTMAX-4, 60 with glibc), whose handler records the stack with glibc's
+ * backtrace() and hands it back. The handler is installed when the first hub with the detector
+ * on starts, unless the application has a disposition of its own for that signal: then, and
+ * whenever the carrier does not take the signal within 100 ms (the application blocked it, or
+ * the carrier sleeps uninterruptibly), the report says why it has no backtrace. The handler
+ * uses SA_RESTART, so a blocking call that the signal interrupts is restarted where the
+ * kernel restarts calls; the ones signal(7) lists as never restarted (nanosleep, poll,
+ * epoll_wait, select, ...) return EINTR once per reported stall.
+ *
+ * Reports go to a hook, called on the sysmon's thread. The default hook writes one block to
+ * stderr:
+ *
+ *     greenhub: hub 0x... stalled for 63 ms in green thread "spinner" (id 5) on carrier tid 812
+ *     <one line per frame, from backtrace_symbols_fd>
+ *
+ * The hook is one for the process, not one per hub: the detector is a process-wide diagnostic
+ * (one sysmon watches every hub, and GREENHUB_STALL_MS turns it on for hubs a program's
+ * libraries create too), so a process that wants its reports elsewhere (a log, a metric)
+ * installs one hook and gets them all, each naming its hub.
+ */
+/* The stall detector's signal (use it with <signal.h> included). */
+#define GH_STALL_SIGNAL (SIGRTMAX - 4)
+
+struct gh_stall_info {
+	size_t sz;              /* sizeof(struct gh_stall_info) of the library: fields may follow */
+	gh_hub *hub;            /* the hub: it runs while the hook runs */
+	uint64_t thread_id;     /* the stalled green thread's gh_thread_id(), or 0 if unknown */
+	const char *thread_name; /* its gh_thread_name() ("" if unnamed), or NULL if unknown */
+	int carrier_tid;        /* the OS thread (kernel tid) that runs the hub */
+	uint64_t stalled_ns;    /* how long it had stalled when seen (>= the threshold) */
+	void *const *frames;    /* the backtrace, innermost frame (where it was) first */
+	int nframes;            /* 0 when there is none; why then says why */
+	const char *why;        /* NULL, or why there is no backtrace (or no thread name) */
+};
+
+/*
+ * Called once per stall on the sysmon's thread, with the sysmon paused: keep it short, and do
+ * not run, stop or destroy a hub from it, nor call gh_set_stall_hook. info and everything it
+ * points to is valid during the call only.
+ */
+typedef void (*gh_stall_hook)(const struct gh_stall_info *info, void *arg);
+
+/*
+ * Make fn(info, arg) the process's stall hook; NULL puts the default (stderr) back. Once it
+ * returns, the previous hook is not running and will not be called again. Any thread.
+ */
+GH_EXPORT void gh_set_stall_hook(gh_stall_hook fn, void *arg);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Blocking regions                                                                           */

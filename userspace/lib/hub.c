@@ -63,6 +63,9 @@ static int opts_copy(struct gh_hub_opts *dst, const struct gh_hub_opts *src)
 		return -EINVAL;
 	if (dst->sysmon_ns < 1000 || dst->sysmon_ns > 1000000000u)
 		return -EINVAL;
+	if (dst->stall_ns && dst->stall_ns != GH_STALL_OFF &&
+	    (dst->stall_ns < GH_STALL_MIN_NS || dst->stall_ns > GH_STALL_MAX_NS))
+		return -EINVAL;
 	switch (dst->mode) {
 	case GH_MODE_AUTO:
 	case GH_MODE_NONE:
@@ -261,6 +264,7 @@ int gh_hub_run(gh_hub *hub, gh_fn fn, void *arg, void **result)
 	for (unsigned i = 0; i < hub->opts.min_spares; i++)
 		if (gh__spare_start(hub))
 			break; /* the sysmon keeps trying */
+	gh__stall_start(hub);
 	err = gh__sysmon_add(hub);
 	if (err)
 		goto out_main;

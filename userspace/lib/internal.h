@@ -385,7 +385,13 @@ struct gh_hub {
 	 * the run, while it is the only carrier. */
 	struct gh__list runq;       /* READY threads, FIFO */
 	size_t runq_len;
-	unsigned batch;             /* direct switches left in this round before housekeeping */
+	/* Switch points reached: bumped by the baton holder each time it takes a thread off the
+	 * run queue (a relaxed load and store, no atomic add: only the baton holder writes it,
+	 * and the baton's CAS orders holders). The round's housekeeping is due once it reaches
+	 * round_end. The sysmon reads it to tell a hub that switches from one that stalls
+	 * (stall.c): one counter serves both, so the stall detector adds nothing to a switch. */
+	_Atomic uint64_t switches;
+	uint64_t round_end;
 	size_t live;                /* spawned and not yet DONE */
 	size_t nr_waiting;          /* WAITING threads (in a wait queue, asleep, or remote) */
 	struct gh__list threads;    /* every thread not yet freed */
@@ -458,6 +464,18 @@ struct gh_hub {
 	/* Sysmon bookkeeping, under the sysmon's lock. */
 	struct gh__list sysmon_link;
 	uint64_t sysmon_seen;     /* the baton word seen in a region at the last tick */
+
+	/* The stall detector (stall.c). The threshold (0: off) and why no backtrace can be
+	 * taken ("" if one can) are set by gh__stall_start before the sysmon sees the hub, and
+	 * read-only during the run; watch is the sysmon's, under its lock. */
+	uint64_t stall_ns;
+	char stall_why[192];
+	struct {
+		__u64 baton;       /* the baton word and switch count seen ... */
+		uint64_t switches;
+		uint64_t since;    /* ... first at this tick, and not changed since */
+		bool reported;     /* this stall has been reported */
+	} stall_watch;
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -635,6 +653,16 @@ void gh__sysmon_fork_child(void (*each)(struct gh_hub *hub));
 /* fork() handlers (fork.c), installed with the first hub run: 0 or -errno. */
 int gh__fork_handlers_install(void);
 void gh__offload_fork_child(void);
+/*
+ * The stall detector (stall.c). gh__stall_start (gh_hub_run, before gh__sysmon_add) decides
+ * whether the hub has one and installs the signal handler it needs; gh__stall_watch runs at
+ * each sysmon tick for each hub, under the sysmon's lock, and reports a stall through the
+ * hook. gh__stall_fork_child: the child starts with no request in flight.
+ */
+#define GH__SIG_STALL (SIGRTMAX - 4)
+void gh__stall_start(struct gh_hub *hub);
+void gh__stall_watch(struct gh_hub *hub);
+void gh__stall_fork_child(void);
 /* Set when the sysmon sleeps long (nothing to watch); a region then wakes it. */
 extern atomic_uint gh__sysmon_deep;
 void gh__sysmon_kick(void);

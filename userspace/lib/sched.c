@@ -16,7 +16,8 @@
  *   Between rounds the hub does its housekeeping on whatever stack it is on: fire due timers
  *   and, if any green thread waits for an fd or a remote completion, poll without blocking. So
  *   a busy hub still sees I/O and timers once per round, and a hub with no fds and no timers
- *   pays only a counter per switch.
+ *   pays only a counter per switch. That counter (hub->switches) only grows, so the sysmon
+ *   reads it too: a hub whose count stands still has reached no switch point (stall.c).
  *
  * Who touches what
  *   Everything here runs on the carrier that holds the hub's baton and touches the hub's
@@ -70,15 +71,26 @@ static struct gh_thread *runq_pop(struct gh_hub *hub)
 	return GH_CONTAINER_OF(n, struct gh_thread, node);
 }
 
+/* The switch count (hub->switches): only the baton holder writes it. */
+static inline uint64_t switches_read(const struct gh_hub *hub)
+{
+	return atomic_load_explicit(&hub->switches, memory_order_relaxed);
+}
+
+static inline void switches_set(struct gh_hub *hub, uint64_t n)
+{
+	atomic_store_explicit(&hub->switches, n, memory_order_relaxed);
+}
+
 /*
- * Between rounds: fire due timers, notice I/O, remote completions and posts without blocking, and
- * size the next round. The threads this wakes start the next round, ahead of the threads
+ * Between rounds: fire due timers, notice I/O, remote completions and posts without
+ * blocking, and size the next round. The threads this wakes start the next round, ahead of the threads
  * already queued for it: queued behind them, a thread whose timer fell due early in a round
  * would wait out the rest of that round and all of the next, so every other thread would run
  * twice first (a 1 ms ticker beside 8 threads making 50 ms calls got a tick every two rounds).
  * Housekeeping once per round and the woken first bound the wait to one round.
  */
-static void round_housekeeping(struct gh_hub *hub, struct gh__carrier *c)
+static void round_housekeeping(struct gh_hub *hub, struct gh__carrier *c, uint64_t switches)
 {
 	struct gh__list *queued_last = hub->runq.prev;
 
@@ -91,23 +103,25 @@ static void round_housekeeping(struct gh_hub *hub, struct gh__carrier *c)
 	 * threads join the back of the next round: new work waits behind the woken. */
 	if (gh__posts_pending(hub))
 		gh__posts_run(hub);
-	hub->batch = (unsigned)hub->runq_len;
+	/* The next round ends after as many switches as threads are ready now. */
+	hub->round_end = switches + hub->runq_len;
 }
 
 void gh__switch_out_on(struct gh_hub *hub, struct gh__carrier *c, struct gh_thread *self)
 {
 	struct gh_thread *next;
+	uint64_t switches;
 
 	gh__check_runner(hub, c);
 	/* A carrier waits to be handed the baton back: let the hub loop do it now. */
 	if (GH_UNLIKELY(gh__return_pending(hub)))
 		goto to_loop;
-	if (hub->batch == 0)
-		round_housekeeping(hub, c);
+	switches = switches_read(hub);
+	if (switches >= hub->round_end)
+		round_housekeeping(hub, c, switches);
 	next = runq_pop(hub);
 	if (next) {
-		if (hub->batch)
-			hub->batch--;
+		switches_set(hub, switches + 1);
 		next->state = GH__RUNNING;
 		c->green = next;
 		if (next != self)
@@ -384,12 +398,13 @@ static enum run_result run_hub(struct gh_hub *hub, struct gh__carrier *c)
 		/* The round goes on across the hub loop: restarting it here, as each handoff to
 		 * a spare and each finished thread does, put off the housekeeping for as long as
 		 * that kept happening, and with it every due timer while others stayed ready. */
-		if (hub->batch == 0 && hub->runq_len)
-			round_housekeeping(hub, c);
+		if (switches_read(hub) >= hub->round_end && hub->runq_len)
+			round_housekeeping(hub, c, switches_read(hub));
 		t = runq_pop(hub);
 		if (t) {
-			if (hub->batch)
-				hub->batch--;
+			/* A switch point too (a thread finished, or the hub was idle): counted, and
+			 * toward the round, which goes on. */
+			switches_set(hub, switches_read(hub) + 1);
 			t->state = GH__RUNNING;
 			c->green = t;
 			gh__check_runner(hub, c);
@@ -404,7 +419,7 @@ static enum run_result run_hub(struct gh_hub *hub, struct gh__carrier *c)
 		if (!idle_poll(hub, c))
 			return RUN_LOST;
 		/* That poll was the housekeeping: what it woke is the next round. */
-		hub->batch = (unsigned)hub->runq_len;
+		hub->round_end = switches_read(hub) + hub->runq_len;
 	}
 }
 

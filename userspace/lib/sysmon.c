@@ -7,7 +7,9 @@
  *     (transition 1 for mode none): RUN(t)+REGION -> HANDOFF(t), then wakes a parked spare;
  *   - starts a spare when a hub has fewer parked than opts.min_spares, or a handoff waits
  *     with none parked (transition 6), up to opts.max_spares;
- *   - retires spares parked longer than opts.spare_idle_ns beyond the minimum.
+ *   - retires spares parked longer than opts.spare_idle_ns beyond the minimum;
+ *   - reports a hub that has reached no switch point for opts.stall_ns, if the stall detector
+ *     is on for it (stall.c).
  *
  * Ticks are the smallest sysmon_ns of the running hubs (default 20 us). As Go's sysmon does,
  * it backs off when there is nothing to watch (no region outlived a tick, no handoff waits):
@@ -119,6 +121,7 @@ static void *sysmon_main(void *arg)
 			if (hub->opts.sysmon_ns < tick)
 				tick = hub->opts.sysmon_ns;
 			active |= watch(hub, now, retire);
+			gh__stall_watch(hub);
 		}
 		pthread_mutex_unlock(&sysmon_lock);
 		if (retire)
@@ -216,6 +219,7 @@ void gh__sysmon_fork_child(void (*each)(struct gh_hub *hub))
 	atomic_store(&gh__sysmon_deep, 0);
 	handoffs_made = 0;
 	pthread_mutex_init(&sysmon_lock, NULL);
+	gh__stall_fork_child();
 }
 
 void gh__sysmon_remove(struct gh_hub *hub)
