@@ -254,28 +254,24 @@ struct {
 	__type(value, struct cpu_ctx);
 } cpu_ctxs SEC(".maps");
 
-/* The parts of the protocol that trace mode (greenhub_trace.bpf.c) shares, over this file's
- * types and the maps above. */
-#define GH_BPF_CONTROL struct gh_scx_control
-#define GH_BPF_HUB struct gh_scx_hub
-#define GH_BPF_CARRIER struct gh_scx_carrier
-#define GH_BPF_HIST struct gh_scx_hist
-#define GH_BPF_HIST_BUCKETS GH_SCX_HIST_BUCKETS
-#define GH_BPF_RUNNING GH_SCX_RUNNING
+/* The parts of the protocol that trace mode (greenhub_trace.bpf.c) shares, over the common
+ * parts (kside member) of this file's types and the maps above. */
 #include "baton.bpf.h"
 #include "requests.bpf.h"
 
-/* A dead process's slot is released (baton.bpf.h). */
-static void hub_released(struct gh_scx_hub *hub)
+static __always_inline struct gh_scx_control *ctl(void)
 {
-	hub->cookie = 0;
-	hub->owner_vtgid = 0;
+	u32 zero = 0;
+
+	return bpf_map_lookup_elem(&control, &zero);
 }
 
 /* A slot was granted (requests.bpf.h): the scheduler's state of the hub starts over. The sleep
  * sequence moves on instead, so that a grace timer of the previous owner's finds it changed. */
-static void hub_claimed(struct gh_scx_hub *hub)
+static void hub_claimed(struct gh_kside_hub *k)
 {
+	struct gh_scx_hub *hub = container_of(k, struct gh_scx_hub, kside);
+
 	hub->handoff_cpu = 0;
 	hub->sleeper_tid = 0;
 	hub->sleeper_pid = 0;
@@ -283,28 +279,23 @@ static void hub_claimed(struct gh_scx_hub *hub)
 	__sync_fetch_and_add(&hub->sleep_seq, 1);
 	hub->waste = 0;
 	hub->sleep_baton = 0;
-	hub->nr_displaced = 0;
 	hub->nr_graced = 0;
 	hub->nr_spare_runs = 0;
-	hub->nr_spare_wakes = 0;
-	hub->nr_spare_misses = 0;
 	hub->nr_long_holds = 0;
-	hub->nr_gates = 0;
-	__builtin_memset(&hub->handoff_latency, 0, sizeof(hub->handoff_latency));
 }
 
 /* A carrier joined (requests.bpf.h): none of the scheduler's flags of an earlier registration
  * survive. A thread joins from the runtime's code, running: it is in no hub DSQ. */
-static void carrier_joined(struct gh_scx_carrier *st)
+static void carrier_joined(struct gh_kside_carrier *k)
 {
-	st->displaced = 0;
+	struct gh_scx_carrier *st = container_of(k, struct gh_scx_carrier, kside);
+
 	st->held = 0;
 	st->yielded = 0;
 	st->spare_held = 0;
 	st->kick = 0;
 	st->woken = 0;
 	st->wake_cpu = -1;
-	st->handoff_ns = 0;
 	st->since_ns = 0;
 	st->woken_ns = 0;
 }
@@ -328,8 +319,8 @@ static __always_inline struct task_struct *parked_spare(struct task_struct *owne
 	if (!s)
 		return NULL;
 	sst = bpf_task_storage_get(&carriers, s, 0, 0);
-	if (s->tgid != owner->tgid || !sst || sst->hub != h || sst->cookie != cookie ||
-	    sst->tid != tid) {
+	if (s->tgid != owner->tgid || !sst || sst->kside.hub != h || sst->kside.cookie != cookie ||
+	    sst->kside.tid != tid) {
 		bpf_task_release(s);
 		return NULL;
 	}
@@ -351,15 +342,27 @@ static __always_inline struct gh_scx_carrier *storage(struct task_struct *p)
 	return bpf_task_storage_get(&carriers, p, 0, 0);
 }
 
+/* The hub p's registration names, with its slot, if p's process still holds it (owned()). */
+static struct gh_scx_hub *owned_hub(struct task_struct *p, struct gh_scx_carrier *st,
+				    struct gh_hub_slot **slotp)
+{
+	struct gh_kside_hub *k;
+
+	if (!owned(p, &st->kside, slotp, &k))
+		return NULL;
+	return container_of(k, struct gh_scx_hub, kside);
+}
+
 /* The registration of p if it is a carrier whose hub its process still holds. */
 static struct gh_scx_carrier *carrier(struct task_struct *p, struct gh_hub_slot **slotp,
 				      struct gh_scx_hub **hubp)
 {
 	struct gh_scx_carrier *st = storage(p);
 
-	if (!st || !owned(p, st, slotp, hubp))
+	if (!st)
 		return NULL;
-	return st;
+	*hubp = owned_hub(p, st, slotp);
+	return *hubp ? st : NULL;
 }
 
 static bool exiting(struct task_struct *p)
@@ -372,8 +375,8 @@ static void settle(struct gh_scx_carrier *st, struct gh_scx_hub *hub)
 {
 	/* Test and clear: a late handoff that lost its CAS may undo the same flag (see
 	 * hand_off()); only one of them takes the carrier off the gauge. */
-	if (st->displaced && __sync_fetch_and_and(&st->displaced, 0))
-		displaced_add(ctl(), hub, -1);
+	if (st->kside.displaced && __sync_fetch_and_and(&st->kside.displaced, 0))
+		displaced_add(kside_ctl(), &hub->kside, -1);
 }
 
 static void set_runner(struct gh_hub_slot *slot, u32 tid)
@@ -420,16 +423,17 @@ static int gate_cb(struct bpf_map *map, void *key, void *value)
 		return 0;
 	kick = st->kick;
 	st->kick = 0;
-	if (!owned(p, st, &slot, &hub)) {
-		if (st->displaced) {
-			st->displaced = 0;
-			displaced_add(c, NULL, -1);
+	hub = owned_hub(p, st, &slot);
+	if (!hub) {
+		if (st->kside.displaced) {
+			st->kside.displaced = 0;
+			displaced_add(&c->kside, NULL, -1);
 		}
 		return 0;
 	}
-	if (!st->displaced) {
+	if (!st->kside.displaced) {
 		if (kick) {
-			add(&c->nr_kicks);
+			counter_inc(&c->nr_kicks);
 			send_self(p, GH_SCX_SIG_KICK);
 		}
 		return 0;
@@ -438,8 +442,8 @@ static int gate_cb(struct bpf_map *map, void *key, void *value)
 		/* On the held ring and counted in return_pending: wait for the owner. */
 		st->held = 0;
 		settle(st, hub);
-		add(&c->nr_gates);
-		add(&hub->nr_gates);
+		counter_inc(&c->kside.nr_gates);
+		counter_inc(&hub->kside.nr_gates);
 		send_self(p, GH_SCX_SIG_GATE_HELD);
 		return 0;
 	}
@@ -448,21 +452,21 @@ static int gate_cb(struct bpf_map *map, void *key, void *value)
 	holder = gh_baton_tid(b);
 	switch (gh_baton_state(b)) {
 	case GH_BATON_HANDOFF:
-		if (!baton_cas(slot, b, GH_BATON_RUN, st->tid))
+		if (!baton_cas(slot, b, GH_BATON_RUN, st->kside.tid))
 			break;
-		handoff_taken(c, slot, holder, st->tid);
+		handoff_taken(&c->kside, slot, holder, st->kside.tid);
 		return 0;
 	case GH_BATON_IDLE:
-		if (!baton_cas(slot, b, GH_BATON_RUN, st->tid))
+		if (!baton_cas(slot, b, GH_BATON_RUN, st->kside.tid))
 			break;
-		set_runner(slot, st->tid);
+		set_runner(slot, st->kside.tid);
 		__sync_fetch_and_add(&slot->nr_idle_returns, 1);
-		add(&c->nr_idle_returns);
-		add(&c->nr_kicks);
+		counter_inc(&c->kside.nr_idle_returns);
+		counter_inc(&c->nr_kicks);
 		send_self(p, GH_SCX_SIG_KICK);
 		return 0;
 	case GH_BATON_RUN:
-		if (holder == st->tid)
+		if (holder == st->kside.tid)
 			return 0;
 		break;
 	default:
@@ -470,8 +474,8 @@ static int gate_cb(struct bpf_map *map, void *key, void *value)
 	}
 	/* RUN(s), or a CAS lost to a concurrent change: the handler's re-acquire handles every
 	 * state the baton can be in. */
-	add(&c->nr_gates);
-	add(&hub->nr_gates);
+	counter_inc(&c->kside.nr_gates);
+	counter_inc(&hub->kside.nr_gates);
 	send_self(p, GH_SCX_SIG_GATE);
 	return 0;
 }
@@ -489,7 +493,7 @@ static bool arm_gate(struct task_struct *p)
 static void give_cpu(struct task_struct *owner, struct gh_scx_carrier *st,
 		     struct gh_hub_slot *slot, struct gh_scx_hub *hub, s32 cpu, u64 now)
 {
-	u32 h = st->hub;
+	u32 h = st->kside.hub;
 	struct gh_scx_control *c = ctl();
 	struct gh_scx_carrier *sst;
 	struct cpu_ctx *cc;
@@ -505,7 +509,7 @@ static void give_cpu(struct task_struct *owner, struct gh_scx_carrier *st,
 	}
 	if (!c)
 		return;
-	s = parked_spare(owner, h, st->cookie, slot->spare_tid, &sst);
+	s = parked_spare(owner, h, st->kside.cookie, slot->spare_tid, &sst);
 	if (!s)
 		goto miss;
 	sst->woken = 1;
@@ -517,14 +521,10 @@ static void give_cpu(struct task_struct *owner, struct gh_scx_carrier *st,
 		goto miss;
 	}
 	bpf_task_release(s);
-	add(&c->nr_spare_wakes);
-	add(&hub->nr_spare_wakes);
+	spare_woken(&c->kside, &hub->kside);
 	return;
 miss:
-	/* The baton stays HANDOFF: a spare that parks takes it (transition 6), or the blocked
-	 * call's return cancels it. */
-	add(&c->nr_spare_misses);
-	add(&hub->nr_spare_misses);
+	spare_missed(&c->kside, &hub->kside);
 }
 
 /*
@@ -543,37 +543,37 @@ static bool hand_off(struct task_struct *p, struct gh_scx_carrier *st, struct gh
 		return false;
 	/* The gate is a signal to the runtime's handler: with another disposition (ignored, or
 	 * the application's own handler) it could not stop p's return. */
-	if (!gate_handled(p, st, (int)signo)) {
-		add(&c->nr_gate_unhandled);
+	if (!gate_handled(p, &st->kside, (int)signo)) {
+		counter_inc(&c->kside.nr_gate_unhandled);
 		return false;
 	}
 	/* Announce, then look at the loader's state (the drain's Dekker pair). The held ring
 	 * has room for every displaced carrier of the hub. */
-	displaced_add(c, hub, 1);
-	if (c->state != GH_SCX_RUNNING || hub->nr_displaced >= GH_SCX_HELD_MAX) {
-		displaced_add(c, hub, -1);
-		add(&c->nr_refused);
+	displaced_add(&c->kside, &hub->kside, 1);
+	if (c->kside.state != GH_SCX_RUNNING || hub->kside.nr_displaced >= GH_SCX_HELD_MAX) {
+		displaced_add(&c->kside, &hub->kside, -1);
+		counter_inc(&c->kside.nr_refused);
 		return false;
 	}
 	if (!arm_gate(p)) {
-		displaced_add(c, hub, -1);
-		add(&c->nr_gate_failures);
+		displaced_add(&c->kside, &hub->kside, -1);
+		counter_inc(&c->kside.nr_gate_failures);
 		return false;
 	}
-	add(&c->nr_gate_arms);
+	counter_inc(&c->nr_gate_arms);
 	st->held = 0;
-	__sync_fetch_and_or(&st->displaced, 1);
-	if (!baton_cas(slot, b, GH_BATON_HANDOFF, st->tid)) {
+	__sync_fetch_and_or(&st->kside.displaced, 1);
+	if (!baton_cas(slot, b, GH_BATON_HANDOFF, st->kside.tid)) {
 		/* The armed gate is harmless: it will find the return settled. */
-		if (__sync_fetch_and_and(&st->displaced, 0))
-			displaced_add(c, hub, -1);
+		if (__sync_fetch_and_and(&st->kside.displaced, 0))
+			displaced_add(&c->kside, &hub->kside, -1);
 		return false;
 	}
 	now = bpf_ktime_get_ns();
 	slot->handoff_ns = now;
 	__sync_fetch_and_add(&slot->nr_handoffs, 1);
-	add(&c->nr_handoffs);
-	st->handoff_ns = now;
+	counter_inc(&c->kside.nr_handoffs);
+	st->kside.handoff_ns = now;
 	return true;
 }
 
@@ -645,12 +645,11 @@ static void give_cpu_late(u32 h, struct gh_hub_slot *slot, struct gh_scx_hub *hu
 			continue;
 		}
 		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
-		add(&c->nr_spare_runs);
-		add(&hub->nr_spare_runs);
+		counter_inc(&c->nr_spare_runs);
+		counter_inc(&hub->nr_spare_runs);
 		return;
 	}
-	add(&c->nr_spare_misses);
-	add(&hub->nr_spare_misses);
+	spare_missed(&c->kside, &hub->kside);
 }
 
 /* The grace period of a sleeping owner is over: hand it off if it still sleeps. */
@@ -677,9 +676,10 @@ static int grace_fn(void *map, int *key, struct hub_timer *ht)
 	if (!t)
 		return 0;
 	st = storage(t);
-	if (st && st->hub == h && st->cookie == hub->cookie && st->tid == hub->sleeper_tid &&
-	    !st->displaced && hand_off(t, st, slot, hub, b)) {
-		add(&c->nr_late_handoffs);
+	if (st && st->kside.hub == h && st->kside.cookie == hub->kside.cookie &&
+	    st->kside.tid == hub->sleeper_tid && !st->kside.displaced &&
+	    hand_off(t, st, slot, hub, b)) {
+		counter_inc(&c->nr_late_handoffs);
 		hub->handoff_cpu = hub->sleeper_cpu;
 		give_cpu_late(h, slot, hub, (s32)hub->sleeper_cpu);
 	}
@@ -691,12 +691,12 @@ static int grace_fn(void *map, int *key, struct hub_timer *ht)
 static bool defer(struct task_struct *p, struct gh_scx_carrier *st, struct gh_scx_hub *hub,
 		  u64 b, s32 cpu, u32 grace)
 {
-	u32 h = st->hub;
+	u32 h = st->kside.hub;
 	struct hub_timer *ht = bpf_map_lookup_elem(&hub_timers, &h);
 
 	if (!ht || !ht->inited)
 		return false;
-	hub->sleeper_tid = st->tid;
+	hub->sleeper_tid = st->kside.tid;
 	hub->sleeper_pid = p->pid;
 	hub->sleeper_cpu = cpu;
 	hub->sleep_baton = b;
@@ -714,18 +714,18 @@ static void owner_sleeps(struct task_struct *p, struct gh_scx_carrier *st,
 
 	if (!c)
 		return;
-	if (!in_green_thread(st)) {
+	if (!in_green_thread(&st->kside)) {
 		struct cpu_ctx *cc;
 		u32 zero = 0;
 
-		add(&c->nr_loop_sleeps);
+		counter_inc(&c->kside.nr_loop_sleeps);
 		cc = bpf_map_lookup_elem(&cpu_ctxs, &zero);
-		if (cc && scx_bpf_dsq_nr_queued(SPARE_DSQ(st->hub)) > 0)
-			cc->wake_hub = st->hub + 1;
+		if (cc && scx_bpf_dsq_nr_queued(SPARE_DSQ(st->kside.hub)) > 0)
+			cc->wake_hub = st->kside.hub + 1;
 		return;
 	}
 	if (gate_masked(p, signo)) {
-		add(&c->nr_masked);
+		counter_inc(&c->kside.nr_masked);
 		return;
 	}
 	grace = hub_grace(slot, hub);
@@ -751,17 +751,17 @@ static void end_grace(struct gh_scx_carrier *st, struct gh_hub_slot *slot,
 	struct gh_scx_control *c = ctl();
 	u64 b;
 
-	if (hub->sleeper_tid != st->tid)
+	if (hub->sleeper_tid != st->kside.tid)
 		return;
 	hub->sleeper_tid = 0;
 	__sync_fetch_and_add(&hub->sleep_seq, 1);
 	for (int i = 0; i < 4; i++) {
 		b = slot->baton;
-		if (gh_baton_state(b) != GH_BATON_RUN || gh_baton_tid(b) != st->tid)
+		if (gh_baton_state(b) != GH_BATON_RUN || gh_baton_tid(b) != st->kside.tid)
 			return;
-		if (baton_cas(slot, b, GH_BATON_RUN, st->tid)) {
+		if (baton_cas(slot, b, GH_BATON_RUN, st->kside.tid)) {
 			if (c)
-				add(&c->nr_graced);
+				counter_inc(&c->nr_graced);
 			__sync_fetch_and_add(&hub->nr_graced, 1);
 			grace_outcome(hub, true);
 			return;
@@ -797,30 +797,30 @@ static bool returns(struct task_struct *p, struct gh_scx_carrier *st, struct gh_
 		holder = gh_baton_tid(b);
 		switch (gh_baton_state(b)) {
 		case GH_BATON_HANDOFF:
-			if (!baton_cas(slot, b, GH_BATON_RUN, st->tid))
+			if (!baton_cas(slot, b, GH_BATON_RUN, st->kside.tid))
 				continue;
 			__sync_fetch_and_add(&slot->return_pending, -1);
-			handoff_taken(c, slot, holder, st->tid);
-			grace_outcome(hub, holder == st->tid);
+			handoff_taken(&c->kside, slot, holder, st->kside.tid);
+			grace_outcome(hub, holder == st->kside.tid);
 			settle(st, hub);
 			return true;
 		case GH_BATON_IDLE:
-			if (!baton_cas(slot, b, GH_BATON_RUN, st->tid))
+			if (!baton_cas(slot, b, GH_BATON_RUN, st->kside.tid))
 				continue;
 			__sync_fetch_and_add(&slot->return_pending, -1);
-			set_runner(slot, st->tid);
+			set_runner(slot, st->kside.tid);
 			__sync_fetch_and_add(&slot->nr_idle_returns, 1);
-			add(&c->nr_idle_returns);
+			counter_inc(&c->kside.nr_idle_returns);
 			/* The idle carrier sleeps in its poll: the gate kicks it out. */
 			st->kick = 1;
 			grace_outcome(hub, false);
 			settle(st, hub);
 			return true;
 		case GH_BATON_RUN:
-			if (holder == st->tid) {
+			if (holder == st->kside.tid) {
 				/* Handed back (or a late handoff lost): seal the word, so that no
 				 * handoff decided on the old one can succeed. */
-				if (!baton_cas(slot, b, GH_BATON_RUN, st->tid))
+				if (!baton_cas(slot, b, GH_BATON_RUN, st->kside.tid))
 					continue;
 				__sync_fetch_and_add(&slot->return_pending, -1);
 				grace_outcome(hub, false);
@@ -829,11 +829,11 @@ static bool returns(struct task_struct *p, struct gh_scx_carrier *st, struct gh_
 			}
 			/* Transition 4: hold. */
 			grace_outcome(hub, false);
-			ring_push(slot, st->tid);
+			ring_push(slot, st->kside.tid);
 			st->held = 1;
 			st->since_ns = bpf_ktime_get_ns();
 			__sync_fetch_and_add(&slot->nr_holds, 1);
-			add(&c->nr_holds);
+			counter_inc(&c->nr_holds);
 			return false;
 		default:
 			/* FREE: the hub stopped; nothing to hold. */
@@ -874,13 +874,12 @@ static bool run_spare(u32 h)
 				sst->woken = 0;
 			continue;
 		}
-		add(&c->nr_spare_runs);
-		add(&hub->nr_spare_runs);
+		counter_inc(&c->nr_spare_runs);
+		counter_inc(&hub->nr_spare_runs);
 		return true;
 	}
 	/* Every spare left the DSQ meanwhile: the baton stays HANDOFF (transition 6). */
-	add(&c->nr_spare_misses);
-	add(&hub->nr_spare_misses);
+	spare_missed(&c->kside, &hub->kside);
 	return false;
 }
 
@@ -917,20 +916,20 @@ static bool release_handed_back(struct task_struct *prev)
 	st = carrier(prev, &slot, &hub);
 	if (!st)
 		return false;
-	h = st->hub;
+	h = st->kside.hub;
 	b = slot->baton;
 	tid = gh_baton_tid(b);
-	if (gh_baton_state(b) != GH_BATON_RUN || tid == st->tid ||
+	if (gh_baton_state(b) != GH_BATON_RUN || tid == st->kside.tid ||
 	    scx_bpf_dsq_nr_queued(HELD_DSQ(h)) <= 0)
 		return false;
 	bpf_for_each(scx_dsq, p, HELD_DSQ(h), 0) {
 		pst = storage(p);
-		if (!pst || pst->tid != tid)
+		if (!pst || pst->kside.tid != tid)
 			continue;
 		/* held is cleared by t itself (held_runs()), not here. */
 		if (!gh_scx_dsq_move(GH_SCX_DSQ_ITER, p, SCX_DSQ_LOCAL, 0))
 			return false;
-		add(&ctl()->nr_releases);
+		counter_inc(&ctl()->nr_releases);
 		return true;
 	}
 	return false;
@@ -956,7 +955,7 @@ static int release_fn(void *map, int *key, struct release_timer *rt)
 		return 0;
 	bpf_for_each(scx_dsq, p, HELD_DSQ(h), 0) {
 		pst = storage(p);
-		if (!pst || pst->tid != tid)
+		if (!pst || pst->kside.tid != tid)
 			continue;
 		/* The CPU the hand-back freed if t may run there, else t's own. */
 		cpu = rt->cpu;
@@ -964,8 +963,8 @@ static int release_fn(void *map, int *key, struct release_timer *rt)
 			cpu = scx_bpf_task_cpu(p);
 		if (gh_scx_dsq_move(GH_SCX_DSQ_ITER, p, SCX_DSQ_LOCAL_ON | cpu, 0)) {
 			scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
-			add(&c->nr_releases);
-			add(&c->nr_timer_releases);
+			counter_inc(&c->nr_releases);
+			counter_inc(&c->nr_timer_releases);
 		}
 		break;
 	}
@@ -1004,10 +1003,11 @@ static void held_runs(struct task_struct *p, struct gh_scx_carrier *st)
 	struct gh_scx_hub *hub;
 	u64 b;
 
-	if (!owned(p, st, &slot, &hub))
+	hub = owned_hub(p, st, &slot);
+	if (!hub)
 		return;
 	b = slot->baton;
-	if (gh_baton_state(b) == GH_BATON_RUN && gh_baton_tid(b) == st->tid) {
+	if (gh_baton_state(b) == GH_BATON_RUN && gh_baton_tid(b) == st->kside.tid) {
 		st->held = 0;
 		settle(st, hub);
 	}
@@ -1038,7 +1038,7 @@ static void beat_spares(u32 h, struct gh_scx_control *c, struct beat *bt)
 		if (!gh_scx_dsq_move(GH_SCX_DSQ_ITER, p, SCX_DSQ_LOCAL_ON | cpu, 0))
 			continue;
 		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
-		add(&c->nr_heartbeats);
+		counter_inc(&c->nr_heartbeats);
 	}
 }
 
@@ -1057,7 +1057,7 @@ static void beat_held(u32 h, struct gh_scx_control *c, struct gh_hub_slot *slot,
 		if (!pst)
 			continue;
 		b = slot->baton;
-		back = gh_baton_state(b) == GH_BATON_RUN && gh_baton_tid(b) == pst->tid;
+		back = gh_baton_state(b) == GH_BATON_RUN && gh_baton_tid(b) == pst->kside.tid;
 		late = bt->now - pst->since_ns >= hold_max_ns || exiting(p);
 		if (!back && !late)
 			continue;
@@ -1068,11 +1068,11 @@ static void beat_held(u32 h, struct gh_scx_control *c, struct gh_hub_slot *slot,
 			continue;
 		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 		if (back) {
-			add(&c->nr_releases);
+			counter_inc(&c->nr_releases);
 		} else {
 			/* Still held and displaced: its gate sends it GATE_HELD. */
-			add(&c->nr_long_holds);
-			add(&hub->nr_long_holds);
+			counter_inc(&c->nr_long_holds);
+			counter_inc(&hub->nr_long_holds);
 		}
 	}
 }
@@ -1114,7 +1114,7 @@ static int heartbeat_fn(void *map, int *key, struct heartbeat *hb)
 			     GH_SCX_PIN_DIR);
 	}
 	bt.now = bpf_ktime_get_ns();
-	bt.draining = c->state != GH_SCX_RUNNING;
+	bt.draining = c->kside.state != GH_SCX_RUNNING;
 	bpf_loop(GH_MAX_HUBS, beat_hub, &bt, 0);
 	bpf_timer_start(&hb->timer, heartbeat_ns, 0);
 	return 0;
@@ -1135,19 +1135,20 @@ static void carrier_leaves(struct task_struct *p, struct gh_scx_carrier *st)
 	bpf_map_delete_elem(&gates, &key);
 	if (!c)
 		return;
-	if (!owned(p, st, &slot, &hub)) {
-		if (st->displaced)
-			displaced_add(c, NULL, -1);
-		st->displaced = 0;
+	hub = owned_hub(p, st, &slot);
+	if (!hub) {
+		if (st->kside.displaced)
+			displaced_add(&c->kside, NULL, -1);
+		st->kside.displaced = 0;
 		return;
 	}
 	settle(st, hub);
-	if (slot->spare_tid == st->tid)
+	if (slot->spare_tid == st->kside.tid)
 		slot->spare_tid = 0;
 	if (BPF_CORE_READ(p, signal, flags) & SIGNAL_GROUP_EXIT)
 		return; /* the whole process goes: its slots are released below */
-	if (hand_on(slot, st->tid))
-		add(&c->nr_handoffs);
+	if (hand_on(slot, st->kside.tid))
+		counter_inc(&c->kside.nr_handoffs);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1161,7 +1162,7 @@ s32 GH_SCX_OP(greenhub_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake
 
 	if (st) {
 		/* A displaced carrier may be held: claim no idle CPU for it. */
-		if (st->displaced)
+		if (st->kside.displaced)
 			return prev_cpu;
 		/* A parked spare woken for a handoff goes where the owner was. */
 		if (st->woken && st->wake_cpu >= 0 &&
@@ -1189,24 +1190,24 @@ void GH_SCX_OP(greenhub_enqueue, struct task_struct *p, u64 enq_flags)
 		fair_insert(p, enq_flags);
 		return;
 	}
-	h = st->hub;
+	h = st->kside.hub;
 	yielded = st->yielded;
 	st->yielded = 0;
 	if (st->held) {
 		/* Back from a dequeue (an affinity or priority change): keep holding unless the
 		 * hand-back came meanwhile. */
 		b = slot->baton;
-		if (gh_baton_state(b) == GH_BATON_RUN && gh_baton_tid(b) == st->tid) {
+		if (gh_baton_state(b) == GH_BATON_RUN && gh_baton_tid(b) == st->kside.tid) {
 			st->held = 0;
 			settle(st, hub);
-			add(&c->nr_releases);
+			counter_inc(&c->nr_releases);
 			fair_insert(p, enq_flags);
 			return;
 		}
 		gh_scx_dsq_insert(p, HELD_DSQ(h), slice_ns, 0);
 		return;
 	}
-	if (st->displaced) {
+	if (st->kside.displaced) {
 		if (returns(p, st, slot, hub)) {
 			fair_insert(p, enq_flags);
 			return;
@@ -1222,9 +1223,9 @@ void GH_SCX_OP(greenhub_enqueue, struct task_struct *p, u64 enq_flags)
 	if (yielded || st->spare_held) {
 		/* A spare yielding in its park: hold it unless a handoff waits for it. */
 		b = slot->baton;
-		release_soon(h, b, st->tid);
-		if (c->state == GH_SCX_RUNNING && slot->spare_mode == GH_SCX_SPARES_HELD &&
-		    gh_baton_state(b) != GH_BATON_HANDOFF && gh_baton_tid(b) != st->tid) {
+		release_soon(h, b, st->kside.tid);
+		if (c->kside.state == GH_SCX_RUNNING && slot->spare_mode == GH_SCX_SPARES_HELD &&
+		    gh_baton_state(b) != GH_BATON_HANDOFF && gh_baton_tid(b) != st->kside.tid) {
 			if (!st->spare_held)
 				st->since_ns = bpf_ktime_get_ns();
 			st->spare_held = 1;
@@ -1277,7 +1278,7 @@ void GH_SCX_OP(greenhub_running, struct task_struct *p)
 	struct gh_scx_carrier *st = storage(p);
 	struct gh_scx_control *c;
 	struct gh_scx_hub *hub;
-	u64 vtime = gh_task_scx(p)->dsq_vtime, now;
+	u64 vtime = gh_task_scx(p)->dsq_vtime;
 	u32 h;
 
 	if (vtime_before(vtime_now, vtime))
@@ -1289,13 +1290,10 @@ void GH_SCX_OP(greenhub_running, struct task_struct *p)
 	/* A spare given a CPU for a handoff runs: the kernel's view of the handoff latency. */
 	st->woken = 0;
 	c = ctl();
-	h = st->hub;
+	h = st->kside.hub;
 	hub = bpf_map_lookup_elem(&hubs, &h);
-	now = bpf_ktime_get_ns();
-	if (!c || !hub || !st->woken_ns || now < st->woken_ns)
-		return;
-	hist_add(&c->handoff_latency, now - st->woken_ns);
-	hist_add(&hub->handoff_latency, now - st->woken_ns);
+	if (c && hub)
+		spare_ran(&c->kside, &hub->kside, st->woken_ns, bpf_ktime_get_ns());
 }
 
 void GH_SCX_OP(greenhub_stopping, struct task_struct *p, bool runnable)
@@ -1321,8 +1319,9 @@ void GH_SCX_OP(greenhub_quiescent, struct task_struct *p, u64 deq_flags)
 		return;
 	b = slot->baton;
 	/* IDLE, a parked spare, a displaced carrier: chosen sleeps never hand off (I3). */
-	if (gh_baton_state(b) != GH_BATON_RUN || gh_baton_tid(b) != st->tid || st->displaced) {
-		release_soon(st->hub, b, st->tid);
+	if (gh_baton_state(b) != GH_BATON_RUN || gh_baton_tid(b) != st->kside.tid ||
+	    st->kside.displaced) {
+		release_soon(st->kside.hub, b, st->kside.tid);
 		return;
 	}
 	owner_sleeps(p, st, slot, hub, b);
@@ -1407,7 +1406,7 @@ void GH_SCX_OP(greenhub_exit, struct scx_exit_info *ei)
 	c->exit.exit_code = ei->exit_code;
 	c->exit.at_ns = bpf_ktime_get_ns();
 	c->exit.kind = ei->kind;
-	__sync_lock_test_and_set(&c->state, GH_SCX_EXITED);
+	__sync_lock_test_and_set(&c->kside.state, GH_SCX_EXITED);
 }
 
 /* ---------------------------------------------------------------------------------------- */

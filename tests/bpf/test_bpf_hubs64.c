@@ -104,7 +104,7 @@ static void snap(struct snapshot *s)
 
 		s->spare[i] = maps.slots[x].spare_tid;
 		s->switches[i] = voluntary_switches((pid_t)s->spare[i]);
-		s->wakes[i] = maps.hubs[x].nr_wakes;
+		s->wakes[i] = maps.hubs[x].kside.nr_spare_wakes;
 		s->handoffs[i] = maps.slots[x].nr_handoffs;
 	}
 }
@@ -227,7 +227,7 @@ static void test_bpf_hubs64_all_slots_in_use(void **state)
 	holder = fork();
 	assert_true(holder >= 0);
 	if (holder == 0)
-		claim_every_slot(maps.ctl->kside_id, ready[1]);
+		claim_every_slot(maps.ctl->kside.kside_id, ready[1]);
 	assert_int_equal(read(ready[0], &c, 1), 1);
 	assert_int_equal(slots_free(), 0);
 

@@ -49,7 +49,7 @@
 #define HEARTBEAT_NS 250000000ull
 #define SPARE_BEAT_NS 1000000000ull
 
-LOADER_CONTROL_BEGINS(struct gh_scx_control, scx_abi);
+LOADER_CONTROL_BEGINS(struct gh_scx_control);
 
 /* Every map whose last user reference must not go with the loader: a map's timers and task
  * works are cancelled when it loses its last one. */
@@ -154,7 +154,7 @@ static void scx_say_running(const void *pinned)
 	if (report_exit(ctl, "a previous load"))
 		loader_err("its pins are still there: remove them with `scx_greenhub --stop`");
 	else
-		loader_err_running("sched_ext", ctl->loader_pid, false);
+		loader_err_running("sched_ext", ctl->kside.loader_pid, false);
 }
 
 /* open -> set rodata -> load: 0, EXIT_UNSUPPORTED with what refused the scheduler in refused
@@ -206,9 +206,9 @@ static int init_control(struct scx_state *st, const struct loader_opts *o,
 	st->ctl->timeout_ms = TIMEOUT_MS;
 	st->ctl->grace_policy = grace_policy_of(o);
 	st->ctl->grace_ns = grace_ns_of(o);
-	if (loader_control_id(st->skel->maps.control, &st->ctl->kside_id))
+	if (loader_control_id(st->skel->maps.control, &st->ctl->kside.kside_id))
 		return EXIT_FAIL;
-	__atomic_store_n(&st->ctl->state, GH_SCX_LOADING, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&st->ctl->kside.state, GH_SCX_LOADING, __ATOMIC_SEQ_CST);
 	return 0;
 }
 
@@ -299,7 +299,7 @@ static int scx_start(const struct loader_opts *o, const struct loader_features *
 		return status;
 	}
 	/* The runtime attaches hubs only to a kernel side in state RUNNING. */
-	__atomic_store_n(&st->ctl->state, GH_SCX_RUNNING, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&st->ctl->kside.state, GH_SCX_RUNNING, __ATOMIC_SEQ_CST);
 	loader_info("scheduler '%s' attached (sched_ext state %s), watchdog %u ms",
 		    GH_SCX_OPS_NAME, state, TIMEOUT_MS);
 	*statep = st;
@@ -311,9 +311,9 @@ static int scx_start(const struct loader_opts *o, const struct loader_features *
 static struct loader_drain drain_of(struct gh_scx_control *ctl)
 {
 	return (struct loader_drain){
-		.state = &ctl->state,
+		.state = &ctl->kside.state,
 		.draining = GH_SCX_DRAINING,
-		.nr_displaced = &ctl->nr_displaced,
+		.nr_displaced = &ctl->kside.nr_displaced,
 		.exited = &ctl->exit.kind,
 		.busy = "the scheduler handed off; it stays attached with handoffs off",
 		.left = "",
@@ -373,9 +373,9 @@ static int scx_stop_pinned(const struct loader_opts *o)
 	return status;
 }
 
-static unsigned long long quantile(const struct gh_scx_hist *h, double q)
+static unsigned long long quantile(const struct gh_kside_hist *h, double q)
 {
-	return loader_hist_quantile(h->bucket, GH_SCX_HIST_BUCKETS, q);
+	return loader_hist_quantile(h->bucket, GH_KSIDE_HIST_BUCKETS, q);
 }
 
 /* What a hub does with its owners' sleeps now (the scheduler's hub_grace()). */
@@ -401,42 +401,48 @@ static void hub_row(const struct loader_view *v, unsigned i)
 	const struct gh_hub_slot *s = (const struct gh_hub_slot *)v->slots + i;
 
 	printf(" %7llu %7llu %7s%llu %8llu %10s\n",
-	       (unsigned long long)(sh->nr_spare_runs + sh->nr_spare_wakes),
-	       (unsigned long long)sh->nr_spare_misses, "<", quantile(&sh->handoff_latency, 0.5),
-	       (unsigned long long)sh->nr_graced, grace_state(v->ctl, s, sh));
+	       (unsigned long long)(sh->nr_spare_runs + sh->kside.nr_spare_wakes),
+	       (unsigned long long)sh->kside.nr_spare_misses, "<",
+	       quantile(&sh->kside.handoff_latency, 0.5), (unsigned long long)sh->nr_graced,
+	       grace_state(v->ctl, s, sh));
 }
 
 static void print_stats(const struct loader_view *v)
 {
 	static const char *const states[] = { "loading", "running", "draining", "exited" };
 	const struct gh_scx_control *ctl = v->ctl;
-	const struct gh_scx_hist *h = &ctl->handoff_latency;
+	const struct gh_kside_hist *h = &ctl->kside.handoff_latency;
 
 	printf("\nsched_ext mode, %s, loaded by pid %u: handoffs %llu, cancels %llu, takeovers "
 	       "%llu, idle returns %llu, holds %llu, releases %llu (%llu by the release timer), "
 	       "displaced now %lld; grace (default %s, %u ns): %llu sleeps ended within it, %llu "
 	       "handed off after it\n",
-	       ctl->state < 4 ? states[ctl->state] : "?", ctl->loader_pid,
-	       (unsigned long long)ctl->nr_handoffs, (unsigned long long)ctl->nr_cancels,
-	       (unsigned long long)ctl->nr_takeovers, (unsigned long long)ctl->nr_idle_returns,
-	       (unsigned long long)ctl->nr_holds, (unsigned long long)ctl->nr_releases,
-	       (unsigned long long)ctl->nr_timer_releases, (long long)ctl->nr_displaced,
-	       grace_name(ctl->grace_policy), ctl->grace_ns, (unsigned long long)ctl->nr_graced,
-	       (unsigned long long)ctl->nr_late_handoffs);
+	       ctl->kside.state < 4 ? states[ctl->kside.state] : "?", ctl->kside.loader_pid,
+	       (unsigned long long)ctl->kside.nr_handoffs,
+	       (unsigned long long)ctl->kside.nr_cancels,
+	       (unsigned long long)ctl->kside.nr_takeovers,
+	       (unsigned long long)ctl->kside.nr_idle_returns, (unsigned long long)ctl->nr_holds,
+	       (unsigned long long)ctl->nr_releases, (unsigned long long)ctl->nr_timer_releases,
+	       (long long)ctl->kside.nr_displaced, grace_name(ctl->grace_policy), ctl->grace_ns,
+	       (unsigned long long)ctl->nr_graced, (unsigned long long)ctl->nr_late_handoffs);
 	printf("spares: %llu held spares run, %llu parked spares signalled, %llu misses, %llu "
 	       "heartbeats; gates armed %llu (failed %llu), stopped %llu, kicks %llu; long holds "
 	       "%llu; not handed off: %llu in the hub loop, %llu masked, %llu with the signal "
 	       "not handled, %llu refused; requests: slots granted %llu, carriers registered "
 	       "%llu, refused %llu; exit cleanups %llu\n",
-	       (unsigned long long)ctl->nr_spare_runs, (unsigned long long)ctl->nr_spare_wakes,
-	       (unsigned long long)ctl->nr_spare_misses, (unsigned long long)ctl->nr_heartbeats,
-	       (unsigned long long)ctl->nr_gate_arms, (unsigned long long)ctl->nr_gate_failures,
-	       (unsigned long long)ctl->nr_gates, (unsigned long long)ctl->nr_kicks,
-	       (unsigned long long)ctl->nr_long_holds, (unsigned long long)ctl->nr_loop_sleeps,
-	       (unsigned long long)ctl->nr_masked, (unsigned long long)ctl->nr_gate_unhandled,
-	       (unsigned long long)ctl->nr_refused, (unsigned long long)ctl->nr_claims,
-	       (unsigned long long)ctl->nr_bound, (unsigned long long)ctl->nr_rejected,
-	       (unsigned long long)ctl->nr_exit_cleanups);
+	       (unsigned long long)ctl->nr_spare_runs,
+	       (unsigned long long)ctl->kside.nr_spare_wakes,
+	       (unsigned long long)ctl->kside.nr_spare_misses,
+	       (unsigned long long)ctl->nr_heartbeats, (unsigned long long)ctl->nr_gate_arms,
+	       (unsigned long long)ctl->kside.nr_gate_failures,
+	       (unsigned long long)ctl->kside.nr_gates, (unsigned long long)ctl->nr_kicks,
+	       (unsigned long long)ctl->nr_long_holds,
+	       (unsigned long long)ctl->kside.nr_loop_sleeps,
+	       (unsigned long long)ctl->kside.nr_masked,
+	       (unsigned long long)ctl->kside.nr_gate_unhandled,
+	       (unsigned long long)ctl->kside.nr_refused, (unsigned long long)ctl->kside.nr_claims,
+	       (unsigned long long)ctl->kside.nr_bound, (unsigned long long)ctl->kside.nr_rejected,
+	       (unsigned long long)ctl->kside.nr_exit_cleanups);
 	printf("handoff latency, an owner's sleep to a spare running (%llu): p50 < %llu us, p99 "
 	       "< %llu us, mean %.1f us, max %.1f us\n",
 	       (unsigned long long)h->count, quantile(h, 0.5), quantile(h, 0.99),
