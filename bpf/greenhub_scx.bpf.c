@@ -337,7 +337,7 @@ static __always_inline bool vtime_before(u64 a, u64 b)
 	return (s64)(a - b) < 0;
 }
 
-static __always_inline struct gh_scx_carrier *storage(struct task_struct *p)
+static __always_inline struct gh_scx_carrier *carrier_storage(struct task_struct *p)
 {
 	return bpf_task_storage_get(&carriers, p, 0, 0);
 }
@@ -354,10 +354,10 @@ static struct gh_scx_hub *owned_hub(struct task_struct *p, struct gh_scx_carrier
 }
 
 /* The registration of p if it is a carrier whose hub its process still holds. */
-static struct gh_scx_carrier *carrier(struct task_struct *p, struct gh_hub_slot **slotp,
-				      struct gh_scx_hub **hubp)
+static struct gh_scx_carrier *owned_carrier(struct task_struct *p, struct gh_hub_slot **slotp,
+					    struct gh_scx_hub **hubp)
 {
-	struct gh_scx_carrier *st = storage(p);
+	struct gh_scx_carrier *st = carrier_storage(p);
 
 	if (!st)
 		return NULL;
@@ -371,7 +371,7 @@ static bool exiting(struct task_struct *p)
 }
 
 /* t's return is settled: it may run (it owns the hub) or it waits in user space. */
-static void settle(struct gh_scx_carrier *st, struct gh_scx_hub *hub)
+static void settle_return(struct gh_scx_carrier *st, struct gh_scx_hub *hub)
 {
 	/* Test and clear: a late handoff that lost its CAS may undo the same flag (see
 	 * hand_off()); only one of them takes the carrier off the gauge. */
@@ -413,7 +413,7 @@ static int gate_cb(struct bpf_map *map, void *key, void *value)
 {
 	struct task_struct *p = bpf_get_current_task_btf();
 	struct gh_scx_control *c = ctl();
-	struct gh_scx_carrier *st = storage(p);
+	struct gh_scx_carrier *st = carrier_storage(p);
 	struct gh_hub_slot *slot;
 	struct gh_scx_hub *hub;
 	u32 holder, kick;
@@ -441,13 +441,13 @@ static int gate_cb(struct bpf_map *map, void *key, void *value)
 	if (st->held) {
 		/* On the held ring and counted in return_pending: wait for the owner. */
 		st->held = 0;
-		settle(st, hub);
+		settle_return(st, hub);
 		counter_inc(&c->kside.nr_gates);
 		counter_inc(&hub->kside.nr_gates);
 		send_self(p, GH_SCX_SIG_GATE_HELD);
 		return 0;
 	}
-	settle(st, hub);
+	settle_return(st, hub);
 	b = slot->baton;
 	holder = gh_baton_tid(b);
 	switch (gh_baton_state(b)) {
@@ -633,7 +633,7 @@ static void give_cpu_late(u32 h, struct gh_hub_slot *slot, struct gh_scx_hub *hu
 		if (!bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
 			continue;
 		/* Before the move: p may run on cpu as soon as it is there. */
-		sst = storage(p);
+		sst = carrier_storage(p);
 		if (sst) {
 			sst->spare_held = 0;
 			sst->woken = 1;
@@ -675,7 +675,7 @@ static int grace_fn(void *map, int *key, struct hub_timer *ht)
 	t = bpf_task_from_pid((s32)hub->sleeper_pid);
 	if (!t)
 		return 0;
-	st = storage(t);
+	st = carrier_storage(t);
 	if (st && st->kside.hub == h && st->kside.cookie == hub->kside.cookie &&
 	    st->kside.tid == hub->sleeper_tid && !st->kside.displaced &&
 	    hand_off(t, st, slot, hub, b)) {
@@ -688,8 +688,8 @@ static int grace_fn(void *map, int *key, struct hub_timer *ht)
 }
 
 /* Start the grace period of owner p's sleep; false if the timer is not available. */
-static bool defer(struct task_struct *p, struct gh_scx_carrier *st, struct gh_scx_hub *hub,
-		  u64 b, s32 cpu, u32 grace)
+static bool start_grace(struct task_struct *p, struct gh_scx_carrier *st, struct gh_scx_hub *hub,
+			u64 b, s32 cpu, u32 grace)
 {
 	u32 h = st->kside.hub;
 	struct hub_timer *ht = bpf_map_lookup_elem(&hub_timers, &h);
@@ -729,7 +729,7 @@ static void owner_sleeps(struct task_struct *p, struct gh_scx_carrier *st,
 		return;
 	}
 	grace = hub_grace(slot, hub);
-	if (grace && defer(p, st, hub, b, cpu, grace))
+	if (grace && start_grace(p, st, hub, b, cpu, grace))
 		return;
 	if (!hand_off(p, st, slot, hub, b))
 		return;
@@ -781,8 +781,8 @@ static void ring_push(struct gh_hub_slot *slot, u32 tid)
 }
 
 /* p's return while another carrier may own the hub; true if p may run now. */
-static bool returns(struct task_struct *p, struct gh_scx_carrier *st, struct gh_hub_slot *slot,
-		    struct gh_scx_hub *hub)
+static bool displaced_may_run(struct task_struct *p, struct gh_scx_carrier *st,
+			      struct gh_hub_slot *slot, struct gh_scx_hub *hub)
 {
 	struct gh_scx_control *c = ctl();
 	u32 holder;
@@ -802,7 +802,7 @@ static bool returns(struct task_struct *p, struct gh_scx_carrier *st, struct gh_
 			__sync_fetch_and_add(&slot->return_pending, -1);
 			handoff_taken(&c->kside, slot, holder, st->kside.tid);
 			grace_outcome(hub, holder == st->kside.tid);
-			settle(st, hub);
+			settle_return(st, hub);
 			return true;
 		case GH_BATON_IDLE:
 			if (!baton_cas(slot, b, GH_BATON_RUN, st->kside.tid))
@@ -814,7 +814,7 @@ static bool returns(struct task_struct *p, struct gh_scx_carrier *st, struct gh_
 			/* The idle carrier sleeps in its poll: the gate kicks it out. */
 			st->kick = 1;
 			grace_outcome(hub, false);
-			settle(st, hub);
+			settle_return(st, hub);
 			return true;
 		case GH_BATON_RUN:
 			if (holder == st->kside.tid) {
@@ -824,7 +824,7 @@ static bool returns(struct task_struct *p, struct gh_scx_carrier *st, struct gh_
 					continue;
 				__sync_fetch_and_add(&slot->return_pending, -1);
 				grace_outcome(hub, false);
-				settle(st, hub);
+				settle_return(st, hub);
 				return true;
 			}
 			/* Transition 4: hold. */
@@ -838,7 +838,7 @@ static bool returns(struct task_struct *p, struct gh_scx_carrier *st, struct gh_
 		default:
 			/* FREE: the hub stopped; nothing to hold. */
 			__sync_fetch_and_add(&slot->return_pending, -1);
-			settle(st, hub);
+			settle_return(st, hub);
 			return true;
 		}
 	}
@@ -863,7 +863,7 @@ static bool run_spare(u32 h)
 	if (!c || !slot || !hub)
 		return false;
 	bpf_for_each(scx_dsq, p, SPARE_DSQ(h), 0) {
-		sst = storage(p);
+		sst = carrier_storage(p);
 		if (sst) {
 			sst->spare_held = 0;
 			sst->woken = 1;
@@ -891,7 +891,7 @@ static bool wake_spares(u32 h)
 	bool moved = false;
 
 	bpf_for_each(scx_dsq, p, SPARE_DSQ(h), 0) {
-		sst = storage(p);
+		sst = carrier_storage(p);
 		if (sst)
 			sst->spare_held = 0;
 		if (gh_scx_dsq_move(GH_SCX_DSQ_ITER, p, SCX_DSQ_LOCAL, 0))
@@ -913,7 +913,7 @@ static bool release_handed_back(struct task_struct *prev)
 	u64 b;
 	u32 h, tid;
 
-	st = carrier(prev, &slot, &hub);
+	st = owned_carrier(prev, &slot, &hub);
 	if (!st)
 		return false;
 	h = st->kside.hub;
@@ -923,7 +923,7 @@ static bool release_handed_back(struct task_struct *prev)
 	    scx_bpf_dsq_nr_queued(HELD_DSQ(h)) <= 0)
 		return false;
 	bpf_for_each(scx_dsq, p, HELD_DSQ(h), 0) {
-		pst = storage(p);
+		pst = carrier_storage(p);
 		if (!pst || pst->kside.tid != tid)
 			continue;
 		/* held is cleared by t itself (held_runs()), not here. */
@@ -954,7 +954,7 @@ static int release_fn(void *map, int *key, struct release_timer *rt)
 	if (gh_baton_state(b) != GH_BATON_RUN)
 		return 0;
 	bpf_for_each(scx_dsq, p, HELD_DSQ(h), 0) {
-		pst = storage(p);
+		pst = carrier_storage(p);
 		if (!pst || pst->kside.tid != tid)
 			continue;
 		/* The CPU the hand-back freed if t may run there, else t's own. */
@@ -1009,7 +1009,7 @@ static void held_runs(struct task_struct *p, struct gh_scx_carrier *st)
 	b = slot->baton;
 	if (gh_baton_state(b) == GH_BATON_RUN && gh_baton_tid(b) == st->kside.tid) {
 		st->held = 0;
-		settle(st, hub);
+		settle_return(st, hub);
 	}
 }
 
@@ -1029,7 +1029,7 @@ static void beat_spares(u32 h, struct gh_scx_control *c, struct beat *bt)
 	s32 cpu;
 
 	bpf_for_each(scx_dsq, p, SPARE_DSQ(h), 0) {
-		sst = storage(p);
+		sst = carrier_storage(p);
 		if (!bt->draining && sst && bt->now - sst->since_ns < spare_beat_ns)
 			continue;
 		cpu = scx_bpf_task_cpu(p);
@@ -1053,7 +1053,7 @@ static void beat_held(u32 h, struct gh_scx_control *c, struct gh_hub_slot *slot,
 	u64 b;
 
 	bpf_for_each(scx_dsq, p, HELD_DSQ(h), 0) {
-		pst = storage(p);
+		pst = carrier_storage(p);
 		if (!pst)
 			continue;
 		b = slot->baton;
@@ -1142,7 +1142,7 @@ static void carrier_leaves(struct task_struct *p, struct gh_scx_carrier *st)
 		st->kside.displaced = 0;
 		return;
 	}
-	settle(st, hub);
+	settle_return(st, hub);
 	if (slot->spare_tid == st->kside.tid)
 		slot->spare_tid = 0;
 	if (BPF_CORE_READ(p, signal, flags) & SIGNAL_GROUP_EXIT)
@@ -1156,7 +1156,7 @@ static void carrier_leaves(struct task_struct *p, struct gh_scx_carrier *st)
 
 s32 GH_SCX_OP(greenhub_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
 {
-	struct gh_scx_carrier *st = storage(p);
+	struct gh_scx_carrier *st = carrier_storage(p);
 	bool is_idle = false;
 	s32 cpu;
 
@@ -1185,7 +1185,7 @@ void GH_SCX_OP(greenhub_enqueue, struct task_struct *p, u64 enq_flags)
 	u64 b;
 	u32 h;
 
-	st = carrier(p, &slot, &hub);
+	st = owned_carrier(p, &slot, &hub);
 	if (!st || !c) {
 		fair_insert(p, enq_flags);
 		return;
@@ -1199,7 +1199,7 @@ void GH_SCX_OP(greenhub_enqueue, struct task_struct *p, u64 enq_flags)
 		b = slot->baton;
 		if (gh_baton_state(b) == GH_BATON_RUN && gh_baton_tid(b) == st->kside.tid) {
 			st->held = 0;
-			settle(st, hub);
+			settle_return(st, hub);
 			counter_inc(&c->nr_releases);
 			fair_insert(p, enq_flags);
 			return;
@@ -1208,7 +1208,7 @@ void GH_SCX_OP(greenhub_enqueue, struct task_struct *p, u64 enq_flags)
 		return;
 	}
 	if (st->kside.displaced) {
-		if (returns(p, st, slot, hub)) {
+		if (displaced_may_run(p, st, slot, hub)) {
 			fair_insert(p, enq_flags);
 			return;
 		}
@@ -1243,7 +1243,7 @@ void GH_SCX_OP(greenhub_runnable, struct task_struct *p, u64 enq_flags)
 	struct gh_hub_slot *slot;
 	struct gh_scx_hub *hub;
 
-	st = carrier(p, &slot, &hub);
+	st = owned_carrier(p, &slot, &hub);
 	if (st && !st->held)
 		end_grace(st, slot, hub);
 }
@@ -1275,7 +1275,7 @@ void GH_SCX_OP(greenhub_dispatch, s32 cpu, struct task_struct *prev)
 
 void GH_SCX_OP(greenhub_running, struct task_struct *p)
 {
-	struct gh_scx_carrier *st = storage(p);
+	struct gh_scx_carrier *st = carrier_storage(p);
 	struct gh_scx_control *c;
 	struct gh_scx_hub *hub;
 	u64 vtime = gh_task_scx(p)->dsq_vtime;
@@ -1314,7 +1314,7 @@ void GH_SCX_OP(greenhub_quiescent, struct task_struct *p, u64 deq_flags)
 
 	if (!(deq_flags & GH_SCX_ENUM(scx_deq_flags, SCX_DEQ_SLEEP)))
 		return;
-	st = carrier(p, &slot, &hub);
+	st = owned_carrier(p, &slot, &hub);
 	if (!st)
 		return;
 	b = slot->baton;
@@ -1329,7 +1329,7 @@ void GH_SCX_OP(greenhub_quiescent, struct task_struct *p, u64 deq_flags)
 
 bool GH_SCX_OP(greenhub_yield, struct task_struct *from, struct task_struct *to)
 {
-	struct gh_scx_carrier *st = storage(from);
+	struct gh_scx_carrier *st = carrier_storage(from);
 
 	if (st)
 		st->yielded = 1;
@@ -1415,7 +1415,7 @@ void GH_SCX_OP(greenhub_exit, struct scx_exit_info *ei)
 /* p leaves: its registration goes; with the whole process (an exec), the process's slots. */
 static void thread_leaves(struct task_struct *p, bool whole_process)
 {
-	struct gh_scx_carrier *st = storage(p);
+	struct gh_scx_carrier *st = carrier_storage(p);
 
 	if (st) {
 		carrier_leaves(p, st);

@@ -35,9 +35,9 @@
  *   handoff arms on t (resume_gate; bpf/task_work.bpf.h says why a signal from sys_exit is
  *   slower to prove), or else greenhub_sys_exit (tp_btf/sys_exit). The loader decides which by
  *   loading: a kernel whose verifier refuses the task-work kfunc in a tp_btf program (6.18.x)
- *   or lacks it (before 6.18) gets the sys_exit gate. Both run gate(): HANDOFF(t) -> RUN(t)
- *   (cancel, transition 3) or HANDOFF(u) -> RUN(t) (take a handoff another blocked carrier
- *   left), no signal; any other state, GH_TRACE_SIGNO to t itself, whose handler does
+ *   or lacks it (before 6.18) gets the sys_exit gate. Both run return_gate(): HANDOFF(t) ->
+ *   RUN(t) (cancel, transition 3) or HANDOFF(u) -> RUN(t) (take a handoff another blocked
+ *   carrier left), no signal; any other state, GH_TRACE_SIGNO to t itself, whose handler does
  *   transitions 4 and 5 the runtime's way (gh__carrier_reacquire). runner_tid is set whenever
  *   this file moves the baton to RUN(t).
  *
@@ -456,8 +456,8 @@ static bool signal_self_and_wait(struct gh_trace_control *c)
  * system call's result is fixed. ret is that result; may_defer: a restart the kernel arranges
  * by itself can still be told from ret (at sys_exit, before signal delivery).
  */
-static void gate(struct task_struct *p, struct gh_trace_carrier *st, struct pt_regs *regs,
-		 long ret, bool may_defer)
+static void return_gate(struct task_struct *p, struct gh_trace_carrier *st, struct pt_regs *regs,
+			long ret, bool may_defer)
 {
 	struct gh_trace_control *c = ctl();
 	struct gh_hub_slot *slot = NULL;
@@ -542,7 +542,7 @@ static int resume_gate(struct bpf_map *map, void *key, void *value)
 	regs = (struct pt_regs *)bpf_task_pt_regs(p);
 	if (!regs)
 		return 0;
-	gate(p, st, regs, (long)regs->ax, false);
+	return_gate(p, st, regs, (long)regs->ax, false);
 	return 0;
 }
 
@@ -632,7 +632,7 @@ int BPF_PROG(greenhub_sys_exit, struct pt_regs *regs, long ret)
 	p = bpf_get_current_task_btf();
 	st = bpf_task_storage_get(&carriers, p, 0, 0);
 	if (st && st->kside.displaced)
-		gate(p, st, regs, ret, true);
+		return_gate(p, st, regs, ret, true);
 	return 0;
 }
 

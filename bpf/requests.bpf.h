@@ -34,7 +34,7 @@ static void hub_claimed(struct gh_kside_hub *hub);
 static void carrier_joined(struct gh_kside_carrier *st);
 static void thread_leaves(struct task_struct *p, bool whole_process);
 
-static void reply(struct gh_hub_slot *slot, __u32 tid, int err)
+static void answer_request(struct gh_hub_slot *slot, __u32 tid, int err)
 {
 	slot->reply_tid = tid;
 	slot->reply_err = err;
@@ -42,7 +42,8 @@ static void reply(struct gh_hub_slot *slot, __u32 tid, int err)
 }
 
 /* CLAIM: grant slot idx to p's process if nobody holds it. */
-static void claim(struct task_struct *p, struct gh_kside_control *c, const struct gh_request *rq)
+static void serve_claim(struct task_struct *p, struct gh_kside_control *c,
+			const struct gh_request *rq)
 {
 	__u32 idx = rq->hub, tgid = p->tgid;
 	struct gh_owner o = { .leader_start = BPF_CORE_READ(p, group_leader, start_time) };
@@ -79,8 +80,8 @@ refused:
 }
 
 /* The slot and hub state of slot idx if p's process holds it under cookie. */
-static bool held(struct task_struct *p, __u32 idx, __u64 cookie, struct gh_hub_slot **slotp,
-		 struct gh_kside_hub **hubp)
+static bool hub_held_by(struct task_struct *p, __u32 idx, __u64 cookie, struct gh_hub_slot **slotp,
+			struct gh_kside_hub **hubp)
 {
 	struct gh_hub_slot *slot = bpf_map_lookup_elem(&slots, &idx);
 	struct gh_kside_hub *hub = bpf_map_lookup_elem(&hubs, &idx);
@@ -99,31 +100,32 @@ static bool held(struct task_struct *p, __u32 idx, __u64 cookie, struct gh_hub_s
 static bool owned(struct task_struct *p, struct gh_kside_carrier *st, struct gh_hub_slot **slotp,
 		  struct gh_kside_hub **hubp)
 {
-	return held(p, st->hub, st->cookie, slotp, hubp);
+	return hub_held_by(p, st->hub, st->cookie, slotp, hubp);
 }
 
 /* JOIN: register p as a carrier of the slot its process holds. */
-static void join(struct task_struct *p, struct gh_kside_control *c, const struct gh_request *rq)
+static void serve_join(struct task_struct *p, struct gh_kside_control *c,
+		       const struct gh_request *rq)
 {
 	__u32 tid = pid_nr_own(BPF_CORE_READ(p, thread_pid));
 	struct gh_kside_carrier *st;
 	struct gh_hub_slot *slot;
 	struct gh_kside_hub *hub;
 
-	if (!held(p, rq->hub, rq->cookie, &slot, &hub)) {
+	if (!hub_held_by(p, rq->hub, rq->cookie, &slot, &hub)) {
 		counter_inc(&c->nr_rejected);
 		return;
 	}
 	st = bpf_task_storage_get(&carriers, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!st) {
 		counter_inc(&c->nr_rejected);
-		reply(slot, tid, -REQ_ENOMEM);
+		answer_request(slot, tid, -REQ_ENOMEM);
 		return;
 	}
 	if (st->displaced) {
 		/* A carrier joins from the runtime's own code, never from inside a handed-off
 		 * call: refuse rather than lose the displaced state. */
-		reply(slot, tid, -REQ_EINVAL);
+		answer_request(slot, tid, -REQ_EINVAL);
 		return;
 	}
 	st->hub = rq->hub;
@@ -135,11 +137,11 @@ static void join(struct task_struct *p, struct gh_kside_control *c, const struct
 	st->handoff_ns = 0;
 	carrier_joined(st);
 	counter_inc(&c->nr_bound);
-	reply(slot, tid, 0);
+	answer_request(slot, tid, 0);
 }
 
 /* LEAVE: drop p's registration. */
-static void leave(struct task_struct *p, const struct gh_request *rq)
+static void serve_leave(struct task_struct *p, const struct gh_request *rq)
 {
 	__u32 tid = pid_nr_own(BPF_CORE_READ(p, thread_pid));
 	struct gh_kside_carrier *st = bpf_task_storage_get(&carriers, p, 0, 0);
@@ -151,17 +153,17 @@ static void leave(struct task_struct *p, const struct gh_request *rq)
 		err = -REQ_EINVAL;
 	else if (st)
 		bpf_task_storage_delete(&carriers, p);
-	if (held(p, rq->hub, rq->cookie, &slot, &hub))
-		reply(slot, tid, err);
+	if (hub_held_by(p, rq->hub, rq->cookie, &slot, &hub))
+		answer_request(slot, tid, err);
 }
 
 /* RELEASE: the slot goes back to FREE; the kernel side's state of it last. */
-static void release(struct task_struct *p, const struct gh_request *rq)
+static void serve_release(struct task_struct *p, const struct gh_request *rq)
 {
 	struct gh_hub_slot *slot;
 	struct gh_kside_hub *hub;
 
-	if (!held(p, rq->hub, rq->cookie, &slot, &hub))
+	if (!hub_held_by(p, rq->hub, rq->cookie, &slot, &hub))
 		return;
 	slot->baton = gh_baton_next(slot->baton, GH_BATON_FREE, 0);
 	slot->runner_tid = 0;
@@ -213,16 +215,16 @@ static void serve_request(struct task_struct *task)
 		return;
 	switch (rq.op) {
 	case GH_REQ_CLAIM:
-		claim(p, c, &rq);
+		serve_claim(p, c, &rq);
 		break;
 	case GH_REQ_JOIN:
-		join(p, c, &rq);
+		serve_join(p, c, &rq);
 		break;
 	case GH_REQ_LEAVE:
-		leave(p, &rq);
+		serve_leave(p, &rq);
 		break;
 	case GH_REQ_RELEASE:
-		release(p, &rq);
+		serve_release(p, &rq);
 		break;
 	default:
 		counter_inc(&c->nr_rejected);

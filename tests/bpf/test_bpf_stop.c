@@ -73,7 +73,7 @@ static void blocked_free(struct blocked *b)
 
 /* The kernel side's count of carriers that got their hub back after a block, one way or
  * another (through the gate, an idle hub, a takeover or a cancelled handoff). */
-static __u64 returns(const struct gh_trace_control *ctl)
+static __u64 nr_returns_settled(const struct gh_trace_control *ctl)
 {
 	return ctl->kside.nr_gates + ctl->kside.nr_idle_returns + ctl->kside.nr_takeovers +
 	       ctl->kside.nr_cancels;
@@ -120,12 +120,12 @@ static void test_bpf_stop_waits_for_blocked_carrier(void **state)
 	assert_int_equal(probe_mode(why, sizeof(why)), GH_MODE_NONE);
 	if (!strstr(why, "stopping"))
 		fail_msg("reason: %s", why);
-	before = returns(b->t.maps.ctl);
+	before = nr_returns_settled(b->t.maps.ctl);
 
 	/* The call returns: the gate still works, then --stop completes. */
 	blocked_end(b);
 	assert_true(b->t.maps.ctl->kside.nr_displaced == 0);
-	assert_true(returns(b->t.maps.ctl) > before);
+	assert_true(nr_returns_settled(b->t.maps.ctl) > before);
 	blocked_free(b);
 	assert_int_equal(bt_loader(out, sizeof(out), "--stop"), 0);
 	assert_int_equal(access(GH_TRACE_PIN_DIR, F_OK), -1);
@@ -355,7 +355,7 @@ static void test_bpf_stop_pins_removed_while_displaced(void **state)
 
 	bt_loader_up();
 	b = blocked_start();
-	before = returns(b->t.maps.ctl);
+	before = nr_returns_settled(b->t.maps.ctl);
 
 	assert_int_equal(system("rm -rf " GH_TRACE_PIN_DIR), 0);
 	assert_true(access(GH_TRACE_PIN_DIR, F_OK) < 0);
@@ -363,7 +363,7 @@ static void test_bpf_stop_pins_removed_while_displaced(void **state)
 
 	/* The call returns through the gate: the hub finishes, nothing aborts. */
 	blocked_end(b);
-	assert_true(returns(b->t.maps.ctl) > before);
+	assert_true(nr_returns_settled(b->t.maps.ctl) > before);
 	assert_true(b->t.maps.ctl->kside.nr_displaced == 0);
 	blocked_free(b);
 	/* Nothing is pinned any more: a stop finds nothing. */
