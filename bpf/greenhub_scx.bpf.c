@@ -46,7 +46,7 @@
  *   instead, which hands it off only if it still sleeps when the timer fires; the owner's
  *   wake (greenhub_runnable) seals the baton with a CAS so that the timer's CAS fails. The
  *   adaptive policy waits only while most of the hub's recent handoffs were wasted
- *   (grace_outcome()).
+ *   (grace_outcome()). The code is in scx_grace.bpf.h.
  *   Other SCHED_EXT threads (and carriers between these events) share one vtime-ordered DSQ
  *   (the weighted vtime of scx_simple): ordinary owners are scheduled fairly.
  *   A heartbeat (a BPF timer, heartbeat_ns) keeps the watchdog happy: a held spare that has
@@ -55,7 +55,8 @@
  *   is let go to its gate, which sends it GH_SCX_SIG_GATE_HELD: the runtime's handler then
  *   waits on a futex, which no watchdog watches. The heartbeat also releases a held carrier
  *   whose hand-back a race hid from greenhub_dispatch, and is where the test knob
- *   (gh_scx_control.test_eject) ejects the scheduler on purpose.
+ *   (gh_scx_control.test_eject) ejects the scheduler on purpose. The code is in
+ *   scx_heartbeat.bpf.h.
  *
  * Ejection
  *   When the kernel ejects a scheduler (watchdog, scx_bpf_error, sysrq-S, or an unload that did
@@ -188,36 +189,6 @@ struct {
 	__type(key, u32);
 	__type(value, struct gh_owner);
 } owners SEC(".maps");
-
-struct heartbeat {
-	struct bpf_timer timer;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, u32);
-	__type(value, struct heartbeat);
-} heartbeat SEC(".maps");
-
-/* Each hub's grace timer: it hands the sleeping owner off once the grace period is over,
- * unless the sleep (sleep_seq) ended meanwhile. Initialised by greenhub_init, whose program the
- * callback then belongs to: the kernel lets ops.init, not ops.quiescent, move tasks between
- * DSQs. */
-struct hub_timer {
-	struct bpf_timer timer;
-	u32 hub;
-	u32 seq;
-	u32 inited;
-	u32 pad;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, GH_MAX_HUBS);
-	__type(key, u32);
-	__type(value, struct hub_timer);
-} hub_timers SEC(".maps");
 
 /* Each hub's release timer: started (to fire at once) when a carrier of the hub parks or
  * yields while the baton names a carrier that may still be held, it dispatches a handed-back
@@ -577,133 +548,8 @@ static bool hand_off(struct task_struct *p, struct gh_scx_carrier *st, struct gh
 	return true;
 }
 
-/* The grace period of hub's next sleep (0: hand it off at once), as the runtime chose it in
- * the slot (at most a second) or else as loaded. */
-static u32 hub_grace(struct gh_hub_slot *slot, struct gh_scx_hub *hub)
-{
-	u32 policy = slot->grace_policy ? slot->grace_policy : grace_policy;
-	u32 g = slot->grace_ns ? slot->grace_ns : grace_ns;
-
-	if (g > 1000000000)
-		g = 1000000000;
-	switch (policy) {
-	case GH_SCX_GRACE_ALWAYS:
-		return g;
-	case GH_SCX_GRACE_ADAPTIVE:
-		return hub->waste > GH_SCX_WASTE_ONE / 2 ? g : 0;
-	default:
-		return 0;
-	}
-}
-
-/*
- * The adaptive grace policy's measure: one more outcome of an owner's sleep. Wasted: the
- * owner's own return cancelled its handoff (no spare took the hub in time: the handoff cost
- * two context switches and bought nothing), or the sleep ended within its grace period (it
- * would have been). Paid: the return found that another carrier had taken the hub.
- *   Judged by outcome, not by how long sleeps last, because a sleep's length can depend on
- * the handoff itself: a read that waits for what another green thread of the hub writes
- * lasts until a spare runs that thread, so it is never cancelled, whether it was handed
- * off at once or after a grace period; the measure then stays low and handoffs stay
- * immediate. Sleeps shorter than a handoff are cancelled (or graced) and keep it high.
- *   A racy read-modify-write on purpose: an estimate, written by the hub's own carriers.
- */
-static void grace_outcome(struct gh_scx_hub *hub, bool wasted)
-{
-	u32 w = hub->waste;
-
-	if (wasted)
-		w += (GH_SCX_WASTE_ONE - w) >> 3;
-	else
-		w -= w >> 3;
-	hub->waste = w;
-}
-
-/* From the grace timer: the CPU the owner left goes to a held spare (a parked one cannot be
- * signalled from here: the interrupted task may be the idle task). */
-static void give_cpu_late(u32 h, struct gh_hub_slot *slot, struct gh_scx_hub *hub, s32 cpu)
-{
-	struct gh_scx_control *c = ctl();
-	struct gh_scx_carrier *sst;
-	struct task_struct *p;
-
-	if (!c)
-		return;
-	bpf_for_each(scx_dsq, p, SPARE_DSQ(h), 0) {
-		if (!bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
-			continue;
-		/* Before the move: p may run on cpu as soon as it is there. */
-		sst = carrier_storage(p);
-		if (sst) {
-			sst->spare_held = 0;
-			sst->woken = 1;
-			sst->woken_ns = slot->handoff_ns;
-		}
-		if (!gh_scx_dsq_move(GH_SCX_DSQ_ITER, p, SCX_DSQ_LOCAL_ON | cpu, 0)) {
-			if (sst)
-				sst->woken = 0;
-			continue;
-		}
-		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
-		counter_inc(&c->nr_spare_runs);
-		counter_inc(&hub->nr_spare_runs);
-		return;
-	}
-	spare_missed(&c->kside, &hub->kside);
-}
-
-/* The grace period of a sleeping owner is over: hand it off if it still sleeps. */
-static int grace_fn(void *map, int *key, struct hub_timer *ht)
-{
-	struct gh_scx_control *c = ctl();
-	struct gh_scx_carrier *st;
-	struct gh_hub_slot *slot;
-	struct gh_scx_hub *hub;
-	struct task_struct *t;
-	u32 h = ht->hub;
-	u64 b;
-
-	slot = bpf_map_lookup_elem(&slots, &h);
-	hub = bpf_map_lookup_elem(&hubs, &h);
-	if (!c || !slot || !hub || ht->seq != hub->sleep_seq || !hub->sleeper_tid)
-		return 0;
-	/* The owner's wake seals the word with a CAS (greenhub_runnable), so an unchanged word
-	 * means it still sleeps, and the CAS in hand_off() cannot succeed once it woke. */
-	b = slot->baton;
-	if (b != hub->sleep_baton)
-		return 0;
-	t = bpf_task_from_pid((s32)hub->sleeper_pid);
-	if (!t)
-		return 0;
-	st = carrier_storage(t);
-	if (st && st->kside.hub == h && st->kside.cookie == hub->kside.cookie &&
-	    st->kside.tid == hub->sleeper_tid && !st->kside.displaced &&
-	    hand_off(t, st, slot, hub, b)) {
-		counter_inc(&c->nr_late_handoffs);
-		hub->handoff_cpu = hub->sleeper_cpu;
-		give_cpu_late(h, slot, hub, (s32)hub->sleeper_cpu);
-	}
-	bpf_task_release(t);
-	return 0;
-}
-
-/* Start the grace period of owner p's sleep; false if the timer is not available. */
-static bool start_grace(struct task_struct *p, struct gh_scx_carrier *st, struct gh_scx_hub *hub,
-			u64 b, s32 cpu, u32 grace)
-{
-	u32 h = st->kside.hub;
-	struct hub_timer *ht = bpf_map_lookup_elem(&hub_timers, &h);
-
-	if (!ht || !ht->inited)
-		return false;
-	hub->sleeper_tid = st->kside.tid;
-	hub->sleeper_pid = p->pid;
-	hub->sleeper_cpu = cpu;
-	hub->sleep_baton = b;
-	ht->hub = h;
-	ht->seq = __sync_add_and_fetch(&hub->sleep_seq, 1);
-	return bpf_timer_start(&ht->timer, grace, 0) == 0;
-}
+/* The grace period: whether and when an owner's sleep is handed off (scx_grace.bpf.h). */
+#include "scx_grace.bpf.h"
 
 static void owner_sleeps(struct task_struct *p, struct gh_scx_carrier *st,
 			 struct gh_hub_slot *slot, struct gh_scx_hub *hub, u64 b)
@@ -735,38 +581,6 @@ static void owner_sleeps(struct task_struct *p, struct gh_scx_carrier *st,
 		return;
 	hub->handoff_cpu = cpu;
 	give_cpu(p, st, slot, hub, cpu, slot->handoff_ns);
-}
-
-/*
- * An owner wakes from a sleep whose grace period may still run: seal the baton with a CAS
- * (RUN(t) -> RUN(t), a new sequence), so that the grace timer's handoff, which CASes from the
- * word t slept with, fails. If the timer won, t is displaced now and its return is settled as
- * any other. Called from ops.runnable, which every enqueue calls: the kernel skips ops.enqueue
- * on some paths (a task waking with migration disabled, for one), and a wake that went unseen
- * would let the timer hand off a running owner.
- */
-static void end_grace(struct gh_scx_carrier *st, struct gh_hub_slot *slot,
-		      struct gh_scx_hub *hub)
-{
-	struct gh_scx_control *c = ctl();
-	u64 b;
-
-	if (hub->sleeper_tid != st->kside.tid)
-		return;
-	hub->sleeper_tid = 0;
-	__sync_fetch_and_add(&hub->sleep_seq, 1);
-	for (int i = 0; i < 4; i++) {
-		b = slot->baton;
-		if (gh_baton_state(b) != GH_BATON_RUN || gh_baton_tid(b) != st->kside.tid)
-			return;
-		if (baton_cas(slot, b, GH_BATON_RUN, st->kside.tid)) {
-			if (c)
-				counter_inc(&c->nr_graced);
-			__sync_fetch_and_add(&hub->nr_graced, 1);
-			grace_outcome(hub, true);
-			return;
-		}
-	}
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1013,112 +827,8 @@ static void held_runs(struct task_struct *p, struct gh_scx_carrier *st)
 	}
 }
 
-/* ---------------------------------------------------------------------------------------- */
-/* The heartbeat                                                                              */
-
-struct beat {
-	u64 now;
-	bool draining;
-};
-
-/* Let held spares that waited long run once (or all of them while draining). */
-static void beat_spares(u32 h, struct gh_scx_control *c, struct beat *bt)
-{
-	struct gh_scx_carrier *sst;
-	struct task_struct *p;
-	s32 cpu;
-
-	bpf_for_each(scx_dsq, p, SPARE_DSQ(h), 0) {
-		sst = carrier_storage(p);
-		if (!bt->draining && sst && bt->now - sst->since_ns < spare_beat_ns)
-			continue;
-		cpu = scx_bpf_task_cpu(p);
-		if (sst)
-			sst->spare_held = 0;
-		if (!gh_scx_dsq_move(GH_SCX_DSQ_ITER, p, SCX_DSQ_LOCAL_ON | cpu, 0))
-			continue;
-		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
-		counter_inc(&c->nr_heartbeats);
-	}
-}
-
-/* Release held carriers whose hand-back happened; let go those held too long. */
-static void beat_held(u32 h, struct gh_scx_control *c, struct gh_hub_slot *slot,
-		      struct gh_scx_hub *hub, struct beat *bt)
-{
-	struct gh_scx_carrier *pst;
-	struct task_struct *p;
-	bool back, late;
-	s32 cpu;
-	u64 b;
-
-	bpf_for_each(scx_dsq, p, HELD_DSQ(h), 0) {
-		pst = carrier_storage(p);
-		if (!pst)
-			continue;
-		b = slot->baton;
-		back = gh_baton_state(b) == GH_BATON_RUN && gh_baton_tid(b) == pst->kside.tid;
-		late = bt->now - pst->since_ns >= hold_max_ns || exiting(p);
-		if (!back && !late)
-			continue;
-		cpu = scx_bpf_task_cpu(p);
-		/* Nothing of p's is written after the move: p may run (and be handed off
-		 * again) at once; held_runs() and the gate settle it in its own context. */
-		if (!gh_scx_dsq_move(GH_SCX_DSQ_ITER, p, SCX_DSQ_LOCAL_ON | cpu, 0))
-			continue;
-		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
-		if (back) {
-			counter_inc(&c->nr_releases);
-		} else {
-			/* Still held and displaced: its gate sends it GATE_HELD. */
-			counter_inc(&c->nr_long_holds);
-			counter_inc(&hub->nr_long_holds);
-		}
-	}
-}
-
-/* One hub's beat. Most hubs hold nobody: two DSQ counts and nothing else, since the beat runs
- * in a timer's softirq on whatever CPU it fires and delays what that CPU was about to run. */
-static long beat_hub(u32 i, struct beat *bt)
-{
-	struct gh_scx_control *c;
-	struct gh_hub_slot *slot;
-	struct gh_scx_hub *hub;
-	bool spares = scx_bpf_dsq_nr_queued(SPARE_DSQ(i)) > 0;
-	bool held = scx_bpf_dsq_nr_queued(HELD_DSQ(i)) > 0;
-
-	if (!spares && !held)
-		return 0;
-	c = ctl();
-	slot = bpf_map_lookup_elem(&slots, &i);
-	hub = bpf_map_lookup_elem(&hubs, &i);
-	if (!c || !slot || !hub)
-		return 1;
-	if (spares)
-		beat_spares(i, c, bt);
-	if (held)
-		beat_held(i, c, slot, hub, bt);
-	return 0;
-}
-
-static int heartbeat_fn(void *map, int *key, struct heartbeat *hb)
-{
-	struct gh_scx_control *c = ctl();
-	struct beat bt = {};
-
-	if (!c)
-		return 0;
-	if (c->test_eject) {
-		c->test_eject = 0;
-		gh_scx_error("ejected on request (test knob %s/control test_eject)",
-			     GH_SCX_PIN_DIR);
-	}
-	bt.now = bpf_ktime_get_ns();
-	bt.draining = c->kside.state != GH_SCX_RUNNING;
-	bpf_loop(GH_MAX_HUBS, beat_hub, &bt, 0);
-	bpf_timer_start(&hb->timer, heartbeat_ns, 0);
-	return 0;
-}
+/* The heartbeat, for the watchdog and for hand-backs nothing else dispatched. */
+#include "scx_heartbeat.bpf.h"
 
 /* ---------------------------------------------------------------------------------------- */
 /* I6: exits and execs                                                                        */

@@ -22,7 +22,9 @@
  *   gates     HASH global tid -> struct bpf_task_work: the return gate armed on each handoff
  *             (read-only to user space)
  *   owners, heartbeat, hub_timers, release_timers   the scheduler's own (process exits; its
- *             timers), pinned so that their timers and task works outlive the loader
+ *             timers, the heartbeat's in bpf/scx_heartbeat.bpf.h and the grace timers in
+ *             bpf/scx_grace.bpf.h), pinned so that their timers and task works outlive the
+ *             loader
  *   and link_ops (the struct_ops link: while it is pinned the scheduler stays attached),
  *   link_register (the request program), link_exit and link_exec (process exits and execs
  *   release their slots)
