@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * The baton protocol in mode none, one transition at a time (DESIGN.md section 4): a marked
- * region that blocks is handed off, other green threads run on a spare meanwhile, and the
- * blocked carrier gets the hub back by cancelling the handoff, by a hand-back at a switch
- * point, or by taking an idle hub. Blocks are long (tens of ms) next to the sysmon's 20 us
+ * The baton protocol in mode none, one transition at a time (docs/design.md, the baton
+ * protocol): a marked region that blocks is handed off, other green threads run on a spare
+ * meanwhile, and the blocked carrier gets the hub back by cancelling the handoff, by a
+ * hand-back at a switch point, or by taking an idle hub. Blocks are long (tens of ms) next to the sysmon's 20 us
  * tick, so what each test provokes does happen; assertions are on counts and order, never on
  * how long anything took.
  */

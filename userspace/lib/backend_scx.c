@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * sched_ext mode, the runtime's side (DESIGN.md section 5; the scheduler is
+ * sched_ext mode, the runtime's side (docs/design.md, the three modes; the scheduler is
  * bpf/greenhub_scx.bpf.c, loaded and pinned by scx_greenhub; docs/sched-ext.md).
  *
  * What this file does

@@ -17,7 +17,7 @@
  *   the links are pinned, the loader's own fds do not matter: SIGKILL leaves the kernel side
  *   running.
  *
- * Unloading (DESIGN.md section 5, invariant I1 across an unload)
+ * Unloading (docs/design.md, the three modes; invariant I1 across an unload)
  *   A carrier that the kernel side handed off is blocked in a system call and will run user
  *   code the moment it returns, unless the return gate (the sys_exit program) stops it. So the
  *   programs may only go once no carrier is displaced: set state DRAINING (the handoff program
