@@ -6,7 +6,7 @@
  * Glossary
  *   owner      the carrier named by RUN(t) in a hub's baton word (slot.h).
  *   spare      a carrier parked in the runtime, waiting for a handoff on its hub's wake ring.
- *   displaced  a carrier that this file handed off (gh_trace_carrier.displaced): it is blocked
+ *   displaced  a carrier that this file handed off (gh_kside_carrier.displaced): it is blocked
  *              in a system call and must pass the return gate before it runs user code again.
  *   gate       what happens on a displaced carrier's way back to user mode: the call's result
  *              is fixed; the carrier either takes the hub back here (a cancel, or another
@@ -26,7 +26,7 @@
  *
  *   greenhub_sched_switch (tp_btf/sched_switch), on an owner that goes to sleep (!preempt and
  *   prev_state != 0) inside a system call made from a green thread (not from the hub loop's
- *   own brief waits; see gh_trace_carrier.green_addr): CAS RUN(t) -> HANDOFF(t) (transition 1),
+ *   own brief waits; see gh_kside_carrier.green_addr): CAS RUN(t) -> HANDOFF(t) (transition 1),
  *   mark t displaced, and write a wakeup into the hub's ring buffer, on which the hub's parked
  *   spares wait. The same program feeds the latency histogram when a woken spare is switched
  *   in.

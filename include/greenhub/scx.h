@@ -86,7 +86,7 @@ enum gh_scx_sigcode {
 	GH_SCX_SIG_KICK = 4,
 };
 
-/* The loader's state (gh_scx_control.state). */
+/* The loader's state (gh_scx_control.kside.state). */
 enum gh_scx_state {
 	/* Maps pinned, scheduler being attached. The runtime does not attach hubs yet. */
 	GH_SCX_LOADING = GH_KSIDE_LOADING,

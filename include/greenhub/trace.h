@@ -72,7 +72,7 @@
  */
 #define GH_TRACE_SIGNO 62
 
-/* The loader's state (gh_trace_control.state). */
+/* The loader's state (gh_trace_control.kside.state). */
 enum gh_trace_state {
 	/* Maps pinned, programs being attached. The runtime does not attach hubs yet. */
 	GH_TRACE_LOADING = GH_KSIDE_LOADING,
@@ -84,7 +84,7 @@ enum gh_trace_state {
 	GH_TRACE_DRAINING = GH_KSIDE_DRAINING,
 };
 
-/* Feature bits the loader found (gh_trace_control.features), for reports. */
+/* Feature bits the loader found (gh_kside_control.features), for reports. */
 #define GH_TRACE_F_BTF (1ULL << 0)
 #define GH_TRACE_F_TASK_STORAGE (1ULL << 1)
 #define GH_TRACE_F_RINGBUF (1ULL << 2)

@@ -21,7 +21,7 @@
  *   A carrier that the kernel side handed off is blocked in a system call and will run user
  *   code the moment it returns, unless the return gate (the sys_exit program) stops it. So the
  *   programs may only go once no carrier is displaced: set state DRAINING (the handoff program
- *   stops handing off), wait until control.nr_displaced is 0 (each gate takes one off), and
+ *   stops handing off), wait until control.kside.nr_displaced is 0 (each gate takes one off), and
  *   only then unpin and detach. The handoff program announces a handoff in nr_displaced before
  *   it reads state, so the wait cannot miss one in flight (see the BPF file's header). If the
  *   wait times out (a call that blocks for minutes), nothing is detached: handoffs stay off,
