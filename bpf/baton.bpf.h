@@ -2,47 +2,44 @@
 /*
  * What the two kernel sides of the baton protocol, the sched_ext scheduler (greenhub_scx.bpf.c) and
  * trace mode (greenhub_trace.bpf.c), do the same way: the cleanup of a process's slots (I6),
- * and the baton moves and counters whose meaning slot.h fixes for both. The runtime writes and
- * reads the same slot fields (slot.h) under either side, with one meaning, so these parts must
- * not drift apart.
+ * the baton moves and counters whose meaning slot.h fixes for both, and the bookkeeping of a
+ * spare given the hub. The runtime writes and reads the same slot fields (slot.h) under either
+ * side, with one meaning, so these parts must not drift apart.
  *
- * The two sides keep their own control, hub and carrier types (scx.h, trace.h), with the fields
- * used here named alike. An including file defines, before it includes this header,
- *   GH_BPF_CONTROL, GH_BPF_HUB, GH_BPF_CARRIER, GH_BPF_HIST   its struct types;
- *   GH_BPF_HIST_BUCKETS                                       its histogram's size;
- * the maps control (one GH_BPF_CONTROL), slots (struct gh_hub_slot), hubs (GH_BPF_HUB) and owners
- * (global tgid -> struct gh_owner), and the function
- *   static void hub_released(GH_BPF_HUB *hub);
- * which clears its own per-hub state when a dead process's slot is released.
+ * Each side's control, hub and carrier types (scx.h, trace.h) begin with the common part of
+ * greenhub/kside.h, member kside; the functions here take pointers to those common parts, so
+ * that one copy serves both. An including file declares, before it includes this header, the
+ * maps control (one value that begins with struct gh_kside_control), slots (struct
+ * gh_hub_slot), hubs (values that begin with struct gh_kside_hub) and owners (global tgid ->
+ * struct gh_owner).
  *
  * Requests, which register carriers and grant slots (I5), are requests.bpf.h's.
  */
 #ifndef GREENHUB_BATON_BPF_H
 #define GREENHUB_BATON_BPF_H
 
-#if !defined(GH_BPF_CONTROL) || !defined(GH_BPF_HUB) || !defined(GH_BPF_CARRIER) ||          \
-	!defined(GH_BPF_HIST) || !defined(GH_BPF_HIST_BUCKETS)
-#error "baton.bpf.h: define the GH_BPF_* types and constants first (see the header comment)"
-#endif
+#include "greenhub/kside.h"
 
-static __always_inline GH_BPF_CONTROL *ctl(void)
+/* The control map's common head; each mode's own ctl() gives its whole struct. */
+static __always_inline struct gh_kside_control *kside_ctl(void)
 {
 	__u32 zero = 0;
 
 	return bpf_map_lookup_elem(&control, &zero);
 }
 
-static __always_inline void add(__u64 *counter)
+/* Counters are shared by every CPU that runs the programs: an atomic add, never a store. */
+static __always_inline void counter_inc(__u64 *counter)
 {
 	__sync_fetch_and_add(counter, 1);
 }
 
-static void hist_add(GH_BPF_HIST *h, __u64 ns)
+static void hist_add(struct gh_kside_hist *h, __u64 ns)
 {
 	__u64 us = ns / 1000;
 	__u32 b = 0;
 
-	while (us && b < GH_BPF_HIST_BUCKETS - 1) {
+	while (us && b < GH_KSIDE_HIST_BUCKETS - 1) {
 		us >>= 1;
 		b++;
 	}
@@ -89,7 +86,7 @@ static bool gate_masked(struct task_struct *p, int signo)
 /* Does the sleeping carrier (current) run a green thread? See the carrier's green_addr: only
  * such sleeps hand off, so a carrier is never displaced where the runtime does not expect it.
  * An unset address, or a word that cannot be read without a fault, counts as no. */
-static bool in_green_thread(GH_BPF_CARRIER *st)
+static bool in_green_thread(struct gh_kside_carrier *st)
 {
 	__u64 green = 0;
 
@@ -100,7 +97,7 @@ static bool in_green_thread(GH_BPF_CARRIER *st)
 
 /* The displaced gauges, the control's (which the loader's drain reads) and, where known, the
  * hub's. */
-static void displaced_add(GH_BPF_CONTROL *c, GH_BPF_HUB *hub, int n)
+static void displaced_add(struct gh_kside_control *c, struct gh_kside_hub *hub, int n)
 {
 	if (c)
 		__sync_fetch_and_add(&c->nr_displaced, n);
@@ -124,7 +121,8 @@ static __always_inline bool baton_cas(struct gh_hub_slot *slot, __u64 b,
  * handoff, else a takeover of another blocked carrier's. runner_tid is stored here, after the
  * CAS and before tid can run user code, so that every switch point of the hub sees tid as the
  * one runner (I1). */
-static void handoff_taken(GH_BPF_CONTROL *c, struct gh_hub_slot *slot, __u32 holder, __u32 tid)
+static void handoff_taken(struct gh_kside_control *c, struct gh_hub_slot *slot, __u32 holder,
+			  __u32 tid)
 {
 	__u64 now;
 
@@ -134,12 +132,12 @@ static void handoff_taken(GH_BPF_CONTROL *c, struct gh_hub_slot *slot, __u32 hol
 		__sync_fetch_and_add(&slot->stalled_ns, now - slot->handoff_ns);
 	if (holder == tid) {
 		__sync_fetch_and_add(&slot->nr_cancels, 1);
-		add(&c->nr_cancels);
+		counter_inc(&c->nr_cancels);
 	} else {
 		/* Another blocked carrier's handoff, still untaken: ours now. */
 		__sync_fetch_and_add(&slot->nr_takeovers, 1);
 		slot->displaced_tid = holder;
-		add(&c->nr_takeovers);
+		counter_inc(&c->nr_takeovers);
 	}
 }
 
@@ -159,6 +157,36 @@ static bool hand_on(struct gh_hub_slot *slot, __u32 tid)
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* A spare given the hub                                                                      */
+
+/* After a handoff, the spare that should take the hub was woken (trace mode: a record in the
+ * hub's wake ring; sched_ext mode: a parked spare signalled). Counted on the control and the
+ * hub alike, so that --stats can tell which hub's spares carry the handoffs. */
+static void spare_woken(struct gh_kside_control *c, struct gh_kside_hub *hub)
+{
+	counter_inc(&c->nr_spare_wakes);
+	counter_inc(&hub->nr_spare_wakes);
+}
+
+/* After a handoff, no spare could be given the hub. The baton stays HANDOFF: a spare that parks
+ * takes it (transition 6), or the blocked call's return cancels it. */
+static void spare_missed(struct gh_kside_control *c, struct gh_kside_hub *hub)
+{
+	counter_inc(&c->nr_spare_misses);
+	counter_inc(&hub->nr_spare_misses);
+}
+
+/* A spare woken at since for a handoff runs now: the kernel's view of the handoff latency. A
+ * clock that went backwards (since taken on another CPU) records nothing. */
+static void spare_ran(struct gh_kside_control *c, struct gh_kside_hub *hub, __u64 since, __u64 now)
+{
+	if (!since || now < since)
+		return;
+	hist_add(&c->handoff_latency, now - since);
+	hist_add(&hub->handoff_latency, now - since);
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* I6: a process leaves no slot behind                                                        */
 
 struct release_ctx {
@@ -166,13 +194,12 @@ struct release_ctx {
 	__u32 released;
 };
 
-static void hub_released(GH_BPF_HUB *hub);
-
 /* Slot i back to FREE if the process rc->tgid owns it. The baton still moves through
  * gh_baton_next(): the bumped sequence makes any CAS decided on the old word fail. A callback of
  * bpf_for_each_map_elem over the hubs map (Linux 5.13), which bounds the scan without bpf_loop
  * (5.17). */
-static long release_one(struct bpf_map *map, __u32 *key, GH_BPF_HUB *hub, struct release_ctx *rc)
+static long release_one(struct bpf_map *map, __u32 *key, struct gh_kside_hub *hub,
+			struct release_ctx *rc)
 {
 	__u32 i = *key;
 	struct gh_hub_slot *slot;
@@ -191,7 +218,8 @@ static long release_one(struct bpf_map *map, __u32 *key, GH_BPF_HUB *hub, struct
 	slot->tgid = 0;
 	slot->spare_tid = 0;
 	slot->claim_cookie = 0;
-	hub_released(hub);
+	hub->cookie = 0;
+	hub->owner_vtgid = 0;
 	hub->owner_tgid = 0;
 	rc->released++;
 	return 0;
@@ -202,13 +230,13 @@ static long release_one(struct bpf_map *map, __u32 *key, GH_BPF_HUB *hub, struct
 static void release_process(__u32 tgid)
 {
 	struct release_ctx rc = { .tgid = tgid };
-	GH_BPF_CONTROL *c;
+	struct gh_kside_control *c;
 
 	if (!bpf_map_lookup_elem(&owners, &tgid))
 		return;
 	bpf_for_each_map_elem(&hubs, release_one, &rc, 0);
 	bpf_map_delete_elem(&owners, &tgid);
-	c = ctl();
+	c = kside_ctl();
 	if (c && rc.released)
 		__sync_fetch_and_add(&c->nr_exit_cleanups, rc.released);
 }

@@ -46,7 +46,7 @@
  *   instead, which hands it off only if it still sleeps when the timer fires; the owner's
  *   wake (greenhub_runnable) seals the baton with a CAS so that the timer's CAS fails. The
  *   adaptive policy waits only while most of the hub's recent handoffs were wasted
- *   (grace_outcome()).
+ *   (grace_outcome()). The code is in scx_grace.bpf.h.
  *   Other SCHED_EXT threads (and carriers between these events) share one vtime-ordered DSQ
  *   (the weighted vtime of scx_simple): ordinary owners are scheduled fairly.
  *   A heartbeat (a BPF timer, heartbeat_ns) keeps the watchdog happy: a held spare that has
@@ -55,7 +55,8 @@
  *   is let go to its gate, which sends it GH_SCX_SIG_GATE_HELD: the runtime's handler then
  *   waits on a futex, which no watchdog watches. The heartbeat also releases a held carrier
  *   whose hand-back a race hid from greenhub_dispatch, and is where the test knob
- *   (gh_scx_control.test_eject) ejects the scheduler on purpose.
+ *   (gh_scx_control.test_eject) ejects the scheduler on purpose. The code is in
+ *   scx_heartbeat.bpf.h.
  *
  * Ejection
  *   When the kernel ejects a scheduler (watchdog, scx_bpf_error, sysrq-S, or an unload that did
@@ -189,36 +190,6 @@ struct {
 	__type(value, struct gh_owner);
 } owners SEC(".maps");
 
-struct heartbeat {
-	struct bpf_timer timer;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, u32);
-	__type(value, struct heartbeat);
-} heartbeat SEC(".maps");
-
-/* Each hub's grace timer: it hands the sleeping owner off once the grace period is over,
- * unless the sleep (sleep_seq) ended meanwhile. Initialised by greenhub_init, whose program the
- * callback then belongs to: the kernel lets ops.init, not ops.quiescent, move tasks between
- * DSQs. */
-struct hub_timer {
-	struct bpf_timer timer;
-	u32 hub;
-	u32 seq;
-	u32 inited;
-	u32 pad;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, GH_MAX_HUBS);
-	__type(key, u32);
-	__type(value, struct hub_timer);
-} hub_timers SEC(".maps");
-
 /* Each hub's release timer: started (to fire at once) when a carrier of the hub parks or
  * yields while the baton names a carrier that may still be held, it dispatches a handed-back
  * carrier that greenhub_dispatch did not (the kernel skips ops.dispatch while the CPU's local
@@ -254,28 +225,24 @@ struct {
 	__type(value, struct cpu_ctx);
 } cpu_ctxs SEC(".maps");
 
-/* The parts of the protocol that trace mode (greenhub_trace.bpf.c) shares, over this file's
- * types and the maps above. */
-#define GH_BPF_CONTROL struct gh_scx_control
-#define GH_BPF_HUB struct gh_scx_hub
-#define GH_BPF_CARRIER struct gh_scx_carrier
-#define GH_BPF_HIST struct gh_scx_hist
-#define GH_BPF_HIST_BUCKETS GH_SCX_HIST_BUCKETS
-#define GH_BPF_RUNNING GH_SCX_RUNNING
+/* The parts of the protocol that trace mode (greenhub_trace.bpf.c) shares, over the common
+ * parts (kside member) of this file's types and the maps above. */
 #include "baton.bpf.h"
 #include "requests.bpf.h"
 
-/* A dead process's slot is released (baton.bpf.h). */
-static void hub_released(struct gh_scx_hub *hub)
+static __always_inline struct gh_scx_control *ctl(void)
 {
-	hub->cookie = 0;
-	hub->owner_vtgid = 0;
+	u32 zero = 0;
+
+	return bpf_map_lookup_elem(&control, &zero);
 }
 
 /* A slot was granted (requests.bpf.h): the scheduler's state of the hub starts over. The sleep
  * sequence moves on instead, so that a grace timer of the previous owner's finds it changed. */
-static void hub_claimed(struct gh_scx_hub *hub)
+static void hub_claimed(struct gh_kside_hub *k)
 {
+	struct gh_scx_hub *hub = container_of(k, struct gh_scx_hub, kside);
+
 	hub->handoff_cpu = 0;
 	hub->sleeper_tid = 0;
 	hub->sleeper_pid = 0;
@@ -283,28 +250,23 @@ static void hub_claimed(struct gh_scx_hub *hub)
 	__sync_fetch_and_add(&hub->sleep_seq, 1);
 	hub->waste = 0;
 	hub->sleep_baton = 0;
-	hub->nr_displaced = 0;
 	hub->nr_graced = 0;
 	hub->nr_spare_runs = 0;
-	hub->nr_spare_wakes = 0;
-	hub->nr_spare_misses = 0;
 	hub->nr_long_holds = 0;
-	hub->nr_gates = 0;
-	__builtin_memset(&hub->handoff_latency, 0, sizeof(hub->handoff_latency));
 }
 
 /* A carrier joined (requests.bpf.h): none of the scheduler's flags of an earlier registration
  * survive. A thread joins from the runtime's code, running: it is in no hub DSQ. */
-static void carrier_joined(struct gh_scx_carrier *st)
+static void carrier_joined(struct gh_kside_carrier *k)
 {
-	st->displaced = 0;
+	struct gh_scx_carrier *st = container_of(k, struct gh_scx_carrier, kside);
+
 	st->held = 0;
 	st->yielded = 0;
 	st->spare_held = 0;
 	st->kick = 0;
 	st->woken = 0;
 	st->wake_cpu = -1;
-	st->handoff_ns = 0;
 	st->since_ns = 0;
 	st->woken_ns = 0;
 }
@@ -328,8 +290,8 @@ static __always_inline struct task_struct *parked_spare(struct task_struct *owne
 	if (!s)
 		return NULL;
 	sst = bpf_task_storage_get(&carriers, s, 0, 0);
-	if (s->tgid != owner->tgid || !sst || sst->hub != h || sst->cookie != cookie ||
-	    sst->tid != tid) {
+	if (s->tgid != owner->tgid || !sst || sst->kside.hub != h || sst->kside.cookie != cookie ||
+	    sst->kside.tid != tid) {
 		bpf_task_release(s);
 		return NULL;
 	}
@@ -346,20 +308,32 @@ static __always_inline bool vtime_before(u64 a, u64 b)
 	return (s64)(a - b) < 0;
 }
 
-static __always_inline struct gh_scx_carrier *storage(struct task_struct *p)
+static __always_inline struct gh_scx_carrier *carrier_storage(struct task_struct *p)
 {
 	return bpf_task_storage_get(&carriers, p, 0, 0);
 }
 
-/* The registration of p if it is a carrier whose hub its process still holds. */
-static struct gh_scx_carrier *carrier(struct task_struct *p, struct gh_hub_slot **slotp,
-				      struct gh_scx_hub **hubp)
+/* The hub p's registration names, with its slot, if p's process still holds it (owned()). */
+static struct gh_scx_hub *owned_hub(struct task_struct *p, struct gh_scx_carrier *st,
+				    struct gh_hub_slot **slotp)
 {
-	struct gh_scx_carrier *st = storage(p);
+	struct gh_kside_hub *k;
 
-	if (!st || !owned(p, st, slotp, hubp))
+	if (!owned(p, &st->kside, slotp, &k))
 		return NULL;
-	return st;
+	return container_of(k, struct gh_scx_hub, kside);
+}
+
+/* The registration of p if it is a carrier whose hub its process still holds. */
+static struct gh_scx_carrier *owned_carrier(struct task_struct *p, struct gh_hub_slot **slotp,
+					    struct gh_scx_hub **hubp)
+{
+	struct gh_scx_carrier *st = carrier_storage(p);
+
+	if (!st)
+		return NULL;
+	*hubp = owned_hub(p, st, slotp);
+	return *hubp ? st : NULL;
 }
 
 static bool exiting(struct task_struct *p)
@@ -368,12 +342,12 @@ static bool exiting(struct task_struct *p)
 }
 
 /* t's return is settled: it may run (it owns the hub) or it waits in user space. */
-static void settle(struct gh_scx_carrier *st, struct gh_scx_hub *hub)
+static void settle_return(struct gh_scx_carrier *st, struct gh_scx_hub *hub)
 {
 	/* Test and clear: a late handoff that lost its CAS may undo the same flag (see
 	 * hand_off()); only one of them takes the carrier off the gauge. */
-	if (st->displaced && __sync_fetch_and_and(&st->displaced, 0))
-		displaced_add(ctl(), hub, -1);
+	if (st->kside.displaced && __sync_fetch_and_and(&st->kside.displaced, 0))
+		displaced_add(kside_ctl(), &hub->kside, -1);
 }
 
 static void set_runner(struct gh_hub_slot *slot, u32 tid)
@@ -410,7 +384,7 @@ static int gate_cb(struct bpf_map *map, void *key, void *value)
 {
 	struct task_struct *p = bpf_get_current_task_btf();
 	struct gh_scx_control *c = ctl();
-	struct gh_scx_carrier *st = storage(p);
+	struct gh_scx_carrier *st = carrier_storage(p);
 	struct gh_hub_slot *slot;
 	struct gh_scx_hub *hub;
 	u32 holder, kick;
@@ -420,16 +394,17 @@ static int gate_cb(struct bpf_map *map, void *key, void *value)
 		return 0;
 	kick = st->kick;
 	st->kick = 0;
-	if (!owned(p, st, &slot, &hub)) {
-		if (st->displaced) {
-			st->displaced = 0;
-			displaced_add(c, NULL, -1);
+	hub = owned_hub(p, st, &slot);
+	if (!hub) {
+		if (st->kside.displaced) {
+			st->kside.displaced = 0;
+			displaced_add(&c->kside, NULL, -1);
 		}
 		return 0;
 	}
-	if (!st->displaced) {
+	if (!st->kside.displaced) {
 		if (kick) {
-			add(&c->nr_kicks);
+			counter_inc(&c->nr_kicks);
 			send_self(p, GH_SCX_SIG_KICK);
 		}
 		return 0;
@@ -437,32 +412,32 @@ static int gate_cb(struct bpf_map *map, void *key, void *value)
 	if (st->held) {
 		/* On the held ring and counted in return_pending: wait for the owner. */
 		st->held = 0;
-		settle(st, hub);
-		add(&c->nr_gates);
-		add(&hub->nr_gates);
+		settle_return(st, hub);
+		counter_inc(&c->kside.nr_gates);
+		counter_inc(&hub->kside.nr_gates);
 		send_self(p, GH_SCX_SIG_GATE_HELD);
 		return 0;
 	}
-	settle(st, hub);
+	settle_return(st, hub);
 	b = slot->baton;
 	holder = gh_baton_tid(b);
 	switch (gh_baton_state(b)) {
 	case GH_BATON_HANDOFF:
-		if (!baton_cas(slot, b, GH_BATON_RUN, st->tid))
+		if (!baton_cas(slot, b, GH_BATON_RUN, st->kside.tid))
 			break;
-		handoff_taken(c, slot, holder, st->tid);
+		handoff_taken(&c->kside, slot, holder, st->kside.tid);
 		return 0;
 	case GH_BATON_IDLE:
-		if (!baton_cas(slot, b, GH_BATON_RUN, st->tid))
+		if (!baton_cas(slot, b, GH_BATON_RUN, st->kside.tid))
 			break;
-		set_runner(slot, st->tid);
+		set_runner(slot, st->kside.tid);
 		__sync_fetch_and_add(&slot->nr_idle_returns, 1);
-		add(&c->nr_idle_returns);
-		add(&c->nr_kicks);
+		counter_inc(&c->kside.nr_idle_returns);
+		counter_inc(&c->nr_kicks);
 		send_self(p, GH_SCX_SIG_KICK);
 		return 0;
 	case GH_BATON_RUN:
-		if (holder == st->tid)
+		if (holder == st->kside.tid)
 			return 0;
 		break;
 	default:
@@ -470,8 +445,8 @@ static int gate_cb(struct bpf_map *map, void *key, void *value)
 	}
 	/* RUN(s), or a CAS lost to a concurrent change: the handler's re-acquire handles every
 	 * state the baton can be in. */
-	add(&c->nr_gates);
-	add(&hub->nr_gates);
+	counter_inc(&c->kside.nr_gates);
+	counter_inc(&hub->kside.nr_gates);
 	send_self(p, GH_SCX_SIG_GATE);
 	return 0;
 }
@@ -489,7 +464,7 @@ static bool arm_gate(struct task_struct *p)
 static void give_cpu(struct task_struct *owner, struct gh_scx_carrier *st,
 		     struct gh_hub_slot *slot, struct gh_scx_hub *hub, s32 cpu, u64 now)
 {
-	u32 h = st->hub;
+	u32 h = st->kside.hub;
 	struct gh_scx_control *c = ctl();
 	struct gh_scx_carrier *sst;
 	struct cpu_ctx *cc;
@@ -505,7 +480,7 @@ static void give_cpu(struct task_struct *owner, struct gh_scx_carrier *st,
 	}
 	if (!c)
 		return;
-	s = parked_spare(owner, h, st->cookie, slot->spare_tid, &sst);
+	s = parked_spare(owner, h, st->kside.cookie, slot->spare_tid, &sst);
 	if (!s)
 		goto miss;
 	sst->woken = 1;
@@ -517,14 +492,10 @@ static void give_cpu(struct task_struct *owner, struct gh_scx_carrier *st,
 		goto miss;
 	}
 	bpf_task_release(s);
-	add(&c->nr_spare_wakes);
-	add(&hub->nr_spare_wakes);
+	spare_woken(&c->kside, &hub->kside);
 	return;
 miss:
-	/* The baton stays HANDOFF: a spare that parks takes it (transition 6), or the blocked
-	 * call's return cancels it. */
-	add(&c->nr_spare_misses);
-	add(&hub->nr_spare_misses);
+	spare_missed(&c->kside, &hub->kside);
 }
 
 /*
@@ -543,167 +514,42 @@ static bool hand_off(struct task_struct *p, struct gh_scx_carrier *st, struct gh
 		return false;
 	/* The gate is a signal to the runtime's handler: with another disposition (ignored, or
 	 * the application's own handler) it could not stop p's return. */
-	if (!gate_handled(p, st, (int)signo)) {
-		add(&c->nr_gate_unhandled);
+	if (!gate_handled(p, &st->kside, (int)signo)) {
+		counter_inc(&c->kside.nr_gate_unhandled);
 		return false;
 	}
 	/* Announce, then look at the loader's state (the drain's Dekker pair). The held ring
 	 * has room for every displaced carrier of the hub. */
-	displaced_add(c, hub, 1);
-	if (c->state != GH_SCX_RUNNING || hub->nr_displaced >= GH_SCX_HELD_MAX) {
-		displaced_add(c, hub, -1);
-		add(&c->nr_refused);
+	displaced_add(&c->kside, &hub->kside, 1);
+	if (c->kside.state != GH_SCX_RUNNING || hub->kside.nr_displaced >= GH_SCX_HELD_MAX) {
+		displaced_add(&c->kside, &hub->kside, -1);
+		counter_inc(&c->kside.nr_refused);
 		return false;
 	}
 	if (!arm_gate(p)) {
-		displaced_add(c, hub, -1);
-		add(&c->nr_gate_failures);
+		displaced_add(&c->kside, &hub->kside, -1);
+		counter_inc(&c->kside.nr_gate_failures);
 		return false;
 	}
-	add(&c->nr_gate_arms);
+	counter_inc(&c->nr_gate_arms);
 	st->held = 0;
-	__sync_fetch_and_or(&st->displaced, 1);
-	if (!baton_cas(slot, b, GH_BATON_HANDOFF, st->tid)) {
+	__sync_fetch_and_or(&st->kside.displaced, 1);
+	if (!baton_cas(slot, b, GH_BATON_HANDOFF, st->kside.tid)) {
 		/* The armed gate is harmless: it will find the return settled. */
-		if (__sync_fetch_and_and(&st->displaced, 0))
-			displaced_add(c, hub, -1);
+		if (__sync_fetch_and_and(&st->kside.displaced, 0))
+			displaced_add(&c->kside, &hub->kside, -1);
 		return false;
 	}
 	now = bpf_ktime_get_ns();
 	slot->handoff_ns = now;
 	__sync_fetch_and_add(&slot->nr_handoffs, 1);
-	add(&c->nr_handoffs);
-	st->handoff_ns = now;
+	counter_inc(&c->kside.nr_handoffs);
+	st->kside.handoff_ns = now;
 	return true;
 }
 
-/* The grace period of hub's next sleep (0: hand it off at once), as the runtime chose it in
- * the slot (at most a second) or else as loaded. */
-static u32 hub_grace(struct gh_hub_slot *slot, struct gh_scx_hub *hub)
-{
-	u32 policy = slot->grace_policy ? slot->grace_policy : grace_policy;
-	u32 g = slot->grace_ns ? slot->grace_ns : grace_ns;
-
-	if (g > 1000000000)
-		g = 1000000000;
-	switch (policy) {
-	case GH_SCX_GRACE_ALWAYS:
-		return g;
-	case GH_SCX_GRACE_ADAPTIVE:
-		return hub->waste > GH_SCX_WASTE_ONE / 2 ? g : 0;
-	default:
-		return 0;
-	}
-}
-
-/*
- * The adaptive grace policy's measure: one more outcome of an owner's sleep. Wasted: the
- * owner's own return cancelled its handoff (no spare took the hub in time: the handoff cost
- * two context switches and bought nothing), or the sleep ended within its grace period (it
- * would have been). Paid: the return found that another carrier had taken the hub.
- *   Judged by outcome, not by how long sleeps last, because a sleep's length can depend on
- * the handoff itself: a read that waits for what another green thread of the hub writes
- * lasts until a spare runs that thread, so it is never cancelled, whether it was handed
- * off at once or after a grace period; the measure then stays low and handoffs stay
- * immediate. Sleeps shorter than a handoff are cancelled (or graced) and keep it high.
- *   A racy read-modify-write on purpose: an estimate, written by the hub's own carriers.
- */
-static void grace_outcome(struct gh_scx_hub *hub, bool wasted)
-{
-	u32 w = hub->waste;
-
-	if (wasted)
-		w += (GH_SCX_WASTE_ONE - w) >> 3;
-	else
-		w -= w >> 3;
-	hub->waste = w;
-}
-
-/* From the grace timer: the CPU the owner left goes to a held spare (a parked one cannot be
- * signalled from here: the interrupted task may be the idle task). */
-static void give_cpu_late(u32 h, struct gh_hub_slot *slot, struct gh_scx_hub *hub, s32 cpu)
-{
-	struct gh_scx_control *c = ctl();
-	struct gh_scx_carrier *sst;
-	struct task_struct *p;
-
-	if (!c)
-		return;
-	bpf_for_each(scx_dsq, p, SPARE_DSQ(h), 0) {
-		if (!bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
-			continue;
-		/* Before the move: p may run on cpu as soon as it is there. */
-		sst = storage(p);
-		if (sst) {
-			sst->spare_held = 0;
-			sst->woken = 1;
-			sst->woken_ns = slot->handoff_ns;
-		}
-		if (!gh_scx_dsq_move(GH_SCX_DSQ_ITER, p, SCX_DSQ_LOCAL_ON | cpu, 0)) {
-			if (sst)
-				sst->woken = 0;
-			continue;
-		}
-		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
-		add(&c->nr_spare_runs);
-		add(&hub->nr_spare_runs);
-		return;
-	}
-	add(&c->nr_spare_misses);
-	add(&hub->nr_spare_misses);
-}
-
-/* The grace period of a sleeping owner is over: hand it off if it still sleeps. */
-static int grace_fn(void *map, int *key, struct hub_timer *ht)
-{
-	struct gh_scx_control *c = ctl();
-	struct gh_scx_carrier *st;
-	struct gh_hub_slot *slot;
-	struct gh_scx_hub *hub;
-	struct task_struct *t;
-	u32 h = ht->hub;
-	u64 b;
-
-	slot = bpf_map_lookup_elem(&slots, &h);
-	hub = bpf_map_lookup_elem(&hubs, &h);
-	if (!c || !slot || !hub || ht->seq != hub->sleep_seq || !hub->sleeper_tid)
-		return 0;
-	/* The owner's wake seals the word with a CAS (greenhub_runnable), so an unchanged word
-	 * means it still sleeps, and the CAS in hand_off() cannot succeed once it woke. */
-	b = slot->baton;
-	if (b != hub->sleep_baton)
-		return 0;
-	t = bpf_task_from_pid((s32)hub->sleeper_pid);
-	if (!t)
-		return 0;
-	st = storage(t);
-	if (st && st->hub == h && st->cookie == hub->cookie && st->tid == hub->sleeper_tid &&
-	    !st->displaced && hand_off(t, st, slot, hub, b)) {
-		add(&c->nr_late_handoffs);
-		hub->handoff_cpu = hub->sleeper_cpu;
-		give_cpu_late(h, slot, hub, (s32)hub->sleeper_cpu);
-	}
-	bpf_task_release(t);
-	return 0;
-}
-
-/* Start the grace period of owner p's sleep; false if the timer is not available. */
-static bool defer(struct task_struct *p, struct gh_scx_carrier *st, struct gh_scx_hub *hub,
-		  u64 b, s32 cpu, u32 grace)
-{
-	u32 h = st->hub;
-	struct hub_timer *ht = bpf_map_lookup_elem(&hub_timers, &h);
-
-	if (!ht || !ht->inited)
-		return false;
-	hub->sleeper_tid = st->tid;
-	hub->sleeper_pid = p->pid;
-	hub->sleeper_cpu = cpu;
-	hub->sleep_baton = b;
-	ht->hub = h;
-	ht->seq = __sync_add_and_fetch(&hub->sleep_seq, 1);
-	return bpf_timer_start(&ht->timer, grace, 0) == 0;
-}
+/* The grace period: whether and when an owner's sleep is handed off (scx_grace.bpf.h). */
+#include "scx_grace.bpf.h"
 
 static void owner_sleeps(struct task_struct *p, struct gh_scx_carrier *st,
 			 struct gh_hub_slot *slot, struct gh_scx_hub *hub, u64 b)
@@ -714,59 +560,27 @@ static void owner_sleeps(struct task_struct *p, struct gh_scx_carrier *st,
 
 	if (!c)
 		return;
-	if (!in_green_thread(st)) {
+	if (!in_green_thread(&st->kside)) {
 		struct cpu_ctx *cc;
 		u32 zero = 0;
 
-		add(&c->nr_loop_sleeps);
+		counter_inc(&c->kside.nr_loop_sleeps);
 		cc = bpf_map_lookup_elem(&cpu_ctxs, &zero);
-		if (cc && scx_bpf_dsq_nr_queued(SPARE_DSQ(st->hub)) > 0)
-			cc->wake_hub = st->hub + 1;
+		if (cc && scx_bpf_dsq_nr_queued(SPARE_DSQ(st->kside.hub)) > 0)
+			cc->wake_hub = st->kside.hub + 1;
 		return;
 	}
 	if (gate_masked(p, signo)) {
-		add(&c->nr_masked);
+		counter_inc(&c->kside.nr_masked);
 		return;
 	}
 	grace = hub_grace(slot, hub);
-	if (grace && defer(p, st, hub, b, cpu, grace))
+	if (grace && start_grace(p, st, hub, b, cpu, grace))
 		return;
 	if (!hand_off(p, st, slot, hub, b))
 		return;
 	hub->handoff_cpu = cpu;
 	give_cpu(p, st, slot, hub, cpu, slot->handoff_ns);
-}
-
-/*
- * An owner wakes from a sleep whose grace period may still run: seal the baton with a CAS
- * (RUN(t) -> RUN(t), a new sequence), so that the grace timer's handoff, which CASes from the
- * word t slept with, fails. If the timer won, t is displaced now and its return is settled as
- * any other. Called from ops.runnable, which every enqueue calls: the kernel skips ops.enqueue
- * on some paths (a task waking with migration disabled, for one), and a wake that went unseen
- * would let the timer hand off a running owner.
- */
-static void end_grace(struct gh_scx_carrier *st, struct gh_hub_slot *slot,
-		      struct gh_scx_hub *hub)
-{
-	struct gh_scx_control *c = ctl();
-	u64 b;
-
-	if (hub->sleeper_tid != st->tid)
-		return;
-	hub->sleeper_tid = 0;
-	__sync_fetch_and_add(&hub->sleep_seq, 1);
-	for (int i = 0; i < 4; i++) {
-		b = slot->baton;
-		if (gh_baton_state(b) != GH_BATON_RUN || gh_baton_tid(b) != st->tid)
-			return;
-		if (baton_cas(slot, b, GH_BATON_RUN, st->tid)) {
-			if (c)
-				add(&c->nr_graced);
-			__sync_fetch_and_add(&hub->nr_graced, 1);
-			grace_outcome(hub, true);
-			return;
-		}
-	}
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -781,8 +595,8 @@ static void ring_push(struct gh_hub_slot *slot, u32 tid)
 }
 
 /* p's return while another carrier may own the hub; true if p may run now. */
-static bool returns(struct task_struct *p, struct gh_scx_carrier *st, struct gh_hub_slot *slot,
-		    struct gh_scx_hub *hub)
+static bool displaced_may_run(struct task_struct *p, struct gh_scx_carrier *st,
+			      struct gh_hub_slot *slot, struct gh_scx_hub *hub)
 {
 	struct gh_scx_control *c = ctl();
 	u32 holder;
@@ -797,48 +611,48 @@ static bool returns(struct task_struct *p, struct gh_scx_carrier *st, struct gh_
 		holder = gh_baton_tid(b);
 		switch (gh_baton_state(b)) {
 		case GH_BATON_HANDOFF:
-			if (!baton_cas(slot, b, GH_BATON_RUN, st->tid))
+			if (!baton_cas(slot, b, GH_BATON_RUN, st->kside.tid))
 				continue;
 			__sync_fetch_and_add(&slot->return_pending, -1);
-			handoff_taken(c, slot, holder, st->tid);
-			grace_outcome(hub, holder == st->tid);
-			settle(st, hub);
+			handoff_taken(&c->kside, slot, holder, st->kside.tid);
+			grace_outcome(hub, holder == st->kside.tid);
+			settle_return(st, hub);
 			return true;
 		case GH_BATON_IDLE:
-			if (!baton_cas(slot, b, GH_BATON_RUN, st->tid))
+			if (!baton_cas(slot, b, GH_BATON_RUN, st->kside.tid))
 				continue;
 			__sync_fetch_and_add(&slot->return_pending, -1);
-			set_runner(slot, st->tid);
+			set_runner(slot, st->kside.tid);
 			__sync_fetch_and_add(&slot->nr_idle_returns, 1);
-			add(&c->nr_idle_returns);
+			counter_inc(&c->kside.nr_idle_returns);
 			/* The idle carrier sleeps in its poll: the gate kicks it out. */
 			st->kick = 1;
 			grace_outcome(hub, false);
-			settle(st, hub);
+			settle_return(st, hub);
 			return true;
 		case GH_BATON_RUN:
-			if (holder == st->tid) {
+			if (holder == st->kside.tid) {
 				/* Handed back (or a late handoff lost): seal the word, so that no
 				 * handoff decided on the old one can succeed. */
-				if (!baton_cas(slot, b, GH_BATON_RUN, st->tid))
+				if (!baton_cas(slot, b, GH_BATON_RUN, st->kside.tid))
 					continue;
 				__sync_fetch_and_add(&slot->return_pending, -1);
 				grace_outcome(hub, false);
-				settle(st, hub);
+				settle_return(st, hub);
 				return true;
 			}
 			/* Transition 4: hold. */
 			grace_outcome(hub, false);
-			ring_push(slot, st->tid);
+			ring_push(slot, st->kside.tid);
 			st->held = 1;
 			st->since_ns = bpf_ktime_get_ns();
 			__sync_fetch_and_add(&slot->nr_holds, 1);
-			add(&c->nr_holds);
+			counter_inc(&c->nr_holds);
 			return false;
 		default:
 			/* FREE: the hub stopped; nothing to hold. */
 			__sync_fetch_and_add(&slot->return_pending, -1);
-			settle(st, hub);
+			settle_return(st, hub);
 			return true;
 		}
 	}
@@ -863,7 +677,7 @@ static bool run_spare(u32 h)
 	if (!c || !slot || !hub)
 		return false;
 	bpf_for_each(scx_dsq, p, SPARE_DSQ(h), 0) {
-		sst = storage(p);
+		sst = carrier_storage(p);
 		if (sst) {
 			sst->spare_held = 0;
 			sst->woken = 1;
@@ -874,13 +688,12 @@ static bool run_spare(u32 h)
 				sst->woken = 0;
 			continue;
 		}
-		add(&c->nr_spare_runs);
-		add(&hub->nr_spare_runs);
+		counter_inc(&c->nr_spare_runs);
+		counter_inc(&hub->nr_spare_runs);
 		return true;
 	}
 	/* Every spare left the DSQ meanwhile: the baton stays HANDOFF (transition 6). */
-	add(&c->nr_spare_misses);
-	add(&hub->nr_spare_misses);
+	spare_missed(&c->kside, &hub->kside);
 	return false;
 }
 
@@ -892,7 +705,7 @@ static bool wake_spares(u32 h)
 	bool moved = false;
 
 	bpf_for_each(scx_dsq, p, SPARE_DSQ(h), 0) {
-		sst = storage(p);
+		sst = carrier_storage(p);
 		if (sst)
 			sst->spare_held = 0;
 		if (gh_scx_dsq_move(GH_SCX_DSQ_ITER, p, SCX_DSQ_LOCAL, 0))
@@ -914,23 +727,23 @@ static bool release_handed_back(struct task_struct *prev)
 	u64 b;
 	u32 h, tid;
 
-	st = carrier(prev, &slot, &hub);
+	st = owned_carrier(prev, &slot, &hub);
 	if (!st)
 		return false;
-	h = st->hub;
+	h = st->kside.hub;
 	b = slot->baton;
 	tid = gh_baton_tid(b);
-	if (gh_baton_state(b) != GH_BATON_RUN || tid == st->tid ||
+	if (gh_baton_state(b) != GH_BATON_RUN || tid == st->kside.tid ||
 	    scx_bpf_dsq_nr_queued(HELD_DSQ(h)) <= 0)
 		return false;
 	bpf_for_each(scx_dsq, p, HELD_DSQ(h), 0) {
-		pst = storage(p);
-		if (!pst || pst->tid != tid)
+		pst = carrier_storage(p);
+		if (!pst || pst->kside.tid != tid)
 			continue;
 		/* held is cleared by t itself (held_runs()), not here. */
 		if (!gh_scx_dsq_move(GH_SCX_DSQ_ITER, p, SCX_DSQ_LOCAL, 0))
 			return false;
-		add(&ctl()->nr_releases);
+		counter_inc(&ctl()->nr_releases);
 		return true;
 	}
 	return false;
@@ -955,8 +768,8 @@ static int release_fn(void *map, int *key, struct release_timer *rt)
 	if (gh_baton_state(b) != GH_BATON_RUN)
 		return 0;
 	bpf_for_each(scx_dsq, p, HELD_DSQ(h), 0) {
-		pst = storage(p);
-		if (!pst || pst->tid != tid)
+		pst = carrier_storage(p);
+		if (!pst || pst->kside.tid != tid)
 			continue;
 		/* The CPU the hand-back freed if t may run there, else t's own. */
 		cpu = rt->cpu;
@@ -964,8 +777,8 @@ static int release_fn(void *map, int *key, struct release_timer *rt)
 			cpu = scx_bpf_task_cpu(p);
 		if (gh_scx_dsq_move(GH_SCX_DSQ_ITER, p, SCX_DSQ_LOCAL_ON | cpu, 0)) {
 			scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
-			add(&c->nr_releases);
-			add(&c->nr_timer_releases);
+			counter_inc(&c->nr_releases);
+			counter_inc(&c->nr_timer_releases);
 		}
 		break;
 	}
@@ -1004,121 +817,18 @@ static void held_runs(struct task_struct *p, struct gh_scx_carrier *st)
 	struct gh_scx_hub *hub;
 	u64 b;
 
-	if (!owned(p, st, &slot, &hub))
+	hub = owned_hub(p, st, &slot);
+	if (!hub)
 		return;
 	b = slot->baton;
-	if (gh_baton_state(b) == GH_BATON_RUN && gh_baton_tid(b) == st->tid) {
+	if (gh_baton_state(b) == GH_BATON_RUN && gh_baton_tid(b) == st->kside.tid) {
 		st->held = 0;
-		settle(st, hub);
+		settle_return(st, hub);
 	}
 }
 
-/* ---------------------------------------------------------------------------------------- */
-/* The heartbeat                                                                              */
-
-struct beat {
-	u64 now;
-	bool draining;
-};
-
-/* Let held spares that waited long run once (or all of them while draining). */
-static void beat_spares(u32 h, struct gh_scx_control *c, struct beat *bt)
-{
-	struct gh_scx_carrier *sst;
-	struct task_struct *p;
-	s32 cpu;
-
-	bpf_for_each(scx_dsq, p, SPARE_DSQ(h), 0) {
-		sst = storage(p);
-		if (!bt->draining && sst && bt->now - sst->since_ns < spare_beat_ns)
-			continue;
-		cpu = scx_bpf_task_cpu(p);
-		if (sst)
-			sst->spare_held = 0;
-		if (!gh_scx_dsq_move(GH_SCX_DSQ_ITER, p, SCX_DSQ_LOCAL_ON | cpu, 0))
-			continue;
-		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
-		add(&c->nr_heartbeats);
-	}
-}
-
-/* Release held carriers whose hand-back happened; let go those held too long. */
-static void beat_held(u32 h, struct gh_scx_control *c, struct gh_hub_slot *slot,
-		      struct gh_scx_hub *hub, struct beat *bt)
-{
-	struct gh_scx_carrier *pst;
-	struct task_struct *p;
-	bool back, late;
-	s32 cpu;
-	u64 b;
-
-	bpf_for_each(scx_dsq, p, HELD_DSQ(h), 0) {
-		pst = storage(p);
-		if (!pst)
-			continue;
-		b = slot->baton;
-		back = gh_baton_state(b) == GH_BATON_RUN && gh_baton_tid(b) == pst->tid;
-		late = bt->now - pst->since_ns >= hold_max_ns || exiting(p);
-		if (!back && !late)
-			continue;
-		cpu = scx_bpf_task_cpu(p);
-		/* Nothing of p's is written after the move: p may run (and be handed off
-		 * again) at once; held_runs() and the gate settle it in its own context. */
-		if (!gh_scx_dsq_move(GH_SCX_DSQ_ITER, p, SCX_DSQ_LOCAL_ON | cpu, 0))
-			continue;
-		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
-		if (back) {
-			add(&c->nr_releases);
-		} else {
-			/* Still held and displaced: its gate sends it GATE_HELD. */
-			add(&c->nr_long_holds);
-			add(&hub->nr_long_holds);
-		}
-	}
-}
-
-/* One hub's beat. Most hubs hold nobody: two DSQ counts and nothing else, since the beat runs
- * in a timer's softirq on whatever CPU it fires and delays what that CPU was about to run. */
-static long beat_hub(u32 i, struct beat *bt)
-{
-	struct gh_scx_control *c;
-	struct gh_hub_slot *slot;
-	struct gh_scx_hub *hub;
-	bool spares = scx_bpf_dsq_nr_queued(SPARE_DSQ(i)) > 0;
-	bool held = scx_bpf_dsq_nr_queued(HELD_DSQ(i)) > 0;
-
-	if (!spares && !held)
-		return 0;
-	c = ctl();
-	slot = bpf_map_lookup_elem(&slots, &i);
-	hub = bpf_map_lookup_elem(&hubs, &i);
-	if (!c || !slot || !hub)
-		return 1;
-	if (spares)
-		beat_spares(i, c, bt);
-	if (held)
-		beat_held(i, c, slot, hub, bt);
-	return 0;
-}
-
-static int heartbeat_fn(void *map, int *key, struct heartbeat *hb)
-{
-	struct gh_scx_control *c = ctl();
-	struct beat bt = {};
-
-	if (!c)
-		return 0;
-	if (c->test_eject) {
-		c->test_eject = 0;
-		gh_scx_error("ejected on request (test knob %s/control test_eject)",
-			     GH_SCX_PIN_DIR);
-	}
-	bt.now = bpf_ktime_get_ns();
-	bt.draining = c->state != GH_SCX_RUNNING;
-	bpf_loop(GH_MAX_HUBS, beat_hub, &bt, 0);
-	bpf_timer_start(&hb->timer, heartbeat_ns, 0);
-	return 0;
-}
+/* The heartbeat, for the watchdog and for hand-backs nothing else dispatched. */
+#include "scx_heartbeat.bpf.h"
 
 /* ---------------------------------------------------------------------------------------- */
 /* I6: exits and execs                                                                        */
@@ -1135,19 +845,20 @@ static void carrier_leaves(struct task_struct *p, struct gh_scx_carrier *st)
 	bpf_map_delete_elem(&gates, &key);
 	if (!c)
 		return;
-	if (!owned(p, st, &slot, &hub)) {
-		if (st->displaced)
-			displaced_add(c, NULL, -1);
-		st->displaced = 0;
+	hub = owned_hub(p, st, &slot);
+	if (!hub) {
+		if (st->kside.displaced)
+			displaced_add(&c->kside, NULL, -1);
+		st->kside.displaced = 0;
 		return;
 	}
-	settle(st, hub);
-	if (slot->spare_tid == st->tid)
+	settle_return(st, hub);
+	if (slot->spare_tid == st->kside.tid)
 		slot->spare_tid = 0;
 	if (BPF_CORE_READ(p, signal, flags) & SIGNAL_GROUP_EXIT)
 		return; /* the whole process goes: its slots are released below */
-	if (hand_on(slot, st->tid))
-		add(&c->nr_handoffs);
+	if (hand_on(slot, st->kside.tid))
+		counter_inc(&c->kside.nr_handoffs);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1155,13 +866,13 @@ static void carrier_leaves(struct task_struct *p, struct gh_scx_carrier *st)
 
 s32 GH_SCX_OP(greenhub_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
 {
-	struct gh_scx_carrier *st = storage(p);
+	struct gh_scx_carrier *st = carrier_storage(p);
 	bool is_idle = false;
 	s32 cpu;
 
 	if (st) {
 		/* A displaced carrier may be held: claim no idle CPU for it. */
-		if (st->displaced)
+		if (st->kside.displaced)
 			return prev_cpu;
 		/* A parked spare woken for a handoff goes where the owner was. */
 		if (st->woken && st->wake_cpu >= 0 &&
@@ -1184,30 +895,30 @@ void GH_SCX_OP(greenhub_enqueue, struct task_struct *p, u64 enq_flags)
 	u64 b;
 	u32 h;
 
-	st = carrier(p, &slot, &hub);
+	st = owned_carrier(p, &slot, &hub);
 	if (!st || !c) {
 		fair_insert(p, enq_flags);
 		return;
 	}
-	h = st->hub;
+	h = st->kside.hub;
 	yielded = st->yielded;
 	st->yielded = 0;
 	if (st->held) {
 		/* Back from a dequeue (an affinity or priority change): keep holding unless the
 		 * hand-back came meanwhile. */
 		b = slot->baton;
-		if (gh_baton_state(b) == GH_BATON_RUN && gh_baton_tid(b) == st->tid) {
+		if (gh_baton_state(b) == GH_BATON_RUN && gh_baton_tid(b) == st->kside.tid) {
 			st->held = 0;
-			settle(st, hub);
-			add(&c->nr_releases);
+			settle_return(st, hub);
+			counter_inc(&c->nr_releases);
 			fair_insert(p, enq_flags);
 			return;
 		}
 		gh_scx_dsq_insert(p, HELD_DSQ(h), slice_ns, 0);
 		return;
 	}
-	if (st->displaced) {
-		if (returns(p, st, slot, hub)) {
+	if (st->kside.displaced) {
+		if (displaced_may_run(p, st, slot, hub)) {
 			fair_insert(p, enq_flags);
 			return;
 		}
@@ -1222,9 +933,9 @@ void GH_SCX_OP(greenhub_enqueue, struct task_struct *p, u64 enq_flags)
 	if (yielded || st->spare_held) {
 		/* A spare yielding in its park: hold it unless a handoff waits for it. */
 		b = slot->baton;
-		release_soon(h, b, st->tid);
-		if (c->state == GH_SCX_RUNNING && slot->spare_mode == GH_SCX_SPARES_HELD &&
-		    gh_baton_state(b) != GH_BATON_HANDOFF && gh_baton_tid(b) != st->tid) {
+		release_soon(h, b, st->kside.tid);
+		if (c->kside.state == GH_SCX_RUNNING && slot->spare_mode == GH_SCX_SPARES_HELD &&
+		    gh_baton_state(b) != GH_BATON_HANDOFF && gh_baton_tid(b) != st->kside.tid) {
 			if (!st->spare_held)
 				st->since_ns = bpf_ktime_get_ns();
 			st->spare_held = 1;
@@ -1242,7 +953,7 @@ void GH_SCX_OP(greenhub_runnable, struct task_struct *p, u64 enq_flags)
 	struct gh_hub_slot *slot;
 	struct gh_scx_hub *hub;
 
-	st = carrier(p, &slot, &hub);
+	st = owned_carrier(p, &slot, &hub);
 	if (st && !st->held)
 		end_grace(st, slot, hub);
 }
@@ -1274,10 +985,10 @@ void GH_SCX_OP(greenhub_dispatch, s32 cpu, struct task_struct *prev)
 
 void GH_SCX_OP(greenhub_running, struct task_struct *p)
 {
-	struct gh_scx_carrier *st = storage(p);
+	struct gh_scx_carrier *st = carrier_storage(p);
 	struct gh_scx_control *c;
 	struct gh_scx_hub *hub;
-	u64 vtime = gh_task_scx(p)->dsq_vtime, now;
+	u64 vtime = gh_task_scx(p)->dsq_vtime;
 	u32 h;
 
 	if (vtime_before(vtime_now, vtime))
@@ -1289,13 +1000,10 @@ void GH_SCX_OP(greenhub_running, struct task_struct *p)
 	/* A spare given a CPU for a handoff runs: the kernel's view of the handoff latency. */
 	st->woken = 0;
 	c = ctl();
-	h = st->hub;
+	h = st->kside.hub;
 	hub = bpf_map_lookup_elem(&hubs, &h);
-	now = bpf_ktime_get_ns();
-	if (!c || !hub || !st->woken_ns || now < st->woken_ns)
-		return;
-	hist_add(&c->handoff_latency, now - st->woken_ns);
-	hist_add(&hub->handoff_latency, now - st->woken_ns);
+	if (c && hub)
+		spare_ran(&c->kside, &hub->kside, st->woken_ns, bpf_ktime_get_ns());
 }
 
 void GH_SCX_OP(greenhub_stopping, struct task_struct *p, bool runnable)
@@ -1316,13 +1024,14 @@ void GH_SCX_OP(greenhub_quiescent, struct task_struct *p, u64 deq_flags)
 
 	if (!(deq_flags & GH_SCX_ENUM(scx_deq_flags, SCX_DEQ_SLEEP)))
 		return;
-	st = carrier(p, &slot, &hub);
+	st = owned_carrier(p, &slot, &hub);
 	if (!st)
 		return;
 	b = slot->baton;
 	/* IDLE, a parked spare, a displaced carrier: chosen sleeps never hand off (I3). */
-	if (gh_baton_state(b) != GH_BATON_RUN || gh_baton_tid(b) != st->tid || st->displaced) {
-		release_soon(st->hub, b, st->tid);
+	if (gh_baton_state(b) != GH_BATON_RUN || gh_baton_tid(b) != st->kside.tid ||
+	    st->kside.displaced) {
+		release_soon(st->kside.hub, b, st->kside.tid);
 		return;
 	}
 	owner_sleeps(p, st, slot, hub, b);
@@ -1330,7 +1039,7 @@ void GH_SCX_OP(greenhub_quiescent, struct task_struct *p, u64 deq_flags)
 
 bool GH_SCX_OP(greenhub_yield, struct task_struct *from, struct task_struct *to)
 {
-	struct gh_scx_carrier *st = storage(from);
+	struct gh_scx_carrier *st = carrier_storage(from);
 
 	if (st)
 		st->yielded = 1;
@@ -1407,7 +1116,7 @@ void GH_SCX_OP(greenhub_exit, struct scx_exit_info *ei)
 	c->exit.exit_code = ei->exit_code;
 	c->exit.at_ns = bpf_ktime_get_ns();
 	c->exit.kind = ei->kind;
-	__sync_lock_test_and_set(&c->state, GH_SCX_EXITED);
+	__sync_lock_test_and_set(&c->kside.state, GH_SCX_EXITED);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1416,7 +1125,7 @@ void GH_SCX_OP(greenhub_exit, struct scx_exit_info *ei)
 /* p leaves: its registration goes; with the whole process (an exec), the process's slots. */
 static void thread_leaves(struct task_struct *p, bool whole_process)
 {
-	struct gh_scx_carrier *st = storage(p);
+	struct gh_scx_carrier *st = carrier_storage(p);
 
 	if (st) {
 		carrier_leaves(p, st);

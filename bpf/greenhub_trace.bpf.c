@@ -6,7 +6,7 @@
  * Glossary
  *   owner      the carrier named by RUN(t) in a hub's baton word (slot.h).
  *   spare      a carrier parked in the runtime, waiting for a handoff on its hub's wake ring.
- *   displaced  a carrier that this file handed off (gh_trace_carrier.displaced): it is blocked
+ *   displaced  a carrier that this file handed off (gh_kside_carrier.displaced): it is blocked
  *              in a system call and must pass the return gate before it runs user code again.
  *   gate       what happens on a displaced carrier's way back to user mode: the call's result
  *              is fixed; the carrier either takes the hub back here (a cancel, or another
@@ -26,7 +26,7 @@
  *
  *   greenhub_sched_switch (tp_btf/sched_switch), on an owner that goes to sleep (!preempt and
  *   prev_state != 0) inside a system call made from a green thread (not from the hub loop's
- *   own brief waits; see gh_trace_carrier.green_addr): CAS RUN(t) -> HANDOFF(t) (transition 1),
+ *   own brief waits; see gh_kside_carrier.green_addr): CAS RUN(t) -> HANDOFF(t) (transition 1),
  *   mark t displaced, and write a wakeup into the hub's ring buffer, on which the hub's parked
  *   spares wait. The same program feeds the latency histogram when a woken spare is switched
  *   in.
@@ -35,9 +35,9 @@
  *   handoff arms on t (resume_gate; bpf/task_work.bpf.h says why a signal from sys_exit is
  *   slower to prove), or else greenhub_sys_exit (tp_btf/sys_exit). The loader decides which by
  *   loading: a kernel whose verifier refuses the task-work kfunc in a tp_btf program (6.18.x)
- *   or lacks it (before 6.18) gets the sys_exit gate. Both run gate(): HANDOFF(t) -> RUN(t)
- *   (cancel, transition 3) or HANDOFF(u) -> RUN(t) (take a handoff another blocked carrier
- *   left), no signal; any other state, GH_TRACE_SIGNO to t itself, whose handler does
+ *   or lacks it (before 6.18) gets the sys_exit gate. Both run return_gate(): HANDOFF(t) ->
+ *   RUN(t) (cancel, transition 3) or HANDOFF(u) -> RUN(t) (take a handoff another blocked
+ *   carrier left), no signal; any other state, GH_TRACE_SIGNO to t itself, whose handler does
  *   transitions 4 and 5 the runtime's way (gh__carrier_reacquire). runner_tid is set whenever
  *   this file moves the baton to RUN(t).
  *
@@ -216,42 +216,42 @@ struct {
 	__type(value, __u32);
 } spin_rounds SEC(".maps");
 
-/* The parts of the protocol that the scheduler (greenhub_scx.bpf.c) shares, over this file's types
- * and the maps above. */
-#define GH_BPF_CONTROL struct gh_trace_control
-#define GH_BPF_HUB struct gh_trace_hub
-#define GH_BPF_CARRIER struct gh_trace_carrier
-#define GH_BPF_HIST struct gh_trace_hist
-#define GH_BPF_HIST_BUCKETS GH_TRACE_HIST_BUCKETS
-#define GH_BPF_RUNNING GH_TRACE_RUNNING
+/* The parts of the protocol that the scheduler (greenhub_scx.bpf.c) shares, over the common
+ * parts (kside member) of this file's types and the maps above. */
 #include "baton.bpf.h"
 #include "requests.bpf.h"
 
-/* A dead process's slot is released (baton.bpf.h). */
-static void hub_released(struct gh_trace_hub *hub)
+static __always_inline struct gh_trace_control *ctl(void)
 {
-	hub->cookie = 0;
-	hub->owner_vtgid = 0;
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&control, &zero);
 }
 
-/* A slot was granted (requests.bpf.h): the kernel side's own counters start over. */
-static void hub_claimed(struct gh_trace_hub *hub)
+/* The hub p's registration names, with its slot, if p's process still holds it (owned()). */
+static struct gh_trace_hub *owned_hub(struct task_struct *p, struct gh_trace_carrier *st,
+				      struct gh_hub_slot **slotp)
 {
-	hub->nr_displaced = 0;
+	struct gh_kside_hub *k;
+
+	if (!owned(p, &st->kside, slotp, &k))
+		return NULL;
+	return container_of(k, struct gh_trace_hub, kside);
+}
+
+/* A slot was granted (requests.bpf.h): trace mode's own counters start over. */
+static void hub_claimed(struct gh_kside_hub *k)
+{
+	struct gh_trace_hub *hub = container_of(k, struct gh_trace_hub, kside);
+
 	hub->woken_ns = 0;
-	hub->nr_wakes = 0;
-	hub->nr_wake_misses = 0;
-	hub->nr_gates = 0;
 	hub->nr_fault_sleeps = 0;
 	hub->nr_masked = 0;
-	__builtin_memset(&hub->wake_latency, 0, sizeof(hub->wake_latency));
 }
 
-/* A carrier joined (requests.bpf.h). */
-static void carrier_joined(struct gh_trace_carrier *st)
+/* A carrier joined (requests.bpf.h): trace mode keeps nothing beyond the common registration. */
+static void carrier_joined(struct gh_kside_carrier *st)
 {
-	st->displaced = 0;
-	st->handoff_ns = 0;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -306,14 +306,11 @@ static void wake_spare(struct gh_trace_control *c, __u32 idx, struct gh_hub_slot
 		goto miss;
 	if (__sync_val_compare_and_swap(&hub->woken_ns, 0, now) == 0)
 		__sync_fetch_and_add(&c->nr_woken_pending, 1);
-	add(&c->nr_wakes);
-	add(&hub->nr_wakes);
+	spare_woken(&c->kside, &hub->kside);
 	return;
 miss:
-	/* The baton stays HANDOFF: a spare that parks, or the sysmon's, takes it (transition
-	 * 6), or the blocked call's return cancels it. */
-	add(&c->nr_wake_misses);
-	add(&hub->nr_wake_misses);
+	/* Besides a spare that parks, the runtime's sysmon may take the HANDOFF (transition 6). */
+	spare_missed(&c->kside, &hub->kside);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -330,59 +327,62 @@ static void owner_sleeps(struct task_struct *p)
 	__u64 b, now;
 	long nr;
 
-	if (!st || !owned(p, st, &slot, &hub))
+	if (!st)
+		return;
+	hub = owned_hub(p, st, &slot);
+	if (!hub)
 		return;
 	b = slot->baton;
 	/* IDLE, a parked spare, a displaced carrier: chosen sleeps never hand off (I3). */
-	if (gh_baton_state(b) != GH_BATON_RUN || gh_baton_tid(b) != st->tid)
+	if (gh_baton_state(b) != GH_BATON_RUN || gh_baton_tid(b) != st->kside.tid)
 		return;
 	c = ctl();
 	if (!c)
 		return;
 	if (!in_syscall(p, &nr)) {
-		add(&c->nr_fault_sleeps);
-		add(&hub->nr_fault_sleeps);
+		counter_inc(&c->nr_fault_sleeps);
+		counter_inc(&hub->nr_fault_sleeps);
 		return;
 	}
 	if (nr == NR_RT_SIGRETURN)
 		return; /* its exit must never be signalled, so it must never need the gate */
-	if (!in_green_thread(st)) {
-		add(&c->nr_loop_sleeps);
+	if (!in_green_thread(&st->kside)) {
+		counter_inc(&c->kside.nr_loop_sleeps);
 		return;
 	}
 	if (gate_masked(p, gate_signo)) {
-		add(&c->nr_masked);
-		add(&hub->nr_masked);
+		counter_inc(&c->kside.nr_masked);
+		counter_inc(&hub->nr_masked);
 		return;
 	}
-	if (!gate_handled(p, st, gate_signo)) {
-		add(&c->nr_gate_unhandled);
+	if (!gate_handled(p, &st->kside, gate_signo)) {
+		counter_inc(&c->kside.nr_gate_unhandled);
 		return;
 	}
 	/* The gate is armed before the handoff: it must be in place by the time p can return.
 	 * If the handoff then does not happen, it finds p not displaced and does nothing. */
 	if (gate_task_work && !gh_arm_gate(&gates, p, resume_gate)) {
-		add(&c->nr_gate_failures);
+		counter_inc(&c->kside.nr_gate_failures);
 		return;
 	}
 	/* Announce, then look at the loader's state (the drain's Dekker pair). */
-	displaced_add(c, hub, 1);
-	if (c->state != GH_TRACE_RUNNING) {
-		displaced_add(c, hub, -1);
-		add(&c->nr_refused);
+	displaced_add(&c->kside, &hub->kside, 1);
+	if (c->kside.state != GH_TRACE_RUNNING) {
+		displaced_add(&c->kside, &hub->kside, -1);
+		counter_inc(&c->kside.nr_refused);
 		return;
 	}
-	if (!baton_cas(slot, b, GH_BATON_HANDOFF, st->tid)) {
-		displaced_add(c, hub, -1);
+	if (!baton_cas(slot, b, GH_BATON_HANDOFF, st->kside.tid)) {
+		displaced_add(&c->kside, &hub->kside, -1);
 		return;
 	}
 	now = bpf_ktime_get_ns();
 	slot->handoff_ns = now;
 	__sync_fetch_and_add(&slot->nr_handoffs, 1);
-	add(&c->nr_handoffs);
-	st->displaced = 1;
-	st->handoff_ns = now;
-	wake_spare(c, st->hub, slot, hub, now);
+	counter_inc(&c->kside.nr_handoffs);
+	st->kside.displaced = 1;
+	st->kside.handoff_ns = now;
+	wake_spare(c, st->kside.hub, slot, hub, now);
 }
 
 /* A carrier switched in while its hub's spares were woken: if it is one of those spares (it
@@ -392,13 +392,13 @@ static void spare_runs(struct gh_trace_control *c, struct task_struct *p)
 {
 	struct gh_trace_carrier *st = bpf_task_storage_get(&carriers, p, 0, 0);
 	struct gh_trace_hub *hub;
-	__u64 since, now;
+	__u64 since;
 	__u32 idx;
 	long nr;
 
 	if (!st)
 		return;
-	idx = st->hub;
+	idx = st->kside.hub;
 	hub = bpf_map_lookup_elem(&hubs, &idx);
 	if (!hub || !hub->woken_ns || !in_syscall(p, &nr) || nr != NR_PPOLL)
 		return;
@@ -406,11 +406,7 @@ static void spare_runs(struct gh_trace_control *c, struct task_struct *p)
 	if (!since)
 		return;
 	__sync_fetch_and_add(&c->nr_woken_pending, -1);
-	now = bpf_ktime_get_ns();
-	if (now < since)
-		return;
-	hist_add(&c->wake_latency, now - since);
-	hist_add(&hub->wake_latency, now - since);
+	spare_ran(&c->kside, &hub->kside, since, bpf_ktime_get_ns());
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -451,7 +447,7 @@ static bool signal_self_and_wait(struct gh_trace_control *c)
 	sc.sent = bpf_send_signal_thread(gate_signo) == 0;
 	bpf_for_each_map_elem(&spin_rounds, spin_round, &sc, 0);
 	if (sc.looks)
-		add(&c->nr_gate_waited);
+		counter_inc(&c->nr_gate_waited);
 	return sc.seen;
 }
 
@@ -460,8 +456,8 @@ static bool signal_self_and_wait(struct gh_trace_control *c)
  * system call's result is fixed. ret is that result; may_defer: a restart the kernel arranges
  * by itself can still be told from ret (at sys_exit, before signal delivery).
  */
-static void gate(struct task_struct *p, struct gh_trace_carrier *st, struct pt_regs *regs,
-		 long ret, bool may_defer)
+static void return_gate(struct task_struct *p, struct gh_trace_carrier *st, struct pt_regs *regs,
+			long ret, bool may_defer)
 {
 	struct gh_trace_control *c = ctl();
 	struct gh_hub_slot *slot = NULL;
@@ -480,49 +476,50 @@ static void gate(struct task_struct *p, struct gh_trace_carrier *st, struct pt_r
 	 * the restarted call's exit. If another handler is due, the call reports EINTR anyway. */
 	if (may_defer && (ret == -ERESTARTNOHAND || ret == -ERESTART_RESTARTBLOCK) &&
 	    !signal_due(p)) {
-		add(&c->nr_deferred);
+		counter_inc(&c->nr_deferred);
 		return;
 	}
-	st->displaced = 0;
-	if (!owned(p, st, &slot, &hub)) {
+	st->kside.displaced = 0;
+	hub = owned_hub(p, st, &slot);
+	if (!hub) {
 		/* The hub was released (its process is dying): nothing to gate. */
-		displaced_add(c, NULL, -1);
+		displaced_add(&c->kside, NULL, -1);
 		return;
 	}
-	displaced_add(c, hub, -1);
+	displaced_add(&c->kside, &hub->kside, -1);
 	/* Only meaningful at sys_exit. A task work may run just after a handler frame for some
 	 * other signal was set up, with that handler's sa_mask in force: the gate's signal then
 	 * waits for that handler's return, which restores the mask the handoff found unblocked,
 	 * so it still comes before the interrupted code. */
 	if (may_defer && gate_masked(p, gate_signo))
-		add(&c->nr_gate_blocked);
+		counter_inc(&c->nr_gate_blocked);
 
 	b = slot->baton;
 	holder = gh_baton_tid(b);
 	switch (gh_baton_state(b)) {
 	case GH_BATON_HANDOFF:
-		if (!baton_cas(slot, b, GH_BATON_RUN, st->tid))
+		if (!baton_cas(slot, b, GH_BATON_RUN, st->kside.tid))
 			break;
-		handoff_taken(c, slot, holder, st->tid);
+		handoff_taken(&c->kside, slot, holder, st->kside.tid);
 		return;
 	case GH_BATON_RUN:
-		if (holder == st->tid)
+		if (holder == st->kside.tid)
 			return; /* already handed back */
 		break;
 	case GH_BATON_IDLE:
 		/* Transition 5: the handler takes the hub and kicks the idle carrier out of its
 		 * poll, the runtime's way. */
-		add(&c->nr_idle_returns);
+		counter_inc(&c->kside.nr_idle_returns);
 		break;
 	default:
 		return; /* FREE: the hub stopped under us; nothing to hold */
 	}
 	/* RUN(s), IDLE(s), or a CAS lost to a concurrent change: the handler's re-acquire
 	 * handles every state the baton can be in. */
-	add(&c->nr_gates);
-	add(&hub->nr_gates);
+	counter_inc(&c->kside.nr_gates);
+	counter_inc(&hub->kside.nr_gates);
 	if (!signal_self_and_wait(c))
-		add(&c->nr_gate_late);
+		counter_inc(&c->nr_gate_late);
 }
 
 /*
@@ -540,12 +537,12 @@ static int resume_gate(struct bpf_map *map, void *key, void *value)
 	struct gh_trace_carrier *st = bpf_task_storage_get(&carriers, p, 0, 0);
 	struct pt_regs *regs;
 
-	if (!st || !st->displaced)
+	if (!st || !st->kside.displaced)
 		return 0;
 	regs = (struct pt_regs *)bpf_task_pt_regs(p);
 	if (!regs)
 		return 0;
-	gate(p, st, regs, (long)regs->ax, false);
+	return_gate(p, st, regs, (long)regs->ax, false);
 	return 0;
 }
 
@@ -554,7 +551,7 @@ static void displaced_runs(struct task_struct *next)
 {
 	struct gh_trace_carrier *st = bpf_task_storage_get(&carriers, next, 0, 0);
 
-	if (st && st->displaced)
+	if (st && st->kside.displaced)
 		gh_arm_gate_here(&gate_backups, next, resume_gate);
 }
 
@@ -574,21 +571,22 @@ static void carrier_leaves(struct task_struct *p, struct gh_trace_carrier *st)
 	bpf_map_delete_elem(&gate_backups, &key);
 	if (!c)
 		return;
-	if (!owned(p, st, &slot, &hub)) {
-		if (st->displaced)
-			displaced_add(c, NULL, -1);
-		st->displaced = 0;
+	hub = owned_hub(p, st, &slot);
+	if (!hub) {
+		if (st->kside.displaced)
+			displaced_add(&c->kside, NULL, -1);
+		st->kside.displaced = 0;
 		return;
 	}
-	if (st->displaced)
-		displaced_add(c, hub, -1);
-	st->displaced = 0;
+	if (st->kside.displaced)
+		displaced_add(&c->kside, &hub->kside, -1);
+	st->kside.displaced = 0;
 	/* A whole process going away releases its slots below; a lone carrier thread that ends
 	 * while it owns the hub (pthread_exit from green code) hands the hub on. */
 	if (BPF_CORE_READ(p, signal, flags) & SIGNAL_GROUP_EXIT)
 		return;
-	if (hand_on(slot, st->tid))
-		wake_spare(c, st->hub, slot, hub, slot->handoff_ns);
+	if (hand_on(slot, st->kside.tid))
+		wake_spare(c, st->kside.hub, slot, hub, slot->handoff_ns);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -613,7 +611,7 @@ int BPF_PROG(greenhub_sched_switch, bool preempt, struct task_struct *prev,
 	if (c && c->nr_woken_pending > 0)
 		spare_runs(c, next);
 	/* A displaced carrier coming back: make sure its gate is in place on this CPU. */
-	if (gate_task_work && c && c->nr_displaced > 0)
+	if (gate_task_work && c && c->kside.nr_displaced > 0)
 		displaced_runs(next);
 	return 0;
 }
@@ -629,12 +627,12 @@ int BPF_PROG(greenhub_sys_exit, struct pt_regs *regs, long ret)
 	 * most of the time, there is nothing to gate (the count goes up before a carrier is
 	 * marked, and the handoff happens-before that carrier's return). Not attached when the
 	 * gate is a task work. */
-	if (gate_task_work || !c || c->nr_displaced <= 0)
+	if (gate_task_work || !c || c->kside.nr_displaced <= 0)
 		return 0;
 	p = bpf_get_current_task_btf();
 	st = bpf_task_storage_get(&carriers, p, 0, 0);
-	if (st && st->displaced)
-		gate(p, st, regs, ret, true);
+	if (st && st->kside.displaced)
+		return_gate(p, st, regs, ret, true);
 	return 0;
 }
 

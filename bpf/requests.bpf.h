@@ -7,16 +7,12 @@
  * cannot write (the hub's owner and cookie, the carrier's registration) and answers in the
  * slot page.
  *
- * Include after baton.bpf.h. The including file has
- *   GH_BPF_CONTROL  with state, kside_id, nr_claims, nr_bound, nr_rejected;
- *   GH_BPF_RUNNING  its control's "loaded and handing off" state;
- *   GH_BPF_HUB      with owner_tgid, owner_vtgid, cookie;
- *   GH_BPF_CARRIER  with hub, tid, cookie, green_addr, gate_handler, displaced;
- * the maps slots, hubs, carriers (task storage of GH_BPF_CARRIER) and owners (global tgid ->
- * struct gh_owner), and the functions
- *   static void hub_claimed(GH_BPF_HUB *hub);        reset the mode's own state of a new hub
- *   static void carrier_joined(GH_BPF_CARRIER *st);  reset the mode's own fields of a carrier
+ * Include after baton.bpf.h, on the same maps, plus carriers (task storage whose values begin
+ * with struct gh_kside_carrier). The including file defines
+ *   static void hub_claimed(struct gh_kside_hub *hub);        reset the mode's own hub state
+ *   static void carrier_joined(struct gh_kside_carrier *st);  reset the mode's own carrier fields
  *   static void thread_leaves(struct task_struct *p, bool whole_process);  an exec's cleanup
+ * The common parts (kside.h) are reset here, before those run.
  */
 #ifndef GREENHUB_REQUESTS_BPF_H
 #define GREENHUB_REQUESTS_BPF_H
@@ -34,11 +30,11 @@
 #error "requests.bpf.h reads x86-64 system-call registers"
 #endif
 
-static void hub_claimed(GH_BPF_HUB *hub);
-static void carrier_joined(GH_BPF_CARRIER *st);
+static void hub_claimed(struct gh_kside_hub *hub);
+static void carrier_joined(struct gh_kside_carrier *st);
 static void thread_leaves(struct task_struct *p, bool whole_process);
 
-static void reply(struct gh_hub_slot *slot, __u32 tid, int err)
+static void answer_request(struct gh_hub_slot *slot, __u32 tid, int err)
 {
 	slot->reply_tid = tid;
 	slot->reply_err = err;
@@ -46,20 +42,26 @@ static void reply(struct gh_hub_slot *slot, __u32 tid, int err)
 }
 
 /* CLAIM: grant slot idx to p's process if nobody holds it. */
-static void claim(struct task_struct *p, GH_BPF_CONTROL *c, const struct gh_request *rq)
+static void serve_claim(struct task_struct *p, struct gh_kside_control *c,
+			const struct gh_request *rq)
 {
 	__u32 idx = rq->hub, tgid = p->tgid;
 	struct gh_owner o = { .leader_start = BPF_CORE_READ(p, group_leader, start_time) };
 	struct gh_hub_slot *slot = bpf_map_lookup_elem(&slots, &idx);
-	GH_BPF_HUB *hub = bpf_map_lookup_elem(&hubs, &idx);
+	struct gh_kside_hub *hub = bpf_map_lookup_elem(&hubs, &idx);
 
-	if (!slot || !hub || !rq->cookie || c->state != GH_BPF_RUNNING)
+	if (!slot || !hub || !rq->cookie || c->state != GH_KSIDE_RUNNING)
 		goto refused;
 	if (__sync_val_compare_and_swap(&hub->owner_tgid, 0, tgid) != 0)
 		goto refused;
 	/* Ours: reset the kernel side's state of the hub, then publish the slot page. */
 	hub->owner_vtgid = pid_nr_own(BPF_CORE_READ(p, group_leader, thread_pid));
 	hub->cookie = rq->cookie;
+	hub->nr_displaced = 0;
+	hub->nr_gates = 0;
+	hub->nr_spare_wakes = 0;
+	hub->nr_spare_misses = 0;
+	__builtin_memset(&hub->handoff_latency, 0, sizeof(hub->handoff_latency));
 	hub_claimed(hub);
 	/* The owners entry is what makes this process's exit release the hub. */
 	bpf_map_update_elem(&owners, &tgid, &o, BPF_ANY);
@@ -71,18 +73,18 @@ static void claim(struct task_struct *p, GH_BPF_CONTROL *c, const struct gh_requ
 	slot->tgid = hub->owner_vtgid;
 	slot->claim_cookie = rq->cookie;
 	__sync_fetch_and_or(&slot->flags, GH_SLOT_F_ACTIVE);
-	add(&c->nr_claims);
+	counter_inc(&c->nr_claims);
 	return;
 refused:
-	add(&c->nr_rejected);
+	counter_inc(&c->nr_rejected);
 }
 
 /* The slot and hub state of slot idx if p's process holds it under cookie. */
-static bool held(struct task_struct *p, __u32 idx, __u64 cookie, struct gh_hub_slot **slotp,
-		 GH_BPF_HUB **hubp)
+static bool hub_held_by(struct task_struct *p, __u32 idx, __u64 cookie, struct gh_hub_slot **slotp,
+			struct gh_kside_hub **hubp)
 {
 	struct gh_hub_slot *slot = bpf_map_lookup_elem(&slots, &idx);
-	GH_BPF_HUB *hub = bpf_map_lookup_elem(&hubs, &idx);
+	struct gh_kside_hub *hub = bpf_map_lookup_elem(&hubs, &idx);
 
 	if (!slot || !hub || hub->owner_tgid != p->tgid || hub->cookie != cookie)
 		return false;
@@ -95,34 +97,35 @@ static bool held(struct task_struct *p, __u32 idx, __u64 cookie, struct gh_hub_s
  * cookie: the slot and the kernel side's hub state. Looked at again on every use: the process
  * may have released the slot, and another process been granted it, while the registration
  * lives on. */
-static bool owned(struct task_struct *p, GH_BPF_CARRIER *st, struct gh_hub_slot **slotp,
-		  GH_BPF_HUB **hubp)
+static bool owned(struct task_struct *p, struct gh_kside_carrier *st, struct gh_hub_slot **slotp,
+		  struct gh_kside_hub **hubp)
 {
-	return held(p, st->hub, st->cookie, slotp, hubp);
+	return hub_held_by(p, st->hub, st->cookie, slotp, hubp);
 }
 
 /* JOIN: register p as a carrier of the slot its process holds. */
-static void join(struct task_struct *p, GH_BPF_CONTROL *c, const struct gh_request *rq)
+static void serve_join(struct task_struct *p, struct gh_kside_control *c,
+		       const struct gh_request *rq)
 {
 	__u32 tid = pid_nr_own(BPF_CORE_READ(p, thread_pid));
-	GH_BPF_CARRIER *st;
+	struct gh_kside_carrier *st;
 	struct gh_hub_slot *slot;
-	GH_BPF_HUB *hub;
+	struct gh_kside_hub *hub;
 
-	if (!held(p, rq->hub, rq->cookie, &slot, &hub)) {
-		add(&c->nr_rejected);
+	if (!hub_held_by(p, rq->hub, rq->cookie, &slot, &hub)) {
+		counter_inc(&c->nr_rejected);
 		return;
 	}
 	st = bpf_task_storage_get(&carriers, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!st) {
-		add(&c->nr_rejected);
-		reply(slot, tid, -REQ_ENOMEM);
+		counter_inc(&c->nr_rejected);
+		answer_request(slot, tid, -REQ_ENOMEM);
 		return;
 	}
 	if (st->displaced) {
 		/* A carrier joins from the runtime's own code, never from inside a handed-off
 		 * call: refuse rather than lose the displaced state. */
-		reply(slot, tid, -REQ_EINVAL);
+		answer_request(slot, tid, -REQ_EINVAL);
 		return;
 	}
 	st->hub = rq->hub;
@@ -130,35 +133,37 @@ static void join(struct task_struct *p, GH_BPF_CONTROL *c, const struct gh_reque
 	st->cookie = rq->cookie;
 	st->green_addr = rq->green_addr;
 	st->gate_handler = rq->gate_handler;
+	st->displaced = 0;
+	st->handoff_ns = 0;
 	carrier_joined(st);
-	add(&c->nr_bound);
-	reply(slot, tid, 0);
+	counter_inc(&c->nr_bound);
+	answer_request(slot, tid, 0);
 }
 
 /* LEAVE: drop p's registration. */
-static void leave(struct task_struct *p, const struct gh_request *rq)
+static void serve_leave(struct task_struct *p, const struct gh_request *rq)
 {
 	__u32 tid = pid_nr_own(BPF_CORE_READ(p, thread_pid));
-	GH_BPF_CARRIER *st = bpf_task_storage_get(&carriers, p, 0, 0);
+	struct gh_kside_carrier *st = bpf_task_storage_get(&carriers, p, 0, 0);
 	struct gh_hub_slot *slot;
-	GH_BPF_HUB *hub;
+	struct gh_kside_hub *hub;
 	int err = 0;
 
 	if (st && st->displaced)
 		err = -REQ_EINVAL;
 	else if (st)
 		bpf_task_storage_delete(&carriers, p);
-	if (held(p, rq->hub, rq->cookie, &slot, &hub))
-		reply(slot, tid, err);
+	if (hub_held_by(p, rq->hub, rq->cookie, &slot, &hub))
+		answer_request(slot, tid, err);
 }
 
 /* RELEASE: the slot goes back to FREE; the kernel side's state of it last. */
-static void release(struct task_struct *p, const struct gh_request *rq)
+static void serve_release(struct task_struct *p, const struct gh_request *rq)
 {
 	struct gh_hub_slot *slot;
-	GH_BPF_HUB *hub;
+	struct gh_kside_hub *hub;
 
-	if (!held(p, rq->hub, rq->cookie, &slot, &hub))
+	if (!hub_held_by(p, rq->hub, rq->cookie, &slot, &hub))
 		return;
 	slot->baton = gh_baton_next(slot->baton, GH_BATON_FREE, 0);
 	slot->runner_tid = 0;
@@ -182,7 +187,7 @@ static void serve_request(struct task_struct *task)
 {
 	struct task_struct *p = bpf_get_current_task_btf();
 	struct gh_request rq;
-	GH_BPF_CONTROL *c;
+	struct gh_kside_control *c;
 	struct pt_regs *regs;
 
 	if (task->pid != p->pid)
@@ -196,12 +201,12 @@ static void serve_request(struct task_struct *task)
 	}
 	if (regs->orig_ax != NR_PRCTL || regs->di != PR_SET_NAME || regs->dx != GH_REQ_MAGIC)
 		return;
-	c = ctl();
+	c = kside_ctl();
 	if (!c)
 		return;
 	if (bpf_probe_read_user(&rq, sizeof(rq), (void *)regs->r10) || rq.magic != GH_REQ_MAGIC ||
 	    rq.abi != GH_REQ_ABI_VERSION) {
-		add(&c->nr_rejected);
+		counter_inc(&c->nr_rejected);
 		return;
 	}
 	/* Another kernel side's request (one that older processes still hold, or the other
@@ -210,26 +215,26 @@ static void serve_request(struct task_struct *task)
 		return;
 	switch (rq.op) {
 	case GH_REQ_CLAIM:
-		claim(p, c, &rq);
+		serve_claim(p, c, &rq);
 		break;
 	case GH_REQ_JOIN:
-		join(p, c, &rq);
+		serve_join(p, c, &rq);
 		break;
 	case GH_REQ_LEAVE:
-		leave(p, &rq);
+		serve_leave(p, &rq);
 		break;
 	case GH_REQ_RELEASE:
-		release(p, &rq);
+		serve_release(p, &rq);
 		break;
 	default:
-		add(&c->nr_rejected);
+		counter_inc(&c->nr_rejected);
 	}
 }
 
 /* Is the mode's gate signal still handled by the runtime's handler in p's process? An
  * application that ignores it, or installs its own handler, since the carrier joined would let
  * a displaced carrier through the gate. */
-static bool gate_handled(struct task_struct *p, GH_BPF_CARRIER *st, int gate_signo)
+static bool gate_handled(struct task_struct *p, struct gh_kside_carrier *st, int gate_signo)
 {
 	struct sighand_struct *sh = BPF_CORE_READ(p, sighand);
 	__u64 handler = 0;

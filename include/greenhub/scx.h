@@ -22,7 +22,9 @@
  *   gates     HASH global tid -> struct bpf_task_work: the return gate armed on each handoff
  *             (read-only to user space)
  *   owners, heartbeat, hub_timers, release_timers   the scheduler's own (process exits; its
- *             timers), pinned so that their timers and task works outlive the loader
+ *             timers, the heartbeat's in bpf/scx_heartbeat.bpf.h and the grace timers in
+ *             bpf/scx_grace.bpf.h), pinned so that their timers and task works outlive the
+ *             loader
  *   and link_ops (the struct_ops link: while it is pinned the scheduler stays attached),
  *   link_register (the request program), link_exit and link_exec (process exits and execs
  *   release their slots)
@@ -41,10 +43,11 @@
 #include <linux/types.h>
 #endif
 
+#include "greenhub/kside.h"
 #include "greenhub/request.h"
 #include "greenhub/slot.h"
 
-#define GH_SCX_ABI_VERSION 3
+#define GH_SCX_ABI_VERSION 4
 #define GH_SCX_MAGIC 0x47485358u /* "GHSX" */
 
 #define GH_SCX_PIN_ROOT "/sys/fs/bpf"
@@ -83,15 +86,15 @@ enum gh_scx_sigcode {
 	GH_SCX_SIG_KICK = 4,
 };
 
-/* The loader's state (gh_scx_control.state). */
+/* The loader's state (gh_scx_control.kside.state). */
 enum gh_scx_state {
 	/* Maps pinned, scheduler being attached. The runtime does not attach hubs yet. */
-	GH_SCX_LOADING = 0,
+	GH_SCX_LOADING = GH_KSIDE_LOADING,
 	/* Handoffs on. */
-	GH_SCX_RUNNING = 1,
+	GH_SCX_RUNNING = GH_KSIDE_RUNNING,
 	/* Unloading: no new handoffs, held spares are let go; the loader waits until no carrier
 	 * is displaced before it detaches. Running hubs go on as in mode none. */
-	GH_SCX_DRAINING = 2,
+	GH_SCX_DRAINING = GH_KSIDE_DRAINING,
 	/* The scheduler has exited (the exit record says why). Written by ops.exit. */
 	GH_SCX_EXITED = 3,
 };
@@ -142,17 +145,6 @@ enum gh_scx_grace {
 /* Most carriers registered at once, over all processes (the gates map). */
 #define GH_SCX_MAX_CARRIERS 16384
 
-/* Handoff-latency histogram: bucket i counts latencies in [2^(i-1), 2^i) microseconds, bucket
- * 0 those under 1 us, the last one everything longer. */
-#define GH_SCX_HIST_BUCKETS 24
-
-struct gh_scx_hist {
-	__u64 bucket[GH_SCX_HIST_BUCKETS];
-	__u64 count;
-	__u64 sum_ns;
-	__u64 max_ns;
-};
-
 /* Why the scheduler exited: written once by ops.exit, read by the loader and the runtime. */
 struct gh_scx_exit {
 	__u32 kind;      /* enum scx_exit_kind; 0 while the scheduler runs */
@@ -164,90 +156,50 @@ struct gh_scx_exit {
 };
 
 /*
- * The one entry of the control map.
+ * The one entry of the control map: the head and counters every mode has (kside.h), then the
+ * scheduler's own.
  *
- * magic, the versions, mode, signo, loader_pid, loaded_ns, features, timeout_ms and the grace
- * defaults: written once
- * by the loader before it sets state to RUNNING; read by the runtime and `scx_greenhub --stats`.
- * state: written by the loader (LOADING -> RUNNING -> DRAINING) through its mapping and by
- * ops.exit (EXITED); read by the scheduler on every handoff and by the runtime.
- * kside_id: the id of the control map, which requests name (greenhub/request.h), written by
- * the loader.
+ * kside.state: besides the loader's states, ops.exit writes EXITED.
+ * timeout_ms and the grace defaults: written once by the loader before it sets state to
+ * RUNNING; read by `scx_greenhub --stats`.
  * test_eject: written by a test (`scx_greenhub --test-eject`); the scheduler's heartbeat reads
  * it and ejects itself with scx_bpf_error(), to exercise the ejection path.
  * exit: written by ops.exit. Counters: bumped by the scheduler only, never reset while it is
  * loaded; read by the loader.
+ * kside.handoff_latency runs from an owner's sleep (ops.quiescent) to a spare running on a CPU.
  */
 struct gh_scx_control {
-	__u32 magic;
-	__u32 slot_abi; /* GH_SLOT_ABI_VERSION */
-	__u32 scx_abi;  /* GH_SCX_ABI_VERSION */
-	__u32 state;    /* enum gh_scx_state */
-	__u32 mode;     /* enum gh_mode of greenhub.h (3: sched_ext) */
-	__u32 signo;    /* GH_SCX_SIGNO */
-	__u32 loader_pid;
+	struct gh_kside_control kside;
 	__u32 timeout_ms; /* the watchdog timeout the scheduler was loaded with */
-	__u64 loaded_ns;  /* CLOCK_REALTIME ns when the loader pinned the objects */
-	__u64 features;   /* reserved for the loader's feature report */
 	__u32 test_eject;
 	/* The defaults of hubs that choose none (enum gh_scx_grace, ns), as loaded: for
 	 * --stats. The scheduler reads its own copy from its read-only data. */
 	__u32 grace_policy;
 	__u32 grace_ns;
-	__u32 kside_id;
 
-	/* Carriers handed off that have not passed their return yet (a held carrier counts
-	 * until it is dispatched after its hand-back). The handoff path adds 1 *before* it
-	 * reads state and takes it back if it then does not hand off; the loader sets DRAINING
-	 * and then reads this: a Dekker pair, as in trace mode, so once the loader reads 0 after
-	 * DRAINING no carrier needs the scheduler and none will. */
-	__s64 nr_displaced;
-
-	__u64 nr_handoffs;       /* RUN -> HANDOFF by the scheduler */
-	__u64 nr_cancels;        /* HANDOFF(t) -> RUN(t): t's call returned first */
-	__u64 nr_takeovers;      /* HANDOFF(u) -> RUN(t) by the scheduler for a returning t */
-	__u64 nr_idle_returns;   /* IDLE(s) -> RUN(t) for a returning t */
 	__u64 nr_holds;          /* a returning carrier kept in its hub's held DSQ */
 	__u64 nr_releases;       /* a held carrier dispatched after its hand-back */
 	__u64 nr_spare_runs;     /* a held spare moved to the CPU its owner left */
-	__u64 nr_spare_wakes;    /* a parked spare signalled */
-	__u64 nr_spare_misses;   /* handoffs with no spare to give the CPU to */
 	__u64 nr_heartbeats;     /* held spares let run briefly for the watchdog */
 	__u64 nr_long_holds;     /* held carriers let go to the userspace gate (watchdog) */
 	__u64 nr_gate_arms;      /* return gates armed (one per handoff) */
-	__u64 nr_gate_failures;  /* handoffs refused because the gate could not be armed */
-	__u64 nr_gates;          /* gates that stopped a carrier (GATE or GATE_HELD sent) */
 	__u64 nr_kicks;          /* KICK sent for an idle return */
-	__u64 nr_masked;         /* owner slept with the signal blocked: not handed off */
-	__u64 nr_loop_sleeps;    /* owner slept in the hub loop, outside green threads: idem */
 	__u64 nr_graced;         /* owner sleeps that ended within the grace period */
 	__u64 nr_late_handoffs;  /* handoffs made when a sleep outlasted the grace period */
 	__u64 nr_timer_releases; /* hand-backs dispatched by the release timer (of nr_releases) */
-	__u64 nr_refused;        /* handoffs refused: draining, ring full or no gate */
-	__u64 nr_claims;         /* slots granted to a process */
-	__u64 nr_bound;          /* carriers registered */
-	__u64 nr_rejected;       /* requests refused: a slot in use, a hub not the process's */
-	__u64 nr_gate_unhandled; /* owner slept with the signal not handled by the runtime */
-	__u64 nr_exit_cleanups;  /* hubs released because their process exited or exec'd */
-	/* Latency from an owner's sleep (ops.quiescent) to a spare running on a CPU. */
-	struct gh_scx_hist handoff_latency;
 	struct gh_scx_exit exit;
 };
 
 /*
- * Per-hub scheduler state, entry i for the hub in slot i: written by the scheduler only (user
- * space cannot write the map); `scx_greenhub --stats` reads it.
+ * Per-hub scheduler state, entry i for the hub in slot i: the common part (kside.h), then the
+ * scheduler's own. Written by the scheduler only (user space cannot write the map);
+ * `scx_greenhub --stats` reads it.
  *
- * owner_tgid, owner_vtgid, cookie: the process holding the slot (its global tgid, its tgid as
- * it sees it) and the cookie of the claim it was granted; set when the slot is granted (a
- * CLAIM request), zeroed at release and by the process's exit.
  * handoff_cpu: the CPU the owner left at the last handoff, where a signalled spare is sent.
- * The rest is reset when the slot is granted.
+ * Everything but the owner and cookie is reset when the slot is granted.
  */
 struct gh_scx_hub {
-	__u32 owner_tgid;
-	__u32 owner_vtgid;
-	__u64 cookie;
+	struct gh_kside_hub kside;
 	__u32 handoff_cpu;
 	/* The sleep the grace timer waits on: the owner's tid, its global tid, the baton word and
 	 * the CPU it left, and a sequence bumped when it wakes (or a new sleep starts). */
@@ -260,39 +212,19 @@ struct gh_scx_hub {
 	 * return that finds another carrier took the hub moves it down. */
 	__u32 waste;
 	__u64 sleep_baton;
-	__s64 nr_displaced; /* gauge, as the control's */
 	__u64 nr_graced;       /* sleeps that ended within the grace period: no handoff */
 	__u64 nr_spare_runs;
-	__u64 nr_spare_wakes;
-	__u64 nr_spare_misses;
 	__u64 nr_long_holds;
-	__u64 nr_gates;
-	struct gh_scx_hist handoff_latency;
 };
 
 /*
- * A carrier's registration: the task-local storage of the carrier's thread, written by the
- * scheduler only. A JOIN request from the thread itself creates it (hub, tid, cookie,
- * green_addr and gate_handler from the request; the rest zero), a LEAVE request deletes it,
- * and the kernel frees it when the thread exits. The registration is acted on only while the
- * hub is still held by the thread's process under the same cookie.
+ * A carrier's registration: the common part (kside.h), then the scheduler's own flags. The
+ * registration is acted on only while the hub is still held by the thread's process under the
+ * same cookie. kside.displaced is 1 from this carrier's handoff until its return is settled
+ * (cancel, takeover, idle return, or dispatch after its hand-back).
  */
 struct gh_scx_carrier {
-	__u32 hub;   /* slot index */
-	__u32 tid;   /* gettid() of the carrier, as the baton word names it */
-	__u64 cookie;
-	/* The address, in the carrier's process, of a pointer that is non-NULL exactly while the
-	 * carrier runs a green thread (struct gh__carrier.green), as in trace mode: only sleeps
-	 * inside a green thread hand off, never the hub loop's own (a contended lock, munmap, a
-	 * fault in the loop), so a carrier is never displaced where the runtime does not expect
-	 * it. Read with bpf_probe_read_user() from the sleeping carrier itself. */
-	__u64 green_addr;
-	/* The runtime's handler of GH_SCX_SIGNO: an owner whose process has another disposition
-	 * for the signal now is not handed off (its gate could not stop it). */
-	__u64 gate_handler;
-	/* 1 from this carrier's handoff until its return is settled (cancel, takeover, idle
-	 * return, or dispatch after its hand-back). */
-	__u32 displaced;
+	struct gh_kside_carrier kside;
 	/* 1 while kept in the hub's held DSQ, waiting for the hand-back. */
 	__u32 held;
 	/* ops.yield saw this carrier yield; its next enqueue decides whether to hold it as a
@@ -305,8 +237,6 @@ struct gh_scx_carrier {
 	/* A parked spare this scheduler signalled: place it on wake_cpu, time its wakeup. */
 	__u32 woken;
 	__s32 wake_cpu;
-	__u32 pad;
-	__u64 handoff_ns; /* when this carrier was last handed off */
 	__u64 since_ns;   /* when it was last held (as a carrier or as a spare) */
 	__u64 woken_ns;   /* when the scheduler last gave this spare a CPU for a handoff */
 };

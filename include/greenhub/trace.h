@@ -43,10 +43,11 @@
 #include <linux/types.h>
 #endif
 
+#include "greenhub/kside.h"
 #include "greenhub/request.h"
 #include "greenhub/slot.h"
 
-#define GH_TRACE_ABI_VERSION 3
+#define GH_TRACE_ABI_VERSION 4
 #define GH_TRACE_MAGIC 0x47485452u /* "GHTR" */
 
 /* When scx_greenhub refuses to load because the kernel cannot run any mode, it says why in this
@@ -71,30 +72,19 @@
  */
 #define GH_TRACE_SIGNO 62
 
-/* The loader's state (gh_trace_control.state). */
+/* The loader's state (gh_trace_control.kside.state). */
 enum gh_trace_state {
 	/* Maps pinned, programs being attached. The runtime does not attach hubs yet. */
-	GH_TRACE_LOADING = 0,
+	GH_TRACE_LOADING = GH_KSIDE_LOADING,
 	/* Handoffs on. */
-	GH_TRACE_RUNNING = 1,
+	GH_TRACE_RUNNING = GH_KSIDE_RUNNING,
 	/* Unloading: no new handoffs; the loader waits until no carrier is displaced (none needs
 	 * the return gate any more) before it detaches the programs. The runtime does not attach
 	 * new hubs; running hubs go on as in mode none. */
-	GH_TRACE_DRAINING = 2,
+	GH_TRACE_DRAINING = GH_KSIDE_DRAINING,
 };
 
-/* Handoff-latency histogram: bucket i counts latencies in [2^(i-1), 2^i) microseconds, bucket
- * 0 those under 1 us, the last one everything longer. */
-#define GH_TRACE_HIST_BUCKETS 24
-
-struct gh_trace_hist {
-	__u64 bucket[GH_TRACE_HIST_BUCKETS];
-	__u64 count;
-	__u64 sum_ns;
-	__u64 max_ns;
-};
-
-/* Feature bits the loader found (gh_trace_control.features), for reports. */
+/* Feature bits the loader found (gh_kside_control.features), for reports. */
 #define GH_TRACE_F_BTF (1ULL << 0)
 #define GH_TRACE_F_TASK_STORAGE (1ULL << 1)
 #define GH_TRACE_F_RINGBUF (1ULL << 2)
@@ -119,125 +109,57 @@ enum gh_trace_gate {
 #define GH_TRACE_MAX_CARRIERS 16384
 
 /*
- * The one entry of the control map.
- *
- * magic, the versions, mode, signo, loader_pid, loaded_ns and features: written once by the loader
- * before it sets state to RUNNING; read by the runtime (to refuse an incompatible or stopping
- * kernel side) and by `scx_greenhub --stats`.
- * state: written by the loader (LOADING -> RUNNING -> DRAINING) through its mapping of the
- * array; read by the BPF programs on every handoff and by the runtime when a hub attaches.
+ * The one entry of the control map: the head and counters every mode has (kside.h), then trace
+ * mode's own. gate and gate_why are written once by the loader before it sets state to RUNNING.
  * Counters: bumped by the BPF programs only, never reset while the kernel side is loaded; read
- * by the loader.
+ * by the loader. kside.handoff_latency runs from an owner's block (its switch-out) to the
+ * signalled spare's switch-in; kside.nr_spare_wakes counts wakeups written to a hub's ring.
  */
 struct gh_trace_control {
-	__u32 magic;
-	__u32 slot_abi;  /* GH_SLOT_ABI_VERSION */
-	__u32 trace_abi; /* GH_TRACE_ABI_VERSION */
-	__u32 state;     /* enum gh_trace_state */
-	__u32 mode;      /* the kernel side loaded: enum gh_mode of greenhub.h (2: trace) */
-	__u32 signo;     /* the gate signal, GH_TRACE_SIGNO */
-	__u32 loader_pid;
+	struct gh_kside_control kside;
+	__u32 gate; /* enum gh_trace_gate */
 	__u32 pad;
-	__u64 loaded_ns; /* CLOCK_REALTIME ns when the loader pinned the objects */
-	__u64 features;  /* GH_TRACE_F_* */
-	__u32 gate;      /* enum gh_trace_gate */
-	/* The id of this map, which requests name (greenhub/request.h). */
-	__u32 kside_id;
 	/* Why this gate: "" when the preferred one loaded, else what refused it (the verifier's
 	 * decisive line, or the missing kfunc). NUL-terminated. */
 	char gate_why[192];
 
-	/* Carriers handed off by the kernel side that have not passed the return gate yet. The
-	 * handoff program adds 1 *before* it reads state and takes it back if it then does not
-	 * hand off; the loader sets DRAINING and then reads this: a Dekker pair (both sides use
-	 * full barriers), so once the loader reads 0 after setting DRAINING, no carrier needs the
-	 * gate and none will. Signed: a transient -1 is impossible, but a gauge must not wrap. */
-	__s64 nr_displaced;
 	/* Hubs whose spares were woken and none of them has run since: while it is 0 the
 	 * context-switch program does not look at the incoming task at all. */
 	__s64 nr_woken_pending;
 
-	__u64 nr_handoffs;      /* RUN -> HANDOFF by the kernel side */
-	__u64 nr_cancels;       /* HANDOFF(t) -> RUN(t) at t's syscall exit */
-	__u64 nr_takeovers;     /* HANDOFF(u) -> RUN(t) at t's syscall exit (u another carrier) */
-	__u64 nr_idle_returns;  /* IDLE(s) -> RUN(t) at t's syscall exit */
-	__u64 nr_gates;         /* gate signals: t returned while RUN(s) or IDLE(s) */
-	__u64 nr_wakes;         /* wakeups written to a hub's ring */
-	__u64 nr_wake_misses;   /* handoffs with no spare parked (or no ring to write to) */
 	__u64 nr_fault_sleeps;  /* an owner slept outside a system call: not handed off */
-	__u64 nr_loop_sleeps;   /* an owner slept in the hub loop, outside green threads: idem */
-	__u64 nr_masked;        /* an owner slept with the gate signal blocked: not handed off */
-	__u64 nr_refused;       /* handoffs refused because the loader is draining */
 	__u64 nr_deferred;      /* gates deferred to a restarted system call's exit */
 	__u64 nr_gate_blocked;  /* the sys_exit gate found the signal blocked (must stay 0) */
-	__u64 nr_bound;         /* carriers registered (joins granted) */
-	__u64 nr_rejected;      /* requests refused (another process's slot, a bad request) */
-	__u64 nr_exit_cleanups; /* hubs released because their process exited or exec'd */
-	__u64 nr_gate_failures; /* handoffs not made because the gate could not be armed */
 	/* Gate signals not seen pending before the carrier's return went on (must stay 0): the
 	 * gate waits for a signal the kernel queues through an irq_work (see the BPF file). */
 	__u64 nr_gate_late;
 	/* Gate signals that were not pending yet right after they were sent (queued through an
 	 * irq_work): the gate's wait is what kept those carriers from running on. */
 	__u64 nr_gate_waited;
-	__u64 nr_claims;        /* slots granted */
-	/* An owner slept while its process had another handler for the gate signal than the
-	 * runtime's (the application changed it): not handed off. */
-	__u64 nr_gate_unhandled;
-	/* Latency from an owner's block (its switch-out) to the signalled spare's switch-in. */
-	struct gh_trace_hist wake_latency;
 };
 
 /*
- * Per-hub trace state: entry i belongs to the hub in slot i. Written by the BPF side only.
+ * Per-hub trace state: entry i belongs to the hub in slot i; the common part (kside.h), then
+ * trace mode's own. Written by the BPF side only.
  *
- * owner_tgid: the global tgid of the process holding the slot, 0 when free; owner_vtgid the
- * same in that process's pid namespace; cookie: the hub's claim cookie, which every
- * registration of the hub carries, so that a registration outliving its hub (the process
- * released the slot and claimed it again) is not taken for one of the new hub. Set by a CLAIM,
- * cleared by a RELEASE or the owner's exit or exec. The kernel acts on a carrier only if its
- * registration's hub is held by the carrier's own process under the registration's cookie (I5).
  * woken_ns: when a spare of the hub was last woken, until a spare runs (the latency
  * histogram). The counters are zeroed when the slot is granted.
  */
 struct gh_trace_hub {
-	__u32 owner_tgid;
-	__u32 owner_vtgid;
-	__u64 cookie;
-	__s64 nr_displaced; /* gauge, as the control's */
+	struct gh_kside_hub kside;
 	__u64 woken_ns;
-	__u64 nr_wakes;
-	__u64 nr_wake_misses;
-	__u64 nr_gates;
 	__u64 nr_fault_sleeps;
 	__u64 nr_masked;
-	struct gh_trace_hist wake_latency;
 };
 
 /*
  * A carrier's registration: the task-local storage of the carrier's thread, created by the BPF
- * side when the thread itself asks (GH_TRACE_OP_JOIN), deleted when it leaves, and freed by the
- * kernel when the thread exits. Written by the BPF side only.
+ * side when the thread itself asks (GH_REQ_JOIN), deleted when it leaves, and freed by the
+ * kernel when the thread exits. Written by the BPF side only. Trace mode needs nothing beyond
+ * the common registration (kside.h): kside.displaced runs from the handoff to the return gate.
  */
 struct gh_trace_carrier {
-	__u32 hub;  /* slot index */
-	__u32 tid;  /* gettid() of the carrier, as the baton word names it */
-	__u64 cookie; /* the hub's claim cookie at the join */
-	/* The address, in the carrier's process, of a pointer that is non-NULL exactly while the
-	 * carrier runs a green thread (struct gh__carrier.green). Only blocks inside a green
-	 * thread hand off: the hub loop's own brief sleeps (a contended lock, munmap) do not, so
-	 * a carrier is never displaced where the runtime does not expect it to be, e.g. while it
-	 * stops a finished hub. Read by the BPF side with bpf_probe_read_user on the carrier
-	 * itself. */
-	__u64 green_addr;
-	/* The runtime's handler of the gate signal, as the carrier joined: a carrier whose
-	 * process has another disposition for the signal now (the application changed it) is
-	 * never handed off, since its return could not be gated. */
-	__u64 gate_handler;
-	/* 1 from the kernel side's handoff of this carrier until its return gate. */
-	__u32 displaced;
-	__u32 pad;
-	__u64 handoff_ns; /* when the kernel side last handed this carrier off */
+	struct gh_kside_carrier kside;
 };
 
 #endif /* GREENHUB_TRACE_H */

@@ -201,7 +201,7 @@ static inline bool bt_loaded(void)
 	close(fd);
 	if (ctl == MAP_FAILED)
 		return false;
-	running = __atomic_load_n(&ctl->state, __ATOMIC_ACQUIRE) == GH_TRACE_RUNNING;
+	running = __atomic_load_n(&ctl->kside.state, __ATOMIC_ACQUIRE) == GH_TRACE_RUNNING;
 	munmap(ctl, (size_t)sysconf(_SC_PAGESIZE));
 	return running;
 }

@@ -395,7 +395,7 @@ static void test_bpf_block_idle_return_kicks_the_idle_carrier(void **state)
 	assert_int_equal(pipe(r->pipefd), 0);
 	bt_loader_up();
 	assert_int_equal(bt_maps_open(&r->maps), 0);
-	idle_returns = r->maps.ctl->nr_idle_returns;
+	idle_returns = r->maps.ctl->kside.nr_idle_returns;
 	bt_hub_thread_start(&hub, idle_main, r);
 	while (!(spare = atomic_load(&r->spare)))
 		bt_sleep_ms(1);
@@ -428,7 +428,7 @@ static void test_bpf_block_idle_return_kicks_the_idle_carrier(void **state)
 	print_message("    after the return it waits in system call %ld\n", where);
 	atomic_store(&r->done, true);
 	bt_hub_thread_join(&hub);
-	assert_true(r->maps.ctl->nr_idle_returns > idle_returns);
+	assert_true(r->maps.ctl->kside.nr_idle_returns > idle_returns);
 	assert_true(parked);
 	bt_maps_close(&r->maps);
 	bt_loader_down();

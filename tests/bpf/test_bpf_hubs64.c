@@ -3,8 +3,8 @@
  * With 64 hubs in one process, each with a parked spare, a block in one hub wakes that hub's
  * spare and no other: the kernel side writes the wakeup into that hub's ring only.
  *
- * Checked twice: by the kernel side's per-hub counters (exactly the blocking hub's nr_wakes
- * grows, by one), and by the kernel's own accounting of every other hub's parked spare
+ * Checked twice: by the kernel side's per-hub counters (exactly the blocking hub's
+ * nr_spare_wakes grows, by one), and by the kernel's own accounting of every other hub's parked spare
  * (/proc/self/task/<tid>/status: not one voluntary context switch, so it never woke).
  *
  * And with every slot of the kernel side held, a new hub is refused with a reason that says so;
@@ -106,7 +106,7 @@ static void snap(struct snapshot *s)
 
 		s->spare[i] = maps.slots[x].spare_tid;
 		s->switches[i] = voluntary_switches((pid_t)s->spare[i]);
-		s->wakes[i] = maps.hubs[x].nr_wakes;
+		s->wakes[i] = maps.hubs[x].kside.nr_spare_wakes;
 		s->handoffs[i] = maps.slots[x].nr_handoffs;
 	}
 }
@@ -233,7 +233,7 @@ static void test_bpf_hubs64_all_slots_in_use(void **state)
 	holder = fork();
 	assert_true(holder >= 0);
 	if (holder == 0)
-		claim_every_slot(maps.ctl->kside_id, ready[1]);
+		claim_every_slot(maps.ctl->kside.kside_id, ready[1]);
 	assert_int_equal(read(ready[0], &c, 1), 1);
 	assert_int_equal(slots_free(), 0);
 

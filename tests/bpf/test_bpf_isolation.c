@@ -45,7 +45,7 @@ static void isolation_call(struct bt_ticked *t)
 	struct isolation *s = (struct isolation *)t;
 	struct bt_maps *m = &s->t.maps;
 	unsigned idx[4], free_slot = 0;
-	__u32 kside = m->ctl->kside_id;
+	__u32 kside = m->ctl->kside.kside_id;
 	__u64 cookie;
 	pid_t pid;
 	char c;
@@ -85,7 +85,7 @@ static void test_bpf_isolation_dropped_worker_reaches_nothing(void **state)
 	assert_int_equal(bt_maps_open(&s->t.maps), 0);
 	root_loop = bt_spawn(loop, -1, NULL, &loop_fd);
 	assert_true(root_loop > 0);
-	rejected_before = s->t.maps.ctl->nr_rejected;
+	rejected_before = s->t.maps.ctl->kside.nr_rejected;
 	s->t.call = isolation_call;
 	bt_hub_thread_start(&hub, bt_ticked_main, &s->t);
 	/* The worker's run takes as long as it takes; the read starts after it. */
@@ -100,7 +100,7 @@ static void test_bpf_isolation_dropped_worker_reaches_nothing(void **state)
 		fail_msg("the worker found a handle on the kernel side: %#x",
 			 WEXITSTATUS(s->worker_status));
 	/* Its requests at the parent's slot were refused and changed nothing there. */
-	assert_true(s->t.maps.ctl->nr_rejected >= rejected_before + 2);
+	assert_true(s->t.maps.ctl->kside.nr_rejected >= rejected_before + 2);
 	assert_true(s->read_ok);
 	assert_true(s->t.maps.slots[s->slot].nr_handoffs > s->handoffs_before);
 	/* The unrelated root process is alive and was never signalled. */
@@ -178,7 +178,7 @@ static void test_bpf_isolation_gate_signal_taken_no_handoff(void **state)
 	assert_int_equal(pipe(s->pipefd), 0);
 	bt_loader_up();
 	assert_int_equal(bt_maps_open(&s->maps), 0);
-	unhandled_before = s->maps.ctl->nr_gate_unhandled;
+	unhandled_before = s->maps.ctl->kside.nr_gate_unhandled;
 	start = bt_now();
 	bt_hub_thread_start(&hub, signals_main, s);
 	/* Each read is ended once it blocked, and after a while: long enough for a handoff to
@@ -200,7 +200,7 @@ static void test_bpf_isolation_gate_signal_taken_no_handoff(void **state)
 	assert_int_equal(s->handoffs[0], s->handoffs_before);
 	assert_int_equal(s->handoffs[1], s->handoffs[0]);
 	assert_true(s->handoffs[2] > s->handoffs[1]);
-	assert_true(s->maps.ctl->nr_gate_unhandled >= unhandled_before + 2);
+	assert_true(s->maps.ctl->kside.nr_gate_unhandled >= unhandled_before + 2);
 	bt_maps_close(&s->maps);
 	bt_loader_down();
 	close(s->pipefd[0]);

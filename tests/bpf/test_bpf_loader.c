@@ -143,9 +143,11 @@ static void test_bpf_loader_already_running_fail(void **state)
 static void pin_foreign_control(void)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE);
-	struct gh_trace_control ctl = { .magic = GH_TRACE_MAGIC, .slot_abi = 999,
-					.trace_abi = 999, .state = GH_TRACE_RUNNING,
-					.mode = GH_MODE_TRACE };
+	struct gh_trace_control ctl = { .kside = { .magic = GH_TRACE_MAGIC,
+						   .slot_abi = 999,
+						   .abi = 999,
+						   .state = GH_TRACE_RUNNING,
+						   .mode = GH_MODE_TRACE } };
 	__u32 zero = 0;
 	int fd;
 
@@ -311,7 +313,7 @@ static void test_bpf_loader_maps_carry_btf(void **state)
 	bt_loader_up();
 	assert_int_equal(bt_run_as(-1, dump, out, sizeof(out), 20000), 0);
 	assert_says("\"nr_handoffs\"");
-	assert_says("\"wake_latency\"");
+	assert_says("\"handoff_latency\"");
 	bt_loader_down();
 }
 

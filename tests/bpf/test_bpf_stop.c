@@ -34,7 +34,7 @@ static void blocked_read(struct bt_ticked *t)
 static void wait_displaced(const struct bt_maps *m)
 {
 	for (int i = 0; i < 5000; i++) {
-		if (__atomic_load_n(&m->ctl->nr_displaced, __ATOMIC_SEQ_CST) > 0)
+		if (__atomic_load_n(&m->ctl->kside.nr_displaced, __ATOMIC_SEQ_CST) > 0)
 			return;
 		bt_sleep_ms(1);
 	}
@@ -73,9 +73,10 @@ static void blocked_free(struct blocked *b)
 
 /* The kernel side's count of carriers that got their hub back after a block, one way or
  * another (through the gate, an idle hub, a takeover or a cancelled handoff). */
-static __u64 returns(const struct gh_trace_control *ctl)
+static __u64 nr_returns_settled(const struct gh_trace_control *ctl)
 {
-	return ctl->nr_gates + ctl->nr_idle_returns + ctl->nr_takeovers + ctl->nr_cancels;
+	return ctl->kside.nr_gates + ctl->kside.nr_idle_returns + ctl->kside.nr_takeovers +
+	       ctl->kside.nr_cancels;
 }
 
 static void *mode_probe_main(void *arg)
@@ -114,17 +115,17 @@ static void test_bpf_stop_waits_for_blocked_carrier(void **state)
 	assert_true(access(GH_TRACE_PIN_DIR "/gates", F_OK) == 0 &&
 		    (access(GH_TRACE_PIN_DIR "/link_sys_exit", F_OK) == 0 ||
 		     b->t.maps.ctl->gate == GH_TRACE_GATE_TASK_WORK));
-	assert_int_equal(b->t.maps.ctl->state, GH_TRACE_DRAINING);
+	assert_int_equal(b->t.maps.ctl->kside.state, GH_TRACE_DRAINING);
 	/* Meanwhile new hubs do not attach to a stopping kernel side. */
 	assert_int_equal(probe_mode(why, sizeof(why)), GH_MODE_NONE);
 	if (!strstr(why, "stopping"))
 		fail_msg("reason: %s", why);
-	before = returns(b->t.maps.ctl);
+	before = nr_returns_settled(b->t.maps.ctl);
 
 	/* The call returns: the gate still works, then --stop completes. */
 	blocked_end(b);
-	assert_true(b->t.maps.ctl->nr_displaced == 0);
-	assert_true(returns(b->t.maps.ctl) > before);
+	assert_true(b->t.maps.ctl->kside.nr_displaced == 0);
+	assert_true(nr_returns_settled(b->t.maps.ctl) > before);
 	blocked_free(b);
 	assert_int_equal(bt_loader(out, sizeof(out), "--stop"), 0);
 	assert_int_equal(access(GH_TRACE_PIN_DIR, F_OK), -1);
@@ -145,7 +146,7 @@ static void test_bpf_stop_sigterm_waits_for_blocked_carrier(void **state)
 	bt_sleep_ms(300);
 	/* Still there, draining: a carrier needs the gate. */
 	assert_int_equal(waitpid(pid, &status, WNOHANG), 0);
-	assert_int_equal(b->t.maps.ctl->state, GH_TRACE_DRAINING);
+	assert_int_equal(b->t.maps.ctl->kside.state, GH_TRACE_DRAINING);
 	blocked_end(b);
 	assert_int_equal(bt_wait(pid), 0);
 	close(fd);
@@ -283,17 +284,17 @@ static void test_bpf_stop_killed_process_leaves_nothing(void **state)
 
 	bt_loader_up();
 	assert_int_equal(bt_maps_open(&m), 0);
-	cleanups = m.ctl->nr_exit_cleanups;
+	cleanups = m.ctl->kside.nr_exit_cleanups;
 	pid = start_child("block");
-	for (int i = 0; i < 5000 && !(has_slot(&m, pid) && m.ctl->nr_displaced > 0); i++)
+	for (int i = 0; i < 5000 && !(has_slot(&m, pid) && m.ctl->kside.nr_displaced > 0); i++)
 		bt_sleep_ms(1);
 	assert_true(has_slot(&m, pid));
-	assert_true(m.ctl->nr_displaced > 0);
+	assert_true(m.ctl->kside.nr_displaced > 0);
 	kill(pid, SIGKILL);
 	assert_int_equal(bt_wait(pid), 128 + SIGKILL);
 	assert_false(has_slot(&m, pid));
-	assert_int_equal(m.ctl->nr_displaced, 0);
-	assert_true(m.ctl->nr_exit_cleanups > cleanups);
+	assert_int_equal(m.ctl->kside.nr_displaced, 0);
+	assert_true(m.ctl->kside.nr_exit_cleanups > cleanups);
 	close(child_stdin[0]);
 	close(child_stdin[1]);
 	bt_maps_close(&m);
@@ -309,7 +310,7 @@ static void test_bpf_stop_exec_leaves_nothing(void **state)
 
 	bt_loader_up();
 	assert_int_equal(bt_maps_open(&m), 0);
-	cleanups = m.ctl->nr_exit_cleanups;
+	cleanups = m.ctl->kside.nr_exit_cleanups;
 	pid = start_child("exec");
 	for (int i = 0; i < 5000 && !has_slot(&m, pid); i++)
 		bt_sleep_ms(1);
@@ -335,8 +336,8 @@ static void test_bpf_stop_exec_leaves_nothing(void **state)
 	for (int i = 0; i < 1000 && has_slot(&m, pid); i++)
 		bt_sleep_ms(1);
 	assert_false(has_slot(&m, pid));
-	assert_int_equal(m.ctl->nr_displaced, 0);
-	assert_true(m.ctl->nr_exit_cleanups > cleanups);
+	assert_int_equal(m.ctl->kside.nr_displaced, 0);
+	assert_true(m.ctl->kside.nr_exit_cleanups > cleanups);
 	kill(pid, SIGKILL);
 	bt_wait(pid);
 	close(child_stdin[0]);
@@ -356,7 +357,7 @@ static void test_bpf_stop_pins_removed_while_displaced(void **state)
 
 	bt_loader_up();
 	b = blocked_start();
-	before = returns(b->t.maps.ctl);
+	before = nr_returns_settled(b->t.maps.ctl);
 
 	assert_int_equal(system("rm -rf " GH_TRACE_PIN_DIR), 0);
 	assert_true(access(GH_TRACE_PIN_DIR, F_OK) < 0);
@@ -364,8 +365,8 @@ static void test_bpf_stop_pins_removed_while_displaced(void **state)
 
 	/* The call returns through the gate: the hub finishes, nothing aborts. */
 	blocked_end(b);
-	assert_true(returns(b->t.maps.ctl) > before);
-	assert_true(b->t.maps.ctl->nr_displaced == 0);
+	assert_true(nr_returns_settled(b->t.maps.ctl) > before);
+	assert_true(b->t.maps.ctl->kside.nr_displaced == 0);
 	blocked_free(b);
 	/* Nothing is pinned any more: a stop finds nothing. */
 	assert_int_equal(bt_loader(out, sizeof(out), "--stop"), 7);

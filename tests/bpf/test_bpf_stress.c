@@ -71,12 +71,14 @@ static void test_bpf_stress_unmarked_calls(void **state)
 	assert_clean_run(finish_stress(pid, fd));
 	print_message("kernel side: %llu handoffs, %llu gates, %llu wakes; gates that found the "
 		      "signal blocked: %llu; displaced now: %lld\n",
-		      (unsigned long long)m.ctl->nr_handoffs, (unsigned long long)m.ctl->nr_gates,
-		      (unsigned long long)m.ctl->nr_wakes,
-		      (unsigned long long)m.ctl->nr_gate_blocked, (long long)m.ctl->nr_displaced);
-	assert_true(m.ctl->nr_handoffs > 0);
+		      (unsigned long long)m.ctl->kside.nr_handoffs,
+		      (unsigned long long)m.ctl->kside.nr_gates,
+		      (unsigned long long)m.ctl->kside.nr_spare_wakes,
+		      (unsigned long long)m.ctl->nr_gate_blocked,
+		      (long long)m.ctl->kside.nr_displaced);
+	assert_true(m.ctl->kside.nr_handoffs > 0);
 	assert_int_equal(m.ctl->nr_gate_blocked, 0);
-	assert_int_equal(m.ctl->nr_displaced, 0);
+	assert_int_equal(m.ctl->kside.nr_displaced, 0);
 	bt_maps_close(&m);
 	bt_loader_down();
 }
@@ -96,10 +98,10 @@ static void test_bpf_stress_loader_sigkill_mid_run(void **state)
 	kill(loader, SIGKILL);
 	assert_int_equal(bt_wait(loader), 128 + SIGKILL);
 	close(lfd);
-	at_kill = m.ctl->nr_handoffs;
+	at_kill = m.ctl->kside.nr_handoffs;
 	bt_sleep_ms(1500);
 	/* The pinned programs outlive the loader: handoffs go on. */
-	assert_true(m.ctl->nr_handoffs > at_kill);
+	assert_true(m.ctl->kside.nr_handoffs > at_kill);
 	assert_clean_run(finish_stress(pid, fd));
 	bt_maps_close(&m);
 	bt_loader_down();

@@ -148,8 +148,8 @@ static void scenario(void)
 		for (int i = 0; i < 500 && !ctl; i++) {
 			scx_sleep_ms(10);
 			ctl = scx_control();
-			if (ctl &&
-			    __atomic_load_n(&ctl->state, __ATOMIC_ACQUIRE) != GH_SCX_RUNNING) {
+			if (ctl && __atomic_load_n(&ctl->kside.state, __ATOMIC_ACQUIRE) !=
+					   GH_SCX_RUNNING) {
 				scx_control_put(ctl);
 				ctl = NULL;
 			}
@@ -178,7 +178,7 @@ static void scenario(void)
 	       what, (r.a_continues - r.t0) / 1e6, (r.b_yields - r.t0) / 1e6,
 	       (r.c_continues - r.t0) / 1e6, (unsigned long long)st.handoffs,
 	       (unsigned long long)st.holds, (unsigned long long)st.handbacks, ctl->exit.reason,
-	       ctl->exit.msg, (unsigned long long)ctl->nr_gates);
+	       ctl->exit.msg, (unsigned long long)ctl->kside.nr_gates);
 	gh_hub_destroy(hub);
 	for (int i = 0; i < 2; i++) {
 		close(r.pa[i]);
@@ -194,8 +194,9 @@ static void scenario(void)
 	VM_CHECK(r.a_continues >= r.b_yields,
 		 "%s: A continued %.3f ms before B's switch point, across it", what,
 		 (r.b_yields - r.a_continues) / 1e6);
-	VM_CHECK(ctl->nr_gates >= 2, "%s: the return gates stopped %llu carriers (A and C expected)",
-		 what, (unsigned long long)ctl->nr_gates);
+	VM_CHECK(ctl->kside.nr_gates >= 2,
+		 "%s: the return gates stopped %llu carriers (A and C expected)", what,
+		 (unsigned long long)ctl->kside.nr_gates);
 	VM_CHECK(vm_scx_wait_state("disabled", 5000) == 0, "%s: state '%s' after it", what,
 		 vm_read_line(VM_SCX_STATE_PATH, buf, sizeof(buf)));
 	if (how == EJECT) {

@@ -112,7 +112,7 @@ static void *isolation_main(void *arg)
 {
 	const char *const loop[] = { "/bin/sh", "-c", "while :; do sleep 0.05; done", NULL };
 	unsigned slot = my_slot(), free_slot = 0;
-	__u64 cookie = slots[slot].claim_cookie, rejected = ctl->nr_rejected;
+	__u64 cookie = slots[slot].claim_cookie, rejected = ctl->kside.nr_rejected;
 	uint64_t before_fork, after;
 	int status = -1;
 	pid_t root_loop, pid;
@@ -126,21 +126,20 @@ static void *isolation_main(void *arg)
 	pid = fork();
 	VM_CHECK(pid >= 0, "fork: %s", strerror(errno));
 	if (pid == 0)
-		_exit(worker(ctl->kside_id, slot, cookie, free_slot));
+		_exit(worker(ctl->kside.kside_id, slot, cookie, free_slot));
 	while (waitpid(pid, &status, WNOHANG) == 0)
 		gh_sleep_until(gh_now() + 2000000);
 	after = blocking_read();
 	printf("worker exit status %d; handoffs of a bare read before the fork %llu, after the "
 	       "worker %llu; requests refused %llu\n",
-	       WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-	       (unsigned long long)before_fork, (unsigned long long)after,
-	       (unsigned long long)(ctl->nr_rejected - rejected));
+	       WIFEXITED(status) ? WEXITSTATUS(status) : -1, (unsigned long long)before_fork,
+	       (unsigned long long)after, (unsigned long long)(ctl->kside.nr_rejected - rejected));
 	VM_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		 "the worker found a handle on the scheduler: %#x",
 		 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 	/* Its requests at the parent's slot were refused and changed nothing there. */
-	VM_CHECK(ctl->nr_rejected >= rejected + 2, "only %llu requests refused",
-		 (unsigned long long)(ctl->nr_rejected - rejected));
+	VM_CHECK(ctl->kside.nr_rejected >= rejected + 2, "only %llu requests refused",
+		 (unsigned long long)(ctl->kside.nr_rejected - rejected));
 	VM_CHECK((slots[slot].flags & GH_SLOT_F_ACTIVE) && slots[slot].tgid == (__u32)getpid() &&
 			 slots[slot].claim_cookie == cookie,
 		 "the parent's slot changed: flags %#x, tgid %u", slots[slot].flags,
@@ -165,7 +164,7 @@ static void *signals_main(void *arg)
 {
 	struct sigaction ign = { .sa_handler = SIG_IGN }, own = { .sa_handler = app_handler };
 	struct sigaction runtime;
-	__u64 unhandled = ctl->nr_gate_unhandled;
+	__u64 unhandled = ctl->kside.nr_gate_unhandled;
 	uint64_t n[3];
 
 	/* The signal ignored, then an application handler on it: no handoff either time. */
@@ -178,13 +177,13 @@ static void *signals_main(void *arg)
 	n[2] = blocking_read();
 	printf("handoffs of a bare read: signal ignored %llu, application handler %llu, "
 	       "runtime handler %llu; owner sleeps not handed off for it %llu\n",
-	       (unsigned long long)n[0], (unsigned long long)n[1],
-	       (unsigned long long)n[2], (unsigned long long)(ctl->nr_gate_unhandled - unhandled));
+	       (unsigned long long)n[0], (unsigned long long)n[1], (unsigned long long)n[2],
+	       (unsigned long long)(ctl->kside.nr_gate_unhandled - unhandled));
 	VM_CHECK(n[0] == 0 && n[1] == 0, "handed off with the signal taken (%llu, %llu)",
 		 (unsigned long long)n[0], (unsigned long long)n[1]);
 	VM_CHECK(n[2] >= 1, "no handoff with the runtime's handler back");
-	VM_CHECK(ctl->nr_gate_unhandled >= unhandled + 2, "nr_gate_unhandled moved by %llu",
-		 (unsigned long long)(ctl->nr_gate_unhandled - unhandled));
+	VM_CHECK(ctl->kside.nr_gate_unhandled >= unhandled + 2, "nr_gate_unhandled moved by %llu",
+		 (unsigned long long)(ctl->kside.nr_gate_unhandled - unhandled));
 	return NULL;
 }
 

@@ -223,7 +223,8 @@ int main(void)
 		for (int i = 0; i < 500 && !ctl; i++) {
 			scx_sleep_ms(10);
 			ctl = scx_control();
-			if (ctl && __atomic_load_n(&ctl->state, __ATOMIC_ACQUIRE) != GH_SCX_RUNNING) {
+			if (ctl && __atomic_load_n(&ctl->kside.state, __ATOMIC_ACQUIRE) !=
+					   GH_SCX_RUNNING) {
 				scx_control_put(ctl);
 				ctl = NULL;
 			}

@@ -33,10 +33,11 @@ int main(void)
 	VM_CHECK(ctl != NULL, "the control map is gone");
 	printf("scheduler: handoffs %llu, holds %llu, releases %llu, held spares run %llu, parked "
 	       "spares signalled %llu, misses %llu, long holds %llu, gates stopped %llu\n",
-	       (unsigned long long)ctl->nr_handoffs, (unsigned long long)ctl->nr_holds,
+	       (unsigned long long)ctl->kside.nr_handoffs, (unsigned long long)ctl->nr_holds,
 	       (unsigned long long)ctl->nr_releases, (unsigned long long)ctl->nr_spare_runs,
-	       (unsigned long long)ctl->nr_spare_wakes, (unsigned long long)ctl->nr_spare_misses,
-	       (unsigned long long)ctl->nr_long_holds, (unsigned long long)ctl->nr_gates);
+	       (unsigned long long)ctl->kside.nr_spare_wakes,
+	       (unsigned long long)ctl->kside.nr_spare_misses,
+	       (unsigned long long)ctl->nr_long_holds, (unsigned long long)ctl->kside.nr_gates);
 	VM_CHECK(ctl->exit.kind == 0, "the scheduler exited: %s: %s", ctl->exit.reason,
 		 ctl->exit.msg);
 	VM_CHECK(strcmp(vm_read_line(VM_SCX_STATE_PATH, buf, sizeof(buf)), "enabled") == 0,
@@ -46,9 +47,10 @@ int main(void)
 		 "stress reported violations");
 	VM_CHECK(scx_file_has("/tmp/stress.log", "mode sched_ext"), "stress did not run in "
 		 "sched_ext mode");
-	VM_CHECK(ctl->nr_handoffs > 100 && ctl->nr_holds > 10, "too few handoffs (%llu) or holds "
-		 "(%llu) to prove anything", (unsigned long long)ctl->nr_handoffs,
-		 (unsigned long long)ctl->nr_holds);
+	VM_CHECK(ctl->kside.nr_handoffs > 100 && ctl->nr_holds > 10,
+		 "too few handoffs (%llu) or holds "
+		 "(%llu) to prove anything",
+		 (unsigned long long)ctl->kside.nr_handoffs, (unsigned long long)ctl->nr_holds);
 
 	printf("adaptive grace: %llu sleeps ended within it, %llu handed off after it\n",
 	       (unsigned long long)ctl->nr_graced, (unsigned long long)ctl->nr_late_handoffs);

@@ -210,7 +210,7 @@ int main(void)
 		if (s % 30 == 0)
 			printf("%u s: enabled; handoffs %llu, holds %llu, heartbeats %llu, long holds "
 			       "%llu, busy rounds %lu, churn runs %lu\n",
-			       s, (unsigned long long)ctl->nr_handoffs,
+			       s, (unsigned long long)ctl->kside.nr_handoffs,
 			       (unsigned long long)ctl->nr_holds,
 			       (unsigned long long)ctl->nr_heartbeats,
 			       (unsigned long long)ctl->nr_long_holds, atomic_load(&busy_rounds),
@@ -224,9 +224,9 @@ int main(void)
 	pthread_join(feed, NULL);
 	printf("end: handoffs %llu, holds %llu, releases %llu, heartbeats %llu, long holds %llu, "
 	       "gates stopped %llu; busy rounds %lu, churn runs %lu\n",
-	       (unsigned long long)ctl->nr_handoffs, (unsigned long long)ctl->nr_holds,
+	       (unsigned long long)ctl->kside.nr_handoffs, (unsigned long long)ctl->nr_holds,
 	       (unsigned long long)ctl->nr_releases, (unsigned long long)ctl->nr_heartbeats,
-	       (unsigned long long)ctl->nr_long_holds, (unsigned long long)ctl->nr_gates,
+	       (unsigned long long)ctl->nr_long_holds, (unsigned long long)ctl->kside.nr_gates,
 	       atomic_load(&busy_rounds), atomic_load(&churn_runs));
 	VM_CHECK(ctl->exit.kind == 0, "the scheduler exited: %s: %s", ctl->exit.reason,
 		 ctl->exit.msg);
@@ -235,7 +235,7 @@ int main(void)
 		 "exclusivity violations: busy %u, churn %u", atomic_load(&busy_marker.violations),
 		 atomic_load(&churn_marker.violations));
 	VM_CHECK(ctl->nr_heartbeats > 0, "the heartbeat never let a held spare run");
-	VM_CHECK(ctl->nr_handoffs > 0 && ctl->nr_holds > 0, "nothing was handed off or held");
+	VM_CHECK(ctl->kside.nr_handoffs > 0 && ctl->nr_holds > 0, "nothing was handed off or held");
 	if (seconds >= 60)
 		VM_CHECK(ctl->nr_long_holds > 0, "no hold ever lasted long enough to be let go");
 	scx_control_put(ctl);

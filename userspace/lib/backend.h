@@ -95,9 +95,7 @@ struct gh__kside {
 	const char *const *hold;    /* pins held while a hub is attached: "link_*" links, maps */
 	unsigned nr_hold;           /* at most GH__KSIDE_HOLD_MAX */
 	const char *optional;       /* the one of them a load may lack, or NULL */
-	size_t ctl_size;            /* the mode's control struct */
-	size_t ctl_claims;          /* offsetof its nr_claims */
-	size_t ctl_rejected;        /* offsetof its nr_rejected */
+	size_t ctl_size;            /* the mode's control struct (begins with gh_kside_control) */
 	void (*gate_handler)(int, siginfo_t *, void *); /* the mode's signal handler */
 	/* kside.c's own */
 	pthread_mutex_t lock;

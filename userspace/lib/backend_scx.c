@@ -88,8 +88,6 @@ static struct gh__kside kside = {
 	.hold = held_pins,
 	.nr_hold = sizeof(held_pins) / sizeof(held_pins[0]),
 	.ctl_size = sizeof(struct gh_scx_control),
-	.ctl_claims = offsetof(struct gh_scx_control, nr_claims),
-	.ctl_rejected = offsetof(struct gh_scx_control, nr_rejected),
 	.gate_handler = on_signal,
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 };
@@ -150,7 +148,7 @@ static void futex_wake_private(__u32 *word)
 /* The scheduler is loaded, running and holding: it has not exited and is not draining. */
 static bool scheduler_holds(const struct scx_hub *sh)
 {
-	return __atomic_load_n(&sh->ctl->state, __ATOMIC_ACQUIRE) == GH_SCX_RUNNING &&
+	return __atomic_load_n(&sh->ctl->kside.state, __ATOMIC_ACQUIRE) == GH_SCX_RUNNING &&
 	       !__atomic_load_n(&sh->ctl->exit.kind, __ATOMIC_RELAXED);
 }
 
@@ -230,20 +228,22 @@ static int scx_probe(char *why, size_t len)
 		return err;
 	err = -EOPNOTSUPP;
 	/* The version before anything else: another version's maps may be laid out otherwise. */
-	if (ctl->magic != GH_SCX_MAGIC || ctl->slot_abi != GH_SLOT_ABI_VERSION ||
-	    ctl->scx_abi != GH_SCX_ABI_VERSION)
-		snprintf(why, len, "scx_greenhub is of another version (slot ABI %u, sched_ext ABI "
-				   "%u; this library: %u, %u)",
-			 ctl->slot_abi, ctl->scx_abi, GH_SLOT_ABI_VERSION, GH_SCX_ABI_VERSION);
-	else if (ctl->mode != GH_MODE_SCHED_EXT)
+	if (ctl->kside.magic != GH_SCX_MAGIC || ctl->kside.slot_abi != GH_SLOT_ABI_VERSION ||
+	    ctl->kside.abi != GH_SCX_ABI_VERSION)
+		snprintf(why, len,
+			 "scx_greenhub is of another version (slot ABI %u, sched_ext ABI "
+			 "%u; this library: %u, %u)",
+			 ctl->kside.slot_abi, ctl->kside.abi, GH_SLOT_ABI_VERSION,
+			 GH_SCX_ABI_VERSION);
+	else if (ctl->kside.mode != GH_MODE_SCHED_EXT)
 		snprintf(why, len, "scx_greenhub runs another mode (%s)",
-			 gh_mode_name((enum gh_mode)ctl->mode));
+			 gh_mode_name((enum gh_mode)ctl->kside.mode));
 	else if (__atomic_load_n(&ctl->exit.kind, __ATOMIC_ACQUIRE))
 		snprintf(why, len, "the greenhub scheduler has exited (%.60s%s%.60s)",
 			 ctl->exit.reason, ctl->exit.msg[0] ? ": " : "", ctl->exit.msg);
-	else if (__atomic_load_n(&ctl->state, __ATOMIC_ACQUIRE) == GH_SCX_LOADING)
+	else if (__atomic_load_n(&ctl->kside.state, __ATOMIC_ACQUIRE) == GH_SCX_LOADING)
 		snprintf(why, len, "scx_greenhub is still loading");
-	else if (__atomic_load_n(&ctl->state, __ATOMIC_ACQUIRE) != GH_SCX_RUNNING)
+	else if (__atomic_load_n(&ctl->kside.state, __ATOMIC_ACQUIRE) != GH_SCX_RUNNING)
 		snprintf(why, len, "scx_greenhub is stopping");
 	else if (gh__signal_blocked(GH_SCX_SIGNO))
 		snprintf(why, len, "signal %d, which sched_ext mode reserves, is blocked on the "
@@ -251,7 +251,7 @@ static int scx_probe(char *why, size_t len)
 	else
 		err = gh__signal_install(GH_SCX_SIGNO, on_signal, why, len);
 	if (!err)
-		atomic_store(&loader_pid, ctl->loader_pid);
+		atomic_store(&loader_pid, ctl->kside.loader_pid);
 	gh__kside_control_unmap(&kside, ctl);
 	return err;
 }

@@ -84,8 +84,6 @@ static struct gh__kside kside = {
 	.nr_hold = sizeof(held_pins) / sizeof(held_pins[0]),
 	.optional = "link_sys_exit", /* only the gate the loader chose is attached */
 	.ctl_size = sizeof(struct gh_trace_control),
-	.ctl_claims = offsetof(struct gh_trace_control, nr_claims),
-	.ctl_rejected = offsetof(struct gh_trace_control, nr_rejected),
 	.gate_handler = on_signal,
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 };
@@ -196,25 +194,27 @@ static int trace_probe(char *why, size_t len)
 		return err;
 	err = -EOPNOTSUPP;
 	/* The version before anything else: another version's maps may be laid out otherwise. */
-	if (ctl->magic != GH_TRACE_MAGIC || ctl->slot_abi != GH_SLOT_ABI_VERSION ||
-	    ctl->trace_abi != GH_TRACE_ABI_VERSION)
+	if (ctl->kside.magic != GH_TRACE_MAGIC || ctl->kside.slot_abi != GH_SLOT_ABI_VERSION ||
+	    ctl->kside.abi != GH_TRACE_ABI_VERSION)
 		snprintf(why, len, "scx_greenhub is another version (ABI %u/%u, not %u/%u)",
-			 ctl->slot_abi, ctl->trace_abi, GH_SLOT_ABI_VERSION, GH_TRACE_ABI_VERSION);
-	else if (ctl->mode != GH_MODE_TRACE)
+			 ctl->kside.slot_abi, ctl->kside.abi, GH_SLOT_ABI_VERSION,
+			 GH_TRACE_ABI_VERSION);
+	else if (ctl->kside.mode != GH_MODE_TRACE)
 		snprintf(why, len, "scx_greenhub runs another mode (%s)",
-			 gh_mode_name((enum gh_mode)ctl->mode));
-	else if (__atomic_load_n(&ctl->state, __ATOMIC_ACQUIRE) == GH_TRACE_LOADING)
+			 gh_mode_name((enum gh_mode)ctl->kside.mode));
+	else if (__atomic_load_n(&ctl->kside.state, __ATOMIC_ACQUIRE) == GH_TRACE_LOADING)
 		snprintf(why, len, "scx_greenhub is still loading");
-	else if (__atomic_load_n(&ctl->state, __ATOMIC_ACQUIRE) != GH_TRACE_RUNNING)
+	else if (__atomic_load_n(&ctl->kside.state, __ATOMIC_ACQUIRE) != GH_TRACE_RUNNING)
 		snprintf(why, len, "scx_greenhub is stopping");
-	else if (gh__signal_blocked((int)ctl->signo))
-		snprintf(why, len, "the gate signal %u is blocked on this thread", ctl->signo);
+	else if (gh__signal_blocked((int)ctl->kside.signo))
+		snprintf(why, len, "the gate signal %u is blocked on this thread",
+			 ctl->kside.signo);
 	else
-		err = gh__signal_install((int)ctl->signo, on_signal, why, len);
+		err = gh__signal_install((int)ctl->kside.signo, on_signal, why, len);
 	if (!err) {
 		pthread_mutex_lock(&info_lock);
-		info.signo = (int)ctl->signo;
-		info.loader_pid = ctl->loader_pid;
+		info.signo = (int)ctl->kside.signo;
+		info.loader_pid = ctl->kside.loader_pid;
 		info.gate = ctl->gate;
 		memcpy(info.gate_why, ctl->gate_why, sizeof(info.gate_why));
 		info.gate_why[sizeof(info.gate_why) - 1] = '\0';

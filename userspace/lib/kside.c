@@ -53,6 +53,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "greenhub/kside.h"
 #include "greenhub/trace.h"
 #include "backend.h"
 #include "internal.h"
@@ -236,12 +237,10 @@ static __u64 new_cookie(void)
 }
 
 /* Requests the kernel side has answered so far, granted or refused. */
-static __u64 answers(const struct gh__kside *ks, const void *ctl)
+static __u64 answers(const struct gh_kside_control *ctl)
 {
-	return __atomic_load_n((const __u64 *)((const char *)ctl + ks->ctl_claims),
-			       __ATOMIC_ACQUIRE) +
-	       __atomic_load_n((const __u64 *)((const char *)ctl + ks->ctl_rejected),
-			       __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&ctl->nr_claims, __ATOMIC_ACQUIRE) +
+	       __atomic_load_n(&ctl->nr_rejected, __ATOMIC_ACQUIRE);
 }
 
 /* Ask for a free slot: 0 with kh->idx set and kh->slot mapped, or -errno with a reason. */
@@ -280,7 +279,7 @@ static int claim(struct gh__kside_hub *kh, char *why, size_t len)
 
 		if (__atomic_load_n(&view[i].flags, __ATOMIC_ACQUIRE) & GH_SLOT_F_ACTIVE)
 			continue;
-		before = answers(ks, ctl);
+		before = answers(ctl);
 		err = request(kh, GH_REQ_CLAIM, i, 0);
 		if (err) {
 			snprintf(why, len, "asking the kernel side for a slot failed (%s)",
@@ -293,7 +292,7 @@ static int claim(struct gh__kside_hub *kh, char *why, size_t len)
 			break;
 		}
 		err = -EBUSY;
-		if (answers(ks, ctl) == before) {
+		if (answers(ctl) == before) {
 			/* Nobody answered (another request would have moved the count). */
 			if (++tries < REQUEST_TRIES && still_loaded(kh)) {
 				request_pause((int)tries);

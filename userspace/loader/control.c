@@ -7,7 +7,7 @@
  * before a load, for --stop and for --stats (stats.c). It checks the magic and the ABI
  * versions first (another version's maps may be laid out, even named, otherwise) and reads
  * who loaded it, from the fields every mode's control map begins with (struct
- * loader_control).
+ * gh_kside_control).
  *
  * Both kernel sides stop alike (docs/loader.md, "Stopping safely"): a carrier they handed off
  * is blocked in a system call and must meet its return gate before it runs user code again, so
@@ -31,7 +31,7 @@
 void loader_control_init(void *ctl, const struct loader_mode *m, __u32 signo,
 			 uint64_t features)
 {
-	struct loader_control *c = ctl;
+	struct gh_kside_control *c = ctl;
 	struct timespec rt;
 
 	clock_gettime(CLOCK_REALTIME, &rt);
@@ -45,12 +45,12 @@ void loader_control_init(void *ctl, const struct loader_mode *m, __u32 signo,
 	c->features = features;
 }
 
-bool loader_control_ours(const struct loader_mode *m, const struct loader_control *c)
+bool loader_control_ours(const struct loader_mode *m, const struct gh_kside_control *c)
 {
 	return c->magic == m->magic && c->slot_abi == GH_SLOT_ABI_VERSION && c->abi == m->abi;
 }
 
-void loader_err_foreign(const struct loader_mode *m, const struct loader_control *c,
+void loader_err_foreign(const struct loader_mode *m, const struct gh_kside_control *c,
 			const char *advice)
 {
 	char versions[96] = "";
@@ -64,9 +64,9 @@ void loader_err_foreign(const struct loader_mode *m, const struct loader_control
 
 /* m's control map, mapped read-only; NULL with *status 0 if nothing of m is pinned, else with
  * an exit status (message printed). */
-static struct loader_control *pinned_control(const struct loader_mode *m, int *status)
+static struct gh_kside_control *pinned_control(const struct loader_mode *m, int *status)
 {
-	struct loader_control *c;
+	struct gh_kside_control *c;
 	int fd;
 
 	*status = 0;
@@ -94,7 +94,7 @@ static struct loader_control *pinned_control(const struct loader_mode *m, int *s
 
 int loader_check_pins(const struct loader_mode *m)
 {
-	struct loader_control *c;
+	struct gh_kside_control *c;
 	int status;
 
 	c = pinned_control(m, &status);
@@ -121,7 +121,7 @@ void loader_err_running(const char *mode, __u32 pid, bool stopping)
 
 /* --stop on another version's pins: removed with --force (nothing of theirs can be drained
  * here), else refused. */
-static int stop_foreign(const struct loader_mode *m, const struct loader_control *c,
+static int stop_foreign(const struct loader_mode *m, const struct gh_kside_control *c,
 			const struct loader_opts *o)
 {
 	char advice[160];
@@ -139,7 +139,7 @@ static int stop_foreign(const struct loader_mode *m, const struct loader_control
 
 void *loader_stop_begin(const struct loader_mode *m, const struct loader_opts *o, int *status)
 {
-	struct loader_control *c;
+	struct gh_kside_control *c;
 	int fd = loader_pinned_fd(m->pins, "control");
 
 	*status = 0;

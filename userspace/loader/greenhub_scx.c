@@ -49,7 +49,7 @@
 #define HEARTBEAT_NS 250000000ull
 #define SPARE_BEAT_NS 1000000000ull
 
-LOADER_CONTROL_BEGINS(struct gh_scx_control, scx_abi);
+LOADER_CONTROL_BEGINS(struct gh_scx_control);
 
 /* Every map whose last user reference must not go with the loader: a map's timers and task
  * works are cancelled when it loses its last one. */
@@ -154,7 +154,7 @@ static void scx_say_running(const void *pinned)
 	if (report_exit(ctl, "a previous load"))
 		loader_err("its pins are still there: remove them with `scx_greenhub --stop`");
 	else
-		loader_err_running("sched_ext", ctl->loader_pid, false);
+		loader_err_running("sched_ext", ctl->kside.loader_pid, false);
 }
 
 /* open -> set rodata -> load: 0, EXIT_UNSUPPORTED with what refused the scheduler in refused
@@ -206,9 +206,9 @@ static int init_control(struct scx_state *st, const struct loader_opts *o,
 	st->ctl->timeout_ms = TIMEOUT_MS;
 	st->ctl->grace_policy = grace_policy_of(o);
 	st->ctl->grace_ns = grace_ns_of(o);
-	if (loader_control_id(st->skel->maps.control, &st->ctl->kside_id))
+	if (loader_control_id(st->skel->maps.control, &st->ctl->kside.kside_id))
 		return EXIT_FAIL;
-	__atomic_store_n(&st->ctl->state, GH_SCX_LOADING, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&st->ctl->kside.state, GH_SCX_LOADING, __ATOMIC_SEQ_CST);
 	return 0;
 }
 
@@ -299,7 +299,7 @@ static int scx_start(const struct loader_opts *o, const struct loader_features *
 		return status;
 	}
 	/* The runtime attaches hubs only to a kernel side in state RUNNING. */
-	__atomic_store_n(&st->ctl->state, GH_SCX_RUNNING, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&st->ctl->kside.state, GH_SCX_RUNNING, __ATOMIC_SEQ_CST);
 	loader_info("scheduler '%s' attached (sched_ext state %s), watchdog %u ms",
 		    GH_SCX_OPS_NAME, state, TIMEOUT_MS);
 	*statep = st;
@@ -311,9 +311,9 @@ static int scx_start(const struct loader_opts *o, const struct loader_features *
 static struct loader_drain drain_of(struct gh_scx_control *ctl)
 {
 	return (struct loader_drain){
-		.state = &ctl->state,
+		.state = &ctl->kside.state,
 		.draining = GH_SCX_DRAINING,
-		.nr_displaced = &ctl->nr_displaced,
+		.nr_displaced = &ctl->kside.nr_displaced,
 		.exited = &ctl->exit.kind,
 		.busy = "the scheduler handed off; it stays attached with handoffs off",
 		.left = "",
@@ -373,9 +373,9 @@ static int scx_stop_pinned(const struct loader_opts *o)
 	return status;
 }
 
-static unsigned long long quantile(const struct gh_scx_hist *h, double q)
+static unsigned long long quantile(const struct gh_kside_hist *h, double q)
 {
-	return loader_hist_quantile(h->bucket, GH_SCX_HIST_BUCKETS, q);
+	return loader_hist_quantile(h->bucket, GH_KSIDE_HIST_BUCKETS, q);
 }
 
 /* What a hub does with its owners' sleeps now (the scheduler's hub_grace()). */
@@ -401,9 +401,10 @@ static void hub_row(const struct loader_view *v, unsigned i)
 	const struct gh_hub_slot *s = (const struct gh_hub_slot *)v->slots + i;
 
 	printf(" %7llu %7llu %7s%llu %8llu %10s\n",
-	       (unsigned long long)(sh->nr_spare_runs + sh->nr_spare_wakes),
-	       (unsigned long long)sh->nr_spare_misses, "<", quantile(&sh->handoff_latency, 0.5),
-	       (unsigned long long)sh->nr_graced, grace_state(v->ctl, s, sh));
+	       (unsigned long long)(sh->nr_spare_runs + sh->kside.nr_spare_wakes),
+	       (unsigned long long)sh->kside.nr_spare_misses, "<",
+	       quantile(&sh->kside.handoff_latency, 0.5), (unsigned long long)sh->nr_graced,
+	       grace_state(v->ctl, s, sh));
 }
 
 /* enum gh_scx_state's names. */
@@ -412,33 +413,38 @@ static const char *const state_names[] = { "loading", "running", "draining", "ex
 static void print_stats(const struct loader_view *v)
 {
 	const struct gh_scx_control *ctl = v->ctl;
-	const struct gh_scx_hist *h = &ctl->handoff_latency;
+	const struct gh_kside_hist *h = &ctl->kside.handoff_latency;
 
 	printf("\nsched_ext mode, %s, loaded by pid %u: handoffs %llu, cancels %llu, takeovers "
 	       "%llu, idle returns %llu, holds %llu, releases %llu (%llu by the release timer), "
 	       "displaced now %lld; grace (default %s, %u ns): %llu sleeps ended within it, %llu "
 	       "handed off after it\n",
-	       ctl->state < ARRAY_SIZE(state_names) ? state_names[ctl->state] : "?",
-	       ctl->loader_pid, (unsigned long long)ctl->nr_handoffs,
-	       (unsigned long long)ctl->nr_cancels, (unsigned long long)ctl->nr_takeovers,
-	       (unsigned long long)ctl->nr_idle_returns, (unsigned long long)ctl->nr_holds,
+	       ctl->kside.state < ARRAY_SIZE(state_names) ? state_names[ctl->kside.state] : "?", ctl->kside.loader_pid,
+	       (unsigned long long)ctl->kside.nr_handoffs,
+	       (unsigned long long)ctl->kside.nr_cancels,
+	       (unsigned long long)ctl->kside.nr_takeovers,
+	       (unsigned long long)ctl->kside.nr_idle_returns, (unsigned long long)ctl->nr_holds,
 	       (unsigned long long)ctl->nr_releases, (unsigned long long)ctl->nr_timer_releases,
-	       (long long)ctl->nr_displaced, grace_name(ctl->grace_policy), ctl->grace_ns,
+	       (long long)ctl->kside.nr_displaced, grace_name(ctl->grace_policy), ctl->grace_ns,
 	       (unsigned long long)ctl->nr_graced, (unsigned long long)ctl->nr_late_handoffs);
 	printf("spares: %llu held spares run, %llu parked spares signalled, %llu misses, %llu "
 	       "heartbeats; gates armed %llu (failed %llu), stopped %llu, kicks %llu; long holds "
 	       "%llu; not handed off: %llu in the hub loop, %llu masked, %llu with the signal "
 	       "not handled, %llu refused; requests: slots granted %llu, carriers registered "
 	       "%llu, refused %llu; exit cleanups %llu\n",
-	       (unsigned long long)ctl->nr_spare_runs, (unsigned long long)ctl->nr_spare_wakes,
-	       (unsigned long long)ctl->nr_spare_misses, (unsigned long long)ctl->nr_heartbeats,
-	       (unsigned long long)ctl->nr_gate_arms, (unsigned long long)ctl->nr_gate_failures,
-	       (unsigned long long)ctl->nr_gates, (unsigned long long)ctl->nr_kicks,
-	       (unsigned long long)ctl->nr_long_holds, (unsigned long long)ctl->nr_loop_sleeps,
-	       (unsigned long long)ctl->nr_masked, (unsigned long long)ctl->nr_gate_unhandled,
-	       (unsigned long long)ctl->nr_refused, (unsigned long long)ctl->nr_claims,
-	       (unsigned long long)ctl->nr_bound, (unsigned long long)ctl->nr_rejected,
-	       (unsigned long long)ctl->nr_exit_cleanups);
+	       (unsigned long long)ctl->nr_spare_runs,
+	       (unsigned long long)ctl->kside.nr_spare_wakes,
+	       (unsigned long long)ctl->kside.nr_spare_misses,
+	       (unsigned long long)ctl->nr_heartbeats, (unsigned long long)ctl->nr_gate_arms,
+	       (unsigned long long)ctl->kside.nr_gate_failures,
+	       (unsigned long long)ctl->kside.nr_gates, (unsigned long long)ctl->nr_kicks,
+	       (unsigned long long)ctl->nr_long_holds,
+	       (unsigned long long)ctl->kside.nr_loop_sleeps,
+	       (unsigned long long)ctl->kside.nr_masked,
+	       (unsigned long long)ctl->kside.nr_gate_unhandled,
+	       (unsigned long long)ctl->kside.nr_refused, (unsigned long long)ctl->kside.nr_claims,
+	       (unsigned long long)ctl->kside.nr_bound, (unsigned long long)ctl->kside.nr_rejected,
+	       (unsigned long long)ctl->kside.nr_exit_cleanups);
 	printf("handoff latency, an owner's sleep to a spare running (%llu): p50 < %llu us, p99 "
 	       "< %llu us, mean %.1f us, max %.1f us\n",
 	       (unsigned long long)h->count, quantile(h, 0.5), quantile(h, 0.99),
@@ -452,15 +458,15 @@ static void print_stats(const struct loader_view *v)
 /* --format openmetrics: the control map's counters, a hub's, the histograms. */
 #define C(field, name, help) LOADER_COUNTER(struct gh_scx_control, field, name, help)
 static const struct loader_metric control_metrics[] = {
-	LOADER_GAUGE(struct gh_scx_control, nr_displaced, "greenhub_displaced_carriers",
+	LOADER_GAUGE(struct gh_scx_control, kside.nr_displaced, "greenhub_displaced_carriers",
 		     "Carriers handed off whose return is not settled yet."),
-	C(nr_handoffs, "greenhub_handoffs_total",
+	C(kside.nr_handoffs, "greenhub_handoffs_total",
 	  "Hubs handed off by the scheduler (RUN -> HANDOFF)."),
-	C(nr_cancels, "greenhub_cancels_total",
+	C(kside.nr_cancels, "greenhub_cancels_total",
 	  "Hand-offs cancelled: the owner's call returned first."),
-	C(nr_takeovers, "greenhub_takeovers_total",
+	C(kside.nr_takeovers, "greenhub_takeovers_total",
 	  "Hand-offs ended by another carrier for a returning carrier."),
-	C(nr_idle_returns, "greenhub_idle_returns_total",
+	C(kside.nr_idle_returns, "greenhub_idle_returns_total",
 	  "Returning carriers that took an idle hub."),
 	C(nr_holds, "greenhub_holds_total", "Returning carriers kept in their hub's held queue."),
 	C(nr_releases, "greenhub_releases_total",
@@ -469,63 +475,61 @@ static const struct loader_metric control_metrics[] = {
 	  "Hand-backs dispatched by the release timer (of the releases)."),
 	C(nr_spare_runs, "greenhub_spare_runs_total",
 	  "Held spares moved to the CPU their owner left."),
-	C(nr_spare_wakes, "greenhub_spare_wakes_total", "Parked spares signalled."),
-	C(nr_spare_misses, "greenhub_spare_misses_total",
+	C(kside.nr_spare_wakes, "greenhub_spare_wakes_total", "Parked spares signalled."),
+	C(kside.nr_spare_misses, "greenhub_spare_misses_total",
 	  "Hand-offs with no spare to give the CPU to."),
 	C(nr_heartbeats, "greenhub_heartbeats_total",
 	  "Held spares let run briefly for the watchdog."),
 	C(nr_long_holds, "greenhub_long_holds_total",
 	  "Held carriers let go to the userspace gate (watchdog)."),
 	C(nr_gate_arms, "greenhub_gate_arms_total", "Return gates armed (one per hand-off)."),
-	C(nr_gate_failures, "greenhub_gate_failures_total",
+	C(kside.nr_gate_failures, "greenhub_gate_failures_total",
 	  "Hand-offs refused because the return gate could not be armed."),
-	C(nr_gates, "greenhub_gates_total", "Gates that stopped a returning carrier."),
+	C(kside.nr_gates, "greenhub_gates_total", "Gates that stopped a returning carrier."),
 	C(nr_kicks, "greenhub_kicks_total", "Kicks sent for an idle return."),
-	C(nr_loop_sleeps, "greenhub_loop_sleeps_total",
+	C(kside.nr_loop_sleeps, "greenhub_loop_sleeps_total",
 	  "Owner sleeps in the hub loop, not handed off."),
-	C(nr_masked, "greenhub_masked_sleeps_total",
+	C(kside.nr_masked, "greenhub_masked_sleeps_total",
 	  "Owner sleeps with the gate signal blocked, not handed off."),
-	C(nr_gate_unhandled, "greenhub_gate_unhandled_total",
+	C(kside.nr_gate_unhandled, "greenhub_gate_unhandled_total",
 	  "Owner sleeps with the gate signal not handled by the runtime, not handed off."),
-	C(nr_refused, "greenhub_refused_handoffs_total",
+	C(kside.nr_refused, "greenhub_refused_handoffs_total",
 	  "Hand-offs refused: draining, ring full or no gate."),
 	C(nr_graced, "greenhub_graced_sleeps_total",
 	  "Owner sleeps that ended within the grace period."),
 	C(nr_late_handoffs, "greenhub_late_handoffs_total",
 	  "Hand-offs made once a sleep outlasted the grace period."),
-	C(nr_claims, "greenhub_slots_granted_total", "Hub slots granted to processes."),
-	C(nr_bound, "greenhub_carriers_registered_total", "Carriers registered with their hub."),
-	C(nr_rejected, "greenhub_requests_rejected_total", "Requests refused."),
-	C(nr_exit_cleanups, "greenhub_exit_cleanups_total",
+	C(kside.nr_claims, "greenhub_slots_granted_total", "Hub slots granted to processes."),
+	C(kside.nr_bound, "greenhub_carriers_registered_total", "Carriers registered with their hub."),
+	C(kside.nr_rejected, "greenhub_requests_rejected_total", "Requests refused."),
+	C(kside.nr_exit_cleanups, "greenhub_exit_cleanups_total",
 	  "Hubs released because their process exited or exec'd."),
 };
 #undef C
 
 #define H(field, name, help) LOADER_COUNTER(struct gh_scx_hub, field, name, help)
 static const struct loader_metric hub_metrics[] = {
-	LOADER_GAUGE(struct gh_scx_hub, nr_displaced, "greenhub_hub_displaced_carriers",
+	LOADER_GAUGE(struct gh_scx_hub, kside.nr_displaced, "greenhub_hub_displaced_carriers",
 		     "The hub's carriers handed off whose return is not settled yet."),
 	H(nr_graced, "greenhub_hub_graced_sleeps_total",
 	  "The owner's sleeps that ended within the grace period."),
 	H(nr_spare_runs, "greenhub_hub_spare_runs_total", "The hub's held spares moved to a CPU."),
-	H(nr_spare_wakes, "greenhub_hub_spare_wakes_total", "The hub's parked spares signalled."),
-	H(nr_spare_misses, "greenhub_hub_spare_misses_total", "The hub's hand-offs with no spare."),
+	H(kside.nr_spare_wakes, "greenhub_hub_spare_wakes_total", "The hub's parked spares signalled."),
+	H(kside.nr_spare_misses, "greenhub_hub_spare_misses_total", "The hub's hand-offs with no spare."),
 	H(nr_long_holds, "greenhub_hub_long_holds_total",
 	  "The hub's held carriers let go to the userspace gate."),
-	H(nr_gates, "greenhub_hub_gates_total",
+	H(kside.nr_gates, "greenhub_hub_gates_total",
 	  "The hub's gates that stopped a returning carrier."),
 };
 #undef H
-
-LOADER_HIST_LIKE(struct gh_scx_hist);
 
 static const struct loader_metrics metrics = {
 	.control = control_metrics,
 	.nr_control = ARRAY_SIZE(control_metrics),
 	.hub = hub_metrics,
 	.nr_hub = ARRAY_SIZE(hub_metrics),
-	.hist = offsetof(struct gh_scx_control, handoff_latency),
-	.hub_hist = offsetof(struct gh_scx_hub, handoff_latency),
+	.hist = offsetof(struct gh_scx_control, kside.handoff_latency),
+	.hub_hist = offsetof(struct gh_scx_hub, kside.handoff_latency),
 	.states = state_names,
 	.nr_states = ARRAY_SIZE(state_names),
 };

@@ -21,7 +21,7 @@
  *   A carrier that the kernel side handed off is blocked in a system call and will run user
  *   code the moment it returns, unless the return gate (the sys_exit program) stops it. So the
  *   programs may only go once no carrier is displaced: set state DRAINING (the handoff program
- *   stops handing off), wait until control.nr_displaced is 0 (each gate takes one off), and
+ *   stops handing off), wait until control.kside.nr_displaced is 0 (each gate takes one off), and
  *   only then unpin and detach. The handoff program announces a handoff in nr_displaced before
  *   it reads state, so the wait cannot miss one in flight (see the BPF file's header). If the
  *   wait times out (a call that blocks for minutes), nothing is detached: handoffs stay off,
@@ -44,7 +44,7 @@
 #include "greenhub_trace.skel.h"
 #include "loader.h"
 
-LOADER_CONTROL_BEGINS(struct gh_trace_control, trace_abi);
+LOADER_CONTROL_BEGINS(struct gh_trace_control);
 
 /* The pins, in the order they are made; the control map is last on purpose. */
 static const char *const map_pins[] = { "slots", "hubs", "carriers", "wake_rings", "owners",
@@ -210,7 +210,7 @@ static void trace_say_running(const void *pinned)
 {
 	const struct gh_trace_control *ctl = pinned;
 
-	loader_err_running("trace", ctl->loader_pid, ctl->state == GH_TRACE_DRAINING);
+	loader_err_running("trace", ctl->kside.loader_pid, ctl->kside.state == GH_TRACE_DRAINING);
 }
 
 /* open -> set rodata -> load, with the task-work gate or the sys_exit gate. 0, or -errno with
@@ -312,9 +312,9 @@ static int init_control(struct trace_state *st, const struct loader_features *f,
 	loader_control_init(ctl, &loader_mode_trace, GH_TRACE_SIGNO, f->bits);
 	ctl->gate = st->task_work ? GH_TRACE_GATE_TASK_WORK : GH_TRACE_GATE_SYS_EXIT;
 	snprintf(ctl->gate_why, sizeof(ctl->gate_why), "%s", gate_why);
-	if (loader_control_id(st->skel->maps.control, &ctl->kside_id))
+	if (loader_control_id(st->skel->maps.control, &ctl->kside.kside_id))
 		return EXIT_FAIL;
-	__atomic_store_n(&ctl->state, GH_TRACE_LOADING, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&ctl->kside.state, GH_TRACE_LOADING, __ATOMIC_SEQ_CST);
 	return 0;
 }
 
@@ -378,7 +378,7 @@ static int trace_start(const struct loader_opts *o, const struct loader_features
 		status = EXIT_FAIL;
 		goto fail;
 	}
-	__atomic_store_n(&st->ctl->state, GH_TRACE_RUNNING, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&st->ctl->kside.state, GH_TRACE_RUNNING, __ATOMIC_SEQ_CST);
 	loader_info("return gate: %s%s%s%s", st->task_work ? "task work" : "sys_exit",
 		    gate_why[0] ? " (" : "", gate_why, gate_why[0] ? ")" : "");
 	*statep = st;
@@ -396,9 +396,9 @@ static void name_hubs(const void *p, char *buf, size_t len)
 
 	/* 28 bytes hold the longest entry and its NUL. */
 	for (unsigned i = 0; hubs && i < GH_MAX_HUBS && used + 28 < len; i++) {
-		if (hubs[i].nr_displaced > 0)
+		if (hubs[i].kside.nr_displaced > 0)
 			used += (size_t)snprintf(buf + used, len - used, " hub %u (pid %u)", i,
-						 hubs[i].owner_tgid);
+						 hubs[i].kside.owner_tgid);
 	}
 }
 
@@ -407,9 +407,9 @@ static struct loader_drain drain_of(struct gh_trace_control *ctl,
 				    const struct gh_trace_hub *hubs)
 {
 	return (struct loader_drain){
-		.state = &ctl->state,
+		.state = &ctl->kside.state,
 		.draining = GH_TRACE_DRAINING,
-		.nr_displaced = &ctl->nr_displaced,
+		.nr_displaced = &ctl->kside.nr_displaced,
 		.name_hubs = name_hubs,
 		.hubs = hubs,
 		.busy = "the kernel side handed off; their return gate must stay",
@@ -463,17 +463,17 @@ static int trace_stop_pinned(const struct loader_opts *o)
 /* ---------------------------------------------------------------------------------------- */
 /* Statistics                                                                                 */
 
-static unsigned long long quantile(const struct gh_trace_hist *h, double q)
+static unsigned long long quantile(const struct gh_kside_hist *h, double q)
 {
-	return loader_hist_quantile(h->bucket, GH_TRACE_HIST_BUCKETS, q);
+	return loader_hist_quantile(h->bucket, GH_KSIDE_HIST_BUCKETS, q);
 }
 
-static void print_hist(const struct gh_trace_hist *h)
+static void print_hist(const struct gh_kside_hist *h)
 {
 	uint64_t most = 0;
-	int lo = GH_TRACE_HIST_BUCKETS, hi = -1;
+	int lo = GH_KSIDE_HIST_BUCKETS, hi = -1;
 
-	for (int b = 0; b < GH_TRACE_HIST_BUCKETS; b++) {
+	for (int b = 0; b < GH_KSIDE_HIST_BUCKETS; b++) {
 		if (!h->bucket[b])
 			continue;
 		if (b < lo)
@@ -493,7 +493,7 @@ static void print_hist(const struct gh_trace_hist *h)
 
 		if (b == 0)
 			snprintf(range, sizeof(range), "< 1 us");
-		else if (b == GH_TRACE_HIST_BUCKETS - 1)
+		else if (b == GH_KSIDE_HIST_BUCKETS - 1)
 			snprintf(range, sizeof(range), ">= %llu us", 1ull << (b - 1));
 		else
 			snprintf(range, sizeof(range), "%llu-%llu us", 1ull << (b - 1), 1ull << b);
@@ -564,9 +564,11 @@ static void hub_row(const struct loader_view *v, unsigned i)
 {
 	const struct gh_trace_hub *h = (const struct gh_trace_hub *)v->hubs + i;
 
-	printf(" %8llu %8llu %7llu %8s%llu %8s%llu\n", (unsigned long long)h->nr_gates,
-	       (unsigned long long)h->nr_wakes, (unsigned long long)h->nr_wake_misses, "<",
-	       quantile(&h->wake_latency, 0.5), "<", quantile(&h->wake_latency, 0.99));
+	printf(" %8llu %8llu %7llu %8s%llu %8s%llu\n", (unsigned long long)h->kside.nr_gates,
+	       (unsigned long long)h->kside.nr_spare_wakes,
+	       (unsigned long long)h->kside.nr_spare_misses, "<",
+	       quantile(&h->kside.handoff_latency, 0.5), "<",
+	       quantile(&h->kside.handoff_latency, 0.99));
 }
 
 /* enum gh_trace_state's names. */
@@ -578,12 +580,14 @@ static void print_stats(const struct loader_view *v)
 
 	printf("\ntrace mode, %s, loaded by pid %u: handoffs %llu, cancels %llu, takeovers %llu, "
 	       "idle returns %llu, gates %llu, wakes %llu, wake misses %llu, displaced now %lld\n",
-	       ctl->state < ARRAY_SIZE(state_names) ? state_names[ctl->state] : "?",
-	       ctl->loader_pid, (unsigned long long)ctl->nr_handoffs,
-	       (unsigned long long)ctl->nr_cancels, (unsigned long long)ctl->nr_takeovers,
-	       (unsigned long long)ctl->nr_idle_returns, (unsigned long long)ctl->nr_gates,
-	       (unsigned long long)ctl->nr_wakes, (unsigned long long)ctl->nr_wake_misses,
-	       (long long)ctl->nr_displaced);
+	       ctl->kside.state < ARRAY_SIZE(state_names) ? state_names[ctl->kside.state] : "?", ctl->kside.loader_pid,
+	       (unsigned long long)ctl->kside.nr_handoffs,
+	       (unsigned long long)ctl->kside.nr_cancels,
+	       (unsigned long long)ctl->kside.nr_takeovers,
+	       (unsigned long long)ctl->kside.nr_idle_returns,
+	       (unsigned long long)ctl->kside.nr_gates,
+	       (unsigned long long)ctl->kside.nr_spare_wakes,
+	       (unsigned long long)ctl->kside.nr_spare_misses, (long long)ctl->kside.nr_displaced);
 	printf("return gate: %s%s%s%s; spare wake: ring buffer; gate signals waited for %llu, "
 	       "late %llu\n",
 	       ctl->gate == GH_TRACE_GATE_TASK_WORK ? "task work" : "sys_exit",
@@ -594,46 +598,49 @@ static void print_stats(const struct loader_view *v)
 	       "%llu while draining, %llu with no gate; slots "
 	       "granted %llu, carriers registered %llu, requests refused %llu; hubs released at "
 	       "exit %llu\n",
-	       (unsigned long long)ctl->nr_fault_sleeps, (unsigned long long)ctl->nr_loop_sleeps,
-	       (unsigned long long)ctl->nr_masked, (unsigned long long)ctl->nr_gate_unhandled,
-	       (unsigned long long)ctl->nr_refused,
-	       (unsigned long long)ctl->nr_gate_failures, (unsigned long long)ctl->nr_claims,
-	       (unsigned long long)ctl->nr_bound, (unsigned long long)ctl->nr_rejected,
-	       (unsigned long long)ctl->nr_exit_cleanups);
+	       (unsigned long long)ctl->nr_fault_sleeps,
+	       (unsigned long long)ctl->kside.nr_loop_sleeps,
+	       (unsigned long long)ctl->kside.nr_masked,
+	       (unsigned long long)ctl->kside.nr_gate_unhandled,
+	       (unsigned long long)ctl->kside.nr_refused,
+	       (unsigned long long)ctl->kside.nr_gate_failures,
+	       (unsigned long long)ctl->kside.nr_claims, (unsigned long long)ctl->kside.nr_bound,
+	       (unsigned long long)ctl->kside.nr_rejected,
+	       (unsigned long long)ctl->kside.nr_exit_cleanups);
 	print_program_misses();
 	loader_print_hubs(v, hub_heads, hub_row);
-	print_hist(&ctl->wake_latency);
+	print_hist(&ctl->kside.handoff_latency);
 	fflush(stdout);
 }
 
 /* --format openmetrics: the control map's counters, a hub's, the histograms. */
 #define C(field, name, help) LOADER_COUNTER(struct gh_trace_control, field, name, help)
 static const struct loader_metric control_metrics[] = {
-	LOADER_GAUGE(struct gh_trace_control, nr_displaced, "greenhub_displaced_carriers",
+	LOADER_GAUGE(struct gh_trace_control, kside.nr_displaced, "greenhub_displaced_carriers",
 		     "Carriers handed off that have not passed the return gate yet."),
-	C(nr_handoffs, "greenhub_handoffs_total",
+	C(kside.nr_handoffs, "greenhub_handoffs_total",
 	  "Hubs handed off by the kernel side (RUN -> HANDOFF)."),
-	C(nr_cancels, "greenhub_cancels_total",
+	C(kside.nr_cancels, "greenhub_cancels_total",
 	  "Hand-offs cancelled at the blocked carrier's return."),
-	C(nr_takeovers, "greenhub_takeovers_total",
+	C(kside.nr_takeovers, "greenhub_takeovers_total",
 	  "Hand-offs ended by another carrier at a returning carrier's exit."),
-	C(nr_idle_returns, "greenhub_idle_returns_total",
+	C(kside.nr_idle_returns, "greenhub_idle_returns_total",
 	  "Returning carriers that took an idle hub."),
-	C(nr_gates, "greenhub_gates_total",
+	C(kside.nr_gates, "greenhub_gates_total",
 	  "Gate signals: a carrier returned while the hub ran or idled."),
-	C(nr_wakes, "greenhub_wakes_total", "Wakeups written to a hub's ring for a parked spare."),
-	C(nr_wake_misses, "greenhub_wake_misses_total", "Hand-offs that found no parked spare."),
+	C(kside.nr_spare_wakes, "greenhub_wakes_total", "Wakeups written to a hub's ring for a parked spare."),
+	C(kside.nr_spare_misses, "greenhub_wake_misses_total", "Hand-offs that found no parked spare."),
 	C(nr_fault_sleeps, "greenhub_fault_sleeps_total",
 	  "Owner sleeps outside a system call, not handed off."),
-	C(nr_loop_sleeps, "greenhub_loop_sleeps_total",
+	C(kside.nr_loop_sleeps, "greenhub_loop_sleeps_total",
 	  "Owner sleeps in the hub loop, not handed off."),
-	C(nr_masked, "greenhub_masked_sleeps_total",
+	C(kside.nr_masked, "greenhub_masked_sleeps_total",
 	  "Owner sleeps with the gate signal blocked, not handed off."),
-	C(nr_gate_unhandled, "greenhub_gate_unhandled_total",
+	C(kside.nr_gate_unhandled, "greenhub_gate_unhandled_total",
 	  "Owner sleeps with the gate signal taken by the application, not handed off."),
-	C(nr_refused, "greenhub_refused_handoffs_total",
+	C(kside.nr_refused, "greenhub_refused_handoffs_total",
 	  "Hand-offs refused while the loader drains."),
-	C(nr_gate_failures, "greenhub_gate_failures_total",
+	C(kside.nr_gate_failures, "greenhub_gate_failures_total",
 	  "Hand-offs not made because the return gate could not be armed."),
 	C(nr_deferred, "greenhub_deferred_gates_total",
 	  "Gates deferred to a restarted system call's exit."),
@@ -643,21 +650,21 @@ static const struct loader_metric control_metrics[] = {
 	  "Gates whose signal was not pending yet right after it was sent, and that waited."),
 	C(nr_gate_late, "greenhub_gate_late_total",
 	  "Gates that gave up waiting for their signal (must stay 0)."),
-	C(nr_claims, "greenhub_slots_granted_total", "Hub slots granted to processes."),
-	C(nr_bound, "greenhub_carriers_registered_total", "Carriers registered with their hub."),
-	C(nr_rejected, "greenhub_requests_rejected_total", "Requests refused."),
-	C(nr_exit_cleanups, "greenhub_exit_cleanups_total",
+	C(kside.nr_claims, "greenhub_slots_granted_total", "Hub slots granted to processes."),
+	C(kside.nr_bound, "greenhub_carriers_registered_total", "Carriers registered with their hub."),
+	C(kside.nr_rejected, "greenhub_requests_rejected_total", "Requests refused."),
+	C(kside.nr_exit_cleanups, "greenhub_exit_cleanups_total",
 	  "Hubs released because their process exited or exec'd."),
 };
 #undef C
 
 #define H(field, name, help) LOADER_COUNTER(struct gh_trace_hub, field, name, help)
 static const struct loader_metric hub_metrics[] = {
-	LOADER_GAUGE(struct gh_trace_hub, nr_displaced, "greenhub_hub_displaced_carriers",
+	LOADER_GAUGE(struct gh_trace_hub, kside.nr_displaced, "greenhub_hub_displaced_carriers",
 		     "The hub's carriers handed off that have not passed the return gate yet."),
-	H(nr_gates, "greenhub_hub_gates_total", "The hub's gate signals."),
-	H(nr_wakes, "greenhub_hub_wakes_total", "Wakeups written to the hub's ring."),
-	H(nr_wake_misses, "greenhub_hub_wake_misses_total",
+	H(kside.nr_gates, "greenhub_hub_gates_total", "The hub's gate signals."),
+	H(kside.nr_spare_wakes, "greenhub_hub_wakes_total", "Wakeups written to the hub's ring."),
+	H(kside.nr_spare_misses, "greenhub_hub_wake_misses_total",
 	  "The hub's hand-offs that found no parked spare."),
 	H(nr_fault_sleeps, "greenhub_hub_fault_sleeps_total",
 	  "The owner's sleeps outside a system call, not handed off."),
@@ -666,15 +673,13 @@ static const struct loader_metric hub_metrics[] = {
 };
 #undef H
 
-LOADER_HIST_LIKE(struct gh_trace_hist);
-
 static const struct loader_metrics metrics = {
 	.control = control_metrics,
 	.nr_control = ARRAY_SIZE(control_metrics),
 	.hub = hub_metrics,
 	.nr_hub = ARRAY_SIZE(hub_metrics),
-	.hist = offsetof(struct gh_trace_control, wake_latency),
-	.hub_hist = offsetof(struct gh_trace_hub, wake_latency),
+	.hist = offsetof(struct gh_trace_control, kside.handoff_latency),
+	.hub_hist = offsetof(struct gh_trace_hub, kside.handoff_latency),
 	.states = state_names,
 	.nr_states = ARRAY_SIZE(state_names),
 };

@@ -89,35 +89,14 @@ struct loader_pins {
 	  .nr_links = ARRAY_SIZE(links_) }
 
 /*
- * How every mode's control map begins (struct gh_trace_control, struct gh_scx_control): what
- * the loader writes in one it loads, and reads of a pinned one before it knows whose version
- * it is. Each mode's file checks its layout with LOADER_CONTROL_BEGINS.
+ * Every mode's control map begins with struct gh_kside_control (greenhub/kside.h): what the
+ * loader writes in one it loads, and reads of a pinned one before it knows whose version it
+ * is. Each mode's file checks that its control struct embeds it first with
+ * LOADER_CONTROL_BEGINS, so that a pointer to the map's value is one to the common head too.
  */
-struct loader_control {
-	__u32 magic;
-	__u32 slot_abi;
-	__u32 abi; /* the mode's own ABI version */
-	__u32 state;
-	__u32 mode;
-	__u32 signo;
-	__u32 loader_pid;
-	__u32 own; /* each mode's own word (trace mode's pad, sched_ext mode's timeout_ms) */
-	__u64 loaded_ns;
-	__u64 features;
-};
-
-#define LOADER_SAME_OFFSET(type, field, ours) \
-	(offsetof(type, field) == offsetof(struct loader_control, ours))
-#define LOADER_CONTROL_BEGINS(type, abi_field)                                              \
-	_Static_assert(LOADER_SAME_OFFSET(type, magic, magic) &&                            \
-			       LOADER_SAME_OFFSET(type, slot_abi, slot_abi) &&              \
-			       LOADER_SAME_OFFSET(type, abi_field, abi) &&                  \
-			       LOADER_SAME_OFFSET(type, mode, mode) &&                      \
-			       LOADER_SAME_OFFSET(type, signo, signo) &&                    \
-			       LOADER_SAME_OFFSET(type, loader_pid, loader_pid) &&          \
-			       LOADER_SAME_OFFSET(type, loaded_ns, loaded_ns) &&            \
-			       LOADER_SAME_OFFSET(type, features, features),                \
-		       #type " does not begin as struct loader_control")
+#define LOADER_CONTROL_BEGINS(type)                                                         \
+	_Static_assert(offsetof(type, kside) == 0,                                          \
+		       #type " does not begin with struct gh_kside_control")
 
 /* A mode's pinned control, slots and hubs maps, mapped read-only for --stats. */
 struct loader_view {
@@ -150,22 +129,6 @@ struct loader_metric {
 	{ .name = (name_), .help = (help_), .offset = LOADER_METRIC_FIELD(type, field, __s64), \
 	  .gauge = true }
 
-/* Both modes' latency histograms (struct gh_trace_hist, struct gh_scx_hist) are laid out as
- * this one; LOADER_HIST_LIKE checks it. Bucket i counts latencies under 2^i us and not under
- * 2^(i-1) us (bucket 0: under 1 us), the last one everything longer. */
-#define LOADER_HIST_BUCKETS 24
-struct loader_hist {
-	__u64 bucket[LOADER_HIST_BUCKETS];
-	__u64 count;
-	__u64 sum_ns;
-	__u64 max_ns;
-};
-
-#define LOADER_HIST_LIKE(type)                                                              \
-	_Static_assert(sizeof(type) == sizeof(struct loader_hist) &&                        \
-			       offsetof(type, count) == offsetof(struct loader_hist, count) &&  \
-			       offsetof(type, sum_ns) == offsetof(struct loader_hist, sum_ns),  \
-		       #type " is not laid out as struct loader_hist")
 
 /* What a mode reports with --format openmetrics, besides what every mode shares (the hub
  * slots' counters, the attached hubs). */
@@ -191,7 +154,7 @@ struct loader_mode {
 	const struct loader_pins *pins; /* where and what the mode pins */
 	double poll_interval;           /* seconds between polls while the loader waits */
 	/* Its control map: the size of its one value, and the magic and ABI version (struct
-	 * loader_control) of this loader's. */
+	 * gh_kside_control) of this loader's. */
 	size_t control_size;
 	__u32 magic;
 	__u32 abi;
@@ -312,10 +275,10 @@ int loader_check_pins(const struct loader_mode *m);
 void loader_control_init(void *ctl, const struct loader_mode *m, __u32 signo,
 			 uint64_t features);
 /* Whether a pinned control map c is m's, of this loader's version. */
-bool loader_control_ours(const struct loader_mode *m, const struct loader_control *c);
+bool loader_control_ours(const struct loader_mode *m, const struct gh_kside_control *c);
 /* "<m's folder> holds objects of another greenhub version", the versions if m tells them, then
  * advice: what to do about it, from ": " on ("" for none). */
-void loader_err_foreign(const struct loader_mode *m, const struct loader_control *c,
+void loader_err_foreign(const struct loader_mode *m, const struct gh_kside_control *c,
 			const char *advice);
 /* "already running: <mode> mode, loaded by pid <pid>", and where to look and how to unload. */
 void loader_err_running(const char *mode, __u32 pid, bool stopping);

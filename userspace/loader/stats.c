@@ -214,16 +214,16 @@ static void put_hub_metrics(struct om_writer *w, const struct loader_metric *tab
  * agree with the buckets even in a histogram read while it grows.
  */
 static void put_latency(struct om_writer *w, const char *name, const struct om_label *labels,
-			size_t nr_labels, const struct loader_hist *h)
+			size_t nr_labels, const struct gh_kside_hist *h)
 {
-	double bound[LOADER_HIST_BUCKETS - 1];
-	uint64_t counts[LOADER_HIST_BUCKETS - 1], count = 0;
+	double bound[GH_KSIDE_HIST_BUCKETS - 1];
+	uint64_t counts[GH_KSIDE_HIST_BUCKETS - 1], count = 0;
 
-	for (unsigned b = 0; b < LOADER_HIST_BUCKETS; b++) {
+	for (unsigned b = 0; b < GH_KSIDE_HIST_BUCKETS; b++) {
 		uint64_t n = __atomic_load_n(&h->bucket[b], __ATOMIC_RELAXED);
 
 		count += n;
-		if (b < LOADER_HIST_BUCKETS - 1) {
+		if (b < GH_KSIDE_HIST_BUCKETS - 1) {
 			counts[b] = n;
 			/* A division, not 1e-6 scaled: the double nearest 2^b / 10^6, which
 			 * prints as its exact decimal. */
@@ -239,7 +239,7 @@ static void put_latency(struct om_writer *w, const char *name, const struct om_l
 static void put_kernel_side(struct om_writer *w, const struct loader_mode *m,
 			    const struct loader_view *v, unsigned nr_hubs)
 {
-	const struct loader_control *ctl = v->ctl;
+	const struct gh_kside_control *ctl = v->ctl;
 	const struct loader_metrics *mm = m->metrics;
 	__u32 state = __atomic_load_n(&ctl->state, __ATOMIC_RELAXED);
 	struct om_label labels[] = {
