@@ -141,7 +141,7 @@ static void test_bpf_stop_sigterm_waits_for_blocked_carrier(void **state)
 	pid = bt_loader_foreground(&fd, "--mode", "trace");
 	b = blocked_start();
 	kill(pid, SIGTERM);
-	for (int i = 0; i < 60000 && b->t.maps.ctl->state != GH_TRACE_DRAINING; i++)
+	for (int i = 0; i < 60000 && b->t.maps.ctl->kside.state != GH_TRACE_DRAINING; i++)
 		bt_sleep_ms(1);
 	bt_sleep_ms(300);
 	/* Still there, draining: a carrier needs the gate. */
