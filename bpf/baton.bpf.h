@@ -105,6 +105,16 @@ static void displaced_add(struct gh_kside_control *c, struct gh_kside_hub *hub, 
 		__sync_fetch_and_add(&hub->nr_displaced, n);
 }
 
+/* A registered carrier leaves (it exits or execs): its part in the displaced gauges goes, the
+ * hub's too where its process still owns the hub (else hub is NULL). */
+static void displaced_leaves(struct gh_kside_control *c, struct gh_kside_hub *hub,
+			     struct gh_kside_carrier *k)
+{
+	if (k->displaced)
+		displaced_add(c, hub, -1);
+	k->displaced = 0;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Baton moves                                                                                */
 
@@ -189,29 +199,12 @@ static void spare_ran(struct gh_kside_control *c, struct gh_kside_hub *hub, __u6
 /* ---------------------------------------------------------------------------------------- */
 /* I6: a process leaves no slot behind                                                        */
 
-struct release_ctx {
-	__u32 tgid;
-	__u32 released;
-};
-
-/* Slot i back to FREE if the process rc->tgid owns it. The baton still moves through
- * gh_baton_next(): the bumped sequence makes any CAS decided on the old word fail. A callback of
- * bpf_for_each_map_elem over the hubs map (Linux 5.13), which bounds the scan without bpf_loop
- * (5.17). */
-static long release_one(struct bpf_map *map, __u32 *key, struct gh_kside_hub *hub,
-			struct release_ctx *rc)
+/* A slot and its hub back to FREE, the owner last (the caller clears hub->owner_tgid, with
+ * whatever ordering it needs): the baton still moves through gh_baton_next(), and the bumped
+ * sequence makes any CAS decided on the old word fail. */
+static void slot_free(struct gh_hub_slot *slot, struct gh_kside_hub *hub)
 {
-	__u32 i = *key;
-	struct gh_hub_slot *slot;
-	__u64 b;
-
-	if (hub->owner_tgid != rc->tgid)
-		return 0;
-	slot = bpf_map_lookup_elem(&slots, &i);
-	if (!slot)
-		return 0;
-	b = slot->baton;
-	slot->baton = gh_baton_next(b, GH_BATON_FREE, 0);
+	slot->baton = gh_baton_next(slot->baton, GH_BATON_FREE, 0);
 	slot->runner_tid = 0;
 	slot->return_pending = 0;
 	slot->flags = 0;
@@ -220,6 +213,28 @@ static long release_one(struct bpf_map *map, __u32 *key, struct gh_kside_hub *hu
 	slot->claim_cookie = 0;
 	hub->cookie = 0;
 	hub->owner_vtgid = 0;
+}
+
+struct release_ctx {
+	__u32 tgid;
+	__u32 released;
+};
+
+/* Slot i back to FREE if the process rc->tgid owns it. A callback of
+ * bpf_for_each_map_elem over the hubs map (Linux 5.13), which bounds the scan without bpf_loop
+ * (5.17). */
+static long release_one(struct bpf_map *map, __u32 *key, struct gh_kside_hub *hub,
+			struct release_ctx *rc)
+{
+	__u32 i = *key;
+	struct gh_hub_slot *slot;
+
+	if (hub->owner_tgid != rc->tgid)
+		return 0;
+	slot = bpf_map_lookup_elem(&slots, &i);
+	if (!slot)
+		return 0;
+	slot_free(slot, hub);
 	hub->owner_tgid = 0;
 	rc->released++;
 	return 0;

@@ -835,8 +835,9 @@ static void held_runs(struct task_struct *p, struct gh_scx_carrier *st)
 
 /* A registered carrier thread leaves: settle its gauges and, if it held the hub while its
  * process lives on, offer the hub to a spare. */
-static void carrier_leaves(struct task_struct *p, struct gh_scx_carrier *st)
+static void carrier_leaves(struct task_struct *p, struct gh_kside_carrier *k)
 {
+	struct gh_scx_carrier *st = container_of(k, struct gh_scx_carrier, kside);
 	struct gh_scx_control *c = ctl();
 	struct gh_hub_slot *slot;
 	struct gh_scx_hub *hub;
@@ -847,9 +848,7 @@ static void carrier_leaves(struct task_struct *p, struct gh_scx_carrier *st)
 		return;
 	hub = owned_hub(p, st, &slot);
 	if (!hub) {
-		if (st->kside.displaced)
-			displaced_add(&c->kside, NULL, -1);
-		st->kside.displaced = 0;
+		displaced_leaves(&c->kside, NULL, &st->kside);
 		return;
 	}
 	settle_return(st, hub);
@@ -1122,39 +1121,10 @@ void GH_SCX_OP(greenhub_exit, struct scx_exit_info *ei)
 /* ---------------------------------------------------------------------------------------- */
 /* Not scheduler callbacks, but part of the same object: requests (I5), exits and execs (I6)   */
 
-/* p leaves: its registration goes; with the whole process (an exec), the process's slots. */
-static void thread_leaves(struct task_struct *p, bool whole_process)
-{
-	struct gh_scx_carrier *st = carrier_storage(p);
-
-	if (st) {
-		carrier_leaves(p, st);
-		bpf_task_storage_delete(&carriers, p);
-	}
-	if (whole_process)
-		release_process(p->tgid);
-}
-
 SEC("tp_btf/task_rename")
 int BPF_PROG(greenhub_request, struct task_struct *task, const char *comm)
 {
 	serve_request(task);
-	return 0;
-}
-
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(greenhub_process_exit, struct task_struct *p)
-{
-	/* The last thread of the process: release whatever slots it still owns. */
-	thread_leaves(p, BPF_CORE_READ(p, signal, live.counter) == 0);
-	return 0;
-}
-
-SEC("tp_btf/sched_process_exec")
-int BPF_PROG(greenhub_process_exec, struct task_struct *p)
-{
-	/* The old image's runtime is gone with its hubs. */
-	thread_leaves(p, true);
 	return 0;
 }
 

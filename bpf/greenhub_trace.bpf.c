@@ -41,7 +41,8 @@
  *   transitions 4 and 5 the runtime's way (gh__carrier_reacquire). runner_tid is set whenever
  *   this file moves the baton to RUN(t).
  *
- *   greenhub_exit (tp_btf/sched_process_exit) and greenhub_exec (tp_btf/sched_process_exec)
+ *   greenhub_process_exit (tp_btf/sched_process_exit) and greenhub_process_exec
+ *   (tp_btf/sched_process_exec), from requests.bpf.h,
  *   leave nothing behind (I6): a dying carrier's baton moves on and its process's slots are
  *   released when the process exits or replaces its image.
  *
@@ -178,22 +179,17 @@ struct {
 /* The return gate of each carrier when it is a task work (bpf/task_work.bpf.h). Read-only to
  * user space: the runtimes hold these maps (a map's task works are cancelled when its last
  * user reference goes), and none may delete another's gate through its descriptor. */
-struct {
+struct gate_map {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_RDONLY);
 	__uint(max_entries, GH_TRACE_MAX_CARRIERS);
 	__type(key, __u32);
 	__type(value, struct gh_gate);
-} gates SEC(".maps");
+};
 
+struct gate_map gates SEC(".maps");
 /* The second arming of each carrier's gate, from the CPU it returns on (gh_arm_gate_here()). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_RDONLY);
-	__uint(max_entries, GH_TRACE_MAX_CARRIERS);
-	__type(key, __u32);
-	__type(value, struct gh_gate);
-} gate_backups SEC(".maps");
+struct gate_map gate_backups SEC(".maps");
 
 /* Global tgid -> the process that owns (or owned) a hub (greenhub/request.h): a process exit
  * looks here before it scans the slots. Written by the BPF side only. */
@@ -559,8 +555,9 @@ static void displaced_runs(struct task_struct *next)
 /* I6: exits and execs                                                                        */
 
 /* A registered carrier leaves: settle its gauges and, if it held the hub, let a spare have it. */
-static void carrier_leaves(struct task_struct *p, struct gh_trace_carrier *st)
+static void carrier_leaves(struct task_struct *p, struct gh_kside_carrier *k)
 {
+	struct gh_trace_carrier *st = container_of(k, struct gh_trace_carrier, kside);
 	struct gh_trace_control *c = ctl();
 	struct gh_hub_slot *slot;
 	struct gh_trace_hub *hub;
@@ -572,15 +569,9 @@ static void carrier_leaves(struct task_struct *p, struct gh_trace_carrier *st)
 	if (!c)
 		return;
 	hub = owned_hub(p, st, &slot);
-	if (!hub) {
-		if (st->kside.displaced)
-			displaced_add(&c->kside, NULL, -1);
-		st->kside.displaced = 0;
+	displaced_leaves(&c->kside, hub ? &hub->kside : NULL, &st->kside);
+	if (!hub)
 		return;
-	}
-	if (st->kside.displaced)
-		displaced_add(&c->kside, &hub->kside, -1);
-	st->kside.displaced = 0;
 	/* A whole process going away releases its slots below; a lone carrier thread that ends
 	 * while it owns the hub (pthread_exit from green code) hands the hub on. */
 	if (BPF_CORE_READ(p, signal, flags) & SIGNAL_GROUP_EXIT)
@@ -636,44 +627,15 @@ int BPF_PROG(greenhub_sys_exit, struct pt_regs *regs, long ret)
 	return 0;
 }
 
-/* A thread exits, or replaces its image: its registration goes, and with the process's last
- * thread (or its old image) the slots it holds. */
-static void thread_leaves(struct task_struct *p, bool whole_process)
-{
-	struct gh_trace_carrier *st = bpf_task_storage_get(&carriers, p, 0, 0);
-
-	if (st) {
-		carrier_leaves(p, st);
-		bpf_task_storage_delete(&carriers, p);
-	}
-	if (whole_process)
-		release_process(p->tgid);
-}
-
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(greenhub_exit, struct task_struct *p)
-{
-	/* The last thread of the process: release whatever slots it still owns. */
-	thread_leaves(p, BPF_CORE_READ(p, signal, live.counter) == 0);
-	return 0;
-}
-
-SEC("tp_btf/sched_process_exec")
-int BPF_PROG(greenhub_exec, struct task_struct *p)
-{
-	/* The old image's runtime is gone with its hubs. */
-	thread_leaves(p, true);
-	return 0;
-}
 
 /*
- * The backstop of greenhub_exit (I6). The kernel skips a tracing program that is already
+ * The backstop of greenhub_process_exit (I6). The kernel skips a tracing program that is already
  * running on the CPU (its recursion guard), and where tracepoints run preemptible (7.x) an exit
- * can come while another task sits preempted in greenhub_exit: then nothing above runs for it.
- * This program runs when the task's memory is freed, from an RCU callback, with a recursion
- * guard of its own: a registration still there is settled now, and the free of the group
- * leader the process claimed with (the process is gone: the leader is reaped last) releases
- * what it held.
+ * can come while another task sits preempted in greenhub_process_exit: then it does not run for
+ * this one. This program runs when the task's memory is freed, from an RCU callback, with a
+ * recursion guard of its own: a registration still there is settled now, and the free of the group
+ * leader the process claimed with (the process is gone: the leader is reaped last) releases what
+ * it held.
  */
 SEC("tp_btf/sched_process_free")
 int BPF_PROG(greenhub_free, struct task_struct *p)

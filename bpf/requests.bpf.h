@@ -11,7 +11,8 @@
  * with struct gh_kside_carrier). The including file defines
  *   static void hub_claimed(struct gh_kside_hub *hub);        reset the mode's own hub state
  *   static void carrier_joined(struct gh_kside_carrier *st);  reset the mode's own carrier fields
- *   static void thread_leaves(struct task_struct *p, bool whole_process);  an exec's cleanup
+ *   static void carrier_leaves(struct task_struct *p, struct gh_kside_carrier *st);  settle a
+ *                                                  registered carrier that exits or execs
  * The common parts (kside.h) are reset here, before those run.
  */
 #ifndef GREENHUB_REQUESTS_BPF_H
@@ -32,6 +33,7 @@
 
 static void hub_claimed(struct gh_kside_hub *hub);
 static void carrier_joined(struct gh_kside_carrier *st);
+static void carrier_leaves(struct task_struct *p, struct gh_kside_carrier *st);
 static void thread_leaves(struct task_struct *p, bool whole_process);
 
 static void answer_request(struct gh_hub_slot *slot, __u32 tid, int err)
@@ -165,15 +167,7 @@ static void serve_release(struct task_struct *p, const struct gh_request *rq)
 
 	if (!hub_held_by(p, rq->hub, rq->cookie, &slot, &hub))
 		return;
-	slot->baton = gh_baton_next(slot->baton, GH_BATON_FREE, 0);
-	slot->runner_tid = 0;
-	slot->return_pending = 0;
-	slot->spare_tid = 0;
-	slot->claim_cookie = 0;
-	slot->flags = 0;
-	slot->tgid = 0;
-	hub->cookie = 0;
-	hub->owner_vtgid = 0;
+	slot_free(slot, hub);
 	__sync_lock_test_and_set(&hub->owner_tgid, 0);
 }
 
@@ -250,6 +244,39 @@ static bool gate_handled(struct task_struct *p, struct gh_kside_carrier *st, int
 	if (bpf_probe_read_kernel(&handler, sizeof(handler), (void *)sh + at))
 		return false;
 	return handler == st->gate_handler;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* I6: exits and execs                                                                        */
+
+/* p leaves (it exits, or its image is replaced): its registration is settled and goes; with
+ * the whole process (the last thread exits, or an exec), the process's slots are released. */
+static void thread_leaves(struct task_struct *p, bool whole_process)
+{
+	struct gh_kside_carrier *st = bpf_task_storage_get(&carriers, p, 0, 0);
+
+	if (st) {
+		carrier_leaves(p, st);
+		bpf_task_storage_delete(&carriers, p);
+	}
+	if (whole_process)
+		release_process(p->tgid);
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(greenhub_process_exit, struct task_struct *p)
+{
+	/* The last thread of the process: release whatever slots it still owns. */
+	thread_leaves(p, BPF_CORE_READ(p, signal, live.counter) == 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(greenhub_process_exec, struct task_struct *p)
+{
+	/* The old image's runtime is gone with its hubs. */
+	thread_leaves(p, true);
+	return 0;
 }
 
 #endif /* GREENHUB_REQUESTS_BPF_H */

@@ -492,17 +492,16 @@ GH_EXPORT int gh_connect(int fd, const struct sockaddr *addr, socklen_t addrlen,
 /* ---------------------------------------------------------------------------------------- */
 /* Synchronization                                                                           */
 /*
- * Mutexes, semaphores, events, condition variables and channels coordinate the green threads
- * of one hub; green threads of different hubs, and plain OS threads, must not share one (they
- * take no lock: they rely on the hub running one green thread at a time). Between hubs use
- * gh_hub_post and gh_future (see "Many hubs, one process" above and docs/many-hubs.md): to
- * feed a channel of hub B from elsewhere, post to B a function that sends on it. Waiters are served in FIFO
- * order and a release hands the resource directly to the first waiter, so a late arrival can
- * never overtake a waiting green thread. create, destroy and the getters (gh_sem_value,
- * gh_event_is_set, gh_chan_len) work anywhere; every other call needs a hub (-EPERM
- * otherwise). A call that may wait returns -ECANCELED at once in a cancelled green thread,
- * even if it would not have had to wait. destroy refuses (-EBUSY) while an object is held or
- * waited on.
+ * Mutexes, semaphores, events, condition variables and channels coordinate the green threads of
+ * one hub; green threads of different hubs, and plain OS threads, must not share one (they take no
+ * lock: they rely on the hub running one green thread at a time). Between hubs use gh_hub_post and
+ * gh_future (see "Many hubs, one process" above and docs/many-hubs.md): to feed a channel of hub B
+ * from elsewhere, post to B a function that sends on it. Waiters are served in FIFO order and a
+ * release hands the resource directly to the first waiter, so a late arrival can never overtake a
+ * waiting green thread. create, destroy and the getters (gh_sem_value, gh_event_is_set,
+ * gh_chan_len) work anywhere; every other call needs a hub (-EPERM otherwise). A call that may
+ * wait returns -ECANCELED at once in a cancelled green thread, even if it would not have had to
+ * wait. destroy refuses (-EBUSY) while an object is held or waited on.
  */
 typedef struct gh_mutex gh_mutex;
 typedef struct gh_sem gh_sem;

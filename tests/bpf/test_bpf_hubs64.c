@@ -3,8 +3,8 @@
  * With 64 hubs in one process, each with a parked spare, a block in one hub wakes that hub's
  * spare and no other: the kernel side writes the wakeup into that hub's ring only.
  *
- * Checked twice: by the kernel side's per-hub counters (exactly the blocking hub's
- * nr_spare_wakes grows, by one), and by the kernel's own accounting of every other hub's parked spare
+ * Checked twice: by the kernel side's per-hub counters (exactly the blocking hub's nr_spare_wakes
+ * grows, by one), and by the kernel's own accounting of every other hub's parked spare
  * (/proc/self/task/<tid>/status: not one voluntary context switch, so it never woke).
  *
  * And with every slot of the kernel side held, a new hub is refused with a reason that says so;

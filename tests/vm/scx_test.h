@@ -183,6 +183,23 @@ static inline void scx_control_put(struct gh_scx_control *c)
 		munmap(c, (sizeof(*c) + 4095) & ~4095ul);
 }
 
+/* The pinned control map once a loader started in the background has it RUNNING; NULL if that
+ * takes over 5 s. */
+static inline struct gh_scx_control *scx_control_running(void)
+{
+	struct gh_scx_control *ctl = NULL;
+
+	for (int i = 0; i < 500 && !ctl; i++) {
+		scx_sleep_ms(10);
+		ctl = scx_control();
+		if (ctl && __atomic_load_n(&ctl->kside.state, __ATOMIC_ACQUIRE) != GH_SCX_RUNNING) {
+			scx_control_put(ctl);
+			ctl = NULL;
+		}
+	}
+	return ctl;
+}
+
 /* The policy of thread tid (sched_getscheduler on a tid is the thread's own). */
 static inline int scx_policy(pid_t tid)
 {

@@ -130,8 +130,7 @@ int main(void)
 	/* 5. Detach. */
 	bpf_link__destroy(link);
 	skel->links.greenhub_smoke_ops = NULL;
-	VM_CHECK(vm_scx_wait_state("disabled", 5000) == 0, "state is '%s' after detach",
-		 vm_read_line(VM_SCX_STATE_PATH, buf, sizeof(buf)));
+	vm_scx_check_disabled();
 	printf("exit kind: %u, reason: %s\n", skel->bss->exit_kind, skel->bss->exit_reason);
 	VM_CHECK(skel->bss->exit_kind == SCX_EXIT_UNREG, "exit kind %u (reason '%s')",
 		 skel->bss->exit_kind, skel->bss->exit_reason);

@@ -145,15 +145,7 @@ static void scenario(void)
 	VM_CHECK(vm_scx_wait_state("disabled", 5000) == 0, "a scheduler is already loaded");
 	if (how == EJECT) {
 		loader = scx_spawn(argv, "/tmp/scx_eject.log");
-		for (int i = 0; i < 500 && !ctl; i++) {
-			scx_sleep_ms(10);
-			ctl = scx_control();
-			if (ctl && __atomic_load_n(&ctl->kside.state, __ATOMIC_ACQUIRE) !=
-					   GH_SCX_RUNNING) {
-				scx_control_put(ctl);
-				ctl = NULL;
-			}
-		}
+		ctl = scx_control_running();
 	} else {
 		scx_load();
 		ctl = scx_control();

@@ -220,15 +220,7 @@ int main(void)
 
 		loader = scx_spawn(argv, "/tmp/scx_fg.log");
 		VM_CHECK(loader > 0, "fork: %s", strerror(errno));
-		for (int i = 0; i < 500 && !ctl; i++) {
-			scx_sleep_ms(10);
-			ctl = scx_control();
-			if (ctl && __atomic_load_n(&ctl->kside.state, __ATOMIC_ACQUIRE) !=
-					   GH_SCX_RUNNING) {
-				scx_control_put(ctl);
-				ctl = NULL;
-			}
-		}
+		ctl = scx_control_running();
 		VM_CHECK(ctl != NULL, "the foreground loader never reached RUNNING");
 		scx_control_put(ctl);
 	}

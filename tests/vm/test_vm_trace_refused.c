@@ -9,7 +9,8 @@
  *   - a hub that asks for trace mode by name is refused with -EOPNOTSUPP;
  *   - the hub still works: a green thread's marked blocking call is handed off by the sysmon.
  *
- * GH_VM_REFUSED_FEATURE names the feature the loader must name (set per kernel by tests/vm/suite.mk).
+ * GH_VM_REFUSED_FEATURE names the feature the loader must name (set per kernel by
+ * tests/vm/suite.mk).
  */
 #include <sys/stat.h>
 #include <time.h>

@@ -130,4 +130,13 @@ static inline int vm_scx_wait_state(const char *want, int timeout_ms)
 	return -1;
 }
 
+/* Fails the test unless sched_ext reads "disabled" within 5 s (a scheduler just detached). */
+static inline void vm_scx_check_disabled(void)
+{
+	char buf[64];
+
+	VM_CHECK(vm_scx_wait_state("disabled", 5000) == 0, "state is '%s' after detach",
+		 vm_read_line(VM_SCX_STATE_PATH, buf, sizeof(buf)));
+}
+
 #endif /* GREENHUB_VM_TEST_H */

@@ -83,12 +83,12 @@ static inline void switches_set(struct gh_hub *hub, uint64_t n)
 }
 
 /*
- * Between rounds: fire due timers, notice I/O, remote completions and posts without
- * blocking, and size the next round. The threads this wakes start the next round, ahead of the threads
- * already queued for it: queued behind them, a thread whose timer fell due early in a round
- * would wait out the rest of that round and all of the next, so every other thread would run
- * twice first (a 1 ms ticker beside 8 threads making 50 ms calls got a tick every two rounds).
- * Housekeeping once per round and the woken first bound the wait to one round.
+ * Between rounds: fire due timers, notice I/O, remote completions and posts without blocking, and
+ * size the next round. The threads this wakes start the next round, ahead of the threads already
+ * queued for it: queued behind them, a thread whose timer fell due early in a round would wait out
+ * the rest of that round and all of the next, so every other thread would run twice first (a 1 ms
+ * ticker beside 8 threads making 50 ms calls got a tick every two rounds). Housekeeping once per
+ * round and the woken first bound the wait to one round.
  */
 static void round_housekeeping(struct gh_hub *hub, struct gh__carrier *c, uint64_t switches)
 {

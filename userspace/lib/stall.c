@@ -398,10 +398,10 @@ static void report_stall(struct gh_hub *hub, __u64 b, uint64_t n, uint64_t stall
 }
 
 /*
- * The clock is read here rather than taken from the tick's start: the sysmon may have spent a while on
- * other hubs (a backtrace waits up to CAPTURE_WAIT_NS), or been preempted, since the tick
- * began. Read before the hub's words at a check and after them when a watch starts, it makes
- * now - since a lower bound of the time with no switch point.
+ * The clock is read here rather than taken from the tick's start: the sysmon may have spent a
+ * while on other hubs (a backtrace waits up to CAPTURE_WAIT_NS), or been preempted, since the tick
+ * began. Read before the hub's words at a check and after them when a watch starts, it makes now -
+ * since a lower bound of the time with no switch point.
  */
 void gh__stall_watch(struct gh_hub *hub)
 {

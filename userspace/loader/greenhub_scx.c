@@ -49,7 +49,8 @@
 #define HEARTBEAT_NS 250000000ull
 #define SPARE_BEAT_NS 1000000000ull
 
-LOADER_CONTROL_BEGINS(struct gh_scx_control);
+LOADER_KSIDE_FIRST(struct gh_scx_control);
+LOADER_KSIDE_FIRST(struct gh_scx_hub);
 
 /* Every map whose last user reference must not go with the loader: a map's timers and task
  * works are cancelled when it loses its last one. */
@@ -419,7 +420,8 @@ static void print_stats(const struct loader_view *v)
 	       "%llu, idle returns %llu, holds %llu, releases %llu (%llu by the release timer), "
 	       "displaced now %lld; grace (default %s, %u ns): %llu sleeps ended within it, %llu "
 	       "handed off after it\n",
-	       ctl->kside.state < ARRAY_SIZE(state_names) ? state_names[ctl->kside.state] : "?", ctl->kside.loader_pid,
+	       ctl->kside.state < ARRAY_SIZE(state_names) ? state_names[ctl->kside.state] : "?",
+	       ctl->kside.loader_pid,
 	       (unsigned long long)ctl->kside.nr_handoffs,
 	       (unsigned long long)ctl->kside.nr_cancels,
 	       (unsigned long long)ctl->kside.nr_takeovers,
@@ -458,16 +460,6 @@ static void print_stats(const struct loader_view *v)
 /* --format openmetrics: the control map's counters, a hub's, the histograms. */
 #define C(field, name, help) LOADER_COUNTER(struct gh_scx_control, field, name, help)
 static const struct loader_metric control_metrics[] = {
-	LOADER_GAUGE(struct gh_scx_control, kside.nr_displaced, "greenhub_displaced_carriers",
-		     "Carriers handed off whose return is not settled yet."),
-	C(kside.nr_handoffs, "greenhub_handoffs_total",
-	  "Hubs handed off by the scheduler (RUN -> HANDOFF)."),
-	C(kside.nr_cancels, "greenhub_cancels_total",
-	  "Hand-offs cancelled: the owner's call returned first."),
-	C(kside.nr_takeovers, "greenhub_takeovers_total",
-	  "Hand-offs ended by another carrier for a returning carrier."),
-	C(kside.nr_idle_returns, "greenhub_idle_returns_total",
-	  "Returning carriers that took an idle hub."),
 	C(nr_holds, "greenhub_holds_total", "Returning carriers kept in their hub's held queue."),
 	C(nr_releases, "greenhub_releases_total",
 	  "Held carriers dispatched after their hand-back."),
@@ -475,64 +467,31 @@ static const struct loader_metric control_metrics[] = {
 	  "Hand-backs dispatched by the release timer (of the releases)."),
 	C(nr_spare_runs, "greenhub_spare_runs_total",
 	  "Held spares moved to the CPU their owner left."),
-	C(kside.nr_spare_wakes, "greenhub_spare_wakes_total", "Parked spares signalled."),
-	C(kside.nr_spare_misses, "greenhub_spare_misses_total",
-	  "Hand-offs with no spare to give the CPU to."),
 	C(nr_heartbeats, "greenhub_heartbeats_total",
 	  "Held spares let run briefly for the watchdog."),
 	C(nr_long_holds, "greenhub_long_holds_total",
 	  "Held carriers let go to the userspace gate (watchdog)."),
 	C(nr_gate_arms, "greenhub_gate_arms_total", "Return gates armed (one per hand-off)."),
-	C(kside.nr_gate_failures, "greenhub_gate_failures_total",
-	  "Hand-offs refused because the return gate could not be armed."),
-	C(kside.nr_gates, "greenhub_gates_total", "Gates that stopped a returning carrier."),
 	C(nr_kicks, "greenhub_kicks_total", "Kicks sent for an idle return."),
-	C(kside.nr_loop_sleeps, "greenhub_loop_sleeps_total",
-	  "Owner sleeps in the hub loop, not handed off."),
-	C(kside.nr_masked, "greenhub_masked_sleeps_total",
-	  "Owner sleeps with the gate signal blocked, not handed off."),
-	C(kside.nr_gate_unhandled, "greenhub_gate_unhandled_total",
-	  "Owner sleeps with the gate signal not handled by the runtime, not handed off."),
-	C(kside.nr_refused, "greenhub_refused_handoffs_total",
-	  "Hand-offs refused: draining, ring full or no gate."),
 	C(nr_graced, "greenhub_graced_sleeps_total",
 	  "Owner sleeps that ended within the grace period."),
 	C(nr_late_handoffs, "greenhub_late_handoffs_total",
 	  "Hand-offs made once a sleep outlasted the grace period."),
-	C(kside.nr_claims, "greenhub_slots_granted_total", "Hub slots granted to processes."),
-	C(kside.nr_bound, "greenhub_carriers_registered_total", "Carriers registered with their hub."),
-	C(kside.nr_rejected, "greenhub_requests_rejected_total", "Requests refused."),
-	C(kside.nr_exit_cleanups, "greenhub_exit_cleanups_total",
-	  "Hubs released because their process exited or exec'd."),
 };
 #undef C
 
 #define H(field, name, help) LOADER_COUNTER(struct gh_scx_hub, field, name, help)
 static const struct loader_metric hub_metrics[] = {
-	LOADER_GAUGE(struct gh_scx_hub, kside.nr_displaced, "greenhub_hub_displaced_carriers",
-		     "The hub's carriers handed off whose return is not settled yet."),
 	H(nr_graced, "greenhub_hub_graced_sleeps_total",
 	  "The owner's sleeps that ended within the grace period."),
 	H(nr_spare_runs, "greenhub_hub_spare_runs_total", "The hub's held spares moved to a CPU."),
-	H(kside.nr_spare_wakes, "greenhub_hub_spare_wakes_total", "The hub's parked spares signalled."),
-	H(kside.nr_spare_misses, "greenhub_hub_spare_misses_total", "The hub's hand-offs with no spare."),
 	H(nr_long_holds, "greenhub_hub_long_holds_total",
 	  "The hub's held carriers let go to the userspace gate."),
-	H(kside.nr_gates, "greenhub_hub_gates_total",
-	  "The hub's gates that stopped a returning carrier."),
 };
 #undef H
 
-static const struct loader_metrics metrics = {
-	.control = control_metrics,
-	.nr_control = ARRAY_SIZE(control_metrics),
-	.hub = hub_metrics,
-	.nr_hub = ARRAY_SIZE(hub_metrics),
-	.hist = offsetof(struct gh_scx_control, kside.handoff_latency),
-	.hub_hist = offsetof(struct gh_scx_hub, kside.handoff_latency),
-	.states = state_names,
-	.nr_states = ARRAY_SIZE(state_names),
-};
+static const struct loader_metrics metrics =
+	LOADER_METRICS(control_metrics, hub_metrics, state_names);
 
 const struct loader_mode loader_mode_scx = {
 	.name = "sched_ext",

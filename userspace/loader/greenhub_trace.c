@@ -44,7 +44,8 @@
 #include "greenhub_trace.skel.h"
 #include "loader.h"
 
-LOADER_CONTROL_BEGINS(struct gh_trace_control);
+LOADER_KSIDE_FIRST(struct gh_trace_control);
+LOADER_KSIDE_FIRST(struct gh_trace_hub);
 
 /* The pins, in the order they are made; the control map is last on purpose. */
 static const char *const map_pins[] = { "slots", "hubs", "carriers", "wake_rings", "owners",
@@ -328,8 +329,8 @@ static int pin(const struct greenhub_trace *skel)
 	/* greenhub_sys_exit is NULL with the task-work gate. */
 	struct bpf_link *const links[] = { skel->links.greenhub_register,
 					   skel->links.greenhub_sched_switch,
-					   skel->links.greenhub_sys_exit, skel->links.greenhub_exit,
-					   skel->links.greenhub_exec, skel->links.greenhub_free };
+					   skel->links.greenhub_sys_exit, skel->links.greenhub_process_exit,
+					   skel->links.greenhub_process_exec, skel->links.greenhub_free };
 
 	_Static_assert(ARRAY_SIZE(maps) == ARRAY_SIZE(map_pins), "a map without a pin");
 	_Static_assert(ARRAY_SIZE(links) == ARRAY_SIZE(link_pins), "a link without a pin");
@@ -580,7 +581,8 @@ static void print_stats(const struct loader_view *v)
 
 	printf("\ntrace mode, %s, loaded by pid %u: handoffs %llu, cancels %llu, takeovers %llu, "
 	       "idle returns %llu, gates %llu, wakes %llu, wake misses %llu, displaced now %lld\n",
-	       ctl->kside.state < ARRAY_SIZE(state_names) ? state_names[ctl->kside.state] : "?", ctl->kside.loader_pid,
+	       ctl->kside.state < ARRAY_SIZE(state_names) ? state_names[ctl->kside.state] : "?",
+	       ctl->kside.loader_pid,
 	       (unsigned long long)ctl->kside.nr_handoffs,
 	       (unsigned long long)ctl->kside.nr_cancels,
 	       (unsigned long long)ctl->kside.nr_takeovers,
@@ -616,32 +618,8 @@ static void print_stats(const struct loader_view *v)
 /* --format openmetrics: the control map's counters, a hub's, the histograms. */
 #define C(field, name, help) LOADER_COUNTER(struct gh_trace_control, field, name, help)
 static const struct loader_metric control_metrics[] = {
-	LOADER_GAUGE(struct gh_trace_control, kside.nr_displaced, "greenhub_displaced_carriers",
-		     "Carriers handed off that have not passed the return gate yet."),
-	C(kside.nr_handoffs, "greenhub_handoffs_total",
-	  "Hubs handed off by the kernel side (RUN -> HANDOFF)."),
-	C(kside.nr_cancels, "greenhub_cancels_total",
-	  "Hand-offs cancelled at the blocked carrier's return."),
-	C(kside.nr_takeovers, "greenhub_takeovers_total",
-	  "Hand-offs ended by another carrier at a returning carrier's exit."),
-	C(kside.nr_idle_returns, "greenhub_idle_returns_total",
-	  "Returning carriers that took an idle hub."),
-	C(kside.nr_gates, "greenhub_gates_total",
-	  "Gate signals: a carrier returned while the hub ran or idled."),
-	C(kside.nr_spare_wakes, "greenhub_wakes_total", "Wakeups written to a hub's ring for a parked spare."),
-	C(kside.nr_spare_misses, "greenhub_wake_misses_total", "Hand-offs that found no parked spare."),
 	C(nr_fault_sleeps, "greenhub_fault_sleeps_total",
 	  "Owner sleeps outside a system call, not handed off."),
-	C(kside.nr_loop_sleeps, "greenhub_loop_sleeps_total",
-	  "Owner sleeps in the hub loop, not handed off."),
-	C(kside.nr_masked, "greenhub_masked_sleeps_total",
-	  "Owner sleeps with the gate signal blocked, not handed off."),
-	C(kside.nr_gate_unhandled, "greenhub_gate_unhandled_total",
-	  "Owner sleeps with the gate signal taken by the application, not handed off."),
-	C(kside.nr_refused, "greenhub_refused_handoffs_total",
-	  "Hand-offs refused while the loader drains."),
-	C(kside.nr_gate_failures, "greenhub_gate_failures_total",
-	  "Hand-offs not made because the return gate could not be armed."),
 	C(nr_deferred, "greenhub_deferred_gates_total",
 	  "Gates deferred to a restarted system call's exit."),
 	C(nr_gate_blocked, "greenhub_gate_blocked_total",
@@ -650,22 +628,11 @@ static const struct loader_metric control_metrics[] = {
 	  "Gates whose signal was not pending yet right after it was sent, and that waited."),
 	C(nr_gate_late, "greenhub_gate_late_total",
 	  "Gates that gave up waiting for their signal (must stay 0)."),
-	C(kside.nr_claims, "greenhub_slots_granted_total", "Hub slots granted to processes."),
-	C(kside.nr_bound, "greenhub_carriers_registered_total", "Carriers registered with their hub."),
-	C(kside.nr_rejected, "greenhub_requests_rejected_total", "Requests refused."),
-	C(kside.nr_exit_cleanups, "greenhub_exit_cleanups_total",
-	  "Hubs released because their process exited or exec'd."),
 };
 #undef C
 
 #define H(field, name, help) LOADER_COUNTER(struct gh_trace_hub, field, name, help)
 static const struct loader_metric hub_metrics[] = {
-	LOADER_GAUGE(struct gh_trace_hub, kside.nr_displaced, "greenhub_hub_displaced_carriers",
-		     "The hub's carriers handed off that have not passed the return gate yet."),
-	H(kside.nr_gates, "greenhub_hub_gates_total", "The hub's gate signals."),
-	H(kside.nr_spare_wakes, "greenhub_hub_wakes_total", "Wakeups written to the hub's ring."),
-	H(kside.nr_spare_misses, "greenhub_hub_wake_misses_total",
-	  "The hub's hand-offs that found no parked spare."),
 	H(nr_fault_sleeps, "greenhub_hub_fault_sleeps_total",
 	  "The owner's sleeps outside a system call, not handed off."),
 	H(nr_masked, "greenhub_hub_masked_sleeps_total",
@@ -673,16 +640,8 @@ static const struct loader_metric hub_metrics[] = {
 };
 #undef H
 
-static const struct loader_metrics metrics = {
-	.control = control_metrics,
-	.nr_control = ARRAY_SIZE(control_metrics),
-	.hub = hub_metrics,
-	.nr_hub = ARRAY_SIZE(hub_metrics),
-	.hist = offsetof(struct gh_trace_control, kside.handoff_latency),
-	.hub_hist = offsetof(struct gh_trace_hub, kside.handoff_latency),
-	.states = state_names,
-	.nr_states = ARRAY_SIZE(state_names),
-};
+static const struct loader_metrics metrics =
+	LOADER_METRICS(control_metrics, hub_metrics, state_names);
 
 const struct loader_mode loader_mode_trace = {
 	.name = "trace",

@@ -91,12 +91,12 @@ struct loader_pins {
 /*
  * Every mode's control map begins with struct gh_kside_control (greenhub/kside.h): what the
  * loader writes in one it loads, and reads of a pinned one before it knows whose version it
- * is. Each mode's file checks that its control struct embeds it first with
- * LOADER_CONTROL_BEGINS, so that a pointer to the map's value is one to the common head too.
+ * is; its hubs map's values begin with struct gh_kside_hub. Each mode's file checks that its
+ * types embed them first with LOADER_KSIDE_FIRST, so that a pointer to a map's value is one to
+ * the common head too.
  */
-#define LOADER_CONTROL_BEGINS(type)                                                         \
-	_Static_assert(offsetof(type, kside) == 0,                                          \
-		       #type " does not begin with struct gh_kside_control")
+#define LOADER_KSIDE_FIRST(type)                                                            \
+	_Static_assert(offsetof(type, kside) == 0, #type " does not begin with its kside head")
 
 /* A mode's pinned control, slots and hubs maps, mapped read-only for --stats. */
 struct loader_view {
@@ -132,16 +132,20 @@ struct loader_metric {
 
 /* What a mode reports with --format openmetrics, besides what every mode shares (the hub
  * slots' counters, the attached hubs). */
+/* (Both modes' handoff-latency histograms are their common heads', struct gh_kside_control and
+ * struct gh_kside_hub, which their control and hub values begin with.) */
 struct loader_metrics {
 	const struct loader_metric *control; /* fields of its control map */
 	size_t nr_control;
 	const struct loader_metric *hub; /* fields of a value of its hubs map */
 	size_t nr_hub;
-	size_t hist;     /* offset of the control map's handoff-latency histogram */
-	size_t hub_hist; /* offset of a hub's */
 	const char *const *states; /* the names of the control map's states, by value */
 	size_t nr_states;
 };
+
+#define LOADER_METRICS(control_, hub_, states_)                                      \
+	{ .control = (control_), .nr_control = ARRAY_SIZE(control_), .hub = (hub_),   \
+	  .nr_hub = ARRAY_SIZE(hub_), .states = (states_), .nr_states = ARRAY_SIZE(states_) }
 
 /* The options that set how one mode loads (struct loader_mode.takes); other modes refuse them. */
 #define LOADER_TAKES_GRACE 0x1 /* --grace, --grace-ns */

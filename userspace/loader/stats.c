@@ -121,20 +121,66 @@ uint64_t loader_hist_quantile(const __u64 *bucket, unsigned nr, double q)
 /* --format openmetrics                                                                       */
 
 /* The hub slots' counters, which every mode shares; the runtime bumps most of them. */
+#define S(field, name, help) LOADER_COUNTER(struct gh_hub_slot, field, name, help)
 static const struct loader_metric slot_metrics[] = {
-	LOADER_COUNTER(struct gh_hub_slot, nr_handoffs, "greenhub_hub_handoffs_total",
-		       "Hand-offs of the hub (RUN -> HANDOFF), by the kernel side or the sysmon."),
-	LOADER_COUNTER(struct gh_hub_slot, nr_takeovers, "greenhub_hub_takeovers_total",
-		       "Handed-off hubs taken over by another carrier."),
-	LOADER_COUNTER(struct gh_hub_slot, nr_cancels, "greenhub_hub_cancels_total",
-		       "Hand-offs cancelled: the blocked call returned first."),
-	LOADER_COUNTER(struct gh_hub_slot, nr_holds, "greenhub_hub_holds_total",
-		       "Returning carriers that found another carrier running the hub and waited."),
-	LOADER_COUNTER(struct gh_hub_slot, nr_handbacks, "greenhub_hub_handbacks_total",
-		       "Hubs handed back to a returned carrier at a switch point."),
-	LOADER_COUNTER(struct gh_hub_slot, nr_idle_returns, "greenhub_hub_idle_returns_total",
-		       "Returning carriers that took an idle hub."),
+	S(nr_handoffs, "greenhub_hub_handoffs_total",
+	  "Hand-offs of the hub (RUN -> HANDOFF), by the kernel side or the sysmon."),
+	S(nr_takeovers, "greenhub_hub_takeovers_total",
+	  "Handed-off hubs taken over by another carrier."),
+	S(nr_cancels, "greenhub_hub_cancels_total",
+	  "Hand-offs cancelled: the blocked call returned first."),
+	S(nr_holds, "greenhub_hub_holds_total",
+	  "Returning carriers that found another carrier running the hub and waited."),
+	S(nr_handbacks, "greenhub_hub_handbacks_total",
+	  "Hubs handed back to a returned carrier at a switch point."),
+	S(nr_idle_returns, "greenhub_hub_idle_returns_total",
+	  "Returning carriers that took an idle hub."),
 };
+#undef S
+
+/* What both kernel sides count alike (struct gh_kside_control, struct gh_kside_hub, which their
+ * control and hub values begin with); each mode lists its own counters after these. */
+#define K(field, name, help) LOADER_COUNTER(struct gh_kside_control, field, name, help)
+static const struct loader_metric kside_metrics[] = {
+	LOADER_GAUGE(struct gh_kside_control, nr_displaced, "greenhub_displaced_carriers",
+		     "Carriers handed off and not yet back through their return gate."),
+	K(nr_handoffs, "greenhub_handoffs_total", "Hand-offs by the kernel side (RUN -> HANDOFF)."),
+	K(nr_cancels, "greenhub_cancels_total",
+	  "Hand-offs cancelled: the blocked call returned before a spare took the hub."),
+	K(nr_takeovers, "greenhub_takeovers_total",
+	  "Returning carriers that took over another blocked carrier's untaken hand-off."),
+	K(nr_idle_returns, "greenhub_idle_returns_total", "Returning carriers that took an idle hub."),
+	K(nr_gates, "greenhub_gates_total", "Return gates that stopped a returning carrier."),
+	K(nr_spare_wakes, "greenhub_spare_wakes_total", "Parked spares woken for a hand-off."),
+	K(nr_spare_misses, "greenhub_spare_misses_total", "Hand-offs that found no parked spare."),
+	K(nr_loop_sleeps, "greenhub_loop_sleeps_total",
+	  "The owner's sleeps in the runtime's own loop: chosen, never handed off."),
+	K(nr_masked, "greenhub_masked_sleeps_total",
+	  "The owner's sleeps with the gate signal blocked: not handed off."),
+	K(nr_gate_unhandled, "greenhub_gate_unhandled_total",
+	  "Sleeps not handed off: the gate signal was ignored or not the runtime's handler."),
+	K(nr_refused, "greenhub_refused_handoffs_total",
+	  "Hand-offs refused for another reason (see the mode's documentation)."),
+	K(nr_gate_failures, "greenhub_gate_failures_total",
+	  "Hand-offs refused because the return gate could not be armed."),
+	K(nr_claims, "greenhub_slots_granted_total", "Hub slots granted to processes."),
+	K(nr_bound, "greenhub_carriers_registered_total", "Carriers registered with their hub."),
+	K(nr_rejected, "greenhub_requests_rejected_total", "Requests refused."),
+	K(nr_exit_cleanups, "greenhub_exit_cleanups_total",
+	  "Slots released by the kernel side when their process exited or exec'd."),
+};
+#undef K
+
+#define K(field, name, help) LOADER_COUNTER(struct gh_kside_hub, field, name, help)
+static const struct loader_metric kside_hub_metrics[] = {
+	LOADER_GAUGE(struct gh_kside_hub, nr_displaced, "greenhub_hub_displaced_carriers",
+		     "The hub's carriers handed off and not yet back."),
+	K(nr_gates, "greenhub_hub_gates_total", "The hub's return gates that stopped a carrier."),
+	K(nr_spare_wakes, "greenhub_hub_spare_wakes_total", "The hub's parked spares woken."),
+	K(nr_spare_misses, "greenhub_hub_spare_misses_total",
+	  "The hub's hand-offs that found no parked spare."),
+};
+#undef K
 
 #define LATENCY_HELP "Latency from an owner carrier's block to a spare running the hub."
 
@@ -194,6 +240,15 @@ static void put_metric_sample(struct om_writer *w, const struct loader_metric *m
 }
 
 /* One family per metric of table, a sample for each hub: values of stride bytes from base. */
+static void put_control_metrics(struct om_writer *w, const struct loader_metric *table,
+				size_t nr, const void *ctl, const struct om_label *mode)
+{
+	for (size_t i = 0; i < nr; i++) {
+		put_metric_family(w, &table[i]);
+		put_metric_sample(w, &table[i], ctl, mode, 1);
+	}
+}
+
 static void put_hub_metrics(struct om_writer *w, const struct loader_metric *table, size_t nr,
 			    const void *base, size_t stride, const struct metric_hub *hubs,
 			    unsigned nr_hubs)
@@ -269,23 +324,24 @@ int loader_print_metrics(const struct loader_mode *m, const struct loader_view *
 
 	om_begin(&w, stdout);
 	put_kernel_side(&w, m, v, nr_hubs);
-	for (size_t i = 0; i < mm->nr_control; i++) {
-		put_metric_family(&w, &mm->control[i]);
-		put_metric_sample(&w, &mm->control[i], v->ctl, &mode, 1);
-	}
+	put_control_metrics(&w, kside_metrics, ARRAY_SIZE(kside_metrics), v->ctl, &mode);
+	put_control_metrics(&w, mm->control, mm->nr_control, v->ctl, &mode);
 	om_family(&w, "greenhub_handoff_latency_seconds", OM_HISTOGRAM, "seconds", LATENCY_HELP);
 	put_latency(&w, "greenhub_handoff_latency_seconds", &mode, 1,
-		    (const void *)((const char *)v->ctl + mm->hist));
+		    &((const struct gh_kside_control *)v->ctl)->handoff_latency);
 
 	put_hub_metrics(&w, slot_metrics, ARRAY_SIZE(slot_metrics), v->slots,
 			sizeof(struct gh_hub_slot), hubs, nr_hubs);
+	put_hub_metrics(&w, kside_hub_metrics, ARRAY_SIZE(kside_hub_metrics), v->hubs,
+			m->hub_size, hubs, nr_hubs);
 	put_hub_metrics(&w, mm->hub, mm->nr_hub, v->hubs, m->hub_size, hubs, nr_hubs);
 	om_family(&w, "greenhub_hub_handoff_latency_seconds", OM_HISTOGRAM, "seconds",
 		  LATENCY_HELP " Per hub.");
 	for (unsigned h = 0; h < nr_hubs; h++)
 		put_latency(&w, "greenhub_hub_handoff_latency_seconds", hubs[h].labels,
 			    ARRAY_SIZE(hubs[h].labels),
-			    (const void *)((const char *)v->hubs + hubs[h].index * m->hub_size +
-					   mm->hub_hist));
+			    &((const struct gh_kside_hub *)((const char *)v->hubs +
+							     hubs[h].index * m->hub_size))
+				     ->handoff_latency);
 	return om_end(&w);
 }
