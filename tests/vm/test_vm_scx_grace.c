@@ -9,7 +9,8 @@
  *     period, and most handoffs are cancelled by the sleeper's own return (the spare comes
  *     too late). With the default policy the hub learns that and waits instead: sleeps end
  *     within the grace period. How often each policy hands off per sleep depends on the
- *     machine's speed and is printed, not judged (bench-vm measures the policies).
+ *     machine's speed and is printed, not judged (bench-vm measures the policies); so is the
+ *     default's grace where the guest is too slow for most handoffs to be wasted.
  *   dependent sleeps: green thread A reads a pipe that green thread B of the same hub writes
  *     once it runs. Such a read can end only after a spare has taken the hub, so no handoff
  *     of it is ever cancelled, and the default policy hands every one off at once: no read
@@ -183,8 +184,16 @@ int main(void)
 	VM_CHECK(never.sleeps > 200 && never.handoffs > 0, "never: %llu handoffs for %lu sleeps",
 		 never.handoffs, never.sleeps);
 	VM_CHECK(never.graced == 0 && never.late == 0, "never: the grace timer ran");
-	/* adaptive: learns to wait. */
-	VM_CHECK(adaptive.sleeps > 200 && adaptive.graced > 0, "default: no sleep was graced");
+	/* adaptive: learns to wait where handing these sleeps off is mostly wasted. Whether it is
+	 * depends on the machine (on a loaded host the guest is slow enough that most handoffs
+	 * pay), so it is judged only where `never` found at least three in four of its handoffs
+	 * cancelled by the owner's own return: well above the half at which the rule waits. */
+	VM_CHECK(adaptive.sleeps > 200, "default: %lu sleeps", adaptive.sleeps);
+	if (never.cancels * 4 >= never.handoffs * 3)
+		VM_CHECK(adaptive.graced > 0, "default: no sleep was graced, though %llu of %llu "
+			 "handoffs were wasted under never", never.cancels, never.handoffs);
+	else
+		printf("never: most handoffs paid on this machine; the default's grace not judged\n");
 	/* dependent: every read handed off at once. */
 	VM_CHECK(dep.sleeps == PINGS, "dependent: %lu reads", dep.sleeps);
 	VM_CHECK(dep.graced == 0 && dep.late == 0,
