@@ -12,6 +12,7 @@
 #define GREENHUB_EXAMPLES_DBAPI_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,6 +50,11 @@ struct config {
 
 extern struct config cfg;
 
+/* Set by the main thread on SIGINT or SIGTERM, before it tells the hubs: answers from then on
+ * carry Connection: close, even on a hub whose main green thread has not run yet (a bare
+ * query holding it, in mode none). */
+extern atomic_bool stopping;
+
 struct conn;
 struct db_pool;
 
@@ -63,7 +69,6 @@ struct hub_ctx {
 	struct db_pool *db;
 	gh_pool *handlers;
 	struct conn *conns;   /* live connections, to shut their reading side on a drain */
-	bool draining;        /* answer what is in flight with Connection: close, take no more */
 	int result;           /* 0, or 1 if the hub failed */
 };
 

@@ -310,7 +310,7 @@ static int flush(struct conn *c)
 static int respond(struct conn *c, const struct request *rq, int status, const char *body,
 		   size_t blen)
 {
-	bool keep_alive = rq && rq->keep_alive && !c->hc->draining;
+	bool keep_alive = rq && rq->keep_alive && !atomic_load(&stopping);
 	const char *connection = !keep_alive ? "Connection: close\r\n"
 				 : rq->minor == 0 ? "Connection: keep-alive\r\n"
 						  : "";
@@ -514,7 +514,7 @@ void *conn_serve(void *arg)
 			respond_error(c, NULL, status, "bad request");
 			break;
 		}
-		if (route(c, &rq) < 0 || !rq.keep_alive || c->hc->draining)
+		if (route(c, &rq) < 0 || !rq.keep_alive || atomic_load(&stopping))
 			break;
 		if (rq.body_len && skip_body(c, rq.body_len) < 0)
 			break;

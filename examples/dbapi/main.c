@@ -38,6 +38,7 @@ struct config cfg = {
 	.yield_every = 1,
 };
 
+atomic_bool stopping;
 static gh_future *stop;
 
 static void usage(FILE *f)
@@ -246,7 +247,6 @@ static void drain(struct hub_ctx *hc, gh_thread *acc)
 		fprintf(stderr, "dbapi: gh_join(acceptor): %s\n", gh_strerror(err));
 	gh_close(hc->listen_fd);
 	hc->listen_fd = -1;
-	hc->draining = true;
 	conns_stop_reading(hc);
 	err = gh_pool_waitall(hc->handlers, gh_now() + DRAIN_TIMEOUT);
 	if (err == -ETIMEDOUT) {
@@ -381,6 +381,7 @@ static int stop_hubs(struct hub_ctx *hubs, unsigned started)
 {
 	int result = 0;
 
+	atomic_store(&stopping, true);
 	gh_future_set(stop, NULL);
 	for (unsigned i = 0; i < started; i++) {
 		int err = pthread_join(hubs[i].thread, NULL);
