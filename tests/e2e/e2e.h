@@ -42,7 +42,7 @@ struct server {
 };
 
 /* Start EXAMPLES_DIR/name with args (NULL-terminated, without argv[0]) and wait for its
- * "listening on" line. */
+ * "listening on" line (the first line it prints). */
 static inline void server_start(struct server *s, const char *name, const char *const args[])
 {
 	char path[512], line[256];
@@ -82,7 +82,10 @@ static inline void server_start(struct server *s, const char *name, const char *
 			break;
 	}
 	line[len] = '\0';
-	assert_true(sscanf(line, "listening on 127.0.0.1:%d", &s->port) == 1);
+	/* "listening on ..." may follow the program's name (dbapi's "dbapi: listening on"). */
+	assert_non_null(strstr(line, "listening on 127.0.0.1:"));
+	assert_true(sscanf(strstr(line, "listening on 127.0.0.1:"), "listening on 127.0.0.1:%d",
+			   &s->port) == 1);
 	assert_true(s->port > 0);
 }
 
