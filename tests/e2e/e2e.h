@@ -39,6 +39,7 @@ struct server {
 	pid_t pid;
 	int port;
 	int out_fd; /* its standard output */
+	char line[256]; /* its "listening on" line */
 };
 
 /* Start EXAMPLES_DIR/name with args (NULL-terminated, without argv[0]) and wait for its
@@ -82,6 +83,7 @@ static inline void server_start(struct server *s, const char *name, const char *
 			break;
 	}
 	line[len] = '\0';
+	snprintf(s->line, sizeof(s->line), "%s", line);
 	/* "listening on ..." may follow the program's name (dbapi's "dbapi: listening on"). */
 	assert_non_null(strstr(line, "listening on 127.0.0.1:"));
 	assert_true(sscanf(strstr(line, "listening on 127.0.0.1:"), "listening on 127.0.0.1:%d",
