@@ -32,6 +32,15 @@ static void dbapi_start(struct server *s, const char *const extra[])
 	server_start(s, "dbapi", args);
 }
 
+/* The test's own connection to the database dbapi --init made (connecting on first use). */
+static MYSQL *world_db(void)
+{
+	if (!db)
+		db = mdb_connect(&mdb, DBAPI_DB);
+	assert_non_null(db);
+	return db;
+}
+
 static int setup(void **state)
 {
 	if (mdb_start(&mdb))
@@ -87,10 +96,10 @@ static void check_world(void)
 	MYSQL_RES *res;
 	MYSQL_ROW row;
 
-	assert_int_equal(mysql_query(db, "SELECT COUNT(*), MIN(id), MAX(id), MIN(randomNumber), "
+	assert_int_equal(mysql_query(world_db(), "SELECT COUNT(*), MIN(id), MAX(id), MIN(randomNumber), "
 					 "MAX(randomNumber) FROM world"),
 			 0);
-	res = mysql_store_result(db);
+	res = mysql_store_result(world_db());
 	assert_non_null(res);
 	row = mysql_fetch_row(res);
 	assert_non_null(row);
@@ -107,10 +116,8 @@ static void test_e2e_dbapi_init_and_endpoints(void **state)
 	struct server s;
 
 	dbapi_start(&s, init);
-	db = mdb_connect(&mdb, DBAPI_DB);
-	assert_non_null(db);
 	check_world();
-	dbapi_check_endpoints(s.port, db);
+	dbapi_check_endpoints(s.port, world_db());
 	assert_int_equal(server_stop(&s, SIGTERM), 0);
 	/* A second --init leaves the table as it is. */
 	dbapi_start(&s, init);
@@ -173,10 +180,10 @@ static void test_e2e_dbapi_pipelining(void **state)
 	assert_string_equal(r.body, "{\"message\":\"Hello, World!\"}");
 	dbapi_response_free(&r);
 	assert_int_equal(dbapi_read_response(fd, &r), 0);
-	assert_int_equal(dbapi_check_rows(db, r.body), 1);
+	assert_int_equal(dbapi_check_rows(world_db(), r.body), 1);
 	dbapi_response_free(&r);
 	assert_int_equal(dbapi_read_response(fd, &r), 0);
-	assert_int_equal(dbapi_check_rows(db, r.body), 3);
+	assert_int_equal(dbapi_check_rows(world_db(), r.body), 3);
 	dbapi_response_free(&r);
 	assert_int_equal(dbapi_read_response(fd, &r), 0);
 	assert_true(r.close);
@@ -319,9 +326,9 @@ static void test_e2e_dbapi_database_restart(void **state)
 	assert_int_equal(atomic_load(&l.broken), 0);
 	assert_int_equal(server_stop(&s, SIGTERM), 0);
 	/* The test's own connection died with the server. */
-	mysql_close(db);
-	db = mdb_connect(&mdb, DBAPI_DB);
-	assert_non_null(db);
+	if (db)
+		mysql_close(db);
+	db = NULL;
 }
 
 int main(void)
