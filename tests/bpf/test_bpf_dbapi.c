@@ -5,7 +5,8 @@
  *   - every endpoint's answer, checked against the database as tests/e2e/test_e2e_dbapi.c
  *     does in mode none;
  *   - with one hub, a /slow query blocking in the client library does not hold up the other
- *     connections of its hub (in mode none it would stall the hub until it returns).
+ *     connections of its hub (in mode none it would stall the hub until it returns);
+ *   - the database killed and restarted under load: 503s, no hang, /db answering again.
  */
 #include "bpf_test.h"
 #include "../e2e/e2e.h"
@@ -92,11 +93,23 @@ static void test_bpf_dbapi_slow_query_does_not_stall_hub(void **state)
 	bt_loader_down();
 }
 
+static void test_bpf_dbapi_database_restart(void **state)
+{
+	struct server s;
+
+	bt_loader_up();
+	start_trace(&s, "2");
+	dbapi_check_restart(&mdb, s.port, s.pid);
+	assert_int_equal(server_stop(&s, SIGTERM), 0);
+	bt_loader_down();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bpf_dbapi_endpoints),
 		cmocka_unit_test(test_bpf_dbapi_slow_query_does_not_stall_hub),
+		cmocka_unit_test(test_bpf_dbapi_database_restart),
 	};
 
 	bt_require();

@@ -3,12 +3,17 @@
  * What the dbapi tests share (tests/e2e/test_e2e_dbapi.c in mode none, and
  * tests/bpf/test_bpf_dbapi.c with trace mode loaded): an HTTP client on e2e.h's blocking
  * sockets, and the check of every endpoint's answer against the database, read directly with
- * libmariadb. Include after e2e.h and tests/mariadb_server.h.
+ * libmariadb, and the database's restart under load. Include after e2e.h and
+ * tests/mariadb_server.h.
  */
 #ifndef GREENHUB_E2E_DBAPI_CLIENT_H
 #define GREENHUB_E2E_DBAPI_CLIENT_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #define DBAPI_DB "hello_world"
+#define DBAPI_RESTART_CLIENTS 4
 
 struct dbapi_response {
 	int status;
@@ -164,6 +169,110 @@ static inline void dbapi_check_endpoints(int port, MYSQL *db)
 	assert_string_equal(r.body, "{\"slept_ms\":0}");
 	dbapi_response_free(&r);
 	close(fd);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The database killed and restarted under load                                               */
+
+struct dbapi_load {
+	int port;
+	atomic_bool stop;
+	atomic_long ok, unavailable, other, broken;
+};
+
+/* A client: /db in a loop on a keep-alive connection, reconnecting when it closes. A request
+ * without a complete answer within e2e.h's timeout counts as broken. */
+static inline void *dbapi_client(void *arg)
+{
+	struct dbapi_load *l = arg;
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)l->port) };
+	struct timeval tv = { .tv_sec = IO_TIMEOUT_MS / 1000 };
+	int fd = -1;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	while (!atomic_load(&l->stop)) {
+		struct dbapi_response r;
+
+		if (fd < 0) {
+			fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+			setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+			if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+				atomic_fetch_add(&l->broken, 1);
+				close(fd);
+				fd = -1;
+				mdb_sleep_ms(10);
+				continue;
+			}
+		}
+		if (dbapi_try_get(fd, "/db", &r)) {
+			atomic_fetch_add(&l->broken, 1);
+			close(fd);
+			fd = -1;
+			continue;
+		}
+		if (r.status == 200)
+			atomic_fetch_add(&l->ok, 1);
+		else if (r.status == 503)
+			atomic_fetch_add(&l->unavailable, 1);
+		else
+			atomic_fetch_add(&l->other, 1);
+		if (r.close) {
+			close(fd);
+			fd = -1;
+		}
+		dbapi_response_free(&r);
+	}
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/* Wait up to ms for counter to pass from; true if it did. */
+static inline bool dbapi_grows_within(atomic_long *counter, long from, int ms)
+{
+	for (int waited = 0; waited < ms; waited += 10) {
+		if (atomic_load(counter) > from)
+			return true;
+		mdb_sleep_ms(10);
+	}
+	return false;
+}
+
+/*
+ * Under load from DBAPI_RESTART_CLIENTS client threads on dbapi (port, pid), kill the
+ * database with SIGKILL: requests must get 503 (no hang, no other status, dbapi alive); start
+ * it again on the same port and data folder: /db must succeed again within 10 s.
+ */
+static inline void dbapi_check_restart(struct mdb_server *m, int port, pid_t pid)
+{
+	struct dbapi_load l = { .port = port };
+	pthread_t t[DBAPI_RESTART_CLIENTS];
+	long ok_before;
+
+	for (int i = 0; i < DBAPI_RESTART_CLIENTS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, dbapi_client, &l), 0);
+	assert_true(dbapi_grows_within(&l.ok, 50, 5000));
+
+	mdb_kill(m, SIGKILL);
+	if (!dbapi_grows_within(&l.unavailable, 0, 5000))
+		fail_msg("no 503 within 5 s of the database's death (ok %ld, other %ld, broken %ld)",
+			 atomic_load(&l.ok), atomic_load(&l.other), atomic_load(&l.broken));
+	mdb_sleep_ms(500); /* let the backoff grow */
+	assert_int_equal(kill(pid, 0), 0);
+
+	assert_int_equal(mdb_run(m), 0);
+	ok_before = atomic_load(&l.ok);
+	/* Back within the backoff's cap (1 s) plus reconnecting: 10 s is plenty. */
+	if (!dbapi_grows_within(&l.ok, ok_before + 20, 10000))
+		fail_msg("/db did not succeed again within 10 s of the restart");
+	atomic_store(&l.stop, true);
+	for (int i = 0; i < DBAPI_RESTART_CLIENTS; i++)
+		pthread_join(t[i], NULL);
+	print_message("    restart: %ld ok, %ld 503, %ld other, %ld broken\n", atomic_load(&l.ok),
+		      atomic_load(&l.unavailable), atomic_load(&l.other), atomic_load(&l.broken));
+	assert_int_equal(atomic_load(&l.other), 0);
+	assert_int_equal(atomic_load(&l.broken), 0);
 }
 
 #endif /* GREENHUB_E2E_DBAPI_CLIENT_H */

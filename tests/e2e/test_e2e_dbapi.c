@@ -7,14 +7,9 @@
  * answering again once the server is back. tests/bpf/test_bpf_dbapi.c runs the endpoint
  * checks with trace mode loaded.
  */
-#include <pthread.h>
-#include <stdatomic.h>
-
 #include "e2e.h"
 #include "../mariadb_server.h"
 #include "dbapi_client.h"
-
-#define RESTART_CLIENTS 4
 
 static struct mdb_server mdb = { .pid = -1 };
 static MYSQL *db;
@@ -224,106 +219,12 @@ static void test_e2e_dbapi_sigterm_drains(void **state)
 	close(idle);
 }
 
-/* ---------------------------------------------------------------------------------------- */
-/* The database killed and restarted under load                                               */
-
-struct load {
-	int port;
-	atomic_bool stop;
-	atomic_long ok, unavailable, other, broken;
-};
-
-/* A client: /db in a loop on a keep-alive connection, reconnecting when it closes. A request
- * without a complete answer within e2e.h's timeout counts as broken. */
-static void *client(void *arg)
-{
-	struct load *l = arg;
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)l->port) };
-	struct timeval tv = { .tv_sec = IO_TIMEOUT_MS / 1000 };
-	int fd = -1;
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	while (!atomic_load(&l->stop)) {
-		struct dbapi_response r;
-
-		if (fd < 0) {
-			fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-			setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-			setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-			if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-				atomic_fetch_add(&l->broken, 1);
-				close(fd);
-				fd = -1;
-				mdb_sleep_ms(10);
-				continue;
-			}
-		}
-		if (dbapi_try_get(fd, "/db", &r)) {
-			atomic_fetch_add(&l->broken, 1);
-			close(fd);
-			fd = -1;
-			continue;
-		}
-		if (r.status == 200)
-			atomic_fetch_add(&l->ok, 1);
-		else if (r.status == 503)
-			atomic_fetch_add(&l->unavailable, 1);
-		else
-			atomic_fetch_add(&l->other, 1);
-		if (r.close) {
-			close(fd);
-			fd = -1;
-		}
-		dbapi_response_free(&r);
-	}
-	if (fd >= 0)
-		close(fd);
-	return NULL;
-}
-
-/* Wait up to ms for counter to pass from; true if it did. */
-static bool grows_within(atomic_long *counter, long from, int ms)
-{
-	for (int waited = 0; waited < ms; waited += 10) {
-		if (atomic_load(counter) > from)
-			return true;
-		mdb_sleep_ms(10);
-	}
-	return false;
-}
-
 static void test_e2e_dbapi_database_restart(void **state)
 {
-	struct load l = { 0 };
-	pthread_t t[RESTART_CLIENTS];
 	struct server s;
-	long ok_before;
 
 	dbapi_start(&s, (const char *const[]){ "--hubs", "2", "--pool", "4", NULL });
-	l.port = s.port;
-	for (int i = 0; i < RESTART_CLIENTS; i++)
-		assert_int_equal(pthread_create(&t[i], NULL, client, &l), 0);
-	assert_true(grows_within(&l.ok, 50, 5000));
-
-	mdb_kill(&mdb, SIGKILL);
-	if (!grows_within(&l.unavailable, 0, 5000))
-		fail_msg("no 503 within 5 s of the database's death (ok %ld, other %ld, broken %ld)",
-			 atomic_load(&l.ok), atomic_load(&l.other), atomic_load(&l.broken));
-	mdb_sleep_ms(500); /* let the backoff grow */
-	assert_int_equal(kill(s.pid, 0), 0);
-
-	assert_int_equal(mdb_run(&mdb), 0);
-	ok_before = atomic_load(&l.ok);
-	/* Back within the backoff's cap (1 s) plus reconnecting: 10 s is plenty. */
-	if (!grows_within(&l.ok, ok_before + 20, 10000))
-		fail_msg("/db did not succeed again within 10 s of the restart");
-	atomic_store(&l.stop, true);
-	for (int i = 0; i < RESTART_CLIENTS; i++)
-		pthread_join(t[i], NULL);
-	print_message("    restart: %ld ok, %ld 503, %ld other, %ld broken\n", atomic_load(&l.ok),
-		      atomic_load(&l.unavailable), atomic_load(&l.other), atomic_load(&l.broken));
-	assert_int_equal(atomic_load(&l.other), 0);
-	assert_int_equal(atomic_load(&l.broken), 0);
+	dbapi_check_restart(&mdb, s.port, s.pid);
 	assert_int_equal(server_stop(&s, SIGTERM), 0);
 	/* The test's own connection died with the server. */
 	if (db)
