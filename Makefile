@@ -57,12 +57,14 @@ endif
 #   LIBGH_A                    the runtime (userspace/lib), linked into every program on it
 #   BPF_BUILD                  BPF objects, skeletons and vmlinux.h (bpf/bpf.mk)
 #   LOADER                     scx_greenhub (userspace/loader), which tests and benchmarks load
-#   ECHO_SERVER, HTTP_SERVER   the example servers, which tests/e2e and bench/ drive
+#   ECHO_SERVER, HTTP_SERVER,  the example servers, which tests/e2e and bench/ drive
+#   DBAPI_SERVER
 LIBGH_A := $(BUILD)/libgreenhub.a
 BPF_BUILD := $(BUILD)/bpf
 LOADER := $(BUILD)/scx_greenhub
 ECHO_SERVER := $(BUILD)/examples/echo-server
 HTTP_SERVER := $(BUILD)/examples/http-server
+DBAPI_SERVER := $(BUILD)/examples/dbapi
 
 # Header dependencies. As it compiles an object or a program, the compiler writes the list of
 # the headers it read to $@.d (GH_DEPFLAGS); the fragment with the target's rule reads the list

@@ -14,6 +14,10 @@ MARIADB_CFLAGS := $(shell pkg-config --cflags libmariadb 2>/dev/null)
 
 $(BUILD)/tests/bpf/test_bpf_mariadb: BPF_TEST_CFLAGS += $(MARIADB_CFLAGS)
 $(BUILD)/tests/bpf/test_bpf_mariadb: BPF_TEST_LIBS += $(MARIADB_LIBS)
+# test_bpf_dbapi drives examples/dbapi with e2e's helpers (tests/e2e/e2e.h, dbapi_client.h).
+$(BUILD)/tests/bpf/test_bpf_dbapi: BPF_TEST_CFLAGS += $(MARIADB_CFLAGS) \
+	-DEXAMPLES_DIR='"$(abspath $(BUILD)/examples)"'
+$(BUILD)/tests/bpf/test_bpf_dbapi: BPF_TEST_LIBS += $(MARIADB_LIBS)
 
 $(BUILD)/tests/bpf/%: tests/bpf/%.c $(LIBGH_A)
 	$(call ccld,$(BPF_TEST_CFLAGS),$(BPF_TEST_LIBS))
@@ -21,7 +25,7 @@ $(BUILD)/tests/bpf/%: tests/bpf/%.c $(LIBGH_A)
 $(eval $(call read_deps,$(BPF_TEST_BINS)))
 
 .PHONY: test-bpf
-test-bpf: $(BPF_TEST_BINS) $(LOADER) $(STRESS_BIN)
+test-bpf: $(BPF_TEST_BINS) $(LOADER) $(STRESS_BIN) $(DBAPI_SERVER)
 	$(Q)SUITE_KERNEL_SIDE=exclusive tests/run-suite bpf $(BPF_TEST_BINS)
 
 test: test-bpf

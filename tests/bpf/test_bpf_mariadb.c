@@ -3,111 +3,33 @@
  * A real C client library that blocks: libmariadb against a MariaDB server this test starts on
  * 127.0.0.1 (Debian's mariadb-server: mariadb-install-db into a temporary data folder, then
  * mariadbd as root with --skip-grant-tables). Unmodified client calls from green threads, in
- * trace mode:
+ * trace mode (the server: tests/mariadb_server.h):
  *   - `SELECT SLEEP(0.2)` hands off, a ticker green thread keeps ticking, and the query
  *     returns its row;
  *   - four such queries from four green threads of one hub overlap instead of running one
  *     after another (each blocked client is handed off in turn).
  */
-#include <arpa/inet.h>
-#include <mysql.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include "bpf_test.h"
+#include "../mariadb_server.h"
 
-#define MARIADBD "/usr/sbin/mariadbd"
-#define INSTALL_DB "/usr/bin/mariadb-install-db"
 #define QUERY_MS 200
 #define PARALLEL 4
 
-static char datadir[] = "/tmp/gh-bpf-mariadb-XXXXXX";
-static pid_t server = -1;
-static int server_out = -1;
-static unsigned port;
-
-static unsigned free_port(void)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&sin, &len) < 0)
-		return 0;
-	close(fd);
-	return ntohs(sin.sin_port);
-}
+static struct mdb_server server = { .pid = -1 };
 
 static MYSQL *connect_db(void)
 {
-	MYSQL *db = mysql_init(NULL);
-	unsigned timeout = 5;
-
-	if (!db)
-		return NULL;
-	mysql_options(db, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-	if (!mysql_real_connect(db, "127.0.0.1", "root", "", NULL, port, NULL, 0)) {
-		mysql_close(db);
-		return NULL;
-	}
-	return db;
+	return mdb_connect(&server, NULL);
 }
 
 static int start_server(void **state)
 {
-	char out[8192], dd[128], p[32], sock[160], pid[160];
-	int rc;
-
-	if (!mkdtemp(datadir))
-		return -1;
-	snprintf(dd, sizeof(dd), "--datadir=%s/data", datadir);
-	rc = bt_run_as(-1, (const char *const[]){ INSTALL_DB, "--no-defaults", dd, "--user=root",
-						  "--auth-root-authentication-method=normal",
-						  "--skip-test-db", NULL },
-		       out, sizeof(out), 120000);
-	if (rc != 0) {
-		fprintf(stderr, "mariadb-install-db exited %d:\n%s\n", rc, out);
-		return -1;
-	}
-	port = free_port();
-	snprintf(p, sizeof(p), "--port=%u", port);
-	snprintf(sock, sizeof(sock), "--socket=%s/sock", datadir);
-	snprintf(pid, sizeof(pid), "--pid-file=%s/pid", datadir);
-	server = bt_spawn((const char *const[]){ MARIADBD, "--no-defaults", dd, "--user=root", p,
-						 "--bind-address=127.0.0.1", sock, pid,
-						 "--skip-grant-tables", "--skip-log-bin",
-						 "--innodb-buffer-pool-size=16M", NULL },
-			  -1, NULL, &server_out);
-	if (server < 0)
-		return -1;
-	for (int i = 0; i < 300; i++) {
-		MYSQL *db = connect_db();
-
-		if (db) {
-			mysql_close(db);
-			return 0;
-		}
-		bt_sleep_ms(100);
-	}
-	fprintf(stderr, "mariadbd did not accept connections on port %u\n", port);
-	return -1;
+	return mdb_start(&server);
 }
 
 static int stop_server(void **state)
 {
-	char cmd[256];
-
-	if (server > 0) {
-		kill(server, SIGTERM);
-		bt_wait(server);
-		close(server_out);
-	}
-	if (strcmp(datadir, "/tmp/gh-bpf-mariadb-XXXXXX")) {
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", datadir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not remove %s\n", datadir);
-	}
+	mdb_remove(&server);
 	return 0;
 }
 
@@ -199,7 +121,7 @@ static void run_case(int parallel)
 	struct run *r = calloc(1, sizeof(*r));
 	struct gh_hub_stats st;
 
-	if (server < 0) {
+	if (server.pid < 0) {
 		free(r);
 		skip();
 		return;
@@ -252,8 +174,8 @@ int main(void)
 	};
 
 	bt_require();
-	if (access(MARIADBD, X_OK) < 0 || access(INSTALL_DB, X_OK) < 0)
-		bt_skip("no MariaDB server here (%s; Debian package mariadb-server)", MARIADBD);
+	if (!mdb_available())
+		bt_skip("no MariaDB server here (%s; Debian package mariadb-server)", MDB_MARIADBD);
 	if (mysql_library_init(0, NULL, NULL))
 		bt_skip("libmariadb does not initialise");
 	return cmocka_run_group_tests(tests, start_server, stop_server);
