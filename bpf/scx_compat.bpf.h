@@ -69,36 +69,22 @@ enum scx_dsq_id_flags {
 	SCX_DSQ_LOCAL_CPU_MASK = 0xffffffffULL,
 };
 
+/*
+ * Of the kernel's flag enums, the values used here. The ops flags are fixed; the others have
+ * moved between versions (SCX_ENQ_HEAD, not used, is 1 << 4 on 6.12 and 1 << 16 on 7.3), so
+ * they are read with GH_SCX_ENUM(), which relocates each name to the running kernel's value:
+ * the values below (6.12's) only give the compiler the names.
+ */
 enum scx_ops_flags {
-	SCX_OPS_KEEP_BUILTIN_IDLE = 1ULL << 0,
 	/* Pass the last runnable task of a CPU to ops.enqueue() (with SCX_ENQ_LAST) instead of
 	 * letting it run on silently when its slice ends. */
 	SCX_OPS_ENQ_LAST = 1ULL << 1,
-	SCX_OPS_ENQ_EXITING = 1ULL << 2,
 	/* Schedule only tasks whose policy is SCHED_EXT; all others stay on the fair class. */
 	SCX_OPS_SWITCH_PARTIAL = 1ULL << 3,
 };
-
-/* ops.enqueue() / ops.runnable() flags. Values as of 6.12; read with GH_SCX_ENUM(). */
-enum scx_enq_flags {
-	SCX_ENQ_WAKEUP = 1ULL << 0,
-	SCX_ENQ_HEAD = 1ULL << 4,
-	SCX_ENQ_PREEMPT = 1ULL << 32,
-	SCX_ENQ_REENQ = 1ULL << 40,
-	SCX_ENQ_LAST = 1ULL << 41,
-};
-
-/* ops.dequeue() / ops.quiescent() flags. Values as of 6.12; read with GH_SCX_ENUM(). */
-enum scx_deq_flags {
-	SCX_DEQ_SLEEP = 1ULL << 0,
-	SCX_DEQ_CORE_SCHED_EXEC = 1ULL << 32,
-};
-
-enum scx_kick_flags {
-	SCX_KICK_IDLE = 1ULL << 0,
-	SCX_KICK_PREEMPT = 1ULL << 1,
-	SCX_KICK_WAIT = 1ULL << 2,
-};
+enum scx_enq_flags { SCX_ENQ_WAKEUP = 1ULL << 0 };   /* ops.enqueue(), ops.runnable() */
+enum scx_deq_flags { SCX_DEQ_SLEEP = 1ULL << 0 };    /* ops.dequeue(), ops.quiescent() */
+enum scx_kick_flags { SCX_KICK_IDLE = 1ULL << 0 };   /* scx_bpf_kick_cpu() */
 
 enum scx_dsq_iter_flags {
 	SCX_DSQ_ITER_REV = 1U << 16,
