@@ -6,7 +6,8 @@
  *   main.c   the command line, the hubs (one pthread and one SO_REUSEPORT listener each),
  *            SIGTERM and the drain
  *   db.c     the database: mysql:// URLs, --init, a connection pool per hub with backoff
- *   http.c   a connection's green thread: requests, routes, responses
+ *   http.c   a connection's green thread: requests, routes, responses (reading and parsing
+ *            requests is examples/http_request.c, shared with examples/http)
  */
 #ifndef GREENHUB_EXAMPLES_DBAPI_H
 #define GREENHUB_EXAMPLES_DBAPI_H

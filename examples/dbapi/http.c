@@ -12,18 +12,15 @@
  * 405, a head over 8 KiB 431 (each closes the connection but 404 and 405), the database down
  * 503 (the connection stays open), any other database error 500.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include "dbapi.h"
+#include "http_request.h"
 
-#define IN_MAX 8192       /* a request's line and headers must fit */
 #define OUT_FLUSH 16384   /* answers are written once this much has gathered */
 #define IO_TIMEOUT MS(10000)
 #define IDLE_TIMEOUT MS(60000)
@@ -38,17 +35,8 @@ struct conn {
 	int fd;
 	struct conn *prev, *next;  /* in hc->conns */
 	unsigned since_yield;      /* requests answered since this thread last yielded */
-	size_t in_len;
 	struct buf out, body;
-	char in[IN_MAX];
-};
-
-struct request {
-	char method[16];
-	char target[1024];
-	int minor;               /* HTTP/1.<minor> */
-	bool keep_alive;
-	long long body_len;      /* Content-Length, 0 if none */
+	struct http_in in;
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -144,96 +132,16 @@ void conns_stop_reading(struct hub_ctx *hc)
 /* ---------------------------------------------------------------------------------------- */
 /* Parsing                                                                                    */
 
-/* A header's value if line (without CRLF, len bytes) is that header, else NULL. */
-static const char *header_value(const char *line, size_t len, const char *name)
-{
-	size_t n = strlen(name);
-
-	if (len <= n || line[n] != ':' || strncasecmp(line, name, n) != 0)
-		return NULL;
-	line += n + 1;
-	while (*line == ' ' || *line == '\t')
-		line++;
-	return line;
-}
-
-/* Is the target an origin-form path with a query, made of printable characters? */
-static bool target_ok(const char *t)
-{
-	if (t[0] != '/')
-		return false;
-	for (; *t; t++) {
-		if (!isgraph((unsigned char)*t))
-			return false;
-		if (*t == '%' && (!isxdigit((unsigned char)t[1]) || !isxdigit((unsigned char)t[2])))
-			return false;
-	}
-	return true;
-}
-
-static int parse_request_line(const char *line, const char *eol, struct request *rq)
-{
-	const char *sp1 = memchr(line, ' ', (size_t)(eol - line));
-	const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
-
-	if (!sp1 || !sp2 || sp1 == line || sp2 == sp1 + 1)
-		return 400;
-	if ((size_t)(sp1 - line) >= sizeof(rq->method))
-		return 400;
-	if ((size_t)(sp2 - sp1 - 1) >= sizeof(rq->target))
-		return 414;
-	memcpy(rq->method, line, (size_t)(sp1 - line));
-	memcpy(rq->target, sp1 + 1, (size_t)(sp2 - sp1 - 1));
-	if (eol - sp2 - 1 != 8 || strncmp(sp2 + 1, "HTTP/1.", 7) != 0 || !isdigit(sp2[8]))
-		return 400;
-	for (const char *m = rq->method; *m; m++)
-		if (!isupper((unsigned char)*m))
-			return 400;
-	if (!target_ok(rq->target))
-		return 400;
-	rq->minor = sp2[8] - '0';
-	rq->keep_alive = rq->minor >= 1;
-	return 0;
-}
-
-/* Parse the head buf[0..len) (ending with CRLFCRLF). 0, or the status to refuse it with. */
-static int parse_head(const char *buf, size_t len, struct request *rq)
-{
-	const char *end = buf + len, *line, *eol = memmem(buf, len, "\r\n", 2);
-	int status;
-
-	memset(rq, 0, sizeof(*rq));
-	status = parse_request_line(buf, eol, rq);
-	if (status)
-		return status;
-	for (line = eol + 2; line < end; line = eol + 2) {
-		const char *v;
-		size_t n;
-
-		eol = memmem(line, (size_t)(end - line), "\r\n", 2);
-		n = (size_t)(eol - line);
-		if (n == 0)
-			break;
-		if (!memchr(line, ':', n))
-			return 400;
-		if ((v = header_value(line, n, "Connection"))) {
-			if (strncasecmp(v, "close", 5) == 0)
-				rq->keep_alive = false;
-			else if (strncasecmp(v, "keep-alive", 10) == 0)
-				rq->keep_alive = true;
-		} else if ((v = header_value(line, n, "Content-Length"))) {
-			char *stop;
-
-			errno = 0;
-			rq->body_len = strtoll(v, &stop, 10);
-			if (errno || stop == v || rq->body_len < 0)
-				return 400;
-		} else if (header_value(line, n, "Transfer-Encoding")) {
-			return 501;
-		}
-	}
-	return 0;
-}
+/* Requests are read and parsed by examples/http_request.c, more strictly than examples/http
+ * does: a method must be upper case and at most 15 bytes (else 400), a target a path of
+ * printable characters with valid %XX escapes, and a header line must have a ':'. Connection
+ * is matched by the start of its value, and Transfer-Encoding is refused (501) at once. */
+static const struct http_rules rules = {
+	.long_method = 400,
+	.strict = true,
+	.connection_prefix = true,
+	.refuse_te_at_once = true,
+};
 
 /* The query parameter name's value in target as a number: def if absent or not a number
  * (as TechEmpower's tests expect), else clamped to lo..hi. */
@@ -264,39 +172,9 @@ static long param(const char *target, const char *name, long def, long lo, long 
 /* ---------------------------------------------------------------------------------------- */
 /* Responses                                                                                  */
 
-static const char *reason(int status)
+static int flush(void *arg)
 {
-	switch (status) {
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 414: return "URI Too Long";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 503: return "Service Unavailable";
-	default: return "Error";
-	}
-}
-
-/* The Date header's value, formatted once a second per hub thread. */
-static const char *http_date(void)
-{
-	static __thread char date[64];
-	static __thread time_t at = -1;
-	time_t now = time(NULL);
-	struct tm tm;
-
-	if (now != at && gmtime_r(&now, &tm)) {
-		strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-		at = now;
-	}
-	return date;
-}
-
-static int flush(struct conn *c)
-{
+	struct conn *c = arg;
 	ssize_t n;
 
 	if (!c->out.len)
@@ -307,13 +185,11 @@ static int flush(struct conn *c)
 }
 
 /* Queue a response with body (JSON) to rq (NULL: to a request that could not be parsed). */
-static int respond(struct conn *c, const struct request *rq, int status, const char *body,
+static int respond(struct conn *c, const struct http_request *rq, int status, const char *body,
 		   size_t blen)
 {
 	bool keep_alive = rq && rq->keep_alive && !atomic_load(&stopping);
-	const char *connection = !keep_alive ? "Connection: close\r\n"
-				 : rq->minor == 0 ? "Connection: keep-alive\r\n"
-						  : "";
+	const char *connection = http_connection(rq, keep_alive);
 	int err = buf_printf(&c->out,
 			     "HTTP/1.1 %d %s\r\n"
 			     "Server: greenhub-dbapi\r\n"
@@ -322,7 +198,7 @@ static int respond(struct conn *c, const struct request *rq, int status, const c
 			     "Content-Length: %zu\r\n"
 			     "%s%s"
 			     "\r\n",
-			     status, reason(status), http_date(), blen, connection,
+			     status, http_reason(status), http_date(), blen, connection,
 			     status == 405 ? "Allow: GET\r\n" : "");
 
 	if (!err)
@@ -334,7 +210,8 @@ static int respond(struct conn *c, const struct request *rq, int status, const c
 	return c->out.len >= OUT_FLUSH ? flush(c) : 0;
 }
 
-static int respond_error(struct conn *c, const struct request *rq, int status, const char *what)
+static int respond_error(struct conn *c, const struct http_request *rq, int status,
+			 const char *what)
 {
 	char body[160];
 	int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}", what);
@@ -346,7 +223,7 @@ static int respond_error(struct conn *c, const struct request *rq, int status, c
 /* Routes                                                                                     */
 
 /* A status for a database failure on m: 503 if the server is unreachable, else 500. */
-static int db_failure(struct conn *c, const struct request *rq, MYSQL *m)
+static int db_failure(struct conn *c, const struct http_request *rq, MYSQL *m)
 {
 	bool down = db_error_is_unavailable(m);
 
@@ -358,7 +235,7 @@ static int db_failure(struct conn *c, const struct request *rq, MYSQL *m)
 }
 
 /* n random rows as JSON into c->body: an object for /db (array false), else an array. */
-static int rows(struct conn *c, const struct request *rq, long n, bool array)
+static int rows(struct conn *c, const struct http_request *rq, long n, bool array)
 {
 	const char *why = NULL;
 	MYSQL *m = db_acquire(c->hc->db, &why);
@@ -386,7 +263,7 @@ static int rows(struct conn *c, const struct request *rq, long n, bool array)
 	return respond(c, rq, 200, c->body.p, c->body.len);
 }
 
-static int slow(struct conn *c, const struct request *rq, long ms)
+static int slow(struct conn *c, const struct http_request *rq, long ms)
 {
 	const char *why = NULL;
 	char body[64];
@@ -416,7 +293,7 @@ static bool path_is(const char *target, const char *want)
 }
 
 /* Answer one parsed request. 0, or a negative errno that ends the connection. */
-static int route(struct conn *c, const struct request *rq)
+static int route(struct conn *c, const struct http_request *rq)
 {
 	static const char hello[] = "{\"message\":\"Hello, World!\"}";
 	const char *t = rq->target;
@@ -439,25 +316,6 @@ static int route(struct conn *c, const struct request *rq)
 /* ---------------------------------------------------------------------------------------- */
 /* The connection's loop                                                                      */
 
-/* Read and throw away n bytes of request body. */
-static int skip_body(struct conn *c, long long n)
-{
-	long long have = (long long)c->in_len < n ? (long long)c->in_len : n;
-
-	memmove(c->in, c->in + have, c->in_len - (size_t)have);
-	c->in_len -= (size_t)have;
-	n -= have;
-	while (n > 0) {
-		ssize_t got = gh_read(c->fd, c->in, n < IN_MAX ? (size_t)n : IN_MAX,
-				      gh_now() + IO_TIMEOUT);
-
-		if (got <= 0)
-			return got < 0 ? (int)got : -ECONNRESET;
-		n -= got;
-	}
-	return 0;
-}
-
 /*
  * The fairness rule (docs/dbapi.md): a connection whose next request is always already there
  * and whose queries return without the hub switching would otherwise answer request after
@@ -472,51 +330,24 @@ static void maybe_yield(struct conn *c)
 	(void)gh_yield(); /* fails only when cancelled, which the next read reports */
 }
 
-/* Read more of a request head. 1 to go on, 0 when the connection should end. */
-static int read_more(struct conn *c)
-{
-	ssize_t n;
-
-	/* Everything complete is answered: send it before waiting for more. */
-	if (flush(c) < 0)
-		return 0;
-	if (c->in_len == IN_MAX) {
-		respond_error(c, NULL, 431, "request head too large");
-		return 0;
-	}
-	n = gh_read(c->fd, c->in + c->in_len, IN_MAX - c->in_len, gh_now() + IDLE_TIMEOUT);
-	if (n <= 0)
-		return 0; /* closed, idle, reset, or draining */
-	c->in_len += (size_t)n;
-	return 1;
-}
-
 void *conn_serve(void *arg)
 {
 	struct conn *c = arg;
 
 	for (;;) {
-		char *end = c->in_len ? memmem(c->in, c->in_len, "\r\n\r\n", 4) : NULL;
-		struct request rq;
-		size_t head_len;
-		int status;
+		struct http_request rq;
+		int status = http_read_request(&c->in, c->fd, IDLE_TIMEOUT, flush, c, &rules, &rq);
 
-		if (!end) {
-			if (!read_more(c))
-				break;
-			continue;
-		}
-		head_len = (size_t)(end + 4 - c->in);
-		status = parse_head(c->in, head_len, &rq);
-		memmove(c->in, c->in + head_len, c->in_len - head_len);
-		c->in_len -= head_len;
+		if (status < 0)
+			break; /* closed, idle, reset, or draining */
 		if (status) {
-			respond_error(c, NULL, status, "bad request");
+			respond_error(c, NULL, status,
+				      status == 431 ? "request head too large" : "bad request");
 			break;
 		}
 		if (route(c, &rq) < 0 || !rq.keep_alive || atomic_load(&stopping))
 			break;
-		if (rq.body_len && skip_body(c, rq.body_len) < 0)
+		if (rq.body_len && http_skip_body(&c->in, c->fd, rq.body_len, IO_TIMEOUT) < 0)
 			break;
 		maybe_yield(c);
 	}

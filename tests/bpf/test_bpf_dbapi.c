@@ -18,10 +18,7 @@ static char db_url[128];
 
 static int setup(void **state)
 {
-	if (mdb_start(&mdb))
-		return -1;
-	snprintf(db_url, sizeof(db_url), "mysql://root@127.0.0.1:%u/%s", mdb.port, DBAPI_DB);
-	return 0;
+	return dbapi_mdb_start(&mdb, db_url, sizeof(db_url));
 }
 
 static int teardown(void **state)

@@ -23,6 +23,16 @@ struct dbapi_response {
 	long content_length;
 };
 
+/* Start a private mariadbd into *m (tests/mariadb_server.h) and write the URL dbapi --db takes
+ * for its database DBAPI_DB into url: a cmocka group setup's 0, or -1 if it did not start. */
+static inline int dbapi_mdb_start(struct mdb_server *m, char *url, size_t len)
+{
+	if (mdb_start(m))
+		return -1;
+	snprintf(url, len, "mysql://root@127.0.0.1:%u/%s", m->port, DBAPI_DB);
+	return 0;
+}
+
 static inline void dbapi_response_free(struct dbapi_response *r)
 {
 	free(r->body);
