@@ -230,8 +230,6 @@ s32 scx_bpf_task_cpu(const struct task_struct *p) __ksym __weak;
 bool scx_bpf_task_running(const struct task_struct *p) __ksym __weak;
 u32 scx_bpf_nr_cpu_ids(void) __ksym __weak;
 u64 scx_bpf_now(void) __ksym __weak;
-void scx_bpf_exit_bstr(s64 exit_code, char *fmt, unsigned long long *data,
-		       u32 data__sz) __ksym __weak;
 void scx_bpf_error_bstr(char *fmt, unsigned long long *data, u32 data__sz) __ksym __weak;
 
 /* The DSQ iterator: visits the tasks queued on a DSQ, from the head (or the tail with
@@ -277,9 +275,8 @@ void bpf_iter_scx_dsq_destroy(struct bpf_iter_scx_dsq *it) __ksym __weak;
 #define gh_scx_now() (bpf_ksym_exists(scx_bpf_now) ? scx_bpf_now() : bpf_ktime_get_ns())
 
 /*
- * Eject the scheduler with a formatted message (exit kind SCX_EXIT_ERROR_BPF), or exit it
- * cleanly with a code (SCX_EXIT_UNREG_BPF). The arguments are packed as the kernel's bstr
- * functions expect, like bpf_printk's.
+ * Eject the scheduler with a formatted message (exit kind SCX_EXIT_ERROR_BPF). The arguments
+ * are packed as the kernel's bstr functions expect, like bpf_printk's.
  */
 #define gh_scx_error(fmt, args...)                                                            \
 	({                                                                                     \
@@ -290,17 +287,6 @@ void bpf_iter_scx_dsq_destroy(struct bpf_iter_scx_dsq *it) __ksym __weak;
 		___bpf_fill(___param, args);                                                   \
 		_Pragma("GCC diagnostic pop")                                                  \
 		scx_bpf_error_bstr(___fmt, ___param, sizeof(___param));                        \
-	})
-
-#define gh_scx_exit(code, fmt, args...)                                                       \
-	({                                                                                     \
-		static char ___fmt[] = fmt;                                                    \
-		unsigned long long ___param[___bpf_narg(args)];                                \
-		_Pragma("GCC diagnostic push")                                                 \
-		_Pragma("GCC diagnostic ignored \"-Wint-conversion\"")                         \
-		___bpf_fill(___param, args);                                                   \
-		_Pragma("GCC diagnostic pop")                                                  \
-		scx_bpf_exit_bstr((code), ___fmt, ___param, sizeof(___param));                 \
 	})
 
 #endif /* GREENHUB_SCX_COMPAT_BPF_H */
