@@ -47,7 +47,7 @@
 #include "greenhub/request.h"
 #include "greenhub/slot.h"
 
-#define GH_SCX_ABI_VERSION 4
+#define GH_SCX_ABI_VERSION 5
 #define GH_SCX_MAGIC 0x47485358u /* "GHSX" */
 
 #define GH_SCX_PIN_ROOT "/sys/fs/bpf"

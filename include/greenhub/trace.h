@@ -47,7 +47,7 @@
 #include "greenhub/request.h"
 #include "greenhub/slot.h"
 
-#define GH_TRACE_ABI_VERSION 4
+#define GH_TRACE_ABI_VERSION 5
 #define GH_TRACE_MAGIC 0x47485452u /* "GHTR" */
 
 /* When scx_greenhub refuses to load because the kernel cannot run any mode, it says why in this

@@ -556,6 +556,17 @@ static inline void gh__check_runner(struct gh_hub *hub, struct gh__carrier *c)
 		gh__runner_violated(hub, c);
 }
 
+/* The runtime's half of block records (greenhub/slot.h, green_id): while a reader is attached
+ * (GH_SLOT_F_RECORDS), the baton holder publishes the green thread it switches to, so that the
+ * kernel side can name it if the carrier blocks. Off, one load and a branch that always goes
+ * the same way. */
+void gh__green_publish_slow(struct gh_hub_slot *slot, const struct gh_thread *t);
+static inline void gh__green_publish(struct gh_hub *hub, const struct gh_thread *t)
+{
+	if (GH_UNLIKELY(__atomic_load_n(&hub->slot->flags, __ATOMIC_RELAXED) & GH_SLOT_F_RECORDS))
+		gh__green_publish_slow(hub->slot, t);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* The scheduler (sched.c)                                                                   */
 

@@ -27,6 +27,7 @@
  *   holder empties (gh__drain_remote, gh__posts_run), and write the hub's eventfd.
  */
 #include <errno.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -107,6 +108,17 @@ static void round_housekeeping(struct gh_hub *hub, struct gh__carrier *c, uint64
 	hub->round_end = switches + hub->runq_len;
 }
 
+void gh__green_publish_slow(struct gh_hub_slot *slot, const struct gh_thread *t)
+{
+	size_t len = strnlen(t->name, sizeof(slot->green_name) - 1);
+
+	/* Plain stores: the kernel side reads them from this carrier's own context, when it
+	 * sleeps (greenhub/slot.h). NUL-padded, so that no earlier name's tail shows. */
+	slot->green_id = t->id;
+	memcpy(slot->green_name, t->name, len);
+	memset(slot->green_name + len, 0, sizeof(slot->green_name) - len);
+}
+
 void gh__switch_out_on(struct gh_hub *hub, struct gh__carrier *c, struct gh_thread *self)
 {
 	struct gh_thread *next;
@@ -124,6 +136,7 @@ void gh__switch_out_on(struct gh_hub *hub, struct gh__carrier *c, struct gh_thre
 		switches_set(hub, switches + 1);
 		next->state = GH__RUNNING;
 		c->green = next;
+		gh__green_publish(hub, next);
 		if (next != self)
 			gh__switch(&self->ctx, &next->ctx, false);
 		return;
@@ -408,6 +421,7 @@ static enum run_result run_hub(struct gh_hub *hub, struct gh__carrier *c)
 			t->state = GH__RUNNING;
 			c->green = t;
 			gh__check_runner(hub, c);
+			gh__green_publish(hub, t);
 			gh__switch(&c->sched_ctx, &t->ctx, false);
 			c->green = NULL;
 			continue;
