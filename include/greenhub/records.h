@@ -40,6 +40,11 @@
 /* How long a reader's heartbeat keeps the records on: it renews it several times as often. */
 #define GH_RECORDS_HEARTBEAT_NS 2000000000ULL
 
+/* Which kernel side wrote a record (gh_block_record.mode): enum gh_mode's values, which BPF
+ * code cannot include. */
+#define GH_RECORD_MODE_TRACE 2
+#define GH_RECORD_MODE_SCHED_EXT 3
+
 /* What the carrier slept in. */
 enum gh_block_kind {
 	GH_BLOCK_SYSCALL = 1, /* a system call: gh_block_record.syscall is its number (x86-64) */
@@ -81,9 +86,29 @@ struct gh_block_record {
 	__u8 kind;       /* enum gh_block_kind */
 	__u8 handed_off; /* 1 if the hub was handed off during the block */
 	__u8 reason;     /* enum gh_block_reason */
-	__u8 mode;       /* enum gh_mode of greenhub.h: which kernel side wrote it */
+	__u8 mode;       /* GH_RECORD_MODE_*: which kernel side wrote it */
 	__u32 pad;
 	char green_name[GH_SLOT_NAME_LEN];
+};
+
+/*
+ * What a carrier publishes of the green thread it executes, for the records: the 32 bytes at
+ * its registration's green_addr (greenhub/kside.h), in the carrier's own memory. Written by
+ * the carrier only, at each switch to a green thread (userspace/lib/sched.c); read by the
+ * kernel side with bpf_probe_read_user() from the carrier's own context as it goes to sleep,
+ * so plain stores suffice. Whatever a process writes here lands only in records of its own
+ * hubs.
+ */
+struct gh_carrier_green {
+	/* The green thread's address, non-zero exactly while the carrier runs one: the word the
+	 * kernel side reads to tell a green thread's sleep from the hub loop's. */
+	__u64 thread;
+	__u64 id;      /* its gh_thread_id(): stored at every switch */
+	/* The id whose name name holds: stored with the name, only while the hub's slot has
+	 * GH_SLOT_F_RECORDS. A name is used only if name_id == id, so that a name left from
+	 * before the flag was set is never taken for the thread of now. */
+	__u64 name_id;
+	char name[GH_SLOT_NAME_LEN]; /* NUL-padded */
 };
 
 /* What the kernel side keeps of a block between its start and its end, in the carrier's
@@ -100,6 +125,7 @@ struct gh_kside_block {
 
 #ifndef __bpf__
 _Static_assert(sizeof(struct gh_block_record) == 72, "the record's layout is ABI");
+_Static_assert(sizeof(struct gh_carrier_green) == 40, "the published thread's layout is ABI");
 _Static_assert(sizeof(struct gh_kside_block) == 40, "the pending block's layout is ABI");
 #endif
 

@@ -92,9 +92,25 @@ static inline __u64 gh_baton_next(__u64 old, enum gh_baton_state state, __u32 ti
 
 /* Slot flags (gh_hub_slot.flags). */
 #define GH_SLOT_F_ACTIVE (1U << 0) /* the slot belongs to a live hub */
-/* A reader of block records is attached (greenhub/records.h): the baton holder publishes the
- * running green thread (green_id, green_name) at each switch. Set and cleared by the kernel side
- * (atomic or/and) and by `scx_greenhub --top`; read by the runtime at each switch. */
+/*
+ * A reader of block records is attached (greenhub/records.h): the carriers of the hub publish
+ * the names of the green threads they switch to, besides their ids (struct gh_carrier_green).
+ * Set by `scx_greenhub --top` for every attached hub and kept in step by the kernel side at
+ * each block (atomic or/and); read by the runtime at each switch.
+ *
+ * Why the running green thread is published per carrier, next to the word green_addr names
+ * (greenhub/kside.h), and not in the slot: a carrier that blocked resumes the green thread on
+ * its own stack without passing any switch point (trace mode's gate can give it the hub back
+ * with no runtime code on the way), while other carriers ran other green threads meanwhile;
+ * a slot field would then name the last of those. Next to green_addr it describes exactly the
+ * thread the carrier executes, and the kernel side already reads that word when the carrier
+ * sleeps. The id costs one plain store at each switch, on the cache line of the store of the
+ * thread pointer itself; the 16-byte name, a copy that is not free on a path of about 20 ns,
+ * is written only while this flag is set: off, the switch pays one load of the slot's flags
+ * (on the line of runner_tid, which the switch point checks anyway) and a branch that always
+ * goes the same way. Only the slot can carry the flag: the kernel side writes it without
+ * knowing where the carriers' memory is.
+ */
 #define GH_SLOT_F_RECORDS (1U << 1)
 
 /* Bytes of a green thread's name the slot publishes, NUL included: like TASK_COMM_LEN. */
@@ -191,30 +207,11 @@ struct gh_hub_slot {
 	__u32 held_tail;
 	__u32 held[GH_SLOT_HELD_MAX];
 
-	/* The green thread the baton holder runs, for the kernel side's block records
-	 * (greenhub/records.h): its gh_thread_id() and the first GH_SLOT_NAME_LEN - 1 bytes of
-	 * its gh_thread_name(), NUL-terminated. Written by the baton holder as it switches to a
-	 * green thread, only while GH_SLOT_F_RECORDS is set; read by the kernel side when that
-	 * carrier blocks, from the carrier's own context, so that the record names the thread the
-	 * sleeping carrier was running (a spare that takes the hub over writes its own afterwards).
-	 *
-	 * Why behind a flag, and not one store at every switch: the name is 16 bytes, two more
-	 * stores and a strncpy on a path that costs about 20 ns in all; and with the flag the
-	 * switch path, while nobody reads records, pays one load of flags, on the cache line of
-	 * runner_tid that the switch point checks anyway, and one branch that always goes the
-	 * same way. Plain stores (relaxed): the reader is the writer's own thread, in the kernel.
-	 * Whatever a process writes here only ever lands in records of its own hubs. Not reset:
-	 * stale while the flag is off, which the kernel side then does not read. */
-	__u64 green_id;
-	char green_name[GH_SLOT_NAME_LEN];
-
-	__u8 reserved[GH_SLOT_SIZE - 144 - 4 * GH_SLOT_HELD_MAX - 8 - GH_SLOT_NAME_LEN];
+	__u8 reserved[GH_SLOT_SIZE - 144 - 4 * GH_SLOT_HELD_MAX];
 };
 
 #ifndef __bpf__
 _Static_assert(sizeof(struct gh_hub_slot) == GH_SLOT_SIZE, "a slot fills one page");
-_Static_assert(__builtin_offsetof(struct gh_hub_slot, green_id) % 8 == 0,
-	       "green_id is one aligned store");
 #endif
 
 #endif /* GREENHUB_SLOT_H */
