@@ -3,7 +3,8 @@
  * Block records in trace mode (include/greenhub/records.h, docs/observability.md): named green
  * threads block bare in read(2) on a pipe, in nanosleep(2) and in a futex (a pthread mutex a
  * plain thread holds), and `scx_greenhub --top --once` run meanwhile names each thread and its
- * call. Without a reader, the kernel side writes no record at all. Each green thread's code
+ * call. Without a reader, the kernel side writes no record at all, and a reader that goes
+ * (stopped, or killed outright) leaves none written after it. Each green thread's code
  * after its call holds a marker no other carrier may be seen holding (I1).
  */
 #include <bpf/libbpf.h>
@@ -281,11 +282,70 @@ static void test_bpf_records_none_without_reader(void **state)
 	free(r);
 }
 
+/* Until the control map says a reader is attached (records_until_ns set); up to 10 s. */
+static bool reader_attached(const struct bt_maps *maps)
+{
+	for (int i = 0; i < 10000; i++) {
+		if (__atomic_load_n(&maps->ctl->kside.records_until_ns, __ATOMIC_ACQUIRE))
+			return true;
+		bt_sleep_ms(1);
+	}
+	return false;
+}
+
+/* A reader stopped by SIGTERM clears its heartbeat at once; one killed outright cannot, and
+ * the records stop when the heartbeat runs out (the kernel side clears it then). */
+static void test_bpf_records_reader_gone_stops_records(void **state)
+{
+	struct running *r = calloc(1, sizeof(*r));
+	struct bt_maps maps;
+	__u64 before, after;
+	pid_t pid;
+	int fd;
+
+	(void)state;
+	assert_non_null(r);
+	bt_loader_up();
+	assert_int_equal(bt_maps_open(&maps), 0);
+	work_start(r);
+
+	pid = bt_spawn((const char *const[]){ BT_LOADER, "--top", NULL }, -1, NULL, &fd);
+	assert_true(pid > 0);
+	assert_true(reader_attached(&maps));
+	bt_sleep_ms(300);
+	assert_int_equal(kill(pid, SIGTERM), 0);
+	assert_int_equal(bt_wait(pid), 0);
+	close(fd);
+	assert_int_equal(__atomic_load_n(&maps.ctl->kside.records_until_ns, __ATOMIC_ACQUIRE), 0);
+	assert_true(maps.ctl->kside.nr_records > 0);
+
+	pid = bt_spawn((const char *const[]){ BT_LOADER, "--top", NULL }, -1, NULL, &fd);
+	assert_true(pid > 0);
+	assert_true(reader_attached(&maps));
+	bt_sleep_ms(300);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(bt_wait(pid), 128 + SIGKILL);
+	close(fd);
+	/* The heartbeat runs out GH_RECORDS_HEARTBEAT_NS after the last renewal; the next block
+	 * then clears it. */
+	bt_sleep_ms(GH_RECORDS_HEARTBEAT_NS / 1000000 + 500);
+	before = __atomic_load_n(&maps.ctl->kside.nr_records, __ATOMIC_ACQUIRE);
+	assert_int_equal(__atomic_load_n(&maps.ctl->kside.records_until_ns, __ATOMIC_ACQUIRE), 0);
+	bt_sleep_ms(300);
+	after = __atomic_load_n(&maps.ctl->kside.nr_records, __ATOMIC_ACQUIRE);
+	work_stop(r);
+	assert_int_equal(after, before);
+	bt_maps_close(&maps);
+	bt_loader_down();
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bpf_records_none_without_reader),
 		cmocka_unit_test(test_bpf_records_top_names_threads_and_calls),
+		cmocka_unit_test(test_bpf_records_reader_gone_stops_records),
 	};
 
 	bt_require();
