@@ -123,6 +123,9 @@ struct table {
 
 struct top {
 	struct table hubs, threads;
+	/* When this reader attached: the ring may still hold records an earlier reader left
+	 * undrained, of blocks that began before. */
+	uint64_t since_ns;
 	uint64_t records;
 	bool oom; /* a record could not be counted for want of memory */
 };
@@ -219,7 +222,7 @@ static int take_record(void *ctx, void *data, size_t size)
 	struct top *top = ctx;
 	struct row *h, *t;
 
-	if (size < sizeof(*rec))
+	if (size < sizeof(*rec) || rec->start_ns < top->since_ns)
 		return 0;
 	top->records++;
 	h = table_find(&top->hubs, rec->tgid, rec->hub, 0);
@@ -492,7 +495,8 @@ static int reader_open(struct reader *r, const struct loader_mode *m, struct top
 		return EXIT_FAIL;
 	}
 	/* The since first: a block noted before it, under an earlier reader, is dropped. */
-	__atomic_store_n(&r->ctl->records_since_ns, loader_now(), __ATOMIC_RELEASE);
+	top->since_ns = loader_now();
+	__atomic_store_n(&r->ctl->records_since_ns, top->since_ns, __ATOMIC_RELEASE);
 	heartbeat(r);
 	flag_slots(r, true);
 	return 0;
