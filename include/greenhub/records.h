@@ -31,8 +31,8 @@
 #include "greenhub/slot.h"
 
 /* The ring buffer's pin name, in the mode's pin folder, and its size (a power of two, in
- * bytes): at 88 bytes a record (header included), 1 MiB holds about 12,000 records, the
- * reader drains it every GH_RECORDS_DRAIN_MS. */
+ * bytes): at 80 bytes a record (its 8-byte header included), 1 MiB holds about 13,000
+ * records; the reader drains it every GH_RECORDS_DRAIN_MS. */
 #define GH_RECORDS_PIN "blocks"
 #define GH_RECORDS_RING_BYTES (1U << 20)
 #define GH_RECORDS_DRAIN_MS 100
