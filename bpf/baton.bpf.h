@@ -194,6 +194,9 @@ static void spare_ran(struct gh_kside_control *c, struct gh_kside_hub *hub, __u6
 		return;
 	hist_add(&c->handoff_latency, now - since);
 	hist_add(&hub->handoff_latency, now - since);
+	/* For the block record of the handoff made at since (records.bpf.h). */
+	hub->rec_latency_for_ns = since;
+	hub->rec_latency_ns = now - since;
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -229,6 +229,8 @@ struct {
  * parts (kside member) of this file's types and the maps above. */
 #include "baton.bpf.h"
 #include "requests.bpf.h"
+#include "entry_frame.bpf.h"
+#include "records.bpf.h"
 
 static __always_inline struct gh_scx_control *ctl(void)
 {
@@ -516,6 +518,7 @@ static bool hand_off(struct task_struct *p, struct gh_scx_carrier *st, struct gh
 	 * the application's own handler) it could not stop p's return. */
 	if (!gate_handled(p, &st->kside, (int)signo)) {
 		counter_inc(&c->kside.nr_gate_unhandled);
+		carrier_block_why(&st->kside, GH_BLOCK_GATE_UNHANDLED);
 		return false;
 	}
 	/* Announce, then look at the loader's state (the drain's Dekker pair). The held ring
@@ -524,11 +527,13 @@ static bool hand_off(struct task_struct *p, struct gh_scx_carrier *st, struct gh
 	if (c->kside.state != GH_SCX_RUNNING || hub->kside.nr_displaced >= GH_SCX_HELD_MAX) {
 		displaced_add(&c->kside, &hub->kside, -1);
 		counter_inc(&c->kside.nr_refused);
+		carrier_block_why(&st->kside, GH_BLOCK_REFUSED);
 		return false;
 	}
 	if (!arm_gate(p)) {
 		displaced_add(&c->kside, &hub->kside, -1);
 		counter_inc(&c->kside.nr_gate_failures);
+		carrier_block_why(&st->kside, GH_BLOCK_GATE_FAILED);
 		return false;
 	}
 	counter_inc(&c->nr_gate_arms);
@@ -538,6 +543,7 @@ static bool hand_off(struct task_struct *p, struct gh_scx_carrier *st, struct gh
 		/* The armed gate is harmless: it will find the return settled. */
 		if (__sync_fetch_and_and(&st->kside.displaced, 0))
 			displaced_add(&c->kside, &hub->kside, -1);
+		carrier_block_why(&st->kside, GH_BLOCK_RACE);
 		return false;
 	}
 	now = bpf_ktime_get_ns();
@@ -556,15 +562,20 @@ static void owner_sleeps(struct task_struct *p, struct gh_scx_carrier *st,
 {
 	struct gh_scx_control *c = ctl();
 	s32 cpu = bpf_get_smp_processor_id();
+	struct gh_kside_block *note;
 	u32 grace;
 
 	if (!c)
 		return;
+	/* A block: noted for its record if a reader is attached (records.bpf.h; observes only). */
+	note = block_note(&c->kside, slot, &st->kside);
+	block_in(note, p);
 	if (!in_green_thread(&st->kside)) {
 		struct cpu_ctx *cc;
 		u32 zero = 0;
 
 		counter_inc(&c->kside.nr_loop_sleeps);
+		block_why(note, GH_BLOCK_LOOP_SLEEP);
 		cc = bpf_map_lookup_elem(&cpu_ctxs, &zero);
 		if (cc && scx_bpf_dsq_nr_queued(SPARE_DSQ(st->kside.hub)) > 0)
 			cc->wake_hub = st->kside.hub + 1;
@@ -572,11 +583,15 @@ static void owner_sleeps(struct task_struct *p, struct gh_scx_carrier *st,
 	}
 	if (gate_masked(p, signo)) {
 		counter_inc(&c->kside.nr_masked);
+		block_why(note, GH_BLOCK_MASKED);
 		return;
 	}
 	grace = hub_grace(slot, hub);
-	if (grace && start_grace(p, st, hub, b, cpu, grace))
+	if (grace && start_grace(p, st, hub, b, cpu, grace)) {
+		/* Unless the grace timer hands it off (the record then says so). */
+		block_why(note, GH_BLOCK_GRACE);
 		return;
+	}
 	if (!hand_off(p, st, slot, hub, b))
 		return;
 	hub->handoff_cpu = cpu;
@@ -982,6 +997,22 @@ void GH_SCX_OP(greenhub_dispatch, s32 cpu, struct task_struct *prev)
 		gh_scx_dsq_move_to_local(FAIR_DSQ);
 }
 
+/* A carrier with a noted block runs again: its record, while a reader of block records is
+ * attached (records.bpf.h); a note left from an earlier reader is dropped. */
+static void carrier_runs(struct task_struct *p, struct gh_scx_carrier *st)
+{
+	struct gh_scx_control *c = ctl();
+	struct gh_scx_hub *hub;
+	u32 h = st->kside.hub;
+
+	if (!c || !c->kside.records_until_ns) {
+		st->kside.block.start_ns = 0;
+		return;
+	}
+	hub = bpf_map_lookup_elem(&hubs, &h);
+	block_end(&c->kside, p, &st->kside, hub ? &hub->kside : NULL, GH_RECORD_MODE_SCHED_EXT);
+}
+
 void GH_SCX_OP(greenhub_running, struct task_struct *p)
 {
 	struct gh_scx_carrier *st = carrier_storage(p);
@@ -994,6 +1025,8 @@ void GH_SCX_OP(greenhub_running, struct task_struct *p)
 		vtime_now = vtime;
 	if (st && st->held)
 		held_runs(p, st);
+	if (st && st->kside.block.start_ns)
+		carrier_runs(p, st);
 	if (!st || !st->woken)
 		return;
 	/* A spare given a CPU for a handoff runs: the kernel's view of the handoff latency. */

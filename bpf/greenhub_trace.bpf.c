@@ -106,6 +106,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "greenhub/trace.h"
+#include "entry_frame.bpf.h"
 #include "task_work.bpf.h"
 
 #if !defined(__TARGET_ARCH_x86)
@@ -119,8 +120,6 @@ char LICENSE[] SEC("license") = "GPL";
 #define ERESTART_RESTARTBLOCK 516
 #define NR_RT_SIGRETURN 15 /* x86-64 */
 #define NR_PPOLL 271       /* x86-64 */
-#define FRED_EVENT_TYPE_OTHER 7
-#define FRED_VECTOR_SYSCALL 1
 #define PF_KTHREAD 0x00200000
 #define SIGNAL_GROUP_EXIT 0x4
 
@@ -216,6 +215,7 @@ struct {
  * parts (kside member) of this file's types and the maps above. */
 #include "baton.bpf.h"
 #include "requests.bpf.h"
+#include "records.bpf.h"
 
 static __always_inline struct gh_trace_control *ctl(void)
 {
@@ -252,30 +252,6 @@ static void carrier_joined(struct gh_kside_carrier *st)
 
 /* ---------------------------------------------------------------------------------------- */
 /* Small helpers                                                                              */
-
-/*
- * Is p asleep inside a system call, rather than in a fault taken from user mode? See the
- * header for why the entry frame tells. *nr gets the system call number.
- */
-static bool in_syscall(struct task_struct *p, long *nr)
-{
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(p);
-	__u64 ss;
-
-	if (!regs)
-		return false;
-	*nr = (long)regs->orig_ax;
-	/* FRED (6.9) widened the SS slot to ssx; an older kernel has no FRED frames. */
-	ss = bpf_core_field_exists(regs->ssx) ? regs->ssx : 0;
-	if (ss >> 32) {
-		/* A FRED frame: the event type and vector sit above the selector. */
-		return ((ss >> 48) & 0xf) == FRED_EVENT_TYPE_OTHER &&
-		       ((ss >> 32) & 0xff) == FRED_VECTOR_SYSCALL;
-	}
-	/* -1 for exceptions and interrupts; then what SYSCALL and entry_SYSCALL_64 leave. */
-	return *nr >= 0 && regs->ax == (unsigned long)-ENOSYS && regs->cx == regs->ip &&
-	       regs->r11 == regs->flags;
-}
 
 /* A signal that will be delivered at p's return to user mode (other than by us). */
 static bool signal_due(struct task_struct *p)
@@ -318,6 +294,7 @@ static void owner_sleeps(struct task_struct *p)
 {
 	struct gh_trace_carrier *st = bpf_task_storage_get(&carriers, p, 0, 0);
 	struct gh_trace_control *c;
+	struct gh_kside_block *note;
 	struct gh_hub_slot *slot;
 	struct gh_trace_hub *hub;
 	__u64 b, now;
@@ -335,30 +312,43 @@ static void owner_sleeps(struct task_struct *p)
 	c = ctl();
 	if (!c)
 		return;
+	/* A block: noted for its record if a reader is attached (records.bpf.h; observes only). */
+	note = block_note(&c->kside, slot, &st->kside);
 	if (!in_syscall(p, &nr)) {
 		counter_inc(&c->nr_fault_sleeps);
 		counter_inc(&hub->nr_fault_sleeps);
+		block_why(note, GH_BLOCK_FAULT_SLEEP);
 		return;
 	}
-	if (nr == NR_RT_SIGRETURN)
+	if (note) {
+		note->kind = GH_BLOCK_SYSCALL;
+		note->syscall = (__s32)nr;
+	}
+	if (nr == NR_RT_SIGRETURN) {
+		block_why(note, GH_BLOCK_SIGRETURN);
 		return; /* its exit must never be signalled, so it must never need the gate */
+	}
 	if (!in_green_thread(&st->kside)) {
 		counter_inc(&c->kside.nr_loop_sleeps);
+		block_why(note, GH_BLOCK_LOOP_SLEEP);
 		return;
 	}
 	if (gate_masked(p, gate_signo)) {
 		counter_inc(&c->kside.nr_masked);
 		counter_inc(&hub->nr_masked);
+		block_why(note, GH_BLOCK_MASKED);
 		return;
 	}
 	if (!gate_handled(p, &st->kside, gate_signo)) {
 		counter_inc(&c->kside.nr_gate_unhandled);
+		block_why(note, GH_BLOCK_GATE_UNHANDLED);
 		return;
 	}
 	/* The gate is armed before the handoff: it must be in place by the time p can return.
 	 * If the handoff then does not happen, it finds p not displaced and does nothing. */
 	if (gate_task_work && !gh_arm_gate(&gates, p, resume_gate)) {
 		counter_inc(&c->kside.nr_gate_failures);
+		block_why(note, GH_BLOCK_GATE_FAILED);
 		return;
 	}
 	/* Announce, then look at the loader's state (the drain's Dekker pair). */
@@ -366,10 +356,12 @@ static void owner_sleeps(struct task_struct *p)
 	if (c->kside.state != GH_TRACE_RUNNING) {
 		displaced_add(&c->kside, &hub->kside, -1);
 		counter_inc(&c->kside.nr_refused);
+		block_why(note, GH_BLOCK_REFUSED);
 		return;
 	}
 	if (!baton_cas(slot, b, GH_BATON_HANDOFF, st->kside.tid)) {
 		displaced_add(&c->kside, &hub->kside, -1);
+		block_why(note, GH_BLOCK_RACE);
 		return;
 	}
 	now = bpf_ktime_get_ns();
@@ -379,6 +371,21 @@ static void owner_sleeps(struct task_struct *p)
 	st->kside.displaced = 1;
 	st->kside.handoff_ns = now;
 	wake_spare(c, st->kside.hub, slot, hub, now);
+}
+
+/* A carrier runs again while a reader of block records is attached: the record of the block
+ * it was noted in, if any (records.bpf.h). */
+static void carrier_runs(struct gh_trace_control *c, struct task_struct *p)
+{
+	struct gh_trace_carrier *st = bpf_task_storage_get(&carriers, p, 0, 0);
+	struct gh_trace_hub *hub;
+	__u32 idx;
+
+	if (!st || !st->kside.block.start_ns)
+		return;
+	idx = st->kside.hub;
+	hub = bpf_map_lookup_elem(&hubs, &idx);
+	block_end(&c->kside, p, &st->kside, hub ? &hub->kside : NULL, GH_RECORD_MODE_TRACE);
 }
 
 /* A carrier switched in while its hub's spares were woken: if it is one of those spares (it
@@ -601,6 +608,9 @@ int BPF_PROG(greenhub_sched_switch, bool preempt, struct task_struct *prev,
 	c = ctl();
 	if (c && c->nr_woken_pending > 0)
 		spare_runs(c, next);
+	/* A noted block ends (only while a reader of block records is attached). */
+	if (c && c->kside.records_until_ns)
+		carrier_runs(c, next);
 	/* A displaced carrier coming back: make sure its gate is in place on this CPU. */
 	if (gate_task_work && c && c->kside.nr_displaced > 0)
 		displaced_runs(next);

@@ -17,6 +17,8 @@
 #include <linux/types.h>
 #endif
 
+#include "greenhub/records.h"
+
 /* The loader's state word (gh_kside_control.state) takes the same values in every mode; a mode
  * may add its own after these (sched_ext mode's EXITED). */
 enum gh_kside_state {
@@ -91,6 +93,17 @@ struct gh_kside_control {
 	__u64 nr_exit_cleanups;  /* hubs released because their process exited or exec'd */
 	/* Latency from an owner's sleep to the spare given the hub running. */
 	struct gh_kside_hist handoff_latency;
+
+	/* Block records (greenhub/records.h). records_since_ns and records_until_ns: written by
+	 * a reader (scx_greenhub --top) through its mapping, the since first; 0 when none is
+	 * attached. The kernel side records a block that starts while bpf_ktime_get_ns() <
+	 * records_until_ns and after records_since_ns (so that a block noted under an earlier
+	 * reader is never reported to a later one). Counters bumped by the kernel side: records
+	 * written, and records lost to a full ring buffer. */
+	__u64 records_since_ns;
+	__u64 records_until_ns;
+	__u64 nr_records;
+	__u64 nr_records_lost;
 };
 
 /*
@@ -114,6 +127,10 @@ struct gh_kside_hub {
 	__u64 nr_spare_wakes;
 	__u64 nr_spare_misses;
 	struct gh_kside_hist handoff_latency;
+	/* For block records: the last latency fed to handoff_latency, and the handoff it measured
+	 * (its handoff_ns), so that a carrier's record can carry its own handoff's latency. */
+	__u64 rec_latency_for_ns;
+	__u64 rec_latency_ns;
 };
 
 /*
@@ -140,6 +157,8 @@ struct gh_kside_carrier {
 	__u32 displaced;
 	__u32 pad;
 	__u64 handoff_ns; /* when this carrier was last handed off */
+	/* The block in progress, noted while a reader of block records is attached. */
+	struct gh_kside_block block;
 };
 
 #endif /* GREENHUB_KSIDE_H */

@@ -25,6 +25,8 @@
  *             timers, the heartbeat's in bpf/scx_heartbeat.bpf.h and the grace timers in
  *             bpf/scx_grace.bpf.h), pinned so that their timers and task works outlive the
  *             loader
+ *   blocks    BPF ring buffer of block records (greenhub/records.h), written only while a
+ *             reader (scx_greenhub --top) is attached
  *   and link_ops (the struct_ops link: while it is pinned the scheduler stays attached),
  *   link_register (the request program), link_exit and link_exec (process exits and execs
  *   release their slots)
@@ -47,7 +49,7 @@
 #include "greenhub/request.h"
 #include "greenhub/slot.h"
 
-#define GH_SCX_ABI_VERSION 4
+#define GH_SCX_ABI_VERSION 5
 #define GH_SCX_MAGIC 0x47485358u /* "GHSX" */
 
 #define GH_SCX_PIN_ROOT "/sys/fs/bpf"

@@ -29,7 +29,7 @@
 #include <linux/types.h>
 #endif
 
-#define GH_SLOT_ABI_VERSION 3
+#define GH_SLOT_ABI_VERSION 4
 
 /* Most hubs one loader serves at once, over all processes: the size of the slot map. */
 #define GH_MAX_HUBS 1024
@@ -92,6 +92,29 @@ static inline __u64 gh_baton_next(__u64 old, enum gh_baton_state state, __u32 ti
 
 /* Slot flags (gh_hub_slot.flags). */
 #define GH_SLOT_F_ACTIVE (1U << 0) /* the slot belongs to a live hub */
+/*
+ * A reader of block records is attached (greenhub/records.h): the carriers of the hub publish
+ * the names of the green threads they switch to, besides their ids (struct gh_carrier_green).
+ * Set by `scx_greenhub --top` for every attached hub and kept in step by the kernel side at
+ * each block (atomic or/and); read by the runtime at each switch.
+ *
+ * Why the running green thread is published per carrier, next to the word green_addr names
+ * (greenhub/kside.h), and not in the slot: a carrier that blocked resumes the green thread on
+ * its own stack without passing any switch point (trace mode's gate can give it the hub back
+ * with no runtime code on the way), while other carriers ran other green threads meanwhile;
+ * a slot field would then name the last of those. Next to green_addr it describes exactly the
+ * thread the carrier executes, and the kernel side already reads that word when the carrier
+ * sleeps. The id costs one plain store at each switch, on the cache line of the store of the
+ * thread pointer itself; the 16-byte name, a copy that is not free on a path of about 20 ns,
+ * is written only while this flag is set: off, the switch pays one load of the slot's flags
+ * (on the line of runner_tid, which the switch point checks anyway) and a branch that always
+ * goes the same way. Only the slot can carry the flag: the kernel side writes it without
+ * knowing where the carriers' memory is.
+ */
+#define GH_SLOT_F_RECORDS (1U << 1)
+
+/* Bytes of a green thread's name the slot publishes, NUL included: like TASK_COMM_LEN. */
+#define GH_SLOT_NAME_LEN 16
 
 /*
  * One hub's slot. In kernel-assist modes it is an entry of a BPF_F_MMAPABLE array map, one page

@@ -24,6 +24,8 @@
  *                ring of its own at its slot's index, and its parked spares wait on it
  *   owners       HASH global tgid -> 1, so that a process exit finds its slots
  *   gates, gate_backups   the task-work return gate of each carrier (task-work gate only)
+ *   blocks       BPF ring buffer of block records (greenhub/records.h), written only while a
+ *                reader (scx_greenhub --top) is attached
  *   link_register, link_switch, link_sys_exit, link_exit, link_exec, link_free
  *                the links of the programs; the loader's exit does not detach them
  *
@@ -47,7 +49,7 @@
 #include "greenhub/request.h"
 #include "greenhub/slot.h"
 
-#define GH_TRACE_ABI_VERSION 4
+#define GH_TRACE_ABI_VERSION 5
 #define GH_TRACE_MAGIC 0x47485452u /* "GHTR" */
 
 /* When scx_greenhub refuses to load because the kernel cannot run any mode, it says why in this

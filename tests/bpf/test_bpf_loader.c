@@ -55,6 +55,14 @@ static void test_bpf_loader_bad_input_fail(void **state)
 	assert_says("unexpected argument 'extra'");
 	assert_int_equal(bt_loader(out, sizeof(out), "--force"), 2);
 	assert_int_equal(bt_loader(out, sizeof(out), "--stop", "--detach"), 2);
+	assert_int_equal(bt_loader(out, sizeof(out), "--top", "--once", "--duration", "soon"), 2);
+	assert_says("--duration wants seconds");
+	assert_int_equal(bt_loader(out, sizeof(out), "--top", "--duration", "2"), 2);
+	assert_says("--duration goes with --top --once");
+	assert_int_equal(bt_loader(out, sizeof(out), "--top", "--stats"), 2);
+	assert_int_equal(bt_loader(out, sizeof(out), "--top", "--detach"), 2);
+	assert_int_equal(bt_loader(out, sizeof(out), "--top", "--stop"), 2);
+	assert_int_equal(bt_loader(out, sizeof(out), "--top", "--mode", "trace"), 2);
 }
 
 static void test_bpf_loader_not_running_fail(void **state)
@@ -63,6 +71,8 @@ static void test_bpf_loader_not_running_fail(void **state)
 	assert_int_equal(bt_loader(out, sizeof(out), "--stop"), 7);
 	assert_says("not running");
 	assert_int_equal(bt_loader(out, sizeof(out), "--stats", "--once"), 7);
+	assert_says("not running");
+	assert_int_equal(bt_loader(out, sizeof(out), "--top", "--once"), 7);
 	assert_says("not running");
 }
 

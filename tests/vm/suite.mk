@@ -39,7 +39,7 @@ $(VM_BUILD)/test_vm_%: tests/vm/test_vm_%.c
 VM_SCX_TESTS := $(VM_BUILD)/test_vm_scx_loader $(VM_BUILD)/test_vm_scx_block \
 		$(VM_BUILD)/test_vm_scx_stress $(VM_BUILD)/test_vm_scx_eject \
 		$(VM_BUILD)/test_vm_scx_grace $(VM_BUILD)/test_vm_scx_watchdog \
-		$(VM_BUILD)/test_vm_scx_isolation
+		$(VM_BUILD)/test_vm_scx_isolation $(VM_BUILD)/test_vm_scx_records
 VM_TESTS += $(VM_SCX_TESTS)
 VM_EXTRA += $(LOADER) $(STRESS_BIN)
 

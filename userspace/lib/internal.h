@@ -299,8 +299,13 @@ struct gh__carrier {
 	pthread_t thread;
 	void *altstack;
 	/* The green thread this carrier executes, or holds while blocked in a call. Written only
-	 * by the carrier itself. */
+	 * by the carrier itself. With the three fields after it, the struct gh_carrier_green of
+	 * greenhub/records.h that the kernel side reads (at green_addr) for its block records:
+	 * gh__green_publish() writes them. */
 	struct gh_thread *green;
+	uint64_t green_id;
+	uint64_t green_name_id;
+	char green_name[GH_SLOT_NAME_LEN];
 	unsigned region_depth;    /* nested gh_blocking_begin() calls */
 	/* Futex word: 0 while the carrier sleeps parked or waits for a hand-back, 1 once it is
 	 * woken. Written by the waker (1) and the carrier (0). */
@@ -554,6 +559,19 @@ static inline void gh__check_runner(struct gh_hub *hub, struct gh__carrier *c)
 	if (GH_UNLIKELY(__atomic_load_n(&hub->slot->runner_tid, __ATOMIC_RELAXED) !=
 			(__u32)c->tid))
 		gh__runner_violated(hub, c);
+}
+
+/* The runtime's half of block records (greenhub/records.h, struct gh_carrier_green): carrier
+ * c switches to green thread t. The id at every switch, one store beside c->green's; the name
+ * only while a reader is attached (GH_SLOT_F_RECORDS): off, one load and a branch that always
+ * goes the same way. */
+void gh__green_publish_name(struct gh__carrier *c, const struct gh_thread *t);
+static inline void gh__green_publish(struct gh_hub *hub, struct gh__carrier *c,
+				     const struct gh_thread *t)
+{
+	c->green_id = t->id;
+	if (GH_UNLIKELY(__atomic_load_n(&hub->slot->flags, __ATOMIC_RELAXED) & GH_SLOT_F_RECORDS))
+		gh__green_publish_name(c, t);
 }
 
 /* ---------------------------------------------------------------------------------------- */

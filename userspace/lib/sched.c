@@ -27,8 +27,11 @@
  *   holder empties (gh__drain_remote, gh__posts_run), and write the hub's eventfd.
  */
 #include <errno.h>
+#include <stddef.h>
+#include <string.h>
 #include <unistd.h>
 
+#include "greenhub/records.h"
 #include "internal.h"
 
 /* ---------------------------------------------------------------------------------------- */
@@ -107,6 +110,27 @@ static void round_housekeeping(struct gh_hub *hub, struct gh__carrier *c, uint64
 	hub->round_end = switches + hub->runq_len;
 }
 
+/* The layout the kernel side reads at green_addr (&c->green): struct gh_carrier_green. */
+#define GREEN_AT(field, want)                                                                 \
+	_Static_assert(offsetof(struct gh__carrier, field) - offsetof(struct gh__carrier, green) == \
+			       offsetof(struct gh_carrier_green, want),                            \
+		       "struct gh__carrier." #field " is not where greenhub/records.h says")
+GREEN_AT(green_id, id);
+GREEN_AT(green_name_id, name_id);
+GREEN_AT(green_name, name);
+_Static_assert(sizeof(((struct gh__carrier *)0)->green) == 8, "green is the 64-bit word");
+
+void gh__green_publish_name(struct gh__carrier *c, const struct gh_thread *t)
+{
+	size_t len = strnlen(t->name, sizeof(c->green_name) - 1);
+
+	/* Plain stores: the kernel side reads them from this carrier's own context, when it
+	 * sleeps. NUL-padded, so that no earlier name's tail shows. */
+	memcpy(c->green_name, t->name, len);
+	memset(c->green_name + len, 0, sizeof(c->green_name) - len);
+	c->green_name_id = t->id;
+}
+
 void gh__switch_out_on(struct gh_hub *hub, struct gh__carrier *c, struct gh_thread *self)
 {
 	struct gh_thread *next;
@@ -124,6 +148,7 @@ void gh__switch_out_on(struct gh_hub *hub, struct gh__carrier *c, struct gh_thre
 		switches_set(hub, switches + 1);
 		next->state = GH__RUNNING;
 		c->green = next;
+		gh__green_publish(hub, c, next);
 		if (next != self)
 			gh__switch(&self->ctx, &next->ctx, false);
 		return;
@@ -408,6 +433,7 @@ static enum run_result run_hub(struct gh_hub *hub, struct gh__carrier *c)
 			t->state = GH__RUNNING;
 			c->green = t;
 			gh__check_runner(hub, c);
+			gh__green_publish(hub, c, t);
 			gh__switch(&c->sched_ctx, &t->ctx, false);
 			c->green = NULL;
 			continue;

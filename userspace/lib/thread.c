@@ -318,12 +318,19 @@ void gh__thread_name(struct gh_thread *t, const char *name)
 int gh_thread_set_name(gh_thread *h, const char *name)
 {
 	struct gh_thread *t = gh__thread_of(h);
+	struct gh__carrier *c = gh__carrier_self();
 
 	if (!h || !name)
 		return -EINVAL;
 	if (!t)
 		return -ESRCH;
 	gh__thread_name(t, name);
+	/* A thread that names itself may run on without another switch (a blocking call it makes
+	 * next is handed off and its carrier gets the hub back without one): publish the new
+	 * name now for the block records, whether or not a reader is attached yet (one may attach
+	 * before its next switch in), rather than at that switch. */
+	if (c && c->green == t)
+		gh__green_publish_name(c, t);
 	return 0;
 }
 

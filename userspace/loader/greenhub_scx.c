@@ -55,7 +55,8 @@ LOADER_KSIDE_FIRST(struct gh_scx_hub);
 /* Every map whose last user reference must not go with the loader: a map's timers and task
  * works are cancelled when it loses its last one. */
 static const char *const map_pins[] = { "slots", "hubs", "carriers", "gates", "owners",
-					"heartbeat", "hub_timers", "release_timers" };
+					"heartbeat", "hub_timers", "release_timers",
+					GH_RECORDS_PIN };
 static const char *const link_pins[] = { "link_ops", "link_register", "link_exit", "link_exec" };
 
 struct scx_state {
@@ -255,7 +256,8 @@ static int pin(const struct scx_state *st)
 	struct bpf_map *const maps[] = { skel->maps.slots,     skel->maps.hubs,
 					 skel->maps.carriers,  skel->maps.gates,
 					 skel->maps.owners,    skel->maps.heartbeat,
-					 skel->maps.hub_timers, skel->maps.release_timers };
+					 skel->maps.hub_timers, skel->maps.release_timers,
+					 skel->maps.blocks };
 	struct bpf_link *const links[] = { st->ops_link, skel->links.greenhub_request,
 					   skel->links.greenhub_process_exit,
 					   skel->links.greenhub_process_exec };

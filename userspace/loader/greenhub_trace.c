@@ -49,7 +49,7 @@ LOADER_KSIDE_FIRST(struct gh_trace_hub);
 
 /* The pins, in the order they are made; the control map is last on purpose. */
 static const char *const map_pins[] = { "slots", "hubs", "carriers", "wake_rings", "owners",
-					"gates", "gate_backups" };
+					"gates", "gate_backups", GH_RECORDS_PIN };
 static const char *const link_pins[] = { "link_register", "link_switch", "link_sys_exit",
 					 "link_exit", "link_exec", "link_free" };
 
@@ -325,7 +325,7 @@ static int pin(const struct greenhub_trace *skel)
 	struct bpf_map *const maps[] = { skel->maps.slots,  skel->maps.hubs,
 					 skel->maps.carriers, skel->maps.wake_rings,
 					 skel->maps.owners, skel->maps.gates,
-					 skel->maps.gate_backups };
+					 skel->maps.gate_backups, skel->maps.blocks };
 	/* greenhub_sys_exit is NULL with the task-work gate. */
 	struct bpf_link *const links[] = { skel->links.greenhub_register,
 					   skel->links.greenhub_sched_switch,

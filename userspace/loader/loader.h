@@ -55,7 +55,9 @@ struct loader_opts {
 	bool detach;           /* -d: leave the kernel side loaded and exit */
 	bool force;            /* --stop --force: remove pins of an incompatible version */
 	bool stats;            /* --stats: print the loaded side's statistics */
-	bool once;             /* --stats --once */
+	bool once;             /* --stats --once, --top --once */
+	bool top;              /* --top: what blocks, from the block records */
+	double duration;       /* --top --once: seconds to collect records (default 1) */
 	enum loader_format format; /* --stats --format */
 	const char *btf_path;  /* --btf: the kernel's BTF from this file */
 	double interval;       /* seconds between statistics */
@@ -345,5 +347,12 @@ uint64_t loader_hist_quantile(const __u64 *bucket, unsigned nr, double q);
  * hubs' (labelled hub, pid), the handoff-latency histograms, "# EOF". 0, or the errno of a
  * write that failed. */
 int loader_print_metrics(const struct loader_mode *m, const struct loader_view *v);
+
+/* top.c */
+
+/* --top on m's pins: attach to the block records, report every o->interval seconds until a
+ * signal (or, with o->once, once after o->duration seconds), detach. 0 or an exit status
+ * (message printed). */
+int loader_run_top(const struct loader_mode *m, const struct loader_opts *o);
 
 #endif /* GREENHUB_LOADER_H */

@@ -438,6 +438,15 @@ static int run_stats(const struct loader_opts *o)
 	return status;
 }
 
+static int run_top(const struct loader_opts *o)
+{
+	const struct loader_mode *m = pinned_mode();
+
+	if (access(m->pins->dir, F_OK) < 0 && errno == EACCES)
+		return denied(m->pins->dir);
+	return loader_run_top(m, o);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* The command line                                                                           */
 
@@ -452,8 +461,13 @@ static void usage(FILE *f)
 		"                      or trace\n"
 		"  -d, --detach        load, pin and exit; `scx_greenhub --stop` unloads\n"
 		"  -s, --stats         print the loaded side's live statistics until Ctrl-C\n"
-		"  -i, --interval SEC  seconds between statistics (default 1)\n"
-		"      --once          with --stats: print once and exit\n"
+		"  -i, --interval SEC  seconds between statistics or --top reports (default 1)\n"
+		"      --top           show what blocks: per process and hub, then the green\n"
+		"                      threads that blocked the most, from the kernel side's\n"
+		"                      block records (docs/observability.md)\n"
+		"      --once          with --stats: print once and exit; with --top: collect\n"
+		"                      for --duration seconds, print one report and exit\n"
+		"      --duration SEC  with --top --once: how long to collect (default 1)\n"
 		"      --format FORMAT with --stats: text (default) or openmetrics (metrics\n"
 		"                      for Prometheus, docs/loader.md)\n"
 		"      --stop          unload the loaded kernel side, once no carrier it handed\n"
@@ -509,7 +523,7 @@ static int parse_format(const char *s, enum loader_format *out)
 }
 
 enum { OPT_STOP = 256, OPT_TIMEOUT, OPT_FORCE, OPT_ONCE, OPT_BTF, OPT_GRACE, OPT_GRACE_NS,
-       OPT_GATE, OPT_FORMAT };
+       OPT_GATE, OPT_FORMAT, OPT_TOP, OPT_DURATION };
 
 int main(int argc, char **argv)
 {
@@ -519,6 +533,8 @@ int main(int argc, char **argv)
 		{ "stats", no_argument, NULL, 's' },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "once", no_argument, NULL, OPT_ONCE },
+		{ "top", no_argument, NULL, OPT_TOP },
+		{ "duration", required_argument, NULL, OPT_DURATION },
 		{ "format", required_argument, NULL, OPT_FORMAT },
 		{ "stop", no_argument, NULL, OPT_STOP },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
@@ -532,11 +548,11 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct loader_opts o = { .interval = 1.0, .timeout = 30.0 };
+	struct loader_opts o = { .interval = 1.0, .timeout = 30.0, .duration = 1.0 };
 	const struct loader_mode *mode = NULL;
 	struct loader_features f;
 	const char *mode_name = "auto";
-	bool stop = false, format_given = false;
+	bool stop = false, format_given = false, duration_given = false;
 	void *state = NULL;
 	int c, status;
 
@@ -560,6 +576,17 @@ int main(int argc, char **argv)
 			break;
 		case OPT_ONCE:
 			o.once = true;
+			break;
+		case OPT_TOP:
+			o.top = true;
+			break;
+		case OPT_DURATION:
+			if (parse_seconds(optarg, &o.duration, false) || o.duration < 0.01) {
+				loader_err("--duration wants seconds (at least 0.01), not '%s'",
+					   optarg);
+				return EXIT_USAGE;
+			}
+			duration_given = true;
 			break;
 		case OPT_FORMAT:
 			if (parse_format(optarg, &o.format)) {
@@ -642,21 +669,31 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (stop && (o.detach || o.stats)) {
+	if (stop && (o.detach || o.stats || o.top)) {
 		loader_err("--stop goes alone (with --timeout or --force)");
 		return EXIT_USAGE;
 	}
-	if ((o.force && !stop) || ((o.once || format_given) && !o.stats)) {
-		loader_err("--force goes with --stop, --once and --format with --stats");
+	if ((o.force && !stop) || (o.once && !o.stats && !o.top) || (format_given && !o.stats)) {
+		loader_err("--force goes with --stop, --once with --stats or --top, --format with "
+			   "--stats");
+		return EXIT_USAGE;
+	}
+	if (duration_given && !(o.top && o.once)) {
+		loader_err("--duration goes with --top --once");
+		return EXIT_USAGE;
+	}
+	if (o.top && (o.stats || o.detach || mode)) {
+		loader_err("--top only reads what is loaded: it goes alone (with --interval, "
+			   "--once, --duration)");
 		return EXIT_USAGE;
 	}
 	if ((o.grace_policy || o.grace_ns) &&
-	    (stop || o.stats || (mode && !(mode->takes & LOADER_TAKES_GRACE)))) {
+	    (stop || o.stats || o.top || (mode && !(mode->takes & LOADER_TAKES_GRACE)))) {
 		loader_err("--grace and --grace-ns set how sched_ext mode loads: they go with "
 			   "-m sched_ext or auto");
 		return EXIT_USAGE;
 	}
-	if (o.gate && (stop || o.stats || !mode || !(mode->takes & LOADER_TAKES_GATE))) {
+	if (o.gate && (stop || o.stats || o.top || !mode || !(mode->takes & LOADER_TAKES_GATE))) {
 		loader_err("--gate sets how trace mode loads: it goes with -m trace");
 		return EXIT_USAGE;
 	}
@@ -678,6 +715,8 @@ int main(int argc, char **argv)
 		return run_stop(&o);
 	if (o.stats)
 		return run_stats(&o);
+	if (o.top)
+		return run_top(&o);
 
 	/* Load. */
 	if (!privileged()) {

@@ -168,6 +168,10 @@ static const struct loader_metric kside_metrics[] = {
 	K(nr_rejected, "greenhub_requests_rejected_total", "Requests refused."),
 	K(nr_exit_cleanups, "greenhub_exit_cleanups_total",
 	  "Slots released by the kernel side when their process exited or exec'd."),
+	K(nr_records, "greenhub_block_records_total",
+	  "Block records written for a reader (scx_greenhub --top)."),
+	K(nr_records_lost, "greenhub_block_records_lost_total",
+	  "Block records lost to a full ring buffer."),
 };
 #undef K
 
