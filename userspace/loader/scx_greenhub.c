@@ -489,10 +489,10 @@ static void usage(FILE *f)
 		"  -h, --help          show this help and exit\n"
 		"  -V, --version       show the version and exit\n"
 		"\n"
-		"Objects are pinned under %s (trace mode) or %s (sched_ext mode),\n"
-		"root only. Exit status: 0 ok, 1 failure, 2 usage, 3 not privileged,\n"
-		"4 kernel unsupported, 5 already running, 6 incompatible pinned version,\n"
-		"7 not running, 8 --stop timed out.\n",
+		"Objects are pinned, root only, under %s (trace mode)\n"
+		"or %s (sched_ext mode). Exit status: 0 ok, 1 failure,\n"
+		"2 usage, 3 not privileged, 4 kernel unsupported, 5 already running,\n"
+		"6 incompatible pinned version, 7 not running, 8 --stop timed out.\n",
 		GH_SCX_GRACE_NS_DFL, GH_TRACE_PIN_DIR, GH_SCX_PIN_DIR);
 }
 
