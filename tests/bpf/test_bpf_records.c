@@ -178,6 +178,15 @@ static void work_stop(struct running *r)
 		assert_true(atomic_load(&r->w.blocks[b]) >= 3);
 }
 
+/* Trace mode loaded, the test's view of its maps open, and the blocking green threads at work. */
+static void loaded_and_blocking(struct running *r, struct bt_maps *maps)
+{
+	assert_non_null(r);
+	bt_loader_up();
+	assert_int_equal(bt_maps_open(maps), 0);
+	work_start(r);
+}
+
 /* The line of --top's green-thread table that names name, or NULL. */
 static const char *thread_line(const char *out, const char *name, char *line, size_t len)
 {
@@ -209,10 +218,7 @@ static void test_bpf_records_top_names_threads_and_calls(void **state)
 	int rc;
 
 	(void)state;
-	assert_non_null(r);
-	bt_loader_up();
-	assert_int_equal(bt_maps_open(&maps), 0);
-	work_start(r);
+	loaded_and_blocking(r, &maps);
 	rc = bt_loader(out, sizeof(out), "--top", "--once", "--duration", "2");
 	work_stop(r);
 	/* The reader cleared its heartbeat as it left. */
@@ -256,10 +262,7 @@ static void test_bpf_records_none_without_reader(void **state)
 	int fd;
 
 	(void)state;
-	assert_non_null(r);
-	bt_loader_up();
-	assert_int_equal(bt_maps_open(&maps), 0);
-	work_start(r);
+	loaded_and_blocking(r, &maps);
 	bt_sleep_ms(300);
 	n = bt_my_slots(&maps, idx, 4);
 	assert_true(n >= 1);
@@ -304,10 +307,7 @@ static void test_bpf_records_reader_gone_stops_records(void **state)
 	int fd;
 
 	(void)state;
-	assert_non_null(r);
-	bt_loader_up();
-	assert_int_equal(bt_maps_open(&maps), 0);
-	work_start(r);
+	loaded_and_blocking(r, &maps);
 
 	pid = bt_spawn((const char *const[]){ BT_LOADER, "--top", NULL }, -1, NULL, &fd);
 	assert_true(pid > 0);
