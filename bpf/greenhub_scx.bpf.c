@@ -190,24 +190,31 @@ struct {
 	__type(value, struct gh_owner);
 } owners SEC(".maps");
 
-/* Each hub's release timer: started (to fire at once) when a carrier of the hub parks or
- * yields while the baton names a carrier that may still be held, it dispatches a handed-back
- * carrier that greenhub_dispatch did not (the kernel skips ops.dispatch while the CPU's local
- * DSQ has a task). cpu is where the parking carrier was: the CPU the hand-back frees. */
-struct release_timer {
+/* A hub's timer: its release timer (below) or its grace timer (scx_grace.bpf.h), each kind an
+ * array of one per hub slot. */
+struct hub_timer {
 	struct bpf_timer timer;
 	u32 hub;
-	s32 cpu;
+	union {
+		s32 cpu; /* release timer: the CPU the parking carrier was on */
+		u32 seq; /* grace timer: the sleep it was started for (sleep_seq) */
+	};
 	u32 inited;
 	u32 pad;
 };
 
-struct {
+struct hub_timer_map {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, GH_MAX_HUBS);
 	__type(key, u32);
-	__type(value, struct release_timer);
-} release_timers SEC(".maps");
+	__type(value, struct hub_timer);
+};
+
+/* Each hub's release timer: started (to fire at once) when a carrier of the hub parks or
+ * yields while the baton names a carrier that may still be held, it dispatches a handed-back
+ * carrier that greenhub_dispatch did not (the kernel skips ops.dispatch while the CPU's local
+ * DSQ has a task). cpu is where the parking carrier was: the CPU the hand-back frees. */
+struct hub_timer_map release_timers SEC(".maps");
 
 /* Per CPU, set by greenhub_quiescent for greenhub_dispatch, which the kernel calls next in the
  * same schedule(): the hub (index + 1) whose first held spare gets this CPU (a handoff), and
@@ -765,7 +772,7 @@ static bool release_handed_back(struct task_struct *prev)
 }
 
 /* The release timer of hub h: dispatch the carrier the baton names if it is still held. */
-static int release_fn(void *map, int *key, struct release_timer *rt)
+static int release_fn(void *map, int *key, struct hub_timer *rt)
 {
 	struct gh_scx_control *c = ctl();
 	struct gh_scx_carrier *pst;
@@ -810,7 +817,7 @@ static int release_fn(void *map, int *key, struct release_timer *rt)
  */
 static void release_soon(u32 h, u64 b, u32 self)
 {
-	struct release_timer *rt;
+	struct hub_timer *rt;
 
 	if (gh_baton_state(b) != GH_BATON_RUN || gh_baton_tid(b) == self ||
 	    scx_bpf_dsq_nr_queued(HELD_DSQ(h)) <= 0)
@@ -1107,7 +1114,7 @@ s32 GH_SCX_OP_SLEEPABLE(greenhub_init)
 	}
 	bpf_for(i, 0, GH_MAX_HUBS) {
 		struct hub_timer *ht = bpf_map_lookup_elem(&hub_timers, &i);
-		struct release_timer *rt;
+		struct hub_timer *rt;
 
 		err = scx_bpf_create_dsq(SPARE_DSQ(i), -1);
 		if (!err)

@@ -6,9 +6,8 @@
  * with a CAS so that a late timer's CAS fails. The adaptive policy (the default) waits only
  * while most of the hub's recent handoffs were wasted.
  *
- * The grace-period and heartbeat code are headers, included
- * by greenhub_scx.bpf.c at the point where what they use is defined, rather than objects linked
- * with `bpftool gen object`: their timer callbacks are set up by greenhub_init and run the
+ * The grace-period and heartbeat code are headers, included by greenhub_scx.bpf.c at the
+ * point where what they use is defined, rather than objects linked with `bpftool gen object`: their timer callbacks are set up by greenhub_init and run the
  * scheduler's own static helpers (hand_off(), carrier_storage(), the baton moves) on pointers
  * the verifier must keep tracking (map values, tasks acquired with bpf_task_from_pid()).
  * Across objects those helpers would have to become global functions, which the verifier checks
@@ -17,7 +16,8 @@
  * in every object. One translation unit keeps the verifier's view as it was.
  *
  * Include from greenhub_scx.bpf.c only, after hand_off() and before owner_sleeps(); it uses the
- * maps slots and hubs, the knobs grace_policy and grace_ns, and the scheduler's helpers.
+ * maps slots and hubs, the hub timer types (struct hub_timer, struct hub_timer_map), the knobs
+ * grace_policy and grace_ns, and the scheduler's helpers.
  */
 #ifndef GREENHUB_SCX_GRACE_BPF_H
 #define GREENHUB_SCX_GRACE_BPF_H
@@ -26,20 +26,7 @@
  * unless the sleep (sleep_seq) ended meanwhile. Initialised by greenhub_init, whose program the
  * callback then belongs to: the kernel lets ops.init, not ops.quiescent, move tasks between
  * DSQs. */
-struct hub_timer {
-	struct bpf_timer timer;
-	u32 hub;
-	u32 seq;
-	u32 inited;
-	u32 pad;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, GH_MAX_HUBS);
-	__type(key, u32);
-	__type(value, struct hub_timer);
-} hub_timers SEC(".maps");
+struct hub_timer_map hub_timers SEC(".maps");
 
 /* The grace period of hub's next sleep (0: hand it off at once), as the runtime chose it in
  * the slot (at most a second) or else as loaded. */
