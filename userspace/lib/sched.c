@@ -407,6 +407,7 @@ static enum run_result run_hub(struct gh_hub *hub, struct gh__carrier *c)
 {
 	for (;;) {
 		struct gh_thread *t;
+		uint64_t switches;
 
 		release_dying(hub);
 		if (gh__return_pending(hub) && gh__baton_hand_back(hub, c))
@@ -423,13 +424,14 @@ static enum run_result run_hub(struct gh_hub *hub, struct gh__carrier *c)
 		/* The round goes on across the hub loop: restarting it here, as each handoff to
 		 * a spare and each finished thread does, put off the housekeeping for as long as
 		 * that kept happening, and with it every due timer while others stayed ready. */
-		if (switches_read(hub) >= hub->round_end && hub->runq_len)
-			round_housekeeping(hub, c, switches_read(hub));
+		switches = switches_read(hub);
+		if (switches >= hub->round_end && hub->runq_len)
+			round_housekeeping(hub, c, switches);
 		t = runq_pop(hub);
 		if (t) {
 			/* A switch point too (a thread finished, or the hub was idle): counted, and
 			 * toward the round, which goes on. */
-			switches_set(hub, switches_read(hub) + 1);
+			switches_set(hub, switches + 1);
 			t->state = GH__RUNNING;
 			c->green = t;
 			gh__check_runner(hub, c);
