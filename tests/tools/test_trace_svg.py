@@ -169,6 +169,17 @@ class Drawing(unittest.TestCase):
         root = ET.fromstring(run("-", stdin='{"traceEvents": []}').stdout)
         self.assertEqual(by_class(root, "g", "lane"), [])
 
+    def test_handoff_pairs_whatever_the_order_of_events(self):
+        doc = fixture_events()
+        doc["traceEvents"].reverse()
+        p = run("-", stdin=json.dumps(doc))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stderr, "")
+        arrows = [a for a in by_class(ET.fromstring(p.stdout), "line", "handoff")
+                  if a.get("data-from-tid")]
+        self.assertEqual([(a.get("data-from-tid"), a.get("data-to-tid")) for a in arrows],
+                         [("4100", "4107"), ("4107", "4100")])
+
     def test_unmatched_handoff_is_left_out(self):
         doc = fixture_events()
         del doc["traceEvents"][8]  # the end of handoff 1
