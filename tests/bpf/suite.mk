@@ -18,6 +18,8 @@ $(BUILD)/tests/bpf/test_bpf_mariadb: BPF_TEST_LIBS += $(MARIADB_LIBS)
 $(BUILD)/tests/bpf/test_bpf_dbapi: BPF_TEST_CFLAGS += $(MARIADB_CFLAGS) \
 	-DEXAMPLES_DIR='"$(abspath $(BUILD)/examples)"'
 $(BUILD)/tests/bpf/test_bpf_dbapi: BPF_TEST_LIBS += $(MARIADB_LIBS)
+# test_bpf_observe runs itself as the program it watches (--program), with scx_greenhub --top,
+# --stats --format openmetrics and promtool (tests/bpf/promtool.h, shared with test_bpf_loader).
 
 $(BUILD)/tests/bpf/%: tests/bpf/%.c $(LIBGH_A)
 	$(call ccld,$(BPF_TEST_CFLAGS),$(BPF_TEST_LIBS))

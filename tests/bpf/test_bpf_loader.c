@@ -22,6 +22,7 @@
 #include <sys/prctl.h>
 
 #include "bpf_test.h"
+#include "promtool.h"
 
 #define NOBODY 65534
 
@@ -341,47 +342,11 @@ static void test_bpf_loader_bad_format_fail(void **state)
 	assert_int_equal(bt_loader(out, sizeof(out), "--format", "text", "--detach"), 2);
 }
 
-/* promtool's path (from PATH), or NULL if it is not installed. */
-static const char *promtool_path(void)
-{
-	static char path[512];
-	const char *dirs = getenv("PATH");
-
-	if (!dirs || !*dirs)
-		dirs = "/usr/local/bin:/usr/bin:/bin";
-	while (*dirs) {
-		size_t len = strcspn(dirs, ":");
-
-		snprintf(path, sizeof(path), "%.*s/promtool", (int)len, dirs);
-		if (len && access(path, X_OK) == 0)
-			return path;
-		dirs += len + (dirs[len] == ':');
-	}
-	return NULL;
-}
-
-#define NO_PROMTOOL \
-	"promtool is not installed (Debian's prometheus package; `make deps` installs it)"
-
-static const char *promtool_input;
-
-/* In the child, before exec: stdin from promtool_input. */
-static void stdin_from_input(void)
-{
-	int fd = open(promtool_input, O_RDONLY);
-
-	if (fd < 0 || dup2(fd, 0) < 0)
-		_exit(125);
-}
-
 /* `promtool check metrics < path` exits 0: else fail with what it said and the file's start. */
 static void assert_promtool_accepts(const char *promtool, const char *path)
 {
-	const char *const argv[] = { promtool, "check", "metrics", NULL };
-	int rc;
+	int rc = promtool_check_metrics(promtool, path, out, sizeof(out));
 
-	promtool_input = path;
-	rc = bt_run_ex(-1, stdin_from_input, argv, out, sizeof(out), 30000);
 	if (rc != 0)
 		fail_msg("promtool check metrics < %s exited %d:\n%s", path, rc, out);
 }

@@ -28,7 +28,8 @@ $(LOADER): $(LOADER_OBJS)
 	$(Q)$(CC) $(GH_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LIBBPF_LIBS) -lm
 
 # The metrics for node_exporter's textfile collector (docs/loader.md): the script, and the
-# systemd units that run it, their ExecStart pointed at BINDIR.
+# systemd units that run it, their ExecStart pointed at BINDIR. Beside them, the renderer of
+# recordings (tools/greenhub-trace-svg, docs/observability.md).
 SYSTEMD_UNITDIR ?= $(PREFIX)/lib/systemd/system
 METRICS_UNITS := greenhub-metrics.service greenhub-metrics.timer
 
@@ -36,7 +37,8 @@ METRICS_UNITS := greenhub-metrics.service greenhub-metrics.timer
 install-loader: $(LOADER)
 	$(call msg,INSTALL,$(DESTDIR)$(BINDIR)/scx_greenhub)
 	$(Q)install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSTEMD_UNITDIR)
-	$(Q)install -m 755 $(LOADER) tools/greenhub-metrics-textfile $(DESTDIR)$(BINDIR)/
+	$(Q)install -m 755 $(LOADER) tools/greenhub-metrics-textfile tools/greenhub-trace-svg \
+		$(DESTDIR)$(BINDIR)/
 	$(Q)for u in $(METRICS_UNITS); do \
 		sed 's|/usr/local/bin/|$(BINDIR)/|' packaging/systemd/$$u \
 			>$(DESTDIR)$(SYSTEMD_UNITDIR)/$$u && \
@@ -44,7 +46,8 @@ install-loader: $(LOADER)
 	done
 
 uninstall-loader:
-	$(Q)rm -f $(DESTDIR)$(BINDIR)/scx_greenhub $(DESTDIR)$(BINDIR)/greenhub-metrics-textfile
+	$(Q)rm -f $(DESTDIR)$(BINDIR)/scx_greenhub $(DESTDIR)$(BINDIR)/greenhub-metrics-textfile \
+		$(DESTDIR)$(BINDIR)/greenhub-trace-svg
 	$(Q)rm -f $(addprefix $(DESTDIR)$(SYSTEMD_UNITDIR)/,$(METRICS_UNITS))
 
 install: install-loader
