@@ -9,7 +9,7 @@
  *   gh-sleeper   nanosleep(2) for HOLD_MS,
  *   gh-futex     FUTEX_WAIT on a word that a plain thread bumps and wakes every HOLD_MS,
  *   gh-resolver  getaddrinfo(3) against a DNS responder of the program's own (a plain thread on
- *                127.0.0.1:53) that answers after DNS_DELAY_MS; the program's resolver is
+ *                DNS_ADDR:53) that answers after DNS_DELAY_MS; the program's resolver is
  *                pointed at it by a resolv.conf bind-mounted in a private mount namespace,
  * and, with --spin, gh-spinner computes for SPIN_MS at a time without a switch point. Its hub's
  * mode is the default (auto), so GREENHUB_MODE chooses. It prints "ready" with each thread's
@@ -43,7 +43,8 @@
 /* The stall threshold of the mode-none run: beyond every hold but the resolver's and the
  * spinner's. */
 #define STALL_MS "150"
-#define DNS_ADDR "127.0.0.1"
+/* A loopback address of its own: a local resolver often owns 127.0.0.1:53 (or 127.0.0.53:53). */
+#define DNS_ADDR "127.0.53.153"
 #define DNS_NAME "slow.greenhub.test"
 #define DNS_ANSWER "10.1.2.3"
 /* Rounds each green thread makes before the program says it is ready. */
