@@ -4,12 +4,15 @@
  * bench/handoff/go): how long from a green thread's block until the next green thread runs on
  * a spare carrier.
  *
- *   A: t0 = now; seq++; read(pipe)      blocks (nothing in the pipe yet)
+ *   A: seq++; t0 = now; read(pipe)      blocks (nothing in the pipe yet)
  *   B: spins on gh_yield() until seq moves, then records now - t0 and wakes the writer
  *   the writer, an OS thread outside the hub, writes the pipe
  *
  * A sets seq and blocks with no switch point in between, so B, ready all along, runs only once
- * the hub has been handed to a spare: now - t0 is the handoff latency. The write releases A,
+ * the hub has been handed to a spare: now - t0 is the handoff latency. t0 is CLOCK_MONOTONIC
+ * (gh_now()) taken right before the call, after everything else A does, as bench/handoff/go
+ * takes Go's: the same event, timed the same way, in both runtimes. B cannot see seq move
+ * before t0 is stored: it runs only once A blocks. The write releases A,
  * whose return is held until B yields the hub back, whatever the mode; then the next round
  * starts. B's futex wake never blocks and comes after its timestamp, so it opens no other way
  * back. The writer sleeps on the futex between rounds: a polling fair-class writer would
@@ -62,8 +65,8 @@ static void *hl_blocker(void *arg)
 
 		if (hl->gap_us)
 			gh_sleep_until(gh_now() + hl->gap_us * 1000ull);
-		hl_t0 = gh_now();
 		hl_seq++;
+		hl_t0 = gh_now();
 		n = hl->marked ? GH_BLOCKING(read(hl_pipe[0], &c, 1)) : read(hl_pipe[0], &c, 1);
 		if (n != 1) {
 			fprintf(stderr, "%s: read: %s\n", hl->prog, strerror(errno));

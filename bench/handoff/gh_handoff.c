@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * bench/handoff: how long from a green thread's block until the next green thread runs on a
- * spare carrier? Measured as bench/common/handoff_latency.h describes, the way bench/handoff/go
- * measures Go's handoff (with the futex wake as a raw system call: see its header).
+ * spare carrier? Measured as bench/common/handoff_latency.h describes: from right before the
+ * blocking read(2) to the next green thread's first instruction, the event bench/handoff/go
+ * measures in Go (with the futex wake as a raw system call there too).
  *
  *   gh_handoff trace [rounds]    the read is unmarked; trace mode (scx_greenhub loaded)
  *   gh_handoff region [rounds]   the read is marked with GH_BLOCKING; mode none's sysmon
