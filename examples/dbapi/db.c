@@ -9,6 +9,13 @@
  * backs off (10 ms doubling to 1 s): until the backoff has passed, requests that need a new
  * connection get NULL (the handler answers 503) without trying, so a dead server costs one
  * connect attempt per hub per backoff interval, not one per request.
+ *
+ * A server that hangs (stopped, or a network that drops packets) never resets anything: only
+ * the client library's timeouts end the wait. Every connection is made with --db-timeout for
+ * connecting, writing and reading, except that a /slow?ms=N query may take N longer: libmariadb
+ * fixes a handle's read timeout when it connects, so the pool keeps each idle handle with its
+ * read timeout and hands out one whose timeout fits the query, making one (in place of an idle
+ * one of another timeout, so that no more than `size` are open) if none does.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -19,21 +26,26 @@
 
 #include "dbapi.h"
 
-/* A dead or hung server must not hold a green thread (or, in mode none, a hub) for long: the
- * read timeout is above the longest /slow query. */
-#define CONNECT_TIMEOUT_S 2
-#define READ_TIMEOUT_S 15
-#define WRITE_TIMEOUT_S 5
+/* --init's statements may be slow (10,000 rows inserted and committed) and run only once,
+ * before anything is served: its read timeout is longer than the requests' --db-timeout. */
+#define INIT_READ_TIMEOUT_S 60
 #define BACKOFF_MIN MS(10)
 #define BACKOFF_MAX MS(1000)
 /* How long a request waits for a pool connection before it gets 503. */
 #define POOL_WAIT MS(5000)
 
+/* A connected handle nobody uses, and the read timeout it was made with. */
+struct idle_conn {
+	MYSQL *m;
+	unsigned read_s;
+};
+
 struct db_pool {
 	const struct db_config *db;
 	gh_sem *slots;      /* one unit per connection that may be in use */
-	MYSQL **idle;       /* connected handles nobody uses */
+	struct idle_conn *idle;
 	unsigned n_idle, size;
+	unsigned n_open;    /* connected handles, idle or in use: at most size */
 	uint64_t backoff;   /* 0 while connecting works */
 	uint64_t retry_at;  /* no new connection is tried before this */
 	uint32_t rng;
@@ -105,11 +117,13 @@ int db_parse_url(const char *url, struct db_config *db, char *err, size_t errlen
 /* ---------------------------------------------------------------------------------------- */
 /* Connecting                                                                                 */
 
-/* A connected handle (to the database itself unless with_db is false), or NULL with errno's
- * text in *error (a static buffer). */
-static MYSQL *connect_db(const struct db_config *db, bool with_db, char *error, size_t errlen)
+/* A connected handle (to the database itself unless with_db is false) whose reads time out
+ * after read_s seconds, connecting and writes after db->timeout_s, or NULL with the reason in
+ * error. */
+static MYSQL *connect_db(const struct db_config *db, bool with_db, unsigned read_s, char *error,
+			 size_t errlen)
 {
-	unsigned connect_s = CONNECT_TIMEOUT_S, read_s = READ_TIMEOUT_S, write_s = WRITE_TIMEOUT_S;
+	unsigned connect_s = db->timeout_s, write_s = db->timeout_s;
 	MYSQL *m = mysql_init(NULL);
 
 	if (!m) {
@@ -195,7 +209,7 @@ static int fill_world(MYSQL *m)
 int db_init(const struct db_config *db)
 {
 	char q[160], error[256];
-	MYSQL *m = connect_db(db, false, error, sizeof(error));
+	MYSQL *m = connect_db(db, false, INIT_READ_TIMEOUT_S, error, sizeof(error));
 	long rows;
 	int err;
 
@@ -253,8 +267,10 @@ struct db_pool *db_pool_create(const struct db_config *db, unsigned size)
  * restart), and finding that out one failed request at a time would answer 503 needlessly. */
 static void close_idle(struct db_pool *p)
 {
-	while (p->n_idle)
-		mysql_close(p->idle[--p->n_idle]);
+	while (p->n_idle) {
+		mysql_close(p->idle[--p->n_idle].m);
+		p->n_open--;
+	}
 }
 
 void db_pool_destroy(struct db_pool *p)
@@ -271,8 +287,9 @@ void db_pool_destroy(struct db_pool *p)
 	free(p);
 }
 
-/* A new connection, unless the server failed recently; keeps the backoff. */
-static MYSQL *connect_with_backoff(struct db_pool *p, const char **why)
+/* A new connection reading with read_s, unless the server failed recently; keeps the
+ * backoff. */
+static MYSQL *connect_with_backoff(struct db_pool *p, unsigned read_s, const char **why)
 {
 	char error[256];
 	uint64_t now = gh_now();
@@ -282,11 +299,12 @@ static MYSQL *connect_with_backoff(struct db_pool *p, const char **why)
 		*why = "database unavailable (reconnecting)";
 		return NULL;
 	}
-	m = connect_db(p->db, true, error, sizeof(error));
+	m = connect_db(p->db, true, read_s, error, sizeof(error));
 	if (m) {
 		if (p->backoff)
 			fprintf(stderr, "dbapi: database reachable again\n");
 		p->backoff = 0;
+		p->n_open++;
 		return m;
 	}
 	if (!p->backoff)
@@ -299,8 +317,9 @@ static MYSQL *connect_with_backoff(struct db_pool *p, const char **why)
 	return NULL;
 }
 
-MYSQL *db_acquire(struct db_pool *p, const char **why)
+MYSQL *db_acquire(struct db_pool *p, unsigned query_ms, const char **why)
 {
+	unsigned read_s = p->db->timeout_s + (query_ms + 999) / 1000;
 	int err = gh_sem_acquire(p->slots, gh_now() + POOL_WAIT);
 	MYSQL *m;
 
@@ -308,9 +327,22 @@ MYSQL *db_acquire(struct db_pool *p, const char **why)
 		*why = err == -ETIMEDOUT ? "database pool busy" : "shutting down";
 		return NULL;
 	}
-	if (p->n_idle)
-		return p->idle[--p->n_idle];
-	m = connect_with_backoff(p, why);
+	/* The most recently used handle with this read timeout. */
+	for (unsigned i = p->n_idle; i-- > 0;) {
+		if (p->idle[i].read_s != read_s)
+			continue;
+		m = p->idle[i].m;
+		p->idle[i] = p->idle[--p->n_idle];
+		return m;
+	}
+	/* We hold a slot, so n_open - n_idle (in use) < size: when every connection allowed is
+	 * open, at least one of them is idle, with another read timeout. */
+	if (p->n_open >= p->size) {
+		mysql_close(p->idle[0].m);
+		p->idle[0] = p->idle[--p->n_idle];
+		p->n_open--;
+	}
+	m = connect_with_backoff(p, read_s, why);
 	if (!m)
 		gh_sem_release(p->slots);
 	return m;
@@ -318,13 +350,19 @@ MYSQL *db_acquire(struct db_pool *p, const char **why)
 
 void db_release(struct db_pool *p, MYSQL *m, bool failed)
 {
+	unsigned read_s = 0;
 	int err;
 
 	if (failed && db_error_is_unavailable(m)) {
 		mysql_close(m);
+		p->n_open--;
 		close_idle(p);
+	} else if (mysql_get_optionv(m, MYSQL_OPT_READ_TIMEOUT, &read_s)) {
+		fprintf(stderr, "dbapi: mysql_get_optionv: %s\n", mysql_error(m));
+		mysql_close(m);
+		p->n_open--;
 	} else {
-		p->idle[p->n_idle++] = m;
+		p->idle[p->n_idle++] = (struct idle_conn){ m, read_s };
 	}
 	err = gh_sem_release(p->slots);
 	if (err)

@@ -28,14 +28,19 @@
 #define WORLD_ROWS 10000
 #define QUERIES_MAX 500
 #define SLOW_MAX_MS 10000
+/* --db-timeout: a hung server answers 503 within a few seconds; a healthy one answers a
+ * query in well under a millisecond here. */
+#define DB_TIMEOUT_DEFAULT_S 2
+#define DB_TIMEOUT_MAX_S 3600
 
-/* What to connect to: mysql://USER[:PASS]@HOST[:PORT]/DB, split up. */
+/* What to connect to: mysql://USER[:PASS]@HOST[:PORT]/DB, split up, and how long to wait. */
 struct db_config {
 	char user[64];
 	char pass[128];
 	char host[256];
 	char name[64];
 	unsigned port;
+	unsigned timeout_s;   /* --db-timeout: connecting, and each read or write */
 };
 
 struct config {
@@ -87,11 +92,12 @@ struct db_pool *db_pool_create(const struct db_config *db, unsigned size);
 void db_pool_destroy(struct db_pool *p);
 
 /*
- * A connection for the calling green thread, or NULL if there is none to be had now: the
- * server is down (connect failed, or failed recently and the backoff has not passed) or the
- * pool stayed full too long. *why says which.
+ * A connection for the calling green thread, whose reads time out after --db-timeout plus
+ * query_ms (what the query is expected to take, rounded up to seconds), or NULL if there is
+ * none to be had now: the server is down (connect failed, or failed recently and the backoff
+ * has not passed) or the pool stayed full too long. *why says which.
  */
-MYSQL *db_acquire(struct db_pool *p, const char **why);
+MYSQL *db_acquire(struct db_pool *p, unsigned query_ms, const char **why);
 
 /* Give it back; failed says the last call on it failed (maybe the connection broke). */
 void db_release(struct db_pool *p, MYSQL *m, bool failed);

@@ -238,7 +238,7 @@ static int db_failure(struct conn *c, const struct http_request *rq, MYSQL *m)
 static int rows(struct conn *c, const struct http_request *rq, long n, bool array)
 {
 	const char *why = NULL;
-	MYSQL *m = db_acquire(c->hc->db, &why);
+	MYSQL *m = db_acquire(c->hc->db, 0, &why);
 	int err = 0;
 
 	if (!m)
@@ -274,7 +274,7 @@ static int slow(struct conn *c, const struct http_request *rq, long ms)
 	err = flush(c);
 	if (err)
 		return err;
-	m = db_acquire(c->hc->db, &why);
+	m = db_acquire(c->hc->db, (unsigned)ms, &why);
 	if (!m)
 		return respond_error(c, rq, 503, why);
 	if (db_sleep(m, (unsigned)ms))
