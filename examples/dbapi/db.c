@@ -10,12 +10,9 @@
  * connection get NULL (the handler answers 503) without trying, so a dead server costs one
  * connect attempt per hub per backoff interval, not one per request.
  *
- * A server that hangs (stopped, or a network that drops packets) never resets anything: only
- * the client library's timeouts end the wait. Every connection is made with --db-timeout for
- * connecting, writing and reading, except that a /slow?ms=N query may take N longer: libmariadb
- * fixes a handle's read timeout when it connects, so the pool keeps each idle handle with its
- * read timeout and hands out one whose timeout fits the query, making one (in place of an idle
- * one of another timeout, so that no more than `size` are open) if none does.
+ * A server that hangs (stopped, or a network that drops packets) resets nothing: only the
+ * client library's timeouts end the wait. Every connection is made with --db-timeout for
+ * connecting, reading and writing; a /slow?ms=N query's reads may wait N ms more.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -26,26 +23,21 @@
 
 #include "dbapi.h"
 
+#include <ma_pvio.h> /* after mysql.h, which it needs */
+
 /* --init's statements may be slow (10,000 rows inserted and committed) and run only once,
- * before anything is served: its read timeout is longer than the requests' --db-timeout. */
+ * before anything is served: its reads wait longer than the requests' --db-timeout. */
 #define INIT_READ_TIMEOUT_S 60
 #define BACKOFF_MIN MS(10)
 #define BACKOFF_MAX MS(1000)
 /* How long a request waits for a pool connection before it gets 503. */
 #define POOL_WAIT MS(5000)
 
-/* A connected handle nobody uses, and the read timeout it was made with. */
-struct idle_conn {
-	MYSQL *m;
-	unsigned read_s;
-};
-
 struct db_pool {
 	const struct db_config *db;
 	gh_sem *slots;      /* one unit per connection that may be in use */
-	struct idle_conn *idle;
+	MYSQL **idle;       /* connected handles nobody uses */
 	unsigned n_idle, size;
-	unsigned n_open;    /* connected handles, idle or in use: at most size */
 	uint64_t backoff;   /* 0 while connecting works */
 	uint64_t retry_at;  /* no new connection is tried before this */
 	uint32_t rng;
@@ -267,10 +259,8 @@ struct db_pool *db_pool_create(const struct db_config *db, unsigned size)
  * restart), and finding that out one failed request at a time would answer 503 needlessly. */
 static void close_idle(struct db_pool *p)
 {
-	while (p->n_idle) {
-		mysql_close(p->idle[--p->n_idle].m);
-		p->n_open--;
-	}
+	while (p->n_idle)
+		mysql_close(p->idle[--p->n_idle]);
 }
 
 void db_pool_destroy(struct db_pool *p)
@@ -287,9 +277,8 @@ void db_pool_destroy(struct db_pool *p)
 	free(p);
 }
 
-/* A new connection reading with read_s, unless the server failed recently; keeps the
- * backoff. */
-static MYSQL *connect_with_backoff(struct db_pool *p, unsigned read_s, const char **why)
+/* A new connection, unless the server failed recently; keeps the backoff. */
+static MYSQL *connect_with_backoff(struct db_pool *p, const char **why)
 {
 	char error[256];
 	uint64_t now = gh_now();
@@ -299,12 +288,11 @@ static MYSQL *connect_with_backoff(struct db_pool *p, unsigned read_s, const cha
 		*why = "database unavailable (reconnecting)";
 		return NULL;
 	}
-	m = connect_db(p->db, true, read_s, error, sizeof(error));
+	m = connect_db(p->db, true, p->db->timeout_s, error, sizeof(error));
 	if (m) {
 		if (p->backoff)
 			fprintf(stderr, "dbapi: database reachable again\n");
 		p->backoff = 0;
-		p->n_open++;
 		return m;
 	}
 	if (!p->backoff)
@@ -317,9 +305,8 @@ static MYSQL *connect_with_backoff(struct db_pool *p, unsigned read_s, const cha
 	return NULL;
 }
 
-MYSQL *db_acquire(struct db_pool *p, unsigned query_ms, const char **why)
+MYSQL *db_acquire(struct db_pool *p, const char **why)
 {
-	unsigned read_s = p->db->timeout_s + (query_ms + 999) / 1000;
 	int err = gh_sem_acquire(p->slots, gh_now() + POOL_WAIT);
 	MYSQL *m;
 
@@ -327,22 +314,9 @@ MYSQL *db_acquire(struct db_pool *p, unsigned query_ms, const char **why)
 		*why = err == -ETIMEDOUT ? "database pool busy" : "shutting down";
 		return NULL;
 	}
-	/* The most recently used handle with this read timeout. */
-	for (unsigned i = p->n_idle; i-- > 0;) {
-		if (p->idle[i].read_s != read_s)
-			continue;
-		m = p->idle[i].m;
-		p->idle[i] = p->idle[--p->n_idle];
-		return m;
-	}
-	/* We hold a slot, so n_open - n_idle (in use) < size: when every connection allowed is
-	 * open, at least one of them is idle, with another read timeout. */
-	if (p->n_open >= p->size) {
-		mysql_close(p->idle[0].m);
-		p->idle[0] = p->idle[--p->n_idle];
-		p->n_open--;
-	}
-	m = connect_with_backoff(p, read_s, why);
+	if (p->n_idle)
+		return p->idle[--p->n_idle];
+	m = connect_with_backoff(p, why);
 	if (!m)
 		gh_sem_release(p->slots);
 	return m;
@@ -350,19 +324,13 @@ MYSQL *db_acquire(struct db_pool *p, unsigned query_ms, const char **why)
 
 void db_release(struct db_pool *p, MYSQL *m, bool failed)
 {
-	unsigned read_s = 0;
 	int err;
 
 	if (failed && db_error_is_unavailable(m)) {
 		mysql_close(m);
-		p->n_open--;
 		close_idle(p);
-	} else if (mysql_get_optionv(m, MYSQL_OPT_READ_TIMEOUT, &read_s)) {
-		fprintf(stderr, "dbapi: mysql_get_optionv: %s\n", mysql_error(m));
-		mysql_close(m);
-		p->n_open--;
 	} else {
-		p->idle[p->n_idle++] = (struct idle_conn){ m, read_s };
+		p->idle[p->n_idle++] = m;
 	}
 	err = gh_sem_release(p->slots);
 	if (err)
@@ -426,11 +394,29 @@ int db_world_row(MYSQL *m, int id, int *number)
 	return 0;
 }
 
-int db_sleep(MYSQL *m, unsigned ms)
+/*
+ * The read timeout of connected handle m, in ms. MYSQL_OPT_READ_TIMEOUT is read only when
+ * connecting (mysql_options on a connected handle changes nothing); what the client library
+ * waits for each read is the timeout of the handle's I/O layer (MARIADB_PVIO, declared in
+ * ma_pvio.h, which libmariadb-dev installs), in ms. test_e2e_dbapi's /slow longer than
+ * --db-timeout would fail if that stopped being so.
+ */
+static void set_read_timeout_ms(MYSQL *m, unsigned ms)
+{
+	if (m->net.pvio)
+		m->net.pvio->timeout[PVIO_READ_TIMEOUT] = (int)ms;
+}
+
+int db_sleep(struct db_pool *p, MYSQL *m, unsigned ms)
 {
 	char q[64];
 	int len = snprintf(q, sizeof(q), "SELECT SLEEP(%u.%03u)", ms / 1000, ms % 1000);
 	long r;
+	int err;
 
-	return query_ints(m, q, (size_t)len, &r, NULL);
+	/* The server answers after ms: a hung one is noticed --db-timeout after that. */
+	set_read_timeout_ms(m, p->db->timeout_s * 1000 + ms);
+	err = query_ints(m, q, (size_t)len, &r, NULL);
+	set_read_timeout_ms(m, p->db->timeout_s * 1000);
+	return err;
 }

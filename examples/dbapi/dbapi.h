@@ -92,12 +92,11 @@ struct db_pool *db_pool_create(const struct db_config *db, unsigned size);
 void db_pool_destroy(struct db_pool *p);
 
 /*
- * A connection for the calling green thread, whose reads time out after --db-timeout plus
- * query_ms (what the query is expected to take, rounded up to seconds), or NULL if there is
- * none to be had now: the server is down (connect failed, or failed recently and the backoff
- * has not passed) or the pool stayed full too long. *why says which.
+ * A connection for the calling green thread, or NULL if there is none to be had now: the
+ * server is down (connect failed, or failed recently and the backoff has not passed) or the
+ * pool stayed full too long. *why says which.
  */
-MYSQL *db_acquire(struct db_pool *p, unsigned query_ms, const char **why);
+MYSQL *db_acquire(struct db_pool *p, const char **why);
 
 /* Give it back; failed says the last call on it failed (maybe the connection broke). */
 void db_release(struct db_pool *p, MYSQL *m, bool failed);
@@ -108,8 +107,9 @@ int db_random_id(struct db_pool *p);
 /* The world row id's randomNumber into *number: 0, or -1 (mysql_error(m) says why). */
 int db_world_row(MYSQL *m, int id, int *number);
 
-/* SELECT SLEEP(ms / 1000): 0, or -1 (mysql_error(m) says why). */
-int db_sleep(MYSQL *m, unsigned ms);
+/* SELECT SLEEP(ms / 1000) on m, a connection of p, whose reads may wait ms longer than
+ * --db-timeout for it: 0, or -1 (mysql_error(m) says why). */
+int db_sleep(struct db_pool *p, MYSQL *m, unsigned ms);
 
 /* Is m's last error a lost or refused connection (503), rather than a bad query (500)? */
 bool db_error_is_unavailable(MYSQL *m);

@@ -238,7 +238,7 @@ static int db_failure(struct conn *c, const struct http_request *rq, MYSQL *m)
 static int rows(struct conn *c, const struct http_request *rq, long n, bool array)
 {
 	const char *why = NULL;
-	MYSQL *m = db_acquire(c->hc->db, 0, &why);
+	MYSQL *m = db_acquire(c->hc->db, &why);
 	int err = 0;
 
 	if (!m)
@@ -274,10 +274,10 @@ static int slow(struct conn *c, const struct http_request *rq, long ms)
 	err = flush(c);
 	if (err)
 		return err;
-	m = db_acquire(c->hc->db, (unsigned)ms, &why);
+	m = db_acquire(c->hc->db, &why);
 	if (!m)
 		return respond_error(c, rq, 503, why);
-	if (db_sleep(m, (unsigned)ms))
+	if (db_sleep(c->hc->db, m, (unsigned)ms))
 		return db_failure(c, rq, m);
 	db_release(c->hc->db, m, false);
 	n = snprintf(body, sizeof(body), "{\"slept_ms\":%ld}", ms);

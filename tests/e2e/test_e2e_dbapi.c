@@ -235,13 +235,22 @@ static void test_e2e_dbapi_database_restart(void **state)
 }
 
 /* In mode none a query waiting on the stopped server stalls its whole hub: every request
- * there waits for --db-timeout, not just the one on the database. */
+ * there waits for --db-timeout, not just the one on the database. A /slow query longer than
+ * --db-timeout still answers: its reads wait that much longer. */
 static void test_e2e_dbapi_database_hangs(void **state)
 {
+	struct dbapi_response r;
 	struct server s;
+	int fd;
 
 	dbapi_start(&s, (const char *const[]){ "--hubs", "2", "--pool", "4", "--db-timeout", "1",
 					       NULL });
+	fd = connect_to(s.port);
+	dbapi_get(fd, "/slow?ms=1500", &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "{\"slept_ms\":1500}");
+	dbapi_response_free(&r);
+	close(fd);
 	dbapi_check_hang(&mdb, s.port, s.pid, 1);
 	assert_int_equal(server_stop(&s, SIGTERM), 0);
 }
