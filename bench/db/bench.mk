@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # bench/db: wrk against examples/dbapi on a private mariadbd, in mode none and (as root) trace
-# mode, with and without dbapi's yield rule, and against a Go database/sql server when Debian's
-# go-sql-driver/mysql is installed; `make bench-db` (part of `make bench`). DB_CONNS,
-# DB_SECONDS, DB_REPS, DB_HUBS and DB_POOL tune it (bench/db/run).
+# mode, with and without dbapi's yield rule, against a Go database/sql server when Debian's
+# go-sql-driver/mysql is installed, and against two eventlet servers (bench/db/eventlet_db.py:
+# PyMySQL green, MySQLdb through tpool) when python3-eventlet, python3-pymysql and
+# python3-mysqldb are; `make bench-db` (part of `make bench`). DB_CONNS, DB_SECONDS, DB_REPS,
+# DB_HUBS, DB_POOL and PYTHON tune it (bench/db/run).
 
 BENCH_DB_DIR := $(BUILD)/bench/db
 # Debian's golang-github-go-sql-driver-mysql-dev puts the driver's source under this GOPATH.

@@ -9,6 +9,10 @@
  * backs off (10 ms doubling to 1 s): until the backoff has passed, requests that need a new
  * connection get NULL (the handler answers 503) without trying, so a dead server costs one
  * connect attempt per hub per backoff interval, not one per request.
+ *
+ * A server that hangs (stopped, or a network that drops packets) resets nothing: only the
+ * client library's timeouts end the wait. Every connection is made with --db-timeout for
+ * connecting, reading and writing; a /slow?ms=N query's reads may wait N ms more.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -19,11 +23,11 @@
 
 #include "dbapi.h"
 
-/* A dead or hung server must not hold a green thread (or, in mode none, a hub) for long: the
- * read timeout is above the longest /slow query. */
-#define CONNECT_TIMEOUT_S 2
-#define READ_TIMEOUT_S 15
-#define WRITE_TIMEOUT_S 5
+#include <ma_pvio.h> /* after mysql.h, which it needs */
+
+/* --init's statements may be slow (10,000 rows inserted and committed) and run only once,
+ * before anything is served: its reads wait longer than the requests' --db-timeout. */
+#define INIT_READ_TIMEOUT_S 60
 #define BACKOFF_MIN MS(10)
 #define BACKOFF_MAX MS(1000)
 /* How long a request waits for a pool connection before it gets 503. */
@@ -105,11 +109,13 @@ int db_parse_url(const char *url, struct db_config *db, char *err, size_t errlen
 /* ---------------------------------------------------------------------------------------- */
 /* Connecting                                                                                 */
 
-/* A connected handle (to the database itself unless with_db is false), or NULL with errno's
- * text in *error (a static buffer). */
-static MYSQL *connect_db(const struct db_config *db, bool with_db, char *error, size_t errlen)
+/* A connected handle (to the database itself unless with_db is false) whose reads time out
+ * after read_s seconds, connecting and writes after db->timeout_s, or NULL with the reason in
+ * error. */
+static MYSQL *connect_db(const struct db_config *db, bool with_db, unsigned read_s, char *error,
+			 size_t errlen)
 {
-	unsigned connect_s = CONNECT_TIMEOUT_S, read_s = READ_TIMEOUT_S, write_s = WRITE_TIMEOUT_S;
+	unsigned connect_s = db->timeout_s, write_s = db->timeout_s;
 	MYSQL *m = mysql_init(NULL);
 
 	if (!m) {
@@ -195,7 +201,7 @@ static int fill_world(MYSQL *m)
 int db_init(const struct db_config *db)
 {
 	char q[160], error[256];
-	MYSQL *m = connect_db(db, false, error, sizeof(error));
+	MYSQL *m = connect_db(db, false, INIT_READ_TIMEOUT_S, error, sizeof(error));
 	long rows;
 	int err;
 
@@ -282,7 +288,7 @@ static MYSQL *connect_with_backoff(struct db_pool *p, const char **why)
 		*why = "database unavailable (reconnecting)";
 		return NULL;
 	}
-	m = connect_db(p->db, true, error, sizeof(error));
+	m = connect_db(p->db, true, p->db->timeout_s, error, sizeof(error));
 	if (m) {
 		if (p->backoff)
 			fprintf(stderr, "dbapi: database reachable again\n");
@@ -388,11 +394,29 @@ int db_world_row(MYSQL *m, int id, int *number)
 	return 0;
 }
 
-int db_sleep(MYSQL *m, unsigned ms)
+/*
+ * The read timeout of connected handle m, in ms. MYSQL_OPT_READ_TIMEOUT is read only when
+ * connecting (mysql_options on a connected handle changes nothing); what the client library
+ * waits for each read is the timeout of the handle's I/O layer (MARIADB_PVIO, declared in
+ * ma_pvio.h, which libmariadb-dev installs), in ms. test_e2e_dbapi's /slow longer than
+ * --db-timeout would fail if that stopped being so.
+ */
+static void set_read_timeout_ms(MYSQL *m, unsigned ms)
+{
+	if (m->net.pvio)
+		m->net.pvio->timeout[PVIO_READ_TIMEOUT] = (int)ms;
+}
+
+int db_sleep(struct db_pool *p, MYSQL *m, unsigned ms)
 {
 	char q[64];
 	int len = snprintf(q, sizeof(q), "SELECT SLEEP(%u.%03u)", ms / 1000, ms % 1000);
 	long r;
+	int err;
 
-	return query_ints(m, q, (size_t)len, &r, NULL);
+	/* The server answers after ms: a hung one is noticed --db-timeout after that. */
+	set_read_timeout_ms(m, p->db->timeout_s * 1000 + ms);
+	err = query_ints(m, q, (size_t)len, &r, NULL);
+	set_read_timeout_ms(m, p->db->timeout_s * 1000);
+	return err;
 }

@@ -28,14 +28,19 @@
 #define WORLD_ROWS 10000
 #define QUERIES_MAX 500
 #define SLOW_MAX_MS 10000
+/* --db-timeout: a hung server answers 503 within a few seconds; a healthy one answers a
+ * query in well under a millisecond here. */
+#define DB_TIMEOUT_DEFAULT_S 2
+#define DB_TIMEOUT_MAX_S 3600
 
-/* What to connect to: mysql://USER[:PASS]@HOST[:PORT]/DB, split up. */
+/* What to connect to: mysql://USER[:PASS]@HOST[:PORT]/DB, split up, and how long to wait. */
 struct db_config {
 	char user[64];
 	char pass[128];
 	char host[256];
 	char name[64];
 	unsigned port;
+	unsigned timeout_s;   /* --db-timeout: connecting, and each read or write */
 };
 
 struct config {
@@ -102,8 +107,9 @@ int db_random_id(struct db_pool *p);
 /* The world row id's randomNumber into *number: 0, or -1 (mysql_error(m) says why). */
 int db_world_row(MYSQL *m, int id, int *number);
 
-/* SELECT SLEEP(ms / 1000): 0, or -1 (mysql_error(m) says why). */
-int db_sleep(MYSQL *m, unsigned ms);
+/* SELECT SLEEP(ms / 1000) on m, a connection of p, whose reads may wait ms longer than
+ * --db-timeout for it: 0, or -1 (mysql_error(m) says why). */
+int db_sleep(struct db_pool *p, MYSQL *m, unsigned ms);
 
 /* Is m's last error a lost or refused connection (503), rather than a bad query (500)? */
 bool db_error_is_unavailable(MYSQL *m);

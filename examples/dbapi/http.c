@@ -277,7 +277,7 @@ static int slow(struct conn *c, const struct http_request *rq, long ms)
 	m = db_acquire(c->hc->db, &why);
 	if (!m)
 		return respond_error(c, rq, 503, why);
-	if (db_sleep(m, (unsigned)ms))
+	if (db_sleep(c->hc->db, m, (unsigned)ms))
 		return db_failure(c, rq, m);
 	db_release(c->hc->db, m, false);
 	n = snprintf(body, sizeof(body), "{\"slept_ms\":%ld}", ms);

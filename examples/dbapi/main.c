@@ -57,6 +57,9 @@ static void usage(FILE *f)
 		"  --db URL             the database (required)\n"
 		"  --init               create the database and its world table (%d rows) if missing\n"
 		"  --pool N             database connections per hub (default 16)\n"
+		"  --db-timeout S       seconds a database call may wait for the server (connect,\n"
+		"                       each read and write; /slow's reads N ms more) before the\n"
+		"                       request gets 503 (1..%d, default %d)\n"
 		"  --max-conns N        client connections per hub; more wait (default 10000)\n"
 		"  --yield-every N      a connection yields to the hub's other green threads after\n"
 		"                       every N requests it answers; 0: never (default 1)\n"
@@ -65,7 +68,7 @@ static void usage(FILE *f)
 		"The mode (kernel assist) follows GREENHUB_MODE (auto, none, trace, sched_ext).\n"
 		"Prints \"dbapi: listening on ADDR:PORT with N hubs (mode M)\" when ready. SIGINT or\n"
 		"SIGTERM stops accepting, answers the requests in flight, and exits 0.\n",
-		QUERIES_MAX, SLOW_MAX_MS, WORLD_ROWS);
+		QUERIES_MAX, SLOW_MAX_MS, WORLD_ROWS, DB_TIMEOUT_MAX_S, DB_TIMEOUT_DEFAULT_S);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -108,18 +111,21 @@ static int parse_listen(const char *arg)
 /* -1 to go on, else main()'s exit status. */
 static int parse_args(int argc, char **argv)
 {
-	enum { O_LISTEN = 256, O_HUBS, O_DB, O_INIT, O_POOL, O_MAX_CONNS, O_YIELD, O_HELP };
+	enum { O_LISTEN = 256, O_HUBS, O_DB, O_INIT, O_POOL, O_DB_TIMEOUT, O_MAX_CONNS, O_YIELD,
+	       O_HELP };
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "hubs", required_argument, NULL, O_HUBS },
 		{ "db", required_argument, NULL, O_DB },
 		{ "init", no_argument, NULL, O_INIT },
 		{ "pool", required_argument, NULL, O_POOL },
+		{ "db-timeout", required_argument, NULL, O_DB_TIMEOUT },
 		{ "max-conns", required_argument, NULL, O_MAX_CONNS },
 		{ "yield-every", required_argument, NULL, O_YIELD },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
+	unsigned db_timeout_s = DB_TIMEOUT_DEFAULT_S;
 	bool have_db = false;
 	char err[256];
 	int c, bad = 0;
@@ -130,6 +136,9 @@ static int parse_args(int argc, char **argv)
 		case O_LISTEN: bad = parse_listen(optarg); break;
 		case O_HUBS: bad = parse_uint("--hubs", optarg, 1, HUBS_MAX, &cfg.hubs); break;
 		case O_POOL: bad = parse_uint("--pool", optarg, 1, 4096, &cfg.pool); break;
+		case O_DB_TIMEOUT:
+			bad = parse_uint("--db-timeout", optarg, 1, DB_TIMEOUT_MAX_S, &db_timeout_s);
+			break;
 		case O_MAX_CONNS:
 			bad = parse_uint("--max-conns", optarg, 1, 1000000, &cfg.max_conns);
 			break;
@@ -164,6 +173,7 @@ static int parse_args(int argc, char **argv)
 		fprintf(stderr, "dbapi: --db mysql://USER[:PASS]@HOST[:PORT]/DB is required\n");
 		return 2;
 	}
+	cfg.db.timeout_s = db_timeout_s; /* after --db, which resets cfg.db */
 	return -1;
 }
 

@@ -6,7 +6,10 @@
  *     does in mode none;
  *   - with one hub, a /slow query blocking in the client library does not hold up the other
  *     connections of its hub (in mode none it would stall the hub until it returns);
- *   - the database killed and restarted under load: 503s, no hang, /db answering again.
+ *   - the database killed and restarted under load: 503s, no hang, /db answering again;
+ *   - the database stopped (SIGSTOP) under load: 503s within --db-timeout while the carriers
+ *     of the green threads waiting on it are blocked in the client library, every request
+ *     answered, /db answering again after SIGCONT.
  */
 #include "bpf_test.h"
 #include "../e2e/e2e.h"
@@ -27,12 +30,14 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Start dbapi in trace mode with hubs hubs (--init) and check it says so. */
-static void start_trace(struct server *s, const char *hubs)
+/* Start dbapi in trace mode with hubs hubs and --db-timeout db_timeout (--init) and check it
+ * says so. */
+static void start_trace(struct server *s, const char *hubs, const char *db_timeout)
 {
 	server_start(s, "dbapi",
 		     (const char *const[]){ "--listen", "127.0.0.1:0", "--db", db_url, "--init",
-					    "--hubs", hubs, "--pool", "8", NULL });
+					    "--hubs", hubs, "--pool", "8", "--db-timeout",
+					    db_timeout, NULL });
 	if (!strstr(s->line, "(mode trace)"))
 		fail_msg("dbapi does not run in trace mode: %s", s->line);
 }
@@ -43,7 +48,7 @@ static void test_bpf_dbapi_endpoints(void **state)
 	MYSQL *db;
 
 	bt_loader_up();
-	start_trace(&s, "2");
+	start_trace(&s, "2", "2");
 	db = mdb_connect(&mdb, DBAPI_DB);
 	assert_non_null(db);
 	dbapi_check_endpoints(s.port, db);
@@ -60,7 +65,7 @@ static void test_bpf_dbapi_slow_query_does_not_stall_hub(void **state)
 	int slow, fast;
 
 	bt_loader_up();
-	start_trace(&s, "1");
+	start_trace(&s, "1", "2");
 	slow = connect_to(s.port);
 	fast = connect_to(s.port);
 	send_str(slow, "GET /slow?ms=1000 HTTP/1.1\r\n\r\n");
@@ -95,8 +100,19 @@ static void test_bpf_dbapi_database_restart(void **state)
 	struct server s;
 
 	bt_loader_up();
-	start_trace(&s, "2");
+	start_trace(&s, "2", "2");
 	dbapi_check_restart(&mdb, s.port, s.pid);
+	assert_int_equal(server_stop(&s, SIGTERM), 0);
+	bt_loader_down();
+}
+
+static void test_bpf_dbapi_database_hangs(void **state)
+{
+	struct server s;
+
+	bt_loader_up();
+	start_trace(&s, "2", "1");
+	dbapi_check_hang(&mdb, s.port, s.pid, 1);
 	assert_int_equal(server_stop(&s, SIGTERM), 0);
 	bt_loader_down();
 }
@@ -107,6 +123,7 @@ int main(void)
 		cmocka_unit_test(test_bpf_dbapi_endpoints),
 		cmocka_unit_test(test_bpf_dbapi_slow_query_does_not_stall_hub),
 		cmocka_unit_test(test_bpf_dbapi_database_restart),
+		cmocka_unit_test(test_bpf_dbapi_database_hangs),
 	};
 
 	bt_require();

@@ -3,7 +3,8 @@
  * What the dbapi tests share (tests/e2e/test_e2e_dbapi.c in mode none, and
  * tests/bpf/test_bpf_dbapi.c with trace mode loaded): an HTTP client on e2e.h's blocking
  * sockets, and the check of every endpoint's answer against the database, read directly with
- * libmariadb, and the database's restart under load. Include after e2e.h and
+ * libmariadb, the database's restart under load, and the database hanging (SIGSTOP) under
+ * load. Include after e2e.h and
  * tests/mariadb_server.h.
  */
 #ifndef GREENHUB_E2E_DBAPI_CLIENT_H
@@ -280,6 +281,49 @@ static inline void dbapi_check_restart(struct mdb_server *m, int port, pid_t pid
 	for (int i = 0; i < DBAPI_RESTART_CLIENTS; i++)
 		pthread_join(t[i], NULL);
 	print_message("    restart: %ld ok, %ld 503, %ld other, %ld broken\n", atomic_load(&l.ok),
+		      atomic_load(&l.unavailable), atomic_load(&l.other), atomic_load(&l.broken));
+	assert_int_equal(atomic_load(&l.other), 0);
+	assert_int_equal(atomic_load(&l.broken), 0);
+}
+
+/*
+ * Under load from DBAPI_RESTART_CLIENTS client threads on dbapi (port, pid, started with
+ * --db-timeout timeout_s), stop the database with SIGSTOP: it accepts connections (the kernel
+ * does) and answers nothing. Requests must get 503 within timeout_s plus a margin, every one
+ * of them answered within e2e.h's 5 s (a request that is not counts as broken: a green thread
+ * stuck on the server), no other status, dbapi alive; after SIGCONT, /db must succeed again
+ * within 10 s.
+ */
+static inline void dbapi_check_hang(struct mdb_server *m, int port, pid_t pid, int timeout_s)
+{
+	struct dbapi_load l = { .port = port };
+	pthread_t t[DBAPI_RESTART_CLIENTS];
+	long ok_before;
+
+	for (int i = 0; i < DBAPI_RESTART_CLIENTS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, dbapi_client, &l), 0);
+	assert_true(dbapi_grows_within(&l.ok, 50, 5000));
+
+	assert_int_equal(kill(m->pid, SIGSTOP), 0);
+	if (!dbapi_grows_within(&l.unavailable, 0, timeout_s * 1000 + 2000)) {
+		kill(m->pid, SIGCONT);
+		fail_msg("no 503 within %d s of the database's stop (ok %ld, other %ld, broken %ld)",
+			 timeout_s + 2, atomic_load(&l.ok), atomic_load(&l.other),
+			 atomic_load(&l.broken));
+	}
+	/* Long enough for the pool to time out, reconnect into the stopped server and back off
+	 * more than once: no request may stay unanswered meanwhile. */
+	mdb_sleep_ms(3000 + 2000 * (unsigned)timeout_s);
+	assert_int_equal(kill(pid, 0), 0);
+
+	assert_int_equal(kill(m->pid, SIGCONT), 0);
+	ok_before = atomic_load(&l.ok);
+	if (!dbapi_grows_within(&l.ok, ok_before + 20, 10000))
+		fail_msg("/db did not succeed again within 10 s of SIGCONT");
+	atomic_store(&l.stop, true);
+	for (int i = 0; i < DBAPI_RESTART_CLIENTS; i++)
+		pthread_join(t[i], NULL);
+	print_message("    hang: %ld ok, %ld 503, %ld other, %ld broken\n", atomic_load(&l.ok),
 		      atomic_load(&l.unavailable), atomic_load(&l.other), atomic_load(&l.broken));
 	assert_int_equal(atomic_load(&l.other), 0);
 	assert_int_equal(atomic_load(&l.broken), 0);

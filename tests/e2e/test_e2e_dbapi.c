@@ -4,7 +4,9 @@
  * (tests/mariadb_server.h): --init and every endpoint checked against the database, the
  * command line's errors, bad requests, pipelining, SIGTERM draining a request in flight, and
  * a database killed (SIGKILL) and restarted under load: 503s, no hang, no crash, and /db
- * answering again once the server is back. tests/bpf/test_bpf_dbapi.c runs the endpoint
+ * answering again once the server is back, and a database that hangs (SIGSTOP, then SIGCONT)
+ * under load: 503s within --db-timeout, no request left unanswered, and /db answering again
+ * once it goes on. tests/bpf/test_bpf_dbapi.c runs the endpoint
  * checks with trace mode loaded.
  */
 #include "e2e.h"
@@ -71,11 +73,14 @@ static void test_e2e_dbapi_command_line(void **state)
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	assert_non_null(strstr(out, "usage: dbapi"));
 	assert_non_null(strstr(out, "--yield-every"));
+	assert_non_null(strstr(out, "--db-timeout"));
 	expect_usage_error((const char *const[]){ "--listen", "127.0.0.1:0", NULL }, "--db");
 	expect_usage_error((const char *const[]){ "--db", "http://x/y", NULL }, "mysql://");
 	expect_usage_error((const char *const[]){ "--db", "mysql://root@h:99999/d", NULL }, "port");
 	expect_usage_error((const char *const[]){ "--db", db_url, "--hubs", "0", NULL }, "--hubs");
 	expect_usage_error((const char *const[]){ "--db", db_url, "--pool", "x", NULL }, "--pool");
+	expect_usage_error((const char *const[]){ "--db", db_url, "--db-timeout", "0", NULL },
+			   "--db-timeout");
 	expect_usage_error((const char *const[]){ "--db", db_url, "--listen", "nowhere", NULL },
 			   "--listen");
 	expect_usage_error((const char *const[]){ "--db", db_url, "--bogus", NULL }, "--bogus");
@@ -229,6 +234,27 @@ static void test_e2e_dbapi_database_restart(void **state)
 	db = NULL;
 }
 
+/* In mode none a query waiting on the stopped server stalls its whole hub: every request
+ * there waits for --db-timeout, not just the one on the database. A /slow query longer than
+ * --db-timeout still answers: its reads wait that much longer. */
+static void test_e2e_dbapi_database_hangs(void **state)
+{
+	struct dbapi_response r;
+	struct server s;
+	int fd;
+
+	dbapi_start(&s, (const char *const[]){ "--hubs", "2", "--pool", "4", "--db-timeout", "1",
+					       NULL });
+	fd = connect_to(s.port);
+	dbapi_get(fd, "/slow?ms=1500", &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "{\"slept_ms\":1500}");
+	dbapi_response_free(&r);
+	close(fd);
+	dbapi_check_hang(&mdb, s.port, s.pid, 1);
+	assert_int_equal(server_stop(&s, SIGTERM), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -238,6 +264,7 @@ int main(void)
 		cmocka_unit_test(test_e2e_dbapi_pipelining),
 		cmocka_unit_test(test_e2e_dbapi_sigterm_drains),
 		cmocka_unit_test(test_e2e_dbapi_database_restart),
+		cmocka_unit_test(test_e2e_dbapi_database_hangs),
 	};
 
 	if (!mdb_available()) {
