@@ -60,15 +60,24 @@ static inline void *gh__calloc(size_t n, size_t size)
 _Noreturn void gh__panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---------------------------------------------------------------------------------------- */
-/* Contexts (context.c, arch/switch_<arch>.S)                                                */
+/* Contexts (context.c, arch/swap.h, arch/trampoline_<arch>.S)                               */
 
 /*
- * A suspended execution: the stack pointer of a stack whose top frame holds the callee-saved
- * registers (see arch/switch_<arch>.S for the layout). Sanitizer builds also carry the
- * bookkeeping their runtimes need to follow a switch.
+ * A suspended execution: what the compiler cannot keep for itself across a switch (see
+ * arch/swap.h). Sanitizer builds also carry the bookkeeping their runtimes need to follow a
+ * switch.
  */
 struct gh__ctx {
-	void *sp;
+	void *sp;   /* stack pointer */
+	void *pc;   /* where to resume */
+	void *fp;   /* frame pointer */
+#if defined(__x86_64__)
+	uint32_t mxcsr;
+	uint16_t fpucw; /* the x87 control word */
+	uint16_t pad;
+#else
+	uint64_t fpcr;
+#endif
 #ifdef GH_ASAN
 	const void *stack_lo;
 	size_t stack_size;
@@ -80,7 +89,8 @@ struct gh__ctx {
 #endif
 };
 
-void gh__ctx_switch(struct gh__ctx *from, const struct gh__ctx *to);
+#include "arch/swap.h"
+
 void gh__ctx_trampoline(void);
 
 /* Prepare ctx to call entry(arg) on the stack [lo, lo + size) when first switched to. */
@@ -95,12 +105,12 @@ void gh__ctx_destroy(struct gh__ctx *ctx);
 #if defined(GH_ASAN) || defined(GH_TSAN)
 void gh__switch(struct gh__ctx *from, struct gh__ctx *to, bool from_ends);
 #else
-/* Without sanitizers a switch is the bare register swap, called straight from the switch
- * point. */
-static inline void gh__switch(struct gh__ctx *from, struct gh__ctx *to, bool from_ends)
+/* Without sanitizers a switch is the bare swap, inlined at the switch point. */
+static inline __attribute__((always_inline)) void gh__switch(struct gh__ctx *from,
+							    struct gh__ctx *to, bool from_ends)
 {
 	(void)from_ends;
-	gh__ctx_switch(from, to);
+	gh__ctx_swap(from, to);
 }
 #endif
 /* Must be the first call on a new context (it completes the sanitizers' view of the switch). */
