@@ -364,9 +364,39 @@ static inline void gh__attr_fair_class(pthread_attr_t *attr)
 	pthread_attr_setschedparam(attr, &none);
 }
 
-/* The carrier of the calling OS thread, or NULL. Never cached across a switch point: a green
- * thread may continue on another carrier. */
-struct gh__carrier *gh__carrier_self(void);
+/*
+ * The carrier of the calling OS thread, or NULL. Never cached across a switch point: a green
+ * thread may continue on another carrier, and a compiler that kept the thread-local variable's
+ * address (or the thread pointer it comes from, which it takes for a constant within a
+ * function) across the switch would read the old carrier's. So it is read by a volatile asm,
+ * which the compiler neither merges with an earlier read nor moves across a switch (the swap is
+ * a volatile asm too, and both clobber memory): two loads inline, where it used to be a call
+ * to an out-of-line function. Initial-exec TLS: the library's one pointer of static TLS.
+ */
+#define GH__TLS_MODEL __attribute__((tls_model("initial-exec")))
+extern __thread struct gh__carrier *gh__tls_carrier GH__TLS_MODEL;
+static inline __attribute__((always_inline)) struct gh__carrier *gh__carrier_self(void)
+{
+	struct gh__carrier *c;
+#if defined(__x86_64__)
+	__asm__ volatile("movq	gh__tls_carrier@gottpoff(%%rip), %0\n\t"
+			 "movq	%%fs:(%0), %0"
+			 : "=r"(c)
+			 :
+			 : "memory");
+#elif defined(__aarch64__)
+	void *off;
+
+	__asm__ volatile("mrs	%0, tpidr_el0\n\t"
+			 "adrp	%1, :gottprel:gh__tls_carrier\n\t"
+			 "ldr	%1, [%1, #:gottprel_lo12:gh__tls_carrier]\n\t"
+			 "ldr	%0, [%0, %1]"
+			 : "=&r"(c), "=&r"(off)
+			 :
+			 : "memory");
+#endif
+	return c;
+}
 void gh__carrier_set(struct gh__carrier *c);
 /* Make the calling thread carrier c of hub: 0, or -errno with the reason in why. */
 int gh__carrier_init(struct gh_hub *hub, struct gh__carrier *c, char *why, size_t len);
