@@ -63,7 +63,7 @@ static inline void prefetch_next_ready(const struct gh_hub *hub)
 		__builtin_prefetch(GH_CONTAINER_OF(n, struct gh_thread, node)->ctx.sp);
 }
 
-static struct gh_thread *runq_pop(struct gh_hub *hub)
+static inline __attribute__((always_inline)) struct gh_thread *runq_pop(struct gh_hub *hub)
 {
 	struct gh__list *n = gh__list_pop_front(&hub->runq);
 
@@ -93,7 +93,8 @@ static inline void switches_set(struct gh_hub *hub, uint64_t n)
  * ticker beside 8 threads making 50 ms calls got a tick every two rounds). Housekeeping once per
  * round and the woken first bound the wait to one round.
  */
-static void round_housekeeping(struct gh_hub *hub, struct gh__carrier *c, uint64_t switches)
+static void __attribute__((noinline))
+round_housekeeping_work(struct gh_hub *hub, struct gh__carrier *c, uint64_t switches)
 {
 	struct gh__list *queued_last = hub->runq.prev;
 
@@ -107,6 +108,20 @@ static void round_housekeeping(struct gh_hub *hub, struct gh__carrier *c, uint64
 	if (gh__posts_pending(hub))
 		gh__posts_run(hub);
 	/* The next round ends after as many switches as threads are ready now. */
+	hub->round_end = switches + hub->runq_len;
+}
+
+/* The same, inline for a hub with nothing to look at between rounds (no fd or remote waiters,
+ * no timers, no posts): then only the next round is sized. A ping-pong of two threads ends a
+ * round every other switch. */
+static inline __attribute__((always_inline)) void
+round_housekeeping(struct gh_hub *hub, struct gh__carrier *c, uint64_t switches)
+{
+	if (GH_UNLIKELY(hub->fd_waiters || hub->timers.n || gh__posts_pending(hub) ||
+			atomic_load_explicit(&hub->remote_waiters, memory_order_relaxed))) {
+		round_housekeeping_work(hub, c, switches);
+		return;
+	}
 	hub->round_end = switches + hub->runq_len;
 }
 
@@ -131,7 +146,13 @@ void gh__green_publish_name(struct gh__carrier *c, const struct gh_thread *t)
 	c->green_name_id = t->id;
 }
 
-void gh__switch_out_on(struct gh_hub *hub, struct gh__carrier *c, struct gh_thread *self)
+/*
+ * A switch point, inline in gh_yield and the two entry points below: the exclusivity check
+ * (I1), the hand-back check, the round, and the swap itself (arch/swap.h), with no call on the
+ * way when the round's housekeeping has nothing to do.
+ */
+static inline __attribute__((always_inline)) void
+switch_out(struct gh_hub *hub, struct gh__carrier *c, struct gh_thread *self)
 {
 	struct gh_thread *next;
 	uint64_t switches;
@@ -159,9 +180,14 @@ to_loop:
 	gh__switch(&self->ctx, &c->sched_ctx, false);
 }
 
+void gh__switch_out_on(struct gh_hub *hub, struct gh__carrier *c, struct gh_thread *self)
+{
+	switch_out(hub, c, self);
+}
+
 void gh__switch_out(struct gh_hub *hub, struct gh_thread *self)
 {
-	gh__switch_out_on(hub, gh__carrier_self(), self);
+	switch_out(hub, gh__carrier_self(), self);
 }
 
 int gh_yield(void)
@@ -172,7 +198,7 @@ int gh_yield(void)
 	if (GH_UNLIKELY(!c || c->region_depth || !(self = c->green)))
 		return -EPERM;
 	runq_push(self->hub, self);
-	gh__switch_out_on(self->hub, c, self);
+	switch_out(self->hub, c, self);
 	/* A cancelled thread still yields (a loop that ignores errors must not starve the hub),
 	 * but hears that it should unwind. */
 	return self->cancelled ? -ECANCELED : 0;
