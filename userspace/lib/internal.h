@@ -617,13 +617,10 @@ static inline void gh__green_publish(struct gh_hub *hub, struct gh__carrier *c,
 /* ---------------------------------------------------------------------------------------- */
 /* The scheduler (sched.c)                                                                   */
 
-/* Make t READY at the back of its hub's run queue (a new thread). */
-void gh__runq_push(struct gh_hub *hub, struct gh_thread *t);
 /* Switch from the running thread to the next READY one, or to the hub loop. The caller has
- * already put itself on a queue (or marked itself DONE). */
+ * already put itself on a queue (or marked itself DONE). The run queue's push and the same
+ * switch inline, for a caller that has just read the calling carrier: switch_point.h. */
 void gh__switch_out(struct gh_hub *hub, struct gh_thread *self);
-/* The same, for a caller that has just read the calling carrier c. */
-void gh__switch_out_on(struct gh_hub *hub, struct gh__carrier *c, struct gh_thread *self);
 
 /*
  * Suspend the running green thread: it waits (GH__WAITING) until gh__wake() makes it READY.

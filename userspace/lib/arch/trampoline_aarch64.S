@@ -3,10 +3,16 @@
  * The first code a new green thread runs, on aarch64. The switch itself is inline assembly at
  * each switch point (arch/swap.h); a new context resumes here, with sp 16-byte aligned, the
  * entry function at sp + 0, its argument at sp + 8, and x29 0, the end of the frame-pointer
- * chain. x30 is cleared too, so that nothing unwinds past this frame.
+ * chain.
+ *
+ * The entry function is entered by a branch that does not link (br, not blr), with x30 set to
+ * a stub that aborts: a linking branch would push an entry on the CPU's return-address
+ * predictor that no return ever pops (the entry function never returns), and returns after the
+ * thread's first switch out would be mispredicted.
  *
  * The entry function must never return: a green thread ends by switching away for good. If it
- * does return, gh__ctx_returned() aborts with a message.
+ * does return, gh__ctx_returned() aborts with a message. The stub lies inside this function's
+ * unwind information, which says there is no caller.
  */
 	.text
 
@@ -18,9 +24,10 @@ gh__ctx_trampoline:
 	.cfi_startproc
 	.cfi_undefined x30
 	ldp	x9, x0, [sp]
-	mov	x30, xzr
-	blr	x9
-	bl	gh__ctx_returned
+	add	sp, sp, #16
+	adr	x30, 1f
+	br	x9
+1:	bl	gh__ctx_returned
 	brk	#0
 	.cfi_endproc
 	.size	gh__ctx_trampoline, .-gh__ctx_trampoline
