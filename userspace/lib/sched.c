@@ -89,7 +89,10 @@ void gh__switch_out(struct gh_hub *hub, struct gh_thread *self)
 	gh__switch_out_on(hub, gh__carrier_self(), self);
 }
 
-int gh_yield(void)
+/* gh_yield() itself is a few instructions of assembly around this (arch/yield_<arch>.S): see
+ * there why. */
+int gh__yield(void);
+int gh__yield(void)
 {
 	struct gh__carrier *c = gh__carrier_self(); /* the one TLS read of a yield */
 	struct gh_thread *self;
