@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-# The aarch64 suite: the library, with its aarch64 context switch (arch/switch_aarch64.S), and
-# every cmocka unit test, cross-compiled with Debian's aarch64-linux-gnu-gcc into
-# $(BUILD)/aarch64 and run one by one under qemu-user (make test-aarch64; part of make test).
+# The aarch64 suite: the library, with its aarch64 context switch (arch/swap.h and
+# arch/trampoline_aarch64.S), and every cmocka unit test, cross-compiled with Debian's
+# aarch64-linux-gnu-gcc into $(BUILD)/aarch64 and run one by one under qemu-user
+# (make test-aarch64; part of make test).
 #
 # What it needs, all Debian 12 packages (make deps installs them):
 #   gcc-aarch64-linux-gnu, libc6-dev-arm64-cross   the cross compiler and C library to link with

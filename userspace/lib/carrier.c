@@ -16,28 +16,12 @@
 #include "backend.h"
 #include "internal.h"
 
-static __thread struct gh__carrier *tls_carrier;
-
-/*
- * The carrier of the calling OS thread. It must be re-read after every switch point: a green
- * thread may continue on another carrier, and a compiler that cached the TLS address across
- * the switch would read the old carrier's variable. An out-of-line function with an opaque
- * barrier cannot be folded or hoisted by the caller's optimizer.
- */
-#if defined(__has_attribute)
-#if __has_attribute(noipa)
-__attribute__((noipa))
-#endif
-#endif
-__attribute__((noinline)) struct gh__carrier *gh__carrier_self(void)
-{
-	__asm__ volatile("" ::: "memory");
-	return tls_carrier;
-}
+/* The calling thread's carrier: read by gh__carrier_self() (internal.h). */
+__thread struct gh__carrier *gh__tls_carrier GH__TLS_MODEL;
 
 void gh__carrier_set(struct gh__carrier *c)
 {
-	tls_carrier = c;
+	gh__tls_carrier = c;
 }
 
 /* ---------------------------------------------------------------------------------------- */

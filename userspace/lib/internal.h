@@ -60,15 +60,24 @@ static inline void *gh__calloc(size_t n, size_t size)
 _Noreturn void gh__panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---------------------------------------------------------------------------------------- */
-/* Contexts (context.c, arch/switch_<arch>.S)                                                */
+/* Contexts (context.c, arch/swap.h, arch/trampoline_<arch>.S)                               */
 
 /*
- * A suspended execution: the stack pointer of a stack whose top frame holds the callee-saved
- * registers (see arch/switch_<arch>.S for the layout). Sanitizer builds also carry the
- * bookkeeping their runtimes need to follow a switch.
+ * A suspended execution: what the compiler cannot keep for itself across a switch (see
+ * arch/swap.h). Sanitizer builds also carry the bookkeeping their runtimes need to follow a
+ * switch.
  */
 struct gh__ctx {
-	void *sp;
+	void *sp;   /* stack pointer */
+	void *pc;   /* where to resume */
+	void *fp;   /* frame pointer */
+#if defined(__x86_64__)
+	uint32_t mxcsr;
+	uint16_t fpucw; /* the x87 control word */
+	uint16_t pad;
+#else
+	uint64_t fpcr;
+#endif
 #ifdef GH_ASAN
 	const void *stack_lo;
 	size_t stack_size;
@@ -80,7 +89,8 @@ struct gh__ctx {
 #endif
 };
 
-void gh__ctx_switch(struct gh__ctx *from, const struct gh__ctx *to);
+#include "arch/swap.h"
+
 void gh__ctx_trampoline(void);
 
 /* Prepare ctx to call entry(arg) on the stack [lo, lo + size) when first switched to. */
@@ -95,12 +105,12 @@ void gh__ctx_destroy(struct gh__ctx *ctx);
 #if defined(GH_ASAN) || defined(GH_TSAN)
 void gh__switch(struct gh__ctx *from, struct gh__ctx *to, bool from_ends);
 #else
-/* Without sanitizers a switch is the bare register swap, called straight from the switch
- * point. */
-static inline void gh__switch(struct gh__ctx *from, struct gh__ctx *to, bool from_ends)
+/* Without sanitizers a switch is the bare swap, inlined at the switch point. */
+static inline __attribute__((always_inline)) void gh__switch(struct gh__ctx *from,
+							    struct gh__ctx *to, bool from_ends)
 {
 	(void)from_ends;
-	gh__ctx_switch(from, to);
+	gh__ctx_swap(from, to);
 }
 #endif
 /* Must be the first call on a new context (it completes the sanitizers' view of the switch). */
@@ -354,9 +364,39 @@ static inline void gh__attr_fair_class(pthread_attr_t *attr)
 	pthread_attr_setschedparam(attr, &none);
 }
 
-/* The carrier of the calling OS thread, or NULL. Never cached across a switch point: a green
- * thread may continue on another carrier. */
-struct gh__carrier *gh__carrier_self(void);
+/*
+ * The carrier of the calling OS thread, or NULL. Never cached across a switch point: a green
+ * thread may continue on another carrier, and a compiler that kept the thread-local variable's
+ * address (or the thread pointer it comes from, which it takes for a constant within a
+ * function) across the switch would read the old carrier's. So it is read by a volatile asm,
+ * which the compiler neither merges with an earlier read nor moves across a switch (the swap is
+ * a volatile asm too, and both clobber memory): two loads inline, where it used to be a call
+ * to an out-of-line function. Initial-exec TLS: the library's one pointer of static TLS.
+ */
+#define GH__TLS_MODEL __attribute__((tls_model("initial-exec")))
+extern __thread struct gh__carrier *gh__tls_carrier GH__TLS_MODEL;
+static inline __attribute__((always_inline)) struct gh__carrier *gh__carrier_self(void)
+{
+	struct gh__carrier *c;
+#if defined(__x86_64__)
+	__asm__ volatile("movq	gh__tls_carrier@gottpoff(%%rip), %0\n\t"
+			 "movq	%%fs:(%0), %0"
+			 : "=r"(c)
+			 :
+			 : "memory");
+#elif defined(__aarch64__)
+	void *off;
+
+	__asm__ volatile("mrs	%0, tpidr_el0\n\t"
+			 "adrp	%1, :gottprel:gh__tls_carrier\n\t"
+			 "ldr	%1, [%1, #:gottprel_lo12:gh__tls_carrier]\n\t"
+			 "ldr	%0, [%0, %1]"
+			 : "=&r"(c), "=&r"(off)
+			 :
+			 : "memory");
+#endif
+	return c;
+}
 void gh__carrier_set(struct gh__carrier *c);
 /* Make the calling thread carrier c of hub: 0, or -errno with the reason in why. */
 int gh__carrier_init(struct gh_hub *hub, struct gh__carrier *c, char *why, size_t len);
@@ -577,13 +617,10 @@ static inline void gh__green_publish(struct gh_hub *hub, struct gh__carrier *c,
 /* ---------------------------------------------------------------------------------------- */
 /* The scheduler (sched.c)                                                                   */
 
-/* Make t READY at the back of its hub's run queue (a new thread). */
-void gh__runq_push(struct gh_hub *hub, struct gh_thread *t);
 /* Switch from the running thread to the next READY one, or to the hub loop. The caller has
- * already put itself on a queue (or marked itself DONE). */
+ * already put itself on a queue (or marked itself DONE). The run queue's push and the same
+ * switch inline, for a caller that has just read the calling carrier: switch_point.h. */
 void gh__switch_out(struct gh_hub *hub, struct gh_thread *self);
-/* The same, for a caller that has just read the calling carrier c. */
-void gh__switch_out_on(struct gh_hub *hub, struct gh__carrier *c, struct gh_thread *self);
 
 /*
  * Suspend the running green thread: it waits (GH__WAITING) until gh__wake() makes it READY.

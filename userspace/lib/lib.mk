@@ -3,12 +3,12 @@
 
 LIB_ARCH := $(shell $(CC) -dumpmachine | cut -d- -f1)
 LIB_SRCS := $(wildcard userspace/lib/*.c)
-LIB_ASM := userspace/lib/arch/switch_$(LIB_ARCH).S
-ifeq ($(wildcard $(LIB_ASM)),)
+LIB_ASM := $(wildcard userspace/lib/arch/*_$(LIB_ARCH).S)
+ifeq ($(LIB_ASM),)
 $(error no context switch for architecture '$(LIB_ARCH)' (have x86_64 and aarch64))
 endif
 LIB_OBJS := $(patsubst userspace/lib/%.c,$(BUILD)/lib/%.o,$(LIB_SRCS)) \
-	    $(BUILD)/lib/arch/switch_$(LIB_ARCH).o
+	    $(patsubst userspace/lib/%.S,$(BUILD)/lib/%.o,$(LIB_ASM))
 
 LIBGH_SO := $(BUILD)/libgreenhub.so
 LIBGH_SONAME := libgreenhub.so.0

@@ -33,57 +33,10 @@
 
 #include "greenhub/records.h"
 #include "internal.h"
+#include "switch_point.h"
 
 /* ---------------------------------------------------------------------------------------- */
-/* Run queue and switching                                                                    */
-
-static void runq_push(struct gh_hub *hub, struct gh_thread *t)
-{
-	t->state = GH__READY;
-	gh__list_push_back(&hub->runq, &t->node);
-	hub->runq_len++;
-}
-
-void gh__runq_push(struct gh_hub *hub, struct gh_thread *t)
-{
-	runq_push(hub, t);
-}
-
-/*
- * Start loading the saved context of the thread that will run after the one being popped.
- * Switching into a thread first reads the top of its stack, a page of its own: with thousands
- * of threads (sleepers woken by timers, say) that read missed the TLB and the caches on nearly
- * every switch and was the largest single cost. The popped thread's run hides the miss.
- */
-static inline void prefetch_next_ready(const struct gh_hub *hub)
-{
-	const struct gh__list *n = hub->runq.next;
-
-	if (n != &hub->runq)
-		__builtin_prefetch(GH_CONTAINER_OF(n, struct gh_thread, node)->ctx.sp);
-}
-
-static struct gh_thread *runq_pop(struct gh_hub *hub)
-{
-	struct gh__list *n = gh__list_pop_front(&hub->runq);
-
-	if (!n)
-		return NULL;
-	hub->runq_len--;
-	prefetch_next_ready(hub);
-	return GH_CONTAINER_OF(n, struct gh_thread, node);
-}
-
-/* The switch count (hub->switches): only the baton holder writes it. */
-static inline uint64_t switches_read(const struct gh_hub *hub)
-{
-	return atomic_load_explicit(&hub->switches, memory_order_relaxed);
-}
-
-static inline void switches_set(struct gh_hub *hub, uint64_t n)
-{
-	atomic_store_explicit(&hub->switches, n, memory_order_relaxed);
-}
+/* Rounds and switching (the inline half: switch_point.h)                                    */
 
 /*
  * Between rounds: fire due timers, notice I/O, remote completions and posts without blocking, and
@@ -93,7 +46,7 @@ static inline void switches_set(struct gh_hub *hub, uint64_t n)
  * ticker beside 8 threads making 50 ms calls got a tick every two rounds). Housekeeping once per
  * round and the woken first bound the wait to one round.
  */
-static void round_housekeeping(struct gh_hub *hub, struct gh__carrier *c, uint64_t switches)
+void gh__round_housekeeping_work(struct gh_hub *hub, struct gh__carrier *c, uint64_t switches)
 {
 	struct gh__list *queued_last = hub->runq.prev;
 
@@ -131,47 +84,22 @@ void gh__green_publish_name(struct gh__carrier *c, const struct gh_thread *t)
 	c->green_name_id = t->id;
 }
 
-void gh__switch_out_on(struct gh_hub *hub, struct gh__carrier *c, struct gh_thread *self)
-{
-	struct gh_thread *next;
-	uint64_t switches;
-
-	gh__check_runner(hub, c);
-	/* A carrier waits to be handed the baton back: let the hub loop do it now. */
-	if (GH_UNLIKELY(gh__return_pending(hub)))
-		goto to_loop;
-	switches = switches_read(hub);
-	if (switches >= hub->round_end)
-		round_housekeeping(hub, c, switches);
-	next = runq_pop(hub);
-	if (next) {
-		switches_set(hub, switches + 1);
-		next->state = GH__RUNNING;
-		c->green = next;
-		gh__green_publish(hub, c, next);
-		if (next != self)
-			gh__switch(&self->ctx, &next->ctx, false);
-		return;
-	}
-to_loop:
-	/* Nothing ready: the hub loop sleeps in the poller. */
-	c->green = NULL;
-	gh__switch(&self->ctx, &c->sched_ctx, false);
-}
-
 void gh__switch_out(struct gh_hub *hub, struct gh_thread *self)
 {
 	gh__switch_out_on(hub, gh__carrier_self(), self);
 }
 
-int gh_yield(void)
+/* gh_yield() itself is a few instructions of assembly around this (arch/yield_<arch>.S): see
+ * there why. */
+int gh__yield(void);
+int gh__yield(void)
 {
 	struct gh__carrier *c = gh__carrier_self(); /* the one TLS read of a yield */
 	struct gh_thread *self;
 
 	if (GH_UNLIKELY(!c || c->region_depth || !(self = c->green)))
 		return -EPERM;
-	runq_push(self->hub, self);
+	gh__runq_push(self->hub, self);
 	gh__switch_out_on(self->hub, c, self);
 	/* A cancelled thread still yields (a loop that ignores errors must not starve the hub),
 	 * but hears that it should unwind. */
@@ -214,7 +142,7 @@ void gh__wake(struct gh_thread *t, int result)
 	gh__timer_disarm(&hub->timers, &t->timer);
 	t->wake_result = result;
 	hub->nr_waiting--;
-	runq_push(hub, t);
+	gh__runq_push(hub, t);
 }
 
 bool gh__waitq_wake_one(struct gh__waitq *q, int result)
@@ -296,7 +224,7 @@ void gh__drain_remote(struct gh_hub *hub)
 		fifo = t->remote_next;
 		atomic_fetch_sub_explicit(&hub->remote_waiters, 1, memory_order_relaxed);
 		hub->nr_waiting--;
-		runq_push(hub, t);
+		gh__runq_push(hub, t);
 	}
 	/* Posts share the eventfd, and the read above consumed their kick too; they stay queued
 	 * for the hub loop or the round's housekeeping, which spawn them behind the threads
@@ -424,14 +352,14 @@ static enum run_result run_hub(struct gh_hub *hub, struct gh__carrier *c)
 		/* The round goes on across the hub loop: restarting it here, as each handoff to
 		 * a spare and each finished thread does, put off the housekeeping for as long as
 		 * that kept happening, and with it every due timer while others stayed ready. */
-		switches = switches_read(hub);
+		switches = gh__switches_read(hub);
 		if (switches >= hub->round_end && hub->runq_len)
-			round_housekeeping(hub, c, switches);
-		t = runq_pop(hub);
+			gh__round_housekeeping(hub, c, switches);
+		t = gh__runq_pop(hub);
 		if (t) {
 			/* A switch point too (a thread finished, or the hub was idle): counted, and
 			 * toward the round, which goes on. */
-			switches_set(hub, switches + 1);
+			gh__switches_set(hub, switches + 1);
 			t->state = GH__RUNNING;
 			c->green = t;
 			gh__check_runner(hub, c);
@@ -447,7 +375,7 @@ static enum run_result run_hub(struct gh_hub *hub, struct gh__carrier *c)
 		if (!idle_poll(hub, c))
 			return RUN_LOST;
 		/* That poll was the housekeeping: what it woke is the next round. */
-		hub->round_end = switches_read(hub) + hub->runq_len;
+		hub->round_end = gh__switches_read(hub) + hub->runq_len;
 	}
 }
 

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "switch_point.h"
 
 #define GH__ID_BLOCK 1024
 /* Descriptors allocated at once when the free list is empty. */
