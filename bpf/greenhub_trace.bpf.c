@@ -249,6 +249,7 @@ static void hub_claimed(struct gh_kside_hub *k)
 	hub->sleep_baton = 0;
 	hub->waste = 0;
 	hub->since_probe = 0;
+	hub->cancels_seen = 0;
 	hub->nr_graced = 0;
 	hub->nr_late_handoffs = 0;
 }
@@ -539,8 +540,10 @@ static void return_gate(struct task_struct *p, struct gh_trace_carrier *st, stru
 			break;
 		handoff_taken(&c->kside, slot, holder, st->kside.tid);
 		/* A cancel: the sleep ended before any spare took the hub (trace_grace.bpf.h). */
-		if (holder == st->kside.tid)
+		if (holder == st->kside.tid) {
 			grace_outcome(hub, true);
+			hub->cancels_seen = 1;
+		}
 		return;
 	case GH_BATON_RUN:
 		if (holder == st->kside.tid)

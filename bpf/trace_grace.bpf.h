@@ -41,12 +41,13 @@
  * The adaptive policy (the default) grants a grace period while most of the hub's recent
  * sleeps would have ended on their own (waste above half): the sleeps that ended within their
  * grace period, and the immediate handoffs that the owner's own return cancelled, move the
- * measure up; a sleep that outlasted its grace period moves it down. Immediate handoffs that
+ * measure up; a sleep that outlasted its grace period moves it down (grace_outcome()). Immediate handoffs that
  * a spare took tell nothing about whether the sleep would have ended on its own (a read that
  * only a spare can satisfy looks the same as a 40 us nanosleep), so while the hub hands off
- * at once, one sleep in GH_TRACE_GRACE_PROBE is granted a grace period as a probe. A hub whose
- * sleeps wait for its own green threads then pays the grace period on one sleep in 256; a hub
- * of short sleeps starts waiting within a few probes.
+ * at once, one sleep in GH_TRACE_GRACE_PROBE is granted a grace period as a probe, if one of
+ * the hub's handoffs was cancelled since the last probe. A hub whose sleeps all wait for its
+ * own green threads (never cancelled) never pays a grace period; a hub of short sleeps starts
+ * waiting after a few cancels or probes.
  *
  * Include from greenhub_trace.bpf.c only, after wake_spare() and before owner_sleeps(); it uses
  * the maps control (whose grace_policy and grace_ns the loader sets), slots, hubs, carriers,
@@ -88,9 +89,12 @@ static __u32 hub_grace(struct gh_trace_control *c, struct gh_hub_slot *slot,
 	case GH_SCX_GRACE_ADAPTIVE:
 		if (hub->waste > GH_SCX_WASTE_ONE / 2)
 			return g;
-		if (++hub->since_probe < GH_TRACE_GRACE_PROBE)
+		/* A probe only once a sleep ended on its own since the last: a hub whose sleeps
+		 * all wait for its own green threads never pays one. */
+		if (++hub->since_probe < GH_TRACE_GRACE_PROBE || !hub->cancels_seen)
 			return 0;
 		hub->since_probe = 0;
+		hub->cancels_seen = 0;
 		*probe = true;
 		return g;
 	default:
@@ -99,7 +103,11 @@ static __u32 hub_grace(struct gh_trace_control *c, struct gh_hub_slot *slot,
 }
 
 /* One more outcome for the adaptive measure (a racy read-modify-write on purpose: an estimate,
- * written by the hub's own carriers and timer). */
+ * written by the hub's own carriers and timer). A sleep that ended on its own moves it 1/8 of
+ * the way up, one that outlasted its grace period 1/32 of the way down: on a busy machine a
+ * hiccup stretches a burst of consecutive short sleeps past the grace period, and a symmetric
+ * step let each burst switch the hub to immediate handoffs until cancels switched it back; a
+ * hub whose sleeps turn long for good hands off at once again after about 22 of them. */
 static void grace_outcome(struct gh_trace_hub *hub, bool ended_alone)
 {
 	__u32 w = hub->waste;
@@ -107,7 +115,7 @@ static void grace_outcome(struct gh_trace_hub *hub, bool ended_alone)
 	if (ended_alone)
 		w += (GH_SCX_WASTE_ONE - w) >> 3;
 	else
-		w -= w >> 3;
+		w -= w >> 5;
 	hub->waste = w;
 }
 

@@ -125,7 +125,8 @@ enum gh_trace_gate {
  */
 #define GH_TRACE_GRACE_NS_DFL 100000u
 /* The adaptive policy grants a sleep a grace period as a probe once in this many sleeps it
- * hands off at once, to learn whether the hub's sleeps end on their own. */
+ * hands off at once, if one of them was cancelled meanwhile, to learn whether the hub's sleeps
+ * end on their own. */
 #define GH_TRACE_GRACE_PROBE 256u
 
 /*
@@ -190,7 +191,9 @@ struct gh_trace_hub {
 	 * grace period, or a handoff that the owner's own return cancelled, moves it up; a sleep
 	 * that outlasted its grace period moves it down. */
 	__u32 waste;
-	__u32 since_probe; /* sleeps handed off at once since the last probe */
+	__u32 since_probe;  /* sleeps handed off at once since the last probe */
+	__u32 cancels_seen; /* 1: a handoff was cancelled since the last probe */
+	__u32 pad2;
 	__u64 nr_graced;
 	__u64 nr_late_handoffs;
 };
