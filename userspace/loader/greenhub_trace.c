@@ -657,6 +657,12 @@ static const struct loader_metric control_metrics[] = {
 	  "Gates whose signal was not pending yet right after it was sent, and that waited."),
 	C(nr_gate_late, "greenhub_gate_late_total",
 	  "Gates that gave up waiting for their signal (must stay 0)."),
+	C(nr_graced, "greenhub_graced_sleeps_total",
+	  "Owner sleeps that ended within the grace period."),
+	C(nr_late_handoffs, "greenhub_late_handoffs_total",
+	  "Hand-offs made once a sleep outlasted the grace period."),
+	C(nr_probes, "greenhub_grace_probes_total",
+	  "Sleeps the adaptive policy granted a grace period as a probe."),
 };
 #undef C
 
@@ -666,6 +672,10 @@ static const struct loader_metric hub_metrics[] = {
 	  "The owner's sleeps outside a system call, not handed off."),
 	H(nr_masked, "greenhub_hub_masked_sleeps_total",
 	  "The owner's sleeps with the gate signal blocked, not handed off."),
+	H(nr_graced, "greenhub_hub_graced_sleeps_total",
+	  "The owner's sleeps that ended within the grace period."),
+	H(nr_late_handoffs, "greenhub_hub_late_handoffs_total",
+	  "The hub's hand-offs made once a sleep outlasted the grace period."),
 };
 #undef H
 
