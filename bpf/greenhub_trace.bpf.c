@@ -685,10 +685,10 @@ int BPF_PROG(greenhub_sys_exit, struct pt_regs *regs, long ret)
 	struct gh_trace_carrier *st;
 	struct task_struct *p;
 
-	/* Every system call of the machine comes here: while no carrier is displaced, which is
-	 * most of the time, there is nothing to gate (the count goes up before a carrier is
-	 * marked, and the handoff happens-before that carrier's return). Not attached when the
-	 * gate is a task work. */
+	/* Every system call of the machine comes here: while no carrier is displaced and no
+	 * sleep waits out a grace period, there is nothing to gate (each count goes up before a
+	 * carrier is marked, and the handoff or the graced sleep happens-before that carrier's
+	 * return). Not attached when the gate is a task work. */
 	if (gate_task_work || !c || (c->kside.nr_displaced <= 0 && c->nr_grace_pending <= 0))
 		return 0;
 	p = bpf_get_current_task_btf();
