@@ -243,11 +243,26 @@ static void hub_claimed(struct gh_kside_hub *k)
 	hub->woken_ns = 0;
 	hub->nr_fault_sleeps = 0;
 	hub->nr_masked = 0;
+	/* A new sequence makes any grace timer still running for the previous holder stale. */
+	__sync_fetch_and_add(&hub->sleep_seq, 1);
+	hub->sleeper_tid = 0;
+	hub->sleep_baton = 0;
+	hub->waste = 0;
+	hub->since_probe = 0;
+	hub->cancels_seen = 0;
+	hub->nr_graced = 0;
+	hub->nr_late_handoffs = 0;
 }
 
-/* A carrier joined (requests.bpf.h): trace mode keeps nothing beyond the common registration. */
-static void carrier_joined(struct gh_kside_carrier *st)
+static void grace_timer_setup(__u32 h);
+
+/* A carrier joined (requests.bpf.h): no grace period pending; its hub's grace timer set up. */
+static void carrier_joined(struct gh_kside_carrier *k)
 {
+	struct gh_trace_carrier *st = container_of(k, struct gh_trace_carrier, kside);
+
+	st->graced = 0;
+	grace_timer_setup(k->hub);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -289,6 +304,9 @@ miss:
 /* Transition 1: an owner blocks                                                              */
 
 static int resume_gate(struct bpf_map *map, void *key, void *value);
+
+/* Short blocks: whether and when an owner's sleep is handed off (trace_grace.bpf.h). */
+#include "trace_grace.bpf.h"
 
 static void owner_sleeps(struct task_struct *p)
 {
@@ -345,11 +363,28 @@ static void owner_sleeps(struct task_struct *p)
 		return;
 	}
 	/* The gate is armed before the handoff: it must be in place by the time p can return.
-	 * If the handoff then does not happen, it finds p not displaced and does nothing. */
+	 * If the handoff then does not happen, it finds p not displaced and does nothing. A
+	 * graced sleep needs it too: it settles the sleep if p's switch-in did not
+	 * (trace_grace.bpf.h). */
 	if (gate_task_work && !gh_arm_gate(&gates, p, resume_gate)) {
 		counter_inc(&c->kside.nr_gate_failures);
 		block_why(note, GH_BLOCK_GATE_FAILED);
 		return;
+	}
+	/* A grace period instead of a handoff now; not for a marked region, which the runtime's
+	 * sysmon may also hand off (trace_grace.bpf.h relies on the timer being the only mover
+	 * of the word p sleeps with). Not while draining: the timer would refuse anyway. */
+	if (!gh_baton_in_region(b) && c->kside.state == GH_TRACE_RUNNING) {
+		bool probe;
+		__u32 grace = hub_grace(c, slot, hub, &probe);
+
+		if (grace && start_grace(c, st, hub, b, grace)) {
+			if (probe)
+				counter_inc(&c->nr_probes);
+			/* Unless the grace timer hands it off (the record then says so). */
+			block_why(note, GH_BLOCK_GRACE);
+			return;
+		}
 	}
 	/* Announce, then look at the loader's state (the drain's Dekker pair). */
 	displaced_add(&c->kside, &hub->kside, 1);
@@ -504,6 +539,11 @@ static void return_gate(struct task_struct *p, struct gh_trace_carrier *st, stru
 		if (!baton_cas(slot, b, GH_BATON_RUN, st->kside.tid))
 			break;
 		handoff_taken(&c->kside, slot, holder, st->kside.tid);
+		/* A cancel: the sleep ended before any spare took the hub (trace_grace.bpf.h). */
+		if (holder == st->kside.tid) {
+			grace_outcome(hub, true);
+			hub->cancels_seen = 1;
+		}
 		return;
 	case GH_BATON_RUN:
 		if (holder == st->kside.tid)
@@ -540,7 +580,18 @@ static int resume_gate(struct bpf_map *map, void *key, void *value)
 	struct gh_trace_carrier *st = bpf_task_storage_get(&carriers, p, 0, 0);
 	struct pt_regs *regs;
 
-	if (!st || !st->kside.displaced)
+	if (!st)
+		return 0;
+	/* The net for a graced sleep whose switch-in the program did not see (trace_grace.bpf.h,
+	 * step 3): settled here, before any user code; a handoff the timer made then shows as
+	 * displaced. */
+	if (st->graced) {
+		struct gh_trace_control *c = ctl();
+
+		if (c)
+			graced_runs(c, p, st, false);
+	}
+	if (!st->kside.displaced)
 		return 0;
 	regs = (struct pt_regs *)bpf_task_pt_regs(p);
 	if (!regs)
@@ -575,6 +626,12 @@ static void carrier_leaves(struct task_struct *p, struct gh_kside_carrier *k)
 	bpf_map_delete_elem(&gate_backups, &key);
 	if (!c)
 		return;
+	/* A graced carrier is switched in before it can exit; only a backstop (greenhub_free,
+	 * for a thread that never ran again) finds one. */
+	if (st->graced) {
+		st->graced = 0;
+		__sync_fetch_and_add(&c->nr_grace_pending, -1);
+	}
 	hub = owned_hub(p, st, &slot);
 	displaced_leaves(&c->kside, hub ? &hub->kside : NULL, &st->kside);
 	if (!hub)
@@ -606,6 +663,10 @@ int BPF_PROG(greenhub_sched_switch, bool preempt, struct task_struct *prev,
 	if (!preempt && prev_state && !(prev->flags & PF_KTHREAD))
 		owner_sleeps(prev);
 	c = ctl();
+	/* An owner whose sleep started a grace period runs again: settle it before it can run
+	 * any user code (trace_grace.bpf.h, step 3). */
+	if (c && c->nr_grace_pending > 0)
+		grace_switch_in(c, next);
 	if (c && c->nr_woken_pending > 0)
 		spare_runs(c, next);
 	/* A noted block ends (only while a reader of block records is attached). */
@@ -624,14 +685,18 @@ int BPF_PROG(greenhub_sys_exit, struct pt_regs *regs, long ret)
 	struct gh_trace_carrier *st;
 	struct task_struct *p;
 
-	/* Every system call of the machine comes here: while no carrier is displaced, which is
-	 * most of the time, there is nothing to gate (the count goes up before a carrier is
-	 * marked, and the handoff happens-before that carrier's return). Not attached when the
-	 * gate is a task work. */
-	if (gate_task_work || !c || c->kside.nr_displaced <= 0)
+	/* Every system call of the machine comes here: while no carrier is displaced and no
+	 * sleep waits out a grace period, there is nothing to gate (each count goes up before a
+	 * carrier is marked, and the handoff or the graced sleep happens-before that carrier's
+	 * return). Not attached when the gate is a task work. */
+	if (gate_task_work || !c || (c->kside.nr_displaced <= 0 && c->nr_grace_pending <= 0))
 		return 0;
 	p = bpf_get_current_task_btf();
 	st = bpf_task_storage_get(&carriers, p, 0, 0);
+	/* A graced carrier's switch-in settles its sleep; this is the net for one whose
+	 * switch-in the program did not see (trace_grace.bpf.h, step 3). */
+	if (st && st->graced)
+		graced_runs(c, p, st, false);
 	if (st && st->kside.displaced)
 		return_gate(p, st, regs, ret, true);
 	return 0;

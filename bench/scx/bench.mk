@@ -21,3 +21,12 @@ bench-vm: $(BENCH_SCX_DIR)/scx_bench $(BUILD)/bench/stall/gh_stall $(LOADER)
 		sed '1d;$$d' | tr -d '\r'
 
 BENCH_TARGETS += bench-vm
+
+# The short-blocks workload on the host, trace mode against mode none (bench/scx/host-run;
+# root). SHORT_REPS and SHORT_SECONDS set the rounds and each run's length.
+.PHONY: bench-short
+bench-short: $(BENCH_SCX_DIR)/scx_bench $(LOADER)
+	$(call msg,BENCH,short)
+	$(Q)bench/scx/host-run $(BENCH_SCX_DIR)/scx_bench $(LOADER)
+
+BENCH_TARGETS += bench-short

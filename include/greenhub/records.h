@@ -63,7 +63,7 @@ enum gh_block_reason {
 	GH_BLOCK_FAULT_SLEEP = 6,    /* trace mode: a fault sleep (nr_fault_sleeps) */
 	GH_BLOCK_SIGRETURN = 7,      /* trace mode: inside rt_sigreturn, never gated */
 	GH_BLOCK_RACE = 8,           /* the baton changed under the handoff's CAS */
-	GH_BLOCK_GRACE = 9,          /* sched_ext mode: it ended within the grace period */
+	GH_BLOCK_GRACE = 9,          /* it ended within the grace period */
 	GH_BLOCK_NR_REASONS
 };
 

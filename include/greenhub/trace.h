@@ -24,6 +24,8 @@
  *                ring of its own at its slot's index, and its parked spares wait on it
  *   owners       HASH global tgid -> 1, so that a process exit finds its slots
  *   gates, gate_backups   the task-work return gate of each carrier (task-work gate only)
+ *   grace_timers ARRAY[GH_MAX_HUBS] of each hub's grace timer (BPF timers; pinned, since a
+ *                map's last user reference cancels its timers)
  *   blocks       BPF ring buffer of block records (greenhub/records.h), written only while a
  *                reader (scx_greenhub --top) is attached
  *   link_register, link_switch, link_sys_exit, link_exit, link_exec, link_free
@@ -47,9 +49,10 @@
 
 #include "greenhub/kside.h"
 #include "greenhub/request.h"
+#include "greenhub/scx.h"
 #include "greenhub/slot.h"
 
-#define GH_TRACE_ABI_VERSION 5
+#define GH_TRACE_ABI_VERSION 6
 #define GH_TRACE_MAGIC 0x47485452u /* "GHTR" */
 
 /* When scx_greenhub refuses to load because the kernel cannot run any mode, it says why in this
@@ -111,6 +114,22 @@ enum gh_trace_gate {
 #define GH_TRACE_MAX_CARRIERS 16384
 
 /*
+ * Short blocks (docs/trace-mode.md, "Short blocks and the grace period"). The policies are
+ * sched_ext mode's enum gh_scx_grace (greenhub/scx.h), with the same words on the loader's
+ * command line; the slot's grace_policy and grace_ns, when the runtime sets them, override the
+ * loader's defaults per hub.
+ *
+ * The grace period when the loader names none. Longer than sched_ext mode's: trace mode's
+ * handoff and hand-back cost a ring wakeup, the gate's signal and two futex wakes, and a 10 us
+ * nanosleep lasts 40-60 us on the machines measured, so a shorter grace would end few of them.
+ */
+#define GH_TRACE_GRACE_NS_DFL 100000u
+/* The adaptive policy grants a sleep a grace period as a probe once in this many sleeps it
+ * hands off at once, if one of them was cancelled meanwhile, to learn whether the hub's sleeps
+ * end on their own. */
+#define GH_TRACE_GRACE_PROBE 256u
+
+/*
  * The one entry of the control map: the head and counters every mode has (kside.h), then trace
  * mode's own. gate and gate_why are written once by the loader before it sets state to RUNNING.
  * Counters: bumped by the BPF programs only, never reset while the kernel side is loaded; read
@@ -138,6 +157,17 @@ struct gh_trace_control {
 	/* Gate signals that were not pending yet right after they were sent (queued through an
 	 * irq_work): the gate's wait is what kept those carriers from running on. */
 	__u64 nr_gate_waited;
+
+	/* The grace defaults of hubs whose runtime chose none (enum gh_scx_grace, ns), written
+	 * once by the loader, like gate. */
+	__u32 grace_policy;
+	__u32 grace_ns;
+	/* Owner sleeps that started a grace period and are not over: while it is 0 the
+	 * context-switch program does not look at the incoming task for one. */
+	__s64 nr_grace_pending;
+	__u64 nr_graced;        /* sleeps that ended within their grace period: no handoff */
+	__u64 nr_late_handoffs; /* handoffs the grace timer made: the sleep outlasted it */
+	__u64 nr_probes;        /* graced sleeps the adaptive policy granted as probes */
 };
 
 /*
@@ -152,6 +182,20 @@ struct gh_trace_hub {
 	__u64 woken_ns;
 	__u64 nr_fault_sleeps;
 	__u64 nr_masked;
+	/* The sleep the grace timer waits on: the owner's tid, the baton word it slept with, and
+	 * a sequence bumped by each grace period started. */
+	__u32 sleeper_tid;
+	__u32 sleep_seq;
+	__u64 sleep_baton;
+	/* The adaptive policy's measure, out of GH_SCX_WASTE_ONE: a sleep that ended within its
+	 * grace period, or a handoff that the owner's own return cancelled, moves it up; a sleep
+	 * that outlasted its grace period moves it down. */
+	__u32 waste;
+	__u32 since_probe;  /* sleeps handed off at once since the last probe */
+	__u32 cancels_seen; /* 1: a handoff was cancelled since the last probe */
+	__u32 pad2;
+	__u64 nr_graced;
+	__u64 nr_late_handoffs;
 };
 
 /*
@@ -162,6 +206,12 @@ struct gh_trace_hub {
  */
 struct gh_trace_carrier {
 	struct gh_kside_carrier kside;
+	/* 1 from a sleep that started a grace period until the carrier is switched in again,
+	 * which settles it: the baton word it slept with (grace_baton) is sealed, or the grace
+	 * timer handed the carrier off. */
+	__u32 graced;
+	__u32 pad;
+	__u64 grace_baton;
 };
 
 #endif /* GREENHUB_TRACE_H */

@@ -64,6 +64,13 @@ static void test_bpf_loader_bad_input_fail(void **state)
 	assert_int_equal(bt_loader(out, sizeof(out), "--top", "--detach"), 2);
 	assert_int_equal(bt_loader(out, sizeof(out), "--top", "--stop"), 2);
 	assert_int_equal(bt_loader(out, sizeof(out), "--top", "--mode", "trace"), 2);
+	/* The grace options: trace mode takes them too, but only when loading. */
+	assert_int_equal(bt_loader(out, sizeof(out), "--mode", "trace", "--grace", "sometimes"), 2);
+	assert_says("--grace wants adaptive, always or never, not 'sometimes'");
+	assert_int_equal(bt_loader(out, sizeof(out), "--mode", "trace", "--grace-ns", "0"), 2);
+	assert_says("--grace-ns wants ns from 1 to 1000000000, not '0'");
+	assert_int_equal(bt_loader(out, sizeof(out), "--stats", "--grace", "always"), 2);
+	assert_says("--grace and --grace-ns set how a mode loads");
 }
 
 static void test_bpf_loader_not_running_fail(void **state)

@@ -4,7 +4,9 @@
  * zero violations of I1 to I4 (and no gate ever found its signal blocked), also when the
  * loader is killed with SIGKILL in the middle of the run (the pinned kernel side goes on
  * handing off) and when it is unloaded in the middle of the run (the hubs go on as in mode
- * none).
+ * none), and with a grace period always (30 us, shorter than most of its blocks, so that
+ * the grace timer's handoffs race the sleepers' own wakes; docs/trace-mode.md, "Short blocks and
+ * the grace period").
  *
  * GH_BPF_STRESS_SECONDS sets the length of each run (default 5).
  */
@@ -83,6 +85,35 @@ static void test_bpf_stress_unmarked_calls(void **state)
 	bt_loader_down();
 }
 
+static void test_bpf_stress_grace_period(void **state)
+{
+	char lout[4096];
+	struct bt_maps m;
+	int fd, rc;
+	pid_t pid;
+
+	bt_loader_down();
+	rc = bt_loader(lout, sizeof(lout), "--detach", "--mode", "trace", "--grace", "always",
+		       "--grace-ns", "30000");
+	if (rc != 0)
+		fail_msg("scx_greenhub --detach exited %d:\n%s", rc, lout);
+	assert_int_equal(bt_maps_open(&m), 0);
+	pid = start_stress(seconds(), &fd);
+	assert_clean_run(finish_stress(pid, fd));
+	print_message("grace: %llu sleeps ended within it, %llu handed off after it; displaced "
+		      "now %lld, graced now %lld\n",
+		      (unsigned long long)m.ctl->nr_graced,
+		      (unsigned long long)m.ctl->nr_late_handoffs,
+		      (long long)m.ctl->kside.nr_displaced, (long long)m.ctl->nr_grace_pending);
+	assert_true(m.ctl->nr_late_handoffs > 0);
+	assert_int_equal(m.ctl->nr_gate_blocked, 0);
+	assert_int_equal(m.ctl->nr_gate_late, 0);
+	assert_int_equal(m.ctl->kside.nr_displaced, 0);
+	assert_int_equal(m.ctl->nr_grace_pending, 0);
+	bt_maps_close(&m);
+	bt_loader_down();
+}
+
 static void test_bpf_stress_loader_sigkill_mid_run(void **state)
 {
 	struct bt_maps m;
@@ -125,6 +156,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bpf_stress_unmarked_calls),
+		cmocka_unit_test(test_bpf_stress_grace_period),
 		cmocka_unit_test(test_bpf_stress_loader_sigkill_mid_run),
 		cmocka_unit_test(test_bpf_stress_unload_mid_run),
 	};

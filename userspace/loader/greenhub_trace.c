@@ -49,7 +49,7 @@ LOADER_KSIDE_FIRST(struct gh_trace_hub);
 
 /* The pins, in the order they are made; the control map is last on purpose. */
 static const char *const map_pins[] = { "slots", "hubs", "carriers", "wake_rings", "owners",
-					"gates", "gate_backups", GH_RECORDS_PIN };
+					"gates", "gate_backups", "grace_timers", GH_RECORDS_PIN };
 static const char *const link_pins[] = { "link_register", "link_switch", "link_sys_exit",
 					 "link_exit", "link_exec", "link_free" };
 
@@ -294,10 +294,10 @@ static int load_gated(const struct loader_opts *o, const struct loader_features 
 	return 0;
 }
 
-/* Map the control and hub maps of the loaded programs and fill the control map, state
- * LOADING: 0, or EXIT_FAIL (message printed). */
-static int init_control(struct trace_state *st, const struct loader_features *f,
-			const char *gate_why)
+/* Map the control and hub maps of the loaded programs and fill the control map (the gate, the
+ * grace defaults), state LOADING: 0, or EXIT_FAIL (message printed). */
+static int init_control(struct trace_state *st, const struct loader_opts *o,
+			const struct loader_features *f, const char *gate_why)
 {
 	struct gh_trace_control *ctl;
 
@@ -313,6 +313,9 @@ static int init_control(struct trace_state *st, const struct loader_features *f,
 	loader_control_init(ctl, &loader_mode_trace, GH_TRACE_SIGNO, f->bits);
 	ctl->gate = st->task_work ? GH_TRACE_GATE_TASK_WORK : GH_TRACE_GATE_SYS_EXIT;
 	snprintf(ctl->gate_why, sizeof(ctl->gate_why), "%s", gate_why);
+	/* The grace defaults of hubs that choose none (--grace, --grace-ns). */
+	ctl->grace_policy = o->grace_policy ? (__u32)o->grace_policy : GH_SCX_GRACE_ADAPTIVE;
+	ctl->grace_ns = o->grace_ns ? o->grace_ns : GH_TRACE_GRACE_NS_DFL;
 	if (loader_control_id(st->skel->maps.control, &ctl->kside.kside_id))
 		return EXIT_FAIL;
 	__atomic_store_n(&ctl->kside.state, GH_TRACE_LOADING, __ATOMIC_SEQ_CST);
@@ -325,7 +328,8 @@ static int pin(const struct greenhub_trace *skel)
 	struct bpf_map *const maps[] = { skel->maps.slots,  skel->maps.hubs,
 					 skel->maps.carriers, skel->maps.wake_rings,
 					 skel->maps.owners, skel->maps.gates,
-					 skel->maps.gate_backups, skel->maps.blocks };
+					 skel->maps.gate_backups, skel->maps.grace_timers,
+					 skel->maps.blocks };
 	/* greenhub_sys_exit is NULL with the task-work gate. */
 	struct bpf_link *const links[] = { skel->links.greenhub_register,
 					   skel->links.greenhub_sched_switch,
@@ -364,7 +368,7 @@ static int trace_start(const struct loader_opts *o, const struct loader_features
 	/* open -> set rodata -> load */
 	status = load_gated(o, f, st, gate_why, sizeof(gate_why), refused, refused_len);
 	if (!status)
-		status = init_control(st, f, gate_why);
+		status = init_control(st, o, f, gate_why);
 	if (status)
 		goto fail;
 	/* attach */
@@ -555,21 +559,41 @@ static void print_program_misses(void)
 	       used ? buf : "unknown");
 }
 
+static const char *grace_name(__u32 policy)
+{
+	static const char *const names[] = { "default", "never", "always", "adaptive" };
+
+	return policy < 4 ? names[policy] : "?";
+}
+
+/* What a hub does with its owners' sleeps now (trace_grace.bpf.h's hub_grace()). */
+static const char *grace_state(const struct gh_trace_control *ctl, const struct gh_hub_slot *s,
+			       const struct gh_trace_hub *h)
+{
+	__u32 policy = s && s->grace_policy ? s->grace_policy : ctl->grace_policy;
+
+	if (policy != GH_SCX_GRACE_ADAPTIVE)
+		return grace_name(policy);
+	return h->waste > GH_SCX_WASTE_ONE / 2 ? "adapt:wait" : "adapt:now";
+}
+
 /* The hub table's columns of trace mode's own. */
 static void hub_heads(void)
 {
-	printf(" %8s %8s %7s %8s %8s\n", "gates", "wakes", "misses", "p50(us)", "p99(us)");
+	printf(" %8s %8s %7s %8s %8s %8s %10s\n", "gates", "wakes", "misses", "p50(us)", "p99(us)",
+	       "graced", "grace");
 }
 
 static void hub_row(const struct loader_view *v, unsigned i)
 {
 	const struct gh_trace_hub *h = (const struct gh_trace_hub *)v->hubs + i;
 
-	printf(" %8llu %8llu %7llu %8s%llu %8s%llu\n", (unsigned long long)h->kside.nr_gates,
-	       (unsigned long long)h->kside.nr_spare_wakes,
+	printf(" %8llu %8llu %7llu %8s%llu %8s%llu %8llu %10s\n",
+	       (unsigned long long)h->kside.nr_gates, (unsigned long long)h->kside.nr_spare_wakes,
 	       (unsigned long long)h->kside.nr_spare_misses, "<",
 	       quantile(&h->kside.handoff_latency, 0.5), "<",
-	       quantile(&h->kside.handoff_latency, 0.99));
+	       quantile(&h->kside.handoff_latency, 0.99), (unsigned long long)h->nr_graced,
+	       grace_state(v->ctl, v->slots ? (const struct gh_hub_slot *)v->slots + i : NULL, h));
 }
 
 /* enum gh_trace_state's names. */
@@ -609,6 +633,11 @@ static void print_stats(const struct loader_view *v)
 	       (unsigned long long)ctl->kside.nr_claims, (unsigned long long)ctl->kside.nr_bound,
 	       (unsigned long long)ctl->kside.nr_rejected,
 	       (unsigned long long)ctl->kside.nr_exit_cleanups);
+	printf("grace (default %s, %u ns): %llu sleeps ended within it, %llu handed off after it, "
+	       "%llu probes, pending now %lld\n",
+	       grace_name(ctl->grace_policy), ctl->grace_ns, (unsigned long long)ctl->nr_graced,
+	       (unsigned long long)ctl->nr_late_handoffs, (unsigned long long)ctl->nr_probes,
+	       (long long)ctl->nr_grace_pending);
 	print_program_misses();
 	loader_print_hubs(v, hub_heads, hub_row);
 	print_hist(&ctl->kside.handoff_latency);
@@ -628,6 +657,12 @@ static const struct loader_metric control_metrics[] = {
 	  "Gates whose signal was not pending yet right after it was sent, and that waited."),
 	C(nr_gate_late, "greenhub_gate_late_total",
 	  "Gates that gave up waiting for their signal (must stay 0)."),
+	C(nr_graced, "greenhub_graced_sleeps_total",
+	  "Owner sleeps that ended within the grace period."),
+	C(nr_late_handoffs, "greenhub_late_handoffs_total",
+	  "Hand-offs made once a sleep outlasted the grace period."),
+	C(nr_probes, "greenhub_grace_probes_total",
+	  "Sleeps the adaptive policy granted a grace period as a probe."),
 };
 #undef C
 
@@ -637,6 +672,10 @@ static const struct loader_metric hub_metrics[] = {
 	  "The owner's sleeps outside a system call, not handed off."),
 	H(nr_masked, "greenhub_hub_masked_sleeps_total",
 	  "The owner's sleeps with the gate signal blocked, not handed off."),
+	H(nr_graced, "greenhub_hub_graced_sleeps_total",
+	  "The owner's sleeps that ended within the grace period."),
+	H(nr_late_handoffs, "greenhub_hub_late_handoffs_total",
+	  "The hub's hand-offs made once a sleep outlasted the grace period."),
 };
 #undef H
 
@@ -646,7 +685,7 @@ static const struct loader_metrics metrics =
 const struct loader_mode loader_mode_trace = {
 	.name = "trace",
 	.mode = GH_MODE_TRACE,
-	.takes = LOADER_TAKES_GATE,
+	.takes = LOADER_TAKES_GATE | LOADER_TAKES_GRACE,
 	.pins = &pins,
 	/* Nothing to watch but the pins. */
 	.poll_interval = 1.0,

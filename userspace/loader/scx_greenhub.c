@@ -475,12 +475,13 @@ static void usage(FILE *f)
 		"      --timeout SEC   how long --stop (or SIGINT) waits for such carriers\n"
 		"                      (default 30; -1: as long as it takes)\n"
 		"      --force         with --stop: remove the pins of another greenhub version\n"
-		"      --grace WHEN    sched_ext mode: when an owner's sleep is handed off to a\n"
-		"                      spare: adaptive (default: at once, but after the grace\n"
-		"                      period while most handoffs come too late to help), always\n"
-		"                      (after the grace period) or never (at once); a default\n"
+		"      --grace WHEN    when an owner's sleep is handed off to a spare: adaptive\n"
+		"                      (default: at once, but after the grace period while most\n"
+		"                      sleeps would end on their own), always (after the grace\n"
+		"                      period) or never (at once); in sched_ext mode a default\n"
 		"                      that GREENHUB_SCX_GRACE overrides per process\n"
-		"      --grace-ns NS   the grace period (default %u; GREENHUB_SCX_GRACE_NS)\n"
+		"      --grace-ns NS   the grace period (default %u in sched_ext mode, %u\n"
+		"                      in trace mode; GREENHUB_SCX_GRACE_NS in sched_ext mode)\n"
 		"      --gate GATE     trace mode's return gate: auto (default: the task work\n"
 		"                      where the kernel accepts it, else sys-exit), task-work or\n"
 		"                      sys-exit; with -m trace\n"
@@ -493,7 +494,7 @@ static void usage(FILE *f)
 		"or %s (sched_ext mode). Exit status: 0 ok, 1 failure,\n"
 		"2 usage, 3 not privileged, 4 kernel unsupported, 5 already running,\n"
 		"6 incompatible pinned version, 7 not running, 8 --stop timed out.\n",
-		GH_SCX_GRACE_NS_DFL, GH_TRACE_PIN_DIR, GH_SCX_PIN_DIR);
+		GH_SCX_GRACE_NS_DFL, GH_TRACE_GRACE_NS_DFL, GH_TRACE_PIN_DIR, GH_SCX_PIN_DIR);
 }
 
 static int parse_seconds(const char *s, double *out, bool allow_negative)
@@ -689,8 +690,8 @@ int main(int argc, char **argv)
 	}
 	if ((o.grace_policy || o.grace_ns) &&
 	    (stop || o.stats || o.top || (mode && !(mode->takes & LOADER_TAKES_GRACE)))) {
-		loader_err("--grace and --grace-ns set how sched_ext mode loads: they go with "
-			   "-m sched_ext or auto");
+		loader_err("--grace and --grace-ns set how a mode loads: they go with -m "
+			   "sched_ext, -m trace or auto");
 		return EXIT_USAGE;
 	}
 	if (o.gate && (stop || o.stats || o.top || !mode || !(mode->takes & LOADER_TAKES_GATE))) {

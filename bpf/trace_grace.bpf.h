@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Trace mode's grace period (docs/trace-mode.md, "Short blocks and the grace period"): an
+ * owner's sleep may start its hub's grace timer instead of a handoff. The timer hands the owner
+ * off only if it still sleeps when the period is over; the owner's switch-in (or else its
+ * return gate) settles the sleep first, so that a sleep shorter than the period ends on its own
+ * carrier with no handoff at all. Needs BPF timers in tp_btf programs (5.15): the loader's
+ * load of these programs is what proves a kernel has them.
+ *
+ * The protocol, and why at most one carrier ever runs the hub (I1)
+ *   1. The owner t switches out asleep with the baton word w = RUN(t) (no region flag), and
+ *      would be handed off (greenhub_trace.bpf.c's owner_sleeps() checked everything but the
+ *      drain). Instead t is marked graced with w (its registration), the control's
+ *      nr_grace_pending goes up, and the hub's timer is started for w.
+ *   2. The timer fires: if the hub's sleep is still the one it was started for, it adds to
+ *      nr_displaced (the drain's Dekker pair, as a handoff from sched_switch does), and CASes
+ *      w -> HANDOFF(t): the handoff, then a spare is woken.
+ *   3. t is switched in (greenhub_sched_switch, next == t): it CASes w -> RUN(t) with a new
+ *      sequence (the seal). If the seal succeeds, the timer's CAS from w can no longer
+ *      succeed, and t runs on. If it fails, the word moved, and
+ *      while t slept in RUN(t) outside a region only the timer moves it (the runtime's own
+ *      moves of RUN(t) are made by t itself, the sysmon's only on a region, and a release of
+ *      the slot only once every thread of the process has exited, t included): t was handed
+ *      off, so it is marked displaced here, before it can leave the kernel, and its return
+ *      goes through the gate like any other handoff's. With the task-work gate, the gate is
+ *      armed again here, on the CPU t runs on, before t can leave the kernel
+ *      (task_work.bpf.h).
+ *   Both moves are CASes from the same word, so exactly one succeeds, however close the
+ *   timer's expiry and the wake.
+ *   4. The net: the seal must come before t runs any user code, and the switch-in alone does
+ *      not promise that. On the 6.18.44 host about one graced sleep in 10,000 was followed by
+ *      t running again, and sleeping again, without the sched_switch program having seen a
+ *      switch-in of t (no skip counted; t's context-switch counts showed that it had been
+ *      switched out once in between, so it had run). The cause was not found.
+ *      So the return gate settles a graced carrier too, before the return to user mode: the
+ *      sys_exit gate looks at every system-call exit while nr_grace_pending is above 0, and
+ *      the task-work gate is armed at the graced sleep as at a handoff. A timer that fires in
+ *      the window before that sees the unsealed word and hands off; the gate then finds t
+ *      displaced and holds it, as after any handoff.
+ *
+ * The adaptive policy (the default) grants a grace period while most of the hub's recent
+ * sleeps would have ended on their own (waste above half): the sleeps that ended within their
+ * grace period, and the immediate handoffs that the owner's own return cancelled, move the
+ * measure up; a sleep that outlasted its grace period moves it down (grace_outcome()). Immediate handoffs that
+ * a spare took tell nothing about whether the sleep would have ended on its own (a read that
+ * only a spare can satisfy looks the same as a 40 us nanosleep), so while the hub hands off
+ * at once, one sleep in GH_TRACE_GRACE_PROBE is granted a grace period as a probe, if one of
+ * the hub's handoffs was cancelled since the last probe. A hub whose sleeps all wait for its
+ * own green threads (never cancelled) never pays a grace period; a hub of short sleeps starts
+ * waiting after a few cancels or probes.
+ *
+ * Include from greenhub_trace.bpf.c only, after wake_spare() and before owner_sleeps(); it uses
+ * the maps control (whose grace_policy and grace_ns the loader sets), slots, hubs, carriers,
+ * gates and gate_backups, and the knob gate_task_work.
+ */
+#ifndef GREENHUB_TRACE_GRACE_BPF_H
+#define GREENHUB_TRACE_GRACE_BPF_H
+
+#define CLOCK_MONOTONIC 1
+
+/* Each hub's grace timer; seq is the hub's sleep_seq it was started for. */
+struct grace_timer {
+	struct bpf_timer timer;
+	__u32 hub;
+	__u32 seq;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, GH_MAX_HUBS);
+	__type(key, __u32);
+	__type(value, struct grace_timer);
+} grace_timers SEC(".maps");
+
+/* The grace period of hub's next sleep (0: hand it off at once), as the runtime chose it in
+ * the slot or else as loaded. probe: the adaptive policy grants it only to learn. */
+static __u32 hub_grace(struct gh_trace_control *c, struct gh_hub_slot *slot,
+		       struct gh_trace_hub *hub, bool *probe)
+{
+	__u32 policy = slot->grace_policy ? slot->grace_policy : c->grace_policy;
+	__u32 g = slot->grace_ns ? slot->grace_ns : c->grace_ns;
+
+	*probe = false;
+	if (g > 1000000000)
+		g = 1000000000;
+	switch (policy) {
+	case GH_SCX_GRACE_ALWAYS:
+		return g;
+	case GH_SCX_GRACE_ADAPTIVE:
+		if (hub->waste > GH_SCX_WASTE_ONE / 2)
+			return g;
+		/* A probe only once a sleep ended on its own since the last: a hub whose sleeps
+		 * all wait for its own green threads never pays one. */
+		if (++hub->since_probe < GH_TRACE_GRACE_PROBE || !hub->cancels_seen)
+			return 0;
+		hub->since_probe = 0;
+		hub->cancels_seen = 0;
+		*probe = true;
+		return g;
+	default:
+		return 0;
+	}
+}
+
+/* One more outcome for the adaptive measure (a racy read-modify-write on purpose: an estimate,
+ * written by the hub's own carriers and timer). A sleep that ended on its own moves it 1/8 of
+ * the way up, one that outlasted its grace period 1/32 of the way down: on a busy machine a
+ * hiccup stretches a burst of consecutive short sleeps past the grace period, and a symmetric
+ * step let each burst switch the hub to immediate handoffs until cancels switched it back; a
+ * hub whose sleeps turn long for good hands off at once again after about 22 of them. */
+static void grace_outcome(struct gh_trace_hub *hub, bool ended_alone)
+{
+	__u32 w = hub->waste;
+
+	if (ended_alone)
+		w += (GH_SCX_WASTE_ONE - w) >> 3;
+	else
+		w -= w >> 5;
+	hub->waste = w;
+}
+
+/* The grace period of a sleeping owner is over: hand it off if it still sleeps (step 2). */
+static int grace_fn(void *map, __u32 *key, struct grace_timer *gt)
+{
+	struct gh_trace_control *c = ctl();
+	struct gh_hub_slot *slot;
+	struct gh_trace_hub *hub;
+	__u32 h = gt->hub, tid;
+	__u64 b, now;
+
+	slot = bpf_map_lookup_elem(&slots, &h);
+	hub = bpf_map_lookup_elem(&hubs, &h);
+	if (!c || !slot || !hub || gt->seq != hub->sleep_seq)
+		return 0;
+	tid = hub->sleeper_tid;
+	b = hub->sleep_baton;
+	/* Sealed (step 3), or a new sleep: either way the word moved on. */
+	if (!tid || slot->baton != b)
+		return 0;
+	/* Announce, then look at the loader's state (the drain's Dekker pair). The count is the
+	 * sleeper's from here: its switch-in marks it displaced if the CAS below succeeds. */
+	displaced_add(&c->kside, &hub->kside, 1);
+	if (c->kside.state != GH_TRACE_RUNNING || !baton_cas(slot, b, GH_BATON_HANDOFF, tid)) {
+		displaced_add(&c->kside, &hub->kside, -1);
+		return 0;
+	}
+	now = bpf_ktime_get_ns();
+	slot->handoff_ns = now;
+	__sync_fetch_and_add(&slot->nr_handoffs, 1);
+	counter_inc(&c->kside.nr_handoffs);
+	counter_inc(&c->nr_late_handoffs);
+	__sync_fetch_and_add(&hub->nr_late_handoffs, 1);
+	grace_outcome(hub, false);
+	wake_spare(c, h, slot, hub, now);
+	return 0;
+}
+
+/* A carrier joined hub h: make sure the hub's timer is set up. Done here, in the request's
+ * program (process context), rather than at the first sleep: setting a timer up allocates,
+ * which the scheduler's context should not. -EBUSY: it already was. */
+static void grace_timer_setup(__u32 h)
+{
+	struct grace_timer *gt = bpf_map_lookup_elem(&grace_timers, &h);
+
+	if (!gt)
+		return;
+	if (bpf_timer_init(&gt->timer, &grace_timers, CLOCK_MONOTONIC) == 0)
+		bpf_timer_set_callback(&gt->timer, grace_fn);
+}
+
+/* Step 1: start the grace period of owner p's sleep with the word b; false if it cannot be
+ * started (then the sleep is handed off at once). */
+static bool start_grace(struct gh_trace_control *c, struct gh_trace_carrier *st,
+			struct gh_trace_hub *hub, __u64 b, __u32 grace)
+{
+	__u32 h = st->kside.hub;
+	struct grace_timer *gt = bpf_map_lookup_elem(&grace_timers, &h);
+
+	if (!gt)
+		return false;
+	/* Before the timer can fire, and before the sleeper can be switched in: the switch that
+	 * sends it to sleep is still in progress. */
+	st->graced = 1;
+	st->grace_baton = b;
+	__sync_fetch_and_add(&c->nr_grace_pending, 1);
+	hub->sleeper_tid = st->kside.tid;
+	hub->sleep_baton = b;
+	gt->hub = h;
+	gt->seq = __sync_add_and_fetch(&hub->sleep_seq, 1);
+	/* A timer never set up (its hub's carriers joined before it could be) fails here. */
+	if (bpf_timer_start(&gt->timer, grace, 0)) {
+		hub->sleeper_tid = 0;
+		st->graced = 0;
+		__sync_fetch_and_add(&c->nr_grace_pending, -1);
+		return false;
+	}
+	return true;
+}
+
+/* Step 3: graced carrier p is switched in (at_switch), or else is on its way back to user mode
+ * (the return gate's program, the net). */
+static void graced_runs(struct gh_trace_control *c, struct task_struct *p,
+			struct gh_trace_carrier *st, bool at_switch)
+{
+	struct gh_hub_slot *slot;
+	struct gh_trace_hub *hub;
+	__u64 b = st->grace_baton;
+	bool armed;
+
+	st->graced = 0;
+	__sync_fetch_and_add(&c->nr_grace_pending, -1);
+	hub = owned_hub(p, st, &slot);
+	if (!hub)
+		return; /* the slot was released: nothing runs it any more */
+	if (hub->sleeper_tid == st->kside.tid)
+		hub->sleeper_tid = 0;
+	if (baton_cas(slot, b, GH_BATON_RUN, st->kside.tid)) {
+		counter_inc(&c->nr_graced);
+		__sync_fetch_and_add(&hub->nr_graced, 1);
+		grace_outcome(hub, true);
+		return;
+	}
+	/* The timer handed p off (see the header): displaced from its handoff on, and gated. */
+	st->kside.displaced = 1;
+	st->kside.handoff_ns = slot->handoff_ns;
+	/* greenhub_sys_exit gates it; on the return path the caller's gate runs next. */
+	if (!gate_task_work || !at_switch)
+		return;
+	/* Either arming will do: each is on this CPU, before p can leave the kernel. */
+	armed = gh_arm_gate(&gates, p, resume_gate);
+	armed |= gh_arm_gate(&gate_backups, p, resume_gate);
+	if (armed)
+		return;
+	/* No gate: p must not return while another carrier may run the hub. Take the handoff
+	 * back if no spare took it yet (a cancel, as the gate would make it). */
+	counter_inc(&c->kside.nr_gate_failures);
+	b = slot->baton;
+	if (gh_baton_state(b) == GH_BATON_HANDOFF && gh_baton_tid(b) == st->kside.tid &&
+	    baton_cas(slot, b, GH_BATON_RUN, st->kside.tid)) {
+		st->kside.displaced = 0;
+		displaced_add(&c->kside, &hub->kside, -1);
+		handoff_taken(&c->kside, slot, st->kside.tid, st->kside.tid);
+	}
+}
+
+/* next is being switched in: if its sleep started a grace period, settle it. */
+static void grace_switch_in(struct gh_trace_control *c, struct task_struct *next)
+{
+	struct gh_trace_carrier *st;
+
+	if (next->flags & PF_KTHREAD)
+		return;
+	st = bpf_task_storage_get(&carriers, next, 0, 0);
+	if (st && st->graced)
+		graced_runs(c, next, st, true);
+}
+
+#endif /* GREENHUB_TRACE_GRACE_BPF_H */

@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Trace mode's grace period (docs/trace-mode.md, "Short blocks and the grace period"), judged by
+ * the kernel side's counters, with scx_greenhub loaded for each case with the grace options:
+ *
+ *   short sleeps with a grace period longer than any of them (--grace always, 1 s): 4 green
+ *     threads loop on 2 us of green code and a bare 10 us nanosleep; every sleep ends on its
+ *     own carrier (those that slept at all ended within the grace period) and none is handed
+ *     off.
+ *   a read only the hub can end (--grace always, 20 us): green thread A reads a pipe that green
+ *     thread B of the same hub writes once it runs; the read outlasts every grace period, so
+ *     each is handed off by the grace timer, and A gets B's byte.
+ *   the same reads with the defaults (adaptive): handed off at once, every one; none waits a
+ *     grace period.
+ *   the race: the grace period as long as the sleeps (--grace always, 10 us), so that the
+ *     timer's handoff and the sleeper's own wake come together, for 2 s.
+ *
+ * Every stretch of green code holds a marker that no other carrier may be seen holding (I1),
+ * and the runtime checks its runner at every switch point.
+ */
+#include <sys/prctl.h>
+
+#include "bpf_test.h"
+
+#define SHORT_THREADS 4
+#define SHORT_SLEEPS 300
+#define READS 60
+
+static atomic_int marker; /* tid of the carrier inside a stretch of green code, 0 if none */
+static atomic_long overlaps;
+static atomic_ulong sleeps;
+static uint64_t deadline;
+
+/* A stretch of green code of ns, holding the marker. */
+static void green_stretch(uint64_t ns)
+{
+	int me = (int)gettid(), none = 0;
+	uint64_t until = gh_now() + ns;
+
+	if (!atomic_compare_exchange_strong(&marker, &none, me))
+		atomic_fetch_add(&overlaps, 1);
+	while (gh_now() < until)
+		if (atomic_load(&marker) != me)
+			atomic_fetch_add(&overlaps, 1);
+	none = me;
+	atomic_compare_exchange_strong(&marker, &none, 0);
+}
+
+static void load(const char *grace, const char *grace_ns)
+{
+	char out[4096];
+	int rc;
+
+	(void)bt_loader(out, sizeof(out), "--stop", "--timeout", "10");
+	if (grace_ns)
+		rc = bt_loader(out, sizeof(out), "--detach", "--mode", "trace", "--grace", grace,
+			       "--grace-ns", grace_ns);
+	else
+		rc = bt_loader(out, sizeof(out), "--detach", "--mode", "trace");
+	if (rc != 0)
+		fail_msg("scx_greenhub --detach exited %d:\n%s", rc, out);
+}
+
+/* ---- short sleeps ------------------------------------------------------------------------ */
+
+static void *short_sleeper(void *arg)
+{
+	struct timespec ts = { 0, 10000 };
+
+	for (int i = 0; i < SHORT_SLEEPS || gh_now() < deadline; i++) {
+		green_stretch(2000);
+		/* Timer slack is per thread, and a green thread may change carriers. */
+		prctl(PR_SET_TIMERSLACK, 1UL);
+		check_int_equal(nanosleep(&ts, NULL), 0);
+		atomic_fetch_add(&sleeps, 1);
+	}
+	return NULL;
+}
+
+static void *short_main(void *arg)
+{
+	gh_thread *t[SHORT_THREADS];
+
+	for (int i = 0; i < SHORT_THREADS; i++)
+		t[i] = gh_spawn(short_sleeper, NULL);
+	for (int i = 0; i < SHORT_THREADS; i++)
+		if (check_non_null(t[i]))
+			gh_join(t[i], NULL);
+	return NULL;
+}
+
+static void test_bpf_grace_short_sleeps_stay_on_their_carrier(void **state)
+{
+	struct gh_hub_stats st;
+	struct bt_maps m;
+
+	load("always", "1000000000");
+	assert_int_equal(bt_maps_open(&m), 0);
+	atomic_store(&sleeps, 0);
+	atomic_store(&overlaps, 0);
+	deadline = 0;
+	st = bt_run_trace(short_main, NULL);
+	print_message("%lu sleeps: %llu ended within the grace period, %llu handed off after it, "
+		      "%llu handoffs\n",
+		      atomic_load(&sleeps), (unsigned long long)m.ctl->nr_graced,
+		      (unsigned long long)m.ctl->nr_late_handoffs, (unsigned long long)st.handoffs);
+	assert_int_equal(atomic_load(&overlaps), 0);
+	assert_int_equal(st.handoffs, 0);
+	/* A sleep whose timer expired before its thread switched out never slept. */
+	assert_true(m.ctl->nr_graced > 0);
+	assert_int_equal(m.ctl->nr_late_handoffs, 0);
+	assert_int_equal(m.ctl->nr_grace_pending, 0);
+	bt_maps_close(&m);
+	bt_loader_down();
+}
+
+/* ---- reads only the hub can end ---------------------------------------------------------- */
+
+struct reads {
+	int pipefd[2];
+	atomic_int blocked; /* reads A has begun */
+	unsigned ok;
+};
+
+static void *writer(void *arg)
+{
+	struct reads *r = arg;
+
+	for (int i = 0; i < READS; i++) {
+		char c = (char)i;
+
+		/* Runs only when A blocked in its read and a spare took the hub. */
+		while (atomic_load(&r->blocked) <= i)
+			gh_yield();
+		green_stretch(1000);
+		check_int_equal(write(r->pipefd[1], &c, 1), 1);
+	}
+	return NULL;
+}
+
+static void *reads_main(void *arg)
+{
+	struct reads *r = arg;
+	struct bt_maps m;
+	gh_thread *w;
+
+	if (!check_int_equal(bt_maps_open(&m), 0))
+		return NULL;
+	check_true(bt_green_wait_spares(&m, 1));
+	bt_maps_close(&m);
+	w = gh_spawn(writer, r);
+	if (!check_non_null(w))
+		return NULL;
+	for (int i = 0; i < READS; i++) {
+		char c = 0;
+
+		green_stretch(1000);
+		atomic_fetch_add(&r->blocked, 1);
+		if (check_int_equal(read(r->pipefd[0], &c, 1), 1) && c == (char)i)
+			r->ok++;
+	}
+	gh_join(w, NULL);
+	return NULL;
+}
+
+/* READS dependent reads with the loaded policy; the kernel side's counters after. */
+static void run_reads(struct bt_maps *m, struct gh_hub_stats *st)
+{
+	struct reads r = { 0 };
+
+	assert_int_equal(pipe(r.pipefd), 0);
+	assert_int_equal(bt_maps_open(m), 0);
+	atomic_store(&overlaps, 0);
+	*st = bt_run_trace(reads_main, &r);
+	close(r.pipefd[0]);
+	close(r.pipefd[1]);
+	print_message("%u reads: %llu handoffs, %llu after a grace period, %llu ended within one\n",
+		      r.ok, (unsigned long long)st->handoffs,
+		      (unsigned long long)m->ctl->nr_late_handoffs,
+		      (unsigned long long)m->ctl->nr_graced);
+	assert_int_equal(r.ok, READS);
+	assert_int_equal(atomic_load(&overlaps), 0);
+	assert_true(st->handoffs >= READS);
+	assert_int_equal(m->ctl->nr_grace_pending, 0);
+	assert_int_equal(m->ctl->kside.nr_displaced, 0);
+}
+
+static void test_bpf_grace_outlasting_read_handed_off_after_it(void **state)
+{
+	struct gh_hub_stats st;
+	struct bt_maps m;
+
+	load("always", "20000");
+	run_reads(&m, &st);
+	assert_true(m.ctl->nr_late_handoffs >= READS);
+	bt_maps_close(&m);
+	bt_loader_down();
+}
+
+static void test_bpf_grace_adaptive_hands_dependent_reads_off_at_once(void **state)
+{
+	struct gh_hub_stats st;
+	struct bt_maps m;
+
+	load(NULL, NULL);
+	run_reads(&m, &st);
+	/* Fewer sleeps than one probe's worth (GH_TRACE_GRACE_PROBE), none cancelled. */
+	assert_int_equal(m.ctl->nr_late_handoffs, 0);
+	assert_int_equal(m.ctl->nr_graced, 0);
+	bt_maps_close(&m);
+	bt_loader_down();
+}
+
+/* ---- the race ---------------------------------------------------------------------------- */
+
+static void test_bpf_grace_expiry_racing_the_wake_keeps_one_runner(void **state)
+{
+	struct gh_hub_stats st;
+	struct bt_maps m;
+
+	load("always", "10000");
+	assert_int_equal(bt_maps_open(&m), 0);
+	atomic_store(&sleeps, 0);
+	atomic_store(&overlaps, 0);
+	deadline = gh_now() + 2000000000ull;
+	st = bt_run_trace(short_main, NULL);
+	print_message("%lu sleeps: %llu ended within the grace period, %llu handed off after it, "
+		      "%llu holds, %llu cancels\n",
+		      atomic_load(&sleeps), (unsigned long long)m.ctl->nr_graced,
+		      (unsigned long long)m.ctl->nr_late_handoffs, (unsigned long long)st.holds,
+		      (unsigned long long)m.ctl->kside.nr_cancels);
+	assert_int_equal(atomic_load(&overlaps), 0);
+	assert_true(m.ctl->nr_graced + m.ctl->nr_late_handoffs > 0);
+	assert_int_equal(m.ctl->nr_grace_pending, 0);
+	assert_int_equal(m.ctl->kside.nr_displaced, 0);
+	assert_int_equal(m.ctl->nr_gate_late, 0);
+	bt_maps_close(&m);
+	bt_loader_down();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bpf_grace_short_sleeps_stay_on_their_carrier),
+		cmocka_unit_test(test_bpf_grace_outlasting_read_handed_off_after_it),
+		cmocka_unit_test(test_bpf_grace_adaptive_hands_dependent_reads_off_at_once),
+		cmocka_unit_test(test_bpf_grace_expiry_racing_the_wake_keeps_one_runner),
+	};
+
+	bt_require();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
