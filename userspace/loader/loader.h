@@ -57,7 +57,8 @@ struct loader_opts {
 	bool stats;            /* --stats: print the loaded side's statistics */
 	bool once;             /* --stats --once, --top --once */
 	bool top;              /* --top: what blocks, from the block records */
-	double duration;       /* --top --once: seconds to collect records (default 1) */
+	const char *record_path; /* --record FILE: write a timeline there */
+	double duration;       /* --top --once, --record: seconds to collect (default 1, 5) */
 	enum loader_format format; /* --stats --format */
 	const char *btf_path;  /* --btf: the kernel's BTF from this file */
 	double interval;       /* seconds between statistics */
@@ -385,5 +386,11 @@ void records_reader_close(struct records_reader *r);
  * signal (or, with o->once, once after o->duration seconds), detach. 0 or an exit status
  * (message printed). */
 int loader_run_top(const struct loader_mode *m, const struct loader_opts *o);
+
+/* record.c */
+
+/* --record on m's pins: record a timeline of every attached hub for o->duration seconds (or
+ * until a signal) and write it to o->record_path. 0 or an exit status (message printed). */
+int loader_run_record(const struct loader_mode *m, const struct loader_opts *o);
 
 #endif /* GREENHUB_LOADER_H */
