@@ -223,7 +223,8 @@ static int probes_binary(uint32_t tgid, char *path, size_t len)
 	return 0;
 }
 
-static void process_name(struct recording *rec, uint32_t tgid)
+/* Keep tgid among the processes recorded from now on, with its name. */
+static void process_keep(struct recording *rec, uint32_t tgid)
 {
 	char file[64], comm[32];
 	struct rec_process *p;
@@ -235,6 +236,7 @@ static void process_name(struct recording *rec, uint32_t tgid)
 	snprintf(file, sizeof(file), "/proc/%u/comm", tgid);
 	p = &rec->procs[rec->nr_procs++];
 	p->tgid = tgid;
+	p->since_ns = loader_now();
 	snprintf(p->comm, sizeof(p->comm), "%s", loader_read_line(file, comm, sizeof(comm)));
 }
 
@@ -276,7 +278,7 @@ static void attach_process(struct recorder *r, struct attached *a)
 			return;
 		}
 	}
-	process_name(&r->rec, a->tgid);
+	process_keep(&r->rec, a->tgid);
 }
 
 /* Attach to every process that holds a hub and is not attached yet. */

@@ -28,8 +28,12 @@ struct rec_name {
 	char name[GH_RUN_NAME_LEN];
 };
 
+/* A process whose probes were attached: its events count from since_ns on, when the last of
+ * them was; those of others, and earlier ones, are left out of the timeline (a block with no
+ * runs around it could not be placed). */
 struct rec_process {
 	uint32_t tgid;
+	uint64_t since_ns;
 	char comm[32];
 };
 

@@ -5,6 +5,9 @@
  * and, within them, for each block; a flow from each handed-off block to the run that
  * continued the hub on another carrier. docs/observability.md describes each element.
  *
+ * A process's events count from when its probes were attached (rec_process): before, its
+ * blocks would lie in runs nothing showed the end of.
+ *
  * How runs are made (one sweep over every event in time order, per carrier):
  *   - greenhub:run on carrier c ends c's current run, if any, and begins one of the green
  *     thread it names; greenhub:stop ends c's current run.
@@ -619,12 +622,47 @@ static void put_metadata(const struct timeline *t, FILE *f, bool *first)
 	}
 }
 
+static int cmp_process(const void *a, const void *b)
+{
+	const struct rec_process *x = a, *y = b;
+
+	return x->tgid < y->tgid ? -1 : x->tgid > y->tgid;
+}
+
+/* Is an event of tgid at ts one of the timeline's (rec_process)? procs sorted by tgid. */
+static bool recorded(const struct recording *rec, uint32_t tgid, uint64_t ts)
+{
+	struct rec_process key = { .tgid = tgid };
+	const struct rec_process *p =
+		bsearch(&key, rec->procs, rec->nr_procs, sizeof(key), cmp_process);
+
+	return p && ts >= p->since_ns;
+}
+
+/* Leave out the events of processes whose probes were not attached yet. */
+static void keep_recorded(struct recording *rec)
+{
+	size_t n = 0;
+
+	qsort(rec->procs, rec->nr_procs, sizeof(*rec->procs), cmp_process);
+	for (size_t i = 0; i < rec->nr_runs; i++)
+		if (recorded(rec, rec->runs[i].tgid, rec->runs[i].ts_ns))
+			rec->runs[n++] = rec->runs[i];
+	rec->nr_runs = n;
+	n = 0;
+	for (size_t i = 0; i < rec->nr_blocks; i++)
+		if (recorded(rec, rec->blocks[i].tgid, rec->blocks[i].start_ns))
+			rec->blocks[n++] = rec->blocks[i];
+	rec->nr_blocks = n;
+}
+
 int rec_write_json(struct recording *rec, FILE *f, size_t *handoffs)
 {
 	struct timeline t = { .rec = rec };
 	bool first = true;
 	int err;
 
+	keep_recorded(rec);
 	qsort(rec->runs, rec->nr_runs, sizeof(*rec->runs), cmp_run_ts);
 	qsort(rec->blocks, rec->nr_blocks, sizeof(*rec->blocks), cmp_block_start);
 	/* Nothing lies past the end: a block in progress then ends with the recording. */
