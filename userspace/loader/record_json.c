@@ -21,8 +21,10 @@
  *     gate). If that comes after the block's end (trace mode: c waits in the gate), c's run
  *     ends with the block and a run of g begins on c again when it has the hub back: g goes on
  *     there without any switch point, which no probe marks. If nothing names c before its next
- *     own event, c had it back at the block's end (the handoff was cancelled, or sched_ext mode
- *     released c only once handed back).
+ *     own event, the kernel side gave c the hub at its return, in trace mode's gate (taking
+ *     a handoff that was still untaken: c's own, or that of the carrier that ran the hub
+ *     meanwhile and blocked in turn), where no probe is: c goes on at the block's end if no
+ *     other carrier runs the hub then, else when the one that does is handed off.
  *   - So the time a carrier executes green code is its runs less their handed-off blocks, and
  *     no two carriers of one hub ever show it at once (I1), which tests/bpf/check_timeline.py
  *     checks of a recording.
@@ -59,6 +61,16 @@ struct carrier {
 	uint64_t last_ts;     /* c's last event */
 	bool displaced;       /* the run of displaced_id goes on when c has the hub back */
 	uint64_t displaced_id;
+	bool waiting;         /* ... when the carrier that runs it now is handed off */
+	uint32_t displaced_block;
+	struct hub_state *hs; /* c's hub */
+};
+
+/* A hub during the sweep: which of its carriers executes its green code now (0: none). */
+struct hub_state {
+	uint32_t tgid, hub;
+	uint32_t busy;
+	unsigned nr_waiting; /* carriers waiting for it (carrier.waiting) */
 };
 
 /* An element of the file, sorted by time before it is written. */
@@ -86,8 +98,11 @@ struct timeline {
 	size_t nr_own;
 	struct mark *backs; /* each carrier's resumes and the hand-backs naming it, likewise */
 	size_t nr_backs;
+	struct hub_state *hubs;
+	size_t nr_hubs;
 	uint64_t *end;    /* per block: its end (below) */
-	uint64_t *resume; /* per block: when its carrier had the hub back (handed-off ones) */
+	uint64_t *resume; /* per block: when its carrier had the hub back, as probes tell */
+	uint64_t *cont;   /* per handed-off block: when its carrier's run went on (the sweep's) */
 	struct out *out;
 	size_t nr_out, cap_out;
 	uint64_t flows;
@@ -221,6 +236,21 @@ static int carriers_collect(struct timeline *t)
 	for (size_t i = 0; i < t->nr_carriers; i++)
 		c[i].open_ts = 0;
 	t->carriers = c;
+	/* Their hubs: carriers are sorted by process, and few. */
+	t->hubs = calloc(t->nr_carriers ? t->nr_carriers : 1, sizeof(*t->hubs));
+	if (!t->hubs)
+		return ENOMEM;
+	for (size_t i = 0; i < t->nr_carriers; i++) {
+		size_t h;
+
+		for (h = 0; h < t->nr_hubs; h++)
+			if (t->hubs[h].tgid == c[i].tgid && t->hubs[h].hub == c[i].hub)
+				break;
+		if (h == t->nr_hubs)
+			t->hubs[t->nr_hubs++] = (struct hub_state){ .tgid = c[i].tgid,
+								    .hub = c[i].hub };
+		c[i].hs = &t->hubs[h];
+	}
 	return 0;
 }
 
@@ -333,23 +363,58 @@ static int emit(struct timeline *t, struct out o)
 	return 0;
 }
 
-/* End c's open run at ts (or later, at the end of a block within it). */
-static int run_end(struct timeline *t, struct carrier *c, uint64_t ts)
+static int run_begin(struct timeline *t, struct carrier *c, uint64_t ts, uint64_t id,
+		     uint32_t hub);
+
+/* c no longer executes its hub's green code from ts on. If c was handed off, a carrier that
+ * waits for the hub (its return was told by no probe) goes on with it then. */
+static int hub_free(struct timeline *t, struct carrier *c, uint64_t ts, bool handed_off)
+{
+	struct hub_state *hs = c->hs;
+
+	if (hs->busy != c->tid)
+		return 0;
+	hs->busy = 0;
+	if (!handed_off || !hs->nr_waiting)
+		return 0;
+	for (size_t i = 0; i < t->nr_carriers; i++) {
+		struct carrier *w = &t->carriers[i];
+
+		if (w->hs == hs && w->waiting) {
+			t->cont[w->displaced_block] = ts;
+			return run_begin(t, w, ts, w->displaced_id, hs->hub);
+		}
+	}
+	return 0;
+}
+
+/* Close c's open run at ts (or later, at the end of a block within it). */
+static int run_close(struct timeline *t, struct carrier *c, uint64_t *ts)
 {
 	if (!c->open)
 		return 0;
-	if (ts < c->cover_until)
-		ts = c->cover_until;
+	if (*ts < c->cover_until)
+		*ts = c->cover_until;
 	c->open = false;
 	return emit(t, (struct out){ .kind = O_RUN, .tgid = c->tgid, .tid = c->tid, .hub = c->hub,
-				     .ts = c->open_ts, .dur = ts - c->open_ts,
+				     .ts = c->open_ts, .dur = *ts - c->open_ts,
 				     .id = c->open_id });
 }
 
+/* End c's open run: c goes back to its hub loop, or asleep. */
+static int run_end(struct timeline *t, struct carrier *c, uint64_t ts)
+{
+	bool open = c->open;
+	int err = run_close(t, c, &ts);
+
+	return err || !open ? err : hub_free(t, c, ts, false);
+}
+
+/* c runs green thread id from ts on, ending its run before (c keeps the hub). */
 static int run_begin(struct timeline *t, struct carrier *c, uint64_t ts, uint64_t id,
 		     uint32_t hub)
 {
-	int err = run_end(t, c, ts);
+	int err = run_close(t, c, &ts);
 
 	if (ts < c->cover_until)
 		ts = c->cover_until;
@@ -358,45 +423,58 @@ static int run_begin(struct timeline *t, struct carrier *c, uint64_t ts, uint64_
 	c->open_id = id;
 	c->hub = hub;
 	c->displaced = false;
+	if (c->waiting) {
+		c->waiting = false;
+		c->hs->nr_waiting--;
+	}
+	c->hs->busy = c->tid;
 	return err;
 }
 
-/* The flow of handed-off block i: to the first run of its hub on another carrier that begins
- * at or after its start and before its carrier had the hub back. */
-static int flow(struct timeline *t, uint32_t i)
+/* The flows, once every run is out: each handed-off block's goes to the first run of its hub
+ * on another carrier that begins at or after the block's start and before its own carrier's
+ * run went on. */
+static int flows(struct timeline *t)
 {
 	const struct recording *rec = t->rec;
-	const struct gh_block_record *b = &rec->blocks[i];
-	size_t lo = 0, hi = rec->nr_runs;
-	uint64_t at;
+	size_t nr_out = t->nr_out;
+	int err = 0;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
+	qsort(t->out, nr_out, sizeof(*t->out), cmp_out);
+	for (size_t i = 0; i < rec->nr_blocks && !err; i++) {
+		const struct gh_block_record *b = &rec->blocks[i];
+		size_t lo = 0, hi = nr_out;
 
-		if (rec->runs[mid].ts_ns < b->start_ns)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (size_t j = lo; j < rec->nr_runs && rec->runs[j].ts_ns < t->resume[i]; j++) {
-		const struct rec_run *r = &rec->runs[j];
-		int err;
-
-		if (r->kind != GH_RUN_START || r->tgid != b->tgid || r->hub != b->hub ||
-		    r->tid == b->tid)
+		if (!b->handed_off)
 			continue;
-		/* Within the block, not on its edge, where the run around it begins too. */
-		at = b->start_ns + (b->duration_ns / 2 < 1000 ? b->duration_ns / 2 : 1000);
-		t->flows++;
-		err = emit(t, (struct out){ .kind = O_FLOW_START, .tgid = b->tgid, .tid = b->tid,
-					    .ts = at, .id = t->flows });
-		if (!err)
-			err = emit(t, (struct out){ .kind = O_FLOW_END, .tgid = r->tgid,
-						    .tid = r->tid, .ts = r->ts_ns,
-						    .id = t->flows });
-		return err;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (t->out[mid].ts < b->start_ns)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (size_t j = lo; j < nr_out && t->out[j].ts < t->cont[i]; j++) {
+			const struct out r = t->out[j];
+			uint64_t at;
+
+			if (r.kind != O_RUN || r.tgid != b->tgid || r.hub != b->hub ||
+			    r.tid == b->tid)
+				continue;
+			/* Within the block, not on its edge, where the run around it may begin. */
+			at = b->start_ns + (b->duration_ns / 2 < 1000 ? b->duration_ns / 2 : 1000);
+			t->flows++;
+			err = emit(t, (struct out){ .kind = O_FLOW_START, .tgid = b->tgid,
+						    .tid = b->tid, .ts = at, .id = t->flows });
+			if (!err)
+				err = emit(t, (struct out){ .kind = O_FLOW_END, .tgid = r.tgid,
+							    .tid = r.tid, .ts = r.ts,
+							    .id = t->flows });
+			break;
+		}
 	}
-	return 0;
+	return err;
 }
 
 static int take_point(struct timeline *t, const struct point *p)
@@ -435,21 +513,37 @@ static int take_point(struct timeline *t, const struct point *p)
 			err = emit(t, (struct out){ .kind = O_BLOCK, .tgid = b->tgid,
 						    .tid = b->tid, .hub = b->hub, .ts = p->ts,
 						    .dur = b->duration_ns, .block = p->idx });
+		/* Handed off: others may run the hub from now on. */
 		if (!err && b->handed_off)
-			err = flow(t, p->idx);
+			err = hub_free(t, c, p->ts, true);
 		return err;
 	case P_BLOCK_END:
-		/* c executes none of the hub's green code until it has the hub back. */
-		if (b->handed_off && t->resume[p->idx] > p->ts && c->open &&
-		    c->open_id == b->green_id) {
-			err = run_end(t, c, p->ts);
-			c->displaced = true;
-			c->displaced_id = b->green_id;
+		t->cont[p->idx] = p->ts;
+		if (!b->handed_off || !c->open || c->open_id != b->green_id)
+			return 0;
+		/* c executes none of the hub's green code until it has the hub back: when a
+		 * probe says (P_CONTINUE), else at once if no other carrier runs the hub, else
+		 * when the one that does is handed off (the kernel side gave c the hub at its
+		 * return, which no probe marks). */
+		if (t->resume[p->idx] == p->ts &&
+		    (!c->hs->busy || c->hs->busy == c->tid)) {
+			c->hs->busy = c->tid;
+			return 0;
+		}
+		err = run_end(t, c, p->ts);
+		c->displaced = true;
+		c->displaced_id = b->green_id;
+		c->displaced_block = p->idx;
+		if (t->resume[p->idx] == p->ts) {
+			c->waiting = true;
+			c->hs->nr_waiting++;
 		}
 		return err;
 	case P_CONTINUE:
-		if (c->displaced && !c->open)
+		if (c->displaced && !c->open) {
+			t->cont[p->idx] = p->ts;
 			return run_begin(t, c, p->ts, c->displaced_id, b->hub);
+		}
 		return 0;
 	}
 	return 0;
@@ -481,6 +575,11 @@ static int sweep(struct timeline *t)
 	qsort(pts, n, sizeof(*pts), cmp_point);
 	for (size_t i = 0; i < n && !err; i++)
 		err = take_point(t, &pts[i]);
+	/* Carriers still waiting for their hub then do not get it within the recording. */
+	for (size_t i = 0; i < t->nr_hubs; i++)
+		t->hubs[i].nr_waiting = 0;
+	for (size_t i = 0; i < t->nr_carriers; i++)
+		t->carriers[i].waiting = false;
 	/* The recording's end ends the run of each hub's owner then. Any other carrier with a
 	 * run still open was asleep by then, in a block whose record had not come yet: its run
 	 * ends at its last event, the latest it is known to have run. */
@@ -677,8 +776,12 @@ int rec_write_json(struct recording *rec, FILE *f, size_t *handoffs)
 		err = marks_collect(&t);
 	if (!err)
 		err = resumes_find(&t);
+	if (!err) {
+		t.cont = calloc(rec->nr_blocks ? rec->nr_blocks : 1, sizeof(*t.cont));
+		err = t.cont ? sweep(&t) : ENOMEM;
+	}
 	if (!err)
-		err = sweep(&t);
+		err = flows(&t);
 	if (!err) {
 		qsort(t.out, t.nr_out, sizeof(*t.out), cmp_out);
 		fputs("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[", f);
@@ -694,6 +797,8 @@ int rec_write_json(struct recording *rec, FILE *f, size_t *handoffs)
 	}
 	*handoffs = t.flows;
 	free(t.carriers);
+	free(t.hubs);
+	free(t.cont);
 	free(t.own);
 	free(t.backs);
 	free(t.end);
