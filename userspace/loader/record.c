@@ -279,6 +279,7 @@ static void attach_process(struct recorder *r, struct attached *a)
 		}
 	}
 	process_keep(&r->rec, a->tgid);
+	loader_info("recording process %u (%s)", a->tgid, r->rec.procs[r->rec.nr_procs - 1].comm);
 }
 
 /* Attach to every process that holds a hub and is not attached yet. */
@@ -423,7 +424,7 @@ static int collect(struct recorder *r, double seconds)
 }
 
 /* Write the recording to path: 0, or EXIT_FAIL (message printed). */
-static int write_file(struct recording *rec, const char *path, size_t *handoffs)
+static int write_file(struct recording *rec, const char *path, size_t *handoffs, size_t *cut)
 {
 	FILE *f = fopen(path, "we");
 	int err;
@@ -432,7 +433,7 @@ static int write_file(struct recording *rec, const char *path, size_t *handoffs)
 		loader_err("creating %s: %s", path, strerror(errno));
 		return EXIT_FAIL;
 	}
-	err = rec_write_json(rec, f, handoffs);
+	err = rec_write_json(rec, f, handoffs, cut);
 	if (fclose(f) && !err)
 		err = errno;
 	if (err) {
@@ -446,7 +447,7 @@ int loader_run_record(const struct loader_mode *m, const struct loader_opts *o)
 {
 	struct recorder *r = calloc(1, sizeof(*r));
 	uint64_t lost_runs = 0, lost_blocks = 0;
-	size_t attached = 0, handoffs = 0;
+	size_t attached = 0, handoffs = 0, cut = 0;
 	int status;
 	FILE *f;
 
@@ -473,7 +474,7 @@ int loader_run_record(const struct loader_mode *m, const struct loader_opts *o)
 		for (size_t i = 0; i < r->nr_procs; i++)
 			attached += !r->procs[i].failed;
 		records_reader_close(&r->rd);
-		status = write_file(&r->rec, o->record_path, &handoffs);
+		status = write_file(&r->rec, o->record_path, &handoffs, &cut);
 	}
 	if (!status) {
 		loader_info("recorded %.1f s of %zu process(es): %zu run event(s), %zu block(s), "
@@ -484,6 +485,9 @@ int loader_run_record(const struct loader_mode *m, const struct loader_opts *o)
 			loader_err("lost to full rings: %llu run event(s), %llu block record(s)",
 				   (unsigned long long)lost_runs,
 				   (unsigned long long)lost_blocks);
+		if (cut)
+			loader_err("%zu run(s) ended where another carrier's run of their hub began "
+				   "(a block record missing, or a return placed early)", cut);
 		if (r->rec.full)
 			loader_err("stopped at %u events: the recording ends early",
 				   REC_MAX_EVENTS);

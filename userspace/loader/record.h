@@ -66,7 +66,8 @@ struct recording {
 const char *rec_name_find(const struct recording *rec, uint32_t tgid, uint64_t id);
 
 /* Write rec as Chrome trace-event JSON to f: 0, or an errno. Sorts rec's arrays. Sets
- * *handoffs to the flows written. */
-int rec_write_json(struct recording *rec, FILE *f, size_t *handoffs);
+ * *handoffs to the flows written, *cut to the runs ended where another carrier's run of their
+ * hub began (record_json.c). */
+int rec_write_json(struct recording *rec, FILE *f, size_t *handoffs, size_t *cut);
 
 #endif /* GREENHUB_LOADER_RECORD_H */

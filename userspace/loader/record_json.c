@@ -25,6 +25,10 @@
  *     a handoff that was still untaken: c's own, or that of the carrier that ran the hub
  *     meanwhile and blocked in turn), where no probe is: c goes on at the block's end if no
  *     other carrier runs the hub then, else when the one that does is handed off.
+ *   - A run still open when another carrier of its hub begins one ends there: its carrier was
+ *     handed off in a block whose record never came, or went on too early by the rule above
+ *     (every switch point checks that its carrier is the hub's one runner, I1). These are
+ *     counted, and the loader reports them.
  *   - So the time a carrier executes green code is its runs less their handed-off blocks, and
  *     no two carriers of one hub ever show it at once (I1), which tests/bpf/check_timeline.py
  *     checks of a recording.
@@ -106,6 +110,7 @@ struct timeline {
 	struct out *out;
 	size_t nr_out, cap_out;
 	uint64_t flows;
+	uint64_t cut; /* runs ended where another carrier's run of their hub began */
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -426,6 +431,19 @@ static int run_begin(struct timeline *t, struct carrier *c, uint64_t ts, uint64_
 	if (c->waiting) {
 		c->waiting = false;
 		c->hs->nr_waiting--;
+	}
+	/* Another carrier's run of the hub still open: its block's record never came (or its
+	 * return was placed too early). It cannot have run on: every switch point checks that
+	 * its carrier is the hub's one runner (I1). */
+	if (!err && c->hs->busy && c->hs->busy != c->tid) {
+		struct carrier *o = carrier_find(t, c->tgid, c->hs->busy);
+		uint64_t at = ts;
+
+		if (o && o->open) {
+			t->cut++;
+			o->cover_until = 0;
+			err = run_close(t, o, &at);
+		}
 	}
 	c->hs->busy = c->tid;
 	return err;
@@ -755,7 +773,7 @@ static void keep_recorded(struct recording *rec)
 	rec->nr_blocks = n;
 }
 
-int rec_write_json(struct recording *rec, FILE *f, size_t *handoffs)
+int rec_write_json(struct recording *rec, FILE *f, size_t *handoffs, size_t *cut)
 {
 	struct timeline t = { .rec = rec };
 	bool first = true;
@@ -796,6 +814,7 @@ int rec_write_json(struct recording *rec, FILE *f, size_t *handoffs)
 			err = EIO;
 	}
 	*handoffs = t.flows;
+	*cut = t.cut;
 	free(t.carriers);
 	free(t.hubs);
 	free(t.cont);
