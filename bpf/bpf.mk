@@ -86,6 +86,12 @@ BPF_CFLAGS := -target bpf -g -O2 -mcpu=v3 -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Wno
 
 vpath %.bpf.c $(BPF_SRC_DIRS)
 
+# libbpf's usdt.bpf.h includes <linux/errno.h>, whose <asm/errno.h> Debian keeps in the
+# multiarch folder, which clang -target bpf does not search: the objects with USDT programs
+# (the recorder's) get that folder too. Its types are the build machine's, as vmlinux.h's are.
+BPF_MULTIARCH_INC := $(addprefix -I/usr/include/,$(shell $(CC) -print-multiarch 2>/dev/null))
+$(BPF_BUILD)/greenhub_record.bpf.o: BPF_CFLAGS += $(BPF_MULTIARCH_INC)
+
 # Every scheduler and tracing program under bpf/; `make bpf` builds their skeletons.
 BPF_SKELS := $(patsubst bpf/%.bpf.c,$(BPF_BUILD)/%.skel.h,$(wildcard bpf/*.bpf.c))
 

@@ -108,6 +108,7 @@ int gh__backend_start(struct gh_hub *hub)
 
 	hub->mode_reason[0] = '\0';
 	hub->slot = &hub->slot_mem;
+	hub->slot_index = GH__NO_SLOT;
 	err = check_env(hub);
 	if (err)
 		return err;
@@ -152,6 +153,7 @@ void gh__backend_stop(struct gh_hub *hub)
 	if (hub->backend && hub->backend->hub_detach)
 		hub->backend->hub_detach(hub);
 	hub->slot = &hub->slot_mem;
+	hub->slot_index = GH__NO_SLOT;
 }
 
 const char *gh_hub_mode_reason(const gh_hub *hub)

@@ -134,9 +134,9 @@ void gh__kside_fork_child(struct gh__kside *ks, struct gh__kside_hub *kh);
 /* ---------------------------------------------------------------------------------------- */
 /* What the kernel-assisted backends share (backend_shared.c)                                */
 
-/* Reset a granted slot and publish it as hub->slot; the mode's part of the slot is set up
- * before. */
-void gh__slot_publish(struct gh_hub *hub, struct gh_hub_slot *s);
+/* Reset a granted slot, slot idx of the kernel side's map, and publish it as hub->slot; the
+ * mode's part of the slot is set up before. */
+void gh__slot_publish(struct gh_hub *hub, struct gh_hub_slot *s, __u32 idx);
 /* Keep the counters of a slot about to be released in the hub's own memory (gh_hub_stats counts
  * from the hub's creation on). */
 void gh__slot_save(struct gh_hub *hub, const struct gh_hub_slot *s);

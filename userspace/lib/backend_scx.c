@@ -356,7 +356,7 @@ static int scx_hub_attach(struct gh_hub *hub, char *why, size_t len)
 	slot->held_head = 0;
 	slot->held_tail = 0;
 	memset(slot->held, 0, sizeof(slot->held));
-	gh__slot_publish(hub, slot);
+	gh__slot_publish(hub, slot, sh->kh.idx);
 	hub->backend_data = sh;
 	used = strlen(hub->mode_reason);
 	snprintf(hub->mode_reason + used, sizeof(hub->mode_reason) - used,

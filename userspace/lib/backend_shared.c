@@ -24,7 +24,7 @@ static void counters_copy(struct gh_hub_slot *to, const struct gh_hub_slot *from
 	to->stalled_ns = __atomic_load_n(&from->stalled_ns, __ATOMIC_RELAXED);
 }
 
-void gh__slot_publish(struct gh_hub *hub, struct gh_hub_slot *s)
+void gh__slot_publish(struct gh_hub *hub, struct gh_hub_slot *s, __u32 idx)
 {
 	__u64 old = __atomic_load_n(&s->baton, __ATOMIC_RELAXED);
 
@@ -36,6 +36,7 @@ void gh__slot_publish(struct gh_hub *hub, struct gh_hub_slot *s)
 	counters_copy(s, &hub->slot_mem);
 	__atomic_store_n(&s->flags, GH_SLOT_F_ACTIVE, __ATOMIC_SEQ_CST);
 	hub->slot = s;
+	hub->slot_index = idx;
 }
 
 void gh__slot_save(struct gh_hub *hub, const struct gh_hub_slot *s)

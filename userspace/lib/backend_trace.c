@@ -249,7 +249,7 @@ static int trace_hub_attach(struct gh_hub *hub, char *why, size_t len)
 		free(th);
 		return err;
 	}
-	gh__slot_publish(hub, th->kh.slot);
+	gh__slot_publish(hub, th->kh.slot, th->kh.idx);
 	hub->backend_data = th;
 	used = strlen(hub->mode_reason);
 	pthread_mutex_lock(&info_lock);

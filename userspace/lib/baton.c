@@ -266,6 +266,7 @@ bool gh__baton_hand_back(struct gh_hub *hub, struct gh__carrier *c)
 			gh__panic("hand-back by carrier %d found baton %#llx", (int)c->tid,
 				  (unsigned long long)b);
 	} while (!baton_cas(hub, b, gh_baton_next(b, GH_BATON_RUN, (__u32)tid)));
+	GH__PROBE_HAND_BACK(hub->slot_index, tid);
 	counter_add(&hub->slot->nr_handbacks, 1);
 	if (r)
 		gh__carrier_wake(r);
@@ -299,6 +300,14 @@ static void take_idle_hub(struct gh_hub *hub, pid_t idle)
 	gh__carrier_kick(idle);
 }
 
+/* c has the hub again and goes on with its green thread: the recorder's resume probe. */
+static void resumed(struct gh_hub *hub, struct gh__carrier *c)
+{
+	GH__PROBE_RESUME(hub->slot_index, c->green ? c->green->id : 0);
+	(void)hub;
+	(void)c;
+}
+
 void gh__carrier_reacquire(struct gh_hub *hub, struct gh__carrier *c)
 {
 	bool queued = false;
@@ -312,6 +321,7 @@ void gh__carrier_reacquire(struct gh_hub *hub, struct gh__carrier *c)
 			/* Handed back (transition 4); the owner made us the runner. */
 			if (gh_baton_in_region(b))
 				gh__panic("carrier %d re-acquiring inside its own region", (int)c->tid);
+			resumed(hub, c);
 			return;
 		}
 		if (st == GH_BATON_HANDOFF || st == GH_BATON_IDLE) {
@@ -326,6 +336,7 @@ void gh__carrier_reacquire(struct gh_hub *hub, struct gh__carrier *c)
 				take_idle_hub(hub, holder);
 			if (queued)
 				returned_remove(hub, c);
+			resumed(hub, c);
 			return;
 		}
 		if (st != GH_BATON_RUN)

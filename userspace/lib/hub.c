@@ -99,6 +99,7 @@ gh_hub *gh_hub_create(const struct gh_hub_opts *opts)
 	gh__list_init(&hub->sysmon_link);
 	gh__timer_heap_init(&hub->timers);
 	hub->slot = &hub->slot_mem;
+	hub->slot_index = GH__NO_SLOT;
 	hub->slot->baton = gh_baton_next(0, GH_BATON_FREE, 0);
 	hub->mode = GH_MODE_NONE;
 	hub->backend = &gh__backend_none;

@@ -24,6 +24,7 @@
 #include "greenhub/request.h"
 #include "greenhub/slot.h"
 #include "list.h"
+#include "probes.h"
 
 #define GH__POLL_BATCH 64
 
@@ -45,6 +46,9 @@
 #define GH_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define GH_LIKELY(x) __builtin_expect(!!(x), 1)
 #define GH_CONTAINER_OF(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
+
+/* hub->slot_index of a hub with no kernel side's slot (mode none, or between runs). */
+#define GH__NO_SLOT UINT32_MAX
 
 /* calloc() for the API's constructors, which fail with NULL and errno: ENOMEM on failure. */
 static inline void *gh__calloc(size_t n, size_t size)
@@ -478,6 +482,9 @@ struct gh_hub {
 	 * kernel side share it. */
 	struct gh_hub_slot slot_mem;  /* the slot when no kernel side provides one */
 	struct gh_hub_slot *slot;
+	/* The slot's index in the kernel side's slot map (GH__NO_SLOT for slot_mem): what the
+	 * probes name the hub by (probes.h). Set with slot, read-only during the run. */
+	uint32_t slot_index;
 	/* The mode, set by gh__backend_start before the run and read-only during it. */
 	enum gh_mode mode;            /* the mode this run uses */
 	const struct gh__backend *backend;
@@ -606,9 +613,13 @@ static inline void gh__check_runner(struct gh_hub *hub, struct gh__carrier *c)
  * only while a reader is attached (GH_SLOT_F_RECORDS): off, one load and a branch that always
  * goes the same way. */
 void gh__green_publish_name(struct gh__carrier *c, const struct gh_thread *t);
-static inline void gh__green_publish(struct gh_hub *hub, struct gh__carrier *c,
-				     const struct gh_thread *t)
+/* Always inlined: the probe's assembler template is long, and the compiler's inliner, which
+ * sizes an asm statement by its template's lines, would otherwise call this (and runq_pop)
+ * out of line on the switch path, where the probe itself is one nop. */
+static inline __attribute__((always_inline)) void
+gh__green_publish(struct gh_hub *hub, struct gh__carrier *c, const struct gh_thread *t)
 {
+	GH__PROBE_RUN(hub->slot_index, t->id, t->name);
 	c->green_id = t->id;
 	if (GH_UNLIKELY(__atomic_load_n(&hub->slot->flags, __ATOMIC_RELAXED) & GH_SLOT_F_RECORDS))
 		gh__green_publish_name(c, t);

@@ -105,6 +105,7 @@ gh__switch_out_on(struct gh_hub *hub, struct gh__carrier *c, struct gh_thread *s
 	}
 to_loop:
 	/* Nothing ready: the hub loop sleeps in the poller. */
+	GH__PROBE_STOP(hub->slot_index);
 	c->green = NULL;
 	gh__switch(&self->ctx, &c->sched_ctx, false);
 }

@@ -77,6 +77,7 @@ static void thread_main(void *arg)
 #endif
 	/* Detached: leave this stack for good; the hub loop releases it. */
 	hub->dying = t;
+	GH__PROBE_STOP(hub->slot_index);
 	c->green = NULL;
 	gh__switch(&t->ctx, &c->sched_ctx, true);
 	gh__panic("finished green thread %llu was resumed", (unsigned long long)t->id);

@@ -57,7 +57,8 @@ struct loader_opts {
 	bool stats;            /* --stats: print the loaded side's statistics */
 	bool once;             /* --stats --once, --top --once */
 	bool top;              /* --top: what blocks, from the block records */
-	double duration;       /* --top --once: seconds to collect records (default 1) */
+	const char *record_path; /* --record FILE: write a timeline there */
+	double duration;       /* --top --once, --record: seconds to collect (default 1, 5) */
 	enum loader_format format; /* --stats --format */
 	const char *btf_path;  /* --btf: the kernel's BTF from this file */
 	double interval;       /* seconds between statistics */
@@ -348,11 +349,48 @@ uint64_t loader_hist_quantile(const __u64 *bucket, unsigned nr, double q);
  * write that failed. */
 int loader_print_metrics(const struct loader_mode *m, const struct loader_view *v);
 
+/* block_names.c */
+
+/* The name of x86-64 system call nr, for the calls a green thread is likely to block in; NULL
+ * for the others. */
+const char *loader_syscall_name(int nr);
+/* The name of a block record's reason (enum gh_block_reason): "-" for GH_BLOCK_HANDED_OFF,
+ * "?" for a value this loader does not know. */
+const char *loader_block_reason(unsigned reason);
+
+/* records_reader.c: a reader of the block records (the mode's pinned ring buffer `blocks`). */
+struct ring_buffer;
+struct records_reader {
+	const struct loader_mode *m;
+	struct gh_kside_control *ctl; /* mapped read-write: the heartbeat */
+	struct gh_hub_slot *slots;    /* mapped read-write, for the records flag */
+	struct ring_buffer *ring;     /* the records; a reader may add rings of its own */
+	uint64_t since_ns;            /* when it attached: records of blocks before are dropped */
+};
+
+/* Attach to m's block records, take(ctx, record, size) called for each at a drain: 0, or an
+ * exit status (message printed; EXIT_RUNNING: another reader is attached). */
+int records_reader_open(struct records_reader *r, const struct loader_mode *m,
+			int (*take)(void *ctx, void *data, size_t size), void *ctx);
+/* Renew the heartbeat (records go on for GH_RECORDS_HEARTBEAT_NS more) and set the records
+ * flag on hubs attached since. */
+void records_reader_beat(struct records_reader *r);
+/* Consume what the rings hold: 0, or EXIT_FAIL (message printed). */
+int records_reader_drain(struct records_reader *r);
+/* Detach: the heartbeat and the flags cleared, everything unmapped and freed. */
+void records_reader_close(struct records_reader *r);
+
 /* top.c */
 
 /* --top on m's pins: attach to the block records, report every o->interval seconds until a
  * signal (or, with o->once, once after o->duration seconds), detach. 0 or an exit status
  * (message printed). */
 int loader_run_top(const struct loader_mode *m, const struct loader_opts *o);
+
+/* record.c */
+
+/* --record on m's pins: record a timeline of every attached hub for o->duration seconds (or
+ * until a signal) and write it to o->record_path. 0 or an exit status (message printed). */
+int loader_run_record(const struct loader_mode *m, const struct loader_opts *o);
 
 #endif /* GREENHUB_LOADER_H */

@@ -447,6 +447,15 @@ static int run_top(const struct loader_opts *o)
 	return loader_run_top(m, o);
 }
 
+static int run_record(const struct loader_opts *o)
+{
+	const struct loader_mode *m = pinned_mode();
+
+	if (access(m->pins->dir, F_OK) < 0 && errno == EACCES)
+		return denied(m->pins->dir);
+	return loader_run_record(m, o);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* The command line                                                                           */
 
@@ -467,7 +476,11 @@ static void usage(FILE *f)
 		"                      block records (docs/observability.md)\n"
 		"      --once          with --stats: print once and exit; with --top: collect\n"
 		"                      for --duration seconds, print one report and exit\n"
-		"      --duration SEC  with --top --once: how long to collect (default 1)\n"
+		"      --duration SEC  with --top --once: how long to collect (default 1);\n"
+		"                      with --record: how long to record (default 5)\n"
+		"      --record FILE   record a timeline of every hub: each carrier's runs of\n"
+		"                      green threads, their blocks and the handoffs, as trace\n"
+		"                      event JSON for ui.perfetto.dev; SIGINT ends it early\n"
 		"      --format FORMAT with --stats: text (default) or openmetrics (metrics\n"
 		"                      for Prometheus, docs/loader.md)\n"
 		"      --stop          unload the loaded kernel side, once no carrier it handed\n"
@@ -524,7 +537,7 @@ static int parse_format(const char *s, enum loader_format *out)
 }
 
 enum { OPT_STOP = 256, OPT_TIMEOUT, OPT_FORCE, OPT_ONCE, OPT_BTF, OPT_GRACE, OPT_GRACE_NS,
-       OPT_GATE, OPT_FORMAT, OPT_TOP, OPT_DURATION };
+       OPT_GATE, OPT_FORMAT, OPT_TOP, OPT_DURATION, OPT_RECORD };
 
 int main(int argc, char **argv)
 {
@@ -536,6 +549,7 @@ int main(int argc, char **argv)
 		{ "once", no_argument, NULL, OPT_ONCE },
 		{ "top", no_argument, NULL, OPT_TOP },
 		{ "duration", required_argument, NULL, OPT_DURATION },
+		{ "record", required_argument, NULL, OPT_RECORD },
 		{ "format", required_argument, NULL, OPT_FORMAT },
 		{ "stop", no_argument, NULL, OPT_STOP },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
@@ -588,6 +602,13 @@ int main(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			duration_given = true;
+			break;
+		case OPT_RECORD:
+			if (!*optarg) {
+				loader_err("--record wants a file name");
+				return EXIT_USAGE;
+			}
+			o.record_path = optarg;
 			break;
 		case OPT_FORMAT:
 			if (parse_format(optarg, &o.format)) {
@@ -679,22 +700,30 @@ int main(int argc, char **argv)
 			   "--stats");
 		return EXIT_USAGE;
 	}
-	if (duration_given && !(o.top && o.once)) {
-		loader_err("--duration goes with --top --once");
+	if (duration_given && !(o.top && o.once) && !o.record_path) {
+		loader_err("--duration goes with --top --once or --record");
 		return EXIT_USAGE;
 	}
+	if (o.record_path && (stop || o.stats || o.top || o.detach || o.once || mode)) {
+		loader_err("--record only reads what is loaded: it goes alone (with --duration)");
+		return EXIT_USAGE;
+	}
+	if (o.record_path && !duration_given)
+		o.duration = 5.0;
 	if (o.top && (o.stats || o.detach || mode)) {
 		loader_err("--top only reads what is loaded: it goes alone (with --interval, "
 			   "--once, --duration)");
 		return EXIT_USAGE;
 	}
 	if ((o.grace_policy || o.grace_ns) &&
-	    (stop || o.stats || o.top || (mode && !(mode->takes & LOADER_TAKES_GRACE)))) {
+	    (stop || o.stats || o.top || o.record_path ||
+	     (mode && !(mode->takes & LOADER_TAKES_GRACE)))) {
 		loader_err("--grace and --grace-ns set how a mode loads: they go with -m "
 			   "sched_ext, -m trace or auto");
 		return EXIT_USAGE;
 	}
-	if (o.gate && (stop || o.stats || o.top || !mode || !(mode->takes & LOADER_TAKES_GATE))) {
+	if (o.gate && (stop || o.stats || o.top || o.record_path || !mode ||
+		       !(mode->takes & LOADER_TAKES_GATE))) {
 		loader_err("--gate sets how trace mode loads: it goes with -m trace");
 		return EXIT_USAGE;
 	}
@@ -718,6 +747,8 @@ int main(int argc, char **argv)
 		return run_stats(&o);
 	if (o.top)
 		return run_top(&o);
+	if (o.record_path)
+		return run_record(&o);
 
 	/* Load. */
 	if (!privileged()) {

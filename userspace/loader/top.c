@@ -3,16 +3,7 @@
  * scx_greenhub --top: what blocks, from the block records of whichever kernel side is loaded
  * (include/greenhub/records.h, docs/observability.md).
  *
- * The reader attaches through the control map: it writes records_since_ns, then
- * records_until_ns, a heartbeat it renews at each drain of the ring buffer; the kernel side
- * records only while the heartbeat is live, so a reader that is killed stops the records
- * GH_RECORDS_HEARTBEAT_NS later, and one that exits (SIGINT and SIGTERM included: they are
- * blocked and taken synchronously, loader_sleep()) clears it at once. It also sets the records
- * flag of every attached hub's slot, so that the runtimes publish their green threads' names
- * from now on rather than from each hub's first recorded block.
- *
- * One reader at a time: a second one would split the records with the first. A live
- * heartbeat not ours makes --top refuse (EXIT_RUNNING).
+ * It attaches as records_reader.c says: one reader at a time, with a heartbeat.
  *
  * Records are aggregated per process and hub, and per green thread (process, gh_thread_id):
  * blocks, total blocked time, p99 (nearest rank over the window's durations), the most
@@ -38,58 +29,17 @@
 /* ---------------------------------------------------------------------------------------- */
 /* Names                                                                                      */
 
-/* The x86-64 system calls a green thread is likely to block in (arch/x86/entry/syscalls/
- * syscall_64.tbl); others print as their number. */
-static const char *const syscall_names[] = {
-	[0] = "read", [1] = "write", [2] = "open", [3] = "close", [4] = "stat", [5] = "fstat",
-	[6] = "lstat", [7] = "poll", [8] = "lseek", [9] = "mmap", [10] = "mprotect",
-	[11] = "munmap", [12] = "brk", [13] = "rt_sigaction", [14] = "rt_sigprocmask",
-	[16] = "ioctl", [17] = "pread64", [18] = "pwrite64", [19] = "readv", [20] = "writev",
-	[21] = "access", [22] = "pipe", [23] = "select", [24] = "sched_yield", [25] = "mremap",
-	[26] = "msync", [28] = "madvise", [32] = "dup", [33] = "dup2", [34] = "pause",
-	[35] = "nanosleep", [40] = "sendfile", [41] = "socket", [42] = "connect", [43] = "accept",
-	[44] = "sendto", [45] = "recvfrom", [46] = "sendmsg", [47] = "recvmsg", [48] = "shutdown",
-	[49] = "bind", [50] = "listen", [56] = "clone", [57] = "fork", [58] = "vfork",
-	[59] = "execve", [61] = "wait4", [62] = "kill", [72] = "fcntl", [73] = "flock",
-	[74] = "fsync", [75] = "fdatasync", [76] = "truncate", [77] = "ftruncate",
-	[78] = "getdents", [82] = "rename", [83] = "mkdir", [84] = "rmdir", [86] = "link",
-	[87] = "unlink", [89] = "readlink", [90] = "chmod", [92] = "chown", [101] = "ptrace",
-	[130] = "rt_sigsuspend", [157] = "prctl", [162] = "sync", [200] = "tkill",
-	[202] = "futex", [213] = "epoll_create", [217] = "getdents64", [228] = "clock_gettime",
-	[230] = "clock_nanosleep", [232] = "epoll_wait", [234] = "tgkill", [247] = "waitid",
-	[253] = "inotify_init", [257] = "openat", [262] = "newfstatat", [270] = "pselect6",
-	[271] = "ppoll", [275] = "splice", [277] = "sync_file_range", [281] = "epoll_pwait",
-	[285] = "fallocate", [288] = "accept4", [290] = "eventfd2", [291] = "epoll_create1",
-	[292] = "dup3", [293] = "pipe2", [295] = "preadv", [296] = "pwritev", [299] = "recvmmsg",
-	[306] = "syncfs", [307] = "sendmmsg", [318] = "getrandom", [319] = "memfd_create",
-	[322] = "execveat", [326] = "copy_file_range", [327] = "preadv2", [328] = "pwritev2",
-	[332] = "statx", [426] = "io_uring_enter", [435] = "clone3", [441] = "epoll_pwait2",
-	[449] = "futex_waitv", [454] = "futex_wake", [455] = "futex_wait",
-};
-
 /* What a record's call is: the system call's name (or its number), or "fault". */
 static void call_name(int kind, int nr, char *buf, size_t len)
 {
 	if (kind == GH_BLOCK_FAULT)
 		snprintf(buf, len, "fault");
-	else if (nr >= 0 && (size_t)nr < ARRAY_SIZE(syscall_names) && syscall_names[nr])
-		snprintf(buf, len, "%s", syscall_names[nr]);
+	else if (loader_syscall_name(nr))
+		snprintf(buf, len, "%s", loader_syscall_name(nr));
 	else
 		snprintf(buf, len, "syscall %d", nr);
 }
 
-static const char *const reason_names[GH_BLOCK_NR_REASONS] = {
-	[GH_BLOCK_HANDED_OFF] = "-",
-	[GH_BLOCK_LOOP_SLEEP] = "loop sleep",
-	[GH_BLOCK_MASKED] = "gate masked",
-	[GH_BLOCK_GATE_UNHANDLED] = "gate unhandled",
-	[GH_BLOCK_GATE_FAILED] = "gate failed",
-	[GH_BLOCK_REFUSED] = "refused",
-	[GH_BLOCK_FAULT_SLEEP] = "fault sleep",
-	[GH_BLOCK_SIGRETURN] = "sigreturn",
-	[GH_BLOCK_RACE] = "baton race",
-	[GH_BLOCK_GRACE] = "grace",
-};
 
 /* ---------------------------------------------------------------------------------------- */
 /* Aggregates                                                                                 */
@@ -273,7 +223,7 @@ static const char *row_top_reason(const struct row *r)
 	for (unsigned i = 1; i < GH_BLOCK_NR_REASONS; i++)
 		if (r->reasons[i] > (best ? r->reasons[best] : 0))
 			best = i;
-	return reason_names[best] ? reason_names[best] : "?";
+	return loader_block_reason(best);
 }
 
 static void spare_latency(const struct row *r, char *buf, size_t len)
@@ -365,157 +315,10 @@ static void print_report(const struct loader_mode *m, struct top *top, double se
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Attaching                                                                                  */
-
-struct reader {
-	const struct loader_mode *m;
-	struct gh_kside_control *ctl; /* mapped read-write */
-	struct gh_hub_slot *slots;    /* mapped read-write, for the records flag */
-	struct ring_buffer *ring;
-};
-
-/* An fd of m's pin name: else an exit status (message printed), as --stats says it. */
-static int pinned(const struct loader_mode *m, const char *name, int *fd)
-{
-	int err;
-
-	*fd = loader_pinned_fd(m->pins, name);
-	if (*fd >= 0)
-		return 0;
-	err = errno;
-	if (err == ENOENT) {
-		loader_err("not running: nothing is pinned at %s/%s", m->pins->dir, name);
-		return EXIT_NOT_RUNNING;
-	}
-	if (err == EACCES || err == EPERM) {
-		loader_err("permission denied opening %s/%s: run as root", m->pins->dir, name);
-		return EXIT_NOPERM;
-	}
-	loader_err("opening %s/%s: %s", m->pins->dir, name, strerror(err));
-	return EXIT_FAIL;
-}
-
-static int map_pinned(const struct loader_mode *m, const char *name, size_t size, unsigned n,
-		      void **p)
-{
-	int fd, status = pinned(m, name, &fd);
-
-	if (status)
-		return status;
-	*p = loader_map_fd(fd, size, n, true);
-	if (!*p) {
-		loader_err("mapping %s/%s: %s", m->pins->dir, name, strerror(errno));
-		return EXIT_FAIL;
-	}
-	return 0;
-}
-
-/* Renew the heartbeat (records.h): records go on for GH_RECORDS_HEARTBEAT_NS more. */
-static void heartbeat(struct reader *r)
-{
-	__atomic_store_n(&r->ctl->records_until_ns, loader_now() + GH_RECORDS_HEARTBEAT_NS,
-			 __ATOMIC_RELEASE);
-}
-
-/* The records flag on every attached hub's slot (slot.h), or off. The kernel side keeps it
- * in step from each block on; this spares the first block of each hub an unnamed record. */
-static void flag_slots(struct reader *r, bool on)
-{
-	for (unsigned i = 0; i < GH_MAX_HUBS; i++) {
-		__u32 *flags = &r->slots[i].flags;
-
-		if (!(__atomic_load_n(flags, __ATOMIC_RELAXED) & GH_SLOT_F_ACTIVE))
-			continue;
-		if (on)
-			__atomic_fetch_or(flags, GH_SLOT_F_RECORDS, __ATOMIC_RELAXED);
-		else
-			__atomic_fetch_and(flags, ~GH_SLOT_F_RECORDS, __ATOMIC_RELAXED);
-	}
-}
-
-static void reader_close(struct reader *r)
-{
-	if (r->ctl) {
-		__atomic_store_n(&r->ctl->records_until_ns, 0, __ATOMIC_RELEASE);
-		if (r->slots)
-			flag_slots(r, false);
-	}
-	ring_buffer__free(r->ring);
-	if (r->slots)
-		loader_unmap_values(r->slots, sizeof(struct gh_hub_slot), GH_MAX_HUBS);
-	if (r->ctl)
-		loader_unmap_values(r->ctl, r->m->control_size, 1);
-	memset(r, 0, sizeof(*r));
-}
-
-/* Another reader's heartbeat is live. */
-static bool other_reader(const struct gh_kside_control *c)
-{
-	__u64 until = __atomic_load_n(&c->records_until_ns, __ATOMIC_ACQUIRE);
-
-	return until && until > loader_now();
-}
-
-static int reader_open(struct reader *r, const struct loader_mode *m, struct top *top)
-{
-	int fd, status, err;
-
-	memset(r, 0, sizeof(*r));
-	r->m = m;
-	status = map_pinned(m, "control", m->control_size, 1, (void **)&r->ctl);
-	if (status)
-		return status;
-	if (!loader_control_ours(m, r->ctl)) {
-		loader_err_foreign(m, r->ctl, "");
-		loader_unmap_values(r->ctl, m->control_size, 1);
-		r->ctl = NULL;
-		return EXIT_INCOMPATIBLE;
-	}
-	if (other_reader(r->ctl)) {
-		loader_err("another reader of block records (scx_greenhub --top) is attached");
-		loader_unmap_values(r->ctl, m->control_size, 1);
-		r->ctl = NULL;
-		return EXIT_RUNNING;
-	}
-	status = map_pinned(m, "slots", sizeof(struct gh_hub_slot), GH_MAX_HUBS,
-			    (void **)&r->slots);
-	if (!status)
-		status = pinned(m, GH_RECORDS_PIN, &fd);
-	if (status) {
-		reader_close(r);
-		return status;
-	}
-	r->ring = ring_buffer__new(fd, take_record, top, NULL);
-	err = errno;
-	close(fd);
-	if (!r->ring) {
-		loader_err("ring_buffer__new(%s/%s): %s", m->pins->dir, GH_RECORDS_PIN,
-			   strerror(err));
-		reader_close(r);
-		return EXIT_FAIL;
-	}
-	/* The since first: a block noted before it, under an earlier reader, is dropped. */
-	top->since_ns = loader_now();
-	__atomic_store_n(&r->ctl->records_since_ns, top->since_ns, __ATOMIC_RELEASE);
-	heartbeat(r);
-	flag_slots(r, true);
-	return 0;
-}
-
-/* Drain the ring buffer: 0, or EXIT_FAIL (message printed). */
-static int drain(struct reader *r)
-{
-	int n = ring_buffer__consume(r->ring);
-
-	if (n < 0) {
-		loader_err("ring_buffer__consume: %s", strerror(-n));
-		return EXIT_FAIL;
-	}
-	return 0;
-}
+/* Collecting                                                                                 */
 
 /* Collect for seconds (or until a signal, or the pins go): 0, or an exit status. */
-static int collect(struct reader *r, double seconds)
+static int collect(struct records_reader *r, double seconds)
 {
 	uint64_t end = loader_now() + (uint64_t)(seconds * 1e9);
 	int status;
@@ -527,24 +330,24 @@ static int collect(struct reader *r, double seconds)
 								 : GH_RECORDS_DRAIN_MS / 1000.0);
 		if (!loader_control_pinned(r->m->pins))
 			break;
-		heartbeat(r);
-		flag_slots(r, true); /* hubs attached since */
-		status = drain(r);
+		records_reader_beat(r);
+		status = records_reader_drain(r);
 		if (status)
 			return status;
 	}
-	return drain(r);
+	return records_reader_drain(r);
 }
 
 int loader_run_top(const struct loader_mode *m, const struct loader_opts *o)
 {
 	struct top top = { 0 };
-	struct reader r;
+	struct records_reader r;
 	int status;
 
-	status = reader_open(&r, m, &top);
+	status = records_reader_open(&r, m, take_record, &top);
 	if (status)
 		return status;
+	top.since_ns = r.since_ns;
 	do {
 		uint64_t t0 = loader_now();
 
@@ -559,7 +362,7 @@ int loader_run_top(const struct loader_mode *m, const struct loader_opts *o)
 		top.records = 0;
 		top.oom = false;
 	} while (!o->once && !loader_interrupted && loader_control_pinned(m->pins));
-	reader_close(&r);
+	records_reader_close(&r);
 	table_free(&top.hubs);
 	table_free(&top.threads);
 	return status;
