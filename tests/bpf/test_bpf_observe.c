@@ -19,8 +19,8 @@
  * The cases, in groups that share one run of the program:
  *   trace mode (the kernel side loaded): `scx_greenhub --top --once` names each thread and its
  *     call; `scx_greenhub --stats --once --format openmetrics` passes `promtool check metrics`
- *     and has the program's hub. A check of a recording of the same run is one more case in
- *     observe_trace_tests[].
+ *     and has the program's hub; `scx_greenhub --record` of the same run names each thread and
+ *     its call in a timeline whose structure tests/bpf/check_timeline.py checks.
  *   mode none (GREENHUB_MODE=none, GREENHUB_STALL_MS; no kernel side): the stall detector's
  *     reports name the spinner, and the green thread of the unmarked getaddrinfo, each with
  *     its id.
@@ -662,9 +662,55 @@ static void test_observe_openmetrics_pass_promtool(void **state)
 		fail_msg("promtool check metrics exited %d:\n%s\non:\n%.2000s", rc, said, out);
 }
 
+/* `scx_greenhub --record` of the same run: check_timeline.py checks the file's structure (slices
+ * that nest, blocks within their green thread's runs, both ends of every handoff, never two
+ * carriers in one hub's green code) and that it names each thread and its call, with a handoff
+ * from the reader's pipe read (only the plain writer ends it, long after any grace period). */
+static void test_observe_record_names_threads_and_calls(void **state)
+{
+	struct run *r = *state;
+	static char out[65536], check[16384];
+	char path[] = "/tmp/gh-observe-record-XXXXXX", pid[16];
+	const char *const argv[] = { "/usr/bin/python3",
+				     GH_SOURCE_DIR "/tests/bpf/check_timeline.py",
+				     path,
+				     "--pid",
+				     pid,
+				     "--expect",
+				     "gh-reader=read",
+				     "--expect",
+				     "gh-sleeper=nanosleep",
+				     "--expect",
+				     "gh-futex=futex",
+				     "--expect",
+				     "gh-resolver=poll",
+				     "--handoff-from",
+				     "gh-reader",
+				     NULL };
+	int rc, fd;
+
+	if (access("/usr/bin/python3", X_OK) < 0) {
+		print_message("    no /usr/bin/python3 to check the recording with\n");
+		skip();
+	}
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(close(fd), 0);
+	rc = bt_loader(out, sizeof(out), "--record", path, "--duration", "2");
+	if (rc != 0)
+		fail_msg("scx_greenhub --record exited %d:\n%s", rc, out);
+	snprintf(pid, sizeof(pid), "%d", (int)r->pid);
+	rc = bt_run_as(-1, argv, check, sizeof(check), 120000);
+	print_message("%s", check);
+	if (rc != 0)
+		fail_msg("check_timeline.py exited %d on %s:\n%s", rc, path, check);
+	unlink(path);
+}
+
 static const struct CMUnitTest observe_trace_tests[] = {
 	cmocka_unit_test(test_observe_top_names_threads_and_calls),
 	cmocka_unit_test(test_observe_openmetrics_pass_promtool),
+	cmocka_unit_test(test_observe_record_names_threads_and_calls),
 };
 
 /* ======================================================================================== */
