@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-# Core runtime benchmarks (issue 2): green switch, spawn + join, sleep timers, each measured
+# Core runtime benchmarks: green switch, spawn + join, sleep timers, each measured
 # side by side with Go goroutines and a naive C baseline in one run (bench/core/run).
 #   make bench-switch | bench-spawn | bench-timers   (make bench runs all three)
 # The Go side is built as bench/bench.mk says; without go the Go column says why it is missing.
