@@ -58,7 +58,8 @@ $(eval $(call read_deps,$(patsubst tests/vm/%.c,$(VM_BUILD)/%,$(wildcard tests/v
 # observability test: its program binds a resolv.conf over /etc/resolv.conf, which the boots
 # do not have, and it checks the metrics with promtool, which they do not carry (--top in
 # sched_ext mode is test_vm_scx_records); and test_bpf_record, whose checker of the recorded
-# file is a python3 script the boots lack.
+# file is a python3 script the boots lack (--record in sched_ext mode is test_vm_scx_records too,
+# which reads the file in C).
 VM_TRACE_TESTS := $(filter-out %/test_bpf_dbapi %/test_bpf_observe %/test_bpf_record,$(BPF_TEST_BINS)) \
 		  $(VM_BUILD)/test_vm_trace_stress
 VM_OLD_TESTS := $(VM_BUILD)/test_vm_trace_refused
