@@ -98,6 +98,29 @@ static inline void bt_sleep_ms(unsigned ms)
 		;
 }
 
+
+/*
+ * An exclusivity marker (I1): a stretch of green code that only one carrier of a hub may be
+ * in. A carrier that finds another inside counts an overlap; a test that ran its green threads
+ * through bt_marked_stretch() asserts that overlaps stayed 0.
+ */
+struct bt_marker {
+	atomic_int in_green;  /* the carrier inside the stretch, 0 if none */
+	atomic_long overlaps; /* a second carrier found inside it (I1 broken) */
+};
+
+static inline void bt_marked_stretch(struct bt_marker *m)
+{
+	int me = gettid(), none = 0;
+
+	if (!atomic_compare_exchange_strong(&m->in_green, &none, me)) {
+		atomic_fetch_add(&m->overlaps, 1);
+		return;
+	}
+	for (volatile int i = 0; i < 2000; i++)
+		;
+	atomic_store(&m->in_green, 0);
+}
 /*
  * Start argv as a child with stdout and stderr into a pipe (*out_fd, close-on-exec), as uid
  * (if not -1), after setup() (if given) has run in the child. The child's pid, or -1.

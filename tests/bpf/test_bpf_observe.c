@@ -64,8 +64,7 @@ struct program {
 	atomic_bool done[NR_GREEN];
 	atomic_long rounds[NR_GREEN];
 	uint64_t ids[NR_GREEN];
-	atomic_int in_green;  /* the carrier inside a marked stretch, 0 if none */
-	atomic_long overlaps; /* a second carrier found inside it (I1 broken) */
+	struct bt_marker marker;
 	int pipefd[2];
 	atomic_uint futex_word;
 	int dns_fd;
@@ -247,20 +246,6 @@ static void bare_call(struct program *p, enum green which)
 	}
 }
 
-/* A stretch of green code that only one carrier of the hub may be in (I1). */
-static void marked_stretch(struct program *p)
-{
-	int me = gettid(), none = 0;
-
-	if (!atomic_compare_exchange_strong(&p->in_green, &none, me)) {
-		atomic_fetch_add(&p->overlaps, 1);
-		return;
-	}
-	for (volatile int i = 0; i < 2000; i++)
-		;
-	atomic_store(&p->in_green, 0);
-}
-
 struct green_arg {
 	struct program *p;
 	enum green which;
@@ -272,7 +257,7 @@ static void *green_main(void *arg)
 
 	while (!atomic_load(&g->p->stop)) {
 		bare_call(g->p, g->which);
-		marked_stretch(g->p);
+		bt_marked_stretch(&g->p->marker);
 		atomic_fetch_add(&g->p->rounds[g->which], 1);
 		/* A switch point: once a reader attached, the carrier publishes the next green
 		 * thread's name here (docs/observability.md). The spinner rests between spins. */
@@ -451,8 +436,8 @@ static int program_main(int argc, char **argv)
 	printf("rounds");
 	for (int i = 0; i < (p.spin ? NR_GREEN : SPINNER); i++)
 		printf(" %s=%ld", green_names[i], atomic_load(&p.rounds[i]));
-	printf("\noverlaps %ld\n", atomic_load(&p.overlaps));
-	return report_checks() || atomic_load(&p.overlaps) ? 1 : 0;
+	printf("\noverlaps %ld\n", atomic_load(&p.marker.overlaps));
+	return report_checks() || atomic_load(&p.marker.overlaps) ? 1 : 0;
 }
 
 /* ======================================================================================== */

@@ -24,8 +24,7 @@ static const char *const names[NR_BLOCKERS] = { "gh-reader", "gh-writer", "gh-sl
 struct work {
 	atomic_bool stop;
 	atomic_long blocks[NR_BLOCKERS];
-	atomic_int in_green;  /* the carrier inside a marked stretch, 0 if none */
-	atomic_long overlaps; /* a second carrier found inside it (I1 broken) */
+	struct bt_marker marker;
 	atomic_bool locker_done;
 	int pipefd[2];
 	pthread_mutex_t mutex;
@@ -48,20 +47,6 @@ static void *mutex_holder(void *arg)
 		bt_sleep_ms(5);
 	}
 	return NULL;
-}
-
-/* A stretch of green code that only one carrier of the hub may be in (I1). */
-static void marked_stretch(struct work *w)
-{
-	int me = gettid(), none = 0;
-
-	if (!atomic_compare_exchange_strong(&w->in_green, &none, me)) {
-		atomic_fetch_add(&w->overlaps, 1);
-		return;
-	}
-	for (volatile int i = 0; i < 2000; i++)
-		;
-	atomic_store(&w->in_green, 0);
 }
 
 static void bare_call(struct work *w, enum blocker which)
@@ -96,7 +81,7 @@ static void *blocker_main(void *arg)
 
 	while (!atomic_load(&b->w->stop)) {
 		bare_call(b->w, b->which);
-		marked_stretch(b->w);
+		bt_marked_stretch(&b->w->marker);
 		atomic_fetch_add(&b->w->blocks[b->which], 1);
 		gh_yield();
 	}
@@ -165,7 +150,7 @@ static void work_stop(struct running *r)
 	close(r->w.pipefd[1]);
 	pthread_mutex_destroy(&r->w.mutex);
 	bt_loader_down();
-	assert_int_equal(atomic_load(&r->w.overlaps), 0);
+	assert_int_equal(atomic_load(&r->w.marker.overlaps), 0);
 	for (int b = 0; b < NR_BLOCKERS; b++)
 		assert_true(atomic_load(&r->w.blocks[b]) >= 3);
 	free(r);
