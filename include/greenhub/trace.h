@@ -119,11 +119,17 @@ enum gh_trace_gate {
  * command line; the slot's grace_policy and grace_ns, when the runtime sets them, override the
  * loader's defaults per hub.
  *
- * The grace period when the loader names none. Longer than sched_ext mode's: trace mode's
- * handoff and hand-back cost a ring wakeup, the gate's signal and two futex wakes, and a 10 us
- * nanosleep lasts 40-60 us on the machines measured, so a shorter grace would end few of them.
+ * The grace period when the loader names none: 1 ms. Much longer than sched_ext mode's: trace
+ * mode's handoff and hand-back cost a ring wakeup, the gate's signal and two futex wakes, and
+ * on a machine whose CPUs are all busy a sleep that ends on its own (a 10 us nanosleep, a
+ * query to a database on the same machine) often lasts well beyond 100 us, waiting for a CPU:
+ * with 100 us such hubs handed off sleeps that a spare could not serve any sooner (bench-db's
+ * /db in trace mode at half of mode none's rate; bench-short at 0.84x of mode none, against
+ * 0.97-0.99x with 1 ms). The adaptive policy keeps reads that only a spare can end immediate,
+ * whatever the length; the price is a call that truly blocks on a hub whose sleeps mostly end
+ * on their own: handed off up to 1 ms late.
  */
-#define GH_TRACE_GRACE_NS_DFL 100000u
+#define GH_TRACE_GRACE_NS_DFL 1000000u
 /* The adaptive policy grants a sleep a grace period as a probe once in this many sleeps it
  * hands off at once, if one of them was cancelled meanwhile, to learn whether the hub's sleeps
  * end on their own. */
