@@ -250,6 +250,32 @@ static inline bool dbapi_grows_within(atomic_long *counter, long from, int ms)
 	return false;
 }
 
+/* Start DBAPI_RESTART_CLIENTS client threads on l and wait until /db has succeeded 50 times. */
+static inline void dbapi_load_start(struct dbapi_load *l, pthread_t *t)
+{
+	for (int i = 0; i < DBAPI_RESTART_CLIENTS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, dbapi_client, l), 0);
+	assert_true(dbapi_grows_within(&l->ok, 50, 5000));
+}
+
+/* After the database came back (what says how): /db must succeed again within 10 s; then stop
+ * the clients, and no request may have had another status or gone unanswered. */
+static inline void dbapi_load_recovers(struct dbapi_load *l, pthread_t *t, const char *what)
+{
+	long ok_before = atomic_load(&l->ok);
+
+	if (!dbapi_grows_within(&l->ok, ok_before + 20, 10000))
+		fail_msg("/db did not succeed again within 10 s of %s", what);
+	atomic_store(&l->stop, true);
+	for (int i = 0; i < DBAPI_RESTART_CLIENTS; i++)
+		pthread_join(t[i], NULL);
+	print_message("    %s: %ld ok, %ld 503, %ld other, %ld broken\n", what,
+		      atomic_load(&l->ok), atomic_load(&l->unavailable), atomic_load(&l->other),
+		      atomic_load(&l->broken));
+	assert_int_equal(atomic_load(&l->other), 0);
+	assert_int_equal(atomic_load(&l->broken), 0);
+}
+
 /*
  * Under load from DBAPI_RESTART_CLIENTS client threads on dbapi (port, pid), kill the
  * database with SIGKILL: requests must get 503 (no hang, no other status, dbapi alive); start
@@ -259,11 +285,8 @@ static inline void dbapi_check_restart(struct mdb_server *m, int port, pid_t pid
 {
 	struct dbapi_load l = { .port = port };
 	pthread_t t[DBAPI_RESTART_CLIENTS];
-	long ok_before;
 
-	for (int i = 0; i < DBAPI_RESTART_CLIENTS; i++)
-		assert_int_equal(pthread_create(&t[i], NULL, dbapi_client, &l), 0);
-	assert_true(dbapi_grows_within(&l.ok, 50, 5000));
+	dbapi_load_start(&l, t);
 
 	mdb_kill(m, SIGKILL);
 	if (!dbapi_grows_within(&l.unavailable, 0, 5000))
@@ -273,17 +296,8 @@ static inline void dbapi_check_restart(struct mdb_server *m, int port, pid_t pid
 	assert_int_equal(kill(pid, 0), 0);
 
 	assert_int_equal(mdb_run(m), 0);
-	ok_before = atomic_load(&l.ok);
 	/* Back within the backoff's cap (1 s) plus reconnecting: 10 s is plenty. */
-	if (!dbapi_grows_within(&l.ok, ok_before + 20, 10000))
-		fail_msg("/db did not succeed again within 10 s of the restart");
-	atomic_store(&l.stop, true);
-	for (int i = 0; i < DBAPI_RESTART_CLIENTS; i++)
-		pthread_join(t[i], NULL);
-	print_message("    restart: %ld ok, %ld 503, %ld other, %ld broken\n", atomic_load(&l.ok),
-		      atomic_load(&l.unavailable), atomic_load(&l.other), atomic_load(&l.broken));
-	assert_int_equal(atomic_load(&l.other), 0);
-	assert_int_equal(atomic_load(&l.broken), 0);
+	dbapi_load_recovers(&l, t, "restart");
 }
 
 /*
@@ -298,11 +312,8 @@ static inline void dbapi_check_hang(struct mdb_server *m, int port, pid_t pid, i
 {
 	struct dbapi_load l = { .port = port };
 	pthread_t t[DBAPI_RESTART_CLIENTS];
-	long ok_before;
 
-	for (int i = 0; i < DBAPI_RESTART_CLIENTS; i++)
-		assert_int_equal(pthread_create(&t[i], NULL, dbapi_client, &l), 0);
-	assert_true(dbapi_grows_within(&l.ok, 50, 5000));
+	dbapi_load_start(&l, t);
 
 	assert_int_equal(kill(m->pid, SIGSTOP), 0);
 	if (!dbapi_grows_within(&l.unavailable, 0, timeout_s * 1000 + 2000)) {
@@ -317,16 +328,7 @@ static inline void dbapi_check_hang(struct mdb_server *m, int port, pid_t pid, i
 	assert_int_equal(kill(pid, 0), 0);
 
 	assert_int_equal(kill(m->pid, SIGCONT), 0);
-	ok_before = atomic_load(&l.ok);
-	if (!dbapi_grows_within(&l.ok, ok_before + 20, 10000))
-		fail_msg("/db did not succeed again within 10 s of SIGCONT");
-	atomic_store(&l.stop, true);
-	for (int i = 0; i < DBAPI_RESTART_CLIENTS; i++)
-		pthread_join(t[i], NULL);
-	print_message("    hang: %ld ok, %ld 503, %ld other, %ld broken\n", atomic_load(&l.ok),
-		      atomic_load(&l.unavailable), atomic_load(&l.other), atomic_load(&l.broken));
-	assert_int_equal(atomic_load(&l.other), 0);
-	assert_int_equal(atomic_load(&l.broken), 0);
+	dbapi_load_recovers(&l, t, "SIGCONT");
 }
 
 #endif /* GREENHUB_E2E_DBAPI_CLIENT_H */
