@@ -12,11 +12,13 @@ $(BENCH_SCX_DIR)/scx_bench: bench/scx/scx_bench.c $(LIBGH_A)
 $(eval $(call read_deps,$(BENCH_SCX_DIR)/scx_bench))
 
 .PHONY: bench-vm
-bench-vm: $(BENCH_SCX_DIR)/scx_bench $(BUILD)/bench/stall/gh_stall $(LOADER)
+bench-vm: $(BENCH_SCX_DIR)/scx_bench $(BUILD)/bench/stall/gh_stall $(BUILD)/bench/handoff/handoff_wake \
+		$(LOADER)
 	$(call msg,BENCH,vm)
-	$(Q)tests/vm/run-vm --out $(BUILD)/vm-bench --timeout 900 --test-timeout 800 \
+	$(Q)tests/vm/run-vm --out $(BUILD)/vm-bench --timeout 1200 --test-timeout 1100 \
 		--extra $(LOADER) --extra $(BENCH_SCX_DIR)/scx_bench \
-		--extra $(BUILD)/bench/stall/gh_stall bench/scx/vm-run
+		--extra $(BUILD)/bench/stall/gh_stall --extra $(BUILD)/bench/handoff/handoff_wake \
+		--extra "$$(command -v $(BPFTOOL))" bench/scx/vm-run
 	$(Q)sed -n '/^@@GHVM BEGIN vm-run/,/^@@GHVM END vm-run/p' $(BUILD)/vm-bench/console.log | \
 		sed '1d;$$d' | tr -d '\r'
 
