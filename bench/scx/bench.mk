@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # bench/scx: handoff latency, short blocks and bench/stall's ticker lateness in mode none, trace
-# mode and sched_ext mode (held and parked spares), all in one boot of the sched_ext VM
-# (tests/vm/run-vm), printed as ratios. `make bench-vm` (part of `make bench`); SCX_BENCH_REPS
+# mode and sched_ext mode (held and parked spares), beside the wake floor (bench/handoff's wake
+# experiment) and with the kernel side's BPF time per sleep (bpftool in the VM), all in one boot
+# of the sched_ext VM (tests/vm/run-vm), printed as ratios. `make bench-vm` (part of `make bench`); SCX_BENCH_REPS
 # and SCX_BENCH_ROUNDS are passed into the VM through bench/scx/vm-run's defaults only.
 
 BENCH_SCX_DIR := $(BUILD)/bench/scx
@@ -12,11 +13,13 @@ $(BENCH_SCX_DIR)/scx_bench: bench/scx/scx_bench.c $(LIBGH_A)
 $(eval $(call read_deps,$(BENCH_SCX_DIR)/scx_bench))
 
 .PHONY: bench-vm
-bench-vm: $(BENCH_SCX_DIR)/scx_bench $(BUILD)/bench/stall/gh_stall $(LOADER)
+bench-vm: $(BENCH_SCX_DIR)/scx_bench $(BUILD)/bench/stall/gh_stall $(BUILD)/bench/handoff/handoff_wake \
+		$(LOADER)
 	$(call msg,BENCH,vm)
-	$(Q)tests/vm/run-vm --out $(BUILD)/vm-bench --timeout 900 --test-timeout 800 \
+	$(Q)tests/vm/run-vm --out $(BUILD)/vm-bench --timeout 1200 --test-timeout 1100 \
 		--extra $(LOADER) --extra $(BENCH_SCX_DIR)/scx_bench \
-		--extra $(BUILD)/bench/stall/gh_stall bench/scx/vm-run
+		--extra $(BUILD)/bench/stall/gh_stall --extra $(BUILD)/bench/handoff/handoff_wake \
+		--extra "$$(command -v $(BPFTOOL))" bench/scx/vm-run
 	$(Q)sed -n '/^@@GHVM BEGIN vm-run/,/^@@GHVM END vm-run/p' $(BUILD)/vm-bench/console.log | \
 		sed '1d;$$d' | tr -d '\r'
 
