@@ -440,6 +440,28 @@ static inline struct gh_hub_stats bt_run_trace(gh_fn fn, void *arg)
 	return st;
 }
 
+/* From green code: n named green threads of the calling hub, thread i running fn on
+ * args + i * arg_size and named names[i], then joined (checks record a failed spawn or name; the
+ * threads spawned before a failed spawn are still joined). */
+#define BT_GREEN_NAMED_MAX 16
+static inline void bt_green_named(gh_fn fn, void *args, size_t arg_size,
+				  const char *const names[], int n)
+{
+	gh_thread *t[BT_GREEN_NAMED_MAX];
+	int i;
+
+	if (!check_true(n <= BT_GREEN_NAMED_MAX))
+		return;
+	for (i = 0; i < n; i++) {
+		t[i] = gh_spawn(fn, (char *)args + (size_t)i * arg_size);
+		if (!check_true(t[i] != NULL))
+			break;
+		check_int_equal(gh_thread_set_name(t[i], names[i]), 0);
+	}
+	while (i-- > 0)
+		check_int_equal(gh_join(t[i], NULL), 0);
+}
+
 /* The same on an OS thread of its own, while cmocka's thread acts on the machine: started by
  * bt_hub_thread_start, its result and checks asserted by bt_hub_thread_join. */
 struct bt_hub_thread {

@@ -106,17 +106,10 @@ static void *hub_main(void *arg)
 {
 	struct work *w = arg;
 	struct blocker_arg args[NR_BLOCKERS];
-	gh_thread *t[NR_BLOCKERS];
 
-	for (int i = 0; i < NR_BLOCKERS; i++) {
-		args[i] = (struct blocker_arg){ .w = w, .which = (enum blocker)i };
-		t[i] = gh_spawn(blocker_main, &args[i]);
-		if (!check_true(t[i] != NULL))
-			return NULL;
-		check_int_equal(gh_thread_set_name(t[i], names[i]), 0);
-	}
 	for (int i = 0; i < NR_BLOCKERS; i++)
-		check_int_equal(gh_join(t[i], NULL), 0);
+		args[i] = (struct blocker_arg){ .w = w, .which = (enum blocker)i };
+	bt_green_named(blocker_main, args, sizeof(args[0]), names, NR_BLOCKERS);
 	return NULL;
 }
 
