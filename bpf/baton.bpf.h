@@ -97,6 +97,18 @@ static bool in_green_thread(struct gh_kside_carrier *st)
 
 /* The displaced gauges, the control's (which the loader's drain reads) and, where known, the
  * hub's. */
+/* A hub's grace policy and period (enum gh_scx_grace, ns, at most a second): as the runtime
+ * chose them in its slot, else the loaded defaults. Both kernel sides' grace periods start
+ * from it. */
+static __always_inline __u32 slot_grace(const struct gh_hub_slot *slot, __u32 dfl_policy,
+					__u32 dfl_ns, __u32 *policy)
+{
+	__u32 g = slot->grace_ns ? slot->grace_ns : dfl_ns;
+
+	*policy = slot->grace_policy ? slot->grace_policy : dfl_policy;
+	return g > 1000000000 ? 1000000000 : g;
+}
+
 static void displaced_add(struct gh_kside_control *c, struct gh_kside_hub *hub, int n)
 {
 	if (c)

@@ -32,11 +32,8 @@ struct hub_timer_map hub_timers SEC(".maps");
  * the slot (at most a second) or else as loaded. */
 static u32 hub_grace(struct gh_hub_slot *slot, struct gh_scx_hub *hub)
 {
-	u32 policy = slot->grace_policy ? slot->grace_policy : grace_policy;
-	u32 g = slot->grace_ns ? slot->grace_ns : grace_ns;
+	u32 policy, g = slot_grace(slot, grace_policy, grace_ns, &policy);
 
-	if (g > 1000000000)
-		g = 1000000000;
 	switch (policy) {
 	case GH_SCX_GRACE_ALWAYS:
 		return g;

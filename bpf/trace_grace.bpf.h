@@ -77,12 +77,9 @@ struct {
 static __u32 hub_grace(struct gh_trace_control *c, struct gh_hub_slot *slot,
 		       struct gh_trace_hub *hub, bool *probe)
 {
-	__u32 policy = slot->grace_policy ? slot->grace_policy : c->grace_policy;
-	__u32 g = slot->grace_ns ? slot->grace_ns : c->grace_ns;
+	__u32 policy, g = slot_grace(slot, c->grace_policy, c->grace_ns, &policy);
 
 	*probe = false;
-	if (g > 1000000000)
-		g = 1000000000;
 	switch (policy) {
 	case GH_SCX_GRACE_ALWAYS:
 		return g;
