@@ -195,12 +195,12 @@ struct {
 struct hub_timer {
 	struct bpf_timer timer;
 	u32 hub;
-	union {
-		s32 cpu; /* release timer: the CPU the parking carrier was on */
-		u32 seq; /* grace timer: the sleep it was started for (sleep_seq) */
-	};
+	s32 cpu; /* release timer: the CPU the parking carrier was on */
 	u32 inited;
-	u32 pad;
+	/* grace timer (scx_grace.bpf.h): started and its callback not yet run, and when it is
+	 * to fire (ktime ns) */
+	u32 armed;
+	u64 due_ns;
 };
 
 struct hub_timer_map {
@@ -246,8 +246,8 @@ static __always_inline struct gh_scx_control *ctl(void)
 	return bpf_map_lookup_elem(&control, &zero);
 }
 
-/* A slot was granted (requests.bpf.h): the scheduler's state of the hub starts over. The sleep
- * sequence moves on instead, so that a grace timer of the previous owner's finds it changed. */
+/* A slot was granted (requests.bpf.h): the scheduler's state of the hub starts over. A grace
+ * timer the previous owner left started finds no sleep. */
 static void hub_claimed(struct gh_kside_hub *k)
 {
 	struct gh_scx_hub *hub = container_of(k, struct gh_scx_hub, kside);
@@ -256,7 +256,6 @@ static void hub_claimed(struct gh_kside_hub *k)
 	hub->sleeper_tid = 0;
 	hub->sleeper_pid = 0;
 	hub->sleeper_cpu = 0;
-	__sync_fetch_and_add(&hub->sleep_seq, 1);
 	hub->waste = 0;
 	hub->sleep_baton = 0;
 	hub->nr_graced = 0;

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * sched_ext mode's grace period (docs/sched-ext.md, "Short blocks and the grace period"): an
- * owner's sleep may start a per-hub timer instead of a handoff; the timer hands the owner off
- * only if it still sleeps when the grace period is over, and the owner's wake seals the baton
- * with a CAS so that a late timer's CAS fails. The adaptive policy (the default) waits only
- * while most of the hub's recent handoffs were wasted.
+ * owner's sleep may be left to the hub's grace timer instead of handed off at once; the timer
+ * hands the owner off only if it still sleeps when the grace period is over, and the owner's
+ * wake seals the baton with a CAS so that a late timer's CAS fails. The adaptive policy (the
+ * default) waits only while most of the hub's recent handoffs were wasted.
  *
  * The grace-period and heartbeat code are headers, included by greenhub_scx.bpf.c at the
  * point where what they use is defined, rather than objects linked with `bpftool gen object`: their timer callbacks are set up by greenhub_init and run the
@@ -23,7 +23,7 @@
 #define GREENHUB_SCX_GRACE_BPF_H
 
 /* Each hub's grace timer: it hands the sleeping owner off once the grace period is over,
- * unless the sleep (sleep_seq) ended meanwhile. Initialised by greenhub_init, whose program the
+ * unless the sleep ended meanwhile. Initialised by greenhub_init, whose program the
  * callback then belongs to: the kernel lets ops.init, not ops.quiescent, move tasks between
  * DSQs. */
 struct hub_timer_map hub_timers SEC(".maps");
@@ -100,7 +100,34 @@ static void give_cpu_late(u32 h, struct gh_hub_slot *slot, struct gh_scx_hub *hu
 	spare_missed(&c->kside, &hub->kside);
 }
 
-/* The grace period of a sleeping owner is over: hand it off if it still sleeps. */
+/* Start (or move) hub h's grace timer to fire at due (ktime ns); false if it could not be. */
+static bool arm_grace_timer(struct hub_timer *ht, u32 h, u64 due)
+{
+	u64 now = bpf_ktime_get_ns();
+
+	ht->hub = h;
+	ht->due_ns = due;
+	ht->armed = 1;
+	if (bpf_timer_start(&ht->timer, (s64)(due - now) > 0 ? due - now : 0, 0) == 0)
+		return true;
+	ht->armed = 0;
+	return false;
+}
+
+/* Whether the timer, as read (armed), is started to fire by due: a sleep leaves it be then. A
+ * later firing (a grace period longer than this sleep's, of the slot's previous owner) is
+ * moved. */
+static bool grace_timer_by(const struct hub_timer *ht, u32 armed, u64 due)
+{
+	return armed && (s64)(ht->due_ns - due) <= 0;
+}
+
+/*
+ * The hub's grace timer fired: hand the sleeping owner off if its grace period is over, or
+ * start the timer again for what is left of it. The timer is not started for one sleep: it
+ * serves whatever sleep the hub has when it fires, so a sleep that finds it started needs no
+ * start of its own (see start_grace() for why that matters, and for the pairing on armed).
+ */
 static int grace_fn(void *map, int *key, struct hub_timer *ht)
 {
 	struct gh_scx_control *c = ctl();
@@ -109,17 +136,26 @@ static int grace_fn(void *map, int *key, struct hub_timer *ht)
 	struct gh_scx_hub *hub;
 	struct task_struct *t;
 	u32 h = ht->hub;
-	u64 b;
+	u64 b, now, due;
 
+	/* Cleared before the sleep is read: the other half of start_grace()'s pairing. */
+	__sync_lock_test_and_set(&ht->armed, 0);
 	slot = bpf_map_lookup_elem(&slots, &h);
 	hub = bpf_map_lookup_elem(&hubs, &h);
-	if (!c || !slot || !hub || ht->seq != hub->sleep_seq || !hub->sleeper_tid)
+	if (!c || !slot || !hub || !hub->sleeper_tid)
 		return 0;
 	/* The owner's wake seals the word with a CAS (greenhub_runnable), so an unchanged word
 	 * means it still sleeps, and the CAS in hand_off() cannot succeed once it woke. */
 	b = slot->baton;
 	if (b != hub->sleep_baton)
 		return 0;
+	now = bpf_ktime_get_ns();
+	due = hub->sleep_ns + hub->sleep_grace;
+	if ((s64)(due - now) > 0) {
+		/* From a timer callback the kernel starts the timer at once (no deferral). */
+		arm_grace_timer(ht, h, due);
+		return 0;
+	}
 	t = bpf_task_from_pid((s32)hub->sleeper_pid);
 	if (!t)
 		return 0;
@@ -135,22 +171,82 @@ static int grace_fn(void *map, int *key, struct hub_timer *ht)
 	return 0;
 }
 
-/* Start the grace period of owner p's sleep; false if the timer is not available. */
+/*
+ * Start the grace period of owner p's sleep; false if the timer is not available.
+ *
+ * The sleep is published first, then armed is read, with a full barrier between; grace_fn
+ * clears armed, then reads the sleep. So either this sleep finds the timer started, and its
+ * callback, not yet at its clear, will see the sleep; or it finds it clear and starts it.
+ * Starting it here is the slow way on kernels 7.0 and later: ops.quiescent runs with
+ * interrupts off, where bpf_timer_start() only queues the start for an irq_work. So
+ * greenhub_presleep starts it earlier, on the way into schedule(), where the start is direct.
+ */
 static bool start_grace(struct task_struct *p, struct gh_scx_carrier *st, struct gh_scx_hub *hub,
 			u64 b, s32 cpu, u32 grace)
 {
-	u32 h = st->kside.hub;
+	u32 h = st->kside.hub, armed;
 	struct hub_timer *ht = bpf_map_lookup_elem(&hub_timers, &h);
+	u64 now, since;
 
 	if (!ht || !ht->inited)
 		return false;
-	hub->sleeper_tid = st->kside.tid;
 	hub->sleeper_pid = p->pid;
 	hub->sleeper_cpu = cpu;
 	hub->sleep_baton = b;
-	ht->hub = h;
-	ht->seq = __sync_add_and_fetch(&hub->sleep_seq, 1);
-	return bpf_timer_start(&ht->timer, grace, 0) == 0;
+	/* The grace period counts from the entry into schedule() where the head start saw it,
+	 * so that the timer it started finds the period over when it fires. */
+	now = bpf_ktime_get_ns();
+	since = st->presleep_ns;
+	st->presleep_ns = 0;
+	hub->sleep_ns = since && now - since < grace ? since : now;
+	hub->sleep_grace = grace;
+	hub->sleeper_tid = st->kside.tid;
+	/* A locked add of 0: the full barrier between publishing and reading. */
+	armed = __sync_fetch_and_add(&ht->armed, 0);
+	if (grace_timer_by(ht, armed, hub->sleep_ns + grace) ||
+	    arm_grace_timer(ht, h, hub->sleep_ns + grace))
+		return true;
+	hub->sleeper_tid = 0;
+	return false;
+}
+
+/*
+ * On the way into schedule(): if current is an owner about to sleep with a grace period,
+ * start its hub's grace timer now, where interrupts are on and the kernel starts it at once,
+ * so that ops.quiescent finds it started (start_grace()). Only a head start: whether the
+ * sleep is graced, and whether it is handed off, is still decided by ops.quiescent and by
+ * the timer's callback, so a schedule() that does not sleep after all costs one early firing.
+ */
+SEC("fentry/schedule")
+int BPF_PROG(greenhub_presleep)
+{
+	struct task_struct *p = bpf_get_current_task_btf();
+	struct gh_scx_carrier *st;
+	struct gh_hub_slot *slot;
+	struct gh_scx_hub *hub;
+	struct hub_timer *ht;
+	u32 h, grace;
+	u64 b, due;
+
+	if (!p->__state)
+		return 0;
+	st = owned_carrier(p, &slot, &hub);
+	if (!st)
+		return 0;
+	b = slot->baton;
+	if (gh_baton_state(b) != GH_BATON_RUN || gh_baton_tid(b) != st->kside.tid ||
+	    st->kside.displaced || !in_green_thread(&st->kside))
+		return 0;
+	grace = hub_grace(slot, hub);
+	h = st->kside.hub;
+	ht = bpf_map_lookup_elem(&hub_timers, &h);
+	if (!grace || !ht || !ht->inited)
+		return 0;
+	st->presleep_ns = bpf_ktime_get_ns();
+	due = st->presleep_ns + grace;
+	if (!grace_timer_by(ht, ht->armed, due))
+		arm_grace_timer(ht, h, due);
+	return 0;
 }
 
 /*
@@ -170,7 +266,6 @@ static void end_grace(struct gh_scx_carrier *st, struct gh_hub_slot *slot,
 	if (hub->sleeper_tid != st->kside.tid)
 		return;
 	hub->sleeper_tid = 0;
-	__sync_fetch_and_add(&hub->sleep_seq, 1);
 	for (int i = 0; i < 4; i++) {
 		b = slot->baton;
 		if (gh_baton_state(b) != GH_BATON_RUN || gh_baton_tid(b) != st->kside.tid)

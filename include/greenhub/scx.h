@@ -203,17 +203,19 @@ struct gh_scx_control {
 struct gh_scx_hub {
 	struct gh_kside_hub kside;
 	__u32 handoff_cpu;
-	/* The sleep the grace timer waits on: the owner's tid, its global tid, the baton word and
-	 * the CPU it left, and a sequence bumped when it wakes (or a new sleep starts). */
+	/* The sleep the grace timer waits on (sleeper_tid 0: none): the owner's tid, its global
+	 * tid, the CPU it left, its grace period in ns, the baton word it slept with and when it
+	 * began. */
 	__u32 sleeper_tid;
 	__u32 sleeper_pid;
 	__u32 sleeper_cpu;
-	__u32 sleep_seq;
+	__u32 sleep_grace;
 	/* The adaptive policy's measure (GH_SCX_WASTE_ONE is all): a handoff cancelled by the
 	 * owner's own return, or a sleep that ended within the grace period, moves it up; a
 	 * return that finds another carrier took the hub moves it down. */
 	__u32 waste;
 	__u64 sleep_baton;
+	__u64 sleep_ns;
 	__u64 nr_graced;       /* sleeps that ended within the grace period: no handoff */
 	__u64 nr_spare_runs;
 	__u64 nr_long_holds;
@@ -241,6 +243,7 @@ struct gh_scx_carrier {
 	__s32 wake_cpu;
 	__u64 since_ns;   /* when it was last held (as a carrier or as a spare) */
 	__u64 woken_ns;   /* when the scheduler last gave this spare a CPU for a handoff */
+	__u64 presleep_ns; /* when this owner last entered schedule() with a grace period */
 };
 
 #ifndef __bpf__

@@ -15,8 +15,14 @@
  *     once it runs. Such a read can end only after a spare has taken the hub, so no handoff
  *     of it is ever cancelled, and the default policy hands every one off at once: no read
  *     ends within a grace period and none is handed off after one.
+ *   mixed sleeps, grace always: the dependent pair beside the short sleepers, every sleep
+ *     graced. The hub's grace timer is not started per sleep: a sleep that finds it started
+ *     leaves it to the pending firing (scx_grace.bpf.h). The short sleepers keep it started
+ *     much of the time, so the reads often begin while it is; a read that the timer missed
+ *     could never end (only a handoff lets the writer run), and a watchdog fails the test. Every
+ *     read must be handed off after its grace period.
  *
- * Both runs check exclusivity with a marker.
+ * Every run checks exclusivity with a marker.
  */
 #include <pthread.h>
 #include <sys/prctl.h>
@@ -28,7 +34,8 @@
 #define PINGS 300
 
 static struct scx_marker marker;
-static atomic_ulong sleeps;
+static atomic_ulong sleeps; /* the short sleepers' */
+static atomic_ulong reads;  /* the dependent reader's */
 static uint64_t deadline;
 
 static gh_hub *run_hub(gh_fn fn)
@@ -78,8 +85,10 @@ struct outcome {
 	unsigned long long handoffs, cancels, graced, late;
 };
 
-/* Run fn in a fresh hub with GREENHUB_SCX_GRACE=policy (NULL: unset), and count. */
-static struct outcome measure(const char *policy, gh_fn fn, struct gh_scx_control *ctl)
+/* Run fn (the run called name) in a fresh hub with GREENHUB_SCX_GRACE=policy (NULL: unset),
+ * and count: its sleeps are the short sleepers' for short_main, else the reads. */
+static struct outcome measure(const char *name, const char *policy, gh_fn fn,
+			      struct gh_scx_control *ctl)
 {
 	unsigned long long graced = ctl->nr_graced, late = ctl->nr_late_handoffs;
 	struct gh_hub_stats st;
@@ -91,17 +100,18 @@ static struct outcome measure(const char *policy, gh_fn fn, struct gh_scx_contro
 	else
 		unsetenv("GREENHUB_SCX_GRACE");
 	atomic_store(&sleeps, 0);
+	atomic_store(&reads, 0);
 	hub = run_hub(fn);
 	scx_hub_stats(hub, &st);
 	gh_hub_destroy(hub);
-	o.sleeps = atomic_load(&sleeps);
+	o.sleeps = fn == short_main ? atomic_load(&sleeps) : atomic_load(&reads);
 	o.handoffs = (unsigned long long)st.handoffs;
 	o.cancels = (unsigned long long)st.cancels;
 	o.graced = ctl->nr_graced - graced;
 	o.late = ctl->nr_late_handoffs - late;
 	printf("%-9s %-9s sleeps %6lu, handoffs %6llu, cancelled %6llu, ended within the grace "
 	       "period %6llu, handed off after it %6llu\n",
-	       fn == short_main ? "short" : "dependent", policy ? policy : "default", o.sleeps,
+	       name, policy ? policy : "default", o.sleeps,
 	       o.handoffs, o.cancels, o.graced, o.late);
 	unsetenv("GREENHUB_SCX_GRACE");
 	return o;
@@ -120,7 +130,7 @@ static void *reader(void *arg)
 		/* Bare: only B, on a spare, can end it. */
 		if (read(pipefd[0], &c, 1) != 1)
 			vm_test_fail("read: %s", strerror(errno));
-		atomic_fetch_add(&sleeps, 1);
+		atomic_fetch_add(&reads, 1);
 	}
 	return NULL;
 }
@@ -133,7 +143,7 @@ static void *writer(void *arg)
 		if (write(pipefd[1], "x", 1) != 1)
 			vm_test_fail("write: %s", strerror(errno));
 		/* Until A has read it: A's return is held until this switch point. */
-		while (atomic_load(&sleeps) <= (unsigned long)i)
+		while (atomic_load(&reads) <= (unsigned long)i)
 			gh_yield();
 	}
 	return NULL;
@@ -148,13 +158,81 @@ static void *dependent_main(void *arg)
 	return NULL;
 }
 
+/* ---- mixed sleeps ------------------------------------------------------------------------ */
+
+static atomic_bool reads_done;
+
+/* A short sleeper that lets the hub's other green threads run after each sleep. */
+static void *mixed_sleeper(void *arg)
+{
+	uint64_t id = (uint64_t)(uintptr_t)arg;
+	struct timespec ts = { 0, 10000 };
+
+	while (!atomic_load(&reads_done)) {
+		scx_spin(&marker, id, scx_now() + 2000);
+		prctl(PR_SET_TIMERSLACK, 1UL);
+		nanosleep(&ts, NULL);
+		atomic_fetch_add(&sleeps, 1);
+		gh_yield();
+	}
+	return NULL;
+}
+
+static void *mixed_main(void *arg)
+{
+	gh_thread *t[SHORT_THREADS], *a, *b;
+
+	/* Ids 1 and 2 are the pair's. */
+	atomic_store(&reads_done, false);
+	for (uintptr_t i = 0; i < SHORT_THREADS; i++)
+		t[i] = gh_spawn(mixed_sleeper, (void *)(i + 3));
+	a = gh_spawn(reader, NULL);
+	b = gh_spawn(writer, NULL);
+	gh_join(a, NULL);
+	gh_join(b, NULL);
+	atomic_store(&reads_done, true);
+	for (int i = 0; i < SHORT_THREADS; i++)
+		gh_join(t[i], NULL);
+	return NULL;
+}
+
+/* The mixed run's watchdog: a read that no handoff ends would hang the hub for good. */
+static void *watch_reads(void *arg)
+{
+	struct gh_scx_control *ctl = arg;
+	unsigned long last = 0, now;
+	int still = 0;
+
+	for (;;) {
+		sleep(1);
+		now = atomic_load(&reads);
+		if (now == PINGS)
+			return NULL;
+		still = now == last ? still + 1 : 0;
+		last = now;
+		if (still < 60)
+			continue;
+		printf("mixed: stuck after %lu reads; handoffs %llu, cancelled %llu, spare misses "
+		       "%llu, graced %llu, late %llu\n",
+		       now, (unsigned long long)ctl->kside.nr_handoffs,
+		       (unsigned long long)ctl->kside.nr_cancels,
+		       (unsigned long long)ctl->kside.nr_spare_misses,
+		       (unsigned long long)ctl->nr_graced,
+		       (unsigned long long)ctl->nr_late_handoffs);
+		vm_test_fail("mixed sleeps: no read ended for 60 s (a sleep left without a handoff)");
+	}
+}
+
 int main(void)
 {
-	struct outcome never, adaptive, dep;
+	struct outcome never, adaptive, dep, mixed;
+	pthread_t watchdog;
+	int err;
 	struct gh_scx_control *ctl;
 
 	vm_test_require(access(VM_SCX_STATE_PATH, R_OK) == 0,
 			"no %s: kernel built without CONFIG_SCHED_CLASS_EXT", VM_SCX_STATE_PATH);
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	VM_CHECK(vm_scx_wait_state("disabled", 0) == 0, "a scheduler is already loaded");
 	VM_CHECK(pipe(pipefd) == 0, "pipe: %s", strerror(errno));
 	unsetenv("GREENHUB_SCX_GRACE_NS");
@@ -164,9 +242,14 @@ int main(void)
 	VM_CHECK(ctl->grace_policy == GH_SCX_GRACE_ADAPTIVE && ctl->grace_ns == GH_SCX_GRACE_NS_DFL,
 		 "loaded with grace %u, %u ns: not the defaults", ctl->grace_policy, ctl->grace_ns);
 
-	never = measure("never", short_main, ctl);
-	adaptive = measure(NULL, short_main, ctl);
-	dep = measure(NULL, dependent_main, ctl);
+	never = measure("short", "never", short_main, ctl);
+	adaptive = measure("short", NULL, short_main, ctl);
+	dep = measure("dependent", NULL, dependent_main, ctl);
+	err = pthread_create(&watchdog, NULL, watch_reads, ctl);
+	VM_CHECK(err == 0, "pthread_create: %s", strerror(err));
+	mixed = measure("mixed", "always", mixed_main, ctl);
+	err = pthread_join(watchdog, NULL);
+	VM_CHECK(err == 0, "pthread_join: %s", strerror(err));
 
 	VM_CHECK(atomic_load(&marker.violations) == 0, "%u exclusivity violations",
 		 atomic_load(&marker.violations));
@@ -202,6 +285,10 @@ int main(void)
 	VM_CHECK(dep.handoffs >= PINGS && dep.cancels == 0,
 		 "dependent: %llu handoffs, %llu cancelled, for %d reads", dep.handoffs,
 		 dep.cancels, PINGS);
+	/* mixed: every read graced, then handed off once its grace period is over. */
+	VM_CHECK(mixed.sleeps == PINGS, "mixed: %lu reads", mixed.sleeps);
+	VM_CHECK(mixed.late >= PINGS, "mixed: %llu sleeps handed off after the grace period for "
+		 "%d reads", mixed.late, PINGS);
 	scx_control_put(ctl);
 	scx_unload();
 	printf("PASS\n");

@@ -57,7 +57,8 @@ LOADER_KSIDE_FIRST(struct gh_scx_hub);
 static const char *const map_pins[] = { "slots", "hubs", "carriers", "gates", "owners",
 					"heartbeat", "hub_timers", "release_timers",
 					GH_RECORDS_PIN };
-static const char *const link_pins[] = { "link_ops", "link_register", "link_exit", "link_exec" };
+static const char *const link_pins[] = { "link_ops", "link_register", "link_exit", "link_exec",
+					  "link_presleep" };
 
 struct scx_state {
 	struct greenhub_scx *skel;
@@ -236,6 +237,11 @@ static int attach(struct scx_state *st, char *state, size_t len)
 		loader_err("attaching the request program failed: %s", strerror(errno));
 		return EXIT_FAIL;
 	}
+	skel->links.greenhub_presleep = bpf_program__attach(skel->progs.greenhub_presleep);
+	if (!skel->links.greenhub_presleep) {
+		loader_err("attaching the pre-sleep program failed: %s", strerror(errno));
+		return EXIT_FAIL;
+	}
 	/* libbpf 1.4 does not attach struct_ops maps from the skeleton: bpf/bpf.mk */
 	st->ops_link = bpf_map__attach_struct_ops(skel->maps.greenhub_ops);
 	if (!st->ops_link) {
@@ -260,7 +266,8 @@ static int pin(const struct scx_state *st)
 					 skel->maps.blocks };
 	struct bpf_link *const links[] = { st->ops_link, skel->links.greenhub_request,
 					   skel->links.greenhub_process_exit,
-					   skel->links.greenhub_process_exec };
+					   skel->links.greenhub_process_exec,
+					   skel->links.greenhub_presleep };
 
 	_Static_assert(ARRAY_SIZE(maps) == ARRAY_SIZE(map_pins), "a map without a pin");
 	_Static_assert(ARRAY_SIZE(links) == ARRAY_SIZE(link_pins), "a link without a pin");
