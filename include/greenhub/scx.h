@@ -178,6 +178,10 @@ struct gh_scx_control {
 	 * --stats. The scheduler reads its own copy from its read-only data. */
 	__u32 grace_policy;
 	__u32 grace_ns;
+	/* 1 if greenhub_presleep is attached: the grace timer's head start on the way into
+	 * schedule() (docs/sched-ext.md, "Short blocks and the grace period"). */
+	__u32 head_start;
+	__u32 pad;
 
 	__u64 nr_holds;          /* a returning carrier kept in its hub's held DSQ */
 	__u64 nr_releases;       /* a held carrier dispatched after its hand-back */

@@ -71,6 +71,12 @@ static void test_bpf_loader_bad_input_fail(void **state)
 	assert_says("--grace-ns wants ns from 1 to 1000000000, not '0'");
 	assert_int_equal(bt_loader(out, sizeof(out), "--stats", "--grace", "always"), 2);
 	assert_says("--grace and --grace-ns set how a mode loads");
+	/* The grace timers' head start is sched_ext mode's alone. */
+	assert_int_equal(bt_loader(out, sizeof(out), "--mode", "trace", "--no-head-start"), 2);
+	assert_says("--no-head-start sets how sched_ext mode loads");
+	assert_int_equal(bt_loader(out, sizeof(out), "--no-head-start"), 2);
+	assert_says("--no-head-start sets how sched_ext mode loads");
+	assert_int_equal(bt_loader(out, sizeof(out), "--stop", "--no-head-start"), 2);
 }
 
 static void test_bpf_loader_not_running_fail(void **state)

@@ -118,10 +118,11 @@ static inline void scx_unload_at_exit(void)
 	}
 }
 
-/* Load the scheduler detached and wait until it is enabled (FAIL otherwise). */
-static inline void scx_load(void)
+/* Load the scheduler detached, with option (NULL: none) after -m sched_ext -d, and wait until
+ * it is enabled (FAIL otherwise). */
+static inline void scx_load_with(const char *option)
 {
-	char *const argv[] = { SCX_LOADER, "-m", "sched_ext", "-d", NULL };
+	char *const argv[] = { SCX_LOADER, "-m", "sched_ext", "-d", (char *)option, NULL };
 	static bool registered;
 	char buf[64];
 	int rc;
@@ -135,10 +136,16 @@ static inline void scx_load(void)
 
 	if (rc != 0) {
 		scx_cat("/tmp/scx_load.log", "  loader| ");
-		vm_test_fail("scx_greenhub -m sched_ext -d exited with %d", rc);
+		vm_test_fail("scx_greenhub -m sched_ext -d %s exited with %d", option ? option : "",
+			     rc);
 	}
 	VM_CHECK(vm_scx_wait_state("enabled", 5000) == 0, "state '%s' after loading",
 		 vm_read_line(VM_SCX_STATE_PATH, buf, sizeof(buf)));
+}
+
+static inline void scx_load(void)
+{
+	scx_load_with(NULL);
 }
 
 /* Unload (scx_greenhub --stop) and wait until sched_ext is disabled. */

@@ -20,7 +20,8 @@
  *     leaves it to the pending firing (scx_grace.bpf.h). The short sleepers keep it started
  *     much of the time, so the reads often begin while it is; a read that the timer missed
  *     could never end (only a handoff lets the writer run), and a watchdog fails the test. Every
- *     read must be handed off after its grace period.
+ *     read must be handed off after its grace period. The same again with the scheduler loaded
+ *     with --no-head-start, where ops.quiescent alone starts the timer.
  *
  * Every run checks exclusivity with a marker.
  */
@@ -223,11 +224,32 @@ static void *watch_reads(void *arg)
 	}
 }
 
+/* The mixed run, under its watchdog. */
+static struct outcome measure_mixed(struct gh_scx_control *ctl)
+{
+	struct outcome o;
+	pthread_t watchdog;
+	int err;
+
+	err = pthread_create(&watchdog, NULL, watch_reads, ctl);
+	VM_CHECK(err == 0, "pthread_create: %s", strerror(err));
+	o = measure("mixed", "always", mixed_main, ctl);
+	err = pthread_join(watchdog, NULL);
+	VM_CHECK(err == 0, "pthread_join: %s", strerror(err));
+	return o;
+}
+
+/* mixed: every read graced, then handed off once its grace period is over. */
+static void check_mixed(const struct outcome *o)
+{
+	VM_CHECK(o->sleeps == PINGS, "mixed: %lu reads", o->sleeps);
+	VM_CHECK(o->late >= PINGS, "mixed: %llu sleeps handed off after the grace period for %d "
+		 "reads", o->late, PINGS);
+}
+
 int main(void)
 {
 	struct outcome never, adaptive, dep, mixed;
-	pthread_t watchdog;
-	int err;
 	struct gh_scx_control *ctl;
 
 	vm_test_require(access(VM_SCX_STATE_PATH, R_OK) == 0,
@@ -245,11 +267,8 @@ int main(void)
 	never = measure("short", "never", short_main, ctl);
 	adaptive = measure("short", NULL, short_main, ctl);
 	dep = measure("dependent", NULL, dependent_main, ctl);
-	err = pthread_create(&watchdog, NULL, watch_reads, ctl);
-	VM_CHECK(err == 0, "pthread_create: %s", strerror(err));
-	mixed = measure("mixed", "always", mixed_main, ctl);
-	err = pthread_join(watchdog, NULL);
-	VM_CHECK(err == 0, "pthread_join: %s", strerror(err));
+	VM_CHECK(ctl->head_start == 1, "the grace timers' head start is off");
+	mixed = measure_mixed(ctl);
 
 	VM_CHECK(atomic_load(&marker.violations) == 0, "%u exclusivity violations",
 		 atomic_load(&marker.violations));
@@ -285,10 +304,19 @@ int main(void)
 	VM_CHECK(dep.handoffs >= PINGS && dep.cancels == 0,
 		 "dependent: %llu handoffs, %llu cancelled, for %d reads", dep.handoffs,
 		 dep.cancels, PINGS);
-	/* mixed: every read graced, then handed off once its grace period is over. */
-	VM_CHECK(mixed.sleeps == PINGS, "mixed: %lu reads", mixed.sleeps);
-	VM_CHECK(mixed.late >= PINGS, "mixed: %llu sleeps handed off after the grace period for "
-		 "%d reads", mixed.late, PINGS);
+	check_mixed(&mixed);
+	scx_control_put(ctl);
+	scx_unload();
+
+	/* Without the head start: the timer is started by ops.quiescent only. */
+	scx_load_with("--no-head-start");
+	ctl = scx_control();
+	VM_CHECK(ctl != NULL, "the control map is gone");
+	VM_CHECK(ctl->head_start == 0, "--no-head-start: the head start is on");
+	mixed = measure_mixed(ctl);
+	check_mixed(&mixed);
+	VM_CHECK(atomic_load(&marker.violations) == 0, "%u exclusivity violations",
+		 atomic_load(&marker.violations));
 	scx_control_put(ctl);
 	scx_unload();
 	printf("PASS\n");

@@ -64,6 +64,8 @@ struct scx_state {
 	struct greenhub_scx *skel;
 	struct bpf_link *ops_link;
 	struct gh_scx_control *ctl; /* the control map, mapped read-write */
+	/* Why the kernel refused greenhub_presleep, if it did ("" if it is loaded). */
+	char no_head_start[320];
 };
 
 static const struct loader_pins pins = LOADER_PINS(GH_SCX_PIN_DIR, map_pins, link_pins);
@@ -160,18 +162,23 @@ static void scx_say_running(const void *pinned)
 		loader_err_running("sched_ext", ctl->kside.loader_pid, false);
 }
 
-/* open -> set rodata -> load: 0, EXIT_UNSUPPORTED with what refused the scheduler in refused
- * (its verifier, a missing kfunc: the driver says why and may try trace mode), or EXIT_FAIL
- * (message printed). */
-static int load(const struct loader_opts *o, struct scx_state *st, char *refused, size_t len)
+/* open -> choose the programs -> set rodata -> load: 0, or libbpf's negative error (st->skel
+ * NULL if the open failed; a message printed for a failure before the load). */
+static int load_once(const struct loader_opts *o, struct scx_state *st, bool head_start)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = o->btf_path);
 	int err;
 
 	st->skel = greenhub_scx__open_opts(&open_opts);
 	if (!st->skel) {
+		err = -errno;
 		loader_err("opening the BPF object: %s", strerror(errno));
-		return EXIT_FAIL;
+		return err ? err : -EINVAL;
+	}
+	err = bpf_program__set_autoload(st->skel->progs.greenhub_presleep, head_start);
+	if (err) {
+		loader_err("choosing the programs to load: %s", strerror(-err));
+		return err;
 	}
 	/* rodata, and the struct_ops fields the kernel reads at attach */
 	st->skel->rodata->timeout_ms = TIMEOUT_MS;
@@ -182,15 +189,45 @@ static int load(const struct loader_opts *o, struct scx_state *st, char *refused
 	st->skel->rodata->grace_policy = grace_policy_of(o);
 	st->skel->rodata->grace_ns = grace_ns_of(o);
 	st->skel->struct_ops.greenhub_ops->timeout_ms = TIMEOUT_MS;
-	loader_libbpf_log_keep();
-	err = greenhub_scx__load(st->skel);
-	if (err) {
-		char reason[200];
+	return greenhub_scx__load(st->skel);
+}
 
+/*
+ * Open and load the scheduler: 0, EXIT_UNSUPPORTED with what refused the scheduler in refused
+ * (its verifier, a missing kfunc: the driver says why and may try trace mode), or EXIT_FAIL
+ * (message printed). greenhub_presleep, the grace timer's head start, is an fentry program,
+ * which a kernel may refuse where it takes the scheduler (tracing locked down, or no ftrace):
+ * the scheduler is then loaded without it, and says so (no_head_start, --stats).
+ */
+static int load(const struct loader_opts *o, struct scx_state *st, char *refused, size_t len)
+{
+	char reason[200];
+	int err;
+
+	if (o->no_head_start)
+		snprintf(st->no_head_start, sizeof(st->no_head_start), "--no-head-start");
+	loader_libbpf_log_keep();
+	err = load_once(o, st, !o->no_head_start);
+	if (err && st->skel && !o->no_head_start) {
+		/* The libbpf line that ends a failed load says nothing of the cause. */
+		if (strstr(loader_libbpf_log_reason(reason, sizeof(reason), err), "skeleton"))
+			snprintf(reason, sizeof(reason), "%s", strerror(-err));
+		loader_libbpf_log_drop();
+		greenhub_scx__destroy(st->skel);
+		st->skel = NULL;
+		loader_libbpf_log_keep();
+		err = load_once(o, st, false);
+		if (!err)
+			snprintf(st->no_head_start, sizeof(st->no_head_start),
+				 "the kernel refused greenhub_presleep, an fentry program on "
+				 "schedule(): %s", reason);
+	}
+	if (err && st->skel)
 		snprintf(refused, len, "the kernel refused the scheduler: %s",
 			 loader_libbpf_log_reason(reason, sizeof(reason), err));
-	}
 	loader_libbpf_log_drop();
+	if (err && !st->skel)
+		return EXIT_FAIL;
 	return err ? EXIT_UNSUPPORTED : 0;
 }
 
@@ -237,11 +274,18 @@ static int attach(struct scx_state *st, char *state, size_t len)
 		loader_err("attaching the request program failed: %s", strerror(errno));
 		return EXIT_FAIL;
 	}
-	skel->links.greenhub_presleep = bpf_program__attach(skel->progs.greenhub_presleep);
-	if (!skel->links.greenhub_presleep) {
-		loader_err("attaching the pre-sleep program failed: %s", strerror(errno));
-		return EXIT_FAIL;
+	if (!st->no_head_start[0]) {
+		skel->links.greenhub_presleep = bpf_program__attach(skel->progs.greenhub_presleep);
+		if (!skel->links.greenhub_presleep)
+			snprintf(st->no_head_start, sizeof(st->no_head_start),
+				 "the kernel refused to attach greenhub_presleep, an fentry "
+				 "program on schedule(): %s", strerror(errno));
 	}
+	st->ctl->head_start = skel->links.greenhub_presleep != NULL;
+	if (st->no_head_start[0])
+		loader_info("no head start for grace timers (%s): each graced sleep starts its "
+			    "timer in ops.quiescent, which kernels 7.0 and later defer to an "
+			    "irq_work", st->no_head_start);
 	/* libbpf 1.4 does not attach struct_ops maps from the skeleton: bpf/bpf.mk */
 	st->ops_link = bpf_map__attach_struct_ops(skel->maps.greenhub_ops);
 	if (!st->ops_link) {
@@ -427,8 +471,8 @@ static void print_stats(const struct loader_view *v)
 
 	printf("\nsched_ext mode, %s, loaded by pid %u: handoffs %llu, cancels %llu, takeovers "
 	       "%llu, idle returns %llu, holds %llu, releases %llu (%llu by the release timer), "
-	       "displaced now %lld; grace (default %s, %u ns): %llu sleeps ended within it, %llu "
-	       "handed off after it\n",
+	       "displaced now %lld; grace (default %s, %u ns, head start %s): %llu sleeps ended "
+	       "within it, %llu handed off after it\n",
 	       ctl->kside.state < ARRAY_SIZE(state_names) ? state_names[ctl->kside.state] : "?",
 	       ctl->kside.loader_pid,
 	       (unsigned long long)ctl->kside.nr_handoffs,
@@ -437,7 +481,7 @@ static void print_stats(const struct loader_view *v)
 	       (unsigned long long)ctl->kside.nr_idle_returns, (unsigned long long)ctl->nr_holds,
 	       (unsigned long long)ctl->nr_releases, (unsigned long long)ctl->nr_timer_releases,
 	       (long long)ctl->kside.nr_displaced, grace_name(ctl->grace_policy), ctl->grace_ns,
-	       (unsigned long long)ctl->nr_graced, (unsigned long long)ctl->nr_late_handoffs);
+	       ctl->head_start ? "on" : "off", (unsigned long long)ctl->nr_graced, (unsigned long long)ctl->nr_late_handoffs);
 	printf("spares: %llu held spares run, %llu parked spares signalled, %llu misses, %llu "
 	       "heartbeats; gates armed %llu (failed %llu), stopped %llu, kicks %llu; long holds "
 	       "%llu; not handed off: %llu in the hub loop, %llu masked, %llu with the signal "
@@ -505,7 +549,7 @@ static const struct loader_metrics metrics =
 const struct loader_mode loader_mode_scx = {
 	.name = "sched_ext",
 	.mode = GH_MODE_SCHED_EXT,
-	.takes = LOADER_TAKES_GRACE,
+	.takes = LOADER_TAKES_GRACE | LOADER_TAKES_HEAD_START,
 	.pins = &pins,
 	/* How soon an ejection is reported and what is left unloaded. */
 	.poll_interval = 0.1,

@@ -66,6 +66,7 @@ struct loader_opts {
 	int grace_policy;      /* --grace: enum gh_scx_grace (0: adaptive) */
 	unsigned grace_ns;     /* --grace-ns (0: GH_SCX_GRACE_NS_DFL) */
 	int gate;              /* --gate: 0 (auto) or an enum gh_trace_gate, trace mode */
+	bool no_head_start;    /* --no-head-start: sched_ext mode without greenhub_presleep */
 };
 
 /* A machine report for the start banner and --stats. */
@@ -153,6 +154,7 @@ struct loader_metrics {
 /* The options that set how one mode loads (struct loader_mode.takes); other modes refuse them. */
 #define LOADER_TAKES_GRACE 0x1 /* --grace, --grace-ns */
 #define LOADER_TAKES_GATE 0x2  /* --gate */
+#define LOADER_TAKES_HEAD_START 0x4 /* --no-head-start */
 
 struct loader_mode {
 	const char *name;

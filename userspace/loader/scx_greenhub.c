@@ -498,6 +498,9 @@ static void usage(FILE *f)
 		"      --gate GATE     trace mode's return gate: auto (default: the task work\n"
 		"                      where the kernel accepts it, else sys-exit), task-work or\n"
 		"                      sys-exit; with -m trace\n"
+		"      --no-head-start sched_ext mode without its grace timers' head start\n"
+		"                      (greenhub_presleep), as when the kernel refuses it;\n"
+		"                      with -m sched_ext\n"
 		"      --btf FILE      read the kernel's BTF from FILE\n"
 		"  -v, --verbose       show libbpf's messages (the verifier log on failure)\n"
 		"  -h, --help          show this help and exit\n"
@@ -537,7 +540,7 @@ static int parse_format(const char *s, enum loader_format *out)
 }
 
 enum { OPT_STOP = 256, OPT_TIMEOUT, OPT_FORCE, OPT_ONCE, OPT_BTF, OPT_GRACE, OPT_GRACE_NS,
-       OPT_GATE, OPT_FORMAT, OPT_TOP, OPT_DURATION, OPT_RECORD };
+       OPT_GATE, OPT_FORMAT, OPT_TOP, OPT_DURATION, OPT_RECORD, OPT_NO_HEAD_START };
 
 int main(int argc, char **argv)
 {
@@ -558,6 +561,7 @@ int main(int argc, char **argv)
 		{ "grace", required_argument, NULL, OPT_GRACE },
 		{ "grace-ns", required_argument, NULL, OPT_GRACE_NS },
 		{ "gate", required_argument, NULL, OPT_GATE },
+		{ "no-head-start", no_argument, NULL, OPT_NO_HEAD_START },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -653,6 +657,9 @@ int main(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
+		case OPT_NO_HEAD_START:
+			o.no_head_start = true;
+			break;
 		case OPT_GRACE_NS:
 			o.grace_ns = gh_scx_grace_ns_parse(optarg);
 			if (!o.grace_ns) {
@@ -725,6 +732,12 @@ int main(int argc, char **argv)
 	if (o.gate && (stop || o.stats || o.top || o.record_path || !mode ||
 		       !(mode->takes & LOADER_TAKES_GATE))) {
 		loader_err("--gate sets how trace mode loads: it goes with -m trace");
+		return EXIT_USAGE;
+	}
+	if (o.no_head_start && (stop || o.stats || o.top || o.record_path || !mode ||
+				!(mode->takes & LOADER_TAKES_HEAD_START))) {
+		loader_err("--no-head-start sets how sched_ext mode loads: it goes with -m "
+			   "sched_ext");
 		return EXIT_USAGE;
 	}
 	if (o.stats && (o.detach || mode)) {
