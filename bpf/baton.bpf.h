@@ -95,8 +95,6 @@ static bool in_green_thread(struct gh_kside_carrier *st)
 	return green != 0;
 }
 
-/* The displaced gauges, the control's (which the loader's drain reads) and, where known, the
- * hub's. */
 /* A hub's grace policy and period (enum gh_scx_grace, ns, at most a second): as the runtime
  * chose them in its slot, else the loaded defaults. Both kernel sides' grace periods start
  * from it. */
@@ -109,6 +107,8 @@ static __always_inline __u32 slot_grace(const struct gh_hub_slot *slot, __u32 df
 	return g > 1000000000 ? 1000000000 : g;
 }
 
+/* The displaced gauges, the control's (which the loader's drain reads) and, where known, the
+ * hub's. */
 static void displaced_add(struct gh_kside_control *c, struct gh_kside_hub *hub, int n)
 {
 	if (c)
