@@ -344,6 +344,14 @@ static struct gh_scx_carrier *owned_carrier(struct task_struct *p, struct gh_hub
 	return *hubp ? st : NULL;
 }
 
+/* Whether carrier st owns its hub with the baton word b as it runs green code or the hub loop:
+ * RUN(itself), and not displaced. Only such an owner's sleep may be handed off (I3). */
+static bool owns_running(const struct gh_scx_carrier *st, u64 b)
+{
+	return gh_baton_state(b) == GH_BATON_RUN && gh_baton_tid(b) == st->kside.tid &&
+	       !st->kside.displaced;
+}
+
 static bool exiting(struct task_struct *p)
 {
 	return (p->flags & PF_EXITING) || (BPF_CORE_READ(p, signal, flags) & SIGNAL_GROUP_EXIT);
@@ -1067,8 +1075,7 @@ void GH_SCX_OP(greenhub_quiescent, struct task_struct *p, u64 deq_flags)
 		return;
 	b = slot->baton;
 	/* IDLE, a parked spare, a displaced carrier: chosen sleeps never hand off (I3). */
-	if (gh_baton_state(b) != GH_BATON_RUN || gh_baton_tid(b) != st->kside.tid ||
-	    st->kside.displaced) {
+	if (!owns_running(st, b)) {
 		release_soon(st->kside.hub, b, st->kside.tid);
 		return;
 	}

@@ -226,16 +226,14 @@ int BPF_PROG(greenhub_presleep)
 	struct gh_scx_hub *hub;
 	struct hub_timer *ht;
 	u32 h, grace;
-	u64 b, due;
+	u64 due;
 
 	if (!p->__state)
 		return 0;
 	st = owned_carrier(p, &slot, &hub);
 	if (!st)
 		return 0;
-	b = slot->baton;
-	if (gh_baton_state(b) != GH_BATON_RUN || gh_baton_tid(b) != st->kside.tid ||
-	    st->kside.displaced || !in_green_thread(&st->kside))
+	if (!owns_running(st, slot->baton) || !in_green_thread(&st->kside))
 		return 0;
 	grace = hub_grace(slot, hub);
 	h = st->kside.hub;
