@@ -481,7 +481,8 @@ static void print_stats(const struct loader_view *v)
 	       (unsigned long long)ctl->kside.nr_idle_returns, (unsigned long long)ctl->nr_holds,
 	       (unsigned long long)ctl->nr_releases, (unsigned long long)ctl->nr_timer_releases,
 	       (long long)ctl->kside.nr_displaced, grace_name(ctl->grace_policy), ctl->grace_ns,
-	       ctl->head_start ? "on" : "off", (unsigned long long)ctl->nr_graced, (unsigned long long)ctl->nr_late_handoffs);
+	       ctl->head_start ? "on" : "off", (unsigned long long)ctl->nr_graced,
+	       (unsigned long long)ctl->nr_late_handoffs);
 	printf("spares: %llu held spares run, %llu parked spares signalled, %llu misses, %llu "
 	       "heartbeats; gates armed %llu (failed %llu), stopped %llu, kicks %llu; long holds "
 	       "%llu; not handed off: %llu in the hub loop, %llu masked, %llu with the signal "
