@@ -49,7 +49,7 @@
 # 7.1 (it opens the object with its own libbpf 1.1, which predates .struct_ops.link).
 # See docs/bpf-toolchain.md.
 
-BPF_SRC_DIRS := bpf tests/bpf tests/vm
+BPF_SRC_DIRS := bpf tests/bpf tests/vm bench/scx
 VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
 
 # The architecture the programs are compiled for (-D__TARGET_ARCH_<arch>, which tells libbpf's

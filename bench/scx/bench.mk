@@ -11,14 +11,18 @@ BENCH_SCX_DIR := $(BUILD)/bench/scx
 $(BENCH_SCX_DIR)/scx_bench: bench/scx/scx_bench.c $(LIBGH_A)
 	$(call ccld,,$(LIBGH_A))
 
-$(eval $(call read_deps,$(BENCH_SCX_DIR)/scx_bench))
+# The floor: a command run under a sched_ext scheduler that decides nothing (scx_floor.bpf.c).
+$(BENCH_SCX_DIR)/scx_floor: bench/scx/scx_floor.c $(BPF_BUILD)/scx_floor.skel.h
+	$(call ccld,$(BPF_SKEL_CFLAGS) $(LIBBPF_CFLAGS),$(LIBBPF_LIBS))
+
+$(eval $(call read_deps,$(BENCH_SCX_DIR)/scx_bench $(BENCH_SCX_DIR)/scx_floor))
 
 .PHONY: bench-vm
-bench-vm: $(BENCH_SCX_DIR)/scx_bench $(BUILD)/bench/stall/gh_stall $(BUILD)/bench/handoff/handoff_wake \
-		$(LOADER)
+bench-vm: $(BENCH_SCX_DIR)/scx_bench $(BENCH_SCX_DIR)/scx_floor $(BUILD)/bench/stall/gh_stall \
+		$(BUILD)/bench/handoff/handoff_wake $(LOADER)
 	$(call msg,BENCH,vm)
 	$(Q)tests/vm/run-vm --out $(BUILD)/vm-bench --timeout 1200 --test-timeout 1100 \
-		--extra $(LOADER) --extra $(BENCH_SCX_DIR)/scx_bench \
+		--extra $(LOADER) --extra $(BENCH_SCX_DIR)/scx_bench --extra $(BENCH_SCX_DIR)/scx_floor \
 		--extra $(BUILD)/bench/stall/gh_stall --extra $(BUILD)/bench/handoff/handoff_wake \
 		--extra "$$(command -v $(BPFTOOL))" bench/scx/vm-run
 	$(Q)sed -n '/^@@GHVM BEGIN vm-run/,/^@@GHVM END vm-run/p' $(BUILD)/vm-bench/console.log | \
