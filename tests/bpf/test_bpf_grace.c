@@ -14,6 +14,11 @@
  *     grace period.
  *   the race: the grace period as long as the sleeps (--grace always, 10 us), so that the
  *     timer's handoff and the sleeper's own wake come together, for 2 s.
+ *   mixed (--grace always, 200 us): the reads beside the short sleepers, so that the hub's
+ *     grace timer serves, back to back, sleeps that end long before it fires and sleeps that
+ *     only a handoff ends. Every read is handed off after its grace period; a read left
+ *     without one would hang the hub, so a watchdog ends it after 30 s without a read and
+ *     fails the test.
  *
  * Every stretch of green code holds a marker that no other carrier may be seen holding (I1),
  * and the runtime checks its runner at every switch point.
@@ -120,6 +125,7 @@ struct reads {
 	int pipefd[2];
 	atomic_int blocked; /* reads A has begun */
 	unsigned ok;
+	atomic_bool done;   /* A made its last read */
 };
 
 static void *writer(void *arg)
@@ -159,6 +165,7 @@ static void *reads_main(void *arg)
 		if (check_int_equal(read(r->pipefd[0], &c, 1), 1) && c == (char)i)
 			r->ok++;
 	}
+	atomic_store(&r->done, true);
 	gh_join(w, NULL);
 	return NULL;
 }
@@ -211,6 +218,105 @@ static void test_bpf_grace_adaptive_hands_dependent_reads_off_at_once(void **sta
 	bt_loader_down();
 }
 
+/* ---- mixed: reads beside short sleeps --------------------------------------------------- */
+
+static void *mixed_sleeper(void *arg)
+{
+	struct reads *r = arg;
+	struct timespec ts = { 0, 10000 };
+
+	while (!atomic_load(&r->done)) {
+		green_stretch(2000);
+		prctl(PR_SET_TIMERSLACK, 1UL);
+		check_int_equal(nanosleep(&ts, NULL), 0);
+		atomic_fetch_add(&sleeps, 1);
+		/* The reader and the writer must get their turns. */
+		gh_yield();
+	}
+	return NULL;
+}
+
+static void *mixed_main(void *arg)
+{
+	gh_thread *t[SHORT_THREADS];
+
+	for (int i = 0; i < SHORT_THREADS; i++)
+		t[i] = gh_spawn(mixed_sleeper, arg);
+	reads_main(arg);
+	/* A failed check in reads_main may leave done unset: the sleepers must end anyway. */
+	atomic_store(&((struct reads *)arg)->done, true);
+	for (int i = 0; i < SHORT_THREADS; i++)
+		if (check_non_null(t[i]))
+			gh_join(t[i], NULL);
+	return NULL;
+}
+
+struct watch {
+	struct reads *r;
+	atomic_bool stop;
+	int stuck_after; /* the reads begun when it found no progress; -1: it did not */
+};
+
+/* 30 s without a read begun: a sleep left without its handoff. Unblock the reader (each read
+ * wants one byte) so that the hub can finish, and say so. */
+static void *watch_reads(void *arg)
+{
+	struct watch *w = arg;
+	int last = -1, still = 0;
+
+	while (!atomic_load(&w->stop) && !atomic_load(&w->r->done)) {
+		int now = atomic_load(&w->r->blocked);
+
+		still = now == last ? still + 1 : 0;
+		last = now;
+		if (still >= 300) {
+			w->stuck_after = now;
+			for (int i = 0; i < READS; i++)
+				if (write(w->r->pipefd[1], "x", 1) != 1)
+					break;
+			return NULL;
+		}
+		bt_sleep_ms(100);
+	}
+	return NULL;
+}
+
+static void test_bpf_grace_reads_beside_short_sleeps_each_handed_off(void **state)
+{
+	struct reads r = { 0 };
+	struct watch w = { .r = &r, .stuck_after = -1 };
+	struct gh_hub_stats st;
+	pthread_t watchdog;
+	struct bt_maps m;
+
+	load("always", "200000");
+	assert_int_equal(pipe(r.pipefd), 0);
+	assert_int_equal(bt_maps_open(&m), 0);
+	atomic_store(&sleeps, 0);
+	atomic_store(&overlaps, 0);
+	assert_int_equal(pthread_create(&watchdog, NULL, watch_reads, &w), 0);
+	st = bt_run_trace(mixed_main, &r);
+	atomic_store(&w.stop, true);
+	assert_int_equal(pthread_join(watchdog, NULL), 0);
+	close(r.pipefd[0]);
+	close(r.pipefd[1]);
+	print_message("%u reads beside %lu short sleeps: %llu handoffs, %llu after a grace period, "
+		      "%llu ended within one\n",
+		      r.ok, atomic_load(&sleeps), (unsigned long long)st.handoffs,
+		      (unsigned long long)m.ctl->nr_late_handoffs,
+		      (unsigned long long)m.ctl->nr_graced);
+	if (w.stuck_after >= 0)
+		fail_msg("no read began for 30 s after read %d: a sleep was left without a handoff",
+			 w.stuck_after);
+	assert_int_equal(r.ok, READS);
+	assert_int_equal(atomic_load(&overlaps), 0);
+	assert_true(m.ctl->nr_late_handoffs >= READS);
+	assert_int_equal(m.ctl->nr_grace_pending, 0);
+	assert_int_equal(m.ctl->kside.nr_displaced, 0);
+	bt_maps_close(&m);
+	bt_loader_down();
+}
+
 /* ---- the race ---------------------------------------------------------------------------- */
 
 static void test_bpf_grace_expiry_racing_the_wake_keeps_one_runner(void **state)
@@ -245,6 +351,7 @@ int main(void)
 		cmocka_unit_test(test_bpf_grace_outlasting_read_handed_off_after_it),
 		cmocka_unit_test(test_bpf_grace_adaptive_hands_dependent_reads_off_at_once),
 		cmocka_unit_test(test_bpf_grace_expiry_racing_the_wake_keeps_one_runner),
+		cmocka_unit_test(test_bpf_grace_reads_beside_short_sleeps_each_handed_off),
 	};
 
 	bt_require();
