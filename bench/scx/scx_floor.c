@@ -12,10 +12,8 @@
  * 127 if the command could not be run.
  */
 #include <errno.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,22 +21,10 @@
 #include <bpf/libbpf.h>
 
 #include "scx_floor.skel.h"
+#include "../../tests/vm/sched_ext_self.h"
 
 #define STATE_PATH "/sys/kernel/sched_ext/state"
-#define SCHED_EXT_POLICY 7 /* SCHED_EXT, which glibc 2.36 does not name */
-#define SCX_EXIT_UNREG 64  /* the exit kind of a scheduler unregistered from user space */
-
-/* struct sched_attr of sched_setattr(2); glibc 2.36 has neither the type nor the wrapper. */
-struct floor_sched_attr {
-	uint32_t size;
-	uint32_t sched_policy;
-	uint64_t sched_flags;
-	int32_t sched_nice;
-	uint32_t sched_priority;
-	uint64_t sched_runtime;
-	uint64_t sched_deadline;
-	uint64_t sched_period;
-};
+#define SCX_EXIT_UNREG 64 /* the exit kind of a scheduler unregistered from user space */
 
 /* The sched_ext state ("disabled", "enabled", ...), or "" if it cannot be read. */
 static const char *scx_state(char *buf, size_t len)
@@ -68,10 +54,10 @@ static int wait_state(const char *want, int ms)
 
 static void run_child(char **argv)
 {
-	struct floor_sched_attr attr = { .size = sizeof(attr), .sched_policy = SCHED_EXT_POLICY };
+	int err = vm_set_sched_ext();
 
-	if (syscall(SYS_sched_setattr, 0, &attr, 0)) {
-		fprintf(stderr, "scx_floor: sched_setattr(SCHED_EXT): %s\n", strerror(errno));
+	if (err) {
+		fprintf(stderr, "scx_floor: sched_setattr(SCHED_EXT): %s\n", strerror(err));
 		_exit(126);
 	}
 	execvp(argv[0], argv);

@@ -27,6 +27,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "sched_ext_self.h"
+
 #define VM_EXIT_PASS 0
 #define VM_EXIT_FAIL 1
 #define VM_EXIT_SKIP 77
@@ -78,28 +80,8 @@ static inline __attribute__((format(printf, 2, 3))) void vm_test_require(int ok,
 
 #define VM_SCX_STATE_PATH "/sys/kernel/sched_ext/state"
 
-#define SCHED_EXT_POLICY 7 /* SCHED_EXT, which glibc 2.36 does not name */
 #define SCX_EXIT_UNREG 64  /* the exit kind of a scheduler unregistered from user space */
 
-/* struct sched_attr of sched_setattr(2); glibc 2.36 has neither the type nor the wrapper. */
-struct vm_sched_attr {
-	uint32_t size;
-	uint32_t sched_policy;
-	uint64_t sched_flags;
-	int32_t sched_nice;
-	uint32_t sched_priority;
-	uint64_t sched_runtime;
-	uint64_t sched_deadline;
-	uint64_t sched_period;
-};
-
-/* Move the calling thread to SCHED_EXT: 0, or the errno of sched_setattr. */
-static inline int vm_set_sched_ext(void)
-{
-	struct vm_sched_attr attr = { .size = sizeof(attr), .sched_policy = SCHED_EXT_POLICY };
-
-	return syscall(SYS_sched_setattr, 0, &attr, 0) ? errno : 0;
-}
 #define VM_SCX_ROOT_OPS_PATH "/sys/kernel/sched_ext/root/ops"
 
 /* The first line of a (sysfs) file, without its newline; "" if it cannot be read. */
