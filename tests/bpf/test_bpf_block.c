@@ -382,14 +382,50 @@ static long sleeping_in(pid_t tid)
 	return buf[0] >= '0' && buf[0] <= '9' ? strtol(buf, NULL, 10) : -1;
 }
 
+/* What thread tid is doing, for a failure's message: its scheduler state (R running or
+ * runnable, S asleep, ...), the kernel function it waits in, and its user and system CPU time
+ * in clock ticks, which tell a spinning thread from one that never got a CPU. */
+static void describe_thread(pid_t tid, char *out, size_t len)
+{
+	char path[64], buf[1024] = "", wchan[64] = "?", state = '?';
+	unsigned long utime = 0, stime = 0;
+	const char *rest;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	f = fopen(path, "r");
+	if (f) {
+		if (!fgets(buf, (int)sizeof(buf), f))
+			buf[0] = '\0';
+		fclose(f);
+	}
+	/* After the command's closing parenthesis: state (field 3), then utime and stime
+	 * (fields 14 and 15). */
+	rest = strrchr(buf, ')');
+	if (rest)
+		sscanf(rest + 2, "%c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %lu %lu", &state,
+		       &utime, &stime);
+	snprintf(path, sizeof(path), "/proc/self/task/%d/wchan", (int)tid);
+	f = fopen(path, "r");
+	if (f) {
+		if (!fgets(wchan, (int)sizeof(wchan), f))
+			snprintf(wchan, sizeof(wchan), "?");
+		fclose(f);
+	}
+	snprintf(out, len, "state %c, waiting in %s, %lu user and %lu system ticks", state,
+		 wchan[0] ? wchan : "-", utime, stime);
+}
+
 static void test_bpf_block_idle_return_kicks_the_idle_carrier(void **state)
 {
 	struct idle_run *r = calloc(1, sizeof(*r));
 	struct bt_hub_thread hub;
 	__u64 idle_returns;
-	bool parked = false;
+	bool parked = false, idle = false;
+	char what[160];
 	long where;
 	pid_t spare;
+	unsigned h = 0;
 
 	assert_non_null(r);
 	assert_int_equal(pipe(r->pipefd), 0);
@@ -406,13 +442,20 @@ static void test_bpf_block_idle_return_kicks_the_idle_carrier(void **state)
 	/* The call blocks, the spare takes the hub and goes idle: it sleeps in the hub's poll,
 	 * no longer in the ppoll of a parked spare. */
 	assert_true(wait_in_syscall(atomic_load(&r->reader), SYS_read, 60000));
-	for (int i = 0; i < 60000; i++) {
+	for (int i = 0; i < 60000 && !idle; i++) {
 		where = sleeping_in(spare);
-		if (where >= 0 && where != SYS_ppoll)
-			break;
-		bt_sleep_ms(1);
+		idle = where >= 0 && where != SYS_ppoll;
+		if (!idle)
+			bt_sleep_ms(1);
 	}
 	print_message("    spare %d idles in system call %ld\n", (int)spare, where);
+	if (!idle) {
+		assert_int_equal(bt_my_slots(&r->maps, &h, 1), 1);
+		describe_thread(spare, what, sizeof(what));
+		print_message("    not idle after 60 s: %s; baton %#llx, handoffs %llu\n", what,
+			      (unsigned long long)r->maps.slots[h].baton,
+			      (unsigned long long)r->maps.slots[h].nr_handoffs);
+	}
 	assert_int_equal(write(r->pipefd[1], "x", 1), 1);
 	while (!atomic_load(&r->returned))
 		bt_sleep_ms(1);
@@ -426,6 +469,10 @@ static void test_bpf_block_idle_return_kicks_the_idle_carrier(void **state)
 			bt_sleep_ms(1);
 	}
 	print_message("    after the return it waits in system call %ld\n", where);
+	if (!parked) {
+		describe_thread(spare, what, sizeof(what));
+		print_message("    not parked after 1 s: %s\n", what);
+	}
 	atomic_store(&r->done, true);
 	bt_hub_thread_join(&hub);
 	assert_true(r->maps.ctl->kside.nr_idle_returns > idle_returns);
