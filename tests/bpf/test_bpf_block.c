@@ -366,19 +366,29 @@ static void *idle_main(void *arg)
 	return NULL;
 }
 
-/* The system call a thread sleeps in (its number), or -1. */
-static long sleeping_in(pid_t tid)
+/* The first line of /proc/self/task/TID/NAME in buf; "" if it cannot be read. */
+static char *task_file(pid_t tid, const char *name, char *buf, size_t len)
 {
-	char path[64], buf[64] = "";
+	char path[64];
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+	buf[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/self/task/%d/%s", (int)tid, name);
 	f = fopen(path, "r");
 	if (f) {
-		if (!fgets(buf, (int)sizeof(buf), f))
+		if (!fgets(buf, (int)len, f))
 			buf[0] = '\0';
 		fclose(f);
 	}
+	return buf;
+}
+
+/* The system call a thread sleeps in (its number), or -1. */
+static long sleeping_in(pid_t tid)
+{
+	char buf[64];
+
+	task_file(tid, "syscall", buf, sizeof(buf));
 	return buf[0] >= '0' && buf[0] <= '9' ? strtol(buf, NULL, 10) : -1;
 }
 
@@ -387,31 +397,18 @@ static long sleeping_in(pid_t tid)
  * in clock ticks, which tell a spinning thread from one that never got a CPU. */
 static void describe_thread(pid_t tid, char *out, size_t len)
 {
-	char path[64], buf[1024] = "", wchan[64] = "?", state = '?';
+	char buf[1024], wchan[64], state = '?';
 	unsigned long utime = 0, stime = 0;
 	const char *rest;
-	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
-	f = fopen(path, "r");
-	if (f) {
-		if (!fgets(buf, (int)sizeof(buf), f))
-			buf[0] = '\0';
-		fclose(f);
-	}
+	task_file(tid, "stat", buf, sizeof(buf));
 	/* After the command's closing parenthesis: state (field 3), then utime and stime
 	 * (fields 14 and 15). */
 	rest = strrchr(buf, ')');
 	if (rest)
 		sscanf(rest + 2, "%c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %lu %lu", &state,
 		       &utime, &stime);
-	snprintf(path, sizeof(path), "/proc/self/task/%d/wchan", (int)tid);
-	f = fopen(path, "r");
-	if (f) {
-		if (!fgets(wchan, (int)sizeof(wchan), f))
-			snprintf(wchan, sizeof(wchan), "?");
-		fclose(f);
-	}
+	task_file(tid, "wchan", wchan, sizeof(wchan));
 	snprintf(out, len, "state %c, waiting in %s, %lu user and %lu system ticks", state,
 		 wchan[0] ? wchan : "-", utime, stime);
 }
