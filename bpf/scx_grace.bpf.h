@@ -114,12 +114,14 @@ static bool arm_grace_timer(struct hub_timer *ht, u32 h, u64 due)
 	return false;
 }
 
-/* Whether the timer, as read (armed), is started to fire by due: a sleep leaves it be then. A
- * later firing (a grace period longer than this sleep's, of the slot's previous owner) is
- * moved. */
-static bool grace_timer_by(const struct hub_timer *ht, u32 armed, u64 due)
+/* Make hub h's grace timer fire by due: left be if, as read (armed), it is started to fire by
+ * then, else started (or moved: a later firing, a longer grace period of the slot's previous
+ * owner); false if it could not be started. */
+static bool grace_timer_by(struct hub_timer *ht, u32 h, u32 armed, u64 due)
 {
-	return armed && (s64)(ht->due_ns - due) <= 0;
+	if (armed && (s64)(ht->due_ns - due) <= 0)
+		return true;
+	return arm_grace_timer(ht, h, due);
 }
 
 /*
@@ -203,8 +205,7 @@ static bool start_grace(struct task_struct *p, struct gh_scx_carrier *st, struct
 	hub->sleeper_tid = st->kside.tid;
 	/* A locked add of 0: the full barrier between publishing and reading. */
 	armed = __sync_fetch_and_add(&ht->armed, 0);
-	if (grace_timer_by(ht, armed, hub->sleep_ns + grace) ||
-	    arm_grace_timer(ht, h, hub->sleep_ns + grace))
+	if (grace_timer_by(ht, h, armed, hub->sleep_ns + grace))
 		return true;
 	hub->sleeper_tid = 0;
 	return false;
@@ -226,7 +227,6 @@ int BPF_PROG(greenhub_presleep)
 	struct gh_scx_hub *hub;
 	struct hub_timer *ht;
 	u32 h, grace;
-	u64 due;
 
 	if (!p->__state)
 		return 0;
@@ -241,9 +241,7 @@ int BPF_PROG(greenhub_presleep)
 	if (!grace || !ht || !ht->inited)
 		return 0;
 	st->presleep_ns = bpf_ktime_get_ns();
-	due = st->presleep_ns + grace;
-	if (!grace_timer_by(ht, ht->armed, due))
-		arm_grace_timer(ht, h, due);
+	grace_timer_by(ht, h, ht->armed, st->presleep_ns + grace);
 	return 0;
 }
 
