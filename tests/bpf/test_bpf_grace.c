@@ -68,17 +68,22 @@ static void load(const char *grace, const char *grace_ns)
 
 /* ---- short sleeps ------------------------------------------------------------------------ */
 
-static void *short_sleeper(void *arg)
+/* 2 us of green code, then a bare 10 us nanosleep. */
+static void short_sleep(void)
 {
 	struct timespec ts = { 0, 10000 };
 
-	for (int i = 0; i < SHORT_SLEEPS || gh_now() < deadline; i++) {
-		green_stretch(2000);
-		/* Timer slack is per thread, and a green thread may change carriers. */
-		prctl(PR_SET_TIMERSLACK, 1UL);
-		check_int_equal(nanosleep(&ts, NULL), 0);
-		atomic_fetch_add(&sleeps, 1);
-	}
+	green_stretch(2000);
+	/* Timer slack is per thread, and a green thread may change carriers. */
+	prctl(PR_SET_TIMERSLACK, 1UL);
+	check_int_equal(nanosleep(&ts, NULL), 0);
+	atomic_fetch_add(&sleeps, 1);
+}
+
+static void *short_sleeper(void *arg)
+{
+	for (int i = 0; i < SHORT_SLEEPS || gh_now() < deadline; i++)
+		short_sleep();
 	return NULL;
 }
 
@@ -223,13 +228,9 @@ static void test_bpf_grace_adaptive_hands_dependent_reads_off_at_once(void **sta
 static void *mixed_sleeper(void *arg)
 {
 	struct reads *r = arg;
-	struct timespec ts = { 0, 10000 };
 
 	while (!atomic_load(&r->done)) {
-		green_stretch(2000);
-		prctl(PR_SET_TIMERSLACK, 1UL);
-		check_int_equal(nanosleep(&ts, NULL), 0);
-		atomic_fetch_add(&sleeps, 1);
+		short_sleep();
 		/* The reader and the writer must get their turns. */
 		gh_yield();
 	}
