@@ -77,6 +77,7 @@ static void test_bpf_loader_bad_input_fail(void **state)
 	assert_int_equal(bt_loader(out, sizeof(out), "--no-head-start"), 2);
 	assert_says("--no-head-start sets how sched_ext mode loads");
 	assert_int_equal(bt_loader(out, sizeof(out), "--stop", "--no-head-start"), 2);
+	assert_says("--no-head-start sets how sched_ext mode loads");
 }
 
 static void test_bpf_loader_not_running_fail(void **state)

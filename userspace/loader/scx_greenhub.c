@@ -528,6 +528,16 @@ static int parse_seconds(const char *s, double *out, bool allow_negative)
 }
 
 /* --format's word: 0, or -1 if it names no format. */
+/* Whether an option that sets how a mode loads (LOADER_TAKES_*) goes with the command line:
+ * only when it loads (loads), and then only with a mode that takes it, or with auto (mode
+ * NULL) if by_auto. */
+static bool takes(bool loads, const struct loader_mode *mode, unsigned option, bool by_auto)
+{
+	if (!loads)
+		return false;
+	return mode ? (mode->takes & option) != 0 : by_auto;
+}
+
 static int parse_format(const char *s, enum loader_format *out)
 {
 	if (!strcmp(s, "text"))
@@ -571,7 +581,7 @@ int main(int argc, char **argv)
 	const struct loader_mode *mode = NULL;
 	struct loader_features f;
 	const char *mode_name = "auto";
-	bool stop = false, format_given = false, duration_given = false;
+	bool stop = false, format_given = false, duration_given = false, loads;
 	void *state = NULL;
 	int c, status;
 
@@ -722,20 +732,17 @@ int main(int argc, char **argv)
 			   "--once, --duration)");
 		return EXIT_USAGE;
 	}
-	if ((o.grace_policy || o.grace_ns) &&
-	    (stop || o.stats || o.top || o.record_path ||
-	     (mode && !(mode->takes & LOADER_TAKES_GRACE)))) {
+	loads = !(stop || o.stats || o.top || o.record_path);
+	if ((o.grace_policy || o.grace_ns) && !takes(loads, mode, LOADER_TAKES_GRACE, true)) {
 		loader_err("--grace and --grace-ns set how a mode loads: they go with -m "
 			   "sched_ext, -m trace or auto");
 		return EXIT_USAGE;
 	}
-	if (o.gate && (stop || o.stats || o.top || o.record_path || !mode ||
-		       !(mode->takes & LOADER_TAKES_GATE))) {
+	if (o.gate && !takes(loads, mode, LOADER_TAKES_GATE, false)) {
 		loader_err("--gate sets how trace mode loads: it goes with -m trace");
 		return EXIT_USAGE;
 	}
-	if (o.no_head_start && (stop || o.stats || o.top || o.record_path || !mode ||
-				!(mode->takes & LOADER_TAKES_HEAD_START))) {
+	if (o.no_head_start && !takes(loads, mode, LOADER_TAKES_HEAD_START, false)) {
 		loader_err("--no-head-start sets how sched_ext mode loads: it goes with -m "
 			   "sched_ext");
 		return EXIT_USAGE;
