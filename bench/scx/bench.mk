@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # bench/scx: handoff latency, short blocks and bench/stall's ticker lateness in mode none, trace
 # mode and sched_ext mode (held and parked spares), beside the wake floor (bench/handoff's wake
-# experiment) and with the kernel side's BPF time per sleep (bpftool in the VM), all in one boot
+# experiment) and the sched_ext floor (scx_floor: a scheduler that decides nothing), and with
+# the kernel side's BPF time per sleep (bpftool in the VM), all in one boot
 # of the sched_ext VM (tests/vm/run-vm), printed as ratios. `make bench-vm` (part of
 # `make bench`); SCX_BENCH_REPS and SCX_BENCH_ROUNDS are passed into the VM through
 # bench/scx/vm-run's defaults only.
