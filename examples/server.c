@@ -32,7 +32,7 @@ static void *acceptor(void *arg)
 		if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
 			/* Out of fds or memory: let connections finish, then try again. */
 			fprintf(stderr, "%s: accept: %s\n", srv->name, gh_strerror(fd));
-			if (gh_sleep_until(gh_now() + MS(100)) < 0)
+			if (gh_sleep(MS(100)) < 0)
 				break;
 			continue;
 		}

@@ -385,6 +385,10 @@ GH_EXPORT int gh_yield(void);
 /* Sleep until deadline (absolute, gh_now() clock). -ECANCELED if cancelled meanwhile. */
 GH_EXPORT int gh_sleep_until(uint64_t deadline);
 
+/* Sleep for ns nanoseconds of the gh_now() clock, reading it once: gh_sleep_until(gh_now() +
+ * ns), without the overflow. 0 yields. -ECANCELED if cancelled meanwhile. */
+GH_EXPORT int gh_sleep(uint64_t ns);
+
 /*
  * Wait until fd is ready for any of events (GH_IN, GH_OUT) or deadline passes. Returns the
  * ready bits (> 0, may include GH_ERR and GH_HUP), -ETIMEDOUT, -ECANCELED, -EBADF for a bad

@@ -10,7 +10,7 @@
  *   gh_core spawn N        ns per gh_spawn() + gh_join() of a thread that returns at once,
  *                          the stack pool warm (the same stack is reused every time)
  *   gh_core timers T MS    sleeps finished per second: T green threads, each looping on
- *                          gh_sleep_until(now + a random 1 us .. 1 ms), counted over MS ms
+ *                          gh_sleep(a random 1 us .. 1 ms), counted over MS ms
  *
  * Every measurement is preceded by a warm-up of the same loop, so page faults on fresh stacks,
  * the timer heap's growth and cold caches stay out of the timed part. The hub runs with the
@@ -168,7 +168,7 @@ static void *sleeper(void *arg)
 	while (!sleepers_stop) {
 		uint64_t d = 1000 + next_rand(&seed) % 999000; /* 1 us .. 1 ms */
 
-		if (gh_sleep_until(gh_now() + d))
+		if (gh_sleep(d))
 			return (void *)1;
 		fired++;
 	}

@@ -147,7 +147,7 @@ static int route(struct conn *c, const struct http_request *rq)
 		err = flush(c);
 		if (err)
 			return err;
-		err = gh_sleep_until(gh_now() + MS(ms));
+		err = gh_sleep(MS(ms));
 		if (err)
 			return err;
 		snprintf(body, sizeof(body), "slept %ld ms\n", ms);

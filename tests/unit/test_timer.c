@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* Timers, seen through gh_sleep_until: deadline order, FIFO ties, never early, cancellation. */
+/* Timers, seen through gh_sleep_until and gh_sleep: deadline order, FIFO ties, never early,
+ * cancellation. */
 #include <stdbool.h>
 
 #include "helpers.h"
@@ -336,6 +337,116 @@ static void test_timer_due_runs_within_one_round(void **state)
 	}
 }
 
+/* gh_sleep: a duration from its own read of the clock. */
+
+#define FOR_SLEEPERS 200
+
+static void *sleep_for_and_check(void *arg)
+{
+	uint64_t ns = (uint64_t)(uintptr_t)arg, before = gh_now();
+
+	check_int_equal(gh_sleep(ns), 0);
+	/* Never early: the clock read inside gh_sleep came after before. */
+	check_true(gh_now() - before >= ns);
+	return NULL;
+}
+
+static void *sleep_for_main(void *arg)
+{
+	gh_thread *t[FOR_SLEEPERS];
+	unsigned seed = 777;
+
+	for (int i = 0; i < FOR_SLEEPERS; i++) {
+		seed = seed * 1103515245u + 12345u;
+		/* 1 ns .. 3 ms, some shorter than a round of the others */
+		t[i] = gh_spawn(sleep_for_and_check,
+				(void *)(uintptr_t)(1 + (seed >> 8) % 3000000u));
+	}
+	for (int i = 0; i < FOR_SLEEPERS; i++)
+		join_ok(t[i]);
+	return NULL;
+}
+
+static void test_timer_sleep_for_is_never_early(void **state)
+{
+	run_in_hub(sleep_for_main, NULL);
+}
+
+static bool other_ran;
+
+static void *set_other_ran(void *arg)
+{
+	other_ran = true;
+	return NULL;
+}
+
+static void *sleep_zero_main(void *arg)
+{
+	gh_thread *t = gh_spawn(set_other_ran, NULL);
+
+	other_ran = false;
+	/* A zero sleep is a yield: the ready thread runs before it returns. */
+	check_int_equal(gh_sleep(0), 0);
+	check_true(other_ran);
+	join_ok(t);
+	return NULL;
+}
+
+static void test_timer_sleep_zero_yields(void **state)
+{
+	run_in_hub(sleep_zero_main, NULL);
+}
+
+static bool endless_returned;
+
+static void *sleep_endless(void *arg)
+{
+	int err = gh_sleep((uint64_t)(uintptr_t)arg);
+
+	endless_returned = true;
+	return (void *)(intptr_t)err;
+}
+
+static void *sleep_past_the_clock_main(void *arg)
+{
+	/* Durations that overflow the clock's end when added to now: a deadline that wrapped
+	 * around would be in the past and end the sleep at once. */
+	const uint64_t lengths[] = { UINT64_MAX, UINT64_MAX - 1, UINT64_MAX - gh_now() + 1 };
+
+	for (size_t i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
+		gh_thread *t = gh_spawn(sleep_endless, (void *)(uintptr_t)lengths[i]);
+
+		endless_returned = false;
+		check_int_equal(gh_sleep(MS(5)), 0);
+		check_true(!endless_returned);
+		check_int_equal(gh_cancel(t), 0);
+		check_int_equal((intptr_t)join_ok(t), -ECANCELED);
+	}
+	return NULL;
+}
+
+static void test_timer_sleep_past_the_clock_ends_only_when_cancelled(void **state)
+{
+	run_in_hub(sleep_past_the_clock_main, NULL);
+}
+
+static void *sleep_cancelled_main(void *arg)
+{
+	check_int_equal(gh_cancel(gh_self()), 0);
+	check_int_equal(gh_sleep(MS(1)), -ECANCELED);
+	check_int_equal(gh_sleep(0), -ECANCELED);
+	return NULL;
+}
+
+static void test_timer_sleep_refuses_bad_callers(void **state)
+{
+	/* Not in a green thread. */
+	assert_int_equal(gh_sleep(MS(1)), -EPERM);
+	assert_int_equal(gh_sleep(0), -EPERM);
+	/* A cancelled thread does not sleep. */
+	run_in_hub(sleep_cancelled_main, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -346,6 +457,10 @@ int main(void)
 		cmocka_unit_test(test_timer_equal_deadlines_fire_fifo),
 		cmocka_unit_test(test_timer_cancel_in_the_middle_keeps_order),
 		cmocka_unit_test(test_timer_due_runs_within_one_round),
+		cmocka_unit_test(test_timer_sleep_for_is_never_early),
+		cmocka_unit_test(test_timer_sleep_zero_yields),
+		cmocka_unit_test(test_timer_sleep_past_the_clock_ends_only_when_cancelled),
+		cmocka_unit_test(test_timer_sleep_refuses_bad_callers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
