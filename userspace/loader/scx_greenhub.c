@@ -527,7 +527,6 @@ static int parse_seconds(const char *s, double *out, bool allow_negative)
 	return 0;
 }
 
-/* --format's word: 0, or -1 if it names no format. */
 /* Whether an option that sets how a mode loads (LOADER_TAKES_*) goes with the command line:
  * only when it loads (loads), and then only with a mode that takes it, or with auto (mode
  * NULL) if by_auto. */
@@ -538,6 +537,7 @@ static bool takes(bool loads, const struct loader_mode *mode, unsigned option, b
 	return mode ? (mode->takes & option) != 0 : by_auto;
 }
 
+/* --format's word: 0, or -1 if it names no format. */
 static int parse_format(const char *s, enum loader_format *out)
 {
 	if (!strcmp(s, "text"))
