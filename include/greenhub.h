@@ -386,7 +386,8 @@ GH_EXPORT int gh_yield(void);
 GH_EXPORT int gh_sleep_until(uint64_t deadline);
 
 /* Sleep for ns nanoseconds of the gh_now() clock, reading it once: gh_sleep_until(gh_now() +
- * ns), without the overflow. 0 yields. -ECANCELED if cancelled meanwhile. */
+ * ns), without the overflow (a sleep past the clock's end lasts until cancelled). 0 yields.
+ * -ECANCELED if cancelled meanwhile, -EPERM outside a green thread. */
 GH_EXPORT int gh_sleep(uint64_t ns);
 
 /*
