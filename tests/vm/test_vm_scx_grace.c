@@ -21,7 +21,11 @@
  *     much of the time, so the reads often begin while it is; a read that the timer missed
  *     could never end (only a handoff lets the writer run), and a watchdog fails the test. Every
  *     read must be handed off after its grace period. The same again with the scheduler loaded
- *     with --no-head-start, where ops.quiescent alone starts the timer.
+ *     with --no-head-start, where ops.quiescent alone starts the timer, and once more on a
+ *     kernel that refuses the head start: schedule()'s trampoline is filled with fentry
+ *     programs of the test's own (tests/vm/vm_fentry_fill.bpf.c) until the kernel refuses
+ *     one, and the loader, whose attach of greenhub_presleep the kernel then refuses too, must
+ *     load the scheduler without it, say why, and keep every guarantee.
  *
  * Every run checks exclusivity with a marker.
  */
@@ -29,6 +33,7 @@
 #include <sys/prctl.h>
 
 #include "scx_test.h"
+#include "vm_fentry_fill.skel.h"
 
 #define SHORT_THREADS 4
 #define SHORT_MS 1500
@@ -237,6 +242,41 @@ static struct outcome measure_mixed(struct gh_scx_control *ctl)
 	return o;
 }
 
+/* ---- a kernel that refuses the head start ------------------------------------------------- */
+
+/* More than any kernel's limit on one trampoline: the test fails if none is refused. */
+#define FILL_MAX 256
+
+static struct vm_fentry_fill *fill[FILL_MAX];
+
+/* Attach copies of vm_fentry_fill to schedule() until the kernel refuses one: how many it took
+ * (they stay attached until fill_release()), with the refusal's errno in refused. */
+static int fill_schedule(int *refused)
+{
+	for (int n = 0; n < FILL_MAX; n++) {
+		fill[n] = vm_fentry_fill__open_and_load();
+		VM_CHECK(fill[n] != NULL, "loading fentry program %d on schedule(): %s", n,
+			 strerror(errno));
+		if (vm_fentry_fill__attach(fill[n])) {
+			*refused = errno;
+			vm_fentry_fill__destroy(fill[n]);
+			fill[n] = NULL;
+			return n;
+		}
+	}
+	vm_test_fail("the kernel took %d fentry programs on schedule() without refusing one",
+		     FILL_MAX);
+	return -1;
+}
+
+static void fill_release(void)
+{
+	for (int n = 0; n < FILL_MAX && fill[n]; n++) {
+		vm_fentry_fill__destroy(fill[n]);
+		fill[n] = NULL;
+	}
+}
+
 /* mixed: every read graced, then handed off once its grace period is over. */
 static void check_mixed(const struct outcome *o)
 {
@@ -249,6 +289,7 @@ int main(void)
 {
 	struct outcome never, adaptive, dep, mixed;
 	struct gh_scx_control *ctl;
+	int filled, refused = 0;
 
 	vm_test_require(access(VM_SCX_STATE_PATH, R_OK) == 0,
 			"no %s: kernel built without CONFIG_SCHED_CLASS_EXT", VM_SCX_STATE_PATH);
@@ -317,6 +358,31 @@ int main(void)
 		 atomic_load(&marker.violations));
 	scx_control_put(ctl);
 	scx_unload();
+
+	/* A kernel that refuses the head start's attach: the loader goes on without it. */
+	filled = fill_schedule(&refused);
+	printf("schedule() took %d fentry programs, then refused one: %s\n", filled,
+	       strerror(refused));
+	VM_CHECK(filled > 0, "the kernel refused the first fentry program on schedule(): %s",
+		 strerror(refused));
+	scx_load();
+	if (!scx_file_has("/tmp/scx_load.log", "the kernel refused to attach greenhub_presleep"))
+		scx_cat("/tmp/scx_load.log", "  loader| ");
+	VM_CHECK(scx_file_has("/tmp/scx_load.log",
+			      "the kernel refused to attach greenhub_presleep"),
+		 "the loader did not say that the kernel refused the head start");
+	ctl = scx_control();
+	VM_CHECK(ctl != NULL, "the control map is gone");
+	VM_CHECK(ctl->head_start == 0, "the head start is on, though the kernel refused it");
+	mixed = measure_mixed(ctl);
+	check_mixed(&mixed);
+	VM_CHECK(atomic_load(&marker.violations) == 0, "%u exclusivity violations",
+		 atomic_load(&marker.violations));
+	VM_CHECK(ctl->exit.kind == 0, "the scheduler exited: %s: %s", ctl->exit.reason,
+		 ctl->exit.msg);
+	scx_control_put(ctl);
+	scx_unload();
+	fill_release();
 	printf("PASS\n");
 	return VM_EXIT_PASS;
 }
