@@ -285,6 +285,26 @@ static void check_mixed(const struct outcome *o)
 		 "reads", o->late, PINGS);
 }
 
+/* The scheduler is loaded without the head start (asked for, or refused by the kernel, as how
+ * says): the timer is started by ops.quiescent only, and the mixed sleeps must still each be
+ * handed off after their grace period, with one runner at a time. Unloads it. */
+static void mixed_without_head_start(const char *how)
+{
+	struct gh_scx_control *ctl = scx_control();
+	struct outcome mixed;
+
+	VM_CHECK(ctl != NULL, "the control map is gone");
+	VM_CHECK(ctl->head_start == 0, "%s: the head start is on", how);
+	mixed = measure_mixed(ctl);
+	check_mixed(&mixed);
+	VM_CHECK(atomic_load(&marker.violations) == 0, "%s: %u exclusivity violations", how,
+		 atomic_load(&marker.violations));
+	VM_CHECK(ctl->exit.kind == 0, "%s: the scheduler exited: %s: %s", how, ctl->exit.reason,
+		 ctl->exit.msg);
+	scx_control_put(ctl);
+	scx_unload();
+}
+
 int main(void)
 {
 	struct outcome never, adaptive, dep, mixed;
@@ -347,17 +367,8 @@ int main(void)
 	scx_control_put(ctl);
 	scx_unload();
 
-	/* Without the head start: the timer is started by ops.quiescent only. */
 	scx_load_with("--no-head-start");
-	ctl = scx_control();
-	VM_CHECK(ctl != NULL, "the control map is gone");
-	VM_CHECK(ctl->head_start == 0, "--no-head-start: the head start is on");
-	mixed = measure_mixed(ctl);
-	check_mixed(&mixed);
-	VM_CHECK(atomic_load(&marker.violations) == 0, "%u exclusivity violations",
-		 atomic_load(&marker.violations));
-	scx_control_put(ctl);
-	scx_unload();
+	mixed_without_head_start("--no-head-start");
 
 	/* A kernel that refuses the head start's attach: the loader goes on without it. */
 	filled = fill_schedule(&refused);
@@ -371,17 +382,7 @@ int main(void)
 	VM_CHECK(scx_file_has("/tmp/scx_load.log",
 			      "the kernel refused to attach greenhub_presleep"),
 		 "the loader did not say that the kernel refused the head start");
-	ctl = scx_control();
-	VM_CHECK(ctl != NULL, "the control map is gone");
-	VM_CHECK(ctl->head_start == 0, "the head start is on, though the kernel refused it");
-	mixed = measure_mixed(ctl);
-	check_mixed(&mixed);
-	VM_CHECK(atomic_load(&marker.violations) == 0, "%u exclusivity violations",
-		 atomic_load(&marker.violations));
-	VM_CHECK(ctl->exit.kind == 0, "the scheduler exited: %s: %s", ctl->exit.reason,
-		 ctl->exit.msg);
-	scx_control_put(ctl);
-	scx_unload();
+	mixed_without_head_start("the kernel refused the head start");
 	fill_release();
 	printf("PASS\n");
 	return VM_EXIT_PASS;
