@@ -354,39 +354,33 @@ uint64_t gh_thread_id(const gh_thread *h)
 	return t ? t->id : 0;
 }
 
-/* The running thread waits on its timer alone until deadline, which has not passed. */
-static int sleep_on_timer(uint64_t deadline)
+/* Both sleeps: the running thread waits on its timer alone until deadline, or yields if it
+ * is not after now, a read of the clock the caller made. */
+static int sleep_until(uint64_t deadline, uint64_t now)
 {
-	int err = gh__wait(NULL, deadline);
+	struct gh_thread *self = gh__thread_self();
+	int err;
 
+	if (!self)
+		return -EPERM;
+	if (self->cancelled)
+		return -ECANCELED;
+	if (deadline <= now)
+		return gh_yield();
+	err = gh__wait(NULL, deadline);
 	return err == -ETIMEDOUT ? 0 : err;
 }
 
 int gh_sleep_until(uint64_t deadline)
 {
-	struct gh_thread *self = gh__thread_self();
-
-	if (!self)
-		return -EPERM;
-	if (self->cancelled)
-		return -ECANCELED;
-	if (deadline <= gh_now())
-		return gh_yield();
-	return sleep_on_timer(deadline);
+	return sleep_until(deadline, gh_now());
 }
 
 int gh_sleep(uint64_t ns)
 {
-	struct gh_thread *self = gh__thread_self();
-	uint64_t now;
+	uint64_t now = gh_now();
 
-	if (!self)
-		return -EPERM;
-	if (self->cancelled)
-		return -ECANCELED;
-	if (!ns)
-		return gh_yield();
-	/* A sleep past the end of the clock has no deadline: it ends when cancelled. */
-	now = gh_now();
-	return sleep_on_timer(ns < GH_NEVER - now ? now + ns : GH_NEVER);
+	/* A sleep past the end of the clock has no deadline: it ends when cancelled. A zero
+	 * sleep's deadline is now: it yields. */
+	return sleep_until(ns < GH_NEVER - now ? now + ns : GH_NEVER, now);
 }
