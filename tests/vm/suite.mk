@@ -30,8 +30,10 @@ VM_LIBS = $(LIBBPF_LIBS)
 # tests/vm/test_vm_<x>.c, each with the skeleton of the scheduler it loads.
 $(VM_BUILD)/test_vm_sched_ext_env: $(BPF_BUILD)/vm_smoke.skel.h
 $(VM_BUILD)/test_vm_scx_compat: $(BPF_BUILD)/vm_compat.skel.h
-# test_vm_scx_grace fills schedule()'s trampoline with these, so that the head start is refused.
-$(VM_BUILD)/test_vm_scx_grace: $(BPF_BUILD)/vm_fentry_fill.skel.h
+# test_vm_scx_grace fills schedule()'s trampoline with these, so that the head start's attach is
+# refused, then has a BPF LSM program refuse every fentry load, so that its load is.
+$(VM_BUILD)/test_vm_scx_grace: $(BPF_BUILD)/vm_fentry_fill.skel.h \
+		$(BPF_BUILD)/vm_refuse_fentry.skel.h
 
 $(VM_BUILD)/test_vm_%: tests/vm/test_vm_%.c
 	$(call ccld,$(VM_CFLAGS),$(VM_LIBS))
