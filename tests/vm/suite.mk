@@ -33,7 +33,9 @@ $(VM_BUILD)/test_vm_scx_compat: $(BPF_BUILD)/vm_compat.skel.h
 # test_vm_scx_grace fills schedule()'s trampoline with these, so that the head start's attach is
 # refused, then has a BPF LSM program refuse every fentry load, so that its load is.
 $(VM_BUILD)/test_vm_scx_grace: $(BPF_BUILD)/vm_fentry_fill.skel.h \
-		$(BPF_BUILD)/vm_refuse_fentry.skel.h
+		$(BPF_BUILD)/vm_refuse_load.skel.h
+# test_vm_scx_refused has the kernel refuse the scheduler's struct_ops programs with this.
+$(VM_BUILD)/test_vm_scx_refused: $(BPF_BUILD)/vm_refuse_load.skel.h
 
 $(VM_BUILD)/test_vm_%: tests/vm/test_vm_%.c
 	$(call ccld,$(VM_CFLAGS),$(VM_LIBS))
@@ -43,7 +45,8 @@ $(VM_BUILD)/test_vm_%: tests/vm/test_vm_%.c
 VM_SCX_TESTS := $(VM_BUILD)/test_vm_scx_loader $(VM_BUILD)/test_vm_scx_block \
 		$(VM_BUILD)/test_vm_scx_stress $(VM_BUILD)/test_vm_scx_eject \
 		$(VM_BUILD)/test_vm_scx_grace $(VM_BUILD)/test_vm_scx_watchdog \
-		$(VM_BUILD)/test_vm_scx_isolation $(VM_BUILD)/test_vm_scx_records
+		$(VM_BUILD)/test_vm_scx_isolation $(VM_BUILD)/test_vm_scx_records \
+		$(VM_BUILD)/test_vm_scx_refused
 VM_TESTS += $(VM_SCX_TESTS)
 VM_EXTRA += $(LOADER) $(STRESS_BIN)
 

@@ -27,7 +27,7 @@
  *     one, and the loader, whose attach of greenhub_presleep the kernel then refuses too, must
  *     load the scheduler without it, say why, and keep every guarantee. And once more on a
  *     kernel that refuses to load fentry programs at all: a BPF LSM program of the test's own
- *     (tests/vm/vm_refuse_fentry.bpf.c) refuses them with EPERM, as a kernel with tracing
+ *     (tests/vm/vm_refuse_load.bpf.c) refuses them with EPERM, as a kernel with tracing
  *     locked down does, so that the kernel refuses to load greenhub_presleep, and the loader
  *     must load the scheduler without it.
  *
@@ -38,7 +38,7 @@
 
 #include "scx_test.h"
 #include "vm_fentry_fill.skel.h"
-#include "vm_refuse_fentry.skel.h"
+#include "refuse_load.h"
 
 #define SHORT_THREADS 4
 #define SHORT_MS 1500
@@ -314,7 +314,8 @@ int main(void)
 {
 	struct outcome never, adaptive, dep, mixed;
 	struct gh_scx_control *ctl;
-	struct vm_refuse_fentry *lsm;
+	struct vm_refuse_load *lsm;
+	unsigned long long nrefused;
 	int filled, refused = 0;
 
 	vm_test_require(access(VM_SCX_STATE_PATH, R_OK) == 0,
@@ -393,22 +394,18 @@ int main(void)
 
 	/* A kernel that refuses to load the head start: the loader loads the scheduler again
 	 * without it. */
-	lsm = vm_refuse_fentry__open_and_load();
-	VM_CHECK(lsm != NULL, "loading the BPF LSM program: %s", strerror(errno));
-	VM_CHECK(vm_refuse_fentry__attach(lsm) == 0, "attaching the BPF LSM program: %s (is bpf "
-		 "among the kernel's active LSMs?)", strerror(errno));
+	lsm = refuse_load_begin(BPF_PROG_TYPE_TRACING, true, BPF_TRACE_FENTRY);
 	scx_load();
+	nrefused = refuse_load_end(lsm);
 	if (!scx_file_has("/tmp/scx_load.log", "the kernel refused greenhub_presleep"))
 		scx_cat("/tmp/scx_load.log", "  loader| ");
 	VM_CHECK(scx_file_has("/tmp/scx_load.log", "the kernel refused greenhub_presleep"),
 		 "the loader did not say that the kernel refused to load the head start");
 	VM_CHECK(scx_file_has("/tmp/scx_load.log", strerror(EPERM)),
 		 "the loader did not give the kernel's reason (%s)", strerror(EPERM));
-	VM_CHECK(lsm->bss->refused > 0, "the BPF LSM program refused no load");
-	printf("the BPF LSM program refused %llu fentry loads\n",
-	       (unsigned long long)lsm->bss->refused);
+	VM_CHECK(nrefused > 0, "the BPF LSM program refused no load");
+	printf("the BPF LSM program refused %llu fentry loads\n", nrefused);
 	mixed_without_head_start("the kernel refused to load the head start");
-	vm_refuse_fentry__destroy(lsm);
 	printf("PASS\n");
 	return VM_EXIT_PASS;
 }

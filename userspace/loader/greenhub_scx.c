@@ -192,6 +192,15 @@ static int load_once(const struct loader_opts *o, struct scx_state *st, bool hea
 	return greenhub_scx__load(st->skel);
 }
 
+/* libbpf's line for a program the kernel refused without a verifier log begins with the
+ * program's name, which the message it goes into names already: the kernel's reason alone. */
+static const char *without_prog_name(const char *reason)
+{
+	static const char prefix[] = "prog 'greenhub_presleep': BPF program load failed: ";
+
+	return strncmp(reason, prefix, sizeof(prefix) - 1) ? reason : reason + sizeof(prefix) - 1;
+}
+
 /*
  * Open and load the scheduler: 0, EXIT_UNSUPPORTED with what refused the scheduler in refused
  * (its verifier, a missing kfunc: the driver says why and may try trace mode), or EXIT_FAIL
@@ -209,9 +218,7 @@ static int load(const struct loader_opts *o, struct scx_state *st, char *refused
 	loader_libbpf_log_keep();
 	err = load_once(o, st, !o->no_head_start);
 	if (err && st->skel && !o->no_head_start) {
-		/* The libbpf line that ends a failed load says nothing of the cause. */
-		if (strstr(loader_libbpf_log_reason(reason, sizeof(reason), err), "skeleton"))
-			snprintf(reason, sizeof(reason), "%s", strerror(-err));
+		loader_libbpf_log_reason(reason, sizeof(reason), err);
 		loader_libbpf_log_drop();
 		greenhub_scx__destroy(st->skel);
 		st->skel = NULL;
@@ -220,7 +227,7 @@ static int load(const struct loader_opts *o, struct scx_state *st, char *refused
 		if (!err)
 			snprintf(st->no_head_start, sizeof(st->no_head_start),
 				 "the kernel refused greenhub_presleep, an fentry program on "
-				 "schedule(): %s", reason);
+				 "schedule(): %s", without_prog_name(reason));
 	}
 	if (err && st->skel)
 		snprintf(refused, len, "the kernel refused the scheduler: %s",

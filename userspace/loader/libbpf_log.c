@@ -124,6 +124,46 @@ static bool noise(const char *l)
 	return false;
 }
 
+/* The lines libbpf adds to every failed load, after the one that says why. */
+static bool wrapper(const char *l, size_t n)
+{
+	static const char *const generic[] = { "failed to load object ",
+					       "failed to load BPF skeleton " };
+
+	for (size_t i = 0; i < sizeof(generic) / sizeof(generic[0]); i++)
+		if (n >= strlen(generic[i]) && !strncmp(l, generic[i], strlen(generic[i])))
+			return true;
+	/* "prog 'x': failed to load: -1", after "prog 'x': BPF program load failed: ..." */
+	return n > 6 && !strncmp(l, "prog '", 6) && memmem(l, n, "': failed to load: ", 19);
+}
+
+/* No verifier log: libbpf's own last message that says why (a program the kernel refused
+ * without a log, as a security module or a lockdown does; a map it could not create; a kfunc it
+ * could not find), or "" if there is only the generic wrapping. */
+static void last_own_reason(char *buf, size_t len)
+{
+	const char *end = kept + kept_len;
+
+	while (end > kept) {
+		const char *start = end, *l;
+		size_t n;
+
+		while (start > kept && start[-1] != '\n')
+			start--;
+		l = start;
+		if (!strncmp(l, "libbpf: ", 8))
+			l += 8;
+		n = (size_t)(end - l);
+		while (n && (l[n - 1] == '\n' || l[n - 1] == ' '))
+			n--;
+		if (n && !wrapper(l, n)) {
+			snprintf(buf, len, "%.*s", (int)n, l);
+			return;
+		}
+		end = start > kept ? start - 1 : kept;
+	}
+}
+
 /* What the kept messages say refused the load; "" if nothing was kept. */
 static const char *kept_reason(char *buf, size_t len)
 {
@@ -154,17 +194,7 @@ static const char *kept_reason(char *buf, size_t len)
 		else
 			snprintf(buf, len, "%s", last);
 	} else {
-		/* No verifier log: libbpf's own last message (a map it could not create, a
-		 * kfunc or helper it could not find). */
-		char *p = kept + kept_len;
-
-		while (p > kept && (p[-1] == '\n' || p[-1] == ' '))
-			p--;
-		while (p > kept && p[-1] != '\n')
-			p--;
-		if (!strncmp(p, "libbpf: ", 8))
-			p += 8;
-		snprintf(buf, len, "%.*s", (int)strcspn(p, "\n"), p);
+		last_own_reason(buf, len);
 	}
 	free(copy);
 	return buf;
