@@ -31,11 +31,13 @@ VM_LIBS = $(LIBBPF_LIBS)
 $(VM_BUILD)/test_vm_sched_ext_env: $(BPF_BUILD)/vm_smoke.skel.h
 $(VM_BUILD)/test_vm_scx_compat: $(BPF_BUILD)/vm_compat.skel.h
 # test_vm_scx_grace fills schedule()'s trampoline with these, so that the head start's attach is
-# refused, then has a BPF LSM program refuse every fentry load, so that its load is.
-$(VM_BUILD)/test_vm_scx_grace: $(BPF_BUILD)/vm_fentry_fill.skel.h \
-		$(BPF_BUILD)/vm_refuse_load.skel.h
-# test_vm_scx_refused has the kernel refuse the scheduler's struct_ops programs with this.
-$(VM_BUILD)/test_vm_scx_refused: $(BPF_BUILD)/vm_refuse_load.skel.h
+# refused.
+$(VM_BUILD)/test_vm_scx_grace: $(BPF_BUILD)/vm_fentry_fill.skel.h
+# A BPF LSM program that has the kernel refuse programs of one kind: test_vm_scx_grace refuses
+# fentry programs with it (the head start's load), test_vm_scx_refused struct_ops programs (the
+# scheduler), test_vm_trace_refused_load tp_btf programs (trace mode).
+$(VM_BUILD)/test_vm_scx_grace $(VM_BUILD)/test_vm_scx_refused \
+		$(VM_BUILD)/test_vm_trace_refused_load: $(BPF_BUILD)/lsm_refuse_load.skel.h
 
 $(VM_BUILD)/test_vm_%: tests/vm/test_vm_%.c
 	$(call ccld,$(VM_CFLAGS),$(VM_LIBS))
@@ -51,7 +53,8 @@ VM_TESTS += $(VM_SCX_TESTS)
 VM_EXTRA += $(LOADER) $(STRESS_BIN)
 
 # Tests that link the runtime: the sched_ext suite, and trace mode's VM tests below.
-$(VM_SCX_TESTS) $(VM_BUILD)/test_vm_trace_stress $(VM_BUILD)/test_vm_trace_refused: \
+$(VM_SCX_TESTS) $(VM_BUILD)/test_vm_trace_stress $(VM_BUILD)/test_vm_trace_refused \
+		$(VM_BUILD)/test_vm_trace_refused_load: \
 		$(VM_BUILD)/test_vm_%: tests/vm/test_vm_%.c $(LIBGH_A)
 	$(call ccld,$(VM_CFLAGS),$(LIBGH_A) $(VM_LIBS))
 
@@ -68,7 +71,7 @@ $(eval $(call read_deps,$(patsubst tests/vm/%.c,$(VM_BUILD)/%,$(wildcard tests/v
 # file is a python3 script the boots lack (--record in sched_ext mode is test_vm_scx_records too,
 # which reads the file in C).
 VM_TRACE_TESTS := $(filter-out %/test_bpf_dbapi %/test_bpf_observe %/test_bpf_record,$(BPF_TEST_BINS)) \
-		  $(VM_BUILD)/test_vm_trace_stress
+		  $(VM_BUILD)/test_vm_trace_stress $(VM_BUILD)/test_vm_trace_refused_load
 VM_OLD_TESTS := $(VM_BUILD)/test_vm_trace_refused
 
 # The MariaDB server test_bpf_mariadb starts, with what mariadb-install-db needs.

@@ -27,7 +27,7 @@
  *     one, and the loader, whose attach of greenhub_presleep the kernel then refuses too, must
  *     load the scheduler without it, say why, and keep every guarantee. And once more on a
  *     kernel that refuses to load fentry programs at all: a BPF LSM program of the test's own
- *     (tests/vm/vm_refuse_load.bpf.c) refuses them with EPERM, as a kernel with tracing
+ *     (tests/vm/lsm_refuse_load.bpf.c) refuses them with EPERM, as a kernel with tracing
  *     locked down does, so that the kernel refuses to load greenhub_presleep, and the loader
  *     must load the scheduler without it.
  *
@@ -38,7 +38,7 @@
 
 #include "scx_test.h"
 #include "vm_fentry_fill.skel.h"
-#include "refuse_load.h"
+#include "lsm_refuse_load.h"
 
 #define SHORT_THREADS 4
 #define SHORT_MS 1500
@@ -314,7 +314,9 @@ int main(void)
 {
 	struct outcome never, adaptive, dep, mixed;
 	struct gh_scx_control *ctl;
-	struct vm_refuse_load *lsm;
+	const struct lsm_refuse fentry = { true, BPF_PROG_TYPE_TRACING, true, BPF_TRACE_FENTRY };
+	struct lsm_refuse_load *lsm;
+	char why[200];
 	unsigned long long nrefused;
 	int filled, refused = 0;
 
@@ -394,9 +396,9 @@ int main(void)
 
 	/* A kernel that refuses to load the head start: the loader loads the scheduler again
 	 * without it. */
-	lsm = refuse_load_begin(BPF_PROG_TYPE_TRACING, true, BPF_TRACE_FENTRY);
+	VM_CHECK(lsm_refuse_load_begin(&fentry, &lsm, why, sizeof(why)) == 0, "%s", why);
 	scx_load();
-	nrefused = refuse_load_end(lsm);
+	nrefused = lsm_refuse_load_end(lsm);
 	if (!scx_file_has("/tmp/scx_load.log", "the kernel refused greenhub_presleep"))
 		scx_cat("/tmp/scx_load.log", "  loader| ");
 	VM_CHECK(scx_file_has("/tmp/scx_load.log", "the kernel refused greenhub_presleep"),

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * A kernel that has sched_ext but refuses greenhub's scheduler (its verifier, a security module,
- * a lockdown): here a BPF LSM program of the test's own (tests/vm/vm_refuse_load.bpf.c) refuses
+ * a lockdown): here a BPF LSM program of the test's own (tests/vm/lsm_refuse_load.bpf.c) refuses
  * every struct_ops program with EPERM.
  *   1. `scx_greenhub -m sched_ext -d` exits 4 (kernel unsupported), names the refusal and the
  *      program refused, pins nothing, and leaves sched_ext disabled.
@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 
 #include "greenhub/trace.h"
-#include "refuse_load.h"
+#include "lsm_refuse_load.h"
 #include "scx_test.h"
 
 #define SPIN_MS 1
@@ -69,7 +69,10 @@ int main(void)
 	char *const scx[] = { SCX_LOADER, "-m", "sched_ext", "-d", NULL };
 	char *const automode[] = { SCX_LOADER, "-d", NULL };
 	char *const stop[] = { SCX_LOADER, "--stop", NULL };
-	struct vm_refuse_load *lsm;
+	const struct lsm_refuse struct_ops = { .match_type = true,
+						.prog_type = BPF_PROG_TYPE_STRUCT_OPS };
+	struct lsm_refuse_load *lsm;
+	char why[200];
 	struct gh_hub_stats st;
 	unsigned long long refused;
 	gh_hub *hub;
@@ -80,7 +83,7 @@ int main(void)
 			"no %s: kernel built without CONFIG_SCHED_CLASS_EXT", VM_SCX_STATE_PATH);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	VM_CHECK(vm_scx_wait_state("disabled", 0) == 0, "a scheduler is already loaded");
-	lsm = refuse_load_begin(BPF_PROG_TYPE_STRUCT_OPS, false, 0);
+	VM_CHECK(lsm_refuse_load_begin(&struct_ops, &lsm, why, sizeof(why)) == 0, "%s", why);
 
 	/* 1. asked for by name: refused, nothing left behind */
 	rc = scx_run(scx, "/tmp/refused_scx.log");
@@ -104,7 +107,7 @@ int main(void)
 		 "auto mode did not say why sched_ext mode cannot run");
 	VM_CHECK(scx_file_has("/tmp/refused_auto.log", "trace mode loaded"),
 		 "auto mode did not load trace mode");
-	refused = refuse_load_end(lsm);
+	refused = lsm_refuse_load_end(lsm);
 	printf("the BPF LSM program refused %llu struct_ops loads\n", refused);
 	VM_CHECK(refused > 0, "the BPF LSM program refused no load");
 	check_no_pins(GH_SCX_PIN_DIR, "a refused load");

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * A kernel that has everything trace mode needs but refuses its programs at load time, for
+ * reasons of its own (a security module, a lockdown), with no verifier log: a BPF LSM program of
+ * the test's own (tests/vm/lsm_refuse_load.bpf.c) refuses every tp_btf program with EPERM while
+ * it is attached. Runs in trace mode's suite on each kernel of the matrix that has it.
+ *   - `scx_greenhub -m trace -d` exits 4 (kernel unsupported), names the program refused (the
+ *     sys_exit gate's probe, or trace mode's own) and the kernel's error, and pins nothing;
+ *   - `scx_greenhub -d` (auto) exits 4 too (sched_ext mode's process-exit programs are tp_btf
+ *     programs as well), says that no mode can run, and records why in GH_LOADER_REFUSED;
+ *   - a hub in AUTO mode runs in mode none and quotes that reason; its sysmon hands off a marked
+ *     blocking call while another green thread keeps ticking;
+ *   - once the kernel takes the programs again, trace mode loads and removes the record.
+ */
+#include <sys/stat.h>
+
+#include "greenhub/trace.h"
+#include "lsm_refuse_load.h"
+#include "scx_test.h"
+
+#define BEATS 20
+
+static int beats;
+
+static void *beat(void *arg)
+{
+	for (int i = 0; i < BEATS; i++) {
+		gh_sleep(5000000);
+		beats++;
+	}
+	return NULL;
+}
+
+static void *marked_block(void *arg)
+{
+	struct timespec ts = { .tv_nsec = 100000000 };
+
+	GH_BLOCKING(nanosleep(&ts, NULL));
+	return NULL;
+}
+
+static void *main_green(void *arg)
+{
+	gh_thread *b = gh_spawn(beat, NULL), *x = gh_spawn(marked_block, NULL);
+
+	VM_CHECK(b && x, "gh_spawn: %s", strerror(errno));
+	gh_join(x, NULL);
+	gh_join(b, NULL);
+	return NULL;
+}
+
+static void check_no_pins(const char *after)
+{
+	struct stat st;
+
+	VM_CHECK(stat(GH_TRACE_PIN_DIR, &st) < 0 && errno == ENOENT, "%s left %s behind", after,
+		 GH_TRACE_PIN_DIR);
+	VM_CHECK(stat(GH_SCX_PIN_DIR, &st) < 0 && errno == ENOENT, "%s left %s behind", after,
+		 GH_SCX_PIN_DIR);
+}
+
+int main(void)
+{
+	/* A kernel before 6.9 sees only the attach type at its hook, which only tp_btf programs
+	 * use. */
+	const struct lsm_refuse tp_btf = { .match_type = true, .prog_type = BPF_PROG_TYPE_TRACING,
+					   .match_attach = true, .attach_type = BPF_TRACE_RAW_TP };
+	char *const trace[] = { SCX_LOADER, "-m", "trace", "-d", NULL };
+	char *const automode[] = { SCX_LOADER, "-d", NULL };
+	char *const stop[] = { SCX_LOADER, "--stop", NULL };
+	const char *eperm = strerror(EPERM);
+	struct lsm_refuse_load *lsm;
+	struct gh_hub_stats st;
+	unsigned long long refused;
+	struct stat sb;
+	char why[512];
+	gh_hub *hub;
+	int rc, err;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	VM_CHECK(lsm_refuse_load_begin(&tp_btf, &lsm, why, sizeof(why)) == 0, "%s", why);
+
+	rc = scx_run(trace, "/tmp/refused_trace.log");
+	scx_cat("/tmp/refused_trace.log", "  loader| ");
+	VM_CHECK(rc == 4, "scx_greenhub -m trace -d exited %d, not 4", rc);
+	/* Which program is refused first depends on the kernel (the sys_exit gate's probe where
+	 * there is no task-work kfunc); the loader must name it. */
+	VM_CHECK(scx_file_has("/tmp/refused_trace.log", "trace mode cannot run here: "),
+		 "the loader did not say that trace mode cannot run");
+	VM_CHECK(scx_file_has("/tmp/refused_trace.log", "prog 'greenhub_"),
+		 "the loader did not name the program the kernel refused");
+	VM_CHECK(scx_file_has("/tmp/refused_trace.log", eperm),
+		 "the loader did not give the kernel's reason (%s)", eperm);
+	check_no_pins("a refused load");
+
+	rc = scx_run(automode, "/tmp/refused_auto.log");
+	scx_cat("/tmp/refused_auto.log", "  loader| ");
+	VM_CHECK(rc == 4, "scx_greenhub -d exited %d, not 4", rc);
+	VM_CHECK(scx_file_has("/tmp/refused_auto.log", "no kernel-assist mode can run"),
+		 "auto mode did not say that no mode can run");
+	VM_CHECK(scx_file_has(GH_LOADER_REFUSED, eperm), "%s does not give the kernel's reason",
+		 GH_LOADER_REFUSED);
+	check_no_pins("a refused load");
+	refused = lsm_refuse_load_end(lsm);
+	printf("the BPF LSM program refused %llu loads\n", refused);
+	VM_CHECK(refused > 0, "the BPF LSM program refused no load");
+
+	hub = gh_hub_create(NULL);
+	VM_CHECK(hub != NULL, "gh_hub_create: %s", strerror(errno));
+	err = gh_hub_run(hub, main_green, NULL, NULL);
+	VM_CHECK(err == 0, "gh_hub_run: %s", gh_strerror(err));
+	printf("hub: mode %s: %s\n", gh_mode_name(gh_hub_mode(hub)), gh_hub_mode_reason(hub));
+	VM_CHECK(gh_hub_mode(hub) == GH_MODE_NONE, "the hub ran in mode %s",
+		 gh_mode_name(gh_hub_mode(hub)));
+	VM_CHECK(strstr(gh_hub_mode_reason(hub), eperm) != NULL,
+		 "the hub's mode reason does not carry the loader's");
+	scx_hub_stats(hub, &st);
+	VM_CHECK(st.handoffs >= 1, "the sysmon did not hand off the marked call");
+	VM_CHECK(beats == BEATS, "the hub's ticker ran %d of %d beats", beats, BEATS);
+	gh_hub_destroy(hub);
+
+	/* The kernel takes the programs again: trace mode loads, and the record is gone. */
+	rc = scx_run(trace, "/tmp/refused_trace.log");
+	scx_cat("/tmp/refused_trace.log", "  loader| ");
+	VM_CHECK(rc == 0, "scx_greenhub -m trace -d exited %d once the kernel took it again", rc);
+	VM_CHECK(stat(GH_LOADER_REFUSED, &sb) < 0 && errno == ENOENT,
+		 "a successful load left %s", GH_LOADER_REFUSED);
+	rc = scx_run(stop, "/tmp/refused_stop.log");
+	VM_CHECK(rc == 0, "scx_greenhub --stop exited %d", rc);
+	printf("PASS\n");
+	return VM_EXIT_PASS;
+}
