@@ -14,6 +14,10 @@ MARIADB_CFLAGS := $(shell pkg-config --cflags libmariadb 2>/dev/null)
 
 $(BUILD)/tests/bpf/test_bpf_mariadb: BPF_TEST_CFLAGS += $(MARIADB_CFLAGS)
 $(BUILD)/tests/bpf/test_bpf_mariadb: BPF_TEST_LIBS += $(MARIADB_LIBS)
+LIBPQ_LIBS := $(or $(shell pkg-config --libs libpq 2>/dev/null),-lpq)
+LIBPQ_CFLAGS := $(or $(shell pkg-config --cflags libpq 2>/dev/null),-I/usr/include/postgresql)
+$(BUILD)/tests/bpf/test_bpf_postgres: BPF_TEST_CFLAGS += $(LIBPQ_CFLAGS)
+$(BUILD)/tests/bpf/test_bpf_postgres: BPF_TEST_LIBS += $(LIBPQ_LIBS)
 # test_bpf_dbapi drives examples/dbapi with e2e's helpers (tests/e2e/e2e.h, dbapi_client.h).
 $(BUILD)/tests/bpf/test_bpf_dbapi: BPF_TEST_CFLAGS += $(MARIADB_CFLAGS) \
 	-DEXAMPLES_DIR='"$(abspath $(BUILD)/examples)"'

@@ -212,7 +212,7 @@ static inline void *dbapi_client(void *arg)
 				atomic_fetch_add(&l->broken, 1);
 				close(fd);
 				fd = -1;
-				mdb_sleep_ms(10);
+				srv_sleep_ms(10);
 				continue;
 			}
 		}
@@ -245,7 +245,7 @@ static inline bool dbapi_grows_within(atomic_long *counter, long from, int ms)
 	for (int waited = 0; waited < ms; waited += 10) {
 		if (atomic_load(counter) > from)
 			return true;
-		mdb_sleep_ms(10);
+		srv_sleep_ms(10);
 	}
 	return false;
 }
@@ -292,7 +292,7 @@ static inline void dbapi_check_restart(struct mdb_server *m, int port, pid_t pid
 	if (!dbapi_grows_within(&l.unavailable, 0, 5000))
 		fail_msg("no 503 within 5 s of the database's death (ok %ld, other %ld, broken %ld)",
 			 atomic_load(&l.ok), atomic_load(&l.other), atomic_load(&l.broken));
-	mdb_sleep_ms(500); /* let the backoff grow */
+	srv_sleep_ms(500); /* let the backoff grow */
 	assert_int_equal(kill(pid, 0), 0);
 
 	assert_int_equal(mdb_run(m), 0);
@@ -324,7 +324,7 @@ static inline void dbapi_check_hang(struct mdb_server *m, int port, pid_t pid, i
 	}
 	/* Long enough for the pool to time out, reconnect into the stopped server and back off
 	 * more than once: no request may stay unanswered meanwhile. */
-	mdb_sleep_ms(3000 + 2000 * (unsigned)timeout_s);
+	srv_sleep_ms(3000 + 2000 * (unsigned)timeout_s);
 	assert_int_equal(kill(pid, 0), 0);
 
 	assert_int_equal(kill(m->pid, SIGCONT), 0);

@@ -204,7 +204,7 @@ static void test_e2e_dbapi_sigterm_drains(void **state)
 	dbapi_response_free(&r);
 	busy = connect_to(s.port);
 	send_str(busy, "GET /slow?ms=700 HTTP/1.1\r\n\r\n");
-	mdb_sleep_ms(200);
+	srv_sleep_ms(200);
 	assert_int_equal(kill(s.pid, SIGTERM), 0);
 	assert_int_equal(dbapi_read_response(busy, &r), 0);
 	assert_int_equal(r.status, 200);

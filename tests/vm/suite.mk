@@ -78,6 +78,9 @@ VM_OLD_TESTS := $(VM_BUILD)/test_vm_trace_refused
 VM_MARIADB := $(foreach p,/usr/sbin/mariadbd /usr/bin/mariadb-install-db \
 		/usr/bin/my_print_defaults /usr/bin/resolveip /usr/share/mysql /usr/lib/mysql,\
 		$(if $(wildcard $(p)),--extra-root $(p)))
+# The PostgreSQL server test_bpf_postgres starts: the binaries and the files initdb reads.
+VM_POSTGRES := $(foreach p,$(wildcard /usr/lib/postgresql/*) $(wildcard /usr/share/postgresql/*),\
+		--extra-root $(p))
 VM_RUN = tests/vm/run-vm --timeout $(VM_TIMEOUT) --test-timeout $(VM_TEST_TIMEOUT) \
 	 $(foreach x,$(VM_EXTRA),--extra $(x))
 VM_KERNELS := bullseye bookworm trixie trixie-backports
@@ -90,11 +93,12 @@ test-vm-bullseye: $(VM_OLD_TESTS) $(VM_EXTRA)
 		--env "GH_VM_REFUSED_FEATURE=task-local storage" $(VM_OLD_TESTS)
 
 test-vm-bookworm test-vm-trixie: test-vm-%: $(VM_TRACE_TESTS) $(VM_EXTRA)
-	$(Q)$(VM_RUN) --kernel $* --out $(BUILD)/vm/$* $(VM_MARIADB) \
+	$(Q)$(VM_RUN) --kernel $* --out $(BUILD)/vm/$* $(VM_MARIADB) $(VM_POSTGRES) \
 		--env GH_VM_EXPECT_GATE=sys_exit $(VM_TRACE_TESTS)
 
 test-vm-trixie-backports: $(VM_TESTS) $(VM_TRACE_TESTS) $(VM_EXTRA)
 	$(Q)$(VM_RUN) --kernel trixie-backports --out $(BUILD)/vm/trixie-backports $(VM_MARIADB) \
+		$(VM_POSTGRES) \
 		--env "GH_VM_EXPECT_GATE=task work" $(VM_TESTS) $(VM_TRACE_TESTS)
 
 # Every boot of the matrix (VM_KERNELS=... for fewer), then one table of what each kernel ran.
