@@ -124,11 +124,13 @@ static bool noise(const char *l)
 	return false;
 }
 
-/* The lines libbpf adds to every failed load, after the one that says why. */
+/* The lines libbpf adds to every failed load after the one that says why, and its guess at
+ * every EPERM as root (a memlock limit, which kernels since 5.11 no longer charge). */
 static bool wrapper(const char *l, size_t n)
 {
 	static const char *const generic[] = { "failed to load object ",
-					       "failed to load BPF skeleton " };
+					       "failed to load BPF skeleton ",
+					       "permission error while running as root" };
 
 	for (size_t i = 0; i < sizeof(generic) / sizeof(generic[0]); i++)
 		if (n >= strlen(generic[i]) && !strncmp(l, generic[i], strlen(generic[i])))
