@@ -47,6 +47,16 @@ static inline MYSQL *mdb_connect(const struct mdb_server *m, const char *db)
 	return c;
 }
 
+static inline bool mdb_accepts(void *arg)
+{
+	MYSQL *c = mdb_connect(arg, NULL);
+	bool ok = c != NULL;
+
+	if (ok)
+		mysql_close(c);
+	return ok;
+}
+
 /* Start mariadbd on m's port and data folder and wait (up to 60 s) until it accepts a
  * client. 0, or -1 after saying why. */
 static inline int mdb_run(struct mdb_server *m)
@@ -62,27 +72,7 @@ static inline int mdb_run(struct mdb_server *m)
 						     sock, pid, "--skip-grant-tables",
 						     "--skip-log-bin", "--innodb-buffer-pool-size=16M",
 						     NULL }, -1);
-	if (m->pid < 0) {
-		fprintf(stderr, "fork: %s\n", strerror(errno));
-		return -1;
-	}
-	for (int i = 0; i < 600; i++) {
-		MYSQL *c = mdb_connect(m, NULL);
-
-		if (c) {
-			mysql_close(c);
-			return 0;
-		}
-		if (srv_wait(m->pid, 100) >= 0) {
-			fprintf(stderr, "mariadbd exited at start:\n");
-			m->pid = -1;
-			srv_print_log(m->dir);
-			return -1;
-		}
-	}
-	fprintf(stderr, "mariadbd did not accept connections on port %u\n", m->port);
-	srv_print_log(m->dir);
-	return -1;
+	return srv_wait_ready(&m->pid, m->dir, "mariadbd", m->port, mdb_accepts, m);
 }
 
 /* Stop mariadbd with sig (SIGKILL: as if it crashed) and reap it. */

@@ -64,6 +64,15 @@ static inline PGconn *pg_connect(const struct pg_server *p, bool loud)
 	return NULL;
 }
 
+static inline bool pg_accepts(void *arg)
+{
+	PGconn *c = pg_connect(arg, false);
+	bool ok = c != NULL;
+
+	PQfinish(c);
+	return ok;
+}
+
 /* Start postgres on p's port and data folder and wait (up to 60 s) until it accepts a client.
  * 0, or -1 after saying why. */
 static inline int pg_run(struct pg_server *p)
@@ -79,27 +88,7 @@ static inline int pg_run(struct pg_server *p)
 							  "fsync=off", "-c", "max_connections=20",
 							  "-c", "shared_buffers=16MB", NULL },
 			   SRV_NOBODY);
-	if (p->pid < 0) {
-		fprintf(stderr, "fork: %s\n", strerror(errno));
-		return -1;
-	}
-	for (int i = 0; i < 600; i++) {
-		PGconn *c = pg_connect(p, false);
-
-		if (c) {
-			PQfinish(c);
-			return 0;
-		}
-		if (srv_wait(p->pid, 100) >= 0) {
-			fprintf(stderr, "postgres exited at start:\n");
-			p->pid = -1;
-			srv_print_log(p->dir);
-			return -1;
-		}
-	}
-	fprintf(stderr, "postgres did not accept connections on port %u\n", p->port);
-	srv_print_log(p->dir);
-	return -1;
+	return srv_wait_ready(&p->pid, p->dir, "postgres", p->port, pg_accepts, p);
 }
 
 /* A new data folder, and the server running on a free port. 0, or -1 after saying why

@@ -104,6 +104,41 @@ static inline int srv_wait(pid_t pid, int ms)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/* Print the end of dir/log (why a server would not start). */
+static inline void srv_print_log(const char *dir)
+{
+	char cmd[160];
+
+	snprintf(cmd, sizeof(cmd), "tail -n 20 %s/log >&2", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "(no log in %s)\n", dir);
+}
+
+/* Wait (up to 60 s) until the server just started as *pid, called name, accepts a client
+ * (ready(arg) says whether it does): 0, or -1 after saying why with the end of its log (*pid is
+ * -1 if it exited). */
+static inline int srv_wait_ready(pid_t *pid, const char *dir, const char *name, unsigned port,
+				 bool (*ready)(void *), void *arg)
+{
+	if (*pid < 0) {
+		fprintf(stderr, "fork: %s\n", strerror(errno));
+		return -1;
+	}
+	for (int i = 0; i < 600; i++) {
+		if (ready(arg))
+			return 0;
+		if (srv_wait(*pid, 100) >= 0) {
+			fprintf(stderr, "%s exited at start:\n", name);
+			*pid = -1;
+			srv_print_log(dir);
+			return -1;
+		}
+	}
+	fprintf(stderr, "%s did not accept connections on port %u\n", name, port);
+	srv_print_log(dir);
+	return -1;
+}
+
 /* Run argv (as uid unless -1) to its end, up to ms: 0, or -1 after printing its status. */
 static inline int srv_run(const char *dir, const char *const argv[], int uid, int ms)
 {
@@ -118,16 +153,6 @@ static inline int srv_run(const char *dir, const char *const argv[], int uid, in
 		waitpid(pid, NULL, 0);
 	}
 	return -1;
-}
-
-/* Print the end of dir/log (why a server would not start). */
-static inline void srv_print_log(const char *dir)
-{
-	char cmd[160];
-
-	snprintf(cmd, sizeof(cmd), "tail -n 20 %s/log >&2", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "(no log in %s)\n", dir);
 }
 
 /* Stop *pid with sig (SIGKILL: as if it crashed), reap it, and set *pid to -1. */

@@ -118,20 +118,28 @@ static inline void scx_unload_at_exit(void)
 	}
 }
 
-/* Load the scheduler detached, with option (NULL: none) after -m sched_ext -d, and wait until
- * it is enabled (FAIL otherwise). */
-static inline void scx_load_with(const char *option)
+/* A kernel side is (about to be) loaded: a test that fails from here on stops it on its way
+ * out. scx_unload clears scx_loaded; a test that stops it otherwise clears it itself. */
+static inline void scx_stop_at_exit(void)
 {
-	char *const argv[] = { SCX_LOADER, "-m", "sched_ext", "-d", (char *)option, NULL };
 	static bool registered;
-	char buf[64];
-	int rc;
 
 	if (!registered) {
 		registered = true;
 		atexit(scx_unload_at_exit);
 	}
 	scx_loaded = true;
+}
+
+/* Load the scheduler detached, with option (NULL: none) after -m sched_ext -d, and wait until
+ * it is enabled (FAIL otherwise). */
+static inline void scx_load_with(const char *option)
+{
+	char *const argv[] = { SCX_LOADER, "-m", "sched_ext", "-d", (char *)option, NULL };
+	char buf[64];
+	int rc;
+
+	scx_stop_at_exit();
 	rc = scx_run(argv, "/tmp/scx_load.log");
 
 	if (rc != 0) {

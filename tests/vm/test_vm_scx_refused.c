@@ -85,6 +85,7 @@ int main(void)
 	VM_CHECK(vm_scx_wait_state("disabled", 0) == 0, "a scheduler is already loaded");
 	VM_CHECK(lsm_refuse_load_begin(&struct_ops, &lsm, why, sizeof(why)) == 0, "%s", why);
 
+	scx_stop_at_exit(); /* whatever loads, a failing test unloads */
 	/* 1. asked for by name: refused, nothing left behind */
 	rc = scx_run(scx, "/tmp/refused_scx.log");
 	scx_cat("/tmp/refused_scx.log", "  loader| ");
@@ -130,6 +131,7 @@ int main(void)
 	gh_hub_destroy(hub);
 
 	/* 4. unloaded */
+	scx_loaded = false;
 	rc = scx_run(stop, "/tmp/refused_stop.log");
 	scx_cat("/tmp/refused_stop.log", "  loader| ");
 	VM_CHECK(rc == 0, "scx_greenhub --stop exited %d", rc);

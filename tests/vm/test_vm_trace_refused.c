@@ -13,64 +13,16 @@
  * tests/vm/suite.mk).
  */
 #include <sys/stat.h>
-#include <time.h>
 
-#include "greenhub.h"
+#include "none_hub.h"
 #include "scx_test.h"
-
-static int beats;
-
-static void *beat(void *arg)
-{
-	for (int i = 0; i < 20; i++) {
-		gh_sleep_until(gh_now() + 5000000);
-		beats++;
-	}
-	return NULL;
-}
-
-static void *blocker(void *arg)
-{
-	struct timespec ts = { .tv_nsec = 100000000 };
-
-	GH_BLOCKING(nanosleep(&ts, NULL));
-	return NULL;
-}
-
-static void *main_green(void *arg)
-{
-	gh_thread *b = gh_spawn(beat, NULL), *x = gh_spawn(blocker, NULL);
-
-	gh_join(x, NULL);
-	gh_join(b, NULL);
-	return NULL;
-}
-
-static int run_hub(enum gh_mode want, enum gh_mode *mode, char *why, size_t len)
-{
-	struct gh_hub_opts o;
-	gh_hub *hub;
-	int err;
-
-	gh_hub_opts_init(&o);
-	o.mode = want;
-	hub = gh_hub_create(&o);
-	if (!hub)
-		vm_test_fail("gh_hub_create: %s", gh_strerror(-errno));
-	err = gh_hub_run(hub, main_green, NULL, NULL);
-	*mode = gh_hub_mode(hub);
-	snprintf(why, len, "%s", gh_hub_mode_reason(hub));
-	gh_hub_destroy(hub);
-	return err;
-}
 
 int main(void)
 {
 	const char *feature = getenv("GH_VM_REFUSED_FEATURE");
 	char *const trace[] = { SCX_LOADER, "-m", "trace", "-d", NULL };
 	char *const automode[] = { SCX_LOADER, "-d", NULL };
-	enum gh_mode mode;
-	char why[512];
+	struct none_hub h;
 	struct stat st;
 	int rc;
 
@@ -88,17 +40,18 @@ int main(void)
 	VM_CHECK(scx_file_has("/tmp/refused_auto.log", "no kernel-assist mode can run"),
 		 "auto mode did not say that no mode can run");
 
-	rc = run_hub(GH_MODE_AUTO, &mode, why, sizeof(why));
-	printf("auto: %d, mode %s: %s\n", rc, gh_mode_name(mode), why);
+	rc = none_hub_run(GH_MODE_AUTO, &h);
+	printf("auto: %d, mode %s: %s\n", rc, gh_mode_name(h.mode), h.why);
 	VM_CHECK(rc == 0, "an AUTO hub failed: %s", gh_strerror(rc));
-	VM_CHECK(mode == GH_MODE_NONE, "an AUTO hub ran in mode %s", gh_mode_name(mode));
-	VM_CHECK(strstr(why, feature) != NULL,
+	VM_CHECK(h.mode == GH_MODE_NONE, "an AUTO hub ran in mode %s", gh_mode_name(h.mode));
+	VM_CHECK(strstr(h.why, feature) != NULL,
 		 "the hub's mode reason does not carry the loader's reason (%s)", feature);
-	VM_CHECK(beats == 20, "the hub's ticker ran %d of 20 beats", beats);
+	VM_CHECK(h.handoffs >= 1, "the sysmon did not hand off the marked call");
+	VM_CHECK(h.beats == NONE_HUB_BEATS, "the hub's ticker ran %d of %d beats", h.beats,
+		 NONE_HUB_BEATS);
 
-	beats = 0;
-	rc = run_hub(GH_MODE_TRACE, &mode, why, sizeof(why));
-	printf("trace by name: %d (%s): %s\n", rc, gh_strerror(rc), why);
+	rc = none_hub_run(GH_MODE_TRACE, &h);
+	printf("trace by name: %d (%s): %s\n", rc, gh_strerror(rc), h.why);
 	VM_CHECK(rc == -EOPNOTSUPP, "a hub asking for trace mode got %d, not -EOPNOTSUPP", rc);
 	printf("PASS\n");
 	return VM_EXIT_PASS;

@@ -16,38 +16,8 @@
 
 #include "greenhub/trace.h"
 #include "lsm_refuse_load.h"
+#include "none_hub.h"
 #include "scx_test.h"
-
-#define BEATS 20
-
-static int beats;
-
-static void *beat(void *arg)
-{
-	for (int i = 0; i < BEATS; i++) {
-		gh_sleep(5000000);
-		beats++;
-	}
-	return NULL;
-}
-
-static void *marked_block(void *arg)
-{
-	struct timespec ts = { .tv_nsec = 100000000 };
-
-	GH_BLOCKING(nanosleep(&ts, NULL));
-	return NULL;
-}
-
-static void *main_green(void *arg)
-{
-	gh_thread *b = gh_spawn(beat, NULL), *x = gh_spawn(marked_block, NULL);
-
-	VM_CHECK(b && x, "gh_spawn: %s", strerror(errno));
-	gh_join(x, NULL);
-	gh_join(b, NULL);
-	return NULL;
-}
 
 static void check_no_pins(const char *after)
 {
@@ -70,16 +40,16 @@ int main(void)
 	char *const stop[] = { SCX_LOADER, "--stop", NULL };
 	const char *eperm = strerror(EPERM);
 	struct lsm_refuse_load *lsm;
-	struct gh_hub_stats st;
+	struct none_hub h;
 	unsigned long long refused;
 	struct stat sb;
 	char why[512];
-	gh_hub *hub;
-	int rc, err;
+	int rc;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	VM_CHECK(lsm_refuse_load_begin(&tp_btf, &lsm, why, sizeof(why)) == 0, "%s", why);
 
+	scx_stop_at_exit(); /* whatever loads, a failing test unloads */
 	rc = scx_run(trace, "/tmp/refused_trace.log");
 	scx_cat("/tmp/refused_trace.log", "  loader| ");
 	VM_CHECK(rc == 4, "scx_greenhub -m trace -d exited %d, not 4", rc);
@@ -105,19 +75,14 @@ int main(void)
 	printf("the BPF LSM program refused %llu loads\n", refused);
 	VM_CHECK(refused > 0, "the BPF LSM program refused no load");
 
-	hub = gh_hub_create(NULL);
-	VM_CHECK(hub != NULL, "gh_hub_create: %s", strerror(errno));
-	err = gh_hub_run(hub, main_green, NULL, NULL);
-	VM_CHECK(err == 0, "gh_hub_run: %s", gh_strerror(err));
-	printf("hub: mode %s: %s\n", gh_mode_name(gh_hub_mode(hub)), gh_hub_mode_reason(hub));
-	VM_CHECK(gh_hub_mode(hub) == GH_MODE_NONE, "the hub ran in mode %s",
-		 gh_mode_name(gh_hub_mode(hub)));
-	VM_CHECK(strstr(gh_hub_mode_reason(hub), eperm) != NULL,
-		 "the hub's mode reason does not carry the loader's");
-	scx_hub_stats(hub, &st);
-	VM_CHECK(st.handoffs >= 1, "the sysmon did not hand off the marked call");
-	VM_CHECK(beats == BEATS, "the hub's ticker ran %d of %d beats", beats, BEATS);
-	gh_hub_destroy(hub);
+	rc = none_hub_run(GH_MODE_AUTO, &h);
+	printf("hub: mode %s: %s\n", gh_mode_name(h.mode), h.why);
+	VM_CHECK(rc == 0, "gh_hub_run: %s", gh_strerror(rc));
+	VM_CHECK(h.mode == GH_MODE_NONE, "the hub ran in mode %s", gh_mode_name(h.mode));
+	VM_CHECK(strstr(h.why, eperm) != NULL, "the hub's mode reason does not carry the loader's");
+	VM_CHECK(h.handoffs >= 1, "the sysmon did not hand off the marked call");
+	VM_CHECK(h.beats == NONE_HUB_BEATS, "the hub's ticker ran %d of %d beats", h.beats,
+		 NONE_HUB_BEATS);
 
 	/* The kernel takes the programs again: trace mode loads, and the record is gone. */
 	rc = scx_run(trace, "/tmp/refused_trace.log");
@@ -125,6 +90,7 @@ int main(void)
 	VM_CHECK(rc == 0, "scx_greenhub -m trace -d exited %d once the kernel took it again", rc);
 	VM_CHECK(stat(GH_LOADER_REFUSED, &sb) < 0 && errno == ENOENT,
 		 "a successful load left %s", GH_LOADER_REFUSED);
+	scx_loaded = false;
 	rc = scx_run(stop, "/tmp/refused_stop.log");
 	VM_CHECK(rc == 0, "scx_greenhub --stop exited %d", rc);
 	printf("PASS\n");
