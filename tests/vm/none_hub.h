@@ -17,7 +17,7 @@
 
 struct none_hub {
 	enum gh_mode mode;     /* the mode it ran in */
-	char why[512];         /* its mode reason */
+	char why[1024];        /* its mode reason (the runtime keeps up to 767 bytes) */
 	int beats;
 	unsigned long long handoffs;
 };

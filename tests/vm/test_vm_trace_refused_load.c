@@ -5,13 +5,15 @@
  * the test's own (tests/vm/lsm_refuse_load.bpf.c) refuses every tp_btf program with EPERM while
  * it is attached. Runs in trace mode's suite on each kernel of the matrix that has it.
  *   - `scx_greenhub -m trace -d` exits 4 (kernel unsupported), names the program refused (the
- *     sys_exit gate's probe, or trace mode's own) and the kernel's error, and pins nothing;
+ *     sys_exit gate's probe, or trace mode's own) and the kernel's error, not libbpf's guess
+ *     at a memlock limit (the limit is lowered for it), and pins nothing;
  *   - `scx_greenhub -d` (auto) exits 4 too (sched_ext mode's process-exit programs are tp_btf
  *     programs as well), says that no mode can run, and records why in GH_LOADER_REFUSED;
  *   - a hub in AUTO mode runs in mode none and quotes that reason; its sysmon hands off a marked
  *     blocking call while another green thread keeps ticking;
  *   - once the kernel takes the programs again, trace mode loads and removes the record.
  */
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "greenhub/trace.h"
@@ -40,6 +42,7 @@ int main(void)
 	char *const stop[] = { SCX_LOADER, "--stop", NULL };
 	const char *eperm = strerror(EPERM);
 	struct lsm_refuse_load *lsm;
+	struct rlimit memlock, low;
 	struct none_hub h;
 	unsigned long long refused;
 	struct stat sb;
@@ -50,6 +53,12 @@ int main(void)
 	VM_CHECK(lsm_refuse_load_begin(&tp_btf, &lsm, why, sizeof(why)) == 0, "%s", why);
 
 	scx_stop_at_exit(); /* whatever loads, a failing test unloads */
+	/* With a finite memlock limit libbpf follows each EPERM with a guess at it (these kernels
+	 * do not charge BPF to it), which must not take the place of the reason. */
+	VM_CHECK(getrlimit(RLIMIT_MEMLOCK, &memlock) == 0, "getrlimit: %s", strerror(errno));
+	low = memlock;
+	low.rlim_cur = 64 * 1024;
+	VM_CHECK(setrlimit(RLIMIT_MEMLOCK, &low) == 0, "setrlimit: %s", strerror(errno));
 	rc = scx_run(trace, "/tmp/refused_trace.log");
 	scx_cat("/tmp/refused_trace.log", "  loader| ");
 	VM_CHECK(rc == 4, "scx_greenhub -m trace -d exited %d, not 4", rc);
@@ -71,6 +80,7 @@ int main(void)
 	VM_CHECK(scx_file_has(GH_LOADER_REFUSED, eperm), "%s does not give the kernel's reason",
 		 GH_LOADER_REFUSED);
 	check_no_pins("a refused load");
+	VM_CHECK(setrlimit(RLIMIT_MEMLOCK, &memlock) == 0, "setrlimit: %s", strerror(errno));
 	refused = lsm_refuse_load_end(lsm);
 	printf("the BPF LSM program refused %llu loads\n", refused);
 	VM_CHECK(refused > 0, "the BPF LSM program refused no load");
