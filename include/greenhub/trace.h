@@ -60,6 +60,8 @@
  * nothing pinned, can tell its users why it runs without kernel assist. */
 #define GH_LOADER_STATE_DIR "/run/greenhub"
 #define GH_LOADER_REFUSED GH_LOADER_STATE_DIR "/refused"
+/* The longest line the loader writes there, newline and NUL included. */
+#define GH_LOADER_REFUSED_MAX 1024
 
 #define GH_TRACE_PIN_ROOT "/sys/fs/bpf"
 #define GH_TRACE_PIN_DIR GH_TRACE_PIN_ROOT "/greenhub"

@@ -9,8 +9,8 @@
  *     at a memlock limit (the limit is lowered for it), and pins nothing;
  *   - `scx_greenhub -d` (auto) exits 4 too (sched_ext mode's process-exit programs are tp_btf
  *     programs as well), says that no mode can run, and records why in GH_LOADER_REFUSED;
- *   - a hub in AUTO mode runs in mode none and quotes that reason; its sysmon hands off a marked
- *     blocking call while another green thread keeps ticking;
+ *   - a hub in AUTO mode runs in mode none and quotes that reason whole; its sysmon hands off a
+ *     marked blocking call while another green thread keeps ticking;
  *   - once the kernel takes the programs again, trace mode loads and removes the record.
  */
 #include <sys/resource.h>
@@ -42,7 +42,9 @@ int main(void)
 	char *const stop[] = { SCX_LOADER, "--stop", NULL };
 	const char *eperm = strerror(EPERM);
 	struct lsm_refuse_load *lsm;
+	char recorded[GH_LOADER_REFUSED_MAX];
 	struct rlimit memlock, low;
+	FILE *f;
 	struct none_hub h;
 	unsigned long long refused;
 	struct stat sb;
@@ -79,6 +81,12 @@ int main(void)
 		 "auto mode did not say that no mode can run");
 	VM_CHECK(scx_file_has(GH_LOADER_REFUSED, eperm), "%s does not give the kernel's reason",
 		 GH_LOADER_REFUSED);
+	f = fopen(GH_LOADER_REFUSED, "r");
+	VM_CHECK(f && fgets(recorded, sizeof(recorded), f), "reading %s: %s", GH_LOADER_REFUSED,
+		 strerror(errno));
+	fclose(f);
+	recorded[strcspn(recorded, "\n")] = '\0';
+	printf("recorded (%zu bytes): %s\n", strlen(recorded), recorded);
 	check_no_pins("a refused load");
 	VM_CHECK(setrlimit(RLIMIT_MEMLOCK, &memlock) == 0, "setrlimit: %s", strerror(errno));
 	refused = lsm_refuse_load_end(lsm);
@@ -89,7 +97,8 @@ int main(void)
 	printf("hub: mode %s: %s\n", gh_mode_name(h.mode), h.why);
 	VM_CHECK(rc == 0, "gh_hub_run: %s", gh_strerror(rc));
 	VM_CHECK(h.mode == GH_MODE_NONE, "the hub ran in mode %s", gh_mode_name(h.mode));
-	VM_CHECK(strstr(h.why, eperm) != NULL, "the hub's mode reason does not carry the loader's");
+	VM_CHECK(strstr(h.why, recorded) != NULL, "the hub's mode reason does not carry all of "
+		 "the loader's: %s", recorded);
 	VM_CHECK(h.handoffs >= 1, "the sysmon did not hand off the marked call");
 	VM_CHECK(h.beats == NONE_HUB_BEATS, "the hub's ticker ran %d of %d beats", h.beats,
 		 NONE_HUB_BEATS);

@@ -53,7 +53,8 @@ static void append(struct gh_hub *hub, const char *fmt, const char *a, const cha
 /* Probe and attach one backend; on failure the reason is appended. */
 static int try(struct gh_hub *hub, const struct gh__backend *be)
 {
-	char why[640] = "";
+	/* room for the loader's refusal (GH_LOADER_REFUSED_MAX) and what kside.c says of it */
+	char why[GH_LOADER_REFUSED_MAX + 128] = "";
 	int err = be->probe ? be->probe(why, sizeof(why)) : 0;
 
 	if (!err && be->hub_attach)

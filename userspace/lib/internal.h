@@ -23,6 +23,7 @@
 #include "greenhub.h"
 #include "greenhub/request.h"
 #include "greenhub/slot.h"
+#include "greenhub/trace.h"
 #include "list.h"
 #include "probes.h"
 
@@ -489,7 +490,7 @@ struct gh_hub {
 	enum gh_mode mode;            /* the mode this run uses */
 	const struct gh__backend *backend;
 	void *backend_data;           /* the backend's own per-hub state */
-	char mode_reason[768];        /* why this mode, for gh_hub_mode_reason() */
+	char mode_reason[GH_LOADER_REFUSED_MAX + 512]; /* why this mode: gh_hub_mode_reason() */
 
 	/* The carriers (spare.c). */
 	atomic_bool stopping;         /* every green thread finished: carriers exit */

@@ -354,7 +354,7 @@ static void release(struct gh__kside_hub *kh)
 /* Nothing is pinned: say so, and why, if the loader left word that it refused this kernel. */
 static void not_running(char *why, size_t len)
 {
-	char refused[512] = "";
+	char refused[GH_LOADER_REFUSED_MAX] = "";
 	FILE *f = fopen(GH_LOADER_REFUSED, "re");
 
 	if (f) {

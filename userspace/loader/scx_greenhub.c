@@ -317,7 +317,8 @@ static int load_a_mode(const struct loader_opts *o, const struct loader_features
 		       const struct loader_mode *asked, const struct loader_mode **modep,
 		       void **state)
 {
-	char why[320], all[640] = "";
+	/* all: what GH_LOADER_REFUSED holds after "Linux <release>: " (release: 64 at most) */
+	char why[320], all[GH_LOADER_REFUSED_MAX - 96] = "";
 	size_t used = 0;
 	int status = EXIT_UNSUPPORTED;
 
