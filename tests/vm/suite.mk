@@ -48,8 +48,11 @@ VM_SCX_TESTS := $(VM_BUILD)/test_vm_scx_loader $(VM_BUILD)/test_vm_scx_block \
 		$(VM_BUILD)/test_vm_scx_stress $(VM_BUILD)/test_vm_scx_eject \
 		$(VM_BUILD)/test_vm_scx_grace $(VM_BUILD)/test_vm_scx_watchdog \
 		$(VM_BUILD)/test_vm_scx_isolation $(VM_BUILD)/test_vm_scx_records \
-		$(VM_BUILD)/test_vm_scx_refused
+		$(VM_BUILD)/test_vm_scx_refused $(VM_BUILD)/test_vm_scx_dbclients
 VM_TESTS += $(VM_SCX_TESTS)
+# test_vm_scx_dbclients drives libmariadb and libpq (their flags: tests/bpf/suite.mk).
+$(VM_BUILD)/test_vm_scx_dbclients: VM_CFLAGS += $(MARIADB_CFLAGS) $(LIBPQ_CFLAGS)
+$(VM_BUILD)/test_vm_scx_dbclients: VM_LIBS += $(MARIADB_LIBS) $(LIBPQ_LIBS)
 VM_EXTRA += $(LOADER) $(STRESS_BIN)
 
 # Tests that link the runtime: the sched_ext suite, and trace mode's VM tests below.
