@@ -47,6 +47,27 @@ static inline MYSQL *mdb_connect(const struct mdb_server *m, const char *db)
 	return c;
 }
 
+/* The test query that sleeps 200 ms in the server. */
+#define MDB_SLEEP_QUERY "SELECT SLEEP(0.2)"
+
+/* Run MDB_SLEEP_QUERY on db: true if it returned its row, else false (the client's error, if
+ * any, in error). */
+static inline bool mdb_sleep_query(MYSQL *db, char *error, size_t len)
+{
+	MYSQL_RES *res;
+	MYSQL_ROW row;
+	bool ok;
+
+	if (mysql_query(db, MDB_SLEEP_QUERY) || !(res = mysql_store_result(db))) {
+		snprintf(error, len, "%s", mysql_error(db));
+		return false;
+	}
+	row = mysql_fetch_row(res);
+	ok = row && row[0] && !strcmp(row[0], "0");
+	mysql_free_result(res);
+	return ok;
+}
+
 static inline bool mdb_accepts(void *arg)
 {
 	MYSQL *c = mdb_connect(arg, NULL);

@@ -64,6 +64,24 @@ static inline PGconn *pg_connect(const struct pg_server *p, bool loud)
 	return NULL;
 }
 
+/* The test query that sleeps 200 ms in the server (libpq waits for its answer in poll). */
+#define PG_SLEEP_QUERY "SELECT 42 FROM pg_sleep(0.2)"
+
+/* Run PG_SLEEP_QUERY on db: true if it returned its row, else false (the client's error, if
+ * any, in error). */
+static inline bool pg_sleep_query(PGconn *db, char *error, size_t len)
+{
+	PGresult *res = PQexec(db, PG_SLEEP_QUERY);
+	bool ok = false;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		snprintf(error, len, "%s", PQerrorMessage(db));
+	else
+		ok = PQntuples(res) == 1 && !strcmp(PQgetvalue(res, 0, 0), "42");
+	PQclear(res);
+	return ok;
+}
+
 static inline bool pg_accepts(void *arg)
 {
 	PGconn *c = pg_connect(arg, false);

@@ -21,18 +21,7 @@ static void *connect_db(void)
 
 static bool run_query(void *db, char *error, size_t len)
 {
-	MYSQL_RES *res;
-	MYSQL_ROW row;
-	bool ok;
-
-	if (mysql_query(db, "SELECT SLEEP(0.2)") || !(res = mysql_store_result(db))) {
-		snprintf(error, len, "%s", mysql_error(db));
-		return false;
-	}
-	row = mysql_fetch_row(res);
-	ok = row && row[0] && !strcmp(row[0], "0");
-	mysql_free_result(res);
-	return ok;
+	return mdb_sleep_query(db, error, len);
 }
 
 static void close_db(void *db)
@@ -41,7 +30,7 @@ static void close_db(void *db)
 }
 
 static const struct db_client mariadb = {
-	.query = "SELECT SLEEP(0.2)",
+	.query = MDB_SLEEP_QUERY,
 	.connect = connect_db,
 	.run = run_query,
 	.close = close_db,

@@ -21,15 +21,7 @@ static void *connect_db(void)
 
 static bool run_query(void *db, char *error, size_t len)
 {
-	PGresult *res = PQexec(db, "SELECT 42 FROM pg_sleep(0.2)");
-	bool ok = false;
-
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		snprintf(error, len, "%s", PQerrorMessage(db));
-	else
-		ok = PQntuples(res) == 1 && !strcmp(PQgetvalue(res, 0, 0), "42");
-	PQclear(res);
-	return ok;
+	return pg_sleep_query(db, error, len);
 }
 
 static void close_db(void *db)
@@ -38,7 +30,7 @@ static void close_db(void *db)
 }
 
 static const struct db_client postgres = {
-	.query = "SELECT 42 FROM pg_sleep(0.2)",
+	.query = PG_SLEEP_QUERY,
 	.connect = connect_db,
 	.run = run_query,
 	.close = close_db,

@@ -34,18 +34,7 @@ static void *mdb_open(void)
 
 static bool mdb_query(void *db, char *error, size_t len)
 {
-	MYSQL_RES *res;
-	MYSQL_ROW row;
-	bool ok;
-
-	if (mysql_query(db, "SELECT SLEEP(0.2)") || !(res = mysql_store_result(db))) {
-		snprintf(error, len, "%s", mysql_error(db));
-		return false;
-	}
-	row = mysql_fetch_row(res);
-	ok = row && row[0] && !strcmp(row[0], "0");
-	mysql_free_result(res);
-	return ok;
+	return mdb_sleep_query(db, error, len);
 }
 
 static void mdb_close(void *db)
@@ -60,15 +49,7 @@ static void *pg_open(void)
 
 static bool pg_query(void *db, char *error, size_t len)
 {
-	PGresult *res = PQexec(db, "SELECT 42 FROM pg_sleep(0.2)");
-	bool ok = false;
-
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		snprintf(error, len, "%s", PQerrorMessage(db));
-	else
-		ok = PQntuples(res) == 1 && !strcmp(PQgetvalue(res, 0, 0), "42");
-	PQclear(res);
-	return ok;
+	return pg_sleep_query(db, error, len);
 }
 
 static void pg_close(void *db)
@@ -77,8 +58,8 @@ static void pg_close(void *db)
 }
 
 static const struct client clients[] = {
-	{ "libmariadb", "SELECT SLEEP(0.2)", mdb_open, mdb_query, mdb_close },
-	{ "libpq", "SELECT 42 FROM pg_sleep(0.2)", pg_open, pg_query, pg_close },
+	{ "libmariadb", MDB_SLEEP_QUERY, mdb_open, mdb_query, mdb_close },
+	{ "libpq", PG_SLEEP_QUERY, pg_open, pg_query, pg_close },
 };
 
 struct query {
