@@ -13,6 +13,7 @@
 
 #include <mysql.h>
 
+#include "db_client.h"
 #include "server_proc.h"
 
 #define MDB_MARIADBD "/usr/sbin/mariadbd"
@@ -50,9 +51,9 @@ static inline MYSQL *mdb_connect(const struct mdb_server *m, const char *db)
 /* The test query that sleeps 200 ms in the server. */
 #define MDB_SLEEP_QUERY "SELECT SLEEP(0.2)"
 
-/* Run MDB_SLEEP_QUERY on db: true if it returned its row, else false (the client's error, if
- * any, in error). */
-static inline bool mdb_sleep_query(MYSQL *db, char *error, size_t len)
+/* Run MDB_SLEEP_QUERY on db (a MYSQL *): true if it returned its row, else false (the
+ * client's error, if any, in error). */
+static inline bool mdb_sleep_query(void *db, char *error, size_t len)
 {
 	MYSQL_RES *res;
 	MYSQL_ROW row;
@@ -67,6 +68,21 @@ static inline bool mdb_sleep_query(MYSQL *db, char *error, size_t len)
 	mysql_free_result(res);
 	return ok;
 }
+
+static inline void *mdb_client_connect(void *m)
+{
+	return mdb_connect(m, NULL);
+}
+
+static inline void mdb_client_close(void *db)
+{
+	mysql_close(db);
+}
+
+/* libmariadb against server m, as a struct db_client. */
+#define MDB_CLIENT(m)                                                                    \
+	{ "libmariadb", MDB_SLEEP_QUERY, (m), mdb_client_connect, mdb_sleep_query,        \
+	  mdb_client_close }
 
 static inline bool mdb_accepts(void *arg)
 {

@@ -13,6 +13,7 @@
 #include <glob.h>
 #include <libpq-fe.h>
 
+#include "db_client.h"
 #include "server_proc.h"
 
 #define PG_BIN_GLOB "/usr/lib/postgresql/*/bin"
@@ -67,9 +68,9 @@ static inline PGconn *pg_connect(const struct pg_server *p, bool loud)
 /* The test query that sleeps 200 ms in the server (libpq waits for its answer in poll). */
 #define PG_SLEEP_QUERY "SELECT 42 FROM pg_sleep(0.2)"
 
-/* Run PG_SLEEP_QUERY on db: true if it returned its row, else false (the client's error, if
- * any, in error). */
-static inline bool pg_sleep_query(PGconn *db, char *error, size_t len)
+/* Run PG_SLEEP_QUERY on db (a PGconn *): true if it returned its row, else false (the client's
+ * error, if any, in error). */
+static inline bool pg_sleep_query(void *db, char *error, size_t len)
 {
 	PGresult *res = PQexec(db, PG_SLEEP_QUERY);
 	bool ok = false;
@@ -81,6 +82,20 @@ static inline bool pg_sleep_query(PGconn *db, char *error, size_t len)
 	PQclear(res);
 	return ok;
 }
+
+static inline void *pg_client_connect(void *p)
+{
+	return pg_connect(p, true);
+}
+
+static inline void pg_client_close(void *db)
+{
+	PQfinish(db);
+}
+
+/* libpq against server p, as a struct db_client. */
+#define PG_CLIENT(p)                                                                     \
+	{ "libpq", PG_SLEEP_QUERY, (p), pg_client_connect, pg_sleep_query, pg_client_close }
 
 static inline bool pg_accepts(void *arg)
 {

@@ -6,24 +6,16 @@
  *   - one query hands off, a ticker green thread keeps ticking, and the query returns its row;
  *   - four such queries from four green threads of one hub overlap instead of running one
  *     after another (each blocked client is handed off in turn).
- * test_bpf_mariadb (libmariadb) and test_bpf_postgres (libpq) each give a struct db_client.
+ * test_bpf_mariadb (libmariadb) and test_bpf_postgres (libpq) each give a struct db_client
+ * (tests/db_client.h).
  */
 #ifndef GREENHUB_TESTS_DB_CLIENTS_H
 #define GREENHUB_TESTS_DB_CLIENTS_H
 
 #include "bpf_test.h"
+#include "../db_client.h"
 
-#define DB_QUERY_MS 200
 #define DB_PARALLEL 4
-
-struct db_client {
-	const char *query;  /* what the query is, for the report */
-	/* A connection (it may block too: that is fine), or NULL. */
-	void *(*connect)(void);
-	/* The query: true if it returned the row it should, else false with why in error. */
-	bool (*run)(void *db, char *error, size_t len);
-	void (*close)(void *db);
-};
 
 struct db_query {
 	const struct db_client *client;
@@ -65,7 +57,7 @@ static void *db_main(void *arg)
 	r->ticker.period_ns = 1000000;
 	ticker = gh_spawn(bt_tick, &r->ticker);
 	for (int i = 0; i < r->parallel; i++) {
-		r->q[i].db = r->q[i].client->connect();
+		r->q[i].db = r->q[i].client->connect(r->q[i].client->server);
 		if (!check_non_null(r->q[i].db))
 			goto out;
 	}

@@ -14,27 +14,7 @@
 
 static struct mdb_server server = { .pid = -1 };
 
-static void *connect_db(void)
-{
-	return mdb_connect(&server, NULL);
-}
-
-static bool run_query(void *db, char *error, size_t len)
-{
-	return mdb_sleep_query(db, error, len);
-}
-
-static void close_db(void *db)
-{
-	mysql_close(db);
-}
-
-static const struct db_client mariadb = {
-	.query = MDB_SLEEP_QUERY,
-	.connect = connect_db,
-	.run = run_query,
-	.close = close_db,
-};
+static const struct db_client mariadb = MDB_CLIENT(&server);
 
 static int start_server(void **state)
 {

@@ -14,27 +14,7 @@
 
 static struct pg_server server = { .pid = -1 };
 
-static void *connect_db(void)
-{
-	return pg_connect(&server, true);
-}
-
-static bool run_query(void *db, char *error, size_t len)
-{
-	return pg_sleep_query(db, error, len);
-}
-
-static void close_db(void *db)
-{
-	PQfinish(db);
-}
-
-static const struct db_client postgres = {
-	.query = PG_SLEEP_QUERY,
-	.connect = connect_db,
-	.run = run_query,
-	.close = close_db,
-};
+static const struct db_client postgres = PG_CLIENT(&server);
 
 static int start_server(void **state)
 {

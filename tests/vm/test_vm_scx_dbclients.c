@@ -16,54 +16,14 @@
 
 #define QUERIES 4
 
-struct client {
-	const char *name, *query;
-	void *(*connect)(void);
-	bool (*run)(void *db, char *error, size_t len);
-	void (*close)(void *db);
-};
-
 static struct mdb_server mdb = { .pid = -1 };
 static struct pg_server pg = { .pid = -1 };
 static struct scx_marker marker;
 
-static void *mdb_open(void)
-{
-	return mdb_connect(&mdb, NULL);
-}
-
-static bool mdb_query(void *db, char *error, size_t len)
-{
-	return mdb_sleep_query(db, error, len);
-}
-
-static void mdb_close(void *db)
-{
-	mysql_close(db);
-}
-
-static void *pg_open(void)
-{
-	return pg_connect(&pg, true);
-}
-
-static bool pg_query(void *db, char *error, size_t len)
-{
-	return pg_sleep_query(db, error, len);
-}
-
-static void pg_close(void *db)
-{
-	PQfinish(db);
-}
-
-static const struct client clients[] = {
-	{ "libmariadb", MDB_SLEEP_QUERY, mdb_open, mdb_query, mdb_close },
-	{ "libpq", PG_SLEEP_QUERY, pg_open, pg_query, pg_close },
-};
+static const struct db_client clients[] = { MDB_CLIENT(&mdb), PG_CLIENT(&pg) };
 
 struct query {
-	const struct client *c;
+	const struct db_client *c;
 	void *db;
 	uint64_t id;
 	bool ok;
@@ -106,13 +66,13 @@ static void *ticker(void *arg)
 
 static void *main_green(void *arg)
 {
-	const struct client *c = arg;
+	const struct db_client *c = arg;
 	gh_thread *tick, *t[QUERIES];
 	unsigned long t0;
 
 	for (int i = 0; i < QUERIES; i++) {
-		run.q[i] = (struct query){ .c = c, .db = c->connect(), .id = 1 + (uint64_t)i };
-		VM_CHECK(run.q[i].db != NULL, "%s: connection %d failed", c->name, i);
+		run.q[i] = (struct query){ .c = c, .db = c->connect(c->server), .id = 1 + (uint64_t)i };
+		VM_CHECK(run.q[i].db != NULL, "%s: connection %d failed", c->library, i);
 	}
 	tick = gh_spawn(ticker, NULL);
 	VM_CHECK(tick != NULL, "gh_spawn: %s", strerror(errno));
@@ -133,7 +93,7 @@ static void *main_green(void *arg)
 	return NULL;
 }
 
-static void check_client(const struct client *c)
+static void check_client(const struct db_client *c)
 {
 	struct gh_hub_stats st;
 	gh_hub *hub = gh_hub_create(NULL);
@@ -142,26 +102,26 @@ static void check_client(const struct client *c)
 	VM_CHECK(hub != NULL, "gh_hub_create: %s", strerror(errno));
 	memset(&run, 0, sizeof(run));
 	err = gh_hub_run(hub, main_green, (void *)c, NULL);
-	VM_CHECK(err == 0, "%s: gh_hub_run: %s (%s)", c->name, gh_strerror(err),
+	VM_CHECK(err == 0, "%s: gh_hub_run: %s (%s)", c->library, gh_strerror(err),
 		 gh_hub_mode_reason(hub));
-	VM_CHECK(gh_hub_mode(hub) == GH_MODE_SCHED_EXT, "%s: the hub ran in mode %s: %s", c->name,
+	VM_CHECK(gh_hub_mode(hub) == GH_MODE_SCHED_EXT, "%s: the hub ran in mode %s: %s", c->library,
 		 gh_mode_name(gh_hub_mode(hub)), gh_hub_mode_reason(hub));
 	scx_hub_stats(hub, &st);
 	printf("%s: %d x %s in %.1f ms, at most %d in the server at once, %lu ticks meanwhile; "
-	       "handoffs %llu, holds %llu\n", c->name, QUERIES, c->query,
+	       "handoffs %llu, holds %llu\n", c->library, QUERIES, c->query,
 	       (double)run.query_ns / 1e6, run.most_in_flight, run.ticks,
 	       (unsigned long long)st.handoffs, (unsigned long long)st.holds);
 	for (int i = 0; i < QUERIES; i++)
-		VM_CHECK(run.q[i].ok, "%s: query %d: %s", c->name, i,
+		VM_CHECK(run.q[i].ok, "%s: query %d: %s", c->library, i,
 			 run.q[i].error[0] ? run.q[i].error : "wrong row");
 	VM_CHECK(run.most_in_flight == QUERIES, "%s: at most %d of %d queries in flight at once",
-		 c->name, run.most_in_flight, QUERIES);
-	VM_CHECK(st.handoffs >= QUERIES, "%s: %llu handoffs for %d blocking queries", c->name,
+		 c->library, run.most_in_flight, QUERIES);
+	VM_CHECK(st.handoffs >= QUERIES, "%s: %llu handoffs for %d blocking queries", c->library,
 		 (unsigned long long)st.handoffs, QUERIES);
 	/* Only handoffs let it tick; how often depends on the guest's speed, not judged. */
 	VM_CHECK(run.ticks >= 2, "%s: the ticker ran %lu times while the queries blocked",
-		 c->name, run.ticks);
-	VM_CHECK(atomic_load(&marker.violations) == 0, "%s: %u exclusivity violations", c->name,
+		 c->library, run.ticks);
+	VM_CHECK(atomic_load(&marker.violations) == 0, "%s: %u exclusivity violations", c->library,
 		 atomic_load(&marker.violations));
 	gh_hub_destroy(hub);
 }
