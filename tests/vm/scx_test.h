@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -104,6 +105,15 @@ static inline bool scx_file_has(const char *path, const char *needle)
 }
 
 static bool scx_loaded;
+
+/* Nothing is pinned at dir (GH_SCX_PIN_DIR, GH_TRACE_PIN_DIR) after what after says; FAIL
+ * otherwise. */
+static inline void scx_check_no_pins(const char *dir, const char *after)
+{
+	struct stat st;
+
+	VM_CHECK(stat(dir, &st) < 0 && errno == ENOENT, "%s left %s behind", after, dir);
+}
 
 /* A test that fails with the scheduler loaded unloads it on its way out, so that the tests
  * after it start from a disabled sched_ext. */

@@ -12,7 +12,6 @@
  *   4. `scx_greenhub --stop` unloads trace mode and removes its pins.
  */
 #include <pthread.h>
-#include <sys/stat.h>
 
 #include "greenhub/trace.h"
 #include "lsm_refuse_load.h"
@@ -57,13 +56,6 @@ static void *main_green(void *arg)
 	return NULL;
 }
 
-static void check_no_pins(const char *dir, const char *after)
-{
-	struct stat st;
-
-	VM_CHECK(stat(dir, &st) < 0 && errno == ENOENT, "%s left %s behind", after, dir);
-}
-
 int main(void)
 {
 	char *const scx[] = { SCX_LOADER, "-m", "sched_ext", "-d", NULL };
@@ -94,8 +86,8 @@ int main(void)
 			      "refused the scheduler"), "the loader did not say the kernel refused it");
 	VM_CHECK(scx_file_has("/tmp/refused_scx.log", strerror(EPERM)),
 		 "the loader did not give the kernel's reason (%s)", strerror(EPERM));
-	check_no_pins(GH_SCX_PIN_DIR, "a refused load");
-	check_no_pins(GH_TRACE_PIN_DIR, "a refused load");
+	scx_check_no_pins(GH_SCX_PIN_DIR, "a refused load");
+	scx_check_no_pins(GH_TRACE_PIN_DIR, "a refused load");
 	VM_CHECK(vm_scx_wait_state("disabled", 0) == 0, "sched_ext is '%s' after the refusal",
 		 vm_read_line(VM_SCX_STATE_PATH, buf, sizeof(buf)));
 
@@ -111,7 +103,7 @@ int main(void)
 	refused = lsm_refuse_load_end(lsm);
 	printf("the BPF LSM program refused %llu struct_ops loads\n", refused);
 	VM_CHECK(refused > 0, "the BPF LSM program refused no load");
-	check_no_pins(GH_SCX_PIN_DIR, "a refused load");
+	scx_check_no_pins(GH_SCX_PIN_DIR, "a refused load");
 
 	/* 3. a hub in AUTO mode runs in trace mode, hands off, with one runner at a time */
 	hub = gh_hub_create(NULL);
@@ -135,7 +127,7 @@ int main(void)
 	rc = scx_run(stop, "/tmp/refused_stop.log");
 	scx_cat("/tmp/refused_stop.log", "  loader| ");
 	VM_CHECK(rc == 0, "scx_greenhub --stop exited %d", rc);
-	check_no_pins(GH_TRACE_PIN_DIR, "--stop");
+	scx_check_no_pins(GH_TRACE_PIN_DIR, "--stop");
 	printf("PASS\n");
 	return VM_EXIT_PASS;
 }

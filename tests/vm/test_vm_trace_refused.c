@@ -12,8 +12,7 @@
  * GH_VM_REFUSED_FEATURE names the feature the loader must name (set per kernel by
  * tests/vm/suite.mk).
  */
-#include <sys/stat.h>
-
+#include "greenhub/trace.h"
 #include "none_hub.h"
 #include "scx_test.h"
 
@@ -23,7 +22,6 @@ int main(void)
 	char *const trace[] = { SCX_LOADER, "-m", "trace", "-d", NULL };
 	char *const automode[] = { SCX_LOADER, "-d", NULL };
 	struct none_hub h;
-	struct stat st;
 	int rc;
 
 	vm_test_require(feature && *feature, "GH_VM_REFUSED_FEATURE is not set");
@@ -32,7 +30,7 @@ int main(void)
 	VM_CHECK(rc == 4, "scx_greenhub -m trace -d exited %d, not 4", rc);
 	VM_CHECK(scx_file_has("/tmp/refused_trace.log", feature),
 		 "the loader's refusal does not name %s", feature);
-	VM_CHECK(stat("/sys/fs/bpf/greenhub", &st) < 0, "a refused load left pins behind");
+	scx_check_no_pins(GH_TRACE_PIN_DIR, "a refused load");
 
 	rc = scx_run(automode, "/tmp/refused_auto.log");
 	scx_cat("/tmp/refused_auto.log", "  loader| ");

@@ -21,16 +21,6 @@
 #include "none_hub.h"
 #include "scx_test.h"
 
-static void check_no_pins(const char *after)
-{
-	struct stat st;
-
-	VM_CHECK(stat(GH_TRACE_PIN_DIR, &st) < 0 && errno == ENOENT, "%s left %s behind", after,
-		 GH_TRACE_PIN_DIR);
-	VM_CHECK(stat(GH_SCX_PIN_DIR, &st) < 0 && errno == ENOENT, "%s left %s behind", after,
-		 GH_SCX_PIN_DIR);
-}
-
 int main(void)
 {
 	/* A kernel before 6.9 sees only the attach type at its hook, which only tp_btf programs
@@ -72,7 +62,8 @@ int main(void)
 		 "the loader did not name the program the kernel refused");
 	VM_CHECK(scx_file_has("/tmp/refused_trace.log", eperm),
 		 "the loader did not give the kernel's reason (%s)", eperm);
-	check_no_pins("a refused load");
+	scx_check_no_pins(GH_TRACE_PIN_DIR, "a refused load");
+	scx_check_no_pins(GH_SCX_PIN_DIR, "a refused load");
 
 	rc = scx_run(automode, "/tmp/refused_auto.log");
 	scx_cat("/tmp/refused_auto.log", "  loader| ");
@@ -87,7 +78,8 @@ int main(void)
 	fclose(f);
 	recorded[strcspn(recorded, "\n")] = '\0';
 	printf("recorded (%zu bytes): %s\n", strlen(recorded), recorded);
-	check_no_pins("a refused load");
+	scx_check_no_pins(GH_TRACE_PIN_DIR, "a refused load");
+	scx_check_no_pins(GH_SCX_PIN_DIR, "a refused load");
 	VM_CHECK(setrlimit(RLIMIT_MEMLOCK, &memlock) == 0, "setrlimit: %s", strerror(errno));
 	refused = lsm_refuse_load_end(lsm);
 	printf("the BPF LSM program refused %llu loads\n", refused);
