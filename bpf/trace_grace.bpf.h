@@ -28,10 +28,12 @@
  *   Both moves are CASes from the same word, so exactly one succeeds, however close the
  *   timer's expiry and the wake.
  *   4. The net: the seal must come before t runs any user code, and the switch-in alone does
- *      not promise that. On the 6.18.44 host about one graced sleep in 10,000 was followed by
- *      t running again, and sleeping again, without the sched_switch program having seen a
- *      switch-in of t (no skip counted; t's context-switch counts showed that it had been
- *      switched out once in between, so it had run). The cause was not found.
+ *      not promise that: a kernel may switch tasks without calling the sched_switch
+ *      tracepoint. The 6.18.44 host's kernel never calls it when the task switched out is one
+ *      of its init process's worker threads (ftrace's sched_switch event saw none of 14 such
+ *      switch-outs that the threads' own counts showed), so when such a thread takes the CPU
+ *      from a graced carrier's wake, the carrier's switch-in goes unseen: about one graced sleep
+ *      in 23,000 under bench-short's workload (docs/trace-mode.md).
  *      So the return gate settles a graced carrier too, before the return to user mode: the
  *      sys_exit gate looks at every system-call exit while nr_grace_pending is above 0, and
  *      the task-work gate is armed at the graced sleep as at a handoff. A timer that fires in
@@ -195,8 +197,10 @@ static bool start_grace(struct gh_trace_control *c, struct gh_trace_carrier *st,
 }
 
 /* Step 3: graced carrier p is switched in (at_switch), or else is on its way back to user mode
- * (the return gate's program, the net). */
-static void graced_runs(struct gh_trace_control *c, struct task_struct *p,
+ * (the return gate's program, the net: step 4). Always inline: the verifier refuses a call chain
+ * of 8 frames, and as a function of its own (clang's choice once it grows) this one made the
+ * context-switch program's deepest chain that long. */
+static __always_inline void graced_runs(struct gh_trace_control *c, struct task_struct *p,
 			struct gh_trace_carrier *st, bool at_switch)
 {
 	struct gh_hub_slot *slot;
@@ -204,6 +208,8 @@ static void graced_runs(struct gh_trace_control *c, struct task_struct *p,
 	__u64 b = st->grace_baton;
 	bool armed;
 
+	if (!at_switch)
+		counter_inc(&c->nr_graced_at_return);
 	st->graced = 0;
 	__sync_fetch_and_add(&c->nr_grace_pending, -1);
 	hub = owned_hub(p, st, &slot);

@@ -52,7 +52,7 @@
 #include "greenhub/scx.h"
 #include "greenhub/slot.h"
 
-#define GH_TRACE_ABI_VERSION 6
+#define GH_TRACE_ABI_VERSION 7
 #define GH_TRACE_MAGIC 0x47485452u /* "GHTR" */
 
 /* When scx_greenhub refuses to load because the kernel cannot run any mode, it says why in this
@@ -176,6 +176,9 @@ struct gh_trace_control {
 	__u64 nr_graced;        /* sleeps that ended within their grace period: no handoff */
 	__u64 nr_late_handoffs; /* handoffs the grace timer made: the sleep outlasted it */
 	__u64 nr_probes;        /* graced sleeps the adaptive policy granted as probes */
+	/* Graced sleeps that the return gate settled because the context-switch program never
+	 * saw the carrier switched in (trace_grace.bpf.h, step 4). */
+	__u64 nr_graced_at_return;
 };
 
 /*
