@@ -19,10 +19,17 @@
  *     only a handoff ends. Every read is handed off after its grace period; a read left
  *     without one would hang the hub, so a watchdog ends it after 30 s without a read and
  *     fails the test.
+ *   a switch-in the kernel does not report (--grace always, 300 ms): once a 200 ms bare sleep
+ *     has begun, the test detaches the context-switch program (as a kernel that switches
+ *     without calling the tracepoint would look to it), and after the sleep green code runs
+ *     500 ms with no switch point, beside a ticker. The return must settle the sleep (the
+ *     grace protocol's step 4): otherwise the timer hands the hub to a spare mid-way, the
+ *     spare runs the ticker, and the runtime's runner check aborts the process.
  *
  * Every stretch of green code holds a marker that no other carrier may be seen holding (I1),
  * and the runtime checks its runner at every switch point.
  */
+#include <dirent.h>
 #include <sys/prctl.h>
 
 #include "bpf_test.h"
@@ -345,6 +352,157 @@ static void test_bpf_grace_expiry_racing_the_wake_keeps_one_runner(void **state)
 	bt_loader_down();
 }
 
+/* ---- a switch-in the kernel does not report ---------------------------------------------- */
+
+#define UNSEEN_SLEEP_MS 200
+#define UNSEEN_GRACE_NS "300000000"
+#define UNSEEN_SPIN_MS 500
+
+struct unseen {
+	const struct bt_maps *m;
+	atomic_bool done;     /* the sleeper's green code is over: the ticker ends */
+	atomic_int detached;  /* the context-switch program: 1 detached, -errno failed */
+	int slept;            /* the bare sleep's return */
+};
+
+static int link_id(int fd, __u32 *id)
+{
+	struct bpf_link_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_link_get_info_by_fd(fd, &info, &len) < 0)
+		return -errno;
+	*id = info.id;
+	return 0;
+}
+
+/*
+ * Detach the context-switch program, as a kernel that stops reporting switches would: its link
+ * goes once nothing holds it, neither the pin nor this process's hub (which holds the kernel
+ * side's links while it is attached: its descriptor is pointed at /dev/null instead). 0 once the
+ * kernel has released the link, or -errno.
+ */
+static int detach_switch_program(void)
+{
+	__u32 id = 0, other = 0;
+	struct dirent *e;
+	int fd, null, err;
+	DIR *d;
+
+	fd = bpf_obj_get(GH_TRACE_PIN_DIR "/link_switch");
+	if (fd < 0)
+		return -errno;
+	err = link_id(fd, &id);
+	close(fd);
+	if (err)
+		return err;
+	if (unlink(GH_TRACE_PIN_DIR "/link_switch") < 0)
+		return -errno;
+	null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	d = opendir("/proc/self/fd");
+	if (null < 0 || !d)
+		return -errno;
+	while ((e = readdir(d))) {
+		fd = atoi(e->d_name);
+		if (fd != dirfd(d) && fd != null && !link_id(fd, &other) && other == id &&
+		    dup3(null, fd, O_CLOEXEC) < 0)
+			err = -errno;
+	}
+	closedir(d);
+	close(null);
+	if (err)
+		return err;
+	/* The kernel frees the link, and so detaches the program, from a work item. */
+	for (int i = 0; i < 1000; i++) {
+		fd = bpf_link_get_fd_by_id(id);
+		if (fd < 0)
+			return errno == ENOENT ? 0 : -errno;
+		close(fd);
+		bt_sleep_ms(1);
+	}
+	return -ETIMEDOUT;
+}
+
+/* Once the sleeper's graced sleep has begun (the program saw it switch out), detach the program,
+ * so that nothing in the kernel side sees the sleeper switched in again. */
+static void *detach_at_graced_sleep(void *arg)
+{
+	struct unseen *u = arg;
+	uint64_t until = bt_now() + 10000000000ull;
+	int err;
+
+	while (u->m->ctl->nr_grace_pending < 1 && bt_now() < until)
+		;
+	err = u->m->ctl->nr_grace_pending < 1 ? -ETIMEDOUT : detach_switch_program();
+	atomic_store(&u->detached, err ? err : 1);
+	return NULL;
+}
+
+static void *unseen_ticker(void *arg)
+{
+	struct unseen *u = arg;
+
+	while (!atomic_load(&u->done)) {
+		green_stretch(20000);
+		gh_sleep(1000000);
+	}
+	return NULL;
+}
+
+/* A bare sleep whose grace period outlasts it, then green code that outlasts the grace period,
+ * without a switch point: if the return did not settle the sleep, the grace timer would hand the
+ * hub to a spare in the middle of that green code, and the spare would run the ticker beside it. */
+static void *unseen_main(void *arg)
+{
+	struct timespec ts = { 0, UNSEEN_SLEEP_MS * 1000000L };
+	struct unseen *u = arg;
+	gh_thread *ticker;
+
+	if (!check_true(bt_green_wait_spares(u->m, 1)))
+		return NULL;
+	ticker = gh_spawn(unseen_ticker, u);
+	if (!check_non_null(ticker))
+		return NULL;
+	gh_yield();
+	green_stretch(1000000);
+	u->slept = nanosleep(&ts, NULL);
+	green_stretch(UNSEEN_SPIN_MS * 1000000ull);
+	atomic_store(&u->done, true);
+	gh_join(ticker, NULL);
+	return NULL;
+}
+
+static void test_bpf_grace_unseen_switch_in_settled_at_return(void **state)
+{
+	struct unseen u = { .slept = -1 };
+	pthread_t detacher;
+	struct bt_maps m;
+	__u64 late;
+
+	load("always", UNSEEN_GRACE_NS);
+	assert_int_equal(bt_maps_open(&m), 0);
+	u.m = &m;
+	atomic_store(&overlaps, 0);
+	late = m.ctl->nr_late_handoffs;
+	assert_int_equal(pthread_create(&detacher, NULL, detach_at_graced_sleep, &u), 0);
+	(void)bt_run_trace(unseen_main, &u);
+	assert_int_equal(pthread_join(detacher, NULL), 0);
+	print_message("detached %d; sleeps settled at their return %llu, handed off after their grace "
+		      "period %llu, overlaps %ld\n",
+		      atomic_load(&u.detached), (unsigned long long)m.ctl->nr_graced_at_return,
+		      (unsigned long long)(m.ctl->nr_late_handoffs - late), atomic_load(&overlaps));
+	assert_int_equal(atomic_load(&u.detached), 1);
+	assert_int_equal(u.slept, 0);
+	assert_int_equal(atomic_load(&overlaps), 0);
+	/* The sleep was settled at its return, so the timer found it over. */
+	assert_true(m.ctl->nr_graced_at_return >= 1);
+	assert_int_equal(m.ctl->nr_late_handoffs, late);
+	assert_int_equal(m.ctl->nr_grace_pending, 0);
+	bt_maps_close(&m);
+	bt_loader_down();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -353,6 +511,7 @@ int main(void)
 		cmocka_unit_test(test_bpf_grace_adaptive_hands_dependent_reads_off_at_once),
 		cmocka_unit_test(test_bpf_grace_expiry_racing_the_wake_keeps_one_runner),
 		cmocka_unit_test(test_bpf_grace_reads_beside_short_sleeps_each_handed_off),
+		cmocka_unit_test(test_bpf_grace_unseen_switch_in_settled_at_return),
 	};
 
 	bt_require();
