@@ -19,10 +19,10 @@
  *     only a handoff ends. Every read is handed off after its grace period; a read left
  *     without one would hang the hub, so a watchdog ends it after 30 s without a read and
  *     fails the test.
- *   a switch-in the kernel does not report (--grace always, 300 ms): once a 200 ms bare sleep
- *     has begun, the test detaches the context-switch program (as a kernel that switches
- *     without calling the tracepoint would look to it), and after the sleep green code runs
- *     500 ms with no switch point, beside a ticker. The return must settle the sleep (the
+ *   a switch-in the kernel does not report (--grace always, 1 s): once a bare pipe read has
+ *     begun, the test detaches the context-switch program (as a kernel that switches without
+ *     calling the tracepoint would look to it) and only then ends the read; green code then
+ *     runs 1.5 s with no switch point, beside a ticker. The return must settle the sleep (the
  *     grace protocol's step 4): otherwise the timer hands the hub to a spare mid-way, the
  *     spare runs the ticker, and the runtime's runner check aborts the process.
  *
@@ -354,15 +354,15 @@ static void test_bpf_grace_expiry_racing_the_wake_keeps_one_runner(void **state)
 
 /* ---- a switch-in the kernel does not report ---------------------------------------------- */
 
-#define UNSEEN_SLEEP_MS 200
-#define UNSEEN_GRACE_NS "300000000"
-#define UNSEEN_SPIN_MS 500
+#define UNSEEN_GRACE_NS "1000000000"
+#define UNSEEN_SPIN_MS 1500
 
 struct unseen {
 	const struct bt_maps *m;
+	int pipefd[2];        /* the sleeper's read, which the detacher ends */
 	atomic_bool done;     /* the sleeper's green code is over: the ticker ends */
 	atomic_int detached;  /* the context-switch program: 1 detached, -errno failed */
-	int slept;            /* the bare sleep's return */
+	ssize_t got;          /* the bare read's return */
 };
 
 static int link_id(int fd, __u32 *id)
@@ -424,8 +424,8 @@ static int detach_switch_program(void)
 	return -ETIMEDOUT;
 }
 
-/* Once the sleeper's graced sleep has begun (the program saw it switch out), detach the program,
- * so that nothing in the kernel side sees the sleeper switched in again. */
+/* Once the sleeper's graced read has begun (the program saw it switch out), detach the program,
+ * then end the read: nothing in the kernel side sees the sleeper switched in again. */
 static void *detach_at_graced_sleep(void *arg)
 {
 	struct unseen *u = arg;
@@ -436,6 +436,8 @@ static void *detach_at_graced_sleep(void *arg)
 		;
 	err = u->m->ctl->nr_grace_pending < 1 ? -ETIMEDOUT : detach_switch_program();
 	atomic_store(&u->detached, err ? err : 1);
+	if (write(u->pipefd[1], "x", 1) != 1)
+		atomic_store(&u->detached, -errno);
 	return NULL;
 }
 
@@ -450,14 +452,15 @@ static void *unseen_ticker(void *arg)
 	return NULL;
 }
 
-/* A bare sleep whose grace period outlasts it, then green code that outlasts the grace period,
- * without a switch point: if the return did not settle the sleep, the grace timer would hand the
- * hub to a spare in the middle of that green code, and the spare would run the ticker beside it. */
+/* A bare read that ends within its grace period, then green code that outlasts the grace
+ * period, without a switch point: if the return did not settle the sleep, the grace timer would
+ * hand the hub to a spare in the middle of that green code, and the spare would run the ticker
+ * beside it. */
 static void *unseen_main(void *arg)
 {
-	struct timespec ts = { 0, UNSEEN_SLEEP_MS * 1000000L };
 	struct unseen *u = arg;
 	gh_thread *ticker;
+	char c;
 
 	if (!check_true(bt_green_wait_spares(u->m, 1)))
 		return NULL;
@@ -466,7 +469,7 @@ static void *unseen_main(void *arg)
 		return NULL;
 	gh_yield();
 	green_stretch(1000000);
-	u->slept = nanosleep(&ts, NULL);
+	u->got = read(u->pipefd[0], &c, 1);
 	green_stretch(UNSEEN_SPIN_MS * 1000000ull);
 	atomic_store(&u->done, true);
 	gh_join(ticker, NULL);
@@ -475,7 +478,7 @@ static void *unseen_main(void *arg)
 
 static void test_bpf_grace_unseen_switch_in_settled_at_return(void **state)
 {
-	struct unseen u = { .slept = -1 };
+	struct unseen u = { .got = -1 };
 	pthread_t detacher;
 	struct bt_maps m;
 	__u64 late;
@@ -483,17 +486,20 @@ static void test_bpf_grace_unseen_switch_in_settled_at_return(void **state)
 	load("always", UNSEEN_GRACE_NS);
 	assert_int_equal(bt_maps_open(&m), 0);
 	u.m = &m;
+	assert_int_equal(pipe(u.pipefd), 0);
 	atomic_store(&overlaps, 0);
 	late = m.ctl->nr_late_handoffs;
 	assert_int_equal(pthread_create(&detacher, NULL, detach_at_graced_sleep, &u), 0);
 	(void)bt_run_trace(unseen_main, &u);
 	assert_int_equal(pthread_join(detacher, NULL), 0);
+	close(u.pipefd[0]);
+	close(u.pipefd[1]);
 	print_message("detached %d; sleeps settled at their return %llu, handed off after their grace "
 		      "period %llu, overlaps %ld\n",
 		      atomic_load(&u.detached), (unsigned long long)m.ctl->nr_graced_at_return,
 		      (unsigned long long)(m.ctl->nr_late_handoffs - late), atomic_load(&overlaps));
 	assert_int_equal(atomic_load(&u.detached), 1);
-	assert_int_equal(u.slept, 0);
+	assert_int_equal(u.got, 1);
 	assert_int_equal(atomic_load(&overlaps), 0);
 	/* The sleep was settled at its return, so the timer found it over. */
 	assert_true(m.ctl->nr_graced_at_return >= 1);
