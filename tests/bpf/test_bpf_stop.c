@@ -5,7 +5,8 @@
  *   - `scx_greenhub --stop` (or SIGTERM to a foreground loader) while a carrier is handed off
  *     and still blocked: handoffs stop at once, but the programs stay until that carrier has
  *     passed the return gate; with a short --timeout, --stop gives up (exit 8) and leaves the
- *     gate in place, and new hubs run in mode none meanwhile ("stopping").
+ *     gate in place, and new hubs run in mode none meanwhile ("stopping"). With --force it
+ *     removes the pins all the same, and the blocked carrier still meets its gate.
  *   - Hubs that run while the kernel side is unloaded keep running, as in mode none: no more
  *     handoffs, no exclusivity violation (the runtime aborts on one).
  *   - A process killed while one of its carriers is handed off, and a process that replaces its
@@ -377,11 +378,39 @@ static void test_bpf_stop_pins_removed_while_displaced(void **state)
 	assert_int_equal(bt_loader(out, sizeof(out), "--stop"), 7);
 }
 
+/* --stop --force when the wait for a blocked carrier ends first: the pins go, and the carrier
+ * still meets its return gate (its hub holds the links), as after the operator's cleanup above. */
+static void test_bpf_stop_force_while_displaced(void **state)
+{
+	struct blocked *b;
+	__u64 before;
+	char out[4096];
+
+	bt_loader_up();
+	b = blocked_start();
+	before = nr_returns_settled(b->t.maps.ctl);
+
+	assert_int_equal(bt_loader(out, sizeof(out), "--stop", "--timeout", "0.3", "--force"), 0);
+	if (!strstr(out, "still blocked") || !strstr(out, "--force"))
+		fail_msg("%s", out);
+	assert_true(access(GH_TRACE_PIN_DIR, F_OK) < 0);
+
+	blocked_end(b);
+	assert_true(nr_returns_settled(b->t.maps.ctl) > before);
+	assert_true(b->t.maps.ctl->kside.nr_displaced == 0);
+	blocked_free(b);
+	assert_int_equal(bt_loader(out, sizeof(out), "--stop"), 7);
+	/* Nothing holds the old kernel side any more: a new one loads. */
+	bt_loader_up();
+	bt_loader_down();
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bpf_stop_waits_for_blocked_carrier),
 		cmocka_unit_test(test_bpf_stop_pins_removed_while_displaced),
+		cmocka_unit_test(test_bpf_stop_force_while_displaced),
 		cmocka_unit_test(test_bpf_stop_sigterm_waits_for_blocked_carrier),
 		cmocka_unit_test(test_bpf_stop_hubs_keep_running_after_unload),
 		cmocka_unit_test(test_bpf_stop_killed_process_leaves_nothing),

@@ -224,9 +224,15 @@ int loader_unload(const struct loader_pins *pins, const struct loader_drain *d,
 {
 	int status = drain(d, o);
 
+	if (status && o->force && d->forced) {
+		loader_info("removing the pins all the same (--force): %s", d->forced);
+		loader_unpin_all(pins);
+		return 0;
+	}
 	if (status) {
-		loader_err("%srun `scx_greenhub --stop`%s once the blocked calls have returned",
-			   d->left, again ? " again" : "");
+		loader_err("%srun `scx_greenhub --stop`%s once the blocked calls have returned%s",
+			   d->left, again ? " again" : "",
+			   d->forced ? ", or with --force to remove the pins now" : "");
 		return status;
 	}
 	/* Unpinning the links drops their last reference: the programs (the scheduler) detach. */

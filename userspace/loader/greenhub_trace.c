@@ -419,6 +419,10 @@ static struct loader_drain drain_of(struct gh_trace_control *ctl,
 		.hubs = hubs,
 		.busy = "the kernel side handed off; their return gate must stay",
 		.left = "the kernel side stays loaded with handoffs off; ",
+		/* tests/bpf/test_bpf_stop: pins removed while a carrier is displaced. */
+		.forced = "hubs still attached hold the kernel side's links and gate maps, so their "
+			  "blocked carriers still meet the return gate; the programs go when the "
+			  "last of those hubs detaches",
 	};
 }
 

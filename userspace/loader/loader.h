@@ -322,13 +322,17 @@ struct loader_drain {
 	 * say before the advice to run --stop later. */
 	const char *busy;
 	const char *left;
+	/* NULL: the pins stay while a carrier is displaced, --force or not. Else --force removes
+	 * them when the wait ends first, and this says why that keeps every gate. */
+	const char *forced;
 };
 
 /*
  * Unload a kernel side through its control map: turn handoffs off, wait up to o->timeout
  * seconds (a signal ends the wait too) until no carrier is displaced, then remove every pin.
  * 0 once unpinned; EXIT_BUSY if the wait ended first, with everything left in place and the
- * advice to run --stop (again, if the pins were found rather than made by this loader).
+ * advice to run --stop (again, if the pins were found rather than made by this loader), unless
+ * o->force and d->forced: then the pins go all the same (0).
  */
 int loader_unload(const struct loader_pins *pins, const struct loader_drain *d,
 		  const struct loader_opts *o, bool again);
