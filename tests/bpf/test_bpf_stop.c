@@ -352,10 +352,11 @@ static void test_bpf_stop_exec_leaves_nothing(void **state)
 	bt_loader_down();
 }
 
-/* An operator's cleanup removes the pins while a carrier is handed off: the hub holds the
- * kernel side's links itself, so the gate is still there when the call returns (before, the
- * links went with their pins and the hub aborted on an exclusivity violation). */
-static void test_bpf_stop_pins_removed_while_displaced(void **state)
+/* Remove the pins with unpin() while a carrier is handed off and blocked, then let its call
+ * return: the hub holds the kernel side's links itself, so the call passes the gate, the hub
+ * finishes and nothing aborts (before, the links went with their pins and the hub aborted on an
+ * exclusivity violation); nothing is pinned any more. */
+static void unpin_while_displaced(void (*unpin)(void))
 {
 	struct blocked *b;
 	__u64 before;
@@ -364,42 +365,41 @@ static void test_bpf_stop_pins_removed_while_displaced(void **state)
 	bt_loader_up();
 	b = blocked_start();
 	before = nr_returns_settled(b->t.maps.ctl);
-
-	assert_int_equal(system("rm -rf " GH_TRACE_PIN_DIR), 0);
+	unpin();
 	assert_true(access(GH_TRACE_PIN_DIR, F_OK) < 0);
 	bt_sleep_ms(100);
 
-	/* The call returns through the gate: the hub finishes, nothing aborts. */
 	blocked_end(b);
 	assert_true(nr_returns_settled(b->t.maps.ctl) > before);
 	assert_true(b->t.maps.ctl->kside.nr_displaced == 0);
 	blocked_free(b);
-	/* Nothing is pinned any more: a stop finds nothing. */
 	assert_int_equal(bt_loader(out, sizeof(out), "--stop"), 7);
 }
 
-/* --stop --force when the wait for a blocked carrier ends first: the pins go, and the carrier
- * still meets its return gate (its hub holds the links), as after the operator's cleanup above. */
-static void test_bpf_stop_force_while_displaced(void **state)
+/* An operator's cleanup. */
+static void remove_pins(void)
 {
-	struct blocked *b;
-	__u64 before;
-	char out[4096];
+	assert_int_equal(system("rm -rf " GH_TRACE_PIN_DIR), 0);
+}
 
-	bt_loader_up();
-	b = blocked_start();
-	before = nr_returns_settled(b->t.maps.ctl);
+/* --stop --force once the wait for the blocked carrier has ended. */
+static void stop_forced(void)
+{
+	char out[4096];
 
 	assert_int_equal(bt_loader(out, sizeof(out), "--stop", "--timeout", "0.3", "--force"), 0);
 	if (!strstr(out, "still blocked") || !strstr(out, "--force"))
 		fail_msg("%s", out);
-	assert_true(access(GH_TRACE_PIN_DIR, F_OK) < 0);
+}
 
-	blocked_end(b);
-	assert_true(nr_returns_settled(b->t.maps.ctl) > before);
-	assert_true(b->t.maps.ctl->kside.nr_displaced == 0);
-	blocked_free(b);
-	assert_int_equal(bt_loader(out, sizeof(out), "--stop"), 7);
+static void test_bpf_stop_pins_removed_while_displaced(void **state)
+{
+	unpin_while_displaced(remove_pins);
+}
+
+static void test_bpf_stop_force_while_displaced(void **state)
+{
+	unpin_while_displaced(stop_forced);
 	/* Nothing holds the old kernel side any more: a new one loads. */
 	bt_loader_up();
 	bt_loader_down();
