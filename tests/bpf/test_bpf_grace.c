@@ -400,9 +400,14 @@ static int detach_switch_program(void)
 	if (unlink(GH_TRACE_PIN_DIR "/link_switch") < 0)
 		return -errno;
 	null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	d = opendir("/proc/self/fd");
-	if (null < 0 || !d)
+	if (null < 0)
 		return -errno;
+	d = opendir("/proc/self/fd");
+	if (!d) {
+		err = -errno;
+		close(null);
+		return err;
+	}
 	while ((e = readdir(d))) {
 		fd = atoi(e->d_name);
 		if (fd != dirfd(d) && fd != null && !link_id(fd, &other) && other == id &&
