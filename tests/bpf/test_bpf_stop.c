@@ -21,6 +21,7 @@ struct blocked {
 	struct bt_ticked t; /* first: the call is given it */
 	struct bt_hub_thread hub;
 	int pipefd[2];
+	atomic_int reader; /* the carrier that blocks in the read */
 	bool result_ok;
 };
 
@@ -29,6 +30,7 @@ static void blocked_read(struct bt_ticked *t)
 	struct blocked *b = (struct blocked *)t;
 	char c = 0;
 
+	atomic_store(&b->reader, gettid());
 	b->result_ok = read(b->pipefd[0], &c, 1) == 1 && c == 'w';
 }
 
@@ -42,7 +44,31 @@ static void wait_displaced(const struct bt_maps *m)
 	fail_msg("no carrier was handed off");
 }
 
-/* With a kernel side loaded: start the hub, and wait until its read has been handed off. */
+/* Wait until a spare runs b's hub while the reader is counted as displaced. Until a spare takes
+ * the hub, the kernel side may still take the handoff back (a cancel), and the count is 0 for a
+ * while: one run in the 7.3.4 VM found it 0 at the --stop that followed. Once a spare runs the
+ * hub, the reader stays displaced until its read returns. */
+static void wait_spare_runs(const struct blocked *b)
+{
+	unsigned h;
+
+	for (int i = 0; i < 5000; i++) {
+		__u64 baton;
+
+		if (bt_my_slots(&b->t.maps, &h, 1) == 1) {
+			baton = __atomic_load_n(&b->t.maps.slots[h].baton, __ATOMIC_ACQUIRE);
+			if (gh_baton_state(baton) == GH_BATON_RUN &&
+			    gh_baton_tid(baton) != (__u32)atomic_load(&b->reader) &&
+			    __atomic_load_n(&b->t.maps.ctl->kside.nr_displaced, __ATOMIC_SEQ_CST) > 0)
+				return;
+		}
+		bt_sleep_ms(1);
+	}
+	fail_msg("no spare took the hub of the blocked read");
+}
+
+/* With a kernel side loaded: start the hub, and wait until its read has been handed off and a
+ * spare runs the hub. */
 static struct blocked *blocked_start(void)
 {
 	struct blocked *b = calloc(1, sizeof(*b));
@@ -53,6 +79,7 @@ static struct blocked *blocked_start(void)
 	b->t.call = blocked_read;
 	bt_hub_thread_start(&b->hub, bt_ticked_main, &b->t);
 	wait_displaced(&b->t.maps);
+	wait_spare_runs(b);
 	return b;
 }
 
