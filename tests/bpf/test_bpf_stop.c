@@ -23,7 +23,14 @@ struct blocked {
 	int pipefd[2];
 	atomic_int reader; /* the carrier that blocks in the read */
 	bool result_ok;
+	bool ended; /* the read was ended and the hub thread joined (or its join began) */
 };
+
+/* What a test started and has not ended yet, for its teardown to end should the test fail:
+ * else a read left blocked keeps its carrier displaced, and every later test of the file meets
+ * a kernel side that is still stopping, which hides the first failure among the others. */
+static struct blocked *outstanding;
+static pid_t foreground_loader;
 
 static void blocked_read(struct bt_ticked *t)
 {
@@ -44,27 +51,36 @@ static void wait_displaced(const struct bt_maps *m)
 	fail_msg("no carrier was handed off");
 }
 
-/* Wait until a spare runs b's hub while the reader is counted as displaced. Until a spare takes
- * the hub, the kernel side may still take the handoff back (a cancel), and the count is 0 for a
- * while: one run in the 7.3.4 VM found it 0 at the --stop that followed. Once a spare runs the
- * hub, the reader stays displaced until its read returns. */
-static void wait_spare_runs(const struct blocked *b)
+/* Wait until a spare holds b's hub (runs it, or waits in its poll) while the reader is counted
+ * as displaced. Until a spare takes the hub, the kernel side may still take the handoff back (a
+ * cancel), and the count is 0 for a while: one run in the 7.3.4 VM found it 0 at the --stop that
+ * followed. Once a spare holds the hub, the reader stays displaced until its read returns. The
+ * spare mostly waits in the poll between ticks, so that counts as holding it: a wait for a
+ * running spare alone samples a window of microseconds, and a sampler whose own timer expires
+ * with the ticker's may miss it every time. */
+static void wait_spare_holds(const struct blocked *b)
 {
+	__u64 baton = 0, displaced = 0;
 	unsigned h;
 
 	for (int i = 0; i < 5000; i++) {
-		__u64 baton;
-
 		if (bt_my_slots(&b->t.maps, &h, 1) == 1) {
+			enum gh_baton_state s;
+
 			baton = __atomic_load_n(&b->t.maps.slots[h].baton, __ATOMIC_ACQUIRE);
-			if (gh_baton_state(baton) == GH_BATON_RUN &&
-			    gh_baton_tid(baton) != (__u32)atomic_load(&b->reader) &&
-			    __atomic_load_n(&b->t.maps.ctl->kside.nr_displaced, __ATOMIC_SEQ_CST) > 0)
+			displaced = __atomic_load_n(&b->t.maps.ctl->kside.nr_displaced,
+						    __ATOMIC_SEQ_CST);
+			s = gh_baton_state(baton);
+			if ((s == GH_BATON_RUN || s == GH_BATON_IDLE) && gh_baton_tid(baton) != 0 &&
+			    gh_baton_tid(baton) != (__u32)atomic_load(&b->reader) && displaced > 0)
 				return;
 		}
 		bt_sleep_ms(1);
 	}
-	fail_msg("no spare took the hub of the blocked read");
+	fail_msg("no spare took the hub of the blocked read (reader %d; last seen: baton state %d "
+		 "tid %u, %llu displaced)",
+		 atomic_load(&b->reader), (int)gh_baton_state(baton), gh_baton_tid(baton),
+		 (unsigned long long)displaced);
 }
 
 /* With a kernel side loaded: start the hub, and wait until its read has been handed off and a
@@ -78,14 +94,16 @@ static struct blocked *blocked_start(void)
 	assert_int_equal(bt_maps_open(&b->t.maps), 0);
 	b->t.call = blocked_read;
 	bt_hub_thread_start(&b->hub, bt_ticked_main, &b->t);
+	outstanding = b;
 	wait_displaced(&b->t.maps);
-	wait_spare_runs(b);
+	wait_spare_holds(b);
 	return b;
 }
 
 /* End the read; the hub finishes. */
 static void blocked_end(struct blocked *b)
 {
+	b->ended = true;
 	assert_int_equal(write(b->pipefd[1], "w", 1), 1);
 	bt_hub_thread_join(&b->hub);
 	assert_true(b->result_ok);
@@ -93,10 +111,32 @@ static void blocked_end(struct blocked *b)
 
 static void blocked_free(struct blocked *b)
 {
+	outstanding = NULL;
 	bt_maps_close(&b->t.maps);
 	close(b->pipefd[0]);
 	close(b->pipefd[1]);
 	free(b);
+}
+
+/* Teardown: end what a failed test left running, so that the next test starts clean. */
+static int end_outstanding(void **state)
+{
+	struct blocked *b = outstanding;
+
+	if (b && !b->ended) {
+		if (write(b->pipefd[1], "w", 1) != 1)
+			print_error("teardown: write to end the read: %s\n", strerror(errno));
+		else if (pthread_join(b->hub.thread, NULL) == 0)
+			gh_hub_destroy(b->hub.hub);
+	}
+	if (b)
+		blocked_free(b);
+	if (foreground_loader > 0) {
+		kill(foreground_loader, SIGTERM);
+		bt_wait(foreground_loader);
+		foreground_loader = 0;
+	}
+	return 0;
 }
 
 /* The kernel side's count of carriers that got their hub back after a block, one way or
@@ -167,6 +207,7 @@ static void test_bpf_stop_sigterm_waits_for_blocked_carrier(void **state)
 
 	bt_loader_down();
 	pid = bt_loader_foreground(&fd, "--mode", "trace");
+	foreground_loader = pid;
 	b = blocked_start();
 	kill(pid, SIGTERM);
 	for (int i = 0; i < 60000 && b->t.maps.ctl->kside.state != GH_TRACE_DRAINING; i++)
@@ -176,6 +217,7 @@ static void test_bpf_stop_sigterm_waits_for_blocked_carrier(void **state)
 	assert_int_equal(waitpid(pid, &status, WNOHANG), 0);
 	assert_int_equal(b->t.maps.ctl->kside.state, GH_TRACE_DRAINING);
 	blocked_end(b);
+	foreground_loader = 0;
 	assert_int_equal(bt_wait(pid), 0);
 	close(fd);
 	assert_int_equal(access(GH_TRACE_PIN_DIR, F_OK), -1);
@@ -432,16 +474,18 @@ static void test_bpf_stop_force_while_displaced(void **state)
 	bt_loader_down();
 }
 
+#define STOP_TEST(f) cmocka_unit_test_teardown(f, end_outstanding)
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bpf_stop_waits_for_blocked_carrier),
-		cmocka_unit_test(test_bpf_stop_pins_removed_while_displaced),
-		cmocka_unit_test(test_bpf_stop_force_while_displaced),
-		cmocka_unit_test(test_bpf_stop_sigterm_waits_for_blocked_carrier),
-		cmocka_unit_test(test_bpf_stop_hubs_keep_running_after_unload),
-		cmocka_unit_test(test_bpf_stop_killed_process_leaves_nothing),
-		cmocka_unit_test(test_bpf_stop_exec_leaves_nothing),
+		STOP_TEST(test_bpf_stop_waits_for_blocked_carrier),
+		STOP_TEST(test_bpf_stop_pins_removed_while_displaced),
+		STOP_TEST(test_bpf_stop_force_while_displaced),
+		STOP_TEST(test_bpf_stop_sigterm_waits_for_blocked_carrier),
+		STOP_TEST(test_bpf_stop_hubs_keep_running_after_unload),
+		STOP_TEST(test_bpf_stop_killed_process_leaves_nothing),
+		STOP_TEST(test_bpf_stop_exec_leaves_nothing),
 	};
 
 	if (argc == 3 && !strcmp(argv[1], "--child"))
