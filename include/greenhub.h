@@ -105,7 +105,11 @@ enum gh_mode {
  */
 struct gh_hub_opts {
 	size_t sz;                  /* sizeof(struct gh_hub_opts), set by gh_hub_opts_init */
-	size_t stack_size;          /* usable bytes per green stack; default 256 KiB */
+	/* usable bytes per green stack; default 256 KiB. Smaller stacks lie closer together in
+	 * memory, which speeds up a hub that switches among thousands of green threads (16 KiB:
+	 * about 1.1x in bench-timers, docs/benchmarks.md); C libraries called from green threads
+	 * may need the default's room. */
+	size_t stack_size;
 	unsigned stack_cache;       /* free stacks kept for reuse; default 1024 */
 	/* default GH_MODE_AUTO; with AUTO, the environment variable GREENHUB_MODE (auto, none,
 	 * trace or sched_ext) decides, so an operator can pin a service to one mode */

@@ -9,12 +9,16 @@
  *   gh_core switch-asym N  the same, but main's loop and a partner's loop ping-pong
  *   gh_core spawn N        ns per gh_spawn() + gh_join() of a thread that returns at once,
  *                          the stack pool warm (the same stack is reused every time)
- *   gh_core timers T MS    sleeps finished per second: T green threads, each looping on
- *                          gh_sleep(a random 1 us .. 1 ms), counted over MS ms
+ *   gh_core timers T MS [STACK_KIB]
+ *                          sleeps finished per second: T green threads, each looping on
+ *                          gh_sleep(a random 1 us .. 1 ms), counted over MS ms; with
+ *                          STACK_KIB, the hub's stack_size is that many KiB instead of the
+ *                          default
  *
  * Every measurement is preceded by a warm-up of the same loop, so page faults on fresh stacks,
  * the timer heap's growth and cold caches stay out of the timed part. The hub runs with the
- * default options, in the mode GREENHUB_MODE names; the mode it ran in goes to stderr.
+ * default options (but for timers' STACK_KIB), in the mode GREENHUB_MODE names; the mode it ran
+ * in goes to stderr.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -208,12 +212,14 @@ static void *bench_timers(void *arg)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: gh_core switch N | switch-asym N | spawn N | timers THREADS MS\n");
+	fprintf(stderr, "usage: gh_core switch N | switch-asym N | spawn N | "
+			"timers THREADS MS [STACK_KIB]\n");
 	return 2;
 }
 
 int main(int argc, char **argv)
 {
+	struct gh_hub_opts opts;
 	gh_fn fn;
 	gh_hub *hub;
 	double value = 0;
@@ -228,7 +234,7 @@ int main(int argc, char **argv)
 		fn = bench_switch_asym;
 	} else if (!strcmp(argv[1], "spawn")) {
 		fn = bench_spawn;
-	} else if (!strcmp(argv[1], "timers") && argc == 4) {
+	} else if (!strcmp(argv[1], "timers") && (argc == 4 || argc == 5)) {
 		fn = bench_timers;
 		nr_sleepers = atol(argv[2]);
 		window_ns = (uint64_t)atol(argv[3]) * 1000000u;
@@ -238,7 +244,15 @@ int main(int argc, char **argv)
 	iters = atol(argv[2]);
 	if (iters <= 0)
 		return usage();
-	hub = gh_hub_create(NULL);
+	gh_hub_opts_init(&opts);
+	if (fn == bench_timers && argc == 5) {
+		long kib = atol(argv[4]);
+
+		if (kib <= 0)
+			return usage();
+		opts.stack_size = (size_t)kib * 1024;
+	}
+	hub = gh_hub_create(&opts);
 	if (!hub) {
 		fprintf(stderr, "gh_hub_create: %s\n", gh_strerror(errno));
 		return 1;
