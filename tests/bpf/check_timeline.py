@@ -110,9 +110,16 @@ def main():
                     pid, tid, e["name"], e["ts"], parent["name"]))
             stack.append(e)
 
-    # Flows.
-    def within(track, ts, pred):
-        return [e for e in slices.get(track, []) if e["_ts"] <= ts <= e["_end"] and pred(e)]
+    # Flows. Indexed once: a recording holds hundreds of thousands of runs, and a scan of a
+    # track per flow or per run made the check quadratic.
+    handed = collections.defaultdict(list)  # track -> its handed-off blocks, in track order
+    run_at = collections.defaultdict(list)  # (track, start) -> the runs that start then
+    for track, evs in slices.items():
+        for e in evs:
+            if e["cat"] == "block" and e["args"]["handed_off"]:
+                handed[track].append(e)
+            elif e["cat"] == "run":
+                run_at[(track, e["_ts"])].append(e)
 
     handoffs_from = collections.Counter()
     for fid, ends in flows.items():
@@ -122,10 +129,9 @@ def main():
             continue
         if s["pid"] != f["pid"] or s["tid"] == f["tid"]:
             fail("flow %s: from %d/%d to %d/%d" % (fid, s["pid"], s["tid"], f["pid"], f["tid"]))
-        blocks = within((s["pid"], s["tid"]), s["_ts"],
-                        lambda e: e["cat"] == "block" and e["args"]["handed_off"])
-        runs = [e for e in slices.get((f["pid"], f["tid"]), [])
-                if e["cat"] == "run" and e["_ts"] == f["_ts"]]
+        blocks = [e for e in handed.get((s["pid"], s["tid"]), [])
+                  if e["_ts"] <= s["_ts"] <= e["_end"]]
+        runs = run_at.get(((f["pid"], f["tid"]), f["_ts"]), [])
         if not blocks:
             fail("flow %s starts within no handed-off block" % fid)
         if not runs:
@@ -139,11 +145,14 @@ def main():
 
     # I1: per process and hub, the time each carrier executes green code.
     execs = collections.defaultdict(list)  # (pid, hub) -> [(start, end, tid)]
+    cuts_of = collections.defaultdict(list)  # id(run) -> its handed-off blocks' extents
+    for blocks in handed.values():
+        for b in blocks:
+            if b.get("_run") is not None:
+                cuts_of[id(b["_run"])].append((b["_ts"], b["_end"]))
     for (pid, tid), evs in slices.items():
         for r in (e for e in evs if e["cat"] == "run"):
-            cuts = sorted((b["_ts"], b["_end"]) for b in evs
-                          if b["cat"] == "block" and b.get("_run") is r and
-                          b["args"]["handed_off"])
+            cuts = sorted(cuts_of.get(id(r), []))
             at = r["_ts"]
             for cs, ce in cuts:
                 if cs > at:
