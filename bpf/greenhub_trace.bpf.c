@@ -243,10 +243,10 @@ static void hub_claimed(struct gh_kside_hub *k)
 	hub->woken_ns = 0;
 	hub->nr_fault_sleeps = 0;
 	hub->nr_masked = 0;
-	/* A new sequence makes any grace timer still running for the previous holder stale. */
-	__sync_fetch_and_add(&hub->sleep_seq, 1);
+	/* No sleep: a grace timer still started for the previous holder finds none. */
 	hub->sleeper_tid = 0;
 	hub->sleep_baton = 0;
+	hub->sleep_due_ns = 0;
 	hub->waste = 0;
 	hub->since_probe = 0;
 	hub->cancels_seen = 0;

@@ -22,6 +22,8 @@
 #ifndef GREENHUB_SCX_GRACE_BPF_H
 #define GREENHUB_SCX_GRACE_BPF_H
 
+#include "grace_timer.bpf.h"
+
 /* Each hub's grace timer: it hands the sleeping owner off once the grace period is over,
  * unless the sleep ended meanwhile. Initialised by greenhub_init, whose program the
  * callback then belongs to: the kernel lets ops.init, not ops.quiescent, move tasks between
@@ -103,32 +105,21 @@ static void give_cpu_late(u32 h, struct gh_hub_slot *slot, struct gh_scx_hub *hu
 /* Start (or move) hub h's grace timer to fire at due (ktime ns); false if it could not be. */
 static bool arm_grace_timer(struct hub_timer *ht, u32 h, u64 due)
 {
-	u64 now = bpf_ktime_get_ns();
-
 	ht->hub = h;
-	ht->due_ns = due;
-	ht->armed = 1;
-	if (bpf_timer_start(&ht->timer, (s64)(due - now) > 0 ? due - now : 0, 0) == 0)
-		return true;
-	ht->armed = 0;
-	return false;
+	return grace_timer_arm(&ht->timer, &ht->armed, &ht->due_ns, due);
 }
 
-/* Make hub h's grace timer fire by due: left be if, as read (armed), it is started to fire by
- * then, else started (or moved: a later firing, a longer grace period of the slot's previous
- * owner); false if it could not be started. */
-static bool grace_timer_by(struct hub_timer *ht, u32 h, u32 armed, u64 due)
+/* Make hub h's grace timer fire by due (grace_timer_by()), armed as read. */
+static bool grace_timer_by_hub(struct hub_timer *ht, u32 h, u32 armed, u64 due)
 {
-	if (armed && (s64)(ht->due_ns - due) <= 0)
-		return true;
-	return arm_grace_timer(ht, h, due);
+	ht->hub = h;
+	return grace_timer_by(&ht->timer, &ht->armed, &ht->due_ns, armed, due);
 }
 
 /*
  * The hub's grace timer fired: hand the sleeping owner off if its grace period is over, or
- * start the timer again for what is left of it. The timer is not started for one sleep: it
- * serves whatever sleep the hub has when it fires, so a sleep that finds it started needs no
- * start of its own (see start_grace() for why that matters, and for the pairing on armed).
+ * start the timer again for what is left of it (grace_timer.bpf.h; see start_grace() for
+ * why a start costs so much here).
  */
 static int grace_fn(void *map, int *key, struct hub_timer *ht)
 {
@@ -176,10 +167,8 @@ static int grace_fn(void *map, int *key, struct hub_timer *ht)
 /*
  * Start the grace period of owner p's sleep; false if the timer is not available.
  *
- * The sleep is published first, then armed is read, with a full barrier between; grace_fn
- * clears armed, then reads the sleep. So either this sleep finds the timer started, and its
- * callback, not yet at its clear, will see the sleep; or it finds it clear and starts it.
- * Starting it here is the slow way on kernels 7.0 and later: ops.quiescent runs with
+ * The sleep is published first, then armed is read (grace_timer.bpf.h's pairing). Starting it
+ * here is the slow way on kernels 7.0 and later: ops.quiescent runs with
  * interrupts off, where bpf_timer_start() only queues the start for an irq_work. So
  * greenhub_presleep starts it earlier, on the way into schedule(), where the start is direct.
  */
@@ -205,7 +194,7 @@ static bool start_grace(struct task_struct *p, struct gh_scx_carrier *st, struct
 	hub->sleeper_tid = st->kside.tid;
 	/* A locked add of 0: the full barrier between publishing and reading. */
 	armed = __sync_fetch_and_add(&ht->armed, 0);
-	if (grace_timer_by(ht, h, armed, hub->sleep_ns + grace))
+	if (grace_timer_by_hub(ht, h, armed, hub->sleep_ns + grace))
 		return true;
 	hub->sleeper_tid = 0;
 	return false;
@@ -241,7 +230,7 @@ int BPF_PROG(greenhub_presleep)
 	if (!grace || !ht || !ht->inited)
 		return 0;
 	st->presleep_ns = bpf_ktime_get_ns();
-	grace_timer_by(ht, h, ht->armed, st->presleep_ns + grace);
+	grace_timer_by_hub(ht, h, ht->armed, st->presleep_ns + grace);
 	return 0;
 }
 

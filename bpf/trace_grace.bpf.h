@@ -11,10 +11,13 @@
  *   1. The owner t switches out asleep with the baton word w = RUN(t) (no region flag), and
  *      would be handed off (greenhub_trace.bpf.c's owner_sleeps() checked everything but the
  *      drain). Instead t is marked graced with w (its registration), the control's
- *      nr_grace_pending goes up, and the hub's timer is started for w.
- *   2. The timer fires: if the hub's sleep is still the one it was started for, it adds to
- *      nr_displaced (the drain's Dekker pair, as a handoff from sched_switch does), and CASes
- *      w -> HANDOFF(t): the handoff, then a spare is woken.
+ *      nr_grace_pending goes up, the sleep is published in the hub (w and when its period ends),
+ *      and the hub's timer is made to fire by then: started, unless it already is started to
+ *      fire no later (start_grace()).
+ *   2. The timer fires: if the hub's sleep still has the word w and its period is over, it
+ *      adds to nr_displaced (the drain's Dekker pair, as a handoff from sched_switch does), and
+ *      CASes w -> HANDOFF(t): the handoff, then a spare is woken. If the period is not over
+ *      (the timer was started for an earlier sleep), it starts itself again for the rest.
  *   3. t is switched in (greenhub_sched_switch, next == t): it CASes w -> RUN(t) with a new
  *      sequence (the seal). If the seal succeeds, the timer's CAS from w can no longer
  *      succeed, and t runs on. If it fails, the word moved, and
@@ -58,13 +61,17 @@
 #ifndef GREENHUB_TRACE_GRACE_BPF_H
 #define GREENHUB_TRACE_GRACE_BPF_H
 
+#include "grace_timer.bpf.h"
+
 #define CLOCK_MONOTONIC 1
 
-/* Each hub's grace timer; seq is the hub's sleep_seq it was started for. */
+/* Each hub's grace timer. armed: started and its callback not yet run; due_ns: when it was
+ * started to fire (ktime ns). */
 struct grace_timer {
 	struct bpf_timer timer;
 	__u32 hub;
-	__u32 seq;
+	__u32 armed;
+	__u64 due_ns;
 };
 
 struct {
@@ -118,24 +125,44 @@ static void grace_outcome(struct gh_trace_hub *hub, bool ended_alone)
 	hub->waste = w;
 }
 
-/* The grace period of a sleeping owner is over: hand it off if it still sleeps (step 2). */
+/* Start (or move) hub h's grace timer to fire at due (ktime ns); false if it could not be. */
+static bool arm_grace_timer(struct grace_timer *gt, __u32 h, __u64 due)
+{
+	gt->hub = h;
+	return grace_timer_arm(&gt->timer, &gt->armed, &gt->due_ns, due);
+}
+
+/*
+ * The hub's grace timer fired (step 2): hand the sleeping owner off if its grace period is
+ * over, or start the timer again for what is left of it (grace_timer.bpf.h).
+ */
 static int grace_fn(void *map, __u32 *key, struct grace_timer *gt)
 {
 	struct gh_trace_control *c = ctl();
 	struct gh_hub_slot *slot;
 	struct gh_trace_hub *hub;
 	__u32 h = gt->hub, tid;
-	__u64 b, now;
+	__u64 b, now, due;
 
+	/* Cleared before the sleep is read: the other half of start_grace()'s pairing. */
+	__sync_lock_test_and_set(&gt->armed, 0);
 	slot = bpf_map_lookup_elem(&slots, &h);
 	hub = bpf_map_lookup_elem(&hubs, &h);
-	if (!c || !slot || !hub || gt->seq != hub->sleep_seq)
+	if (!c || !slot || !hub || !hub->sleeper_tid)
 		return 0;
-	tid = hub->sleeper_tid;
+	/* The owner's switch-in seals the word (step 3): an unchanged word means it still
+	 * sleeps, and once it changed the CAS below cannot succeed. The owner is the word's
+	 * own tid, never read apart from it. */
 	b = hub->sleep_baton;
-	/* Sealed (step 3), or a new sleep: either way the word moved on. */
-	if (!tid || slot->baton != b)
+	if (slot->baton != b)
 		return 0;
+	tid = gh_baton_tid(b);
+	now = bpf_ktime_get_ns();
+	due = hub->sleep_due_ns;
+	if ((__s64)(due - now) > 0) {
+		arm_grace_timer(gt, h, due);
+		return 0;
+	}
 	/* Announce, then look at the loader's state (the drain's Dekker pair). The count is the
 	 * sleeper's from here: its switch-in marks it displaced if the CAS below succeeds. */
 	displaced_add(&c->kside, &hub->kside, 1);
@@ -163,17 +190,24 @@ static void grace_timer_setup(__u32 h)
 
 	if (!gt)
 		return;
+	gt->hub = h;
 	if (bpf_timer_init(&gt->timer, &grace_timers, CLOCK_MONOTONIC) == 0)
 		bpf_timer_set_callback(&gt->timer, grace_fn);
 }
 
-/* Step 1: start the grace period of owner p's sleep with the word b; false if it cannot be
- * started (then the sleep is handed off at once). */
+/*
+ * Step 1: start the grace period of owner p's sleep with the word b; false if it cannot be
+ * started (then the sleep is handed off at once). The sleep is published, then armed is read
+ * (grace_timer.bpf.h's pairing): a timer started for an earlier sleep of the hub fires before
+ * this one's period ends, so this sleep needs no start of its own. A start at every sleep was
+ * most of what a graced sleep cost (docs/trace-mode.md).
+ */
 static bool start_grace(struct gh_trace_control *c, struct gh_trace_carrier *st,
 			struct gh_trace_hub *hub, __u64 b, __u32 grace)
 {
-	__u32 h = st->kside.hub;
+	__u32 h = st->kside.hub, armed;
 	struct grace_timer *gt = bpf_map_lookup_elem(&grace_timers, &h);
+	__u64 due;
 
 	if (!gt)
 		return false;
@@ -182,12 +216,15 @@ static bool start_grace(struct gh_trace_control *c, struct gh_trace_carrier *st,
 	st->graced = 1;
 	st->grace_baton = b;
 	__sync_fetch_and_add(&c->nr_grace_pending, 1);
-	hub->sleeper_tid = st->kside.tid;
+	due = bpf_ktime_get_ns() + grace;
+	hub->sleep_due_ns = due;
 	hub->sleep_baton = b;
+	hub->sleeper_tid = st->kside.tid;
+	/* A locked add of 0: the full barrier between publishing and reading. */
+	armed = __sync_fetch_and_add(&gt->armed, 0);
 	gt->hub = h;
-	gt->seq = __sync_add_and_fetch(&hub->sleep_seq, 1);
 	/* A timer never set up (its hub's carriers joined before it could be) fails here. */
-	if (bpf_timer_start(&gt->timer, grace, 0)) {
+	if (!grace_timer_by(&gt->timer, &gt->armed, &gt->due_ns, armed, due)) {
 		hub->sleeper_tid = 0;
 		st->graced = 0;
 		__sync_fetch_and_add(&c->nr_grace_pending, -1);

@@ -52,7 +52,7 @@
 #include "greenhub/scx.h"
 #include "greenhub/slot.h"
 
-#define GH_TRACE_ABI_VERSION 7
+#define GH_TRACE_ABI_VERSION 8
 #define GH_TRACE_MAGIC 0x47485452u /* "GHTR" */
 
 /* When scx_greenhub refuses to load because the kernel cannot run any mode, it says why in this
@@ -193,11 +193,12 @@ struct gh_trace_hub {
 	__u64 woken_ns;
 	__u64 nr_fault_sleeps;
 	__u64 nr_masked;
-	/* The sleep the grace timer waits on: the owner's tid, the baton word it slept with, and
-	 * a sequence bumped by each grace period started. */
+	/* The sleep the grace timer waits on (sleeper_tid 0: none): the owner's tid, the baton
+	 * word it slept with, and when its grace period ends (ktime ns). */
 	__u32 sleeper_tid;
-	__u32 sleep_seq;
+	__u32 pad1;
 	__u64 sleep_baton;
+	__u64 sleep_due_ns;
 	/* The adaptive policy's measure, out of GH_SCX_WASTE_ONE: a sleep that ended within its
 	 * grace period, or a handoff that the owner's own return cancelled, moves it up; a sleep
 	 * that outlasted its grace period moves it down. */
