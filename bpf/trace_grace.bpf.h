@@ -132,43 +132,20 @@ static bool arm_grace_timer(struct grace_timer *gt, __u32 h, __u64 due)
 	return grace_timer_arm(&gt->timer, &gt->armed, &gt->due_ns, due);
 }
 
-/*
- * The hub's grace timer fired (step 2): hand the sleeping owner off if its grace period is
- * over, or start the timer again for what is left of it (grace_timer.bpf.h).
- */
-static int grace_fn(void *map, __u32 *key, struct grace_timer *gt)
+/* The grace period of hub h's sleep with the word b is over (step 2): hand its owner off, if
+ * the word is still b. The owner is the word's own tid, never read apart from it. */
+static void grace_hand_off(struct gh_trace_control *c, __u32 h, struct gh_hub_slot *slot,
+			   struct gh_trace_hub *hub, __u64 b)
 {
-	struct gh_trace_control *c = ctl();
-	struct gh_hub_slot *slot;
-	struct gh_trace_hub *hub;
-	__u32 h = gt->hub, tid;
-	__u64 b, now, due;
+	__u64 now;
 
-	/* Cleared before the sleep is read: the other half of start_grace()'s pairing. */
-	__sync_lock_test_and_set(&gt->armed, 0);
-	slot = bpf_map_lookup_elem(&slots, &h);
-	hub = bpf_map_lookup_elem(&hubs, &h);
-	if (!c || !slot || !hub || !hub->sleeper_tid)
-		return 0;
-	/* The owner's switch-in seals the word (step 3): an unchanged word means it still
-	 * sleeps, and once it changed the CAS below cannot succeed. The owner is the word's
-	 * own tid, never read apart from it. */
-	b = hub->sleep_baton;
-	if (slot->baton != b)
-		return 0;
-	tid = gh_baton_tid(b);
-	now = bpf_ktime_get_ns();
-	due = hub->sleep_due_ns;
-	if ((__s64)(due - now) > 0) {
-		arm_grace_timer(gt, h, due);
-		return 0;
-	}
 	/* Announce, then look at the loader's state (the drain's Dekker pair). The count is the
 	 * sleeper's from here: its switch-in marks it displaced if the CAS below succeeds. */
 	displaced_add(&c->kside, &hub->kside, 1);
-	if (c->kside.state != GH_TRACE_RUNNING || !baton_cas(slot, b, GH_BATON_HANDOFF, tid)) {
+	if (c->kside.state != GH_TRACE_RUNNING ||
+	    !baton_cas(slot, b, GH_BATON_HANDOFF, gh_baton_tid(b))) {
 		displaced_add(&c->kside, &hub->kside, -1);
-		return 0;
+		return;
 	}
 	now = bpf_ktime_get_ns();
 	slot->handoff_ns = now;
@@ -178,6 +155,38 @@ static int grace_fn(void *map, __u32 *key, struct grace_timer *gt)
 	__sync_fetch_and_add(&hub->nr_late_handoffs, 1);
 	grace_outcome(hub, false);
 	wake_spare(c, h, slot, hub, now);
+}
+
+/*
+ * The hub's grace timer fired (step 2): hand the sleeping owner off if its grace period is
+ * over, or start the timer again for what is left of it (grace_timer.bpf.h).
+ */
+static int grace_fn(void *map, __u32 *key, struct grace_timer *gt)
+{
+	struct gh_trace_control *c = ctl();
+	struct gh_hub_slot *slot;
+	struct gh_trace_hub *hub;
+	__u32 h = gt->hub;
+	__u64 b, now, due;
+
+	/* Cleared before the sleep is read: the other half of start_grace()'s pairing. */
+	__sync_lock_test_and_set(&gt->armed, 0);
+	slot = bpf_map_lookup_elem(&slots, &h);
+	hub = bpf_map_lookup_elem(&hubs, &h);
+	if (!c || !slot || !hub || !hub->sleeper_tid)
+		return 0;
+	/* The owner's switch-in seals the word (step 3): an unchanged word means it still
+	 * sleeps, and once it changed the handoff's CAS cannot succeed. */
+	b = hub->sleep_baton;
+	if (slot->baton != b)
+		return 0;
+	now = bpf_ktime_get_ns();
+	due = hub->sleep_due_ns;
+	if ((__s64)(due - now) > 0) {
+		arm_grace_timer(gt, h, due);
+		return 0;
+	}
+	grace_hand_off(c, h, slot, hub, b);
 	return 0;
 }
 
@@ -196,8 +205,8 @@ static void grace_timer_setup(__u32 h)
 }
 
 /*
- * Step 1: start the grace period of owner p's sleep with the word b; false if it cannot be
- * started (then the sleep is handed off at once). The sleep is published, then armed is read
+ * Step 1: start the grace period of owner p's sleep with the word b; false if the hub has no
+ * timer (then the sleep is handed off at once). The sleep is published, then armed is read
  * (grace_timer.bpf.h's pairing): a timer started for an earlier sleep of the hub fires before
  * this one's period ends, so this sleep needs no start of its own. A start at every sleep was
  * most of what a graced sleep cost (docs/trace-mode.md).
@@ -207,6 +216,7 @@ static bool start_grace(struct gh_trace_control *c, struct gh_trace_carrier *st,
 {
 	__u32 h = st->kside.hub, armed;
 	struct grace_timer *gt = bpf_map_lookup_elem(&grace_timers, &h);
+	struct gh_hub_slot *slot;
 	__u64 due;
 
 	if (!gt)
@@ -223,13 +233,17 @@ static bool start_grace(struct gh_trace_control *c, struct gh_trace_carrier *st,
 	/* A locked add of 0: the full barrier between publishing and reading. */
 	armed = __sync_fetch_and_add(&gt->armed, 0);
 	gt->hub = h;
-	/* A timer never set up (its hub's carriers joined before it could be) fails here. */
-	if (!grace_timer_by(&gt->timer, &gt->armed, &gt->due_ns, armed, due)) {
-		hub->sleeper_tid = 0;
-		st->graced = 0;
-		__sync_fetch_and_add(&c->nr_grace_pending, -1);
-		return false;
-	}
+	if (grace_timer_by(&gt->timer, &gt->armed, &gt->due_ns, armed, due))
+		return true;
+	/* The timer did not start (one never set up; on 7.x a start from here allocates). Its
+	 * callback may be running on another CPU all the same, and may have read this sleep
+	 * already, so the sleep cannot be taken back: it stays graced and its period ends now,
+	 * with the callback's own CAS. Whichever of the two makes it hands the owner off, and
+	 * the owner's switch-in finds its seal failed (step 3). */
+	counter_inc(&c->nr_grace_start_failures);
+	slot = bpf_map_lookup_elem(&slots, &h);
+	if (slot)
+		grace_hand_off(c, h, slot, hub, b);
 	return true;
 }
 

@@ -52,7 +52,7 @@
 #include "greenhub/scx.h"
 #include "greenhub/slot.h"
 
-#define GH_TRACE_ABI_VERSION 8
+#define GH_TRACE_ABI_VERSION 9
 #define GH_TRACE_MAGIC 0x47485452u /* "GHTR" */
 
 /* When scx_greenhub refuses to load because the kernel cannot run any mode, it says why in this
@@ -179,6 +179,9 @@ struct gh_trace_control {
 	/* Graced sleeps that the return gate settled because the context-switch program never
 	 * saw the carrier switched in (trace_grace.bpf.h, step 4). */
 	__u64 nr_graced_at_return;
+	/* Graced sleeps whose grace timer would not start: their period ended at once, and they
+	 * were handed off as if the timer had fired (trace_grace.bpf.h). */
+	__u64 nr_grace_start_failures;
 };
 
 /*

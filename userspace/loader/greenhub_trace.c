@@ -638,10 +638,12 @@ static void print_stats(const struct loader_view *v)
 	       (unsigned long long)ctl->kside.nr_rejected,
 	       (unsigned long long)ctl->kside.nr_exit_cleanups);
 	printf("grace (default %s, %u ns): %llu sleeps ended within it, %llu handed off after it, "
-	       "%llu probes, %llu settled at their return (switch-in not seen), pending now %lld\n",
+	       "%llu probes, %llu settled at their return (switch-in not seen), %llu timer starts "
+	       "failed (handed off at once), pending now %lld\n",
 	       grace_name(ctl->grace_policy), ctl->grace_ns, (unsigned long long)ctl->nr_graced,
 	       (unsigned long long)ctl->nr_late_handoffs, (unsigned long long)ctl->nr_probes,
-	       (unsigned long long)ctl->nr_graced_at_return, (long long)ctl->nr_grace_pending);
+	       (unsigned long long)ctl->nr_graced_at_return,
+	       (unsigned long long)ctl->nr_grace_start_failures, (long long)ctl->nr_grace_pending);
 	print_program_misses();
 	loader_print_hubs(v, hub_heads, hub_row);
 	print_hist(&ctl->kside.handoff_latency);
@@ -669,6 +671,8 @@ static const struct loader_metric control_metrics[] = {
 	  "Sleeps the adaptive policy granted a grace period as a probe."),
 	C(nr_graced_at_return, "greenhub_graced_at_return_total",
 	  "Graced sleeps settled at their return: the kernel reported no switch-in."),
+	C(nr_grace_start_failures, "greenhub_grace_start_failures_total",
+	  "Graced sleeps whose grace timer would not start, handed off at once."),
 };
 #undef C
 
