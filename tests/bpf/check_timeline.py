@@ -8,8 +8,9 @@ Checks the structure, whatever the program did:
   - the file is JSON with displayTimeUnit "ns" and a traceEvents list of known elements;
   - every track with slices has its thread_name, every process its process_name;
   - the slices of each track nest: none begins inside another and ends after it;
-  - every block lies within a run of the green thread that blocked (green_id 0, a sleep in
-    the hub loop, within none), with the call's name and green_name;
+  - every block lies within a run of the green thread that blocked, with the call's name and
+    green_name; a block of green_id 0 (the hub loop's, or the runtime's own work on a green
+    thread's carrier) is never handed off;
   - every handoff flow has one start and one end, in one process, on two carriers; the start
     lies within a handed-off block, the end at the start of a run of that block's hub;
   - no two carriers of one hub execute green code at once (I1): a carrier executes it during
@@ -101,8 +102,11 @@ def main():
                             parent["args"]["green_id"] != gid):
                     fail("track %d/%d: block %s of green %s at %s lies within no run of it" % (
                         pid, tid, e["name"], gid, e["ts"]))
-                if not gid and parent:
-                    fail("track %d/%d: a hub loop's block at %s lies within a run" % (
+                # green_id 0: a sleep of the hub loop's, or of the runtime's own work on a
+                # green thread (its system calls, a switch point's round), which may lie within
+                # a run; neither is ever handed off (I3).
+                if not gid and e["args"]["handed_off"]:
+                    fail("track %d/%d: a block of the runtime's own at %s was handed off" % (
                         pid, tid, e["ts"]))
                 e["_run"] = parent
             elif parent:

@@ -89,24 +89,38 @@ static void *slot(struct gh_chan *c, size_t i)
 	return c->buf + ((c->head + i) % c->slots) * c->elem_size;
 }
 
-/* Make room for one more buffered element of an unbounded channel. */
+/* Make room for one more buffered element of an unbounded channel. The allocation may let the
+ * hub's other green threads run (internal.h, no_handoff), which may send, receive or grow the
+ * buffer themselves: the caller looks at the channel again once this returns. */
 static int grow(struct gh_chan *c)
 {
 	size_t n = c->slots ? c->slots * 2 : UNBOUNDED_FIRST;
-	char *buf;
+	struct gh__carrier *carrier = gh__carrier_self();
+	struct gh_thread *self;
+	char *buf, *old;
 
 	if (n < c->slots || n > SIZE_MAX / c->elem_size)
 		return -ENOMEM;
-	buf = malloc(n * c->elem_size);
+	buf = gh__malloc(n * c->elem_size);
 	if (!buf)
 		return -ENOMEM;
-	/* Unwrap the ring into the new buffer, oldest first. */
+	if (n <= c->slots) {
+		gh__free(buf); /* grown meanwhile */
+		return 0;
+	}
+	/* Unwrap the ring, as it is now, into the new buffer, oldest first, and touch the rest:
+	 * a page fault in fresh memory must not hand off, here or in a later send between its
+	 * copy and its count (sched_ext mode hands off faults). */
+	self = gh__no_handoff_begin(carrier);
 	for (size_t i = 0; i < c->len; i++)
 		memcpy(buf + i * c->elem_size, slot(c, i), c->elem_size);
-	free(c->buf);
+	memset(buf + c->len * c->elem_size, 0, (n - c->len) * c->elem_size);
+	old = c->buf;
 	c->buf = buf;
 	c->slots = n;
 	c->head = 0;
+	gh__no_handoff_end(carrier, self);
+	gh__free(old);
 	return 0;
 }
 
@@ -140,25 +154,26 @@ int gh_chan_send(gh_chan *c, const void *elem, uint64_t deadline)
 
 	if (err)
 		return err;
-	if (c->closed)
-		return -EPIPE;
-	w = pop_waiter(&c->recvq);
-	if (w) {
-		memcpy(w->elem, elem, c->elem_size);
-		gh__wake(w->t, 0);
-		return 0;
-	}
-	if (c->len < c->cap) {
-		if (c->len == c->slots) {
-			err = grow(c);
-			if (err)
-				return err;
+	for (;;) {
+		if (c->closed)
+			return -EPIPE;
+		w = pop_waiter(&c->recvq);
+		if (w) {
+			memcpy(w->elem, elem, c->elem_size);
+			gh__wake(w->t, 0);
+			return 0;
 		}
-		memcpy(slot(c, c->len), elem, c->elem_size);
-		c->len++;
-		return 0;
+		if (c->len >= c->cap)
+			return wait_in(&c->sendq, self, (void *)elem, deadline);
+		if (c->len < c->slots) {
+			memcpy(slot(c, c->len), elem, c->elem_size);
+			c->len++;
+			return 0;
+		}
+		err = grow(c);
+		if (err)
+			return err;
 	}
-	return wait_in(&c->sendq, self, (void *)elem, deadline);
 }
 
 int gh_chan_recv(gh_chan *c, void *elem, uint64_t deadline)

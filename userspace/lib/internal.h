@@ -51,14 +51,38 @@
 /* hub->slot_index of a hub with no kernel side's slot (mode none, or between runs). */
 #define GH__NO_SLOT UINT32_MAX
 
-/* calloc() for the API's constructors, which fail with NULL and errno: ENOMEM on failure. */
+/*
+ * The allocator, as the runtime calls it wherever it reads the hub again after the call. An
+ * allocation may sleep (the allocator's lock, mmap), and with a kernel side the hub's other
+ * green threads then run on a spare (see gh__no_handoff_begin). The compiler takes malloc(),
+ * calloc() and free() for calls that change no memory it can see, and would keep values it
+ * read before them: the barrier after each makes it read them again.
+ */
+#define GH__REREAD() __asm__ volatile("" ::: "memory")
+
+static inline void *gh__malloc(size_t n)
+{
+	void *p = malloc(n);
+
+	GH__REREAD();
+	return p;
+}
+
+/* Also for the API's constructors, which fail with NULL and errno: ENOMEM on failure. */
 static inline void *gh__calloc(size_t n, size_t size)
 {
 	void *p = calloc(n, size);
 
+	GH__REREAD();
 	if (!p)
 		errno = ENOMEM;
 	return p;
+}
+
+static inline void gh__free(void *p)
+{
+	free(p);
+	GH__REREAD();
 }
 
 /* Print "greenhub: <msg>" to stderr and abort (panic.c): only for a broken internal invariant. */
@@ -143,15 +167,16 @@ struct gh__timer_slot {
 };
 
 struct gh__timer_heap {
-	struct gh__timer_slot *v;
-	size_t n, cap;
+	struct gh__timer_slot *v; /* hub memory (hub_mem.c) of bytes bytes */
+	size_t n, cap, bytes;
 	uint64_t next_order;
 };
 
 void gh__timer_heap_init(struct gh__timer_heap *h);
 void gh__timer_heap_fini(struct gh__timer_heap *h);
-/* Make room for n timers so that arming never fails; -ENOMEM. */
-int gh__timer_heap_reserve(struct gh__timer_heap *h, size_t n);
+/* Make room for n timers, so that arming never fails: 0 or -ENOMEM. In hub memory (hub_mem.c):
+ * the hub loop and switch points grow it too, for a posted function's thread. */
+int gh__timer_heap_grow(struct gh__timer_heap *h, size_t n);
 void gh__timer_arm(struct gh__timer_heap *h, struct gh__timer *t, uint64_t deadline);
 void gh__timer_disarm(struct gh__timer_heap *h, struct gh__timer *t);
 /* The earliest deadline, or GH_NEVER. */
@@ -403,6 +428,51 @@ static inline __attribute__((always_inline)) struct gh__carrier *gh__carrier_sel
 	return c;
 }
 void gh__carrier_set(struct gh__carrier *c);
+
+/*
+ * The runtime's own stretches on a green thread's carrier that must not hand the hub off (I3):
+ * its system calls there (epoll_ctl, the round's poll, a stack's mmap), a switch point's whole
+ * housekeeping, and the first touch of freshly allocated memory (sched_ext mode hands off page
+ * faults too). A kernel side hands off a sleep of the owner only while the carrier's published
+ * green word (c->green, at its green_addr) is set; a spare would then run the hub's other green
+ * threads while this one is half-way through changing the hub (a thread queued to run whose
+ * switch has not happened yet, a table being moved). So the word is cleared for the stretch:
+ * its sleeps count as the hub loop's. Only for sleeps that end by themselves, in the kernel.
+ * Never around a wait on a lock that green code may hold across a handed-off call (the
+ * allocator's, a pthread mutex): the holder could be a displaced carrier that waits for the
+ * hand-back this one, stuck in the wait, would never make. Allocations stay handoff points,
+ * and the code around them reads the hub again (gh__malloc, above). gh__thread_self() reads
+ * NULL in between: keep the stretch short, and call nothing there that asks for it.
+ */
+static inline struct gh_thread *gh__no_handoff_begin(struct gh__carrier *c)
+{
+	struct gh_thread *t = c ? c->green : NULL;
+
+	if (t) {
+		c->green = NULL;
+		/* The kernel side reads the word in this thread's own sleep: only the compiler
+		 * could move the store past the call. */
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	}
+	return t;
+}
+
+static inline void gh__no_handoff_end(struct gh__carrier *c, struct gh_thread *t)
+{
+	if (t) {
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		c->green = t;
+	}
+}
+
+/* Memory for the hub loop's and switch points' own tables (hub_mem.c): mapped, touched, with
+ * no handoff and no allocator lock. map: zeroed, NULL with errno; grow: contents kept, the rest
+ * zeroed, NULL with errno (p kept); sizes are multiples of gh__hub_mem_round(). */
+size_t gh__hub_mem_round(size_t bytes);
+void *gh__hub_mem_map(size_t bytes);
+void *gh__hub_mem_grow(void *p, size_t old_bytes, size_t bytes);
+void gh__hub_mem_unmap(void *p, size_t bytes);
+
 /* Make the calling thread carrier c of hub: 0, or -errno with the reason in why. */
 int gh__carrier_init(struct gh_hub *hub, struct gh__carrier *c, char *why, size_t len);
 void gh__carrier_fini(struct gh__carrier *c);

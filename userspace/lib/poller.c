@@ -65,34 +65,61 @@ void gh__poller_fini(struct gh_hub *hub)
 	hub->nfds = 0;
 }
 
+/* Move the table to fds, n entries: the hub's entries copied, every waiter list's head re-seated
+ * (its waiters point back at it). No call that could sleep: the move is whole once begun. */
+static void fds_move(struct gh_hub *hub, struct gh__fd *fds, size_t n)
+{
+	for (size_t i = 0; i < hub->nfds; i++) {
+		struct gh__waitq *q = &fds[i].waiters;
+
+		fds[i].armed = hub->fds[i].armed;
+		if (gh__waitq_empty(&hub->fds[i].waiters)) {
+			gh__waitq_init(q);
+		} else {
+			q->waiters = hub->fds[i].waiters.waiters;
+			q->waiters.next->prev = &q->waiters;
+			q->waiters.prev->next = &q->waiters;
+		}
+	}
+	for (size_t i = hub->nfds; i < n; i++) {
+		fds[i].armed = 0;
+		gh__waitq_init(&fds[i].waiters);
+	}
+	hub->fds = fds;
+	hub->nfds = n;
+}
+
+/*
+ * fd's entry, the table grown to reach it. An allocation may sleep, and with a kernel side the
+ * hub's other green threads then run on a spare (no_handoff's comment in internal.h), growing
+ * the table themselves: so nothing read before an allocation or a free is used after it, and
+ * the new table takes the hub's entries as they are once it is there.
+ */
 static struct gh__fd *fd_state(struct gh_hub *hub, int fd)
 {
-	if ((size_t)fd >= hub->nfds) {
+	struct gh__carrier *c = gh__carrier_self();
+	struct gh_thread *t;
+
+	while ((size_t)fd >= hub->nfds) {
 		size_t n = hub->nfds ? hub->nfds : 64;
-		struct gh__fd *fds;
+		struct gh__fd *fds, *old;
 
 		while (n <= (size_t)fd)
 			n *= 2;
-		fds = realloc(hub->fds, n * sizeof(*fds));
+		fds = gh__malloc(n * sizeof(*fds));
 		if (!fds)
 			return NULL;
-		/* Waiter lists point back at their heads: re-seat every moved head. */
-		for (size_t i = 0; i < hub->nfds; i++) {
-			struct gh__waitq *q = &fds[i].waiters;
-
-			if (q->waiters.next == &hub->fds[i].waiters.waiters) {
-				gh__list_init(&q->waiters);
-			} else {
-				q->waiters.next->prev = &q->waiters;
-				q->waiters.prev->next = &q->waiters;
-			}
+		if (n <= hub->nfds) {
+			gh__free(fds); /* grown meanwhile: look again */
+			continue;
 		}
-		for (size_t i = hub->nfds; i < n; i++) {
-			fds[i].armed = 0;
-			gh__waitq_init(&fds[i].waiters);
-		}
-		hub->fds = fds;
-		hub->nfds = n;
+		old = hub->fds;
+		/* The move touches fresh memory: a page fault there must not hand off either
+		 * (sched_ext mode hands off faults). */
+		t = gh__no_handoff_begin(c);
+		fds_move(hub, fds, n);
+		gh__no_handoff_end(c, t);
+		gh__free(old);
 	}
 	return &hub->fds[fd];
 }
@@ -108,27 +135,41 @@ static unsigned from_epoll(uint32_t ev)
 	       (ev & EPOLLERR ? GH_ERR : 0) | (ev & (EPOLLHUP | EPOLLRDHUP) ? GH_HUP : 0);
 }
 
+/* epoll_ctl, which may sleep (the epoll's mutex, an allocation in the kernel), with no handoff:
+ * f, the caller's entry, stays where it is. 0 or -errno. */
+static int epoll_ctl_own(struct gh_hub *hub, int op, int fd, struct epoll_event *ev)
+{
+	struct gh__carrier *c = gh__carrier_self();
+	struct gh_thread *t = gh__no_handoff_begin(c);
+	int err = epoll_ctl(hub->epfd, op, fd, ev) < 0 ? -errno : 0;
+
+	gh__no_handoff_end(c, t);
+	return err;
+}
+
 /* Register mask for fd, tolerating a stale idea of whether it is in the set. */
 static int arm(struct gh_hub *hub, int fd, struct gh__fd *f, uint32_t mask)
 {
 	struct epoll_event ev = { .events = mask, .data.u64 = (uint64_t)fd };
 	int op = f->armed ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	int err;
 
 	if (mask == f->armed)
 		return 0;
 	if (!mask)
 		op = EPOLL_CTL_DEL;
-	if (epoll_ctl(hub->epfd, op, fd, &ev) < 0) {
-		if (op == EPOLL_CTL_MOD && errno == ENOENT)
+	err = epoll_ctl_own(hub, op, fd, &ev);
+	if (err) {
+		if (op == EPOLL_CTL_MOD && err == -ENOENT)
 			op = EPOLL_CTL_ADD;
-		else if (op == EPOLL_CTL_ADD && errno == EEXIST)
+		else if (op == EPOLL_CTL_ADD && err == -EEXIST)
 			op = EPOLL_CTL_MOD;
-		else if (op == EPOLL_CTL_DEL && (errno == ENOENT || errno == EBADF))
+		else if (op == EPOLL_CTL_DEL && (err == -ENOENT || err == -EBADF))
 			op = -1;
 		else
-			return -errno;
-		if (op >= 0 && epoll_ctl(hub->epfd, op, fd, &ev) < 0)
-			return -errno;
+			return err;
+		if (op >= 0 && (err = epoll_ctl_own(hub, op, fd, &ev)))
+			return err;
 	}
 	f->armed = mask;
 	return 0;

@@ -91,6 +91,20 @@ static void posts_take(struct gh_hub *hub)
  * before any of them has run. */
 #define POST_SPAWN_BATCH 128
 
+/* A posted function's green thread. Its node is freed here, by green code, where a free that
+ * sleeps may let the hub's other green threads run: the hub loop and switch points, which spawn
+ * it, must never wait on the allocator's lock (hub_mem.c says why). After the function: posts
+ * start in the order they were posted, and a handoff in the free would let later posts start
+ * first. */
+static void *post_main(void *arg)
+{
+	struct gh__post *p = arg;
+	void *result = p->fn(p->arg);
+
+	free(p);
+	return result;
+}
+
 /* Spawn a detached green thread for each post at the front of the FIFO, up to a batch. One
  * that cannot be spawned (no memory for its stack) stays first in the FIFO and is tried again
  * later (gh__posts_pending keeps the hub running and its idle poll short). */
@@ -99,16 +113,16 @@ static void posts_spawn(struct gh_hub *hub)
 	struct gh__post *p;
 
 	for (unsigned n = 0; n < POST_SPAWN_BATCH && (p = hub->post_fifo); n++) {
-		struct gh_thread *t = gh__thread_create(hub, p->fn, p->arg);
+		struct gh__post *next = p->next; /* p is the new thread's, to free once it runs */
+		struct gh_thread *t = gh__thread_create(hub, post_main, p);
 
 		if (!t)
 			return;
 		t->detached = true;
 		gh__thread_name(t, "post");
-		hub->post_fifo = p->next;
+		hub->post_fifo = next;
 		if (!hub->post_fifo)
 			hub->post_fifo_tail = NULL;
-		free(p);
 	}
 }
 

@@ -49,6 +49,10 @@
 void gh__round_housekeeping_work(struct gh_hub *hub, struct gh__carrier *c, uint64_t switches)
 {
 	struct gh__list *queued_last = hub->runq.prev;
+	/* At a switch point the thread that switches out is already queued (or done): a spare
+	 * that took the hub now would run it, or free its stack, under this carrier. So nothing
+	 * here hands off, as in the hub loop: its poll and the spawns of posts included. */
+	struct gh_thread *self = gh__no_handoff_begin(c);
 
 	if (hub->fd_waiters || atomic_load_explicit(&hub->remote_waiters, memory_order_relaxed))
 		gh__poller_poll(hub, c, 0);
@@ -61,6 +65,7 @@ void gh__round_housekeeping_work(struct gh_hub *hub, struct gh__carrier *c, uint
 		gh__posts_run(hub);
 	/* The next round ends after as many switches as threads are ready now. */
 	hub->round_end = switches + hub->runq_len;
+	gh__no_handoff_end(c, self);
 }
 
 /* The layout the kernel side reads at green_addr (&c->green): struct gh_carrier_green. */

@@ -130,8 +130,10 @@ static void describe(struct gh__stack_pool *p, struct gh__stack *s, void *base)
 int gh__stack_get(struct gh__stack_pool *p, struct gh__stack *s, size_t extra)
 {
 	size_t map_size = GH__STACK_GUARD + p->stack_size + round_up(extra, page_size());
+	struct gh__carrier *c;
+	struct gh_thread *t;
 	void *base;
-	int err;
+	int err = 0;
 
 	/* All stacks of a pool carry the same extra (the thread struct). */
 	if (!p->map_size)
@@ -140,26 +142,39 @@ int gh__stack_get(struct gh__stack_pool *p, struct gh__stack *s, size_t extra)
 		describe(p, s, p->free[--p->n]);
 		return 0;
 	}
+	/* Mapping may sleep (mmap_lock): not a handoff, so that a spawn is whole (internal.h). */
+	c = gh__carrier_self();
+	t = gh__no_handoff_begin(c);
 	base = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-	if (base == MAP_FAILED)
-		return -errno;
+	if (base == MAP_FAILED) {
+		err = -errno;
+		goto out;
+	}
 	err = guard(base);
 	if (err) {
 		munmap(base, map_size);
-		return err;
+		goto out;
 	}
 	describe(p, s, base);
-	return 0;
+out:
+	gh__no_handoff_end(c, t);
+	return err;
 }
 
 void gh__stack_put(struct gh__stack_pool *p, struct gh__stack *s)
 {
+	struct gh__carrier *c;
+	struct gh_thread *t;
+
 	if (p->n < p->cap) {
 		p->free[p->n++] = s->base;
 		return;
 	}
+	c = gh__carrier_self();
+	t = gh__no_handoff_begin(c);
 	munmap(s->base, s->map_size);
+	gh__no_handoff_end(c, t);
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -83,13 +83,14 @@ static void thread_main(void *arg)
 	gh__panic("finished green thread %llu was resumed", (unsigned long long)t->id);
 }
 
-/* A free descriptor of hub; NULL if memory runs out. */
+/* A free descriptor of hub; NULL if memory runs out. Chunks are hub memory (hub_mem.c): the hub
+ * loop and switch points take descriptors too, for posted functions. */
 static struct gh_thread *descriptor_get(struct gh_hub *hub)
 {
 	struct gh_thread *t = hub->free_threads;
 
 	if (!t) {
-		struct gh__thread_chunk *chunk = calloc(1, sizeof(*chunk));
+		struct gh__thread_chunk *chunk = gh__hub_mem_map(sizeof(*chunk));
 
 		if (!chunk)
 			return NULL;
@@ -112,7 +113,7 @@ void gh__thread_descriptors_fini(struct gh_hub *hub)
 
 	for (chunk = hub->thread_chunks; chunk; chunk = next) {
 		next = chunk->next;
-		free(chunk);
+		gh__hub_mem_unmap(chunk, sizeof(*chunk));
 	}
 	hub->thread_chunks = NULL;
 	hub->free_threads = NULL;
@@ -134,21 +135,14 @@ struct gh_thread *gh__thread_create(struct gh_hub *hub, gh_fn fn, void *arg)
 	struct gh_thread *t;
 	int err;
 
-	/* One timer slot per live thread, so arming a deadline can never fail later. */
-	err = gh__timer_heap_reserve(&hub->timers, hub->live + 1);
-	if (err)
-		goto fail;
 	t = descriptor_get(hub);
 	if (!t) {
 		err = -ENOMEM;
 		goto fail;
 	}
 	err = gh__stack_get(&hub->stacks, &stack, 0);
-	if (err) {
-		t->free_next = hub->free_threads;
-		hub->free_threads = t;
-		goto fail;
-	}
+	if (err)
+		goto fail_descriptor;
 	/* Field by field rather than memset: the struct is big enough for the compiler to pick
 	 * `rep stos`, whose start-up cost alone was a tenth of a warm spawn. */
 	t->result = NULL;
@@ -175,11 +169,26 @@ struct gh_thread *gh__thread_create(struct gh_hub *hub, gh_fn fn, void *arg)
 	t->timer.index = GH__TIMER_IDLE;
 	t->timer.fire = on_deadline;
 	gh__waitq_init(&t->joiner);
-	gh__list_push_back(&hub->threads, &t->all);
 	gh__ctx_init(&t->ctx, stack.lo, stack.size, thread_main, t);
+	/* One timer slot per live thread, so arming a deadline can never fail later. Made last:
+	 * from the check to the thread counted live nothing may sleep or touch fresh memory
+	 * (the new stack's first frame, above), where green code could be handed off (a page
+	 * fault in sched_ext mode) and another spawn take the slot (internal.h, no_handoff). */
+	while (hub->timers.cap < hub->live + 1) {
+		err = gh__timer_heap_grow(&hub->timers, hub->live + 1);
+		if (err) {
+			gh__ctx_destroy(&t->ctx);
+			gh__stack_put(&hub->stacks, &stack);
+			goto fail_descriptor;
+		}
+	}
+	gh__list_push_back(&hub->threads, &t->all);
 	gh__runq_push(hub, t);
 	hub->live++;
 	return t;
+fail_descriptor:
+	t->free_next = hub->free_threads;
+	hub->free_threads = t;
 fail:
 	errno = -err;
 	return NULL;

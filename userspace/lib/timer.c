@@ -7,7 +7,8 @@
  * A heap was chosen over a timer wheel because deadlines here are absolute nanoseconds with no
  * natural tick, and most hubs hold few timers; the wheel's O(1) would cost a tick and cascading.
  * Arming never allocates: the hub reserves one slot per green thread when it spawns one, since
- * a green thread waits on at most one deadline at a time.
+ * a green thread waits on at most one deadline at a time (gh__thread_create). The heap is hub
+ * memory (hub_mem.c): the hub loop and switch points grow it, for posted functions' threads.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -17,31 +18,33 @@
 void gh__timer_heap_init(struct gh__timer_heap *h)
 {
 	h->v = NULL;
-	h->n = h->cap = 0;
+	h->n = h->cap = h->bytes = 0;
 	h->next_order = 0;
 }
 
 void gh__timer_heap_fini(struct gh__timer_heap *h)
 {
-	free(h->v);
+	gh__hub_mem_unmap(h->v, h->bytes);
 	gh__timer_heap_init(h);
 }
 
-int gh__timer_heap_reserve(struct gh__timer_heap *h, size_t n)
+int gh__timer_heap_grow(struct gh__timer_heap *h, size_t n)
 {
-	struct gh__timer_slot *v;
-	size_t cap;
+	size_t bytes;
+	void *v;
 
 	if (n <= h->cap)
 		return 0;
-	cap = h->cap ? h->cap : 64;
-	while (cap < n)
-		cap *= 2;
-	v = realloc(h->v, cap * sizeof(*v));
+	/* At least double: a spawn at a time grows it, and each growth is a system call. */
+	if (n < 2 * h->cap)
+		n = 2 * h->cap;
+	bytes = gh__hub_mem_round(n * sizeof(*h->v));
+	v = h->v ? gh__hub_mem_grow(h->v, h->bytes, bytes) : gh__hub_mem_map(bytes);
 	if (!v)
 		return -ENOMEM;
 	h->v = v;
-	h->cap = cap;
+	h->bytes = bytes;
+	h->cap = bytes / sizeof(*h->v);
 	return 0;
 }
 
