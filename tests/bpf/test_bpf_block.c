@@ -485,6 +485,117 @@ static void test_bpf_block_idle_return_kicks_the_idle_carrier(void **state)
 	free(r);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* A returning carrier takes a handoff that nobody else can                                  */
+
+/*
+ * Green thread A takes a pthread mutex and sleeps: handed off, the hub's one spare (max_spares
+ * 1) runs B. A's sleep ends while B runs: A waits for the hand-back. Then B blocks on the mutex
+ * A holds, before any switch point: handed off too, with no spare left to take it, and the one
+ * carrier that could go on is A, waiting for a hand-back that B's carrier can never make. A
+ * must see the handoff and take the hub itself (transition 2 by a returning carrier); if it
+ * waited for the hand-back, the hub would stop for good (a watchdog fails the test then).
+ */
+struct lock_run {
+	pthread_mutex_t m;
+	atomic_bool done;
+};
+
+static uint64_t holds_now(void)
+{
+	struct gh_hub_stats st = { .sz = sizeof(st) };
+
+	check_int_equal(gh_hub_stats(gh_hub_current(), &st), 0);
+	return st.holds;
+}
+
+static void *lock_holder(void *arg)
+{
+	struct lock_run *r = arg;
+	struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+	check_int_equal(pthread_mutex_lock(&r->m), 0);
+	check_int_equal(nanosleep(&ts, NULL), 0);
+	check_int_equal(pthread_mutex_unlock(&r->m), 0);
+	return NULL;
+}
+
+static void *lock_waiter(void *arg)
+{
+	struct lock_run *r = arg;
+	uint64_t end = gh_now() + MS(10000);
+
+	/* No switch point until A waits for the hub: its hold is counted. */
+	while (holds_now() == 0 && gh_now() < end)
+		;
+	check_true(holds_now() > 0);
+	check_int_equal(pthread_mutex_lock(&r->m), 0);
+	check_int_equal(pthread_mutex_unlock(&r->m), 0);
+	return NULL;
+}
+
+static void *lock_main(void *arg)
+{
+	struct lock_run *r = arg;
+	gh_thread *a = gh_spawn(lock_holder, r), *b = gh_spawn(lock_waiter, r);
+
+	check_non_null(a);
+	check_non_null(b);
+	if (a)
+		check_int_equal(gh_join(a, NULL), 0);
+	if (b)
+		check_int_equal(gh_join(b, NULL), 0);
+	atomic_store(&r->done, true);
+	return NULL;
+}
+
+static void *lock_hub_main(void *arg)
+{
+	struct bt_hub_thread *t = arg;
+
+	t->result = gh_hub_run(t->hub, t->fn, t->arg, NULL);
+	return NULL;
+}
+
+static void test_bpf_block_returner_takes_a_handoff_nobody_else_can(void **state)
+{
+	struct lock_run r = { .m = PTHREAD_MUTEX_INITIALIZER };
+	struct bt_hub_thread t = { .fn = lock_main, .arg = &r };
+	struct gh_hub_opts o;
+	struct gh_hub_stats st;
+	int i;
+
+	(void)state;
+	bt_loader_up();
+	gh_hub_opts_init(&o);
+	o.mode = GH_MODE_TRACE;
+	o.min_spares = 1;
+	o.max_spares = 1;
+	t.hub = gh_hub_create(&o);
+	assert_non_null(t.hub);
+	assert_int_equal(pthread_create(&t.thread, NULL, lock_hub_main, &t), 0);
+	for (i = 0; i < 20000 && !atomic_load(&r.done); i++)
+		bt_sleep_ms(1);
+	if (!atomic_load(&r.done)) {
+		/* The hub cannot be stopped: say so and leave (the kernel side releases a dead
+		 * process's slots). */
+		fprintf(stderr, "the hub stopped: the carrier that held the mutex waited for a "
+				"hand-back while the hub's only spare was blocked on that mutex\n");
+		_exit(1);
+	}
+	assert_int_equal(pthread_join(t.thread, NULL), 0);
+	assert_checks();
+	assert_int_equal(t.result, 0);
+	assert_int_equal(gh_hub_mode(t.hub), GH_MODE_TRACE);
+	st = bt_stats(t.hub);
+	print_message("    %llu handoffs, %llu holds, %llu takeovers, %llu spares started\n",
+		      (unsigned long long)st.handoffs, (unsigned long long)st.holds,
+		      (unsigned long long)st.takeovers, (unsigned long long)st.spares_started);
+	assert_true(st.holds > 0);
+	assert_int_equal(gh_hub_destroy(t.hub), 0);
+	bt_loader_down();
+}
+
 /* A private mount namespace where the resolver asks DNS_ADDR; before any thread exists. */
 static void setup_dns(void)
 {
@@ -533,6 +644,7 @@ int main(void)
 		cmocka_unit_test(test_bpf_block_return_waits_for_hand_back),
 		cmocka_unit_test(test_bpf_block_idle_return_kicks_the_idle_carrier),
 		cmocka_unit_test(test_bpf_block_chosen_sleeps_never_hand_off),
+		cmocka_unit_test(test_bpf_block_returner_takes_a_handoff_nobody_else_can),
 	};
 
 	bt_require();

@@ -28,7 +28,9 @@
  *                     cancel_handoff, from gh__carrier_reacquire.
  *   4. hold, hand back  RUN(s), t returns: t queues on hub->returned, bumps return_pending and
  *                     waits (hold_for_hand_back); s, at its next switch point, RUN(s) -> RUN(t),
- *                     wakes t and parks (gh__baton_hand_back).
+ *                     wakes t and parks (gh__baton_hand_back). If s blocks first and nobody
+ *                     takes its handoff, t does (transition 2): it looks at the baton again
+ *                     every millisecond while it waits.
  *   5. idle return    IDLE(s), t returns -> RUN(t). t itself (take_idle_hub) kicks s out of its
  *                     poll, and s's own IDLE(s) -> RUN(s) (gh__baton_leave_idle) then fails.
  *   6. no spare       no spare parked: the baton stays HANDOFF(t); the sysmon starts a spare, up
@@ -308,6 +310,9 @@ static void resumed(struct gh_hub *hub, struct gh__carrier *c)
 	(void)c;
 }
 
+/* How often a carrier that waits for a hand-back looks at the baton by itself. */
+#define RETURN_RECHECK_NS (1000u * 1000u)
+
 void gh__carrier_reacquire(struct gh_hub *hub, struct gh__carrier *c)
 {
 	bool queued = false;
@@ -349,7 +354,12 @@ void gh__carrier_reacquire(struct gh_hub *hub, struct gh__carrier *c)
 			queued = true;
 			continue;
 		}
-		gh__carrier_sleep(c);
+		/* Not for ever: the owner may block before its next switch point, and then
+		 * nobody may take its handoff (every spare blocked too, or none allowed). It
+		 * may even block on what this carrier holds (a lock of green code's, the
+		 * allocator's taken across a handed-off call). Then the hub is free, and is
+		 * ours: look again every RETURN_RECHECK_NS. */
+		(void)gh__carrier_sleep_for(c, RETURN_RECHECK_NS);
 	}
 }
 

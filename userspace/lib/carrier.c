@@ -40,6 +40,23 @@ void gh__carrier_sleep(struct gh__carrier *c)
 	atomic_store(word, 0);
 }
 
+bool gh__carrier_sleep_for(struct gh__carrier *c, uint64_t ns)
+{
+	atomic_uint *word = &c->wake_word;
+	const struct timespec rel = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+
+	while (!atomic_load(word)) {
+		int err = gh__futex_wait(word, 0, &rel);
+
+		if (err == -ETIMEDOUT)
+			return false;
+		if (err && err != -EAGAIN && err != -EINTR)
+			gh__panic("futex(FUTEX_WAIT): %s", gh_strerror(err));
+	}
+	atomic_store(word, 0);
+	return true;
+}
+
 void gh__carrier_wake(struct gh__carrier *c)
 {
 	atomic_store(&c->wake_word, 1);

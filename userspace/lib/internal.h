@@ -478,6 +478,8 @@ int gh__carrier_init(struct gh_hub *hub, struct gh__carrier *c, char *why, size_
 void gh__carrier_fini(struct gh__carrier *c);
 /* Sleep on c's wake word until it is set, then reset it (c's own thread). */
 void gh__carrier_sleep(struct gh__carrier *c);
+/* The same for at most ns: true if woken, false if the time ran out (the word left as it is). */
+bool gh__carrier_sleep_for(struct gh__carrier *c, uint64_t ns);
 /* Set c's wake word and wake c, wherever it sleeps. */
 void gh__carrier_wake(struct gh__carrier *c);
 
