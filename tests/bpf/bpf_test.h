@@ -435,6 +435,16 @@ static inline struct gh_hub_stats bt_stats(const struct gh_hub *hub)
 	return st;
 }
 
+/* From green code: the statistics of the calling thread's hub so far (a check records a
+ * failure). */
+static inline struct gh_hub_stats bt_green_stats(void)
+{
+	struct gh_hub_stats st = { .sz = sizeof(st) };
+
+	check_int_equal(gh_hub_stats(gh_hub_current(), &st), 0);
+	return st;
+}
+
 /* Run fn(arg) in a fresh trace-mode hub; assert that it ran in trace mode and that its checks
  * passed; its statistics. */
 static inline struct gh_hub_stats bt_run_trace(gh_fn fn, void *arg)

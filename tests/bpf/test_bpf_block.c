@@ -501,14 +501,6 @@ struct lock_run {
 	atomic_bool done;
 };
 
-static uint64_t holds_now(void)
-{
-	struct gh_hub_stats st = { .sz = sizeof(st) };
-
-	check_int_equal(gh_hub_stats(gh_hub_current(), &st), 0);
-	return st.holds;
-}
-
 static void *lock_holder(void *arg)
 {
 	struct lock_run *r = arg;
@@ -526,9 +518,9 @@ static void *lock_waiter(void *arg)
 	uint64_t end = gh_now() + MS(10000);
 
 	/* No switch point until A waits for the hub: its hold is counted. */
-	while (holds_now() == 0 && gh_now() < end)
+	while (bt_green_stats().holds == 0 && gh_now() < end)
 		;
-	check_true(holds_now() > 0);
+	check_true(bt_green_stats().holds > 0);
 	check_int_equal(pthread_mutex_lock(&r->m), 0);
 	check_int_equal(pthread_mutex_unlock(&r->m), 0);
 	return NULL;

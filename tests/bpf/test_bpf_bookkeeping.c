@@ -112,20 +112,11 @@ static void sleep_in_allocations(int n)
 	sleep_in(GREEN_CODE, n);
 }
 
-/* From green code: the handoffs of the calling hub so far. */
-static uint64_t handoffs_now(void)
-{
-	struct gh_hub_stats st = { .sz = sizeof(st) };
-
-	check_int_equal(gh_hub_stats(gh_hub_current(), &st), 0);
-	return st.handoffs;
-}
-
 /* From green code, the control of a case that expects no handoff: an allocation of green code
  * that sleeps is handed off, so the sleeps are in place and would show. */
 static void allocation_hands_off(void)
 {
-	uint64_t before = handoffs_now();
+	uint64_t before = bt_green_stats().handoffs;
 	char *volatile p;
 
 	sleep_in(GREEN_CODE, 1);
@@ -133,7 +124,7 @@ static void allocation_hands_off(void)
 	check_non_null(p);
 	free(p);
 	check_int_equal(atomic_load(&slept), 1);
-	check_true(handoffs_now() > before);
+	check_true(bt_green_stats().handoffs > before);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -262,7 +253,7 @@ static void *spawner(void *arg)
 static void *spawns_main(void *arg)
 {
 	gh_thread *t[SPAWNERS];
-	uint64_t before = handoffs_now();
+	uint64_t before = bt_green_stats().handoffs;
 
 	(void)arg;
 	/* Every allocation a carrier makes sleeps: a spawn's, were it to make one, would hand
@@ -275,7 +266,7 @@ static void *spawns_main(void *arg)
 	for (int i = 0; i < SPAWNERS; i++)
 		if (t[i])
 			check_int_equal(gh_join(t[i], NULL), 0);
-	check_int_equal(handoffs_now() - before, 0);
+	check_int_equal(bt_green_stats().handoffs - before, 0);
 	sleep_in(ON_CARRIER, 0);
 	allocation_hands_off();
 	return NULL;
@@ -412,7 +403,7 @@ static void *posts_main(void *arg)
 		(void)gh_yield(); /* never idle: posts start at the switch points */
 	}
 	sleep_in(ON_CARRIER, 0);
-	check_int_equal(handoffs_now(), 0);
+	check_int_equal(bt_green_stats().handoffs, 0);
 	check_int_equal(pthread_join(t, NULL), 0);
 	allocation_hands_off();
 	return NULL;
