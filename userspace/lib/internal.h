@@ -466,8 +466,9 @@ static inline void gh__no_handoff_end(struct gh__carrier *c, struct gh_thread *t
 }
 
 /* Memory for the hub loop's and switch points' own tables (hub_mem.c): mapped, touched, with
- * no handoff and no allocator lock. map: zeroed, NULL with errno; grow: contents kept, the rest
- * zeroed, NULL with errno (p kept); sizes are multiples of gh__hub_mem_round(). */
+ * no handoff and no allocator lock. map: zeroed, NULL with errno; grow: to a new mapping, the
+ * contents kept and the rest zeroed, NULL with errno (p kept); unmap: with the size p was
+ * mapped or grown to. round: bytes up to whole pages. */
 size_t gh__hub_mem_round(size_t bytes);
 void *gh__hub_mem_map(size_t bytes);
 void *gh__hub_mem_grow(void *p, size_t old_bytes, size_t bytes);
