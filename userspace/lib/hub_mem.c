@@ -21,10 +21,12 @@
 
 #include "internal.h"
 
-size_t gh__hub_mem_round(size_t bytes)
+size_t gh__page_round(size_t bytes)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	static size_t page;
 
+	if (!page)
+		page = (size_t)sysconf(_SC_PAGESIZE);
 	return (bytes + page - 1) / page * page;
 }
 

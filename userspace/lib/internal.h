@@ -465,11 +465,12 @@ static inline void gh__no_handoff_end(struct gh__carrier *c, struct gh_thread *t
 	}
 }
 
+/* bytes rounded up to whole pages (hub_mem.c). */
+size_t gh__page_round(size_t bytes);
 /* Memory for the hub loop's and switch points' own tables (hub_mem.c): mapped, touched, with
  * no handoff and no allocator lock. map: zeroed, NULL with errno; grow: to a new mapping, the
  * contents kept and the rest zeroed, NULL with errno (p kept); unmap: with the size p was
- * mapped or grown to. round: bytes up to whole pages. */
-size_t gh__hub_mem_round(size_t bytes);
+ * mapped or grown to. */
 void *gh__hub_mem_map(size_t bytes);
 void *gh__hub_mem_grow(void *p, size_t old_bytes, size_t bytes);
 void gh__hub_mem_unmap(void *p, size_t bytes);

@@ -97,12 +97,11 @@ static void fds_move(struct gh_hub *hub, struct gh__fd *fds, size_t n)
  */
 static struct gh__fd *fd_state(struct gh_hub *hub, int fd)
 {
-	struct gh__carrier *c = gh__carrier_self();
-	struct gh_thread *t;
-
 	while ((size_t)fd >= hub->nfds) {
 		size_t n = hub->nfds ? hub->nfds : 64;
+		struct gh__carrier *c;
 		struct gh__fd *fds, *old;
+		struct gh_thread *t;
 
 		while (n <= (size_t)fd)
 			n *= 2;
@@ -116,6 +115,7 @@ static struct gh__fd *fd_state(struct gh_hub *hub, int fd)
 		old = hub->fds;
 		/* The move touches fresh memory: a page fault there must not hand off either
 		 * (sched_ext mode hands off faults). */
+		c = gh__carrier_self();
 		t = gh__no_handoff_begin(c);
 		fds_move(hub, fds, n);
 		gh__no_handoff_end(c, t);

@@ -35,20 +35,6 @@
 
 #include "internal.h"
 
-static size_t page_size(void)
-{
-	static size_t size;
-
-	if (!size)
-		size = (size_t)sysconf(_SC_PAGESIZE);
-	return size;
-}
-
-static size_t round_up(size_t n, size_t to)
-{
-	return (n + to - 1) / to * to;
-}
-
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102 /* Linux 6.13 */
 #endif
@@ -97,7 +83,7 @@ static int guard(void *base)
 
 int gh__stack_pool_init(struct gh__stack_pool *p, size_t stack_size, unsigned cap)
 {
-	p->stack_size = round_up(stack_size, page_size());
+	p->stack_size = gh__page_round(stack_size);
 	p->map_size = 0;
 	p->cap = cap;
 	p->n = 0;
@@ -129,7 +115,7 @@ static void describe(struct gh__stack_pool *p, struct gh__stack *s, void *base)
 
 int gh__stack_get(struct gh__stack_pool *p, struct gh__stack *s, size_t extra)
 {
-	size_t map_size = GH__STACK_GUARD + p->stack_size + round_up(extra, page_size());
+	size_t map_size = GH__STACK_GUARD + p->stack_size + gh__page_round(extra);
 	struct gh__carrier *c;
 	struct gh_thread *t;
 	void *base;
@@ -293,7 +279,7 @@ out:
 int gh__altstack_acquire(void **mem)
 {
 	stack_t cur, ss;
-	size_t size = round_up(64 * 1024, page_size());
+	size_t size = gh__page_round(64 * 1024);
 
 	*mem = NULL;
 	if (sigaltstack(NULL, &cur) < 0)
@@ -324,5 +310,5 @@ void gh__altstack_release(void *mem)
 		return;
 	if (sigaltstack(&ss, NULL) < 0)
 		return; /* still in use: leave it mapped rather than pull it from under a handler */
-	munmap(mem, round_up(64 * 1024, page_size()));
+	munmap(mem, gh__page_round(64 * 1024));
 }

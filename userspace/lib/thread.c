@@ -173,14 +173,13 @@ struct gh_thread *gh__thread_create(struct gh_hub *hub, gh_fn fn, void *arg)
 	/* One timer slot per live thread, so arming a deadline can never fail later. Made last:
 	 * from the check to the thread counted live nothing may sleep or touch fresh memory
 	 * (the new stack's first frame, above), where green code could be handed off (a page
-	 * fault in sched_ext mode) and another spawn take the slot (internal.h, no_handoff). */
-	while (hub->timers.cap < hub->live + 1) {
-		err = gh__timer_heap_grow(&hub->timers, hub->live + 1);
-		if (err) {
-			gh__ctx_destroy(&t->ctx);
-			gh__stack_put(&hub->stacks, &stack);
-			goto fail_descriptor;
-		}
+	 * fault in sched_ext mode) and another spawn take the slot (internal.h, no_handoff). The
+	 * growth itself hands nothing off (hub memory). */
+	err = gh__timer_heap_grow(&hub->timers, hub->live + 1);
+	if (err) {
+		gh__ctx_destroy(&t->ctx);
+		gh__stack_put(&hub->stacks, &stack);
+		goto fail_descriptor;
 	}
 	gh__list_push_back(&hub->threads, &t->all);
 	gh__runq_push(hub, t);

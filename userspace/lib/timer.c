@@ -38,7 +38,7 @@ int gh__timer_heap_grow(struct gh__timer_heap *h, size_t n)
 	/* At least double: a spawn at a time grows it, and each growth is a system call. */
 	if (n < 2 * h->cap)
 		n = 2 * h->cap;
-	bytes = gh__hub_mem_round(n * sizeof(*h->v));
+	bytes = gh__page_round(n * sizeof(*h->v));
 	v = h->v ? gh__hub_mem_grow(h->v, h->bytes, bytes) : gh__hub_mem_map(bytes);
 	if (!v)
 		return -ENOMEM;
