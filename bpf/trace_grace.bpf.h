@@ -222,10 +222,14 @@ static bool start_grace(struct gh_trace_control *c, struct gh_trace_carrier *st,
 	if (!gt)
 		return false;
 	/* Before the timer can fire, and before the sleeper can be switched in: the switch that
-	 * sends it to sleep is still in progress. */
+	 * sends it to sleep is still in progress. Counted pending once per carrier: one whose
+	 * switch-in went unseen (step 4) may sleep again, with the same unsealed word, before its
+	 * return settles it once; a second count would never be taken back, and the sys_exit
+	 * program would look at every system call of the machine from then on. */
+	if (!st->graced)
+		__sync_fetch_and_add(&c->nr_grace_pending, 1);
 	st->graced = 1;
 	st->grace_baton = b;
-	__sync_fetch_and_add(&c->nr_grace_pending, 1);
 	due = bpf_ktime_get_ns() + grace;
 	hub->sleep_due_ns = due;
 	hub->sleep_baton = b;
