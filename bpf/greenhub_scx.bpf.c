@@ -656,7 +656,10 @@ static bool displaced_may_run(struct task_struct *p, struct gh_scx_carrier *st,
 			counter_inc(&c->kside.nr_idle_returns);
 			/* The idle carrier sleeps in its poll: the gate kicks it out. */
 			st->kick = 1;
-			grace_outcome(hub, false);
+			/* Wasted if the spare that took this carrier's handoff ran nothing and
+			 * went idle, and nothing ran since (greenhub/slot.h): no other carrier
+			 * came back to the hub the handoff freed. */
+			grace_outcome(hub, slot->idle_unused_tid == st->kside.tid);
 			settle_return(st, hub);
 			return true;
 		case GH_BATON_RUN:

@@ -252,6 +252,7 @@ static void hub_claimed(struct gh_kside_hub *k)
 	hub->cancels_seen = 0;
 	hub->nr_graced = 0;
 	hub->nr_late_handoffs = 0;
+	hub->wake_avg_ns = 0;
 }
 
 static void grace_timer_setup(__u32 h);
@@ -430,7 +431,7 @@ static void spare_runs(struct gh_trace_control *c, struct task_struct *p)
 {
 	struct gh_trace_carrier *st = bpf_task_storage_get(&carriers, p, 0, 0);
 	struct gh_trace_hub *hub;
-	__u64 since;
+	__u64 since, now, lat, avg;
 	__u32 idx;
 	long nr;
 
@@ -444,7 +445,22 @@ static void spare_runs(struct gh_trace_control *c, struct task_struct *p)
 	if (!since)
 		return;
 	__sync_fetch_and_add(&c->nr_woken_pending, -1);
-	spare_ran(&c->kside, &hub->kside, since, bpf_ktime_get_ns());
+	now = bpf_ktime_get_ns();
+	spare_ran(&c->kside, &hub->kside, since, now);
+	/* The adaptive grace policy's measure of what a handoff takes (trace_grace.bpf.h): a
+	 * moving average that falls 1/4 of the way to a quicker wake and rises 1/32 of the way to
+	 * a slower one, so that it follows the usual wake rather than the outliers (a spare's
+	 * first start, a CPU taken by something else). A racy read-modify-write, as that policy's
+	 * others are. */
+	lat = now - since;
+	avg = hub->wake_avg_ns;
+	if (!avg)
+		avg = lat;
+	else if (lat < avg)
+		avg -= (avg - lat) >> 2;
+	else
+		avg += (lat - avg) >> 5;
+	hub->wake_avg_ns = avg;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -553,6 +569,14 @@ static void return_gate(struct task_struct *p, struct gh_trace_carrier *st, stru
 		/* Transition 5: the handler takes the hub and kicks the idle carrier out of its
 		 * poll, the runtime's way. */
 		counter_inc(&c->kside.nr_idle_returns);
+		/* The spare that took this carrier's handoff ran nothing and went idle, and
+		 * nothing ran since: waiting would have served the hub as well, as after a
+		 * cancel (trace_grace.bpf.h). */
+		if (slot->idle_unused_tid == st->kside.tid) {
+			counter_inc(&c->nr_unused_handoffs);
+			grace_outcome(hub, true);
+			hub->cancels_seen = 1;
+		}
 		break;
 	default:
 		return; /* FREE: the hub stopped under us; nothing to hold */

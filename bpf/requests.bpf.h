@@ -72,6 +72,7 @@ static void serve_claim(struct task_struct *p, struct gh_kside_control *c,
 	slot->return_pending = 0;
 	slot->handoff_ns = 0;
 	slot->spare_tid = 0;
+	slot->idle_unused_tid = 0;
 	slot->tgid = hub->owner_vtgid;
 	slot->claim_cookie = rq->cookie;
 	__sync_fetch_and_or(&slot->flags, GH_SLOT_F_ACTIVE);
@@ -135,6 +136,7 @@ static void serve_join(struct task_struct *p, struct gh_kside_control *c,
 	st->cookie = rq->cookie;
 	st->green_addr = rq->green_addr;
 	st->gate_handler = rq->gate_handler;
+	st->ready_addr = rq->ready_addr;
 	st->displaced = 0;
 	st->handoff_ns = 0;
 	carrier_joined(st);

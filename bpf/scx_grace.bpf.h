@@ -49,8 +49,10 @@ static u32 hub_grace(struct gh_hub_slot *slot, struct gh_scx_hub *hub)
 /*
  * The adaptive grace policy's measure: one more outcome of an owner's sleep. Wasted: the
  * owner's own return cancelled its handoff (no spare took the hub in time: the handoff cost
- * two context switches and bought nothing), or the sleep ended within its grace period (it
- * would have been). Paid: the return found that another carrier had taken the hub.
+ * two context switches and bought nothing), the return found the hub idle with nothing run
+ * since the handoff (the spare that took it went idle at once), or the sleep ended within its
+ * grace period (it would have been). Paid: the return found that another carrier had taken
+ * the hub, and used it.
  *   Judged by outcome, not by how long sleeps last, because a sleep's length can depend on
  * the handoff itself: a read that waits for what another green thread of the hub writes
  * lasts until a spare runs that thread, so it is never cancelled, whether it was handed

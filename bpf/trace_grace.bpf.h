@@ -45,12 +45,14 @@
  *
  * The adaptive policy (the default) grants a grace period while most of the hub's recent
  * sleeps would have ended on their own (waste above half): the sleeps that ended within their
- * grace period, and the immediate handoffs that the owner's own return cancelled, move the
- * measure up; a sleep that outlasted its grace period moves it down (grace_outcome()). Immediate handoffs that
- * a spare took tell nothing about whether the sleep would have ended on its own (a read that
- * only a spare can satisfy looks the same as a 40 us nanosleep), so while the hub hands off
- * at once, one sleep in GH_TRACE_GRACE_PROBE is granted a grace period as a probe, if one of
- * the hub's handoffs was cancelled since the last probe. A hub whose sleeps all wait for its
+ * grace period, the immediate handoffs that the owner's own return cancelled, and those whose
+ * owner returned to find the hub idle with nothing run since (the slot's idle_unused_tid names
+ * it), move the measure up; a sleep that outlasted its grace period moves it down
+ * (grace_outcome()). Other immediate handoffs that a spare took tell nothing about whether the
+ * sleep would have ended on its own (a read that only a spare can satisfy looks the same as a
+ * 40 us nanosleep), so while the hub hands off at once, one sleep in GH_TRACE_GRACE_PROBE is
+ * granted a grace period as a probe, if one of the hub's handoffs was cancelled or bought
+ * nothing since the last probe. A hub whose sleeps all wait for its
  * own green threads (never cancelled) never pays a grace period; a hub of short sleeps starts
  * waiting after a few cancels or probes.
  *
@@ -123,6 +125,38 @@ static void grace_outcome(struct gh_trace_hub *hub, bool ended_alone)
 	else
 		w -= w >> 5;
 	hub->waste = w;
+}
+
+/* Are other green threads of the sleeping carrier's (current's) hub ready? Read from the
+ * hub's run queue count; a count that cannot be read without a fault counts as none. */
+static bool others_ready(struct gh_kside_carrier *k)
+{
+	__u64 ready = 0;
+
+	if (!k->ready_addr || bpf_probe_read_user(&ready, sizeof(ready), (void *)k->ready_addr))
+		return false;
+	return ready != 0;
+}
+
+/* A graced sleep of st's that ended on its own: did waiting hold up the hub's ready green
+ * threads for longer than a handoff would have taken to run them? */
+static __always_inline bool held_up(struct gh_trace_hub *hub, struct gh_trace_carrier *st)
+{
+	__u64 handoff = GH_TRACE_HELD_UP_WAKES * hub->wake_avg_ns;
+
+	if (!st->grace_ready)
+		return false;
+	if (handoff < GH_TRACE_HELD_UP_MIN_NS)
+		handoff = GH_TRACE_HELD_UP_MIN_NS;
+	return bpf_ktime_get_ns() - st->grace_start_ns > handoff;
+}
+
+/* A graced sleep held the hub's ready green threads up (held_up()): 1/8 of the way down, as
+ * fast as a sleep that ended on its own moves the measure up, so that a hub whose sleeps
+ * mostly hold others up hands off at once again after about six of them. */
+static void grace_held_up(struct gh_trace_hub *hub)
+{
+	hub->waste -= hub->waste >> 3;
 }
 
 /* Start (or move) hub h's grace timer to fire at due (ktime ns); false if it could not be. */
@@ -230,7 +264,9 @@ static bool start_grace(struct gh_trace_control *c, struct gh_trace_carrier *st,
 		__sync_fetch_and_add(&c->nr_grace_pending, 1);
 	st->graced = 1;
 	st->grace_baton = b;
-	due = bpf_ktime_get_ns() + grace;
+	st->grace_ready = others_ready(&st->kside);
+	st->grace_start_ns = bpf_ktime_get_ns();
+	due = st->grace_start_ns + grace;
 	hub->sleep_due_ns = due;
 	hub->sleep_baton = b;
 	hub->sleeper_tid = st->kside.tid;
@@ -275,7 +311,13 @@ static __always_inline void graced_runs(struct gh_trace_control *c, struct task_
 	if (baton_cas(slot, b, GH_BATON_RUN, st->kside.tid)) {
 		counter_inc(&c->nr_graced);
 		__sync_fetch_and_add(&hub->nr_graced, 1);
-		grace_outcome(hub, true);
+		if (held_up(hub, st)) {
+			/* Waiting cost the hub's other green threads more than a handoff. */
+			counter_inc(&c->nr_graced_held_up);
+			grace_held_up(hub);
+		} else {
+			grace_outcome(hub, true);
+		}
 		return;
 	}
 	/* The timer handed p off (see the header): displaced from its handoff on, and gated. */

@@ -18,6 +18,13 @@
  *     the hub simply waits, as eventlet's would; the kernel-assisted modes hand it off.
  *     Prints: short MODE rounds= per_s= handoffs= holds=
  *
+ *   busy MODE seconds threads block_us spin_us lone_ms
+ *     The same loop with a switch point (gh_yield) after each sleep, so that while one green
+ *     thread sleeps the others are ready: a handoff runs them. For the first lone_ms only
+ *     thread 0 loops (the others wait on a green timer), as a service's one busy thread
+ *     between requests; then all of them, for `seconds`, which alone are counted.
+ *     Prints: busy MODE rounds= per_s= handoffs= holds=
+ *
  * Timing never decides a test; bench/scx/vm-run prints ratios measured in the same boot.
  */
 #include <sys/prctl.h>
@@ -91,23 +98,33 @@ static int latency(int argc, char **argv)
 /* ---------------------------------------------------------------------------------------- */
 /* short                                                                                      */
 
-static unsigned seconds = 3, threads = 8, block_us = 10, spin_us = 5;
-static uint64_t deadline;
+static unsigned seconds = 3, threads = 8, block_us = 10, spin_us = 5, lone_ms;
+static bool yield_after; /* busy: a switch point after each sleep */
+static uint64_t all_from, deadline;
 static unsigned long total_rounds;
 
 static void *short_green(void *arg)
 {
+	bool first = arg == NULL;
 	unsigned long n = 0;
 
 	while (gh_now() < deadline) {
-		uint64_t until = gh_now() + spin_us * 1000ull;
+		uint64_t until;
 
+		if (!first && gh_now() < all_from) {
+			gh_sleep_until(all_from);
+			continue;
+		}
+		until = gh_now() + spin_us * 1000ull;
 		while (gh_now() < until)
 			;
 		/* Timer slack is per thread, and a green thread may move between carriers. */
 		prctl(PR_SET_TIMERSLACK, 1UL);
 		sleep_us(block_us); /* bare: the kernel-assisted modes hand it off */
-		n++;
+		if (gh_now() >= all_from)
+			n++;
+		if (yield_after)
+			gh_yield();
 	}
 	__atomic_fetch_add(&total_rounds, n, __ATOMIC_RELAXED);
 	return NULL;
@@ -117,8 +134,8 @@ static void *short_main(void *arg)
 {
 	gh_thread *t[256];
 
-	for (unsigned i = 0; i < threads; i++)
-		t[i] = gh_spawn(short_green, NULL);
+	for (uintptr_t i = 0; i < threads; i++)
+		t[i] = gh_spawn(short_green, (void *)i);
 	for (unsigned i = 0; i < threads; i++)
 		gh_join(t[i], NULL);
 	return NULL;
@@ -137,12 +154,17 @@ static int short_blocks(int argc, char **argv)
 		block_us = (unsigned)atoi(argv[5]);
 	if (argc > 6)
 		spin_us = (unsigned)atoi(argv[6]);
+	if (argc > 7)
+		lone_ms = (unsigned)atoi(argv[7]);
 	if (!seconds || !threads || threads > 256)
 		return 2;
-	deadline = gh_now() + (uint64_t)seconds * 1000000000u;
+	yield_after = !strcmp(argv[1], "busy");
+	all_from = gh_now() + (uint64_t)lone_ms * 1000000u;
+	deadline = all_from + (uint64_t)seconds * 1000000000u;
 	hub = run_hub(short_main);
 	gh_hub_stats(hub, &st);
-	printf("short %s rounds=%lu per_s=%.0f handoffs=%llu holds=%llu\n", argv[2], total_rounds,
+	printf("%s %s rounds=%lu per_s=%.0f handoffs=%llu holds=%llu\n", argv[1], argv[2],
+	       total_rounds,
 	       (double)total_rounds / seconds, (unsigned long long)st.handoffs,
 	       (unsigned long long)st.holds);
 	return 0;
@@ -152,13 +174,15 @@ int main(int argc, char **argv)
 {
 	if (argc < 3) {
 		fprintf(stderr, "usage: scx_bench latency MODE [rounds [gap_us]]\n"
-				"       scx_bench short MODE [seconds threads block_us spin_us]\n");
+				"       scx_bench short MODE [seconds threads block_us spin_us]\n"
+				"       scx_bench busy MODE [seconds threads block_us spin_us "
+				"lone_ms]\n");
 		return 2;
 	}
 	mode = parse_mode(argv[2]);
 	if (!strcmp(argv[1], "latency"))
 		return latency(argc, argv);
-	if (!strcmp(argv[1], "short"))
+	if (!strcmp(argv[1], "short") || !strcmp(argv[1], "busy"))
 		return short_blocks(argc, argv);
 	fprintf(stderr, "scx_bench: unknown measurement '%s'\n", argv[1]);
 	return 2;

@@ -153,6 +153,9 @@ struct gh_kside_carrier {
 	 * process has another disposition for the signal now (the application changed it) is
 	 * never handed off, since its return could not be gated. */
 	__u64 gate_handler;
+	/* The address of the hub's count of ready green threads (gh_request.ready_addr), read
+	 * with bpf_probe_read_user() from the sleeping carrier. */
+	__u64 ready_addr;
 	/* 1 from this carrier's handoff until its return is settled. */
 	__u32 displaced;
 	__u32 pad;

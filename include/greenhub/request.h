@@ -27,7 +27,7 @@
 #include <linux/types.h>
 #endif
 
-#define GH_REQ_ABI_VERSION 1
+#define GH_REQ_ABI_VERSION 2
 #define GH_REQ_MAGIC 0x6768747271ull /* "ghtrq" */
 
 enum gh_req_op {
@@ -56,6 +56,11 @@ struct gh_request {
 	/* JOIN: the address of the runtime's handler of the mode's gate signal: a carrier whose
 	 * process has another disposition for it is never handed off. */
 	__u64 gate_handler;
+	/* JOIN: the address of the hub's count of ready green threads (a 64-bit count, struct
+	 * gh_hub.runq_len): trace mode's adaptive grace policy reads it when a sleep starts a
+	 * grace period, to tell a wait that holds up other green threads from one that does
+	 * not. */
+	__u64 ready_addr;
 };
 
 /*

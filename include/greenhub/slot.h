@@ -29,7 +29,7 @@
 #include <linux/types.h>
 #endif
 
-#define GH_SLOT_ABI_VERSION 4
+#define GH_SLOT_ABI_VERSION 5
 
 /* Most hubs one loader serves at once, over all processes: the size of the slot map. */
 #define GH_MAX_HUBS 1024
@@ -207,7 +207,18 @@ struct gh_hub_slot {
 	__u32 held_tail;
 	__u32 held[GH_SLOT_HELD_MAX];
 
-	__u8 reserved[GH_SLOT_SIZE - 144 - 4 * GH_SLOT_HELD_MAX];
+	/* Both modes. Written by the runtime as a carrier goes IDLE: the tid of the blocked
+	 * carrier whose handoff it took as a spare (transition 2), if it ran no green thread
+	 * since; 0 otherwise. Read by the kernel side when a returning carrier finds the hub
+	 * IDLE: if that carrier is the one named, nothing ran between its handoff and its return,
+	 * so waiting would have served the hub as well, and the adaptive grace policy counts the
+	 * handoff as it counts a cancel (docs/trace-mode.md, docs/sched-ext.md). A hint about the
+	 * hub's own sleeps, which is why its process may write it. Zeroed by the kernel side
+	 * when it grants the slot. */
+	__u32 idle_unused_tid;
+	__u32 idle_pad;
+
+	__u8 reserved[GH_SLOT_SIZE - 152 - 4 * GH_SLOT_HELD_MAX];
 };
 
 #ifndef __bpf__

@@ -52,7 +52,7 @@
 #include "greenhub/scx.h"
 #include "greenhub/slot.h"
 
-#define GH_TRACE_ABI_VERSION 9
+#define GH_TRACE_ABI_VERSION 10
 #define GH_TRACE_MAGIC 0x47485452u /* "GHTR" */
 
 /* When scx_greenhub refuses to load because the kernel cannot run any mode, it says why in this
@@ -136,6 +136,12 @@ enum gh_trace_gate {
  * hands off at once, if one of them was cancelled meanwhile, to learn whether the hub's sleeps
  * end on their own. */
 #define GH_TRACE_GRACE_PROBE 256u
+/* A graced sleep that ended on its own counts against waiting if other green threads of the
+ * hub were ready when it began and it lasted longer than a handoff would have taken to run
+ * them: GH_TRACE_HELD_UP_WAKES times the hub's average wake of a spare, and at least
+ * GH_TRACE_HELD_UP_MIN_NS (docs/trace-mode.md, "Short blocks and the grace period"). */
+#define GH_TRACE_HELD_UP_WAKES 2u
+#define GH_TRACE_HELD_UP_MIN_NS 50000u
 
 /*
  * The one entry of the control map: the head and counters every mode has (kside.h), then trace
@@ -182,6 +188,12 @@ struct gh_trace_control {
 	/* Graced sleeps whose grace timer would not start: their period ended at once, and they
 	 * were handed off as if the timer had fired (trace_grace.bpf.h). */
 	__u64 nr_grace_start_failures;
+	/* Handoffs whose sleeper returned to find the hub idle with no green thread run since:
+	 * the adaptive policy counts them as sleeps that would have ended on their own. */
+	__u64 nr_unused_handoffs;
+	/* Sleeps that ended within their grace period but held up ready green threads for longer
+	 * than a handoff takes: the adaptive policy counts them against waiting. */
+	__u64 nr_graced_held_up;
 };
 
 /*
@@ -202,15 +214,19 @@ struct gh_trace_hub {
 	__u32 pad1;
 	__u64 sleep_baton;
 	__u64 sleep_due_ns;
-	/* The adaptive policy's measure, out of GH_SCX_WASTE_ONE: a sleep that ended within its
-	 * grace period, or a handoff that the owner's own return cancelled, moves it up; a sleep
-	 * that outlasted its grace period moves it down. */
+	/* The adaptive policy's measure, out of GH_SCX_WASTE_ONE (trace_grace.bpf.h): a sleep
+	 * that ended within its grace period with no other green thread held up, or a handoff
+	 * that bought nothing, moves it up; a sleep that outlasted its grace period, or that held
+	 * ready green threads up for longer than a handoff takes, moves it down. */
 	__u32 waste;
 	__u32 since_probe;  /* sleeps handed off at once since the last probe */
 	__u32 cancels_seen; /* 1: a handoff was cancelled since the last probe */
 	__u32 pad2;
 	__u64 nr_graced;
 	__u64 nr_late_handoffs;
+	/* How long a woken spare of the hub usually takes to run: a moving average biased to the
+	 * quicker wakes (greenhub_trace.bpf.c, spare_runs()). */
+	__u64 wake_avg_ns;
 };
 
 /*
@@ -225,8 +241,10 @@ struct gh_trace_carrier {
 	 * which settles it: the baton word it slept with (grace_baton) is sealed, or the grace
 	 * timer handed the carrier off. */
 	__u32 graced;
-	__u32 pad;
+	/* 1 if other green threads of the hub were ready when that sleep began. */
+	__u32 grace_ready;
 	__u64 grace_baton;
+	__u64 grace_start_ns; /* when that sleep began (ktime ns) */
 };
 
 #endif /* GREENHUB_TRACE_H */

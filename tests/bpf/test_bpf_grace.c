@@ -11,7 +11,16 @@
  *     thread B of the same hub writes once it runs; the read outlasts every grace period, so
  *     each is handed off by the grace timer, and A gets B's byte.
  *   the same reads with the defaults (adaptive): handed off at once, every one; none waits a
- *     grace period.
+ *     grace period. Again with B waiting for each read on a green timer, so that A's return
+ *     finds the hub idle: B ran in between, so no handoff counts as unused, and none waits.
+ *   a lone sleeper (adaptive): the hub's only green thread makes 200 us nanosleeps, so a
+ *     spare that takes its handoff finds nothing to run and A's return finds the hub idle:
+ *     after a few such handoffs the hub waits its sleeps out (most end within the grace
+ *     period, at most half are handed off).
+ *   then busy sleepers (adaptive): after the lone sleeper, 4 green threads make 600 us
+ *     nanosleeps (within the grace period) and yield, so that while one sleeps the others
+ *     are ready. Sleeps that keep ready threads waiting longer than a handoff takes count
+ *     against waiting, and at least half of the busy sleeps are handed off again.
  *   the race: the grace period as long as the sleeps (--grace always, 10 us), so that the
  *     timer's handoff and the sleeper's own wake come together, for 2 s.
  *   mixed (--grace always, 200 us): the reads beside the short sleepers, so that the hub's
@@ -135,6 +144,7 @@ static void test_bpf_grace_short_sleeps_stay_on_their_carrier(void **state)
 
 struct reads {
 	int pipefd[2];
+	bool writer_sleeps; /* B waits for each read on a green timer, not by yielding */
 	atomic_int blocked; /* reads A has begun */
 	unsigned ok;
 	atomic_bool done;   /* A made its last read */
@@ -147,9 +157,13 @@ static void *writer(void *arg)
 	for (int i = 0; i < READS; i++) {
 		char c = (char)i;
 
-		/* Runs only when A blocked in its read and a spare took the hub. */
+		/* Runs only when A blocked in its read and a spare took the hub. Waiting on a
+		 * timer leaves the hub idle in between, so that A's return can find it idle. */
 		while (atomic_load(&r->blocked) <= i)
-			gh_yield();
+			if (r->writer_sleeps)
+				check_int_equal(gh_sleep(20000), 0);
+			else
+				gh_yield();
 		green_stretch(1000);
 		check_int_equal(write(r->pipefd[1], &c, 1), 1);
 	}
@@ -183,9 +197,9 @@ static void *reads_main(void *arg)
 }
 
 /* READS dependent reads with the loaded policy; the kernel side's counters after. */
-static void run_reads(struct bt_maps *m, struct gh_hub_stats *st)
+static void run_reads(struct bt_maps *m, struct gh_hub_stats *st, bool writer_sleeps)
 {
-	struct reads r = { 0 };
+	struct reads r = { .writer_sleeps = writer_sleeps };
 
 	assert_int_equal(pipe(r.pipefd), 0);
 	assert_int_equal(bt_maps_open(m), 0);
@@ -193,10 +207,12 @@ static void run_reads(struct bt_maps *m, struct gh_hub_stats *st)
 	*st = bt_run_trace(reads_main, &r);
 	close(r.pipefd[0]);
 	close(r.pipefd[1]);
-	print_message("%u reads: %llu handoffs, %llu after a grace period, %llu ended within one\n",
+	print_message("%u reads: %llu handoffs, %llu after a grace period, %llu ended within one, "
+		      "%llu returns to an idle hub, %llu with nothing run since their handoff\n",
 		      r.ok, (unsigned long long)st->handoffs,
 		      (unsigned long long)m->ctl->nr_late_handoffs,
-		      (unsigned long long)m->ctl->nr_graced);
+		      (unsigned long long)m->ctl->nr_graced, (unsigned long long)st->idle_returns,
+		      (unsigned long long)m->ctl->nr_unused_handoffs);
 	assert_int_equal(r.ok, READS);
 	assert_int_equal(atomic_load(&overlaps), 0);
 	assert_true(st->handoffs >= READS);
@@ -210,7 +226,7 @@ static void test_bpf_grace_outlasting_read_handed_off_after_it(void **state)
 	struct bt_maps m;
 
 	load("always", "20000");
-	run_reads(&m, &st);
+	run_reads(&m, &st, false);
 	assert_true(m.ctl->nr_late_handoffs >= READS);
 	bt_maps_close(&m);
 	bt_loader_down();
@@ -222,10 +238,83 @@ static void test_bpf_grace_adaptive_hands_dependent_reads_off_at_once(void **sta
 	struct bt_maps m;
 
 	load(NULL, NULL);
-	run_reads(&m, &st);
+	run_reads(&m, &st, false);
 	/* Fewer sleeps than one probe's worth (GH_TRACE_GRACE_PROBE), none cancelled. */
 	assert_int_equal(m.ctl->nr_late_handoffs, 0);
 	assert_int_equal(m.ctl->nr_graced, 0);
+	bt_maps_close(&m);
+	bt_loader_down();
+}
+
+/* The same reads, with B waiting on a timer: A's return finds the hub idle, but B ran in
+ * between, so the handoff was used and the reads stay handed off at once. */
+static void test_bpf_grace_adaptive_counts_a_used_handoff_before_an_idle_return(void **state)
+{
+	struct gh_hub_stats st;
+	struct bt_maps m;
+
+	load(NULL, NULL);
+	run_reads(&m, &st, true);
+	if (st.idle_returns == 0)
+		fail_msg("no read returned to an idle hub: the case did not happen");
+	assert_int_equal(m.ctl->nr_unused_handoffs, 0);
+	assert_int_equal(m.ctl->nr_late_handoffs, 0);
+	assert_int_equal(m.ctl->nr_graced, 0);
+	bt_maps_close(&m);
+	bt_loader_down();
+}
+
+/* ---- a lone sleeper ---------------------------------------------------------------------- */
+
+#define LONE_SLEEPS 300
+
+/* The hub's only green thread besides its joiner: 2 us of green code, then a bare 200 us
+ * nanosleep. A spare that takes its handoff finds nothing to run. */
+static void *lone_sleeper(void *arg)
+{
+	struct timespec ts = { 0, 200000 };
+
+	for (int i = 0; i < LONE_SLEEPS; i++) {
+		green_stretch(2000);
+		check_int_equal(nanosleep(&ts, NULL), 0);
+		atomic_fetch_add(&sleeps, 1);
+	}
+	return NULL;
+}
+
+static void *lone_main(void *arg)
+{
+	gh_thread *t = gh_spawn(lone_sleeper, NULL);
+
+	if (check_non_null(t))
+		gh_join(t, NULL);
+	return NULL;
+}
+
+static void test_bpf_grace_adaptive_waits_out_handoffs_that_buy_nothing(void **state)
+{
+	struct gh_hub_stats st;
+	struct bt_maps m;
+
+	load(NULL, NULL);
+	assert_int_equal(bt_maps_open(&m), 0);
+	atomic_store(&sleeps, 0);
+	atomic_store(&overlaps, 0);
+	st = bt_run_trace(lone_main, NULL);
+	print_message("%lu sleeps: %llu handoffs, %llu of them unused, %llu ended within the grace "
+		      "period, %llu handed off after it\n",
+		      atomic_load(&sleeps), (unsigned long long)st.handoffs,
+		      (unsigned long long)m.ctl->nr_unused_handoffs,
+		      (unsigned long long)m.ctl->nr_graced,
+		      (unsigned long long)m.ctl->nr_late_handoffs);
+	assert_int_equal(atomic_load(&sleeps), LONE_SLEEPS);
+	assert_int_equal(atomic_load(&overlaps), 0);
+	/* A few handoffs teach the hub that they buy nothing; from then on it waits. */
+	assert_true(m.ctl->nr_unused_handoffs > 0);
+	assert_true(m.ctl->nr_graced >= LONE_SLEEPS / 2);
+	assert_true(st.handoffs <= LONE_SLEEPS / 2);
+	assert_int_equal(m.ctl->nr_grace_pending, 0);
+	assert_int_equal(m.ctl->kside.nr_displaced, 0);
 	bt_maps_close(&m);
 	bt_loader_down();
 }
@@ -319,6 +408,79 @@ static void test_bpf_grace_reads_beside_short_sleeps_each_handed_off(void **stat
 	assert_int_equal(r.ok, READS);
 	assert_int_equal(atomic_load(&overlaps), 0);
 	assert_true(m.ctl->nr_late_handoffs >= READS);
+	assert_int_equal(m.ctl->nr_grace_pending, 0);
+	assert_int_equal(m.ctl->kside.nr_displaced, 0);
+	bt_maps_close(&m);
+	bt_loader_down();
+}
+
+/* ---- the lone sleeper, then busy sleepers ------------------------------------------------ */
+
+#define BUSY_THREADS 4
+#define BUSY_SLEEPS 100
+
+/* 2 us of green code, a bare 600 us nanosleep (within the 1 ms grace period), then a switch
+ * point: while one sleeps, the others are ready, and a handoff would run them. */
+static void *busy_sleeper(void *arg)
+{
+	struct timespec ts = { 0, 600000 };
+
+	for (int i = 0; i < BUSY_SLEEPS; i++) {
+		green_stretch(2000);
+		check_int_equal(nanosleep(&ts, NULL), 0);
+		atomic_fetch_add(&sleeps, 1);
+		gh_yield();
+	}
+	return NULL;
+}
+
+struct phases {
+	struct bt_maps *m;
+	struct gh_hub_stats lone, busy;
+	unsigned long long lone_graced;
+};
+
+static void *lone_then_busy_main(void *arg)
+{
+	struct phases *ph = arg;
+	gh_thread *t[BUSY_THREADS];
+
+	lone_main(NULL);
+	ph->lone = bt_green_stats();
+	ph->lone_graced = ph->m->ctl->nr_graced;
+	for (int i = 0; i < BUSY_THREADS; i++)
+		t[i] = gh_spawn(busy_sleeper, NULL);
+	for (int i = 0; i < BUSY_THREADS; i++)
+		if (check_non_null(t[i]))
+			gh_join(t[i], NULL);
+	ph->busy = bt_green_stats();
+	return NULL;
+}
+
+static void test_bpf_grace_adaptive_stops_waiting_when_sleeps_hold_others_up(void **state)
+{
+	struct bt_maps m;
+	struct phases ph = { .m = &m };
+	unsigned long long busy_handoffs;
+
+	load(NULL, NULL);
+	assert_int_equal(bt_maps_open(&m), 0);
+	atomic_store(&sleeps, 0);
+	atomic_store(&overlaps, 0);
+	(void)bt_run_trace(lone_then_busy_main, &ph);
+	busy_handoffs = (unsigned long long)(ph.busy.handoffs - ph.lone.handoffs);
+	print_message("lone: %llu handoffs, %llu sleeps ended within the grace period; busy: "
+		      "%llu handoffs for %d sleeps, %llu sleeps held others up\n",
+		      (unsigned long long)ph.lone.handoffs, ph.lone_graced, busy_handoffs,
+		      BUSY_THREADS * BUSY_SLEEPS, (unsigned long long)m.ctl->nr_graced_held_up);
+	assert_int_equal(atomic_load(&sleeps), LONE_SLEEPS + BUSY_THREADS * BUSY_SLEEPS);
+	assert_int_equal(atomic_load(&overlaps), 0);
+	/* The lone phase left the hub waiting its sleeps out... */
+	assert_true(ph.lone_graced >= LONE_SLEEPS / 2);
+	/* ...and sleeps that keep ready threads waiting longer than a handoff takes bring the
+	 * handoffs back. */
+	assert_true(m.ctl->nr_graced_held_up > 0);
+	assert_true(busy_handoffs >= BUSY_THREADS * BUSY_SLEEPS / 2);
 	assert_int_equal(m.ctl->nr_grace_pending, 0);
 	assert_int_equal(m.ctl->kside.nr_displaced, 0);
 	bt_maps_close(&m);
@@ -520,6 +682,9 @@ int main(void)
 		cmocka_unit_test(test_bpf_grace_short_sleeps_stay_on_their_carrier),
 		cmocka_unit_test(test_bpf_grace_outlasting_read_handed_off_after_it),
 		cmocka_unit_test(test_bpf_grace_adaptive_hands_dependent_reads_off_at_once),
+		cmocka_unit_test(test_bpf_grace_adaptive_counts_a_used_handoff_before_an_idle_return),
+		cmocka_unit_test(test_bpf_grace_adaptive_waits_out_handoffs_that_buy_nothing),
+		cmocka_unit_test(test_bpf_grace_adaptive_stops_waiting_when_sleeps_hold_others_up),
 		cmocka_unit_test(test_bpf_grace_expiry_racing_the_wake_keeps_one_runner),
 		cmocka_unit_test(test_bpf_grace_reads_beside_short_sleeps_each_handed_off),
 		cmocka_unit_test(test_bpf_grace_unseen_switch_in_settled_at_return),

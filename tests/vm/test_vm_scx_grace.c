@@ -15,6 +15,11 @@
  *     once it runs. Such a read can end only after a spare has taken the hub, so no handoff
  *     of it is ever cancelled, and the default policy hands every one off at once: no read
  *     ends within a grace period and none is handed off after one.
+ *   a lone sleeper, with a 20 ms grace period (GREENHUB_SCX_GRACE_NS): the hub's only green
+ *     thread makes 1 ms nanosleeps, so a spare that takes its handoff finds nothing to run
+ *     and the sleeper's return finds the hub idle. The default policy counts such handoffs
+ *     as wasted and learns to wait: at least half of the sleeps end within the grace period,
+ *     at most half are handed off.
  *   mixed sleeps, grace always: the dependent pair beside the short sleepers, every sleep
  *     graced. The hub's grace timer is not started per sleep: a sleep that finds it started
  *     leaves it to the pending firing (scx_grace.bpf.h). The short sleepers keep it started
@@ -95,13 +100,39 @@ static void *short_main(void *arg)
 	return NULL;
 }
 
+/* ---- a lone sleeper ---------------------------------------------------------------------- */
+
+#define LONE_SLEEPS 200
+
+/* The hub's only green thread besides its joiner: 2 us of green code, then a bare 1 ms
+ * nanosleep. A spare that takes its handoff finds nothing to run. */
+static void *lone_sleeper(void *arg)
+{
+	struct timespec ts = { 0, 1000000 };
+
+	for (int i = 0; i < LONE_SLEEPS; i++) {
+		scx_spin(&marker, 1, scx_now() + 2000);
+		nanosleep(&ts, NULL);
+		atomic_fetch_add(&sleeps, 1);
+	}
+	return NULL;
+}
+
+static void *lone_main(void *arg)
+{
+	gh_thread *t = gh_spawn(lone_sleeper, NULL);
+
+	gh_join(t, NULL);
+	return NULL;
+}
+
 struct outcome {
 	unsigned long sleeps;
 	unsigned long long handoffs, cancels, graced, late;
 };
 
 /* Run fn (the run called name) in a fresh hub with GREENHUB_SCX_GRACE=policy (NULL: unset),
- * and count: its sleeps are the short sleepers' for short_main, else the reads. */
+ * and count: its sleeps are the sleepers' for short_main and lone_main, else the reads. */
 static struct outcome measure(const char *name, const char *policy, gh_fn fn,
 			      struct gh_scx_control *ctl)
 {
@@ -119,15 +150,16 @@ static struct outcome measure(const char *name, const char *policy, gh_fn fn,
 	hub = run_hub(fn);
 	scx_hub_stats(hub, &st);
 	gh_hub_destroy(hub);
-	o.sleeps = fn == short_main ? atomic_load(&sleeps) : atomic_load(&reads);
+	o.sleeps = fn == short_main || fn == lone_main ? atomic_load(&sleeps) : atomic_load(&reads);
 	o.handoffs = (unsigned long long)st.handoffs;
 	o.cancels = (unsigned long long)st.cancels;
 	o.graced = ctl->nr_graced - graced;
 	o.late = ctl->nr_late_handoffs - late;
 	printf("%-9s %-9s sleeps %6lu, handoffs %6llu, cancelled %6llu, ended within the grace "
-	       "period %6llu, handed off after it %6llu\n",
+	       "period %6llu, handed off after it %6llu; returns held %llu, to an idle hub %llu\n",
 	       name, policy ? policy : "default", o.sleeps,
-	       o.handoffs, o.cancels, o.graced, o.late);
+	       o.handoffs, o.cancels, o.graced, o.late, (unsigned long long)st.holds,
+	       (unsigned long long)st.idle_returns);
 	unsetenv("GREENHUB_SCX_GRACE");
 	return o;
 }
@@ -312,7 +344,7 @@ static void mixed_without_head_start(const char *how)
 
 int main(void)
 {
-	struct outcome never, adaptive, dep, mixed;
+	struct outcome never, adaptive, dep, lone, mixed;
 	struct gh_scx_control *ctl;
 	const struct lsm_refuse fentry = { true, BPF_PROG_TYPE_TRACING, true, BPF_TRACE_FENTRY };
 	struct lsm_refuse_load *lsm;
@@ -335,6 +367,10 @@ int main(void)
 	never = measure("short", "never", short_main, ctl);
 	adaptive = measure("short", NULL, short_main, ctl);
 	dep = measure("dependent", NULL, dependent_main, ctl);
+	/* A grace period that outlasts the lone sleeper's sleeps, so that one can end in it. */
+	setenv("GREENHUB_SCX_GRACE_NS", "20000000", 1);
+	lone = measure("lone", NULL, lone_main, ctl);
+	unsetenv("GREENHUB_SCX_GRACE_NS");
 	VM_CHECK(ctl->head_start == 1, "the grace timers' head start is off");
 	mixed = measure_mixed(ctl);
 
@@ -372,6 +408,12 @@ int main(void)
 	VM_CHECK(dep.handoffs >= PINGS && dep.cancels == 0,
 		 "dependent: %llu handoffs, %llu cancelled, for %d reads", dep.handoffs,
 		 dep.cancels, PINGS);
+	/* lone: its handoffs buy nothing (the spare finds nothing to run, and the sleeper's
+	 * return finds the hub idle), so the default policy learns to wait its sleeps out. */
+	VM_CHECK(lone.sleeps == LONE_SLEEPS, "lone: %lu sleeps", lone.sleeps);
+	VM_CHECK(lone.graced >= LONE_SLEEPS / 2 && lone.handoffs <= LONE_SLEEPS / 2,
+		 "lone: %llu of %d sleeps ended within the grace period, %llu were handed off",
+		 lone.graced, LONE_SLEEPS, lone.handoffs);
 	check_mixed(&mixed);
 	scx_control_put(ctl);
 	scx_unload();

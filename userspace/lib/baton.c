@@ -75,6 +75,7 @@
  */
 #include "backend.h"
 #include "internal.h"
+#include "switch_point.h"
 
 static bool baton_cas(struct gh_hub *hub, __u64 old, __u64 new)
 {
@@ -165,6 +166,9 @@ bool gh__baton_take_over(struct gh_hub *hub, struct gh__carrier *c, __u64 b)
 	set_runner(hub, c->tid);
 	handoff_ended(hub);
 	takeover_counted(hub, gh_baton_tid(b));
+	hub->handoff_taker = c->tid;
+	hub->handoff_from = (pid_t)gh_baton_tid(b);
+	hub->handoff_switches = gh__switches_read(hub);
 	return true;
 }
 

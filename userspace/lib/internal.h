@@ -508,7 +508,7 @@ struct gh_hub {
 	/* Green threads. Touched only by the baton holder, and by gh_hub_run before and after
 	 * the run, while it is the only carrier. */
 	struct gh__list runq;       /* READY threads, FIFO */
-	size_t runq_len;
+	size_t runq_len;            /* trace mode's kernel side reads it (gh_request.ready_addr) */
 	/* Switch points reached: bumped by the baton holder each time it takes a thread off the
 	 * run queue (a relaxed load and store, no atomic add: only the baton holder writes it,
 	 * and the baton's CAS orders holders). The round's housekeeping is due once it reaches
@@ -516,6 +516,13 @@ struct gh_hub {
 	 * (stall.c): one counter serves both, so the stall detector adds nothing to a switch. */
 	_Atomic uint64_t switches;
 	uint64_t round_end;
+	/* The last takeover by a spare (transition 2): the spare, the blocked carrier it took
+	 * the hub from, and the switch count then. While that spare holds the hub with the count
+	 * unchanged, it has run nothing for that handoff, however often it goes idle (slot
+	 * idle_unused_tid). Baton holder only. */
+	pid_t handoff_taker;
+	pid_t handoff_from;
+	uint64_t handoff_switches;
 	size_t live;                /* spawned and not yet DONE */
 	size_t nr_waiting;          /* WAITING threads (in a wait queue, asleep, or remote) */
 	struct gh__list threads;    /* every thread not yet freed */

@@ -149,7 +149,8 @@ static void hold_put(struct gh__kside *ks, struct gh__kside_hold *h)
 
 /* Ask the kernel side, from the calling thread. 0 once asked (the answer, if any, is in the
  * slot page), or -errno. */
-static int request(const struct gh__kside_hub *kh, __u32 op, __u32 idx, __u64 green_addr)
+static int request(const struct gh__kside_hub *kh, __u32 op, __u32 idx, __u64 green_addr,
+		   __u64 ready_addr)
 {
 	struct gh_request rq = {
 		.magic = GH_REQ_MAGIC,
@@ -159,6 +160,7 @@ static int request(const struct gh__kside_hub *kh, __u32 op, __u32 idx, __u64 gr
 		.hub = idx,
 		.cookie = kh->cookie,
 		.green_addr = green_addr,
+		.ready_addr = ready_addr,
 		.gate_handler = (__u64)(uintptr_t)kh->ks->gate_handler,
 	};
 	char name[17] = "";
@@ -197,7 +199,7 @@ static bool still_loaded(const struct gh__kside_hub *kh)
 
 /* A JOIN or LEAVE of the calling thread: the kernel side's answer, or -ENOENT if it gave none
  * (its programs are gone: the loader was stopped). */
-static int ask(struct gh__kside_hub *kh, __u32 op, __u64 green_addr)
+static int ask(struct gh__kside_hub *kh, __u32 op, __u64 green_addr, __u64 ready_addr)
 {
 	int err = -ENOENT;
 
@@ -212,7 +214,7 @@ static int ask(struct gh__kside_hub *kh, __u32 op, __u64 green_addr)
 		/* One request of this hub at a time: its answer is the slot's one reply. */
 		pthread_mutex_lock(&kh->request_lock);
 		seq = __atomic_load_n(&kh->slot->reply_seq, __ATOMIC_ACQUIRE);
-		err = request(kh, op, kh->idx, green_addr);
+		err = request(kh, op, kh->idx, green_addr, ready_addr);
 		if (!err) {
 			if (__atomic_load_n(&kh->slot->reply_seq, __ATOMIC_ACQUIRE) == seq ||
 			    kh->slot->reply_tid != (__u32)gettid())
@@ -280,7 +282,7 @@ static int claim(struct gh__kside_hub *kh, char *why, size_t len)
 		if (__atomic_load_n(&view[i].flags, __ATOMIC_ACQUIRE) & GH_SLOT_F_ACTIVE)
 			continue;
 		before = answers(ctl);
-		err = request(kh, GH_REQ_CLAIM, i, 0);
+		err = request(kh, GH_REQ_CLAIM, i, 0, 0);
 		if (err) {
 			snprintf(why, len, "asking the kernel side for a slot failed (%s)",
 				 strerror(-err));
@@ -314,7 +316,7 @@ static int claim(struct gh__kside_hub *kh, char *why, size_t len)
 	if (page == MAP_FAILED) {
 		err = -errno;
 		snprintf(why, len, "mapping the hub's slot failed (%s)", strerror(-err));
-		request(kh, GH_REQ_RELEASE, kh->idx, 0);
+		request(kh, GH_REQ_RELEASE, kh->idx, 0, 0);
 		goto out;
 	}
 	/* A child of fork() must never write its parent's baton. */
@@ -342,7 +344,7 @@ static void release(struct gh__kside_hub *kh)
 				return;
 			request_pause(attempt);
 		}
-		if (request(kh, GH_REQ_RELEASE, kh->idx, 0) ||
+		if (request(kh, GH_REQ_RELEASE, kh->idx, 0, 0) ||
 		    __atomic_load_n(&kh->slot->claim_cookie, __ATOMIC_ACQUIRE) != kh->cookie)
 			return;
 	}
@@ -447,9 +449,13 @@ void gh__kside_detach(struct gh__kside_hub *kh)
 	pthread_mutex_destroy(&kh->request_lock);
 }
 
+_Static_assert(sizeof(((struct gh_hub *)0)->runq_len) == sizeof(__u64),
+	       "the kernel side reads the count of ready threads as 64 bits");
+
 int gh__kside_join(struct gh__kside_hub *kh, struct gh__carrier *c)
 {
-	int err = ask(kh, GH_REQ_JOIN, (__u64)(uintptr_t)&c->green);
+	int err = ask(kh, GH_REQ_JOIN, (__u64)(uintptr_t)&c->green,
+		      (__u64)(uintptr_t)&c->hub->runq_len);
 
 	/* No answer: the kernel side was unloaded since the hub attached. The carrier is then
 	 * never handed off, which is what the hub gets anyway without programs. */
@@ -460,7 +466,7 @@ void gh__kside_leave(struct gh__kside_hub *kh)
 {
 	/* Asked again while unanswered, as a join: a registration left behind (the kernel
 	 * skipped the request) would make the kernel side hand on the hub when the thread ends. */
-	(void)ask(kh, GH_REQ_LEAVE, 0);
+	(void)ask(kh, GH_REQ_LEAVE, 0, 0);
 }
 
 void gh__kside_fork_child(struct gh__kside *ks, struct gh__kside_hub *kh)

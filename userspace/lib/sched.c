@@ -305,6 +305,7 @@ static bool idle_poll(struct gh_hub *hub, struct gh__carrier *c)
 {
 	__u64 idle_word;
 	uint64_t deadline;
+	__u32 unused_for;
 	int n;
 
 	/* Read while the hub is ours: once IDLE is published, a returning carrier may take the
@@ -319,6 +320,14 @@ static bool idle_poll(struct gh_hub *hub, struct gh__carrier *c)
 		if (retry < deadline)
 			deadline = retry;
 	}
+	/* For the kernel side's adaptive grace policy (greenhub/slot.h): a spare that took a
+	 * handoff and goes idle having run nothing since; if the blocked call returns to find
+	 * the hub still IDLE, the handoff bought the hub nothing. A spare may go idle more than
+	 * once before that return (its poll woken for nothing), and says so each time. */
+	unused_for = 0;
+	if (hub->handoff_taker == c->tid && gh__switches_read(hub) == hub->handoff_switches)
+		unused_for = (__u32)hub->handoff_from;
+	__atomic_store_n(&hub->slot->idle_unused_tid, unused_for, __ATOMIC_RELAXED);
 	idle_word = gh__baton_go_idle(hub, c);
 	if (gh__return_pending(hub)) {
 		/* The Dekker pair with a returning carrier: it may not have seen IDLE. Take the

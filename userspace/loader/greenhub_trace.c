@@ -638,10 +638,13 @@ static void print_stats(const struct loader_view *v)
 	       (unsigned long long)ctl->kside.nr_rejected,
 	       (unsigned long long)ctl->kside.nr_exit_cleanups);
 	printf("grace (default %s, %u ns): %llu sleeps ended within it, %llu handed off after it, "
-	       "%llu probes, %llu settled at their return (switch-in not seen), %llu timer starts "
-	       "failed (handed off at once), pending now %lld\n",
+	       "%llu probes, %llu handoffs unused (nothing ran before the return), %llu sleeps "
+	       "that held up ready threads, %llu settled at their return (switch-in not seen), "
+	       "%llu timer starts failed (handed off at once), pending now %lld\n",
 	       grace_name(ctl->grace_policy), ctl->grace_ns, (unsigned long long)ctl->nr_graced,
 	       (unsigned long long)ctl->nr_late_handoffs, (unsigned long long)ctl->nr_probes,
+	       (unsigned long long)ctl->nr_unused_handoffs,
+	       (unsigned long long)ctl->nr_graced_held_up,
 	       (unsigned long long)ctl->nr_graced_at_return,
 	       (unsigned long long)ctl->nr_grace_start_failures, (long long)ctl->nr_grace_pending);
 	print_program_misses();
@@ -669,6 +672,11 @@ static const struct loader_metric control_metrics[] = {
 	  "Hand-offs made once a sleep outlasted the grace period."),
 	C(nr_probes, "greenhub_grace_probes_total",
 	  "Sleeps the adaptive policy granted a grace period as a probe."),
+	C(nr_unused_handoffs, "greenhub_unused_handoffs_total",
+	  "Hand-offs with no green thread run before the sleeper returned to an idle hub."),
+	C(nr_graced_held_up, "greenhub_graced_held_up_total",
+	  "Sleeps that ended within the grace period but held up ready green threads for longer "
+	  "than a handoff takes."),
 	C(nr_graced_at_return, "greenhub_graced_at_return_total",
 	  "Graced sleeps settled at their return: the kernel reported no switch-in."),
 	C(nr_grace_start_failures, "greenhub_grace_start_failures_total",
