@@ -450,13 +450,14 @@ static void spare_runs(struct gh_trace_control *c, struct task_struct *p)
 	/* The adaptive grace policy's measure of what a handoff takes (trace_grace.bpf.h): a
 	 * moving average that falls 1/4 of the way to a quicker wake and rises 1/32 of the way to
 	 * a slower one, so that it follows the usual wake rather than the outliers (a spare's
-	 * first start, a CPU taken by something else). A racy read-modify-write, as that policy's
-	 * others are. */
+	 * first start, a CPU taken by something else). It starts from half the policy's floor,
+	 * not from the first wake, which is often a spare's first start. A racy
+	 * read-modify-write, as that policy's others are. */
 	lat = now - since;
 	avg = hub->wake_avg_ns;
 	if (!avg)
-		avg = lat;
-	else if (lat < avg)
+		avg = GH_TRACE_HELD_UP_MIN_NS / 2;
+	if (lat < avg)
 		avg -= (avg - lat) >> 2;
 	else
 		avg += (lat - avg) >> 5;

@@ -17,7 +17,7 @@
  *     spare that takes its handoff finds nothing to run and A's return finds the hub idle:
  *     after a few such handoffs the hub waits its sleeps out (most end within the grace
  *     period, at most half are handed off).
- *   then busy sleepers (adaptive): after the lone sleeper, 4 green threads make 600 us
+ *   then busy sleepers (adaptive, 20 ms): after the lone sleeper, 4 green threads make 5 ms
  *     nanosleeps (within the grace period) and yield, so that while one sleeps the others
  *     are ready. Sleeps that keep ready threads waiting longer than a handoff takes count
  *     against waiting, and at least half of the busy sleeps are handed off again.
@@ -417,13 +417,14 @@ static void test_bpf_grace_reads_beside_short_sleeps_each_handed_off(void **stat
 /* ---- the lone sleeper, then busy sleepers ------------------------------------------------ */
 
 #define BUSY_THREADS 4
-#define BUSY_SLEEPS 100
+#define BUSY_SLEEPS 50
 
-/* 2 us of green code, a bare 600 us nanosleep (within the 1 ms grace period), then a switch
- * point: while one sleeps, the others are ready, and a handoff would run them. */
+/* 2 us of green code, a bare 5 ms nanosleep (within the case's 20 ms grace period, and far
+ * longer than a handoff takes even on a slow machine), then a switch point: while one sleeps,
+ * the others are ready, and a handoff would run them. */
 static void *busy_sleeper(void *arg)
 {
-	struct timespec ts = { 0, 600000 };
+	struct timespec ts = { 0, 5000000 };
 
 	for (int i = 0; i < BUSY_SLEEPS; i++) {
 		green_stretch(2000);
@@ -463,7 +464,7 @@ static void test_bpf_grace_adaptive_stops_waiting_when_sleeps_hold_others_up(voi
 	struct phases ph = { .m = &m };
 	unsigned long long busy_handoffs;
 
-	load(NULL, NULL);
+	load("adaptive", "20000000");
 	assert_int_equal(bt_maps_open(&m), 0);
 	atomic_store(&sleeps, 0);
 	atomic_store(&overlaps, 0);

@@ -584,19 +584,20 @@ static const char *grace_state(const struct gh_trace_control *ctl, const struct 
 /* The hub table's columns of trace mode's own. */
 static void hub_heads(void)
 {
-	printf(" %8s %8s %7s %8s %8s %8s %10s\n", "gates", "wakes", "misses", "p50(us)", "p99(us)",
-	       "graced", "grace");
+	printf(" %8s %8s %7s %8s %8s %8s %8s %10s\n", "gates", "wakes", "misses", "p50(us)",
+	       "p99(us)", "wake(us)", "graced", "grace");
 }
 
 static void hub_row(const struct loader_view *v, unsigned i)
 {
 	const struct gh_trace_hub *h = (const struct gh_trace_hub *)v->hubs + i;
 
-	printf(" %8llu %8llu %7llu %8s%llu %8s%llu %8llu %10s\n",
+	printf(" %8llu %8llu %7llu %8s%llu %8s%llu %8.1f %8llu %10s\n",
 	       (unsigned long long)h->kside.nr_gates, (unsigned long long)h->kside.nr_spare_wakes,
 	       (unsigned long long)h->kside.nr_spare_misses, "<",
 	       quantile(&h->kside.handoff_latency, 0.5), "<",
-	       quantile(&h->kside.handoff_latency, 0.99), (unsigned long long)h->nr_graced,
+	       quantile(&h->kside.handoff_latency, 0.99), (double)h->wake_avg_ns / 1000.0,
+	       (unsigned long long)h->nr_graced,
 	       grace_state(v->ctl, v->slots ? (const struct gh_hub_slot *)v->slots + i : NULL, h));
 }
 
