@@ -338,7 +338,7 @@ static void test_bpf_block_chosen_sleeps_never_hand_off(void **state)
 struct idle_run {
 	struct bt_maps maps;
 	int pipefd[2];
-	atomic_int spare;      /* the spare that takes the hub and idles in its poll; -1: none */
+	atomic_int spare;      /* a parked spare when the read begins; -1: none */
 	atomic_int reader;     /* the carrier that blocks in the read */
 	atomic_bool returned;  /* the blocked call returned */
 	atomic_bool done;      /* the test thread has seen what it waited for */
@@ -436,13 +436,19 @@ static void test_bpf_block_idle_return_kicks_the_idle_carrier(void **state)
 		bt_hub_thread_join(&hub); /* reports the failed check */
 		fail_msg("no spare parked");
 	}
-	/* The call blocks, the spare takes the hub and goes idle: the baton says IDLE and the
-	 * spare sleeps in the hub's poll, no longer in the ppoll of a parked spare. (On its way
-	 * there it may sleep elsewhere for a moment, a futex say: a return then finds the hub
-	 * running, not idle.) */
+	/* The call blocks, a spare takes the hub and goes idle: the baton says IDLE(spare) and
+	 * the spare sleeps in the hub's poll, no longer in the ppoll of a parked spare. (On its
+	 * way there it may sleep elsewhere for a moment, a futex say: a return then finds the hub
+	 * running, not idle.) The spare is the one the baton names: the one parked when the read
+	 * began may have been retired meanwhile, and another taken the hub. */
 	assert_true(wait_in_syscall(atomic_load(&r->reader), SYS_read, 60000));
 	assert_int_equal(bt_my_slots(&r->maps, &h, 1), 1);
 	for (int i = 0; i < 60000 && !idle; i++) {
+		__u64 b = __atomic_load_n(&r->maps.slots[h].baton, __ATOMIC_ACQUIRE);
+		pid_t holder = (pid_t)gh_baton_tid(b);
+
+		if (gh_baton_state(b) == GH_BATON_IDLE && holder != atomic_load(&r->reader))
+			spare = holder;
 		where = sleeping_in(spare);
 		idle = (where == SYS_epoll_pwait || where == SYS_epoll_pwait2) &&
 		       gh_baton_state(__atomic_load_n(&r->maps.slots[h].baton, __ATOMIC_ACQUIRE)) ==

@@ -248,7 +248,7 @@ static void test_bpf_grace_adaptive_hands_dependent_reads_off_at_once(void **sta
 
 /* The same reads, with B waiting on a timer: A's return finds the hub idle, but B ran in
  * between, so the handoff was used and the reads stay handed off at once. */
-static void test_bpf_grace_adaptive_counts_a_used_handoff_before_an_idle_return(void **state)
+static void test_bpf_grace_adaptive_used_handoff_before_idle_return(void **state)
 {
 	struct gh_hub_stats st;
 	struct bt_maps m;
@@ -683,7 +683,7 @@ int main(void)
 		cmocka_unit_test(test_bpf_grace_short_sleeps_stay_on_their_carrier),
 		cmocka_unit_test(test_bpf_grace_outlasting_read_handed_off_after_it),
 		cmocka_unit_test(test_bpf_grace_adaptive_hands_dependent_reads_off_at_once),
-		cmocka_unit_test(test_bpf_grace_adaptive_counts_a_used_handoff_before_an_idle_return),
+		cmocka_unit_test(test_bpf_grace_adaptive_used_handoff_before_idle_return),
 		cmocka_unit_test(test_bpf_grace_adaptive_waits_out_handoffs_that_buy_nothing),
 		cmocka_unit_test(test_bpf_grace_adaptive_stops_waiting_when_sleeps_hold_others_up),
 		cmocka_unit_test(test_bpf_grace_expiry_racing_the_wake_keeps_one_runner),
