@@ -48,13 +48,16 @@
  * grace period, the immediate handoffs that the owner's own return cancelled, and those whose
  * owner returned to find the hub idle with nothing run since (the slot's idle_unused_tid names
  * it), move the measure up; a sleep that outlasted its grace period moves it down
- * (grace_outcome()). Other immediate handoffs that a spare took tell nothing about whether the
- * sleep would have ended on its own (a read that only a spare can satisfy looks the same as a
- * 40 us nanosleep), so while the hub hands off at once, one sleep in GH_TRACE_GRACE_PROBE is
- * granted a grace period as a probe, if one of the hub's handoffs was cancelled or bought
- * nothing since the last probe. A hub whose sleeps all wait for its
- * own green threads (never cancelled) never pays a grace period; a hub of short sleeps starts
- * waiting after a few cancels or probes.
+ * (grace_outcome()), and so does a graced sleep that held the hub's ready green threads up for
+ * longer than a handoff takes (held_up()): without that, a hub that had learned to wait kept
+ * waiting however many threads were ready, since every sleep then ends within its grace
+ * period. Other immediate handoffs that a spare took tell nothing about whether the sleep
+ * would have ended on its own (a read that only a spare can satisfy looks the same as a 40 us
+ * nanosleep), so while the hub hands off at once, one sleep in GH_TRACE_GRACE_PROBE is granted
+ * a grace period as a probe, if one of the hub's handoffs was cancelled or bought nothing
+ * since the last probe. A hub whose sleeps all wait for its own green threads (never
+ * cancelled) never pays a grace period; a hub of short sleeps starts waiting after a few
+ * cancels or probes.
  *
  * Include from greenhub_trace.bpf.c only, after wake_spare() and before owner_sleeps(); it uses
  * the maps control (whose grace_policy and grace_ns the loader sets), slots, hubs, carriers,
