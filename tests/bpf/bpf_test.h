@@ -90,12 +90,17 @@ static inline uint64_t bt_now(void)
 	return gh_now();
 }
 
-static inline void bt_sleep_ms(unsigned ms)
+static inline void bt_sleep_us(unsigned us)
 {
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+	struct timespec ts = { .tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000 };
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+}
+
+static inline void bt_sleep_ms(unsigned ms)
+{
+	bt_sleep_us(ms * 1000);
 }
 
 

@@ -11,8 +11,9 @@
  *     thread B of the same hub writes once it runs; the read outlasts every grace period, so
  *     each is handed off by the grace timer, and A gets B's byte.
  *   the same reads with the defaults (adaptive): handed off at once, every one; none waits a
- *     grace period. Again with B waiting for each read on a green timer, so that A's return
- *     finds the hub idle: B ran in between, so no handoff counts as unused, and none waits.
+ *     grace period. Again with the byte written by a thread outside the hub, 500 us after B
+ *     ran on the spare and went back to its timer, so that A's return finds the hub idle: B
+ *     ran in between, so no handoff counts as unused, and none waits.
  *   a lone sleeper (adaptive): the hub's only green thread makes 200 us nanosleeps, so a
  *     spare that takes its handoff finds nothing to run and A's return finds the hub idle:
  *     after a few such handoffs the hub waits its sleeps out (most end within the grace
@@ -144,12 +145,15 @@ static void test_bpf_grace_short_sleeps_stay_on_their_carrier(void **state)
 
 struct reads {
 	int pipefd[2];
-	bool writer_sleeps; /* B waits for each read on a green timer, not by yielding */
-	atomic_int blocked; /* reads A has begun */
+	bool outside_writes; /* the poster thread writes; B waits on a green timer */
+	atomic_int blocked;  /* reads A has begun */
+	atomic_int posted;   /* reads B has run for, with outside_writes */
+	atomic_bool stop;    /* the run is over: the poster gives up */
 	unsigned ok;
-	atomic_bool done;   /* A made its last read */
+	atomic_bool done;    /* A made its last read */
 };
 
+/* Green thread B. It runs only when A blocked in its read and a spare took the hub. */
 static void *writer(void *arg)
 {
 	struct reads *r = arg;
@@ -157,15 +161,38 @@ static void *writer(void *arg)
 	for (int i = 0; i < READS; i++) {
 		char c = (char)i;
 
-		/* Runs only when A blocked in its read and a spare took the hub. Waiting on a
-		 * timer leaves the hub idle in between, so that A's return can find it idle. */
 		while (atomic_load(&r->blocked) <= i)
-			if (r->writer_sleeps)
-				check_int_equal(gh_sleep(20000), 0);
+			if (r->outside_writes)
+				check_int_equal(gh_sleep(1000000), 0);
 			else
 				gh_yield();
 		green_stretch(1000);
-		check_int_equal(write(r->pipefd[1], &c, 1), 1);
+		if (r->outside_writes)
+			atomic_store(&r->posted, i + 1);
+		else
+			check_int_equal(write(r->pipefd[1], &c, 1), 1);
+	}
+	return NULL;
+}
+
+/* An OS thread outside the hub: writes read i's byte 500 us after B ran for it. B is back on
+ * its 1 ms timer by then, so the hub is idle when A's read returns, and B did run on the
+ * spare since A's handoff: the case the kernel side must not count as unused. */
+static void *poster(void *arg)
+{
+	struct reads *r = arg;
+
+	for (int i = 0; i < READS; i++) {
+		char c = (char)i;
+
+		while (atomic_load(&r->posted) <= i)
+			if (atomic_load(&r->stop))
+				return NULL;
+			else
+				bt_sleep_us(50);
+		bt_sleep_us(500);
+		if (write(r->pipefd[1], &c, 1) != 1)
+			return NULL; /* A's read then fails the run */
 	}
 	return NULL;
 }
@@ -197,14 +224,21 @@ static void *reads_main(void *arg)
 }
 
 /* READS dependent reads with the loaded policy; the kernel side's counters after. */
-static void run_reads(struct bt_maps *m, struct gh_hub_stats *st, bool writer_sleeps)
+static void run_reads(struct bt_maps *m, struct gh_hub_stats *st, bool outside_writes)
 {
-	struct reads r = { .writer_sleeps = writer_sleeps };
+	struct reads r = { .outside_writes = outside_writes };
+	pthread_t post;
 
 	assert_int_equal(pipe(r.pipefd), 0);
 	assert_int_equal(bt_maps_open(m), 0);
 	atomic_store(&overlaps, 0);
+	if (outside_writes)
+		assert_int_equal(pthread_create(&post, NULL, poster, &r), 0);
 	*st = bt_run_trace(reads_main, &r);
+	if (outside_writes) {
+		atomic_store(&r.stop, true);
+		assert_int_equal(pthread_join(post, NULL), 0);
+	}
 	close(r.pipefd[0]);
 	close(r.pipefd[1]);
 	print_message("%u reads: %llu handoffs, %llu after a grace period, %llu ended within one, "
@@ -246,8 +280,9 @@ static void test_bpf_grace_adaptive_hands_dependent_reads_off_at_once(void **sta
 	bt_loader_down();
 }
 
-/* The same reads, with B waiting on a timer: A's return finds the hub idle, but B ran in
- * between, so the handoff was used and the reads stay handed off at once. */
+/* The same reads, written from outside the hub after B ran on the spare: A's return finds the
+ * hub idle, but B ran in between, so the handoff was used and the reads stay handed off at
+ * once. */
 static void test_bpf_grace_adaptive_used_handoff_before_idle_return(void **state)
 {
 	struct gh_hub_stats st;
