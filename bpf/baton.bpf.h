@@ -83,16 +83,23 @@ static bool gate_masked(struct task_struct *p, int signo)
 	return (blocked & bit) != 0;
 }
 
+/* A word of current's process at addr, an address its carrier registered (green_addr,
+ * ready_addr); an unset address, or a word that cannot be read without a fault, reads 0. */
+static __u64 carrier_word(__u64 addr)
+{
+	__u64 w = 0;
+
+	if (!addr || bpf_probe_read_user(&w, sizeof(w), (void *)addr))
+		return 0;
+	return w;
+}
+
 /* Does the sleeping carrier (current) run a green thread? See the carrier's green_addr: only
  * such sleeps hand off, so a carrier is never displaced where the runtime does not expect it.
- * An unset address, or a word that cannot be read without a fault, counts as no. */
+ * A word that cannot be read counts as no. */
 static bool in_green_thread(struct gh_kside_carrier *st)
 {
-	__u64 green = 0;
-
-	if (!st->green_addr || bpf_probe_read_user(&green, sizeof(green), (void *)st->green_addr))
-		return false;
-	return green != 0;
+	return carrier_word(st->green_addr) != 0;
 }
 
 /* A hub's grace policy and period (enum gh_scx_grace, ns, at most a second): as the runtime

@@ -113,32 +113,38 @@ static __u32 hub_grace(struct gh_trace_control *c, struct gh_hub_slot *slot,
 	}
 }
 
-/* One more outcome for the adaptive measure (a racy read-modify-write on purpose: an estimate,
- * written by the hub's own carriers and timer). A sleep that ended on its own moves it 1/8 of
- * the way up, one that outlasted its grace period 1/32 of the way down: on a busy machine a
- * hiccup stretches a burst of consecutive short sleeps past the grace period, and a symmetric
- * step let each burst switch the hub to immediate handoffs until cancels switched it back; a
- * hub whose sleeps turn long for good hands off at once again after about 22 of them. */
-static void grace_outcome(struct gh_trace_hub *hub, bool ended_alone)
+/* What one sleep (or handoff) taught the adaptive measure. */
+enum grace_lesson {
+	GRACE_PAID,	 /* it ended on its own, or its handoff was cancelled or bought nothing */
+	GRACE_OUTLASTED, /* it outlasted its grace period */
+	GRACE_HELD_UP,	 /* graced, it held the hub's ready green threads up (held_up()) */
+};
+
+/* One more lesson for the adaptive measure (a racy read-modify-write on purpose: an estimate,
+ * written by the hub's own carriers and timer).
+ *   paid: 1/8 of the way up.
+ *   outlasted: 1/32 of the way down. On a busy machine a hiccup stretches a burst of
+ *     consecutive short sleeps past the grace period, and a symmetric step let each burst
+ *     switch the hub to immediate handoffs until cancels switched it back; a hub whose sleeps
+ *     turn long for good hands off at once again after about 22 of them.
+ *   held up: 1/8 of the way down, as fast as paid moves up, so that a hub whose sleeps mostly
+ *     hold others up hands off at once again after about six of them. */
+static void grace_outcome(struct gh_trace_hub *hub, enum grace_lesson lesson)
 {
 	__u32 w = hub->waste;
 
-	if (ended_alone)
+	switch (lesson) {
+	case GRACE_PAID:
 		w += (GH_SCX_WASTE_ONE - w) >> 3;
-	else
+		break;
+	case GRACE_OUTLASTED:
 		w -= w >> 5;
+		break;
+	case GRACE_HELD_UP:
+		w -= w >> 3;
+		break;
+	}
 	hub->waste = w;
-}
-
-/* Are other green threads of the sleeping carrier's (current's) hub ready? Read from the
- * hub's run queue count; a count that cannot be read without a fault counts as none. */
-static bool others_ready(struct gh_kside_carrier *k)
-{
-	__u64 ready = 0;
-
-	if (!k->ready_addr || bpf_probe_read_user(&ready, sizeof(ready), (void *)k->ready_addr))
-		return false;
-	return ready != 0;
 }
 
 /* A graced sleep of st's that ended on its own: did waiting hold up the hub's ready green
@@ -152,14 +158,6 @@ static __always_inline bool held_up(struct gh_trace_hub *hub, struct gh_trace_ca
 	if (handoff < GH_TRACE_HELD_UP_MIN_NS)
 		handoff = GH_TRACE_HELD_UP_MIN_NS;
 	return bpf_ktime_get_ns() - st->grace_start_ns > handoff;
-}
-
-/* A graced sleep held the hub's ready green threads up (held_up()): 1/8 of the way down, as
- * fast as a sleep that ended on its own moves the measure up, so that a hub whose sleeps
- * mostly hold others up hands off at once again after about six of them. */
-static void grace_held_up(struct gh_trace_hub *hub)
-{
-	hub->waste -= hub->waste >> 3;
 }
 
 /* Start (or move) hub h's grace timer to fire at due (ktime ns); false if it could not be. */
@@ -190,7 +188,7 @@ static void grace_hand_off(struct gh_trace_control *c, __u32 h, struct gh_hub_sl
 	counter_inc(&c->kside.nr_handoffs);
 	counter_inc(&c->nr_late_handoffs);
 	__sync_fetch_and_add(&hub->nr_late_handoffs, 1);
-	grace_outcome(hub, false);
+	grace_outcome(hub, GRACE_OUTLASTED);
 	wake_spare(c, h, slot, hub, now);
 }
 
@@ -267,7 +265,9 @@ static bool start_grace(struct gh_trace_control *c, struct gh_trace_carrier *st,
 		__sync_fetch_and_add(&c->nr_grace_pending, 1);
 	st->graced = 1;
 	st->grace_baton = b;
-	st->grace_ready = others_ready(&st->kside);
+	/* Are other green threads of the hub ready? The hub's run queue count (a count that
+	 * cannot be read counts as none). */
+	st->grace_ready = carrier_word(st->kside.ready_addr) != 0;
 	st->grace_start_ns = bpf_ktime_get_ns();
 	due = st->grace_start_ns + grace;
 	hub->sleep_due_ns = due;
@@ -317,9 +317,9 @@ static __always_inline void graced_runs(struct gh_trace_control *c, struct task_
 		if (held_up(hub, st)) {
 			/* Waiting cost the hub's other green threads more than a handoff. */
 			counter_inc(&c->nr_graced_held_up);
-			grace_held_up(hub);
+			grace_outcome(hub, GRACE_HELD_UP);
 		} else {
-			grace_outcome(hub, true);
+			grace_outcome(hub, GRACE_PAID);
 		}
 		return;
 	}
