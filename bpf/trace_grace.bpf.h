@@ -115,35 +115,27 @@ static __u32 hub_grace(struct gh_trace_control *c, struct gh_hub_slot *slot,
 
 /* What one sleep (or handoff) taught the adaptive measure. */
 enum grace_lesson {
-	GRACE_PAID,	 /* it ended on its own, or its handoff was cancelled or bought nothing */
-	GRACE_OUTLASTED, /* it outlasted its grace period */
-	GRACE_HELD_UP,	 /* graced, it held the hub's ready green threads up (held_up()) */
+	GRACE_PAID, /* it ended on its own, or its handoff was cancelled or bought nothing */
+	GRACE_COST, /* it outlasted its grace period, or, graced, it held ready threads up */
 };
 
 /* One more lesson for the adaptive measure (a racy read-modify-write on purpose: an estimate,
- * written by the hub's own carriers and timer).
- *   paid: 1/8 of the way up.
- *   outlasted: 1/32 of the way down. On a busy machine a hiccup stretches a burst of
- *     consecutive short sleeps past the grace period, and a symmetric step let each burst
- *     switch the hub to immediate handoffs until cancels switched it back; a hub whose sleeps
- *     turn long for good hands off at once again after about 22 of them.
- *   held up: 1/8 of the way down, as fast as paid moves up, so that a hub whose sleeps mostly
- *     hold others up hands off at once again after about six of them. */
+ * written by the hub's own carriers and timer). Waiting that paid moves it 1/8 of the way up,
+ * waiting that cost 1/32 of the way down. On a busy machine a hiccup stretches a burst of
+ * consecutive short sleeps, past the grace period or past what a handoff takes (held_up()),
+ * and a symmetric step let each burst switch the hub to immediate handoffs until cancels
+ * switched it back: in the 7.3.4 VM under TCG, a step of 1/8 for sleeps that held others up
+ * sent 5 runs of 26 to handing off thousands of bench-short's 10 us sleeps (docs/trace-mode.md).
+ * A hub whose sleeps turn long for good, or mostly hold others up, hands off at once again
+ * after about 22 of them. */
 static void grace_outcome(struct gh_trace_hub *hub, enum grace_lesson lesson)
 {
 	__u32 w = hub->waste;
 
-	switch (lesson) {
-	case GRACE_PAID:
+	if (lesson == GRACE_PAID)
 		w += (GH_SCX_WASTE_ONE - w) >> 3;
-		break;
-	case GRACE_OUTLASTED:
+	else
 		w -= w >> 5;
-		break;
-	case GRACE_HELD_UP:
-		w -= w >> 3;
-		break;
-	}
 	hub->waste = w;
 }
 
@@ -188,7 +180,7 @@ static void grace_hand_off(struct gh_trace_control *c, __u32 h, struct gh_hub_sl
 	counter_inc(&c->kside.nr_handoffs);
 	counter_inc(&c->nr_late_handoffs);
 	__sync_fetch_and_add(&hub->nr_late_handoffs, 1);
-	grace_outcome(hub, GRACE_OUTLASTED);
+	grace_outcome(hub, GRACE_COST);
 	wake_spare(c, h, slot, hub, now);
 }
 
@@ -317,7 +309,7 @@ static __always_inline void graced_runs(struct gh_trace_control *c, struct task_
 		if (held_up(hub, st)) {
 			/* Waiting cost the hub's other green threads more than a handoff. */
 			counter_inc(&c->nr_graced_held_up);
-			grace_outcome(hub, GRACE_HELD_UP);
+			grace_outcome(hub, GRACE_COST);
 		} else {
 			grace_outcome(hub, GRACE_PAID);
 		}

@@ -216,8 +216,9 @@ struct gh_trace_hub {
 	__u64 sleep_due_ns;
 	/* The adaptive policy's measure, out of GH_SCX_WASTE_ONE (trace_grace.bpf.h): a sleep
 	 * that ended within its grace period with no other green thread held up, or a handoff
-	 * that bought nothing, moves it up; a sleep that outlasted its grace period, or that held
-	 * ready green threads up for longer than a handoff takes, moves it down. */
+	 * that bought nothing, moves it up 1/8 of the way; a sleep that outlasted its grace
+	 * period, or that held ready green threads up for longer than a handoff takes, moves it
+	 * down 1/32. */
 	__u32 waste;
 	__u32 since_probe;  /* sleeps handed off at once since the last probe */
 	__u32 cancels_seen; /* 1: a handoff was cancelled since the last probe */

@@ -22,6 +22,9 @@
  *     nanosleeps (within the grace period) and yield, so that while one sleeps the others
  *     are ready. Sleeps that keep ready threads waiting longer than a handoff takes count
  *     against waiting, and at least half of the busy sleeps are handed off again.
+ *   a burst instead (adaptive, 20 ms): after the lone sleeper, the same 4 threads make only 3
+ *     such sleeps each; most hold the others up, and the hub waits all of them out, or hands
+ *     off at most 2: a hiccup must not switch a waiting hub to handoffs.
  *   the race: the grace period as long as the sleeps (--grace always, 10 us), so that the
  *     timer's handoff and the sleeper's own wake come together, for 2 s.
  *   mixed (--grace always, 200 us): the reads beside the short sleepers, so that the hub's
@@ -452,7 +455,8 @@ static void test_bpf_grace_reads_beside_short_sleeps_each_handed_off(void **stat
 /* ---- the lone sleeper, then busy sleepers ------------------------------------------------ */
 
 #define BUSY_THREADS 4
-#define BUSY_SLEEPS 50
+#define BUSY_SLEEPS 50 /* each, in the busy phase */
+#define BURST_SLEEPS 3 /* each, in the burst: 11 of the 12 hold others up */
 
 /* 2 us of green code, a bare 5 ms nanosleep (within the case's 20 ms grace period, and far
  * longer than a handoff takes even on a slow machine), then a switch point: while one sleeps,
@@ -460,8 +464,9 @@ static void test_bpf_grace_reads_beside_short_sleeps_each_handed_off(void **stat
 static void *busy_sleeper(void *arg)
 {
 	struct timespec ts = { 0, 5000000 };
+	int n = (int)(intptr_t)arg;
 
-	for (int i = 0; i < BUSY_SLEEPS; i++) {
+	for (int i = 0; i < n; i++) {
 		green_stretch(2000);
 		check_int_equal(nanosleep(&ts, NULL), 0);
 		atomic_fetch_add(&sleeps, 1);
@@ -472,6 +477,7 @@ static void *busy_sleeper(void *arg)
 
 struct phases {
 	struct bt_maps *m;
+	int busy_sleeps; /* each busy thread's */
 	struct gh_hub_stats lone, busy;
 	unsigned long long lone_graced;
 };
@@ -485,7 +491,7 @@ static void *lone_then_busy_main(void *arg)
 	ph->lone = bt_green_stats();
 	ph->lone_graced = ph->m->ctl->nr_graced;
 	for (int i = 0; i < BUSY_THREADS; i++)
-		t[i] = gh_spawn(busy_sleeper, NULL);
+		t[i] = gh_spawn(busy_sleeper, (void *)(intptr_t)ph->busy_sleeps);
 	for (int i = 0; i < BUSY_THREADS; i++)
 		if (check_non_null(t[i]))
 			gh_join(t[i], NULL);
@@ -496,7 +502,7 @@ static void *lone_then_busy_main(void *arg)
 static void test_bpf_grace_adaptive_stops_waiting_when_sleeps_hold_others_up(void **state)
 {
 	struct bt_maps m;
-	struct phases ph = { .m = &m };
+	struct phases ph = { .m = &m, .busy_sleeps = BUSY_SLEEPS };
 	unsigned long long busy_handoffs;
 
 	load("adaptive", "20000000");
@@ -517,6 +523,41 @@ static void test_bpf_grace_adaptive_stops_waiting_when_sleeps_hold_others_up(voi
 	 * handoffs back. */
 	assert_true(m.ctl->nr_graced_held_up > 0);
 	assert_true(busy_handoffs >= BUSY_THREADS * BUSY_SLEEPS / 2);
+	assert_int_equal(m.ctl->nr_grace_pending, 0);
+	assert_int_equal(m.ctl->kside.nr_displaced, 0);
+	bt_maps_close(&m);
+	bt_loader_down();
+}
+
+/* A burst of such sleeps, 12 in all, after the lone sleeper: a hiccup, not a change of load.
+ * The hub must keep waiting through it, or one burst on a busy machine would switch it to
+ * handing short sleeps off (docs/trace-mode.md, "How adaptive decides"). */
+static void test_bpf_grace_adaptive_waits_through_a_burst_that_holds_others_up(void **state)
+{
+	struct bt_maps m;
+	struct phases ph = { .m = &m, .busy_sleeps = BURST_SLEEPS };
+	unsigned long long burst_handoffs, held_up;
+
+	load("adaptive", "20000000");
+	assert_int_equal(bt_maps_open(&m), 0);
+	atomic_store(&sleeps, 0);
+	atomic_store(&overlaps, 0);
+	(void)bt_run_trace(lone_then_busy_main, &ph);
+	burst_handoffs = (unsigned long long)(ph.busy.handoffs - ph.lone.handoffs);
+	held_up = (unsigned long long)m.ctl->nr_graced_held_up;
+	print_message("lone: %llu handoffs, %llu sleeps ended within the grace period; burst: "
+		      "%llu handoffs for %d sleeps, %llu sleeps held others up\n",
+		      (unsigned long long)ph.lone.handoffs, ph.lone_graced, burst_handoffs,
+		      BUSY_THREADS * BURST_SLEEPS, held_up);
+	assert_int_equal(atomic_load(&sleeps), LONE_SLEEPS + BUSY_THREADS * BURST_SLEEPS);
+	assert_int_equal(atomic_load(&overlaps), 0);
+	assert_true(ph.lone_graced >= LONE_SLEEPS / 2);
+	/* The hub kept waiting (a step of 1/8 per sleep that held others up hands off the last
+	 * half of the burst)... */
+	assert_true(burst_handoffs <= 2);
+	/* ...through a burst that happened: most of its sleeps held others up. */
+	if (held_up < BUSY_THREADS * BURST_SLEEPS - 3)
+		fail_msg("%llu burst sleeps held others up: the case did not happen", held_up);
 	assert_int_equal(m.ctl->nr_grace_pending, 0);
 	assert_int_equal(m.ctl->kside.nr_displaced, 0);
 	bt_maps_close(&m);
@@ -721,6 +762,7 @@ int main(void)
 		cmocka_unit_test(test_bpf_grace_adaptive_used_handoff_before_idle_return),
 		cmocka_unit_test(test_bpf_grace_adaptive_waits_out_handoffs_that_buy_nothing),
 		cmocka_unit_test(test_bpf_grace_adaptive_stops_waiting_when_sleeps_hold_others_up),
+		cmocka_unit_test(test_bpf_grace_adaptive_waits_through_a_burst_that_holds_others_up),
 		cmocka_unit_test(test_bpf_grace_expiry_racing_the_wake_keeps_one_runner),
 		cmocka_unit_test(test_bpf_grace_reads_beside_short_sleeps_each_handed_off),
 		cmocka_unit_test(test_bpf_grace_unseen_switch_in_settled_at_return),
