@@ -499,34 +499,51 @@ static void *lone_then_busy_main(void *arg)
 	return NULL;
 }
 
+/* The lone sleeper, then each busy thread's ph->busy_sleeps, with the adaptive policy and a
+ * 20 ms grace period; the handoffs of the busy phase. The lone phase must have left the hub
+ * waiting its sleeps out. */
+static unsigned long long run_lone_then_busy(struct bt_maps *m, struct phases *ph,
+					     const char *phase)
+{
+	unsigned long long handoffs;
+
+	load("adaptive", "20000000");
+	assert_int_equal(bt_maps_open(m), 0);
+	atomic_store(&sleeps, 0);
+	atomic_store(&overlaps, 0);
+	(void)bt_run_trace(lone_then_busy_main, ph);
+	handoffs = (unsigned long long)(ph->busy.handoffs - ph->lone.handoffs);
+	print_message("lone: %llu handoffs, %llu sleeps ended within the grace period; %s: "
+		      "%llu handoffs for %d sleeps, %llu sleeps held others up\n",
+		      (unsigned long long)ph->lone.handoffs, ph->lone_graced, phase, handoffs,
+		      BUSY_THREADS * ph->busy_sleeps,
+		      (unsigned long long)m->ctl->nr_graced_held_up);
+	assert_int_equal(atomic_load(&sleeps), LONE_SLEEPS + BUSY_THREADS * ph->busy_sleeps);
+	assert_int_equal(atomic_load(&overlaps), 0);
+	assert_true(ph->lone_graced >= LONE_SLEEPS / 2);
+	return handoffs;
+}
+
+/* Nothing left pending or displaced once the process is gone. */
+static void lone_then_busy_done(struct bt_maps *m)
+{
+	assert_int_equal(m->ctl->nr_grace_pending, 0);
+	assert_int_equal(m->ctl->kside.nr_displaced, 0);
+	bt_maps_close(m);
+	bt_loader_down();
+}
+
 static void test_bpf_grace_adaptive_stops_waiting_when_sleeps_hold_others_up(void **state)
 {
 	struct bt_maps m;
 	struct phases ph = { .m = &m, .busy_sleeps = BUSY_SLEEPS };
-	unsigned long long busy_handoffs;
+	unsigned long long busy_handoffs = run_lone_then_busy(&m, &ph, "busy");
 
-	load("adaptive", "20000000");
-	assert_int_equal(bt_maps_open(&m), 0);
-	atomic_store(&sleeps, 0);
-	atomic_store(&overlaps, 0);
-	(void)bt_run_trace(lone_then_busy_main, &ph);
-	busy_handoffs = (unsigned long long)(ph.busy.handoffs - ph.lone.handoffs);
-	print_message("lone: %llu handoffs, %llu sleeps ended within the grace period; busy: "
-		      "%llu handoffs for %d sleeps, %llu sleeps held others up\n",
-		      (unsigned long long)ph.lone.handoffs, ph.lone_graced, busy_handoffs,
-		      BUSY_THREADS * BUSY_SLEEPS, (unsigned long long)m.ctl->nr_graced_held_up);
-	assert_int_equal(atomic_load(&sleeps), LONE_SLEEPS + BUSY_THREADS * BUSY_SLEEPS);
-	assert_int_equal(atomic_load(&overlaps), 0);
-	/* The lone phase left the hub waiting its sleeps out... */
-	assert_true(ph.lone_graced >= LONE_SLEEPS / 2);
-	/* ...and sleeps that keep ready threads waiting longer than a handoff takes bring the
-	 * handoffs back. */
+	/* Sleeps that keep ready threads waiting longer than a handoff takes bring the handoffs
+	 * back. */
 	assert_true(m.ctl->nr_graced_held_up > 0);
 	assert_true(busy_handoffs >= BUSY_THREADS * BUSY_SLEEPS / 2);
-	assert_int_equal(m.ctl->nr_grace_pending, 0);
-	assert_int_equal(m.ctl->kside.nr_displaced, 0);
-	bt_maps_close(&m);
-	bt_loader_down();
+	lone_then_busy_done(&m);
 }
 
 /* A burst of such sleeps, 12 in all, after the lone sleeper: a hiccup, not a change of load.
@@ -536,32 +553,16 @@ static void test_bpf_grace_adaptive_waits_through_a_burst_that_holds_others_up(v
 {
 	struct bt_maps m;
 	struct phases ph = { .m = &m, .busy_sleeps = BURST_SLEEPS };
-	unsigned long long burst_handoffs, held_up;
+	unsigned long long burst_handoffs = run_lone_then_busy(&m, &ph, "burst");
+	unsigned long long held_up = (unsigned long long)m.ctl->nr_graced_held_up;
 
-	load("adaptive", "20000000");
-	assert_int_equal(bt_maps_open(&m), 0);
-	atomic_store(&sleeps, 0);
-	atomic_store(&overlaps, 0);
-	(void)bt_run_trace(lone_then_busy_main, &ph);
-	burst_handoffs = (unsigned long long)(ph.busy.handoffs - ph.lone.handoffs);
-	held_up = (unsigned long long)m.ctl->nr_graced_held_up;
-	print_message("lone: %llu handoffs, %llu sleeps ended within the grace period; burst: "
-		      "%llu handoffs for %d sleeps, %llu sleeps held others up\n",
-		      (unsigned long long)ph.lone.handoffs, ph.lone_graced, burst_handoffs,
-		      BUSY_THREADS * BURST_SLEEPS, held_up);
-	assert_int_equal(atomic_load(&sleeps), LONE_SLEEPS + BUSY_THREADS * BURST_SLEEPS);
-	assert_int_equal(atomic_load(&overlaps), 0);
-	assert_true(ph.lone_graced >= LONE_SLEEPS / 2);
 	/* The hub kept waiting (a step of 1/8 per sleep that held others up hands off the last
 	 * half of the burst)... */
 	assert_true(burst_handoffs <= 2);
 	/* ...through a burst that happened: most of its sleeps held others up. */
 	if (held_up < BUSY_THREADS * BURST_SLEEPS - 3)
 		fail_msg("%llu burst sleeps held others up: the case did not happen", held_up);
-	assert_int_equal(m.ctl->nr_grace_pending, 0);
-	assert_int_equal(m.ctl->kside.nr_displaced, 0);
-	bt_maps_close(&m);
-	bt_loader_down();
+	lone_then_busy_done(&m);
 }
 
 /* ---- the race ---------------------------------------------------------------------------- */
