@@ -557,10 +557,8 @@ static void return_gate(struct task_struct *p, struct gh_trace_carrier *st, stru
 			break;
 		handoff_taken(&c->kside, slot, holder, st->kside.tid);
 		/* A cancel: the sleep ended before any spare took the hub (trace_grace.bpf.h). */
-		if (holder == st->kside.tid) {
-			grace_outcome(hub, GRACE_PAID);
-			hub->cancels_seen = 1;
-		}
+		if (holder == st->kside.tid)
+			handoff_bought_nothing(hub);
 		return;
 	case GH_BATON_RUN:
 		if (holder == st->kside.tid)
@@ -575,8 +573,7 @@ static void return_gate(struct task_struct *p, struct gh_trace_carrier *st, stru
 		 * cancel (trace_grace.bpf.h). */
 		if (slot->idle_unused_tid == st->kside.tid) {
 			counter_inc(&c->nr_unused_handoffs);
-			grace_outcome(hub, GRACE_PAID);
-			hub->cancels_seen = 1;
+			handoff_bought_nothing(hub);
 		}
 		break;
 	default:

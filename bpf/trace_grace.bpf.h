@@ -139,6 +139,15 @@ static void grace_outcome(struct gh_trace_hub *hub, enum grace_lesson lesson)
 	hub->waste = w;
 }
 
+/* An immediate handoff that waiting would have served as well: the owner's own return
+ * cancelled it, or found the hub idle with nothing run since. It teaches what a graced sleep
+ * that ended on its own does, and allows the next probe (hub_grace()). */
+static void handoff_bought_nothing(struct gh_trace_hub *hub)
+{
+	grace_outcome(hub, GRACE_PAID);
+	hub->cancels_seen = 1;
+}
+
 /* A graced sleep of st's that ended on its own: did waiting hold up the hub's ready green
  * threads for longer than a handoff would have taken to run them? */
 static __always_inline bool held_up(struct gh_trace_hub *hub, struct gh_trace_carrier *st)
