@@ -33,13 +33,15 @@
  *
  *   The return gate, on a displaced carrier t on its way back to user mode: a task work the
  *   handoff arms on t (resume_gate; bpf/task_work.bpf.h says why a signal from sys_exit is
- *   slower to prove), or else greenhub_sys_exit (tp_btf/sys_exit). The loader decides which by
- *   loading: a kernel whose verifier refuses the task-work kfunc in a tp_btf program (6.18.x)
- *   or lacks it (before 6.18) gets the sys_exit gate. Both run return_gate(): HANDOFF(t) ->
- *   RUN(t) (cancel, transition 3) or HANDOFF(u) -> RUN(t) (take a handoff another blocked
- *   carrier left), no signal; any other state, GH_TRACE_SIGNO to t itself, whose handler does
- *   transitions 4 and 5 the runtime's way (gh__carrier_reacquire). runner_tid is set whenever
- *   this file moves the baton to RUN(t).
+ *   slower to prove); or the same task work armed by the carrier that takes the handoff,
+ *   through greenhub_arm_gate (taker_gate.bpf.h); or else greenhub_sys_exit (tp_btf/sys_exit).
+ *   The loader decides which by loading: a kernel whose verifier refuses the task-work kfunc
+ *   in a tp_btf program (6.18.x) gets the taker-armed gate, one that lacks the kfunc (before
+ *   6.18) the sys_exit gate. All run return_gate(): HANDOFF(t) -> RUN(t) (cancel, transition
+ *   3) or HANDOFF(u) -> RUN(t) (take a handoff another blocked carrier left; not with the
+ *   taker-armed gate), no signal; any other state, GH_TRACE_SIGNO to t itself, whose handler
+ *   does transitions 2, 4 and 5 the runtime's way (gh__carrier_reacquire). runner_tid is set
+ *   whenever this file moves the baton to RUN(t).
  *
  *   greenhub_process_exit (tp_btf/sched_process_exit) and greenhub_process_exec
  *   (tp_btf/sched_process_exec), from requests.bpf.h,
@@ -129,6 +131,9 @@ const volatile int gate_signo = GH_TRACE_SIGNO;
  * accepts it), and the loader leaves greenhub_sys_exit unattached; 0: greenhub_sys_exit is
  * the gate. */
 const volatile __u32 gate_task_work = 0;
+/* 1: the return gate is the same task work, armed by the carrier that takes a handoff
+ * (taker_gate.bpf.h), and the loader leaves greenhub_sys_exit unattached. */
+const volatile __u32 gate_by_taker = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -304,10 +309,61 @@ miss:
 /* ---------------------------------------------------------------------------------------- */
 /* Transition 1: an owner blocks                                                              */
 
+/* The displaced mark and the gauges move together. A handoff adds 1 to the gauges before its
+ * CAS (the drain's Dekker pair, below); marking its carrier pairs with that add, so a mark that
+ * was already there gives it back; only a mark taken off takes 1 off. Exchanges, since with
+ * the taker-armed gate a grace timer on another CPU may mark a carrier while the carrier's own
+ * context takes a stale mark off (taker_gate.bpf.h). */
+static void mark_displaced(struct gh_trace_control *c, struct gh_trace_hub *hub,
+			   struct gh_trace_carrier *st)
+{
+	if (__sync_lock_test_and_set(&st->kside.displaced, 1))
+		displaced_add(&c->kside, hub ? &hub->kside : NULL, -1);
+}
+
+static bool unmark_displaced(struct gh_trace_control *c, struct gh_trace_hub *hub,
+			     struct gh_trace_carrier *st)
+{
+	if (!__sync_lock_test_and_set(&st->kside.displaced, 0))
+		return false;
+	displaced_add(&c->kside, hub ? &hub->kside : NULL, -1);
+	return true;
+}
+
+/* Transition 1 by the kernel side: RUN(tid) word b -> HANDOFF(tid), flagged GH_BATON_KERNEL
+ * (its carrier sleeps in a system call, and its return must be gated: taker_gate.bpf.h). */
+static bool kernel_hand_off(struct gh_hub_slot *slot, __u64 b, __u32 tid)
+{
+	__u64 next = gh_baton_next(b, GH_BATON_HANDOFF, tid) | GH_BATON_KERNEL;
+
+	return __sync_val_compare_and_swap(&slot->baton, b, next) == b;
+}
+
+/* A request from st's own thread while st is marked displaced (requests.bpf.h): with the
+ * taker-armed gate the mark can be stale (taker_gate.bpf.h), and is settled; with the other
+ * gates a marked carrier runs its own code only after its gate took the mark off. */
+static bool stale_mark_settled(struct task_struct *p, struct gh_kside_carrier *k)
+{
+	struct gh_trace_carrier *st = container_of(k, struct gh_trace_carrier, kside);
+	struct gh_trace_control *c = ctl();
+	struct gh_hub_slot *slot;
+
+	if (!gate_by_taker || !c)
+		return false;
+	unmark_displaced(c, owned_hub(p, st, &slot), st);
+	return true;
+}
+
 static int resume_gate(struct bpf_map *map, void *key, void *value);
+/* The taker-armed gate's grace timer marks the sleeper it handed off (taker_gate.bpf.h). */
+static void timer_marks_sleeper(struct gh_trace_control *c, struct gh_trace_hub *hub, __u32 tid,
+				__u64 now);
 
 /* Short blocks: whether and when an owner's sleep is handed off (trace_grace.bpf.h). */
 #include "trace_grace.bpf.h"
+
+/* The taker-armed gate: its program, and the switch-in that takes back an untaken handoff. */
+#include "taker_gate.bpf.h"
 
 static void owner_sleeps(struct task_struct *p)
 {
@@ -331,6 +387,10 @@ static void owner_sleeps(struct task_struct *p)
 	c = ctl();
 	if (!c)
 		return;
+	/* Still marked from a handoff that the runtime took back in user mode, its switch-in
+	 * unreported (taker_gate.bpf.h): settled before the mark is needed again. */
+	if (gate_by_taker && st->kside.displaced)
+		unmark_displaced(c, hub, st);
 	/* A block: noted for its record if a reader is attached (records.bpf.h; observes only). */
 	note = block_note(&c->kside, slot, &st->kside);
 	if (!in_syscall(p, &nr)) {
@@ -379,7 +439,7 @@ static void owner_sleeps(struct task_struct *p)
 		bool probe;
 		__u32 grace = hub_grace(c, slot, hub, &probe);
 
-		if (grace && start_grace(c, st, hub, b, grace)) {
+		if (grace && start_grace(p, st, hub, b, grace)) {
 			if (probe)
 				counter_inc(&c->nr_probes);
 			/* Unless the grace timer hands it off (the record then says so). */
@@ -395,7 +455,7 @@ static void owner_sleeps(struct task_struct *p)
 		block_why(note, GH_BLOCK_REFUSED);
 		return;
 	}
-	if (!baton_cas(slot, b, GH_BATON_HANDOFF, st->kside.tid)) {
+	if (!kernel_hand_off(slot, b, st->kside.tid)) {
 		displaced_add(&c->kside, &hub->kside, -1);
 		block_why(note, GH_BLOCK_RACE);
 		return;
@@ -404,7 +464,7 @@ static void owner_sleeps(struct task_struct *p)
 	slot->handoff_ns = now;
 	__sync_fetch_and_add(&slot->nr_handoffs, 1);
 	counter_inc(&c->kside.nr_handoffs);
-	st->kside.displaced = 1;
+	mark_displaced(c, hub, st);
 	st->kside.handoff_ns = now;
 	wake_spare(c, st->kside.hub, slot, hub, now);
 }
@@ -534,14 +594,10 @@ static void return_gate(struct task_struct *p, struct gh_trace_carrier *st, stru
 		counter_inc(&c->nr_deferred);
 		return;
 	}
-	st->kside.displaced = 0;
 	hub = owned_hub(p, st, &slot);
-	if (!hub) {
-		/* The hub was released (its process is dying): nothing to gate. */
-		displaced_add(&c->kside, NULL, -1);
-		return;
-	}
-	displaced_add(&c->kside, &hub->kside, -1);
+	unmark_displaced(c, hub, st);
+	if (!hub)
+		return; /* the hub was released (its process is dying): nothing to gate */
 	/* Only meaningful at sys_exit. A task work may run just after a handler frame for some
 	 * other signal was set up, with that handler's sa_mask in force: the gate's signal then
 	 * waits for that handler's return, which restores the mask the handoff found unblocked,
@@ -553,6 +609,10 @@ static void return_gate(struct task_struct *p, struct gh_trace_carrier *st, stru
 	holder = gh_baton_tid(b);
 	switch (gh_baton_state(b)) {
 	case GH_BATON_HANDOFF:
+		/* Another carrier's handoff: with the taker-armed gate only a taker that armed
+		 * that carrier's gate may take it, which the handler does (taker_gate.bpf.h). */
+		if (gate_by_taker && holder != st->kside.tid)
+			break;
 		if (!baton_cas(slot, b, GH_BATON_RUN, st->kside.tid))
 			break;
 		handoff_taken(&c->kside, slot, holder, st->kside.tid);
@@ -613,7 +673,9 @@ static int resume_gate(struct bpf_map *map, void *key, void *value)
 		if (c)
 			graced_runs(c, p, st, false);
 	}
-	if (!st->kside.displaced)
+	/* With the taker-armed gate a taker armed this one: the baton word decides, marked or
+	 * not (the timer that handed p off may mark it a moment later, taker_gate.bpf.h). */
+	if (!st->kside.displaced && !gate_by_taker)
 		return 0;
 	regs = (struct pt_regs *)bpf_task_pt_regs(p);
 	if (!regs)
@@ -697,6 +759,10 @@ int BPF_PROG(greenhub_sched_switch, bool preempt, struct task_struct *prev,
 	/* A displaced carrier coming back: make sure its gate is in place on this CPU. */
 	if (gate_task_work && c && c->kside.nr_displaced > 0)
 		displaced_runs(next);
+	/* A displaced carrier coming back with the taker-armed gate: take back its handoff if
+	 * nobody took it (taker_gate.bpf.h, step 3). */
+	if (gate_by_taker && c && c->kside.nr_displaced > 0)
+		displaced_returns(c, next);
 	return 0;
 }
 

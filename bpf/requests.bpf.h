@@ -13,6 +13,10 @@
  *   static void carrier_joined(struct gh_kside_carrier *st);  reset the mode's own carrier fields
  *   static void carrier_leaves(struct task_struct *p, struct gh_kside_carrier *st);  settle a
  *                                                  registered carrier that exits or execs
+ *   static bool stale_mark_settled(struct task_struct *p, struct gh_kside_carrier *st);  st is
+ *                                                  marked displaced while its own thread makes
+ *                                                  a request: true if the mode settled a stale
+ *                                                  mark, false to refuse the request
  * The common parts (kside.h) are reset here, before those run.
  */
 #ifndef GREENHUB_REQUESTS_BPF_H
@@ -34,6 +38,7 @@
 static void hub_claimed(struct gh_kside_hub *hub);
 static void carrier_joined(struct gh_kside_carrier *st);
 static void carrier_leaves(struct task_struct *p, struct gh_kside_carrier *st);
+static bool stale_mark_settled(struct task_struct *p, struct gh_kside_carrier *st);
 static void thread_leaves(struct task_struct *p, bool whole_process);
 
 static void answer_request(struct gh_hub_slot *slot, __u32 tid, int err)
@@ -125,7 +130,7 @@ static void serve_join(struct task_struct *p, struct gh_kside_control *c,
 		answer_request(slot, tid, -REQ_ENOMEM);
 		return;
 	}
-	if (st->displaced) {
+	if (st->displaced && !stale_mark_settled(p, st)) {
 		/* A carrier joins from the runtime's own code, never from inside a handed-off
 		 * call: refuse rather than lose the displaced state. */
 		answer_request(slot, tid, -REQ_EINVAL);
@@ -153,7 +158,7 @@ static void serve_leave(struct task_struct *p, const struct gh_request *rq)
 	struct gh_kside_hub *hub;
 	int err = 0;
 
-	if (st && st->displaced)
+	if (st && st->displaced && !stale_mark_settled(p, st))
 		err = -REQ_EINVAL;
 	else if (st)
 		bpf_task_storage_delete(&carriers, p);

@@ -178,13 +178,14 @@ static void grace_hand_off(struct gh_trace_control *c, __u32 h, struct gh_hub_sl
 	/* Announce, then look at the loader's state (the drain's Dekker pair). The count is the
 	 * sleeper's from here: its switch-in marks it displaced if the CAS below succeeds. */
 	displaced_add(&c->kside, &hub->kside, 1);
-	if (c->kside.state != GH_TRACE_RUNNING ||
-	    !baton_cas(slot, b, GH_BATON_HANDOFF, gh_baton_tid(b))) {
+	if (c->kside.state != GH_TRACE_RUNNING || !kernel_hand_off(slot, b, gh_baton_tid(b))) {
 		displaced_add(&c->kside, &hub->kside, -1);
 		return;
 	}
 	now = bpf_ktime_get_ns();
 	slot->handoff_ns = now;
+	if (gate_by_taker)
+		timer_marks_sleeper(c, hub, gh_baton_tid(b), now);
 	__sync_fetch_and_add(&slot->nr_handoffs, 1);
 	counter_inc(&c->kside.nr_handoffs);
 	counter_inc(&c->nr_late_handoffs);
@@ -247,15 +248,16 @@ static void grace_timer_setup(__u32 h)
  * this one's period ends, so this sleep needs no start of its own. A start at every sleep was
  * most of what a graced sleep cost (docs/trace-mode.md).
  */
-static bool start_grace(struct gh_trace_control *c, struct gh_trace_carrier *st,
+static bool start_grace(struct task_struct *p, struct gh_trace_carrier *st,
 			struct gh_trace_hub *hub, __u64 b, __u32 grace)
 {
 	__u32 h = st->kside.hub, armed;
 	struct grace_timer *gt = bpf_map_lookup_elem(&grace_timers, &h);
+	struct gh_trace_control *c = ctl();
 	struct gh_hub_slot *slot;
 	__u64 due;
 
-	if (!gt)
+	if (!gt || !c)
 		return false;
 	/* Before the timer can fire, and before the sleeper can be switched in: the switch that
 	 * sends it to sleep is still in progress. Counted pending once per carrier: one whose
@@ -274,6 +276,7 @@ static bool start_grace(struct gh_trace_control *c, struct gh_trace_carrier *st,
 	hub->sleep_due_ns = due;
 	hub->sleep_baton = b;
 	hub->sleeper_tid = st->kside.tid;
+	hub->sleeper_pid = p->pid;
 	/* A locked add of 0: the full barrier between publishing and reading. */
 	armed = __sync_fetch_and_add(&gt->armed, 0);
 	gt->hub = h;
@@ -324,8 +327,12 @@ static __always_inline void graced_runs(struct gh_trace_control *c, struct task_
 		}
 		return;
 	}
-	/* The timer handed p off (see the header): displaced from its handoff on, and gated. */
-	st->kside.displaced = 1;
+	/* The timer handed p off (see the header): displaced from its handoff on, and gated. The
+	 * taker-armed gate's timer marks p itself: after a switch-in that the kernel did not
+	 * report, p's own moves of the word would look like a handoff here. */
+	if (gate_by_taker)
+		return;
+	mark_displaced(c, hub, st);
 	st->kside.handoff_ns = slot->handoff_ns;
 	/* greenhub_sys_exit gates it; on the return path the caller's gate runs next. */
 	if (!gate_task_work || !at_switch)
@@ -341,8 +348,7 @@ static __always_inline void graced_runs(struct gh_trace_control *c, struct task_
 	b = slot->baton;
 	if (gh_baton_state(b) == GH_BATON_HANDOFF && gh_baton_tid(b) == st->kside.tid &&
 	    baton_cas(slot, b, GH_BATON_RUN, st->kside.tid)) {
-		st->kside.displaced = 0;
-		displaced_add(&c->kside, &hub->kside, -1);
+		unmark_displaced(c, hub, st);
 		handoff_taken(&c->kside, slot, st->kside.tid, st->kside.tid);
 	}
 }

@@ -19,8 +19,11 @@
  *
  * Every change bumps the sequence, so a CAS that read the word before an intervening change
  * (even one that came back to the same state and tid) fails: the ABA problem cannot hand one
- * hub to two carriers. R is GH_BATON_REGION, set while the owner is inside a marked blocking
- * region (mode none only; the sysmon reads it).
+ * hub to two carriers. R is GH_BATON_REGION on a RUN word, set while the owner is inside a
+ * marked blocking region (mode none only; the sysmon reads it); on a HANDOFF word it is
+ * GH_BATON_KERNEL: trace mode's kernel side made the handoff while the carrier slept in a
+ * system call, so that carrier's return must be gated before another may take the hub
+ * (bpf/taker_gate.bpf.h).
  */
 #ifndef GREENHUB_SLOT_H
 #define GREENHUB_SLOT_H
@@ -63,6 +66,7 @@ enum gh_baton_state {
 #define GH_BATON_STATE_SHIFT 32
 #define GH_BATON_STATE_MASK 0x7ULL
 #define GH_BATON_REGION (1ULL << 35)
+#define GH_BATON_KERNEL GH_BATON_REGION /* on a HANDOFF word only */
 #define GH_BATON_SEQ_SHIFT 36
 
 static inline __u32 gh_baton_tid(__u64 baton)
@@ -81,8 +85,8 @@ static inline int gh_baton_in_region(__u64 baton)
 }
 
 /* The word that follows old when the baton moves to (state, tid): the sequence is bumped and
- * the region flag dropped. Wraps after 2^28 changes, far more than can happen between a read
- * and the CAS that depends on it. */
+ * the region (or kernel) flag dropped. Wraps after 2^28 changes, far more than can happen
+ * between a read and the CAS that depends on it. */
 static inline __u64 gh_baton_next(__u64 old, enum gh_baton_state state, __u32 tid)
 {
 	__u64 seq = (old >> GH_BATON_SEQ_SHIFT) + 1;

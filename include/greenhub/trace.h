@@ -23,13 +23,16 @@
  *   wake_rings   ARRAY_OF_MAPS[GH_MAX_HUBS] of BPF ring buffers: each hub's runtime puts a
  *                ring of its own at its slot's index, and its parked spares wait on it
  *   owners       HASH global tgid -> 1, so that a process exit finds its slots
- *   gates, gate_backups   the task-work return gate of each carrier (task-work gate only)
+ *   gates, gate_backups   the task-work return gate of each carrier (the task-work gates
+ *                only)
  *   grace_timers ARRAY[GH_MAX_HUBS] of each hub's grace timer (BPF timers; pinned, since a
  *                map's last user reference cancels its timers)
  *   blocks       BPF ring buffer of block records (greenhub/records.h), written only while a
  *                reader (scx_greenhub --top) is attached
  *   link_register, link_switch, link_sys_exit, link_exit, link_exec, link_free
  *                the links of the programs; the loader's exit does not detach them
+ *   prog_arm_gate   the program a taker runs before it takes a handoff (taker-armed gate
+ *                only, struct gh_trace_arm)
  *
  * Only root may open them (the pins are mode 0600).
  *
@@ -52,7 +55,7 @@
 #include "greenhub/scx.h"
 #include "greenhub/slot.h"
 
-#define GH_TRACE_ABI_VERSION 10
+#define GH_TRACE_ABI_VERSION 11
 #define GH_TRACE_MAGIC 0x47485452u /* "GHTR" */
 
 /* When scx_greenhub refuses to load because the kernel cannot run any mode, it says why in this
@@ -109,6 +112,39 @@ enum gh_trace_gate {
 	GH_TRACE_GATE_TASK_WORK = 1,
 	/* A sys_exit tracepoint program runs the gate at the carrier's system-call exit. */
 	GH_TRACE_GATE_SYS_EXIT = 2,
+	/* The same task work, armed by the carrier that takes the handoff: it runs
+	 * prog_arm_gate (a syscall program, which may call the kfunc where a tp_btf program may
+	 * not: 6.18.x) before its CAS, and the displaced carrier's switch-in takes back a
+	 * handoff that nobody took (bpf/taker_gate.bpf.h). Nothing runs at other threads'
+	 * system call exits. */
+	GH_TRACE_GATE_TAKER = 3,
+};
+
+#ifndef __bpf__
+/* The gate's name, as the loader's log, --stats and the runtime's mode reason say it. */
+static inline const char *gh_trace_gate_name(__u32 gate)
+{
+	switch (gate) {
+	case GH_TRACE_GATE_TASK_WORK:
+		return "task work";
+	case GH_TRACE_GATE_TAKER:
+		return "task work armed by the taker";
+	case GH_TRACE_GATE_SYS_EXIT:
+		return "sys_exit";
+	}
+	return "unknown";
+}
+#endif
+
+/* The pin of the taker-armed gate's program, and its argument (the context of a
+ * BPF_PROG_TEST_RUN, from the thread that is about to take): the baton word HANDOFF(t) it read
+ * and will CAS from. The program's return value: 0 when t's return is gated (or needs no gate:
+ * t is the caller, or t is gone), and the taker may CAS; -ESTALE if the slot's word is no longer
+ * that one; -EPERM if the caller is no carrier of a hub its process holds; -ETIMEDOUT if the
+ * kernel did not add t's task work in time; another -errno if the gate could not be armed. */
+#define GH_TRACE_PIN_ARM_GATE "prog_arm_gate"
+struct gh_trace_arm {
+	__u64 baton;
 };
 
 /* Most carriers with a return gate at once, over all processes (the gates map, task-work gate
@@ -194,6 +230,16 @@ struct gh_trace_control {
 	/* Sleeps that ended within their grace period but held up ready green threads for longer
 	 * than a handoff takes: the adaptive policy counts them against waiting. */
 	__u64 nr_graced_held_up;
+	/* The taker-armed gate (GH_TRACE_GATE_TAKER): gates armed by a taker before it took a
+	 * handoff; of them, those whose task work the kernel did not add within the program's
+	 * wait (the taker did not take: must stay 0); and handoffs that the displaced carrier's
+	 * switch-in took back because nobody had taken them. */
+	__u64 nr_taker_arms;
+	__u64 nr_taker_arms_late;
+	/* Arms after which the displaced carrier was running, or not asleep where it could be
+	 * handed off (its switch-in went unreported): not taken yet; the taker looks again. */
+	__u64 nr_taker_waits;
+	__u64 nr_switch_cancels;
 };
 
 /*
@@ -211,7 +257,7 @@ struct gh_trace_hub {
 	/* The sleep the grace timer waits on (sleeper_tid 0: none): the owner's tid, the baton
 	 * word it slept with, and when its grace period ends (ktime ns). */
 	__u32 sleeper_tid;
-	__u32 pad1;
+	__u32 sleeper_pid; /* its global pid: the taker-armed gate's timer marks it displaced */
 	__u64 sleep_baton;
 	__u64 sleep_due_ns;
 	/* The adaptive policy's measure, out of GH_SCX_WASTE_ONE (trace_grace.bpf.h): a sleep

@@ -216,6 +216,25 @@ static inline int bt_run_as(int uid, const char *const argv[], char *out, size_t
 #define bt_loader(out, len, ...)                                                            \
 	bt_run_as(-1, (const char *const[]){ BT_LOADER, __VA_ARGS__, NULL }, out, len, 60000)
 
+/* GH_TEST_GATE: the return gate the tests load (--gate), instead of the one the loader would
+ * choose, so that the suite can run with each gate this kernel takes. */
+static inline const char *bt_gate(void)
+{
+	const char *g = getenv("GH_TEST_GATE");
+
+	return g && *g ? g : NULL;
+}
+
+/* scx_greenhub --detach --mode trace, --gate GH_TEST_GATE if that is set (else --mode trace
+ * once more), then the options given (at least one; NULL for none): its exit status, its
+ * output in out. */
+#define bt_loader_trace(out, len, ...)                                                      \
+	bt_run_as(-1,                                                                       \
+		  (const char *const[]){ BT_LOADER, "--detach", "--mode", "trace",              \
+					 bt_gate() ? "--gate" : "--mode",                       \
+					 bt_gate() ? bt_gate() : "trace", __VA_ARGS__, NULL },  \
+		  out, len, 60000)
+
 /* Is the kernel side pinned and running (state RUNNING)? */
 static inline bool bt_loaded(void)
 {
@@ -367,7 +386,7 @@ static inline void bt_loader_up(void)
 		fail_msg("before this test, a carrier was left displaced and the kernel side could "
 			 "not stop:\n%s\n--stop --force exited %d:\n%s", out, rc, forced);
 	}
-	rc = bt_loader(out, sizeof(out), "--detach", "--mode", "trace");
+	rc = bt_loader_trace(out, sizeof(out), NULL);
 	if (rc != 0)
 		fail_msg("scx_greenhub --detach exited %d:\n%s", rc, out);
 }
@@ -395,7 +414,7 @@ static inline void bt_require(void)
 	if (access(BT_LOADER, X_OK) < 0)
 		bt_skip("%s is not built", BT_LOADER);
 	(void)bt_loader(out, sizeof(out), "--stop", "--timeout", "10");
-	rc = bt_loader(out, sizeof(out), "--detach", "--mode", "trace");
+	rc = bt_loader_trace(out, sizeof(out), NULL);
 	if (rc == 4 || rc == 3) {
 		out[strcspn(out, "\n")] = '\0';
 		bt_skip("this machine cannot run trace mode: %s", out);

@@ -22,7 +22,8 @@ static int worker(struct bt_maps *test_maps, __u32 kside, __u32 parent_slot,
 		  __u64 parent_cookie, unsigned free_slot)
 {
 	static const char *const pins[] = { "control", "slots", "hubs", "carriers",
-					      "wake_rings", "gates", "link_switch" };
+					      "wake_rings", "gates", "link_switch",
+					      GH_TRACE_PIN_ARM_GATE };
 
 	bt_maps_close(test_maps);
 	return iso_worker(GH_TRACE_PIN_DIR, pins, sizeof(pins) / sizeof(pins[0]), kside,
@@ -113,6 +114,57 @@ static void test_bpf_isolation_dropped_worker_reaches_nothing(void **state)
 	close(s->pipefd[0]);
 	close(s->pipefd[1]);
 	free(s);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+
+/* The taker-armed gate's program, run by a thread that carries no hub, with words naming this
+ * thread, another process's thread and nobody: refused each time, nothing armed. */
+static void test_bpf_isolation_arm_gate_program_needs_a_carrier(void **state)
+{
+	const char *const loop[] = { "/bin/sh", "-c", "while :; do sleep 0.05; done", NULL };
+	__u64 words[3], arms_before;
+	struct bt_maps m;
+	int fd, loop_fd;
+	pid_t other;
+
+	bt_loader_up();
+	assert_int_equal(bt_maps_open(&m), 0);
+	if (m.ctl->gate != GH_TRACE_GATE_TAKER) {
+		bt_maps_close(&m);
+		bt_loader_down();
+		skip();
+	}
+	other = bt_spawn(loop, -1, NULL, &loop_fd);
+	assert_true(other > 0);
+	words[0] = gh_baton_next(0, GH_BATON_HANDOFF, (__u32)gettid()) | GH_BATON_KERNEL;
+	words[1] = gh_baton_next(0, GH_BATON_HANDOFF, (__u32)other) | GH_BATON_KERNEL;
+	words[2] = 0;
+	arms_before = m.ctl->nr_taker_arms;
+	fd = bpf_obj_get(GH_TRACE_PIN_DIR "/" GH_TRACE_PIN_ARM_GATE);
+	assert_true(fd >= 0);
+	for (int i = 0; i < 3; i++) {
+		struct gh_trace_arm arm = { .baton = words[i] };
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &arm, .ctx_size_in = sizeof(arm));
+
+		assert_int_equal(bpf_prog_test_run_opts(fd, &opts), 0);
+		assert_int_equal((int)opts.retval, -EPERM);
+	}
+	/* A context of the wrong size is refused by the kernel before the program runs. */
+	{
+		char small[4] = { 0 };
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = small, .ctx_size_in = sizeof(small));
+		int rc = bpf_prog_test_run_opts(fd, &opts);
+
+		assert_true(rc < 0);
+	}
+	assert_int_equal(m.ctl->nr_taker_arms, arms_before);
+	close(fd);
+	kill(other, SIGKILL);
+	bt_wait(other);
+	close(loop_fd);
+	bt_maps_close(&m);
+	bt_loader_down();
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -213,6 +265,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bpf_isolation_dropped_worker_reaches_nothing),
 		cmocka_unit_test(test_bpf_isolation_gate_signal_taken_no_handoff),
+		cmocka_unit_test(test_bpf_isolation_arm_gate_program_needs_a_carrier),
 	};
 
 	bt_require();

@@ -316,12 +316,16 @@ static void test_bpf_loader_sigkill_keeps_kernel_side(void **state)
 	/* The pins (and the links they hold) outlive the loader. */
 	assert_true(bt_loaded());
 	assert_int_equal(access(GH_TRACE_PIN_DIR "/link_switch", F_OK), 0);
-	/* The return gate: the task works' map, or the sys_exit program's link where the kernel
-	 * has no task work (docs/trace-mode.md). */
+	/* The return gate: the task works' map, and the sys_exit program's link where the kernel
+	 * has no task work, or the taker's program where only a syscall program may arm one
+	 * (docs/trace-mode.md). */
 	assert_int_equal(access(GH_TRACE_PIN_DIR "/gates", F_OK), 0);
 	if (access(GH_TRACE_PIN_DIR "/link_sys_exit", F_OK) < 0) {
 		assert_int_equal(bt_loader(out, sizeof(out), "--stats", "--once"), 0);
 		assert_non_null(strstr(out, "return gate: task work"));
+		if (strstr(out, "armed by the taker"))
+			assert_int_equal(access(GH_TRACE_PIN_DIR "/" GH_TRACE_PIN_ARM_GATE, F_OK),
+					 0);
 	}
 	assert_int_equal(bt_loader(out, sizeof(out), "--stats", "--once"), 0);
 	assert_int_equal(bt_loader(out, sizeof(out), "--stop"), 0);

@@ -93,8 +93,7 @@ static void test_bpf_stress_grace_period(void **state)
 	pid_t pid;
 
 	bt_loader_down();
-	rc = bt_loader(lout, sizeof(lout), "--detach", "--mode", "trace", "--grace", "always",
-		       "--grace-ns", "30000");
+	rc = bt_loader_trace(lout, sizeof(lout), "--grace", "always", "--grace-ns", "30000");
 	if (rc != 0)
 		fail_msg("scx_greenhub --detach exited %d:\n%s", rc, lout);
 	assert_int_equal(bt_maps_open(&m), 0);

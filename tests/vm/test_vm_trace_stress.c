@@ -13,18 +13,18 @@
  * task work armed only at the handoff still let a carrier through in half of the 10 s runs
  * (bpf/task_work.bpf.h, gh_arm_gate_here()): 30 s catch that about 7 times in 8.
  *
- * Where the kernel takes the task-work gate, the sys_exit gate (`--gate sys-exit`), the gate of
- * kernels that refuse the task work, is tried too: on a kernel that can preempt a thread inside
- * a tracepoint program (7.x) the loader must refuse it and say why; elsewhere a second run
- * stresses it. Every run checks that the kernel never skipped the sys_exit program (its
- * recursion guard).
+ * Where the kernel takes the task-work gate, the gates of kernels that refuse it are tried too:
+ * the taker-armed gate (`--gate taker`, 6.18.x's), stressed in a second run; and the sys_exit
+ * gate (`--gate sys-exit`): on a kernel that can preempt a thread inside a tracepoint program
+ * (7.x) the loader must refuse it and say why; elsewhere a third run stresses it. Every run
+ * checks that the kernel never skipped the sys_exit program (its recursion guard).
  *
  * GH_VM_STRESS_SECONDS overrides the length of each run.
  */
 #include "scx_test.h"
 
 /* One stress run with the loader started as load[]: its verdict, the gate the loader reports
- * (want: "task work" or "sys_exit"; NULL: whichever). */
+ * (want: "task work", "task work armed by the taker" or "sys_exit"; NULL: whichever). */
 static void stress_with(char *const load[], const char *seconds, const char *want)
 {
 	char *const stats[] = { SCX_LOADER, "--stats", "--once", NULL };
@@ -69,17 +69,20 @@ int main(void)
 	const char *gate = getenv("GH_VM_EXPECT_GATE");
 	char *const load[] = { SCX_LOADER, "-m", "trace", "-d", NULL };
 	char *const sys_exit[] = { SCX_LOADER, "-m", "trace", "--gate", "sys-exit", "-d", NULL };
+	char *const taker[] = { SCX_LOADER, "-m", "trace", "--gate", "taker", "-d", NULL };
 	char seconds[16];
 
 	snprintf(seconds, sizeof(seconds), "%s", env && *env ? env : "30");
 	stress_with(load, seconds, gate && *gate ? gate : NULL);
-	/* Where the task-work gate is the default, the sys_exit gate is tried too: a kernel whose
-	 * verifier refuses the task work falls back to it, unless the kernel can preempt a thread
-	 * inside it (then the loader must refuse it, and say why). */
+	/* Where a task-work gate is the default, the taker-armed gate, the fallback of a kernel
+	 * whose verifier refuses the task work in a tp_btf program, and the sys_exit gate, that of
+	 * a kernel without the kfunc, are tried too; the sys_exit gate only where the kernel cannot
+	 * preempt a thread inside it (else the loader must refuse it, and say why). */
 	if (scx_file_has("/tmp/trace_stats.log", "return gate: task work")) {
 		char *const stop[] = { SCX_LOADER, "--stop", NULL };
 		int rc;
 
+		stress_with(taker, seconds, "task work armed by the taker");
 		(void)scx_run(stop, "/tmp/trace_stop.log");
 		rc = scx_run(sys_exit, "/tmp/trace_load.log");
 		scx_cat("/tmp/trace_load.log", "  loader| ");

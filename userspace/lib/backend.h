@@ -50,6 +50,11 @@ struct gh__backend {
 	pid_t (*held_next)(struct gh_hub *hub);
 	/* The owner has made tid the runner (RUN(tid)) after held_next: let it run. */
 	void (*held_release)(struct gh_hub *hub, pid_t tid);
+	/* Before the calling carrier takes b, HANDOFF(t) of another carrier t (transition 2):
+	 * make sure that t's return from its call is gated (trace mode's taker-armed gate). 0:
+	 * take; -ESTALE: the word moved, look again; another -errno: do not take now (the hook
+	 * has paused, so a caller may simply look again). Async-signal-safe. */
+	int (*take_gate)(struct gh_hub *hub, __u64 b);
 };
 
 extern const struct gh__backend gh__backend_none;
@@ -71,6 +76,8 @@ union bpf_attr;
 int gh__bpf_sys(int cmd, union bpf_attr *attr);
 int gh__bpf_obj_get(const char *path);              /* a new fd, or -1 with errno */
 int gh__bpf_ringbuf_create(unsigned bytes);         /* a new ring buffer map, or -1 */
+/* Run a syscall program once with ctx as its context: 0 and its return value, or -errno. */
+int gh__bpf_prog_run(int fd, void *ctx, __u32 ctx_size, int *retval);
 int gh__bpf_map_id(int fd, __u32 *id);              /* 0 or -errno */
 int gh__bpf_map_update(int fd, const void *key, const void *value, __u64 flags);
 /* Bytes of the mapping of a BPF_F_MMAPABLE array, and the mapping itself (NULL on failure). */

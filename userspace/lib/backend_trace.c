@@ -13,6 +13,8 @@
  *   spare_parked   keeps the slot's spare_tid naming a parked spare (the kernel side writes a
  *                  wakeup only when one is parked)
  *   spare_wait     a parked spare waits in ppoll on the hub's wake ring
+ *   take_gate      with the taker-armed gate, runs the kernel side's greenhub_arm_gate before
+ *                  a carrier takes another's handoff (bpf/taker_gate.bpf.h)
  *   the handler    of GH_TRACE_SIGNO, sent by the kernel side to a carrier it handed off, on its
  *                  return while the hub is not simply its own again: re-acquire the hub
  *                  (gh__carrier_reacquire, async-signal-safe) before the interrupted code runs
@@ -48,6 +50,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "greenhub/trace.h"
@@ -95,6 +98,7 @@ struct trace_hub {
 	int ring_fd;
 	__u64 *ring_consumer;           /* the ring's consumer position, read-write */
 	const __u64 *ring_producer;     /* its producer position, read-only */
+	int arm_fd;                     /* greenhub_arm_gate (taker-armed gate), else -1 */
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -227,6 +231,7 @@ static int trace_probe(char *why, size_t len)
 static int trace_hub_attach(struct gh_hub *hub, char *why, size_t len)
 {
 	struct trace_hub *th = calloc(1, sizeof(*th));
+	__u32 gate;
 	size_t used;
 	int err;
 
@@ -235,28 +240,42 @@ static int trace_hub_attach(struct gh_hub *hub, char *why, size_t len)
 		return -ENOMEM;
 	}
 	th->ring_fd = -1;
+	th->arm_fd = -1;
 	pthread_mutex_lock(&info_lock);
 	th->signo = info.signo;
+	gate = info.gate;
 	pthread_mutex_unlock(&info_lock);
-	err = gh__kside_attach(&kside, &th->kh, why, len);
-	if (err) {
-		free(th);
-		return err;
+	/* The taker-armed gate's program: without it no handoff could ever be taken. */
+	if (gate == GH_TRACE_GATE_TAKER) {
+		th->arm_fd = gh__bpf_obj_get(PIN(GH_TRACE_PIN_ARM_GATE));
+		if (th->arm_fd < 0) {
+			err = -errno;
+			snprintf(why, len, "opening %s failed (%s)", PIN(GH_TRACE_PIN_ARM_GATE),
+				 strerror(-err));
+			free(th);
+			return err;
+		}
 	}
-	err = ring_open(th, why, len);
+	err = gh__kside_attach(&kside, &th->kh, why, len);
+	if (!err) {
+		err = ring_open(th, why, len);
+		if (err)
+			gh__kside_detach(&th->kh);
+	}
 	if (err) {
-		gh__kside_detach(&th->kh);
+		if (th->arm_fd >= 0)
+			close(th->arm_fd);
 		free(th);
 		return err;
 	}
 	gh__slot_publish(hub, th->kh.slot, th->kh.idx);
 	hub->backend_data = th;
+	hub->stale_handoffs = th->arm_fd >= 0;
 	used = strlen(hub->mode_reason);
 	pthread_mutex_lock(&info_lock);
 	snprintf(hub->mode_reason + used, sizeof(hub->mode_reason) - used,
 		 "trace mode: scx_greenhub (pid %u) watches the hub (slot %u); return gate %s%s%s%s",
-		 info.loader_pid, th->kh.idx,
-		 info.gate == GH_TRACE_GATE_TASK_WORK ? "task work" : "sys_exit",
+		 info.loader_pid, th->kh.idx, gh_trace_gate_name(info.gate),
 		 info.gate_why[0] ? " (" : "", info.gate_why, info.gate_why[0] ? ")" : "");
 	pthread_mutex_unlock(&info_lock);
 	return 0;
@@ -272,7 +291,10 @@ static void trace_hub_detach(struct gh_hub *hub)
 	__atomic_store_n(&th->kh.slot->spare_tid, 0, __ATOMIC_RELAXED);
 	gh__kside_detach(&th->kh);
 	ring_close(th);
+	if (th->arm_fd >= 0)
+		close(th->arm_fd);
 	hub->backend_data = NULL;
+	hub->stale_handoffs = false;
 	free(th);
 }
 
@@ -288,6 +310,8 @@ static void trace_fork_child(struct gh_hub *hub)
 	gh__kside_fork_child(&kside, th ? &th->kh : NULL);
 	if (th && th->ring_fd >= 0)
 		close(th->ring_fd);
+	if (th && th->arm_fd >= 0)
+		close(th->arm_fd);
 }
 
 static int trace_carrier_attach(struct gh_hub *hub, struct gh__carrier *c)
@@ -340,6 +364,30 @@ static void trace_spare_wait(struct gh_hub *hub, struct gh__carrier *c)
 	atomic_store(&c->wake_word, 0);
 }
 
+/* How long a carrier that could not have a handoff's gate armed waits before it looks again:
+ * the kernel side could not arm it (its gate map full) or not in time, which must not become
+ * a busy loop of system calls. */
+#define TAKE_GATE_PAUSE_NS (1000 * 1000)
+
+/* Before the calling carrier takes b, another carrier's HANDOFF: with the taker-armed gate,
+ * have the kernel side arm that carrier's gate (bpf/taker_gate.bpf.h, step 2). */
+static int trace_take_gate(struct gh_hub *hub, __u64 b)
+{
+	static const struct timespec pause = { 0, TAKE_GATE_PAUSE_NS };
+	struct trace_hub *th = hub->backend_data;
+	struct gh_trace_arm arm = { .baton = b };
+	int err, ret;
+
+	if (!th || th->arm_fd < 0)
+		return 0;
+	err = gh__bpf_prog_run(th->arm_fd, &arm, sizeof(arm), &ret);
+	if (!err)
+		err = ret;
+	if (err && err != -ESTALE)
+		(void)nanosleep(&pause, NULL);
+	return err;
+}
+
 const struct gh__backend gh__backend_trace = {
 	.mode = GH_MODE_TRACE,
 	.probe = trace_probe,
@@ -350,4 +398,5 @@ const struct gh__backend gh__backend_trace = {
 	.spare_parked = trace_spare_parked,
 	.spare_wait = trace_spare_wait,
 	.fork_child = trace_fork_child,
+	.take_gate = trace_take_gate,
 };

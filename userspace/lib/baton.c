@@ -23,7 +23,9 @@
  *   1. block          RUN(t), t blocks -> HANDOFF(t); a spare is woken. The kernel side, or in
  *                     mode none the sysmon for a marked region: gh__baton_hand_off.
  *   2. takeover       HANDOFF(t) -> RUN(s); t is displaced. A woken or parking spare:
- *                     gh__baton_take_over; a returning carrier: take_over_on_return.
+ *                     gh__baton_take_over; a returning carrier: take_over_on_return. Where
+ *                     the kernel side gates t's return only once a taker asks (trace mode's
+ *                     taker-armed gate), both ask first (take_gated).
  *   3. cancel         HANDOFF(t), t returns -> RUN(t); the spare finds nothing. t itself:
  *                     cancel_handoff, from gh__carrier_reacquire.
  *   4. hold, hand back  RUN(s), t returns: t queues on hub->returned, bumps return_pending and
@@ -150,6 +152,32 @@ void gh__baton_clear(struct gh_hub *hub)
 /* ---------------------------------------------------------------------------------------- */
 /* Transition 1, block (mode none), and transition 2, takeover                                */
 
+/* Transition 3, cancel: c took its own HANDOFF(c) back (the CAS is the caller's). */
+static void cancel_handoff(struct gh_hub *hub)
+{
+	handoff_ended(hub);
+	counter_add(&hub->slot->nr_cancels, 1);
+}
+
+/* Transition 3 made by the owner in its own code, for a stale handoff: with trace mode's
+ * taker-armed gate the kernel side takes back a handoff that nobody took at the owner's
+ * switch-in, which a kernel need not report (bpf/taker_gate.bpf.h). Then the owner c runs on
+ * with HANDOFF(c), which no taker takes while c runs, and takes it back at its next move of the
+ * baton, here. True if b was such a word: the caller reads the baton again. */
+static bool reclaim(struct gh_hub *hub, struct gh__carrier *c, __u64 b)
+{
+	if (!hub->stale_handoffs || !gh__baton_is(b, GH_BATON_HANDOFF, c->tid))
+		return false;
+	if (baton_cas(hub, b, gh_baton_next(b, GH_BATON_RUN, (__u32)c->tid)))
+		cancel_handoff(hub);
+	return true;
+}
+
+void gh__baton_reclaim(struct gh_hub *hub, struct gh__carrier *c)
+{
+	(void)reclaim(hub, c, gh__baton_load(hub));
+}
+
 bool gh__baton_hand_off(struct gh_hub *hub, __u64 b, uint64_t now)
 {
 	if (!baton_cas(hub, b, gh_baton_next(b, GH_BATON_HANDOFF, gh_baton_tid(b))))
@@ -159,9 +187,19 @@ bool gh__baton_hand_off(struct gh_hub *hub, __u64 b, uint64_t now)
 	return true;
 }
 
+/* May c take b, another carrier's HANDOFF, now? Not before the kernel side has gated that
+ * carrier's return, where it asks to be told (the taker-armed gate, struct gh__backend). */
+static bool take_gated(struct gh_hub *hub, struct gh__carrier *c, __u64 b)
+{
+	if (!hub->backend->take_gate || gh_baton_tid(b) == (__u32)c->tid)
+		return true;
+	return hub->backend->take_gate(hub, b) == 0;
+}
+
 bool gh__baton_take_over(struct gh_hub *hub, struct gh__carrier *c, __u64 b)
 {
-	if (!baton_cas(hub, b, gh_baton_next(b, GH_BATON_RUN, (__u32)c->tid)))
+	if (!take_gated(hub, c, b) ||
+	    !baton_cas(hub, b, gh_baton_next(b, GH_BATON_RUN, (__u32)c->tid)))
 		return false;
 	set_runner(hub, c->tid);
 	handoff_ended(hub);
@@ -268,6 +306,8 @@ bool gh__baton_hand_back(struct gh_hub *hub, struct gh__carrier *c)
 	do {
 		set_runner(hub, tid);
 		b = gh__baton_load(hub);
+		if (reclaim(hub, c, b))
+			b = gh__baton_load(hub);
 		if (!gh__baton_is(b, GH_BATON_RUN, c->tid))
 			gh__panic("hand-back by carrier %d found baton %#llx", (int)c->tid,
 				  (unsigned long long)b);
@@ -283,13 +323,6 @@ bool gh__baton_hand_back(struct gh_hub *hub, struct gh__carrier *c)
 
 /* ---------------------------------------------------------------------------------------- */
 /* A blocked carrier's return (transitions 2 to 5)                                            */
-
-/* Transition 3, cancel: c took its own HANDOFF(c) back (the CAS is the caller's). */
-static void cancel_handoff(struct gh_hub *hub)
-{
-	handoff_ended(hub);
-	counter_add(&hub->slot->nr_cancels, 1);
-}
 
 /* Transition 2 by a returning carrier: it took the HANDOFF(holder) of another blocked one. */
 static void take_over_on_return(struct gh_hub *hub, pid_t holder)
@@ -334,7 +367,8 @@ void gh__carrier_reacquire(struct gh_hub *hub, struct gh__carrier *c)
 			return;
 		}
 		if (st == GH_BATON_HANDOFF || st == GH_BATON_IDLE) {
-			if (!baton_cas(hub, b, gh_baton_next(b, GH_BATON_RUN, (__u32)c->tid)))
+			if ((st == GH_BATON_HANDOFF && !take_gated(hub, c, b)) ||
+			    !baton_cas(hub, b, gh_baton_next(b, GH_BATON_RUN, (__u32)c->tid)))
 				continue;
 			set_runner(hub, c->tid);
 			if (st == GH_BATON_HANDOFF && holder == c->tid)
@@ -379,6 +413,8 @@ __u64 gh__baton_go_idle(struct gh_hub *hub, struct gh__carrier *c)
 	 * new sequence): so CAS, and retry. */
 	do {
 		b = gh__baton_load(hub);
+		if (reclaim(hub, c, b))
+			b = gh__baton_load(hub);
 		if (!gh__baton_is(b, GH_BATON_RUN, c->tid))
 			gh__panic("carrier %d going idle without the baton (%#llx)", (int)c->tid,
 				  (unsigned long long)b);

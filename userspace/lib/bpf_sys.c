@@ -27,6 +27,20 @@ int gh__bpf_obj_get(const char *path)
 	return gh__bpf_sys(BPF_OBJ_GET, &attr);
 }
 
+int gh__bpf_prog_run(int fd, void *ctx, __u32 ctx_size, int *retval)
+{
+	union bpf_attr attr;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.test.prog_fd = (__u32)fd;
+	attr.test.ctx_in = (__u64)(unsigned long)ctx;
+	attr.test.ctx_size_in = ctx_size;
+	if (gh__bpf_sys(BPF_PROG_TEST_RUN, &attr) < 0)
+		return -errno;
+	*retval = (int)attr.test.retval;
+	return 0;
+}
+
 int gh__bpf_ringbuf_create(unsigned bytes)
 {
 	union bpf_attr attr;

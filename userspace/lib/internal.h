@@ -571,6 +571,9 @@ struct gh_hub {
 	enum gh_mode mode;            /* the mode this run uses */
 	const struct gh__backend *backend;
 	void *backend_data;           /* the backend's own per-hub state */
+	/* The kernel side may leave a handoff of the owner's up when the owner comes back (trace
+	 * mode's taker-armed gate): the owner takes it back at its next move (gh__baton_reclaim). */
+	bool stale_handoffs;
 	char mode_reason[GH_LOADER_REFUSED_MAX + 512]; /* why this mode: gh_hub_mode_reason() */
 
 	/* The carriers (spare.c). */
@@ -664,6 +667,9 @@ bool gh__baton_hand_off(struct gh_hub *hub, __u64 b, uint64_t now);
 /* Transition 2, takeover: spare c takes the HANDOFF(t) it found in b. False if the baton
  * moved meanwhile. */
 bool gh__baton_take_over(struct gh_hub *hub, struct gh__carrier *c, __u64 b);
+/* Owner c takes back a stale HANDOFF(c) of the kernel side's, if the baton is one
+ * (hub->stale_handoffs). */
+void gh__baton_reclaim(struct gh_hub *hub, struct gh__carrier *c);
 /* Transition 4, the owner's half: owner c, in the hub loop, hands the baton to the oldest
  * carrier waiting for it. False if none is visible yet. */
 bool gh__baton_hand_back(struct gh_hub *hub, struct gh__carrier *c);

@@ -32,6 +32,11 @@ int gh_blocking_begin(void)
 	 * so CAS, and retry. */
 	do {
 		b = __atomic_load_n(&hub->slot->baton, __ATOMIC_RELAXED);
+		if (gh_baton_state(b) == GH_BATON_HANDOFF && hub->stale_handoffs &&
+		    gh_baton_tid(b) == (__u32)c->tid) {
+			gh__baton_reclaim(hub, c);
+			b = __atomic_load_n(&hub->slot->baton, __ATOMIC_RELAXED);
+		}
 		if (gh_baton_state(b) != GH_BATON_RUN || gh_baton_tid(b) != (__u32)c->tid ||
 		    gh_baton_in_region(b))
 			gh__panic("gh_blocking_begin on carrier %d without the baton (%#llx)",

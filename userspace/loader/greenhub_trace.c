@@ -6,9 +6,11 @@
  * Choosing the return gate (docs/trace-mode.md)
  *   The task-work gate is preferred where the kernel has the kfunc, but a kernel may have it and
  *   still refuse it in a tp_btf program (6.18.x: "sleepable callback in a program that is not
- *   sleepable"). So the choice is made by loading: with the task-work gate first, and if the
- *   kernel refuses the programs, again with the sys_exit gate. The reason is kept in the
- *   control map (gate_why) for --stats and the runtime's mode reason, and printed.
+ *   sleepable"). So the choice is made by loading: with the task-work gate first; if the kernel
+ *   refuses the programs, with the taker-armed gate (the same task work, armed from a syscall
+ *   program by the carrier that takes a handoff); and if the kernel refuses that too or lacks
+ *   the kfunc, with the sys_exit gate. The reason is kept in the control map (gate_why) for
+ *   --stats and the runtime's mode reason, and printed.
  *
  * Pinning
  *   Maps first, then links, then the control map last, and only then state RUNNING: the
@@ -50,12 +52,14 @@ LOADER_KSIDE_FIRST(struct gh_trace_hub);
 /* The pins, in the order they are made; the control map is last on purpose. */
 static const char *const map_pins[] = { "slots", "hubs", "carriers", "wake_rings", "owners",
 					"gates", "gate_backups", "grace_timers", GH_RECORDS_PIN };
+/* The links, and the taker-armed gate's program, which is no link (pin() pins it apart). */
 static const char *const link_pins[] = { "link_register", "link_switch", "link_sys_exit",
-					 "link_exit", "link_exec", "link_free" };
+					 "link_exit", "link_exec", "link_free",
+					 GH_TRACE_PIN_ARM_GATE };
 
 struct trace_state {
 	struct greenhub_trace *skel;
-	bool task_work;               /* the return gate: the task work, else sys_exit */
+	enum gh_trace_gate gate;      /* the return gate the programs were loaded with */
 	struct gh_trace_control *ctl; /* the control map, mapped read-write */
 	struct gh_trace_hub *hubs;    /* the hubs map, mapped read-only */
 };
@@ -214,10 +218,9 @@ static void trace_say_running(const void *pinned)
 	loader_err_running("trace", ctl->kside.loader_pid, ctl->kside.state == GH_TRACE_DRAINING);
 }
 
-/* open -> set rodata -> load, with the task-work gate or the sys_exit gate. 0, or -errno with
- * what refused it in why. */
-static int load(const struct loader_opts *o, struct trace_state *st, bool task_work, char *why,
-		size_t len)
+/* open -> set rodata -> load, with one return gate. 0, or -errno with what refused it in why. */
+static int load(const struct loader_opts *o, struct trace_state *st, enum gh_trace_gate gate,
+		char *why, size_t len)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = o->btf_path);
 	int err;
@@ -229,9 +232,14 @@ static int load(const struct loader_opts *o, struct trace_state *st, bool task_w
 		return err;
 	}
 	st->skel->rodata->gate_signo = GH_TRACE_SIGNO;
-	st->skel->rodata->gate_task_work = task_work;
-	/* With the task-work gate, no program on every system call's exit. */
-	err = bpf_program__set_autoload(st->skel->progs.greenhub_sys_exit, !task_work);
+	st->skel->rodata->gate_task_work = gate == GH_TRACE_GATE_TASK_WORK;
+	st->skel->rodata->gate_by_taker = gate == GH_TRACE_GATE_TAKER;
+	/* With a task-work gate, no program on every system call's exit. */
+	err = bpf_program__set_autoload(st->skel->progs.greenhub_sys_exit,
+					gate == GH_TRACE_GATE_SYS_EXIT);
+	if (!err)
+		err = bpf_program__set_autoload(st->skel->progs.greenhub_arm_gate,
+						gate == GH_TRACE_GATE_TAKER);
 	if (err) {
 		snprintf(why, len, "choosing the programs: %s", strerror(-err));
 		goto fail;
@@ -245,7 +253,7 @@ static int load(const struct loader_opts *o, struct trace_state *st, bool task_w
 	}
 	loader_libbpf_log_drop();
 	if (!err) {
-		st->task_work = task_work;
+		st->gate = gate;
 		return 0;
 	}
 fail:
@@ -255,14 +263,17 @@ fail:
 }
 
 /*
- * Load with the task-work gate if this kernel takes it, else with the sys_exit gate where that
- * is safe, as --gate allows. 0 with why the gate is not the task work's (or "") in gate_why;
- * else EXIT_UNSUPPORTED with the reason in refused.
+ * Load with the task-work gate if this kernel takes it, else with the taker-armed gate, else
+ * with the sys_exit gate where that is safe, as --gate allows. 0 with why the gate is not the
+ * task work's (or "") in gate_why; else EXIT_UNSUPPORTED with the reason in refused.
  */
 static int load_gated(const struct loader_opts *o, const struct loader_features *f,
 		      struct trace_state *st, char *gate_why, size_t gate_len, char *refused,
 		      size_t refused_len)
 {
+	const char *asked = o->gate == GH_TRACE_GATE_TASK_WORK ? "--gate task-work"
+			    : o->gate == GH_TRACE_GATE_TAKER   ? "--gate taker"
+							       : NULL;
 	char why[256] = "";
 
 	if (o->gate == GH_TRACE_GATE_SYS_EXIT) {
@@ -270,15 +281,30 @@ static int load_gated(const struct loader_opts *o, const struct loader_features 
 	} else if (!(f->bits & GH_TRACE_F_TASK_WORK)) {
 		snprintf(gate_why, gate_len,
 			 "no task-work kfunc (bpf_task_work_schedule_resume, Linux 6.18)");
-	} else if (load(o, st, true, why, sizeof(why))) {
-		snprintf(gate_why, gate_len, "the kernel refused the task-work gate: %s", why);
-		if (o->verbose)
-			loader_info("the kernel refused the task-work gate: %s", why);
 	} else {
-		return 0;
+		if (o->gate == GH_TRACE_GATE_TAKER) {
+			snprintf(gate_why, gate_len, "--gate taker");
+		} else if (load(o, st, GH_TRACE_GATE_TASK_WORK, why, sizeof(why))) {
+			snprintf(gate_why, gate_len, "the kernel refused the task-work gate: %s", why);
+			if (o->verbose)
+				loader_info("the kernel refused the task-work gate: %s", why);
+		} else {
+			return 0;
+		}
+		if (o->gate != GH_TRACE_GATE_TASK_WORK &&
+		    !load(o, st, GH_TRACE_GATE_TAKER, why, sizeof(why)))
+			return 0;
+		if (o->gate != GH_TRACE_GATE_TASK_WORK) {
+			size_t used = strlen(gate_why);
+
+			snprintf(gate_why + used, gate_len - used,
+				 "; and the taker-armed gate: %s", why);
+			if (o->verbose)
+				loader_info("the kernel refused the taker-armed gate: %s", why);
+		}
 	}
-	if (o->gate == GH_TRACE_GATE_TASK_WORK) {
-		snprintf(refused, refused_len, "--gate task-work: %s", gate_why);
+	if (asked) {
+		snprintf(refused, refused_len, "%s: %s", asked, gate_why);
 		return EXIT_UNSUPPORTED;
 	}
 	if (sys_exit_gate_safe(o, why, sizeof(why))) {
@@ -287,7 +313,7 @@ static int load_gated(const struct loader_opts *o, const struct loader_features 
 			 gate_why, why);
 		return EXIT_UNSUPPORTED;
 	}
-	if (load(o, st, false, why, sizeof(why))) {
+	if (load(o, st, GH_TRACE_GATE_SYS_EXIT, why, sizeof(why))) {
 		snprintf(refused, refused_len, "the kernel refused its programs: %s", why);
 		return EXIT_UNSUPPORTED;
 	}
@@ -311,7 +337,7 @@ static int init_control(struct trace_state *st, const struct loader_opts *o,
 	}
 	ctl = st->ctl;
 	loader_control_init(ctl, &loader_mode_trace, GH_TRACE_SIGNO, f->bits);
-	ctl->gate = st->task_work ? GH_TRACE_GATE_TASK_WORK : GH_TRACE_GATE_SYS_EXIT;
+	ctl->gate = st->gate;
 	snprintf(ctl->gate_why, sizeof(ctl->gate_why), "%s", gate_why);
 	/* The grace defaults of hubs that choose none (--grace, --grace-ns). */
 	ctl->grace_policy = o->grace_policy ? (__u32)o->grace_policy : GH_SCX_GRACE_ADAPTIVE;
@@ -322,8 +348,9 @@ static int init_control(struct trace_state *st, const struct loader_opts *o,
 	return 0;
 }
 
-/* Pin maps, links, then the control map, in map_pins' and link_pins' order. */
-static int pin(const struct greenhub_trace *skel)
+/* Pin maps, links, then the control map, in map_pins' and link_pins' order, and the
+ * taker-armed gate's program if it is loaded; before state RUNNING, which hubs wait for. */
+static int pin(const struct greenhub_trace *skel, enum gh_trace_gate gate)
 {
 	struct bpf_map *const maps[] = { skel->maps.slots,  skel->maps.hubs,
 					 skel->maps.carriers, skel->maps.wake_rings,
@@ -334,11 +361,20 @@ static int pin(const struct greenhub_trace *skel)
 	struct bpf_link *const links[] = { skel->links.greenhub_register,
 					   skel->links.greenhub_sched_switch,
 					   skel->links.greenhub_sys_exit, skel->links.greenhub_process_exit,
-					   skel->links.greenhub_process_exec, skel->links.greenhub_free };
+					   skel->links.greenhub_process_exec, skel->links.greenhub_free,
+					   NULL };
+	int err;
 
 	_Static_assert(ARRAY_SIZE(maps) == ARRAY_SIZE(map_pins), "a map without a pin");
 	_Static_assert(ARRAY_SIZE(links) == ARRAY_SIZE(link_pins), "a link without a pin");
-	return loader_pin_all(&pins, maps, links, skel->maps.control);
+	err = loader_pin_all(&pins, maps, links, skel->maps.control);
+	if (!err && gate == GH_TRACE_GATE_TAKER) {
+		err = loader_pin_program(&pins, GH_TRACE_PIN_ARM_GATE,
+					 skel->progs.greenhub_arm_gate);
+		if (err)
+			loader_unpin_all(&pins);
+	}
+	return err;
 }
 
 /* Unmap, and destroy: close the links (detaching the programs, unless they are pinned) and
@@ -379,12 +415,12 @@ static int trace_start(const struct loader_opts *o, const struct loader_features
 		goto fail;
 	}
 	/* pin, then RUNNING: the runtime attaches hubs only to a kernel side in that state */
-	if (pin(st->skel)) {
+	if (pin(st->skel, st->gate)) {
 		status = EXIT_FAIL;
 		goto fail;
 	}
 	__atomic_store_n(&st->ctl->kside.state, GH_TRACE_RUNNING, __ATOMIC_SEQ_CST);
-	loader_info("return gate: %s%s%s%s", st->task_work ? "task work" : "sys_exit",
+	loader_info("return gate: %s%s%s%s", gh_trace_gate_name(st->gate),
 		    gate_why[0] ? " (" : "", gate_why, gate_why[0] ? ")" : "");
 	*statep = st;
 	return 0;
@@ -621,9 +657,17 @@ static void print_stats(const struct loader_view *v)
 	       (unsigned long long)ctl->kside.nr_spare_misses, (long long)ctl->kside.nr_displaced);
 	printf("return gate: %s%s%s%s; spare wake: ring buffer; gate signals waited for %llu, "
 	       "late %llu\n",
-	       ctl->gate == GH_TRACE_GATE_TASK_WORK ? "task work" : "sys_exit",
-	       ctl->gate_why[0] ? " (" : "", ctl->gate_why, ctl->gate_why[0] ? ")" : "",
-	       (unsigned long long)ctl->nr_gate_waited, (unsigned long long)ctl->nr_gate_late);
+	       gh_trace_gate_name(ctl->gate), ctl->gate_why[0] ? " (" : "", ctl->gate_why,
+	       ctl->gate_why[0] ? ")" : "", (unsigned long long)ctl->nr_gate_waited,
+	       (unsigned long long)ctl->nr_gate_late);
+	if (ctl->gate == GH_TRACE_GATE_TAKER)
+		printf("taker-armed gate: %llu armed by a taker, %llu not added in time, %llu "
+		       "with the carrier not asleep in a green thread's call (neither taken yet), "
+		       "%llu handoffs taken back at the switch-in\n",
+		       (unsigned long long)ctl->nr_taker_arms,
+		       (unsigned long long)ctl->nr_taker_arms_late,
+		       (unsigned long long)ctl->nr_taker_waits,
+		       (unsigned long long)ctl->nr_switch_cancels);
 	printf("not handed off: %llu sleeps outside a system call, %llu in the hub loop, %llu "
 	       "with the gate signal blocked, %llu with the gate signal taken by the application, "
 	       "%llu while draining, %llu with no gate; slots "
@@ -682,6 +726,16 @@ static const struct loader_metric control_metrics[] = {
 	  "Graced sleeps settled at their return: the kernel reported no switch-in."),
 	C(nr_grace_start_failures, "greenhub_grace_start_failures_total",
 	  "Graced sleeps whose grace timer would not start, handed off at once."),
+	C(nr_taker_arms, "greenhub_taker_arms_total",
+	  "Return gates armed by the carrier about to take a handoff (taker-armed gate)."),
+	C(nr_taker_arms_late, "greenhub_taker_arms_late_total",
+	  "Taker-armed gates the kernel did not add in time; the handoff was not taken "
+	  "(must stay 0)."),
+	C(nr_taker_waits, "greenhub_taker_waits_total",
+	  "Taker-armed gates after which the carrier was not asleep in a green thread's call; the "
+	  "handoff was not taken yet."),
+	C(nr_switch_cancels, "greenhub_switch_cancels_total",
+	  "Hand-offs taken back at the displaced carrier's switch-in (taker-armed gate)."),
 };
 #undef C
 

@@ -25,6 +25,7 @@
 
 struct bpf_link;
 struct bpf_map;
+struct bpf_program;
 struct btf;
 
 #ifndef ARRAY_SIZE
@@ -255,6 +256,9 @@ int loader_control_id(const struct bpf_map *control, __u32 *id);
  */
 int loader_pin_all(const struct loader_pins *pins, struct bpf_map *const maps[],
 		   struct bpf_link *const links[], struct bpf_map *control);
+/* Pin a loaded program as pins->dir/name, after loader_pin_all (a mode lists its name among
+ * pins->links, with no link, so that loader_unpin_all removes it): 0, or -errno, printed. */
+int loader_pin_program(const struct loader_pins *pins, const char *name, struct bpf_program *prog);
 /* An fd of the object pinned as pins->dir/name, or -1 with errno set. */
 int loader_pinned_fd(const struct loader_pins *pins, const char *name);
 /* Whether the control map is pinned: its pin goes last, so its absence means the pins were

@@ -88,6 +88,18 @@ static int pin(const struct loader_pins *pins, const char *name, struct bpf_map 
 	return err;
 }
 
+int loader_pin_program(const struct loader_pins *pins, const char *name, struct bpf_program *prog)
+{
+	char path[256];
+	int err = pin_path(path, sizeof(path), pins->dir, name);
+
+	if (!err)
+		err = bpf_program__pin(prog, path);
+	if (err)
+		loader_err("pinning %s/%s: %s", pins->dir, name, strerror(-err));
+	return err;
+}
+
 void loader_unpin_all(const struct loader_pins *pins)
 {
 	char path[256];

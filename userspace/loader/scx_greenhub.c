@@ -498,8 +498,9 @@ static void usage(FILE *f)
 		"      --grace-ns NS   the grace period (default %u in sched_ext mode, %u\n"
 		"                      in trace mode; GREENHUB_SCX_GRACE_NS in sched_ext mode)\n"
 		"      --gate GATE     trace mode's return gate: auto (default: the task work\n"
-		"                      where the kernel accepts it, else sys-exit), task-work or\n"
-		"                      sys-exit; with -m trace\n"
+		"                      where the kernel accepts it in its context-switch\n"
+		"                      program, else armed by the taker, else sys-exit),\n"
+		"                      task-work, taker or sys-exit; with -m trace\n"
 		"      --no-head-start sched_ext mode without its grace timers' head start\n"
 		"                      (greenhub_presleep), as when the kernel refuses it;\n"
 		"                      with -m sched_ext\n"
@@ -661,10 +662,12 @@ int main(int argc, char **argv)
 				o.gate = 0;
 			else if (!strcmp(optarg, "task-work"))
 				o.gate = GH_TRACE_GATE_TASK_WORK;
+			else if (!strcmp(optarg, "taker"))
+				o.gate = GH_TRACE_GATE_TAKER;
 			else if (!strcmp(optarg, "sys-exit"))
 				o.gate = GH_TRACE_GATE_SYS_EXIT;
 			else {
-				loader_err("--gate wants auto, task-work or sys-exit, not '%s'",
+				loader_err("--gate wants auto, task-work, taker or sys-exit, not '%s'",
 					   optarg);
 				return EXIT_USAGE;
 			}

@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Trace mode's taker-armed return gate (gate_by_taker, GH_TRACE_GATE_TAKER): the task work of
+ * bpf/task_work.bpf.h, armed not by the handoff but by the carrier that takes it. Included by
+ * greenhub_trace.bpf.c after trace_grace.bpf.h (resume_gate() is declared before it).
+ *
+ * Why
+ *   A 6.18.x kernel has the task-work kfunc but lets only a sleepable program call it: its
+ *   verifier refuses the call from the context-switch program ("sleepable callback in a program
+ *   that is not sleepable") and accepts it from a syscall program. Without it the gate would be
+ *   greenhub_sys_exit, a program on every system call of the machine: on a 6.18.44 host,
+ *   getppid() took 236 ns with it attached against 136 ns without, in every process
+ *   (bench/watch-cost). The price: the kfunc takes about 10 us a call there, once per
+ *   takeover (docs/trace-mode.md, "The gates compared").
+ *
+ * The protocol (transition numbers as in docs/design.md)
+ *   1. A handoff (owner_sleeps(), or the grace timer) moves RUN(t) -> HANDOFF(t) and wakes a
+ *      spare, as with the other gates, but arms nothing. The word carries GH_BATON_KERNEL
+ *      (greenhub/slot.h), so a taker knows from the word it takes that t's return needs a
+ *      gate; the runtime's own handoffs (the sysmon's, of a marked region) do not.
+ *   2. A carrier that would take HANDOFF(t) for itself, a spare or a returning carrier in its
+ *      signal handler, first runs greenhub_arm_gate with the word it read and takes only if the
+ *      program returns 0. For a handoff of the kernel side's the program arms t's task work,
+ *      waits until the kernel has added it to t (the work's state has left PENDING and
+ *      SCHEDULING), and then requires t to be asleep (not TASK_RUNNING, so inside the kernel:
+ *      user mode always runs TASK_RUNNING) in a system call made from a green thread, with the
+ *      gate signal deliverable to the runtime's handler: what owner_sleeps() requires of a
+ *      handoff. t's return to user mode then runs the gate (resume_gate), before any user
+ *      code, and the handler finds t in green code. Any other handoff (the runtime's own, of a
+ *      marked region) needs no gate: its carrier's own code takes the hub back (region.c).
+ *   3. t switched in, its call about to end: the context-switch program takes HANDOFF(t) of the
+ *      kernel side's back if nobody took it (a cancel, transition 3) before t runs. If the
+ *      word is another, a taker made it after step 2: t's task work is in place.
+ *   The displaced mark and the gauges (the drain's) are accounting here: the gate and step 3
+ *   go by the word.
+ *   The return gate itself (return_gate()) never takes another carrier's handoff here: it
+ *   cannot arm that carrier's gate. It signals, and the handler takes it through step 2.
+ *
+ * Switch-ins the kernel does not report
+ *   A kernel may switch tasks without calling the sched_switch tracepoint (trace_grace.bpf.h,
+ *   step 4: the 6.18.44 host leaves out switches away from its init process's worker threads).
+ *   Then step 3 does not happen, and t comes back to user mode with its handoff still up (a
+ *   stale handoff), or, after a graced sleep, with its grace timer still able to hand it off
+ *   while it runs. Neither costs exclusivity: step 2 never lets a taker take while t runs
+ *   (TASK_RUNNING), and a taker that finds t asleep in a green thread's call has armed the
+ *   gate of t's way back. The runtime takes a stale handoff of its own back at its next move
+ *   of the baton (gh__baton_reclaim), and t's next reported switch-in or sleep takes its
+ *   displaced mark off (displaced_returns(), owner_sleeps()).
+ *
+ * Memory ordering
+ *   The task work's addition (cmpxchg on t's work list, an atomic set of TIF_NOTIFY_RESUME)
+ *   happens before its state becomes SCHEDULED (cmpxchg), which the program reads before it
+ *   reads t's state: if that said asleep, t's wakeup, and so its way out, which reads its
+ *   flags, come after the flag was set. The taker's CAS is seq_cst. On t's side the switch-in
+ *   reads the baton after the taker's CAS could have been made, and t's way out reads its
+ *   flags after the switch-in: if step 3 saw the taker's word, t's exit sees the work. If step
+ *   3 (or t's gate) took the handoff back first, the taker's CAS fails (the sequence moved).
+ *
+ * Alternatives rejected
+ *   - Arming from a BPF timer or workqueue callback started by the handoff: nothing bounds when
+ *     it runs, and t may return first, ungated.
+ *   - Taking the hub inside the program: the runtime's takeover does more than the CAS
+ *     (runner, counters, the takeover record), and an interrupted half is worse than a retry.
+ *   - Knowing the work is in place from t's TIF flags or work list: other subsystems queue
+ *     task works too; the work's own state is the only sure sign.
+ */
+#ifndef GREENHUB_TAKER_GATE_BPF_H
+#define GREENHUB_TAKER_GATE_BPF_H
+
+#define EPERM 1
+#define ESTALE 116
+#define ETIMEDOUT 110
+#define ENOMEM 12
+#define EOPNOTSUPP 95
+#define EAGAIN 11
+
+/* 6.12 and later: the task of a tid in the caller's pid namespace (the baton's tids are the
+ * process's own). Weak, like every kfunc here: only this mode's program calls them. */
+struct task_struct *bpf_task_from_vpid___gh(s32 vpid) __ksym __weak;
+struct task_struct *bpf_task_from_pid___gh(s32 pid) __ksym __weak;
+void bpf_task_release___gh(struct task_struct *p) __ksym __weak;
+
+/* The kernel's context of a struct bpf_task_work (kernel/bpf/helpers.c, 6.18), read through
+ * CO-RE: a kernel that lacks or renamed it fails the program's load, and the loader then uses
+ * the sys_exit gate. */
+enum bpf_task_work_state___gh {
+	BPF_TW_PENDING___gh = 1,
+	BPF_TW_SCHEDULING___gh = 2,
+};
+
+struct bpf_task_work_ctx___gh {
+	enum bpf_task_work_state___gh state;
+} __attribute__((preserve_access_index));
+
+/* How long greenhub_arm_gate waits for the kernel to add the task work. It is added from an
+ * irq_work that the kfunc raises on the program's own CPU, taken as soon as interrupts allow,
+ * which they do in a syscall program: far less than this. */
+#define TAKER_ARM_WAIT_NS (10 * 1000 * 1000ULL)
+
+struct arm_wait {
+	struct bpf_task_work_ctx___gh *tw;
+	__u64 until;
+	int state;
+};
+
+static long arm_wait_round(__u64 i, struct arm_wait *w)
+{
+	struct bpf_task_work_ctx___gh *tw = w->tw; /* CO-RE reads tw's field, not w's */
+	int state = BPF_CORE_READ(tw, state);
+
+	w->state = state;
+	if (state != bpf_core_enum_value(enum bpf_task_work_state___gh, BPF_TW_PENDING___gh) &&
+	    state != bpf_core_enum_value(enum bpf_task_work_state___gh, BPF_TW_SCHEDULING___gh))
+		return 1;
+	return bpf_ktime_get_ns() > w->until;
+}
+
+/* Arm t's gate and wait until the kernel has added its task work (step 2): 0, or -errno. */
+static int arm_and_wait(struct gh_trace_control *c, struct task_struct *t)
+{
+	struct arm_wait w = {};
+	__u32 key = t->pid;
+	struct gh_gate *g;
+
+	/* -EBUSY (a work armed earlier in the same call, still pending) will do as well. */
+	if (!gh_arm_gate(&gates, t, resume_gate))
+		return -ENOMEM;
+	counter_inc(&c->nr_taker_arms);
+	g = bpf_map_lookup_elem(&gates, &key);
+	if (!g || bpf_probe_read_kernel(&w.tw, sizeof(w.tw), &g->tw) || !w.tw)
+		return -ENOMEM;
+	w.until = bpf_ktime_get_ns() + TAKER_ARM_WAIT_NS;
+	bpf_loop(1 << 20, arm_wait_round, &w, 0);
+	/* SCHEDULED or RUNNING: in place. STANDBY: the kernel would not add it (t is exiting)
+	 * or it already ran (t passed its gate, which found t's state as it was then: a taker's
+	 * CAS from a word that t's return took back fails). FREED: t's entry went with t. */
+	if (w.state == bpf_core_enum_value(enum bpf_task_work_state___gh, BPF_TW_PENDING___gh) ||
+	    w.state == bpf_core_enum_value(enum bpf_task_work_state___gh, BPF_TW_SCHEDULING___gh)) {
+		counter_inc(&c->nr_taker_arms_late);
+		return -ETIMEDOUT;
+	}
+	return 0;
+}
+
+/* May a taker take t's handoff, once t's gate is in place (step 2)? Only while t sleeps where
+ * owner_sleeps() would hand it off: in a system call (not rt_sigreturn, whose exit is never
+ * gated), from a green thread, with the gate signal deliverable to the runtime's handler. */
+static bool taker_may_take(struct task_struct *t, struct gh_trace_carrier *tst)
+{
+	long nr;
+
+	if (t->__state == 0 /* TASK_RUNNING */)
+		return false;
+	return in_syscall(t, &nr) && nr != NR_RT_SIGRETURN && in_green_thread(&tst->kside) &&
+	       !gate_masked(t, gate_signo) && gate_handled(t, &tst->kside, gate_signo);
+}
+
+/*
+ * Step 2, from the thread about to take arm->baton, HANDOFF(t). Acts only on the caller's own
+ * hub (its registration, held by its process) and on t only as a thread of the caller's own
+ * process: a runtime holding this program's descriptor can arm no other process's gates.
+ */
+SEC("syscall")
+int greenhub_arm_gate(struct gh_trace_arm *arm)
+{
+	struct task_struct *p = bpf_get_current_task_btf(), *t;
+	struct gh_trace_control *c = ctl();
+	struct gh_trace_carrier *st, *tst;
+	struct gh_hub_slot *slot;
+	__u64 b = arm->baton;
+	__u32 holder;
+	int err = 0;
+
+	if (!gate_by_taker || !c)
+		return -EOPNOTSUPP;
+	st = bpf_task_storage_get(&carriers, p, 0, 0);
+	if (!st || !owned_hub(p, st, &slot))
+		return -EPERM;
+	if (slot->baton != b || gh_baton_state(b) != GH_BATON_HANDOFF)
+		return -ESTALE;
+	holder = gh_baton_tid(b);
+	/* Its own handoff, taken back from user mode; or the runtime's own (a marked region's,
+	 * whose carrier takes the hub back in its own code): nothing to gate. */
+	if (holder == st->kside.tid || !(b & GH_BATON_KERNEL))
+		return 0;
+	t = bpf_task_from_vpid___gh(holder);
+	if (!t)
+		return 0; /* gone: it will not return */
+	/* Another process's thread took the tid: the holder is gone as well. */
+	if (t->tgid != p->tgid)
+		goto out;
+	tst = bpf_task_storage_get(&carriers, t, 0, 0);
+	if (!tst)
+		goto out; /* no carrier any more */
+	err = arm_and_wait(c, t);
+	if (!err && !taker_may_take(t, tst)) {
+		counter_inc(&c->nr_taker_waits);
+		err = -EAGAIN;
+	}
+out:
+	bpf_task_release___gh(t);
+	return err;
+}
+
+/* Step 3: next is switched in: take back its handoff of the kernel side's if nobody took it.
+ * A mark without such a handoff, on a carrier that holds its hub, is stale (its handoff was
+ * taken back in user mode, gh__baton_reclaim): take it off. */
+static void displaced_returns(struct gh_trace_control *c, struct task_struct *next)
+{
+	struct gh_trace_carrier *st = bpf_task_storage_get(&carriers, next, 0, 0);
+	struct gh_hub_slot *slot;
+	struct gh_trace_hub *hub;
+	__u32 tid;
+	__u64 b;
+
+	if (!st)
+		return;
+	hub = owned_hub(next, st, &slot);
+	if (!hub) {
+		/* The slot was released (its process is dying): nothing to gate. */
+		unmark_displaced(c, NULL, st);
+		return;
+	}
+	tid = st->kside.tid;
+	b = slot->baton;
+	if (gh_baton_state(b) == GH_BATON_HANDOFF && gh_baton_tid(b) == tid &&
+	    (b & GH_BATON_KERNEL)) {
+		if (!baton_cas(slot, b, GH_BATON_RUN, tid))
+			return; /* taken: its taker armed the gate */
+		unmark_displaced(c, hub, st);
+		handoff_taken(&c->kside, slot, tid, tid);
+		counter_inc(&c->nr_switch_cancels);
+		handoff_bought_nothing(hub);
+		return;
+	}
+	if (st->kside.displaced && gh_baton_tid(b) == tid && gh_baton_state(b) != GH_BATON_FREE)
+		unmark_displaced(c, hub, st);
+}
+
+/* The grace timer of hub handed its sleeper tid off (trace_grace.bpf.h, step 2): mark it
+ * displaced, through its global pid (hub->sleeper_pid, published with sleeper_tid). The
+ * switch-in cannot infer it, as it does with the other gates: after a switch-in that the
+ * kernel did not report, the sleeper's own moves of the word look the same. The mark is
+ * accounting (and the block record's) only: the gate and step 3 go by the word. */
+static void timer_marks_sleeper(struct gh_trace_control *c, struct gh_trace_hub *hub, __u32 tid,
+				__u64 now)
+{
+	struct task_struct *t = bpf_task_from_pid___gh(hub->sleeper_pid);
+	struct gh_trace_carrier *st = NULL;
+
+	if (t) {
+		st = bpf_task_storage_get(&carriers, t, 0, 0);
+		if (st && st->kside.tid == tid) {
+			mark_displaced(c, hub, st);
+			st->kside.handoff_ns = now; /* its block record says handed off */
+		} else {
+			st = NULL;
+		}
+		bpf_task_release___gh(t);
+	}
+	/* Gone, or the hub's sleep was already another's: give the handoff's add back. */
+	if (!st)
+		displaced_add(&c->kside, &hub->kside, -1);
+}
+
+#endif /* GREENHUB_TAKER_GATE_BPF_H */
