@@ -632,6 +632,46 @@ out:
 			strerror(errno));
 }
 
+/* ---- a marked region in user mode -------------------------------------------------------- */
+
+#define REGION_SPIN_NS (60 * 1000000ull)
+
+/* A marked call that never enters the kernel: 60 ms of green code between gh_blocking_begin and
+ * gh_blocking_end. Only the runtime's sysmon can hand that off, and its handoff needs no return
+ * gate (the carrier's own gh_blocking_end takes the hub back): whatever gate the kernel side
+ * uses, a spare takes it and the ticker runs meanwhile. */
+static void region_call(struct bt_ticked *t)
+{
+	uint64_t until = gh_now() + REGION_SPIN_NS;
+
+	(void)t;
+	if (!check_int_equal(gh_blocking_begin(), 0))
+		return;
+	while (gh_now() < until)
+		;
+	check_int_equal(gh_blocking_end(), 0);
+}
+
+static void test_bpf_block_marked_region_in_user_mode(void **state)
+{
+	struct bt_ticked *t = calloc(1, sizeof(*t));
+	struct gh_hub_stats st;
+
+	assert_non_null(t);
+	bt_loader_up();
+	assert_int_equal(bt_maps_open(&t->maps), 0);
+	t->call = region_call;
+	st = bt_run_trace(bt_ticked_main, t);
+	print_message("ticks during the region: %ld; takeovers %llu, handoffs %llu\n",
+		      t->ticks_during, (unsigned long long)st.takeovers,
+		      (unsigned long long)st.handoffs);
+	assert_true(st.takeovers >= 1);
+	assert_true(t->ticks_during >= 10);
+	bt_maps_close(&t->maps);
+	bt_loader_down();
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -643,6 +683,7 @@ int main(void)
 		cmocka_unit_test(test_bpf_block_idle_return_kicks_the_idle_carrier),
 		cmocka_unit_test(test_bpf_block_chosen_sleeps_never_hand_off),
 		cmocka_unit_test(test_bpf_block_returner_takes_a_handoff_nobody_else_can),
+		cmocka_unit_test(test_bpf_block_marked_region_in_user_mode),
 	};
 
 	bt_require();

@@ -378,7 +378,9 @@ static int trace_take_gate(struct gh_hub *hub, __u64 b)
 	struct gh_trace_arm arm = { .baton = b };
 	int err, ret;
 
-	if (!th || th->arm_fd < 0)
+	/* Only the kernel side's own handoffs flag their word: the runtime's (a marked region's)
+	 * need no gate, nor a system call to learn it. */
+	if (!th || th->arm_fd < 0 || !(b & GH_BATON_KERNEL))
 		return 0;
 	err = gh__bpf_prog_run(th->arm_fd, &arm, sizeof(arm), &ret);
 	if (!err)
