@@ -71,6 +71,8 @@ static void test_bpf_loader_bad_input_fail(void **state)
 	assert_says("--grace-ns wants ns from 1 to 1000000000, not '0'");
 	assert_int_equal(bt_loader(out, sizeof(out), "--stats", "--grace", "always"), 2);
 	assert_says("--grace and --grace-ns set how a mode loads");
+	assert_int_equal(bt_loader(out, sizeof(out), "--mode", "trace", "--gate", "sometimes"), 2);
+	assert_says("--gate wants auto, task-work, taker or sys-exit, not 'sometimes'");
 	/* The grace timers' head start is sched_ext mode's alone. */
 	assert_int_equal(bt_loader(out, sizeof(out), "--mode", "trace", "--no-head-start"), 2);
 	assert_says("--no-head-start sets how sched_ext mode loads");
@@ -329,6 +331,29 @@ static void test_bpf_loader_sigkill_keeps_kernel_side(void **state)
 	}
 	assert_int_equal(bt_loader(out, sizeof(out), "--stats", "--once"), 0);
 	assert_int_equal(bt_loader(out, sizeof(out), "--stop"), 0);
+	assert_int_equal(access(GH_TRACE_PIN_DIR, F_OK), -1);
+}
+
+/* --gate taker: loaded where the kernel takes the task-work kfunc from a syscall program (6.18
+ * and later), refused by name elsewhere, with nothing pinned. */
+static void test_bpf_loader_gate_taker_by_name(void **state)
+{
+	int rc;
+
+	bt_loader_down();
+	rc = bt_loader(out, sizeof(out), "--detach", "--mode", "trace", "--gate", "taker");
+	if (rc == 4) {
+		assert_says("--gate taker: ");
+		assert_int_equal(access(GH_TRACE_PIN_DIR, F_OK), -1);
+		return;
+	}
+	assert_int_equal(rc, 0);
+	assert_int_equal(access(GH_TRACE_PIN_DIR "/" GH_TRACE_PIN_ARM_GATE, F_OK), 0);
+	assert_int_equal(access(GH_TRACE_PIN_DIR "/link_sys_exit", F_OK), -1);
+	assert_int_equal(bt_loader(out, sizeof(out), "--stats", "--once"), 0);
+	assert_says("return gate: task work armed by the taker (--gate taker)");
+	assert_says("taker-armed gate: ");
+	bt_loader_down();
 	assert_int_equal(access(GH_TRACE_PIN_DIR, F_OK), -1);
 }
 
@@ -606,6 +631,7 @@ int main(void)
 		cmocka_unit_test(test_bpf_loader_sigterm_unloads),
 		cmocka_unit_test(test_bpf_loader_stop_asks_foreground_loader),
 		cmocka_unit_test(test_bpf_loader_sigkill_keeps_kernel_side),
+		cmocka_unit_test(test_bpf_loader_gate_taker_by_name),
 		cmocka_unit_test(test_bpf_loader_maps_carry_btf),
 		cmocka_unit_test(test_bpf_loader_bad_format_fail),
 		cmocka_unit_test(test_bpf_loader_stats_openmetrics),
