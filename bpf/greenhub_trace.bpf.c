@@ -354,6 +354,27 @@ static bool stale_mark_settled(struct task_struct *p, struct gh_kside_carrier *k
 	return true;
 }
 
+/* Why carrier p (registration st), asleep, may not be handed off; GH_BLOCK_HANDED_OFF (0) if it
+ * may. It must sleep inside a system call (*nr, its number), not rt_sigreturn, whose exit must
+ * never be signalled, made from a green thread, with the gate signal deliverable to the
+ * runtime's handler. The one rule for a handoff (owner_sleeps()) and for a taker of one
+ * (taker_gate.bpf.h). */
+static __always_inline int not_gateable(struct task_struct *p, struct gh_trace_carrier *st,
+					long *nr)
+{
+	if (!in_syscall(p, nr))
+		return GH_BLOCK_FAULT_SLEEP;
+	if (*nr == NR_RT_SIGRETURN)
+		return GH_BLOCK_SIGRETURN;
+	if (!in_green_thread(&st->kside))
+		return GH_BLOCK_LOOP_SLEEP;
+	if (gate_masked(p, gate_signo))
+		return GH_BLOCK_MASKED;
+	if (!gate_handled(p, &st->kside, gate_signo))
+		return GH_BLOCK_GATE_UNHANDLED;
+	return GH_BLOCK_HANDED_OFF;
+}
+
 static int resume_gate(struct bpf_map *map, void *key, void *value);
 /* The taker-armed gate's grace timer marks the sleeper it handed off (taker_gate.bpf.h). */
 static void timer_marks_sleeper(struct gh_trace_control *c, struct gh_trace_hub *hub, __u32 tid,
@@ -374,6 +395,7 @@ static void owner_sleeps(struct task_struct *p)
 	struct gh_trace_hub *hub;
 	__u64 b, now;
 	long nr;
+	int why;
 
 	if (!st)
 		return;
@@ -393,34 +415,29 @@ static void owner_sleeps(struct task_struct *p)
 		unmark_displaced(c, hub, st);
 	/* A block: noted for its record if a reader is attached (records.bpf.h; observes only). */
 	note = block_note(&c->kside, slot, &st->kside);
-	if (!in_syscall(p, &nr)) {
-		counter_inc(&c->nr_fault_sleeps);
-		counter_inc(&hub->nr_fault_sleeps);
-		block_why(note, GH_BLOCK_FAULT_SLEEP);
-		return;
-	}
-	if (note) {
+	why = not_gateable(p, st, &nr);
+	if (note && why != GH_BLOCK_FAULT_SLEEP) {
 		note->kind = GH_BLOCK_SYSCALL;
 		note->syscall = (__s32)nr;
 	}
-	if (nr == NR_RT_SIGRETURN) {
-		block_why(note, GH_BLOCK_SIGRETURN);
-		return; /* its exit must never be signalled, so it must never need the gate */
-	}
-	if (!in_green_thread(&st->kside)) {
+	switch (why) {
+	case GH_BLOCK_FAULT_SLEEP:
+		counter_inc(&c->nr_fault_sleeps);
+		counter_inc(&hub->nr_fault_sleeps);
+		break;
+	case GH_BLOCK_LOOP_SLEEP:
 		counter_inc(&c->kside.nr_loop_sleeps);
-		block_why(note, GH_BLOCK_LOOP_SLEEP);
-		return;
-	}
-	if (gate_masked(p, gate_signo)) {
+		break;
+	case GH_BLOCK_MASKED:
 		counter_inc(&c->kside.nr_masked);
 		counter_inc(&hub->nr_masked);
-		block_why(note, GH_BLOCK_MASKED);
-		return;
-	}
-	if (!gate_handled(p, &st->kside, gate_signo)) {
+		break;
+	case GH_BLOCK_GATE_UNHANDLED:
 		counter_inc(&c->kside.nr_gate_unhandled);
-		block_why(note, GH_BLOCK_GATE_UNHANDLED);
+		break;
+	}
+	if (why != GH_BLOCK_HANDED_OFF) {
+		block_why(note, why);
 		return;
 	}
 	/* The gate is armed before the handoff: it must be in place by the time p can return.

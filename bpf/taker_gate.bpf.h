@@ -143,16 +143,12 @@ static int arm_and_wait(struct gh_trace_control *c, struct task_struct *t)
 }
 
 /* May a taker take t's handoff, once t's gate is in place (step 2)? Only while t sleeps where
- * owner_sleeps() would hand it off: in a system call (not rt_sigreturn, whose exit is never
- * gated), from a green thread, with the gate signal deliverable to the runtime's handler. */
+ * owner_sleeps() would hand it off (not_gateable()). */
 static bool taker_may_take(struct task_struct *t, struct gh_trace_carrier *tst)
 {
 	long nr;
 
-	if (t->__state == 0 /* TASK_RUNNING */)
-		return false;
-	return in_syscall(t, &nr) && nr != NR_RT_SIGRETURN && in_green_thread(&tst->kside) &&
-	       !gate_masked(t, gate_signo) && gate_handled(t, &tst->kside, gate_signo);
+	return t->__state != 0 /* TASK_RUNNING */ && not_gateable(t, tst, &nr) == GH_BLOCK_HANDED_OFF;
 }
 
 /*
@@ -213,7 +209,10 @@ static void displaced_returns(struct gh_trace_control *c, struct task_struct *ne
 	__u32 tid;
 	__u64 b;
 
-	if (!st)
+	/* Only a marked carrier: the handoffs of the kernel side mark theirs, the grace timer's
+	 * a moment after its CAS (a switch-in in between leaves a stale handoff, see above). The
+	 * context switch of every other thread pays one storage lookup. */
+	if (!st || !st->kside.displaced)
 		return;
 	hub = owned_hub(next, st, &slot);
 	if (!hub) {
@@ -233,7 +232,7 @@ static void displaced_returns(struct gh_trace_control *c, struct task_struct *ne
 		handoff_bought_nothing(hub);
 		return;
 	}
-	if (st->kside.displaced && gh_baton_tid(b) == tid && gh_baton_state(b) != GH_BATON_FREE)
+	if (gh_baton_tid(b) == tid && gh_baton_state(b) != GH_BATON_FREE)
 		unmark_displaced(c, hub, st);
 }
 

@@ -61,7 +61,8 @@
  *
  * Include from greenhub_trace.bpf.c only, after wake_spare() and before owner_sleeps(); it uses
  * the maps control (whose grace_policy and grace_ns the loader sets), slots, hubs, carriers,
- * gates and gate_backups, and the knob gate_task_work.
+ * gates and gate_backups, the knobs gate_task_work and gate_by_taker, and the file's
+ * kernel_hand_off(), mark_displaced(), unmark_displaced() and timer_marks_sleeper().
  */
 #ifndef GREENHUB_TRACE_GRACE_BPF_H
 #define GREENHUB_TRACE_GRACE_BPF_H

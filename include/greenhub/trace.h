@@ -147,8 +147,8 @@ struct gh_trace_arm {
 	__u64 baton;
 };
 
-/* Most carriers with a return gate at once, over all processes (the gates map, task-work gate
- * only). */
+/* Most carriers with a return gate at once, over all processes (the gates map, the task-work
+ * gates only). */
 #define GH_TRACE_MAX_CARRIERS 16384
 
 /*

@@ -364,9 +364,10 @@ static void trace_spare_wait(struct gh_hub *hub, struct gh__carrier *c)
 	atomic_store(&c->wake_word, 0);
 }
 
-/* How long a carrier that could not have a handoff's gate armed waits before it looks again:
- * the kernel side could not arm it (its gate map full) or not in time, which must not become
- * a busy loop of system calls. */
+/* How long a carrier that may not take a handoff yet waits before it looks again: the kernel
+ * side could not arm the gate (its gate map full) or not in time, or the displaced carrier was
+ * not asleep in a green thread's call (it runs with a stale handoff, bpf/taker_gate.bpf.h).
+ * None of that may become a busy loop of system calls. */
 #define TAKE_GATE_PAUSE_NS (1000 * 1000)
 
 /* Before the calling carrier takes b, another carrier's HANDOFF: with the taker-armed gate,
