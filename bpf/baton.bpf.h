@@ -71,15 +71,20 @@ static __u32 pid_nr_own(struct pid *pid)
 /* Would signal signo be held back at p's return to user mode? The mask in force now, the one
  * a sigtimedwait restores (real_blocked, empty otherwise) and the one a ppoll/pselect/
  * epoll_pwait restores (saved_sigmask, when restore_sigmask is set). A carrier whose gate
- * signal would wait must never be handed off: its return could not be stopped. */
+ * signal would wait must never be handed off: its return could not be stopped.
+ * p is a task the verifier knows the type of (a program's argument, current, or a task a kfunc
+ * returned), so every field is a plain load, not a helper call: this runs at every sleep that
+ * may hand off, and on a kernel whose every return pays for a mitigation a helper costs more
+ * than the load it makes. */
 static bool gate_masked(struct task_struct *p, int signo)
 {
 	__u64 bit = 1ULL << (signo - 1);
 	__u64 blocked = p->blocked.sig[0] | p->real_blocked.sig[0];
+	struct task_struct *task = p; /* BPF_CORE_READ_BITFIELD declares a p of its own */
 
-	if (bpf_core_field_exists(p->restore_sigmask) &&
-	    BPF_CORE_READ_BITFIELD_PROBED(p, restore_sigmask))
-		blocked |= p->saved_sigmask.sig[0];
+	if (bpf_core_field_exists(task->restore_sigmask) &&
+	    BPF_CORE_READ_BITFIELD(task, restore_sigmask))
+		blocked |= task->saved_sigmask.sig[0];
 	return (blocked & bit) != 0;
 }
 

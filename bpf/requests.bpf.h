@@ -237,20 +237,19 @@ static void serve_request(struct task_struct *task)
  * a displaced carrier through the gate. */
 static bool gate_handled(struct task_struct *p, struct gh_kside_carrier *st, int gate_signo)
 {
-	struct sighand_struct *sh = BPF_CORE_READ(p, sighand);
-	__u64 handler = 0;
+	struct sighand_struct *sh = p->sighand;
 	__u32 at;
 
 	if (!sh || gate_signo < 1 || gate_signo > 64 || !st->gate_handler)
 		return false;
-	/* sighand->action[gate_signo - 1].sa.sa_handler, the index known only at load time */
+	/* sighand->action[gate_signo - 1].sa.sa_handler, the index known only at load time (a
+	 * constant of the program's read-only data, which the verifier reads as one): a plain
+	 * load from the kernel's type, as in gate_masked(), at an offset that CO-RE fixes. */
 	at = bpf_core_field_offset(struct sighand_struct, action) +
 	     (__u32)(gate_signo - 1) * bpf_core_type_size(struct k_sigaction) +
 	     bpf_core_field_offset(struct k_sigaction, sa) +
 	     bpf_core_field_offset(struct sigaction, sa_handler);
-	if (bpf_probe_read_kernel(&handler, sizeof(handler), (void *)sh + at))
-		return false;
-	return handler == st->gate_handler;
+	return *(__u64 *)((void *)sh + at) == st->gate_handler;
 }
 
 /* ---------------------------------------------------------------------------------------- */

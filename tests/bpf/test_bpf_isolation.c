@@ -11,7 +11,9 @@
  *   - An application that ignores the gate signal, or installs its own handler for it, after
  *     its hub started: the kernel side stops handing that process's carriers off (a block then
  *     stalls the hub, as in mode none) instead of letting a displaced carrier through the gate;
- *     given the handler back, handoffs resume.
+ *     nor while a green thread blocks the signal, in its mask or in the mask a ppoll restores
+ *     (the ppoll's own letting it in); given the handler back and the signal open, handoffs
+ *     resume.
  */
 #include "bpf_test.h"
 #include "isolation.h"
@@ -169,14 +171,24 @@ static void test_bpf_isolation_arm_gate_program_needs_a_carrier(void **state)
 
 /* ---------------------------------------------------------------------------------------- */
 
+/* The reads of the case below, in order: the gate signal unusable in four ways, then usable. */
+enum signals_read {
+	READ_IGNORED,     /* the gate signal's disposition SIG_IGN */
+	READ_APP_HANDLER, /* an application's handler installed for it */
+	READ_MASKED,      /* blocked in the green thread's mask */
+	READ_PPOLL_OPEN,  /* a ppoll whose own mask lets it in, the mask it restores blocking it */
+	READ_RUNTIME,     /* the runtime's handler back and the signal open: handed off */
+	NR_SIGNALS_READS
+};
+
 struct signals {
 	struct bt_maps maps;
 	int pipefd[2];
 	unsigned slot;
 	__u64 handoffs_before;
-	__u64 handoffs[3];
-	atomic_int reader[3]; /* the carrier that makes read i */
-	bool read_ok[3];
+	__u64 handoffs[NR_SIGNALS_READS];
+	atomic_int reader[NR_SIGNALS_READS]; /* the carrier that makes read i */
+	bool read_ok[NR_SIGNALS_READS];
 };
 
 static void app_handler(int sig)
@@ -195,11 +207,26 @@ static void blocking_read(struct signals *s, int i)
 	s->handoffs[i] = s->maps.slots[s->slot].nr_handoffs;
 }
 
+/* The same wait in a ppoll that opens every signal for its duration; its return restores the
+ * mask in force before it. */
+static void blocking_ppoll_open(struct signals *s, int i)
+{
+	struct pollfd pfd = { .fd = s->pipefd[0], .events = POLLIN };
+	sigset_t none;
+	char c;
+
+	sigemptyset(&none);
+	atomic_store(&s->reader[i], gettid());
+	s->read_ok[i] = ppoll(&pfd, 1, NULL, &none) == 1 && read(s->pipefd[0], &c, 1) == 1;
+	s->handoffs[i] = s->maps.slots[s->slot].nr_handoffs;
+}
+
 static void *signals_main(void *arg)
 {
 	struct signals *s = arg;
 	struct sigaction ign = { .sa_handler = SIG_IGN }, own = { .sa_handler = app_handler };
 	struct sigaction runtime;
+	sigset_t gate, old;
 	unsigned idx[4];
 
 	/* Every step is taken whatever failed before it: the runtime's handler must be back. */
@@ -210,49 +237,67 @@ static void *signals_main(void *arg)
 	}
 	/* The gate signal ignored: no handoff. */
 	check_int_equal(sigaction(GH_TRACE_SIGNO, &ign, &runtime), 0);
-	blocking_read(s, 0);
+	blocking_read(s, READ_IGNORED);
 	/* An application handler there: no handoff either. */
 	check_int_equal(sigaction(GH_TRACE_SIGNO, &own, NULL), 0);
-	blocking_read(s, 1);
-	/* The runtime's handler back: handoffs again. */
+	blocking_read(s, READ_APP_HANDLER);
 	check_int_equal(sigaction(GH_TRACE_SIGNO, &runtime, NULL), 0);
-	blocking_read(s, 2);
+	/* The runtime's handler back, but the signal blocked in the green thread: its return
+	 * could not be stopped, so no handoff. Nor in a ppoll that lets the signal in while it
+	 * waits: the mask its return restores blocks it again. */
+	sigemptyset(&gate);
+	sigaddset(&gate, GH_TRACE_SIGNO);
+	check_int_equal(pthread_sigmask(SIG_BLOCK, &gate, &old), 0);
+	blocking_read(s, READ_MASKED);
+	blocking_ppoll_open(s, READ_PPOLL_OPEN);
+	check_int_equal(pthread_sigmask(SIG_SETMASK, &old, NULL), 0);
+	/* Everything back: handoffs again. */
+	blocking_read(s, READ_RUNTIME);
 	return NULL;
 }
 
-static void test_bpf_isolation_gate_signal_taken_no_handoff(void **state)
+static void test_bpf_isolation_gate_signal_unusable_no_handoff(void **state)
 {
 	struct signals *s = calloc(1, sizeof(*s));
+	__u64 unhandled_before, masked_before, start;
 	struct bt_hub_thread hub;
-	__u64 unhandled_before, start;
 
 	assert_non_null(s);
 	assert_int_equal(pipe(s->pipefd), 0);
 	bt_loader_up();
 	assert_int_equal(bt_maps_open(&s->maps), 0);
 	unhandled_before = s->maps.ctl->kside.nr_gate_unhandled;
+	masked_before = s->maps.ctl->kside.nr_masked;
 	start = bt_now();
 	bt_hub_thread_start(&hub, signals_main, s);
 	/* Each read is ended once it blocked, and after a while: long enough for a handoff to
 	 * show, had the kernel side made one. */
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < NR_SIGNALS_READS; i++) {
+		long nr = i == READ_PPOLL_OPEN ? SYS_ppoll : SYS_read;
+
 		while (!atomic_load(&s->reader[i]))
 			bt_sleep_ms(1);
-		assert_true(wait_in_syscall(atomic_load(&s->reader[i]), SYS_read, 60000));
+		assert_true(wait_in_syscall(atomic_load(&s->reader[i]), nr, 60000));
 		bt_sleep_ms(50);
 		assert_int_equal(write(s->pipefd[1], "x", 1), 1);
 	}
 	bt_hub_thread_join(&hub);
-	print_message("    handoffs after each read: %llu, %llu, %llu (%.1f s)\n",
-		      (unsigned long long)s->handoffs[0], (unsigned long long)s->handoffs[1],
-		      (unsigned long long)s->handoffs[2], (double)(bt_now() - start) / 1e9);
-	for (int i = 0; i < 3; i++)
+	print_message("    handoffs after each read: %llu, %llu, %llu, %llu, %llu (%.1f s)\n",
+		      (unsigned long long)s->handoffs[READ_IGNORED],
+		      (unsigned long long)s->handoffs[READ_APP_HANDLER],
+		      (unsigned long long)s->handoffs[READ_MASKED],
+		      (unsigned long long)s->handoffs[READ_PPOLL_OPEN],
+		      (unsigned long long)s->handoffs[READ_RUNTIME],
+		      (double)(bt_now() - start) / 1e9);
+	for (int i = 0; i < NR_SIGNALS_READS; i++)
 		assert_true(s->read_ok[i]);
-	/* The first two reads were not handed off; the third was. */
-	assert_int_equal(s->handoffs[0], s->handoffs_before);
-	assert_int_equal(s->handoffs[1], s->handoffs[0]);
-	assert_true(s->handoffs[2] > s->handoffs[1]);
+	/* None of the reads before the last was handed off; the last was. */
+	assert_int_equal(s->handoffs[READ_IGNORED], s->handoffs_before);
+	for (int i = READ_APP_HANDLER; i < READ_RUNTIME; i++)
+		assert_int_equal(s->handoffs[i], s->handoffs[i - 1]);
+	assert_true(s->handoffs[READ_RUNTIME] > s->handoffs[READ_PPOLL_OPEN]);
 	assert_true(s->maps.ctl->kside.nr_gate_unhandled >= unhandled_before + 2);
+	assert_true(s->maps.ctl->kside.nr_masked >= masked_before + 2);
 	bt_maps_close(&s->maps);
 	bt_loader_down();
 	close(s->pipefd[0]);
@@ -264,7 +309,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bpf_isolation_dropped_worker_reaches_nothing),
-		cmocka_unit_test(test_bpf_isolation_gate_signal_taken_no_handoff),
+		cmocka_unit_test(test_bpf_isolation_gate_signal_unusable_no_handoff),
 		cmocka_unit_test(test_bpf_isolation_arm_gate_program_needs_a_carrier),
 	};
 

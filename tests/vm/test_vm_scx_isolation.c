@@ -12,9 +12,13 @@
  *   2. An application that ignores the mode's signal, or installs its own handler for it,
  *      after its hub started: the scheduler stops handing that process's carriers off (a
  *      block then stalls the hub, as in mode none) instead of letting a displaced carrier
- *      through a gate that cannot stop it; given the runtime's handler back, handoffs resume.
+ *      through a gate that cannot stop it; nor while a green thread blocks the signal, in its
+ *      mask or in the mask a ppoll restores (the ppoll's own letting it in); given the
+ *      runtime's handler back and the signal open, handoffs resume.
  */
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 
 #include "../bpf/isolation.h"
 #include "scx_test.h"
@@ -67,11 +71,16 @@ static uint64_t handoffs(void)
 /* A plain thread that ends the green thread's bare read once the read has blocked (on a
  * loaded machine it may start later than any fixed delay) and BLOCK_MS more have passed, time
  * enough for the scheduler to hand the hub off, grace period included. */
+struct wait_in {
+	pid_t reader;
+	long nr; /* the call it blocks in */
+};
+
 static void *writer(void *arg)
 {
-	pid_t reader = *(pid_t *)arg;
+	const struct wait_in *w = arg;
 
-	if (!wait_in_syscall(reader, SYS_read, 20000))
+	if (!wait_in_syscall(w->reader, w->nr, 20000))
 		fprintf(stderr, "the read never blocked\n");
 	scx_sleep_ms(BLOCK_MS);
 	if (write(pipefd[1], "x", 1) != 1)
@@ -79,18 +88,30 @@ static void *writer(void *arg)
 	return NULL;
 }
 
-/* A bare blocking read from green code; the hub's handoffs since before it. */
-static uint64_t blocking_read(void)
+/* A bare blocking read from green code; the hub's handoffs since before it. With ppoll_open,
+ * the wait is a ppoll that lets every signal in for its duration (its return restores the mask
+ * in force before it), and the read follows it. */
+static uint64_t blocking_wait(bool ppoll_open)
 {
+	struct wait_in w = { .reader = gettid(), .nr = ppoll_open ? SYS_ppoll : SYS_read };
+	struct pollfd pfd = { .fd = pipefd[0], .events = POLLIN };
 	uint64_t before = handoffs();
-	pid_t reader = gettid();
 	pthread_t th;
+	sigset_t none;
 	char c;
 
-	VM_CHECK(pthread_create(&th, NULL, writer, &reader) == 0, "pthread_create");
+	sigemptyset(&none);
+	VM_CHECK(pthread_create(&th, NULL, writer, &w) == 0, "pthread_create");
+	if (ppoll_open)
+		VM_CHECK(ppoll(&pfd, 1, NULL, &none) == 1, "ppoll: %s", strerror(errno));
 	VM_CHECK(read(pipefd[0], &c, 1) == 1, "read: %s", strerror(errno));
 	pthread_join(th, NULL);
 	return handoffs() - before;
+}
+
+static uint64_t blocking_read(void)
+{
+	return blocking_wait(false);
 }
 
 /* The worker: the test's own views go first; what is left is what the runtime let it
@@ -164,26 +185,42 @@ static void *signals_main(void *arg)
 {
 	struct sigaction ign = { .sa_handler = SIG_IGN }, own = { .sa_handler = app_handler };
 	struct sigaction runtime;
-	__u64 unhandled = ctl->kside.nr_gate_unhandled;
-	uint64_t n[3];
+	__u64 unhandled = ctl->kside.nr_gate_unhandled, masked = ctl->kside.nr_masked;
+	sigset_t gate, old;
+	uint64_t n[5];
 
 	/* The signal ignored, then an application handler on it: no handoff either time. */
 	VM_CHECK(sigaction(GH_SCX_SIGNO, &ign, &runtime) == 0, "sigaction: %s", strerror(errno));
 	n[0] = blocking_read();
 	VM_CHECK(sigaction(GH_SCX_SIGNO, &own, NULL) == 0, "sigaction: %s", strerror(errno));
 	n[1] = blocking_read();
-	/* The runtime's handler back: handoffs again. */
 	VM_CHECK(sigaction(GH_SCX_SIGNO, &runtime, NULL) == 0, "sigaction: %s", strerror(errno));
+	/* The runtime's handler back, but the signal blocked in the green thread, or in the mask
+	 * a ppoll restores (the ppoll's own letting it in): no handoff. */
+	sigemptyset(&gate);
+	sigaddset(&gate, GH_SCX_SIGNO);
+	VM_CHECK(pthread_sigmask(SIG_BLOCK, &gate, &old) == 0, "pthread_sigmask");
 	n[2] = blocking_read();
+	n[3] = blocking_wait(true);
+	VM_CHECK(pthread_sigmask(SIG_SETMASK, &old, NULL) == 0, "pthread_sigmask");
+	/* Everything back: handoffs again. */
+	n[4] = blocking_read();
 	printf("handoffs of a bare read: signal ignored %llu, application handler %llu, "
-	       "runtime handler %llu; owner sleeps not handed off for it %llu\n",
+	       "signal blocked %llu, in a ppoll that restores the block %llu, runtime handler "
+	       "%llu; owner sleeps not handed off for the handler %llu, for the mask %llu\n",
 	       (unsigned long long)n[0], (unsigned long long)n[1], (unsigned long long)n[2],
-	       (unsigned long long)(ctl->kside.nr_gate_unhandled - unhandled));
+	       (unsigned long long)n[3], (unsigned long long)n[4],
+	       (unsigned long long)(ctl->kside.nr_gate_unhandled - unhandled),
+	       (unsigned long long)(ctl->kside.nr_masked - masked));
 	VM_CHECK(n[0] == 0 && n[1] == 0, "handed off with the signal taken (%llu, %llu)",
 		 (unsigned long long)n[0], (unsigned long long)n[1]);
-	VM_CHECK(n[2] >= 1, "no handoff with the runtime's handler back");
+	VM_CHECK(n[2] == 0 && n[3] == 0, "handed off with the signal blocked (%llu, %llu)",
+		 (unsigned long long)n[2], (unsigned long long)n[3]);
+	VM_CHECK(n[4] >= 1, "no handoff with the runtime's handler back");
 	VM_CHECK(ctl->kside.nr_gate_unhandled >= unhandled + 2, "nr_gate_unhandled moved by %llu",
 		 (unsigned long long)(ctl->kside.nr_gate_unhandled - unhandled));
+	VM_CHECK(ctl->kside.nr_masked >= masked + 2, "nr_masked moved by %llu",
+		 (unsigned long long)(ctl->kside.nr_masked - masked));
 	return NULL;
 }
 
