@@ -528,12 +528,18 @@ static void spare_runs(struct gh_trace_control *c, struct task_struct *p)
 	 * moving average that falls 1/4 of the way to a quicker wake and rises 1/32 of the way to
 	 * a slower one, so that it follows the usual wake rather than the outliers (a spare's
 	 * first start, a CPU taken by something else). It starts from half the policy's floor,
-	 * not from the first wake, which is often a spare's first start. A racy
-	 * read-modify-write, as that policy's others are. */
+	 * not from the first wake, which is often a spare's first start. A wake counts at most
+	 * GH_TRACE_WAKE_OUTLIER times the average. Uncapped, one wake of a millisecond lifted an
+	 * average of 25 us past the 55 us at which 100 us sleeps count as holding others up; a
+	 * hub that then waited such sleeps out made no more handoffs, so no quicker wake came to
+	 * bring it down (bench-short's busy row once ran at 1.0x of mode none, where it runs at
+	 * 2.2x). A racy read-modify-write, as that policy's others are. */
 	lat = now - since;
 	avg = hub->wake_avg_ns;
 	if (!avg)
 		avg = GH_TRACE_HELD_UP_MIN_NS / 2;
+	if (lat > GH_TRACE_WAKE_OUTLIER * avg)
+		lat = GH_TRACE_WAKE_OUTLIER * avg;
 	if (lat < avg)
 		avg -= (avg - lat) >> 2;
 	else

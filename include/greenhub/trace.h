@@ -178,6 +178,10 @@ struct gh_trace_arm {
  * GH_TRACE_HELD_UP_MIN_NS (docs/trace-mode.md, "Short blocks and the grace period"). */
 #define GH_TRACE_HELD_UP_WAKES 2u
 #define GH_TRACE_HELD_UP_MIN_NS 50000u
+/* A wake of a spare counts at most this many times the hub's average wake, so that one
+ * outlier (a spare that waited for a CPU) cannot lift the average above the hub's sleeps for
+ * good: a hub that waits its sleeps out makes no handoffs, so no wake brings it down again. */
+#define GH_TRACE_WAKE_OUTLIER 4u
 
 /*
  * The one entry of the control map: the head and counters every mode has (kside.h), then trace

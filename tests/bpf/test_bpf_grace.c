@@ -25,6 +25,12 @@
  *   a burst instead (adaptive, 20 ms): after the lone sleeper, the same 4 threads make only 3
  *     such sleeps each; most hold the others up, and the hub waits all of them out, or hands
  *     off at most 2: a hiccup must not switch a waiting hub to handoffs.
+ *   a slow wake between the phases (adaptive, 20 ms; CPUs 0 and 1): after the lone sleeper,
+ *     a read is handed off while every spare is pinned to a CPU that a real-time thread of the
+ *     test holds for 150 ms, so the spare's wake takes about that long; then the busy phase
+ *     must hand off as it does without it. One slow wake must not teach the hub that a handoff
+ *     takes longer than its sleeps: waiting them out, it would never wake a spare again to
+ *     learn otherwise.
  *   the race: the grace period as long as the sleeps (--grace always, 10 us), so that the
  *     timer's handoff and the sleeper's own wake come together, for 2 s.
  *   mixed (--grace always, 200 us): the reads beside the short sleepers, so that the hub's
@@ -43,6 +49,7 @@
  * and the runtime checks its runner at every switch point.
  */
 #include <dirent.h>
+#include <sched.h>
 #include <sys/prctl.h>
 
 #include "bpf_test.h"
@@ -481,28 +488,37 @@ struct phases {
 	unsigned long long lone_graced;
 };
 
-static void *lone_then_busy_main(void *arg)
+static void lone_phase(struct phases *ph)
 {
-	struct phases *ph = arg;
-	gh_thread *t[BUSY_THREADS];
-
 	lone_main(NULL);
 	ph->lone = bt_green_stats();
 	ph->lone_graced = ph->m->ctl->nr_graced;
+}
+
+static void busy_phase(struct phases *ph)
+{
+	gh_thread *t[BUSY_THREADS];
+
 	for (int i = 0; i < BUSY_THREADS; i++)
 		t[i] = gh_spawn(busy_sleeper, (void *)(intptr_t)ph->busy_sleeps);
 	for (int i = 0; i < BUSY_THREADS; i++)
 		if (check_non_null(t[i]))
 			gh_join(t[i], NULL);
 	ph->busy = bt_green_stats();
+}
+
+static void *lone_then_busy_main(void *arg)
+{
+	lone_phase(arg);
+	busy_phase(arg);
 	return NULL;
 }
 
-/* The lone sleeper, then each busy thread's ph->busy_sleeps, with the adaptive policy and a
- * 20 ms grace period; the handoffs of the busy phase. The lone phase must have left the hub
- * waiting its sleeps out. */
-static unsigned long long run_lone_then_busy(struct bt_maps *m, struct phases *ph,
-					     const char *phase)
+/* The lone sleeper, then each busy thread's ph->busy_sleeps (main: lone_then_busy_main, or a
+ * main with more between the phases), with the adaptive policy and a 20 ms grace period; the
+ * handoffs of the busy phase. The lone phase must have left the hub waiting its sleeps out. */
+static unsigned long long run_phases(struct bt_maps *m, struct phases *ph, const char *phase,
+				     void *(*main)(void *))
 {
 	unsigned long long handoffs;
 
@@ -510,7 +526,7 @@ static unsigned long long run_lone_then_busy(struct bt_maps *m, struct phases *p
 	assert_int_equal(bt_maps_open(m), 0);
 	atomic_store(&sleeps, 0);
 	atomic_store(&overlaps, 0);
-	(void)bt_run_trace(lone_then_busy_main, ph);
+	(void)bt_run_trace(main, ph);
 	handoffs = (unsigned long long)(ph->busy.handoffs - ph->lone.handoffs);
 	print_message("lone: %llu handoffs, %llu sleeps ended within the grace period; %s: "
 		      "%llu handoffs for %d sleeps, %llu sleeps held others up\n",
@@ -536,7 +552,7 @@ static void test_bpf_grace_adaptive_stops_waiting_when_sleeps_hold_others_up(voi
 {
 	struct bt_maps m;
 	struct phases ph = { .m = &m, .busy_sleeps = BUSY_SLEEPS };
-	unsigned long long busy_handoffs = run_lone_then_busy(&m, &ph, "busy");
+	unsigned long long busy_handoffs = run_phases(&m, &ph, "busy", lone_then_busy_main);
 
 	/* Sleeps that keep ready threads waiting longer than a handoff takes bring the handoffs
 	 * back. */
@@ -552,7 +568,8 @@ static void test_bpf_grace_adaptive_waits_through_a_burst_that_holds_others_up(v
 {
 	struct bt_maps m;
 	struct phases ph = { .m = &m, .busy_sleeps = BURST_SLEEPS };
-	unsigned long long burst_handoffs = run_lone_then_busy(&m, &ph, "burst");
+	unsigned long long burst_handoffs =
+		run_phases(&m, &ph, "burst", lone_then_busy_main);
 	unsigned long long held_up = (unsigned long long)m.ctl->nr_graced_held_up;
 
 	/* The hub kept waiting (a step of 1/8 per sleep that held others up hands off the last
@@ -561,6 +578,134 @@ static void test_bpf_grace_adaptive_waits_through_a_burst_that_holds_others_up(v
 	/* ...through a burst that happened: most of its sleeps held others up. */
 	if (held_up < BUSY_THREADS * BURST_SLEEPS - 3)
 		fail_msg("%llu burst sleeps held others up: the case did not happen", held_up);
+	lone_then_busy_done(&m);
+}
+
+/* ---- a slow wake between the phases ------------------------------------------------------ */
+
+#define SLOW_WAKE_MS 150 /* how long the spare that takes the read waits for a CPU */
+
+struct slow_wake {
+	int pipefd[2];
+	atomic_bool hog_running, hog_done;
+};
+
+/* Every thread of the process on CPU 0 but the caller, which goes to CPU 1 (to_cpu0 true); or
+ * every thread on the CPUs in all. Threads that start meanwhile inherit their creator's. */
+static bool pin_threads(bool to_cpu0, const cpu_set_t *all)
+{
+	pid_t me = gettid();
+	struct dirent *e;
+	bool ok = true;
+	cpu_set_t one;
+	DIR *d = opendir("/proc/self/task");
+
+	if (!check_non_null(d))
+		return false;
+	while ((e = readdir(d))) {
+		pid_t tid = (pid_t)atoi(e->d_name);
+
+		if (tid <= 0)
+			continue;
+		CPU_ZERO(&one);
+		CPU_SET(tid == me ? 1 : 0, &one);
+		/* A thread that ended since the listing is no failure. */
+		if (sched_setaffinity(tid, sizeof(one), to_cpu0 ? &one : all) && errno != ESRCH)
+			ok = false;
+	}
+	closedir(d);
+	return ok;
+}
+
+/* A real-time thread that takes CPU 0 for SLOW_WAKE_MS: the spares, pinned there, wait. */
+static void *hog_main(void *arg)
+{
+	struct slow_wake *w = arg;
+	struct sched_param sp = { .sched_priority = 1 };
+	uint64_t until;
+	cpu_set_t cpu0;
+
+	CPU_ZERO(&cpu0);
+	CPU_SET(0, &cpu0);
+	check_int_equal(pthread_setaffinity_np(pthread_self(), sizeof(cpu0), &cpu0), 0);
+	check_int_equal(pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp), 0);
+	atomic_store(&w->hog_running, true);
+	until = bt_now() + SLOW_WAKE_MS * 1000000ULL;
+	while (bt_now() < until)
+		;
+	atomic_store(&w->hog_done, true);
+	return NULL;
+}
+
+/* Ends the read once the hog let go of CPU 0 (a plain thread, on CPU 1 with its creator). */
+static void *late_writer(void *arg)
+{
+	struct slow_wake *w = arg;
+
+	while (!atomic_load(&w->hog_done))
+		bt_sleep_ms(1);
+	bt_sleep_ms(5);
+	check_int_equal(write(w->pipefd[1], "x", 1), 1);
+	return NULL;
+}
+
+/* A read that outlasts the grace period and is handed off after it, while every spare waits
+ * for CPU 0: the spare's wake takes about SLOW_WAKE_MS, a hundred times what it usually takes. */
+static void slow_wake(struct phases *ph)
+{
+	struct slow_wake w = { 0 };
+	pthread_t hog, writer;
+	cpu_set_t all;
+	char c;
+
+	if (!check_int_equal(pipe(w.pipefd), 0) ||
+	    !check_int_equal(sched_getaffinity(0, sizeof(all), &all), 0) ||
+	    !check_true(bt_green_wait_spares(ph->m, 1)) || !check_true(pin_threads(true, NULL)))
+		return;
+	check_int_equal(pthread_create(&hog, NULL, hog_main, &w), 0);
+	while (!atomic_load(&w.hog_running))
+		bt_sleep_ms(1);
+	check_int_equal(pthread_create(&writer, NULL, late_writer, &w), 0);
+	check_int_equal(read(w.pipefd[0], &c, 1), 1);
+	check_int_equal(pthread_join(writer, NULL), 0);
+	check_int_equal(pthread_join(hog, NULL), 0);
+	check_true(pin_threads(false, &all));
+	close(w.pipefd[0]);
+	close(w.pipefd[1]);
+}
+
+static void *lone_slow_wake_then_busy_main(void *arg)
+{
+	lone_phase(arg);
+	slow_wake(arg);
+	busy_phase(arg);
+	return NULL;
+}
+
+/* The busy phase after a wake that took a hundred times the usual: one such wake (a spare
+ * that waited for a CPU) must not make the hub take its sleeps for shorter than a handoff, or
+ * a hub that waits them out would never hand off again (no handoff, no quicker wake to learn
+ * from) while its other threads wait. */
+static void test_bpf_grace_adaptive_slow_wake_does_not_keep_it_waiting(void **state)
+{
+	struct bt_maps m;
+	struct phases ph = { .m = &m, .busy_sleeps = BUSY_SLEEPS };
+	unsigned long long busy_handoffs, slowest_us;
+	cpu_set_t cpus;
+
+	/* The case needs CPUs 0 and 1: one for the spares to wait on, one for the hub. */
+	assert_int_equal(sched_getaffinity(0, sizeof(cpus), &cpus), 0);
+	if (!CPU_ISSET(0, &cpus) || !CPU_ISSET(1, &cpus))
+		skip();
+	busy_handoffs = run_phases(&m, &ph, "busy after the slow wake",
+				   lone_slow_wake_then_busy_main);
+	slowest_us = (unsigned long long)(m.ctl->kside.handoff_latency.max_ns / 1000);
+	print_message("the slowest wake of a spare: %llu us\n", slowest_us);
+	/* The case happened: a wake that slow was measured... */
+	if (slowest_us < SLOW_WAKE_MS * 1000 / 2)
+		fail_msg("the slowest wake took %llu us: the case did not happen", slowest_us);
+	/* ...and the busy phase handed off as it does without it. */
+	assert_true(busy_handoffs >= BUSY_THREADS * BUSY_SLEEPS / 2);
 	lone_then_busy_done(&m);
 }
 
@@ -856,6 +1001,7 @@ int main(void)
 		cmocka_unit_test(test_bpf_grace_adaptive_waits_out_handoffs_that_buy_nothing),
 		cmocka_unit_test(test_bpf_grace_adaptive_stops_waiting_when_sleeps_hold_others_up),
 		cmocka_unit_test(test_bpf_grace_adaptive_waits_through_a_burst_that_holds_others_up),
+		cmocka_unit_test(test_bpf_grace_adaptive_slow_wake_does_not_keep_it_waiting),
 		cmocka_unit_test(test_bpf_grace_expiry_racing_the_wake_keeps_one_runner),
 		cmocka_unit_test(test_bpf_grace_reads_beside_short_sleeps_each_handed_off),
 		cmocka_unit_test(test_bpf_grace_unseen_switch_in_settled_at_return),
