@@ -650,7 +650,7 @@ static void *late_writer(void *arg)
 }
 
 /* A read that outlasts the grace period and is handed off after it, while every spare waits
- * for CPU 0: the spare's wake takes about SLOW_WAKE_MS, a hundred times what it usually takes. */
+ * for CPU 0: the spare's wake takes about SLOW_WAKE_MS, a thousand times what it usually takes. */
 static void slow_wake(struct phases *ph)
 {
 	struct slow_wake w = { 0 };
@@ -682,7 +682,7 @@ static void *lone_slow_wake_then_busy_main(void *arg)
 	return NULL;
 }
 
-/* The busy phase after a wake that took a hundred times the usual: one such wake (a spare
+/* The busy phase after a wake that took a thousand times the usual: one such wake (a spare
  * that waited for a CPU) must not make the hub take its sleeps for shorter than a handoff, or
  * a hub that waits them out would never hand off again (no handoff, no quicker wake to learn
  * from) while its other threads wait. */
