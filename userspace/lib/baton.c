@@ -163,19 +163,11 @@ static void cancel_handoff(struct gh_hub *hub)
  * taker-armed gate the kernel side takes back a handoff that nobody took at the owner's
  * switch-in, which a kernel need not report (bpf/taker_gate.bpf.h). Then the owner c runs on
  * with HANDOFF(c), which no taker takes while c runs, and takes it back at its next move of the
- * baton, here. True if b was such a word: the caller reads the baton again. */
-static bool reclaim(struct gh_hub *hub, struct gh__carrier *c, __u64 b)
+ * baton (going idle, a hand-back, a marked region's start), here. */
+void gh__baton_reclaim(struct gh_hub *hub, struct gh__carrier *c, __u64 b)
 {
-	if (!hub->stale_handoffs || !gh__baton_is(b, GH_BATON_HANDOFF, c->tid))
-		return false;
 	if (baton_cas(hub, b, gh_baton_next(b, GH_BATON_RUN, (__u32)c->tid)))
 		cancel_handoff(hub);
-	return true;
-}
-
-void gh__baton_reclaim(struct gh_hub *hub, struct gh__carrier *c)
-{
-	(void)reclaim(hub, c, gh__baton_load(hub));
 }
 
 bool gh__baton_hand_off(struct gh_hub *hub, __u64 b, uint64_t now)
@@ -306,8 +298,10 @@ bool gh__baton_hand_back(struct gh_hub *hub, struct gh__carrier *c)
 	do {
 		set_runner(hub, tid);
 		b = gh__baton_load(hub);
-		if (reclaim(hub, c, b))
+		if (gh__baton_stale(hub, c, b)) {
+			gh__baton_reclaim(hub, c, b);
 			b = gh__baton_load(hub);
+		}
 		if (!gh__baton_is(b, GH_BATON_RUN, c->tid))
 			gh__panic("hand-back by carrier %d found baton %#llx", (int)c->tid,
 				  (unsigned long long)b);
@@ -413,8 +407,10 @@ __u64 gh__baton_go_idle(struct gh_hub *hub, struct gh__carrier *c)
 	 * new sequence): so CAS, and retry. */
 	do {
 		b = gh__baton_load(hub);
-		if (reclaim(hub, c, b))
+		if (gh__baton_stale(hub, c, b)) {
+			gh__baton_reclaim(hub, c, b);
 			b = gh__baton_load(hub);
+		}
 		if (!gh__baton_is(b, GH_BATON_RUN, c->tid))
 			gh__panic("carrier %d going idle without the baton (%#llx)", (int)c->tid,
 				  (unsigned long long)b);

@@ -667,9 +667,16 @@ bool gh__baton_hand_off(struct gh_hub *hub, __u64 b, uint64_t now);
 /* Transition 2, takeover: spare c takes the HANDOFF(t) it found in b. False if the baton
  * moved meanwhile. */
 bool gh__baton_take_over(struct gh_hub *hub, struct gh__carrier *c, __u64 b);
-/* Owner c takes back a stale HANDOFF(c) of the kernel side's, if the baton is one
- * (hub->stale_handoffs). */
-void gh__baton_reclaim(struct gh_hub *hub, struct gh__carrier *c);
+/* Is b a stale HANDOFF(c) that owner c, running, must take back before it moves the baton
+ * (hub->stale_handoffs)? */
+static inline bool gh__baton_stale(const struct gh_hub *hub, const struct gh__carrier *c,
+				   __u64 b)
+{
+	return GH_UNLIKELY(hub->stale_handoffs) && gh__baton_is(b, GH_BATON_HANDOFF, c->tid);
+}
+/* Owner c takes back the stale handoff b (gh__baton_stale()), unless the baton moved
+ * meanwhile; the caller reads the baton again. */
+void gh__baton_reclaim(struct gh_hub *hub, struct gh__carrier *c, __u64 b);
 /* Transition 4, the owner's half: owner c, in the hub loop, hands the baton to the oldest
  * carrier waiting for it. False if none is visible yet. */
 bool gh__baton_hand_back(struct gh_hub *hub, struct gh__carrier *c);

@@ -32,9 +32,8 @@ int gh_blocking_begin(void)
 	 * so CAS, and retry. */
 	do {
 		b = __atomic_load_n(&hub->slot->baton, __ATOMIC_RELAXED);
-		if (gh_baton_state(b) == GH_BATON_HANDOFF && hub->stale_handoffs &&
-		    gh_baton_tid(b) == (__u32)c->tid) {
-			gh__baton_reclaim(hub, c);
+		if (gh__baton_stale(hub, c, b)) {
+			gh__baton_reclaim(hub, c, b);
 			b = __atomic_load_n(&hub->slot->baton, __ATOMIC_RELAXED);
 		}
 		if (gh_baton_state(b) != GH_BATON_RUN || gh_baton_tid(b) != (__u32)c->tid ||
