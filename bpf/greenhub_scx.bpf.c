@@ -263,14 +263,15 @@ static void hub_claimed(struct gh_kside_hub *k)
 	hub->nr_long_holds = 0;
 }
 
-/* A carrier joined (requests.bpf.h): none of the scheduler's flags of an earlier registration
- * survive. A thread joins from the runtime's code, running: it is in no hub DSQ. */
-/* A carrier marked displaced runs its own code only after its return settled the mark. */
+/* A request from a carrier marked displaced (requests.bpf.h): never settled here, since such a
+ * carrier runs its own code only after its return settled the mark. */
 static bool stale_mark_settled(struct task_struct *p, struct gh_kside_carrier *k)
 {
 	return false;
 }
 
+/* A carrier joined (requests.bpf.h): none of the scheduler's flags of an earlier registration
+ * survive. A thread joins from the runtime's code, running: it is in no hub DSQ. */
 static void carrier_joined(struct gh_kside_carrier *k)
 {
 	struct gh_scx_carrier *st = container_of(k, struct gh_scx_carrier, kside);
