@@ -284,19 +284,18 @@ static int load_gated(const struct loader_opts *o, const struct loader_features 
 	} else {
 		if (o->gate == GH_TRACE_GATE_TAKER) {
 			snprintf(gate_why, gate_len, "--gate taker");
-		} else if (load(o, st, GH_TRACE_GATE_TASK_WORK, why, sizeof(why))) {
+		} else if (!load(o, st, GH_TRACE_GATE_TASK_WORK, why, sizeof(why))) {
+			return 0;
+		} else {
 			snprintf(gate_why, gate_len, "the kernel refused the task-work gate: %s", why);
 			if (o->verbose)
 				loader_info("the kernel refused the task-work gate: %s", why);
-		} else {
-			return 0;
 		}
-		if (o->gate != GH_TRACE_GATE_TASK_WORK &&
-		    !load(o, st, GH_TRACE_GATE_TAKER, why, sizeof(why)))
-			return 0;
 		if (o->gate != GH_TRACE_GATE_TASK_WORK) {
 			size_t used = strlen(gate_why);
 
+			if (!load(o, st, GH_TRACE_GATE_TAKER, why, sizeof(why)))
+				return 0;
 			snprintf(gate_why + used, gate_len - used,
 				 "; and the taker-armed gate: %s", why);
 			if (o->verbose)
@@ -729,8 +728,7 @@ static const struct loader_metric control_metrics[] = {
 	C(nr_taker_arms, "greenhub_taker_arms_total",
 	  "Return gates armed by the carrier about to take a handoff (taker-armed gate)."),
 	C(nr_taker_arms_late, "greenhub_taker_arms_late_total",
-	  "Taker-armed gates the kernel did not add in time; the handoff was not taken "
-	  "(must stay 0)."),
+	  "Taker-armed gates the kernel did not add in time; the handoff was not taken yet."),
 	C(nr_taker_waits, "greenhub_taker_waits_total",
 	  "Taker-armed gates after which the carrier was not asleep in a green thread's call; the "
 	  "handoff was not taken yet."),
