@@ -16,18 +16,24 @@
 #ifndef GREENHUB_GRACE_TIMER_BPF_H
 #define GREENHUB_GRACE_TIMER_BPF_H
 
-/* Start (or move) the timer to fire at due (ktime ns); false if it could not be. */
-static __always_inline bool grace_timer_arm(struct bpf_timer *timer, __u32 *armed,
-					    __u64 *due_ns, __u64 due)
+/* Start (or move) the timer to fire at due, as seen at now (ktime ns); false if it could not
+ * be. */
+static __always_inline bool grace_timer_arm_from(struct bpf_timer *timer, __u32 *armed,
+						 __u64 *due_ns, __u64 due, __u64 now)
 {
-	__u64 now = bpf_ktime_get_ns();
-
 	*due_ns = due;
 	*armed = 1;
 	if (bpf_timer_start(timer, (__s64)(due - now) > 0 ? due - now : 0, 0) == 0)
 		return true;
 	*armed = 0;
 	return false;
+}
+
+/* Start (or move) the timer to fire at due (ktime ns); false if it could not be. */
+static __always_inline bool grace_timer_arm(struct bpf_timer *timer, __u32 *armed,
+					    __u64 *due_ns, __u64 due)
+{
+	return grace_timer_arm_from(timer, armed, due_ns, due, bpf_ktime_get_ns());
 }
 
 /* Make the timer fire by due: left be if, as read (was_armed), it is started to fire by then,

@@ -12,8 +12,9 @@
  *      would be handed off (greenhub_trace.bpf.c's owner_sleeps() checked everything but the
  *      drain). Instead t is marked graced with w (its registration), the control's
  *      nr_grace_pending goes up, the sleep is published in the hub (w and when its period ends),
- *      and the hub's timer is made to fire by then: started, unless it already is started to
- *      fire no later (start_grace()).
+ *      and the hub's timer is made to fire by then: started for this sleep, or, where the
+ *      loader chose to keep it per period, started unless it already is started to fire no
+ *      later (start_grace()).
  *   2. The timer fires: if the hub's sleep still has the word w and its period is over, it
  *      adds to nr_displaced (the drain's Dekker pair, as a handoff from sched_switch does), and
  *      CASes w -> HANDOFF(t): the handoff, then a spare is woken. If the period is not over
@@ -244,10 +245,20 @@ static void grace_timer_setup(__u32 h)
 
 /*
  * Step 1: start the grace period of owner p's sleep with the word b; false if the hub has no
- * timer (then the sleep is handed off at once). The sleep is published, then armed is read
- * (grace_timer.bpf.h's pairing): a timer started for an earlier sleep of the hub fires before
- * this one's period ends, so this sleep needs no start of its own. A start at every sleep was
- * most of what a graced sleep cost (docs/trace-mode.md).
+ * timer (then the sleep is handed off at once). The sleep is published, then the timer is made
+ * to fire by the end of its period, the way the loader chose (c->grace_timer, enum
+ * gh_trace_grace_timer):
+ *   - per sleep: started for this sleep's period. Whatever sleep it was started for before has
+ *     ended (a hub has one owner, and it sleeps again), and the callback serves only the sleep
+ *     the hub has when it fires, so moving it later leaves no sleep without a firing. The timer
+ *     then never comes near while the hub's sleeps are short: on the 6.18 host (a PVM guest),
+ *     a CPU whose next timer was a few hundred microseconds off lost about 20 us at many of
+ *     its switches to idle, and a timer that fired once per period cost bench-short 6% where
+ *     starting it at every sleep cost 1% (docs/trace-mode.md).
+ *   - per period: armed is read after the sleep is published (grace_timer.bpf.h's pairing):
+ *     a timer started for an earlier sleep of the hub fires before this one's period ends,
+ *     so this sleep needs no start of its own. For kernels that defer a start made here to an
+ *     irq_work (7.x): one start per period, not per sleep.
  */
 static bool start_grace(struct task_struct *p, struct gh_trace_carrier *st,
 			struct gh_trace_hub *hub, __u64 b, __u32 grace)
@@ -278,11 +289,17 @@ static bool start_grace(struct task_struct *p, struct gh_trace_carrier *st,
 	hub->sleep_baton = b;
 	hub->sleeper_tid = st->kside.tid;
 	hub->sleeper_pid = p->pid;
-	/* A locked add of 0: the full barrier between publishing and reading. */
-	armed = __sync_fetch_and_add(&gt->armed, 0);
 	gt->hub = h;
-	if (grace_timer_by(&gt->timer, &gt->armed, &gt->due_ns, armed, due))
-		return true;
+	if (c->grace_timer == GH_TRACE_TIMER_PER_SLEEP) {
+		if (grace_timer_arm_from(&gt->timer, &gt->armed, &gt->due_ns, due,
+					 st->grace_start_ns))
+			return true;
+	} else {
+		/* A locked add of 0: the full barrier between publishing and reading. */
+		armed = __sync_fetch_and_add(&gt->armed, 0);
+		if (grace_timer_by(&gt->timer, &gt->armed, &gt->due_ns, armed, due))
+			return true;
+	}
 	/* The timer did not start (one never set up; on 7.x a start from here allocates). Its
 	 * callback may be running on another CPU all the same, and may have read this sleep
 	 * already, so the sleep cannot be taken back: it stays graced and its period ends now,

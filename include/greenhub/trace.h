@@ -120,6 +120,28 @@ enum gh_trace_gate {
 	GH_TRACE_GATE_TAKER = 3,
 };
 
+/* How the loaded programs keep a hub's grace timer (gh_trace_control.grace_timer;
+ * bpf/trace_grace.bpf.h). 0: not recorded (pinned by a loader that kept it per period). */
+enum gh_trace_grace_timer {
+	/* Started at most once per grace period: a sleep that finds it started to fire before
+	 * its own period ends leaves it be, and it serves whatever sleep the hub has when it
+	 * fires, starting itself again for the rest. Where a start from the context-switch
+	 * program costs an interrupt (the kernel defers it). */
+	GH_TRACE_TIMER_PER_PERIOD = 1,
+	/* Started at every graced sleep, to fire when that sleep's period ends: it stays a grace
+	 * period ahead of the CPU's clock, and fires only for a sleep that outlasts its period.
+	 * Where a start there arms the timer at once. */
+	GH_TRACE_TIMER_PER_SLEEP = 2,
+};
+
+/* Why that way (gh_trace_control.grace_timer_why). */
+enum gh_trace_grace_timer_why {
+	GH_TRACE_TIMER_ASKED = 1,    /* scx_greenhub --grace-timer */
+	GH_TRACE_TIMER_AT_ONCE = 2,  /* the loader's probe: a start there arms it at once */
+	GH_TRACE_TIMER_DEFERRED = 3, /* the probe: such a start does not arm it at once */
+	GH_TRACE_TIMER_UNPROBED = 4, /* the probe could not be run */
+};
+
 #ifndef __bpf__
 /* The gate's name, as the loader's log, --stats and the runtime's mode reason say it. */
 static inline const char *gh_trace_gate_name(__u32 gate)
@@ -193,7 +215,8 @@ struct gh_trace_arm {
 struct gh_trace_control {
 	struct gh_kside_control kside;
 	__u32 gate; /* enum gh_trace_gate */
-	__u32 pad;
+	__u16 grace_timer;     /* enum gh_trace_grace_timer, written once by the loader */
+	__u16 grace_timer_why; /* enum gh_trace_grace_timer_why */
 	/* Why this gate: "" when the preferred one loaded, else what refused it (the verifier's
 	 * decisive line, or the missing kfunc). NUL-terminated. */
 	char gate_why[192];

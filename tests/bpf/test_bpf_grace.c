@@ -78,18 +78,36 @@ static void green_stretch(uint64_t ns)
 	atomic_compare_exchange_strong(&marker, &none, 0);
 }
 
-static void load(const char *grace, const char *grace_ns)
+/* Load with --grace grace --grace-ns grace_ns (none if grace_ns is NULL), and the grace
+ * timers kept as timer says (--grace-timer; the loader's choice if NULL). */
+static void load_timer(const char *grace, const char *grace_ns, const char *timer)
 {
 	char out[4096];
 	int rc;
 
 	(void)bt_loader(out, sizeof(out), "--stop", "--timeout", "10");
-	if (grace_ns)
+	if (grace_ns && timer)
+		rc = bt_loader_trace(out, sizeof(out), "--grace", grace, "--grace-ns", grace_ns,
+				     "--grace-timer", timer);
+	else if (grace_ns)
 		rc = bt_loader_trace(out, sizeof(out), "--grace", grace, "--grace-ns", grace_ns);
 	else
 		rc = bt_loader_trace(out, sizeof(out), NULL);
 	if (rc != 0)
 		fail_msg("scx_greenhub --detach exited %d:\n%s", rc, out);
+}
+
+static void load(const char *grace, const char *grace_ns)
+{
+	load_timer(grace, grace_ns, NULL);
+}
+
+/* The grace timers are kept as --grace-timer timer asked. */
+static void assert_timer_kept(const struct bt_maps *m, const char *timer)
+{
+	assert_int_equal(m->ctl->grace_timer, strcmp(timer, "sleep") ? GH_TRACE_TIMER_PER_PERIOD
+								      : GH_TRACE_TIMER_PER_SLEEP);
+	assert_int_equal(m->ctl->grace_timer_why, GH_TRACE_TIMER_ASKED);
 }
 
 /* ---- short sleeps ------------------------------------------------------------------------ */
@@ -422,7 +440,10 @@ static void *watch_reads(void *arg)
 	return NULL;
 }
 
-static void test_bpf_grace_reads_beside_short_sleeps_each_handed_off(void **state)
+/* Each read beside the short sleeps is handed off once its grace period is over, with the
+ * grace timer kept as timer says: one kept per sleep must be moved to the sleep it serves, one
+ * kept per period must start itself again for the sleep it finds. */
+static void reads_beside_short_sleeps(const char *timer)
 {
 	struct reads r = { 0 };
 	struct watch w = { .r = &r, .stuck_after = -1 };
@@ -430,9 +451,10 @@ static void test_bpf_grace_reads_beside_short_sleeps_each_handed_off(void **stat
 	pthread_t watchdog;
 	struct bt_maps m;
 
-	load("always", "200000");
+	load_timer("always", "200000", timer);
 	assert_int_equal(pipe(r.pipefd), 0);
 	assert_int_equal(bt_maps_open(&m), 0);
+	assert_timer_kept(&m, timer);
 	atomic_store(&sleeps, 0);
 	atomic_store(&overlaps, 0);
 	assert_int_equal(pthread_create(&watchdog, NULL, watch_reads, &w), 0);
@@ -456,6 +478,16 @@ static void test_bpf_grace_reads_beside_short_sleeps_each_handed_off(void **stat
 	assert_int_equal(m.ctl->kside.nr_displaced, 0);
 	bt_maps_close(&m);
 	bt_loader_down();
+}
+
+static void test_bpf_grace_reads_beside_short_sleeps_timer_per_sleep(void **state)
+{
+	reads_beside_short_sleeps("sleep");
+}
+
+static void test_bpf_grace_reads_beside_short_sleeps_timer_per_period(void **state)
+{
+	reads_beside_short_sleeps("period");
 }
 
 /* ---- the lone sleeper, then busy sleepers ------------------------------------------------ */
@@ -711,13 +743,16 @@ static void test_bpf_grace_adaptive_slow_wake_does_not_keep_it_waiting(void **st
 
 /* ---- the race ---------------------------------------------------------------------------- */
 
-static void test_bpf_grace_expiry_racing_the_wake_keeps_one_runner(void **state)
+/* Grace periods as short as the sleeps, so that expiries race the wakes, with the grace timer
+ * kept as timer says: never two runners. */
+static void expiry_racing_the_wake(const char *timer)
 {
 	struct gh_hub_stats st;
 	struct bt_maps m;
 
-	load("always", "10000");
+	load_timer("always", "10000", timer);
 	assert_int_equal(bt_maps_open(&m), 0);
+	assert_timer_kept(&m, timer);
 	atomic_store(&sleeps, 0);
 	atomic_store(&overlaps, 0);
 	deadline = gh_now() + 2000000000ull;
@@ -734,6 +769,16 @@ static void test_bpf_grace_expiry_racing_the_wake_keeps_one_runner(void **state)
 	assert_int_equal(m.ctl->nr_gate_late, 0);
 	bt_maps_close(&m);
 	bt_loader_down();
+}
+
+static void test_bpf_grace_expiry_racing_the_wake_timer_per_sleep(void **state)
+{
+	expiry_racing_the_wake("sleep");
+}
+
+static void test_bpf_grace_expiry_racing_the_wake_timer_per_period(void **state)
+{
+	expiry_racing_the_wake("period");
 }
 
 /* ---- a switch-in the kernel does not report ---------------------------------------------- */
@@ -1002,8 +1047,10 @@ int main(void)
 		cmocka_unit_test(test_bpf_grace_adaptive_stops_waiting_when_sleeps_hold_others_up),
 		cmocka_unit_test(test_bpf_grace_adaptive_waits_through_a_burst_that_holds_others_up),
 		cmocka_unit_test(test_bpf_grace_adaptive_slow_wake_does_not_keep_it_waiting),
-		cmocka_unit_test(test_bpf_grace_expiry_racing_the_wake_keeps_one_runner),
-		cmocka_unit_test(test_bpf_grace_reads_beside_short_sleeps_each_handed_off),
+		cmocka_unit_test(test_bpf_grace_expiry_racing_the_wake_timer_per_sleep),
+		cmocka_unit_test(test_bpf_grace_expiry_racing_the_wake_timer_per_period),
+		cmocka_unit_test(test_bpf_grace_reads_beside_short_sleeps_timer_per_sleep),
+		cmocka_unit_test(test_bpf_grace_reads_beside_short_sleeps_timer_per_period),
 		cmocka_unit_test(test_bpf_grace_unseen_switch_in_settled_at_return),
 		cmocka_unit_test(test_bpf_grace_unseen_switch_in_owner_takes_stale_handoff_back),
 	};

@@ -73,6 +73,17 @@ static void test_bpf_loader_bad_input_fail(void **state)
 	assert_says("--grace and --grace-ns set how a mode loads");
 	assert_int_equal(bt_loader(out, sizeof(out), "--mode", "trace", "--gate", "sometimes"), 2);
 	assert_says("--gate wants auto, task-work, taker or sys-exit, not 'sometimes'");
+	assert_int_equal(bt_loader(out, sizeof(out), "--mode", "trace", "--grace-timer", "tick"),
+			 2);
+	assert_says("--grace-timer wants auto, sleep or period, not 'tick'");
+	/* How trace mode keeps its grace timers: trace mode's alone, and only at a load. */
+	assert_int_equal(bt_loader(out, sizeof(out), "--grace-timer", "sleep"), 2);
+	assert_says("--grace-timer sets how trace mode loads");
+	assert_int_equal(bt_loader(out, sizeof(out), "--mode", "sched_ext", "--grace-timer",
+				   "period"), 2);
+	assert_says("--grace-timer sets how trace mode loads");
+	assert_int_equal(bt_loader(out, sizeof(out), "--stop", "--grace-timer", "sleep"), 2);
+	assert_says("--grace-timer sets how trace mode loads");
 	/* The grace timers' head start is sched_ext mode's alone. */
 	assert_int_equal(bt_loader(out, sizeof(out), "--mode", "trace", "--no-head-start"), 2);
 	assert_says("--no-head-start sets how sched_ext mode loads");
@@ -357,6 +368,49 @@ static void test_bpf_loader_gate_taker_by_name(void **state)
 	assert_int_equal(access(GH_TRACE_PIN_DIR, F_OK), -1);
 }
 
+/* How trace mode keeps its grace timers: its own probe decides, and must be able to run
+ * wherever trace mode loads; --grace-timer overrides it, by name. */
+static void test_bpf_loader_grace_timer_probed_or_asked(void **state)
+{
+	const char *line;
+	struct bt_maps m;
+
+	bt_loader_down();
+	assert_int_equal(bt_loader(out, sizeof(out), "--detach", "--mode", "trace"), 0);
+	assert_says("grace timers: started ");
+	/* The choice, on the console (the VM matrix's table shows it). */
+	line = strstr(out, "grace timers: ");
+	print_message("%.*s\n", (int)strcspn(line, "\n"), line);
+	assert_int_equal(bt_maps_open(&m), 0);
+	if (m.ctl->grace_timer_why == GH_TRACE_TIMER_AT_ONCE) {
+		assert_int_equal(m.ctl->grace_timer, GH_TRACE_TIMER_PER_SLEEP);
+		assert_says("grace timers: started at every graced sleep (a start from the "
+			    "context-switch program arms it at once)");
+	} else {
+		assert_int_equal(m.ctl->grace_timer_why, GH_TRACE_TIMER_DEFERRED);
+		assert_int_equal(m.ctl->grace_timer, GH_TRACE_TIMER_PER_PERIOD);
+		assert_says("grace timers: started once per grace period (a start from the "
+			    "context-switch program is deferred)");
+	}
+	bt_maps_close(&m);
+	bt_loader_down();
+	for (int i = 0; i < 2; i++) {
+		const char *timer = i ? "period" : "sleep";
+
+		assert_int_equal(bt_loader(out, sizeof(out), "--detach", "--mode", "trace",
+					   "--grace-timer", timer), 0);
+		assert_int_equal(bt_maps_open(&m), 0);
+		assert_int_equal(m.ctl->grace_timer, i ? GH_TRACE_TIMER_PER_PERIOD
+						       : GH_TRACE_TIMER_PER_SLEEP);
+		assert_int_equal(m.ctl->grace_timer_why, GH_TRACE_TIMER_ASKED);
+		bt_maps_close(&m);
+		assert_int_equal(bt_loader(out, sizeof(out), "--stats", "--once"), 0);
+		assert_says(i ? "timers started once per grace period (--grace-timer period)"
+			      : "timers started at every graced sleep (--grace-timer sleep)");
+		bt_loader_down();
+	}
+}
+
 static void test_bpf_loader_maps_carry_btf(void **state)
 {
 	const char *const dump[] = { "/usr/sbin/bpftool", "map", "dump", "pinned",
@@ -632,6 +686,7 @@ int main(void)
 		cmocka_unit_test(test_bpf_loader_stop_asks_foreground_loader),
 		cmocka_unit_test(test_bpf_loader_sigkill_keeps_kernel_side),
 		cmocka_unit_test(test_bpf_loader_gate_taker_by_name),
+		cmocka_unit_test(test_bpf_loader_grace_timer_probed_or_asked),
 		cmocka_unit_test(test_bpf_loader_maps_carry_btf),
 		cmocka_unit_test(test_bpf_loader_bad_format_fail),
 		cmocka_unit_test(test_bpf_loader_stats_openmetrics),

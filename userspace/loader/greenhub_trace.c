@@ -319,8 +319,55 @@ static int load_gated(const struct loader_opts *o, const struct loader_features 
 	return 0;
 }
 
+/* How the grace timers are kept: as --grace-timer says, else per sleep where the probe saw a
+ * start from the context-switch program arm the timer at once (bpf/greenhub_timer_probe.bpf.c),
+ * else per period. */
+static void choose_grace_timer(const struct loader_opts *o, __u16 *timer, __u16 *why)
+{
+	char reason[256];
+	bool at_once = false;
+
+	if (o->grace_timer) {
+		*timer = (__u16)o->grace_timer;
+		*why = GH_TRACE_TIMER_ASKED;
+	} else if (loader_probe_timer_start(o, &at_once, reason, sizeof(reason))) {
+		/* Per period never costs more than a start and a firing per grace period,
+		 * whatever a start costs here; per sleep costs an interrupt at every sleep
+		 * where the kernel defers the start. */
+		if (o->verbose)
+			loader_info("grace timers kept per period: %s", reason);
+		*timer = GH_TRACE_TIMER_PER_PERIOD;
+		*why = GH_TRACE_TIMER_UNPROBED;
+	} else {
+		*timer = at_once ? GH_TRACE_TIMER_PER_SLEEP : GH_TRACE_TIMER_PER_PERIOD;
+		*why = at_once ? GH_TRACE_TIMER_AT_ONCE : GH_TRACE_TIMER_DEFERRED;
+	}
+}
+
+/* How the grace timers are kept, and why, in words (stats, the start message). */
+static const char *grace_timer_text(__u16 timer, __u16 why)
+{
+	bool per_sleep = timer == GH_TRACE_TIMER_PER_SLEEP;
+
+	switch (why) {
+	case GH_TRACE_TIMER_ASKED:
+		return per_sleep ? "started at every graced sleep (--grace-timer sleep)"
+				 : "started once per grace period (--grace-timer period)";
+	case GH_TRACE_TIMER_AT_ONCE:
+		return "started at every graced sleep (a start from the context-switch program "
+		       "arms it at once)";
+	case GH_TRACE_TIMER_DEFERRED:
+		return "started once per grace period (a start from the context-switch program is "
+		       "deferred)";
+	case GH_TRACE_TIMER_UNPROBED:
+		return "started once per grace period (the probe of timer starts could not run)";
+	default:
+		return "started once per grace period";
+	}
+}
+
 /* Map the control and hub maps of the loaded programs and fill the control map (the gate, the
- * grace defaults), state LOADING: 0, or EXIT_FAIL (message printed). */
+ * grace defaults and timers), state LOADING: 0, or EXIT_FAIL (message printed). */
 static int init_control(struct trace_state *st, const struct loader_opts *o,
 			const struct loader_features *f, const char *gate_why)
 {
@@ -341,6 +388,7 @@ static int init_control(struct trace_state *st, const struct loader_opts *o,
 	/* The grace defaults of hubs that choose none (--grace, --grace-ns). */
 	ctl->grace_policy = o->grace_policy ? (__u32)o->grace_policy : GH_SCX_GRACE_ADAPTIVE;
 	ctl->grace_ns = o->grace_ns ? o->grace_ns : GH_TRACE_GRACE_NS_DFL;
+	choose_grace_timer(o, &ctl->grace_timer, &ctl->grace_timer_why);
 	if (loader_control_id(st->skel->maps.control, &ctl->kside.kside_id))
 		return EXIT_FAIL;
 	__atomic_store_n(&ctl->kside.state, GH_TRACE_LOADING, __ATOMIC_SEQ_CST);
@@ -421,6 +469,8 @@ static int trace_start(const struct loader_opts *o, const struct loader_features
 	__atomic_store_n(&st->ctl->kside.state, GH_TRACE_RUNNING, __ATOMIC_SEQ_CST);
 	loader_info("return gate: %s%s%s%s", gh_trace_gate_name(st->gate),
 		    gate_why[0] ? " (" : "", gate_why, gate_why[0] ? ")" : "");
+	loader_info("grace timers: %s",
+		    grace_timer_text(st->ctl->grace_timer, st->ctl->grace_timer_why));
 	*statep = st;
 	return 0;
 fail:
@@ -681,11 +731,13 @@ static void print_stats(const struct loader_view *v)
 	       (unsigned long long)ctl->kside.nr_claims, (unsigned long long)ctl->kside.nr_bound,
 	       (unsigned long long)ctl->kside.nr_rejected,
 	       (unsigned long long)ctl->kside.nr_exit_cleanups);
-	printf("grace (default %s, %u ns): %llu sleeps ended within it, %llu handed off after it, "
-	       "%llu probes, %llu handoffs unused (nothing ran before the return), %llu sleeps "
-	       "that held up ready threads, %llu settled at their return (switch-in not seen), "
-	       "%llu timer starts failed (handed off at once), pending now %lld\n",
-	       grace_name(ctl->grace_policy), ctl->grace_ns, (unsigned long long)ctl->nr_graced,
+	printf("grace (default %s, %u ns; timers %s): %llu sleeps ended within it, %llu handed off "
+	       "after it, %llu probes, %llu handoffs unused (nothing ran before the return), %llu "
+	       "sleeps that held up ready threads, %llu settled at their return (switch-in not "
+	       "seen), %llu timer starts failed (handed off at once), pending now %lld\n",
+	       grace_name(ctl->grace_policy), ctl->grace_ns,
+	       grace_timer_text(ctl->grace_timer, ctl->grace_timer_why),
+	       (unsigned long long)ctl->nr_graced,
 	       (unsigned long long)ctl->nr_late_handoffs, (unsigned long long)ctl->nr_probes,
 	       (unsigned long long)ctl->nr_unused_handoffs,
 	       (unsigned long long)ctl->nr_graced_held_up,
@@ -756,7 +808,7 @@ static const struct loader_metrics metrics =
 const struct loader_mode loader_mode_trace = {
 	.name = "trace",
 	.mode = GH_MODE_TRACE,
-	.takes = LOADER_TAKES_GATE | LOADER_TAKES_GRACE,
+	.takes = LOADER_TAKES_GATE | LOADER_TAKES_GRACE | LOADER_TAKES_GRACE_TIMER,
 	.pins = &pins,
 	/* Nothing to watch but the pins. */
 	.poll_interval = 1.0,

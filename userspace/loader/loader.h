@@ -67,6 +67,7 @@ struct loader_opts {
 	int grace_policy;      /* --grace: enum gh_scx_grace (0: adaptive) */
 	unsigned grace_ns;     /* --grace-ns (0: GH_SCX_GRACE_NS_DFL) */
 	int gate;              /* --gate: 0 (auto) or an enum gh_trace_gate, trace mode */
+	int grace_timer;       /* --grace-timer: 0 (auto) or an enum gh_trace_grace_timer */
 	bool no_head_start;    /* --no-head-start: sched_ext mode without greenhub_presleep */
 };
 
@@ -156,6 +157,7 @@ struct loader_metrics {
 #define LOADER_TAKES_GRACE 0x1 /* --grace, --grace-ns */
 #define LOADER_TAKES_GATE 0x2  /* --gate */
 #define LOADER_TAKES_HEAD_START 0x4 /* --no-head-start */
+#define LOADER_TAKES_GRACE_TIMER 0x8 /* --grace-timer */
 
 struct loader_mode {
 	const char *name;
@@ -236,6 +238,11 @@ void loader_libbpf_log_drop(void);
 /* What refused the last load (err, a -errno), from the kept messages: the verifier's decisive
  * line(s), or libbpf's last message; the errno if nothing was kept. Returns buf. */
 const char *loader_libbpf_log_reason(char *buf, size_t len, int err);
+
+/* timer_probe.c: does a BPF timer started from a context-switch program arm at once
+ * (bpf/greenhub_timer_probe.bpf.c)? 0 with the answer in at_once; else -errno with the reason
+ * in why. */
+int loader_probe_timer_start(const struct loader_opts *o, bool *at_once, char *why, size_t len);
 
 /* pins.c */
 

@@ -6,7 +6,8 @@
 LOADER_SRCS := $(wildcard userspace/loader/*.c)
 LOADER_OBJS := $(patsubst userspace/loader/%.c,$(BUILD)/loader/%.o,$(LOADER_SRCS))
 LOADER_SKELS := $(BPF_BUILD)/greenhub_trace.skel.h $(BPF_BUILD)/greenhub_scx.skel.h \
-		$(BPF_BUILD)/greenhub_probe.skel.h $(BPF_BUILD)/greenhub_record.skel.h
+		$(BPF_BUILD)/greenhub_probe.skel.h $(BPF_BUILD)/greenhub_record.skel.h \
+		$(BPF_BUILD)/greenhub_timer_probe.skel.h
 LOADER_CFLAGS = $(GH_CFLAGS) $(CFLAGS) -Iuserspace/loader $(BPF_SKEL_CFLAGS) $(LIBBPF_CFLAGS)
 
 ALL_TARGETS += $(LOADER)

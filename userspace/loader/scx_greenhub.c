@@ -501,6 +501,13 @@ static void usage(FILE *f)
 		"                      where the kernel accepts it in its context-switch\n"
 		"                      program, else armed by the taker, else sys-exit),\n"
 		"                      task-work, taker or sys-exit; with -m trace\n"
+		"      --grace-timer WHEN\n"
+		"                      how trace mode keeps a hub's grace timer: sleep\n"
+		"                      (started at every graced sleep, to fire when its\n"
+		"                      period ends), period (started at most once per grace\n"
+		"                      period) or auto (default: sleep where a start from the\n"
+		"                      context-switch program arms the timer at once, else\n"
+		"                      period); with -m trace\n"
 		"      --no-head-start sched_ext mode without its grace timers' head start\n"
 		"                      (greenhub_presleep), as when the kernel refuses it;\n"
 		"                      with -m sched_ext\n"
@@ -553,7 +560,8 @@ static int parse_format(const char *s, enum loader_format *out)
 }
 
 enum { OPT_STOP = 256, OPT_TIMEOUT, OPT_FORCE, OPT_ONCE, OPT_BTF, OPT_GRACE, OPT_GRACE_NS,
-       OPT_GATE, OPT_FORMAT, OPT_TOP, OPT_DURATION, OPT_RECORD, OPT_NO_HEAD_START };
+       OPT_GATE, OPT_FORMAT, OPT_TOP, OPT_DURATION, OPT_RECORD, OPT_NO_HEAD_START,
+       OPT_GRACE_TIMER };
 
 int main(int argc, char **argv)
 {
@@ -574,6 +582,7 @@ int main(int argc, char **argv)
 		{ "grace", required_argument, NULL, OPT_GRACE },
 		{ "grace-ns", required_argument, NULL, OPT_GRACE_NS },
 		{ "gate", required_argument, NULL, OPT_GATE },
+		{ "grace-timer", required_argument, NULL, OPT_GRACE_TIMER },
 		{ "no-head-start", no_argument, NULL, OPT_NO_HEAD_START },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -672,6 +681,19 @@ int main(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
+		case OPT_GRACE_TIMER:
+			if (!strcmp(optarg, "auto"))
+				o.grace_timer = 0;
+			else if (!strcmp(optarg, "sleep"))
+				o.grace_timer = GH_TRACE_TIMER_PER_SLEEP;
+			else if (!strcmp(optarg, "period"))
+				o.grace_timer = GH_TRACE_TIMER_PER_PERIOD;
+			else {
+				loader_err("--grace-timer wants auto, sleep or period, not '%s'",
+					   optarg);
+				return EXIT_USAGE;
+			}
+			break;
 		case OPT_NO_HEAD_START:
 			o.no_head_start = true;
 			break;
@@ -745,6 +767,10 @@ int main(int argc, char **argv)
 	}
 	if (o.gate && !takes(loads, mode, LOADER_TAKES_GATE, false)) {
 		loader_err("--gate sets how trace mode loads: it goes with -m trace");
+		return EXIT_USAGE;
+	}
+	if (o.grace_timer && !takes(loads, mode, LOADER_TAKES_GRACE_TIMER, false)) {
+		loader_err("--grace-timer sets how trace mode loads: it goes with -m trace");
 		return EXIT_USAGE;
 	}
 	if (o.no_head_start && !takes(loads, mode, LOADER_TAKES_HEAD_START, false)) {
