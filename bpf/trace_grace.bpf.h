@@ -253,8 +253,8 @@ static void grace_timer_setup(__u32 h)
  *     the hub has when it fires, so moving it later leaves no sleep without a firing. The timer
  *     then never comes near while the hub's sleeps are short: on the 6.18 host (a PVM guest),
  *     a CPU whose next timer was a few hundred microseconds off lost about 20 us at many of
- *     its switches to idle, and a timer that fired once per period cost bench-short 6% where
- *     starting it at every sleep cost 1% (docs/trace-mode.md).
+ *     its switches to idle, and the short blocks ran at 0.925x of mode none with a timer
+ *     that fired once per period, 0.986x with one started at every sleep (docs/trace-mode.md).
  *   - per period: armed is read after the sleep is published (grace_timer.bpf.h's pairing):
  *     a timer started for an earlier sleep of the hub fires before this one's period ends,
  *     so this sleep needs no start of its own. For kernels that defer a start made here to an

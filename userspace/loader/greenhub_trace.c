@@ -60,6 +60,8 @@ static const char *const link_pins[] = { "link_register", "link_switch", "link_s
 struct trace_state {
 	struct greenhub_trace *skel;
 	enum gh_trace_gate gate;      /* the return gate the programs were loaded with */
+	__u16 grace_timer;            /* enum gh_trace_grace_timer, chosen before the load */
+	__u16 grace_timer_why;        /* enum gh_trace_grace_timer_why */
 	struct gh_trace_control *ctl; /* the control map, mapped read-write */
 	struct gh_trace_hub *hubs;    /* the hubs map, mapped read-only */
 };
@@ -147,17 +149,7 @@ static int sys_exit_gate_safe(const struct loader_opts *o, char *why, size_t len
 		return err;
 	}
 	probe->rodata->probe_tid = (__u32)gettid();
-	loader_libbpf_log_keep();
-	err = greenhub_probe__load(probe);
-	if (!err)
-		err = greenhub_probe__attach(probe);
-	if (err) {
-		char reason[160];
-
-		snprintf(why, len, "the kernel refused the probe of its sys_exit tracepoint: %s",
-			 loader_libbpf_log_reason(reason, sizeof(reason), err));
-	}
-	loader_libbpf_log_drop();
+	err = loader_load_attach(probe->skeleton, "the probe of its sys_exit tracepoint", why, len);
 	if (err)
 		goto out;
 	/* This thread and a busy rival on one CPU. */
@@ -388,7 +380,8 @@ static int init_control(struct trace_state *st, const struct loader_opts *o,
 	/* The grace defaults of hubs that choose none (--grace, --grace-ns). */
 	ctl->grace_policy = o->grace_policy ? (__u32)o->grace_policy : GH_SCX_GRACE_ADAPTIVE;
 	ctl->grace_ns = o->grace_ns ? o->grace_ns : GH_TRACE_GRACE_NS_DFL;
-	choose_grace_timer(o, &ctl->grace_timer, &ctl->grace_timer_why);
+	ctl->grace_timer = st->grace_timer;
+	ctl->grace_timer_why = st->grace_timer_why;
 	if (loader_control_id(st->skel->maps.control, &ctl->kside.kside_id))
 		return EXIT_FAIL;
 	__atomic_store_n(&ctl->kside.state, GH_TRACE_LOADING, __ATOMIC_SEQ_CST);
@@ -448,6 +441,8 @@ static int trace_start(const struct loader_opts *o, const struct loader_features
 		loader_err("out of memory");
 		return EXIT_FAIL;
 	}
+	/* How the grace timers will be kept: the probe runs before the load */
+	choose_grace_timer(o, &st->grace_timer, &st->grace_timer_why);
 	/* open -> set rodata -> load */
 	status = load_gated(o, f, st, gate_why, sizeof(gate_why), refused, refused_len);
 	if (!status)
@@ -469,8 +464,7 @@ static int trace_start(const struct loader_opts *o, const struct loader_features
 	__atomic_store_n(&st->ctl->kside.state, GH_TRACE_RUNNING, __ATOMIC_SEQ_CST);
 	loader_info("return gate: %s%s%s%s", gh_trace_gate_name(st->gate),
 		    gate_why[0] ? " (" : "", gate_why, gate_why[0] ? ")" : "");
-	loader_info("grace timers: %s",
-		    grace_timer_text(st->ctl->grace_timer, st->ctl->grace_timer_why));
+	loader_info("grace timers: %s", grace_timer_text(st->grace_timer, st->grace_timer_why));
 	*statep = st;
 	return 0;
 fail:

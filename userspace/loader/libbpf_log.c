@@ -209,3 +209,22 @@ const char *loader_libbpf_log_reason(char *buf, size_t len, int err)
 		snprintf(buf, len, "%s", strerror(-err));
 	return buf;
 }
+
+int loader_load_attach(struct bpf_object_skeleton *skel, const char *what, char *why,
+		       size_t len)
+{
+	int err;
+
+	loader_libbpf_log_keep();
+	err = bpf_object__load_skeleton(skel);
+	if (!err)
+		err = bpf_object__attach_skeleton(skel);
+	if (err) {
+		char reason[160];
+
+		snprintf(why, len, "the kernel refused %s: %s", what,
+			 loader_libbpf_log_reason(reason, sizeof(reason), err));
+	}
+	loader_libbpf_log_drop();
+	return err;
+}

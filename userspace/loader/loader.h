@@ -23,6 +23,7 @@
 #include "greenhub.h"
 #include "greenhub/trace.h"
 
+struct bpf_object_skeleton;
 struct bpf_link;
 struct bpf_map;
 struct bpf_program;
@@ -238,6 +239,10 @@ void loader_libbpf_log_drop(void);
 /* What refused the last load (err, a -errno), from the kept messages: the verifier's decisive
  * line(s), or libbpf's last message; the errno if nothing was kept. Returns buf. */
 const char *loader_libbpf_log_reason(char *buf, size_t len, int err);
+/* Load and attach a probe's skeleton (its rodata set): 0, or -errno with "the kernel refused
+ * <what>: <reason>" in why. */
+int loader_load_attach(struct bpf_object_skeleton *skel, const char *what, char *why,
+		       size_t len);
 
 /* timer_probe.c: does a BPF timer started from a context-switch program arm at once
  * (bpf/greenhub_timer_probe.bpf.c)? 0 with the answer in at_once; else -errno with the reason

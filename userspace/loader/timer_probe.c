@@ -33,17 +33,7 @@ int loader_probe_timer_start(const struct loader_opts *o, bool *at_once, char *w
 		return err;
 	}
 	probe->rodata->probe_tid = (__u32)gettid();
-	loader_libbpf_log_keep();
-	err = greenhub_timer_probe__load(probe);
-	if (!err)
-		err = greenhub_timer_probe__attach(probe);
-	if (err) {
-		char reason[160];
-
-		snprintf(why, len, "the kernel refused the timer probe: %s",
-			 loader_libbpf_log_reason(reason, sizeof(reason), err));
-	}
-	loader_libbpf_log_drop();
+	err = loader_load_attach(probe->skeleton, "the timer probe", why, len);
 	if (err)
 		goto out;
 	for (int i = 0; i < PROBE_SLEEPS && !__atomic_load_n(&probe->bss->nr_seen, __ATOMIC_ACQUIRE);
