@@ -379,6 +379,12 @@ static int resume_gate(struct bpf_map *map, void *key, void *value);
 /* The taker-armed gate's grace timer marks the sleeper it handed off (taker_gate.bpf.h). */
 static void timer_marks_sleeper(struct gh_trace_control *c, struct gh_trace_hub *hub, __u32 tid,
 				__u64 now);
+/* The task-work gate's grace timer: the sleeper's gate in place, then the handoff (same file). */
+struct grace_timer;
+static __always_inline void timer_gates_and_hands_off(struct gh_trace_control *c,
+						      struct grace_timer *gt, __u32 h,
+						      struct gh_hub_slot *slot,
+						      struct gh_trace_hub *hub, __u64 b);
 
 /* Short blocks: whether and when an owner's sleep is handed off (trace_grace.bpf.h). */
 #include "trace_grace.bpf.h"
@@ -440,18 +446,11 @@ static void owner_sleeps(struct task_struct *p)
 		block_why(note, why);
 		return;
 	}
-	/* The gate is armed before the handoff: it must be in place by the time p can return.
-	 * If the handoff then does not happen, it finds p not displaced and does nothing. A
-	 * graced sleep needs it too: it settles the sleep if p's switch-in did not
-	 * (trace_grace.bpf.h). */
-	if (gate_task_work && !gh_arm_gate(&gates, p, resume_gate)) {
-		counter_inc(&c->kside.nr_gate_failures);
-		block_why(note, GH_BLOCK_GATE_FAILED);
-		return;
-	}
 	/* A grace period instead of a handoff now; not for a marked region, which the runtime's
 	 * sysmon may also hand off (trace_grace.bpf.h relies on the timer being the only mover
-	 * of the word p sleeps with). Not while draining: the timer would refuse anyway. */
+	 * of the word p sleeps with). Not while draining: the timer would refuse anyway. A
+	 * graced sleep arms no gate here: the timer arms it if it hands p off, and p's
+	 * switch-in does if it finds that it did (trace_grace.bpf.h, steps 3 and 4). */
 	if (!gh_baton_in_region(b) && c->kside.state == GH_TRACE_RUNNING) {
 		bool probe;
 		__u32 grace = hub_grace(c, slot, hub, &probe);
@@ -463,6 +462,13 @@ static void owner_sleeps(struct task_struct *p)
 			block_why(note, GH_BLOCK_GRACE);
 			return;
 		}
+	}
+	/* The gate is armed before the handoff: it must be in place by the time p can return.
+	 * If the handoff then does not happen, it finds p not displaced and does nothing. */
+	if (gate_task_work && !gh_arm_gate(&gates, p, resume_gate)) {
+		counter_inc(&c->kside.nr_gate_failures);
+		block_why(note, GH_BLOCK_GATE_FAILED);
+		return;
 	}
 	/* Announce, then look at the loader's state (the drain's Dekker pair). */
 	displaced_add(&c->kside, &hub->kside, 1);
@@ -670,6 +676,16 @@ static void return_gate(struct task_struct *p, struct gh_trace_carrier *st, stru
 		counter_inc(&c->nr_gate_late);
 }
 
+/* RUN(p) word b -> RUN(p) with a new sequence, if the word is still b: a handoff from b can no
+ * longer succeed (trace_grace.bpf.h, step 3). */
+static void seal_word(struct task_struct *p, struct gh_trace_carrier *st, __u64 b)
+{
+	struct gh_hub_slot *slot;
+
+	if (owned_hub(p, st, &slot))
+		baton_cas(slot, b, GH_BATON_RUN, st->kside.tid);
+}
+
 /*
  * The return gate as a task work (gate_task_work): armed at p's handoff, run in p's own context
  * on its way back to user mode, in process context. Task work runs either inside signal
@@ -695,6 +711,16 @@ static int resume_gate(struct bpf_map *map, void *key, void *value)
 
 		if (c)
 			graced_runs(c, p, st, false);
+	}
+	/* Armed by the grace timer before a handoff from word b: seal b on the way back from a
+	 * green thread's call, so that a handoff from it cannot come after p's return; if it came
+	 * first, the timer marked p before its CAS, and the mark is read again below
+	 * (timer_gates_and_hands_off()). */
+	if (gate_task_work) {
+		__u64 b = __sync_lock_test_and_set(&st->timer_gate_baton, 0);
+
+		if (b && returns_from_green_call(p, st))
+			seal_word(p, st, b);
 	}
 	/* With the taker-armed gate a taker armed this one: the baton word decides, marked or
 	 * not (the timer that handed p off may mark it a moment later, taker_gate.bpf.h). */

@@ -2,7 +2,9 @@
 /*
  * Trace mode's taker-armed return gate (gate_by_taker, GH_TRACE_GATE_TAKER): the task work of
  * bpf/task_work.bpf.h, armed not by the handoff but by the carrier that takes it. Included by
- * greenhub_trace.bpf.c after trace_grace.bpf.h (resume_gate() is declared before it).
+ * greenhub_trace.bpf.c after trace_grace.bpf.h (resume_gate() is declared before it). The
+ * task-work gate's grace timer arms a sleeper's gate the same way before its handoff, and
+ * shares the reading of the work's state (timer_gates_and_hands_off(), at the end).
  *
  * Why
  *   A 6.18.x kernel has the task-work kfunc but lets only a sleepable program call it: its
@@ -87,6 +89,7 @@ void bpf_task_release___gh(struct task_struct *p) __ksym __weak;
 enum bpf_task_work_state___gh {
 	BPF_TW_PENDING___gh = 1,
 	BPF_TW_SCHEDULING___gh = 2,
+	BPF_TW_SCHEDULED___gh = 3,
 };
 
 struct bpf_task_work_ctx___gh {
@@ -104,14 +107,31 @@ struct arm_wait {
 	int state;
 };
 
+/* Is a task work in this state still on its way to its task (PENDING, SCHEDULING), not yet
+ * added by the kernel? */
+static __always_inline bool gate_work_adding(int state)
+{
+	return state == bpf_core_enum_value(enum bpf_task_work_state___gh, BPF_TW_PENDING___gh) ||
+	       state == bpf_core_enum_value(enum bpf_task_work_state___gh, BPF_TW_SCHEDULING___gh);
+}
+
+/* The kernel's context of the gate in map gates under key (a carrier's global tid), or NULL. */
+static struct bpf_task_work_ctx___gh *gate_work(__u32 key)
+{
+	struct bpf_task_work_ctx___gh *tw = NULL;
+	struct gh_gate *g = bpf_map_lookup_elem(&gates, &key);
+
+	if (!g || bpf_probe_read_kernel(&tw, sizeof(tw), &g->tw))
+		return NULL;
+	return tw;
+}
+
 static long arm_wait_round(__u64 i, struct arm_wait *w)
 {
 	struct bpf_task_work_ctx___gh *tw = w->tw; /* CO-RE reads tw's field, not w's */
-	int state = BPF_CORE_READ(tw, state);
 
-	w->state = state;
-	if (state != bpf_core_enum_value(enum bpf_task_work_state___gh, BPF_TW_PENDING___gh) &&
-	    state != bpf_core_enum_value(enum bpf_task_work_state___gh, BPF_TW_SCHEDULING___gh))
+	w->state = BPF_CORE_READ(tw, state);
+	if (!gate_work_adding(w->state))
 		return 1;
 	return bpf_ktime_get_ns() > w->until;
 }
@@ -120,23 +140,20 @@ static long arm_wait_round(__u64 i, struct arm_wait *w)
 static int arm_and_wait(struct gh_trace_control *c, struct task_struct *t)
 {
 	struct arm_wait w = {};
-	__u32 key = t->pid;
-	struct gh_gate *g;
 
 	/* -EBUSY (a work armed earlier in the same call, still pending) will do as well. */
 	if (!gh_arm_gate(&gates, t, resume_gate))
 		return -ENOMEM;
 	counter_inc(&c->nr_taker_arms);
-	g = bpf_map_lookup_elem(&gates, &key);
-	if (!g || bpf_probe_read_kernel(&w.tw, sizeof(w.tw), &g->tw) || !w.tw)
+	w.tw = gate_work(t->pid);
+	if (!w.tw)
 		return -ENOMEM;
 	w.until = bpf_ktime_get_ns() + TAKER_ARM_WAIT_NS;
 	bpf_loop(1 << 20, arm_wait_round, &w, 0);
 	/* SCHEDULED or RUNNING: in place. STANDBY: the kernel would not add it (t is exiting)
 	 * or it already ran (t passed its gate, which found t's state as it was then: a taker's
 	 * CAS from a word that t's return took back fails). FREED: t's entry went with t. */
-	if (w.state == bpf_core_enum_value(enum bpf_task_work_state___gh, BPF_TW_PENDING___gh) ||
-	    w.state == bpf_core_enum_value(enum bpf_task_work_state___gh, BPF_TW_SCHEDULING___gh)) {
+	if (gate_work_adding(w.state)) {
 		counter_inc(&c->nr_taker_arms_late);
 		return -ETIMEDOUT;
 	}
@@ -235,6 +252,92 @@ static void displaced_returns(struct gh_trace_control *c, struct task_struct *ne
 	}
 	if (gh_baton_tid(b) == tid && gh_baton_state(b) != GH_BATON_FREE)
 		unmark_displaced(c, hub, st);
+}
+
+/* The task-work gate's grace timer looks again at a sleeper after this long if the kernel was
+ * still adding its gate, and after SLEEPER_AWAKE_RETRY_NS if it was awake or in another call
+ * (it then seals the word itself, or its sleep is over). */
+#define GATE_ADDING_RETRY_NS (20 * 1000ULL)
+#define SLEEPER_AWAKE_RETRY_NS (1000 * 1000ULL)
+
+static __always_inline bool gate_work_scheduled(struct bpf_task_work_ctx___gh *tw)
+{
+	return tw && BPF_CORE_READ(tw, state) ==
+		     bpf_core_enum_value(enum bpf_task_work_state___gh, BPF_TW_SCHEDULED___gh);
+}
+
+/* Is sleeper t still asleep in its graced call? */
+static __always_inline bool asleep_in_graced_call(struct task_struct *t,
+						  struct gh_trace_carrier *st)
+{
+	return t->__state != 0 /* TASK_RUNNING */ && in_graced_call(t, st);
+}
+
+/*
+ * The task-work gate's grace timer, once hub's sleep with the word b outlasted its period
+ * (trace_grace.bpf.h, steps 2 and 4): hand the sleeper t off only with its gate in place, and
+ * only while t sleeps in its graced call; else look again a little later, or not at all once t
+ * is in another call. In order:
+ *   1. t is asleep in that call (else nothing is armed);
+ *   2. the gate is armed, with b noted for it (timer_gate_baton), and the kernel has added its
+ *      task work: the state reads SCHEDULED, so t's next exit to user mode runs it;
+ *   3. t is still asleep in that call; 4. the work still reads SCHEDULED.
+ * 2-4 bracket a kernel stay of t's: the work was added before 3 and not run by 4, so t did not
+ * leave the kernel in between, and the stay seen in 3 (a green thread's call) ends with the
+ * gate. Then t is marked displaced and the CAS is made (grace_hand_off()). If t leaves the
+ * kernel first, its gate seals b (resume_gate), and the CAS fails; if the CAS comes first, the
+ * gate finds t marked. No wait here: a timer callback must not spin, and the kernel adds the
+ * work from an irq_work raised on this CPU, which need not run before the callback returns.
+ */
+static __always_inline void timer_gates_and_hands_off(struct gh_trace_control *c,
+						      struct grace_timer *gt, __u32 h,
+						      struct gh_hub_slot *slot,
+						      struct gh_trace_hub *hub, __u64 b)
+{
+	struct task_struct *t = bpf_task_from_pid___gh(hub->sleeper_pid);
+	__u64 retry = SLEEPER_AWAKE_RETRY_NS;
+	struct bpf_task_work_ctx___gh *tw;
+	struct gh_trace_carrier *st;
+
+	if (!t) {
+		grace_hand_off(c, h, slot, hub, b, NULL); /* gone: it will not return */
+		return;
+	}
+	st = bpf_task_storage_get(&carriers, t, 0, 0);
+	if (!st || st->kside.tid != gh_baton_tid(b)) {
+		/* The pid is another thread's now: the sleeper is gone as well. */
+		bpf_task_release___gh(t);
+		grace_hand_off(c, h, slot, hub, b, NULL);
+		return;
+	}
+	/* t left the call it slept in (its switch-in went unreported): the sleep is over, and its
+	 * next reported switch-in or return settles it. Another graced sleep starts the timer. */
+	if (!in_graced_call(t, st)) {
+		counter_inc(&c->nr_graced_over);
+		bpf_task_release___gh(t);
+		return;
+	}
+	if (t->__state == 0 /* TASK_RUNNING: woken, its switch-in seals b */)
+		goto later;
+	/* A full barrier (xchg) between noting b and the reads below. */
+	__sync_lock_test_and_set(&st->timer_gate_baton, b);
+	/* -EBUSY (armed at an earlier look, or by an earlier handoff in this call) will do. */
+	if (!gh_arm_gate(&gates, t, resume_gate)) {
+		counter_inc(&c->kside.nr_gate_failures);
+		goto later;
+	}
+	counter_inc(&c->nr_timer_gate_arms);
+	retry = GATE_ADDING_RETRY_NS;
+	tw = gate_work(t->pid);
+	if (!gate_work_scheduled(tw) || !asleep_in_graced_call(t, st) || !gate_work_scheduled(tw))
+		goto later;
+	grace_hand_off(c, h, slot, hub, b, st);
+	bpf_task_release___gh(t);
+	return;
+later:
+	counter_inc(&c->nr_timer_gate_waits);
+	bpf_task_release___gh(t);
+	arm_grace_timer(gt, h, bpf_ktime_get_ns() + retry);
 }
 
 /* The grace timer of hub handed its sleeper tid off (trace_grace.bpf.h, step 2): mark it

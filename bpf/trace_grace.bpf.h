@@ -25,10 +25,10 @@
  *      while t slept in RUN(t) outside a region only the timer moves it (the runtime's own
  *      moves of RUN(t) are made by t itself, the sysmon's only on a region, and a release of
  *      the slot only once every thread of the process has exited, t included): t was handed
- *      off, so it is marked displaced here, before it can leave the kernel, and its return
- *      goes through the gate like any other handoff's. With the task-work gate, the gate is
- *      armed again here, on the CPU t runs on, before t can leave the kernel
- *      (task_work.bpf.h).
+ *      off, so it is marked displaced here (by the timer itself with the taker-armed and
+ *      task-work gates), before it can leave the kernel, and its return goes through the gate
+ *      like any other handoff's. With the task-work gate, the gate is armed again here, on
+ *      the CPU t runs on, before t can leave the kernel (task_work.bpf.h).
  *   Both moves are CASes from the same word, so exactly one succeeds, however close the
  *   timer's expiry and the wake.
  *   4. The net: the seal must come before t runs any user code, and the switch-in alone does
@@ -39,10 +39,20 @@
  *      from a graced carrier's wake, the carrier's switch-in goes unseen: about one graced sleep
  *      in 23,000 under bench-short's workload (docs/trace-mode.md).
  *      So the return gate settles a graced carrier too, before the return to user mode: the
- *      sys_exit gate looks at every system-call exit while nr_grace_pending is above 0, and
- *      the task-work gate is armed at the graced sleep as at a handoff. A timer that fires in
- *      the window before that sees the unsealed word and hands off; the gate then finds t
- *      displaced and holds it, as after any handoff.
+ *      sys_exit gate looks at every system-call exit while nr_grace_pending is above 0. A
+ *      timer that fires in the window before that sees the unsealed word and hands off; the
+ *      gate then finds t displaced and holds it, as after any handoff.
+ *      The task-work gate is not armed at a graced sleep: an irq_work and a task work at every
+ *      short sleep cost the hub more than the timer's start. The timer arms it instead, for a
+ *      sleep that outlasted its period, and hands t off only once the kernel has added the
+ *      work and t still sleeps in the call it slept in (its number and user stack and
+ *      instruction pointers, noted at the sleep): read again around that look, so t has not
+ *      left the kernel since, and its way out runs the gate (timer_gates_and_hands_off()). The
+ *      gate seals the word the timer armed it against, so a CAS after t's return fails; the
+ *      timer marks t before its CAS, so a gate whose seal fails finds the mark. A switch-in or
+ *      a return out of another call (t ran user code after an unseen switch-in) finds the
+ *      sleep over, and neither seals nor infers a handoff from the word, which t's own code
+ *      may have moved; the timer, finding t in another call, lets the sleep be.
  *
  * The adaptive policy (the default) grants a grace period while most of the hub's recent
  * sleeps would have ended on their own (waste above half): the sleeps that ended within their
@@ -163,6 +173,39 @@ static __always_inline bool held_up(struct gh_trace_hub *hub, struct gh_trace_ca
 	return bpf_ktime_get_ns() - st->grace_start_ns > handoff;
 }
 
+/* With the task-work gate: note the system call in which carrier p (current) starts a graced
+ * sleep, as its entry saved it (step 4). */
+static __always_inline void note_graced_call(struct task_struct *p, struct gh_trace_carrier *st)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(p);
+
+	st->grace_nr = regs ? (long)regs->orig_ax : -1;
+	st->grace_sp = regs ? regs->sp : 0;
+	st->grace_ip = regs ? regs->ip : 0;
+}
+
+/* Is carrier p (any task) in the call its graced sleep was noted in, or in one made from the
+ * same place with the same stack? Either is a green thread's call, whose return the gate
+ * serves. A kernel stay cannot change the saved registers before its exit to user mode. */
+static __always_inline bool in_graced_call(struct task_struct *p, struct gh_trace_carrier *st)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(p);
+
+	return regs && st->grace_nr >= 0 && (long)regs->orig_ax == st->grace_nr &&
+	       regs->sp == st->grace_sp && regs->ip == st->grace_ip;
+}
+
+/* Is carrier p (current) on its way back from a system call made from a green thread? A
+ * handler frame set up just before may have moved the saved stack and instruction pointers,
+ * not the call's number. */
+static __always_inline bool returns_from_green_call(struct task_struct *p,
+						    struct gh_trace_carrier *st)
+{
+	long nr;
+
+	return in_syscall(p, &nr) && nr != NR_RT_SIGRETURN && in_green_thread(&st->kside);
+}
+
 /* Start (or move) hub h's grace timer to fire at due (ktime ns); false if it could not be. */
 static bool arm_grace_timer(struct grace_timer *gt, __u32 h, __u64 due)
 {
@@ -170,24 +213,44 @@ static bool arm_grace_timer(struct grace_timer *gt, __u32 h, __u64 due)
 	return grace_timer_arm(&gt->timer, &gt->armed, &gt->due_ns, due);
 }
 
-/* The grace period of hub h's sleep with the word b is over (step 2): hand its owner off, if
- * the word is still b. The owner is the word's own tid, never read apart from it. */
-static void grace_hand_off(struct gh_trace_control *c, __u32 h, struct gh_hub_slot *slot,
-			   struct gh_trace_hub *hub, __u64 b)
+/*
+ * The grace period of hub h's sleep with the word b is over (step 2): hand its owner off, if
+ * the word is still b. The owner is the word's own tid, never read apart from it. sleeper: with
+ * the task-work gate, the owner's registration once its gate is in place (NULL: the owner is
+ * gone), marked displaced before the CAS (step 4).
+ */
+static __always_inline void grace_hand_off(struct gh_trace_control *c, __u32 h,
+					   struct gh_hub_slot *slot, struct gh_trace_hub *hub,
+					   __u64 b, struct gh_trace_carrier *sleeper)
 {
 	__u64 now;
 
 	/* Announce, then look at the loader's state (the drain's Dekker pair). The count is the
-	 * sleeper's from here: its switch-in marks it displaced if the CAS below succeeds. */
+	 * sleeper's from here: its mark (by the switch-in with the sys_exit gate, by the timer
+	 * with the others) takes it over if the CAS below succeeds. */
 	displaced_add(&c->kside, &hub->kside, 1);
-	if (c->kside.state != GH_TRACE_RUNNING || !kernel_hand_off(slot, b, gh_baton_tid(b))) {
+	if (c->kside.state != GH_TRACE_RUNNING) {
 		displaced_add(&c->kside, &hub->kside, -1);
+		return;
+	}
+	if (sleeper)
+		mark_displaced(c, hub, sleeper);
+	if (!kernel_hand_off(slot, b, gh_baton_tid(b))) {
+		/* The sleeper's gate may have taken the mark off already, and the count with it. */
+		if (sleeper)
+			unmark_displaced(c, hub, sleeper);
+		else
+			displaced_add(&c->kside, &hub->kside, -1);
 		return;
 	}
 	now = bpf_ktime_get_ns();
 	slot->handoff_ns = now;
 	if (gate_by_taker)
 		timer_marks_sleeper(c, hub, gh_baton_tid(b), now);
+	else if (sleeper)
+		sleeper->kside.handoff_ns = now; /* its block record says handed off */
+	else if (gate_task_work)
+		displaced_add(&c->kside, &hub->kside, -1); /* gone: no mark will take the count */
 	__sync_fetch_and_add(&slot->nr_handoffs, 1);
 	counter_inc(&c->kside.nr_handoffs);
 	counter_inc(&c->nr_late_handoffs);
@@ -225,7 +288,10 @@ static int grace_fn(void *map, __u32 *key, struct grace_timer *gt)
 		arm_grace_timer(gt, h, due);
 		return 0;
 	}
-	grace_hand_off(c, h, slot, hub, b);
+	if (gate_task_work)
+		timer_gates_and_hands_off(c, gt, h, slot, hub, b);
+	else
+		grace_hand_off(c, h, slot, hub, b, NULL);
 	return 0;
 }
 
@@ -284,6 +350,8 @@ static bool start_grace(struct task_struct *p, struct gh_trace_carrier *st,
 	 * cannot be read counts as none). */
 	st->grace_ready = carrier_word(st->kside.ready_addr) != 0;
 	st->grace_start_ns = bpf_ktime_get_ns();
+	if (gate_task_work)
+		note_graced_call(p, st);
 	due = st->grace_start_ns + grace;
 	hub->sleep_due_ns = due;
 	hub->sleep_baton = b;
@@ -307,8 +375,16 @@ static bool start_grace(struct task_struct *p, struct gh_trace_carrier *st,
 	 * the owner's switch-in finds its seal failed (step 3). */
 	counter_inc(&c->nr_grace_start_failures);
 	slot = bpf_map_lookup_elem(&slots, &h);
-	if (slot)
-		grace_hand_off(c, h, slot, hub, b);
+	if (!slot)
+		return true;
+	/* With the task-work gate, p's gate is armed here, as for a handoff at once: p is still
+	 * being switched out. If it cannot be, the sleep stays graced with no timer of its own,
+	 * and is not handed off unless a callback that already read it arms the gate itself. */
+	if (gate_task_work && !gh_arm_gate(&gates, p, resume_gate)) {
+		counter_inc(&c->kside.nr_gate_failures);
+		return true;
+	}
+	grace_hand_off(c, h, slot, hub, b, gate_task_work ? st : NULL);
 	return true;
 }
 
@@ -322,9 +398,12 @@ static __always_inline void graced_runs(struct gh_trace_control *c, struct task_
 	struct gh_hub_slot *slot;
 	struct gh_trace_hub *hub;
 	__u64 b = st->grace_baton;
-	bool armed;
+	bool armed, over;
 
-	if (!at_switch)
+	/* With the task-work gate only the graced call's own switch-in, or a return from a green
+	 * thread's call, settles the sleep; anything else finds it over (step 4). */
+	over = gate_task_work && !(at_switch ? in_graced_call(p, st) : returns_from_green_call(p, st));
+	if (!at_switch && !over)
 		counter_inc(&c->nr_graced_at_return);
 	st->graced = 0;
 	__sync_fetch_and_add(&c->nr_grace_pending, -1);
@@ -333,6 +412,10 @@ static __always_inline void graced_runs(struct gh_trace_control *c, struct task_
 		return; /* the slot was released: nothing runs it any more */
 	if (hub->sleeper_tid == st->kside.tid)
 		hub->sleeper_tid = 0;
+	if (over) {
+		counter_inc(&c->nr_graced_over);
+		return;
+	}
 	if (baton_cas(slot, b, GH_BATON_RUN, st->kside.tid)) {
 		counter_inc(&c->nr_graced);
 		__sync_fetch_and_add(&hub->nr_graced, 1);
@@ -346,14 +429,18 @@ static __always_inline void graced_runs(struct gh_trace_control *c, struct task_
 		return;
 	}
 	/* The timer handed p off (see the header): displaced from its handoff on, and gated. The
-	 * taker-armed gate's timer marks p itself: after a switch-in that the kernel did not
-	 * report, p's own moves of the word would look like a handoff here. */
+	 * timers of the taker-armed and task-work gates mark p themselves: after a switch-in
+	 * that the kernel did not report, p's own moves of the word would look like a handoff
+	 * here. */
 	if (gate_by_taker)
 		return;
-	mark_displaced(c, hub, st);
-	st->kside.handoff_ns = slot->handoff_ns;
-	/* greenhub_sys_exit gates it; on the return path the caller's gate runs next. */
-	if (!gate_task_work || !at_switch)
+	if (!gate_task_work) {
+		mark_displaced(c, hub, st);
+		st->kside.handoff_ns = slot->handoff_ns;
+		return; /* greenhub_sys_exit gates it */
+	}
+	/* On the return path the caller's gate runs next. */
+	if (!at_switch)
 		return;
 	/* Either arming will do: each is on this CPU, before p can leave the kernel. */
 	armed = gh_arm_gate(&gates, p, resume_gate);

@@ -55,7 +55,7 @@
 #include "greenhub/scx.h"
 #include "greenhub/slot.h"
 
-#define GH_TRACE_ABI_VERSION 11
+#define GH_TRACE_ABI_VERSION 12
 #define GH_TRACE_MAGIC 0x47485452u /* "GHTR" */
 
 /* When scx_greenhub refuses to load because the kernel cannot run any mode, it says why in this
@@ -268,6 +268,17 @@ struct gh_trace_control {
 	 * handed off (its switch-in went unreported): not taken yet; the taker looks again. */
 	__u64 nr_taker_waits;
 	__u64 nr_switch_cancels;
+	/* The task-work gate (GH_TRACE_GATE_TASK_WORK): gates the grace timer armed on a sleeper
+	 * that outlasted its grace period, before its handoff (trace_grace.bpf.h, step 4); of
+	 * them, those not in place yet (the kernel had not added the task work) or whose sleeper
+	 * was no longer asleep where it could be handed off: the timer looked again a little
+	 * later. */
+	__u64 nr_timer_gate_arms;
+	__u64 nr_timer_gate_waits;
+	/* The task-work gate: graced sleeps found over, their carrier in another call than the
+	 * one it slept in (its switch-in went unreported), by the grace timer or by the carrier's
+	 * next switch-in or return (each may count the same sleep once). */
+	__u64 nr_graced_over;
 };
 
 /*
@@ -320,6 +331,17 @@ struct gh_trace_carrier {
 	__u32 grace_ready;
 	__u64 grace_baton;
 	__u64 grace_start_ns; /* when that sleep began (ktime ns) */
+	/* With the task-work gate: the system call that sleep is in, as its entry saved it (the
+	 * number, and the user stack and instruction pointers it was made with). A switch-in or
+	 * a grace timer that finds the carrier in another call knows the sleep is over
+	 * (trace_grace.bpf.h, step 4). */
+	__s64 grace_nr;
+	__u64 grace_sp;
+	__u64 grace_ip;
+	/* The baton word the grace timer armed this carrier's gate against, until the gate runs
+	 * (0: none): the gate seals it, so that the timer's handoff from it cannot come after
+	 * the carrier's return. */
+	__u64 timer_gate_baton;
 };
 
 #endif /* GREENHUB_TRACE_H */

@@ -943,12 +943,23 @@ static void test_bpf_grace_unseen_switch_in_settled_at_return(void **state)
 			      (unsigned long long)m.ctl->nr_taker_arms,
 			      (unsigned long long)m.ctl->nr_taker_waits);
 		assert_true(m.ctl->nr_late_handoffs - late <= 1);
+	} else if (m.ctl->gate == GH_TRACE_GATE_TASK_WORK) {
+		/* No gate was armed at the sleep (trace_grace.bpf.h, step 4): the timer found the
+		 * owner in green code, out of the call it slept in, and let the sleep be. Its count
+		 * stays pending until a switch-in the program sees, and the program is gone. */
+		print_message("task-work gate: the timer found %llu sleeps over, armed %llu gates\n",
+			      (unsigned long long)m.ctl->nr_graced_over,
+			      (unsigned long long)m.ctl->nr_timer_gate_arms);
+		assert_true(m.ctl->nr_graced_over >= 1);
+		assert_int_equal(m.ctl->nr_late_handoffs, late);
 	} else {
 		/* The sleep was settled at its return, so the timer found it over. */
 		assert_true(m.ctl->nr_graced_at_return >= 1);
 		assert_int_equal(m.ctl->nr_late_handoffs, late);
+		assert_int_equal(m.ctl->nr_grace_pending, 0);
 	}
-	assert_int_equal(m.ctl->nr_grace_pending, 0);
+	if (m.ctl->gate == GH_TRACE_GATE_TAKER)
+		assert_int_equal(m.ctl->nr_grace_pending, 0);
 	bt_maps_close(&m);
 	bt_loader_down();
 }

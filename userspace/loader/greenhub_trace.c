@@ -711,6 +711,13 @@ static void print_stats(const struct loader_view *v)
 		       (unsigned long long)ctl->nr_taker_arms_late,
 		       (unsigned long long)ctl->nr_taker_waits,
 		       (unsigned long long)ctl->nr_switch_cancels);
+	if (ctl->gate == GH_TRACE_GATE_TASK_WORK)
+		printf("task-work gate: %llu armed by the grace timer before a late handoff, %llu "
+		       "looks again (not added yet, or the sleeper not asleep in its call), %llu "
+		       "graced sleeps found over (the carrier in another call)\n",
+		       (unsigned long long)ctl->nr_timer_gate_arms,
+		       (unsigned long long)ctl->nr_timer_gate_waits,
+		       (unsigned long long)ctl->nr_graced_over);
 	printf("not handed off: %llu sleeps outside a system call, %llu in the hub loop, %llu "
 	       "with the gate signal blocked, %llu with the gate signal taken by the application, "
 	       "%llu while draining, %llu with no gate; slots "
@@ -780,6 +787,13 @@ static const struct loader_metric control_metrics[] = {
 	  "handoff was not taken yet."),
 	C(nr_switch_cancels, "greenhub_switch_cancels_total",
 	  "Hand-offs taken back at the displaced carrier's switch-in (taker-armed gate)."),
+	C(nr_timer_gate_arms, "greenhub_timer_gate_arms_total",
+	  "Return gates the grace timer armed before a late handoff (task-work gate)."),
+	C(nr_timer_gate_waits, "greenhub_timer_gate_waits_total",
+	  "Late handoffs the grace timer put off: the gate not added yet, or the sleeper not "
+	  "asleep in its call (task-work gate)."),
+	C(nr_graced_over, "greenhub_graced_over_total",
+	  "Graced sleeps found over at a switch-in or return from another call (task-work gate)."),
 };
 #undef C
 
