@@ -255,8 +255,8 @@ static void displaced_returns(struct gh_trace_control *c, struct task_struct *ne
 }
 
 /* The task-work gate's grace timer looks again at a sleeper after this long if the kernel was
- * still adding its gate, and after SLEEPER_AWAKE_RETRY_NS if it was awake or in another call
- * (it then seals the word itself, or its sleep is over). */
+ * still adding its gate, and after SLEEPER_AWAKE_RETRY_NS if it was awake in the call it slept
+ * in (its switch-in then seals the word, and the look finds it moved). */
 #define GATE_ADDING_RETRY_NS (20 * 1000ULL)
 #define SLEEPER_AWAKE_RETRY_NS (1000 * 1000ULL)
 
