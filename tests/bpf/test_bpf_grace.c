@@ -363,16 +363,19 @@ static void test_bpf_grace_adaptive_waits_out_handoffs_that_buy_nothing(void **s
 	atomic_store(&sleeps, 0);
 	atomic_store(&overlaps, 0);
 	st = bt_run_trace(lone_main, NULL);
-	print_message("%lu sleeps: %llu handoffs, %llu of them unused, %llu ended within the grace "
-		      "period, %llu handed off after it\n",
+	print_message("%lu sleeps: %llu handoffs, %llu of them unused, %llu cancelled, %llu ended "
+		      "within the grace period, %llu handed off after it\n",
 		      atomic_load(&sleeps), (unsigned long long)st.handoffs,
-		      (unsigned long long)m.ctl->nr_unused_handoffs,
+		      (unsigned long long)m.ctl->nr_unused_handoffs, (unsigned long long)st.cancels,
 		      (unsigned long long)m.ctl->nr_graced,
 		      (unsigned long long)m.ctl->nr_late_handoffs);
 	assert_int_equal(atomic_load(&sleeps), LONE_SLEEPS);
 	assert_int_equal(atomic_load(&overlaps), 0);
-	/* A few handoffs teach the hub that they buy nothing; from then on it waits. */
-	assert_true(m.ctl->nr_unused_handoffs > 0);
+	/* A few handoffs teach the hub that they buy nothing; from then on it waits. Each does
+	 * so as unused (a spare took it and found nothing to run) or, where the sleep ended
+	 * before any spare took it, as cancelled: in the 6.1 VM under TCG all 7 handoffs of one
+	 * run were cancels. */
+	assert_true(m.ctl->nr_unused_handoffs + st.cancels > 0);
 	assert_true(m.ctl->nr_graced >= LONE_SLEEPS / 2);
 	assert_true(st.handoffs <= LONE_SLEEPS / 2);
 	assert_int_equal(m.ctl->nr_grace_pending, 0);
