@@ -254,9 +254,11 @@ static void displaced_returns(struct gh_trace_control *c, struct task_struct *ne
 		unmark_displaced(c, hub, st);
 }
 
-/* The task-work gate's grace timer looks again at a sleeper after this long if the kernel was
- * still adding its gate, and after SLEEPER_AWAKE_RETRY_NS if it was awake in the call it slept
- * in (its switch-in then seals the word, and the look finds it moved). */
+/* The task-work gate's grace timer looks again at a sleeper after GATE_ADDING_RETRY_NS once it
+ * armed the gate (the kernel was still adding it, or the sleeper woke meanwhile), and after
+ * SLEEPER_AWAKE_RETRY_NS if the sleeper was awake in the call it slept in before anything was
+ * armed, or the gate could not be armed (a woken sleeper's switch-in seals the word, and the
+ * next look finds it moved). */
 #define GATE_ADDING_RETRY_NS (20 * 1000ULL)
 #define SLEEPER_AWAKE_RETRY_NS (1000 * 1000ULL)
 
