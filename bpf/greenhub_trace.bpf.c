@@ -712,14 +712,15 @@ static int resume_gate(struct bpf_map *map, void *key, void *value)
 		if (c)
 			graced_runs(c, p, st, false);
 	}
-	/* Armed by the grace timer before a handoff from word b: seal b on the way back from a
-	 * green thread's call, so that a handoff from it cannot come after p's return; if it came
-	 * first, the timer marked p before its CAS, and the mark is read again below
-	 * (timer_gates_and_hands_off()). */
+	/* Armed by the grace timer before a handoff from word b: seal b, whatever p returns
+	 * from, so that a handoff from it cannot come after p's return; if it came first, the
+	 * timer marked p before its CAS, and the mark is read below, after the seal's locked
+	 * CAS (timer_gates_and_hands_off()). A word that is still b is p's own RUN(p), outside a
+	 * region: the seal is what p's switch-in would have made of it. */
 	if (gate_task_work) {
 		__u64 b = __sync_lock_test_and_set(&st->timer_gate_baton, 0);
 
-		if (b && returns_from_green_call(p, st))
+		if (b)
 			seal_word(p, st, b);
 	}
 	/* With the taker-armed gate a taker armed this one: the baton word decides, marked or

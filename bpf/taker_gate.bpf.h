@@ -301,13 +301,15 @@ static __always_inline void timer_gates_and_hands_off(struct gh_trace_control *c
 	struct bpf_task_work_ctx___gh *tw;
 	struct gh_trace_carrier *st;
 
+	/* The pid is b's sleeper's, or a later sleeper's whose word has replaced b (start_grace()
+	 * publishes the word last): then the CAS below fails. So no task, or a task that is not
+	 * b's carrier, means that b's sleeper exited, and will not return. */
 	if (!t) {
-		grace_hand_off(c, h, slot, hub, b, NULL); /* gone: it will not return */
+		grace_hand_off(c, h, slot, hub, b, NULL);
 		return;
 	}
 	st = bpf_task_storage_get(&carriers, t, 0, 0);
 	if (!st || st->kside.tid != gh_baton_tid(b)) {
-		/* The pid is another thread's now: the sleeper is gone as well. */
 		bpf_task_release___gh(t);
 		grace_hand_off(c, h, slot, hub, b, NULL);
 		return;

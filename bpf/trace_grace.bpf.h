@@ -48,11 +48,14 @@
  *      work and t still sleeps in the call it slept in (its number and user stack and
  *      instruction pointers, noted at the sleep): read again around that look, so t has not
  *      left the kernel since, and its way out runs the gate (timer_gates_and_hands_off()). The
- *      gate seals the word the timer armed it against, so a CAS after t's return fails; the
- *      timer marks t before its CAS, so a gate whose seal fails finds the mark. A switch-in or
- *      a return out of another call (t ran user code after an unseen switch-in) finds the
- *      sleep over, and neither seals nor infers a handoff from the word, which t's own code
- *      may have moved; the timer, finding t in another call, lets the sleep be.
+ *      gate seals the word the timer armed it against, whatever t returns from, so a CAS
+ *      after t's return fails; the timer marks t before its CAS, so a gate whose seal fails
+ *      finds the mark. A switch-in in another call (t ran user code after an unseen
+ *      switch-in) finds the sleep over, and neither seals nor infers a handoff from the word,
+ *      which t's own code may have moved; the timer, finding t in another call, lets the
+ *      sleep be. A return that finds the sleep still graced seals the word whatever call it
+ *      ends (a return's saved registers hold the call's result, not the -ENOSYS that tells a
+ *      system call's entry, so its kind cannot be told for sure there).
  *
  * The adaptive policy (the default) grants a grace period while most of the hub's recent
  * sleeps would have ended on their own (waste above half): the sleeps that ended within their
@@ -195,15 +198,17 @@ static __always_inline bool in_graced_call(struct task_struct *p, struct gh_trac
 	       regs->sp == st->grace_sp && regs->ip == st->grace_ip;
 }
 
-/* Is carrier p (current) on its way back from a system call made from a green thread? A
- * handler frame set up just before may have moved the saved stack and instruction pointers,
- * not the call's number. */
-static __always_inline bool returns_from_green_call(struct task_struct *p,
-						    struct gh_trace_carrier *st)
+/* Is carrier p (current), on its way back to user mode, returning from the call its graced
+ * sleep was noted in? Only its number is left to tell: the call's result has replaced the
+ * entry's -ENOSYS in the saved registers by then, and a handler frame set up just before may
+ * have moved the stack and instruction pointers. An interrupt's or fault's number may match by
+ * chance; the answer only sorts the sleep's outcome, not whether the word is sealed. */
+static __always_inline bool returns_from_graced_call(struct task_struct *p,
+						     struct gh_trace_carrier *st)
 {
-	long nr;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(p);
 
-	return in_syscall(p, &nr) && nr != NR_RT_SIGRETURN && in_green_thread(&st->kside);
+	return regs && st->grace_nr >= 0 && (long)regs->orig_ax == st->grace_nr;
 }
 
 /* Start (or move) hub h's grace timer to fire at due (ktime ns); false if it could not be. */
@@ -278,8 +283,10 @@ static int grace_fn(void *map, __u32 *key, struct grace_timer *gt)
 	if (!c || !slot || !hub || !hub->sleeper_tid)
 		return 0;
 	/* The owner's switch-in seals the word (step 3): an unchanged word means it still
-	 * sleeps, and once it changed the handoff's CAS cannot succeed. */
-	b = hub->sleep_baton;
+	 * sleeps, and once it changed the handoff's CAS cannot succeed. Read with a full barrier
+	 * (a locked add of 0) before the sleep's due time and sleeper: start_grace() publishes it
+	 * last. */
+	b = __sync_fetch_and_add(&hub->sleep_baton, 0);
 	if (slot->baton != b)
 		return 0;
 	now = bpf_ktime_get_ns();
@@ -353,10 +360,15 @@ static bool start_grace(struct task_struct *p, struct gh_trace_carrier *st,
 	if (gate_task_work)
 		note_graced_call(p, st);
 	due = st->grace_start_ns + grace;
-	hub->sleep_due_ns = due;
-	hub->sleep_baton = b;
+	/* The word last, after a full barrier: a timer that reads it (grace_fn()) then reads this
+	 * sleep's sleeper and due time, or a later sleep's, whose word has replaced this one in
+	 * the slot by then, so that a CAS from this word fails. Published the other way round,
+	 * a timer could read a new owner's word with the last owner's pid, take the new owner
+	 * for an exited thread and hand it off with no gate (taker_gate.bpf.h). */
 	hub->sleeper_tid = st->kside.tid;
 	hub->sleeper_pid = p->pid;
+	hub->sleep_due_ns = due;
+	__atomic_exchange_n(&hub->sleep_baton, b, __ATOMIC_SEQ_CST);
 	gt->hub = h;
 	if (c->grace_timer == GH_TRACE_TIMER_PER_SLEEP) {
 		if (grace_timer_arm_from(&gt->timer, &gt->armed, &gt->due_ns, due,
@@ -400,9 +412,10 @@ static __always_inline void graced_runs(struct gh_trace_control *c, struct task_
 	__u64 b = st->grace_baton;
 	bool armed, over;
 
-	/* With the task-work gate only the graced call's own switch-in, or a return from a green
-	 * thread's call, settles the sleep; anything else finds it over (step 4). */
-	over = gate_task_work && !(at_switch ? in_graced_call(p, st) : returns_from_green_call(p, st));
+	/* With the task-work gate only the graced call's own switch-in, or its return, settles
+	 * the sleep; anything else finds it over (step 4). */
+	over = gate_task_work &&
+	       !(at_switch ? in_graced_call(p, st) : returns_from_graced_call(p, st));
 	if (!at_switch && !over)
 		counter_inc(&c->nr_graced_at_return);
 	st->graced = 0;
@@ -414,6 +427,13 @@ static __always_inline void graced_runs(struct gh_trace_control *c, struct task_
 		hub->sleeper_tid = 0;
 	if (over) {
 		counter_inc(&c->nr_graced_over);
+		/* A return seals the word all the same, if it is still the sleep's: p is about
+		 * to run user code, and a timer that read the sleep earlier may be about to CAS
+		 * from it (step 4). A switch-in in another call leaves it: p leaves the kernel
+		 * through its gate, if the timer armed one, or else the timer finds p out of the
+		 * call it slept in and hands nothing off. */
+		if (!at_switch)
+			baton_cas(slot, b, GH_BATON_RUN, st->kside.tid);
 		return;
 	}
 	if (baton_cas(slot, b, GH_BATON_RUN, st->kside.tid)) {

@@ -135,12 +135,19 @@ void gh__baton_first_owner(struct gh_hub *hub, struct gh__carrier *c)
 
 void gh__baton_free(struct gh_hub *hub, struct gh__carrier *last)
 {
-	__u64 b = gh__baton_load(hub);
+	__u64 b;
 
 	/* RUN(last) -> FREE: the hub has nothing to run any more, and a kernel side that sees
-	 * last's thread end (a spare's, right after this) must find no baton of it to hand on. */
-	if (last && gh__baton_is(b, GH_BATON_RUN, last->tid))
-		(void)baton_cas(hub, b, gh_baton_next(b, GH_BATON_FREE, 0));
+	 * last's thread end (a spare's, right after this) must find no baton of it to hand on.
+	 * A retry, not one CAS: trace mode's return gate may seal RUN(last) with a new sequence
+	 * on any return of last's to user mode, an interrupt's included. */
+	if (!last)
+		return;
+	do {
+		b = gh__baton_load(hub);
+		if (!gh__baton_is(b, GH_BATON_RUN, last->tid))
+			return;
+	} while (!baton_cas(hub, b, gh_baton_next(b, GH_BATON_FREE, 0)));
 }
 
 void gh__baton_clear(struct gh_hub *hub)
