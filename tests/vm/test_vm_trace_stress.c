@@ -13,7 +13,12 @@
  * task work armed only at the handoff still let a carrier through in half of the 10 s runs
  * (bpf/task_work.bpf.h, gh_arm_gate_here()): 30 s catch that about 7 times in 8.
  *
- * Where the kernel takes the task-work gate, the gates of kernels that refuse it are tried too:
+ * Where the kernel takes the task-work gate, a second run grants every sleep a 20 us grace
+ * period (`--grace always --grace-ns 20000`): the grace timer then arms the gates and makes
+ * most handoffs (tens of thousands a run, against thousands), each racing its sleeper's wake and
+ * the next owner's sleep (bpf/taker_gate.bpf.h, timer_gates_and_hands_off()).
+ *
+ * There, the gates of kernels that refuse the task-work gate are tried too:
  * the taker-armed gate (`--gate taker`, 6.18.x's), stressed in a second run; and the sys_exit
  * gate (`--gate sys-exit`): on a kernel that can preempt a thread inside a tracepoint program
  * (7.x) the loader must refuse it and say why; elsewhere a third run stresses it. Every run
@@ -70,6 +75,8 @@ int main(void)
 	char *const load[] = { SCX_LOADER, "-m", "trace", "-d", NULL };
 	char *const sys_exit[] = { SCX_LOADER, "-m", "trace", "--gate", "sys-exit", "-d", NULL };
 	char *const taker[] = { SCX_LOADER, "-m", "trace", "--gate", "taker", "-d", NULL };
+	char *const timer[] = { SCX_LOADER, "-m", "trace", "--grace", "always", "--grace-ns",
+				"20000", "-d", NULL };
 	char seconds[16];
 
 	snprintf(seconds, sizeof(seconds), "%s", env && *env ? env : "30");
@@ -82,6 +89,9 @@ int main(void)
 		char *const stop[] = { SCX_LOADER, "--stop", NULL };
 		int rc;
 
+		stress_with(timer, seconds, "task work");
+		VM_CHECK(!scx_file_has("/tmp/trace_stats.log", "task-work gate: 0 armed"),
+			 "the grace timer armed no gate in the run that grants every sleep one");
 		stress_with(taker, seconds, "task work armed by the taker");
 		(void)scx_run(stop, "/tmp/trace_stop.log");
 		rc = scx_run(sys_exit, "/tmp/trace_load.log");
