@@ -1042,8 +1042,12 @@ static void test_bpf_grace_unseen_switch_in_owner_takes_stale_handoff_back(void 
 		      (unsigned long long)st.takeovers);
 	assert_int_equal(atomic_load(&s.u.detached), 1);
 	assert_int_equal(s.u.got, 1);
-	assert_true(s.saw_handoff);
-	/* Taken back, by the owner itself or by the gate a spare armed: never taken over. */
+	/* Taken back, by the owner itself or by the gate a spare armed: never taken over. The
+	 * owner sees its handoff unless it was off its CPU from the timer's CAS until the gate
+	 * took the handoff back on its return to user mode (seen on a machine whose two CPUs
+	 * ran two qemu boots besides): then the gate's cancel is the one counted. */
+	if (!s.saw_handoff)
+		print_message("the owner never saw its handoff: the gate took it back first\n");
 	assert_true(st.cancels >= 1);
 	assert_int_equal(st.takeovers, 0);
 	bt_maps_close(&m);
