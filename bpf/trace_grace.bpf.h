@@ -187,15 +187,24 @@ static __always_inline void note_graced_call(struct task_struct *p, struct gh_tr
 	st->grace_ip = regs ? regs->ip : 0;
 }
 
+/* Carrier p's saved user registers if their call number is the one its graced sleep was noted
+ * in, else NULL. */
+static __always_inline struct pt_regs *graced_call_regs(struct task_struct *p,
+							struct gh_trace_carrier *st)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(p);
+
+	return regs && st->grace_nr >= 0 && (long)regs->orig_ax == st->grace_nr ? regs : NULL;
+}
+
 /* Is carrier p (any task) in the call its graced sleep was noted in, or in one made from the
  * same place with the same stack? Either is a green thread's call, whose return the gate
  * serves. A kernel stay cannot change the saved registers before its exit to user mode. */
 static __always_inline bool in_graced_call(struct task_struct *p, struct gh_trace_carrier *st)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(p);
+	struct pt_regs *regs = graced_call_regs(p, st);
 
-	return regs && st->grace_nr >= 0 && (long)regs->orig_ax == st->grace_nr &&
-	       regs->sp == st->grace_sp && regs->ip == st->grace_ip;
+	return regs && regs->sp == st->grace_sp && regs->ip == st->grace_ip;
 }
 
 /* Is carrier p (current), on its way back to user mode, returning from the call its graced
@@ -206,9 +215,7 @@ static __always_inline bool in_graced_call(struct task_struct *p, struct gh_trac
 static __always_inline bool returns_from_graced_call(struct task_struct *p,
 						     struct gh_trace_carrier *st)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(p);
-
-	return regs && st->grace_nr >= 0 && (long)regs->orig_ax == st->grace_nr;
+	return graced_call_regs(p, st) != NULL;
 }
 
 /* Start (or move) hub h's grace timer to fire at due (ktime ns); false if it could not be. */
@@ -425,18 +432,18 @@ static __always_inline void graced_runs(struct gh_trace_control *c, struct task_
 		return; /* the slot was released: nothing runs it any more */
 	if (hub->sleeper_tid == st->kside.tid)
 		hub->sleeper_tid = 0;
-	if (over) {
+	/* A switch-in in another call leaves the word: p leaves the kernel through its gate, if
+	 * the timer armed one, or else the timer finds p out of the call it slept in and hands
+	 * nothing off. A return seals it all the same, if it is still the sleep's: p is about to
+	 * run user code, and a timer that read the sleep earlier may be about to CAS from it
+	 * (step 4); only the sleep's outcome goes uncounted. */
+	if (over)
 		counter_inc(&c->nr_graced_over);
-		/* A return seals the word all the same, if it is still the sleep's: p is about
-		 * to run user code, and a timer that read the sleep earlier may be about to CAS
-		 * from it (step 4). A switch-in in another call leaves it: p leaves the kernel
-		 * through its gate, if the timer armed one, or else the timer finds p out of the
-		 * call it slept in and hands nothing off. */
-		if (!at_switch)
-			baton_cas(slot, b, GH_BATON_RUN, st->kside.tid);
+	if (over && at_switch)
 		return;
-	}
 	if (baton_cas(slot, b, GH_BATON_RUN, st->kside.tid)) {
+		if (over)
+			return;
 		counter_inc(&c->nr_graced);
 		__sync_fetch_and_add(&hub->nr_graced, 1);
 		if (held_up(hub, st)) {
