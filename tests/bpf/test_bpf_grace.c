@@ -1015,7 +1015,14 @@ static void *stale_main(void *arg)
 	return NULL;
 }
 
-static void test_bpf_grace_unseen_switch_in_owner_takes_stale_handoff_back(void **state)
+/* Tries of the stale-handoff case: the owner sees its handoff unless it is off its CPU from
+ * the timer's CAS until the gate a spare armed takes the handoff back at its return to user
+ * mode (seen once on a machine whose two CPUs ran two qemu boots besides). */
+#define STALE_TRIES 3
+
+/* One try: the handoff is taken back, by the owner itself or by the gate a spare armed, and
+ * never taken over. True if the owner saw it (and so took it back itself). */
+static bool stale_try(void)
 {
 	struct stale s = { .u = { .got = -1 } };
 	struct gh_hub_stats st;
@@ -1042,16 +1049,20 @@ static void test_bpf_grace_unseen_switch_in_owner_takes_stale_handoff_back(void 
 		      (unsigned long long)st.takeovers);
 	assert_int_equal(atomic_load(&s.u.detached), 1);
 	assert_int_equal(s.u.got, 1);
-	/* Taken back, by the owner itself or by the gate a spare armed: never taken over. The
-	 * owner sees its handoff unless it was off its CPU from the timer's CAS until the gate
-	 * took the handoff back on its return to user mode (seen on a machine whose two CPUs
-	 * ran two qemu boots besides): then the gate's cancel is the one counted. */
-	if (!s.saw_handoff)
-		print_message("the owner never saw its handoff: the gate took it back first\n");
 	assert_true(st.cancels >= 1);
 	assert_int_equal(st.takeovers, 0);
 	bt_maps_close(&m);
 	bt_loader_down();
+	return s.saw_handoff;
+}
+
+static void test_bpf_grace_unseen_switch_in_owner_takes_stale_handoff_back(void **state)
+{
+	bool saw = false;
+
+	for (int i = 0; i < STALE_TRIES && !saw; i++)
+		saw = stale_try();
+	assert_true(saw);
 }
 
 int main(void)
